@@ -1,0 +1,29 @@
+"""Apprise: email, Telegram, Slack, Matrix, Discord, ntfy, … through one well-kept library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apprise
+
+from monitor.channels.message import render_text
+from monitor.channels.base import Channel, ChannelError
+
+
+class AppriseChannel(Channel):
+    type = "apprise"
+    # Telegram caps messages at 4096 characters, the tightest of the common targets.
+    default_max_length = 4000
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        url = self.config.resolved_url()
+        if not url:
+            raise ChannelError(f"channel {self.name}: ${self.config.url_env} is not set")
+        notifier = apprise.Apprise()
+        if not notifier.add(url):
+            # Never echo the URL: it usually carries a token.
+            raise ChannelError(f"channel {self.name}: Apprise does not understand the URL")
+        title = f"[monitor] {payload['kind']}: {payload.get('title') or payload['watch']}"
+        ok = await notifier.async_notify(body=render_text(payload, self.max_length), title=title)
+        if not ok:
+            raise ChannelError(f"channel {self.name}: Apprise delivery failed")

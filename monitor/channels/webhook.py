@@ -1,0 +1,42 @@
+"""Signed JSON webhook.
+
+Body: the alert payload as JSON (schema in README). Header
+`X-Monitor-Signature: sha256=<hex HMAC-SHA256 of the body with the shared secret>`
+so a receiver can prove the message came from us and was not altered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import httpx
+
+from monitor.channels.base import Channel, ChannelError
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookChannel(Channel):
+    type = "webhook"
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        url = self.config.resolved_url()
+        if not url:
+            raise ChannelError(f"channel {self.name}: ${self.config.url_env} is not set")
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "monitor-webhook/0.1"}
+        secret = self.config.secret()
+        if secret:
+            headers["X-Monitor-Signature"] = sign(body, secret)
+        try:
+            async with httpx.AsyncClient(timeout=self.config.timeout) as client:
+                response = await client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as err:
+            raise ChannelError(f"webhook {self.name}: {type(err).__name__}: {err}") from err
+        if response.status_code >= 300:
+            raise ChannelError(f"webhook {self.name}: receiver answered HTTP {response.status_code}")

@@ -1,0 +1,296 @@
+"""One check of one watch: fetch → extract → store → diff → alerts.
+
+This module is the only place that knows the order of the stages; each stage is called
+through its public interface. The rules that make alerts trustworthy live here:
+
+* a response that is not content (error, captcha, maintenance, non-JSON) is a *problem*:
+  no version, no "removed", and one "failing since" alert only after `failing_after`;
+* a change is re-fetched after `confirm_delay` and kept only if it holds;
+* the first sight of a watch is a silent baseline, not twenty "new statement" alerts;
+* a listing statement counts as removed only if it is missing from the window of dates the
+  listing still covers (older ones are merely pushed off the page by newer ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from monitor.alerts import build_alert
+from monitor.config import MonitorConfig, WatchConfig
+from monitor.diff import compare
+from monitor.extract import (
+    Extraction,
+    Profile,
+    Statement,
+    Target,
+    date_sort_key,
+    get_profile,
+)
+from monitor.fetch import Fetcher, FetchResult
+from monitor.store import (
+    CheckRecord,
+    DocumentHead,
+    NewVersion,
+    ResponseRecord,
+    Store,
+    WatchState,
+    now_iso,
+)
+
+logger = logging.getLogger("monitor.check")
+
+
+@dataclass
+class CheckOutcome:
+    watch_id: str
+    outcome: str  # changed | unchanged | problem
+    detail: str = ""
+    versions: int = 0
+    alerts: int = 0
+
+
+@dataclass
+class _Change:
+    kind: str  # baseline | published | edited | removed | restored
+    key: str
+    new: Statement | None
+    head: DocumentHead | None
+
+
+class Checker:
+    def __init__(
+        self,
+        config: MonitorConfig,
+        store: Store,
+        fetcher: Fetcher,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.fetcher = fetcher
+        self.sleep = sleep
+
+    async def check(self, watch: WatchConfig) -> CheckOutcome:
+        started = time.monotonic()
+        at = now_iso()
+        profile = get_profile(watch.profile, watch.url)
+        self.store.sync_watch(watch.id, watch.url, profile.name)
+        target = Target(watch.url, watch.language, dict(watch.options))
+        result, extraction = await self._fetch(profile, target)
+        state = self.store.state(watch.id)
+        state.last_check_at = at
+        ms = int((time.monotonic() - started) * 1000)
+
+        if extraction.problem and not extraction.gone:
+            return self._problem(watch, at, ms, result, extraction.problem, state)
+
+        heads = self.store.heads(watch.id)
+        baseline = not heads
+        changes = _changes(extraction, heads, baseline)
+        if changes and not baseline and self.config.alerts.confirm_delay > 0:
+            # Confirm: the change must survive a second fetch (a flapping CDN or a half
+            # published edit would otherwise alert).
+            await self.sleep(self.config.alerts.confirm_delay)
+            result2, extraction2 = await self._fetch(profile, target)
+            if extraction2.problem and not extraction2.gone:
+                changes = []
+            else:
+                first_keys = {c.key for c in changes}
+                changes = [
+                    c for c in _changes(extraction2, heads, baseline) if c.key in first_keys
+                ]
+                result = result2
+        ms = int((time.monotonic() - started) * 1000)
+
+        alerts = []
+        if state.failure_alerted:
+            alerts.append(
+                (
+                    build_alert(
+                        "recovered",
+                        watch,
+                        key=None,
+                        title=None,
+                        url=watch.url,
+                        language=watch.language,
+                        observed_at=at,
+                        summary=f"checks succeed again (failing since {state.failing_since})",
+                    ),
+                    watch.channels,
+                )
+            )
+        state.failing_since = state.failure_reason = None
+        state.failure_alerted = False
+        state.consecutive_failures = 0
+        state.last_ok_at = at
+        versions = [self._version(watch, change, at) for change in changes]
+        if versions:
+            state.last_change_at = at
+        self.store.commit_check(
+            CheckRecord(watch.id, at, ms, "changed" if versions else "unchanged", result.status),
+            state,
+            response=_response_record(result),
+            versions=versions,
+            alerts=alerts,
+        )
+        n_alerts = len(alerts) + sum(len(v.alerts) for v in versions)
+        for version in versions:
+            if version.kind != "baseline":
+                logger.info("%s %s %s: %s", watch.id, version.kind, version.key, version.summary)
+        return CheckOutcome(
+            watch.id, "changed" if versions else "unchanged", "", len(versions), n_alerts
+        )
+
+    async def _fetch(self, profile: Profile, target: Target) -> tuple[FetchResult, Extraction]:
+        """Try the profile's requests in order; the first usable extraction wins."""
+        reasons = []
+        result = extraction = None
+        for request in profile.requests(target):
+            result = await self.fetcher.fetch(request)
+            extraction = profile.extract(result, target)
+            if not extraction.problem or extraction.gone:
+                return result, extraction
+            reasons.append(f"{request.method} {request.url}: {extraction.problem}")
+        assert result is not None and extraction is not None
+        if len(reasons) > 1:
+            extraction.problem = "; ".join(reasons)
+        return result, extraction
+
+    def _problem(
+        self,
+        watch: WatchConfig,
+        at: str,
+        ms: int,
+        result: FetchResult,
+        reason: str,
+        state: WatchState,
+    ) -> CheckOutcome:
+        state.consecutive_failures += 1
+        state.failure_reason = reason
+        if state.failing_since is None:
+            state.failing_since = at
+            logger.warning("%s: check failed: %s", watch.id, reason)
+        alerts = []
+        failing_for = _seconds_between(state.failing_since, at)
+        if not state.failure_alerted and failing_for >= self.config.alerts.failing_after:
+            state.failure_alerted = True
+            alerts.append(
+                (
+                    build_alert(
+                        "failing",
+                        watch,
+                        key=None,
+                        title=None,
+                        url=watch.url,
+                        language=watch.language,
+                        observed_at=at,
+                        summary=f"failing since {state.failing_since}: {reason}",
+                    ),
+                    watch.channels,
+                )
+            )
+        self.store.commit_check(
+            CheckRecord(watch.id, at, ms, "problem", result.status, reason[:500]),
+            state,
+            alerts=alerts,
+        )
+        return CheckOutcome(watch.id, "problem", reason, 0, len(alerts))
+
+    def _version(self, watch: WatchConfig, change: _Change, at: str) -> NewVersion:
+        head, new = change.head, change.new
+        old = None
+        if head is not None and head.text_sha256:
+            old = Statement.from_json(self.store.read_blob(head.text_sha256))
+        diff = compare(old, new, watch.ignore)
+        shown = new or old
+        assert shown is not None
+        seq = (head.seq if head else 0) + 1
+        version = NewVersion(
+            key=change.key,
+            url=shown.url,
+            title=shown.title,
+            published=shown.published,
+            language=shown.language,
+            kind=change.kind,
+            text=new.to_json() if new else None,
+            score=diff.score,
+            summary=diff.summary,
+        )
+        # Changes confined to ignored text are archived but not alerted.
+        alert_worthy = change.kind != "baseline" and diff.changed
+        if change.kind == "edited" and diff.score < watch.threshold:
+            alert_worthy = False
+        if alert_worthy:
+            payload = build_alert(
+                change.kind,
+                watch,
+                key=change.key,
+                title=shown.title,
+                url=shown.url,
+                language=shown.language,
+                observed_at=at,
+                diff=diff,
+                public_url=self.config.server.public_url,
+                version=seq,
+            )
+            version.alerts.append((payload, watch.channels))
+        return version
+
+
+def _changes(
+    extraction: Extraction, heads: dict[str, DocumentHead], baseline: bool
+) -> list[_Change]:
+    changes = []
+    seen = set()
+    for statement in extraction.statements:
+        seen.add(statement.key)
+        head = heads.get(statement.key)
+        if head is None:
+            kind = "baseline" if baseline else "published"
+        elif head.text_sha256 is None:
+            kind = "restored"
+        elif head.text_sha256 != statement.sha256:
+            kind = "edited"
+        else:
+            continue
+        changes.append(_Change(kind, statement.key, statement, head))
+    for key, head in heads.items():
+        if key in seen or head.text_sha256 is None:
+            continue
+        if extraction.gone or (
+            extraction.is_listing
+            and extraction.window_start is not None
+            and date_sort_key(head.published) >= date_sort_key(extraction.window_start)
+        ):
+            changes.append(_Change("removed", key, None, head))
+    return changes
+
+
+def _response_record(result: FetchResult) -> ResponseRecord:
+    request = result.request
+    return ResponseRecord(
+        requested_at=result.requested_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        method=request.method,
+        url=request.url,
+        final_url=result.url,
+        status=result.status,
+        http_version=result.http_version,
+        request_headers=dict(request.headers),
+        request_body=request.body,
+        headers=result.headers,
+        redirects=result.redirects,
+        body=result.body,
+        media_type=result.header("content-type"),
+    )
+
+
+def _seconds_between(start: str, end: str) -> float:
+    def parse(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+    return (parse(end) - parse(start)).total_seconds()

@@ -1,0 +1,313 @@
+"""Command line: `monitor run | check | history | show | diff | compare | verify | demo`.
+
+Exit codes scripts can trust: 0 success, 1 a check or verification found a problem,
+2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor.config import ConfigError, MonitorConfig, config_path, load_config
+from monitor.extract import profile_names
+from monitor.store import Store
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request at INFO; that is our job, at our level.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigError as err:
+        print(f"monitor: configuration error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, KeyError) as err:
+        message = err.args[0] if err.args else str(err)
+        print(f"monitor: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _common(suppress: bool) -> argparse.ArgumentParser:
+    # The options work before and after the subcommand; the subcommand's copy must not
+    # overwrite a value given before it with its default, hence SUPPRESS there.
+    default: dict[str, object] = {"default": argparse.SUPPRESS} if suppress else {}
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        help="configuration file (default: $MONITOR_CONFIG or config/monitor.toml)",
+        **default,  # type: ignore[arg-type]
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging", **default)  # type: ignore[arg-type]
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Watch government statement pages; alert on new, edited, removed statements.",
+        parents=[_common(suppress=False)],
+    )
+    common = _common(suppress=True)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler, help: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        p = sub.add_parser(name, help=help, parents=[common], description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    command("run", cmd_run, "run the daemon: check every watch on its schedule")
+    p = command("check", cmd_check, "check watches now, once, and deliver alerts")
+    p.add_argument("watch", nargs="?", help="watch id (default: all)")
+    p.add_argument("--once", action="store_true", help="check once and exit (the default)")
+    p = command("history", cmd_history, "list the statements and versions of a watch")
+    p.add_argument("watch")
+    p.add_argument("--key", help="only this statement (e.g. en/12345)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p = command("show", cmd_show, "print one stored version")
+    p.add_argument("watch")
+    p.add_argument("version", type=int, help="version id (from history)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--raw", action="store_true", help="the raw response body, as received")
+    group.add_argument("--text", action="store_true", help="the extracted text (default)")
+    p = command("diff", cmd_diff, "show what changed between two stored versions")
+    p.add_argument("watch")
+    p.add_argument("a", nargs="?", type=int, help="older version id (default: before B)")
+    p.add_argument("b", nargs="?", type=int, help="newer version id (default: latest edit)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p = command("compare", cmd_compare, "compare two saved pages and say if it would alert")
+    p.add_argument("old", type=Path)
+    p.add_argument("new", type=Path)
+    p.add_argument("--url", default="https://example.org/", help="URL the pages came from")
+    p.add_argument("--profile", help=f"site profile ({', '.join(profile_names())})")
+    p.add_argument("--ignore", action="append", default=[], help="regex to mask (repeatable)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p = command("verify", cmd_verify, "re-hash every stored blob and check references")
+    p.add_argument("--repair", action="store_true", help="remove orphaned blob files only")
+    p = command("demo", cmd_demo, "offline demo: replica gov.kz, a real edit, the alert")
+    p.add_argument("--timeout", type=float, default=60.0)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> MonitorConfig:
+    return load_config(config_path(args.config), known_profiles=profile_names())
+
+
+def _store(config: MonitorConfig) -> Store:
+    return Store(config.store.path)
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.scheduler import Daemon
+
+    config = _config(args)
+    if not config.watch:
+        raise UsageError(f"{config.source}: no [[watch]] configured")
+    with _store(config) as store:
+        asyncio.run(Daemon(config, store).run())
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _config(args)
+    watches = [config.get_watch(args.watch)] if args.watch else config.watch
+    with _store(config) as store:
+        outcomes = asyncio.run(_check_all(config, store, watches))
+    for outcome in outcomes:
+        detail = f" — {outcome.detail}" if outcome.detail else ""
+        print(
+            f"{outcome.watch_id}: {outcome.outcome} "
+            f"({outcome.versions} new versions, {outcome.alerts} alerts){detail}"
+        )
+    return EXIT_PROBLEM if any(o.outcome == "problem" for o in outcomes) else EXIT_OK
+
+
+async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list:  # type: ignore[type-arg]
+    from monitor.alerts import Deliverer
+    from monitor.check import Checker
+    from monitor.fetch import Fetcher
+
+    async with Fetcher(config.fetch) as fetcher:
+        checker = Checker(config, store, fetcher)
+        outcomes = await asyncio.gather(*(checker.check(w) for w in watches))
+        await Deliverer(store, config.channels, config.alerts).deliver_due()
+    return list(outcomes)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    config = _config(args)
+    config.get_watch(args.watch)
+    with _store(config) as store:
+        documents = store.documents(args.watch)
+        if args.key:
+            documents = [d for d in documents if d["key"] == args.key]
+        rows = []
+        for document in documents:
+            versions = [dict(v) for v in store.versions(document["id"])]
+            rows.append({**dict(document), "versions": versions})
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not rows:
+        print(f"{args.watch}: nothing stored yet (run `monitor check {args.watch}`)")
+    for doc in rows:
+        removed = f"  [removed {doc['removed_at']}]" if doc["removed_at"] else ""
+        print(f"{doc['key']}  {doc['published'] or ''}  {doc['title']}{removed}")
+        for v in doc["versions"]:
+            summary = f"  {v['summary']}" if v["kind"] not in ("baseline",) else ""
+            print(f"    #{v['id']:<6} {v['observed_at']}  {v['kind']:<9} {v['score']:.2f}{summary}")
+    return EXIT_OK
+
+
+def _version_row(store: Store, watch_id: str, version_id: int):  # type: ignore[no-untyped-def]
+    row = store.db.execute(
+        """SELECT v.*, d.key, d.watch_id, d.title FROM version v
+           JOIN document d ON d.id = v.document_id WHERE v.id=?""",
+        (version_id,),
+    ).fetchone()
+    if row is None or row["watch_id"] != watch_id:
+        raise UsageError(f"no version {version_id} in watch {watch_id!r} (see `monitor history`)")
+    return row
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from monitor.extract import Statement
+
+    config = _config(args)
+    with _store(config) as store:
+        row = _version_row(store, args.watch, args.version)
+        if args.raw:
+            response = store.db.execute(
+                "SELECT body_sha256 FROM response WHERE id=?", (row["response_id"],)
+            ).fetchone()
+            if response is None:
+                raise UsageError(f"version {args.version} has no stored response")
+            sys.stdout.buffer.write(store.read_blob(response["body_sha256"]))
+            return EXIT_OK
+        if row["text_sha256"] is None:
+            print(f"version {args.version} records the removal of {row['key']}")
+            return EXIT_OK
+        print(Statement.from_json(store.read_blob(row["text_sha256"])).render_text(), end="")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from monitor.diff import compare, render_inline
+    from monitor.extract import Statement
+
+    config = _config(args)
+    watch = config.get_watch(args.watch)
+    with _store(config) as store:
+        b_id = args.b if args.b is not None else args.a
+        if b_id is None:
+            latest = store.db.execute(
+                """SELECT v.id FROM version v JOIN document d ON d.id=v.document_id
+                   WHERE d.watch_id=? AND v.kind IN ('edited','removed','restored')
+                   ORDER BY v.id DESC LIMIT 1""",
+                (args.watch,),
+            ).fetchone()
+            if latest is None:
+                print(f"{args.watch}: no edits recorded yet")
+                return EXIT_OK
+            b_id = latest["id"]
+        b = _version_row(store, args.watch, b_id)
+        if args.a is not None and args.b is not None:
+            a = _version_row(store, args.watch, args.a)
+        else:
+            a = store.db.execute(
+                "SELECT * FROM version WHERE document_id=? AND seq=?",
+                (b["document_id"], b["seq"] - 1),
+            ).fetchone()
+            if a is None:
+                raise UsageError(f"version {b_id} is the first of its statement")
+
+        def load(row) -> Statement | None:  # type: ignore[no-untyped-def]
+            sha = row["text_sha256"]
+            return Statement.from_json(store.read_blob(sha)) if sha else None
+
+        old, new = load(a), load(b)
+    result = compare(old, new, watch.ignore)
+    if args.format == "json":
+        print(json.dumps(_diff_json(result), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    color = sys.stdout.isatty()
+    print(f"{b['key']}: version #{a['id']} → #{b['id']}")
+    print(f"Summary: {result.summary} (score {result.score:.2f})")
+    for change in result.changes:
+        print(f"\n{change.where}:")
+        print("  " + render_inline(change.before, change.after, color=color))
+    return EXIT_OK
+
+
+def _diff_json(result) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    return {
+        "score": result.score,
+        "summary": result.summary,
+        "removed": result.removed,
+        "added": result.added,
+        "changes": [change.__dict__ for change in result.changes],
+        "timed_out": result.timed_out,
+    }
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from monitor.compare import compare_pages
+
+    for path in (args.old, args.new):
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    verdict = compare_pages(
+        args.old.read_bytes(), args.new.read_bytes(), args.url, args.profile, args.ignore
+    )
+    if args.format == "json":
+        print(json.dumps(verdict, ensure_ascii=False, indent=2))
+    else:
+        print(f"{verdict['kind']}: alert={verdict['alert']} score={verdict['score']:.2f}")
+        print(verdict["summary"])
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _store(config) as store:
+        report = store.verify(repair=args.repair)
+    for line in report.orphans:
+        print(f"warning: {line}")
+    for line in report.damage:
+        print(f"DAMAGE: {line}")
+    print(
+        f"verified {report.blobs} blobs, {report.references} references: "
+        f"{len(report.damage)} damaged, {len(report.orphans)} orphans"
+        + (f", {report.repaired} removed" if args.repair else "")
+    )
+    return EXIT_PROBLEM if report.damage else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    return run_demo(timeout=args.timeout)

@@ -1,0 +1,78 @@
+"""Offline verdict on two saved pages: would this change be alerted, and why.
+
+Runs the same extract and diff stages as the daemon on files instead of live responses,
+so a user (or the quality corpus) can check a profile and ignore rules on real pages.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.diff import DiffResult, compare
+from monitor.extract import Extraction, Target, get_profile
+from monitor.fetch import FetchRequest, FetchResult
+
+
+def _as_result(body: bytes, url: str) -> FetchResult:
+    looks_json = body.lstrip()[:1] in (b"{", b"[")
+    media = "application/json" if looks_json else "text/html"
+    return FetchResult(
+        request=FetchRequest(url),
+        url=url,
+        requested_at=datetime.now(UTC),
+        status=200,
+        headers=[("Content-Type", media)],
+        body=body,
+    )
+
+
+def compare_pages(
+    old: bytes,
+    new: bytes,
+    url: str,
+    profile_name: str | None = None,
+    ignore: list[str] | None = None,
+    threshold: float = 0.0,
+) -> dict[str, Any]:
+    profile = get_profile(profile_name, url)
+    target = Target(url)
+    before = profile.extract(_as_result(old, url), target)
+    after = profile.extract(_as_result(new, url), target)
+    for name, extraction in (("old", before), ("new", after)):
+        if extraction.problem:
+            return _verdict("problem", f"{name} page is not usable content: {extraction.problem}")
+    results = _pairwise(before, after, ignore or [])
+    changed = [r for r in results if r.changed]
+    if not changed:
+        return _verdict("unchanged", "no change")
+    score = max(r.score for r in changed)
+    summary = "; ".join(r.summary for r in changed)
+    return {
+        "alert": score > 0 and score >= threshold,
+        "score": score,
+        "kind": "edited",
+        "summary": summary,
+        "removed": [f for r in changed for f in r.removed],
+        "added": [f for r in changed for f in r.added],
+        "changes": [c.__dict__ for r in changed for c in r.changes],
+        "profile": profile.name,
+    }
+
+
+def _pairwise(before: Extraction, after: Extraction, ignore: list[str]) -> list[DiffResult]:
+    old = {s.key: s for s in before.statements}
+    new = {s.key: s for s in after.statements}
+    return [compare(old.get(key), new.get(key), ignore) for key in sorted(old.keys() | new.keys())]
+
+
+def _verdict(kind: str, summary: str) -> dict[str, Any]:
+    return {
+        "alert": False,
+        "score": 0.0,
+        "kind": kind,
+        "summary": summary,
+        "removed": [],
+        "added": [],
+        "changes": [],
+    }

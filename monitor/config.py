@@ -1,0 +1,299 @@
+"""Configuration: TOML validated into typed models.
+
+Every error names the file, the line and the field, because a journalist editing
+`monitor.toml` at 2 a.m. should not have to guess which of forty watches is broken.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_CONFIG = Path("config/monitor.toml")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class ConfigError(Exception):
+    """A configuration problem, located as precisely as we can."""
+
+    def __init__(self, file: Path | str, line: int | None, field: str, message: str) -> None:
+        self.file, self.line, self.field, self.message = str(file), line, field, message
+        where = f"{self.file}:{line}" if line else self.file
+        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+def parse_duration(value: Any) -> float:
+    """'15m', '1h30m', '90s', '2d' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '15m'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("duration must not be negative")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as '15m'")
+    text = value.strip().lower().replace(" ", "")
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"invalid duration {value!r} (use e.g. '90s', '15m', '2h', '1d', '1h30m')")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are almost always typos ("intervall"); reject them instead of ignoring.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(_Strict):
+    path: Path = Path("snapshots")
+
+
+class FetchConfig(_Strict):
+    allow_private: bool = False
+    user_agent: str = "monitor/0.1 (+https://github.com/; statement change monitor)"
+    timeout: Duration = 30.0
+    connect_timeout: Duration = 10.0
+    max_bytes: int = Field(default=20_000_000, gt=0)
+    concurrency: int = Field(default=20, gt=0)
+    per_host_concurrency: int = Field(default=2, gt=0)
+    per_host_delay: Duration = 1.0
+    retries: int = Field(default=2, ge=0, le=10)
+    ca_bundle: Path | None = None
+    proxy: str | None = None
+
+
+class AlertsConfig(_Strict):
+    # A change is re-fetched after this delay and alerted only if it holds (0 = no re-check).
+    confirm_delay: Duration = 20.0
+    # A watch must be failing this long before the one "failing since" alert is raised.
+    failing_after: Duration = 3600.0
+    max_attempts: int = Field(default=8, gt=0)
+    # Default message length budget for channels without a natural limit.
+    max_length: int = Field(default=4000, gt=200)
+
+
+class ServerConfig(_Strict):
+    # Base URL of the web UI, used to build the diff links in alerts.
+    public_url: str | None = None
+
+
+ChannelType = Literal["log", "webhook", "apprise"]
+
+
+class ChannelConfig(_Strict):
+    type: ChannelType
+    url: str | None = None
+    url_env: str | None = None
+    secret_env: str | None = None
+    secret_file: Path | None = None
+    timeout: Duration = 15.0
+    max_length: int | None = Field(default=None, gt=200)
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> ChannelConfig:
+        if self.type in ("webhook", "apprise") and not (self.url or self.url_env):
+            raise ValueError(f"a {self.type} channel needs 'url' (or 'url_env')")
+        return self
+
+    def resolved_url(self) -> str | None:
+        """The URL, taken from the environment when `url_env` is used (tokens stay out of files)."""
+        if self.url_env:
+            return os.environ.get(self.url_env)
+        return self.url
+
+    def secret(self) -> str | None:
+        if self.secret_env:
+            return os.environ.get(self.secret_env)
+        if self.secret_file:
+            return self.secret_file.read_text(encoding="utf-8").strip()
+        return None
+
+
+WATCH_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class WatchConfig(_Strict):
+    id: str = Field(pattern=WATCH_ID)
+    url: str = Field(pattern=r"^https?://[^\s/]+")
+    name: str | None = None
+    interval: Duration = 900.0
+    profile: str | None = None
+    language: str | None = None
+    # Regular expressions whose matches are masked before comparing versions.
+    ignore: list[str] = []
+    channels: list[str] = []
+    # Minimum significance score (0-1) for an edit to be alerted.
+    threshold: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Profile-specific settings (e.g. page size of a listing).
+    options: dict[str, str | int | bool] = {}
+
+    @model_validator(mode="after")
+    def _regexes_compile(self) -> WatchConfig:
+        for pattern in self.ignore:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"ignore pattern {pattern!r} is not a valid regex: {err}") from err
+        if self.interval < 1:
+            raise ValueError("interval must be at least 1s")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+class MonitorConfig(_Strict):
+    store: StoreConfig = StoreConfig()
+    fetch: FetchConfig = FetchConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    server: ServerConfig = ServerConfig()
+    channels: dict[str, ChannelConfig] = {}
+    watch: list[WatchConfig] = []
+    # Where the config came from; relative paths inside it resolve against the working directory.
+    source: Path | None = Field(default=None, exclude=True)
+
+    def get_watch(self, watch_id: str) -> WatchConfig:
+        for watch in self.watch:
+            if watch.id == watch_id:
+                return watch
+        known = ", ".join(w.id for w in self.watch) or "none"
+        raise KeyError(f"no watch {watch_id!r} in {self.source} (known: {known})")
+
+
+def config_path(cli_value: str | Path | None) -> Path:
+    """--config wins, then $MONITOR_CONFIG, then the shipped default."""
+    if cli_value:
+        return Path(cli_value)
+    env = os.environ.get("MONITOR_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: str | Path, known_profiles: Iterable[str] | None = None) -> MonitorConfig:
+    path = Path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, None, "", "file not found") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(path, None, "", f"not UTF-8 text ({err.reason})") from None
+    return parse_config(source, path, known_profiles)
+
+
+def parse_config(
+    source: str, path: str | Path = "<config>", known_profiles: Iterable[str] | None = None
+) -> MonitorConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as err:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(err))
+        line = int(match.group(1)) if match else None
+        raise ConfigError(path, line, "", f"TOML syntax error: {err}") from None
+    try:
+        config = MonitorConfig.model_validate({**raw, "source": path})
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = tuple(p for p in first["loc"] if p not in ("function-after", "function-before"))
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key (a typo? see README, Configuration)"
+        raise ConfigError(path, locate(source, loc), _field_name(loc), message) from None
+    _check_references(config, source, path, known_profiles)
+    return config
+
+
+def _check_references(
+    config: MonitorConfig, source: str, path: Path, known_profiles: Iterable[str] | None
+) -> None:
+    seen: set[str] = set()
+    profiles = set(known_profiles) if known_profiles is not None else None
+    for index, watch in enumerate(config.watch):
+        if watch.id in seen:
+            loc = ("watch", index, "id")
+            raise ConfigError(path, locate(source, loc), _field_name(loc), "duplicate watch id")
+        seen.add(watch.id)
+        for name in watch.channels:
+            if name not in config.channels:
+                loc = ("watch", index, "channels")
+                known = ", ".join(sorted(config.channels)) or "none defined"
+                raise ConfigError(
+                    path,
+                    locate(source, loc),
+                    _field_name(loc),
+                    f"unknown channel {name!r} (known: {known})",
+                )
+        if profiles is not None and watch.profile and watch.profile not in profiles:
+            loc = ("watch", index, "profile")
+            raise ConfigError(
+                path,
+                locate(source, loc),
+                _field_name(loc),
+                f"unknown profile {watch.profile!r} (known: {', '.join(sorted(profiles))})",
+            )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"""^\s*("?)([A-Za-z0-9_.-]+)\1\s*=""")
+
+
+def locate(source: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number for a validation location such as ('watch', 2, 'interval').
+
+    tomllib does not keep positions, so we walk the table headers ourselves: the n-th
+    `[[watch]]` header opens watch[n], `[channels.x]` opens channels.x, and the key line
+    inside that table is the answer. Falls back to the table header line.
+    """
+    lines = source.splitlines()
+    table_path, key = _split_loc(loc)
+    array_counts: dict[str, int] = {}
+    current: tuple[Any, ...] = ()
+    header_line: int | None = None
+    for number, line in enumerate(lines, start=1):
+        header = _HEADER.match(line)
+        if header:
+            name = tuple(part.strip().strip('"') for part in header.group(2).split("."))
+            if header.group(1) == "[[":
+                index = array_counts.get(".".join(name), 0)
+                array_counts[".".join(name)] = index + 1
+                current = (*name, index)
+            else:
+                current = name
+            if current == table_path:
+                header_line = number
+            continue
+        if current == table_path and key is not None:
+            found = _KEY.match(line)
+            if found and found.group(2) == key:
+                return number
+    return header_line
+
+
+def _split_loc(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], str | None]:
+    # The table path is everything up to the last string key that is a field of that table.
+    if not loc:
+        return (), None
+    if len(loc) == 1:
+        return (), str(loc[0])
+    *table, key = loc
+    if isinstance(key, int):  # e.g. ('watch', 0, 'channels', 1): point at the list's key
+        return _split_loc(tuple(table))
+    return tuple(table), str(key)

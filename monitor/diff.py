@@ -1,0 +1,265 @@
+"""Diff stage: what changed between two versions of a statement, in words.
+
+Body text is compared sentence by sentence, and within a changed sentence word by word with
+diff-match-patch (words mapped to single characters, then `diff_main` + semantic cleanup):
+character-level diffs of long pages hit dmp's time limit silently, word-level ones take
+milliseconds. Title, date and links are compared as separate fields so an alert can say
+which one moved.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from diff_match_patch import diff_match_patch
+
+from monitor.extract import Link, Statement
+
+_TOKEN = re.compile(r"\w+|[^\w\s]|\s+")
+# Sentence ends: . ! ? … followed by space and an upper-case letter, digit or quote.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"«“(\d\w])")
+_MASK = "⟨…⟩"
+DIFF_TIMEOUT = 2.0
+
+EQUAL, DELETE, INSERT = 0, -1, 1
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str  # title | published | body | links
+    where: str  # human location, e.g. "paragraph 2, sentence 3"
+    before: str  # the whole sentence/value before ("" when added)
+    after: str  # the whole sentence/value after ("" when removed)
+    removed: tuple[str, ...] = ()  # the changed fragments only
+    added: tuple[str, ...] = ()
+
+
+@dataclass
+class DiffResult:
+    changes: list[Change] = field(default_factory=list)
+    score: float = 0.0
+    summary: str = "no change"
+    timed_out: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def removed(self) -> list[str]:
+        return [fragment for change in self.changes for fragment in change.removed]
+
+    @property
+    def added(self) -> list[str]:
+        return [fragment for change in self.changes for fragment in change.added]
+
+
+def word_diff(old: str, new: str, timeout: float = DIFF_TIMEOUT) -> tuple[list[tuple[int, str]], bool]:
+    """Word-level diff as (op, text) pairs, and whether dmp ran out of time."""
+    tokens: dict[str, str] = {}
+    vocabulary: list[str] = []
+
+    def encode(text: str) -> str:
+        chars = []
+        for token in _TOKEN.findall(text):
+            if token not in tokens:
+                tokens[token] = _token_char(len(vocabulary))
+                vocabulary.append(token)
+            chars.append(tokens[token])
+        return "".join(chars)
+
+    engine = diff_match_patch()
+    engine.Diff_Timeout = timeout
+    encoded_old, encoded_new = encode(old), encode(new)
+    started = time.monotonic()
+    diffs = engine.diff_main(encoded_old, encoded_new, False)
+    timed_out = timeout > 0 and time.monotonic() - started >= timeout
+    engine.diff_cleanupSemantic(diffs)
+    decoded = [(op, "".join(vocabulary[_token_index(c)] for c in text)) for op, text in diffs]
+    return decoded, timed_out
+
+
+def _token_char(index: int) -> str:
+    # Start above control characters and step over the surrogate block, which str can't hold.
+    code = 0x100 + index
+    return chr(code + 0x800 if code >= 0xD800 else code)
+
+
+def _token_index(char: str) -> int:
+    code = ord(char)
+    return (code - 0x800 if code >= 0xE000 else code) - 0x100
+
+
+def compare(
+    old: Statement | None, new: Statement | None, ignore: Sequence[str | re.Pattern[str]] = ()
+) -> DiffResult:
+    """Changes from `old` to `new`; text matching an `ignore` regex is masked on both sides."""
+    patterns = [re.compile(p) if isinstance(p, str) else p for p in ignore]
+    if old is None or new is None:
+        return _whole(old, new)
+    changes: list[Change] = []
+    title_old, title_new = _mask(old.title, patterns), _mask(new.title, patterns)
+    if title_old != title_new:
+        changes.append(_field_change("title", "title", title_old, title_new))
+    date_old, date_new = old.published or "", new.published or ""
+    if date_old != date_new:
+        changes.append(Change("published", "date", date_old, date_new, (date_old,), (date_new,)))
+    body_changes, timed_out = _body_changes(old.paragraphs, new.paragraphs, patterns)
+    changes += body_changes
+    changes += _link_changes(old.links, new.links)
+    result = DiffResult(changes=changes, timed_out=timed_out)
+    result.score = _score(result, old)
+    result.summary = summarize(result)
+    return result
+
+
+def _whole(old: Statement | None, new: Statement | None) -> DiffResult:
+    if old is None and new is None:
+        return DiffResult()
+    if old is None:
+        assert new is not None
+        change = Change("body", "statement", "", new.title, (), (new.title,))
+        return DiffResult([change], 1.0, f'Published: "{new.title}"')
+    change = Change("body", "statement", old.title, "", (old.title,), ())
+    return DiffResult([change], 1.0, f'Removed: "{old.title}"')
+
+
+def _mask(text: str, patterns: Sequence[re.Pattern[str]]) -> str:
+    for pattern in patterns:
+        text = pattern.sub(_MASK, text)
+    return text
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(paragraph) if s.strip()]
+
+
+def _body_changes(
+    old: Sequence[str], new: Sequence[str], patterns: Sequence[re.Pattern[str]]
+) -> tuple[list[Change], bool]:
+    old_units = _sentences(old, patterns)
+    new_units = _sentences(new, patterns)
+    matcher = difflib.SequenceMatcher(
+        a=[text for _, text in old_units], b=[text for _, text in new_units], autojunk=False
+    )
+    changes: list[Change] = []
+    timed_out = False
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        olds, news = old_units[a1:a2], new_units[b1:b2]
+        # Pair sentences one to one where both sides changed; the rest are whole removals/additions.
+        for index in range(max(len(olds), len(news))):
+            before = olds[index] if index < len(olds) else None
+            after = news[index] if index < len(news) else None
+            if before and after:
+                change, slow = _sentence_change(before, after)
+                timed_out |= slow
+                changes.append(change)
+            elif before:
+                changes.append(Change("body", before[0], before[1], "", (before[1],), ()))
+            elif after:
+                changes.append(Change("body", after[0], "", after[1], (), (after[1],)))
+    return changes, timed_out
+
+
+def _sentences(paragraphs: Sequence[str], patterns: Sequence[re.Pattern[str]]) -> list[tuple[str, str]]:
+    units = []
+    for p_index, paragraph in enumerate(paragraphs, start=1):
+        sentences = split_sentences(_mask(paragraph, patterns))
+        for s_index, sentence in enumerate(sentences, start=1):
+            where = f"paragraph {p_index}"
+            if len(sentences) > 1:
+                where += f", sentence {s_index}"
+            units.append((where, sentence))
+    return units
+
+
+def _sentence_change(before: tuple[str, str], after: tuple[str, str]) -> tuple[Change, bool]:
+    diffs, timed_out = word_diff(before[1], after[1])
+    removed = tuple(t.strip() for op, t in diffs if op == DELETE and t.strip())
+    added = tuple(t.strip() for op, t in diffs if op == INSERT and t.strip())
+    return Change("body", after[0], before[1], after[1], removed, added), timed_out
+
+
+def _field_change(name: str, where: str, old: str, new: str) -> Change:
+    diffs, _ = word_diff(old, new)
+    removed = tuple(t.strip() for op, t in diffs if op == DELETE and t.strip())
+    added = tuple(t.strip() for op, t in diffs if op == INSERT and t.strip())
+    return Change(name, where, old, new, removed, added)
+
+
+def _link_changes(old: Sequence[Link], new: Sequence[Link]) -> list[Change]:
+    old_set, new_set = {link.href: link for link in old}, {link.href: link for link in new}
+    changes = []
+    for href in old_set.keys() - new_set.keys():
+        text = f"{old_set[href].text} <{href}>"
+        changes.append(Change("links", "link removed", text, "", (text,), ()))
+    for href in new_set.keys() - old_set.keys():
+        text = f"{new_set[href].text} <{href}>"
+        changes.append(Change("links", "link added", "", text, (), (text,)))
+    return sorted(changes, key=lambda c: (c.where, c.before, c.after))
+
+
+def _score(result: DiffResult, old: Statement) -> float:
+    """0-1: how much of the statement moved, weighted so that any real edit counts."""
+    if not result.changes:
+        return 0.0
+    words_total = max(1, sum(len(p.split()) for p in old.paragraphs))
+    words_changed = sum(
+        len(" ".join(c.removed).split()) + len(" ".join(c.added).split())
+        for c in result.changes
+        if c.field == "body"
+    )
+    score = 0.2 + 0.8 * min(1.0, 4 * words_changed / words_total) if words_changed else 0.0
+    fields = {c.field for c in result.changes}
+    if "title" in fields:
+        score = max(score, 0.6)
+    if fields & {"published", "links"}:
+        score = max(score, 0.4)
+    return round(min(score, 1.0), 3)
+
+
+def summarize(result: DiffResult, limit: int = 3) -> str:
+    """One sentence a journalist can paste: where and what changed."""
+    if not result.changes:
+        return "no change"
+    parts = [_describe(change) for change in result.changes[:limit]]
+    more = len(result.changes) - limit
+    if more > 0:
+        parts.append(f"and {more} more change{'s' if more > 1 else ''}")
+    return "; ".join(parts)
+
+
+def _describe(change: Change) -> str:
+    where = change.where[0].upper() + change.where[1:]
+    if change.removed and change.added:
+        return f"{where}: {_quote(change.removed)} → {_quote(change.added)}"
+    if change.added:
+        return f"{where}: added {_quote(change.added)}"
+    return f"{where}: removed {_quote(change.removed)}"
+
+
+def _quote(fragments: Sequence[str], width: int = 120) -> str:
+    text = " … ".join(fragments)
+    if len(text) > width:
+        text = text[: width - 1].rstrip() + "…"
+    return f"“{text}”"
+
+
+def render_inline(old: str, new: str, color: bool = False) -> str:
+    """Word diff as text: [-removed-]{+added+}, or ANSI colours for a terminal."""
+    diffs, _ = word_diff(old, new)
+    out = []
+    for op, text in diffs:
+        if op == EQUAL:
+            out.append(text)
+        elif op == DELETE:
+            out.append(f"\x1b[31;9m{text}\x1b[0m" if color else f"[-{text}-]")
+        else:
+            out.append(f"\x1b[32;1m{text}\x1b[0m" if color else f"{{+{text}+}}")
+    return "".join(out)

@@ -1,0 +1,5 @@
+"""Site profiles. Adding a ministry is one file here that subclasses `Profile`."""
+
+from monitor.sites import generic, govkz
+
+__all__ = ["generic", "govkz"]
