@@ -207,6 +207,8 @@ class Checker:
         if head is not None and head.text_sha256:
             old = Statement.from_json(self.store.read_blob(head.text_sha256))
         diff = compare(old, new, watch.ignore)
+        if change.kind == "baseline":
+            diff.score, diff.summary = 0.0, "first seen"
         shown = new or old
         assert shown is not None
         seq = (head.seq if head else 0) + 1

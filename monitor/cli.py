@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `monitor history … | head`
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def _common(suppress: bool) -> argparse.ArgumentParser:

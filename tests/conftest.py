@@ -1,0 +1,143 @@
+"""Shared test bed: the gov.kz replica, a real webhook receiver, config files, the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.replica import ReplicaSite
+
+REPO = Path(__file__).resolve().parent.parent
+WEBHOOK_SECRET = "test-secret-不要"
+
+
+@pytest.fixture
+def replica() -> Iterator[ReplicaSite]:
+    with ReplicaSite() as site:
+        yield site
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records webhook posts and checks signatures."""
+
+    url: str = ""
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    bad_signatures: int = 0
+    fail_with: int | None = None  # answer this status instead of 204 (receiver "down")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def alerts(self, kind: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [p for p in self.posts if kind is None or p["kind"] == kind]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if state.fail_with:
+                self.send_response(state.fail_with)
+                self.end_headers()
+                return
+            expected = "sha256=" + hmac.new(
+                WEBHOOK_SECRET.encode(), body, hashlib.sha256
+            ).hexdigest()
+            with state.lock:
+                if self.headers.get("X-Monitor-Signature") != expected:
+                    state.bad_signatures += 1
+                state.posts.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def write_config(
+    directory: Path,
+    replica: ReplicaSite | None,
+    receiver: Receiver | None = None,
+    languages: tuple[str, ...] = ("en",),
+    *,
+    allow_private: bool = True,
+    confirm_delay: str = "0s",
+    failing_after: str = "0s",
+    interval: str = "15m",
+    watch_extra: str = "",
+) -> Path:
+    channels = ["console"] + (["hook"] if receiver else [])
+    text = f"""
+[store]
+path = "{directory / 'store'}"
+
+[fetch]
+allow_private = {str(allow_private).lower()}
+per_host_delay = "0s"
+retries = 0
+timeout = "10s"
+
+[alerts]
+confirm_delay = "{confirm_delay}"
+failing_after = "{failing_after}"
+
+[channels.console]
+type = "log"
+"""
+    if receiver:
+        text += f"""
+[channels.hook]
+type = "webhook"
+url = "{receiver.url}"
+secret_env = "TEST_WEBHOOK_SECRET"
+"""
+    base = replica.url if replica else "http://127.0.0.1:9"
+    for lang in languages:
+        text += f"""
+[[watch]]
+id = "mfa-{lang}"
+url = "{base}/memleket/entities/mfa/press/news?lang={lang}"
+profile = "govkz"
+language = "{lang}"
+interval = "{interval}"
+channels = {json.dumps(channels)}
+{watch_extra}
+"""
+    path = directory / "monitor.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def monitor_cli(config: Path | None, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real `monitor` command in a subprocess, as a user would."""
+    env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "PYTHONUNBUFFERED": "1"}
+    env.pop("MONITOR_CONFIG", None)
+    command = [sys.executable, "-m", "monitor"]
+    if config is not None:
+        command += ["--config", str(config)]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO
+    )
