@@ -13,7 +13,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG = Path("config/monitor.toml")
 
@@ -138,16 +146,22 @@ class WatchConfig(_Strict):
     # Profile-specific settings (e.g. page size of a listing).
     options: dict[str, str | int | bool] = {}
 
-    @model_validator(mode="after")
-    def _regexes_compile(self) -> WatchConfig:
-        for pattern in self.ignore:
+    @field_validator("ignore")
+    @classmethod
+    def _regexes_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
             try:
                 re.compile(pattern)
             except re.error as err:
                 raise ValueError(f"ignore pattern {pattern!r} is not a valid regex: {err}") from err
-        if self.interval < 1:
+        return patterns
+
+    @field_validator("interval")
+    @classmethod
+    def _sane_interval(cls, seconds: float) -> float:
+        if seconds < 1:
             raise ValueError("interval must be at least 1s")
-        return self
+        return seconds
 
     @property
     def display_name(self) -> str:
@@ -267,6 +281,7 @@ def locate(source: str, loc: tuple[Any, ...]) -> int | None:
     array_counts: dict[str, int] = {}
     current: tuple[Any, ...] = ()
     header_line: int | None = None
+    own_table_line: int | None = None  # when loc names a table itself, e.g. ('channels', 'x')
     for number, line in enumerate(lines, start=1):
         header = _HEADER.match(line)
         if header:
@@ -277,14 +292,16 @@ def locate(source: str, loc: tuple[Any, ...]) -> int | None:
                 current = (*name, index)
             else:
                 current = name
-            if current == table_path:
+            if current == table_path and header_line is None:
                 header_line = number
+            if current == tuple(loc) and own_table_line is None:
+                own_table_line = number
             continue
         if current == table_path and key is not None:
             found = _KEY.match(line)
             if found and found.group(2) == key:
                 return number
-    return header_line
+    return own_table_line or header_line
 
 
 def _split_loc(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], str | None]:

@@ -56,7 +56,9 @@ channels = ["console"]
 def write_demo_config(directory: Path, base_url: str) -> Path:
     watches = "".join(_WATCH.format(lang=lang, base=base_url) for lang in ("en", "ru", "kk"))
     path = directory / "monitor.toml"
-    path.write_text(_CONFIG.format(store=directory / "store", watches=watches), encoding="utf-8")
+    # Absolute store path: the config works from any working directory.
+    store = (directory / "store").resolve()
+    path.write_text(_CONFIG.format(store=store, watches=watches), encoding="utf-8")
     return path
 
 

@@ -22,6 +22,9 @@ from monitor.extract import Link, Statement
 _TOKEN = re.compile(r"\w+|[^\w\s]|\s+")
 # Sentence ends: . ! ? … followed by space and an upper-case letter, digit or quote.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"«“(\d\w])")
+# A "sentence" ending in a word of one or two letters plus a period is an abbreviation or an
+# initial (г. Астана, Mr. Smith, N. Nazarbayev, No. 5, ст. 12), not a sentence end.
+_ABBREVIATION_END = re.compile(r"(?:^|[\s(«\"])\w{1,2}\.$|\b(?:gen|prof|dept|approx|ст|стр|тел)\.$", re.I)
 _MASK = "⟨…⟩"
 DIFF_TIMEOUT = 2.0
 
@@ -135,7 +138,16 @@ def _mask(text: str, patterns: Sequence[re.Pattern[str]]) -> str:
 
 
 def split_sentences(paragraph: str) -> list[str]:
-    return [s for s in _SENTENCE_END.split(paragraph) if s.strip()]
+    """Sentences, without splitting after abbreviations and initials ("г.", "Mr.", "N.")."""
+    sentences: list[str] = []
+    for part in _SENTENCE_END.split(paragraph):
+        if not part.strip():
+            continue
+        if sentences and _ABBREVIATION_END.search(sentences[-1]):
+            sentences[-1] += " " + part
+        else:
+            sentences.append(part)
+    return sentences
 
 
 def _body_changes(
