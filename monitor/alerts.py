@@ -121,7 +121,13 @@ class Deliverer:
             return
         delay = min(_BACKOFF_BASE * 2 ** (attempts - 1), _BACKOFF_MAX)
         retry_at = datetime.now(UTC) + timedelta(seconds=delay)
-        logger.warning("delivery %s failed (attempt %s), retry in %.0fs: %s", delivery_id, attempts, delay, error)
+        logger.warning(
+            "delivery %s failed (attempt %s), retry in %.0fs: %s",
+            delivery_id,
+            attempts,
+            delay,
+            error,
+        )
         self.store.mark_failed(
             delivery_id, error, retry_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         )

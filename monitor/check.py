@@ -101,9 +101,7 @@ class Checker:
                 changes = []
             else:
                 first_keys = {c.key for c in changes}
-                changes = [
-                    c for c in _changes(extraction2, heads, baseline) if c.key in first_keys
-                ]
+                changes = [c for c in _changes(extraction2, heads, baseline) if c.key in first_keys]
                 result = result2
         ms = int((time.monotonic() - started) * 1000)
 

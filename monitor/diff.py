@@ -24,7 +24,9 @@ _TOKEN = re.compile(r"\w+|[^\w\s]|\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"«“(\d\w])")
 # A "sentence" ending in a word of one or two letters plus a period is an abbreviation or an
 # initial (г. Астана, Mr. Smith, N. Nazarbayev, No. 5, ст. 12), not a sentence end.
-_ABBREVIATION_END = re.compile(r"(?:^|[\s(«\"])\w{1,2}\.$|\b(?:gen|prof|dept|approx|ст|стр|тел)\.$", re.I)
+_ABBREVIATION_END = re.compile(
+    r"(?:^|[\s(«\"])\w{1,2}\.$|\b(?:gen|prof|dept|approx|ст|стр|тел)\.$", re.I
+)
 _MASK = "⟨…⟩"
 DIFF_TIMEOUT = 2.0
 
@@ -61,7 +63,9 @@ class DiffResult:
         return [fragment for change in self.changes for fragment in change.added]
 
 
-def word_diff(old: str, new: str, timeout: float = DIFF_TIMEOUT) -> tuple[list[tuple[int, str]], bool]:
+def word_diff(
+    old: str, new: str, timeout: float = DIFF_TIMEOUT
+) -> tuple[list[tuple[int, str]], bool]:
     """Word-level diff as (op, text) pairs, and whether dmp ran out of time."""
     tokens: dict[str, str] = {}
     vocabulary: list[str] = []
@@ -179,7 +183,9 @@ def _body_changes(
     return changes, timed_out
 
 
-def _sentences(paragraphs: Sequence[str], patterns: Sequence[re.Pattern[str]]) -> list[tuple[str, str]]:
+def _sentences(
+    paragraphs: Sequence[str], patterns: Sequence[re.Pattern[str]]
+) -> list[tuple[str, str]]:
     units = []
     for p_index, paragraph in enumerate(paragraphs, start=1):
         sentences = split_sentences(_mask(paragraph, patterns))

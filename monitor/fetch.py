@@ -26,7 +26,8 @@ from monitor.config import FetchConfig
 # Transient answers worth retrying; any other 4xx is the server's considered reply.
 _RETRY_STATUSES = {429, 502, 503, 504}
 _MAX_REDIRECTS = 10
-_MAX_RETRY_AFTER = 120.0
+# A server asking us to wait longer than this is not retried now; the next check will be.
+_MAX_RETRY_AFTER = 30.0
 
 
 @dataclass(frozen=True)
@@ -155,29 +156,34 @@ class Fetcher:
         assert self._client is not None, "Fetcher used outside 'async with'"
         host = urlsplit(url).netloc
         gate = self._hosts.setdefault(host, _HostGate(self.config))
-        async with self._global, gate:
-            async with self._client.stream(method, url, headers=headers, content=body) as response:
-                result.url = url
-                result.status = response.status_code
-                result.http_version = response.http_version
-                result.headers = [
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
-                ]
-                chunks: list[bytes] = []
-                size = 0
-                # Streamed with a cap: a 50 MB page is cut, never held whole in memory. The cap
-                # counts decoded bytes, so a small gzip bomb is cut too.
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.config.max_bytes:
-                        result.truncated = True
-                        result.problem = f"body larger than max_bytes ({self.config.max_bytes})"
-                        break
-                    chunks.append(chunk)
-                result.body = b"".join(chunks)
+        async with (
+            self._global,
+            gate,
+            self._client.stream(method, url, headers=headers, content=body) as response,
+        ):
+            result.url = url
+            result.status = response.status_code
+            result.http_version = response.http_version
+            result.headers = [
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+            ]
+            chunks: list[bytes] = []
+            size = 0
+            # Streamed with a cap: a 50 MB page is cut, never held whole in memory. The cap
+            # counts decoded bytes, so a small gzip bomb is cut too.
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.config.max_bytes:
+                    result.truncated = True
+                    result.problem = f"body larger than max_bytes ({self.config.max_bytes})"
+                    break
+                chunks.append(chunk)
+            result.body = b"".join(chunks)
         if result.status in _RETRY_STATUSES:
             result.problem = f"HTTP {result.status}"
             retry_after = _retry_after(result.header("retry-after"))
+            if retry_after is not None and retry_after > _MAX_RETRY_AFTER:
+                return None
             return retry_after if retry_after is not None else 0.0
         return None
 
@@ -224,7 +230,7 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return min(max(float(value), 0.0), _MAX_RETRY_AFTER)
+        return max(float(value), 0.0)
     except ValueError:
         return None
 

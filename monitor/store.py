@@ -494,7 +494,8 @@ class Store:
         at: str,
     ) -> None:
         cursor = self.db.execute(
-            "INSERT INTO alert (watch_id, version_id, kind, created_at, payload) VALUES (?,?,?,?,?)",
+            "INSERT INTO alert (watch_id, version_id, kind, created_at, payload) "
+            "VALUES (?,?,?,?,?)",
             (watch_id, version_id, payload["kind"], at, json.dumps(payload, ensure_ascii=False)),
         )
         alert_id = cursor.lastrowid
@@ -539,8 +540,8 @@ class Store:
     def mark_sent(self, delivery_id: int) -> None:
         with self.transaction():
             self.db.execute(
-                "UPDATE delivery SET status='sent', attempts=attempts+1, sent_at=?, last_error=NULL "
-                "WHERE id=?",
+                "UPDATE delivery SET status='sent', attempts=attempts+1, sent_at=?, "
+                "last_error=NULL WHERE id=?",
                 (now_iso(), delivery_id),
             )
 
@@ -611,7 +612,9 @@ class Store:
             for row in self.db.execute(query):
                 report.references += 1
                 if row["sha"] not in known:
-                    report.damage.append(f"{table} {row['id']}: {column} {row['sha']} not in blob table")
+                    report.damage.append(
+                        f"{table} {row['id']}: {column} {row['sha']} not in blob table"
+                    )
         for path in sorted(self.blob_root.glob("*/*/*")):
             if path.name.startswith(".tmp-") or path.name not in known:
                 report.orphans.append(str(path.relative_to(self.root)))

@@ -55,9 +55,9 @@ def receiver() -> Iterator[Receiver]:
                 self.send_response(state.fail_with)
                 self.end_headers()
                 return
-            expected = "sha256=" + hmac.new(
-                WEBHOOK_SECRET.encode(), body, hashlib.sha256
-            ).hexdigest()
+            expected = (
+                "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+            )
             with state.lock:
                 if self.headers.get("X-Monitor-Signature") != expected:
                     state.bad_signatures += 1
@@ -92,7 +92,7 @@ def write_config(
     channels = ["console"] + (["hook"] if receiver else [])
     text = f"""
 [store]
-path = "{directory / 'store'}"
+path = "{directory / "store"}"
 
 [fetch]
 allow_private = {str(allow_private).lower()}
@@ -131,7 +131,9 @@ channels = {json.dumps(channels)}
     return path
 
 
-def monitor_cli(config: Path | None, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def monitor_cli(
+    config: Path | None, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real `monitor` command in a subprocess, as a user would."""
     env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "PYTHONUNBUFFERED": "1"}
     env.pop("MONITOR_CONFIG", None)

@@ -29,13 +29,21 @@ def test_daemon_alerts_within_the_interval_and_stops_cleanly_on_sigterm(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
     config = write_config(
-        tmp_path, replica, receiver, languages=("en", "ru", "kk"), interval="2s",
+        tmp_path,
+        replica,
+        receiver,
+        languages=("en", "ru", "kk"),
+        interval="2s",
         confirm_delay="0.5s",
     )
     env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET}
     daemon = subprocess.Popen(
         [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         store = tmp_path / "store" / "index.sqlite"
@@ -73,7 +81,10 @@ def _count(path: Path, table: str) -> int:
 def test_demo_runs_offline_and_shows_the_alert_and_diff(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "monitor", "demo"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.returncode == 0, result.stderr
@@ -81,8 +92,11 @@ def test_demo_runs_offline_and_shows_the_alert_and_diff(tmp_path: Path) -> None:
     assert "[-stands ready to provide further assistance if necessary-]" in result.stdout
     assert (tmp_path / "snapshots" / "demo" / "store" / "index.sqlite").exists()
     history = monitor_cli(
-        tmp_path / "snapshots" / "demo" / "monitor.toml", "history", "mfa-en",
-        "--key", f"en/{NEWEST['id']}",
+        tmp_path / "snapshots" / "demo" / "monitor.toml",
+        "history",
+        "mfa-en",
+        "--key",
+        f"en/{NEWEST['id']}",
     )
     assert history.returncode == 0
     assert "baseline" in history.stdout and "edited" in history.stdout

@@ -6,8 +6,8 @@ from typing import Any
 
 import apprise
 
-from monitor.channels.message import render_text
 from monitor.channels.base import Channel, ChannelError
+from monitor.channels.message import render_text
 
 
 class AppriseChannel(Channel):

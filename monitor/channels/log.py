@@ -6,8 +6,8 @@ import logging
 import sys
 from typing import Any
 
-from monitor.channels.message import render_text
 from monitor.channels.base import Channel
+from monitor.channels.message import render_text
 
 logger = logging.getLogger("monitor.alert")
 

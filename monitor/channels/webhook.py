@@ -39,4 +39,6 @@ class WebhookChannel(Channel):
         except httpx.HTTPError as err:
             raise ChannelError(f"webhook {self.name}: {type(err).__name__}: {err}") from err
         if response.status_code >= 300:
-            raise ChannelError(f"webhook {self.name}: receiver answered HTTP {response.status_code}")
+            raise ChannelError(
+                f"webhook {self.name}: receiver answered HTTP {response.status_code}"
+            )
