@@ -122,12 +122,17 @@ class Fetcher:
         for _hop in range(_MAX_REDIRECTS + 1):
             try:
                 await self._check_address(url)
-                response_delay = await self._one_request(method, url, request.headers, body, result)
+                # httpx's timeouts are per read; a server dripping one byte a second would
+                # never trip them, so the whole exchange also has a deadline.
+                async with asyncio.timeout(self.config.timeout):
+                    response_delay = await self._one_request(
+                        method, url, request.headers, body, result
+                    )
             except RefusedAddress as err:
                 result.problem = f"refused: {err}"
                 return None
-            except httpx.TimeoutException as err:
-                result.problem = f"timeout: {type(err).__name__}"
+            except (httpx.TimeoutException, TimeoutError) as err:
+                result.problem = f"timeout after {self.config.timeout:g}s ({type(err).__name__})"
                 return 0.0
             except (httpx.TransportError, OSError) as err:
                 result.problem = f"connection failed: {_describe(err)}"

@@ -1,0 +1,201 @@
+"""The fetcher against a real local server that misbehaves on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pytest
+
+from monitor.config import FetchConfig
+from monitor.fetch import Fetcher, FetchRequest, FetchResult
+
+RUSSIAN = "Министерство иностранных дел Республики Казахстан выражает глубокую озабоченность."
+
+
+class Misbehaving(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    hits: ClassVar[dict[str, int]] = {}
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _head(self, status: int, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def _body(self, status: int, body: bytes, content_type: str) -> None:
+        self._head(status, {"Content-Type": content_type, "Content-Length": str(len(body))})
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = self.path
+        Misbehaving.hits[path] = Misbehaving.hits.get(path, 0) + 1
+        html = f"<html><head>{{meta}}</head><body><p>{RUSSIAN}</p></body></html>"
+        if path == "/drip":
+            self._head(200, {"Content-Type": "text/html", "Content-Length": "1000"})
+            try:
+                for _ in range(1000):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:  # the client gave up, as it should
+                return
+        elif path == "/endless":
+            self._head(200, {"Content-Type": "text/html"})
+            chunk = b"<p>" + b"z" * 65536 + b"</p>"
+            try:
+                while True:
+                    self.wfile.write(chunk)
+            except OSError:
+                return
+        elif path == "/reset":
+            self._head(200, {"Content-Type": "text/html", "Content-Length": "100000"})
+            self.wfile.write(b"<p>partial")
+            self.wfile.flush()
+            # shutdown, not close: the handler's file objects would keep the socket alive.
+            self.connection.shutdown(socket.SHUT_RDWR)
+        elif path == "/cp1251-meta":
+            meta = '<meta charset="windows-1251">'
+            self._body(200, html.replace("{meta}", meta).encode("cp1251"), "text/html")
+        elif path == "/koi8-header":
+            self._body(
+                200, html.replace("{meta}", "").encode("koi8_r"), "text/html; charset=KOI8-R"
+            )
+        elif path == "/wrong-header":
+            meta = '<meta http-equiv="Content-Type" content="text/html; charset=windows-1251">'
+            body = html.replace("{meta}", meta).encode("cp1251")
+            self._body(200, body, "text/html; charset=utf-8")
+        elif path == "/undeclared":
+            self._body(200, (html.replace("{meta}", "") * 5).encode("cp1251"), "text/html")
+        elif path == "/double-utf8":
+            body = html.replace("{meta}", "").encode("utf-8").decode("latin-1").encode("utf-8")
+            self._body(200, body, "text/html; charset=utf-8")
+        elif path == "/429-once":
+            if Misbehaving.hits[path] == 1:
+                self._head(429, {"Retry-After": "1", "Content-Length": "0"})
+            else:
+                self._body(200, b"<p>fine now</p>", "text/html")
+        elif path == "/503-long":
+            self._head(503, {"Retry-After": "600", "Content-Length": "0"})
+        elif path == "/404":
+            self._body(404, b"<h1>Not found</h1>", "text/html")
+        elif path == "/loop":
+            self._head(302, {"Location": "/loop", "Content-Length": "0"})
+        elif path == "/hop":
+            self._head(301, {"Location": "/cp1251-meta", "Content-Length": "0"})
+        else:
+            self._body(404, b"", "text/plain")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def fetch(url: str, **settings: object) -> FetchResult:
+    config = FetchConfig(
+        allow_private=True, per_host_delay=0, retries=settings.pop("retries", 0), **settings
+    )
+
+    async def go() -> FetchResult:
+        async with Fetcher(config) as fetcher:
+            return await fetcher.fetch(FetchRequest(url))
+
+    return asyncio.run(go())
+
+
+def test_slow_drip_hits_the_total_deadline(server: str) -> None:
+    started = time.monotonic()
+    result = fetch(f"{server}/drip", timeout=1.5)
+    assert time.monotonic() - started < 5
+    assert result.problem is not None and result.problem.startswith("timeout after 1.5s")
+
+
+def test_endless_body_is_cut_at_max_bytes(server: str) -> None:
+    result = fetch(f"{server}/endless", max_bytes=1_000_000)
+    assert result.truncated
+    assert result.problem == "body larger than max_bytes (1000000)"
+    assert len(result.body) <= 1_000_000
+
+
+def test_reset_mid_body_is_a_connection_problem(server: str) -> None:
+    result = fetch(f"{server}/reset")
+    assert result.problem is not None and result.problem.startswith("connection failed")
+
+
+@pytest.mark.parametrize(
+    "path", ["/cp1251-meta", "/koi8-header", "/wrong-header", "/undeclared", "/double-utf8"]
+)
+def test_charsets_decode_to_the_same_text_and_raw_bytes_stay_untouched(
+    server: str, path: str
+) -> None:
+    result = fetch(f"{server}{path}")
+    assert result.ok
+    assert RUSSIAN in result.text()
+    assert RUSSIAN.encode("utf-8") not in result.body or path == "/double-utf8"
+
+
+def test_429_with_retry_after_is_retried(server: str) -> None:
+    started = time.monotonic()
+    result = fetch(f"{server}/429-once", retries=2)
+    assert result.ok and result.body == b"<p>fine now</p>"
+    assert time.monotonic() - started >= 1.0
+
+
+def test_a_long_retry_after_is_left_to_the_next_check(server: str) -> None:
+    started = time.monotonic()
+    result = fetch(f"{server}/503-long", retries=3)
+    assert result.problem == "HTTP 503"
+    assert time.monotonic() - started < 2
+
+
+def test_4xx_is_not_retried(server: str) -> None:
+    before = Misbehaving.hits.get("/404", 0)
+    result = fetch(f"{server}/404", retries=3)
+    assert result.status == 404 and result.problem is None
+    assert Misbehaving.hits["/404"] == before + 1
+
+
+def test_redirects_are_recorded_and_loops_stopped(server: str) -> None:
+    result = fetch(f"{server}/hop")
+    assert result.ok
+    assert result.redirects == [(301, f"{server}/cp1251-meta")]
+    assert result.url == f"{server}/cp1251-meta"
+    loop = fetch(f"{server}/loop")
+    assert loop.problem == "too many redirects (>10)"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:1/",
+        "http://localhost:1/",
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:1/",
+        "file:///etc/passwd",
+    ],
+)
+def test_private_and_metadata_addresses_are_refused_by_default(url: str) -> None:
+    config = FetchConfig(per_host_delay=0, retries=0)
+
+    async def go() -> FetchResult:
+        async with Fetcher(config) as fetcher:
+            return await fetcher.fetch(FetchRequest(url))
+
+    result = asyncio.run(go())
+    assert result.problem is not None and result.problem.startswith("refused:")
+    assert result.status is None
