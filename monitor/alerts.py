@@ -21,7 +21,6 @@ from monitor.store import Store, now_iso
 
 logger = logging.getLogger("monitor.alerts")
 
-_BACKOFF_BASE = 15.0
 _BACKOFF_MAX = 6 * 3600.0
 
 
@@ -119,7 +118,7 @@ class Deliverer:
             logger.error("delivery %s dead after %s attempts: %s", delivery_id, attempts, error)
             self.store.mark_failed(delivery_id, error, None)
             return
-        delay = min(_BACKOFF_BASE * 2 ** (attempts - 1), _BACKOFF_MAX)
+        delay = min(self.config.retry_base * 2 ** (attempts - 1), _BACKOFF_MAX)
         retry_at = datetime.now(UTC) + timedelta(seconds=delay)
         logger.warning(
             "delivery %s failed (attempt %s), retry in %.0fs: %s",

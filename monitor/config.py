@@ -87,6 +87,8 @@ class AlertsConfig(_Strict):
     # A watch must be failing this long before the one "failing since" alert is raised.
     failing_after: Duration = 3600.0
     max_attempts: int = Field(default=8, gt=0)
+    # First retry delay of a failed delivery; doubles on every further failure (max 6 h).
+    retry_base: Duration = 15.0
     # Default message length budget for channels without a natural limit.
     max_length: int = Field(default=4000, gt=200)
 

@@ -19,7 +19,9 @@ from diff_match_patch import diff_match_patch
 
 from monitor.extract import Link, Statement
 
-_TOKEN = re.compile(r"\w+|[^\w\s]|\s+")
+# Numbers stay whole ("1,250", "3.5", "14.11.2026", "1 250") so an alert says 1,250 → 1,520,
+# not 250 → 520; otherwise a word, a punctuation mark or a run of spaces is one token.
+_TOKEN = re.compile(r"\d{1,3}(?: \d{3})+(?!\d)|\d+(?:[.,]\d+)*|\w+|[^\w\s]|\s+")
 # Sentence ends: . ! ? … followed by space and an upper-case letter, digit or quote.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"«“(\d\w])")
 # A "sentence" ending in a word of one or two letters plus a period is an abbreviation or an
@@ -180,7 +182,24 @@ def _body_changes(
                 changes.append(Change("body", before[0], before[1], "", (before[1],), ()))
             elif after:
                 changes.append(Change("body", after[0], "", after[1], (), (after[1],)))
-    return changes, timed_out
+    return _moves(changes), timed_out
+
+
+def _moves(changes: list[Change]) -> list[Change]:
+    """A sentence removed in one place and added unchanged in another was moved."""
+    added = {c.after: c for c in changes if c.after and not c.before}
+    result = []
+    paired: set[str] = set()
+    for change in changes:
+        moved_to = added.get(change.before) if change.before and not change.after else None
+        if moved_to is not None and change.before not in paired:
+            paired.add(change.before)
+            where = f"{change.where} moved to {moved_to.where}"
+            result.append(Change("body", where, change.before, change.before))
+        elif not (change.after and not change.before and change.after in paired):
+            result.append(change)
+    # A moved sentence's addition may come before its removal; drop it in a second pass.
+    return [c for c in result if not (c.after and not c.before and c.after in paired)]
 
 
 def _sentences(
@@ -234,6 +253,8 @@ def _score(result: DiffResult, old: Statement) -> float:
         if c.field == "body"
     )
     score = 0.2 + 0.8 * min(1.0, 4 * words_changed / words_total) if words_changed else 0.0
+    if not words_changed and any(" moved to " in c.where for c in result.changes):
+        score = 0.1  # reordering changes emphasis, not wording
     fields = {c.field for c in result.changes}
     if "title" in fields:
         score = max(score, 0.6)
@@ -255,6 +276,8 @@ def summarize(result: DiffResult, limit: int = 3) -> str:
 
 def _describe(change: Change) -> str:
     where = change.where[0].upper() + change.where[1:]
+    if " moved to " in change.where:
+        return f"{where}: {_quote([change.before])}"
     if change.removed and change.added:
         return f"{where}: {_quote(change.removed)} → {_quote(change.added)}"
     if change.added:

@@ -20,7 +20,7 @@ from monitor.fetch import FetchResult
 # Page furniture that moves without the statement changing.
 _FURNITURE = re.compile(
     r"share|social|breadcrumb|cookie|consent|related|banner|carousel|slider|teaser|views?-?count"
-    r"|counter|menu|sidebar|navbar|subscribe|advert|promo",
+    r"|counter|menu|sidebar|navbar|subscribe|advert|promo|widget|clock|weather|ticker",
     re.I,
 )
 _MAIN_SELECTORS = ("article", "main", "[role=main]", "#content", ".content", ".article", "body")
