@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from monitor.alerts import build_alert
 from monitor.config import MonitorConfig, WatchConfig
@@ -107,21 +108,8 @@ class Checker:
 
         alerts = []
         if state.failure_alerted:
-            alerts.append(
-                (
-                    build_alert(
-                        "recovered",
-                        watch,
-                        key=None,
-                        title=None,
-                        url=watch.url,
-                        language=watch.language,
-                        observed_at=at,
-                        summary=f"checks succeed again (failing since {state.failing_since})",
-                    ),
-                    watch.channels,
-                )
-            )
+            summary = f"checks succeed again (failing since {state.failing_since})"
+            alerts.append(_watch_alert("recovered", watch, at, summary))
         state.failing_since = state.failure_reason = None
         state.failure_alerted = False
         state.consecutive_failures = 0
@@ -177,21 +165,8 @@ class Checker:
         failing_for = _seconds_between(state.failing_since, at)
         if not state.failure_alerted and failing_for >= self.config.alerts.failing_after:
             state.failure_alerted = True
-            alerts.append(
-                (
-                    build_alert(
-                        "failing",
-                        watch,
-                        key=None,
-                        title=None,
-                        url=watch.url,
-                        language=watch.language,
-                        observed_at=at,
-                        summary=f"failing since {state.failing_since}: {reason}",
-                    ),
-                    watch.channels,
-                )
-            )
+            summary = f"failing since {state.failing_since}: {reason}"
+            alerts.append(_watch_alert("failing", watch, at, summary))
         self.store.commit_check(
             CheckRecord(watch.id, at, ms, "problem", result.status, reason[:500]),
             state,
@@ -240,6 +215,23 @@ class Checker:
             )
             version.alerts.append((payload, watch.channels))
         return version
+
+
+def _watch_alert(
+    kind: str, watch: WatchConfig, at: str, summary: str
+) -> tuple[dict[str, Any], list[str]]:
+    """An alert about the watch itself (failing, recovered), not about one statement."""
+    payload = build_alert(
+        kind,
+        watch,
+        key=None,
+        title=None,
+        url=watch.url,
+        language=watch.language,
+        observed_at=at,
+        summary=summary,
+    )
+    return payload, watch.channels
 
 
 def _changes(
