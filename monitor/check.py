@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +32,7 @@ from monitor.extract import (
     date_sort_key,
     get_profile,
 )
-from monitor.fetch import Fetcher, FetchResult
+from monitor.fetch import Fetcher, FetchResult, Validators
 from monitor.store import (
     CheckRecord,
     DocumentHead,
@@ -75,35 +75,53 @@ class Checker:
         self.store = store
         self.fetcher = fetcher
         self.sleep = sleep
+        self._profiles: dict[str, Profile] = {}
+        for watch in config.watch:
+            self._profile(watch)
+
+    def _profile(self, watch: WatchConfig) -> Profile:
+        """The watch's profile; the first time, the watch is registered in the store."""
+        profile = self._profiles.get(watch.id)
+        if profile is None:
+            profile = self._profiles[watch.id] = get_profile(watch.profile, watch.url)
+            self.store.sync_watch(watch.id, watch.url, profile.name)
+            if not watch.robots:
+                logger.warning(
+                    "%s: robots.txt is ignored for this watch (robots = false)", watch.id
+                )
+        return profile
 
     async def check(self, watch: WatchConfig) -> CheckOutcome:
         started = time.monotonic()
         at = now_iso()
-        profile = get_profile(watch.profile, watch.url)
-        self.store.sync_watch(watch.id, watch.url, profile.name)
+        profile = self._profile(watch)
         target = Target(watch.url, watch.language, dict(watch.options))
-        result, extraction = await self._fetch(profile, target)
         state = self.store.state(watch.id)
         state.last_check_at = at
+        # Conditional requests, except every `full_fetch_every`-th check: some servers keep
+        # an ETag while the body changes, and only a full fetch notices.
+        conditional = state.since_full + 1 < self.config.fetch.full_fetch_every
+        result, extraction = await self._fetch(profile, target, watch, state, conditional)
         ms = int((time.monotonic() - started) * 1000)
 
-        if extraction.problem and not extraction.gone:
+        if extraction is not None and extraction.problem and not extraction.gone:
             return self._problem(watch, at, ms, result, extraction.problem, state)
 
-        heads = self.store.heads(watch.id)
+        heads = self.store.heads(watch.id) if extraction is not None else {}
         baseline = not heads
-        changes = _changes(extraction, heads, baseline)
+        changes = _changes(extraction, heads, baseline) if extraction is not None else []
         if changes and not baseline and self.config.alerts.confirm_delay > 0:
             # Confirm: the change must survive a second fetch (a flapping CDN or a half
             # published edit would otherwise alert).
             await self.sleep(self.config.alerts.confirm_delay)
-            result2, extraction2 = await self._fetch(profile, target)
-            if extraction2.problem and not extraction2.gone:
+            result2, extraction2 = await self._fetch(profile, target, watch, state, False)
+            if extraction2 is None or (extraction2.problem and not extraction2.gone):
                 changes = []
             else:
                 first_keys = {c.key for c in changes}
                 changes = [c for c in _changes(extraction2, heads, baseline) if c.key in first_keys]
                 result = result2
+        state.since_full = state.since_full + 1 if result.not_modified else 0
         ms = int((time.monotonic() - started) * 1000)
 
         alerts = []
@@ -132,14 +150,35 @@ class Checker:
             watch.id, "changed" if versions else "unchanged", "", len(versions), n_alerts
         )
 
-    async def _fetch(self, profile: Profile, target: Target) -> tuple[FetchResult, Extraction]:
-        """Try the profile's requests in order; the first usable extraction wins."""
+    async def _fetch(
+        self,
+        profile: Profile,
+        target: Target,
+        watch: WatchConfig,
+        state: WatchState,
+        conditional: bool,
+    ) -> tuple[FetchResult, Extraction | None]:
+        """Try the profile's requests in order; the first usable extraction wins.
+
+        Returns no extraction for a 304: nothing to parse, hash or store.
+        """
         reasons = []
         result = extraction = None
-        for request in profile.requests(target):
+        for plain in profile.requests(target):
+            request = replace(plain, obey_robots=watch.robots)
+            known = state.validators.get(request.url)
+            if conditional and known and request.method == "GET":
+                request = Validators(*known).apply(request)
             result = await self.fetcher.fetch(request)
+            if result.not_modified:
+                return result, None
             extraction = profile.extract(result, target)
             if not extraction.problem or extraction.gone:
+                validators = result.validators
+                if validators:
+                    state.validators[plain.url] = [validators.etag, validators.last_modified]
+                else:
+                    state.validators.pop(plain.url, None)
                 return result, extraction
             reasons.append(f"{request.method} {request.url}: {extraction.problem}")
         assert result is not None and extraction is not None

@@ -77,6 +77,8 @@ class FetchConfig(_Strict):
     per_host_concurrency: int = Field(default=2, gt=0)
     per_host_delay: Duration = 1.0
     retries: int = Field(default=2, ge=0, le=10)
+    # Every Nth check ignores the server's validators, for servers whose ETag lies.
+    full_fetch_every: int = Field(default=12, ge=1)
     ca_bundle: Path | None = None
     proxy: str | None = None
 
@@ -147,6 +149,8 @@ class WatchConfig(_Strict):
     threshold: float = Field(default=0.0, ge=0.0, le=1.0)
     # Profile-specific settings (e.g. page size of a listing).
     options: dict[str, str | int | bool] = {}
+    # Obey robots.txt (default). Turning it off for one watch is logged at every start.
+    robots: bool = True
 
     @field_validator("ignore")
     @classmethod

@@ -242,12 +242,32 @@ _MAINTENANCE_MARKERS = (
 )
 
 
+_LOGIN_PATH = re.compile(r"/(login|signin|sign-in|auth|sso|account/login|user/login)\b", re.I)
+
+
+def _suspicious_redirect(result: FetchResult) -> str | None:
+    """A redirect to the home page or a login page means the statement is not being shown."""
+    if not result.redirects:
+        return None
+    from urllib.parse import urlsplit
+
+    asked, landed = urlsplit(result.request.url), urlsplit(result.url)
+    if landed.path in ("", "/") and asked.path not in ("", "/"):
+        return f"redirected to the home page ({result.url})"
+    if _LOGIN_PATH.search(landed.path) and not _LOGIN_PATH.search(asked.path):
+        return f"redirected to a login page ({result.url})"
+    return None
+
+
 def classify_unusable(result: FetchResult) -> str | None:
     """A reason when the response is clearly not content (error, challenge, maintenance)."""
     if result.problem:
         return result.problem
     if result.status is None:
         return "no response"
+    redirect = _suspicious_redirect(result)
+    if redirect:
+        return redirect
     head = result.body[:20000].decode("utf-8", errors="ignore").lower()
     small = len(result.body) < _SMALL_PAGE
     if any(marker in head for marker in _CHALLENGE_MARKERS) or (

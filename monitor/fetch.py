@@ -14,18 +14,22 @@ import re
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from charset_normalizer import from_bytes
+from protego import Protego
 
 from monitor.config import FetchConfig
 
 # Transient answers worth retrying; any other 4xx is the server's considered reply.
 _RETRY_STATUSES = {429, 502, 503, 504}
 _MAX_REDIRECTS = 10
+_ROBOTS_TTL = 24 * 3600.0
+_ROBOTS_RETRY = 3600.0  # robots.txt unreachable: allow, and ask again in an hour
+_ROBOTS_MAX_BYTES = 512 * 1024
 # A server asking us to wait longer than this is not retried now; the next check will be.
 _MAX_RETRY_AFTER = 30.0
 
@@ -36,6 +40,27 @@ class FetchRequest:
     method: str = "GET"
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    obey_robots: bool = True
+
+
+@dataclass(frozen=True)
+class Validators:
+    """The server's own cache validators for a URL, replayed on the next request."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def apply(self, request: FetchRequest) -> FetchRequest:
+        """The same request made conditional (If-None-Match / If-Modified-Since)."""
+        headers = dict(request.headers)
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return replace(request, headers=headers)
+
+    def __bool__(self) -> bool:
+        return bool(self.etag or self.last_modified)
 
 
 @dataclass
@@ -67,6 +92,14 @@ class FetchResult:
     def text(self) -> str:
         return decode_body(self.body, self.header("content-type"))
 
+    @property
+    def not_modified(self) -> bool:
+        return self.problem is None and self.status == 304
+
+    @property
+    def validators(self) -> Validators:
+        return Validators(self.header("etag"), self.header("last-modified"))
+
 
 class RefusedAddress(Exception):
     """The target resolves to an address the configuration does not allow."""
@@ -80,6 +113,9 @@ class Fetcher:
         self._global = asyncio.Semaphore(config.concurrency)
         self._hosts: dict[str, _HostGate] = {}
         self._client: httpx.AsyncClient | None = None
+        # robots.txt per scheme://host: (expiry, parser or None for "allow everything").
+        self._robots: dict[str, tuple[float, Protego | None]] = {}
+        self._robots_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> Fetcher:
         config = self.config
@@ -104,6 +140,9 @@ class Fetcher:
     async def fetch(self, request: FetchRequest) -> FetchResult:
         started = time.monotonic()
         result = FetchResult(request=request, url=request.url, requested_at=_now())
+        if request.obey_robots and not await self._robots_allow(request.url):
+            result.problem = f"disallowed by robots.txt of {urlsplit(request.url).netloc}"
+            return result
         attempt = 0
         while True:
             delay = await self._attempt(request, result)
@@ -191,6 +230,28 @@ class Fetcher:
                 return None
             return retry_after if retry_after is not None else 0.0
         return None
+
+    async def _robots_allow(self, url: str) -> bool:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+        async with lock:  # one robots.txt request per host, however many watches wait
+            expiry, rules = self._robots.get(origin, (0.0, None))
+            if expiry < time.monotonic():
+                rules, ttl = await self._load_robots(origin)
+                self._robots[origin] = (time.monotonic() + ttl, rules)
+        return rules is None or rules.can_fetch(url, self.config.user_agent)
+
+    async def _load_robots(self, origin: str) -> tuple[Protego | None, float]:
+        robots = FetchRequest(f"{origin}/robots.txt", obey_robots=False)
+        result = FetchResult(request=robots, url=robots.url, requested_at=_now())
+        await self._attempt(robots, result)
+        if result.status is not None and 200 <= result.status < 300 and not result.problem:
+            text = result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
+            return Protego.parse(text), _ROBOTS_TTL
+        if result.status is not None and 400 <= result.status < 500:
+            return None, _ROBOTS_TTL  # no robots.txt: everything is allowed
+        return None, _ROBOTS_RETRY
 
     async def _check_address(self, url: str) -> None:
         parts = urlsplit(url)

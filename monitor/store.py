@@ -47,7 +47,9 @@ CREATE TABLE IF NOT EXISTS watch_state (
     failing_since        TEXT,
     failure_reason       TEXT,
     failure_alerted      INTEGER NOT NULL DEFAULT 0,
-    consecutive_failures INTEGER NOT NULL DEFAULT 0
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    validators           TEXT NOT NULL DEFAULT '{}',  -- JSON {url: [etag, last_modified]}
+    since_full           INTEGER NOT NULL DEFAULT 0   -- conditional checks since a full fetch
 );
 -- Every stored blob: raw response bodies and canonical statement JSON.
 CREATE TABLE IF NOT EXISTS blob (
@@ -153,6 +155,8 @@ class WatchState:
     failure_reason: str | None = None
     failure_alerted: bool = False
     consecutive_failures: int = 0
+    validators: dict[str, list[str | None]] = field(default_factory=dict)
+    since_full: int = 0
 
 
 @dataclass(frozen=True)
@@ -341,6 +345,7 @@ class Store:
             return WatchState(watch_id)
         data = dict(row)
         data["failure_alerted"] = bool(data["failure_alerted"])
+        data["validators"] = json.loads(data["validators"])
         return WatchState(**data)
 
     def heads(self, watch_id: str) -> dict[str, DocumentHead]:
@@ -508,7 +513,8 @@ class Store:
     def _update_state(self, state: WatchState) -> None:
         self.db.execute(
             """UPDATE watch_state SET last_check_at=?, last_ok_at=?, last_change_at=?,
-                   failing_since=?, failure_reason=?, failure_alerted=?, consecutive_failures=?
+                   failing_since=?, failure_reason=?, failure_alerted=?, consecutive_failures=?,
+                   validators=?, since_full=?
                WHERE watch_id=?""",
             (
                 state.last_check_at,
@@ -518,6 +524,8 @@ class Store:
                 state.failure_reason,
                 int(state.failure_alerted),
                 state.consecutive_failures,
+                json.dumps(state.validators),
+                state.since_full,
                 state.watch_id,
             ),
         )

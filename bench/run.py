@@ -1,0 +1,697 @@
+"""Benchmark: `monitor check --once` against a local ministry-like site, urlwatch and a floor.
+
+One command (from the repository root, with monitor installed):
+
+    pip install -r bench/requirements.txt      # aiohttp and psutil, once
+    python bench/run.py [--pages 1000] [--quick] [--profile] [--skip-urlwatch] [--keep]
+
+It prints a table and writes the same figures to bench/results/latest.json. Default run
+(1000 pages) takes a few minutes on 2 cores; `--quick` uses 200 pages and fewer micro
+repetitions; `--pages 10000` works too, only longer. Linux only (per-process peak RSS comes
+from wait4). What one run measures, against `bench/fakesite.py` on 127.0.0.1 in its own
+process:
+
+1. monitor as a user runs it, one whole process per cycle (`python -m monitor --config F
+   check --once`) over N generic watches: first cycle (all new), unchanged cycle, a cycle
+   after 10 % of pages changed, and an unchanged cycle while the site ignores validators
+   (always 200). Wall, checks/s, CPU, peak RSS, 200/304 counted at the site, and the bytes
+   the store grew by per unchanged check.
+2. urlwatch (the peer) in bench/.venv-urlwatch, created on first use, with isolated
+   config, jobs, hooks and cache: a first run and an unchanged run.
+3. The floor: `bench/floor.py`, a bare aiohttp process doing only the N GETs (conditional,
+   then plain), concurrency 20.
+4. In-process micro figures: word diff of a 50 KB statement with 5 scattered edits,
+   `Store.commit_check` of an unchanged check, and, to explain the per-check cost, the
+   generic extraction of one page and the store calls of one unchanged check.
+
+`--profile` adds one more unchanged monitor cycle under cProfile and prints the functions
+that dominate it (slower, so it is not part of the timed cycles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import pstats
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "results" / "latest.json"
+URLWATCH_VENV = BENCH / ".venv-urlwatch"
+# Pinned so that figures from different days compare like with like.
+URLWATCH_SPEC = "urlwatch==2.29"
+CHANGE_FRACTION = 0.1
+EDITS_PER_CHANGE = 5
+# The monitor setup the brief asks for: no politeness delays, no retries, no confirmation
+# re-fetch, so the cycle measures monitor's own work rather than its waiting.
+CONCURRENCY = 50
+
+
+@dataclass
+class ProcessRun:
+    wall: float
+    cpu: float  # user + system of the process itself
+    rss_mib: float  # peak resident set size
+    returncode: int
+    stdout: str
+    timed_out: bool = False
+
+
+@dataclass
+class Phase:
+    name: str
+    tool: str
+    checks: int
+    wall: float
+    cpu: float
+    rss_mib: float
+    returncode: int
+    site: dict[str, Any]  # counters from the site for this phase only
+    site_cpu: float  # seconds the site process spent serving this phase
+    outcomes: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.checks / self.wall if self.wall else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {**asdict(self), "checks_per_s": round(self.rate, 1)}
+
+
+def run_process(
+    cmd: list[str], *, env: dict[str, str] | None, cwd: Path, timeout: float, log: Path
+) -> ProcessRun:
+    """Run one process to the end and take its own wall, CPU and peak RSS.
+
+    os.wait4 gives the rusage of exactly this child, unlike RUSAGE_CHILDREN, whose maxrss is
+    the maximum over every child so far and would blur urlwatch's figure with monitor's.
+    """
+    out_path = log.with_suffix(".out")
+    with out_path.open("wb") as out, log.with_suffix(".err").open("wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
+    fired = threading.Event()
+
+    def kill() -> None:
+        fired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    timer.cancel()
+    # Already reaped: tell Popen, so it does not wait for the pid again.
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return ProcessRun(
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        returncode=proc.returncode,
+        stdout=out_path.read_text(errors="replace"),
+        timed_out=fired.is_set(),
+    )
+
+
+class Site:
+    """bench/fakesite.py in its own process, and its control endpoints."""
+
+    def __init__(self, pages: int, workdir: Path) -> None:
+        self.pages = pages
+        self._log = (workdir / "fakesite.err").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(BENCH / "fakesite.py"), "--pages", str(pages)],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
+        assert self.proc.stdout is not None
+        # The site prints its port once every page is built and the socket listens.
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("PORT "):
+            self.close()
+            log = (workdir / "fakesite.err").read_text(errors="replace")
+            raise SystemExit(f"the benchmark site did not start:\n{log}")
+        self.base = f"http://127.0.0.1:{int(line.split()[1])}"
+        import psutil
+
+        self._ps = psutil.Process(self.proc.pid)
+
+    def url(self, index: int) -> str:
+        return f"{self.base}/statement/{index}"
+
+    def call(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(self.base + path, method=method)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def cpu_seconds(self) -> float:
+        times = self._ps.cpu_times()
+        return times.user + times.system
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.n: int = args.pages
+        self.workdir = workdir
+        self.timeout = 120 + 0.5 * self.n  # generous: a hung run must still end the bench
+        self.site = Site(self.n, workdir)
+        self.phases: list[Phase] = []
+        self.results: dict[str, Any] = {}
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def measure(
+        self, name: str, tool: str, cmd: list[str], env: dict[str, str] | None = None
+    ) -> tuple[Phase, ProcessRun]:
+        """Run one cycle as a whole process, with the site's counters reset around it."""
+        print(f"  {name} ...", end="", flush=True)
+        self.site.call("POST", "/__reset")
+        site_cpu = self.site.cpu_seconds()
+        slug = re.sub(r"\W+", "-", name).strip("-")
+        run = run_process(
+            cmd, env=env, cwd=self.workdir, timeout=self.timeout, log=self.workdir / slug
+        )
+        phase = Phase(
+            name=name,
+            tool=tool,
+            checks=self.n,
+            wall=run.wall,
+            cpu=run.cpu,
+            rss_mib=run.rss_mib,
+            returncode=run.returncode,
+            site=self.site.call("GET", "/__stats"),
+            site_cpu=self.site.cpu_seconds() - site_cpu,
+        )
+        if run.timed_out:
+            phase.note = f"killed after {self.timeout:.0f}s"
+        elif run.returncode != 0:
+            phase.note = f"exit {run.returncode} (see {self.workdir / slug}.err)"
+        print(f" {run.wall:.1f}s", flush=True)
+        self.phases.append(phase)
+        return phase, run
+
+    # --- monitor -----------------------------------------------------------------------
+
+    def monitor_config(self, store: Path, filename: str) -> Path:
+        lines = [
+            f'[store]\npath = "{store}"\n',
+            "[fetch]\nallow_private = true",
+            f"concurrency = {CONCURRENCY}\nper_host_concurrency = {CONCURRENCY}",
+            'per_host_delay = "0s"\nretries = 0\ntimeout = "30s"\n',
+            '[alerts]\nconfirm_delay = "0s"\n',
+        ]
+        # No channels: alerts are still built and stored (the outbox), just not delivered.
+        lines += [
+            f'[[watch]]\nid = "p{i}"\nurl = "{self.site.url(i)}"\nprofile = "generic"\n'
+            for i in range(self.n)
+        ]
+        path = self.workdir / filename
+        path.write_text("\n".join(lines), encoding="utf-8")
+        return path
+
+    def monitor_cycle(self, name: str, config: Path, expect: dict[str, int]) -> Phase:
+        cmd = [sys.executable, "-m", "monitor", "--config", str(config), "check", "--once"]
+        env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+        phase, run = self.measure(name, "monitor", cmd, env)
+        phase.outcomes = dict(
+            Counter(re.findall(r"^\S+: (changed|unchanged|problem) ", run.stdout, re.M))
+        )
+        if phase.outcomes != expect and not phase.note:
+            phase.note = f"expected {expect}"
+        return phase
+
+    def run_monitor(self) -> None:
+        print("monitor:")
+        store = self.workdir / "store"
+        config = self.monitor_config(store, "monitor.toml")
+        n = self.n
+        self.monitor_cycle("monitor first (all new)", config, {"changed": n})
+        before = tree_size(store)
+        self.monitor_cycle("monitor unchanged", config, {"unchanged": n})
+        after = tree_size(store)
+        changed = len(
+            self.site.call(
+                "POST", f"/__change?fraction={CHANGE_FRACTION}&edits={EDITS_PER_CHANGE}"
+            )["changed"]
+        )
+        self.monitor_cycle(
+            f"monitor {CHANGE_FRACTION:.0%} changed",
+            config,
+            {k: v for k, v in (("changed", changed), ("unchanged", n - changed)) if v},
+        )
+        after_change = tree_size(store)
+        # The site stops answering 304: what a cycle costs on sites without validators.
+        self.site.call("POST", "/__validators?honour=0")
+        self.monitor_cycle("monitor unchanged, site sends no 304", config, {"unchanged": n})
+        self.site.call("POST", "/__validators?honour=1")
+        self.results["store"] = {
+            "bytes_after_first_cycle": before[0],
+            "bytes_per_unchanged_check": (after[0] - before[0]) / n,
+            "disk_bytes_per_unchanged_check": (after[1] - before[1]) / n,
+            "bytes_per_changed_page": (after_change[0] - after[0]) / changed if changed else 0,
+            "pages_changed": changed,
+        }
+        if self.args.profile:
+            self.results["profile"] = self.run_profiles(config)
+
+    def run_profiles(self, config: Path) -> dict[str, Any]:
+        """The three kinds of cycle again under cProfile, after the timed ones (cProfile
+        slows a cycle down about twice, so these runs are never the timed ones)."""
+        fresh = self.monitor_config(self.workdir / "store-profile", "monitor-profile.toml")
+        profiles = {
+            "first (all new)": self.profile_cycle("first", fresh),
+            "unchanged (304)": self.profile_cycle("unchanged", config),
+        }
+        self.site.call("POST", "/__validators?honour=0")
+        profiles["unchanged, site sends no 304"] = self.profile_cycle("no-304", config)
+        self.site.call("POST", "/__validators?honour=1")
+        return profiles
+
+    def profile_cycle(self, name: str, config: Path) -> dict[str, Any]:
+        """Top functions by own time, and monitor's own functions by total time."""
+        out = self.workdir / f"{name}.prof"
+        cmd = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "monitor"]
+        cmd += ["--config", str(config), "check", "--once"]
+        print(f"  profiling a {name} cycle ...", flush=True)
+        run_process(cmd, env=None, cwd=self.workdir, timeout=self.timeout * 3, log=out)
+        stats = pstats.Stats(str(out)).stats
+
+        def top(column: int, only_monitor: bool) -> list[dict[str, Any]]:
+            rows = [
+                (key, row)
+                for key, row in stats.items()
+                if not only_monitor or f"{os.sep}monitor{os.sep}" in key[0]
+            ]
+            rows.sort(key=lambda item: item[1][column], reverse=True)
+            # ncalls counts coroutine resumptions too, so it is shown but not interpreted.
+            return [
+                {
+                    "function": f"{short_path(file)}:{line}({func})",
+                    "calls": row[1],
+                    "own_s": round(row[2], 3),
+                    "total_s": round(row[3], 3),
+                }
+                for (file, line, func), row in rows[:12]
+            ]
+
+        return {
+            "profiled_seconds": round(sum(row[2] for row in stats.values()), 2),
+            "by_own": top(2, only_monitor=False),
+            "monitor_by_total": top(3, only_monitor=True),
+        }
+
+    # --- urlwatch ----------------------------------------------------------------------
+
+    def run_urlwatch(self) -> None:
+        print("urlwatch:")
+        executable, version = ensure_urlwatch()
+        if executable is None:
+            self.results["urlwatch"] = {"skipped": version}
+            print(f"  skipped: {version}")
+            return
+        home = self.workdir / "urlwatch"
+        home.mkdir()
+        urls = home / "urls.yaml"
+        urls.write_text("---\n".join(f"url: {self.site.url(i)}\n" for i in range(self.n)))
+        config = home / "urlwatch.yaml"
+        # Only stdout is on by default; off, so no reporter runs and nothing is printed.
+        config.write_text("report:\n  stdout:\n    enabled: false\n    color: false\n")
+        hooks = home / "hooks.py"
+        hooks.write_text("")
+        cmd = [str(executable), "--urls", str(urls), "--config", str(config)]
+        cmd += ["--hooks", str(hooks), "--cache", str(home / "cache.db")]
+        # HOME and XDG dirs point into the temp dir: nothing may touch the user's ~/.urlwatch.
+        env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home)}
+        env["XDG_CACHE_HOME"] = str(home)
+        self.measure("urlwatch first", "urlwatch", cmd, env)
+        self.measure("urlwatch unchanged", "urlwatch", cmd, env)
+        self.results["urlwatch"] = {"version": version, "workers": "10 threads (its default)"}
+
+    # --- floor -------------------------------------------------------------------------
+
+    def run_floor(self) -> None:
+        print("floor:")
+        etags = self.workdir / "etags.json"
+        etags.write_text(json.dumps(self.site.call("GET", "/__etags")))
+        base = [sys.executable, str(BENCH / "floor.py"), "--base", self.site.base]
+        base += ["--pages", str(self.n), "--concurrency", "20"]
+        for name, extra in (
+            ("floor: conditional GETs", ["--etags", str(etags)]),
+            ("floor: plain GETs", []),
+        ):
+            phase, run = self.measure(name, "floor", base + extra)
+            if run.returncode == 0:
+                loop = json.loads(run.stdout)["loop_seconds"]
+                phase.note = f"request loop alone {loop:.2f}s"
+
+    # --- micro -------------------------------------------------------------------------
+
+    def run_micro(self) -> None:
+        print("micro (in-process):")
+        quick = self.args.quick
+        micro: dict[str, float | None] = {}
+        for key, fn, reps in (
+            ("diff_50kb_5_edits_ms", micro_diff, 5 if quick else 20),
+            ("commit_check_unchanged_ms", micro_commit, 200 if quick else 1000),
+            ("extract_generic_30kb_ms", micro_extract, 10 if quick else 50),
+            ("store_calls_unchanged_check_ms", micro_store_round, 200 if quick else 1000),
+        ):
+            # monitor/ changes under us; one broken interface must not lose the other figures.
+            try:
+                micro[key] = fn(reps)
+            except Exception as err:
+                micro[key] = None
+                self.results.setdefault("errors", []).append(f"{key}: {err!r}")
+                print(f"  {key}: failed: {err!r}")
+        self.results["micro"] = micro
+
+
+# --- measurements in this process ------------------------------------------------------------
+
+
+def median_ms(fn: Any, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times) * 1000, 3)
+
+
+def micro_diff(reps: int) -> float:
+    """Word diff of a 50 KB statement with 5 edits in random paragraphs (scattered)."""
+    from fakesite import Corpus, edit_words
+
+    from monitor.diff import compare
+    from monitor.extract import Statement
+
+    rng = random.Random(50)
+    paragraphs = Corpus().paragraphs(rng, 50_000)
+    old = Statement(
+        key="page",
+        url="http://127.0.0.1/statement/0",
+        title="Statement of the Ministry on the benchmark",
+        paragraphs=tuple(paragraphs),
+        published="2024-05-01T10:00:00+05:00",
+    )
+    new = replace(old, paragraphs=tuple(edit_words(paragraphs, rng, EDITS_PER_CHANGE)))
+    assert compare(old, new).changed, "the edited statement must differ"
+    return median_ms(lambda: compare(old, new), reps)
+
+
+def micro_commit(reps: int) -> float:
+    """One `commit_check` of an unchanged check: a check_run row plus the state update."""
+    from monitor.store import CheckRecord, Store, now_iso
+
+    with tempfile.TemporaryDirectory(prefix="monitor-bench-store-") as tmp, Store(tmp) as store:
+        store.sync_watch("w", "http://127.0.0.1/statement/0", "generic")
+        state = store.state("w")
+        return median_ms(
+            lambda: store.commit_check(CheckRecord("w", now_iso(), 5, "unchanged", 200), state),
+            reps,
+        )
+
+
+def micro_store_round(reps: int) -> float:
+    """All store calls Checker.check makes for an unchanged check of a watch with history."""
+    from monitor.store import CheckRecord, NewVersion, Store, now_iso
+
+    with tempfile.TemporaryDirectory(prefix="monitor-bench-store-") as tmp, Store(tmp) as store:
+        url = "http://127.0.0.1/statement/0"
+        store.sync_watch("w", url, "generic")
+        baseline = NewVersion("page", url, "t", None, None, "baseline", b'{"k":1}')
+        store.commit_check(
+            CheckRecord("w", now_iso(), 5, "changed", 200), store.state("w"), versions=[baseline]
+        )
+
+        def round_trip() -> None:
+            store.sync_watch("w", url, "generic")
+            state = store.state("w")
+            store.heads("w")
+            store.commit_check(CheckRecord("w", now_iso(), 5, "unchanged", 200), state)
+
+        return median_ms(round_trip, reps)
+
+
+def micro_extract(reps: int) -> float:
+    """The generic profile reading one ~30 KB page (HTML parse, furniture removal, text)."""
+    from fakesite import Corpus, make_page
+
+    from monitor.extract import Target, get_profile
+    from monitor.fetch import FetchRequest, FetchResult
+
+    page = make_page(0, Corpus())
+    url = "http://127.0.0.1/statement/0"
+    result = FetchResult(
+        request=FetchRequest(url),
+        url=url,
+        requested_at=datetime.now(UTC),
+        status=200,
+        headers=[("Content-Type", "text/html; charset=utf-8")],
+        body=page.body,
+    )
+    profile, target = get_profile("generic", url), Target(url)
+    assert profile.extract(result, target).statements, "the page must extract"
+    return median_ms(lambda: profile.extract(result, target), reps)
+
+
+# --- small utilities -------------------------------------------------------------------------
+
+
+def tree_size(root: Path) -> tuple[int, int]:
+    """(apparent bytes, allocated bytes) of every file under root: the SQLite file, its
+    WAL if left behind, and the blobs."""
+    apparent = allocated = 0
+    for path in root.rglob("*"):
+        if path.is_file():
+            info = path.stat()
+            apparent += info.st_size
+            allocated += info.st_blocks * 512
+    return apparent, allocated
+
+
+def short_path(file: str) -> str:
+    for marker in ("site-packages/", "/monitor/", "lib/python3"):
+        if marker in file:
+            return file[file.index(marker) :].removeprefix("site-packages/").lstrip("/")
+    return file
+
+
+def ensure_urlwatch() -> tuple[Path | None, str]:
+    """(urlwatch executable, version), creating the venv on first use; (None, why) if not."""
+    executable = URLWATCH_VENV / "bin" / "urlwatch"
+    if not executable.exists():
+        print(f"  installing {URLWATCH_SPEC} into {URLWATCH_VENV} (first run only) ...")
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(URLWATCH_VENV)], check=True)
+            pip = [str(URLWATCH_VENV / "bin" / "pip"), "install", "--quiet", URLWATCH_SPEC]
+            subprocess.run(pip, check=True, capture_output=True, timeout=600)
+        except (subprocess.SubprocessError, OSError) as err:
+            return None, f"could not install urlwatch: {err}"
+    done = subprocess.run([str(executable), "--version"], capture_output=True, text=True)
+    return executable, done.stdout.strip() or "unknown"
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "monitor"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (subprocess.SubprocessError, OSError):
+        return "unknown"
+    return rev + ("+dirty monitor/" if dirty else "")
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def ratios(phases: list[Phase]) -> dict[str, float | None]:
+    by_name = {p.name: p for p in phases}
+
+    def ratio(a: str, b: str, attribute: str) -> float | None:
+        if a not in by_name or b not in by_name:
+            return None
+        x, y = getattr(by_name[a], attribute), getattr(by_name[b], attribute)
+        return round(x / y, 2) if y else None
+
+    return {
+        "monitor_vs_urlwatch_checks_per_s_unchanged": ratio(
+            "monitor unchanged", "urlwatch unchanged", "rate"
+        ),
+        "monitor_unchanged_wall_x_floor_conditional": ratio(
+            "monitor unchanged", "floor: conditional GETs", "wall"
+        ),
+        "monitor_unchanged_wall_x_floor_plain": ratio(
+            "monitor unchanged", "floor: plain GETs", "wall"
+        ),
+    }
+
+
+def render(results: dict[str, Any], phases: list[Phase]) -> str:
+    meta = results["meta"]
+    lines = [
+        f"monitor benchmark — {meta['pages']} pages (~{meta['page_kib']:.0f} KiB each), "
+        f"monitor {meta['monitor_revision']}, {meta['cpus']} CPUs, {meta['date']}",
+        "",
+        f"{'phase':<38}{'wall s':>8}{'checks/s':>10}{'CPU s':>8}{'CPU ms/chk':>11}"
+        f"{'RSS MiB':>9}{'200s':>7}{'304s':>7}{'site CPU s':>11}  outcome / note",
+    ]
+    for p in phases:
+        status = p.site.get("by_status", {})
+        outcome = ", ".join(f"{k} {v}" for k, v in sorted(p.outcomes.items()))
+        lines.append(
+            f"{p.name:<38}{p.wall:>8.2f}{p.rate:>10.1f}{p.cpu:>8.2f}"
+            f"{1000 * p.cpu / p.checks:>11.2f}{p.rss_mib:>9.1f}{status.get('200', 0):>7}"
+            f"{status.get('304', 0):>7}{p.site_cpu:>11.2f}  "
+            + "; ".join(x for x in (outcome, p.note) if x)
+        )
+    store = results.get("store")
+    if store:
+        monitor_unchanged = next((p for p in phases if p.name == "monitor unchanged"), None)
+        conditional = monitor_unchanged.site.get("conditional", 0) if monitor_unchanged else 0
+        lines += [
+            "",
+            f"store after first cycle: {store['bytes_after_first_cycle'] / 2**20:.1f} MiB; "
+            f"added per unchanged check: {store['bytes_per_unchanged_check']:.0f} B "
+            f"({store['disk_bytes_per_unchanged_check']:.0f} B on disk); "
+            f"per changed page: {store['bytes_per_changed_page'] / 1024:.1f} KiB",
+            f"monitor conditional requests in unchanged cycle: {conditional} of {meta['pages']}",
+        ]
+    r = results["ratios"]
+    lines.append("")
+    if r["monitor_vs_urlwatch_checks_per_s_unchanged"] is not None:
+        lines.append(
+            "monitor / urlwatch checks/s, unchanged cycle: "
+            f"{r['monitor_vs_urlwatch_checks_per_s_unchanged']:.2f}"
+        )
+    if r["monitor_unchanged_wall_x_floor_conditional"] is not None:
+        lines.append(
+            "monitor unchanged cycle = "
+            f"{r['monitor_unchanged_wall_x_floor_conditional']:.1f}x the floor (conditional "
+            f"GETs), {r['monitor_unchanged_wall_x_floor_plain']:.1f}x the floor (plain GETs)"
+        )
+    labels = {
+        "diff_50kb_5_edits_ms": "word diff (compare), 50 KB statement, 5 scattered edits",
+        "commit_check_unchanged_ms": "Store.commit_check, unchanged check",
+        "extract_generic_30kb_ms": "generic profile extract, one ~30 KB page",
+        "store_calls_unchanged_check_ms": "all store calls of one unchanged check",
+    }
+    micro = results.get("micro", {})
+    if micro:
+        lines += ["", "micro, in-process (median ms):"]
+        lines += [
+            f"  {labels[key]:<58}" + ("failed" if value is None else f"{value:>8.3f}")
+            for key, value in micro.items()
+        ]
+    for cycle, profile in results.get("profile", {}).items():
+        lines += ["", f"profile, {cycle} cycle ({profile['profiled_seconds']} s profiled):"]
+        lines.append(f"  {'own s':>7} {'total s':>7}  by own time | monitor's functions by total")
+        for own, mine in zip(profile["by_own"][:8], profile["monitor_by_total"][:8], strict=False):
+            lines.append(
+                f"  {own['own_s']:>7.2f} {own['total_s']:>7.2f}  {own['function'][:52]:<52}"
+                f" | {mine['total_s']:>6.2f}  {mine['function']}"
+            )
+    return "\n".join(lines)
+
+
+def check_requirements() -> None:
+    missing = [name for name in ("aiohttp", "psutil") if importlib.util.find_spec(name) is None]
+    if importlib.util.find_spec("monitor") is None:
+        missing.append("monitor (pip install -e '.[test]')")
+    if missing:
+        sys.exit(
+            f"missing: {', '.join(missing)}\n"
+            f"install the benchmark's requirements: pip install -r {BENCH / 'requirements.txt'}"
+        )
+    if not hasattr(os, "wait4"):
+        sys.exit("this benchmark needs os.wait4 (Linux) for per-process peak RSS")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, help="number of pages and watches (default 1000)")
+    parser.add_argument("--quick", action="store_true", help="200 pages, fewer micro repetitions")
+    parser.add_argument("--profile", action="store_true", help="cProfile one unchanged cycle")
+    parser.add_argument("--skip-urlwatch", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
+    args = parser.parse_args()
+    args.pages = args.pages or (200 if args.quick else 1000)
+    check_requirements()
+    workdir = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
+    print(f"{args.pages} pages; work directory {workdir}")
+    started = time.perf_counter()
+    bench = Bench(args, workdir)
+    try:
+        bench.run_monitor()
+        if not args.skip_urlwatch:
+            bench.run_urlwatch()
+        bench.run_floor()
+        first = bench.phases[0].site
+        page_kib = first.get("bytes_sent", 0) / max(1, first.get("by_status", {}).get("200", 1))
+    finally:
+        bench.site.close()
+    bench.run_micro()
+    results = bench.results
+    results["meta"] = {
+        "pages": args.pages,
+        "quick": args.quick,
+        "page_kib": page_kib / 1024,
+        "monitor_revision": git_revision(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "bench_seconds": round(time.perf_counter() - started, 1),
+    }
+    results["phases"] = [p.summary() for p in bench.phases]
+    results["ratios"] = ratios(bench.phases)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print()
+    print(render(results, bench.phases))
+    print(f"\n(written to {RESULTS.relative_to(REPO)}; {results['meta']['bench_seconds']} s)")
+    if args.keep:
+        print(f"work directory kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Conditional GET, robots.txt and suspicious redirects, end to end through `monitor check`."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import monitor_cli
+
+PAGE = """<html lang="en"><head><title>Statement</title></head><body><article>
+<h1>Comment of the MFA spokesperson</h1><p>{text}</p></article></body></html>"""
+
+
+@dataclass
+class Site:
+    url: str = ""
+    text: str = "Kazakhstan supports the dialogue between the parties."
+    etag: str = '"v1"'
+    robots: str = ""
+    seen: list[tuple[str, str | None]] = field(default_factory=list)  # (path, If-None-Match)
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    state = Site()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.seen.append((self.path, self.headers.get("If-None-Match")))
+            if self.path == "/robots.txt":
+                self._send(200 if state.robots else 404, state.robots.encode(), "text/plain")
+            elif self.path in ("/statement", "/private/statement"):
+                if self.headers.get("If-None-Match") == state.etag:
+                    self.send_response(304)
+                    self.send_header("ETag", state.etag)
+                    self.end_headers()
+                    return
+                body = PAGE.format(text=state.text).encode()
+                self._send(200, body, "text/html; charset=utf-8", {"ETag": state.etag})
+            elif self.path == "/moved":
+                self.send_response(302)
+                self.send_header("Location", "/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif self.path == "/":
+                self._send(200, PAGE.format(text="Welcome to the portal.").encode(), "text/html")
+            else:
+                self._send(404, b"", "text/plain")
+
+        def _send(
+            self, status: int, body: bytes, media: str, extra: dict[str, str] | None = None
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", media)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def config_for(tmp_path: Path, url: str, extra: str = "", full_every: int = 3) -> Path:
+    path = tmp_path / "monitor.toml"
+    path.write_text(
+        f"""
+[store]
+path = "{tmp_path / "store"}"
+[fetch]
+allow_private = true
+per_host_delay = "0s"
+retries = 0
+full_fetch_every = {full_every}
+[alerts]
+confirm_delay = "0s"
+[[watch]]
+id = "page"
+url = "{url}"
+profile = "generic"
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def checks(tmp_path: Path) -> list[tuple[str, int]]:
+    db = sqlite3.connect(tmp_path / "store" / "index.sqlite")
+    return db.execute("SELECT outcome, status FROM check_run ORDER BY id").fetchall()
+
+
+def test_conditional_get_uses_the_servers_etag_and_a_304_costs_no_blob(
+    tmp_path: Path, site: Site
+) -> None:
+    config = config_for(tmp_path, f"{site.url}/statement", full_every=3)
+    for _ in range(4):
+        assert monitor_cli(config, "check").returncode == 0
+    sent = [etag for path, etag in site.seen if path == "/statement"]
+    # One check in three is a full fetch: full, conditional, conditional, full.
+    assert sent == [None, '"v1"', '"v1"', None]
+    assert checks(tmp_path) == [
+        ("changed", 200),
+        ("unchanged", 304),
+        ("unchanged", 304),
+        ("unchanged", 200),
+    ]
+    blobs = list((tmp_path / "store" / "blobs").glob("*/*/*"))
+    assert len(blobs) == 2  # the raw page and its extracted text, once
+
+
+def test_a_lying_etag_is_caught_by_the_periodic_full_fetch(tmp_path: Path, site: Site) -> None:
+    config = config_for(tmp_path, f"{site.url}/statement", full_every=3)
+    assert monitor_cli(config, "check").returncode == 0
+    site.text = "Kazakhstan no longer supports the dialogue between the parties."  # same ETag
+    for _ in range(2):
+        assert "page: unchanged" in monitor_cli(config, "check").stdout
+    result = monitor_cli(config, "check")
+    assert "page: changed (1 new versions, 1 alerts)" in result.stdout
+    diff = monitor_cli(config, "diff", "page")
+    assert "{+no longer+}" in diff.stdout
+
+
+def test_robots_txt_is_obeyed_and_the_override_is_logged(tmp_path: Path, site: Site) -> None:
+    site.robots = "User-agent: *\nDisallow: /private/\n"
+    config = config_for(tmp_path, f"{site.url}/private/statement")
+    result = monitor_cli(config, "check")
+    assert result.returncode == 1
+    assert "disallowed by robots.txt" in result.stdout
+    assert ("/private/statement", None) not in site.seen
+    config = config_for(tmp_path, f"{site.url}/private/statement", extra="robots = false")
+    result = monitor_cli(config, "check")
+    assert result.returncode == 0
+    assert "robots.txt is ignored for this watch" in result.stderr
+
+
+def test_a_redirect_to_the_home_page_is_a_problem_not_a_new_version(
+    tmp_path: Path, site: Site
+) -> None:
+    config = config_for(tmp_path, f"{site.url}/moved")
+    result = monitor_cli(config, "check")
+    assert result.returncode == 1
+    assert "redirected to the home page" in result.stdout
+    assert checks(tmp_path) == [("problem", 200)]
