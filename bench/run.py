@@ -24,8 +24,9 @@ process:
    `Store.commit_check` of an unchanged check, and, to explain the per-check cost, the
    generic extraction of one page and the store calls of one unchanged check.
 
-`--profile` adds one more unchanged monitor cycle under cProfile and prints the functions
-that dominate it (slower, so it is not part of the timed cycles).
+`--profile` then runs a first, an unchanged and a no-304 cycle again under cProfile (on a
+fresh store for the first) and prints the functions that dominate each; these runs are
+slower and never the timed ones.
 """
 
 from __future__ import annotations

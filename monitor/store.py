@@ -562,6 +562,26 @@ class Store:
                 ("pending" if retry_at else "dead", error[:500], retry_at, delivery_id),
             )
 
+    def deliveries(self, status: str | None = None, limit: int = 200) -> list[sqlite3.Row]:
+        """Deliveries with their alert, newest first (status: pending, sent, dead)."""
+        where = "WHERE d.status = ?" if status else ""
+        return self.db.execute(
+            f"""SELECT d.*, a.watch_id, a.kind, a.created_at, a.payload
+                FROM delivery d JOIN alert a ON a.id = d.alert_id {where}
+                ORDER BY d.id DESC LIMIT ?""",
+            (status, limit) if status else (limit,),
+        ).fetchall()
+
+    def requeue(self, delivery_id: int) -> bool:
+        """Put a dead-lettered delivery back in the queue, due now."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE delivery SET status='pending', attempts=0, next_attempt_at=? "
+                "WHERE id=? AND status='dead'",
+                (now_iso(), delivery_id),
+            )
+        return cursor.rowcount == 1
+
     # --- reading -------------------------------------------------------------------------
 
     def documents(self, watch_id: str) -> list[sqlite3.Row]:
