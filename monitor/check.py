@@ -20,8 +20,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.alerts import build_alert
+from monitor.browser import BrowserEngine, BrowserUnavailable
 from monitor.config import MonitorConfig, WatchConfig
 from monitor.diff import compare
 from monitor.extract import (
@@ -32,7 +34,7 @@ from monitor.extract import (
     date_sort_key,
     get_profile,
 )
-from monitor.fetch import Fetcher, FetchResult, Validators
+from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators
 from monitor.store import (
     CheckRecord,
     DocumentHead,
@@ -44,6 +46,9 @@ from monitor.store import (
 )
 
 logger = logging.getLogger("monitor.check")
+
+# A site whose API wants browser-issued headers gets a browser at most this often.
+_CAPTURE_INTERVAL = 300.0
 
 
 @dataclass
@@ -69,12 +74,17 @@ class Checker:
         config: MonitorConfig,
         store: Store,
         fetcher: Fetcher,
+        browser: BrowserEngine | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.config = config
         self.store = store
         self.fetcher = fetcher
+        self.browser = browser
         self.sleep = sleep
+        # API headers taken from a browser, per site origin, and when to try again.
+        self._captured: dict[str, dict[str, str]] = {}
+        self._capture_after: dict[str, float] = {}
         self._profiles: dict[str, Profile] = {}
         for watch in config.watch:
             self._profile(watch)
@@ -164,14 +174,14 @@ class Checker:
         """
         reasons = []
         result = extraction = None
+        engine = self.browser if watch.fetcher == "browser" and self.browser else self.fetcher
         for plain in profile.requests(target):
-            request = replace(plain, obey_robots=watch.robots)
-            known = state.validators.get(request.url)
-            if conditional and known and request.method == "GET":
-                request = Validators(*known).apply(request)
-            result = await self.fetcher.fetch(request)
+            request = self._prepare(plain, watch, state, conditional)
+            result = await engine.fetch(request)
             if result.not_modified:
                 return result, None
+            if profile.needs_fresh_headers(result) and await self._capture(profile, target):
+                result = await engine.fetch(self._prepare(plain, watch, state, conditional))
             extraction = profile.extract(result, target)
             if not extraction.problem or extraction.gone:
                 validators = result.validators
@@ -185,6 +195,43 @@ class Checker:
         if len(reasons) > 1:
             extraction.problem = "; ".join(reasons)
         return result, extraction
+
+    def _prepare(
+        self, plain: FetchRequest, watch: WatchConfig, state: WatchState, conditional: bool
+    ) -> FetchRequest:
+        """The profile's request plus robots policy, validators and captured headers."""
+        request = replace(plain, obey_robots=watch.robots)
+        captured = self._captured.get(_origin(request.url))
+        if captured:
+            request = replace(request, headers={**request.headers, **captured})
+        known = state.validators.get(plain.url)
+        if conditional and known and request.method == "GET":
+            request = Validators(*known).apply(request)
+        return request
+
+    async def _capture(self, profile: Profile, target: Target) -> bool:
+        """Take fresh API headers from a real browser; at most every few minutes per site."""
+        capture = profile.header_capture(target)
+        if capture is None or self.browser is None:
+            return False
+        origin = _origin(target.url)
+        if self._capture_after.get(origin, 0.0) > time.monotonic():
+            return False
+        self._capture_after[origin] = time.monotonic() + _CAPTURE_INTERVAL
+        try:
+            headers = await self.browser.capture_headers(capture)
+        except BrowserUnavailable as err:
+            logger.warning("%s: cannot capture API headers: %s", origin, err)
+            return False
+        except Exception as err:  # a browser crash must not take the check down
+            logger.warning("%s: header capture failed: %s: %s", origin, type(err).__name__, err)
+            return False
+        if not headers:
+            logger.warning("%s: the page made no API request carrying %s", origin, capture.names)
+            return False
+        logger.info("%s: captured API headers %s from a browser", origin, sorted(headers))
+        self._captured[origin] = headers
+        return True
 
     def _problem(
         self,
@@ -318,6 +365,11 @@ def _response_record(result: FetchResult) -> ResponseRecord:
         body=result.body,
         media_type=result.header("content-type"),
     )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _seconds_between(start: str, end: str) -> float:

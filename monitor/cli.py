@@ -151,11 +151,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list:  # type: ignore[type-arg]
     from monitor.alerts import Deliverer
+    from monitor.browser import BrowserEngine
     from monitor.check import Checker
     from monitor.fetch import Fetcher
 
-    async with Fetcher(config.fetch) as fetcher:
-        checker = Checker(config, store, fetcher)
+    async with Fetcher(config.fetch) as fetcher, BrowserEngine(config.fetch) as browser:
+        checker = Checker(config, store, fetcher, browser)
         outcomes = await asyncio.gather(*(checker.check(w) for w in watches))
         await Deliverer(store, config.channels, config.alerts).deliver_due()
     return list(outcomes)

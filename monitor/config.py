@@ -79,6 +79,9 @@ class FetchConfig(_Strict):
     retries: int = Field(default=2, ge=0, le=10)
     # Every Nth check ignores the server's validators, for servers whose ETag lies.
     full_fetch_every: int = Field(default=12, ge=1)
+    # Headless Chromium pages at once (each costs tens of MB), and where Chromium lives.
+    browser_concurrency: int = Field(default=2, gt=0)
+    browser_path: str | None = None
     ca_bundle: Path | None = None
     proxy: str | None = None
 
@@ -151,6 +154,8 @@ class WatchConfig(_Strict):
     options: dict[str, str | int | bool] = {}
     # Obey robots.txt (default). Turning it off for one watch is logged at every start.
     robots: bool = True
+    # "browser": render with headless Chromium (pages that need JavaScript, JS challenges).
+    fetcher: Literal["http", "browser"] = "http"
 
     @field_validator("ignore")
     @classmethod

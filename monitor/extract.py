@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from bs4 import BeautifulSoup, Tag
 
-from monitor.fetch import FetchRequest, FetchResult
+from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,14 @@ class Profile:
 
     def extract(self, result: FetchResult, target: Target) -> Extraction:
         raise NotImplementedError
+
+    def header_capture(self, target: Target) -> HeaderCapture | None:
+        """Headers the site's own scripts add to API calls, when the API demands them."""
+        return None
+
+    def needs_fresh_headers(self, result: FetchResult) -> bool:
+        """Whether this answer means the captured headers are missing or expired."""
+        return False
 
 
 def profile_names() -> list[str]:

@@ -44,6 +44,17 @@ class FetchRequest:
 
 
 @dataclass(frozen=True)
+class HeaderCapture:
+    """Request headers a site's own scripts compute, to be taken from a real browser:
+    load `page_url`, watch its requests for one whose URL contains `request_contains`, and
+    keep the headers named in `names`."""
+
+    page_url: str
+    request_contains: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Validators:
     """The server's own cache validators for a URL, replayed on the next request."""
 
@@ -139,7 +150,7 @@ class Fetcher:
 
     async def fetch(self, request: FetchRequest) -> FetchResult:
         started = time.monotonic()
-        result = FetchResult(request=request, url=request.url, requested_at=_now())
+        result = FetchResult(request=request, url=request.url, requested_at=now_utc())
         if request.obey_robots and not await self._robots_allow(request.url):
             result.problem = f"disallowed by robots.txt of {urlsplit(request.url).netloc}"
             return result
@@ -244,7 +255,7 @@ class Fetcher:
 
     async def _load_robots(self, origin: str) -> tuple[Protego | None, float]:
         robots = FetchRequest(f"{origin}/robots.txt", obey_robots=False)
-        result = FetchResult(request=robots, url=robots.url, requested_at=_now())
+        result = FetchResult(request=robots, url=robots.url, requested_at=now_utc())
         await self._attempt(robots, result)
         if result.status is not None and 200 <= result.status < 300 and not result.problem:
             text = result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
@@ -254,21 +265,28 @@ class Fetcher:
         return None, _ROBOTS_RETRY
 
     async def _check_address(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise RefusedAddress(f"unsupported URL {url!r}")
-        if self.config.allow_private:
-            return
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if not address.is_global or address.is_multicast:
-                raise RefusedAddress(
-                    f"{parts.hostname} resolves to non-public address {address} "
-                    "(set [fetch] allow_private = true to allow)"
-                )
+        await check_address(url, self.config.allow_private)
+
+
+async def check_address(url: str, allow_private: bool) -> None:
+    """Refuse non-HTTP URLs and hosts resolving to private, loopback, link-local or metadata
+    addresses (SSRF guard). Raises RefusedAddress, or OSError when the name does not resolve.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RefusedAddress(f"unsupported URL {url!r}")
+    if allow_private:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global or address.is_multicast:
+            raise RefusedAddress(
+                f"{parts.hostname} resolves to non-public address {address} "
+                "(set [fetch] allow_private = true to allow)"
+            )
 
 
 class _HostGate:
@@ -306,7 +324,7 @@ def _describe(err: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-def _now() -> datetime:
+def now_utc() -> datetime:
     return datetime.now(UTC)
 
 

@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.alerts import Deliverer
+from monitor.browser import BrowserEngine
 from monitor.check import Checker
 from monitor.config import MonitorConfig, WatchConfig
 from monitor.fetch import Fetcher
@@ -59,8 +60,11 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        async with Fetcher(self.config.fetch) as fetcher:
-            checker = Checker(self.config, self.store, fetcher)
+        async with (
+            Fetcher(self.config.fetch) as fetcher,
+            BrowserEngine(self.config.fetch) as browser,
+        ):
+            checker = Checker(self.config, self.store, fetcher, browser)
             deliverer = Deliverer(self.store, self.config.channels, self.config.alerts)
             scheduler = AsyncIOScheduler(timezone=UTC)
             now = datetime.now(UTC)

@@ -23,7 +23,7 @@ from monitor.extract import (
     html_to_paragraphs,
     normalize_text,
 )
-from monitor.fetch import FetchRequest, FetchResult
+from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
 
 _PAGE = re.compile(
     r"/memleket/entities/(?P<entity>[\w-]+)/press/(?P<section>news|article)"
@@ -69,6 +69,17 @@ class GovKzProfile(Profile):
             headers=headers,
         )
         return [graphql, rest]
+
+    def header_capture(self, target: Target) -> HeaderCapture | None:
+        # Recent versions of the REST API demand `hash`/`token` headers that the SPA's own
+        # bundle computes; a real browser loading the page sends them, and we keep them.
+        return HeaderCapture(target.url, _REST_LIST, ("hash", "token"))
+
+    def needs_fresh_headers(self, result: FetchResult) -> bool:
+        if result.problem or result.request.method != "GET":
+            return False
+        media = (result.header("content-type") or "").lower()
+        return result.status in (401, 403) or (result.status == 200 and "json" not in media)
 
     def extract(self, result: FetchResult, target: Target) -> Extraction:
         page = _Page(target)

@@ -1,0 +1,194 @@
+"""Browser engine: headless Chromium (Playwright) behind the same `fetch()` seam as HTTP.
+
+Two uses: pages that only render with JavaScript or answer plain clients with a JavaScript
+challenge (per watch, `fetcher = "browser"`), and capturing the request headers a site's
+own scripts compute (gov.kz's API demands `hash`/`token` headers issued that way).
+
+Optional: `pip install 'monitor[browser]'` plus a Chromium (Debian: `apt install chromium`).
+Every request the page makes passes the same SSRF guard as the HTTP fetcher; images, fonts
+and media are not loaded. Chromium starts on first use and is shared, with its own
+concurrency limit, because each page costs tens of megabytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from typing import Any
+
+from monitor.config import FetchConfig
+from monitor.fetch import (
+    FetchRequest,
+    FetchResult,
+    HeaderCapture,
+    RefusedAddress,
+    check_address,
+    now_utc,
+)
+
+logger = logging.getLogger("monitor.browser")
+
+_SKIPPED_RESOURCES = {"image", "font", "media"}
+_CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+_LAUNCH_ARGS = [
+    "--no-sandbox",  # we run as an unprivileged daemon or root in containers
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+
+
+class BrowserUnavailable(Exception):
+    """Playwright or Chromium is not installed."""
+
+
+class BrowserEngine:
+    """Shared headless Chromium. Use as an async context manager; starts lazily."""
+
+    def __init__(self, config: FetchConfig) -> None:
+        self.config = config
+        self._semaphore = asyncio.Semaphore(config.browser_concurrency)
+        self._start_lock = asyncio.Lock()
+        self._playwright: Any = None
+        self._browser: Any = None
+
+    async def __aenter__(self) -> BrowserEngine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._browser is not None:
+            await self._browser.close()
+        if self._playwright is not None:
+            await self._playwright.stop()
+        self._browser = self._playwright = None
+
+    async def _ensure_started(self) -> Any:
+        async with self._start_lock:
+            if self._browser is not None:
+                return self._browser
+            try:
+                from playwright.async_api import async_playwright
+            except ImportError:
+                raise BrowserUnavailable(
+                    "the browser fetcher needs Playwright: pip install 'monitor[browser]'"
+                ) from None
+            executable = self.config.browser_path or _find_chromium()
+            if executable is None:
+                raise BrowserUnavailable(
+                    "no Chromium found: install it (Debian: apt install chromium) "
+                    "or set [fetch] browser_path"
+                )
+            self._playwright = await async_playwright().start()
+            self._browser = await self._playwright.chromium.launch(
+                executable_path=executable, args=_LAUNCH_ARGS, headless=True
+            )
+            logger.info("started headless Chromium (%s)", executable)
+            return self._browser
+
+    async def _page(self) -> Any:
+        browser = await self._ensure_started()
+        context = await browser.new_context(
+            user_agent=self.config.user_agent,
+            ignore_https_errors=False,  # TLS verification is never switched off
+            java_script_enabled=True,
+        )
+        await context.route("**/*", self._guard)
+        return context
+
+    async def _guard(self, route: Any) -> None:
+        request = route.request
+        if request.resource_type in _SKIPPED_RESOURCES:
+            await route.abort()
+            return
+        try:
+            await check_address(request.url, self.config.allow_private)
+        except (RefusedAddress, OSError) as err:
+            logger.warning("browser: blocked %s: %s", request.url, err)
+            await route.abort("blockedbyclient")
+            return
+        await route.continue_()
+
+    async def fetch(self, request: FetchRequest) -> FetchResult:
+        """Render the page and return its DOM as HTML, with the main response's metadata."""
+        result = FetchResult(request=request, url=request.url, requested_at=now_utc())
+        started = time.monotonic()
+        try:
+            await check_address(request.url, self.config.allow_private)
+            async with self._semaphore:
+                context = await self._page()
+                try:
+                    page = await context.new_page()
+                    response = await page.goto(
+                        request.url,
+                        wait_until="networkidle",
+                        timeout=self.config.timeout * 1000,
+                    )
+                    html = await page.content()
+                    result.url = page.url
+                    if response is not None:
+                        result.status = response.status
+                        result.headers = [
+                            (h["name"], h["value"]) for h in await response.headers_array()
+                        ]
+                        result.headers = [
+                            (k, v) for k, v in result.headers if k.lower() != "content-type"
+                        ] + [("content-type", "text/html; charset=utf-8")]
+                    result.body = html.encode("utf-8")
+                    if len(result.body) > self.config.max_bytes:
+                        result.body = result.body[: self.config.max_bytes]
+                        result.truncated = True
+                        result.problem = f"body larger than max_bytes ({self.config.max_bytes})"
+                finally:
+                    await context.close()
+        except BrowserUnavailable as err:
+            result.problem = str(err)
+        except RefusedAddress as err:
+            result.problem = f"refused: {err}"
+        except Exception as err:  # Playwright raises its own error types for timeouts etc.
+            result.problem = f"browser: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        result.elapsed = time.monotonic() - started
+        return result
+
+    async def capture_headers(self, capture: HeaderCapture) -> dict[str, str]:
+        """Load the page and return the named headers of its first matching request."""
+        await check_address(capture.page_url, self.config.allow_private)
+        found: dict[str, str] = {}
+        async with self._semaphore:
+            context = await self._page()
+            try:
+                page = await context.new_page()
+                seen = asyncio.Event()
+
+                def on_request(request: Any) -> None:
+                    if capture.request_contains not in request.url or seen.is_set():
+                        return
+                    headers = request.headers
+                    values = {name: headers.get(name) for name in capture.names}
+                    if all(values.values()):
+                        found.update({k: v for k, v in values.items() if v})
+                        seen.set()
+
+                page.on("request", on_request)
+                await page.goto(
+                    capture.page_url,
+                    wait_until="domcontentloaded",
+                    timeout=self.config.timeout * 1000,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(seen.wait(), timeout=self.config.timeout)
+            finally:
+                await context.close()
+        return found
+
+
+def _find_chromium() -> str | None:
+    for name in _CHROMIUM_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
