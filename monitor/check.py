@@ -233,6 +233,21 @@ class Checker:
         self._captured[origin] = headers
         return True
 
+    def _seen_recently(
+        self, head: DocumentHead | None, new: Statement | None, at: str
+    ) -> int | None:
+        """Id of an earlier version, within the flip-flop window, with exactly this text."""
+        window = self.config.alerts.flipflop_window
+        if head is None or new is None or window <= 0:
+            return None
+        sha = new.sha256
+        for row in reversed(self.store.versions(head.id)):
+            if _seconds_between(row["observed_at"], at) > window:
+                break
+            if row["text_sha256"] == sha:
+                return int(row["id"])
+        return None
+
     def _problem(
         self,
         watch: WatchConfig,
@@ -285,6 +300,11 @@ class Checker:
         # Changes confined to ignored text are archived but not alerted.
         alert_worthy = change.kind != "baseline" and diff.changed
         if change.kind == "edited" and diff.score < watch.threshold:
+            alert_worthy = False
+        earlier = self._seen_recently(head, new, at) if change.kind == "edited" else None
+        if earlier is not None:
+            # Flip-flop (A→B→A): archived, not alerted again — the first edit was.
+            version.summary = f"back to the text of version #{earlier}: {diff.summary}"
             alert_worthy = False
         if alert_worthy:
             payload = build_alert(

@@ -89,6 +89,9 @@ class FetchConfig(_Strict):
 class AlertsConfig(_Strict):
     # A change is re-fetched after this delay and alerted only if it holds (0 = no re-check).
     confirm_delay: Duration = 20.0
+    # A statement that flips back to a text it had within this window (A→B→A) is archived
+    # but not alerted again (0 = alert every flip).
+    flipflop_window: Duration = 86400.0
     # A watch must be failing this long before the one "failing since" alert is raised.
     failing_after: Duration = 3600.0
     max_attempts: int = Field(default=8, gt=0)

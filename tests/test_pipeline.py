@@ -249,3 +249,21 @@ def test_history_show_and_verify_read_the_archive(tmp_path: Path, replica: Repli
     result = monitor_cli(config, "verify")
     assert result.returncode == 1
     assert "DAMAGE" in result.stdout
+
+
+def test_a_flip_flop_is_archived_but_alerted_once(
+    tmp_path: Path, replica: ReplicaSite, receiver: Receiver
+) -> None:
+    config = write_config(tmp_path, replica, receiver)
+    check_ok(config)
+    replica.replace_text(NEWEST["id"], "en", SENTENCE_OLD, SENTENCE_NEW)  # A → B
+    check_ok(config)
+    replica.replace_text(NEWEST["id"], "en", SENTENCE_NEW, SENTENCE_OLD)  # B → A
+    check_ok(config)
+    replica.replace_text(NEWEST["id"], "en", SENTENCE_OLD, SENTENCE_NEW)  # A → B again
+    check_ok(config)
+    assert [a["kind"] for a in receiver.alerts()] == ["edited"]
+    history = monitor_cli(config, "history", "mfa-en", "--key", f"en/{NEWEST['id']}")
+    lines = [line for line in history.stdout.splitlines() if line.strip().startswith("#")]
+    assert len(lines) == 4  # every version is archived
+    assert "back to the text of version" in lines[2] and "back to the text of version" in lines[3]

@@ -1,0 +1,37 @@
+"""Scheduling policy: keep each watch's rhythm across restarts, never stampede."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.config import WatchConfig
+from monitor.scheduler import first_run, jitter_for
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def watch(interval: float) -> WatchConfig:
+    return WatchConfig(id="w", url="https://www.gov.kz/", interval=interval)
+
+
+def test_new_or_overdue_watches_are_spread_over_the_first_minute() -> None:
+    starts = [first_run(watch(900), None, NOW) for _ in range(300)]
+    offsets = sorted((s - NOW).total_seconds() for s in starts)
+    assert offsets[0] >= 0 and offsets[-1] <= 60
+    # Spread out, not clumped: each 10-second slice of the minute gets some of them.
+    for low in range(0, 60, 10):
+        assert any(low <= o < low + 10 for o in offsets)
+    overdue = (NOW - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert 0 <= (first_run(watch(900), overdue, NOW) - NOW).total_seconds() <= 60
+
+
+def test_a_watch_keeps_its_rhythm_after_a_restart() -> None:
+    last = (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert first_run(watch(900), last, NOW) == NOW + timedelta(minutes=10)
+
+
+def test_short_intervals_spread_within_their_interval_and_jitter_is_bounded() -> None:
+    starts = [first_run(watch(5), None, NOW) for _ in range(50)]
+    assert all(0 <= (s - NOW).total_seconds() <= 5 for s in starts)
+    assert jitter_for(watch(900)) == 45
+    assert jitter_for(watch(86400)) == 120
