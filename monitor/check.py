@@ -105,7 +105,9 @@ class Checker:
         started = time.monotonic()
         at = now_iso()
         profile = self._profile(watch)
-        target = Target(watch.url, watch.language, dict(watch.options))
+        target = Target(
+            watch.url, watch.language, dict(watch.options), tuple(watch.ignore_selectors)
+        )
         state = self.store.state(watch.id)
         state.last_check_at = at
         # Conditional requests, except every `full_fetch_every`-th check: some servers keep

@@ -150,6 +150,8 @@ class WatchConfig(_Strict):
     language: str | None = None
     # Regular expressions whose matches are masked before comparing versions.
     ignore: list[str] = []
+    # CSS selectors of page parts to drop before extraction (banners, widgets, counters).
+    ignore_selectors: list[str] = []
     channels: list[str] = []
     # Minimum significance score (0-1) for an edit to be alerted.
     threshold: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -169,6 +171,21 @@ class WatchConfig(_Strict):
             except re.error as err:
                 raise ValueError(f"ignore pattern {pattern!r} is not a valid regex: {err}") from err
         return patterns
+
+    @field_validator("ignore_selectors")
+    @classmethod
+    def _selectors_compile(cls, selectors: list[str]) -> list[str]:
+        import soupsieve
+
+        for selector in selectors:
+            try:
+                soupsieve.compile(selector)
+            except soupsieve.SelectorSyntaxError as err:
+                first_line = str(err).splitlines()[0]
+                raise ValueError(
+                    f"ignore selector {selector!r} is not valid CSS: {first_line}"
+                ) from err
+        return selectors
 
     @field_validator("interval")
     @classmethod

@@ -97,6 +97,9 @@ class Target:
     url: str
     language: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # CSS selectors of elements the user wants dropped before extraction (page furniture
+    # the profile does not know about).
+    drop_selectors: tuple[str, ...] = ()
 
 
 class Profile:
@@ -189,11 +192,14 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def html_to_paragraphs(fragment: str | Tag, base_url: str = "") -> tuple[list[str], list[Link]]:
-    """Paragraph texts and links of an HTML fragment, furniture removed."""
+def html_to_paragraphs(
+    fragment: str | Tag, base_url: str = "", drop: tuple[str, ...] = ()
+) -> tuple[list[str], list[Link]]:
+    """Paragraph texts and links of an HTML fragment, furniture and `drop` selectors removed."""
     from urllib.parse import urljoin
 
     root = BeautifulSoup(fragment, "lxml") if isinstance(fragment, str) else fragment
+    drop_selected(root, drop)
     for tag in root.find_all(FURNITURE_TAGS):
         tag.decompose()
     links: list[Link] = []
@@ -216,6 +222,13 @@ def html_to_paragraphs(fragment: str | Tag, base_url: str = "") -> tuple[list[st
             if text:
                 paragraphs.append(text)
     return paragraphs, _unique(links)
+
+
+def drop_selected(root: Tag, selectors: tuple[str, ...]) -> None:
+    """Remove every element matching one of the user's ignore selectors."""
+    for selector in selectors:
+        for element in root.select(selector):
+            element.decompose()
 
 
 def _unique(links: list[Link]) -> list[Link]:

@@ -69,6 +69,12 @@ type = "log"
         ('[channels.hook]\ntype = "webhook"\n', 8, "channels.hook", "needs 'url'"),
         ('[channels.hook]\ntype = "sms"\n', 9, "channels.hook.type", "Input should be"),
         ("[fetch2]\nx = 1\n", 8, "fetch2", "unknown key"),
+        (
+            '[[watch]]\nid = "a"\nurl = "https://x.kz/"\nignore_selectors = ["div[["]\n',
+            11,
+            "watch[0].ignore_selectors",
+            "not valid CSS",
+        ),
         ('[[watch]\nid = "a"\n', 8, "", "TOML syntax error"),
     ],
 )

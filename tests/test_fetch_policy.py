@@ -14,13 +14,15 @@ import pytest
 from tests.conftest import monitor_cli
 
 PAGE = """<html lang="en"><head><title>Statement</title></head><body><article>
-<h1>Comment of the MFA spokesperson</h1><p>{text}</p></article></body></html>"""
+<h1>Comment of the MFA spokesperson</h1><p>{text}</p>
+<p class="anniversary">{banner}</p></article></body></html>"""
 
 
 @dataclass
 class Site:
     url: str = ""
     text: str = "Kazakhstan supports the dialogue between the parties."
+    banner: str = "Kazakhstan at the UN: 34 years of partnership."
     etag: str = '"v1"'
     robots: str = ""
     seen: list[tuple[str, str | None]] = field(default_factory=list)  # (path, If-None-Match)
@@ -41,7 +43,7 @@ def site() -> Iterator[Site]:
                     self.send_header("ETag", state.etag)
                     self.end_headers()
                     return
-                body = PAGE.format(text=state.text).encode()
+                body = PAGE.format(text=state.text, banner=state.banner).encode()
                 self._send(200, body, "text/html; charset=utf-8", {"ETag": state.etag})
             elif self.path == "/moved":
                 self.send_response(302)
@@ -49,7 +51,9 @@ def site() -> Iterator[Site]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
             elif self.path == "/":
-                self._send(200, PAGE.format(text="Welcome to the portal.").encode(), "text/html")
+                self._send(
+                    200, PAGE.format(text="Welcome to the portal.", banner="").encode(), "text/html"
+                )
             else:
                 self._send(404, b"", "text/plain")
 
@@ -156,3 +160,16 @@ def test_a_redirect_to_the_home_page_is_a_problem_not_a_new_version(
     assert result.returncode == 1
     assert "redirected to the home page" in result.stdout
     assert checks(tmp_path) == [("problem", 200)]
+
+
+@pytest.mark.parametrize(("selectors", "alerted"), [("[]", True), ('[".anniversary"]', False)])
+def test_ignore_selectors_drop_page_parts_before_comparison(
+    tmp_path: Path, site: Site, selectors: str, alerted: bool
+) -> None:
+    config = config_for(
+        tmp_path, f"{site.url}/statement", extra=f"ignore_selectors = {selectors}", full_every=1
+    )
+    assert monitor_cli(config, "check").returncode == 0
+    site.banner = "Kazakhstan at the UN: 35 years of partnership."
+    output = monitor_cli(config, "check").stdout
+    assert ("page: changed" in output) is alerted

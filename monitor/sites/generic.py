@@ -12,6 +12,7 @@ from monitor.extract import (
     Statement,
     Target,
     classify_unusable,
+    drop_selected,
     html_to_paragraphs,
     normalize_text,
 )
@@ -37,6 +38,7 @@ class GenericProfile(Profile):
         if reason:
             return Extraction(problem=reason)
         soup = BeautifulSoup(result.text(), "lxml")
+        drop_selected(soup, target.drop_selectors)
         title = _title(soup)
         published = _published(soup)
         for tag in soup.find_all(True):

@@ -128,6 +128,7 @@ class _Page:
         lang = target.language or (query.get("lang") or ["ru"])[0]
         self.language = lang if lang in _LANGUAGES else "ru"
         self.size = int(target.options.get("size", _DEFAULT_SIZE))
+        self.drop = target.drop_selectors
 
 
 def _items(data: Any, single: bool) -> tuple[list[dict[str, Any]], str | None]:
@@ -151,7 +152,8 @@ def _statement(item: dict[str, Any], page: _Page) -> Statement | None:
     title = normalize_text(str(item.get("title") or item.get("name") or ""))
     if item_id is None or not title:
         return None
-    paragraphs, links = html_to_paragraphs(str(item.get("body") or ""), base_url=page.base)
+    body = str(item.get("body") or "")
+    paragraphs, links = html_to_paragraphs(body, base_url=page.base, drop=page.drop)
     if not paragraphs and item.get("short_description"):
         paragraphs = [normalize_text(str(item["short_description"]))]
     published = item.get("created_date") or item.get("createdDate") or item.get("publishedDate")
