@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from monitor import metrics
 from monitor.alerts import build_alert
 from monitor.browser import BrowserEngine, BrowserUnavailable
 from monitor.config import MonitorConfig, WatchConfig
@@ -89,6 +90,12 @@ class Checker:
         for watch in config.watch:
             self._profile(watch)
 
+    def reconfigure(self, config: MonitorConfig, changed: list[str]) -> None:
+        """Use a reloaded configuration; changed or removed watches get their profile anew."""
+        self.config = config
+        for watch_id in changed:
+            self._profiles.pop(watch_id, None)
+
     def _profile(self, watch: WatchConfig) -> Profile:
         """The watch's profile; the first time, the watch is registered in the store."""
         profile = self._profiles.get(watch.id)
@@ -155,6 +162,9 @@ class Checker:
             alerts=alerts,
         )
         n_alerts = len(alerts) + sum(len(v.alerts) for v in versions)
+        metrics.observe_check("changed" if versions else "unchanged", time.monotonic() - started)
+        for version in versions:
+            metrics.CHANGES.labels(version.kind).inc()
         for version in versions:
             if version.kind != "baseline":
                 logger.info("%s %s %s: %s", watch.id, version.kind, version.key, version.summary)
@@ -275,6 +285,7 @@ class Checker:
             state,
             alerts=alerts,
         )
+        metrics.observe_check("problem", ms / 1000, reason)
         return CheckOutcome(watch.id, "problem", reason, 0, len(alerts))
 
     def _version(self, watch: WatchConfig, change: _Change, at: str) -> NewVersion:

@@ -25,14 +25,30 @@ class UsageError(Exception):
     pass
 
 
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers (journald, Loki, ELK)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    if getattr(args, "log_format", "text") == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     # httpx logs every request at INFO; that is our job, at our level.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -63,6 +79,12 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
         **default,  # type: ignore[arg-type]
     )
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging", **default)  # type: ignore[arg-type]
+    common.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines as text (default) or one JSON object per line",
+        **({"default": argparse.SUPPRESS} if suppress else {"default": "text"}),  # type: ignore[arg-type]
+    )
     return common
 
 
@@ -80,7 +102,11 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    command("run", cmd_run, "run the daemon: check every watch on its schedule")
+    p = command("run", cmd_run, "run the daemon: check every watch on its schedule")
+    p.add_argument(
+        "--no-web", action="store_true", help="do not serve the web UI, /healthz and /metrics"
+    )
+    p.add_argument("--listen", metavar="HOST:PORT", help="override [server] listen")
     p = command("check", cmd_check, "check watches now, once, and deliver alerts")
     p.add_argument("watch", nargs="?", help="watch id (default: all)")
     p.add_argument("--once", action="store_true", help="check once and exit (the default)")
@@ -131,7 +157,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not config.watch:
         raise UsageError(f"{config.source}: no [[watch]] configured")
     with _store(config) as store:
-        asyncio.run(Daemon(config, store).run())
+        if args.listen:
+            server = config.server.model_copy(update={"listen": args.listen})
+            config = config.model_copy(update={"server": server})
+        asyncio.run(Daemon(config, store, serve_web=not args.no_web).run())
     return EXIT_OK
 
 

@@ -151,7 +151,13 @@ class WatchConfig(_Strict):
     # Regular expressions whose matches are masked before comparing versions.
     ignore: list[str] = []
     # CSS selectors of page parts to drop before extraction (banners, widgets, counters).
+    # Where `monitor run` serves the web UI, /healthz and /metrics (host:port).
+    listen: str = Field(default="127.0.0.1:8080", pattern=r"^\[?[\w.:-]*\]?:\d{1,5}$")
     ignore_selectors: list[str] = []
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
     channels: list[str] = []
     # Minimum significance score (0-1) for an edit to be alerted.
     threshold: float = Field(default=0.0, ge=0.0, le=1.0)

@@ -81,7 +81,7 @@ def run_demo(timeout: float = 60.0, directory: Path = DEMO_DIR) -> int:
 async def _demo(site, config: MonitorConfig, store: Store, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     until = asyncio.Event()
-    daemon = asyncio.create_task(Daemon(config, store).run(until))
+    daemon = asyncio.create_task(Daemon(config, store, serve_web=False).run(until))
     try:
         print("Taking the first snapshot of every statement in en, ru and kk …")
         if not await _wait(lambda: all(store.has_versions(w.id) for w in config.watch), deadline):

@@ -10,20 +10,27 @@ finish within a bound, and close the client and the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import signal
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor import metrics
 from monitor.alerts import Deliverer
 from monitor.browser import BrowserEngine
 from monitor.check import Checker
-from monitor.config import MonitorConfig, WatchConfig
+from monitor.config import ConfigError, MonitorConfig, WatchConfig, load_config
+from monitor.extract import profile_names
 from monitor.fetch import Fetcher
 from monitor.store import Store
+from monitor.web import create_app
 
 logger = logging.getLogger("monitor.scheduler")
 
@@ -31,6 +38,9 @@ logger = logging.getLogger("monitor.scheduler")
 _STARTUP_SPREAD = 60.0
 _DELIVERY_EVERY = 5.0
 _SHUTDOWN_GRACE = 20.0
+_WATCHDOG_EVERY = 15.0
+# The delivery job fires every few seconds; this much silence means the scheduler stopped.
+_STALL_AFTER = 120.0
 
 
 def first_run(watch: WatchConfig, last_check_at: str | None, now: datetime) -> datetime:
@@ -50,81 +60,219 @@ def jitter_for(watch: WatchConfig) -> float:
 
 
 class Daemon:
-    def __init__(self, config: MonitorConfig, store: Store) -> None:
+    """The long-running process: scheduler, delivery, watchdog, web endpoints, signals."""
+
+    def __init__(self, config: MonitorConfig, store: Store, serve_web: bool = True) -> None:
         self.config = config
         self.store = store
+        self.serve_web = serve_web
         self.stopping = asyncio.Event()
-        self._running: set[asyncio.Task[object]] = set()
+        # Running checks and when they started, for the watchdog.
+        self._running: dict[asyncio.Task[object], tuple[str, float]] = {}
+        self._last_fire = time.monotonic()
+        self._stalled: str | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._checker: Checker | None = None
+        self._deliverer: Deliverer | None = None
 
     async def run(self, until: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         async with (
             Fetcher(self.config.fetch) as fetcher,
             BrowserEngine(self.config.fetch) as browser,
         ):
-            checker = Checker(self.config, self.store, fetcher, browser)
-            deliverer = Deliverer(self.store, self.config.channels, self.config.alerts)
-            scheduler = AsyncIOScheduler(timezone=UTC)
-            now = datetime.now(UTC)
-            for watch in self.config.watch:
-                state = self.store.state(watch.id)
-                scheduler.add_job(
-                    self._guarded,
-                    IntervalTrigger(seconds=watch.interval, jitter=jitter_for(watch)),
-                    args=[checker, deliverer, watch],
-                    id=watch.id,
-                    name=watch.display_name,
-                    next_run_time=first_run(watch, state.last_check_at, now),
-                    max_instances=1,
-                    coalesce=True,
-                    misfire_grace_time=int(max(watch.interval, 60)),
-                )
-            scheduler.add_job(
-                self._deliver,
-                IntervalTrigger(seconds=_DELIVERY_EVERY),
-                args=[deliverer],
-                id="__delivery__",
-                next_run_time=now,
-                max_instances=1,
-                coalesce=True,
-            )
-            scheduler.start()
+            self._checker = Checker(self.config, self.store, fetcher, browser)
+            self._deliverer = Deliverer.from_config(self.store, self.config)
+            self._start_scheduler()
+            background = [asyncio.ensure_future(self._watchdog())]
+            if self.serve_web:
+                background.append(asyncio.ensure_future(self._serve_web()))
             logger.info("watching %d pages; data in %s", len(self.config.watch), self.store.root)
             waiters = [asyncio.ensure_future(self.stopping.wait())]
             if until is not None:
                 waiters.append(asyncio.ensure_future(until.wait()))
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+            for task in waiters + background:
+                task.cancel()
             logger.info("stopping: waiting up to %.0fs for running checks", _SHUTDOWN_GRACE)
-            scheduler.shutdown(wait=False)
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=False)
             if self._running:
                 _done, pending = await asyncio.wait(self._running, timeout=_SHUTDOWN_GRACE)
                 for task in pending:
                     task.cancel()
-            await self._deliver(deliverer)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+            await self._deliver()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 
-    async def _guarded(self, checker: Checker, deliverer: Deliverer, watch: WatchConfig) -> None:
+    # --- scheduling ------------------------------------------------------------------------
+
+    def _start_scheduler(self) -> None:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        now = datetime.now(UTC)
+        for watch in self.config.watch:
+            self._add_job(scheduler, watch, now)
+        scheduler.add_job(
+            self._deliver,
+            IntervalTrigger(seconds=_DELIVERY_EVERY),
+            id="__delivery__",
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+        self._last_fire = time.monotonic()
+        metrics.WATCHES.set(len(self.config.watch))
+
+    def _add_job(self, scheduler: AsyncIOScheduler, watch: WatchConfig, now: datetime) -> None:
+        state = self.store.state(watch.id)
+        scheduler.add_job(
+            self._guarded,
+            IntervalTrigger(seconds=watch.interval, jitter=jitter_for(watch)),
+            args=[watch],
+            id=watch.id,
+            name=watch.display_name,
+            next_run_time=first_run(watch, state.last_check_at, now),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(max(watch.interval, 60)),
+            replace_existing=True,
+        )
+
+    async def _guarded(self, watch: WatchConfig) -> None:
         # A bug in one check must never stop the scheduler or other watches.
+        self._last_fire = time.monotonic()
         task = asyncio.current_task()
         if task is not None:
-            self._running.add(task)
+            self._running[task] = (watch.id, time.monotonic())
         try:
-            outcome = await checker.check(watch)
+            assert self._checker is not None
+            outcome = await self._checker.check(watch)
             if outcome.alerts:
-                await self._deliver(deliverer)
+                await self._deliver()
+        except asyncio.CancelledError:
+            logger.error("%s: check cancelled (hung past its deadline or shutdown)", watch.id)
         except Exception:
             logger.exception("%s: check crashed", watch.id)
         finally:
             if task is not None:
-                self._running.discard(task)
+                self._running.pop(task, None)
 
-    async def _deliver(self, deliverer: Deliverer) -> None:
+    async def _deliver(self) -> None:
+        self._last_fire = time.monotonic()
         try:
-            await deliverer.deliver_due()
+            if self._deliverer is not None:
+                await self._deliverer.deliver_due()
+            metrics.OUTBOX.set(len(self.store.deliveries(status="pending", limit=100_000)))
         except Exception:
             logger.exception("alert delivery crashed")
+
+    # --- watchdog --------------------------------------------------------------------------
+
+    def _check_deadline(self) -> float:
+        fetch, alerts = self.config.fetch, self.config.alerts
+        # Every request of a check (profile alternatives, retries, confirmation) may take
+        # the full timeout; beyond a generous multiple of that, the check is hung.
+        return 4 * fetch.timeout * (fetch.retries + 1) + alerts.confirm_delay + 60
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(_WATCHDOG_EVERY)
+            now = time.monotonic()
+            for task, (watch_id, started) in list(self._running.items()):
+                if now - started > self._check_deadline():
+                    logger.error(
+                        "watchdog: %s hung for %.0fs; cancelling it", watch_id, now - started
+                    )
+                    metrics.STALLS.labels("hung_check").inc()
+                    task.cancel()
+            # The delivery job fires every few seconds, so silence means a stopped scheduler.
+            silent = now - self._last_fire
+            if silent > _STALL_AFTER:
+                self._stalled = f"scheduler silent for {silent:.0f}s; restarted"
+                logger.error("watchdog: %s", self._stalled)
+                metrics.STALLS.labels("scheduler").inc()
+                if self._scheduler is not None:
+                    self._scheduler.shutdown(wait=False)
+                self._start_scheduler()
+            elif self._stalled and silent < _DELIVERY_EVERY * 3:
+                self._stalled = None
+
+    def health(self) -> dict[str, object]:
+        silent = time.monotonic() - self._last_fire
+        return {
+            "ok": silent < _STALL_AFTER,
+            "watches": len(self.config.watch),
+            "running_checks": len(self._running),
+            "seconds_since_scheduler_fired": round(silent, 1),
+            "last_stall": self._stalled,
+        }
+
+    async def _serve_web(self) -> None:
+        host, port = self.config.server.host_port
+        server = _EmbeddedServer(
+            uvicorn.Config(
+                create_app(self.health), host=host, port=port, log_level="warning", lifespan="off"
+            )
+        )
+        try:
+            await server.serve()
+        except (OSError, SystemExit) as err:
+            # A busy port must not stop the checks; the operator sees why in the log.
+            logger.error("web server on %s:%s not started: %s", host, port, err)
+
+    # --- reload ----------------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """SIGHUP: re-read the config; apply watch and channel changes, keep running on error."""
+        source = self.config.source
+        try:
+            new = load_config(source or "", known_profiles=profile_names())
+        except ConfigError as err:
+            logger.error("reload failed, keeping the running configuration: %s", err)
+            return
+        old = {w.id: w for w in self.config.watch}
+        fresh = {w.id: w for w in new.watch}
+        added = sorted(fresh.keys() - old.keys())
+        removed = sorted(old.keys() - fresh.keys())
+        changed = sorted(k for k in fresh.keys() & old.keys() if fresh[k] != old[k])
+        if new.fetch != self.config.fetch or new.store != self.config.store:
+            logger.warning("reload: [fetch] and [store] changes take effect after a restart")
+        self.config = new.model_copy(
+            update={"fetch": self.config.fetch, "store": self.config.store}
+        )
+        assert self._checker is not None
+        self._checker.reconfigure(self.config, changed + removed)
+        self._deliverer = Deliverer.from_config(self.store, self.config)
+        if self._scheduler is not None:
+            now = datetime.now(UTC)
+            for watch_id in removed:
+                self._scheduler.remove_job(watch_id)
+            for watch_id in added + changed:
+                self._add_job(self._scheduler, fresh[watch_id], now)
+        metrics.WATCHES.set(len(self.config.watch))
+        logger.info(
+            "reloaded %s: %d added %s, %d removed %s, %d changed %s",
+            source,
+            len(added),
+            added,
+            len(removed),
+            removed,
+            len(changed),
+            changed,
+        )
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our event loop: the daemon owns the signals, not uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
+        pass

@@ -88,6 +88,7 @@ def write_config(
     failing_after: str = "0s",
     interval: str = "15m",
     watch_extra: str = "",
+    listen: str = "127.0.0.1:0",
 ) -> Path:
     channels = ["console"] + (["hook"] if receiver else [])
     text = f"""
@@ -103,6 +104,9 @@ timeout = "10s"
 [alerts]
 confirm_delay = "{confirm_delay}"
 failing_after = "{failing_after}"
+
+[server]
+listen = "{listen}"
 
 [channels.console]
 type = "log"

@@ -100,3 +100,70 @@ def test_demo_runs_offline_and_shows_the_alert_and_diff(tmp_path: Path) -> None:
     )
     assert history.returncode == 0
     assert "baseline" in history.stdout and "edited" in history.stdout
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_daemon_serves_health_and_metrics_and_reloads_on_sighup(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    import httpx
+
+    port = free_port()
+    config = write_config(tmp_path, replica, interval="1s", listen=f"127.0.0.1:{port}")
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--log-format", "json", "--config", str(config), "run"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> httpx.Response | None:
+        try:
+            return httpx.get(base + path, timeout=2)
+        except httpx.HTTPError:
+            return None
+
+    try:
+        assert wait_for(
+            lambda: (
+                (r := get("/metrics")) is not None
+                and 'monitor_checks_total{outcome="unchanged"}' in r.text
+            ),
+            30,
+        )
+        health = get("/healthz")
+        assert health is not None and health.status_code == 200 and health.json()["ok"] is True
+        text = get("/metrics").text  # type: ignore[union-attr]
+        assert "monitor_check_seconds_bucket" in text and "monitor_outbox_depth" in text
+        # A broken config on SIGHUP: logged, daemon keeps running on the old one.
+        good = config.read_text()
+        config.write_text(good.replace('interval = "1s"', 'interval = "soon"'))
+        daemon.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        assert daemon.poll() is None
+        # A good config with one more watch: applied without a restart.
+        config.write_text(good + good[good.index("[[watch]]") :].replace("mfa-en", "mfa-en-2"))
+        daemon.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: _count(tmp_path / "store" / "index.sqlite", "watch") == 2, 20)
+        daemon.send_signal(signal.SIGTERM)
+        _stdout, stderr = daemon.communicate(timeout=25)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            print(daemon.communicate()[1])
+    assert daemon.returncode == 0
+    import json
+
+    messages = [json.loads(line)["message"] for line in stderr.splitlines()]  # JSON lines
+    assert any("reload failed, keeping the running configuration" in m for m in messages)
+    assert any("watch[0].interval" in m for m in messages)
+    assert any("1 added ['mfa-en-2']" in m for m in messages)
