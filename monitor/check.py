@@ -129,9 +129,10 @@ class Checker:
         heads = self.store.heads(watch.id) if extraction is not None else {}
         baseline = not heads
         changes = _changes(extraction, heads, baseline) if extraction is not None else []
-        if changes and not baseline and self.config.alerts.confirm_delay > 0:
+        removal = any(c.kind == "removed" for c in changes)
+        if changes and not baseline and (self.config.alerts.confirm_delay > 0 or removal):
             # Confirm: the change must survive a second fetch (a flapping CDN or a half
-            # published edit would otherwise alert).
+            # published edit would otherwise alert). A removal is always seen twice.
             await self.sleep(self.config.alerts.confirm_delay)
             result2, extraction2 = await self._fetch(profile, target, watch, state, False)
             if extraction2 is None or (extraction2.problem and not extraction2.gone):
