@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.diff import DiffResult, compare
-from monitor.extract import Extraction, Target, get_profile
+from monitor.extract import Extraction, Target, get_profile, suspicious_shrink
 from monitor.fetch import FetchRequest, FetchResult
 
 
@@ -42,6 +42,9 @@ def compare_pages(
     for name, extraction in (("old", before), ("new", after)):
         if extraction.problem:
             return _verdict("problem", f"{name} page is not usable content: {extraction.problem}")
+    shrunk = _shrink(before, after)
+    if shrunk:
+        return _verdict("problem", f"new page is not usable content: {shrunk}")
     results = _pairwise(before, after, ignore or [])
     changed = [r for r in results if r.changed]
     if not changed:
@@ -64,6 +67,16 @@ def _pairwise(before: Extraction, after: Extraction, ignore: list[str]) -> list[
     old = {s.key: s for s in before.statements}
     new = {s.key: s for s in after.statements}
     return [compare(old.get(key), new.get(key), ignore) for key in sorted(old.keys() | new.keys())]
+
+
+def _shrink(before: Extraction, after: Extraction) -> str | None:
+    """The first statement whose text is suddenly empty or tiny (as the check stage asks)."""
+    new = {s.key: s for s in after.statements}
+    for old in before.statements:
+        reason = suspicious_shrink(old, new.get(old.key))
+        if reason:
+            return reason
+    return None
 
 
 def _verdict(kind: str, summary: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from diff_match_patch import diff_match_patch
 
-from monitor.extract import Link, Statement
+from monitor.extract import Link, Statement, is_attachment, normalize_url
 
 # Numbers stay whole ("1,250", "3.5", "14.11.2026", "1 250") so an alert says 1,250 → 1,520,
 # not 250 → 520; otherwise a word, a punctuation mark or a run of spaces is one token.
@@ -27,7 +27,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"«“(\d\w])")
 # A "sentence" ending in a word of one or two letters plus a period is an abbreviation or an
 # initial (г. Астана, Mr. Smith, N. Nazarbayev, No. 5, ст. 12), not a sentence end.
 _ABBREVIATION_END = re.compile(
-    r"(?:^|[\s(«\"])\w{1,2}\.$|\b(?:gen|prof|dept|approx|ст|стр|тел)\.$", re.I
+    r"(?:^|[\s(«\"])(?:\w{1,2}\.)+$|\b(?:gen|prof|dept|approx|ст|стр|тел)\.$", re.I
 )
 _MASK = "⟨…⟩"
 DIFF_TIMEOUT = 2.0
@@ -37,7 +37,7 @@ EQUAL, DELETE, INSERT = 0, -1, 1
 
 @dataclass(frozen=True)
 class Change:
-    field: str  # title | published | body | links
+    field: str  # title | published | body | links | attachments
     where: str  # human location, e.g. "paragraph 2, sentence 3"
     before: str  # the whole sentence/value before ("" when added)
     after: str  # the whole sentence/value after ("" when removed)
@@ -112,14 +112,14 @@ def compare(
         return _whole(old, new)
     changes: list[Change] = []
     title_old, title_new = _mask(old.title, patterns), _mask(new.title, patterns)
-    if title_old != title_new:
+    if _squash(title_old) != _squash(title_new):
         changes.append(_field_change("title", "title", title_old, title_new))
     date_old, date_new = old.published or "", new.published or ""
     if date_old != date_new:
         changes.append(Change("published", "date", date_old, date_new, (date_old,), (date_new,)))
     body_changes, timed_out = _body_changes(old.paragraphs, new.paragraphs, patterns)
     changes += body_changes
-    changes += _link_changes(old.links, new.links)
+    changes += _link_changes(old.links + old.attachments, new.links + new.attachments)
     result = DiffResult(changes=changes, timed_out=timed_out)
     result.score = _score(result, old)
     result.summary = summarize(result)
@@ -159,10 +159,19 @@ def split_sentences(paragraph: str) -> list[str]:
 def _body_changes(
     old: Sequence[str], new: Sequence[str], patterns: Sequence[re.Pattern[str]]
 ) -> tuple[list[Change], bool]:
+    # A paragraph that differs only in spacing is taken as written before, so that a space
+    # after an initial ("С.В.Лавров" -> "С.В. Лавров") cannot move sentence boundaries.
+    same = {_squash(paragraph): paragraph for paragraph in old}
+    new = [same.get(_squash(paragraph), paragraph) for paragraph in new]
     old_units = _sentences(old, patterns)
     new_units = _sentences(new, patterns)
+    # Sentences are matched with spaces squashed out: a space that comes or goes around an
+    # inline tag ("Astana , 20" vs "Astana, 20", "Kazakh stan" vs "Kazakhstan") is markup
+    # churn, not an edit a reader could see.
     matcher = difflib.SequenceMatcher(
-        a=[text for _, text in old_units], b=[text for _, text in new_units], autojunk=False
+        a=[_squash(text) for _, text in old_units],
+        b=[_squash(text) for _, text in new_units],
+        autojunk=False,
     )
     changes: list[Change] = []
     timed_out = False
@@ -231,15 +240,32 @@ def _field_change(name: str, where: str, old: str, new: str) -> Change:
 
 
 def _link_changes(old: Sequence[Link], new: Sequence[Link]) -> list[Change]:
-    old_set, new_set = {link.href: link for link in old}, {link.href: link for link in new}
+    """Links and attachments that came or went, matched by URL without tracking parameters."""
+    old_set = {normalize_url(link.href): link for link in old}
+    new_set = {normalize_url(link.href): link for link in new}
     changes = []
-    for href in old_set.keys() - new_set.keys():
-        text = f"{old_set[href].text} <{href}>"
-        changes.append(Change("links", "link removed", text, "", (text,), ()))
-    for href in new_set.keys() - old_set.keys():
-        text = f"{new_set[href].text} <{href}>"
-        changes.append(Change("links", "link added", "", text, (), (text,)))
+    for key in old_set.keys() - new_set.keys():
+        link = old_set[key]
+        text = f"{link.text} <{link.href}>"
+        changes.append(Change(_link_field(link), f"{_link_kind(link)} removed", text, "", (text,)))
+    for key in new_set.keys() - old_set.keys():
+        link = new_set[key]
+        text = f"{link.text} <{link.href}>"
+        where = f"{_link_kind(link)} added"
+        changes.append(Change(_link_field(link), where, "", text, (), (text,)))
     return sorted(changes, key=lambda c: (c.where, c.before, c.after))
+
+
+def _link_field(link: Link) -> str:
+    return "attachments" if is_attachment(link.href) else "links"
+
+
+def _link_kind(link: Link) -> str:
+    return "attachment" if is_attachment(link.href) else "link"
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
 
 
 def _score(result: DiffResult, old: Statement) -> float:
@@ -258,7 +284,7 @@ def _score(result: DiffResult, old: Statement) -> float:
     fields = {c.field for c in result.changes}
     if "title" in fields:
         score = max(score, 0.6)
-    if fields & {"published", "links"}:
+    if fields & {"published", "links", "attachments"}:
         score = max(score, 0.4)
     return round(min(score, 1.0), 3)
 

@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, Tag
 
+# Response classification lives in its own module; both names are part of this one's API.
+from monitor.classify import classify_unusable, suspicious_shrink  # noqa: F401
 from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
 
 
@@ -38,10 +40,16 @@ class Statement:
     published: str | None = None
     language: str | None = None
     links: tuple[Link, ...] = ()
+    # Documents the statement offers (PDF, Word, spreadsheets), apart from ordinary links.
+    attachments: tuple[Link, ...] = ()
 
     def to_json(self) -> bytes:
         """Canonical JSON: the same statement always gives the same bytes (and hash)."""
         data = asdict(self)
+        # Statements archived before attachments existed had no such key; leaving an empty
+        # list out keeps their bytes, and so their hashes, unchanged.
+        if not data["attachments"]:
+            del data["attachments"]
         return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
@@ -55,6 +63,7 @@ class Statement:
             published=data.get("published"),
             language=data.get("language"),
             links=tuple(Link(**link) for link in data.get("links", ())),
+            attachments=tuple(Link(**link) for link in data.get("attachments", ())),
         )
 
     @property
@@ -62,16 +71,17 @@ class Statement:
         return hashlib.sha256(self.to_json()).hexdigest()
 
     def render_text(self) -> str:
-        """Plain text for people: title, date, paragraphs, links."""
+        """Plain text for people: title, date, paragraphs, links, attachments."""
         lines = [self.title]
         if self.published:
             lines.append(self.published)
         lines.append("")
         for paragraph in self.paragraphs:
             lines += [paragraph, ""]
-        if self.links:
-            lines.append("Links:")
-            lines += [f"- {link.text} <{link.href}>" for link in self.links]
+        for heading, links in (("Links:", self.links), ("Attachments:", self.attachments)):
+            if links:
+                lines.append(heading)
+                lines += [f"- {link.text} <{link.href}>" for link in links]
         return "\n".join(lines).rstrip() + "\n"
 
 
@@ -166,7 +176,20 @@ def _load_sites() -> None:
 
 # --- helpers shared by profiles -------------------------------------------------------------
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# Characters that change nothing a reader sees: zero-width spaces and joiners, word joiner,
+# byte order mark, soft hyphen, direction marks and bidi embeddings/isolates, invisible
+# operators. CMS editors insert and drop them at will, so they must never count as an edit.
+_INVISIBLE = dict.fromkeys(
+    map(
+        ord,
+        "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f"
+        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2061\u2062\u2063\u2064",
+    ),
+    None,
+)
+# Every kind of space (no-break, narrow no-break, figure, thin, ideographic, line and
+# paragraph separators) is one space. Quotes, dashes and apostrophes are left alone: « » vs
+# " " or ’ vs ' is a change an editor made on purpose.
 _SPACES = re.compile(r"[\s\u00a0\u2007\u202f]+")
 
 BLOCK_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "td", "th")
@@ -184,6 +207,28 @@ FURNITURE_TAGS = (
     "svg",
     "button",
 )
+# Elements that start a new line of text in a browser. Text between two of them is one
+# paragraph; inline elements (b, span, a, …) join their text with no space added, so a word
+# split over <span>s by a word processor reads as one word.
+_BREAKING = frozenset(
+    (
+        *BLOCK_TAGS,
+        *("address", "article", "aside", "caption", "dd", "details", "dialog", "div", "dl"),
+        *("dt", "fieldset", "figcaption", "figure", "footer", "form", "header", "hr", "main"),
+        *("nav", "ol", "section", "summary", "table", "tbody", "tfoot", "thead", "tr", "ul"),
+    )
+)
+# Inside these a <br> is a line break within one paragraph, not a new paragraph.
+_PARAGRAPH_LIKE = frozenset(("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "dt", "dd", "td"))
+_PARAGRAPH_LIKE |= frozenset(("th", "pre", "caption", "figcaption"))
+
+# Query parameters that say who shared a link, not where it goes; they rotate per visit.
+_TRACKING_PARAM = re.compile(
+    r"^(?:utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|yclid|ysclid|_ga|_gl|mc_cid|mc_eid|igshid"
+    r"|_openstat|ref_src|phpsessid|jsessionid|sessionid)$",
+    re.I,
+)
+_ATTACHMENT = re.compile(r"\.(?:pdf|docx?|xlsx?|pptx?|odt|ods|odp|rtf|txt|csv|zip|rar|7z)$", re.I)
 
 
 def normalize_text(text: str) -> str:
@@ -192,36 +237,112 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def normalize_url(href: str, base_url: str = "") -> str:
+    """Absolute URL without tracking parameters, session ids or fragment."""
+    from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+    parts = urlsplit(urljoin(base_url, href.strip()))
+    path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.I)
+    query = [(k, v) for k, v in parse_qsl(parts.query, True) if not _TRACKING_PARAM.match(k)]
+    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
+
+
+def is_attachment(href: str) -> bool:
+    """Whether a link points at a document file rather than a page."""
+    from urllib.parse import urlsplit
+
+    return bool(_ATTACHMENT.search(urlsplit(href).path))
+
+
+def split_attachments(links: list[Link]) -> tuple[list[Link], list[Link]]:
+    """(ordinary links, links to documents)."""
+    return (
+        [link for link in links if not is_attachment(link.href)],
+        [link for link in links if is_attachment(link.href)],
+    )
+
+
 def html_to_paragraphs(
     fragment: str | Tag, base_url: str = "", drop: tuple[str, ...] = ()
 ) -> tuple[list[str], list[Link]]:
     """Paragraph texts and links of an HTML fragment, furniture and `drop` selectors removed."""
-    from urllib.parse import urljoin
-
     root = BeautifulSoup(fragment, "lxml") if isinstance(fragment, str) else fragment
     drop_selected(root, drop)
     for tag in root.find_all(FURNITURE_TAGS):
         tag.decompose()
+    return paragraph_texts(root), page_links(root, base_url)
+
+
+def page_links(root: Tag, base_url: str = "") -> list[Link]:
+    """Links of an element as (normalised URL, text), each once, in document order."""
     links: list[Link] = []
     for anchor in root.find_all("a", href=True):
-        href = anchor["href"].strip()
-        if href and not href.startswith(("#", "javascript:", "mailto:")):
-            links.append(Link(urljoin(base_url, href), normalize_text(anchor.get_text(" "))))
+        href = str(anchor["href"]).strip()
+        if href and not href.startswith(("#", "javascript:", "mailto:", "tel:")):
+            links.append(Link(normalize_url(href, base_url), inline_text(anchor)))
+    return unique_links(links)
+
+
+def inline_text(element: Tag) -> str:
+    """The text of one element as a browser shows it on a line, normalised."""
+    return normalize_text("".join(_strings(element)))
+
+
+def paragraph_texts(root: Tag) -> list[str]:
+    """Text of an element split where a browser would start a new block, normalised.
+
+    Walks the tree once: inline elements join their text as written, block elements and
+    <br> outside a paragraph end a paragraph, and text outside any block (bodies written
+    with <br> only, or loose text between <div>s) is kept rather than lost.
+    """
     paragraphs: list[str] = []
-    blocks = root.find_all(BLOCK_TAGS)
-    leaf_blocks = [b for b in blocks if not b.find(BLOCK_TAGS)]
-    if leaf_blocks:
-        for block in leaf_blocks:
-            text = normalize_text(block.get_text(" "))
-            if text:
-                paragraphs.append(text)
-    else:
-        # Bodies written as text with <br> line breaks and no block tags.
-        for line in root.get_text("\n").split("\n"):
-            text = normalize_text(line)
-            if text:
-                paragraphs.append(text)
-    return paragraphs, _unique(links)
+    buffer: list[str] = []
+
+    def flush() -> None:
+        text = normalize_text("".join(buffer))
+        buffer.clear()
+        if text:
+            paragraphs.append(text)
+
+    # An explicit stack (document order) instead of recursion: real pages nest deeply.
+    stack: list[tuple[Any, bool]] = [(child, False) for child in reversed(root.contents)]
+    while stack:
+        node, in_paragraph = stack.pop()
+        if node is _END_BLOCK:
+            flush()
+            continue
+        if not isinstance(node, Tag):
+            if type(node) in _TEXT_TYPES:
+                buffer.append(str(node))
+            continue
+        if node.name == "br":
+            if in_paragraph:
+                buffer.append(" ")
+            else:
+                flush()
+            continue
+        breaking = node.name in _BREAKING
+        if breaking:
+            flush()
+            stack.append((_END_BLOCK, in_paragraph))
+        inner = in_paragraph or node.name in _PARAGRAPH_LIKE
+        stack.extend((child, inner) for child in reversed(node.contents))
+    flush()
+    return paragraphs
+
+
+_END_BLOCK = object()
+_TEXT_TYPES = (NavigableString, CData)
+
+
+def _strings(element: Tag) -> list[str]:
+    if not isinstance(element, Tag):
+        return [str(element)] if type(element) in _TEXT_TYPES else []
+    return [
+        " " if isinstance(node, Tag) else str(node)
+        for node in element.descendants
+        if (isinstance(node, Tag) and node.name in ("br", *_BREAKING)) or type(node) in _TEXT_TYPES
+    ]
 
 
 def drop_selected(root: Tag, selectors: tuple[str, ...]) -> None:
@@ -231,7 +352,8 @@ def drop_selected(root: Tag, selectors: tuple[str, ...]) -> None:
             element.decompose()
 
 
-def _unique(links: list[Link]) -> list[Link]:
+def unique_links(links: list[Link]) -> list[Link]:
+    """Each (URL, text) once, first occurrence first."""
     seen: set[tuple[str, str]] = set()
     result = []
     for link in links:
@@ -239,64 +361,3 @@ def _unique(links: list[Link]) -> list[Link]:
             seen.add((link.href, link.text))
             result.append(link)
     return result
-
-
-_CHALLENGE_MARKERS = (
-    "just a moment...",
-    "cf-browser-verification",
-    "challenge-platform",
-    "cf_chl_opt",
-    "ddos-guard",
-    "checking your browser",
-    "проверка браузера",
-)
-# Real statement pages may carry a captcha in a feedback form; only a small page whose
-# purpose is the captcha counts.
-_WEAK_CHALLENGE_MARKERS = ("g-recaptcha", "h-captcha", "captcha")
-_SMALL_PAGE = 15000
-_MAINTENANCE_MARKERS = (
-    "maintenance",
-    "технические работы",
-    "техническое обслуживание",
-    "временно недоступен",
-    "temporarily unavailable",
-)
-
-
-_LOGIN_PATH = re.compile(r"/(login|signin|sign-in|auth|sso|account/login|user/login)\b", re.I)
-
-
-def _suspicious_redirect(result: FetchResult) -> str | None:
-    """A redirect to the home page or a login page means the statement is not being shown."""
-    if not result.redirects:
-        return None
-    from urllib.parse import urlsplit
-
-    asked, landed = urlsplit(result.request.url), urlsplit(result.url)
-    if landed.path in ("", "/") and asked.path not in ("", "/"):
-        return f"redirected to the home page ({result.url})"
-    if _LOGIN_PATH.search(landed.path) and not _LOGIN_PATH.search(asked.path):
-        return f"redirected to a login page ({result.url})"
-    return None
-
-
-def classify_unusable(result: FetchResult) -> str | None:
-    """A reason when the response is clearly not content (error, challenge, maintenance)."""
-    if result.problem:
-        return result.problem
-    if result.status is None:
-        return "no response"
-    redirect = _suspicious_redirect(result)
-    if redirect:
-        return redirect
-    head = result.body[:20000].decode("utf-8", errors="ignore").lower()
-    small = len(result.body) < _SMALL_PAGE
-    if any(marker in head for marker in _CHALLENGE_MARKERS) or (
-        small and any(marker in head for marker in _WEAK_CHALLENGE_MARKERS)
-    ):
-        return f"captcha or bot challenge page (HTTP {result.status})"
-    if result.status >= 400:
-        if any(marker in head for marker in _MAINTENANCE_MARKERS):
-            return f"maintenance page (HTTP {result.status})"
-        return f"HTTP {result.status}"
-    return None

@@ -72,7 +72,7 @@ def test_removed_attachment_link() -> None:
     link = Link("https://www.gov.kz/uploads/2026/11/statement.pdf", "Full text (PDF)")
     result = compare(statement(["Text."], links=(link,)), statement(["Text."]))
     [change] = result.changes
-    assert change.field == "links" and change.where == "link removed"
+    assert change.field == "attachments" and change.where == "attachment removed"
     assert "statement.pdf" in change.removed[0]
     assert result.score >= 0.4
 

@@ -1,5 +1,5 @@
 """Site profiles. Adding a ministry is one file here that subclasses `Profile`."""
 
-from monitor.sites import generic, govkz
+from monitor.sites import generic, govkz, midru, stategov
 
-__all__ = ["generic", "govkz"]
+__all__ = ["generic", "govkz", "midru", "stategov"]

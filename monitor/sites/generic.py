@@ -1,98 +1,429 @@
-"""Generic profile: the main content of any HTML page as one statement."""
+"""Generic profile: the main content of any HTML page as one statement.
+
+How the main content is found, so that it stays the same when only the page around it moves:
+
+1. Never-content elements go (scripts, styles, forms' controls, hidden elements).
+2. Every prose block (a paragraph, list item, cell or text-bearing div of 25+ characters whose
+   text is mostly not links) gives its length, less its link text, to its parent and half of it
+   to its grandparent. The element with the highest score holds the statement; its siblings
+   join it when they score nearly as well (a lead paragraph in its own wrapper), and an
+   <article> around it is taken whole (its heading and dateline). Class names play no part
+   in the choice, so an A/B layout that renames wrappers or reorders a sidebar picks the same
+   text.
+3. Inside that content, page furniture goes: navigation, share and print blocks, counters,
+   related-news and teaser lists, cookie notices (by tag, ARIA role and class/id words), unless
+   the element is itself prose-heavy (a content wrapper with an unlucky class name).
+4. Lines that are only a date or time are not paragraphs: the first one is the published
+   date when the page has no machine-readable one; the others are clocks and widgets. Lines
+   that are only a view counter, and "read also" teasers, are dropped.
+
+Links and attachments (PDF, Word, …) come from the same content, with tracking parameters
+removed. `clean_content`, `parse_date` and `page_meta` are shared with the site profiles.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, Tag
 
 from monitor.extract import (
     Extraction,
+    Link,
     Profile,
     Statement,
     Target,
     classify_unusable,
     drop_selected,
-    html_to_paragraphs,
+    inline_text,
+    is_attachment,
     normalize_text,
+    page_links,
+    paragraph_texts,
+    split_attachments,
+    unique_links,
 )
 from monitor.fetch import FetchResult
 
-# Page furniture that moves without the statement changing.
-_FURNITURE = re.compile(
-    r"share|social|breadcrumb|cookie|consent|related|banner|carousel|slider|teaser|views?-?count"
-    r"|counter|menu|sidebar|navbar|subscribe|advert|promo|widget|clock|weather|ticker",
+# Never content, wherever they are.
+_NEVER_CONTENT = (
+    *("script", "style", "noscript", "template", "iframe", "svg", "button", "select"),
+    *("input", "textarea", "object", "embed", "canvas", "link", "meta"),
+)
+# Furniture by tag or ARIA role; kept when prose-heavy (ASP.NET pages wrap everything in
+# one <form>, some themes put the article in a <header>-named wrapper).
+_FURNITURE_TAGS = frozenset(("nav", "header", "footer", "aside", "form", "dialog", "menu"))
+_FURNITURE_ROLES = frozenset(
+    ("navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog")
+)
+# Words in class or id names, matched as whole words between -, _ or spaces.
+_FURNITURE_WORDS = re.compile(
+    r"(?:^|[\s_-])(?:share|sharing|social|breadcrumbs?|cookies?|consent|gdpr|related|banners?"
+    r"|carousel|slider|swiper|teasers?|views?-?count(?:er)?|counters?|hit-?count|menu|sidebar"
+    r"|navbar|nav|subscribe|newsletter|advert|ads|promo|widget|clock|weather|ticker|popular"
+    r"|most-read|print|pagination|pager|comments?|rating|tags|toolbar|modal|popup|lang-switch"
+    r"|search|login|topbar|skip-link|visually-hidden|sr-only|read-also|see-also)(?:$|[\s_-])",
     re.I,
 )
-_MAIN_SELECTORS = ("article", "main", "[role=main]", "#content", ".content", ".article", "body")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_PROSE_TAGS = frozenset(("p", "pre", "td", "blockquote", "li", "dd", "div", "section"))
+_MIN_PROSE = 25
+_INNER_BLOCKS = ("p", "div", "section", "li", "table", "ul", "ol", "blockquote", "pre", "h2")
 _MIN_TEXT = 20
+
+_READ_ALSO = re.compile(
+    r"^(?:read also|see also|related|читайте также|смотрите также|см\. также|по теме"
+    r"|сондай-ақ оқыңыз|оқи отырыңыз)\b",
+    re.I,
+)
+_COUNTER = re.compile(
+    r"^(?:(?:views?|просмотр(?:ов|ы)?|прочитано|прочтений|көрілім(?:дер)?(?: саны)?|hits"
+    r"|visits)\s*:?\s*[\d\s.,]+|[\d\s.,]+\s*(?:views?|просмотр\w*|көрілім\w*))$",
+    re.I,
+)
+
+_MONTHS = {
+    **dict.fromkeys(("january", "jan", "января", "январь", "қаңтар"), 1),
+    **dict.fromkeys(("february", "feb", "февраля", "февраль", "ақпан"), 2),
+    **dict.fromkeys(("march", "mar", "марта", "март", "наурыз"), 3),
+    **dict.fromkeys(("april", "apr", "апреля", "апрель", "сәуір"), 4),
+    **dict.fromkeys(("may", "мая", "май", "мамыр"), 5),
+    **dict.fromkeys(("june", "jun", "июня", "июнь", "маусым"), 6),
+    **dict.fromkeys(("july", "jul", "июля", "июль", "шілде"), 7),
+    **dict.fromkeys(("august", "aug", "августа", "август", "тамыз"), 8),
+    **dict.fromkeys(("september", "sep", "sept", "сентября", "сентябрь", "қыркүйек"), 9),
+    **dict.fromkeys(("october", "oct", "октября", "октябрь", "қазан"), 10),
+    **dict.fromkeys(("november", "nov", "ноября", "ноябрь", "қараша"), 11),
+    **dict.fromkeys(("december", "dec", "декабря", "декабрь", "желтоқсан"), 12),
+}
+_WEEKDAYS = (
+    *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+    *("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+    *("понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье"),
+    *("дүйсенбі", "сейсенбі", "сәрсенбі", "бейсенбі", "жұма", "сенбі", "жексенбі"),
+)
+# Words that may stand around a date on its own line ("Published: 20.11.2026, 14:35").
+_DATE_WORDS = frozenset(
+    (
+        *(*_MONTHS, *_WEEKDAYS, "г", "года", "год", "ж", "жыл", "at", "am", "pm", "on"),
+        *("updated", "published", "date", "дата", "опубликовано", "обновлено", "жарияланды"),
+        *("utc", "msk"),
+    )
+)
+_WORD = re.compile(r"[^\W\d_]+")
+_DATE_SHAPE = re.compile(r"^[\w\s.,:/()+\-–—]{4,60}$")
+_NUMERIC_DATE = re.compile(r"\b(\d{1,2})[./](\d{1,2})[./](\d{4})\b")
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_DAY_MONTH_YEAR = re.compile(r"\b(\d{1,2})\s+([^\W\d_]+)\.?,?\s+(\d{4})\b")
+_MONTH_DAY_YEAR = re.compile(r"\b([^\W\d_]+)\.?\s+(\d{1,2}),?\s+(\d{4})\b")
+_TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
 
 
 class GenericProfile(Profile):
     name = "generic"
 
     def extract(self, result: FetchResult, target: Target) -> Extraction:
-        if result.status in (404, 410) and not result.problem:
-            return Extraction(gone=True, problem=f"HTTP {result.status}")
-        reason = classify_unusable(result)
-        if reason:
-            return Extraction(problem=reason)
-        soup = BeautifulSoup(result.text(), "lxml")
-        drop_selected(soup, target.drop_selectors)
-        title = _title(soup)
-        published = _published(soup)
-        for tag in soup.find_all(True):
-            # Descendants of an element already removed are skipped.
-            if not tag.decomposed and _is_furniture(tag):
-                tag.decompose()
-        main = next((found for s in _MAIN_SELECTORS if (found := soup.select_one(s))), soup)
-        paragraphs, links = html_to_paragraphs(main, base_url=result.url)
-        if title and paragraphs and paragraphs[0] == title:
-            paragraphs = paragraphs[1:]
-        if sum(len(p) for p in paragraphs) < _MIN_TEXT:
+        soup = read_html(result, target)
+        if isinstance(soup, Extraction):
+            return soup
+        meta = page_meta(soup)
+        heading = soup.find("h1")
+        elements = main_content(soup)
+        content = clean_content(elements, result.url, title=meta.heading)
+        if sum(len(p) for p in content.paragraphs) < _MIN_TEXT:
             return Extraction(problem="no statement text found on the page (empty extraction)")
         statement = Statement(
             key="page",
             url=result.url,
-            title=title,
-            paragraphs=tuple(paragraphs),
-            published=published,
-            language=target.language or _language(soup),
-            links=tuple(links),
+            title=meta.title,
+            paragraphs=tuple(content.paragraphs),
+            published=meta.published
+            or content.first_date
+            or parse_date(dateline(heading if isinstance(heading, Tag) else None, elements[0])),
+            language=target.language or meta.language,
+            links=tuple(content.links),
+            attachments=tuple(content.attachments),
         )
         return Extraction(statements=[statement])
+
+
+def read_html(result: FetchResult, target: Target) -> BeautifulSoup | Extraction:
+    """The parsed page without the user's ignored elements, or the extraction saying why not.
+
+    A detail page answering 404/410 is gone; an error, challenge or maintenance page is a
+    problem (see `monitor.classify`).
+    """
+    if result.status in (404, 410) and not result.problem:
+        return Extraction(gone=True, problem=f"HTTP {result.status}")
+    reason = classify_unusable(result)
+    if reason:
+        return Extraction(problem=reason)
+    soup = BeautifulSoup(result.text(), "lxml")
+    drop_selected(soup, target.drop_selectors)
+    return soup
+
+
+@dataclass
+class PageMeta:
+    title: str = ""
+    heading: str = ""  # the first <h1>, to drop from the body when it repeats the title
+    published: str | None = None
+    language: str | None = None
+
+
+@dataclass
+class Content:
+    paragraphs: list[str] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    attachments: list[Link] = field(default_factory=list)
+    first_date: str | None = None  # the first date-only line, as ISO when readable
+
+
+def page_meta(soup: BeautifulSoup) -> PageMeta:
+    """Title, first heading, machine-readable publication date and language of a page."""
+    h1 = soup.find("h1")
+    heading = inline_text(h1) if isinstance(h1, Tag) else ""
+    title = ""
+    for candidate in (soup.find("meta", property="og:title"), h1, soup.find("title")):
+        if not isinstance(candidate, Tag):
+            continue
+        text = candidate.get("content") if candidate.name == "meta" else inline_text(candidate)
+        if text and normalize_text(str(text)):
+            title = normalize_text(str(text))
+            break
+    html = soup.find("html")
+    lang = html.get("lang") if isinstance(html, Tag) else None
+    return PageMeta(
+        title=title,
+        heading=heading,
+        published=_published(soup),
+        language=str(lang).split("-")[0].lower() if lang else None,
+    )
+
+
+def main_content(soup: BeautifulSoup) -> list[Tag]:
+    """The element holding the page's prose, with siblings that score nearly as well."""
+    for tag in soup.find_all(_NEVER_CONTENT):
+        tag.decompose()
+    for tag in soup.find_all(_is_hidden):
+        if not tag.decomposed:
+            tag.decompose()
+    scores: dict[int, float] = {}
+    elements: dict[int, Tag] = {}
+    for block in soup.find_all(_PROSE_TAGS):
+        weight = _prose_weight(block)
+        if not weight:
+            continue
+        parent = block.parent
+        for share in (1.0, 0.5):
+            if not isinstance(parent, Tag):
+                break
+            scores[id(parent)] = scores.get(id(parent), 0.0) + weight * share
+            elements[id(parent)] = parent
+            parent = parent.parent
+    body = soup.body or soup
+    if not scores:
+        return [body]
+    best_id = max(scores, key=lambda key: scores[key])
+    best = elements[best_id]
+    # The body's own <article> also holds its heading and dateline: take it whole.
+    for ancestor in (best, *list(best.parents)[:3]):
+        if ancestor.name == "article" or ancestor.get("role") == "article":
+            return [ancestor]
+    if best.parent is None or best.name in ("html", "[document]"):
+        return [best]
+    threshold = scores[best_id] * 0.33
+    chosen = []
+    for sibling in best.parent.find_all(True, recursive=False):
+        if sibling is best or (
+            not _is_furniture(sibling) and scores.get(id(sibling), 0.0) >= threshold
+        ):
+            chosen.append(sibling)
+    return chosen
+
+
+def clean_content(
+    elements: Iterable[Tag], base_url: str, title: str = "", keep_furniture: bool = False
+) -> Content:
+    """Paragraphs, links and attachments of content elements, furniture and volatile lines out.
+
+    `keep_furniture` is for profiles whose container is exactly the statement body.
+    """
+    content = Content()
+    for element in elements:
+        if not keep_furniture:
+            _drop_furniture(element)
+        _drop_link_lists(element)
+        links, attachments = split_attachments(page_links(element, base_url))
+        content.links += links
+        content.attachments += attachments
+        for text in paragraph_texts(element):
+            if _COUNTER.match(text):
+                continue
+            if is_date_line(text):
+                content.first_date = content.first_date or parse_date(text)
+                continue
+            content.paragraphs.append(text)
+    if title and title in content.paragraphs:
+        content.paragraphs.remove(title)
+    content.links = unique_links(content.links)
+    content.attachments = unique_links(content.attachments)
+    return content
+
+
+def is_date_line(text: str) -> bool:
+    """Whether a line is only a date and/or time (a dateline, a clock, a date widget)."""
+    if not any(c.isdigit() for c in text) or not _DATE_SHAPE.match(text):
+        return False
+    words = [w.lower() for w in _WORD.findall(text)]
+    has_date = bool(_NUMERIC_DATE.search(text) or _ISO_DATE.search(text)) or any(
+        w in _MONTHS for w in words
+    )
+    return (has_date or bool(_TIME.search(text))) and all(w in _DATE_WORDS for w in words)
+
+
+def dateline(start: Tag | None, stop: Tag) -> str:
+    """The first date-only line after `start` (the title) and before `stop` (the body).
+
+    With the time when it stands on its own line right after the date ("20.11.2026" "14:35").
+    """
+    found = ""
+    for node in (start or stop).next_elements:
+        if node is stop:
+            break
+        if isinstance(node, Tag) or type(node) not in (NavigableString, CData):
+            continue
+        text = normalize_text(str(node))
+        if not text:
+            continue
+        if found:
+            return f"{found} {text}" if _TIME.fullmatch(text) else found
+        if is_date_line(text):
+            found = text
+    return found
+
+
+def parse_date(text: str) -> str | None:
+    """An ISO date (with the time when given) from the ways ministries write dates."""
+    day = month = year = None
+    if match := _ISO_DATE.search(text):
+        year, month, day = (int(g) for g in match.groups())
+    elif match := _NUMERIC_DATE.search(text):
+        day, month, year = (int(g) for g in match.groups())
+    elif (match := _DAY_MONTH_YEAR.search(text)) and match.group(2).lower() in _MONTHS:
+        day, month, year = int(match.group(1)), _MONTHS[match.group(2).lower()], int(match[3])
+    elif (match := _MONTH_DAY_YEAR.search(text)) and match.group(1).lower() in _MONTHS:
+        month, day, year = _MONTHS[match.group(1).lower()], int(match.group(2)), int(match[3])
+    if not (day and month and year) or not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    iso = f"{year:04d}-{month:02d}-{day:02d}"
+    if time := _TIME.search(text.replace(iso, "")):
+        iso += f"T{int(time.group(1)):02d}:{time.group(2)}"
+    return iso
+
+
+def _published(soup: BeautifulSoup) -> str | None:
+    for attrs in (
+        {"property": "article:published_time"},
+        {"itemprop": "datePublished"},
+        {"name": "dc.date.issued"},
+        {"name": "date"},
+    ):
+        meta = soup.find("meta", attrs=attrs)
+        if isinstance(meta, Tag) and meta.get("content"):
+            return str(meta["content"]).strip()
+    for script in soup.find_all("script", type="application/ld+json"):
+        found = _ld_date(script.get_text())
+        if found:
+            return found
+    time_tag = soup.find("time", datetime=True)
+    return str(time_tag["datetime"]).strip() if isinstance(time_tag, Tag) else None
+
+
+def _ld_date(raw: str) -> str | None:
+    try:
+        data: Any = json.loads(raw)
+    except ValueError:
+        return None
+    items = data if isinstance(data, list) else [data]
+    items += [g for item in items if isinstance(item, dict) for g in item.get("@graph", [])]
+    for item in items:
+        if isinstance(item, dict) and item.get("datePublished"):
+            return str(item["datePublished"]).strip()
+    return None
+
+
+def _is_hidden(tag: Tag) -> bool:
+    if tag.name in ("html", "body"):
+        return False
+    return (
+        tag.has_attr("hidden")
+        or tag.get("aria-hidden") == "true"
+        or bool(_HIDDEN_STYLE.search(str(tag.get("style", ""))))
+    )
 
 
 def _is_furniture(tag: Tag) -> bool:
     if tag.name in ("body", "html", "main", "article"):
         return False
-    marks = " ".join([*tag.get("class", []), tag.get("id", ""), tag.get("role", "")])
-    return bool(marks.strip()) and bool(_FURNITURE.search(marks))
+    if tag.name in _FURNITURE_TAGS or tag.get("role") in _FURNITURE_ROLES:
+        return True
+    classes = tag.get("class") or []
+    marks = " ".join([*classes, str(tag.get("id") or "")])
+    return bool(marks.strip()) and bool(_FURNITURE_WORDS.search(marks))
 
 
-def _title(soup: BeautifulSoup) -> str:
-    for candidate in (
-        soup.find("meta", property="og:title"),
-        soup.find("h1"),
-        soup.find("title"),
-    ):
-        if candidate is None:
+def _drop_furniture(root: Tag) -> None:
+    for tag in root.find_all(True):
+        # Descendants of an element already removed are skipped.
+        if not tag.decomposed and _is_furniture(tag) and not _prose_heavy(tag):
+            tag.decompose()
+
+
+def _drop_link_lists(root: Tag) -> None:
+    """Teasers: "read also" lines, and list items that are mostly a link, unless a document."""
+    for tag in root.find_all(("li", "div", "p")):
+        if tag.decomposed or tag.find(("p", "li", "div")):
             continue
-        text = candidate.get("content") if candidate.name == "meta" else candidate.get_text(" ")
-        if text and normalize_text(str(text)):
-            return normalize_text(str(text))
-    return ""
+        text = inline_text(tag)
+        if not text or len(text) > 300:
+            continue
+        if _READ_ALSO.match(text):
+            tag.decompose()
+            continue
+        if tag.name == "p":
+            # A paragraph that is one link is usually a reference the statement makes.
+            continue
+        anchors = tag.find_all("a", href=True)
+        if any(is_attachment(str(a["href"])) for a in anchors):
+            continue
+        linked = sum(len(inline_text(a)) for a in anchors)
+        if linked / len(text) > 0.6:
+            tag.decompose()
 
 
-def _published(soup: BeautifulSoup) -> str | None:
-    meta = soup.find("meta", property="article:published_time")
-    if meta and meta.get("content"):
-        return str(meta["content"]).strip()
-    time_tag = soup.find("time", datetime=True)
-    return str(time_tag["datetime"]).strip() if time_tag else None
+def _prose_weight(block: Tag) -> float:
+    # A div counts when it is a leaf block (text in spans, or lines split by <br>).
+    if block.name in ("div", "section") and block.find(_INNER_BLOCKS):
+        return 0.0
+    text = inline_text(block)
+    if len(text) < _MIN_PROSE:
+        return 0.0
+    linked = sum(len(inline_text(a)) for a in block.find_all("a"))
+    if linked / len(text) > 0.5:
+        return 0.0
+    return len(text) - linked
 
 
-def _language(soup: BeautifulSoup) -> str | None:
-    html = soup.find("html")
-    lang = html.get("lang") if html else None
-    return str(lang).split("-")[0].lower() if lang else None
+def _prose_heavy(tag: Tag) -> bool:
+    """A furniture-named element that is really a content wrapper."""
+    paragraphs = [p for p in tag.find_all("p") if len(inline_text(p)) >= 80]
+    if len(paragraphs) < 2:
+        return False
+    text = sum(len(inline_text(p)) for p in paragraphs)
+    linked = sum(len(inline_text(a)) for p in paragraphs for a in p.find_all("a"))
+    return text >= 300 and linked / text < 0.2

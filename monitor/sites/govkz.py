@@ -22,6 +22,7 @@ from monitor.extract import (
     date_sort_key,
     html_to_paragraphs,
     normalize_text,
+    split_attachments,
 )
 from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
 
@@ -154,6 +155,7 @@ def _statement(item: dict[str, Any], page: _Page) -> Statement | None:
         return None
     body = str(item.get("body") or "")
     paragraphs, links = html_to_paragraphs(body, base_url=page.base, drop=page.drop)
+    links, attachments = split_attachments(links)
     if not paragraphs and item.get("short_description"):
         paragraphs = [normalize_text(str(item["short_description"]))]
     published = item.get("created_date") or item.get("createdDate") or item.get("publishedDate")
@@ -166,4 +168,5 @@ def _statement(item: dict[str, Any], page: _Page) -> Statement | None:
         published=str(published) if published else None,
         language=page.language,
         links=tuple(links),
+        attachments=tuple(attachments),
     )
