@@ -34,6 +34,7 @@ from monitor.extract import (
     Target,
     date_sort_key,
     get_profile,
+    suspicious_shrink,
 )
 from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators
 from monitor.store import (
@@ -48,6 +49,9 @@ from monitor.store import (
 
 logger = logging.getLogger("monitor.check")
 
+_SHRINK = "suspicious shrink: "
+# A shrink seen in this many consecutive checks is accepted as a real edit.
+_SHRINK_ACCEPT_AFTER = 3
 # A site whose API wants browser-issued headers gets a browser at most this often.
 _CAPTURE_INTERVAL = 300.0
 
@@ -143,6 +147,17 @@ class Checker:
                 result = result2
         state.since_full = state.since_full + 1 if result.not_modified else 0
         ms = int((time.monotonic() - started) * 1000)
+
+        shrunk = self._shrink_reason(changes)
+        if shrunk:
+            # An extraction suddenly empty or tiny is more likely a broken page than an
+            # edit: a problem, retried — unless it holds for several checks in a row.
+            repeated = (state.failure_reason or "").startswith(_SHRINK)
+            if not repeated or state.consecutive_failures + 1 < _SHRINK_ACCEPT_AFTER:
+                return self._problem(watch, at, ms, result, _SHRINK + shrunk, state)
+            logger.warning(
+                "%s: accepting a shrink seen %d times: %s", watch.id, _SHRINK_ACCEPT_AFTER, shrunk
+            )
 
         alerts = []
         if state.failure_alerted:
@@ -245,6 +260,15 @@ class Checker:
         logger.info("%s: captured API headers %s from a browser", origin, sorted(headers))
         self._captured[origin] = headers
         return True
+
+    def _shrink_reason(self, changes: list[_Change]) -> str | None:
+        for change in changes:
+            if change.kind == "edited" and change.head and change.head.text_sha256:
+                old = Statement.from_json(self.store.read_blob(change.head.text_sha256))
+                reason = suspicious_shrink(old, change.new)
+                if reason:
+                    return f"{change.key}: {reason}"
+        return None
 
     def _seen_recently(
         self, head: DocumentHead | None, new: Statement | None, at: str

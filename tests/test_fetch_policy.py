@@ -173,3 +173,17 @@ def test_ignore_selectors_drop_page_parts_before_comparison(
     site.banner = "Kazakhstan at the UN: 35 years of partnership."
     output = monitor_cli(config, "check").stdout
     assert ("page: changed" in output) is alerted
+
+
+def test_a_suddenly_tiny_statement_is_a_problem_until_it_holds(tmp_path: Path, site: Site) -> None:
+    site.text = " ".join(["Kazakhstan reaffirms its commitment to the peaceful settlement."] * 12)
+    config = config_for(tmp_path, f"{site.url}/statement", full_every=1)
+    assert monitor_cli(config, "check").returncode == 0
+    site.text = "Kazakhstan reaffirms."  # a half-rendered page, or a drastic real cut
+    first = monitor_cli(config, "check")
+    second = monitor_cli(config, "check")
+    assert first.returncode == second.returncode == 1
+    assert "suspicious shrink: page: the statement text shrank from" in first.stdout
+    third = monitor_cli(config, "check")
+    assert third.returncode == 0 and "page: changed (1 new versions" in third.stdout
+    assert "accepting a shrink seen 3 times" in third.stderr
