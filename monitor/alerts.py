@@ -3,25 +3,43 @@
 Alerts are written to the store in the same transaction as the version that caused them
 (see `Store.commit_check`); `Deliverer` then sends each pending delivery, retrying with
 exponential backoff, and dead-letters it after `max_attempts` so that a receiver that is
-down for an hour, or a daemon restart, loses nothing.
+down for an hour, or a daemon restart, loses nothing. Dead letters stay in the outbox, are
+listed by `monitor alerts --failed` and can be sent again (`monitor alerts resend ID`).
+
+Noise control (`monitor.noise`) decides *when* a pending delivery goes: quiet hours and
+digest windows hold it, a channel's rate limit queues it, a muted watch records it unsent.
+A delivery crashed between sending and recording the send is sent again on restart (at
+least once); receivers get a stable delivery id to drop such a repeat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from monitor.channels import Channel, ChannelError
-from monitor.config import AlertsConfig, ChannelConfig, WatchConfig
-from monitor.diff import DiffResult
-from monitor.store import Store, now_iso
+from monitor.config import AlertsConfig, ChannelConfig, MonitorConfig, WatchConfig
+from monitor.diff import Change, DiffResult, summarize
+from monitor.noise import RateLimiter, hold_reason, iso, parse_time
+from monitor.store import Delivery, Store
 
 logger = logging.getLogger("monitor.alerts")
 
 _BACKOFF_MAX = 6 * 3600.0
+# The reason recorded on the deliveries of a muted watch (status dead, never attempted).
+MUTED = "muted: recorded, not sent"
+# Held deliveries stay due, so each round reads them again; read enough that a night of
+# held alerts cannot hide the ones that may go now.
+_SCAN_LIMIT = 10_000
+# Sent deliveries read at start to restore each channel's rate-limit window.
+_RATE_HISTORY = 5_000
 
 
 def build_alert(
@@ -75,17 +93,79 @@ def build_alert(
     }
 
 
+def build_digest(payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several alerts of one watch as one message (kind "digest", each alert in `alerts`).
+
+    Changes are listed together, each named with its statement, so the text and HTML
+    templates and the length limit work as for a single alert.
+    """
+    first, last = payloads[0], payloads[-1]
+    kinds = Counter(p["kind"] for p in payloads)
+    languages = {p.get("language") for p in payloads}
+    changes = []
+    for payload in payloads:
+        label = payload.get("title") or payload.get("key") or payload["kind"]
+        for change in payload.get("changes", []):
+            changes.append({**change, "where": f"“{label}” — {change.get('where', '')}"})
+    return {
+        "watch": first["watch"],
+        "watch_name": first.get("watch_name"),
+        "kind": "digest",
+        "key": None,
+        "title": None,
+        "language": languages.pop() if len(languages) == 1 else None,
+        "url": None,
+        "summary": f"{len(payloads)} alerts: "
+        + ", ".join(f"{count} {kind}" for kind, count in kinds.most_common()),
+        "score": max(float(p.get("score") or 0) for p in payloads),
+        "changes": changes,
+        "removed": [fragment for p in payloads for fragment in p.get("removed", [])],
+        "added": [fragment for p in payloads for fragment in p.get("added", [])],
+        "diff_url": None,
+        "version": None,
+        "observed_at": last.get("observed_at"),
+        "alerts": payloads,
+    }
+
+
 class Deliverer:
     """Sends due deliveries from the outbox through the configured channels."""
 
     def __init__(
-        self, store: Store, channels: dict[str, ChannelConfig], config: AlertsConfig
+        self,
+        store: Store,
+        channels: dict[str, ChannelConfig],
+        config: AlertsConfig,
+        watches: Iterable[WatchConfig] = (),
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.channels = {name: Channel.create(name, cfg) for name, cfg in channels.items()}
+        # Noise rules are per watch; alerts of a watch no longer configured go out plainly.
+        self.watches = {watch.id: watch for watch in watches}
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.limiters = self._rate_limiters(channels)
         # The scheduler and finished checks both trigger delivery; never send one twice.
         self._lock = asyncio.Lock()
+
+    def _rate_limiters(self, channels: dict[str, ChannelConfig]) -> dict[str, RateLimiter]:
+        rates = {name: rate for name, cfg in channels.items() if (rate := cfg.rate())}
+        if not rates:
+            return {}
+        # Restart must not reset the window: count what the outbox says was sent lately.
+        history: dict[str, list[datetime]] = {name: [] for name in rates}
+        for row in self.store.deliveries(status="sent", limit=_RATE_HISTORY):
+            if row["channel"] in history and row["sent_at"]:
+                history[row["channel"]].append(parse_time(row["sent_at"]))
+        return {
+            name: RateLimiter(count, period, history[name])
+            for name, (count, period) in rates.items()
+        }
+
+    @classmethod
+    def from_config(cls, store: Store, config: MonitorConfig) -> Deliverer:
+        return cls(store, config.channels, config.alerts, config.watch)
 
     async def deliver_due(self) -> int:
         """Attempt every delivery whose time has come. Returns how many were sent."""
@@ -93,24 +173,49 @@ class Deliverer:
             return await self._deliver_due()
 
     async def _deliver_due(self) -> int:
+        now = self.clock()
         sent = 0
-        for delivery in self.store.due_deliveries(now_iso()):
-            channel = self.channels.get(delivery.channel)
-            if channel is None:
-                self.store.mark_failed(
-                    delivery.id, f"channel {delivery.channel!r} is no longer configured", None
-                )
-                continue
-            try:
-                await channel.send(delivery.payload)
-            except ChannelError as err:
-                self._failed(delivery.id, delivery.attempts, str(err))
-            except Exception as err:  # a channel bug must not kill the worker
-                self._failed(delivery.id, delivery.attempts, f"{type(err).__name__}: {err}")
-            else:
-                self.store.mark_sent(delivery.id)
-                sent += 1
+        for channel, batch in self._batches(self.store.due_deliveries(iso(now), _SCAN_LIMIT), now):
+            limiter = self.limiters.get(channel.name)
+            if limiter is not None and limiter.free_at(now) is not None:
+                continue  # over the channel's rate: stays queued, in order, for a later round
+            payload = (
+                batch[0].payload if len(batch) == 1 else build_digest([d.payload for d in batch])
+            )
+            error = await _attempt(channel, payload, ",".join(str(d.id) for d in batch))
+            for delivery in batch:
+                if error is None:
+                    self.store.mark_sent(delivery.id)
+                else:
+                    self._failed(delivery.id, delivery.attempts, error)
+            if error is None:
+                sent += len(batch)
+                if limiter is not None:
+                    limiter.record(now)
         return sent
+
+    def _batches(self, due: list[Delivery], now: datetime) -> list[tuple[Channel, list[Delivery]]]:
+        """The messages that may go now: one per delivery, or one per digest of a watch."""
+        groups: dict[tuple[str, str | int], list[Delivery]] = {}
+        for delivery in due:
+            if delivery.channel not in self.channels:
+                error = f"channel {delivery.channel!r} is no longer configured"
+                self.store.mark_failed(delivery.id, error, None)
+                continue
+            watch = self.watches.get(delivery.payload.get("watch", ""))
+            if watch is not None and watch.muted:
+                self.store.mark_failed(delivery.id, MUTED, None)
+                continue
+            digest = watch is not None and watch.digest > 0
+            key = (delivery.channel, watch.id if watch is not None and digest else delivery.id)
+            groups.setdefault(key, []).append(delivery)
+        batches = []
+        for (name, _), group in groups.items():
+            # Oldest first (the outbox's order), so a digest's window opens with its first alert.
+            watch = self.watches.get(group[0].payload.get("watch", ""))
+            if hold_reason(watch, group[0].payload, now, self.config.timezone) is None:
+                batches.append((self.channels[name], group))
+        return batches
 
     def _failed(self, delivery_id: int, attempts: int, error: str) -> None:
         attempts += 1
@@ -119,7 +224,6 @@ class Deliverer:
             self.store.mark_failed(delivery_id, error, None)
             return
         delay = min(self.config.retry_base * 2 ** (attempts - 1), _BACKOFF_MAX)
-        retry_at = datetime.now(UTC) + timedelta(seconds=delay)
         logger.warning(
             "delivery %s failed (attempt %s), retry in %.0fs: %s",
             delivery_id,
@@ -127,6 +231,143 @@ class Deliverer:
             delay,
             error,
         )
-        self.store.mark_failed(
-            delivery_id, error, retry_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        self.store.mark_failed(delivery_id, error, iso(self.clock() + timedelta(seconds=delay)))
+
+    async def resend(self, delivery_id: int) -> None:
+        """Send a dead-lettered delivery now, past any hold: a person asked for it.
+
+        Sent directly rather than re-queued, so a running daemon cannot send it a second
+        time. Raises LookupError if there is no such dead letter, ChannelError if it fails
+        again (it then stays dead, with the new error).
+        """
+        rows = self.store.deliveries(status="dead", limit=_SCAN_LIMIT)
+        row = next((r for r in rows if r["id"] == delivery_id), None)
+        if row is None:
+            raise LookupError(f"no dead-lettered delivery {delivery_id} (see `monitor alerts`)")
+        channel = self.channels.get(row["channel"])
+        if channel is None:
+            raise LookupError(
+                f"delivery {delivery_id}: channel {row['channel']!r} is not configured"
+            )
+        error = await _attempt(channel, json.loads(row["payload"]), str(delivery_id))
+        if error is not None:
+            self.store.mark_failed(delivery_id, error, None)
+            raise ChannelError(error)
+        self.store.mark_sent(delivery_id)
+
+    def outbox(self, failed: bool = False, limit: int = 50) -> list[OutboxEntry]:
+        """Recent deliveries, newest first, each with what became of it and why."""
+        rows = self.store.deliveries(status="dead" if failed else None, limit=limit)
+        entries = [self._entry(row, self.clock()) for row in rows]
+        return [e for e in entries if e.status == "dead"] if failed else entries
+
+    def _entry(self, row: Any, now: datetime) -> OutboxEntry:
+        payload = json.loads(row["payload"])
+        status, detail = row["status"], row["last_error"] or ""
+        if status == "sent":
+            detail = f"sent {row['sent_at']}"
+        elif status == "dead" and detail == MUTED:
+            status = "muted"
+        elif status == "pending":
+            watch = self.watches.get(row["watch_id"])
+            limiter = self.limiters.get(row["channel"])
+            reason = hold_reason(watch, payload, now, self.config.timezone)
+            if reason is None and limiter is not None and (free := limiter.free_at(now)):
+                rate = self.channels[row["channel"]].config.rate_limit
+                reason = f"rate limit {rate} until {iso(free)}"
+            if reason is not None:
+                status, detail = "held", reason
+            elif row["attempts"]:
+                status, detail = "retrying", f"next at {row['next_attempt_at']}: {detail}"
+        return OutboxEntry(
+            id=row["id"],
+            channel=row["channel"],
+            watch=row["watch_id"],
+            kind=row["kind"],
+            created_at=row["created_at"],
+            title=payload.get("title") or payload.get("summary") or "",
+            status=status,
+            attempts=row["attempts"],
+            detail=detail,
         )
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    channel: str
+    watch: str
+    kind: str
+    created_at: str
+    title: str
+    status: str  # pending | held | retrying | sent | dead | muted
+    attempts: int
+    detail: str
+
+
+async def _attempt(
+    channel: Channel, payload: dict[str, Any], delivery_id: str | None
+) -> str | None:
+    """Send one message; the error as text, or None when it went out."""
+    try:
+        await channel.send(payload, delivery_id=delivery_id)
+    except ChannelError as err:
+        return str(err)
+    except Exception as err:  # a channel bug must not kill the worker
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def sample_alert(public_url: str | None = None) -> dict[str, Any]:
+    """A realistic alert for `monitor alerts test`, marked `"test": true`."""
+    watch = WatchConfig(
+        id="sample",
+        name="monitor alerts test (sample alert)",
+        url="https://www.gov.kz/memleket/entities/mfa/press/news?lang=en",
+        language="en",
+    )
+    before = (
+        "Kazakhstan expresses its solidarity with the fraternal Tajik people and stands ready "
+        "to provide further assistance if necessary."
+    )
+    after = before.replace(
+        "stands ready to provide further assistance if necessary",
+        "will consider further assistance upon a formal request",
+    )
+    change = Change(
+        "body",
+        "paragraph 4",
+        before,
+        after,
+        ("stands ready to provide further assistance if necessary",),
+        ("will consider further assistance upon a formal request",),
+    )
+    diff = DiffResult([change], 0.63, summarize(DiffResult([change])))
+    payload = build_alert(
+        "edited",
+        watch,
+        key="en/1048252",
+        title="Kazakhstan sends humanitarian aid to the Republic of Tajikistan",
+        url="https://www.gov.kz/memleket/entities/mfa/press/news/details/1048252?lang=en",
+        language="en",
+        observed_at=iso(datetime.now(UTC)),
+        diff=diff,
+        public_url=public_url,
+        version=2,
+    )
+    return {**payload, "test": True}
+
+
+async def send_test(name: str, config: ChannelConfig, public_url: str | None = None) -> list[str]:
+    """Send the sample alert through one channel, as the daemon would.
+
+    Returns what is wrong with the channel's own templates (the sample then went out with the
+    default one, as a real alert would); raises ChannelError when sending failed.
+    """
+    channel = Channel.create(name, config)
+    payload = sample_alert(public_url)
+    problems = channel.template_problems(payload)
+    error = await _attempt(channel, payload, None)
+    if error is not None:
+        raise ChannelError(error)
+    return problems

@@ -136,6 +136,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repair", action="store_true", help="remove orphaned blob files only")
     p = command("demo", cmd_demo, "offline demo: replica gov.kz, a real edit, the alert")
     p.add_argument("--timeout", type=float, default=60.0)
+    p = command("alerts", cmd_alerts, "the alert outbox: list, re-send dead letters, test")
+    p.add_argument("--failed", action="store_true", help="only dead letters (delivery gave up)")
+    p.add_argument("--limit", type=int, default=50, help="newest N deliveries (default 50)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    actions = p.add_subparsers(dest="action", metavar="{resend,test}")
+    q = actions.add_parser("resend", parents=[common], help="send a dead letter again, now")
+    q.add_argument("id", type=int, help="delivery id (from `monitor alerts --failed`)")
+    q.add_argument("--queue", action="store_true", help="re-queue it for the daemon instead")
+    q.set_defaults(handler=cmd_alerts_resend)
+    q = actions.add_parser("test", parents=[common], help="send a sample alert to a channel")
+    q.add_argument("channel", help="channel name from the config")
+    q.set_defaults(handler=cmd_alerts_test)
+    p = command("feed", cmd_feed, "write the Atom feed of alerts, for one watch or all")
+    p.add_argument("--watch", help="watch id (default: all watches)")
+    p.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    p.add_argument("--limit", type=int, default=100, help="newest N alerts (default 100)")
     return parser
 
 
@@ -187,7 +203,7 @@ async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list
     async with Fetcher(config.fetch) as fetcher, BrowserEngine(config.fetch) as browser:
         checker = Checker(config, store, fetcher, browser)
         outcomes = await asyncio.gather(*(checker.check(w) for w in watches))
-        await Deliverer(store, config.channels, config.alerts).deliver_due()
+        await Deliverer.from_config(store, config).deliver_due()
     return list(outcomes)
 
 
@@ -344,3 +360,87 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
     return run_demo(timeout=args.timeout)
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from monitor.alerts import Deliverer
+
+    config = _config(args)
+    with _store(config) as store:
+        entries = Deliverer.from_config(store, config).outbox(failed=args.failed, limit=args.limit)
+    if args.format == "json":
+        print(json.dumps([entry.__dict__ for entry in entries], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not entries:
+        print("no failed deliveries" if args.failed else "no alerts yet")
+    for e in entries:
+        print(
+            f"#{e.id:<6} {e.status:<8} {e.created_at}  {e.watch}  {e.kind:<9} → {e.channel}"
+            f"  ({e.attempts} attempt{'' if e.attempts == 1 else 's'})  {e.title[:80]}"
+        )
+        if e.detail:
+            print(f"        {e.detail}")
+    return EXIT_OK
+
+
+def cmd_alerts_resend(args: argparse.Namespace) -> int:
+    from monitor.alerts import Deliverer
+    from monitor.channels import ChannelError
+
+    config = _config(args)
+    with _store(config) as store:
+        if args.queue:
+            if not store.requeue(args.id):
+                raise UsageError(f"no dead-lettered delivery {args.id} (see `monitor alerts`)")
+            print(f"delivery {args.id} is back in the outbox; the daemon sends it next round")
+            return EXIT_OK
+        try:
+            asyncio.run(Deliverer.from_config(store, config).resend(args.id))
+        except LookupError as err:
+            raise UsageError(str(err.args[0])) from None
+        except ChannelError as err:
+            print(f"monitor: delivery {args.id} failed again: {err}", file=sys.stderr)
+            return EXIT_PROBLEM
+    print(f"delivery {args.id} sent")
+    return EXIT_OK
+
+
+def cmd_alerts_test(args: argparse.Namespace) -> int:
+    from monitor.alerts import send_test
+    from monitor.channels import ChannelError
+
+    config = _config(args)
+    channel = config.channels.get(args.channel)
+    if channel is None:
+        known = ", ".join(sorted(config.channels)) or "none"
+        raise UsageError(f"no channel {args.channel!r} in {config.source} (known: {known})")
+    try:
+        problems = asyncio.run(send_test(args.channel, channel, config.server.public_url))
+    except ChannelError as err:
+        print(f"monitor: channel {args.channel}: sample not delivered: {err}", file=sys.stderr)
+        return EXIT_PROBLEM
+    for problem in problems:
+        print(
+            f"monitor: channel {args.channel}: {problem} (the sample went out with the default)",
+            file=sys.stderr,
+        )
+    if problems:
+        return EXIT_PROBLEM
+    print(f"channel {args.channel}: sample alert sent")
+    return EXIT_OK
+
+
+def cmd_feed(args: argparse.Namespace) -> int:
+    from monitor.feed import feed_bytes, write_feed
+
+    config = _config(args)
+    if args.watch:
+        config.get_watch(args.watch)
+    with _store(config) as store:
+        data = feed_bytes(store, config, args.watch, limit=args.limit)
+    if args.output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        write_feed(args.output, data)
+        print(f"wrote {args.output} ({len(data)} bytes)")
+    return EXIT_OK

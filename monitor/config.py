@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -57,6 +60,75 @@ def parse_duration(value: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+_RATE_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(value: str) -> tuple[int, float]:
+    """'10/h', '100/d', '5/10m' -> (messages, per seconds)."""
+    match = _RATE.match(value.lower())
+    if not match or match.group(3) not in _RATE_UNITS or int(match.group(1)) < 1:
+        raise ValueError(f"invalid rate {value!r} (use e.g. '10/h', '100/d', '5/10m')")
+    per = int(match.group(2) or 1) * _RATE_UNITS[match.group(3)]
+    if per <= 0:
+        raise ValueError(f"invalid rate {value!r}: the period must not be zero")
+    return int(match.group(1)), float(per)
+
+
+_QUIET = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
+
+
+def parse_quiet_hours(value: str) -> tuple[time, time]:
+    """'22:00-07:00' -> (start, end) local times; the span may cross midnight."""
+    match = _QUIET.match(value)
+    if not match:
+        raise ValueError(f"invalid quiet hours {value!r} (use e.g. '22:00-07:00')")
+    h1, m1, h2, m2 = (int(part) for part in match.groups())
+    start, end = time(h1, m1), time(h2, m2)
+    if start == end:
+        raise ValueError(f"quiet hours {value!r} are empty (to silence a watch, use muted = true)")
+    return start, end
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name such as 'Asia/Almaty')"
+        ) from None
+
+
+def _parsed_by(parse: Callable[[str], object]) -> AfterValidator:
+    """A text field kept as written, refused at load when `parse` raises ValueError."""
+
+    def check(value: str) -> str:
+        parse(value)
+        return value
+
+    return AfterValidator(check)
+
+
+TimeZone = Annotated[str, _parsed_by(_check_timezone)]
+RateLimit = Annotated[str, _parsed_by(parse_rate)]
+QuietHours = Annotated[str, _parsed_by(parse_quiet_hours)]
+
+
+def _parse_template(source: str | None, where: str = "") -> None:
+    """Refuse a template with a syntax error at load time, naming the template's line."""
+    if source is None:
+        return
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    try:
+        ImmutableSandboxedEnvironment().parse(source)
+    except TemplateSyntaxError as err:
+        raise ValueError(f"{where}template line {err.lineno}: {err.message}") from None
+
+
+TemplateText = Annotated[str, _parsed_by(_parse_template)]
+
 
 class _Strict(BaseModel):
     # Unknown keys are almost always typos ("intervall"); reject them instead of ignoring.
@@ -99,14 +171,23 @@ class AlertsConfig(_Strict):
     retry_base: Duration = 15.0
     # Default message length budget for channels without a natural limit.
     max_length: int = Field(default=4000, gt=200)
+    # Time zone of the watches' quiet hours, unless a watch names its own.
+    timezone: TimeZone = "UTC"
 
 
 class ServerConfig(_Strict):
     # Base URL of the web UI, used to build the diff links in alerts.
     public_url: str | None = None
+    # Where `monitor run` serves the web UI, /healthz and /metrics (host:port).
+    listen: str = Field(default="127.0.0.1:8080", pattern=r"^\[?[\w.:-]*\]?:\d{1,5}$")
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
 
 
-ChannelType = Literal["log", "webhook", "apprise"]
+ChannelType = Literal["log", "webhook", "apprise", "email"]
 
 
 class ChannelConfig(_Strict):
@@ -117,12 +198,77 @@ class ChannelConfig(_Strict):
     secret_file: Path | None = None
     timeout: Duration = 15.0
     max_length: int | None = Field(default=None, gt=200)
+    # Email over SMTP. TLS is the default: STARTTLS, or implicit TLS with ssl = true.
+    host: str | None = None
+    port: int | None = Field(default=None, gt=0, lt=65536)
+    starttls: bool | None = None
+    ssl: bool = False
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    sender: str | None = Field(default=None, alias="from")
+    to: list[str] = []
+    # Users' own Jinja2 templates (sandboxed); `html_*` is the HTML part of an email.
+    template: TemplateText | None = None
+    template_file: Path | None = None
+    html_template: TemplateText | None = None
+    html_template_file: Path | None = None
+    # At most N messages per period ("10/h"); the excess waits in the outbox.
+    rate_limit: RateLimit | None = None
 
     @model_validator(mode="after")
     def _needs_target(self) -> ChannelConfig:
         if self.type in ("webhook", "apprise") and not (self.url or self.url_env):
             raise ValueError(f"a {self.type} channel needs 'url' (or 'url_env')")
+        if self.type == "email":
+            missing = [k for k, v in (("host", self.host), ("from", self.sender)) if not v]
+            if missing or not self.to:
+                raise ValueError("an email channel needs 'host', 'from' and 'to'")
+            if self.ssl and self.starttls:
+                raise ValueError("'ssl' (implicit TLS) and 'starttls' exclude each other")
         return self
+
+    @model_validator(mode="after")
+    def _templates_parse(self) -> ChannelConfig:
+        # The webhook's body is the documented JSON schema; receivers parse it, so no template.
+        if self.type == "webhook" and (self.template or self.template_file):
+            raise ValueError("a webhook sends the JSON schema; templates are for other channels")
+        if self.type != "email" and (self.html_template or self.html_template_file):
+            raise ValueError("'html_template' is for email channels (the HTML part)")
+        for html in (False, True):
+            source = self.template_source(html=html)
+            file = self.html_template_file if html else self.template_file
+            if file is not None:
+                _parse_template(source, f"{file}: ")
+        return self
+
+    def template_source(self, html: bool = False) -> str | None:
+        """The user's template text (inline or from its file), or None for the default."""
+        inline, file = (
+            (self.html_template, self.html_template_file)
+            if html
+            else (self.template, self.template_file)
+        )
+        if inline is not None and file is not None:
+            prefix = "html_" if html else ""
+            raise ValueError(f"set '{prefix}template' or '{prefix}template_file', not both")
+        if file is None:
+            return inline
+        try:
+            return file.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ValueError(f"cannot read template file {file}: {err.strerror}") from None
+
+    @property
+    def use_starttls(self) -> bool:
+        return not self.ssl if self.starttls is None else self.starttls
+
+    @property
+    def smtp_port(self) -> int:
+        return self.port or (465 if self.ssl else 587 if self.use_starttls else 25)
+
+    def rate(self) -> tuple[int, float] | None:
+        return parse_rate(self.rate_limit) if self.rate_limit else None
 
     def resolved_url(self) -> str | None:
         """The URL, taken from the environment when `url_env` is used (tokens stay out of files)."""
@@ -131,11 +277,19 @@ class ChannelConfig(_Strict):
         return self.url
 
     def secret(self) -> str | None:
-        if self.secret_env:
-            return os.environ.get(self.secret_env)
-        if self.secret_file:
-            return self.secret_file.read_text(encoding="utf-8").strip()
-        return None
+        return _read_secret(self.secret_env, self.secret_file)
+
+    def password(self) -> str | None:
+        return _read_secret(self.password_env, self.password_file)
+
+
+def _read_secret(env: str | None, file: Path | None) -> str | None:
+    # Secrets live in the environment or a file, never in the config file or the logs.
+    if env:
+        return os.environ.get(env)
+    if file:
+        return file.read_text(encoding="utf-8").strip()
+    return None
 
 
 WATCH_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -151,13 +305,7 @@ class WatchConfig(_Strict):
     # Regular expressions whose matches are masked before comparing versions.
     ignore: list[str] = []
     # CSS selectors of page parts to drop before extraction (banners, widgets, counters).
-    # Where `monitor run` serves the web UI, /healthz and /metrics (host:port).
-    listen: str = Field(default="127.0.0.1:8080", pattern=r"^\[?[\w.:-]*\]?:\d{1,5}$")
     ignore_selectors: list[str] = []
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]") or "127.0.0.1", int(port)
     channels: list[str] = []
     # Minimum significance score (0-1) for an edit to be alerted.
     threshold: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -165,6 +313,15 @@ class WatchConfig(_Strict):
     options: dict[str, str | int | bool] = {}
     # Obey robots.txt (default). Turning it off for one watch is logged at every start.
     robots: bool = True
+    # Alerts raised in these local hours ("22:00-07:00") wait in the outbox until they end.
+    quiet_hours: QuietHours | None = None
+    # Time zone of quiet_hours (IANA name); default: [alerts] timezone.
+    timezone: TimeZone | None = None
+    # Alerts within this window after the first one go out as one message (0: each at once).
+    digest: Duration = 0.0
+    # Alerts are recorded (history, feed, `monitor alerts`) but not sent.
+    muted: bool = False
+
     # "browser": render with headless Chromium (pages that need JavaScript, JS challenges).
     fetcher: Literal["http", "browser"] = "http"
 

@@ -91,7 +91,8 @@ def test_apprise_channel_delivers_through_the_library(
     assert result.returncode == 0
     assert url not in result.stdout + result.stderr  # the URL may carry a token
     [message] = received
-    assert "edited" in str(message["title"])
+    title = str(message["title"])
+    assert "EDITED" in title and NEWEST["texts"]["en"]["title"] in title
     assert NEW in str(message["message"]) and OLD in str(message["message"])
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import apprise
 
 from monitor.channels.base import Channel, ChannelError
-from monitor.channels.message import render_text
+from monitor.channels.message import subject
 
 
 class AppriseChannel(Channel):
@@ -15,7 +15,7 @@ class AppriseChannel(Channel):
     # Telegram caps messages at 4096 characters, the tightest of the common targets.
     default_max_length = 4000
 
-    async def send(self, payload: dict[str, Any]) -> None:
+    async def send(self, payload: dict[str, Any], *, delivery_id: str | None = None) -> None:
         url = self.config.resolved_url()
         if not url:
             raise ChannelError(f"channel {self.name}: ${self.config.url_env} is not set")
@@ -23,7 +23,6 @@ class AppriseChannel(Channel):
         if not notifier.add(url):
             # Never echo the URL: it usually carries a token.
             raise ChannelError(f"channel {self.name}: Apprise does not understand the URL")
-        title = f"[monitor] {payload['kind']}: {payload.get('title') or payload['watch']}"
-        ok = await notifier.async_notify(body=render_text(payload, self.max_length), title=title)
+        ok = await notifier.async_notify(body=self.text(payload), title=subject(payload))
         if not ok:
             raise ChannelError(f"channel {self.name}: Apprise delivery failed")

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
+from jinja2 import Template
+
+from monitor.channels.message import (
+    TemplateProblem,
+    compile_template,
+    default_template,
+    render,
+    render_user,
+)
 from monitor.config import ChannelConfig
+
+logger = logging.getLogger("monitor.channels")
 
 
 class ChannelError(Exception):
@@ -26,10 +38,62 @@ class Channel:
         self.name = name
         self.config = config
         self.max_length = config.max_length or self.default_max_length
+        # The user's templates, or why they cannot be used (then the default template is).
+        self._templates: dict[bool, Template | TemplateProblem | None] = {
+            html: self._compile(html) for html in (False, True)
+        }
 
     @classmethod
     def create(cls, name: str, config: ChannelConfig) -> Channel:
         return cls.registry[config.type](name, config)
 
-    async def send(self, payload: dict[str, Any]) -> None:
+    async def send(self, payload: dict[str, Any], *, delivery_id: str | None = None) -> None:
+        """Deliver one message. `delivery_id` lets receivers drop a repeat after a crash."""
         raise NotImplementedError
+
+    def text(self, payload: dict[str, Any]) -> str:
+        return self._render(payload, html=False)
+
+    def html(self, payload: dict[str, Any]) -> str:
+        return self._render(payload, html=True)
+
+    def template_problems(self, payload: dict[str, Any]) -> list[str]:
+        """What is wrong with the user's templates when rendering `payload` (for a setup test)."""
+        problems = []
+        for html, template in self._templates.items():
+            try:
+                if isinstance(template, TemplateProblem):
+                    raise template
+                if template is not None:
+                    render_user(template, payload, self.max_length, html)
+            except TemplateProblem as err:
+                problems.append(f"{self._template_key(html)}: {err}")
+        return problems
+
+    def _render(self, payload: dict[str, Any], html: bool) -> str:
+        template = self._templates[html]
+        if isinstance(template, Template):
+            try:
+                return render_user(template, payload, self.max_length, html)
+            except TemplateProblem as err:
+                # A bad template must never cost an alert: say so loudly, send the default.
+                logger.error(
+                    "channel %s: %s failed, sending with the default template: %s",
+                    self.name,
+                    self._template_key(html),
+                    err,
+                )
+        return render(default_template(html), payload, self.max_length, html)
+
+    def _compile(self, html: bool) -> Template | TemplateProblem | None:
+        try:
+            source = self.config.template_source(html=html)
+            return None if source is None else compile_template(source, html)
+        except (TemplateProblem, ValueError) as err:
+            # The config check parsed it; the file may have changed since.
+            logger.error("channel %s: %s unusable: %s", self.name, self._template_key(html), err)
+            return err if isinstance(err, TemplateProblem) else TemplateProblem(str(err))
+
+    @staticmethod
+    def _template_key(html: bool) -> str:
+        return "html_template" if html else "template"

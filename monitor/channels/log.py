@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from monitor.channels.base import Channel
-from monitor.channels.message import render_text
 
 logger = logging.getLogger("monitor.alert")
 
@@ -16,8 +15,8 @@ class LogChannel(Channel):
     type = "log"
     default_max_length = 20000
 
-    async def send(self, payload: dict[str, Any]) -> None:
-        text = render_text(payload, self.max_length)
+    async def send(self, payload: dict[str, Any], *, delivery_id: str | None = None) -> None:
+        text = self.text(payload)
         logger.info("alert %s %s: %s", payload["kind"], payload["watch"], payload["summary"])
         sys.stdout.write(f"\n{text}\n")
         sys.stdout.flush()

@@ -2,7 +2,9 @@
 
 Body: the alert payload as JSON (schema in README). Header
 `X-Monitor-Signature: sha256=<hex HMAC-SHA256 of the body with the shared secret>`
-so a receiver can prove the message came from us and was not altered.
+so a receiver can prove the message came from us and was not altered, and
+`X-Monitor-Delivery: <outbox id>` so it can drop a repeat (a crash between sending and
+recording the send makes the outbox send again: at least once, never lost).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def sign(body: bytes, secret: str) -> str:
 class WebhookChannel(Channel):
     type = "webhook"
 
-    async def send(self, payload: dict[str, Any]) -> None:
+    async def send(self, payload: dict[str, Any], *, delivery_id: str | None = None) -> None:
         url = self.config.resolved_url()
         if not url:
             raise ChannelError(f"channel {self.name}: ${self.config.url_env} is not set")
@@ -33,6 +35,9 @@ class WebhookChannel(Channel):
         secret = self.config.secret()
         if secret:
             headers["X-Monitor-Signature"] = sign(body, secret)
+        if delivery_id:
+            # Stable across retries: a receiver that saw it already can drop the repeat.
+            headers["X-Monitor-Delivery"] = delivery_id
         try:
             async with httpx.AsyncClient(timeout=self.config.timeout) as client:
                 response = await client.post(url, content=body, headers=headers)

@@ -1,0 +1,172 @@
+"""Message templates: sandboxed, escaped in HTML, users' own per channel, never losing an alert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.alerts import sample_alert
+from monitor.channels import Channel
+from monitor.channels.message import (
+    TemplateProblem,
+    compile_template,
+    render_html,
+    render_text,
+    render_user,
+)
+from monitor.config import ChannelConfig
+from monitor.replica import STATEMENTS, ReplicaSite
+from tests.conftest import monitor_cli, write_config
+
+NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
+OLD = "stands ready to provide further assistance if necessary"
+NEW = "will consider further assistance upon a formal request"
+SECRET = "hunter2-do-not-leak"
+
+HOSTILE = [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.environ }}",
+    "{{ joiner.__init__.__globals__.os.environ }}",
+    "{{ namespace.__init__.__globals__.os.environ }}",
+    "{{ lipsum.__globals__['os'].environ }}",
+    "{{ self._TemplateReference__context }}",
+    "{{ self.__init__.__globals__ }}",
+    "{{ alert.__class__.__base__.__subclasses__() }}",
+    "{{ alert.items.__self__ }}",
+    "{{ '{0.__class__}'.format(alert) }}",
+    "{{ alert.update({'summary': 'forged'}) }}{{ alert.summary }}",
+    "{% include '/etc/passwd' %}",
+    "{% import '/etc/hostname' as h %}",
+    "{{ range.__globals__ }}",
+    "{{ (alert|attr('__class__')).__init__ }}",
+    "{{ request.application.__globals__ }}",
+    "{{ config.items() }}",
+]
+
+
+@pytest.mark.parametrize("source", HOSTILE)
+@pytest.mark.parametrize("html", [False, True])
+def test_a_hostile_template_cannot_reach_files_env_or_internals(
+    source: str, html: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MONITOR_TEST_SECRET", SECRET)
+    with pytest.raises(TemplateProblem) as caught:
+        render_user(compile_template(source, html), sample_alert(), 10_000, html)
+    message = str(caught.value)
+    # A clear reason: the sandbox names the unsafe access, or the name does not exist.
+    assert any(word in message for word in ("unsafe", "undefined", "loader")), message
+    assert SECRET not in message and "root:" not in message
+
+
+def test_the_payload_is_data_never_template_source() -> None:
+    payload = {
+        **sample_alert(),
+        "title": "{{ 7*7 }} {% raw %}",
+        "summary": "{{ cycler.__init__.__globals__ }}",
+    }
+    text = render_text(payload)
+    assert "{{ 7*7 }} {% raw %}" in text and "49" not in text
+    assert "{{ cycler.__init__.__globals__ }}" in text
+
+
+def test_html_is_escaped_and_links_only_go_to_web_pages() -> None:
+    payload = {
+        **sample_alert(),
+        "title": "<script>alert(1)</script>",
+        "url": "javascript:alert(1)",
+        "changes": [{"where": "paragraph 1", "before": "a <b>b</b>", "after": "a <i>c</i>"}],
+    }
+    html = render_html(payload)
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'href="javascript:' not in html and 'href="#"' in html
+    assert "<b>" not in html and "<i>" not in html
+    assert (
+        '<del style="background:#fdd">b&gt;b</del><ins style="background:#dfd">i&gt;c</ins>' in html
+    )
+    # Users' HTML templates are autoescaped too.
+    channel = Channel.create(
+        "mail",
+        ChannelConfig.model_validate(
+            {
+                "type": "email",
+                "host": "localhost",
+                "from": "a@example.org",
+                "to": ["b@example.org"],
+                "html_template": "<h1>{{ alert.title }}</h1>",
+            }
+        ),
+    )
+    assert channel.html(payload) == "<h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>"
+
+
+def test_a_user_template_is_cut_to_the_channel_limit_with_a_count() -> None:
+    source = (
+        "{{ alert.kind }}: {{ alert.title }}\n"
+        "{% for c in changes %}{{ c.where }}: {{ c.after }}\n{% endfor %}"
+        "{% if more_changes %}… {{ more_changes }} more — {{ alert.diff_url }}{% endif %}"
+    )
+    changes = [{"where": f"paragraph {n}", "before": "x", "after": "y" * 50} for n in range(40)]
+    payload = {**sample_alert("https://monitor.example.org"), "changes": changes}
+    channel = Channel.create("log", ChannelConfig(type="log", template=source, max_length=600))
+    text = channel.text(payload)
+    assert len(text) <= 600
+    shown = text.count(": yyy")
+    assert 0 < shown < 40
+    assert f"… {40 - shown} more — https://monitor.example.org/watch/sample/diff" in text
+
+
+def test_a_template_that_fails_still_delivers_the_alert_with_the_default(
+    tmp_path: Path, replica: ReplicaSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MONITOR_TEST_SECRET", SECRET)
+    config = write_config(tmp_path, replica)
+    hostile = "{{ cycler.__init__.__globals__.os.environ.MONITOR_TEST_SECRET }}"
+    config.write_text(
+        config.read_text().replace('type = "log"', f'type = "log"\ntemplate = "{hostile}"')
+    )
+    assert monitor_cli(config, "check").returncode == 0
+    replica.replace_text(NEWEST["id"], "en", OLD, NEW)
+    result = monitor_cli(config, "check")
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert SECRET not in output
+    assert "template failed, sending with the default template" in result.stderr
+    assert "SecurityError: access to attribute '__init__'" in result.stderr
+    # The default template's alert, complete.
+    assert f"EDITED — mfa-en [en]\n“{NEWEST['texts']['en']['title']}”" in result.stdout
+    assert (
+        f"after:  «Kazakhstan expresses its solidarity with the fraternal Tajik people and {NEW}."
+        in (result.stdout)
+    )
+
+    # `monitor alerts test` reports the broken template and fails, having sent the default.
+    tested = monitor_cli(config, "alerts", "test", "console")
+    assert tested.returncode == 1
+    assert "template: SecurityError: access to attribute '__init__'" in tested.stderr
+    assert "EDITED — monitor alerts test (sample alert)" in tested.stdout
+    assert SECRET not in tested.stdout + tested.stderr
+
+
+def test_a_template_syntax_error_is_refused_at_load_with_its_line(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    config = write_config(tmp_path, replica)
+    config.write_text(
+        config.read_text().replace(
+            'type = "log"', 'type = "log"\ntemplate = "{% if alert.title %}"'
+        )
+    )
+    result = monitor_cli(config, "check")
+    assert result.returncode == 2
+    assert "channels.console.template: template line 1: Unexpected end of template" in (
+        result.stderr
+    )
+
+
+def test_alerts_test_of_an_unknown_channel_is_a_usage_error(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    result = monitor_cli(write_config(tmp_path, replica), "alerts", "test", "pager")
+    assert result.returncode == 2
+    assert "no channel 'pager'" in result.stderr and "known: console" in result.stderr
