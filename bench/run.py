@@ -3,7 +3,8 @@
 One command (from the repository root, with monitor installed):
 
     pip install -r bench/requirements.txt      # aiohttp and psutil, once
-    python bench/run.py [--pages 1000] [--quick] [--profile] [--skip-urlwatch] [--keep]
+    python bench/run.py [--pages 1000] [--quick] [--profile] [--monitor-rev REV]
+                        [--skip-urlwatch] [--keep]
 
 It prints a table and writes the same figures to bench/results/latest.json. Default run
 (1000 pages) takes a few minutes on 2 cores; `--quick` uses 200 pages and fewer micro
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import json
 import os
 import platform
@@ -43,6 +45,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -89,6 +92,9 @@ class Phase:
     site_cpu: float  # seconds the site process spent serving this phase
     outcomes: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    # False when the run died or did not check every page: its figures mean nothing, and
+    # ratios built on it are left out rather than printed as a flattering number.
+    valid: bool = True
 
     @property
     def rate(self) -> float:
@@ -185,6 +191,12 @@ class Bench:
         self.workdir = workdir
         self.timeout = 120 + 0.5 * self.n  # generous: a hung run must still end the bench
         self.site = Site(self.n, workdir)
+        # Every monitor process gets the same environment: the user's, without a config
+        # override, with an exported revision first on the path when --monitor-rev is used.
+        self.monitor_env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+        if args.monitor_src:
+            path = os.pathsep.join(filter(None, [args.monitor_src, os.environ.get("PYTHONPATH")]))
+            self.monitor_env["PYTHONPATH"] = path
         self.phases: list[Phase] = []
         self.results: dict[str, Any] = {}
 
@@ -213,8 +225,10 @@ class Bench:
             site_cpu=self.site.cpu_seconds() - site_cpu,
         )
         if run.timed_out:
-            phase.note = f"killed after {self.timeout:.0f}s"
+            phase.valid, phase.note = False, f"killed after {self.timeout:.0f}s"
         elif run.returncode != 0:
+            # monitor exits 1 when a check reports a problem; monitor_cycle decides for it.
+            phase.valid = tool == "monitor"
             phase.note = f"exit {run.returncode} (see {self.workdir / slug}.err)"
         print(f" {run.wall:.1f}s", flush=True)
         self.phases.append(phase)
@@ -241,11 +255,12 @@ class Bench:
 
     def monitor_cycle(self, name: str, config: Path, expect: dict[str, int]) -> Phase:
         cmd = [sys.executable, "-m", "monitor", "--config", str(config), "check", "--once"]
-        env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
-        phase, run = self.measure(name, "monitor", cmd, env)
+        phase, run = self.measure(name, "monitor", cmd, self.monitor_env)
         phase.outcomes = dict(
             Counter(re.findall(r"^\S+: (changed|unchanged|problem) ", run.stdout, re.M))
         )
+        if sum(phase.outcomes.values()) != self.n:
+            phase.valid = False
         if phase.outcomes != expect and not phase.note:
             phase.note = f"expected {expect}"
         return phase
@@ -255,16 +270,16 @@ class Bench:
         store = self.workdir / "store"
         config = self.monitor_config(store, "monitor.toml")
         n = self.n
-        self.monitor_cycle("monitor first (all new)", config, {"changed": n})
+        first = self.monitor_cycle("monitor first (all new)", config, {"changed": n})
         before = tree_size(store)
-        self.monitor_cycle("monitor unchanged", config, {"unchanged": n})
+        unchanged = self.monitor_cycle("monitor unchanged", config, {"unchanged": n})
         after = tree_size(store)
         changed = len(
             self.site.call(
                 "POST", f"/__change?fraction={CHANGE_FRACTION}&edits={EDITS_PER_CHANGE}"
             )["changed"]
         )
-        self.monitor_cycle(
+        edited = self.monitor_cycle(
             f"monitor {CHANGE_FRACTION:.0%} changed",
             config,
             {k: v for k, v in (("changed", changed), ("unchanged", n - changed)) if v},
@@ -274,11 +289,15 @@ class Bench:
         self.site.call("POST", "/__validators?honour=0")
         self.monitor_cycle("monitor unchanged, site sends no 304", config, {"unchanged": n})
         self.site.call("POST", "/__validators?honour=1")
+        # A growth figure is only meaningful across cycles that really checked every page.
+        grew = first.valid and unchanged.valid
         self.results["store"] = {
-            "bytes_after_first_cycle": before[0],
-            "bytes_per_unchanged_check": (after[0] - before[0]) / n,
-            "disk_bytes_per_unchanged_check": (after[1] - before[1]) / n,
-            "bytes_per_changed_page": (after_change[0] - after[0]) / changed if changed else 0,
+            "bytes_after_first_cycle": before[0] if first.valid else None,
+            "bytes_per_unchanged_check": (after[0] - before[0]) / n if grew else None,
+            "disk_bytes_per_unchanged_check": (after[1] - before[1]) / n if grew else None,
+            "bytes_per_changed_page": (
+                (after_change[0] - after[0]) / changed if changed and edited.valid else None
+            ),
             "pages_changed": changed,
         }
         if self.args.profile:
@@ -303,7 +322,7 @@ class Bench:
         cmd = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "monitor"]
         cmd += ["--config", str(config), "check", "--once"]
         print(f"  profiling a {name} cycle ...", flush=True)
-        run_process(cmd, env=None, cwd=self.workdir, timeout=self.timeout * 3, log=out)
+        run_process(cmd, env=self.monitor_env, cwd=self.workdir, timeout=self.timeout * 3, log=out)
         stats = pstats.Stats(str(out)).stats
 
         def top(column: int, only_monitor: bool) -> list[dict[str, Any]]:
@@ -522,6 +541,31 @@ def ensure_urlwatch() -> tuple[Path | None, str]:
     return executable, done.stdout.strip() or "unknown"
 
 
+def export_revision(revision: str, workdir: Path) -> tuple[str, str]:
+    """Put monitor/ as committed at `revision` under workdir; (its directory, short hash).
+
+    The working tree may be mid-edit (several people work on monitor/ at once); a committed
+    revision gives figures that can be reproduced and compared across commits.
+    """
+    git = ["git", "-C", str(REPO)]
+    try:
+        short = subprocess.run(
+            [*git, "rev-parse", "--short", f"{revision}^{{commit}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        archive = subprocess.run(
+            [*git, "archive", "--format=tar", short, "monitor"], capture_output=True, check=True
+        ).stdout
+    except subprocess.CalledProcessError as err:
+        sys.exit(f"--monitor-rev {revision}: {err.stderr.strip() or err}")
+    destination = workdir / f"monitor-{short}"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(destination, filter="data")
+    return str(destination), short
+
+
 def git_revision() -> str:
     try:
         rev = subprocess.run(
@@ -549,6 +593,8 @@ def ratios(phases: list[Phase]) -> dict[str, float | None]:
     def ratio(a: str, b: str, attribute: str) -> float | None:
         if a not in by_name or b not in by_name:
             return None
+        if not (by_name[a].valid and by_name[b].valid):
+            return None
         x, y = getattr(by_name[a], attribute), getattr(by_name[b], attribute)
         return round(x / y, 2) if y else None
 
@@ -565,11 +611,17 @@ def ratios(phases: list[Phase]) -> dict[str, float | None]:
     }
 
 
+def number(value: float | None, unit: float = 1) -> str:
+    """A figure scaled to its unit, or 'n/a' when the phase it comes from failed."""
+    return "n/a" if value is None else f"{value / unit:.1f}" if unit > 1 else f"{value:.0f}"
+
+
 def render(results: dict[str, Any], phases: list[Phase]) -> str:
     meta = results["meta"]
     lines = [
         f"monitor benchmark — {meta['pages']} pages (~{meta['page_kib']:.0f} KiB each), "
-        f"monitor {meta['monitor_revision']}, {meta['cpus']} CPUs, {meta['date']}",
+        f"monitor {meta['monitor_revision']}, {meta['cpus']} CPUs "
+        f"(load {meta['load_average_at_start']} at start), {meta['date']}",
         "",
         f"{'phase':<38}{'wall s':>8}{'checks/s':>10}{'CPU s':>8}{'CPU ms/chk':>11}"
         f"{'RSS MiB':>9}{'200s':>7}{'304s':>7}{'site CPU s':>11}  outcome / note",
@@ -581,6 +633,7 @@ def render(results: dict[str, Any], phases: list[Phase]) -> str:
             f"{p.name:<38}{p.wall:>8.2f}{p.rate:>10.1f}{p.cpu:>8.2f}"
             f"{1000 * p.cpu / p.checks:>11.2f}{p.rss_mib:>9.1f}{status.get('200', 0):>7}"
             f"{status.get('304', 0):>7}{p.site_cpu:>11.2f}  "
+            + ("" if p.valid else "FAILED: ")
             + "; ".join(x for x in (outcome, p.note) if x)
         )
     store = results.get("store")
@@ -589,10 +642,10 @@ def render(results: dict[str, Any], phases: list[Phase]) -> str:
         conditional = monitor_unchanged.site.get("conditional", 0) if monitor_unchanged else 0
         lines += [
             "",
-            f"store after first cycle: {store['bytes_after_first_cycle'] / 2**20:.1f} MiB; "
-            f"added per unchanged check: {store['bytes_per_unchanged_check']:.0f} B "
-            f"({store['disk_bytes_per_unchanged_check']:.0f} B on disk); "
-            f"per changed page: {store['bytes_per_changed_page'] / 1024:.1f} KiB",
+            f"store after first cycle: {number(store['bytes_after_first_cycle'], 2**20)} MiB; "
+            f"added per unchanged check: {number(store['bytes_per_unchanged_check'])} B "
+            f"({number(store['disk_bytes_per_unchanged_check'])} B on disk); "
+            f"per changed page: {number(store['bytes_per_changed_page'], 1024)} KiB",
             f"monitor conditional requests in unchanged cycle: {conditional} of {meta['pages']}",
         ]
     r = results["ratios"]
@@ -649,15 +702,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, help="number of pages and watches (default 1000)")
     parser.add_argument("--quick", action="store_true", help="200 pages, fewer micro repetitions")
-    parser.add_argument("--profile", action="store_true", help="cProfile one unchanged cycle")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile a first, unchanged and no-304 cycle"
+    )
+    parser.add_argument(
+        "--monitor-rev",
+        metavar="REV",
+        help="benchmark monitor/ as committed at REV (e.g. HEAD) instead of the working tree",
+    )
     parser.add_argument("--skip-urlwatch", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     args = parser.parse_args()
     args.pages = args.pages or (200 if args.quick else 1000)
     check_requirements()
     workdir = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
-    print(f"{args.pages} pages; work directory {workdir}")
+    args.monitor_src = None
+    revision = git_revision()
+    if args.monitor_rev:
+        args.monitor_src, revision = export_revision(args.monitor_rev, workdir)
+        # Before anything imports monitor, so the micro figures measure the same code.
+        sys.path.insert(0, args.monitor_src)
+    print(f"{args.pages} pages; monitor {revision}; work directory {workdir}")
     started = time.perf_counter()
+    # Other work on the machine skews every figure; the load at the start is recorded so a
+    # noisy run can be recognised as one.
+    load = os.getloadavg()[0]
     bench = Bench(args, workdir)
     try:
         bench.run_monitor()
@@ -674,10 +743,11 @@ def main() -> None:
         "pages": args.pages,
         "quick": args.quick,
         "page_kib": page_kib / 1024,
-        "monitor_revision": git_revision(),
+        "monitor_revision": revision,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "load_average_at_start": round(load, 2),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "bench_seconds": round(time.perf_counter() - started, 1),
     }
