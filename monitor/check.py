@@ -14,6 +14,7 @@ through its public interface. The rules that make alerts trustworthy live here:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -133,6 +134,7 @@ class Checker:
         heads = self.store.heads(watch.id) if extraction is not None else {}
         baseline = not heads
         changes = _changes(extraction, heads, baseline) if extraction is not None else []
+        discarded = False
         removal = any(c.kind == "removed" for c in changes)
         if changes and not baseline and (self.config.alerts.confirm_delay > 0 or removal):
             # Confirm: the change must survive a second fetch (a flapping CDN or a half
@@ -140,10 +142,12 @@ class Checker:
             await self.sleep(self.config.alerts.confirm_delay)
             result2, extraction2 = await self._fetch(profile, target, watch, state, False)
             if extraction2 is None or (extraction2.problem and not extraction2.gone):
-                changes = []
+                changes, discarded = [], True
             else:
                 first_keys = {c.key for c in changes}
-                changes = [c for c in _changes(extraction2, heads, baseline) if c.key in first_keys]
+                confirmed = _changes(extraction2, heads, baseline)
+                discarded = {c.key for c in confirmed} != first_keys
+                changes = [c for c in confirmed if c.key in first_keys]
                 result = result2
         state.since_full = state.since_full + 1 if result.not_modified else 0
         ms = int((time.monotonic() - started) * 1000)
@@ -158,6 +162,11 @@ class Checker:
             logger.warning(
                 "%s: accepting a shrink seen %d times: %s", watch.id, _SHRINK_ACCEPT_AFTER, shrunk
             )
+
+        if extraction is not None and not discarded:
+            # Only a response whose every change was recorded may short-cut later checks
+            # (its validators and body hash); otherwise the next check looks again.
+            _remember(state, result)
 
         alerts = []
         if state.failure_alerted:
@@ -210,13 +219,16 @@ class Checker:
                 return result, None
             if profile.needs_fresh_headers(result) and await self._capture(profile, target):
                 result = await engine.fetch(self._prepare(plain, watch, state, conditional))
+            if (
+                conditional
+                and result.ok
+                and _body_sha(result) == _known(state, plain.url).get("body")
+            ):
+                # Byte-identical to the last fully processed answer (a server without
+                # validators): nothing to parse, exactly as for a 304.
+                return result, None
             extraction = profile.extract(result, target)
             if not extraction.problem or extraction.gone:
-                validators = result.validators
-                if validators:
-                    state.validators[plain.url] = [validators.etag, validators.last_modified]
-                else:
-                    state.validators.pop(plain.url, None)
                 return result, extraction
             reasons.append(f"{request.method} {request.url}: {extraction.problem}")
         assert result is not None and extraction is not None
@@ -232,9 +244,9 @@ class Checker:
         captured = self._captured.get(_origin(request.url))
         if captured:
             request = replace(request, headers={**request.headers, **captured})
-        known = state.validators.get(plain.url)
-        if conditional and known and request.method == "GET":
-            request = Validators(*known).apply(request)
+        known = _known(state, plain.url)
+        if conditional and request.method == "GET":
+            request = Validators(known.get("etag"), known.get("last_modified")).apply(request)
         return request
 
     async def _capture(self, profile: Profile, target: Target) -> bool:
@@ -423,6 +435,25 @@ def _response_record(result: FetchResult) -> ResponseRecord:
         body=result.body,
         media_type=result.header("content-type"),
     )
+
+
+def _known(state: WatchState, url: str) -> dict[str, str | None]:
+    """What we remember of the last fully processed answer to `url`."""
+    known = state.validators.get(url)
+    return known if isinstance(known, dict) else {}
+
+
+def _remember(state: WatchState, result: FetchResult) -> None:
+    validators = result.validators
+    state.validators[result.request.url] = {
+        "etag": validators.etag,
+        "last_modified": validators.last_modified,
+        "body": _body_sha(result),
+    }
+
+
+def _body_sha(result: FetchResult) -> str:
+    return hashlib.sha256(result.body).hexdigest()
 
 
 def _origin(url: str) -> str:

@@ -155,7 +155,7 @@ class WatchState:
     failure_reason: str | None = None
     failure_alerted: bool = False
     consecutive_failures: int = 0
-    validators: dict[str, list[str | None]] = field(default_factory=dict)
+    validators: dict[str, dict[str, str | None]] = field(default_factory=dict)
     since_full: int = 0
 
 
