@@ -444,7 +444,10 @@ def _known(state: WatchState, url: str) -> dict[str, str | None]:
 
 
 def _remember(state: WatchState, result: FetchResult) -> None:
+    # Only the answer just recorded is remembered: what another of the profile's requests
+    # (e.g. GraphQL before a fallback to REST) said earlier no longer describes the archive.
     validators = result.validators
+    state.validators = {}
     state.validators[result.request.url] = {
         "etag": validators.etag,
         "last_modified": validators.last_modified,

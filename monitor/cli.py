@@ -1,4 +1,4 @@
-"""Command line: `monitor run | check | history | show | diff | compare | verify | demo`.
+"""Command line: `monitor run | check | history | show | diff | compare | export | verify | demo`.
 
 Exit codes scripts can trust: 0 success, 1 a check or verification found a problem,
 2 bad usage or configuration.
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from monitor.config import ConfigError, MonitorConfig, config_path, load_config
 from monitor.extract import profile_names
-from monitor.store import Store
+from monitor.overrides import apply_ui_watches
+from monitor.store import Store, StoreError
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -61,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = err.args[0] if err.args else str(err)
         print(f"monitor: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreError as err:  # damage, a missing blob, a database that cannot be opened
+        print(f"monitor: {err}", file=sys.stderr)
+        return EXIT_PROBLEM
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `monitor history … | head`
@@ -132,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help=f"site profile ({', '.join(profile_names())})")
     p.add_argument("--ignore", action="append", default=[], help="regex to mask (repeatable)")
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p = command("export", cmd_export, "export stored versions as WARC 1.1 or JSON lines")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--warc", type=Path, metavar="FILE", help="WARC 1.1 file (.gz: gzipped)")
+    what.add_argument("--format", choices=["jsonl"], help="one JSON object per version")
+    p.add_argument("--output", type=Path, help="file for --format (default: standard output)")
+    p.add_argument("--watch", help="only this watch (default: all)")
+    p.add_argument("--since", help="only versions seen since: 2024-05-01, 2024-05-01T10:00Z, 7d")
     p = command("verify", cmd_verify, "re-hash every stored blob and check references")
     p.add_argument("--repair", action="store_true", help="remove orphaned blob files only")
     p = command("demo", cmd_demo, "offline demo: replica gov.kz, a real edit, the alert")
@@ -148,6 +159,22 @@ def _parser() -> argparse.ArgumentParser:
     q = actions.add_parser("test", parents=[common], help="send a sample alert to a channel")
     q.add_argument("channel", help="channel name from the config")
     q.set_defaults(handler=cmd_alerts_test)
+    p = command("serve", cmd_serve, "serve the review web UI on the archive (no checks)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="override [server] listen")
+    p = command("user", cmd_user_list, "web UI users: list them, or add one")
+    actions = p.add_subparsers(dest="action", metavar="{add,list}")
+    q = actions.add_parser(
+        "add",
+        parents=[common],
+        help="add a user; the password comes from standard input "
+        "or $MONITOR_PASSWORD, never from the command line",
+    )
+    q.add_argument("name")
+    q.add_argument("--role", choices=["viewer", "editor", "admin"], default="viewer")
+    q.add_argument("--replace", action="store_true", help="change an existing user")
+    q.set_defaults(handler=cmd_user_add)
+    q = actions.add_parser("list", parents=[common], help="list users and their roles")
+    q.set_defaults(handler=cmd_user_list)
     p = command("feed", cmd_feed, "write the Atom feed of alerts, for one watch or all")
     p.add_argument("--watch", help="watch id (default: all watches)")
     p.add_argument("--output", type=Path, help="file to write (default: standard output)")
@@ -160,7 +187,7 @@ def _config(args: argparse.Namespace) -> MonitorConfig:
 
 
 def _store(config: MonitorConfig) -> Store:
-    return Store(config.store.path)
+    return Store.from_config(config.store)
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -170,9 +197,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import Daemon
 
     config = _config(args)
-    if not config.watch:
-        raise UsageError(f"{config.source}: no [[watch]] configured")
     with _store(config) as store:
+        config = apply_ui_watches(config, store)
+        if not config.watch:
+            raise UsageError(f"{config.source}: no [[watch]] configured")
         if args.listen:
             server = config.server.model_copy(update={"listen": args.listen})
             config = config.model_copy(update={"server": server})
@@ -182,8 +210,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = _config(args)
-    watches = [config.get_watch(args.watch)] if args.watch else config.watch
     with _store(config) as store:
+        config = apply_ui_watches(config, store)
+        watches = [config.get_watch(args.watch)] if args.watch else config.watch
         outcomes = asyncio.run(_check_all(config, store, watches))
     for outcome in outcomes:
         detail = f" — {outcome.detail}" if outcome.detail else ""
@@ -233,11 +262,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _version_row(store: Store, watch_id: str, version_id: int):  # type: ignore[no-untyped-def]
-    row = store.db.execute(
-        """SELECT v.*, d.key, d.watch_id, d.title FROM version v
-           JOIN document d ON d.id = v.document_id WHERE v.id=?""",
-        (version_id,),
-    ).fetchone()
+    row = store.version(version_id)
     if row is None or row["watch_id"] != watch_id:
         raise UsageError(f"no version {version_id} in watch {watch_id!r} (see `monitor history`)")
     return row
@@ -250,9 +275,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     with _store(config) as store:
         row = _version_row(store, args.watch, args.version)
         if args.raw:
-            response = store.db.execute(
-                "SELECT body_sha256 FROM response WHERE id=?", (row["response_id"],)
-            ).fetchone()
+            response = store.response(row["response_id"]) if row["response_id"] else None
             if response is None:
                 raise UsageError(f"version {args.version} has no stored response")
             sys.stdout.buffer.write(store.read_blob(response["body_sha256"]))
@@ -273,12 +296,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     with _store(config) as store:
         b_id = args.b if args.b is not None else args.a
         if b_id is None:
-            latest = store.db.execute(
-                """SELECT v.id FROM version v JOIN document d ON d.id=v.document_id
-                   WHERE d.watch_id=? AND v.kind IN ('edited','removed','restored')
-                   ORDER BY v.id DESC LIMIT 1""",
-                (args.watch,),
-            ).fetchone()
+            latest = store.latest_change(args.watch)
             if latest is None:
                 print(f"{args.watch}: no edits recorded yet")
                 return EXIT_OK
@@ -287,10 +305,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if args.a is not None and args.b is not None:
             a = _version_row(store, args.watch, args.a)
         else:
-            a = store.db.execute(
-                "SELECT * FROM version WHERE document_id=? AND seq=?",
-                (b["document_id"], b["seq"] - 1),
-            ).fetchone()
+            a = store.version_at(b["document_id"], b["seq"] - 1)
             if a is None:
                 raise UsageError(f"version {b_id} is the first of its statement")
 
@@ -349,11 +364,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for line in report.damage:
         print(f"DAMAGE: {line}")
     print(
-        f"verified {report.blobs} blobs, {report.references} references: "
+        f"verified {report.versions} versions, {report.blobs} blobs, "
+        f"{report.references} references: "
         f"{len(report.damage)} damaged, {len(report.orphans)} orphans"
         + (f", {report.repaired} removed" if args.repair else "")
     )
     return EXIT_PROBLEM if report.damage else EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from monitor.export import parse_since, write_jsonl, write_warc
+
+    config = _config(args)
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as err:
+        raise UsageError(f"--since: {err}") from None
+    if args.output and args.warc:
+        raise UsageError("--output goes with --format; --warc names its own file")
+    with _store(config) as store:
+        if args.watch and not store.has_versions(args.watch):
+            raise UsageError(f"no versions stored for watch {args.watch!r}")
+        if args.warc:
+            count = write_warc(store, args.warc, args.watch, since)
+            print(f"wrote {count.versions} versions ({count.records} records) to {args.warc}")
+        elif args.output:
+            count = write_jsonl(store, args.output, args.watch, since)
+            print(f"wrote {count.versions} versions to {args.output}")
+        else:
+            write_jsonl(store, sys.stdout, args.watch, since)
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -443,4 +483,48 @@ def cmd_feed(args: argparse.Namespace) -> int:
     else:
         write_feed(args.output, data)
         print(f"wrote {args.output} ({len(data)} bytes)")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from monitor.web.serve import serve
+
+    config = _config(args)
+    with _store(config) as store:
+        serve(config, store, args.listen or config.server.listen)
+    return EXIT_OK
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from monitor.web.auth import hash_password
+
+    config = _config(args)
+    # Never from argv: command lines are visible to every user (ps, /proc) and shell history.
+    password = os.environ.get("MONITOR_PASSWORD")
+    if password is None and sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise UsageError("the passwords differ")
+    elif password is None:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        hashed = hash_password(password)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    with _store(config) as store:
+        if store.user(args.name) is not None and not args.replace:
+            raise UsageError(f"user {args.name!r} exists (use --replace to change it)")
+        store.put_user(args.name, hashed, args.role)
+    print(f"user {args.name} ({args.role}) saved")
+    return EXIT_OK
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _store(config) as store:
+        for row in store.users():
+            print(f"{row['username']}\t{row['role']}\t{row['updated_at']}")
     return EXIT_OK

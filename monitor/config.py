@@ -137,6 +137,14 @@ class _Strict(BaseModel):
 
 class StoreConfig(_Strict):
     path: Path = Path("snapshots")
+    # PostgreSQL instead of SQLite, for several daemons sharing one archive. Keep the
+    # password out of the file: PGPASSWORD or ~/.pgpass are read by the driver.
+    url: str | None = Field(default=None, pattern=r"^postgresql(\+psycopg)?://")
+    # Blob bytes in files under `path` or in the database; default: files on SQLite,
+    # the database on PostgreSQL ("path" there must be a directory every daemon shares).
+    blobs: Literal["db", "path"] | None = None
+    # check_run rows older than this are deleted ("90d"); versions never are. Default: keep.
+    keep_checks: Duration | None = None
 
 
 class FetchConfig(_Strict):
@@ -183,6 +191,10 @@ class ServerConfig(_Strict):
     public_url: str | None = None
     # Where `monitor run` serves the web UI, /healthz and /metrics (host:port).
     listen: str = Field(default="127.0.0.1:8080", pattern=r"^\[?[\w.:-]*\]?:\d{1,5}$")
+    # Anyone may read the web UI (watches, diffs, search, feeds) without logging in; logging
+    # in is still needed to annotate or edit. Off by default: an archive may hold pages
+    # that should not be republished.
+    public: bool = False
 
     @property
     def host_port(self) -> tuple[str, int]:

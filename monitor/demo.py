@@ -70,7 +70,7 @@ def run_demo(timeout: float = 60.0, directory: Path = DEMO_DIR) -> int:
     with ReplicaSite() as site:
         print(f"Replica of gov.kz serving on {site.url}")
         config = load_config(write_demo_config(directory, site.url), profile_names())
-        with Store(config.store.path) as store:
+        with Store.from_config(config.store) as store:
             ok = asyncio.run(_demo(site, config, store, timeout))
     print(f"\nData and config kept in {directory}/ — try:")
     print(f"  monitor --config {directory}/monitor.toml history mfa-en --key en/{DEMO_STATEMENT}")
@@ -87,19 +87,14 @@ async def _demo(site, config: MonitorConfig, store: Store, timeout: float) -> bo
         if not await _wait(lambda: all(store.has_versions(w.id) for w in config.watch), deadline):
             print("demo: the first snapshots did not arrive in time")
             return False
-        count = store.db.execute("SELECT COUNT(*) FROM version").fetchone()[0]
-        print(f"Baseline stored: {count} statement versions.")
+        print(f"Baseline stored: {store.version_count()} statement versions.")
         print(f"\nThe ministry quietly edits statement {DEMO_STATEMENT} (en):")
         print(f"  «…{DEMO_OLD}…» → «…{DEMO_NEW}…»")
         site.replace_text(DEMO_STATEMENT, "en", DEMO_OLD, DEMO_NEW)
-        edited_sent = (
-            "SELECT a.payload FROM alert a JOIN delivery d ON d.alert_id = a.id "
-            "WHERE a.kind = 'edited' AND d.status = 'sent'"
-        )
-        if not await _wait(lambda: store.db.execute(edited_sent).fetchone() is not None, deadline):
+        if not await _wait(lambda: _sent_edit(store) is not None, deadline):
             print("demo: no alert within the time limit")
             return False
-        _print_diff(store)
+        _print_diff(_sent_edit(store))
         return True
     finally:
         until.set()
@@ -114,10 +109,12 @@ async def _wait(condition, deadline: float) -> bool:  # type: ignore[no-untyped-
     return condition()
 
 
-def _print_diff(store: Store) -> None:
-    row = store.db.execute(
-        "SELECT payload FROM alert WHERE kind = 'edited' ORDER BY id DESC LIMIT 1"
-    ).fetchone()
+def _sent_edit(store: Store) -> dict | None:  # type: ignore[type-arg]
+    """The delivery of the demo's "edited" alert, once a channel has sent it."""
+    return next((d for d in store.deliveries(status="sent") if d["kind"] == "edited"), None)
+
+
+def _print_diff(row) -> None:  # type: ignore[no-untyped-def]
     import json
 
     payload = json.loads(row["payload"])

@@ -116,6 +116,8 @@ class Profile:
     """Base of site profiles. Subclasses register themselves by `name`."""
 
     name: ClassVar[str] = ""
+    # Host names this profile is the natural choice for (exact match).
+    hosts: ClassVar[tuple[str, ...]] = ()
     registry: ClassVar[dict[str, type[Profile]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -126,7 +128,9 @@ class Profile:
     @classmethod
     def matches(cls, url: str) -> bool:
         """Whether this profile is the natural choice for a URL (used when none is set)."""
-        return False
+        from urllib.parse import urlsplit
+
+        return (urlsplit(url).hostname or "") in cls.hosts
 
     def requests(self, target: Target) -> list[FetchRequest]:
         """Alternative requests, tried in order until one gives a usable extraction."""

@@ -29,6 +29,7 @@ from monitor.check import Checker
 from monitor.config import ConfigError, MonitorConfig, WatchConfig, load_config
 from monitor.extract import profile_names
 from monitor.fetch import Fetcher
+from monitor.overrides import apply_ui_watches
 from monitor.store import Store
 from monitor.web import create_app
 
@@ -216,7 +217,11 @@ class Daemon:
         host, port = self.config.server.host_port
         server = _EmbeddedServer(
             uvicorn.Config(
-                create_app(self.health), host=host, port=port, log_level="warning", lifespan="off"
+                create_app(self.health, self.store, lambda: self.config, self.reload),
+                host=host,
+                port=port,
+                log_level="warning",
+                lifespan="off",
             )
         )
         try:
@@ -231,7 +236,10 @@ class Daemon:
         """SIGHUP: re-read the config; apply watch and channel changes, keep running on error."""
         source = self.config.source
         try:
-            new = load_config(source or "", known_profiles=profile_names())
+            # Watches added or edited in the web UI (the store's ui_watch) go over the file's.
+            new = apply_ui_watches(
+                load_config(source or "", known_profiles=profile_names()), self.store
+            )
         except ConfigError as err:
             logger.error("reload failed, keeping the running configuration: %s", err)
             return

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from monitor.replica import ReplicaSite
+from tests.postgres import backend, postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "test-secret-不要"
@@ -89,11 +90,13 @@ def write_config(
     interval: str = "15m",
     watch_extra: str = "",
     listen: str = "127.0.0.1:0",
+    store: str = "",
 ) -> Path:
     channels = ["console"] + (["hook"] if receiver else [])
     text = f"""
 [store]
 path = "{directory / "store"}"
+{store}
 
 [fetch]
 allow_private = {str(allow_private).lower()}

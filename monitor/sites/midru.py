@@ -49,10 +49,7 @@ _MOSCOW = "+03:00"  # Moscow keeps UTC+3 all year
 
 class MidRuProfile(Profile):
     name = "midru"
-
-    @classmethod
-    def matches(cls, url: str) -> bool:
-        return (urlsplit(url).hostname or "") in _HOSTS
+    hosts = _HOSTS
 
     def extract(self, result: FetchResult, target: Target) -> Extraction:
         soup = read_html(result, target)

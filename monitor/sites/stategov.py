@@ -47,10 +47,7 @@ _TITLE_SUFFIX = re.compile(r"\s*[-–|]\s*(?:United States )?Department of State
 
 class StateGovProfile(Profile):
     name = "stategov"
-
-    @classmethod
-    def matches(cls, url: str) -> bool:
-        return (urlsplit(url).hostname or "") in _HOSTS
+    hosts = _HOSTS
 
     def extract(self, result: FetchResult, target: Target) -> Extraction:
         soup = read_html(result, target)

@@ -1,4 +1,4 @@
-"""The HTTP side of the daemon: health, metrics (and the review UI as it grows)."""
+"""The HTTP side: health, metrics and the review UI (`monitor run`, `monitor serve`)."""
 
 from monitor.web.app import create_app
 

@@ -1,27 +1,48 @@
-"""Starlette application served by `monitor run` (and `monitor serve`).
+"""Starlette application served by `monitor run` and `monitor serve`.
 
 `/healthz` answers 200 while the scheduler is alive and 503 when the watchdog found it
 stalled, so a supervisor (systemd, Kubernetes) can restart a daemon that stopped checking.
-`/metrics` is Prometheus text.
+`/metrics` is Prometheus text. With a store and a config, the review UI is served as well
+(monitor/web/ui.py reads, admin.py writes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from monitor.config import MonitorConfig
 from monitor.metrics import REGISTRY
+from monitor.store import Store
+from monitor.web.admin import EditingPages
+from monitor.web.auth import Auth
+from monitor.web.pages import HERE, UI_POLICY, make_env
+from monitor.web.ui import ReadingPages
 
 Health = Callable[[], dict[str, Any]]
 
 
-def create_app(health: Health) -> Starlette:
+async def _nothing() -> None:
+    return None
+
+
+def create_app(
+    health: Health,
+    store: Store | None = None,
+    config: MonitorConfig | Callable[[], MonitorConfig] | None = None,
+    on_change: Callable[[], Awaitable[None]] = _nothing,
+) -> Starlette:
+    """`config` is the running configuration, or a function giving the current one (the
+    daemon's changes on SIGHUP); `on_change` runs after a watch was saved in the UI."""
+
     async def healthz(request: Request) -> Response:
         report = health()
         return JSONResponse(report, status_code=200 if report.get("ok") else 503)
@@ -29,4 +50,82 @@ def create_app(health: Health) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics)])
+    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics)]
+    handlers: dict[Any, Any] = {}
+    if store is not None and config is not None:
+        current = config if callable(config) else (lambda: config)
+        reading, editing = _pages(store, current, on_change)
+        routes += ui_routes(reading, editing)
+        handlers[404] = reading.not_found
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    return SecurityHeaders(app)  # type: ignore[return-value]
+
+
+def _pages(
+    store: Store, config: Callable[[], MonitorConfig], on_change: Callable[[], Awaitable[None]]
+) -> tuple[ReadingPages, EditingPages]:
+    auth, env = Auth(store), make_env()
+    return (
+        ReadingPages(store, config, auth, env),
+        EditingPages(store, config, auth, env, on_change=on_change),
+    )
+
+
+def ui_routes(reading: ReadingPages, editing: EditingPages) -> list[BaseRoute]:
+    both = ["GET", "POST"]
+    version = "/watch/{watch}/version/{version}"
+    return [
+        Route("/", reading.watches),
+        Route("/login", editing.login, methods=both),
+        Route("/logout", editing.logout, methods=["POST"]),
+        Route("/lang/{code}", reading.language),
+        Route("/search", reading.search),
+        Route("/feed.atom", reading.feed),
+        Route("/users", editing.users, methods=both),
+        Route("/watches/new", editing.new_watch, methods=both),
+        Route("/watch/{watch}", reading.watch),
+        Route("/watch/{watch}/feed.atom", reading.feed),
+        Route("/watch/{watch}/export.{format}", reading.export),
+        Route("/watch/{watch}/statement", reading.statement),
+        Route("/watch/{watch}/diff", reading.diff),
+        Route("/watch/{watch}/edit", editing.edit_watch, methods=both),
+        Route("/watch/{watch}/revert", editing.revert_watch, methods=["POST"]),
+        Route("/watch/{watch}/ignore", editing.add_ignore, methods=["POST"]),
+        Route(version, reading.snapshot),
+        Route(version + "/raw", reading.raw_body),
+        Route(version + "/headers.json", reading.raw_headers),
+        Route(version + "/statement.json", reading.statement_json),
+        Route(version + "/annotate", reading.annotate, methods=["POST"]),
+        # Archived bodies, apart from the UI's paths, under their own sandboxing policy.
+        Route("/archive/{watch}/{version}", reading.archived_page),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+
+class SecurityHeaders:
+    """Headers every answer gets unless its handler set its own (the archive's CSP)."""
+
+    DEFAULTS = (
+        (b"content-security-policy", UI_POLICY.encode()),
+        (b"x-frame-options", b"DENY"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in self.DEFAULTS if k not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,294 @@
+"""Export: the archive for other archives (WARC 1.1) and for scripts (JSON lines).
+
+WARC (ISO 28500, version 1.1, written with warcio), for every exported version:
+
+* the response that produced it, once even when it produced several versions: a `request`
+  record (method, URL, the headers and body monitor sent) and a `response` record (status,
+  headers and body as received; target URI: the final URL after redirects);
+* a `resource` record with the statement exactly as stored (canonical JSON, the bytes its
+  text_sha256 names), `WARC-Concurrent-To` the response; none for a removal;
+* a `metadata` record (JSON: watch, key, sequence number, kind, times, hashes, redirect
+  chain) that `WARC-Refers-To` the resource, or the response for a removal.
+
+Payload digests are the SHA-256 the store has kept since the capture (`sha256:` + base32),
+and every blob is re-hashed as it is read, so a damaged archive fails the export instead of
+producing a file that looks sound; `warcio check` re-verifies digests in the file.
+
+The store keeps bodies decoded (the HTTP client undoes gzip and chunking), so the headers
+that describe the bytes on the wire — Content-Encoding, Transfer-Encoding, Content-Length —
+are written as X-Archive-Orig-*, and Content-Length is that of the payload as written:
+replay tools would otherwise try to decompress it again.
+
+JSON lines: one object per version with the same facts, the statement as a JSON object
+(`statement`; re-serialised with sorted keys, no spaces and unescaped UTF-8 it gives back
+the exact bytes of `text_sha256`) and as plain text (`text`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from io import BytesIO
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote, urlsplit
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.utils import Digester
+from warcio.warcwriter import WARCWriter
+
+from monitor.config import parse_duration
+from monitor.extract import Statement
+from monitor.store import Store
+from monitor.store.records import iso
+
+# Headers about the transfer, not the payload: kept under this prefix (pywb's convention).
+ORIGINAL_PREFIX = "X-Archive-Orig-"
+_WIRE_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
+
+
+@dataclass
+class ExportCount:
+    versions: int = 0
+    records: int = 0
+
+
+def parse_since(value: str) -> str:
+    """'2024-05-01', '2024-05-01T10:00Z' (UTC unless an offset is given) or an age such as
+    '7d' → the archive's timestamp format."""
+    try:
+        return iso(datetime.now(UTC) - timedelta(seconds=parse_duration(value)))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither a date or time (2024-05-01, 2024-05-01T10:00Z) "
+            "nor an age (7d, 12h)"
+        ) from None
+    return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def version_facts(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+    """What the archive knows about one version, JSON-ready (metadata records, JSON lines)."""
+    facts = {
+        "version": row["id"],
+        "watch": row["watch_id"],
+        "key": row["key"],
+        "seq": row["seq"],
+        "kind": row["kind"],
+        "observed_at": row["observed_at"],
+        "title": row["title"],
+        "url": row["url"],
+        "language": row["language"],
+        "published": row["published"],
+        "score": row["score"],
+        "summary": row["summary"],
+        "text_sha256": row["text_sha256"],
+        "response": None,
+    }
+    record = store.response(row["response_id"]) if row["response_id"] else None
+    if record is not None:
+        del record["watch_id"]
+        record["request_body_sha256"] = record.pop("request_body")
+        facts["response"] = record
+    return facts
+
+
+def write_jsonl(
+    store: Store, target: Path | IO[str], watch_id: str | None = None, since: str | None = None
+) -> ExportCount:
+    count = ExportCount()
+    with _output(target, binary=False) as out:
+        for row in store.iter_versions(watch_id, since):
+            line = version_facts(store, row)
+            raw = store.read_blob(row["text_sha256"]) if row["text_sha256"] else None
+            line["statement"] = json.loads(raw) if raw is not None else None
+            line["text"] = Statement.from_json(raw).render_text() if raw is not None else None
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            count.versions += 1
+    count.records = count.versions
+    return count
+
+
+def write_warc(
+    store: Store, path: Path, watch_id: str | None = None, since: str | None = None
+) -> ExportCount:
+    """Write the versions to `path` (gzipped per record when it ends in .gz)."""
+    count = ExportCount()
+    with _output(path, binary=True) as out:
+        writer = _Sha256WARCWriter(out, gzip=path.suffix == ".gz", warc_version="1.1")
+        info = {
+            "software": f"monitor {_version()} (warcio)",
+            "format": "WARC File Format 1.1",
+            "description": "Statement versions archived by monitor; see monitor/export.py",
+        }
+        _write(writer, writer.create_warcinfo_record(path.name, info), count)
+        response_ids: dict[int, str] = {}  # store's response id → its WARC-Record-ID
+        for row in store.iter_versions(watch_id, since):
+            facts = version_facts(store, row)
+            response = facts["response"]
+            if response is not None and response["id"] not in response_ids:
+                response_ids[response["id"]] = _write_exchange(store, writer, response, count)
+            response_id = response_ids[response["id"]] if response is not None else None
+            described = _write_text(store, writer, row, response_id, count) or response_id
+            record = writer.create_warc_record(
+                _version_uri(row),
+                "metadata",
+                payload=BytesIO(json.dumps(facts, ensure_ascii=False).encode()),
+                warc_content_type="application/json",
+                warc_headers_dict=_warc_headers(row["observed_at"], refers_to=described),
+            )
+            _write(writer, record, count)
+            count.versions += 1
+    return count
+
+
+class _Sha256WARCWriter(WARCWriter):
+    # Block digests in SHA-256 like the stored payload digests (warcio's default is SHA-1).
+    @staticmethod
+    def _create_digester() -> Digester:
+        return Digester("sha256")
+
+
+class _WireHeaders(StatusAndHeaders):  # type: ignore[misc]
+    """Headers written back as the bytes received: the HTTP client decoded them as latin-1,
+    and warcio would otherwise %-encode every non-ASCII byte."""
+
+    def compute_headers_buffer(self, header_filter: Any = None) -> None:
+        self.headers_buff = self.to_bytes(header_filter, encoding="latin-1")
+
+
+def _write_exchange(
+    store: Store, writer: WARCWriter, response: dict[str, Any], count: ExportCount
+) -> str:
+    """The request and response records of one stored response; returns the response's id."""
+    body = store.read_blob(response["body_sha256"])
+    status = response["status"]
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:  # a status Python has no name for
+        reason = ""
+    headers = [
+        (ORIGINAL_PREFIX + name if name.lower() in _WIRE_HEADERS else name, value)
+        for name, value in response["headers"]
+    ] + [("Content-Length", str(len(body)))]
+    response_headers = _warc_headers(response["requested_at"], digest=response["body_sha256"])
+    record = writer.create_warc_record(
+        response["final_url"],
+        "response",
+        payload=BytesIO(body),
+        length=len(body),
+        http_headers=_WireHeaders(
+            f"{status} {reason}".strip(), headers, protocol=response["http_version"] or "HTTP/1.1"
+        ),
+        warc_headers_dict=response_headers,
+    )
+    record_id = record.rec_headers.get_header("WARC-Record-ID")
+
+    sha = response["request_body_sha256"]
+    sent = store.read_blob(sha) if sha else b""
+    parts = urlsplit(response["url"])
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request_headers = [("Host", parts.netloc), *response["request_headers"].items()]
+    if sent and not any(name.lower() == "content-length" for name, _ in request_headers):
+        request_headers.append(("Content-Length", str(len(sent))))
+    request = writer.create_warc_record(
+        response["url"],
+        "request",
+        payload=BytesIO(sent),
+        length=len(sent),
+        http_headers=_WireHeaders(
+            f"{response['method']} {target} HTTP/1.1", request_headers, is_http_request=True
+        ),
+        warc_headers_dict=_warc_headers(response["requested_at"], digest=sha)
+        | {"WARC-Concurrent-To": record_id},
+    )
+    _write(writer, request, count)
+    _write(writer, record, count)
+    return str(record_id)
+
+
+def _write_text(
+    store: Store,
+    writer: WARCWriter,
+    row: dict[str, Any],
+    response_id: str | None,
+    count: ExportCount,
+) -> str | None:
+    if not row["text_sha256"]:
+        return None
+    text = store.read_blob(row["text_sha256"])
+    headers = _warc_headers(row["observed_at"], digest=row["text_sha256"])
+    if response_id:
+        headers["WARC-Concurrent-To"] = response_id
+    record = writer.create_warc_record(
+        _version_uri(row),
+        "resource",
+        payload=BytesIO(text),
+        length=len(text),
+        warc_content_type="application/json",
+        warc_headers_dict=headers,
+    )
+    _write(writer, record, count)
+    return str(record.rec_headers.get_header("WARC-Record-ID"))
+
+
+def _warc_headers(
+    date: str, digest: str | None = None, refers_to: str | None = None
+) -> dict[str, str]:
+    headers = {"WARC-Date": date, "WARC-Record-ID": WARCWriter._make_warc_id()}
+    if digest:
+        headers["WARC-Payload-Digest"] = warc_digest(digest)
+    if refers_to:
+        headers["WARC-Refers-To"] = refers_to
+    return headers
+
+
+def warc_digest(sha256_hex: str) -> str:
+    """A stored hex SHA-256 as a WARC digest: 'sha256:' + base32, as warcio writes them."""
+    return "sha256:" + base64.b32encode(bytes.fromhex(sha256_hex)).decode()
+
+
+def _version_uri(row: dict[str, Any]) -> str:
+    # The version itself has no URL (the statement's URL is the page it came from).
+    return "urn:monitor:" + quote(f"{row['watch_id']}:{row['key']}:{row['seq']}", safe=":/")
+
+
+def _version() -> str:
+    try:
+        return package_version("monitor")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "(source)"
+
+
+def _write(writer: WARCWriter, record: Any, count: ExportCount) -> None:
+    writer.write_record(record)
+    count.records += 1
+
+
+@contextmanager
+def _output(target: Path | IO[Any], binary: bool) -> Iterator[IO[Any]]:
+    """A file written whole or not at all (temporary name, fsync, rename), or a stream."""
+    if not isinstance(target, Path):
+        yield target
+        return
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with open(partial, "wb" if binary else "w", encoding=None if binary else "utf-8") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)

@@ -1,0 +1,778 @@
+"""The `Store`: every read and write of the archive, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import zstandard
+from sqlalchemy import Connection, and_, bindparam, func, select
+from sqlalchemy.exc import OperationalError
+
+from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blob_file
+from monitor.store.records import (
+    CheckRecord,
+    Delivery,
+    DocumentHead,
+    NewVersion,
+    ResponseRecord,
+    StoreError,
+    VerifyReport,
+    WatchState,
+    iso,
+    now_iso,
+)
+from monitor.store.review import ReviewMixin
+from monitor.store.schema import (
+    alert,
+    blob,
+    blob_data,
+    check_run,
+    delivery,
+    document,
+    get_meta,
+    metadata,
+    migrate,
+    response,
+    set_meta,
+    version,
+    watch,
+    watch_state,
+)
+from monitor.store.sql import describe, insert_ignore, postgresql_engine, sqlite_engine, upsert
+
+Row = dict[str, Any]
+
+# Retention runs at most this often (seconds), after a commit, so a daemon prunes a few
+# rows at a time instead of a cron job deleting millions at once.
+_PRUNE_EVERY = 3600.0
+_PRUNE_BATCH = 10_000
+# Rows per query when streaming versions out (export), so memory stays flat.
+_PAGE = 500
+_CHECK_COLUMNS = ["watch_id", "at", "ms", "outcome", "status", "detail"]
+_STATE_COLUMNS = [c.name for c in watch_state.columns if c.name != "watch_id"]
+
+
+class _DriverStatement:
+    """A Core statement, and its SQL compiled once for the database's dialect so that the
+    unchanged-check path can run it on the driver's own connection: SQLAlchemy's execution
+    machinery costs three times what SQLite takes for the two statements (measured), and an
+    unchanged check is what a daemon does thousands of times a day."""
+
+    def __init__(self, core: Any, dialect: Any, columns: list[str]) -> None:
+        self.core = core
+        compiled = core.compile(dialect=dialect, column_keys=columns)
+        self.sql = str(compiled)
+        self.order = compiled.positiontup  # None for named parameters (psycopg)
+
+    def parameters(self, values: dict[str, Any]) -> Any:
+        return tuple(values[name] for name in self.order) if self.order else values
+
+
+class Store(ReviewMixin):
+    """The archive. `path` is the data directory (SQLite index and blob files); with `url`
+    the index is a PostgreSQL database and blobs go to the database (`blobs="db"`, the
+    default there) or to `path` (`blobs="path"`, a directory every daemon shares)."""
+
+    def __init__(
+        self,
+        path: str | Path = "snapshots",
+        *,
+        url: str | None = None,
+        blobs: str | None = None,
+        keep_checks: float | None = None,
+    ) -> None:
+        self.root = Path(path)
+        self.keep_checks = keep_checks
+        self.db_path: Path | None = None
+        if url:
+            self.engine = postgresql_engine(url)
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.db_path = self.root / "index.sqlite"
+            self.engine = sqlite_engine(self.db_path)
+        self.location = describe(self.engine) if url else str(self.db_path)
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        self._next_prune = 0.0
+        self._conn: Connection | None = None
+        try:
+            self._conn = self.engine.connect()
+            with self._write() as conn:
+                migrate(conn, self.location)
+                mode = _blob_mode(conn, blobs, default="db" if url else "path", where=self.location)
+        except OperationalError as err:  # unreachable server, unwritable directory, …
+            self.close()
+            raise StoreError(f"cannot open the store at {self.location}: {err.orig}") from None
+        except BaseException:
+            self.close()
+            raise
+        self.blobs: Blobs = DatabaseBlobs() if mode == "db" else FileBlobs(self.root / "blobs")
+        dialect = self.engine.dialect
+        self._insert_check = _DriverStatement(check_run.insert(), dialect, _CHECK_COLUMNS)
+        self._update_state = _DriverStatement(
+            watch_state.update().where(watch_state.c.watch_id == bindparam("state_of")),
+            dialect,
+            _STATE_COLUMNS,
+        )
+
+    @classmethod
+    def from_config(cls, config: Any) -> Store:
+        """From a `[store]` section (monitor.config.StoreConfig)."""
+        return cls(config.path, url=config.url, blobs=config.blobs, keep_checks=config.keep_checks)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        conn = self._connection()
+        if self._sqlite:
+            conn.info["write"] = True  # read by the engine's "begin" hook
+        with conn.begin():
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        # A short transaction per read: a snapshot left open would hide later commits and
+        # keep SQLite from checkpointing its WAL.
+        conn = self._connection()
+        with conn.begin():
+            yield conn
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            raise StoreError(f"the store at {self.location} is closed")
+        return self._conn
+
+    def _rows(self, query: Any) -> list[Row]:
+        with self._read() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def _row(self, query: Any) -> Row | None:
+        rows = self._rows(query)
+        return rows[0] if rows else None
+
+    # --- blobs -------------------------------------------------------------------------
+
+    def blob_path(self, sha256: str) -> Path:
+        """Where a blob's file is (or would be) when blobs are files."""
+        return blob_file(self.root / "blobs", sha256)
+
+    def put_blob(self, data: bytes, media_type: str | None = None) -> str:
+        """Store bytes under their SHA-256 (a no-op when already stored)."""
+        with self._write() as conn:
+            staged = self.blobs.stage(conn, data, media_type)
+            self._register(conn, staged)
+        return staged.sha256
+
+    def read_blob(self, sha256: str) -> bytes:
+        """The blob's bytes, checked against its name: damage is an error, never data."""
+        with self._read() as conn:
+            compressed = self.blobs.load(conn, sha256)
+        if compressed is None:
+            raise StoreError(f"blob {sha256} is missing (run `monitor verify`)")
+        try:
+            data = self.blobs.decompress(compressed)
+        except zstandard.ZstdError as err:
+            raise StoreError(f"blob {sha256} is damaged: {err} (run `monitor verify`)") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise StoreError(f"blob {sha256} is damaged: content does not match its SHA-256")
+        return data
+
+    def _stage(self, data: bytes, media_type: str | None) -> StagedBlob:
+        with self._read() as conn:
+            return self.blobs.stage(conn, data, media_type)
+
+    def _register(self, conn: Connection, staged: StagedBlob) -> None:
+        conn.execute(
+            insert_ignore(conn, blob).values(
+                sha256=staged.sha256,
+                size=staged.size,
+                stored_size=staged.stored_size,
+                media_type=staged.media_type,
+            )
+        )
+        self.blobs.attach(conn, staged)
+
+    # --- watches and state ---------------------------------------------------------------
+
+    def sync_watch(self, watch_id: str, url: str, profile: str) -> None:
+        with self._write() as conn:
+            values = {"id": watch_id, "url": url, "profile": profile, "first_seen": now_iso()}
+            conn.execute(upsert(conn, watch, "id", values, ["url", "profile"]))
+            conn.execute(insert_ignore(conn, watch_state).values(watch_id=watch_id))
+
+    def state(self, watch_id: str) -> WatchState:
+        row = self._row(select(watch_state).where(watch_state.c.watch_id == watch_id))
+        if row is None:
+            return WatchState(watch_id)
+        row["failure_alerted"] = bool(row["failure_alerted"])
+        row["validators"] = json.loads(row["validators"])
+        return WatchState(**row)
+
+    def heads(self, watch_id: str) -> dict[str, DocumentHead]:
+        later = version.alias("later")
+        latest = (
+            select(func.max(later.c.seq)).where(later.c.document_id == document.c.id)
+        ).scalar_subquery()
+        query = (
+            select(
+                document.c.id,
+                document.c.key,
+                document.c.url,
+                document.c.title,
+                document.c.published,
+                document.c.language,
+                version.c.text_sha256,
+                version.c.seq,
+            )
+            .join(version, version.c.document_id == document.c.id)
+            .where(document.c.watch_id == watch_id, version.c.seq == latest)
+        )
+        return {row["key"]: DocumentHead(**row) for row in self._rows(query)}
+
+    def has_versions(self, watch_id: str) -> bool:
+        query = select(document.c.id).where(document.c.watch_id == watch_id).limit(1)
+        return self._row(query) is not None
+
+    # --- the one write per check ---------------------------------------------------------
+
+    def commit_check(
+        self,
+        check: CheckRecord,
+        state: WatchState,
+        response: ResponseRecord | None = None,
+        versions: list[NewVersion] | None = None,
+        alerts: list[tuple[dict[str, Any], list[str]]] | None = None,
+    ) -> list[int]:
+        """Record a check, its new versions and their alerts atomically. Returns version ids.
+
+        An unchanged check is one check_run insert and one watch_state update."""
+        rows = [
+            (self._insert_check, {name: getattr(check, name) for name in _CHECK_COLUMNS}),
+            (self._update_state, _state_values(state)),
+        ]
+        if versions or alerts:
+            version_ids = self._commit_changes(check, response, versions or [], alerts or [], rows)
+        else:
+            self._commit_on_driver(rows)
+            version_ids = []
+        if self.keep_checks and time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + _PRUNE_EVERY
+            self.prune_checks()
+        return version_ids
+
+    def _commit_on_driver(self, rows: list[tuple[_DriverStatement, dict[str, Any]]]) -> None:
+        """One transaction on the driver's connection, which SQLAlchemy holds idle between
+        its own transactions (every read and write here is one)."""
+        connection = self._connection()
+        raw = connection.connection.driver_connection
+        if self._sqlite:
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                for statement, values in rows:
+                    raw.execute(statement.sql, statement.parameters(values))
+            except BaseException:
+                raw.execute("ROLLBACK")
+                raise
+            raw.execute("COMMIT")
+            return
+        try:
+            with raw.transaction():
+                for statement, values in rows:
+                    raw.execute(statement.sql, statement.parameters(values))
+        except BaseException:
+            if raw.broken:  # a lost server: reconnect on next use, as SQLAlchemy would
+                connection.invalidate()
+            raise
+
+    def _commit_changes(
+        self,
+        check: CheckRecord,
+        response: ResponseRecord | None,
+        versions: list[NewVersion],
+        alerts: list[tuple[dict[str, Any], list[str]]],
+        rows: list[tuple[_DriverStatement, dict[str, Any]]],
+    ) -> list[int]:
+        # Blob bytes first (files: durably on disk); the rows naming them come after, in
+        # one transaction with everything else.
+        body = request_body = None
+        if response is not None and versions:
+            body = self._stage(response.body, response.media_type)
+            if response.request_body:
+                request_body = self._stage(response.request_body, None)
+        texts = [
+            self._stage(v.text, "application/json") if v.text is not None else None
+            for v in versions
+        ]
+        version_ids: list[int] = []
+        with self._write() as conn:
+            response_id = None
+            if response is not None and body is not None:
+                response_id = self._insert_response(
+                    conn, check.watch_id, response, body, request_body
+                )
+            for new, text in zip(versions, texts, strict=True):
+                if text is not None:
+                    self._register(conn, text)
+                version_id = self._insert_version(conn, check, new, response_id, text)
+                version_ids.append(version_id)
+                for payload, channels in new.alerts:
+                    self._insert_alert(
+                        conn, check.watch_id, version_id, payload, channels, check.at
+                    )
+            for payload, channels in alerts:
+                self._insert_alert(conn, check.watch_id, None, payload, channels, check.at)
+            for statement, values in rows:
+                conn.execute(statement.core, values)
+        return version_ids
+
+    def _insert_response(
+        self,
+        conn: Connection,
+        watch_id: str,
+        record: ResponseRecord,
+        body: StagedBlob,
+        request_body: StagedBlob | None,
+    ) -> int:
+        self._register(conn, body)
+        if request_body is not None:
+            self._register(conn, request_body)
+        server_date = next((v for k, v in record.headers if k.lower() == "date"), None)
+        result = conn.execute(
+            response.insert().values(
+                watch_id=watch_id,
+                requested_at=record.requested_at,
+                method=record.method,
+                url=record.url,
+                final_url=record.final_url,
+                status=record.status,
+                http_version=record.http_version,
+                request_headers=json.dumps(record.request_headers, ensure_ascii=False),
+                request_body=request_body.sha256 if request_body else None,
+                headers=json.dumps(record.headers, ensure_ascii=False),
+                redirects=json.dumps(record.redirects),
+                server_date=server_date,
+                body_sha256=body.sha256,
+                body_size=body.size,
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+    def _insert_version(
+        self,
+        conn: Connection,
+        check: CheckRecord,
+        new: NewVersion,
+        response_id: int | None,
+        text: StagedBlob | None,
+    ) -> int:
+        fields = {
+            "url": new.url,
+            "title": new.title,
+            "published": new.published,
+            "language": new.language,
+            "removed_at": check.at if new.kind == "removed" else None,
+        }
+        document_id = conn.execute(
+            select(document.c.id).where(
+                document.c.watch_id == check.watch_id, document.c.key == new.key
+            )
+        ).scalar_one_or_none()
+        if document_id is None:
+            result = conn.execute(
+                document.insert().values(
+                    watch_id=check.watch_id, key=new.key, first_seen=check.at, **fields
+                )
+            )
+            document_id = result.inserted_primary_key[0]
+        else:
+            conn.execute(document.update().where(document.c.id == document_id).values(**fields))
+        next_seq = (
+            select(func.coalesce(func.max(version.c.seq), 0) + 1)
+            .where(version.c.document_id == document_id)
+            .scalar_subquery()
+        )
+        result = conn.execute(
+            version.insert().values(
+                document_id=document_id,
+                seq=next_seq,
+                observed_at=check.at,
+                kind=new.kind,
+                response_id=response_id,
+                text_sha256=text.sha256 if text else None,
+                score=new.score,
+                summary=new.summary,
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+    def _insert_alert(
+        self,
+        conn: Connection,
+        watch_id: str,
+        version_id: int | None,
+        payload: dict[str, Any],
+        channels: list[str],
+        at: str,
+    ) -> None:
+        result = conn.execute(
+            alert.insert().values(
+                watch_id=watch_id,
+                version_id=version_id,
+                kind=payload["kind"],
+                created_at=at,
+                payload=json.dumps(payload, ensure_ascii=False),
+            )
+        )
+        alert_id = result.inserted_primary_key[0]
+        for channel in channels:
+            conn.execute(
+                delivery.insert().values(alert_id=alert_id, channel=channel, next_attempt_at=at)
+            )
+
+    # --- retention -----------------------------------------------------------------------
+
+    def prune_checks(self, now: datetime | None = None) -> int:
+        """Delete check_run rows older than keep_checks; versions are never touched.
+
+        Rows are found by id, not by an index on time: ids grow with time, so the expired
+        rows are a prefix of the table and the scan stops at the first row still kept."""
+        if not self.keep_checks:
+            return 0
+        cutoff = iso((now or datetime.now(UTC)) - timedelta(seconds=self.keep_checks))
+        deleted = 0
+        while True:
+            with self._write() as conn:
+                first_kept = conn.execute(
+                    select(check_run.c.id)
+                    .where(check_run.c.at >= cutoff)
+                    .order_by(check_run.c.id)
+                    .limit(1)
+                ).scalar_one_or_none()
+                if first_kept is None:
+                    first_kept = conn.execute(
+                        select(func.coalesce(func.max(check_run.c.id), 0) + 1)
+                    ).scalar_one()
+                oldest = conn.execute(select(func.min(check_run.c.id))).scalar_one_or_none()
+                if oldest is None or oldest >= first_kept:
+                    return deleted
+                upto = min(first_kept, oldest + _PRUNE_BATCH)
+                result = conn.execute(check_run.delete().where(check_run.c.id < upto))
+                deleted += result.rowcount
+
+    # --- outbox --------------------------------------------------------------------------
+
+    def due_deliveries(self, now: str, limit: int = 100) -> list[Delivery]:
+        query = (
+            select(
+                delivery.c.id,
+                delivery.c.alert_id,
+                delivery.c.channel,
+                delivery.c.attempts,
+                alert.c.payload,
+            )
+            .join(alert, alert.c.id == delivery.c.alert_id)
+            .where(delivery.c.status == "pending", delivery.c.next_attempt_at <= now)
+            .order_by(delivery.c.id)
+            .limit(limit)
+        )
+        return [
+            Delivery(r["id"], r["alert_id"], r["channel"], r["attempts"], json.loads(r["payload"]))
+            for r in self._rows(query)
+        ]
+
+    def mark_sent(self, delivery_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                delivery.update()
+                .where(delivery.c.id == delivery_id)
+                .values(
+                    status="sent",
+                    attempts=delivery.c.attempts + 1,
+                    sent_at=now_iso(),
+                    last_error=None,
+                )
+            )
+
+    def mark_failed(self, delivery_id: int, error: str, retry_at: str | None) -> None:
+        """Record a failed attempt; `retry_at=None` dead-letters the delivery."""
+        values: dict[str, Any] = {
+            "status": "pending" if retry_at else "dead",
+            "attempts": delivery.c.attempts + 1,
+            "last_error": error[:500],
+        }
+        if retry_at:
+            values["next_attempt_at"] = retry_at
+        with self._write() as conn:
+            conn.execute(delivery.update().where(delivery.c.id == delivery_id).values(**values))
+
+    def deliveries(self, status: str | None = None, limit: int = 200) -> list[Row]:
+        """Deliveries with their alert, newest first (status: pending, sent, dead)."""
+        query = select(
+            delivery, alert.c.watch_id, alert.c.kind, alert.c.created_at, alert.c.payload
+        ).join(alert, alert.c.id == delivery.c.alert_id)
+        if status:
+            query = query.where(delivery.c.status == status)
+        return self._rows(query.order_by(delivery.c.id.desc()).limit(limit))
+
+    def requeue(self, delivery_id: int) -> bool:
+        """Put a dead-lettered delivery back in the queue, due now."""
+        with self._write() as conn:
+            result = conn.execute(
+                delivery.update()
+                .where(delivery.c.id == delivery_id, delivery.c.status == "dead")
+                .values(status="pending", attempts=0, next_attempt_at=now_iso())
+            )
+        return result.rowcount == 1
+
+    # --- reading -------------------------------------------------------------------------
+
+    def documents(self, watch_id: str) -> list[Row]:
+        query = (
+            select(
+                document,
+                func.count(version.c.id).label("versions"),
+                func.max(version.c.observed_at).label("last_version_at"),
+            )
+            .join(version, version.c.document_id == document.c.id)
+            .where(document.c.watch_id == watch_id)
+            .group_by(document.c.id)
+            .order_by(document.c.published.desc().nulls_last(), document.c.key)
+        )
+        return self._rows(query)
+
+    def document(self, watch_id: str, key: str) -> Row | None:
+        return self._row(
+            select(document).where(document.c.watch_id == watch_id, document.c.key == key)
+        )
+
+    def versions(self, document_id: int) -> list[Row]:
+        return self._rows(
+            select(version).where(version.c.document_id == document_id).order_by(version.c.seq)
+        )
+
+    def version(self, version_id: int) -> Row | None:
+        """A version with its document's watch, key, title, URL and language."""
+        return self._row(_version_with_document().where(version.c.id == version_id))
+
+    def version_at(self, document_id: int, seq: int) -> Row | None:
+        return self._row(
+            _version_with_document().where(
+                version.c.document_id == document_id, version.c.seq == seq
+            )
+        )
+
+    def latest_change(self, watch_id: str) -> Row | None:
+        """The newest edited, removed or restored version of a watch."""
+        return self._row(
+            _version_with_document()
+            .where(
+                document.c.watch_id == watch_id,
+                version.c.kind.in_(("edited", "removed", "restored")),
+            )
+            .order_by(version.c.id.desc())
+            .limit(1)
+        )
+
+    def response(self, response_id: int) -> Row | None:
+        """A stored response, its JSON columns decoded."""
+        row = self._row(select(response).where(response.c.id == response_id))
+        if row is not None:
+            for name in ("request_headers", "headers", "redirects"):
+                row[name] = json.loads(row[name])
+        return row
+
+    def version_count(self, watch_id: str | None = None) -> int:
+        query = select(func.count(version.c.id)).select_from(version)
+        if watch_id is not None:
+            query = query.join(document, document.c.id == version.c.document_id).where(
+                document.c.watch_id == watch_id
+            )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def iter_versions(self, watch_id: str | None = None, since: str | None = None) -> Iterator[Row]:
+        """Every version (oldest first) with its document, a page of rows at a time."""
+        after = 0
+        while True:
+            query = _version_with_document().where(version.c.id > after)
+            if watch_id is not None:
+                query = query.where(document.c.watch_id == watch_id)
+            if since is not None:
+                query = query.where(version.c.observed_at >= since)
+            rows = self._rows(query.order_by(version.c.id).limit(_PAGE))
+            yield from rows
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1]["id"]
+
+    def checks(self, watch_id: str, limit: int = 20) -> list[Row]:
+        return self._rows(
+            select(check_run)
+            .where(check_run.c.watch_id == watch_id)
+            .order_by(check_run.c.id.desc())
+            .limit(limit)
+        )
+
+    def alerts(self, watch_id: str | None = None) -> list[Row]:
+        query = select(alert).order_by(alert.c.id)
+        if watch_id:
+            query = query.where(alert.c.watch_id == watch_id)
+        return self._rows(query)
+
+    # --- verification --------------------------------------------------------------------
+
+    def verify(self, repair: bool = False) -> VerifyReport:
+        """Re-hash every blob and check every reference.
+
+        Damage (a missing or altered blob, a dangling reference, a version missing from a
+        document's sequence) is reported, never "fixed"; `repair` only removes orphans —
+        blob files no row refers to, left by a crash between writing a blob and committing
+        its row."""
+        report = VerifyReport()
+        with self._read() as conn:
+            sizes: dict[str, int] = dict(conn.execute(select(blob.c.sha256, blob.c.size)).all())
+            if self._sqlite:
+                for (line,) in conn.exec_driver_sql("PRAGMA quick_check"):
+                    if line != "ok":
+                        report.damage.append(f"database: {line}")
+            _check_references(conn, report)
+            _check_sequences(conn, report)
+        for sha256 in sorted(sizes):
+            report.blobs += 1
+            problem = self._blob_problem(sha256, sizes[sha256])
+            if problem:
+                report.damage.append(f"blob {sha256}: {problem}")
+        with self._write() as conn:
+            for name, label in list(self.blobs.names(conn)):
+                if name in sizes and not name.startswith(".tmp-"):
+                    continue
+                report.orphans.append(label)
+                if repair:
+                    self.blobs.remove(conn, name)
+                    report.repaired += 1
+        return report
+
+    def _blob_problem(self, sha256: str, size: int) -> str | None:
+        with self._read() as conn:
+            compressed = self.blobs.load(conn, sha256)
+        if compressed is None:
+            return "missing"
+        try:
+            data = self.blobs.decompress(compressed)
+        except zstandard.ZstdError as err:
+            return f"unreadable ({err})"
+        if hashlib.sha256(data).hexdigest() != sha256:
+            return "content does not match its SHA-256"
+        if len(data) != size:
+            return f"{len(data)} bytes, the blob table says {size}"
+        return None
+
+
+def _version_with_document() -> Any:
+    return select(
+        version,
+        document.c.watch_id,
+        document.c.key,
+        document.c.title,
+        document.c.url,
+        document.c.language,
+        document.c.published,
+    ).join(document, document.c.id == version.c.document_id)
+
+
+def _blob_mode(conn: Connection, configured: str | None, default: str, where: str) -> str:
+    """Blobs stay where the store was created with them; a config that says otherwise is
+    refused, because every existing blob would look missing."""
+    recorded = get_meta(conn, "blobs")
+    if recorded is None:
+        recorded = configured or default
+        set_meta(conn, "blobs", recorded)
+    elif configured and configured != recorded:
+        raise StoreError(f"{where} keeps blobs in {recorded!r}, but [store] blobs = {configured!r}")
+    if recorded not in ("db", "path"):
+        raise StoreError(f"{where}: unknown blob location {recorded!r}")
+    return recorded
+
+
+def _check_references(conn: Connection, report: VerifyReport) -> None:
+    """Every foreign key of the schema, checked by hand: SQLite enforces them only on
+    connections that ask, and a file edited by other tools may not have."""
+    for table in metadata.sorted_tables:
+        if table is blob_data:
+            continue  # bytes no blob row names are orphans, reported as such
+        for key in table.foreign_keys:
+            column, target = key.parent, key.column
+            report.references += conn.execute(
+                select(func.count()).select_from(table).where(column.is_not(None))
+            ).scalar_one()
+            target_alias = target.table.alias("target")
+            target_column = target_alias.c[target.name]
+            first_column = next(iter(table.primary_key.columns))
+            dangling = conn.execute(
+                select(first_column, column)
+                .select_from(table.outerjoin(target_alias, and_(target_column == column)))
+                .where(column.is_not(None), target_column.is_(None))
+                .order_by(first_column)
+            )
+            for row_key, value in dangling:
+                report.damage.append(
+                    f"{table.name} {row_key}: {column.name} {value} not in {target.table.name}"
+                )
+
+
+def _check_sequences(conn: Connection, report: VerifyReport) -> None:
+    """A document's versions are numbered 1..n without gaps: a gap is a lost version."""
+    counts = (
+        select(
+            document.c.id,
+            func.count(version.c.id).label("n"),
+            func.coalesce(func.max(version.c.seq), 0).label("last"),
+        )
+        .select_from(document.outerjoin(version, version.c.document_id == document.c.id))
+        .group_by(document.c.id)
+        .subquery()
+    )
+    report.versions = conn.execute(select(func.count(version.c.id))).scalar_one()
+    query = (
+        select(counts)
+        .where((counts.c.n != counts.c.last) | (counts.c.n == 0))
+        .order_by(counts.c.id)
+    )
+    for document_id, n, last in conn.execute(query):
+        if n == 0:
+            report.damage.append(f"document {document_id}: has no version")
+        else:
+            report.damage.append(
+                f"document {document_id}: {last - n} of versions 1..{last} missing"
+            )
+
+
+def _state_values(state: WatchState) -> dict[str, Any]:
+    return {
+        "state_of": state.watch_id,
+        "last_check_at": state.last_check_at,
+        "last_ok_at": state.last_ok_at,
+        "last_change_at": state.last_change_at,
+        "failing_since": state.failing_since,
+        "failure_reason": state.failure_reason,
+        "failure_alerted": int(state.failure_alerted),
+        "consecutive_failures": state.consecutive_failures,
+        "validators": json.dumps(state.validators),
+        "since_full": state.since_full,
+    }

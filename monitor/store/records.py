@@ -1,0 +1,109 @@
+"""What the store takes and gives back: plain dataclasses, free of any database type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def now_iso() -> str:
+    return iso(datetime.now(UTC))
+
+
+def iso(moment: datetime) -> str:
+    """The one timestamp format of the archive: UTC, milliseconds, 'Z'. Fixed width, so
+    timestamps compare correctly as text on SQLite and PostgreSQL alike."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class StoreError(Exception):
+    pass
+
+
+@dataclass
+class WatchState:
+    watch_id: str
+    last_check_at: str | None = None
+    last_ok_at: str | None = None
+    last_change_at: str | None = None
+    failing_since: str | None = None
+    failure_reason: str | None = None
+    failure_alerted: bool = False
+    consecutive_failures: int = 0
+    validators: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    since_full: int = 0
+
+
+@dataclass(frozen=True)
+class DocumentHead:
+    """The latest known state of a document."""
+
+    id: int
+    key: str
+    url: str
+    title: str
+    published: str | None
+    language: str | None
+    text_sha256: str | None  # None once removed
+    seq: int
+
+
+@dataclass
+class ResponseRecord:
+    requested_at: str
+    method: str
+    url: str
+    final_url: str
+    status: int | None
+    http_version: str | None
+    request_headers: dict[str, str]
+    request_body: bytes | None
+    headers: list[tuple[str, str]]
+    redirects: list[tuple[int, str]]
+    body: bytes
+    media_type: str | None = None
+
+
+@dataclass
+class NewVersion:
+    key: str
+    url: str
+    title: str
+    published: str | None
+    language: str | None
+    kind: str
+    text: bytes | None  # canonical statement JSON; None for a removal
+    score: float = 0.0
+    summary: str = ""
+    # Alert payloads caused by this version, with the channels to deliver them to.
+    alerts: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
+
+
+@dataclass
+class CheckRecord:
+    watch_id: str
+    at: str
+    ms: int
+    outcome: str
+    status: int | None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    alert_id: int
+    channel: str
+    attempts: int
+    payload: dict[str, Any]
+
+
+@dataclass
+class VerifyReport:
+    blobs: int = 0
+    references: int = 0
+    versions: int = 0
+    damage: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    repaired: int = 0

@@ -1,0 +1,361 @@
+"""The archive's tables and their versioned migrations, for SQLite and PostgreSQL alike.
+
+Plain tables with foreign keys, so a person can open `index.sqlite` in Datasette or the
+sqlite3 shell (or `\\d+` in psql, where these comments are stored) and follow a version to
+its response and blobs. Timestamps are text in one fixed format (`records.iso`), JSON is
+text, ids are integers: the same rows mean the same thing on both databases.
+
+    watch ─┬─ watch_state                  one row each
+           ├─ check_run                    one small row per check (pruned by keep_checks)
+           ├─ response ── blob             the raw evidence: what was asked, what came back
+           ├─ document ── version ── blob  a statement, and every version of it ever seen
+           ├─ alert ── delivery            the outbox
+           └─ ui_watch                     watches added or edited in the web UI
+    document/version ── annotation         people's verdicts: significant or noise, notes
+    version ── version_text                full-text search index (FTS5 / tsvector)
+    app_user                               who may log in to the web UI, and their role
+    blob ── blob_data                      blob bytes, when kept in the database
+    meta                                   schema_version, blobs ('path' or 'db')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Connection,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    inspect,
+    select,
+)
+
+from monitor.store.records import StoreError
+
+# SQLite makes a column the rowid (compact, auto-assigned) only when it is declared exactly
+# INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids, because check_run never stops growing.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+watch = Table(
+    "watch",
+    metadata,
+    Column("id", Text, primary_key=True, comment="chosen by the user; never derived from the URL"),
+    Column("url", Text, nullable=False),
+    Column("profile", Text, nullable=False, comment="site profile: govkz, generic, ..."),
+    Column("first_seen", Text, nullable=False),
+    comment="One row per configured watch.",
+)
+
+watch_state = Table(
+    "watch_state",
+    metadata,
+    Column("watch_id", Text, ForeignKey("watch.id"), primary_key=True),
+    Column("last_check_at", Text),
+    Column("last_ok_at", Text),
+    Column("last_change_at", Text),
+    Column("failing_since", Text),
+    Column("failure_reason", Text),
+    Column("failure_alerted", Integer, nullable=False, server_default="0"),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column(
+        "validators",
+        Text,
+        nullable=False,
+        server_default="{}",
+        comment="JSON {url: {etag, last_modified, body}}: what the last full answer was",
+    ),
+    Column(
+        "since_full",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="conditional checks since the last full fetch",
+    ),
+    comment="Mutable per-watch state: failure tracking (one alert per outage), HTTP validators.",
+)
+
+blob = Table(
+    "blob",
+    metadata,
+    Column("sha256", Text, primary_key=True, comment="SHA-256 of the uncompressed bytes, hex"),
+    Column("size", BigInteger, nullable=False, comment="uncompressed bytes"),
+    Column("stored_size", BigInteger, nullable=False, comment="zstd-compressed bytes"),
+    Column("media_type", Text),
+    comment="Every stored blob: raw response bodies, request bodies, statement JSON. The bytes "
+    "are in blobs/ab/cd/<sha256> (zstd) or in blob_data.",
+)
+
+blob_data = Table(
+    "blob_data",
+    metadata,
+    Column("sha256", Text, ForeignKey("blob.sha256"), primary_key=True),
+    Column("data", LargeBinary, nullable=False, comment="zstd-compressed"),
+    comment="Blob bytes, when the store keeps them in the database ([store] blobs = 'db').",
+)
+
+response = Table(
+    "response",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("watch_id", Text, ForeignKey("watch.id"), nullable=False),
+    Column("requested_at", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("url", Text, nullable=False, comment="as requested"),
+    Column("final_url", Text, nullable=False, comment="after redirects"),
+    Column("status", Integer),
+    Column("http_version", Text),
+    Column("request_headers", Text, nullable=False, comment="JSON object"),
+    Column("request_body", Text, ForeignKey("blob.sha256")),
+    Column("headers", Text, nullable=False, comment="JSON list of [name, value] as received"),
+    Column("redirects", Text, nullable=False, comment="JSON list of [status, url]"),
+    Column("server_date", Text, comment="the server's Date header"),
+    Column("body_sha256", Text, ForeignKey("blob.sha256"), nullable=False),
+    Column("body_size", BigInteger, nullable=False),
+    comment="A response kept as evidence because it produced at least one new version.",
+)
+
+document = Table(
+    "document",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("watch_id", Text, ForeignKey("watch.id"), nullable=False),
+    Column("key", Text, nullable=False, comment="from the profile, e.g. 'en/1048252'"),
+    Column("url", Text, nullable=False),
+    Column("language", Text),
+    Column("title", Text, nullable=False),
+    Column("published", Text),
+    Column("first_seen", Text, nullable=False),
+    Column("removed_at", Text),
+    UniqueConstraint("watch_id", "key"),
+    comment="A statement (or page) found by a watch.",
+)
+
+version = Table(
+    "version",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("document_id", Id, ForeignKey("document.id"), nullable=False),
+    Column("seq", Integer, nullable=False, comment="1, 2, 3, ... per document, without gaps"),
+    Column("observed_at", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("response_id", Id, ForeignKey("response.id")),
+    Column("text_sha256", Text, ForeignKey("blob.sha256"), comment="statement JSON; NULL: removed"),
+    Column("score", Double, nullable=False, server_default="0"),
+    Column("summary", Text, nullable=False, server_default=""),
+    CheckConstraint(
+        "kind IN ('baseline','published','edited','removed','restored')", name="version_kind"
+    ),
+    UniqueConstraint("document_id", "seq"),
+    comment="Every version ever seen; never updated, never deleted. kind: baseline (first "
+    "sight when a watch starts), published, edited, removed, restored.",
+)
+
+check_run = Table(
+    "check_run",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("watch_id", Text, ForeignKey("watch.id"), nullable=False),
+    Column("at", Text, nullable=False),
+    Column("ms", Integer, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("status", Integer),
+    Column("detail", Text),
+    CheckConstraint("outcome IN ('changed','unchanged','problem')", name="check_run_outcome"),
+    Index("check_run_watch", "watch_id", "id"),
+    comment="One small row per check, changed or not; older rows go after [store] keep_checks.",
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("watch_id", Text, ForeignKey("watch.id"), nullable=False),
+    Column("version_id", Id, ForeignKey("version.id")),
+    Column("kind", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("payload", Text, nullable=False, comment="JSON, the message as channels render it"),
+    comment="Alerts, written in the same transaction as the versions that caused them.",
+)
+
+delivery = Table(
+    "delivery",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("alert_id", Id, ForeignKey("alert.id"), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Text, nullable=False),
+    Column("last_error", Text),
+    Column("sent_at", Text),
+    CheckConstraint("status IN ('pending','sent','dead')", name="delivery_status"),
+    UniqueConstraint("alert_id", "channel"),
+    Index("delivery_due", "status", "next_attempt_at"),
+    comment="One delivery per alert and channel; retried with backoff until sent or dead.",
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    comment="schema_version; blobs: where blob bytes live ('path' or 'db').",
+)
+
+annotation = Table(
+    "annotation",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("document_id", Id, ForeignKey("document.id"), nullable=False),
+    Column("version_id", Id, ForeignKey("version.id"), comment="NULL: the statement as a whole"),
+    Column("username", Text, nullable=False, comment="kept when the user is deleted"),
+    Column("verdict", Text, comment="significant | noise; NULL: a note only"),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_at", Text, nullable=False),
+    CheckConstraint(
+        "verdict IS NULL OR verdict IN ('significant','noise')", name="annotation_verdict"
+    ),
+    Index("annotation_document", "document_id", "id"),
+    Index("annotation_version", "version_id", "id"),
+    comment="People's judgement of a change, from the web UI. Never updated: a person's "
+    "newest row for a version is their verdict, the older ones its history.",
+)
+
+app_user = Table(
+    "app_user",
+    metadata,
+    Column("username", Text, primary_key=True),
+    Column("password_hash", Text, nullable=False, comment="argon2id, PHC string"),
+    Column("role", Text, nullable=False, comment="viewer | editor | admin"),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    CheckConstraint("role IN ('viewer','editor','admin')", name="app_user_role"),
+    comment="People who may log in to the web UI (`monitor user add`).",
+)
+
+ui_watch = Table(
+    "ui_watch",
+    metadata,
+    Column("id", Text, primary_key=True, comment="replaces the file's [[watch]] of this id"),
+    Column("config", Text, nullable=False, comment="JSON: the watch's keys, as in the TOML"),
+    Column("updated_at", Text, nullable=False),
+    Column("updated_by", Text, nullable=False),
+    comment="Watches added or edited in the web UI, merged over the config file's at start "
+    "and on SIGHUP (the file itself is never rewritten).",
+)
+
+
+def create_search_index(conn: Connection) -> None:
+    """`version_text`: the title and text of every version with text, searchable. SQLite:
+    an FTS5 table whose rowid is the version id; PostgreSQL: a table with a tsvector made
+    from the case-folded text (folded by Python: a database created without a locale
+    lower-cases only ASCII). The 'simple' configuration and unicode61 tokens, not a
+    stemmer: statements come in English, Russian and Kazakh, and Kazakh has no stemmer in
+    either database."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            """CREATE TABLE IF NOT EXISTS version_text (
+                   version_id BIGINT PRIMARY KEY REFERENCES version(id),
+                   title TEXT NOT NULL,
+                   body TEXT NOT NULL,
+                   search TSVECTOR NOT NULL)"""
+        )
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS version_text_search ON version_text USING GIN (search)"
+        )
+    else:
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS version_text USING fts5("
+            "title, body, tokenize = 'unicode61 remove_diacritics 2')"
+        )
+
+
+@event.listens_for(metadata, "after_create")
+def _after_create(_target: MetaData, connection: Connection, **_kw: object) -> None:
+    # A new database is made by create_all; the search index is not a Table of metadata.
+    create_search_index(connection)
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    summary: str
+    apply: Callable[[Connection], None]
+
+
+def _add_blob_data(conn: Connection) -> None:
+    # The live definition is fine while blob_data is unchanged since version 2; a later
+    # migration that alters it must freeze this step's DDL.
+    blob_data.create(conn, checkfirst=True)
+
+
+def _add_review(conn: Connection) -> None:
+    # Same caveat as above: these tables are new in version 3.
+    for table in (annotation, app_user, ui_watch):
+        table.create(conn, checkfirst=True)
+    create_search_index(conn)
+
+
+# Version 1 is the schema monitor 0.1 created with plain sqlite3. A new database is created
+# from `metadata` directly and stamped with the latest version; an older one runs every
+# later step, in order, in the same transaction as the version bump.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "blob_data: blob bytes kept in the database", _add_blob_data),
+    Migration(3, "web UI: annotation, app_user, ui_watch, version_text (search)", _add_review),
+)
+LATEST = MIGRATIONS[-1].version
+
+# Serialises daemons that start together against one PostgreSQL database.
+_PG_MIGRATION_LOCK = 0x6D6F6E69
+
+
+def get_meta(conn: Connection, key: str) -> str | None:
+    return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
+
+
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    if get_meta(conn, key) is None:
+        conn.execute(meta.insert().values(key=key, value=value))
+    else:
+        conn.execute(meta.update().where(meta.c.key == key).values(value=value))
+
+
+def migrate(conn: Connection, where: str) -> list[Migration]:
+    """Bring the schema to LATEST inside the caller's write transaction; returns the steps
+    applied (none for a new or current database)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+    tables = set(inspect(conn).get_table_names())
+    if "meta" not in tables:
+        if "version" in tables:
+            raise StoreError(f"{where} has monitor tables but no schema version; refusing")
+        metadata.create_all(conn)
+        set_meta(conn, "schema_version", str(LATEST))
+        return []
+    found = int(get_meta(conn, "schema_version") or 1)
+    if found > LATEST:
+        raise StoreError(
+            f"{where} was written by a newer monitor (schema {found}, this one knows {LATEST})"
+        )
+    steps = [step for step in MIGRATIONS if step.version > found]
+    for step in steps:
+        step.apply(conn)
+        set_meta(conn, "schema_version", str(step.version))
+    return steps

@@ -1,0 +1,136 @@
+"""A diff laid out for reading: paragraphs aligned, changed ones word-diffed, long unchanged
+stretches folded, and title / date / links apart from the text.
+
+`monitor.diff.compare` says *what* changed, sentence by sentence, for alerts; this module
+says *where* in the whole statement, paragraph by paragraph, for the page. Both use the
+same word diff (`monitor.diff.word_diff`), so a highlight and an alert never disagree.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from monitor.diff import DELETE, EQUAL, INSERT, Change, compare, word_diff
+from monitor.extract import Statement
+
+# Unchanged paragraphs kept visible on each side of a change.
+CONTEXT = 1
+
+
+@dataclass(frozen=True)
+class Piece:
+    op: int  # EQUAL, DELETE or INSERT
+    text: str
+
+
+@dataclass
+class Block:
+    kind: str  # same | changed | added | removed | fold
+    pieces: list[Piece] = field(default_factory=list)
+    folded: list[str] = field(default_factory=list)  # the paragraphs of a fold
+
+    @property
+    def before(self) -> list[Piece]:
+        return [p for p in self.pieces if p.op != INSERT]
+
+    @property
+    def after(self) -> list[Piece]:
+        return [p for p in self.pieces if p.op != DELETE]
+
+    @property
+    def is_change(self) -> bool:
+        return self.kind in ("changed", "added", "removed")
+
+
+@dataclass
+class FieldChange:
+    field: str  # title | published | links | attachments
+    where: str
+    pieces: list[Piece]
+
+
+@dataclass
+class DiffView:
+    blocks: list[Block]
+    fields: list[FieldChange]
+    summary: str
+    score: float
+
+    @property
+    def changes(self) -> int:
+        return len(self.fields) + sum(1 for block in self.blocks if block.is_change)
+
+
+def diff_view(old: Statement | None, new: Statement | None, ignore: list[str]) -> DiffView:
+    result = compare(old, new, ignore)
+    blocks = _fold(_align(old.paragraphs if old else (), new.paragraphs if new else ()))
+    fields = [_field(change) for change in result.changes if change.field != "body"]
+    if old is None and new is not None:  # first version: the title is news too
+        fields.insert(0, FieldChange("title", "title", [Piece(INSERT, new.title)]))
+    return DiffView(blocks, fields, result.summary, result.score)
+
+
+def _align(old: tuple[str, ...], new: tuple[str, ...]) -> list[Block]:
+    # Spacing-only differences are markup churn (see monitor.diff), so paragraphs are
+    # matched with whitespace squashed out.
+    matcher = difflib.SequenceMatcher(
+        a=[_squash(p) for p in old], b=[_squash(p) for p in new], autojunk=False
+    )
+    blocks: list[Block] = []
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op == "equal":
+            blocks += [Block("same", [Piece(EQUAL, p)]) for p in new[b1:b2]]
+            continue
+        olds, news = old[a1:a2], new[b1:b2]
+        for index in range(max(len(olds), len(news))):
+            before = olds[index] if index < len(olds) else None
+            after = news[index] if index < len(news) else None
+            if before is not None and after is not None:
+                diffs, _ = word_diff(before, after)
+                blocks.append(Block("changed", [Piece(o, t) for o, t in diffs]))
+            elif before is not None:
+                blocks.append(Block("removed", [Piece(DELETE, before)]))
+            elif after is not None:
+                blocks.append(Block("added", [Piece(INSERT, after)]))
+    return blocks
+
+
+def _fold(blocks: list[Block]) -> list[Block]:
+    """Unchanged runs keep CONTEXT paragraphs next to each change; the rest is folded."""
+    out: list[Block] = []
+    index = 0
+    while index < len(blocks):
+        if blocks[index].kind != "same":
+            out.append(blocks[index])
+            index += 1
+            continue
+        end = index
+        while end < len(blocks) and blocks[end].kind == "same":
+            end += 1
+        run = blocks[index:end]
+        head = CONTEXT if index > 0 else 0  # context after a change above
+        tail = CONTEXT if end < len(blocks) else 0  # context before a change below
+        if len(run) - head - tail >= 2:
+            middle = run[head : len(run) - tail]
+            out += run[:head]
+            out.append(Block("fold", folded=[b.pieces[0].text for b in middle]))
+            out += run[len(run) - tail :]
+        else:
+            out += run
+        index = end
+    return out
+
+
+def _field(change: Change) -> FieldChange:
+    if change.field == "title" and change.before and change.after:
+        diffs, _ = word_diff(change.before, change.after)
+        pieces = [Piece(op, text) for op, text in diffs]
+    else:
+        pieces = [Piece(DELETE, change.before)] if change.before else []
+        pieces += [Piece(INSERT, change.after)] if change.after else []
+    return FieldChange(change.field, change.where, pieces)
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())

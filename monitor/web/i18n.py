@@ -1,0 +1,176 @@
+"""Interface text in English and Russian.
+
+Templates write the English text and call `_()` on it; Russian comes from this table. The
+language is the `lang` cookie (the switch in the page header), else the best of the
+browser's Accept-Language. Dates are not formatted here: the browser shows them in the
+reader's own time zone (static/app.js), with UTC in the title attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGUAGES = ("en", "ru")
+
+RU: dict[str, str] = {
+    "Watches": "Наблюдения",
+    "Search": "Поиск",
+    "Log in": "Войти",
+    "Log out": "Выйти",
+    "Username": "Имя пользователя",
+    "Password": "Пароль",
+    "Wrong username or password.": "Неверное имя пользователя или пароль.",
+    "Too many failed attempts; try again in a few minutes.": (
+        "Слишком много неудачных попыток; повторите через несколько минут."
+    ),
+    "Status": "Состояние",
+    "Last check": "Последняя проверка",
+    "Last change": "Последнее изменение",
+    "Next check": "Следующая проверка",
+    "ok": "в порядке",
+    "changed": "изменено",
+    "failing": "сбой",
+    "failing since": "сбой с",
+    "not checked yet": "ещё не проверялось",
+    "not configured": "не настроено",
+    "all": "все",
+    "Filter": "Фильтр",
+    "Statements": "Заявления",
+    "Statement": "Заявление",
+    "Versions": "Версии",
+    "versions": "версий",
+    "Version": "Версия",
+    "Published": "Опубликовано",
+    "removed": "удалено",
+    "Removed": "Удалено",
+    "Time": "Время",
+    "Kind": "Вид",
+    "Size": "Размер",
+    "Score": "Оценка",
+    "Summary": "Сводка",
+    "Annotation": "Отметка",
+    "Compare": "Сравнить",
+    "Compare selected versions": "Сравнить выбранные версии",
+    "Inline": "В тексте",
+    "Side by side": "Рядом",
+    "Title, date and links": "Заголовок, дата и ссылки",
+    "Text": "Текст",
+    "unchanged paragraphs": "неизменённых абзацев",
+    "No change between these versions.": "Между этими версиями нет изменений.",
+    "Previous change": "Предыдущее изменение",
+    "Next change": "Следующее изменение",
+    "change": "изменение",
+    "of": "из",
+    "Keys: j / n next change, k / p previous.": "Клавиши: j / n — следующее, k / p — предыдущее.",
+    "Before": "До",
+    "After": "После",
+    "Snapshot": "Снимок",
+    "Archived text": "Текст в архиве",
+    "Sanitised page": "Очищенная страница",
+    "Page in a sandbox": "Страница в песочнице",
+    "Response": "Ответ",
+    "Headers": "Заголовки",
+    "Download raw body": "Скачать тело ответа",
+    "Download headers": "Скачать заголовки",
+    "Download statement JSON": "Скачать JSON заявления",
+    "Requested": "Запрошено",
+    "Final URL": "Итоговый URL",
+    "Redirects": "Перенаправления",
+    "Server date": "Дата сервера",
+    "This version records the removal of the statement.": (
+        "Эта версия фиксирует удаление заявления."
+    ),
+    "No response is stored for this version.": "Для этой версии ответ не сохранён.",
+    "Scripts of the archived page never run: it is shown without them, or in a sandbox.": (
+        "Скрипты архивной страницы не выполняются: она показана без них или в песочнице."
+    ),
+    "Significant": "Существенно",
+    "Noise": "Шум",
+    "significant": "существенно",
+    "noise": "шум",
+    "Note": "Заметка",
+    "Save": "Сохранить",
+    "Annotate this change": "Отметить это изменение",
+    "Annotations": "Отметки",
+    "Ignore suggestions": "Предложения для ignore",
+    "Phrases most often marked as noise; adding one masks it before comparing.": (
+        "Фразы, чаще всего отмеченные как шум; добавленная фраза скрывается перед сравнением."
+    ),
+    "times": "раз",
+    "Add to ignore": "Добавить в ignore",
+    "Search all versions": "Поиск по всем версиям",
+    "results": "результатов",
+    "No results.": "Ничего не найдено.",
+    "only in earlier versions": "только в прежних версиях",
+    "in the current version": "в текущей версии",
+    "statement removed": "заявление удалено",
+    "Feed": "Лента",
+    "Export": "Экспорт",
+    "Add a watch": "Добавить наблюдение",
+    "Edit": "Изменить",
+    "Edit watch": "Изменить наблюдение",
+    "Revert to the config file": "Вернуть настройки из файла",
+    "Remove this watch": "Удалить наблюдение",
+    "edited in the web UI": "изменено в веб-интерфейсе",
+    "added in the web UI": "добавлено в веб-интерфейсе",
+    "Name": "Название",
+    "Interval": "Интервал",
+    "Profile": "Профиль",
+    "Language": "Язык",
+    "Ignore (regular expressions, one a line)": "Ignore (регулярные выражения, по одному в строке)",
+    "Ignore selectors (CSS, one a line)": "Ignore selectors (CSS, по одному в строке)",
+    "Channels": "Каналы",
+    "Threshold": "Порог",
+    "Fetcher": "Загрузчик",
+    "Obey robots.txt": "Соблюдать robots.txt",
+    "Muted": "Без уведомлений",
+    "Quiet hours": "Тихие часы",
+    "Time zone": "Часовой пояс",
+    "Digest": "Дайджест",
+    "automatic": "автоматически",
+    "Please correct the marked fields.": "Исправьте отмеченные поля.",
+    "Users": "Пользователи",
+    "Role": "Роль",
+    "Save user": "Сохранить пользователя",
+    "Delete": "Удалить",
+    "leave empty to keep": "оставьте пустым, чтобы не менять",
+    "Nothing stored yet.": "Пока ничего не сохранено.",
+    "Recent checks": "Последние проверки",
+    "Outcome": "Результат",
+    "Detail": "Подробности",
+    "Not found": "Не найдено",
+    "Forbidden": "Доступ запрещён",
+    "Your role does not allow this.": "Ваша роль этого не позволяет.",
+    "The form expired; reload the page and try again.": (
+        "Форма устарела; перезагрузите страницу и повторите."
+    ),
+    "read-only public view": "публичный режим только для чтения",
+    "first version": "первая версия",
+    "Watch": "Наблюдение",
+    "Settings": "Настройки",
+}
+
+_TABLES = {"ru": RU}
+
+
+def translator(language: str) -> Callable[[str], str]:
+    table = _TABLES.get(language, {})
+    return lambda text: table.get(text, text)
+
+
+def choose_language(cookie: str | None, accept_language: str | None) -> str:
+    if cookie in LANGUAGES:
+        return cookie
+    best, best_q = "en", -1.0
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        code = tag.strip().lower().split("-")[0]
+        if code in LANGUAGES and quality > best_q:
+            best, best_q = code, quality
+    return best

@@ -1,0 +1,219 @@
+"""The plumbing every page shares: who is visiting, in which language, with which CSRF
+token; rendering templates (Jinja2, autoescaped); and the `page` decorator that checks the
+role and, for a POST, the CSRF token before a handler runs."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from monitor.config import MonitorConfig
+from monitor.store import Store
+from monitor.web.auth import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, Auth, User, cookie_options
+from monitor.web.i18n import choose_language, translator
+
+HERE = Path(__file__).resolve().parent
+# The UI's own pages: scripts and styles from /static only, nothing from elsewhere, never
+# framed. Archived pages get a far stricter policy of their own (see ui.archived_page).
+UI_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+class Missing(Exception):
+    """A watch, statement or version that does not exist: the page answers 404."""
+
+
+@dataclass
+class Visit:
+    """One request as the pages see it."""
+
+    request: Request
+    user: User | None
+    language: str
+    csrf: str
+    set_csrf: bool
+    form: FormData | None = None
+    extra_cookies: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def may(self, role: str) -> bool:
+        return self.user is not None and self.user.may(role)
+
+
+Handler = Callable[[Any, Request, Visit], Awaitable[Response]]
+
+
+class Pages:
+    """Base of the UI's handler classes: store, config, auth and templates."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Callable[[], MonitorConfig],
+        auth: Auth,
+        env: Environment,
+    ) -> None:
+        self.store = store
+        self._config = config
+        self.auth = auth
+        self.env = env
+
+    @property
+    def config(self) -> MonitorConfig:
+        return self._config()
+
+    def secure(self, request: Request) -> bool:
+        public_url = self.config.server.public_url or ""
+        return request.url.scheme == "https" or public_url.startswith("https://")
+
+    def visit(self, request: Request) -> Visit:
+        user = self.auth.user(request.cookies.get(SESSION_COOKIE))
+        language = choose_language(
+            request.cookies.get("lang"), request.headers.get("accept-language")
+        )
+        csrf = request.cookies.get(CSRF_COOKIE, "")
+        fresh = not self.auth.csrf_valid(csrf, csrf)
+        return Visit(request, user, language, self.auth.new_csrf() if fresh else csrf, fresh)
+
+    def render(
+        self, visit: Visit, template: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        _ = translator(visit.language)
+        html = self.env.get_template(template).render(
+            _=_,
+            visit=visit,
+            user=visit.user,
+            lang=visit.language,
+            csrf=visit.csrf,
+            csrf_field=Markup(
+                f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(visit.csrf)}">'
+            ),
+            public=self.config.server.public,
+            can_edit=visit.may("editor"),
+            is_admin=visit.may("admin"),
+            here=_here(visit.request),
+            **context,
+        )
+        return self.finish(visit, HTMLResponse(html, status_code=status_code))
+
+    def finish(self, visit: Visit, response: Response) -> Response:
+        secure = self.secure(visit.request)
+        if visit.set_csrf:
+            response.set_cookie(CSRF_COOKIE, visit.csrf, **cookie_options(secure))
+        for name, (value, options) in visit.extra_cookies.items():
+            response.set_cookie(name, value, **{**cookie_options(secure), **options})
+        return response
+
+    def error(self, visit: Visit, status: int, title: str, message: str = "") -> HTMLResponse:
+        return self.render(visit, "error.html.j2", status, title=title, message=message)
+
+    def redirect(self, visit: Visit, url: str) -> Response:
+        return self.finish(visit, RedirectResponse(url, status_code=303))
+
+
+def page(role: str | None = "viewer") -> Callable[[Handler], Callable[[Any, Request], Any]]:
+    """Guard a handler: `role` None is open to all; "viewer" is anyone logged in (anyone at
+    all in public mode); "editor" and "admin" need that role. A POST must carry the CSRF
+    token of the visitor's cookie and, when the browser sends one, our own Origin."""
+
+    def wrap(handler: Handler) -> Callable[[Any, Request], Any]:
+        @functools.wraps(handler)
+        async def endpoint(self: Pages, request: Request) -> Response:
+            visit = self.visit(request)
+            if role is not None and not _allowed(self, visit, role):
+                if visit.user is None:
+                    target = "/login?" + urlencode({"next": _here(request)})
+                    return self.redirect(visit, target)
+                _ = translator(visit.language)
+                return self.error(visit, 403, _("Forbidden"), _("Your role does not allow this."))
+            if request.method == "POST":
+                visit.form = await request.form()
+                token = visit.form.get(CSRF_FIELD)
+                origin = request.headers.get("origin")
+                if (origin and origin != _origin(request)) or not self.auth.csrf_valid(
+                    request.cookies.get(CSRF_COOKIE), token if isinstance(token, str) else None
+                ):
+                    _ = translator(visit.language)
+                    message = _("The form expired; reload the page and try again.")
+                    return self.error(visit, 403, _("Forbidden"), message)
+            try:
+                return await handler(self, request, visit)
+            except Missing as missing:
+                _ = translator(visit.language)
+                return self.error(visit, 404, _("Not found"), str(missing))
+
+        return endpoint
+
+    return wrap
+
+
+def _allowed(pages: Pages, visit: Visit, role: str) -> bool:
+    if role == "viewer" and pages.config.server.public:
+        return True
+    return visit.may(role)
+
+
+def _origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def local_path(target: str | None, default: str = "/") -> str:
+    """Only a path on this site is a place to go back to (no open redirect)."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def make_env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["size"] = human_size
+    env.filters["q"] = lambda value: quote(str(value), safe="")
+    env.globals["when"] = when
+    return env
+
+
+def when(moment: str | None, empty: str = "—") -> Markup:
+    """A stored UTC time as <time>: UTC in the title; the browser rewrites the text in the
+    reader's time zone (static/app.js)."""
+    if not moment:
+        return Markup(escape(empty))
+    shown = moment[:16].replace("T", " ") + " UTC"
+    return Markup(
+        f'<time datetime="{escape(moment)}" title="{escape(moment)}">{escape(shown)}</time>'
+    )
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            break
+        value /= 1024
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"

@@ -1,0 +1,35 @@
+"""`monitor serve`: the review UI alone, on an archive a daemon (or several) may be writing.
+
+Watches saved in the UI take effect here at once; a daemon running elsewhere picks them up
+on its next start or SIGHUP (one serving the UI itself reloads on its own).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from monitor.config import MonitorConfig, ServerConfig
+from monitor.overrides import apply_ui_watches
+from monitor.store import Store
+from monitor.web.app import create_app
+
+
+def serve(config: MonitorConfig, store: Store, listen: str) -> None:
+    current = apply_ui_watches(config, store)
+
+    def running() -> MonitorConfig:
+        return current
+
+    async def changed() -> None:
+        nonlocal current
+        current = apply_ui_watches(config, store)
+
+    def health() -> dict[str, object]:
+        return {"ok": True, "serving": "web UI only", "watches": len(current.watch)}
+
+    host, port = ServerConfig(listen=listen).host_port
+    print(f"monitor: web UI on http://{host}:{port}/ (data: {store.location})", file=sys.stderr)
+    app = create_app(health, store, running, changed)
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")

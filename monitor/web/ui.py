@@ -1,0 +1,489 @@
+"""The reading side of the UI: watches, statements and their timelines, diffs, archived
+snapshots, annotations, search, feeds and exports."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nh3
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from monitor.config import StoreConfig, WatchConfig
+from monitor.extract import Statement
+from monitor.feed import feed_bytes
+from monitor.fetch import decode_body
+from monitor.store import Store
+from monitor.store.review import MARK_END, MARK_START, VERDICTS
+from monitor.web.diffview import diff_view
+from monitor.web.i18n import LANGUAGES, translator
+from monitor.web.pages import Missing, Pages, Visit, local_path, page
+from monitor.web.suggest import FragmentCache, ignore_suggestions
+
+# A watch whose last change is this recent shows as "changed".
+CHANGED_FOR = timedelta(hours=24)
+# Versions per page of a statement's timeline.
+TIMELINE_PAGE = 500
+# Archived bodies larger than this are offered for download, not shown inline.
+_INLINE_LIMIT = 2_000_000
+# Archived pages: no script, no network, no plugin, no form; inline styles and data:
+# images only. `sandbox` gives the document an opaque origin even when opened directly.
+ARCHIVE_POLICY = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+# Media types an archived body is served with; anything else is served as bytes.
+_RENDERABLE = ("text/html", "text/plain", "application/json", "application/xml", "text/xml")
+
+
+class ReadingPages(Pages):
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fragments = FragmentCache()
+
+    # --- watches ---------------------------------------------------------------------------
+
+    @page()
+    async def watches(self, request: Request, visit: Visit) -> Response:
+        query = request.query_params.get("q", "").strip().lower()
+        wanted = request.query_params.get("status", "")
+        rows = [
+            entry
+            for entry in self._watch_entries()
+            if (not wanted or entry["status"] == wanted) and (not query or query in entry["search"])
+        ]
+        return self.render(visit, "watches.html.j2", rows=rows, q=query, status=wanted)
+
+    def _watch_entries(self) -> list[dict[str, Any]]:
+        states = {row["id"]: row for row in self.store.watch_rows()}
+        configured = {watch.id: watch for watch in self.config.watch}
+        ui_ids = {row["id"] for row in self.store.ui_watches()}
+        entries = []
+        for watch_id in list(configured) + sorted(states.keys() - configured.keys()):
+            watch, state = configured.get(watch_id), states.get(watch_id, {})
+            name = watch.display_name if watch else watch_id
+            url = watch.url if watch else state.get("url", "")
+            status, since = watch_status(state)
+            next_check = None
+            if watch and state.get("last_check_at"):
+                last = _parse(state["last_check_at"])
+                next_check = _format(last + timedelta(seconds=watch.interval))
+            entries.append(
+                {
+                    "id": watch_id,
+                    "name": name,
+                    "url": url,
+                    "configured": watch is not None,
+                    "from_ui": watch_id in ui_ids,
+                    "status": status if watch else "not configured",
+                    "since": since,
+                    "reason": state.get("failure_reason"),
+                    "last_check": state.get("last_check_at"),
+                    "last_change": state.get("last_change_at"),
+                    "next_check": next_check,
+                    "search": f"{watch_id} {name} {url}".lower(),
+                }
+            )
+        return entries
+
+    @page()
+    async def watch(self, request: Request, visit: Visit) -> Response:
+        watch, configured = self.find_watch(request.path_params["watch"])
+        states = {row["id"]: row for row in self.store.watch_rows()}
+        # A watch saved a moment ago has no row yet: it shows as never checked.
+        state = states.get(watch.id) or dict.fromkeys(_STATE_SHOWN)
+        status, since = watch_status(state)
+        return self.render(
+            visit,
+            "watch.html.j2",
+            watch=watch,
+            configured=configured,
+            from_ui=any(row["id"] == watch.id for row in self.store.ui_watches()),
+            state=state,
+            status=status,
+            since=since,
+            documents=self.store.documents(watch.id),
+            checks=self.store.checks(watch.id, limit=10),
+            suggestions=(
+                ignore_suggestions(self.store, watch, self.fragments) if configured else []
+            ),
+        )
+
+    def find_watch(self, watch_id: str) -> tuple[WatchConfig, bool]:
+        """A configured watch, or one the archive still holds after it left the config."""
+        for watch in self.config.watch:
+            if watch.id == watch_id:
+                return watch, True
+        for row in self.store.watch_rows():
+            if row["id"] == watch_id:
+                return WatchConfig.model_construct(id=row["id"], url=row["url"]), False
+        raise Missing(f"no watch {watch_id!r}")
+
+    # --- a statement ---------------------------------------------------------------------
+
+    def _document(self, watch_id: str, key: str | None) -> dict[str, Any]:
+        document = self.store.document(watch_id, key) if key else None
+        if document is None:
+            raise Missing(f"no statement {key!r} in watch {watch_id!r}")
+        return document
+
+    @page()
+    async def statement(self, request: Request, visit: Visit) -> Response:
+        watch, _configured = self.find_watch(request.path_params["watch"])
+        document = self._document(watch.id, request.query_params.get("key"))
+        last = self.store.last_seq(document["id"])
+        # Pages of TIMELINE_PAGE versions, the newest page first: a statement edited
+        # thousands of times opens at once, and every version is a page away.
+        pages = max(1, -(-last // TIMELINE_PAGE))
+        try:
+            number = min(pages, max(1, int(request.query_params.get("page") or pages)))
+        except ValueError:
+            number = pages
+        first = (number - 1) * TIMELINE_PAGE + 1
+        versions = self.store.timeline(document["id"], first, first + TIMELINE_PAGE - 1)
+        return self.render(
+            visit,
+            "statement.html.j2",
+            watch=watch,
+            document=document,
+            versions=versions,
+            last=last,
+            page=number,
+            pages=pages,
+            per_page=TIMELINE_PAGE,
+            annotations=self.store.annotations(document["id"]),
+        )
+
+    @page()
+    async def diff(self, request: Request, visit: Visit) -> Response:
+        """`?key=KEY&b=SEQ[&a=SEQ]` (versions of one statement by number, a = b-1 when
+        left out: the permalink of alerts), or `?b=ID[&a=ID]` by version id."""
+        watch, _configured = self.find_watch(request.path_params["watch"])
+        params = request.query_params
+        key = params.get("key")
+        try:
+            a_ref = int(params["a"]) if params.get("a") else None
+            b_ref = int(params["b"]) if params.get("b") else None
+        except ValueError:
+            raise Missing("versions are given by number") from None
+        if key:
+            document = self._document(watch.id, key)
+            last = self.store.last_seq(document["id"])
+            b = self.store.version_at(document["id"], b_ref or last)
+            if b is None:
+                raise Missing(f"no version {b_ref} of {key}")
+            a = self.store.version_at(document["id"], a_ref if a_ref else b["seq"] - 1)
+        else:
+            b = self._version(watch.id, b_ref)
+            document = self.store.document_by_id(b["document_id"]) or {}
+            last = self.store.last_seq(b["document_id"])
+            a = (
+                self._version(watch.id, a_ref)
+                if a_ref
+                else self.store.version_at(b["document_id"], b["seq"] - 1)
+            )
+        if a is not None and a["document_id"] != b["document_id"]:
+            raise Missing("both versions must be of the same statement")
+        if a is not None and a["seq"] > b["seq"]:
+            a, b = b, a
+        view = diff_view(self._statement(a), self._statement(b), watch.ignore)
+        mode = "side" if params.get("view") == "side" else "inline"
+        return self.render(
+            visit,
+            "diff.html.j2",
+            watch=watch,
+            document=document,
+            a=a,
+            b=b,
+            last=last,
+            view=view,
+            mode=mode,
+            verdicts=VERDICTS,
+        )
+
+    def _version(self, watch_id: str, version_id: int | None) -> dict[str, Any]:
+        row = self.store.version(version_id) if version_id else None
+        if row is None or row["watch_id"] != watch_id:
+            raise Missing(f"no version {version_id} in watch {watch_id!r}")
+        return row
+
+    def _statement(self, row: dict[str, Any] | None) -> Statement | None:
+        if row is None or not row["text_sha256"]:
+            return None
+        return Statement.from_json(self.store.read_blob(row["text_sha256"]))
+
+    # --- a snapshot as archived --------------------------------------------------------
+
+    @page()
+    async def snapshot(self, request: Request, visit: Visit) -> Response:
+        watch, _configured = self.find_watch(request.path_params["watch"])
+        row = self._version(watch.id, _int(request.path_params["version"]))
+        record = self.store.response(row["response_id"]) if row["response_id"] else None
+        tab = request.query_params.get("tab", "text")
+        shown: dict[str, Any] = {}
+        if record is not None and tab == "page" and record["body_size"] <= _INLINE_LIMIT:
+            shown = _inline_body(self.store.read_blob(record["body_sha256"]), record)
+        return self.render(
+            visit,
+            "snapshot.html.j2",
+            watch=watch,
+            version=row,
+            statement=self._statement(row),
+            record=record,
+            tab=tab,
+            shown=shown,
+            verdicts=VERDICTS,
+        )
+
+    def _record(self, request: Request) -> dict[str, Any]:
+        watch, _configured = self.find_watch(request.path_params["watch"])
+        row = self._version(watch.id, _int(request.path_params["version"]))
+        record = self.store.response(row["response_id"]) if row["response_id"] else None
+        if record is None:
+            raise Missing("no response is stored for this version")
+        return record
+
+    @page()
+    async def archived_page(self, request: Request, visit: Visit) -> Response:
+        """The archived body for the sandboxed frame: served from its own path with a CSP
+        that forbids scripts and gives it an opaque origin, so nothing in it runs with the
+        UI's privileges or reads its cookies, storage or DOM."""
+        record = self._record(request)
+        body = self.store.read_blob(record["body_sha256"])
+        media = _media_type(record)
+        served = media if media.split(";")[0].strip() in _RENDERABLE else "application/octet-stream"
+        return Response(
+            body,
+            media_type=served,
+            headers={
+                "Content-Security-Policy": ARCHIVE_POLICY,
+                "X-Frame-Options": "SAMEORIGIN",
+                "Referrer-Policy": "no-referrer",
+                "Cache-Control": "private, no-store",
+            },
+        )
+
+    @page()
+    async def raw_body(self, request: Request, visit: Visit) -> Response:
+        record = self._record(request)
+        body = self.store.read_blob(record["body_sha256"])
+        name = f"{request.path_params['watch']}-response-{record['id']}.body"
+        return _download(body, name, "application/octet-stream", record["body_sha256"])
+
+    @page()
+    async def raw_headers(self, request: Request, visit: Visit) -> Response:
+        record = self._record(request)
+        data = json.dumps(
+            {k: record[k] for k in _HEADER_FACTS}, ensure_ascii=False, indent=2
+        ).encode()
+        name = f"{request.path_params['watch']}-response-{record['id']}.headers.json"
+        return _download(data, name, "application/json")
+
+    @page()
+    async def statement_json(self, request: Request, visit: Visit) -> Response:
+        watch, _configured = self.find_watch(request.path_params["watch"])
+        row = self._version(watch.id, _int(request.path_params["version"]))
+        if not row["text_sha256"]:
+            raise Missing("this version records a removal; it has no text")
+        data = self.store.read_blob(row["text_sha256"])
+        name = f"{watch.id}-version-{row['id']}.json"
+        return _download(data, name, "application/json", row["text_sha256"])
+
+    # --- annotations ---------------------------------------------------------------------
+
+    @page("editor")
+    async def annotate(self, request: Request, visit: Visit) -> Response:
+        watch, _configured = self.find_watch(request.path_params["watch"])
+        row = self._version(watch.id, _int(request.path_params["version"]))
+        assert visit.form is not None and visit.user is not None
+        verdict = str(visit.form.get("verdict") or "") or None
+        note = str(visit.form.get("note") or "").strip()[:4000]
+        if verdict in VERDICTS or note:
+            self.store.annotate(
+                row["document_id"], row["id"], visit.user.name, verdict if verdict else None, note
+            )
+        back = local_path(str(visit.form.get("next") or ""), f"/watch/{watch.id}")
+        return self.redirect(visit, back)
+
+    # --- search ------------------------------------------------------------------------
+
+    @page()
+    async def search(self, request: Request, visit: Visit) -> Response:
+        query = request.query_params.get("q", "").strip()
+        watch_id = request.query_params.get("watch") or None
+        groups: list[dict[str, Any]] = []
+        if query:
+            # Catching up the index reads every new blob: in a thread, on a connection
+            # of its own, so the daemon's loop (and its checks) never waits for it.
+            await run_in_threadpool(_catch_up_index, self.config.store)
+            groups = _group_hits(self.store.search(query, watch_id))
+        return self.render(visit, "search.html.j2", q=query, watch_id=watch_id or "", groups=groups)
+
+    # --- feeds and exports ---------------------------------------------------------------
+
+    @page()
+    async def feed(self, request: Request, visit: Visit) -> Response:
+        watch_id = request.path_params.get("watch")
+        if watch_id is not None:
+            _watch, configured = self.find_watch(watch_id)
+            if not configured:
+                raise Missing(f"watch {watch_id!r} is no longer configured")
+        data = feed_bytes(self.store, self.config, watch_id)
+        return Response(data, media_type="application/atom+xml; charset=utf-8")
+
+    @page()
+    async def export(self, request: Request, visit: Visit) -> Response:
+        from monitor.export import write_jsonl, write_warc
+
+        watch, _configured = self.find_watch(request.path_params["watch"])
+        kind = request.path_params["format"]
+        if kind not in ("jsonl", "warc.gz"):
+            raise Missing(f"no export format {kind!r} (jsonl, warc.gz)")
+        directory = Path(tempfile.mkdtemp(prefix="monitor-export-"))
+        target = directory / f"{watch.id}.{kind}"
+        writer: Callable[..., Any] = write_warc if kind == "warc.gz" else write_jsonl
+        # Exports read every blob of a watch: a thread and a connection of their own.
+        await run_in_threadpool(_export, self.config.store, writer, target, watch.id)
+        media = "application/warc" if kind == "warc.gz" else "application/x-ndjson"
+        return FileResponse(
+            target,
+            media_type=media,
+            filename=target.name,
+            background=BackgroundTask(_remove, directory),
+        )
+
+    # --- language ------------------------------------------------------------------------
+
+    @page(None)
+    async def language(self, request: Request, visit: Visit) -> Response:
+        code = request.path_params["code"]
+        if code in LANGUAGES:
+            visit.extra_cookies["lang"] = (code, {"max_age": 365 * 86400, "httponly": False})
+        return self.redirect(visit, local_path(request.query_params.get("next")))
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        visit = self.visit(request)
+        _ = translator(visit.language)
+        return self.error(visit, 404, _("Not found"))
+
+
+_STATE_SHOWN = ("last_check_at", "last_change_at", "failing_since", "failure_reason")
+_HEADER_FACTS = (
+    "requested_at",
+    "method",
+    "url",
+    "final_url",
+    "redirects",
+    "status",
+    "http_version",
+    "server_date",
+    "request_headers",
+    "headers",
+    "body_sha256",
+    "body_size",
+)
+
+
+def watch_status(state: dict[str, Any]) -> tuple[str, str | None]:
+    """ok, changed (within CHANGED_FOR), failing (since when) or not checked yet."""
+    if not state.get("last_check_at"):
+        return "not checked yet", None
+    if state.get("failing_since"):
+        return "failing", state["failing_since"]
+    last_change = state.get("last_change_at")
+    if last_change and datetime.now(UTC) - _parse(last_change) < CHANGED_FOR:
+        return "changed", last_change
+    return "ok", None
+
+
+def _parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def _format(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Missing(f"no version {value!r}") from None
+
+
+def _media_type(record: dict[str, Any]) -> str:
+    for name, value in record["headers"]:
+        if name.lower() == "content-type":
+            return str(value)
+    return "application/octet-stream"
+
+
+def _inline_body(body: bytes, record: dict[str, Any]) -> dict[str, Any]:
+    """The archived body for the "sanitised page" tab: HTML through nh3 (no script, no
+    style, no event handler, no javascript: URL), JSON pretty-printed, text as text."""
+    media = _media_type(record)
+    text = decode_body(body, media)
+    if "html" in media:
+        # Remote images would tell the watched site who reads its archive; the UI's CSP
+        # blocks them too, but they are not worth sending at all.
+        tags = nh3.ALLOWED_TAGS - {"img"}
+        return {"html": nh3.clean(text, tags=tags, link_rel="noopener noreferrer nofollow")}
+    if "json" in media:
+        try:
+            return {"text": json.dumps(json.loads(text), ensure_ascii=False, indent=2)}
+        except ValueError:
+            pass
+    return {"text": text}
+
+
+def _download(data: bytes, name: str, media_type: str, sha256: str | None = None) -> Response:
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if sha256:
+        headers["X-Content-SHA256"] = sha256
+    return Response(data, media_type=media_type, headers=headers)
+
+
+def _group_hits(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Hits grouped by statement, best first; whether the words are still in the current
+    version or only in earlier (or removed) ones."""
+    groups: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        group = groups.setdefault(row["document_id"], {**row, "seqs": []})
+        group["seqs"].append(row["seq"])
+    for group in groups.values():
+        group["seqs"].sort()
+        group["current"] = group["last_seq"] in group["seqs"] and not group["removed_at"]
+        group["snippet_parts"] = _snippet_parts(group["snippet"] or "")
+    return list(groups.values())
+
+
+def _snippet_parts(snippet: str) -> list[tuple[bool, str]]:
+    """(highlighted?, text) pieces; the template escapes each, then marks the hits."""
+    parts: list[tuple[bool, str]] = []
+    for index, chunk in enumerate(snippet.split(MARK_START)):
+        if index == 0:
+            parts.append((False, chunk))
+            continue
+        hit, _, rest = chunk.partition(MARK_END)
+        parts += [(True, hit), (False, rest)]
+    return [part for part in parts if part[1]]
+
+
+def _catch_up_index(config: StoreConfig) -> None:
+    with Store.from_config(config) as store:
+        store.index_text()
+
+
+def _export(config: StoreConfig, writer: Callable[..., Any], target: Path, watch_id: str) -> None:
+    with Store.from_config(config) as store:
+        writer(store, target, watch_id)
+
+
+def _remove(directory: Path) -> None:
+    for path in directory.iterdir():
+        path.unlink()
+    directory.rmdir()

@@ -1,0 +1,269 @@
+"""`monitor export`: WARC 1.1 that warcio accepts and that gives back every stored byte, and
+JSON lines for scripts — from an archive the real pipeline filled from the replica."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from monitor.config import load_config
+from monitor.export import ORIGINAL_PREFIX, warc_digest, write_warc
+from monitor.extract import profile_names
+from monitor.replica import ReplicaSite
+from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
+from tests.conftest import monitor_cli, write_config
+from tests.postgres import Backend
+from tests.test_store_cli import NEW, NEWEST, OLD, check
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def archive(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two watches' history, filled once per backend for this module's tests: baselines and
+    an edit read from GraphQL (POST with a body), a removal and its restoration read from
+    the REST API (GET)."""
+    directory = tmp_path_factory.mktemp(f"archive-{request.param}")
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    url = server.create_database() if server else None
+    store = Backend(request.param, directory / "store", url).toml()
+    with ReplicaSite() as replica:
+        config = write_config(directory, replica, languages=("en", "ru"), store=store)
+        check(config)
+        replica.replace_text(NEWEST["id"], "en", OLD, NEW)
+        check(config)
+        replica.remove(NEWEST["id"])
+        replica.set_mode("graphql_off")
+        check(config)
+        replica.restore(NEWEST["id"])
+        check(config)
+    return config
+
+
+def read_warc(path: Path) -> list[dict[str, Any]]:
+    records = []
+    with open(path, "rb") as stream:
+        for record in ArchiveIterator(stream):
+            records.append(
+                {
+                    "type": record.rec_type,
+                    "warc": dict(record.rec_headers.headers),
+                    "protocol": record.rec_headers.protocol,
+                    "http": record.http_headers,
+                    "payload": record.raw_stream.read(),
+                }
+            )
+    return records
+
+
+def warcio(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "warcio.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_warc_passes_warcio_and_gives_back_every_stored_byte(archive: Path, tmp_path: Path) -> None:
+    config = archive
+    path, plain = tmp_path / "export.warc.gz", tmp_path / "export.warc"
+    for target in (path, plain):
+        result = monitor_cli(config, "export", "--warc", str(target))
+        assert result.returncode == 0, result.stderr
+        checked = warcio("check", "-v", str(target))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "digest pass" in checked.stdout and "fail" not in checked.stdout
+    assert path.read_bytes()[:2] == b"\x1f\x8b" and plain.read_bytes().startswith(b"WARC/1.1")
+    indexed = warcio("index", "-f", "warc-type,warc-target-uri,warc-payload-digest", str(path))
+    assert indexed.returncode == 0, indexed.stderr
+
+    records = read_warc(path)
+    assert records[0]["type"] == "warcinfo"
+    assert {r["protocol"] for r in records} == {"WARC/1.1"}
+    index = [json.loads(line) for line in indexed.stdout.splitlines()]
+    assert [entry["warc-type"] for entry in index] == [r["type"] for r in records]
+    by_id = {r["warc"]["WARC-Record-ID"]: r for r in records}
+    metadata = {}
+    for record in records:
+        if record["type"] == "metadata":
+            facts = json.loads(record["payload"])
+            metadata[facts["version"]] = (facts, record)
+
+    with Store.from_config(_store_config(config)) as store:
+        versions = list(store.iter_versions())
+        assert len(versions) == 8 + 8 + 1 + 2 + 2  # baselines en+ru, edit, removed, restored
+        assert sorted(metadata) == [v["id"] for v in versions]
+        responses = set()
+        for version in versions:
+            facts, meta = metadata[version["id"]]
+            for column in ("seq", "kind", "observed_at", "key", "title", "text_sha256"):
+                assert facts[column] == version[column]
+            assert meta["warc"]["WARC-Date"] == version["observed_at"]
+            described = by_id[meta["warc"]["WARC-Refers-To"]]
+            if version["text_sha256"]:
+                assert described["type"] == "resource"
+                assert described["payload"] == store.read_blob(version["text_sha256"])
+                digest = warc_digest(version["text_sha256"])
+                assert described["warc"]["WARC-Payload-Digest"] == digest
+                response_record = by_id[described["warc"]["WARC-Concurrent-To"]]
+            else:
+                assert version["kind"] == "removed"
+                response_record = described
+            stored = store.response(version["response_id"])
+            _assert_response(store, response_record, stored)
+            request = next(
+                r
+                for r in records
+                if r["warc"].get("WARC-Concurrent-To") == response_record["warc"]["WARC-Record-ID"]
+                and r["type"] == "request"
+            )
+            sent = store.read_blob(stored["request_body"]) if stored["request_body"] else b""
+            assert request["payload"] == sent
+            assert request["http"].protocol == stored["method"]
+            assert request["warc"]["WARC-Target-URI"] == stored["url"]
+            responses.add(stored["id"])
+    assert {r["type"] for r in records} == {
+        "warcinfo",
+        "request",
+        "response",
+        "resource",
+        "metadata",
+    }
+    assert sum(r["type"] == "response" for r in records) == len(responses)
+    assert sum(r["type"] == "request" for r in records) == len(responses)
+    methods = {r["http"].protocol for r in records if r["type"] == "request"}
+    assert methods == {"POST", "GET"}
+    # The uncompressed file holds the same records.
+    assert [(r["type"], r["payload"]) for r in read_warc(plain)] == [
+        (r["type"], r["payload"]) for r in records
+    ]
+
+
+def _assert_response(store: Store, record: dict[str, Any], stored: dict[str, Any]) -> None:
+    assert record["type"] == "response"
+    body = store.read_blob(stored["body_sha256"])
+    assert record["payload"] == body
+    assert record["warc"]["WARC-Payload-Digest"] == warc_digest(stored["body_sha256"])
+    assert record["warc"]["WARC-Target-URI"] == stored["final_url"]
+    assert record["warc"]["WARC-Date"] == stored["requested_at"]
+    assert record["http"].get_statuscode() == str(stored["status"])
+    headers = [
+        (name.removeprefix(ORIGINAL_PREFIX), value)
+        for name, value in record["http"].headers
+        if name != "Content-Length"
+    ]
+    assert headers == [tuple(h) for h in stored["headers"]]
+    assert record["http"].get_header("Content-Length") == str(len(body))
+
+
+def _store_config(config: Path):  # type: ignore[no-untyped-def]
+    return load_config(config, known_profiles=profile_names()).store
+
+
+def test_jsonl_has_every_version_with_its_text_and_hashes(archive: Path, tmp_path: Path) -> None:
+    config = archive
+    result = monitor_cli(config, "export", "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 21
+    edited = [line for line in lines if line["kind"] == "edited"]
+    assert len(edited) == 1 and NEW in edited[0]["text"] and edited[0]["watch"] == "mfa-en"
+    for line in lines:
+        if line["statement"] is None:
+            assert line["kind"] == "removed" and line["text"] is None
+            continue
+        canonical = json.dumps(
+            line["statement"], ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        )
+        assert hashlib.sha256(canonical.encode()).hexdigest() == line["text_sha256"]
+        assert line["statement"]["title"] in line["text"]
+        assert len(line["response"]["body_sha256"]) == 64
+    # Filters: one watch; versions since the edit (its check's time, to the millisecond).
+    out = tmp_path / "ru.jsonl"
+    result = monitor_cli(
+        config, "export", "--format", "jsonl", "--watch", "mfa-ru", "--output", str(out)
+    )
+    assert result.returncode == 0 and "wrote 10 versions" in result.stdout
+    assert {json.loads(line)["watch"] for line in out.read_text().splitlines()} == {"mfa-ru"}
+    since = edited[0]["observed_at"]
+    result = monitor_cli(config, "export", "--format", "jsonl", "--since", since)
+    kinds = sorted(json.loads(line)["kind"] for line in result.stdout.splitlines())
+    assert kinds == ["edited", "removed", "removed", "restored", "restored"]
+    result = monitor_cli(config, "export", "--format", "jsonl", "--since", "1h")
+    assert len(result.stdout.splitlines()) == 21
+    result = monitor_cli(config, "export", "--format", "jsonl", "--since", "2999-01-01")
+    assert result.returncode == 0 and result.stdout == ""
+
+
+def test_export_usage_errors(archive: Path) -> None:
+    for args, message in (
+        (("--format", "jsonl", "--since", "last tuesday"), "--since: 'last tuesday'"),
+        (("--format", "jsonl", "--watch", "nope"), "no versions stored for watch 'nope'"),
+        (("--warc", "x.warc", "--output", "y"), "--output goes with --format"),
+    ):
+        result = monitor_cli(archive, "export", *args)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_a_damaged_archive_is_not_exported(tmp_path: Path, replica: ReplicaSite) -> None:
+    config = write_config(tmp_path, replica)
+    check(config)
+    blob = sorted((tmp_path / "store" / "blobs").glob("*/*/*"))[3]
+    blob.write_bytes(blob.read_bytes()[:-2] + b"\x00\x00")
+    out = tmp_path / "out.warc.gz"
+    result = monitor_cli(config, "export", "--warc", str(out))
+    assert result.returncode == 1
+    assert f"blob {blob.name}" in result.stderr and "(run `monitor verify`)" in result.stderr
+    assert list(tmp_path.glob("out.warc*")) == []  # neither the file nor a partial one
+
+
+def test_headers_are_written_back_as_received_and_transfer_headers_renamed(
+    tmp_path: Path,
+) -> None:
+    body = "Заявление МИД: café\n".encode()
+    with Store(tmp_path / "store") as store:
+        store.sync_watch("w", "https://gov.example/", "generic")
+        store.commit_check(
+            CheckRecord("w", "2026-11-25T10:00:00.000Z", 5, "changed", 200),
+            store.state("w"),
+            response=ResponseRecord(
+                requested_at="2026-11-25T09:59:59.500Z",
+                method="GET",
+                url="https://gov.example/page",
+                final_url="https://gov.example/page",
+                status=200,
+                http_version="HTTP/2",
+                request_headers={"Accept-Language": "ru"},
+                request_body=None,
+                # As the HTTP client gives them: bytes decoded as latin-1.
+                headers=[
+                    ("content-type", "text/plain; charset=utf-8"),
+                    ("content-encoding", "gzip"),
+                    ("content-length", "17"),
+                    ("x-note", "café".encode().decode("latin-1")),
+                ],
+                redirects=[],
+                body=body,
+            ),
+            versions=[
+                NewVersion("p", "https://gov.example/page", "t", None, "ru", "baseline", b"{}")
+            ],
+        )
+        path = tmp_path / "plain.warc"
+        count = write_warc(store, path)
+    assert (count.versions, count.records) == (1, 5)
+    data = path.read_bytes()
+    assert b"HTTP/2 200 OK\r\n" in data
+    assert b"X-Archive-Orig-content-encoding: gzip\r\n" in data
+    assert b"X-Archive-Orig-content-length: 17\r\n" in data
+    assert f"Content-Length: {len(body)}\r\n".encode() in data
+    assert "x-note: café\r\n".encode() in data  # the original bytes, not %-encoded
+    assert b"\r\n\r\n" + body in data
+    assert warcio("check", str(path)).returncode == 0
+    with open(path, "rb") as stream:
+        records = ArchiveIterator(stream)
+        payloads = [r.content_stream().read() for r in records if r.rec_type == "response"]
+    assert payloads == [body]  # a reader does not try to gunzip it

@@ -1,0 +1,426 @@
+"""The archive on real SQLite files and a real PostgreSQL server: what every version keeps,
+what an unchanged check costs, atomicity, verification, retention, migrations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store, StoreError
+from monitor.store.records import iso
+from monitor.store.schema import LATEST
+from tests.postgres import Backend
+
+BODY = b'{"data":{"news":[{"id":1,"title":"Statement"}]}}' * 20
+QUERY = b'{"query":"{ news(projects: \\"mfa\\") { id title } }"}'
+HEADERS = [
+    ("Date", "Wed, 25 Nov 2026 16:56:28 GMT"),
+    ("Content-Type", "application/json; charset=utf-8"),
+    ("Set-Cookie", "a=1"),
+    ("Set-Cookie", "b=2"),  # repeated headers stay separate and in order
+]
+
+
+def response(body: bytes = BODY, at: str = "2026-11-25T16:56:28.123Z") -> ResponseRecord:
+    return ResponseRecord(
+        requested_at=at,
+        method="POST",
+        url="http://gov.example/graphql",
+        final_url="https://gov.example/graphql?v=2",
+        status=200,
+        http_version="HTTP/1.1",
+        request_headers={"Content-Type": "application/json"},
+        request_body=QUERY,
+        headers=HEADERS,
+        redirects=[(301, "https://gov.example/graphql"), (308, "https://gov.example/graphql?v=2")],
+        body=body,
+        media_type="application/json",
+    )
+
+
+def text(title: str) -> bytes:
+    return json.dumps({"key": "en/1", "title": title, "paragraphs": ["One.", "Two."]}).encode()
+
+
+def new_version(kind: str, title: str | None, key: str = "en/1") -> NewVersion:
+    return NewVersion(
+        key=key,
+        url=f"https://gov.example/news/{key}",
+        title=title or "removed",
+        published="2026-11-25",
+        language="en",
+        kind=kind,
+        text=text(title) if title else None,
+        score=0.5 if kind == "edited" else 0.0,
+        summary=f"{kind} {title}",
+    )
+
+
+def commit(store: Store, at: str, *versions: NewVersion, watch: str = "w") -> list[int]:
+    outcome = "changed" if versions else "unchanged"
+    return store.commit_check(
+        CheckRecord(watch, at, 12, outcome, 200),
+        store.state(watch),
+        response=response(BODY + at.encode(), at) if versions else None,
+        versions=list(versions),
+    )
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    with backend.store() as store:
+        store.sync_watch("w", "https://gov.example/news", "govkz")
+        yield store
+
+
+def test_every_version_keeps_the_response_as_received_and_its_hashes(store: Store) -> None:
+    [version_id] = store.commit_check(
+        CheckRecord("w", "2026-11-25T16:56:29.000Z", 40, "changed", 200),
+        store.state("w"),
+        response=response(),
+        versions=[new_version("baseline", "Statement")],
+    )
+    version = store.version(version_id)
+    assert version is not None
+    assert (version["watch_id"], version["key"], version["seq"]) == ("w", "en/1", 1)
+    assert version["observed_at"] == "2026-11-25T16:56:29.000Z"
+    assert version["text_sha256"] == hashlib.sha256(text("Statement")).hexdigest()
+    assert store.read_blob(version["text_sha256"]) == text("Statement")
+    stored = store.response(version["response_id"])
+    assert stored is not None
+    assert store.read_blob(stored["body_sha256"]) == BODY
+    assert stored["body_sha256"] == hashlib.sha256(BODY).hexdigest()
+    assert stored["body_size"] == len(BODY)
+    assert [tuple(h) for h in stored["headers"]] == HEADERS
+    assert [tuple(r) for r in stored["redirects"]] == response().redirects
+    assert (stored["status"], stored["http_version"]) == (200, "HTTP/1.1")
+    assert stored["method"] == "POST"
+    assert stored["url"] == "http://gov.example/graphql"
+    assert stored["final_url"] == "https://gov.example/graphql?v=2"
+    assert stored["requested_at"] == "2026-11-25T16:56:28.123Z"
+    assert stored["server_date"] == "Wed, 25 Nov 2026 16:56:28 GMT"
+    assert stored["request_headers"] == {"Content-Type": "application/json"}
+    assert store.read_blob(stored["request_body"]) == QUERY
+
+
+def test_versions_are_numbered_per_statement_and_heads_follow(store: Store) -> None:
+    commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
+    commit(store, "2026-11-25T10:01:00.000Z", new_version("edited", "B"))
+    [removed] = commit(store, "2026-11-25T10:02:00.000Z", new_version("removed", None))
+    head = store.heads("w")["en/1"]
+    assert head.seq == 3 and head.text_sha256 is None
+    assert [v["kind"] for v in store.versions(head.id)] == ["baseline", "edited", "removed"]
+    assert store.document("w", "en/1")["removed_at"] == "2026-11-25T10:02:00.000Z"
+    assert store.latest_change("w")["id"] == removed
+    assert store.version_at(head.id, 1)["text_sha256"] == hashlib.sha256(text("A")).hexdigest()
+    [doc] = store.documents("w")
+    assert (doc["versions"], doc["last_version_at"]) == (3, "2026-11-25T10:02:00.000Z")
+
+
+def test_identical_bytes_are_stored_once(store: Store, backend: Backend) -> None:
+    commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "Same", key="en/1"))
+    commit(store, "2026-11-25T10:01:00.000Z", new_version("published", "Same", key="en/2"))
+    texts = backend.query("SELECT COUNT(DISTINCT text_sha256), COUNT(*) FROM version")
+    assert texts == [(1, 2)]
+    # Two bodies, one query body shared by both responses, one text.
+    assert backend.query("SELECT COUNT(*) FROM blob") == [(4,)]
+
+
+def test_unchanged_check_adds_one_small_row_and_no_blob(store: Store, backend: Backend) -> None:
+    commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
+    blobs = backend.query("SELECT COUNT(*) FROM blob")
+    files = sorted((backend.path / "blobs").rglob("*"))
+    checks = 2000
+    before = _check_bytes(store, backend)
+    state = store.state("w")
+    for _ in range(checks):
+        store.commit_check(CheckRecord("w", iso(datetime.now(UTC)), 35, "unchanged", 200), state)
+    per_check = (_check_bytes(store, backend) - before) / checks
+    assert per_check <= 200, f"{per_check:.0f} bytes per unchanged check"
+    assert backend.query("SELECT COUNT(*) FROM blob") == blobs
+    assert sorted((backend.path / "blobs").rglob("*")) == files
+    assert backend.query("SELECT COUNT(*) FROM check_run") == [(checks + 1,)]
+
+
+def _check_bytes(store: Store, backend: Backend) -> int:
+    """What check rows occupy: the whole SQLite file (the WAL checkpointed into it), or
+    check_run with its indexes on PostgreSQL (whose other tables hold MVCC garbage)."""
+    if backend.url is None:
+        with sqlite3.connect(store.db_path) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return (backend.path / "index.sqlite").stat().st_size
+    [(size,)] = backend.query("SELECT pg_total_relation_size('check_run')")
+    return int(size)
+
+
+def test_a_failing_commit_leaves_nothing_behind(store: Store, backend: Backend) -> None:
+    commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
+    state = store.state("w")
+    broken = new_version("edited", "B")
+    broken.alerts.append(({"no kind": "a malformed alert"}, ["console"]))  # fails mid-write
+    with pytest.raises(KeyError):
+        store.commit_check(
+            CheckRecord("w", "2026-11-25T10:01:00.000Z", 9, "changed", 200),
+            state,
+            response=response(b"new body"),
+            versions=[broken],
+        )
+    assert [v["kind"] for v in store.versions(store.heads("w")["en/1"].id)] == ["baseline"]
+    assert backend.query("SELECT COUNT(*) FROM check_run") == [(1,)]
+    assert backend.query("SELECT COUNT(*) FROM response") == [(1,)]
+    # At most the blob files written before the transaction remain: orphans, not damage.
+    report = store.verify()
+    assert report.damage == []
+    assert len(report.orphans) == (2 if backend.url is None else 0)  # body, text: not the query
+    assert store.verify(repair=True).repaired == len(report.orphans)
+    assert store.verify().orphans == []
+    commit(store, "2026-11-25T10:02:00.000Z", new_version("edited", "B"))
+    assert store.heads("w")["en/1"].seq == 2
+
+
+def test_verify_reports_damage_precisely_and_repair_only_removes_orphans(
+    store: Store, backend: Backend
+) -> None:
+    commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A", key="en/1"))
+    commit(store, "2026-11-25T10:01:00.000Z", new_version("edited", "B", key="en/1"))
+    commit(store, "2026-11-25T10:02:00.000Z", new_version("baseline", "C", key="en/2"))
+    commit(store, "2026-11-25T10:03:00.000Z", new_version("baseline", "D", key="en/3"))
+    clean = store.verify()
+    assert (clean.damage, clean.orphans, clean.versions, clean.blobs) == ([], [], 4, 9)
+    a, b, c, d = (hashlib.sha256(text(t)).hexdigest() for t in "ABCD")
+    altered = store.read_blob(a).replace(b"One", b"Uno")
+    if backend.url is None:
+        # Altered bytes; a file gone; a stray file no row names.
+        store.blob_path(a).write_bytes(store.blobs.compress(altered))
+        store.blob_path(c).unlink()
+        stray = store.put_blob(b"stray")
+        backend.tamper(f"DELETE FROM blob WHERE sha256 = '{stray}'")
+    else:
+        backend.tamper(
+            f"UPDATE blob_data SET data = '\\x{store.blobs.compress(altered).hex()}' "
+            f"WHERE sha256 = '{a}'",
+            f"DELETE FROM blob_data WHERE sha256 = '{c}'",
+        )
+        stray = store.put_blob(b"stray")
+        backend.tamper(f"DELETE FROM blob WHERE sha256 = '{stray}'")
+    # A version deleted from a statement's history; a text whose blob row is gone.
+    backend.tamper(
+        "DELETE FROM version WHERE seq = 1 AND document_id = "
+        "(SELECT id FROM document WHERE key = 'en/1')",
+        f"DELETE FROM blob WHERE sha256 = '{d}'",
+    )
+    if backend.url is not None:
+        backend.tamper(f"DELETE FROM blob_data WHERE sha256 = '{d}'")
+    else:
+        store.blob_path(d).unlink()
+    report = store.verify()
+    damage = "\n".join(report.damage)
+    assert f"blob {a}: content does not match its SHA-256" in damage
+    assert f"blob {c}: missing" in damage
+    assert "1 of versions 1..2 missing" in damage
+    assert f"text_sha256 {d} not in blob" in damage
+    assert len(report.damage) == 4, damage
+    assert b not in damage
+    assert len(report.orphans) == 1 and stray in report.orphans[0]
+    repaired = store.verify(repair=True)
+    assert repaired.repaired == 1
+    after = store.verify()
+    assert after.orphans == [] and after.damage == report.damage  # damage is never "fixed"
+    assert store.read_blob(b) == text("B")
+    with pytest.raises(StoreError, match="damaged"):
+        store.read_blob(a)
+
+
+def test_retention_deletes_old_check_rows_and_never_versions(backend: Backend) -> None:
+    now = datetime.now(UTC)
+    days_ago = [iso(now - timedelta(days=d)) for d in (40, 35, 31, 29, 1)]
+    with backend.store() as store:  # no retention configured: everything stays
+        store.sync_watch("w", "https://gov.example/news", "govkz")
+        commit(store, days_ago[0], new_version("baseline", "A"))
+        for at in days_ago[1:]:
+            commit(store, at)
+        commit(store, days_ago[2], new_version("edited", "B"))
+        assert store.prune_checks() == 0
+    with backend.store(keep_checks=30 * 86400.0) as store:
+        assert backend.query("SELECT COUNT(*) FROM check_run") == [(6,)]
+        commit(store, iso(now))  # the first commit of a process prunes
+        kept = [at for (at,) in backend.query("SELECT at FROM check_run ORDER BY id")]
+        # Rows go by age up to the first row still young enough; the later old one stays.
+        assert kept == [days_ago[3], days_ago[4], days_ago[2], iso(now)]
+        assert backend.query("SELECT COUNT(*) FROM version") == [(2,)]
+        assert store.verify().damage == []
+
+
+def test_retention_works_in_batches_on_a_large_table(backend: Backend) -> None:
+    old = iso(datetime.now(UTC) - timedelta(days=3))
+    rows = 25_000
+    with backend.store(keep_checks=86400.0) as store:
+        store.sync_watch("w", "https://gov.example/news", "govkz")
+        columns = "INSERT INTO check_run (watch_id, at, ms, outcome)"
+        if backend.url is None:
+            backend.tamper(
+                f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) "
+                f"{columns} SELECT 'w', '{old}', 1, 'unchanged' FROM n"
+            )
+        else:
+            backend.tamper(
+                f"{columns} SELECT 'w', '{old}', 1, 'unchanged' FROM generate_series(1, {rows})"
+            )
+        store.commit_check(
+            CheckRecord("w", iso(datetime.now(UTC)), 1, "unchanged", 200), store.state("w")
+        )
+        assert backend.query("SELECT COUNT(*) FROM check_run") == [(1,)]
+        assert store.prune_checks() == 0
+
+
+def test_a_new_store_is_created_at_the_latest_schema(store: Store, backend: Backend) -> None:
+    assert backend.query("SELECT value FROM meta WHERE key = 'schema_version'") == [(str(LATEST),)]
+    expected = "db" if backend.url else "path"
+    assert backend.query("SELECT value FROM meta WHERE key = 'blobs'") == [(expected,)]
+
+
+def test_a_newer_schema_is_refused(store: Store, backend: Backend) -> None:
+    store.close()
+    backend.tamper("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="newer monitor"):
+        backend.store()
+
+
+def test_blobs_stay_where_the_store_was_created_with_them(backend: Backend) -> None:
+    other = "path" if backend.url else "db"
+    backend.store().close()
+    with pytest.raises(StoreError, match="keeps blobs in"):
+        backend.store(blobs=other)
+    backend.store().close()  # unconfigured: follows the store
+
+
+def test_a_version_1_sqlite_store_is_migrated_and_keeps_its_history(tmp_path: Path) -> None:
+    # A store written by monitor 0.1 (plain sqlite3, blobs as files): rows from a dump, blob
+    # files re-created from their known contents (content-addressed: same names).
+    root = tmp_path / "store"
+    root.mkdir()
+    dump = (Path(__file__).parent / "data" / "store_v1.sql").read_text(encoding="utf-8")
+    with sqlite3.connect(root / "index.sqlite") as connection:
+        connection.executescript(dump)
+    contents = [
+        b'{"title":"A"}',
+        b'{"title":"B"}',
+        b'{"query":"news"}',
+        b'{"data":{"news":["A"]}}',
+        b'{"data":{"news":["B"]}}',
+    ]
+    with Store(root) as store:
+        for data in contents:
+            store.put_blob(data)
+        head = store.heads("mfa-en")["en/1"]
+        assert [v["kind"] for v in store.versions(head.id)] == ["baseline", "edited"]
+        assert store.read_blob(head.text_sha256) == b'{"title":"B"}'
+        assert store.state("mfa-en").last_check_at == "2024-05-01T10:00:00.000Z"
+        report = store.verify()
+        assert (report.damage, report.orphans, report.blobs) == ([], [], 5)
+        commit(store, "2024-05-02T10:00:00.000Z", new_version("edited", "C"), watch="mfa-en")
+        assert store.heads("mfa-en")["en/1"].seq == 3
+    with sqlite3.connect(root / "index.sqlite") as connection:
+        meta = dict(connection.execute("SELECT key, value FROM meta"))
+    assert meta == {"schema_version": str(LATEST), "blobs": "path"}
+    # The migrated file has the same tables, columns, keys and indexes as a new one.
+    assert _structure(root / "index.sqlite") == _structure(_new_store(tmp_path / "new"))
+
+
+def _new_store(root: Path) -> Path:
+    Store(root).close()
+    return root / "index.sqlite"
+
+
+def _structure(path: Path) -> dict[str, object]:
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        schema = inspect(engine)
+        return {
+            table: (
+                [_column(c, schema.get_pk_constraint(table)) for c in schema.get_columns(table)],
+                schema.get_pk_constraint(table)["constrained_columns"],
+                sorted(
+                    (tuple(k["constrained_columns"]), k["referred_table"])
+                    for k in schema.get_foreign_keys(table)
+                ),
+                sorted(tuple(u["column_names"]) for u in schema.get_unique_constraints(table)),
+                sorted((i["name"], tuple(i["column_names"])) for i in schema.get_indexes(table)),
+            )
+            for table in sorted(schema.get_table_names())
+        }
+    finally:
+        engine.dispose()
+
+
+def _column(column: dict, primary_key: dict) -> tuple[str, str, bool]:  # type: ignore[type-arg]
+    """Name, SQLite type affinity (what SQLite acts on: DOUBLE and REAL, BIGINT and INTEGER
+    are the same to it) and nullability (moot for a primary key)."""
+    declared = str(column["type"]).upper()
+    affinity = next((a for words, a in _AFFINITIES if any(w in declared for w in words)), "NUMERIC")
+    key = column["name"] in primary_key["constrained_columns"]
+    return column["name"], affinity, key or column["nullable"]
+
+
+_AFFINITIES = (
+    (("INT",), "INTEGER"),
+    (("CHAR", "CLOB", "TEXT"), "TEXT"),
+    (("BLOB",), "BLOB"),
+    (("REAL", "FLOA", "DOUB"), "REAL"),
+)
+
+
+def test_two_daemons_write_one_postgresql_database(postgres_url: str, tmp_path: Path) -> None:
+    stores = [Store(tmp_path / f"d{n}", url=postgres_url) for n in range(2)]
+    errors: list[BaseException] = []
+
+    def daemon(store: Store, watch: str) -> None:
+        try:
+            store.sync_watch(watch, f"https://gov.example/{watch}", "govkz")
+            for n in range(30):
+                at = f"2026-11-25T10:{n:02d}:00.000Z"
+                kind = "baseline" if n == 0 else "edited"
+                commit(store, at, new_version(kind, f"{watch} {n}"), watch=watch)
+                commit(store, at, watch=watch)
+        except BaseException as err:  # reported below, from the main thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=daemon, args=(s, f"w{n}")) for n, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for store in stores:  # each daemon sees the other's versions
+        assert store.heads("w0")["en/1"].seq == 30 and store.heads("w1")["en/1"].seq == 30
+    assert stores[0].verify().damage == []
+    for store in stores:
+        store.close()
+
+
+def test_postgresql_can_keep_blobs_in_a_shared_directory(postgres_url: str, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    with Store(shared, url=postgres_url, blobs="path") as store:
+        store.sync_watch("w", "https://gov.example/news", "govkz")
+        commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
+    with Store(shared, url=postgres_url) as other:  # a second daemon, same settings
+        sha = other.heads("w")["en/1"].text_sha256
+        assert other.blob_path(sha).is_file()
+        assert other.read_blob(sha) == text("A")
+        assert other.verify().damage == []
+    database = Backend("postgresql", shared, postgres_url)
+    assert database.query("SELECT COUNT(*) FROM blob_data") == [(0,)]
+
+
+def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(
+        StoreError, match=r"cannot open the store at postgresql\+psycopg://m:\*\*\*@"
+    ):
+        Store(tmp_path, url="postgresql://m:secret@127.0.0.1:9/archive")

@@ -1,0 +1,87 @@
+"""`monitor history | show | diff | verify` on both backends, as a user runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.replica import STATEMENTS, ReplicaSite
+from tests.conftest import monitor_cli, write_config
+from tests.postgres import Backend
+
+NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
+OLD = "stands ready to provide further assistance if necessary"
+NEW = "will consider further assistance upon a formal request"
+
+
+def check(config: Path) -> None:
+    result = monitor_cli(config, "check", "--once")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_history_show_diff_and_verify_read_either_backend(
+    tmp_path: Path, replica: ReplicaSite, backend: Backend
+) -> None:
+    config = write_config(tmp_path, replica, store=backend.toml())
+    check(config)
+    replica.replace_text(NEWEST["id"], "en", OLD, NEW)
+    check(config)
+    key = f"en/{NEWEST['id']}"
+    history = monitor_cli(config, "history", "mfa-en", "--key", key)
+    assert history.returncode == 0, history.stderr
+    lines = [line.split() for line in history.stdout.splitlines() if line.strip().startswith("#")]
+    assert [line[2] for line in lines] == ["baseline", "edited"]
+    first, second = (line[0][1:] for line in lines)
+    assert NEW in monitor_cli(config, "show", "mfa-en", second).stdout
+    assert NEW not in monitor_cli(config, "show", "mfa-en", first, "--text").stdout
+    raw = monitor_cli(config, "show", "mfa-en", first, "--raw")
+    assert OLD in raw.stdout and '"data"' in raw.stdout  # the API's JSON, as received
+    for args in ((), (second,), (first, second)):
+        diff = monitor_cli(config, "diff", "mfa-en", *args)
+        assert diff.returncode == 0, diff.stderr
+        assert f"[-{OLD}-]{{+{NEW}+}}" in diff.stdout
+    assert monitor_cli(config, "show", "mfa-ru", first).returncode == 2  # not that watch's
+    verified = monitor_cli(config, "verify")
+    assert verified.returncode == 0, verified.stdout
+    assert "verified 9 versions" in verified.stdout and "0 damaged, 0 orphans" in verified.stdout
+
+    # One stored body altered behind the store's back: verify, show and export all refuse it.
+    [(sha,)] = backend.query(
+        f"SELECT r.body_sha256 FROM response r JOIN version v ON v.response_id = r.id "
+        f"WHERE v.id = {first}"
+    )
+    if backend.url is None:
+        path = backend.path / "blobs" / sha[:2] / sha[2:4] / sha
+        path.write_bytes(path.read_bytes()[:-4] + b"\x00\x00\x00\x00")
+    else:
+        backend.tamper(f"UPDATE blob_data SET data = '\\x00' || data WHERE sha256 = '{sha}'")
+    damaged = monitor_cli(config, "verify", "--repair")
+    assert damaged.returncode == 1
+    assert f"DAMAGE: blob {sha}" in damaged.stdout and "0 removed" in damaged.stdout
+    shown = monitor_cli(config, "show", "mfa-en", first, "--raw")
+    assert shown.returncode == 1 and f"blob {sha} is damaged" in shown.stderr
+    assert shown.stdout == ""
+    assert monitor_cli(config, "verify").returncode == 1  # --repair fixed nothing it may not
+
+
+def test_an_unreachable_database_is_reported_without_its_password(tmp_path: Path) -> None:
+    config = write_config(tmp_path, None, store='url = "postgresql://m:s3cret@127.0.0.1:9/db"')
+    result = monitor_cli(config, "history", "mfa-en")
+    assert result.returncode == 1
+    assert "cannot open the store at postgresql+psycopg://m:***@127.0.0.1:9/db" in result.stderr
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_restoration_is_archived_after_the_api_fell_back_in_between(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    config = write_config(tmp_path, replica)
+    check(config)
+    replica.remove(NEWEST["id"])
+    replica.set_mode("graphql_off")  # the removal is seen through the REST API
+    check(config)
+    replica.set_mode("ok")
+    replica.restore(NEWEST["id"])  # GraphQL answers as before the removal, byte for byte
+    check(config)
+    history = monitor_cli(config, "history", "mfa-en", "--key", f"en/{NEWEST['id']}")
+    kinds = [line.split()[2] for line in history.stdout.splitlines() if "#" in line]
+    assert kinds == ["baseline", "removed", "restored"]
