@@ -190,7 +190,6 @@ class Checker:
         metrics.observe_check("changed" if versions else "unchanged", time.monotonic() - started)
         for version in versions:
             metrics.CHANGES.labels(version.kind).inc()
-        for version in versions:
             if version.kind != "baseline":
                 logger.info("%s %s %s: %s", watch.id, version.kind, version.key, version.summary)
         return CheckOutcome(

@@ -172,7 +172,7 @@ class Fetcher:
         url, method, body = request.url, request.method, request.body
         for _hop in range(_MAX_REDIRECTS + 1):
             try:
-                await self._check_address(url)
+                await check_address(url, self.config.allow_private)
                 # httpx's timeouts are per read; a server dripping one byte a second would
                 # never trip them, so the whole exchange also has a deadline.
                 async with asyncio.timeout(self.config.timeout):
@@ -264,9 +264,6 @@ class Fetcher:
         if result.status is not None and 400 <= result.status < 500:
             return None, _ROBOTS_TTL  # no robots.txt: everything is allowed
         return None, _ROBOTS_RETRY
-
-    async def _check_address(self, url: str) -> None:
-        await check_address(url, self.config.allow_private)
 
 
 async def check_address(url: str, allow_private: bool) -> None:

@@ -168,7 +168,7 @@ class Daemon:
         try:
             if self._deliverer is not None:
                 await self._deliverer.deliver_due()
-            metrics.OUTBOX.set(len(self.store.deliveries(status="pending", limit=100_000)))
+            metrics.OUTBOX.set(self.store.delivery_count("pending"))
         except Exception:
             logger.exception("alert delivery crashed")
 

@@ -530,6 +530,12 @@ class Store(ReviewMixin):
             query = query.where(delivery.c.status == status)
         return self._rows(query.order_by(delivery.c.id.desc()).limit(limit))
 
+    def delivery_count(self, status: str) -> int:
+        """How many deliveries have this status (the outbox depth, for metrics)."""
+        query = select(func.count(delivery.c.id)).where(delivery.c.status == status)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def requeue(self, delivery_id: int) -> bool:
         """Put a dead-lettered delivery back in the queue, due now."""
         with self._write() as conn:
