@@ -18,8 +18,8 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +28,7 @@ from monitor.alerts import build_alert
 from monitor.browser import BrowserEngine, BrowserUnavailable
 from monitor.config import MonitorConfig, WatchConfig
 from monitor.diff import compare
+from monitor.discover import discover
 from monitor.extract import (
     Extraction,
     Profile,
@@ -45,7 +46,7 @@ from monitor.store import (
     ResponseRecord,
     Store,
     WatchState,
-    now_iso,
+    iso,
 )
 
 logger = logging.getLogger("monitor.check")
@@ -64,6 +65,9 @@ class CheckOutcome:
     detail: str = ""
     versions: int = 0
     alerts: int = 0
+    # A discovering listing: statement watches it found, and watches to check at once.
+    discovered: list[str] = field(default_factory=list)
+    due: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -82,8 +86,11 @@ class Checker:
         fetcher: Fetcher,
         browser: BrowserEngine | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        instance: str | None = None,
     ) -> None:
         self.config = config
+        # Named in every check_run row when several daemons share the store.
+        self.instance = instance
         self.store = store
         self.fetcher = fetcher
         self.browser = browser
@@ -115,13 +122,15 @@ class Checker:
 
     async def check(self, watch: WatchConfig) -> CheckOutcome:
         started = time.monotonic()
-        at = now_iso()
+        moment = datetime.now(UTC)
+        at = iso(moment)
         profile = self._profile(watch)
         target = Target(
             watch.url, watch.language, dict(watch.options), tuple(watch.ignore_selectors)
         )
         state = self.store.state(watch.id)
         state.last_check_at = at
+        state.next_run_at = iso(moment + timedelta(seconds=watch.interval))
         # Conditional requests, except every `full_fetch_every`-th check: some servers keep
         # an ETag while the body changes, and only a full fetch notices.
         conditional = state.since_full + 1 < self.config.fetch.full_fetch_every
@@ -130,9 +139,13 @@ class Checker:
 
         if extraction is not None and extraction.problem and not extraction.gone:
             return self._problem(watch, at, ms, result, extraction.problem, state)
+        if extraction is not None and watch.discover:
+            return self._listing(watch, profile, extraction, result, state, at, started)
 
         heads = self.store.heads(watch.id) if extraction is not None else {}
-        baseline = not heads
+        # A statement a listing found after its first look is news: its first version is
+        # "published"; anything else seen for the first time is a silent baseline.
+        baseline = not heads and not (extraction and self.store.announces(watch.id))
         changes = _changes(extraction, heads, baseline) if extraction is not None else []
         discarded = False
         removal = any(c.kind == "removed" for c in changes)
@@ -168,19 +181,19 @@ class Checker:
             # (its validators and body hash); otherwise the next check looks again.
             _remember(state, result)
 
-        alerts = []
-        if state.failure_alerted:
-            summary = f"checks succeed again (failing since {state.failing_since})"
-            alerts.append(_watch_alert("recovered", watch, at, summary))
-        state.failing_since = state.failure_reason = None
-        state.failure_alerted = False
-        state.consecutive_failures = 0
-        state.last_ok_at = at
+        alerts = _succeeded(watch, state, at)
         versions = [self._version(watch, change, at) for change in changes]
         if versions:
             state.last_change_at = at
         self.store.commit_check(
-            CheckRecord(watch.id, at, ms, "changed" if versions else "unchanged", result.status),
+            CheckRecord(
+                watch.id,
+                at,
+                ms,
+                "changed" if versions else "unchanged",
+                result.status,
+                instance=self.instance,
+            ),
             state,
             response=_response_record(result),
             versions=versions,
@@ -194,6 +207,40 @@ class Checker:
                 logger.info("%s %s %s: %s", watch.id, version.kind, version.key, version.summary)
         return CheckOutcome(
             watch.id, "changed" if versions else "unchanged", "", len(versions), n_alerts
+        )
+
+    def _listing(
+        self,
+        watch: WatchConfig,
+        profile: Profile,
+        extraction: Extraction,
+        result: FetchResult,
+        state: WatchState,
+        at: str,
+        started: float,
+    ) -> CheckOutcome:
+        """A discovering listing: register new statement watches, wake changed ones."""
+        if extraction.gone:
+            reason = f"the listing itself is gone ({extraction.problem})"
+            return self._problem(watch, at, _ms_since(started), result, reason, state)
+        found = discover(watch, profile, extraction, self.store, at)
+        self.store.run_soon(found.due, datetime.now(UTC))
+        _remember(state, result)
+        alerts = _succeeded(watch, state, at)
+        outcome = "changed" if found.new else "unchanged"
+        if found.new:
+            state.last_change_at = at
+            logger.info("%s: %d new statements: %s", watch.id, len(found.new), found.new)
+        self.store.commit_check(
+            CheckRecord(
+                watch.id, at, _ms_since(started), outcome, result.status, instance=self.instance
+            ),
+            state,
+            alerts=alerts,
+        )
+        metrics.observe_check(outcome, time.monotonic() - started)
+        return CheckOutcome(
+            watch.id, outcome, "", 0, len(alerts), discovered=found.new, due=found.due
         )
 
     async def _fetch(
@@ -317,7 +364,7 @@ class Checker:
             summary = f"failing since {state.failing_since}: {reason}"
             alerts.append(_watch_alert("failing", watch, at, summary))
         self.store.commit_check(
-            CheckRecord(watch.id, at, ms, "problem", result.status, reason[:500]),
+            CheckRecord(watch.id, at, ms, "problem", result.status, reason[:500], self.instance),
             state,
             alerts=alerts,
         )
@@ -368,6 +415,11 @@ class Checker:
                 public_url=self.config.server.public_url,
                 version=seq,
             )
+            if change.kind == "published":
+                payload["translations"] = [
+                    {"watch": row["watch_id"], "language": row["language"], "url": row["url"]}
+                    for row in self.store.translations(watch.id)
+                ]
             version.alerts.append((payload, watch.channels))
         return version
 
@@ -387,6 +439,25 @@ def _watch_alert(
         summary=summary,
     )
     return payload, watch.channels
+
+
+def _succeeded(
+    watch: WatchConfig, state: WatchState, at: str
+) -> list[tuple[dict[str, Any], list[str]]]:
+    """A check that worked ends an outage: one "recovered" alert if "failing" was sent."""
+    alerts = []
+    if state.failure_alerted:
+        summary = f"checks succeed again (failing since {state.failing_since})"
+        alerts.append(_watch_alert("recovered", watch, at, summary))
+    state.failing_since = state.failure_reason = None
+    state.failure_alerted = False
+    state.consecutive_failures = 0
+    state.last_ok_at = at
+    return alerts
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def _changes(

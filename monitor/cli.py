@@ -16,7 +16,7 @@ from pathlib import Path
 
 from monitor.config import ConfigError, MonitorConfig, config_path, load_config
 from monitor.extract import profile_names
-from monitor.overrides import apply_ui_watches
+from monitor.overrides import watches_in_force
 from monitor.store import Store, StoreError
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -198,7 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
-        config = apply_ui_watches(config, store)
+        config = watches_in_force(config, store)
         if not config.watch:
             raise UsageError(f"{config.source}: no [[watch]] configured")
         if args.listen:
@@ -211,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     config = _config(args)
     with _store(config) as store:
-        config = apply_ui_watches(config, store)
+        config = watches_in_force(config, store)
         watches = [config.get_watch(args.watch)] if args.watch else config.watch
         outcomes = asyncio.run(_check_all(config, store, watches))
     for outcome in outcomes:
@@ -227,13 +227,20 @@ async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list
     from monitor.alerts import Deliverer
     from monitor.browser import BrowserEngine
     from monitor.check import Checker
+    from monitor.discover import with_discovered
     from monitor.fetch import Fetcher
 
     async with Fetcher(config.fetch) as fetcher, BrowserEngine(config.fetch) as browser:
         checker = Checker(config, store, fetcher, browser)
-        outcomes = await asyncio.gather(*(checker.check(w) for w in watches))
+        outcomes = list(await asyncio.gather(*(checker.check(w) for w in watches)))
+        # Statements a discovering listing just found get their first look in this run.
+        checked = {w.id for w in watches}
+        found = {i for o in outcomes for i in (*o.discovered, *o.due)} - checked
+        if found:
+            fresh = [w for w in with_discovered(config, store).watch if w.id in found]
+            outcomes += await asyncio.gather(*(checker.check(w) for w in fresh))
         await Deliverer.from_config(store, config).deliver_due()
-    return list(outcomes)
+    return outcomes
 
 
 def cmd_history(args: argparse.Namespace) -> int:

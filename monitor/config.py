@@ -109,6 +109,38 @@ def _parsed_by(parse: Callable[[str], object]) -> AfterValidator:
     return AfterValidator(check)
 
 
+_STEP = re.compile(r"^\s*(\S+)(?:\s+until\s+(\S+))?\s*$")
+
+
+def parse_schedule(steps: list[str]) -> list[tuple[float, float]]:
+    """['10m until 1d', '1h until 7d', '1d'] -> [(interval, until age), ...], the last step
+    with an infinite age: how often a discovered statement is checked as it ages."""
+    if not steps:
+        raise ValueError("a schedule needs at least one step, e.g. ['10m until 1d', '1d']")
+    parsed: list[tuple[float, float]] = []
+    for number, step in enumerate(steps, start=1):
+        match = _STEP.match(step)
+        if not match:
+            raise ValueError(
+                f"step {number} {step!r}: write '<interval> until <age>' or '<interval>'"
+            )
+        try:
+            interval = parse_duration(match.group(1))
+            until = parse_duration(match.group(2)) if match.group(2) else float("inf")
+        except ValueError as err:
+            raise ValueError(f"step {number} {step!r}: {err}") from None
+        if interval < 1:
+            raise ValueError(f"step {number} {step!r}: interval must be at least 1s")
+        if parsed and parsed[-1][1] == float("inf"):
+            raise ValueError(f"step {number} {step!r}: comes after the open-ended last step")
+        if parsed and until <= parsed[-1][1]:
+            raise ValueError(f"step {number} {step!r}: ages must grow from step to step")
+        parsed.append((interval, until))
+    if parsed[-1][1] != float("inf"):
+        parsed.append((parsed[-1][0], float("inf")))
+    return parsed
+
+
 TimeZone = Annotated[str, _parsed_by(_check_timezone)]
 RateLimit = Annotated[str, _parsed_by(parse_rate)]
 QuietHours = Annotated[str, _parsed_by(parse_quiet_hours)]
@@ -339,6 +371,16 @@ class WatchConfig(_Strict):
 
     # "browser": render with headless Chromium (pages that need JavaScript, JS challenges).
     fetcher: Literal["http", "browser"] = "http"
+
+    # A listing whose every statement becomes a watch of its own (found → "published"),
+    # checked often while new and less often as it ages; the listing keeps `interval`.
+    discover: bool = False
+    discover_schedule: Annotated[list[str], _parsed_by(parse_schedule)] = [
+        "10m until 1d",
+        "1h until 7d",
+        "6h until 30d",
+        "1d",
+    ]
 
     @field_validator("ignore")
     @classmethod

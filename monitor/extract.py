@@ -147,6 +147,14 @@ class Profile:
         """Whether this answer means the captured headers are missing or expired."""
         return False
 
+    def statement_profile(self) -> str | None:
+        """The profile for the pages of the statements this one lists (None: by URL)."""
+        return self.name
+
+    def translation_group(self, statement: Statement) -> str | None:
+        """A value shared by the translations of one statement, when the site has them."""
+        return None
+
 
 def profile_names() -> list[str]:
     _load_sites()

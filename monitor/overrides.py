@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from monitor.config import MonitorConfig, WatchConfig
+from monitor.discover import with_discovered
 from monitor.extract import profile_names
 from monitor.store import Store
 
@@ -75,3 +76,9 @@ def merge_watches(config: MonitorConfig, rows: Iterable[dict[str, Any]]) -> Moni
 
 def apply_ui_watches(config: MonitorConfig, store: Store) -> MonitorConfig:
     return merge_watches(config, store.ui_watches())
+
+
+def watches_in_force(config: MonitorConfig, store: Store) -> MonitorConfig:
+    """Every watch to check: the file's, the web UI's over them, then the statement
+    watches the discovering listings found (unless one of the former has their id)."""
+    return with_discovered(apply_ui_watches(config, store), store)

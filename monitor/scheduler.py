@@ -29,7 +29,7 @@ from monitor.check import Checker
 from monitor.config import ConfigError, MonitorConfig, WatchConfig, load_config
 from monitor.extract import profile_names
 from monitor.fetch import Fetcher
-from monitor.overrides import apply_ui_watches
+from monitor.overrides import watches_in_force
 from monitor.store import Store
 from monitor.web import create_app
 
@@ -237,7 +237,7 @@ class Daemon:
         source = self.config.source
         try:
             # Watches added or edited in the web UI (the store's ui_watch) go over the file's.
-            new = apply_ui_watches(
+            new = watches_in_force(
                 load_config(source or "", known_profiles=profile_names()), self.store
             )
         except ConfigError as err:

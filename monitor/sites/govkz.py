@@ -82,6 +82,11 @@ class GovKzProfile(Profile):
         media = (result.header("content-type") or "").lower()
         return result.status in (401, 403) or (result.status == 200 and "json" not in media)
 
+    def translation_group(self, statement: Statement) -> str | None:
+        # One id per statement across en/ru/kk: the detail URL without its language.
+        parts = urlsplit(statement.url)
+        return f"{parts.netloc}{parts.path}" if "/details/" in parts.path else None
+
     def extract(self, result: FetchResult, target: Target) -> Extraction:
         page = _Page(target)
         if page.statement_id and result.status in (404, 410) and not result.problem:

@@ -21,12 +21,16 @@ from monitor.store.records import (
     StoreError,
     VerifyReport,
     WatchState,
+    iso,
     now_iso,
 )
+from monitor.store.schedule import Claim, Discovery
 
 __all__ = [
     "CheckRecord",
+    "Claim",
     "Delivery",
+    "Discovery",
     "DocumentHead",
     "NewVersion",
     "ResponseRecord",
@@ -34,5 +38,6 @@ __all__ = [
     "StoreError",
     "VerifyReport",
     "WatchState",
+    "iso",
     "now_iso",
 ]

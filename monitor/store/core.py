@@ -29,6 +29,7 @@ from monitor.store.records import (
     now_iso,
 )
 from monitor.store.review import ReviewMixin
+from monitor.store.schedule import ScheduleMixin
 from monitor.store.schema import (
     alert,
     blob,
@@ -55,8 +56,11 @@ _PRUNE_EVERY = 3600.0
 _PRUNE_BATCH = 10_000
 # Rows per query when streaming versions out (export), so memory stays flat.
 _PAGE = 500
-_CHECK_COLUMNS = ["watch_id", "at", "ms", "outcome", "status", "detail"]
-_STATE_COLUMNS = [c.name for c in watch_state.columns if c.name != "watch_id"]
+_CHECK_COLUMNS = ["watch_id", "at", "ms", "outcome", "status", "detail", "instance"]
+# Leases belong to the scheduler's claims (schedule.py); a check's commit leaves them alone.
+_STATE_COLUMNS = [
+    c.name for c in watch_state.columns if c.name not in ("watch_id", "lease_owner", "lease_until")
+]
 
 
 class _DriverStatement:
@@ -75,7 +79,7 @@ class _DriverStatement:
         return tuple(values[name] for name in self.order) if self.order else values
 
 
-class Store(ReviewMixin):
+class Store(ReviewMixin, ScheduleMixin):
     """The archive. `path` is the data directory (SQLite index and blob files); with `url`
     the index is a PostgreSQL database and blobs go to the database (`blobs="db"`, the
     default there) or to `path` (`blobs="path"`, a directory every daemon shares)."""
@@ -222,6 +226,7 @@ class Store(ReviewMixin):
             return WatchState(watch_id)
         row["failure_alerted"] = bool(row["failure_alerted"])
         row["validators"] = json.loads(row["validators"])
+        del row["lease_owner"], row["lease_until"]
         return WatchState(**row)
 
     def heads(self, watch_id: str) -> dict[str, DocumentHead]:
@@ -781,4 +786,5 @@ def _state_values(state: WatchState) -> dict[str, Any]:
         "consecutive_failures": state.consecutive_failures,
         "validators": json.dumps(state.validators),
         "since_full": state.since_full,
+        "next_run_at": state.next_run_at,
     }

@@ -33,6 +33,7 @@ class WatchState:
     consecutive_failures: int = 0
     validators: dict[str, dict[str, str | None]] = field(default_factory=dict)
     since_full: int = 0
+    next_run_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class CheckRecord:
     outcome: str
     status: int | None
     detail: str | None = None
+    instance: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ text, ids are integers: the same rows mean the same thing on both databases.
            ├─ response ── blob             the raw evidence: what was asked, what came back
            ├─ document ── version ── blob  a statement, and every version of it ever seen
            ├─ alert ── delivery            the outbox
-           └─ ui_watch                     watches added or edited in the web UI
+           ├─ ui_watch                     watches added or edited in the web UI
+           └─ discovered                   statements a listing found, each its own watch
     document/version ── annotation         people's verdicts: significant or noise, notes
     version ── version_text                full-text search index (FTS5 / tsvector)
     app_user                               who may log in to the web UI, and their role
@@ -85,6 +86,9 @@ watch_state = Table(
         server_default="0",
         comment="conditional checks since the last full fetch",
     ),
+    Column("next_run_at", Text, comment="when the next check is due (kept across restarts)"),
+    Column("lease_owner", Text, comment="the daemon instance running a check of this watch"),
+    Column("lease_until", Text, comment="when that claim lapses unless renewed"),
     comment="Mutable per-watch state: failure tracking (one alert per outage), HTTP validators.",
 )
 
@@ -174,6 +178,7 @@ check_run = Table(
     Column("outcome", Text, nullable=False),
     Column("status", Integer),
     Column("detail", Text),
+    Column("instance", Text, comment="which daemon ran the check, when several share a store"),
     CheckConstraint("outcome IN ('changed','unchanged','problem')", name="check_run_outcome"),
     Index("check_run_watch", "watch_id", "id"),
     comment="One small row per check, changed or not; older rows go after [store] keep_checks.",
@@ -258,6 +263,27 @@ ui_watch = Table(
     "and on SIGHUP (the file itself is never rewritten).",
 )
 
+discovered = Table(
+    "discovered",
+    metadata,
+    Column("watch_id", Text, ForeignKey("watch.id"), primary_key=True),
+    Column("parent_id", Text, ForeignKey("watch.id"), nullable=False),
+    Column("key", Text, nullable=False, comment="the statement's key in the listing"),
+    Column("url", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("language", Text),
+    Column("profile", Text, comment="site profile of the statement's page; NULL: by its URL"),
+    Column("published", Text, comment="as the listing gave it; drives the adaptive schedule"),
+    Column("translation_group", Text, comment="same value = translations of one statement"),
+    Column("discovered_at", Text, nullable=False),
+    Column("announce", Integer, nullable=False, comment="1: first version alerts 'published'"),
+    Column("listed_sha256", Text, comment="the statement as the listing last showed it"),
+    Column("last_listed_at", Text),
+    UniqueConstraint("parent_id", "key"),
+    Index("discovered_group", "translation_group"),
+    comment="Statements found by a listing watch with discover = true; each is a watch.",
+)
+
 
 def create_search_index(conn: Connection) -> None:
     """`version_text`: the title and text of every version with text, searchable. SQLite:
@@ -313,12 +339,21 @@ def _add_review(conn: Connection) -> None:
     create_search_index(conn)
 
 
+def _add_schedule(conn: Connection) -> None:
+    # The new columns as plain DDL; `discovered` is new in version 4 (caveat as above).
+    for name in ("next_run_at", "lease_owner", "lease_until"):
+        conn.exec_driver_sql(f"ALTER TABLE watch_state ADD COLUMN {name} TEXT")
+    conn.exec_driver_sql("ALTER TABLE check_run ADD COLUMN instance TEXT")
+    discovered.create(conn, checkfirst=True)
+
+
 # Version 1 is the schema monitor 0.1 created with plain sqlite3. A new database is created
 # from `metadata` directly and stamped with the latest version; an older one runs every
 # later step, in order, in the same transaction as the version bump.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "blob_data: blob bytes kept in the database", _add_blob_data),
     Migration(3, "web UI: annotation, app_user, ui_watch, version_text (search)", _add_review),
+    Migration(4, "discovery and shared scheduling: discovered, next_run_at, leases", _add_schedule),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -11,23 +11,21 @@ import sys
 import uvicorn
 
 from monitor.config import MonitorConfig, ServerConfig
-from monitor.overrides import apply_ui_watches
+from monitor.overrides import watches_in_force
 from monitor.store import Store
 from monitor.web.app import create_app
 
 
 def serve(config: MonitorConfig, store: Store, listen: str) -> None:
-    current = apply_ui_watches(config, store)
-
     def running() -> MonitorConfig:
-        return current
+        # Read afresh: a daemon elsewhere keeps discovering statement watches.
+        return watches_in_force(config, store)
 
     async def changed() -> None:
-        nonlocal current
-        current = apply_ui_watches(config, store)
+        pass  # running() reads the UI's watches anew on every request
 
     def health() -> dict[str, object]:
-        return {"ok": True, "serving": "web UI only", "watches": len(current.watch)}
+        return {"ok": True, "serving": "web UI only", "watches": len(running().watch)}
 
     host, port = ServerConfig(listen=listen).host_port
     print(f"monitor: web UI on http://{host}:{port}/ (data: {store.location})", file=sys.stderr)

@@ -1,0 +1,204 @@
+"""Methods of `Store` for the scheduler: when checks are due, which daemon runs them, and
+the watches a listing discovered.
+
+Several daemons may share one PostgreSQL archive. Each schedules every watch itself; when
+a job fires it *claims* the check: one conditional UPDATE that succeeds only if the watch
+is due (`next_run_at`) and nobody else holds a live lease. The winner's lease is renewed
+while the check runs, so a killed daemon's checks are taken over once its lease lapses,
+and a check finished by one daemon moves `next_run_at` on, so nobody repeats that slot.
+A conditional UPDATE is the row-level equivalent of `SELECT … FOR UPDATE SKIP LOCKED`
+for one known row, and it works unchanged on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, or_, select
+
+from monitor.store.records import iso
+from monitor.store.schema import discovered, watch, watch_state
+from monitor.store.sql import insert_ignore
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to a claim: ours, or when to look again."""
+
+    ok: bool
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """A statement a listing found, to become its own watch."""
+
+    watch_id: str
+    parent_id: str
+    key: str
+    url: str
+    title: str
+    language: str | None
+    profile: str | None
+    published: str | None
+    translation_group: str | None
+    announce: bool
+    listed_sha256: str
+
+
+class ScheduleMixin:
+    def _rows(self, query: Any) -> list[Row]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    # --- claims --------------------------------------------------------------------------
+
+    def claim_check(
+        self, watch_id: str, owner: str, now: datetime, early: float, lease: float
+    ) -> Claim:
+        """Take the check of a watch due within `early` seconds, with a lease of `lease`."""
+        state = watch_state.c
+        with self._write() as conn:
+            claimed = conn.execute(
+                watch_state.update()
+                .where(
+                    state.watch_id == watch_id,
+                    or_(state.next_run_at.is_(None), state.next_run_at <= iso_after(now, early)),
+                    or_(
+                        state.lease_until.is_(None),
+                        state.lease_until < iso(now),
+                        state.lease_owner == owner,
+                    ),
+                )
+                .values(lease_owner=owner, lease_until=iso_after(now, lease))
+            ).rowcount
+            if claimed:
+                return Claim(True)
+            row = conn.execute(
+                select(state.next_run_at, state.lease_until, state.lease_owner).where(
+                    state.watch_id == watch_id
+                )
+            ).first()
+        if row is None:
+            return Claim(False)
+        times = [_parse(row.next_run_at)]
+        if row.lease_until and row.lease_owner != owner:
+            times.append(_parse(row.lease_until))
+        due = [t for t in times if t is not None]
+        return Claim(False, max(due) if due else None)
+
+    def renew_leases(self, owner: str, watch_ids: Iterable[str], until: datetime) -> None:
+        ids = list(watch_ids)
+        if not ids:
+            return
+        with self._write() as conn:
+            conn.execute(
+                watch_state.update()
+                .where(watch_state.c.watch_id.in_(ids), watch_state.c.lease_owner == owner)
+                .values(lease_until=iso(until))
+            )
+
+    def release_lease(self, watch_id: str, owner: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                watch_state.update()
+                .where(watch_state.c.watch_id == watch_id, watch_state.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def run_soon(self, watch_ids: Iterable[str], at: datetime) -> None:
+        """Make watches due at `at` (a listing saw their statement change)."""
+        ids = list(watch_ids)
+        if not ids:
+            return
+        with self._write() as conn:
+            conn.execute(
+                watch_state.update()
+                .where(watch_state.c.watch_id.in_(ids))
+                .values(next_run_at=iso(at))
+            )
+
+    # --- discovered watches ---------------------------------------------------------------
+
+    def discovered(self, parent_ids: Iterable[str] | None = None) -> list[Row]:
+        query = select(discovered).order_by(discovered.c.discovered_at, discovered.c.watch_id)
+        if parent_ids is not None:
+            query = query.where(discovered.c.parent_id.in_(list(parent_ids)))
+        return self._rows(query)
+
+    def add_discovered(self, found: list[Discovery], at: str) -> None:
+        """Register new statement watches (and their `watch` rows) in one transaction."""
+        with self._write() as conn:
+            for item in found:
+                conn.execute(
+                    insert_ignore(conn, watch).values(
+                        id=item.watch_id,
+                        url=item.url,
+                        profile=item.profile or "auto",
+                        first_seen=at,
+                    )
+                )
+                conn.execute(insert_ignore(conn, watch_state).values(watch_id=item.watch_id))
+                conn.execute(
+                    insert_ignore(conn, discovered).values(
+                        watch_id=item.watch_id,
+                        parent_id=item.parent_id,
+                        key=item.key,
+                        url=item.url,
+                        title=item.title,
+                        language=item.language,
+                        profile=item.profile,
+                        published=item.published,
+                        translation_group=item.translation_group,
+                        discovered_at=at,
+                        announce=int(item.announce),
+                        listed_sha256=item.listed_sha256,
+                        last_listed_at=at,
+                    )
+                )
+
+    def mark_listed(self, listed: dict[str, str | None], at: str) -> None:
+        """Remember how the listing showed each statement ({watch id: statement sha})."""
+        if not listed:
+            return
+        with self._write() as conn:
+            for watch_id, sha in listed.items():
+                conn.execute(
+                    discovered.update()
+                    .where(discovered.c.watch_id == watch_id)
+                    .values(listed_sha256=sha, last_listed_at=at)
+                )
+
+    def announces(self, watch_id: str) -> bool:
+        """Whether the watch's first version is news ("published") rather than a baseline."""
+        rows = self._rows(select(discovered.c.announce).where(discovered.c.watch_id == watch_id))
+        return bool(rows and rows[0]["announce"])
+
+    def translations(self, watch_id: str) -> list[Row]:
+        """The other discovered watches of the same statement in other languages."""
+        group = (
+            select(discovered.c.translation_group)
+            .where(discovered.c.watch_id == watch_id)
+            .scalar_subquery()
+        )
+        return self._rows(
+            select(discovered.c.watch_id, discovered.c.language, discovered.c.url)
+            .where(discovered.c.translation_group == group, discovered.c.watch_id != watch_id)
+            .order_by(discovered.c.language, discovered.c.watch_id)
+        )
+
+
+def iso_after(moment: datetime, seconds: float) -> str:
+    return iso(moment + timedelta(seconds=seconds))
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
