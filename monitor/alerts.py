@@ -40,6 +40,8 @@ MUTED = "muted: recorded, not sent"
 _SCAN_LIMIT = 10_000
 # Sent deliveries read at start to restore each channel's rate-limit window.
 _RATE_HISTORY = 5_000
+# A claimed delivery stays with its sender for twice the channel's timeout plus this.
+_CLAIM_SLACK = 60.0
 
 
 def build_alert(
@@ -179,6 +181,11 @@ class Deliverer:
             limiter = self.limiters.get(channel.name)
             if limiter is not None and limiter.free_at(now) is not None:
                 continue  # over the channel's rate: stays queued, in order, for a later round
+            # Claim before sending: another daemon (or `monitor check`) on the same outbox
+            # may have picked these up; what it holds is skipped, not sent twice.
+            batch = self._claim(batch, channel, now)
+            if not batch:
+                continue
             payload = (
                 batch[0].payload if len(batch) == 1 else build_digest([d.payload for d in batch])
             )
@@ -193,6 +200,12 @@ class Deliverer:
                 if limiter is not None:
                     limiter.record(now)
         return sent
+
+    def _claim(self, batch: list[Delivery], channel: Channel, now: datetime) -> list[Delivery]:
+        # Held for as long as a send may take; a sender that dies leaves it due again then.
+        until = now + timedelta(seconds=channel.config.timeout * 2 + _CLAIM_SLACK)
+        claimed = self.store.claim_deliveries([d.id for d in batch], iso(now), iso(until))
+        return [d for d in batch if d.id in claimed]
 
     def _batches(self, due: list[Delivery], now: datetime) -> list[tuple[Channel, list[Delivery]]]:
         """The messages that may go now: one per delivery, or one per digest of a watch."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from monitor.config import ConfigError, MonitorConfig, config_path, load_config
 from monitor.extract import profile_names
-from monitor.overrides import watches_in_force
+from monitor.overrides import apply_ui_watches, watches_in_force
 from monitor.store import Store, StoreError
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -198,7 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
-        config = watches_in_force(config, store)
+        config = apply_ui_watches(config, store)  # the daemon adds discovered watches
         if not config.watch:
             raise UsageError(f"{config.source}: no [[watch]] configured")
         if args.listen:

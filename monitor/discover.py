@@ -90,24 +90,53 @@ def statement_watch(parent: WatchConfig, row: dict[str, object], now: datetime) 
     )
 
 
-def with_discovered(
+@dataclass(frozen=True)
+class StatementWatch:
+    """A discovered statement's watch, and what its interval depends on."""
+
+    watch: WatchConfig
+    schedule: list[str]
+    published: str | None
+    found: str
+
+    def interval(self, now: datetime) -> float:
+        return interval_for(self.schedule, self.published, self.found, now)
+
+
+def statement_watches(
     config: MonitorConfig, store: Store, now: datetime | None = None
-) -> MonitorConfig:
-    """The config plus a watch per discovered statement of its discovering listings.
+) -> list[StatementWatch]:
+    """A watch per discovered statement of the config's discovering listings.
 
     A [[watch]] of the same id (in the file or the web UI) wins: that is how one statement
     gets its own interval or channels. Statements of a listing no longer configured, or no
     longer discovering, are not checked (their archive stays)."""
     parents = {w.id: w for w in config.watch if w.discover}
     if not parents:
-        return config
+        return []
     now = now or datetime.now(UTC)
     known = {w.id for w in config.watch}
-    found = [
-        statement_watch(parents[str(row["parent_id"])], row, now)
-        for row in store.discovered(parents)
-        if row["watch_id"] not in known
-    ]
+    found = []
+    for row in store.discovered(parents):
+        if row["watch_id"] in known:
+            continue
+        parent = parents[str(row["parent_id"])]
+        watch = statement_watch(parent, row, now)
+        found.append(
+            StatementWatch(
+                watch, parent.discover_schedule, row["published"], str(row["discovered_at"])
+            )
+        )
+    return found
+
+
+def with_discovered(
+    config: MonitorConfig, store: Store, now: datetime | None = None
+) -> MonitorConfig:
+    """The config plus the watches of its discovered statements."""
+    found = [item.watch for item in statement_watches(config, store, now)]
+    if not found:
+        return config
     return config.model_copy(update={"watch": [*config.watch, *found]})
 
 

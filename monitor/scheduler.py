@@ -12,24 +12,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import uvicorn
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import metrics
 from monitor.alerts import Deliverer
 from monitor.browser import BrowserEngine
-from monitor.check import Checker
+from monitor.check import Checker, CheckOutcome
 from monitor.config import ConfigError, MonitorConfig, WatchConfig, load_config
+from monitor.discover import StatementWatch, statement_watches
 from monitor.extract import profile_names
 from monitor.fetch import Fetcher
-from monitor.overrides import watches_in_force
+from monitor.overrides import apply_ui_watches
 from monitor.store import Store
 from monitor.web import create_app
 
@@ -44,15 +48,23 @@ _WATCHDOG_EVERY = 15.0
 _STALL_AFTER = 120.0
 
 
-def first_run(watch: WatchConfig, last_check_at: str | None, now: datetime) -> datetime:
-    """When a watch should first run after start: keep its rhythm, never stampede."""
+def first_run(
+    watch: WatchConfig, last_check_at: str | None, now: datetime, next_run_at: str | None = None
+) -> datetime:
+    """When a watch should first run after start: when it was due (persisted by its last
+    check), or, when overdue or new, soon but spread out: nothing missed, no stampede."""
     spread = min(watch.interval, _STARTUP_SPREAD)
-    if last_check_at:
-        last = datetime.fromisoformat(last_check_at.replace("Z", "+00:00"))
-        due = last + timedelta(seconds=watch.interval)
-        if due > now:
-            return due
+    due = _parse(next_run_at)
+    if due is None and last_check_at:
+        due = _parse(last_check_at) + timedelta(seconds=watch.interval)
+    if due is not None and due > now:
+        # An interval shortened since (config edit, a statement watch's new age step).
+        return min(due, now + timedelta(seconds=watch.interval))
     return now + timedelta(seconds=random.uniform(0, spread))
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def jitter_for(watch: WatchConfig) -> float:
@@ -64,8 +76,12 @@ class Daemon:
     """The long-running process: scheduler, delivery, watchdog, web endpoints, signals."""
 
     def __init__(self, config: MonitorConfig, store: Store, serve_web: bool = True) -> None:
-        self.config = config
+        """`config`: the file's watches with the web UI's merged in; the daemon adds the
+        statement watches of discovering listings itself, as they are found."""
         self.store = store
+        self._base = config
+        self._statements: dict[str, StatementWatch] = {}
+        self.config = self._with_statements(config)
         self.serve_web = serve_web
         self.stopping = asyncio.Event()
         # Running checks and when they started, for the watchdog.
@@ -75,6 +91,9 @@ class Daemon:
         self._scheduler: AsyncIOScheduler | None = None
         self._checker: Checker | None = None
         self._deliverer: Deliverer | None = None
+        # Several daemons on one PostgreSQL archive claim each check (see store/schedule.py).
+        self.shared = store.shared
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
 
     async def run(self, until: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -85,13 +104,26 @@ class Daemon:
             Fetcher(self.config.fetch) as fetcher,
             BrowserEngine(self.config.fetch) as browser,
         ):
-            self._checker = Checker(self.config, self.store, fetcher, browser)
+            self._checker = Checker(
+                self.config,
+                self.store,
+                fetcher,
+                browser,
+                instance=self.instance if self.shared else None,
+            )
             self._deliverer = Deliverer.from_config(self.store, self.config)
             self._start_scheduler()
             background = [asyncio.ensure_future(self._watchdog())]
+            if self.shared:
+                background.append(asyncio.ensure_future(self._keep_leases()))
             if self.serve_web:
                 background.append(asyncio.ensure_future(self._serve_web()))
-            logger.info("watching %d pages; data in %s", len(self.config.watch), self.store.root)
+            logger.info(
+                "watching %d pages; data in %s%s",
+                len(self.config.watch),
+                self.store.location,
+                f"; shared as instance {self.instance}" if self.shared else "",
+            )
             waiters = [asyncio.ensure_future(self.stopping.wait())]
             if until is not None:
                 waiters.append(asyncio.ensure_future(until.wait()))
@@ -131,13 +163,14 @@ class Daemon:
 
     def _add_job(self, scheduler: AsyncIOScheduler, watch: WatchConfig, now: datetime) -> None:
         state = self.store.state(watch.id)
+        start = first_run(watch, state.last_check_at, now, state.next_run_at)
         scheduler.add_job(
             self._guarded,
             IntervalTrigger(seconds=watch.interval, jitter=jitter_for(watch)),
             args=[watch],
             id=watch.id,
             name=watch.display_name,
-            next_run_time=first_run(watch, state.last_check_at, now),
+            next_run_time=start,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=int(max(watch.interval, 60)),
@@ -150,9 +183,15 @@ class Daemon:
         task = asyncio.current_task()
         if task is not None:
             self._running[task] = (watch.id, time.monotonic())
+        claimed = False
         try:
             assert self._checker is not None
+            if self.shared:
+                claimed = self._claim(watch)
+                if not claimed:
+                    return
             outcome = await self._checker.check(watch)
+            self._follow_up(watch, outcome)
             if outcome.alerts:
                 await self._deliver()
         except asyncio.CancelledError:
@@ -162,6 +201,98 @@ class Daemon:
         finally:
             if task is not None:
                 self._running.pop(task, None)
+            if claimed:
+                with contextlib.suppress(Exception):
+                    self.store.release_lease(watch.id, self.instance)
+
+    def _claim(self, watch: WatchConfig) -> bool:
+        """Whether this daemon runs this slot of the watch; if not, look again when due."""
+        now = datetime.now(UTC)
+        # A job fires up to its jitter early; "due" allows for that, and no more, so a
+        # slot another daemon has just checked is not checked again.
+        claim = self.store.claim_check(
+            watch.id, self.instance, now, jitter_for(watch) + 1, self.config.store.lease
+        )
+        if claim.ok:
+            return True
+        if claim.retry_at is not None and self._scheduler is not None:
+            # Stand by just after the slot's owner should be done: if it died, take over.
+            grace = min(watch.interval * 0.1, 30.0) + random.uniform(0, 2)
+            retry = max(claim.retry_at, now) + timedelta(seconds=grace)
+            retry = min(retry, now + timedelta(seconds=watch.interval))
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.modify_job(watch.id, next_run_time=retry)
+        return False
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of running checks, so only a dead daemon's lapse."""
+        lease = self.config.store.lease
+        while True:
+            await asyncio.sleep(lease / 3)
+            running = [watch_id for watch_id, _ in self._running.values()]
+            try:
+                until = datetime.now(UTC) + timedelta(seconds=lease)
+                self.store.renew_leases(self.instance, running, until)
+                self._adopt_discovered()
+            except Exception:
+                logger.exception("renewing leases failed")
+
+    # --- discovered statement watches ------------------------------------------------------
+
+    def _follow_up(self, watch: WatchConfig, outcome: CheckOutcome) -> None:
+        """After a check: schedule statement watches a listing found or woke, and move a
+        statement watch to its next age step."""
+        if outcome.discovered:
+            self._adopt_discovered()
+        if self._scheduler is None:
+            return
+        now = datetime.now(UTC)
+        for watch_id in outcome.due:
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.modify_job(watch_id, next_run_time=now)
+        statement = self._statements.get(watch.id)
+        interval = statement.interval(now) if statement else watch.interval
+        if interval != watch.interval:
+            logger.info(
+                "%s: checked every %.0fs from now on (was %.0fs)",
+                watch.id,
+                interval,
+                watch.interval,
+            )
+            fresh = watch.model_copy(update={"interval": interval})
+            self._replace_watch(fresh)
+            self._add_job(self._scheduler, fresh, now)
+
+    def _replace_watch(self, watch: WatchConfig) -> None:
+        watches = [watch if w.id == watch.id else w for w in self.config.watch]
+        self.config = self.config.model_copy(update={"watch": watches})
+
+    def _with_statements(self, base: MonitorConfig) -> MonitorConfig:
+        """`base` (the file's and the UI's watches) plus every discovered statement's."""
+        found = statement_watches(base, self.store)
+        self._statements = {item.watch.id: item for item in found}
+        watches = [*base.watch, *(item.watch for item in found)]
+        return base.model_copy(update={"watch": watches})
+
+    def _adopt_discovered(self) -> None:
+        """Schedule statement watches found since (by this daemon or another)."""
+        if self._scheduler is None:
+            return
+        fresh = [
+            item
+            for item in statement_watches(self._base, self.store)
+            if item.watch.id not in self._statements
+        ]
+        if not fresh:
+            return
+        now = datetime.now(UTC)
+        self._statements.update((item.watch.id, item) for item in fresh)
+        watches = [*self.config.watch, *(item.watch for item in fresh)]
+        self.config = self.config.model_copy(update={"watch": watches})
+        for item in fresh:
+            self._add_job(self._scheduler, item.watch, now)
+        metrics.WATCHES.set(len(self.config.watch))
+        logger.info("scheduled %d new statement watches", len(fresh))
 
     async def _deliver(self) -> None:
         self._last_fire = time.monotonic()
@@ -237,22 +368,24 @@ class Daemon:
         source = self.config.source
         try:
             # Watches added or edited in the web UI (the store's ui_watch) go over the file's.
-            new = watches_in_force(
+            base = apply_ui_watches(
                 load_config(source or "", known_profiles=profile_names()), self.store
             )
         except ConfigError as err:
             logger.error("reload failed, keeping the running configuration: %s", err)
             return
+        if base.fetch != self.config.fetch or base.store != self.config.store:
+            logger.warning("reload: [fetch] and [store] changes take effect after a restart")
+        self._base = base.model_copy(
+            update={"fetch": self.config.fetch, "store": self.config.store}
+        )
+        new = self._with_statements(self._base)
         old = {w.id: w for w in self.config.watch}
         fresh = {w.id: w for w in new.watch}
         added = sorted(fresh.keys() - old.keys())
         removed = sorted(old.keys() - fresh.keys())
         changed = sorted(k for k in fresh.keys() & old.keys() if fresh[k] != old[k])
-        if new.fetch != self.config.fetch or new.store != self.config.store:
-            logger.warning("reload: [fetch] and [store] changes take effect after a restart")
-        self.config = new.model_copy(
-            update={"fetch": self.config.fetch, "store": self.config.store}
-        )
+        self.config = new
         assert self._checker is not None
         self._checker.reconfigure(self.config, changed + removed)
         self._deliverer = Deliverer.from_config(self.store, self.config)

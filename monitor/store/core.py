@@ -103,6 +103,8 @@ class Store(ReviewMixin, ScheduleMixin):
             self.engine = sqlite_engine(self.db_path)
         self.location = describe(self.engine) if url else str(self.db_path)
         self._sqlite = self.engine.dialect.name == "sqlite"
+        # A PostgreSQL archive may be shared by several daemons (they claim each check).
+        self.shared = not self._sqlite
         self._next_prune = 0.0
         self._conn: Connection | None = None
         try:
@@ -500,6 +502,23 @@ class Store(ReviewMixin, ScheduleMixin):
             Delivery(r["id"], r["alert_id"], r["channel"], r["attempts"], json.loads(r["payload"]))
             for r in self._rows(query)
         ]
+
+    def claim_deliveries(self, ids: list[int], now: str, until: str) -> set[int]:
+        """Of these due deliveries, the ones this process may send: each becomes not due
+        until `until`, so no other process sends it meanwhile (and one whose sender died
+        is due again after that). Returns the ids claimed."""
+        with self._write() as conn:
+            result = conn.execute(
+                delivery.update()
+                .where(
+                    delivery.c.id.in_(ids),
+                    delivery.c.status == "pending",
+                    delivery.c.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=until)
+                .returning(delivery.c.id)
+            )
+            return {row[0] for row in result}
 
     def mark_sent(self, delivery_id: int) -> None:
         with self._write() as conn:
