@@ -127,10 +127,14 @@ class Profile:
 
     @classmethod
     def matches(cls, url: str) -> bool:
-        """Whether this profile is the natural choice for a URL (used when none is set)."""
+        """Whether this profile is the natural choice for a URL (used when none is set).
+
+        A host profile reads its site's pages, not its RSS/Atom feeds: those are left to the
+        `feed` profile (a profile that reads its site's feed overrides this).
+        """
         from urllib.parse import urlsplit
 
-        return (urlsplit(url).hostname or "") in cls.hosts
+        return (urlsplit(url).hostname or "") in cls.hosts and not looks_like_feed(url)
 
     def requests(self, target: Target) -> list[FetchRequest]:
         """Alternative requests, tried in order until one gives a usable extraction."""
@@ -170,6 +174,18 @@ def get_profile(name: str | None, url: str) -> Profile:
         if cls.matches(url):
             return cls()
     return Profile.registry["generic"]()
+
+
+# Paths that name a feed: Bitrix `rss.php`, WordPress `/feed/`, `…/rss`, `*.rss`, `*.atom`,
+# `atom.xml`, `rss.xml`.
+_FEED_PATH = re.compile(r"(?:rss\.php|/rss|\.rss|/feed/?|\.atom|atom\.xml|rss\.xml)$", re.I)
+
+
+def looks_like_feed(url: str) -> bool:
+    """Whether a URL's path names an RSS or Atom feed."""
+    from urllib.parse import urlsplit
+
+    return bool(_FEED_PATH.search(urlsplit(url).path))
 
 
 def date_sort_key(value: str | None) -> float:
