@@ -177,6 +177,10 @@ class StoreConfig(_Strict):
     blobs: Literal["db", "path"] | None = None
     # check_run rows older than this are deleted ("90d"); versions never are. Default: keep.
     keep_checks: Duration | None = None
+    # Several daemons on one PostgreSQL archive share the checks: a daemon's claim on a
+    # running check lapses this long after it stops renewing it (it was killed), and
+    # another daemon takes the watch over.
+    lease: Duration = Field(default=30.0, ge=3.0)
 
 
 class FetchConfig(_Strict):

@@ -11,7 +11,7 @@ import pytest
 from monitor.config import ConfigError, parse_config
 from monitor.discover import interval_for, statement_watch_id
 from monitor.replica import STATEMENTS, ReplicaSite
-from tests.conftest import Receiver, monitor_cli, write_config
+from tests.conftest import FeedServer, Receiver, monitor_cli, write_config
 
 OLDEST = min(STATEMENTS, key=lambda s: s["created_date"])
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
@@ -199,3 +199,66 @@ def test_a_bad_schedule_names_the_line_and_step(schedule: str, message: str) -> 
         parse_config(source, "monitor.toml")
     assert caught.value.line == 5
     assert message in str(caught.value)
+
+
+ARTICLE = """<!doctype html><html lang="en"><head><title>{title}</title></head><body>
+<nav>Home · Press · Contacts</nav><main><article><h1>{title}</h1>
+<p>{text} The delegations discussed trade, transit and water resources in detail.</p>
+<p>The parties agreed to continue consultations at the level of deputy ministers.</p>
+</article></main><footer>© Ministry</footer></body></html>"""
+
+
+def atom_feed(base: str, entries: list[tuple[int, str]]) -> bytes:
+    items = "".join(
+        f"<entry><id>{base}/press/{n}</id><title>{title}</title>"
+        f'<link rel="alternate" href="{base}/press/{n}"/>'
+        f"<published>2026-11-{10 + n:02d}T10:00:00Z</published>"
+        f"<summary>{title}</summary></entry>"
+        for n, title in entries
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>Press</title><id>{base}/feed</id><updated>2026-11-20T10:00:00Z</updated>"
+        f"{items}</feed>"
+    ).encode()
+
+
+def test_a_feed_discovers_statement_pages_read_by_their_own_profile(
+    tmp_path: Path, feeds: FeedServer, receiver: Receiver
+) -> None:
+    entries = [(1, "Talks in Astana"), (2, "Visit to Tashkent")]
+    for n, title in [*entries, (3, "Statement on the floods")]:
+        page = ARTICLE.format(title=title, text=f"Statement number {n}.")
+        feeds.serve(f"/press/{n}", "text/html; charset=utf-8", page.encode())
+    feeds.serve("/feed", "application/atom+xml", atom_feed(feeds.url, entries))
+    config = write_config(tmp_path, None, receiver, languages=())
+    config.write_text(
+        config.read_text()
+        + f'\n[[watch]]\nid = "press"\nurl = "{feeds.url}/feed"\nlanguage = "en"\n'
+        'channels = ["hook"]\ndiscover = true\n'
+    )
+    check_ok(config)
+    assert receiver.posts == []
+    feeds.serve(
+        "/feed", "application/atom+xml", atom_feed(feeds.url, [(3, "Statement on the floods")])
+    )
+    check_ok(config)
+    [published] = receiver.alerts()
+    assert published["kind"] == "published"
+    assert published["url"] == f"{feeds.url}/press/3"
+    assert published["watch"].startswith("press.")
+    # The page itself was read (generic profile): its text, not the feed's summary.
+    kept = rows(
+        tmp_path,
+        "SELECT w.profile FROM watch w JOIN discovered d ON d.watch_id = w.id WHERE d.url = ?",
+        f"{feeds.url}/press/3",
+    )
+    assert kept[0]["profile"] == "generic"
+    [version] = rows(
+        tmp_path,
+        "SELECT v.id FROM version v JOIN document d ON d.id = v.document_id WHERE d.watch_id = ?",
+        published["watch"],
+    )
+    show = monitor_cli(config, "show", published["watch"], str(version["id"]))
+    assert "Statement number 3. The delegations discussed trade" in show.stdout
+    assert "Home · Press" not in show.stdout

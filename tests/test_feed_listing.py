@@ -11,10 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,7 +19,7 @@ from monitor.config import FetchConfig
 from monitor.extract import Link, Target, get_profile
 from monitor.fetch import Fetcher, FetchResult
 from monitor.sites.feed import ACCEPT
-from tests.conftest import Receiver, monitor_cli, write_config
+from tests.conftest import FeedServer, Receiver, monitor_cli, write_config
 
 FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
 RSS_PATH = "/ru/rss.php"
@@ -50,57 +46,6 @@ class FeedDoc:
     def find(self, fragment: str) -> int:
         [index] = [i for i, item in enumerate(self.items) if fragment in item]
         return index
-
-
-@dataclass
-class FeedServer:
-    """A real HTTP server on 127.0.0.1 answering each path with (content type, body)."""
-
-    url: str = ""
-    routes: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    hits: list[tuple[str, str]] = field(default_factory=list)  # (path, Accept header)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def serve(self, path: str, content_type: str, body: bytes) -> None:
-        with self.lock:
-            self.routes[path] = (content_type, body)
-
-    def count(self, path: str) -> int:
-        with self.lock:
-            return sum(1 for hit, _ in self.hits if hit == path)
-
-
-@pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    state = FeedServer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            with state.lock:
-                state.hits.append((self.path, self.headers.get("Accept", "")))
-                route = state.routes.get(self.path)
-            if route is None:  # robots.txt included: none means everything is allowed
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            content_type, body = route
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 def feed_config(directory: Path, url: str, receiver: Receiver, extra: str = "") -> Path:

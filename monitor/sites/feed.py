@@ -75,6 +75,10 @@ class FeedProfile(Profile):
         # claims the URL; they decline feed URLs (`Profile.matches`).
         return looks_like_feed(url)
 
+    def statement_profile(self) -> str | None:
+        # A feed links to the site's own pages: their host's profile reads them.
+        return None
+
     def requests(self, target: Target) -> list[FetchRequest]:
         # Some servers (Bitrix, WordPress behind a CDN) pick the representation by Accept;
         # a browser-like `text/html` first could get the HTML page instead of the feed.

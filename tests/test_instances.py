@@ -1,0 +1,220 @@
+"""The daemon over time: discovered watches scheduled live, due times kept across restarts,
+and several daemons sharing one PostgreSQL archive (one of them killed)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from monitor.config import WatchConfig
+from monitor.replica import ReplicaSite
+from monitor.scheduler import first_run
+from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, write_config
+from tests.test_daemon import wait_for
+from tests.test_discover import add_statement, rows
+
+PAGES = 8
+INTERVAL = 3.0
+LEASE = 3.0
+
+
+def start_daemon(config: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(config), "run", "--no-web", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop(daemon: subprocess.Popen[str]) -> str:
+    if daemon.poll() is None:
+        daemon.send_signal(signal.SIGTERM)
+    try:
+        _out, err = daemon.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        _out, err = daemon.communicate()
+    return err
+
+
+def watches_with_versions(directory: Path) -> int:
+    try:
+        return len(rows(directory, "SELECT DISTINCT watch_id FROM document"))
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_first_run_keeps_the_persisted_due_time() -> None:
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    watch = WatchConfig(id="w", url="https://example.org/", interval=3600)
+    last = (now - timedelta(minutes=5)).isoformat()
+    # Due in 20 minutes (a listing woke it, or its age step changed): then, not in 55.
+    due = (now + timedelta(minutes=20)).isoformat()
+    assert first_run(watch, last, now, due) == now + timedelta(minutes=20)
+    # Woken while the daemon was down: soon after start, spread, not an hour later.
+    woken = (now - timedelta(minutes=1)).isoformat()
+    assert now <= first_run(watch, last, now, woken) <= now + timedelta(seconds=60)
+    # A due time beyond the (since shortened) interval is brought forward.
+    far = (now + timedelta(days=2)).isoformat()
+    assert first_run(watch, last, now, far) == now + timedelta(hours=1)
+
+
+def test_daemon_schedules_statements_it_discovers_and_alerts_publication(
+    tmp_path: Path, replica: ReplicaSite, receiver: Receiver
+) -> None:
+    config = write_config(
+        tmp_path,
+        replica,
+        receiver,
+        interval="2s",
+        watch_extra='discover = true\noptions = { size = 3 }\ndiscover_schedule = ["2s"]',
+    )
+    daemon = start_daemon(config)
+    try:
+        # The three listed statements become watches and get checked by the daemon.
+        assert wait_for(lambda: watches_with_versions(tmp_path) == 3, 60)
+        new_id = add_statement(replica, "Statement on the anniversary")
+        published_at = time.monotonic()
+        assert wait_for(lambda: bool(receiver.alerts("published")), 30)
+        assert time.monotonic() - published_at < 2 * 2 + 5
+        [alert] = receiver.alerts()
+        assert alert["watch"] == f"mfa-en.en-{new_id}"
+        assert alert["title"] == "Statement on the anniversary (en)"
+    finally:
+        err = stop(daemon)
+    assert daemon.returncode == 0, err
+    assert "scheduled 1 new statement watches" in err
+    # Every watch's next due time is kept for the next start.
+    states = rows(tmp_path, "SELECT watch_id, next_run_at FROM watch_state")
+    assert len(states) == 5 and all(s["next_run_at"] for s in states)
+
+
+# --- several daemons on one PostgreSQL archive ---------------------------------------------
+
+
+class Pages:
+    """A plain site: PAGES statement pages that never change."""
+
+    def __init__(self) -> None:
+        body = "<html><body><article><p>{n}: the Ministry notes the decision.</p></article>"
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                page = (body.format(n=self.path) + "</body></html>").encode()
+                self.send_response(200 if self.path.startswith("/page/") else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def pages() -> Iterator[Pages]:
+    site = Pages()
+    yield site
+    site.close()
+
+
+def shared_config(directory: Path, url: str, site: str) -> Path:
+    text = f"""
+[store]
+path = "{directory / "store"}"
+url = "{url}"
+lease = "{LEASE}s"
+
+[fetch]
+allow_private = true
+per_host_delay = "0s"
+retries = 0
+timeout = "5s"
+
+[alerts]
+confirm_delay = "0s"
+"""
+    for n in range(PAGES):
+        text += f"""
+[[watch]]
+id = "page-{n}"
+url = "{site}/page/{n}"
+interval = "{INTERVAL}s"
+"""
+    path = directory / "monitor.toml"
+    path.write_text(text)
+    return path
+
+
+def checks(url: str) -> dict[str, list[tuple[datetime, str]]]:
+    with psycopg.connect(url) as connection:
+        found = connection.execute(
+            "SELECT watch_id, at, instance FROM check_run ORDER BY at"
+        ).fetchall()
+    by_watch: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for watch_id, at, instance in found:
+        by_watch[watch_id].append((datetime.fromisoformat(at), instance))
+    return by_watch
+
+
+def test_two_daemons_share_the_checks_and_one_takes_over_when_the_other_is_killed(
+    tmp_path: Path, postgres_url: str, pages: Pages
+) -> None:
+    config = shared_config(tmp_path, postgres_url, pages.url)
+    first = start_daemon(config)
+    second = start_daemon(config)
+    try:
+        time.sleep(15)
+        killed_at = datetime.now(UTC)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        time.sleep(15)
+        stopped_at = datetime.now(UTC)
+    finally:
+        for daemon in (first, second):
+            err = stop(daemon)
+    assert second.returncode == 0, err
+    found = checks(postgres_url)
+    assert sorted(found) == [f"page-{n}" for n in range(PAGES)]
+    instances = {instance for runs in found.values() for _, instance in runs}
+    assert len(instances) == 2, "both daemons took a share of the checks"
+    survivor = {instance for runs in found.values() for at, instance in runs if at > killed_at}
+    assert len(survivor) == 1
+    for watch_id, runs in found.items():
+        times = [at for at, _ in runs]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        # Never twice in one slot: a check is claimed by one daemon only.
+        assert min(gaps) > INTERVAL * 0.5, (watch_id, gaps)
+        # On time throughout, the kill included: at worst a slot plus a lapsed lease plus
+        # the stand-by's grace late.
+        assert max(gaps) < INTERVAL + LEASE + INTERVAL * 0.1 + 2 + 2, (watch_id, gaps)
+        # The survivor checked every watch after the kill, up to the end.
+        after = [at for at, instance in runs if at > killed_at]
+        assert after and (stopped_at - after[-1]).total_seconds() < INTERVAL + 3, watch_id
