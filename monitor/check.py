@@ -143,6 +143,10 @@ class Checker:
             return self._listing(watch, profile, extraction, result, state, at, started)
 
         heads = self.store.heads(watch.id) if extraction is not None else {}
+        if extraction is not None and extraction.gone and not heads:
+            # Nothing was ever seen here: a wrong URL or an API that moved, not a removal.
+            reason = f"the statement's page was never readable ({extraction.problem})"
+            return self._problem(watch, at, _ms_since(started), result, reason, state)
         # A statement a listing found after its first look is news: its first version is
         # "published"; anything else seen for the first time is a silent baseline.
         baseline = not heads and not (extraction and self.store.announces(watch.id))
@@ -359,7 +363,11 @@ class Checker:
             logger.warning("%s: check failed: %s", watch.id, reason)
         alerts = []
         failing_for = _seconds_between(state.failing_since, at)
-        if not state.failure_alerted and failing_for >= self.config.alerts.failing_after:
+        if (
+            not state.failure_alerted
+            and failing_for >= self.config.alerts.failing_after
+            and not self.store.outage_reported(watch.id)
+        ):
             state.failure_alerted = True
             summary = f"failing since {state.failing_since}: {reason}"
             alerts.append(_watch_alert("failing", watch, at, summary))

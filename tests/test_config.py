@@ -111,6 +111,7 @@ def test_shipped_config_watches_the_mfa_in_three_languages() -> None:
         assert watch.url == f"https://www.gov.kz/memleket/entities/mfa/press/news?lang={lang}"
         assert watch.profile == "govkz"
         assert watch.interval == 900
+        assert watch.discover
 
 
 @pytest.mark.parametrize(

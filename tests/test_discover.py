@@ -262,3 +262,37 @@ def test_a_feed_discovers_statement_pages_read_by_their_own_profile(
     show = monitor_cli(config, "show", published["watch"], str(version["id"]))
     assert "Statement number 3. The delegations discussed trade" in show.stdout
     assert "Home · Press" not in show.stdout
+
+
+def test_a_site_outage_is_one_failing_alert_for_the_listing_and_its_statements(
+    tmp_path: Path, replica: ReplicaSite, receiver: Receiver
+) -> None:
+    config = write_config(tmp_path, replica, receiver, watch_extra=DISCOVER)
+    check_ok(config)
+    replica.set_mode("error")
+    failed = monitor_cli(config, "check", "--once")
+    assert failed.returncode != 0
+    assert failed.stdout.count(": problem") == 4  # the listing and its three statements
+    [failing] = receiver.alerts("failing")
+    failed = monitor_cli(config, "check", "--once")
+    assert len(receiver.alerts("failing")) == 1
+    replica.set_mode("ok")
+    check_ok(config)
+    [recovered] = receiver.alerts("recovered")
+    assert recovered["watch"] == failing["watch"]
+    assert len(receiver.posts) == 2
+
+
+def test_a_statement_page_never_readable_is_a_problem_not_silence(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    config = write_config(tmp_path, replica, languages=())
+    config.write_text(
+        config.read_text()
+        + f'\n[[watch]]\nid = "missing"\nprofile = "govkz"\nlanguage = "en"\n'
+        f'url = "{replica.url}/memleket/entities/mfa/press/news/details/999?lang=en"\n'
+    )
+    result = monitor_cli(config, "check", "--once")
+    assert result.returncode != 0
+    assert "missing: problem" in result.stdout
+    assert "never readable (HTTP 404)" in result.stdout

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, func, or_, select
 
 from monitor.store.records import iso
 from monitor.store.schema import discovered, watch, watch_state
@@ -181,6 +181,28 @@ class ScheduleMixin:
         """Whether the watch's first version is news ("published") rather than a baseline."""
         rows = self._rows(select(discovered.c.announce).where(discovered.c.watch_id == watch_id))
         return bool(rows and rows[0]["announce"])
+
+    def outage_reported(self, watch_id: str) -> bool:
+        """Whether another watch of the same family (a discovering listing and its statement
+        watches) has already raised a "failing" alert that has not recovered yet. A site
+        that goes down fails all of them at once; one alert says so, not one per statement."""
+        parent = func.coalesce(
+            select(discovered.c.parent_id)
+            .where(discovered.c.watch_id == watch_id)
+            .scalar_subquery(),
+            watch_id,
+        )
+        family = select(discovered.c.watch_id).where(discovered.c.parent_id == parent)
+        query = (
+            select(watch_state.c.watch_id)
+            .where(
+                watch_state.c.failure_alerted == 1,
+                watch_state.c.watch_id != watch_id,
+                or_(watch_state.c.watch_id == parent, watch_state.c.watch_id.in_(family)),
+            )
+            .limit(1)
+        )
+        return bool(self._rows(query))
 
     def translations(self, watch_id: str) -> list[Row]:
         """The other discovered watches of the same statement in other languages."""
