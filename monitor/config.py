@@ -220,6 +220,9 @@ class AlertsConfig(_Strict):
     max_length: int = Field(default=4000, gt=200)
     # Time zone of the watches' quiet hours, unless a watch names its own.
     timezone: TimeZone = "UTC"
+    # Channels told about monitor itself (the watchdog found a hung check or a stalled
+    # scheduler); empty: every channel.
+    operator_channels: list[str] = []
 
 
 class ServerConfig(_Strict):
@@ -486,30 +489,27 @@ def parse_config(
 def _check_references(
     config: MonitorConfig, source: str, path: Path, known_profiles: Iterable[str] | None
 ) -> None:
+    def refuse(loc: tuple[Any, ...], message: str) -> None:
+        raise ConfigError(path, locate(source, loc), _field_name(loc), message)
+
+    def channels_exist(names: list[str], loc: tuple[Any, ...]) -> None:
+        for name in names:
+            if name not in config.channels:
+                known = ", ".join(sorted(config.channels)) or "none defined"
+                refuse(loc, f"unknown channel {name!r} (known: {known})")
+
+    channels_exist(config.alerts.operator_channels, ("alerts", "operator_channels"))
     seen: set[str] = set()
     profiles = set(known_profiles) if known_profiles is not None else None
     for index, watch in enumerate(config.watch):
         if watch.id in seen:
-            loc = ("watch", index, "id")
-            raise ConfigError(path, locate(source, loc), _field_name(loc), "duplicate watch id")
+            refuse(("watch", index, "id"), "duplicate watch id")
         seen.add(watch.id)
-        for name in watch.channels:
-            if name not in config.channels:
-                loc = ("watch", index, "channels")
-                known = ", ".join(sorted(config.channels)) or "none defined"
-                raise ConfigError(
-                    path,
-                    locate(source, loc),
-                    _field_name(loc),
-                    f"unknown channel {name!r} (known: {known})",
-                )
+        channels_exist(watch.channels, ("watch", index, "channels"))
         if profiles is not None and watch.profile and watch.profile not in profiles:
-            loc = ("watch", index, "profile")
-            raise ConfigError(
-                path,
-                locate(source, loc),
-                _field_name(loc),
-                f"unknown profile {watch.profile!r} (known: {', '.join(sorted(profiles))})",
+            known = ", ".join(sorted(profiles))
+            refuse(
+                ("watch", index, "profile"), f"unknown profile {watch.profile!r} (known: {known})"
             )
 
 

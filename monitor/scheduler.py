@@ -26,7 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import metrics
-from monitor.alerts import Deliverer
+from monitor.alerts import Deliverer, build_alert
 from monitor.browser import BrowserEngine
 from monitor.check import Checker, CheckOutcome
 from monitor.config import ConfigError, MonitorConfig, WatchConfig, load_config
@@ -34,7 +34,7 @@ from monitor.discover import StatementWatch, statement_watches
 from monitor.extract import profile_names
 from monitor.fetch import Fetcher
 from monitor.overrides import apply_ui_watches
-from monitor.store import Store
+from monitor.store import Store, now_iso
 from monitor.web import create_app
 
 logger = logging.getLogger("monitor.scheduler")
@@ -46,6 +46,10 @@ _SHUTDOWN_GRACE = 20.0
 _WATCHDOG_EVERY = 15.0
 # The delivery job fires every few seconds; this much silence means the scheduler stopped.
 _STALL_AFTER = 120.0
+# The operator hears of one watchdog event (per watch) at most this often.
+_TELL_EVERY = 3600.0
+# The watch id of alerts about the daemon itself: not a valid user watch id, so never taken.
+DAEMON_WATCH = "_daemon"
 
 
 def first_run(
@@ -88,6 +92,7 @@ class Daemon:
         self._running: dict[asyncio.Task[object], tuple[str, float]] = {}
         self._last_fire = time.monotonic()
         self._stalled: str | None = None
+        self._told: dict[tuple[str, str | None], float] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._checker: Checker | None = None
         self._deliverer: Deliverer | None = None
@@ -317,22 +322,52 @@ class Daemon:
             now = time.monotonic()
             for task, (watch_id, started) in list(self._running.items()):
                 if now - started > self._check_deadline():
-                    logger.error(
-                        "watchdog: %s hung for %.0fs; cancelling it", watch_id, now - started
-                    )
+                    message = f"check of {watch_id} hung for {now - started:.0f}s; cancelled"
+                    logger.error("watchdog: %s", message)
                     metrics.STALLS.labels("hung_check").inc()
                     task.cancel()
+                    self._tell_operator("hung_check", watch_id, message)
             # The delivery job fires every few seconds, so silence means a stopped scheduler.
             silent = now - self._last_fire
             if silent > _STALL_AFTER:
                 self._stalled = f"scheduler silent for {silent:.0f}s; restarted"
                 logger.error("watchdog: %s", self._stalled)
                 metrics.STALLS.labels("scheduler").inc()
+                self._tell_operator("scheduler", None, self._stalled)
                 if self._scheduler is not None:
                     self._scheduler.shutdown(wait=False)
                 self._start_scheduler()
             elif self._stalled and silent < _DELIVERY_EVERY * 3:
                 self._stalled = None
+
+    def _tell_operator(self, event: str, watch_id: str | None, message: str) -> None:
+        """An alert about monitor itself, at most once an hour per event and watch."""
+        key = (event, watch_id)
+        if time.monotonic() < self._told.get(key, 0.0):
+            return
+        self._told[key] = time.monotonic() + _TELL_EVERY
+        watch = next((w for w in self.config.watch if w.id == watch_id), None)
+        if watch is None:
+            # The daemon as a whole: its own row, so the alert has a watch like any other.
+            watch = WatchConfig.model_construct(
+                id=DAEMON_WATCH, url="http://localhost/", name="monitor daemon"
+            )
+            self.store.sync_watch(DAEMON_WATCH, watch.url, "daemon")
+        payload = build_alert(
+            "watchdog",
+            watch,
+            key=None,
+            title=None,
+            url=None,
+            language=None,
+            observed_at=now_iso(),
+            summary=f"watchdog on {self.instance}: {message}",
+        )
+        channels = self.config.alerts.operator_channels or list(self.config.channels)
+        try:
+            self.store.record_alert(watch.id, payload, channels)
+        except Exception:
+            logger.exception("watchdog: could not record the operator alert")
 
     def health(self) -> dict[str, object]:
         silent = time.monotonic() - self._last_fire

@@ -288,8 +288,7 @@ def test_a_statement_page_never_readable_is_a_problem_not_silence(
 ) -> None:
     config = write_config(tmp_path, replica, languages=())
     config.write_text(
-        config.read_text()
-        + f'\n[[watch]]\nid = "missing"\nprofile = "govkz"\nlanguage = "en"\n'
+        config.read_text() + f'\n[[watch]]\nid = "missing"\nprofile = "govkz"\nlanguage = "en"\n'
         f'url = "{replica.url}/memleket/entities/mfa/press/news/details/999?lang=en"\n'
     )
     result = monitor_cli(config, "check", "--once")

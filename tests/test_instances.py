@@ -3,6 +3,7 @@ and several daemons sharing one PostgreSQL archive (one of them killed)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
@@ -20,13 +21,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from monitor.config import WatchConfig
-from monitor.replica import ReplicaSite
-from monitor.scheduler import first_run
+from monitor import scheduler
+from monitor.config import WatchConfig, load_config
+from monitor.extract import profile_names
+from monitor.replica import STATEMENTS, ReplicaSite
+from monitor.scheduler import Daemon, first_run
+from monitor.store import Store
 from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, write_config
 from tests.test_daemon import wait_for
 from tests.test_discover import add_statement, rows
 
+NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 PAGES = 8
 INTERVAL = 3.0
 LEASE = 3.0
@@ -218,3 +223,39 @@ def test_two_daemons_share_the_checks_and_one_takes_over_when_the_other_is_kille
         # The survivor checked every watch after the kill, up to the end.
         after = [at for at, instance in runs if at > killed_at]
         assert after and (stopped_at - after[-1]).total_seconds() < INTERVAL + 3, watch_id
+
+
+def test_watchdog_cancels_a_hung_check_and_tells_the_operator_once(
+    tmp_path: Path, replica: ReplicaSite, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A check that outlives its deadline: the confirmation wait (30 s) of an edit, against
+    # a deadline shortened to one second. The watchdog looks every 0.2 s.
+    monkeypatch.setattr(scheduler, "_WATCHDOG_EVERY", 0.2)
+    monkeypatch.setattr(scheduler, "_SHUTDOWN_GRACE", 1.0)
+    monkeypatch.setattr(scheduler.Daemon, "_check_deadline", lambda self: 1.0)
+    path = write_config(tmp_path, replica, receiver, interval="1s", confirm_delay="30s")
+    config = load_config(path, profile_names())
+
+    async def scenario(store: Store) -> None:
+        until = asyncio.Event()
+        running = asyncio.ensure_future(Daemon(config, store, serve_web=False).run(until))
+        loop = asyncio.get_running_loop()
+        try:
+            assert await loop.run_in_executor(
+                None, wait_for, lambda: watches_with_versions(tmp_path) > 0, 30
+            )
+            replica.replace_text(NEWEST["id"], "en", "assistance", "aid")
+            assert await loop.run_in_executor(
+                None, wait_for, lambda: bool(receiver.alerts("watchdog")), 30
+            )
+            await asyncio.sleep(3)  # more checks hang the same way: no second alert
+        finally:
+            until.set()
+            await running
+
+    with Store.from_config(config.store) as store:
+        asyncio.run(scenario(store))
+    [alert] = receiver.alerts("watchdog")
+    assert alert["watch"] == "mfa-en"
+    assert "check of mfa-en hung for" in alert["summary"] and "cancelled" in alert["summary"]
+    assert not receiver.alerts("edited")  # the hung check recorded nothing

@@ -428,6 +428,11 @@ class Store(ReviewMixin, ScheduleMixin):
         )
         return int(result.inserted_primary_key[0])
 
+    def record_alert(self, watch_id: str, payload: dict[str, Any], channels: list[str]) -> None:
+        """An alert that no check caused (the watchdog's), into the outbox."""
+        with self._write() as conn:
+            self._insert_alert(conn, watch_id, None, payload, channels, now_iso())
+
     def _insert_alert(
         self,
         conn: Connection,
