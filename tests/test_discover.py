@@ -295,3 +295,24 @@ def test_a_statement_page_never_readable_is_a_problem_not_silence(
     assert result.returncode != 0
     assert "missing: problem" in result.stdout
     assert "never readable (HTTP 404)" in result.stdout
+
+
+def test_the_web_ui_shows_what_a_listing_found_and_a_statement_s_translations(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    from tests.webui import add_user, login, serving
+
+    config = write_config(tmp_path, replica, None, ("en", "ru"), watch_extra=DISCOVER)
+    check_ok(config)
+    assert add_user(config, "ana", "viewer").returncode == 0
+    with serving(config) as base:
+        client = login(base, "ana")
+        listing = client.get("/watch/mfa-en")
+        assert listing.status_code == 200
+        assert "Statements found (3)" in listing.text
+        assert f'href="/watch/mfa-en.en-{NEWEST["id"]}"' in listing.text
+        statement = client.get(f"/watch/mfa-en.en-{NEWEST['id']}")
+        assert statement.status_code == 200
+        assert 'href="/watch/mfa-en"' in statement.text
+        assert f'href="/watch/mfa-ru.ru-{NEWEST["id"]}" hreflang="ru"' in statement.text
+        assert NEWEST["texts"]["en"]["title"] in statement.text

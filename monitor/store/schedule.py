@@ -177,6 +177,11 @@ class ScheduleMixin:
                     .values(listed_sha256=sha, last_listed_at=at)
                 )
 
+    def discovery_of(self, watch_id: str) -> Row | None:
+        """How a discovered watch was found (its listing, key, date), or None."""
+        rows = self._rows(select(discovered).where(discovered.c.watch_id == watch_id))
+        return rows[0] if rows else None
+
     def announces(self, watch_id: str) -> bool:
         """Whether the watch's first version is news ("published") rather than a baseline."""
         rows = self._rows(select(discovered.c.announce).where(discovered.c.watch_id == watch_id))

@@ -68,8 +68,8 @@ class ReadingPages(Pages):
             name = watch.display_name if watch else watch_id
             url = watch.url if watch else state.get("url", "")
             status, since = watch_status(state)
-            next_check = None
-            if watch and state.get("last_check_at"):
+            next_check = state.get("next_run_at") if watch else None
+            if watch and not next_check and state.get("last_check_at"):
                 last = _parse(state["last_check_at"])
                 next_check = _format(last + timedelta(seconds=watch.interval))
             entries.append(
@@ -108,6 +108,11 @@ class ReadingPages(Pages):
             since=since,
             documents=self.store.documents(watch.id),
             checks=self.store.checks(watch.id, limit=10),
+            # Discovery: the listing that found this statement and its translations, or
+            # the statement watches this listing found.
+            found_by=self.store.discovery_of(watch.id),
+            translations=self.store.translations(watch.id),
+            found=self.store.discovered([watch.id]) if watch.discover else [],
             suggestions=(
                 ignore_suggestions(self.store, watch, self.fragments) if configured else []
             ),
