@@ -1,8 +1,9 @@
 """`monitor demo`: the whole pipeline, offline, in under a minute.
 
-Starts the bundled gov.kz replica on 127.0.0.1, runs the real daemon against it (three
-watches: en, ru, kk), quietly rewrites one sentence of a statement the way ministries do,
-and waits until the alert has been delivered; then prints the stored diff. Its data and
+Starts the bundled gov.kz replica on 127.0.0.1, runs the real daemon against it as the
+shipped config runs against gov.kz (three discovering listings: en, ru, kk, each statement
+its own watch), quietly rewrites one sentence of a statement the way ministries do, and
+waits until the alert has been delivered; then prints the stored diff. Its data and
 config stay in `snapshots/demo/` for `monitor --config snapshots/demo/monitor.toml history …`.
 """
 
@@ -21,11 +22,12 @@ from monitor.store import Store
 
 DEMO_DIR = Path("snapshots/demo")
 DEMO_STATEMENT = 1048252
+DEMO_WATCH = f"mfa-en.en-{DEMO_STATEMENT}"
 DEMO_OLD = "stands ready to provide further assistance if necessary"
 DEMO_NEW = "will consider further assistance upon a formal request"
 
 _CONFIG = """\
-# Written by `monitor demo`: three watches on the local gov.kz replica.
+# Written by `monitor demo`: three discovering listings on the local gov.kz replica.
 [store]
 path = "{store}"
 
@@ -50,6 +52,9 @@ profile = "govkz"
 language = "{lang}"
 interval = "4s"
 channels = ["console"]
+discover = true
+options = {{ size = 8 }}
+discover_schedule = ["4s"]
 """
 
 
@@ -73,8 +78,8 @@ def run_demo(timeout: float = 60.0, directory: Path = DEMO_DIR) -> int:
         with Store.from_config(config.store) as store:
             ok = asyncio.run(_demo(site, config, store, timeout))
     print(f"\nData and config kept in {directory}/ — try:")
-    print(f"  monitor --config {directory}/monitor.toml history mfa-en --key en/{DEMO_STATEMENT}")
-    print(f"  monitor --config {directory}/monitor.toml diff mfa-en")
+    print(f"  monitor --config {directory}/monitor.toml history {DEMO_WATCH}")
+    print(f"  monitor --config {directory}/monitor.toml diff {DEMO_WATCH}")
     return 0 if ok else 1
 
 
@@ -84,7 +89,8 @@ async def _demo(site, config: MonitorConfig, store: Store, timeout: float) -> bo
     daemon = asyncio.create_task(Daemon(config, store, serve_web=False).run(until))
     try:
         print("Taking the first snapshot of every statement in en, ru and kk …")
-        if not await _wait(lambda: all(store.has_versions(w.id) for w in config.watch), deadline):
+        # Eight statements in three languages, each archived by its own watch.
+        if not await _wait(lambda: store.version_count() >= 24, deadline):
             print("demo: the first snapshots did not arrive in time")
             return False
         print(f"Baseline stored: {store.version_count()} statement versions.")

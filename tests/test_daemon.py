@@ -94,9 +94,7 @@ def test_demo_runs_offline_and_shows_the_alert_and_diff(tmp_path: Path) -> None:
     history = monitor_cli(
         tmp_path / "snapshots" / "demo" / "monitor.toml",
         "history",
-        "mfa-en",
-        "--key",
-        f"en/{NEWEST['id']}",
+        f"mfa-en.en-{NEWEST['id']}",
     )
     assert history.returncode == 0
     assert "baseline" in history.stdout and "edited" in history.stdout
