@@ -245,8 +245,8 @@ async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list
 
 def cmd_history(args: argparse.Namespace) -> int:
     config = _config(args)
-    config.get_watch(args.watch)
     with _store(config) as store:
+        watches_in_force(config, store).get_watch(args.watch)
         documents = store.documents(args.watch)
         if args.key:
             documents = [d for d in documents if d["key"] == args.key]
@@ -299,8 +299,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from monitor.extract import Statement
 
     config = _config(args)
-    watch = config.get_watch(args.watch)
     with _store(config) as store:
+        watch = watches_in_force(config, store).get_watch(args.watch)
         b_id = args.b if args.b is not None else args.a
         if b_id is None:
             latest = store.latest_change(args.watch)
@@ -481,9 +481,10 @@ def cmd_feed(args: argparse.Namespace) -> int:
     from monitor.feed import feed_bytes, write_feed
 
     config = _config(args)
-    if args.watch:
-        config.get_watch(args.watch)
     with _store(config) as store:
+        config = watches_in_force(config, store)
+        if args.watch:
+            config.get_watch(args.watch)
         data = feed_bytes(store, config, args.watch, limit=args.limit)
     if args.output is None:
         sys.stdout.buffer.write(data)
