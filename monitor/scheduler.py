@@ -296,6 +296,8 @@ class Daemon:
         self.config = self.config.model_copy(update={"watch": watches})
         for item in fresh:
             self._add_job(self._scheduler, item.watch, now)
+        if self._deliverer is not None:  # their quiet hours, digest, mute apply at once
+            self._deliverer.watches.update((item.watch.id, item.watch) for item in fresh)
         metrics.WATCHES.set(len(self.config.watch))
         logger.info("scheduled %d new statement watches", len(fresh))
 
