@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import WatchConfig
-from monitor.scheduler import first_run, jitter_for
+from monitor.scheduler import SteadyInterval, first_run, jitter_for
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -35,3 +35,21 @@ def test_short_intervals_spread_within_their_interval_and_jitter_is_bounded() ->
     assert all(0 <= (s - NOW).total_seconds() <= 5 for s in starts)
     assert jitter_for(watch(900)) == 45
     assert jitter_for(watch(86400)) == 120
+
+
+def test_jitter_is_centred_so_the_mean_interval_stays_exact() -> None:
+    trigger = SteadyInterval(60, jitter_for(watch(60)))
+    fire = NOW
+    gaps = []
+    for _ in range(2000):
+        following = trigger.get_next_fire_time(fire, fire)
+        gaps.append((following - fire).total_seconds())
+        fire = following
+    assert min(gaps) >= 57 and max(gaps) <= 63
+    assert 60 - 0.15 < sum(gaps) / len(gaps) < 60 + 0.15  # APScheduler's own: 61.5
+
+
+def test_many_overdue_watches_are_spread_wider_than_a_minute() -> None:
+    starts = [first_run(watch(3600), None, NOW, spread=200) for _ in range(500)]
+    offsets = [(s - NOW).total_seconds() for s in starts]
+    assert max(offsets) > 150 and all(0 <= o <= 200 for o in offsets)
