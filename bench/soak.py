@@ -440,7 +440,10 @@ def compare_alerts(
     ]
 
     def by_kind(counter: Counter[tuple[str, str]]) -> dict[str, int]:
-        return dict(sorted(Counter(k for (_, k), n in counter.items() for _ in range(n)).items()))
+        kinds: Counter[str] = Counter()
+        for (_, kind), n in counter.items():
+            kinds[kind] += n
+        return dict(sorted(kinds.items()))
 
     def differences(got: Counter[tuple[str, str]]) -> dict[str, list[str]]:
         return {
