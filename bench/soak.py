@@ -291,10 +291,14 @@ def read_store(db: Path) -> dict[str, Any]:
         checks: dict[str, list[float]] = {}
         outcomes: Counter[str] = Counter()
         problems = []
-        for watch_id, at, outcome, detail in conn.execute(
-            "SELECT watch_id, at, outcome, detail FROM check_run ORDER BY at"
+        # (start, ms): `at` is when the job fired, `ms` how long the check then took, so a
+        # check started on time but finished late (a busy event loop) shows here.
+        durations = []
+        for watch_id, at, ms, outcome, detail in conn.execute(
+            "SELECT watch_id, at, ms, outcome, detail FROM check_run ORDER BY at"
         ):
             checks.setdefault(watch_id, []).append(epoch(at))
+            durations.append((epoch(at), ms))
             outcomes[outcome] += 1
             if outcome == "problem":
                 problems.append((watch_id, epoch(at), detail))
@@ -310,6 +314,7 @@ def read_store(db: Path) -> dict[str, Any]:
         "checks": checks,
         "outcomes": outcomes,
         "problems": problems,
+        "durations": durations,
         "alerts": alerts,
         "deliveries": deliveries,
     }
@@ -620,36 +625,41 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "per_s_after_startup": round(len(steady) / max(1.0, stopped - first_due), 2),
             "per_s_expected": round(args.watches / interval, 2),
             "cpu_ms_per_check": round(1000 * daemon.run.cpu / max(1, total_checks), 2),
+            "duration_ms": percentiles([ms for _, ms in store["durations"]]),
+            "duration_ms_from_minute_2": percentiles(
+                [ms for at, ms in store["durations"] if at - daemon.started >= min(120, run / 5)]
+            ),
             **slots(store["checks"], args.watches, interval, first_due, stopped, daemon.started),
         },
         "stray_problems": stray_problems(store["problems"], events, timeout, daemon.started),
         "alerts": compare_alerts(events, store, receiver.received),
         "rss": rss_figures(samples, run),
         "samples": [asdict(s) for s in samples],
-        "per_minute": per_minute(samples, store["checks"], daemon.started),
+        "per_minute": per_minute(samples, store["durations"], daemon.started),
         "site": site_stats,
         "log": log_summary(log),
     }
 
 
 def per_minute(
-    samples: list[Sample], checks: dict[str, list[float]], started: float
+    samples: list[Sample], durations: list[tuple[float, int]], started: float
 ) -> list[dict[str, Any]]:
     """One row per minute (and one for the last part-minute): RSS at its end, the CPU share
-    and the checks during it, the outbox depth at its end."""
+    and the checks started during it (how many, how long they took), the outbox at its end."""
     per_minute = round(60 / SAMPLE_EVERY)
     marks = [s for s in samples if round(s.t / SAMPLE_EVERY) % per_minute == 0]
     if samples and samples[-1] not in marks:
         marks.append(samples[-1])
-    times = sorted(t - started for ts in checks.values() for t in ts)
     table = []
     for before, after in itertools.pairwise(marks):
+        ms = [ms for at, ms in durations if before.t <= at - started < after.t]
         table.append(
             {
                 "minute": round(after.t / 60, 1),
                 "rss_mib": round(after.rss_mib, 1),
                 "cpu_percent": round(100 * (after.cpu_s - before.cpu_s) / (after.t - before.t)),
-                "checks": sum(1 for t in times if before.t <= t < after.t),
+                "checks": len(ms),
+                "check_ms": percentiles(ms),
                 "outbox": after.metrics.get("monitor_outbox_depth"),
             }
         )
@@ -695,13 +705,15 @@ def render(results: dict[str, Any]) -> str:
         f"{meta['monitor_revision']}, {meta['cpus']} CPUs (load {meta['load_average_at_start']} "
         f"at start), {meta['date']}",
         "",
-        f"{'minute':>7}{'RSS MiB':>9}{'CPU %':>7}{'checks':>8}{'outbox':>8}",
+        f"{'minute':>7}{'RSS MiB':>9}{'CPU %':>7}{'checks':>8}{'check ms p50':>14}"
+        f"{'p99':>7}{'max':>7}{'outbox':>8}",
     ]
     for row in results["per_minute"]:
         outbox = "" if row["outbox"] is None else f"{row['outbox']:.0f}"
         lines.append(
             f"{row['minute']:>7g}{row['rss_mib']:>9.1f}{row['cpu_percent']:>7}"
-            f"{row['checks']:>8}{outbox:>8}"
+            f"{row['checks']:>8}{row['check_ms']['p50'] or 0:>14.0f}"
+            f"{row['check_ms']['p99'] or 0:>7.0f}{row['check_ms']['max'] or 0:>7.0f}{outbox:>8}"
         )
     last = results["samples"][-1]["metrics"] if results["samples"] else {}
     # What an operator would alert on: failures by reason and watchdog findings.
@@ -722,6 +734,8 @@ def render(results: dict[str, Any]) -> str:
         f"(schedule asks {checks['per_s_expected']}/s); per watch min {per['min']} median "
         f"{per['median']} max {per['max']}; gap p50 {gap['p50']}s p99 {gap['p99']}s "
         f"max {gap['max']}s",
+        f"check duration (fired to committed): all {checks['duration_ms']} ms, from minute 2 "
+        f"{checks['duration_ms_from_minute_2']} ms",
         f"missed slots: {checks['missed_slots']} (in {checks['watches_with_missed_slots']} "
         f"watches), never checked: {checks['never_checked']}, double checks: "
         f"{checks['double_checks']}",
@@ -739,7 +753,8 @@ def render(results: dict[str, Any]) -> str:
         f"daemon: scheduler up after {daemon['scheduler_started_after_s']}s; CPU "
         f"{daemon['cpu_s']}s ({checks['cpu_ms_per_check']} ms/check), "
         f"{daemon['cpu_s_at_sigterm']}s at SIGTERM; shutdown {daemon['shutdown_s']}s, exit "
-        f"{daemon['returncode']}; site CPU {daemon['site_cpu_s']}s",
+        f"{daemon['returncode']}; site CPU {daemon['site_cpu_s']}s, faulty answers "
+        f"{results['site'].get('faults')}",
         f"/metrics at the last sample: {watched or 'not sampled'}",
         f"log: {results['log']['levels']}",
     ]
