@@ -21,7 +21,8 @@ What one run does:
    "recovered" per page of a long outage, nothing for the short one, nothing else;
 5. stops the daemon with SIGTERM (timing its shutdown) and reads its SQLite store: checks
    per watch, missed slots, double checks, alerts by kind against the expected ones and
-   against what the receiver got, checks/s, CPU, and the RSS series with its growth slope.
+   against what the receiver got, how long checks take from firing to commit, checks/s,
+   CPU, and the RSS series with its growth slope.
 
 It prints a report, writes bench/results/soak-latest.json, and exits 1 when the daemon
 missed a slot, checked a watch twice in half an interval, raised or delivered other alerts
