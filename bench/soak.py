@@ -479,7 +479,8 @@ def rss_figures(samples: list[Sample], run: float) -> dict[str, Any]:
     series = [s for s in samples if s.t >= SAMPLE_EVERY / 2]
     tail = [s for s in series if s.t >= min(120.0, run / 5)]
     slope = None
-    if len(tail) >= 3:
+    # Over a few minutes a single allocation step reads as tens of MiB per hour: no figure.
+    if len(tail) >= 3 and tail[-1].t - tail[0].t >= 300:
         fit = statistics.linear_regression([s.t for s in tail], [s.rss_mib for s in tail])
         slope = round(fit.slope * 3600, 1)
     return {
@@ -511,7 +512,7 @@ def log_summary(log: str) -> dict[str, Any]:
 # --- the run -----------------------------------------------------------------------------------
 
 
-def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def soak(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     from monitor.config import WatchConfig
     from monitor.scheduler import _SHUTDOWN_GRACE, _STARTUP_SPREAD, jitter_for
 
@@ -521,6 +522,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     # A hung answer must end well within an interval, or the next slot finds it running.
     timeout = min(10.0, interval / 4)
     events = build_schedule(args.minutes, args.watches, interval, jitter, spread, timeout)
+    workdir = Path(tempfile.mkdtemp(prefix="monitor-soak-"))
     site = Site(args.watches, workdir)
     receiver = Receiver()
     config = workdir / "monitor.toml"
@@ -586,7 +588,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     first_due = scheduler_started(log, daemon.started) + spread
     total_checks = sum(store["outcomes"].values())
     steady = [t for times in store["checks"].values() for t in times if t >= first_due]
-    return {
+    results = {
         "meta": {
             "watches": args.watches,
             "minutes": args.minutes,
@@ -640,6 +642,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "site": site_stats,
         "log": log_summary(log),
     }
+    return results, workdir
 
 
 def per_minute(
@@ -785,8 +788,7 @@ def main() -> None:
     # Other work on the machine skews every figure; the load at the start is recorded so a
     # noisy run can be recognised as one.
     args.load = os.getloadavg()[0]
-    workdir = Path(tempfile.mkdtemp(prefix="monitor-soak-"))
-    results = soak(args, workdir)
+    results, workdir = soak(args)
     results["verdict"] = verdict(results)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
