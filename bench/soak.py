@@ -732,7 +732,11 @@ def render(results: dict[str, Any]) -> str:
         "",
         f"RSS: first {rss['first_mib']} MiB, last {rss['last_mib']}, max {rss['max_mib']}, "
         f"peak (wait4) {daemon['peak_rss_mib']}; slope after minute 2: "
-        f"{rss['slope_mib_per_hour_after_minute_2']} MiB/h",
+        + (
+            "n/a (under 5 minutes to fit)"
+            if rss["slope_mib_per_hour_after_minute_2"] is None
+            else f"{rss['slope_mib_per_hour_after_minute_2']} MiB/h"
+        ),
         f"checks: {checks['total']} ({', '.join(f'{k} {v}' for k, v in checks['outcomes'].items())}"
         f"); {checks['per_s']}/s overall, {checks['per_s_after_startup']}/s after start-up "
         f"(schedule asks {checks['per_s_expected']}/s); per watch min {per['min']} median "
