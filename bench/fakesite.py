@@ -9,6 +9,11 @@ Last-Modified; If-None-Match (preferred, as RFC 9110 says) or If-Modified-Since 
 when the page has not changed. Control endpoints, all under `/__`:
 
     POST /__change?fraction=0.1&edits=5   edit that fraction of pages (5 scattered words each)
+    POST /__change?pages=3,17&edits=1     edit exactly these pages
+    POST /__fault?pages=3,17&mode=500&seconds=180
+                                          for that long, these pages answer 500, hang
+                                          (mode=hang: the answer waits until the fault ends)
+                                          or show a captcha page (mode=captcha, HTTP 200)
     POST /__validators?honour=0           answer 200 to every request (honour=1 restores 304s)
     GET  /__stats                         request counters since the last reset, as JSON
     POST /__reset                         zero the counters
@@ -21,11 +26,13 @@ build their statements with it too.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import html
 import json
 import random
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 
@@ -183,6 +190,16 @@ class Stats:
     conditional: int = 0  # requests carrying If-None-Match or If-Modified-Since
     by_status: dict[str, int] = field(default_factory=dict)
     bytes_sent: int = 0
+    faults: dict[str, int] = field(default_factory=dict)  # faulty answers by mode
+
+
+FAULT_MODES = ("500", "hang", "captcha")
+# A thin page with a reCAPTCHA widget: what a bot wall serves instead of the statement.
+CAPTCHA_PAGE = (
+    b'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Security check</title></head>'
+    b'<body><form action="/verify" method="post"><p>Please confirm you are not a robot.</p>'
+    b'<div class="g-recaptcha" data-sitekey="bench"></div></form></body></html>'
+)
 
 
 class Site:
@@ -193,6 +210,8 @@ class Site:
         self.pages = [make_page(i, corpus) for i in range(pages)]
         self.honour_validators = True
         self.stats = Stats()
+        # Page index -> (mode, time.monotonic() when the fault ends).
+        self.faults: dict[int, tuple[str, float]] = {}
         # Separate from page seeds so the choice of edited pages varies between calls.
         self._rng = random.Random(seed)
 
@@ -213,9 +232,21 @@ class Site:
             self.stats.bytes_sent += len(page.body)
         return status, page
 
-    def change(self, fraction: float, edits: int) -> list[int]:
-        count = round(len(self.pages) * fraction)
-        chosen = sorted(self._rng.sample(range(len(self.pages)), count))
+    def fault(self, index: int) -> tuple[str, float] | None:
+        """(mode, seconds left) while a fault set on this page lasts; counts it."""
+        mode, until = self.faults.get(index, ("", 0.0))
+        left = until - time.monotonic()
+        if left <= 0:
+            self.faults.pop(index, None)
+            return None
+        self.stats.faults[mode] = self.stats.faults.get(mode, 0) + 1
+        return mode, left
+
+    def change(self, fraction: float, edits: int, pages: list[int] | None = None) -> list[int]:
+        if pages is None:
+            count = round(len(self.pages) * fraction)
+            pages = self._rng.sample(range(len(self.pages)), count)
+        chosen = sorted(pages)
         for index in chosen:
             page = self.pages[index]
             page.paragraphs = edit_words(page.paragraphs, self._rng, edits)
@@ -251,6 +282,15 @@ def serve(pages: int, port: int) -> None:
             raise web.HTTPNotFound() from None
         if not 0 <= index < len(site.pages):
             raise web.HTTPNotFound()
+        fault = site.fault(index)
+        if fault is not None:
+            mode, left = fault
+            if mode == "500":
+                return web.Response(status=500, text="Internal Server Error")
+            if mode == "captcha":
+                return web.Response(body=CAPTCHA_PAGE, content_type="text/html", charset="utf-8")
+            # A hung backend: nothing until the fault is over (clients time out before).
+            await asyncio.sleep(left)
         status, page = site.answer(
             index,
             request.headers.get("If-None-Match"),
@@ -267,10 +307,27 @@ def serve(pages: int, port: int) -> None:
             body=page.body, headers=headers, content_type="text/html", charset="utf-8"
         )
 
+    def pages(request: web.Request) -> list[int] | None:
+        if "pages" not in request.query:
+            return None
+        chosen = [int(part) for part in request.query["pages"].split(",") if part]
+        if not all(0 <= index < len(site.pages) for index in chosen):
+            raise web.HTTPBadRequest(text="page index out of range")
+        return chosen
+
     async def change(request: web.Request) -> web.Response:
         fraction = float(request.query.get("fraction", "0.1"))
         edits = int(request.query.get("edits", "5"))
-        return web.json_response({"changed": site.change(fraction, edits)})
+        return web.json_response({"changed": site.change(fraction, edits, pages(request))})
+
+    async def fault(request: web.Request) -> web.Response:
+        mode = request.query.get("mode", "500")
+        chosen = pages(request)
+        if mode not in FAULT_MODES or chosen is None:
+            raise web.HTTPBadRequest(text=f"need pages=… and mode in {FAULT_MODES}")
+        until = time.monotonic() + float(request.query.get("seconds", "60"))
+        site.faults.update((index, (mode, until)) for index in chosen)
+        return web.json_response({"faulted": chosen, "mode": mode})
 
     async def validators(request: web.Request) -> web.Response:
         site.honour_validators = request.query.get("honour", "1") not in ("0", "false", "no")
@@ -291,6 +348,7 @@ def serve(pages: int, port: int) -> None:
         [
             web.get("/statement/{index}", statement),
             web.post("/__change", change),
+            web.post("/__fault", fault),
             web.post("/__validators", validators),
             web.get("/__stats", stats),
             web.post("/__reset", reset),

@@ -51,6 +51,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,17 +106,27 @@ class Phase:
 
 
 def run_process(
-    cmd: list[str], *, env: dict[str, str] | None, cwd: Path, timeout: float, log: Path
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None,
+    cwd: Path,
+    timeout: float,
+    log: Path,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> ProcessRun:
     """Run one process to the end and take its own wall, CPU and peak RSS.
 
     os.wait4 gives the rusage of exactly this child, unlike RUSAGE_CHILDREN, whose maxrss is
     the maximum over every child so far and would blur urlwatch's figure with monitor's.
+    `on_start` gets the process as soon as it exists, for a caller that samples or signals
+    it while this waits (bench/soak.py runs this in a thread).
     """
     out_path = log.with_suffix(".out")
     with out_path.open("wb") as out, log.with_suffix(".err").open("wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
+    if on_start is not None:
+        on_start(proc)
     fired = threading.Event()
 
     def kill() -> None:
@@ -239,9 +250,7 @@ class Bench:
     def monitor_config(self, store: Path, filename: str) -> Path:
         lines = [
             f'[store]\npath = "{store}"\n',
-            "[fetch]\nallow_private = true",
-            f"concurrency = {CONCURRENCY}\nper_host_concurrency = {CONCURRENCY}",
-            'per_host_delay = "0s"\nretries = 0\ntimeout = "30s"\n',
+            local_fetch_table(timeout=30),
             '[alerts]\nconfirm_delay = "0s"\n',
         ]
         # No channels: alerts are still built and stored (the outbox), just not delivered.
@@ -505,6 +514,16 @@ def micro_extract(reps: int) -> float:
 
 
 # --- small utilities -------------------------------------------------------------------------
+
+
+def local_fetch_table(timeout: float) -> str:
+    """monitor's [fetch] table for the one local site: no politeness delays and no retries,
+    so what is measured is monitor's own work rather than its waiting."""
+    return (
+        "[fetch]\nallow_private = true\n"
+        f"concurrency = {CONCURRENCY}\nper_host_concurrency = {CONCURRENCY}\n"
+        f'per_host_delay = "0s"\nretries = 0\ntimeout = "{timeout:g}s"\n'
+    )
 
 
 def tree_size(root: Path) -> tuple[int, int]:
