@@ -31,6 +31,15 @@ def rows(tmp_path: Path, query: str, *params: object) -> list[sqlite3.Row]:
     return connection.execute(query, params).fetchall()
 
 
+def scheduled_gap(tmp_path: Path, watch_id: str) -> timedelta:
+    """How long after its last check the watch is next due, as stored."""
+    [state] = rows(
+        tmp_path, "SELECT last_check_at, next_run_at FROM watch_state WHERE watch_id=?", watch_id
+    )
+    due, last = state["next_run_at"], state["last_check_at"]
+    return datetime.fromisoformat(due) - datetime.fromisoformat(last)
+
+
 def add_statement(replica: ReplicaSite, title: str) -> int:
     texts = {
         lang: {"title": f"{title} ({lang})", "body": BODY, "short_description": "", "slug": title}
@@ -133,16 +142,8 @@ def test_statement_watches_get_an_interval_by_age_and_a_file_watch_overrides_one
     assert listed.returncode != 0  # the oldest is not on a listing of three
     result = monitor_cli(config, "check", f"mfa-en.en-{NEWEST['id']}", "--once")
     assert result.returncode == 0
-    state = rows(
-        tmp_path,
-        "SELECT last_check_at, next_run_at FROM watch_state WHERE watch_id=?",
-        f"mfa-en.en-{NEWEST['id']}",
-    )[0]
-    gap = datetime.fromisoformat(state["next_run_at"]) - datetime.fromisoformat(
-        state["last_check_at"]
-    )
     # The replica's statements are older than a day: the schedule's "2h" step.
-    assert gap == timedelta(hours=2)
+    assert scheduled_gap(tmp_path, f"mfa-en.en-{NEWEST['id']}") == timedelta(hours=2)
     text = config.read_text() + (
         f'\n[[watch]]\nid = "mfa-en.en-{NEWEST["id"]}"\n'
         f'url = "{replica.url}/memleket/entities/mfa/press/news/details/{NEWEST["id"]}?lang=en"\n'
@@ -150,15 +151,7 @@ def test_statement_watches_get_an_interval_by_age_and_a_file_watch_overrides_one
     )
     config.write_text(text)
     check_ok(config, f"mfa-en.en-{NEWEST['id']}")
-    state = rows(
-        tmp_path,
-        "SELECT last_check_at, next_run_at FROM watch_state WHERE watch_id=?",
-        f"mfa-en.en-{NEWEST['id']}",
-    )[0]
-    gap = datetime.fromisoformat(state["next_run_at"]) - datetime.fromisoformat(
-        state["last_check_at"]
-    )
-    assert gap == timedelta(minutes=5)
+    assert scheduled_gap(tmp_path, f"mfa-en.en-{NEWEST['id']}") == timedelta(minutes=5)
 
 
 def test_schedule_steps_by_age() -> None:

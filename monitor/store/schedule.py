@@ -96,35 +96,27 @@ class ScheduleMixin:
         return Claim(False, max(due) if due else None)
 
     def renew_leases(self, owner: str, watch_ids: Iterable[str], until: datetime) -> None:
-        ids = list(watch_ids)
-        if not ids:
-            return
-        with self._write() as conn:
-            conn.execute(
-                watch_state.update()
-                .where(watch_state.c.watch_id.in_(ids), watch_state.c.lease_owner == owner)
-                .values(lease_until=iso(until))
-            )
+        self._update_states(watch_ids, {"lease_until": iso(until)}, owner)
 
     def release_lease(self, watch_id: str, owner: str) -> None:
-        with self._write() as conn:
-            conn.execute(
-                watch_state.update()
-                .where(watch_state.c.watch_id == watch_id, watch_state.c.lease_owner == owner)
-                .values(lease_owner=None, lease_until=None)
-            )
+        self._update_states([watch_id], {"lease_owner": None, "lease_until": None}, owner)
 
     def run_soon(self, watch_ids: Iterable[str], at: datetime) -> None:
         """Make watches due at `at` (a listing saw their statement change)."""
+        self._update_states(watch_ids, {"next_run_at": iso(at)})
+
+    def _update_states(
+        self, watch_ids: Iterable[str], values: dict[str, Any], owner: str | None = None
+    ) -> None:
+        """Set scheduling columns of these watches (only where `owner` holds the lease)."""
         ids = list(watch_ids)
         if not ids:
             return
+        query = watch_state.update().where(watch_state.c.watch_id.in_(ids))
+        if owner is not None:
+            query = query.where(watch_state.c.lease_owner == owner)
         with self._write() as conn:
-            conn.execute(
-                watch_state.update()
-                .where(watch_state.c.watch_id.in_(ids))
-                .values(next_run_at=iso(at))
-            )
+            conn.execute(query.values(**values))
 
     # --- discovered watches ---------------------------------------------------------------
 
