@@ -424,6 +424,7 @@ class Daemon:
             "running_checks": len(self._running),
             "seconds_since_scheduler_fired": round(silent, 1),
             "last_stall": self._stalled,
+            "instance": self.instance if self.shared else None,
         }
 
     async def _serve_web(self) -> None:
