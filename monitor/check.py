@@ -99,8 +99,7 @@ class Checker:
         self._captured: dict[str, dict[str, str]] = {}
         self._capture_after: dict[str, float] = {}
         self._profiles: dict[str, Profile] = {}
-        for watch in config.watch:
-            self._profile(watch)
+        self._register(config.watch)
 
     def reconfigure(self, config: MonitorConfig, changed: list[str]) -> None:
         """Use a reloaded configuration; changed or removed watches get their profile anew."""
@@ -112,13 +111,20 @@ class Checker:
         """The watch's profile; the first time, the watch is registered in the store."""
         profile = self._profiles.get(watch.id)
         if profile is None:
-            profile = self._profiles[watch.id] = get_profile(watch.profile, watch.url)
-            self.store.sync_watch(watch.id, watch.url, profile.name)
+            self._register([watch])
+            profile = self._profiles[watch.id]
+        return profile
+
+    def _register(self, watches: list[WatchConfig]) -> None:
+        """Give watches their profile and register them in the store, all in one
+        transaction (one per watch made a daemon's start cost seconds at 10,000 watches)."""
+        for watch in watches:
+            self._profiles[watch.id] = get_profile(watch.profile, watch.url)
             if not watch.robots:
                 logger.warning(
                     "%s: robots.txt is ignored for this watch (robots = false)", watch.id
                 )
-        return profile
+        self.store.sync_watches([(w.id, w.url, self._profiles[w.id].name) for w in watches])
 
     async def check(self, watch: WatchConfig) -> CheckOutcome:
         started = time.monotonic()
