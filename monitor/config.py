@@ -185,6 +185,9 @@ class StoreConfig(_Strict):
 
 class FetchConfig(_Strict):
     allow_private: bool = False
+    # Hosts ("host" or "host:port") fetched even though they resolve to a private or
+    # loopback address: an intranet site, without opening every private address.
+    allow_hosts: list[str] = Field(default_factory=list)
     user_agent: str = "monitor/0.1 (+https://github.com/; statement change monitor)"
     timeout: Duration = 30.0
     connect_timeout: Duration = 10.0
@@ -193,8 +196,8 @@ class FetchConfig(_Strict):
     per_host_concurrency: int = Field(default=2, gt=0)
     per_host_delay: Duration = 1.0
     retries: int = Field(default=2, ge=0, le=10)
-    # HTTP engine under the httpx client: "aiohttp" (fast HTTP/1.1, the default) or "httpx"
-    # (HTTP/2 where the server offers it).
+    # HTTP engine: "aiohttp" (fast HTTP/1.1, the default) or "httpx" (HTTP/2 where the
+    # server offers it).
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
     # Every Nth check ignores the server's validators, for servers whose ETag lies.
     full_fetch_every: int = Field(default=12, ge=1)
