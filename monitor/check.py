@@ -126,7 +126,14 @@ class Checker:
                 )
         self.store.sync_watches([(w.id, w.url, self._profiles[w.id].name) for w in watches])
 
-    async def check(self, watch: WatchConfig) -> CheckOutcome:
+    async def check_all(self, watches: list[WatchConfig]) -> list[CheckOutcome]:
+        """Check these watches once, concurrently (`monitor check`). Their states are read
+        in one query up front instead of one query per check."""
+        states = self.store.states()
+        return list(await asyncio.gather(*(self.check(w, states.get(w.id)) for w in watches)))
+
+    async def check(self, watch: WatchConfig, state: WatchState | None = None) -> CheckOutcome:
+        """Check one watch; `state` is its stored state when the caller has just read it."""
         started = time.monotonic()
         moment = datetime.now(UTC)
         at = iso(moment)
@@ -134,7 +141,8 @@ class Checker:
         target = Target(
             watch.url, watch.language, dict(watch.options), tuple(watch.ignore_selectors)
         )
-        state = self.store.state(watch.id)
+        if state is None:
+            state = self.store.state(watch.id)
         state.last_check_at = at
         state.next_run_at = iso(moment + timedelta(seconds=watch.interval))
         # Conditional requests, except every `full_fetch_every`-th check: some servers keep
@@ -205,7 +213,8 @@ class Checker:
                 instance=self.instance,
             ),
             state,
-            response=_response_record(result),
+            # Only a new version stores its response; an unchanged check skips building it.
+            response=_response_record(result) if versions else None,
             versions=versions,
             alerts=alerts,
         )

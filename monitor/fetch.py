@@ -221,12 +221,14 @@ class Fetcher:
     async def _robots_allow(self, url: str) -> bool:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
-        async with lock:  # one robots.txt request per host, however many watches wait
-            expiry, rules = self._robots.get(origin, (0.0, None))
-            if expiry < time.monotonic():
-                rules, ttl = await self._load_robots(origin)
-                self._robots[origin] = (time.monotonic() + ttl, rules)
+        expiry, rules = self._robots.get(origin, (0.0, None))
+        if expiry < time.monotonic():  # the lock only when loading: most checks need none
+            lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+            async with lock:  # one robots.txt request per host, however many watches wait
+                expiry, rules = self._robots.get(origin, (0.0, None))
+                if expiry < time.monotonic():
+                    rules, ttl = await self._load_robots(origin)
+                    self._robots[origin] = (time.monotonic() + ttl, rules)
         return rules is None or rules.can_fetch(url, self.config.user_agent)
 
     async def _load_robots(self, origin: str) -> tuple[Protego | None, float]:
@@ -278,6 +280,8 @@ class _HostGate:
 
     async def __aenter__(self) -> None:
         await self._semaphore.acquire()
+        if self._delay <= 0:
+            return  # no spacing to keep: the lock would only cost time
         async with self._lock:
             wait = self._next_start - time.monotonic()
             if wait > 0:

@@ -247,12 +247,13 @@ class Store(ReviewMixin, ScheduleMixin):
     def state(self, watch_id: str) -> WatchState:
         """The watch's state, read on the driver's connection: one check reads it once."""
         rows = self._read_on_driver(self._select_state, {"state_of": watch_id})
-        if not rows:
-            return WatchState(watch_id)
-        row = dict(zip(_STATE_COLUMNS, rows[0], strict=True))
-        row["failure_alerted"] = bool(row["failure_alerted"])
-        row["validators"] = json.loads(row["validators"])
-        return WatchState(watch_id, **row)
+        return _watch_state(watch_id, rows[0]) if rows else WatchState(watch_id)
+
+    def states(self) -> dict[str, WatchState]:
+        """Every watch's state, in one query: for a run that checks all watches at once."""
+        query = select(watch_state.c.watch_id, *(watch_state.c[c] for c in _STATE_COLUMNS))
+        with self._read() as conn:
+            return {row[0]: _watch_state(row[0], row[1:]) for row in conn.execute(query)}
 
     def heads(self, watch_id: str) -> dict[str, DocumentHead]:
         later = version.alias("later")
@@ -834,6 +835,14 @@ def _check_sequences(conn: Connection, report: VerifyReport) -> None:
             report.damage.append(
                 f"document {document_id}: {last - n} of versions 1..{last} missing"
             )
+
+
+def _watch_state(watch_id: str, values: Any) -> WatchState:
+    """A WatchState from watch_state's columns, in _STATE_COLUMNS order."""
+    row = dict(zip(_STATE_COLUMNS, values, strict=True))
+    row["failure_alerted"] = bool(row["failure_alerted"])
+    row["validators"] = json.loads(row["validators"])
+    return WatchState(watch_id, **row)
 
 
 def _state_values(state: WatchState) -> dict[str, Any]:
