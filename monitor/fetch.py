@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from monitor.config import FetchConfig
 
@@ -142,12 +142,14 @@ class Fetcher:
     async def fetch(self, request: FetchRequest) -> FetchResult:
         started = time.monotonic()
         result = FetchResult(request=request, url=request.url, requested_at=now_utc())
-        if request.obey_robots and not await self._robots_allow(request.url):
-            result.problem = f"disallowed by robots.txt of {urlsplit(request.url).netloc}"
+        # Split once: the robots.txt cache, the SSRF guard and the host's gate all need it.
+        parts = urlsplit(request.url)
+        if request.obey_robots and not await self._robots_allow(request.url, parts):
+            result.problem = f"disallowed by robots.txt of {parts.netloc}"
             return result
         attempt = 0
         while True:
-            delay = await self._attempt(request, result)
+            delay = await self._attempt(request, result, parts)
             if delay is None or attempt >= self.config.retries:
                 break
             attempt += 1
@@ -157,20 +159,25 @@ class Fetcher:
         result.elapsed = time.monotonic() - started
         return result
 
-    async def _attempt(self, request: FetchRequest, result: FetchResult) -> float | None:
-        """One try, following redirects. Returns a retry delay (0 = backoff) or None."""
+    async def _attempt(
+        self, request: FetchRequest, result: FetchResult, parts: SplitResult
+    ) -> float | None:
+        """One try, following redirects. Returns a retry delay (0 = backoff) or None.
+        `parts` is the request URL already split."""
         assert self._engine is not None, "Fetcher used outside 'async with'"
         engine = self._engine
         config = self.config
         url, method, body = request.url, request.method, request.body
-        for _hop in range(_MAX_REDIRECTS + 1):
+        for hop in range(_MAX_REDIRECTS + 1):
+            if hop:
+                parts = urlsplit(url)
             try:
-                await check_address(url, config.allow_private, config.allow_hosts)
+                await _check_split(url, parts, config.allow_private, config.allow_hosts)
                 # The engines' timeouts are per read; a server dripping one byte a second
                 # would never trip them, so the whole exchange also has a deadline.
                 async with asyncio.timeout(config.timeout):
                     response_delay = await self._one_request(
-                        engine, method, url, request.headers, body, result
+                        engine, method, url, parts.netloc, request.headers, body, result
                     )
             except RefusedAddress as err:
                 result.problem = f"refused: {err}"
@@ -199,11 +206,11 @@ class Fetcher:
         engine: _Engine,
         method: str,
         url: str,
+        host: str,
         headers: Mapping[str, str],
         body: bytes | None,
         result: FetchResult,
     ) -> float | None:
-        host = urlsplit(url).netloc
         gate = self._hosts.get(host)
         if gate is None:
             gate = self._hosts[host] = _HostGate(self.config)
@@ -218,8 +225,7 @@ class Fetcher:
             return retry_after if retry_after is not None else 0.0
         return None
 
-    async def _robots_allow(self, url: str) -> bool:
-        parts = urlsplit(url)
+    async def _robots_allow(self, url: str, parts: SplitResult) -> bool:
         origin = f"{parts.scheme}://{parts.netloc}"
         expiry, rules = self._robots.get(origin, (0.0, None))
         if expiry < time.monotonic():  # the lock only when loading: most checks need none
@@ -236,7 +242,7 @@ class Fetcher:
 
         robots = FetchRequest(f"{origin}/robots.txt", obey_robots=False)
         result = FetchResult(request=robots, url=robots.url, requested_at=now_utc())
-        await self._attempt(robots, result)
+        await self._attempt(robots, result, urlsplit(robots.url))
         if result.status is not None and 200 <= result.status < 300 and not result.problem:
             text = result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
             return Protego.parse(text), _ROBOTS_TTL
@@ -250,7 +256,13 @@ async def check_address(url: str, allow_private: bool, allow_hosts: Iterable[str
     addresses (SSRF guard). `allow_hosts` names the exceptions ("host" or "host:port").
     Raises RefusedAddress, or OSError when the name does not resolve.
     """
-    parts = urlsplit(url)
+    await _check_split(url, urlsplit(url), allow_private, allow_hosts)
+
+
+async def _check_split(
+    url: str, parts: SplitResult, allow_private: bool, allow_hosts: Iterable[str]
+) -> None:
+    """check_address on a URL already split."""
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RefusedAddress(f"unsupported URL {url!r}")
     if allow_private:
