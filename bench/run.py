@@ -4,7 +4,7 @@ One command (from the repository root, with monitor installed):
 
     pip install -r bench/requirements.txt      # aiohttp and psutil, once
     python bench/run.py [--pages 1000] [--quick] [--profile] [--monitor-rev REV]
-                        [--skip-urlwatch] [--keep]
+                        [--skip-urlwatch] [--skip-daemon] [--keep]
 
 It prints a table and writes the same figures to bench/results/latest.json. Default run
 (1000 pages) takes a few minutes on 2 cores; `--quick` uses 200 pages and fewer micro
@@ -16,7 +16,11 @@ process:
    check --once`) over N generic watches: first cycle (all new), unchanged cycle, a cycle
    after 10 % of pages changed, and an unchanged cycle while the site ignores validators
    (always 200). Wall, checks/s, CPU, peak RSS, 200/304 counted at the site, and the bytes
-   the store grew by per unchanged check.
+   the store grew by per unchanged check. An unchanged cycle over a tenth of the watches
+   gives, by the slope between the two, the CPU per unchanged check without start-up.
+1b. One daemon (`monitor run --no-web`) with all N watches at a 60 s interval, through one
+   cycle (about a minute; `--skip-daemon` leaves it out): its RSS after the cycle, its peak
+   RSS, and its CPU per check from the site's first request to its N-th.
 2. urlwatch (the peer) in bench/.venv-urlwatch, created on first use, with isolated
    config, jobs, hooks and cache: a first run and an unchanged run.
 3. The floor: `bench/floor.py`, a bare aiohttp process doing only the N GETs (conditional,
