@@ -360,14 +360,14 @@ class WatchConfig(_Strict):
     profile: str | None = None
     language: str | None = None
     # Regular expressions whose matches are masked before comparing versions.
-    ignore: list[str] = []
+    ignore: list[str] = Field(default_factory=list)
     # CSS selectors of page parts to drop before extraction (banners, widgets, counters).
-    ignore_selectors: list[str] = []
-    channels: list[str] = []
+    ignore_selectors: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
     # Minimum significance score (0-1) for an edit to be alerted.
     threshold: float = Field(default=0.0, ge=0.0, le=1.0)
     # Profile-specific settings (e.g. page size of a listing).
-    options: dict[str, str | int | bool] = {}
+    options: dict[str, str | int | bool] = Field(default_factory=dict)
     # Obey robots.txt (default). Turning it off for one watch is logged at every start.
     robots: bool = True
     # Alerts raised in these local hours ("22:00-07:00") wait in the outbox until they end.
