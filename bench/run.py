@@ -4,7 +4,7 @@ One command (from the repository root, with monitor installed):
 
     pip install -r bench/requirements.txt      # aiohttp and psutil, once
     python bench/run.py [--pages 1000] [--quick] [--profile] [--monitor-rev REV]
-                        [--skip-urlwatch] [--keep]
+                        [--skip-urlwatch] [--skip-daemon] [--keep]
 
 It prints a table and writes the same figures to bench/results/latest.json. Default run
 (1000 pages) takes a few minutes on 2 cores; `--quick` uses 200 pages and fewer micro
@@ -16,7 +16,11 @@ process:
    check --once`) over N generic watches: first cycle (all new), unchanged cycle, a cycle
    after 10 % of pages changed, and an unchanged cycle while the site ignores validators
    (always 200). Wall, checks/s, CPU, peak RSS, 200/304 counted at the site, and the bytes
-   the store grew by per unchanged check.
+   the store grew by per unchanged check. An unchanged cycle over a tenth of the watches
+   gives, by the slope between the two, the CPU per unchanged check without start-up.
+1b. One daemon (`monitor run --no-web`) with all N watches at a 60 s interval, through one
+   cycle (about a minute; `--skip-daemon` leaves it out): its RSS after the cycle, its peak
+   RSS, and its CPU per check from the site's first request to its N-th.
 2. urlwatch (the peer) in bench/.venv-urlwatch, created on first use, with isolated
    config, jobs, hooks and cache: a first run and an unchanged run.
 3. The floor: `bench/floor.py`, a bare aiohttp process doing only the N GETs (conditional,
@@ -214,7 +218,12 @@ class Bench:
     # --- helpers -----------------------------------------------------------------------
 
     def measure(
-        self, name: str, tool: str, cmd: list[str], env: dict[str, str] | None = None
+        self,
+        name: str,
+        tool: str,
+        cmd: list[str],
+        env: dict[str, str] | None = None,
+        checks: int | None = None,
     ) -> tuple[Phase, ProcessRun]:
         """Run one cycle as a whole process, with the site's counters reset around it."""
         print(f"  {name} ...", end="", flush=True)
@@ -227,7 +236,7 @@ class Bench:
         phase = Phase(
             name=name,
             tool=tool,
-            checks=self.n,
+            checks=checks or self.n,
             wall=run.wall,
             cpu=run.cpu,
             rss_mib=run.rss_mib,
@@ -247,28 +256,33 @@ class Bench:
 
     # --- monitor -----------------------------------------------------------------------
 
-    def monitor_config(self, store: Path, filename: str) -> Path:
+    def monitor_config(
+        self, store: Path, filename: str, watches: int | None = None, interval: str = ""
+    ) -> Path:
         lines = [
             f'[store]\npath = "{store}"\n',
             local_fetch_table(timeout=30),
             '[alerts]\nconfirm_delay = "0s"\n',
         ]
         # No channels: alerts are still built and stored (the outbox), just not delivered.
+        every = f'interval = "{interval}"\n' if interval else ""
         lines += [
-            f'[[watch]]\nid = "p{i}"\nurl = "{self.site.url(i)}"\nprofile = "generic"\n'
-            for i in range(self.n)
+            f'[[watch]]\nid = "p{i}"\nurl = "{self.site.url(i)}"\nprofile = "generic"\n{every}'
+            for i in range(watches or self.n)
         ]
         path = self.workdir / filename
         path.write_text("\n".join(lines), encoding="utf-8")
         return path
 
-    def monitor_cycle(self, name: str, config: Path, expect: dict[str, int]) -> Phase:
+    def monitor_cycle(
+        self, name: str, config: Path, expect: dict[str, int], checks: int | None = None
+    ) -> Phase:
         cmd = [sys.executable, "-m", "monitor", "--config", str(config), "check", "--once"]
-        phase, run = self.measure(name, "monitor", cmd, self.monitor_env)
+        phase, run = self.measure(name, "monitor", cmd, self.monitor_env, checks)
         phase.outcomes = dict(
             Counter(re.findall(r"^\S+: (changed|unchanged|problem) ", run.stdout, re.M))
         )
-        if sum(phase.outcomes.values()) != self.n:
+        if sum(phase.outcomes.values()) != phase.checks:
             phase.valid = False
         if phase.outcomes != expect and not phase.note:
             phase.note = f"expected {expect}"
@@ -294,6 +308,7 @@ class Bench:
             {k: v for k, v in (("changed", changed), ("unchanged", n - changed)) if v},
         )
         after_change = tree_size(store)
+        self.results["in_loop"] = self.run_in_loop(store, unchanged)
         # The site stops answering 304: what a cycle costs on sites without validators.
         self.site.call("POST", "/__validators?honour=0")
         self.monitor_cycle("monitor unchanged, site sends no 304", config, {"unchanged": n})
@@ -311,6 +326,75 @@ class Bench:
         }
         if self.args.profile:
             self.results["profile"] = self.run_profiles(config)
+
+    def run_in_loop(self, store: Path, unchanged: Phase) -> dict[str, Any]:
+        """CPU per unchanged check without the process start-up (imports, configuration,
+        store opening): an unchanged cycle over a tenth of the watches, and the slope
+        between it and the full unchanged cycle. What a long-running daemon pays per check
+        is this marginal figure, not the whole-process one."""
+        few = max(1, self.n // 10)
+        config = self.monitor_config(store, "monitor-tenth.toml", watches=few)
+        small = self.monitor_cycle(
+            f"monitor unchanged, {few} watches", config, {"unchanged": few}, checks=few
+        )
+        if not (small.valid and unchanged.valid) or few == self.n:
+            return {"cpu_ms_per_unchanged_check": None, "startup_cpu_s": None}
+        per_check = (unchanged.cpu - small.cpu) / (self.n - few)
+        return {
+            "cpu_ms_per_unchanged_check": round(1000 * per_check, 3),
+            "startup_cpu_s": round(unchanged.cpu - per_check * self.n, 2),
+        }
+
+    def run_daemon(self) -> None:
+        """One daemon (`monitor run --no-web`) holding all N watches through one cycle: its
+        resident memory after the cycle and the CPU it spent per check, start-up excluded.
+
+        Every watch gets a 60 s interval, so the daemon's spread start runs each once in
+        about a minute; the CPU counted is from the site's first request to its N-th."""
+        import psutil
+
+        print("monitor daemon:")
+        config = self.monitor_config(self.workdir / "store", "monitor-daemon.toml", interval="60s")
+        cmd = [sys.executable, "-m", "monitor", "--config", str(config), "run", "--no-web"]
+        self.site.call("POST", "/__reset")
+        log = self.workdir / "daemon"
+        started = time.perf_counter()
+        with log.with_suffix(".err").open("wb") as err:
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=err, env=self.monitor_env, cwd=self.workdir
+            )
+        ps = psutil.Process(proc.pid)
+        figures: dict[str, Any] = {"watches": self.n, "interval_s": 60}
+        first_cpu = first_at = None
+        deadline = started + 120 + 0.05 * self.n
+        try:
+            while time.perf_counter() < deadline and proc.poll() is None:
+                served = self.site.call("GET", "/__stats")["requests"]
+                times = ps.cpu_times()
+                cpu = times.user + times.system
+                if first_cpu is None and served > 0:
+                    first_cpu, first_at = cpu, served
+                    figures["startup_cpu_s"] = round(cpu, 2)
+                if served >= self.n:
+                    assert first_cpu is not None and first_at is not None
+                    checks = served - first_at
+                    figures["cycle_seconds"] = round(time.perf_counter() - started, 1)
+                    figures["rss_mib_after_cycle"] = round(ps.memory_info().rss / 2**20, 1)
+                    figures["cpu_ms_per_check"] = round(1000 * (cpu - first_cpu) / checks, 3)
+                    break
+                time.sleep(0.2)
+            else:
+                figures["note"] = f"did not finish one cycle (exit {proc.poll()})"
+            figures["peak_rss_mib"] = _peak_rss_mib(proc.pid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.results["daemon"] = figures
+        print(f"  {figures}")
 
     def run_profiles(self, config: Path) -> dict[str, Any]:
         """The three kinds of cycle again under cProfile, after the timed ones (cProfile
@@ -538,6 +622,16 @@ def tree_size(root: Path) -> tuple[int, int]:
     return apparent, allocated
 
 
+def _peak_rss_mib(pid: int) -> float | None:
+    """The process's peak resident set so far (VmHWM), while it still runs."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+    return round(int(match.group(1)) / 1024, 1) if match else None
+
+
 def short_path(file: str) -> str:
     for marker in ("site-packages/", "/monitor/", "lib/python3"):
         if marker in file:
@@ -667,6 +761,25 @@ def render(results: dict[str, Any], phases: list[Phase]) -> str:
             f"per changed page: {number(store['bytes_per_changed_page'], 1024)} KiB",
             f"monitor conditional requests in unchanged cycle: {conditional} of {meta['pages']}",
         ]
+    in_loop = results.get("in_loop")
+    if in_loop and in_loop["cpu_ms_per_unchanged_check"] is not None:
+        lines.append(
+            "monitor CPU per unchanged check without start-up (slope between the tenth and "
+            f"the full cycle): {in_loop['cpu_ms_per_unchanged_check']:.2f} ms; "
+            f"start-up ≈ {in_loop['startup_cpu_s']:.2f} s CPU"
+        )
+    daemon = results.get("daemon")
+    if daemon:
+        lines.append(
+            f"daemon (monitor run --no-web, {daemon['watches']} watches, one cycle): "
+            + (
+                f"RSS after the cycle {daemon['rss_mib_after_cycle']} MiB "
+                f"(peak {daemon['peak_rss_mib']} MiB), CPU per check "
+                f"{daemon['cpu_ms_per_check']:.2f} ms, start-up {daemon['startup_cpu_s']} s CPU"
+                if "cpu_ms_per_check" in daemon
+                else daemon.get("note", "no figures")
+            )
+        )
     r = results["ratios"]
     lines.append("")
     if r["monitor_vs_urlwatch_checks_per_s_unchanged"] is not None:
@@ -730,6 +843,9 @@ def main() -> None:
         help="benchmark monitor/ as committed at REV (e.g. HEAD) instead of the working tree",
     )
     parser.add_argument("--skip-urlwatch", action="store_true")
+    parser.add_argument(
+        "--skip-daemon", action="store_true", help="skip the one-minute `monitor run` phase"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     args = parser.parse_args()
     args.pages = args.pages or (200 if args.quick else 1000)
@@ -749,6 +865,8 @@ def main() -> None:
     bench = Bench(args, workdir)
     try:
         bench.run_monitor()
+        if not args.skip_daemon:
+            bench.run_daemon()
         if not args.skip_urlwatch:
             bench.run_urlwatch()
         bench.run_floor()

@@ -106,7 +106,7 @@ class BrowserEngine:
             await route.abort()
             return
         try:
-            await check_address(request.url, self.config.allow_private)
+            await check_address(request.url, self.config.allow_private, self.config.allow_hosts)
         except (RefusedAddress, OSError) as err:
             logger.warning("browser: blocked %s: %s", request.url, err)
             await route.abort("blockedbyclient")
@@ -118,7 +118,7 @@ class BrowserEngine:
         result = FetchResult(request=request, url=request.url, requested_at=now_utc())
         started = time.monotonic()
         try:
-            await check_address(request.url, self.config.allow_private)
+            await check_address(request.url, self.config.allow_private, self.config.allow_hosts)
             async with self._semaphore:
                 context = await self._page()
                 try:
@@ -156,7 +156,7 @@ class BrowserEngine:
 
     async def capture_headers(self, capture: HeaderCapture) -> dict[str, str]:
         """Load the page and return the named headers of its first matching request."""
-        await check_address(capture.page_url, self.config.allow_private)
+        await check_address(capture.page_url, self.config.allow_private, self.config.allow_hosts)
         found: dict[str, str] = {}
         async with self._semaphore:
             context = await self._page()

@@ -232,13 +232,13 @@ async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list
 
     async with Fetcher(config.fetch) as fetcher, BrowserEngine(config.fetch) as browser:
         checker = Checker(config, store, fetcher, browser)
-        outcomes = list(await asyncio.gather(*(checker.check(w) for w in watches)))
+        outcomes = await checker.check_all(watches)
         # Statements a discovering listing just found get their first look in this run.
         checked = {w.id for w in watches}
         found = {i for o in outcomes for i in (*o.discovered, *o.due)} - checked
         if found:
             fresh = [w for w in with_discovered(config, store).watch if w.id in found]
-            outcomes += await asyncio.gather(*(checker.check(w) for w in fresh))
+            outcomes += await checker.check_all(fresh)
         await Deliverer.from_config(store, config).deliver_due()
     return outcomes
 

@@ -185,6 +185,9 @@ class StoreConfig(_Strict):
 
 class FetchConfig(_Strict):
     allow_private: bool = False
+    # Hosts ("host" or "host:port") fetched even though they resolve to a private or
+    # loopback address: an intranet site, without opening every private address.
+    allow_hosts: list[str] = Field(default_factory=list)
     user_agent: str = "monitor/0.1 (+https://github.com/; statement change monitor)"
     timeout: Duration = 30.0
     connect_timeout: Duration = 10.0
@@ -193,8 +196,8 @@ class FetchConfig(_Strict):
     per_host_concurrency: int = Field(default=2, gt=0)
     per_host_delay: Duration = 1.0
     retries: int = Field(default=2, ge=0, le=10)
-    # HTTP engine under the httpx client: "aiohttp" (fast HTTP/1.1, the default) or "httpx"
-    # (HTTP/2 where the server offers it).
+    # HTTP engine: "aiohttp" (fast HTTP/1.1, the default) or "httpx" (HTTP/2 where the
+    # server offers it).
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
     # Every Nth check ignores the server's validators, for servers whose ETag lies.
     full_fetch_every: int = Field(default=12, ge=1)
@@ -357,14 +360,14 @@ class WatchConfig(_Strict):
     profile: str | None = None
     language: str | None = None
     # Regular expressions whose matches are masked before comparing versions.
-    ignore: list[str] = []
+    ignore: list[str] = Field(default_factory=list)
     # CSS selectors of page parts to drop before extraction (banners, widgets, counters).
-    ignore_selectors: list[str] = []
-    channels: list[str] = []
+    ignore_selectors: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
     # Minimum significance score (0-1) for an edit to be alerted.
     threshold: float = Field(default=0.0, ge=0.0, le=1.0)
     # Profile-specific settings (e.g. page size of a listing).
-    options: dict[str, str | int | bool] = {}
+    options: dict[str, str | int | bool] = Field(default_factory=dict)
     # Obey robots.txt (default). Turning it off for one watch is logged at every start.
     robots: bool = True
     # Alerts raised in these local hours ("22:00-07:00") wait in the outbox until they end.

@@ -14,16 +14,16 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from urllib.parse import urljoin, urlsplit
-
-import httpx
-from charset_normalizer import from_bytes
-from protego import Protego
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from monitor.config import FetchConfig
+
+if TYPE_CHECKING:
+    from protego import Protego
 
 # Transient answers worth retrying; any other 4xx is the server's considered reply.
 _RETRY_STATUSES = {429, 502, 503, 504}
@@ -124,40 +124,32 @@ class Fetcher:
         self.config = config
         self._global = asyncio.Semaphore(config.concurrency)
         self._hosts: dict[str, _HostGate] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._engine: _Engine | None = None
         # robots.txt per scheme://host: (expiry, parser or None for "allow everything").
         self._robots: dict[str, tuple[float, Protego | None]] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> Fetcher:
-        config = self.config
-        # TLS verification is never turned off; a custom CA bundle is the supported fix.
-        verify = ssl.create_default_context(cafile=config.ca_bundle) if config.ca_bundle else True
-        limits = httpx.Limits(
-            max_connections=config.concurrency, max_keepalive_connections=config.concurrency
-        )
-        self._client = httpx.AsyncClient(
-            transport=_transport(config, verify, limits),
-            follow_redirects=False,  # we follow by hand to re-check every hop against SSRF
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-            headers={"User-Agent": config.user_agent},
-        )
+        engine = _HttpxEngine if self.config.transport == "httpx" else _AiohttpEngine
+        self._engine = engine(self.config)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._engine is not None:
+            await self._engine.close()
+            self._engine = None
 
     async def fetch(self, request: FetchRequest) -> FetchResult:
         started = time.monotonic()
         result = FetchResult(request=request, url=request.url, requested_at=now_utc())
-        if request.obey_robots and not await self._robots_allow(request.url):
-            result.problem = f"disallowed by robots.txt of {urlsplit(request.url).netloc}"
+        # Split once: the robots.txt cache, the SSRF guard and the host's gate all need it.
+        parts = urlsplit(request.url)
+        if request.obey_robots and not await self._robots_allow(request.url, parts):
+            result.problem = f"disallowed by robots.txt of {parts.netloc}"
             return result
         attempt = 0
         while True:
-            delay = await self._attempt(request, result)
+            delay = await self._attempt(request, result, parts)
             if delay is None or attempt >= self.config.retries:
                 break
             attempt += 1
@@ -167,25 +159,33 @@ class Fetcher:
         result.elapsed = time.monotonic() - started
         return result
 
-    async def _attempt(self, request: FetchRequest, result: FetchResult) -> float | None:
-        """One try, following redirects. Returns a retry delay (0 = backoff) or None."""
+    async def _attempt(
+        self, request: FetchRequest, result: FetchResult, parts: SplitResult
+    ) -> float | None:
+        """One try, following redirects. Returns a retry delay (0 = backoff) or None.
+        `parts` is the request URL already split."""
+        assert self._engine is not None, "Fetcher used outside 'async with'"
+        engine = self._engine
+        config = self.config
         url, method, body = request.url, request.method, request.body
-        for _hop in range(_MAX_REDIRECTS + 1):
+        for hop in range(_MAX_REDIRECTS + 1):
+            if hop:
+                parts = urlsplit(url)
             try:
-                await check_address(url, self.config.allow_private)
-                # httpx's timeouts are per read; a server dripping one byte a second would
-                # never trip them, so the whole exchange also has a deadline.
-                async with asyncio.timeout(self.config.timeout):
+                await _check_split(url, parts, config.allow_private, config.allow_hosts)
+                # The engines' timeouts are per read; a server dripping one byte a second
+                # would never trip them, so the whole exchange also has a deadline.
+                async with asyncio.timeout(config.timeout):
                     response_delay = await self._one_request(
-                        method, url, request.headers, body, result
+                        engine, method, url, parts.netloc, request.headers, body, result
                     )
             except RefusedAddress as err:
                 result.problem = f"refused: {err}"
                 return None
-            except (httpx.TimeoutException, TimeoutError) as err:
-                result.problem = f"timeout after {self.config.timeout:g}s ({type(err).__name__})"
+            except engine.timeouts as err:
+                result.problem = f"timeout after {config.timeout:g}s ({type(err).__name__})"
                 return 0.0
-            except (httpx.TransportError, OSError) as err:
+            except engine.failures as err:
                 result.problem = f"connection failed: {_describe(err)}"
                 return 0.0
             if response_delay is not None:
@@ -203,38 +203,20 @@ class Fetcher:
 
     async def _one_request(
         self,
+        engine: _Engine,
         method: str,
         url: str,
+        host: str,
         headers: Mapping[str, str],
         body: bytes | None,
         result: FetchResult,
     ) -> float | None:
-        assert self._client is not None, "Fetcher used outside 'async with'"
-        host = urlsplit(url).netloc
-        gate = self._hosts.setdefault(host, _HostGate(self.config))
-        async with (
-            self._global,
-            gate,
-            self._client.stream(method, url, headers=headers, content=body) as response,
-        ):
+        gate = self._hosts.get(host)
+        if gate is None:
+            gate = self._hosts[host] = _HostGate(self.config)
+        async with self._global, gate:
             result.url = url
-            result.status = response.status_code
-            result.http_version = response.http_version
-            result.headers = [
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
-            ]
-            chunks: list[bytes] = []
-            size = 0
-            # Streamed with a cap: a 50 MB page is cut, never held whole in memory. The cap
-            # counts decoded bytes, so a small gzip bomb is cut too.
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.config.max_bytes:
-                    result.truncated = True
-                    result.problem = f"body larger than max_bytes ({self.config.max_bytes})"
-                    break
-                chunks.append(chunk)
-            result.body = b"".join(chunks)
+            await engine.send(method, url, headers, body, result)
         if result.status in _RETRY_STATUSES:
             result.problem = f"HTTP {result.status}"
             retry_after = _retry_after(result.header("retry-after"))
@@ -243,21 +225,24 @@ class Fetcher:
             return retry_after if retry_after is not None else 0.0
         return None
 
-    async def _robots_allow(self, url: str) -> bool:
-        parts = urlsplit(url)
+    async def _robots_allow(self, url: str, parts: SplitResult) -> bool:
         origin = f"{parts.scheme}://{parts.netloc}"
-        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
-        async with lock:  # one robots.txt request per host, however many watches wait
-            expiry, rules = self._robots.get(origin, (0.0, None))
-            if expiry < time.monotonic():
-                rules, ttl = await self._load_robots(origin)
-                self._robots[origin] = (time.monotonic() + ttl, rules)
+        expiry, rules = self._robots.get(origin, (0.0, None))
+        if expiry < time.monotonic():  # the lock only when loading: most checks need none
+            lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+            async with lock:  # one robots.txt request per host, however many watches wait
+                expiry, rules = self._robots.get(origin, (0.0, None))
+                if expiry < time.monotonic():
+                    rules, ttl = await self._load_robots(origin)
+                    self._robots[origin] = (time.monotonic() + ttl, rules)
         return rules is None or rules.can_fetch(url, self.config.user_agent)
 
     async def _load_robots(self, origin: str) -> tuple[Protego | None, float]:
+        from protego import Protego
+
         robots = FetchRequest(f"{origin}/robots.txt", obey_robots=False)
         result = FetchResult(request=robots, url=robots.url, requested_at=now_utc())
-        await self._attempt(robots, result)
+        await self._attempt(robots, result, urlsplit(robots.url))
         if result.status is not None and 200 <= result.status < 300 and not result.problem:
             text = result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
             return Protego.parse(text), _ROBOTS_TTL
@@ -266,16 +251,25 @@ class Fetcher:
         return None, _ROBOTS_RETRY
 
 
-async def check_address(url: str, allow_private: bool) -> None:
+async def check_address(url: str, allow_private: bool, allow_hosts: Iterable[str] = ()) -> None:
     """Refuse non-HTTP URLs and hosts resolving to private, loopback, link-local or metadata
-    addresses (SSRF guard). Raises RefusedAddress, or OSError when the name does not resolve.
+    addresses (SSRF guard). `allow_hosts` names the exceptions ("host" or "host:port").
+    Raises RefusedAddress, or OSError when the name does not resolve.
     """
-    parts = urlsplit(url)
+    await _check_split(url, urlsplit(url), allow_private, allow_hosts)
+
+
+async def _check_split(
+    url: str, parts: SplitResult, allow_private: bool, allow_hosts: Iterable[str]
+) -> None:
+    """check_address on a URL already split."""
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RefusedAddress(f"unsupported URL {url!r}")
     if allow_private:
         return
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    if allow_hosts and _allowed_host(parts.hostname, port, allow_hosts):
+        return
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     for info in infos:
@@ -283,7 +277,7 @@ async def check_address(url: str, allow_private: bool) -> None:
         if not address.is_global or address.is_multicast:
             raise RefusedAddress(
                 f"{parts.hostname} resolves to non-public address {address} "
-                "(set [fetch] allow_private = true to allow)"
+                "(set [fetch] allow_private = true or list it in allow_hosts to allow)"
             )
 
 
@@ -298,6 +292,8 @@ class _HostGate:
 
     async def __aenter__(self) -> None:
         await self._semaphore.acquire()
+        if self._delay <= 0:
+            return  # no spacing to keep: the lock would only cost time
         async with self._lock:
             wait = self._next_start - time.monotonic()
             if wait > 0:
@@ -308,23 +304,177 @@ class _HostGate:
         self._semaphore.release()
 
 
-def _transport(
-    config: FetchConfig, verify: ssl.SSLContext | bool, limits: httpx.Limits
-) -> httpx.AsyncBaseTransport:
-    """The engine under the httpx API, chosen by measurement (see bench/README.md).
+def _allowed_host(hostname: str, port: int, allow_hosts: Iterable[str]) -> bool:
+    """Whether an entry of [fetch] allow_hosts names this host ("host") or this host and
+    port ("host:port"; an IPv6 address in brackets, "[::1]:8080")."""
+    host = hostname.lower()
+    bracketed = f"[{host}]" if ":" in host else host
+    return any(entry.lower() in (host, bracketed, f"{bracketed}:{port}") for entry in allow_hosts)
 
-    httpx's own pool spends most of an unchanged check in connection bookkeeping (about
-    4 ms CPU per 304 at 20 connections); the aiohttp engine does the same work for a
-    fraction of that. The httpx engine is kept for HTTP/2, which aiohttp does not speak.
+
+class _Engine(Protocol):
+    """What the Fetcher needs of an HTTP engine: one exchange, no redirects followed.
+
+    `send` fills in the result's status, HTTP version, headers and body (cut at max_bytes,
+    with `truncated` and `problem` set); it raises one of `timeouts` or `failures`, which
+    the Fetcher turns into a problem and, perhaps, a retry.
     """
-    proxy = httpx.Proxy(config.proxy) if config.proxy else None
-    if config.transport == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
 
-        return AiohttpTransport(verify=verify, limits=limits, proxy=proxy, trust_env=False)
-    return httpx.AsyncHTTPTransport(
-        verify=verify, limits=limits, proxy=proxy, http2=_has_h2(), trust_env=False
-    )
+    timeouts: tuple[type[BaseException], ...]
+    failures: tuple[type[BaseException], ...]
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        result: FetchResult,
+    ) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class _AiohttpEngine:
+    """The default engine: aiohttp used directly, HTTP/1.1.
+
+    Chosen by measurement (bench/README.md): httpx's own pool spent about 4 ms CPU per 304
+    at 20 connections, and httpx's request and response models over aiohttp still cost
+    twice what aiohttp alone does; an unchanged check is mostly this exchange.
+    """
+
+    def __init__(self, config: FetchConfig) -> None:
+        import aiohttp  # only the engine in use is imported: start-up time is per process
+
+        self.config = config
+        self.timeouts = (TimeoutError,)  # aiohttp's own timeouts are TimeoutError too
+        self.failures = (aiohttp.ClientError, OSError)
+        self._tls: ssl.SSLContext | None = None
+        proxy_headers = None
+        proxy: Any = None
+        if config.proxy:
+            from yarl import URL
+
+            proxy = URL(config.proxy)
+            auth = aiohttp.BasicAuth.from_url(proxy)
+            if auth is not None:  # credentials in the URL go in the header aiohttp wants
+                proxy_headers = {"Proxy-Authorization": auth.encode()}
+                proxy = proxy.with_user(None)
+        self._proxy, self._proxy_headers = proxy, proxy_headers
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=config.concurrency),
+            # As httpx's Timeout(timeout, connect=connect_timeout) did: per read and for a
+            # pooled connection `timeout`, for the TCP/TLS connect `connect_timeout`.
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                connect=config.timeout,
+                sock_connect=config.connect_timeout,
+                sock_read=config.timeout,
+            ),
+            headers={"User-Agent": config.user_agent},
+            # Cookies are kept per host like a browser would (some WAFs set one and expect
+            # it back), for IP-address hosts too, as httpx's jar did.
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            trust_env=False,
+        )
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        result: FetchResult,
+    ) -> None:
+        async with self._session.request(
+            method,
+            url,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            # The TLS context is built on the first https URL: loading the CA bundle costs
+            # a process that only checks http:// pages (or only 304s) for nothing.
+            ssl=self._tls_context() if url.startswith("https:") else True,
+            proxy=self._proxy,
+            proxy_headers=self._proxy_headers,
+        ) as response:
+            result.status = response.status
+            version = response.version
+            result.http_version = f"HTTP/{version.major}.{version.minor}"
+            result.headers = [
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
+            ]
+            await _read_capped(response.content.iter_any(), result, self.config.max_bytes)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = _tls_context(self.config)
+        return self._tls
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+class _HttpxEngine:
+    """httpx with its own transport: HTTP/2 where the server offers it (`transport =
+    "httpx"`), at several times the CPU of the aiohttp engine per request."""
+
+    def __init__(self, config: FetchConfig) -> None:
+        import httpx
+
+        self.config = config
+        self.timeouts = (httpx.TimeoutException, TimeoutError)
+        self.failures = (httpx.TransportError, OSError)
+        limits = httpx.Limits(
+            max_connections=config.concurrency, max_keepalive_connections=config.concurrency
+        )
+        transport = httpx.AsyncHTTPTransport(
+            verify=_tls_context(config),
+            limits=limits,
+            proxy=httpx.Proxy(config.proxy) if config.proxy else None,
+            http2=_has_h2(),
+            trust_env=False,
+        )
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,  # we follow by hand to re-check every hop against SSRF
+            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
+            headers={"User-Agent": config.user_agent},
+        )
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        result: FetchResult,
+    ) -> None:
+        async with self._client.stream(method, url, headers=headers, content=body) as response:
+            result.status = response.status_code
+            result.http_version = response.http_version
+            result.headers = [
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+            ]
+            await _read_capped(response.aiter_bytes(), result, self.config.max_bytes)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+async def _read_capped(chunks: AsyncIterator[bytes], result: FetchResult, max_bytes: int) -> None:
+    """The body into `result`, streamed with a cap: a 50 MB page is cut, never held whole in
+    memory. The cap counts decoded bytes, so a small gzip bomb is cut too."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            result.truncated = True
+            result.problem = f"body larger than max_bytes ({max_bytes})"
+            break
+        parts.append(chunk)
+    result.body = b"".join(parts)
 
 
 def _has_h2() -> bool:
@@ -333,6 +483,15 @@ def _has_h2() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _tls_context(config: FetchConfig) -> ssl.SSLContext:
+    """TLS verification is never turned off; a custom CA bundle is the supported fix.
+    Without one, the certifi bundle, as httpx uses by default (the same roots whichever
+    engine is configured)."""
+    import certifi
+
+    return ssl.create_default_context(cafile=config.ca_bundle or certifi.where())
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -370,6 +529,8 @@ def decode_body(body: bytes, content_type: str | None) -> str:
     try:
         return _repair_double_utf8(body.decode("utf-8"))
     except UnicodeDecodeError:
+        from charset_normalizer import from_bytes  # detection is the rare, slow path
+
         best = from_bytes(body).best()
         return str(best) if best is not None else body.decode("utf-8", errors="replace")
 

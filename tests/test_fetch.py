@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -91,18 +92,30 @@ class Misbehaving(BaseHTTPRequestHandler):
             self._head(302, {"Location": "/loop", "Content-Length": "0"})
         elif path == "/hop":
             self._head(301, {"Location": "/cp1251-meta", "Content-Length": "0"})
+        elif path.startswith("/away?to="):
+            self._head(302, {"Location": path.removeprefix("/away?to="), "Content-Length": "0"})
         else:
             self._body(404, b"", "text/plain")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def _serve() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    yield from _serve()
+
+
+@pytest.fixture(scope="module")
+def other_server() -> Iterator[str]:
+    """A second loopback server: a redirect target that answers if the guard lets it."""
+    yield from _serve()
 
 
 def fetch(url: str, **settings: object) -> FetchResult:
@@ -199,3 +212,40 @@ def test_private_and_metadata_addresses_are_refused_by_default(url: str) -> None
     result = asyncio.run(go())
     assert result.problem is not None and result.problem.startswith("refused:")
     assert result.status is None
+
+
+def test_the_aiohttp_and_httpx_engines_give_the_same_result(server: str) -> None:
+    results = [fetch(f"{server}/hop", transport=engine) for engine in ("aiohttp", "httpx")]
+    for result in results:
+        assert result.ok and result.http_version == "HTTP/1.1"
+        assert result.redirects == [(301, f"{server}/cp1251-meta")]
+        assert RUSSIAN in result.text()
+    assert results[0].body == results[1].body
+    slow = fetch(f"{server}/drip", transport="httpx", timeout=1.0)
+    assert slow.problem is not None and slow.problem.startswith("timeout after 1s")
+
+
+def test_allow_hosts_opens_one_host_and_each_redirect_hop_is_checked_again(
+    server: str, other_server: str
+) -> None:
+    """The first host is allowed by name and port; a redirect from it to another loopback
+    address (another port, or the same server under another name) is refused, although
+    that server would answer: the SSRF guard judges every hop, not the first URL."""
+    allowed = urlsplit(server).netloc
+    config = FetchConfig(allow_hosts=[allowed], per_host_delay=0, retries=0)
+
+    async def go(url: str) -> FetchResult:
+        async with Fetcher(config) as fetcher:
+            return await fetcher.fetch(FetchRequest(url))
+
+    assert asyncio.run(go(f"{server}/cp1251-meta")).ok
+    port = urlsplit(server).port
+    for target in (f"{other_server}/cp1251-meta", f"http://localhost:{port}/cp1251-meta"):
+        result = asyncio.run(go(f"{server}/away?to={target}"))
+        assert result.redirects == [(302, target)]
+        assert result.problem is not None and result.problem.startswith("refused: ")
+        assert "non-public address" in result.problem
+        assert not result.ok and result.body == b""
+    # The same redirect without the guard reaches the other server: the refusal above is
+    # the guard's doing, not a dead target.
+    assert fetch(f"{server}/away?to={other_server}/cp1251-meta").ok

@@ -50,6 +50,13 @@ def site() -> Iterator[Site]:
                 self.send_header("Location", "/")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+            elif self.path == "/to-localhost":
+                # The same server under another loopback name: it would answer.
+                port = self.server.server_address[1]
+                self.send_response(302)
+                self.send_header("Location", f"http://localhost:{port}/statement")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif self.path == "/":
                 self._send(
                     200, PAGE.format(text="Welcome to the portal.", banner="").encode(), "text/html"
@@ -160,6 +167,22 @@ def test_a_redirect_to_the_home_page_is_a_problem_not_a_new_version(
     assert result.returncode == 1
     assert "redirected to the home page" in result.stdout
     assert checks(tmp_path) == [("problem", 200)]
+
+
+def test_a_redirect_from_an_allowed_host_to_loopback_is_refused_and_a_problem(
+    tmp_path: Path, site: Site
+) -> None:
+    config = config_for(tmp_path, f"{site.url}/to-localhost")
+    allowed = site.url.removeprefix("http://")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("allow_private = true", f'allow_hosts = ["{allowed}"]'))
+    result = monitor_cli(config, "check")
+    assert result.returncode == 1
+    assert "page: problem" in result.stdout
+    assert "refused: localhost resolves to non-public address" in result.stdout
+    assert checks(tmp_path) == [("problem", 302)]
+    # The allowed host was asked; the loopback name it pointed to never was.
+    assert [path for path, _ in site.seen] == ["/robots.txt", "/to-localhost"]
 
 
 @pytest.mark.parametrize(("selectors", "alerted"), [("[]", True), ('[".anniversary"]', False)])

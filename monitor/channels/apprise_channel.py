@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import apprise
-
 from monitor.channels.base import Channel, ChannelError
 from monitor.channels.message import subject
 
@@ -19,6 +17,8 @@ class AppriseChannel(Channel):
         url = self.config.resolved_url()
         if not url:
             raise ChannelError(f"channel {self.name}: ${self.config.url_env} is not set")
+        import apprise  # here, not at the top: importing it costs every process ~0.1 s
+
         notifier = apprise.Apprise()
         if not notifier.add(url):
             # Never echo the URL: it usually carries a token.

@@ -14,8 +14,6 @@ import hmac
 import json
 from typing import Any
 
-import httpx
-
 from monitor.channels.base import Channel, ChannelError
 
 
@@ -38,6 +36,8 @@ class WebhookChannel(Channel):
         if delivery_id:
             # Stable across retries: a receiver that saw it already can drop the repeat.
             headers["X-Monitor-Delivery"] = delivery_id
+        import httpx  # here, not at the top: a check that sends nothing skips its import
+
         try:
             async with httpx.AsyncClient(timeout=self.config.timeout) as client:
                 response = await client.post(url, content=body, headers=headers)

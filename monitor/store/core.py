@@ -126,6 +126,13 @@ class Store(ReviewMixin, ScheduleMixin):
             dialect,
             _STATE_COLUMNS,
         )
+        self._select_state = _DriverStatement(
+            select(*(watch_state.c[name] for name in _STATE_COLUMNS)).where(
+                watch_state.c.watch_id == bindparam("state_of")
+            ),
+            dialect,
+            [],
+        )
 
     @classmethod
     def from_config(cls, config: Any) -> Store:
@@ -217,19 +224,36 @@ class Store(ReviewMixin, ScheduleMixin):
     # --- watches and state ---------------------------------------------------------------
 
     def sync_watch(self, watch_id: str, url: str, profile: str) -> None:
+        self.sync_watches([(watch_id, url, profile)])
+
+    def sync_watches(self, watches: list[tuple[str, str, str]]) -> None:
+        """Register (id, url, profile) of watches, in one transaction. Rows already up to
+        date are not written: a daemon starting with 10,000 watches would otherwise spend
+        seconds rewriting what it already has."""
         with self._write() as conn:
-            values = {"id": watch_id, "url": url, "profile": profile, "first_seen": now_iso()}
-            conn.execute(upsert(conn, watch, "id", values, ["url", "profile"]))
-            conn.execute(insert_ignore(conn, watch_state).values(watch_id=watch_id))
+            known = {
+                row.id: (row.url, row.profile)
+                for row in conn.execute(select(watch.c.id, watch.c.url, watch.c.profile))
+            }
+            stale = [w for w in watches if known.get(w[0]) != (w[1], w[2])]
+            if not stale:
+                return
+            first_seen = now_iso()
+            for watch_id, url, profile in stale:
+                values = {"id": watch_id, "url": url, "profile": profile, "first_seen": first_seen}
+                conn.execute(upsert(conn, watch, "id", values, ["url", "profile"]))
+                conn.execute(insert_ignore(conn, watch_state).values(watch_id=watch_id))
 
     def state(self, watch_id: str) -> WatchState:
-        row = self._row(select(watch_state).where(watch_state.c.watch_id == watch_id))
-        if row is None:
-            return WatchState(watch_id)
-        row["failure_alerted"] = bool(row["failure_alerted"])
-        row["validators"] = json.loads(row["validators"])
-        del row["lease_owner"], row["lease_until"]
-        return WatchState(**row)
+        """The watch's state, read on the driver's connection: one check reads it once."""
+        rows = self._read_on_driver(self._select_state, {"state_of": watch_id})
+        return _watch_state(watch_id, rows[0]) if rows else WatchState(watch_id)
+
+    def states(self) -> dict[str, WatchState]:
+        """Every watch's state, in one query: for a run that checks all watches at once."""
+        query = select(watch_state.c.watch_id, *(watch_state.c[c] for c in _STATE_COLUMNS))
+        with self._read() as conn:
+            return {row[0]: _watch_state(row[0], row[1:]) for row in conn.execute(query)}
 
     def heads(self, watch_id: str) -> dict[str, DocumentHead]:
         later = version.alias("later")
@@ -282,6 +306,21 @@ class Store(ReviewMixin, ScheduleMixin):
             self._next_prune = time.monotonic() + _PRUNE_EVERY
             self.prune_checks()
         return version_ids
+
+    def _read_on_driver(self, statement: _DriverStatement, values: dict[str, Any]) -> list[Any]:
+        """Rows of one query on the driver's connection, in a transaction of its own (see
+        `_read`): SQLite's autocommit makes the statement one; psycopg needs asking."""
+        connection = self._connection()
+        raw = connection.connection.driver_connection
+        if self._sqlite:
+            return raw.execute(statement.sql, statement.parameters(values)).fetchall()
+        try:
+            with raw.transaction():
+                return raw.execute(statement.sql, statement.parameters(values)).fetchall()
+        except BaseException:
+            if raw.broken:
+                connection.invalidate()
+            raise
 
     def _commit_on_driver(self, rows: list[tuple[_DriverStatement, dict[str, Any]]]) -> None:
         """One transaction on the driver's connection, which SQLAlchemy holds idle between
@@ -796,6 +835,14 @@ def _check_sequences(conn: Connection, report: VerifyReport) -> None:
             report.damage.append(
                 f"document {document_id}: {last - n} of versions 1..{last} missing"
             )
+
+
+def _watch_state(watch_id: str, values: Any) -> WatchState:
+    """A WatchState from watch_state's columns, in _STATE_COLUMNS order."""
+    row = dict(zip(_STATE_COLUMNS, values, strict=True))
+    row["failure_alerted"] = bool(row["failure_alerted"])
+    row["validators"] = json.loads(row["validators"])
+    return WatchState(watch_id, **row)
 
 
 def _state_values(state: WatchState) -> dict[str, Any]:

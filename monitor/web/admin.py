@@ -120,7 +120,9 @@ class EditingPages(Pages):
             return err.problems
         if resolve:
             try:
-                await check_address(watch.url, self.config.fetch.allow_private)
+                await check_address(
+                    watch.url, self.config.fetch.allow_private, self.config.fetch.allow_hosts
+                )
             except (RefusedAddress, OSError) as err:
                 return {"url": str(err) or type(err).__name__}
         return {}

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -39,8 +40,15 @@ _MAX_FAILURES = 5
 _FAILURE_WINDOW = 600.0
 
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so both cases cost one argon2 run.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so both cases cost one argon2 run.
+    Made when the web UI starts (Auth), not at import: argon2's 64 MiB run at import
+    raised the peak memory of every process that imports the web package, `monitor run
+    --no-web` included."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -69,6 +77,7 @@ class Auth:
         self._sessions = URLSafeTimedSerializer(key, salt="monitor-session")
         self._csrf_key = hashlib.sha256(("csrf:" + key).encode()).digest()
         self._failures: dict[tuple[str, str], deque[float]] = {}
+        _dummy_hash()  # now, so the first login of an unknown name costs no extra run
 
     # --- sessions ----------------------------------------------------------------------------
 
@@ -84,7 +93,7 @@ class Auth:
             raise Throttled()
         row = self.store.user(username) if username else None
         try:
-            _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+            _hasher.verify(row["password_hash"] if row else _dummy_hash(), password)
             ok = row is not None
         except (VerificationError, InvalidHashError):
             ok = False
