@@ -225,7 +225,7 @@ class AlertsConfig(_Strict):
     timezone: TimeZone = "UTC"
     # Channels told about monitor itself (the watchdog found a hung check or a stalled
     # scheduler); empty: every channel.
-    operator_channels: list[str] = []
+    operator_channels: list[str] = Field(default_factory=list)
 
 
 class ServerConfig(_Strict):
@@ -385,12 +385,9 @@ class WatchConfig(_Strict):
     # A listing whose every statement becomes a watch of its own (found → "published"),
     # checked often while new and less often as it ages; the listing keeps `interval`.
     discover: bool = False
-    discover_schedule: Annotated[list[str], _parsed_by(parse_schedule)] = [
-        "10m until 1d",
-        "1h until 7d",
-        "6h until 30d",
-        "1d",
-    ]
+    discover_schedule: Annotated[list[str], _parsed_by(parse_schedule)] = Field(
+        default_factory=lambda: ["10m until 1d", "1h until 7d", "6h until 30d", "1d"]
+    )
 
     @field_validator("ignore")
     @classmethod

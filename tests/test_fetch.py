@@ -84,6 +84,9 @@ class Misbehaving(BaseHTTPRequestHandler):
                 self._head(429, {"Retry-After": "1", "Content-Length": "0"})
             else:
                 self._body(200, b"<p>fine now</p>", "text/html")
+        elif path == "/slow":
+            time.sleep(0.7)
+            self._body(200, b"<p>slow but steady</p>", "text/html")
         elif path == "/503-long":
             self._head(503, {"Retry-After": "600", "Content-Length": "0"})
         elif path == "/404":
@@ -135,6 +138,23 @@ def test_slow_drip_hits_the_total_deadline(server: str) -> None:
     result = fetch(f"{server}/drip", timeout=1.5)
     assert time.monotonic() - started < 5
     assert result.problem is not None and result.problem.startswith("timeout after 1.5s")
+
+
+def test_time_queued_behind_the_limits_is_not_the_server_s_timeout(server: str) -> None:
+    # One request at a time, three of 0.7 s each: the last waits 1.4 s for its turn, more
+    # than the 1 s deadline, yet its server answers within it.
+    config = FetchConfig(allow_private=True, per_host_delay=0, retries=0, timeout=1.0)
+    config = config.model_copy(update={"concurrency": 1})
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(config) as fetcher:
+            return await asyncio.gather(
+                *(fetcher.fetch(FetchRequest(f"{server}/slow")) for _ in range(3))
+            )
+
+    results = asyncio.run(go())
+    assert [r.problem for r in results] == [None, None, None]
+    assert all(r.status == 200 for r in results)
 
 
 def test_endless_body_is_cut_at_max_bytes(server: str) -> None:
