@@ -239,10 +239,13 @@ class Store(ReviewMixin, ScheduleMixin):
             if not stale:
                 return
             first_seen = now_iso()
-            for watch_id, url, profile in stale:
-                values = {"id": watch_id, "url": url, "profile": profile, "first_seen": first_seen}
-                conn.execute(upsert(conn, watch, "id", values, ["url", "profile"]))
-                conn.execute(insert_ignore(conn, watch_state).values(watch_id=watch_id))
+            # One statement per table, run over all rows (executemany), not two per watch.
+            rows = [
+                {"id": watch_id, "url": url, "profile": profile, "first_seen": first_seen}
+                for watch_id, url, profile in stale
+            ]
+            conn.execute(upsert(conn, watch, "id", None, ["url", "profile"]), rows)
+            conn.execute(insert_ignore(conn, watch_state), [{"watch_id": r["id"]} for r in rows])
 
     def state(self, watch_id: str) -> WatchState:
         """The watch's state, read on the driver's connection: one check reads it once."""

@@ -21,8 +21,14 @@ def insert_ignore(conn: Connection, table: Table) -> Any:
     return _dialect(conn).insert(table).on_conflict_do_nothing()
 
 
-def upsert(conn: Connection, table: Table, key: str, values: dict[str, Any], update: list[str]):  # type: ignore[no-untyped-def]
-    statement = _dialect(conn).insert(table).values(**values)
+def upsert(  # type: ignore[no-untyped-def]
+    conn: Connection, table: Table, key: str, values: dict[str, Any] | None, update: list[str]
+):
+    """INSERT … ON CONFLICT (key) DO UPDATE; `values=None` for one statement executed
+    with many rows."""
+    statement = _dialect(conn).insert(table)
+    if values is not None:
+        statement = statement.values(**values)
     return statement.on_conflict_do_update(
         index_elements=[key], set_={name: statement.excluded[name] for name in update}
     )
