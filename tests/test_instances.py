@@ -259,3 +259,50 @@ def test_watchdog_cancels_a_hung_check_and_tells_the_operator_once(
     assert alert["watch"] == "mfa-en"
     assert "check of mfa-en hung for" in alert["summary"] and "cancelled" in alert["summary"]
     assert not receiver.alerts("edited")  # the hung check recorded nothing
+
+
+def test_sigterm_lets_a_running_check_finish_within_the_grace(tmp_path: Path) -> None:
+    asked = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/slow":
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            asked.set()
+            time.sleep(2)  # the answer comes after SIGTERM
+            text = "The Ministry notes the decision of the council and welcomes it. " * 5
+            page = f"<html><body><article><h1>Statement</h1><p>{text}</p></article>"
+            page = (page + "</body></html>").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = write_config(tmp_path, None, languages=())
+    config.write_text(
+        config.read_text()
+        + f'\n[[watch]]\nid = "slow"\nurl = "http://127.0.0.1:{server.server_address[1]}/slow"\n'
+        'interval = "1s"\n'
+    )
+    daemon = start_daemon(config)
+    try:
+        assert asked.wait(30)
+        daemon.send_signal(signal.SIGTERM)
+        err = stop(daemon)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert daemon.returncode == 0, err
+    assert "check cancelled" not in err
+    [check] = rows(tmp_path, "SELECT outcome, status FROM check_run WHERE watch_id = 'slow'")
+    assert (check["outcome"], check["status"]) == ("changed", 200)
