@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -104,9 +105,14 @@ class StatementWatch:
 
 
 def statement_watches(
-    config: MonitorConfig, store: Store, now: datetime | None = None
+    config: MonitorConfig,
+    store: Store,
+    now: datetime | None = None,
+    exclude: Collection[str] = (),
 ) -> list[StatementWatch]:
-    """A watch per discovered statement of the config's discovering listings.
+    """A watch per discovered statement of the config's discovering listings, except those
+    in `exclude` (already scheduled: a daemon asks often, and validating thousands of
+    watches it has would be wasted).
 
     A [[watch]] of the same id (in the file or the web UI) wins: that is how one statement
     gets its own interval or channels. Statements of a listing no longer configured, or no
@@ -115,7 +121,7 @@ def statement_watches(
     if not parents:
         return []
     now = now or datetime.now(UTC)
-    known = {w.id for w in config.watch}
+    known = {w.id for w in config.watch}.union(exclude)
     found = []
     for row in store.discovered(parents):
         if row["watch_id"] in known:

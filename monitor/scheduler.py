@@ -336,11 +336,7 @@ class Daemon:
         """Schedule statement watches found since (by this daemon or another)."""
         if self._scheduler is None:
             return
-        fresh = [
-            item
-            for item in statement_watches(self._base, self.store)
-            if item.watch.id not in self._statements
-        ]
+        fresh = statement_watches(self._base, self.store, exclude=self._statements.keys())
         if not fresh:
             return
         now = datetime.now(UTC)
