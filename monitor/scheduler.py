@@ -54,6 +54,12 @@ _STALL_AFTER = 120.0
 _TELL_EVERY = 3600.0
 # The watch id of alerts about the daemon itself: not a valid user watch id, so never taken.
 DAEMON_WATCH = "_daemon"
+# Checks start on a grid of whole seconds: the watches due within one tick run together,
+# in one wake-up of the daemon, instead of each at its own instant. A check alone costs the
+# process three to five times the CPU of one among many (cold caches, a wake-up per request:
+# measured 1.8 ms against 0.5 ms per unchanged check), and a second is nothing against
+# intervals of minutes.
+TICK = 1.0
 
 
 def first_run(
@@ -68,19 +74,29 @@ def first_run(
     spread = min(watch.interval, spread)
     due = due_at(watch, last_check_at, next_run_at)
     if due is not None and due > now:
-        # An interval shortened since (config edit, a statement watch's new age step).
-        return min(due, now + timedelta(seconds=watch.interval))
+        return due
     return now + timedelta(seconds=random.uniform(0, spread))
 
 
 def due_at(
     watch: WatchConfig, last_check_at: str | None, next_run_at: str | None
 ) -> datetime | None:
-    """When the watch is due by what its last check stored; None: never checked."""
+    """When the watch is due by what its last check stored; None: never checked.
+
+    The earlier of the stored due time and last check + the interval now configured: a
+    stored time from a longer interval (shortened since) would otherwise be clamped to
+    "now + interval" for every watch alike, and all of them would fire at that one instant
+    (10,000 at once in bench/run.py's daemon phase)."""
     due = _parse(next_run_at)
-    if due is None and last_check_at:
-        due = _parse(last_check_at) + timedelta(seconds=watch.interval)
+    if last_check_at:
+        by_interval = _parse(last_check_at) + timedelta(seconds=watch.interval)
+        due = by_interval if due is None else min(due, by_interval)
     return due
+
+
+def on_tick(moment: datetime) -> datetime:
+    """`moment` rounded to the nearest tick (to the nearest, not up: no drift)."""
+    return datetime.fromtimestamp(round(moment.timestamp() / TICK) * TICK, UTC)
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -103,9 +119,9 @@ class SteadyInterval(IntervalTrigger):
 
     def get_next_fire_time(self, previous_fire_time: Any, now: datetime) -> datetime | None:
         nominal = super().get_next_fire_time(previous_fire_time, now)
-        if nominal is None or not self.spread:
-            return nominal
-        return nominal + timedelta(seconds=random.uniform(-self.spread, self.spread))
+        if nominal is None:
+            return None
+        return on_tick(nominal + timedelta(seconds=random.uniform(-self.spread, self.spread)))
 
 
 class Daemon:
@@ -228,7 +244,7 @@ class Daemon:
             args=[watch],
             id=watch.id,
             name=watch.display_name,
-            next_run_time=start,
+            next_run_time=on_tick(start),
             max_instances=1,
             coalesce=True,
             misfire_grace_time=int(max(watch.interval, 60)),

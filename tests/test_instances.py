@@ -77,9 +77,12 @@ def test_first_run_keeps_the_persisted_due_time() -> None:
     # Woken while the daemon was down: soon after start, spread, not an hour later.
     woken = (now - timedelta(minutes=1)).isoformat()
     assert now <= first_run(watch, last, now, woken) <= now + timedelta(seconds=60)
-    # A due time beyond the (since shortened) interval is brought forward.
+    # A due time beyond the (since shortened) interval is brought forward to the watch's
+    # own rhythm: last check + interval, not "now + interval" for every watch alike.
     far = (now + timedelta(days=2)).isoformat()
-    assert first_run(watch, last, now, far) == now + timedelta(hours=1)
+    assert first_run(watch, last, now, far) == now + timedelta(minutes=55)
+    earlier = (now - timedelta(minutes=7)).isoformat()
+    assert first_run(watch, earlier, now, far) == now + timedelta(minutes=53)
 
 
 def test_daemon_schedules_statements_it_discovers_and_alerts_publication(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import WatchConfig
-from monitor.scheduler import SteadyInterval, first_run, jitter_for
+from monitor.scheduler import SteadyInterval, first_run, jitter_for, on_tick
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -47,6 +47,20 @@ def test_jitter_is_centred_so_the_mean_interval_stays_exact() -> None:
         fire = following
     assert min(gaps) >= 57 and max(gaps) <= 63
     assert 60 - 0.15 < sum(gaps) / len(gaps) < 60 + 0.15  # APScheduler's own: 61.5
+
+
+def test_checks_start_on_whole_second_ticks_so_watches_due_together_run_together() -> None:
+    trigger = SteadyInterval(900, jitter_for(watch(900)))
+    fire = on_tick(NOW + timedelta(seconds=0.4))
+    assert fire == NOW  # the nearest tick, not the next: rounding up would drift
+    assert on_tick(NOW + timedelta(seconds=0.6)) == NOW + timedelta(seconds=1)
+    fires = set()
+    for _ in range(300):
+        fire = trigger.get_next_fire_time(fire, fire)
+        assert fire.microsecond == 0
+        fires.add(fire.timestamp() % 900)
+    # Still spread by the jitter over ±45 s, on whole seconds: dozens of distinct ticks.
+    assert len(fires) > 40
 
 
 def test_many_overdue_watches_are_spread_wider_than_a_minute() -> None:
