@@ -3,6 +3,7 @@ what an unchanged check costs, atomicity, verification, retention, migrations.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
@@ -147,6 +148,35 @@ def test_unchanged_check_adds_one_small_row_and_no_blob(store: Store, backend: B
     assert backend.query("SELECT COUNT(*) FROM blob") == blobs
     assert sorted((backend.path / "blobs").rglob("*")) == files
     assert backend.query("SELECT COUNT(*) FROM check_run") == [(checks + 1,)]
+
+
+def test_unchanged_checks_in_a_daemon_are_written_in_batches_never_hidden_from_reads(
+    store: Store, backend: Backend
+) -> None:
+    commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
+
+    async def daemon_moment() -> None:
+        state = store.state("w")
+        state.last_check_at = "2026-11-25T10:05:00.000Z"
+        for _ in range(3):
+            store.commit_check(CheckRecord("w", state.last_check_at, 5, "unchanged", 304), state)
+        # Another process does not see them yet: one transaction will write all three...
+        assert backend.query("SELECT COUNT(*) FROM check_run") == [(1,)]
+        await asyncio.sleep(0.3)
+        # ...within the batch window, without anyone asking.
+        assert backend.query("SELECT COUNT(*) FROM check_run") == [(4,)]
+        store.commit_check(CheckRecord("w", state.last_check_at, 5, "unchanged", 304), state)
+        # This process never sees the store without them: any read writes the batch first.
+        assert store.state("w").last_check_at == "2026-11-25T10:05:00.000Z"
+        assert backend.query("SELECT COUNT(*) FROM check_run") == [(5,)]
+        store.commit_check(CheckRecord("w", state.last_check_at, 5, "unchanged", 304), state)
+
+    asyncio.run(daemon_moment())
+    # The loop ended before the window did: the next write (or close) records it first.
+    store.commit_check(
+        CheckRecord("w", iso(datetime.now(UTC)), 5, "unchanged", 304), store.state("w")
+    )
+    assert backend.query("SELECT COUNT(*) FROM check_run") == [(7,)]
 
 
 def _check_bytes(store: Store, backend: Backend) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +51,17 @@ from monitor.store.schema import (
 from monitor.store.sql import describe, insert_ignore, postgresql_engine, sqlite_engine, upsert
 
 Row = dict[str, Any]
+
+logger = logging.getLogger("monitor.store")
+
+# Unchanged checks (a check_run row and the watch's state: nothing of the archive) are
+# written in batches, one transaction for all that finish within this many seconds, instead
+# of one each: a transaction costs SQLite 80 us, against 30 us per check batched (measured),
+# and unchanged checks are nearly all a daemon does. Any other read or write of the store
+# writes the batch first, so nothing in this process sees the store without it. A crash
+# loses at most the last batch: "checked, nothing changed" rows, never a version.
+_BATCH_WINDOW = 0.05
+_BATCH_MAX = 1000
 
 # Retention runs at most this often (seconds), after a commit, so a daemon prunes a few
 # rows at a time instead of a cron job deleting millions at once.
@@ -107,6 +120,10 @@ class Store(ReviewMixin, ScheduleMixin):
         self.shared = not self._sqlite
         self._next_prune = 0.0
         self._conn: Connection | None = None
+        # The batch of unchanged checks not yet written, and the timer that will write it.
+        self._batch: list[tuple[_DriverStatement, dict[str, Any]]] = []
+        self._batch_timer: asyncio.TimerHandle | None = None
+        self._batch_loop: asyncio.AbstractEventLoop | None = None
         try:
             self._conn = self.engine.connect()
             with self._write() as conn:
@@ -141,7 +158,11 @@ class Store(ReviewMixin, ScheduleMixin):
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            try:
+                self.flush()
+            finally:
+                self._conn.close()
+                self._conn = None
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -169,7 +190,45 @@ class Store(ReviewMixin, ScheduleMixin):
     def _connection(self) -> Connection:
         if self._conn is None:
             raise StoreError(f"the store at {self.location} is closed")
+        if self._batch:
+            # Whatever comes next sees the unchanged checks recorded so far.
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("could not record a batch of unchanged checks")
         return self._conn
+
+    def flush(self) -> None:
+        """Write the batch of unchanged checks now (see `_BATCH_WINDOW`)."""
+        if self._batch_timer is not None:
+            self._batch_timer.cancel()
+            self._batch_timer = None
+        rows, self._batch = self._batch, []
+        if rows:
+            self._commit_on_driver(rows)
+
+    def _flush_later(self) -> None:
+        self._batch_timer = None
+        try:
+            self.flush()
+        except Exception:
+            logger.exception("could not record a batch of unchanged checks")
+
+    def _defer(self, rows: list[tuple[_DriverStatement, dict[str, Any]]]) -> None:
+        """Add an unchanged check's rows to the batch; written within `_BATCH_WINDOW`."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or loop is not self._batch_loop:
+            # No event loop to write it later (a script), or a new one: write what waits.
+            self.flush()
+        self._batch.extend(rows)
+        if loop is None or len(self._batch) >= _BATCH_MAX:
+            self.flush()
+        elif self._batch_timer is None:
+            self._batch_loop = loop
+            self._batch_timer = loop.call_later(_BATCH_WINDOW, self._flush_later)
 
     def _rows(self, query: Any) -> list[Row]:
         with self._read() as conn:
@@ -295,7 +354,8 @@ class Store(ReviewMixin, ScheduleMixin):
     ) -> list[int]:
         """Record a check, its new versions and their alerts atomically. Returns version ids.
 
-        An unchanged check is one check_run insert and one watch_state update."""
+        An unchanged check is one check_run insert and one watch_state update, written with
+        the other unchanged checks of the moment (see `_BATCH_WINDOW`)."""
         rows = [
             (self._insert_check, {name: getattr(check, name) for name in _CHECK_COLUMNS}),
             (self._update_state, _state_values(state)),
@@ -303,7 +363,7 @@ class Store(ReviewMixin, ScheduleMixin):
         if versions or alerts:
             version_ids = self._commit_changes(check, response, versions or [], alerts or [], rows)
         else:
-            self._commit_on_driver(rows)
+            self._defer(rows)
             version_ids = []
         if self.keep_checks and time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + _PRUNE_EVERY
