@@ -304,7 +304,8 @@ class Checker:
     ) -> FetchRequest:
         """The profile's request plus robots policy, validators and captured headers."""
         request = replace(plain, obey_robots=watch.robots)
-        captured = self._captured.get(_origin(request.url))
+        # (Most daemons never capture headers: no URL to split for them.)
+        captured = self._captured and self._captured.get(_origin(request.url))
         if captured:
             request = replace(request, headers={**request.headers, **captured})
         known = _known(state, plain.url)
