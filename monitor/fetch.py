@@ -211,7 +211,12 @@ class Fetcher:
         gate = self._hosts.get(host)
         if gate is None:
             gate = self._hosts[host] = _HostGate(self.config)
-        async with self._global, gate:
+        # The host's slot first, then a global one: a global slot taken while waiting for
+        # a busy host sits idle, and a crowd due on one slow site took every one of them,
+        # holding up every other site's checks (34 s in tests/test_scheduler.py). The
+        # spacing comes last, so requests start at least per_host_delay apart.
+        async with gate, self._global:
+            await gate.pace()
             result.url = url
             # The engines' timeouts are per read; a server dripping one byte a second would
             # never trip them, so the whole exchange also has a deadline. It starts once the
@@ -284,7 +289,8 @@ async def _check_split(
 
 
 class _HostGate:
-    """Per-host concurrency and minimum spacing between request starts."""
+    """Per-host concurrency (`async with`) and minimum spacing between request starts
+    (`pace`)."""
 
     def __init__(self, config: FetchConfig) -> None:
         self._semaphore = asyncio.Semaphore(config.per_host_concurrency)
@@ -294,6 +300,12 @@ class _HostGate:
 
     async def __aenter__(self) -> None:
         await self._semaphore.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._semaphore.release()
+
+    async def pace(self) -> None:
+        """Wait until this host may see the next request start."""
         if self._delay <= 0:
             return  # no spacing to keep: the lock would only cost time
         async with self._lock:
@@ -301,9 +313,6 @@ class _HostGate:
             if wait > 0:
                 await asyncio.sleep(wait)
             self._next_start = time.monotonic() + self._delay
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._semaphore.release()
 
 
 def _allowed_host(hostname: str, port: int, allow_hosts: Iterable[str]) -> bool:

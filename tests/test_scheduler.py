@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
-from monitor.config import WatchConfig
-from monitor.scheduler import SteadyInterval, first_run, jitter_for, on_tick
+from monitor.config import WatchConfig, load_config
+from monitor.extract import profile_names
+from monitor.scheduler import Daemon, SteadyInterval, first_run, jitter_for, on_tick
+from monitor.store import CheckRecord, Store, WatchState
+from monitor.store.records import iso
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -67,3 +75,95 @@ def test_many_overdue_watches_are_spread_wider_than_a_minute() -> None:
     starts = [first_run(watch(3600), None, NOW, spread=200) for _ in range(500)]
     offsets = [(s - NOW).total_seconds() for s in starts]
     assert max(offsets) > 150 and all(0 <= o <= 200 for o in offsets)
+
+
+class _Site:
+    """A local site answering every page after `delay` seconds; counts what it served and
+    the most requests it had in progress at once."""
+
+    def __init__(self, delay: float) -> None:
+        site = self
+        self.served = 0
+        self.in_progress = self.most_at_once = 0
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with lock:
+                    site.in_progress += 1
+                    site.most_at_once = max(site.most_at_once, site.in_progress)
+                if self.path != "/robots.txt":
+                    time.sleep(delay)
+                body = f"<html><body><main><h1>Statement</h1><p>{PROSE}</p></main></body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body.encode())))
+                self.end_headers()
+                self.wfile.write(body.encode())
+                with lock:
+                    site.in_progress -= 1
+                    site.served += 1
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+PROSE = "The Ministry of Foreign Affairs welcomes the agreement reached by the parties. " * 4
+
+
+def test_a_crowd_due_on_a_slow_host_never_holds_up_another_host(tmp_path: Path) -> None:
+    slow, fast = _Site(delay=1.0), _Site(delay=0.0)
+    crowd = 80  # 40 s of work at two requests at a time
+    watches = "".join(
+        f'[[watch]]\nid = "slow{i:02d}"\nurl = "{slow.url}/p{i}"\nprofile = "generic"\n'
+        # robots = false: no robots.txt request first (its lock would spread the crowd out).
+        'interval = "1h"\nrobots = false\n'
+        for i in range(crowd)
+    )
+    path = tmp_path / "monitor.toml"
+    path.write_text(
+        f'[store]\npath = "{tmp_path / "store"}"\n'
+        "[fetch]\nallow_private = true\nconcurrency = 20\nper_host_concurrency = 2\n"
+        'per_host_delay = "0s"\nretries = 0\ntimeout = "60s"\n'
+        f"{watches}"
+        # Fired last of all: job ids due at one instant run in order.
+        f'[[watch]]\nid = "zfast"\nurl = "{fast.url}/p"\nprofile = "generic"\n'
+        'interval = "1h"\n',
+        encoding="utf-8",
+    )
+    config = load_config(path, profile_names())
+
+    async def scenario(store: Store) -> float:
+        until = asyncio.Event()
+        running = asyncio.ensure_future(Daemon(config, store, serve_web=False).run(until))
+        started = time.monotonic()
+        while not fast.served and time.monotonic() - started < 60:
+            await asyncio.sleep(0.05)
+        waited = time.monotonic() - started
+        until.set()
+        await running
+        return waited
+
+    with Store.from_config(config.store) as store:
+        # Every watch due two seconds from now, together: the rhythm a `monitor check` of
+        # all watches leaves behind.
+        last = iso(datetime.now(UTC) - timedelta(hours=1) + timedelta(seconds=2))
+        for watch in config.watch:
+            store.sync_watch(watch.id, watch.url, "generic")
+            state = WatchState(watch.id, last_check_at=last)
+            store.commit_check(CheckRecord(watch.id, last, 1, "unchanged", 200), state)
+        waited = asyncio.run(scenario(store))
+    slow.close()
+    fast.close()
+    # The fast host's check went when due, not behind the slow host's queue (it waited
+    # about twenty seconds when the slow requests held the fetcher's global slots).
+    assert waited < 8, f"the fast host's check waited {waited:.1f}s"
+    assert slow.most_at_once <= 2  # the per-host limit still holds
