@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from apscheduler.jobstores.base import JobLookupError
@@ -60,6 +61,11 @@ DAEMON_WATCH = "_daemon"
 # measured 1.8 ms against 0.5 ms per unchanged check), and a second is nothing against
 # intervals of minutes.
 TICK = 1.0
+# Checks of one host in progress at once (the fetcher's per-host limit applies inside): more
+# that fall due together wait before they start, holding nothing but their task. 10,000
+# watches due within seconds (the rhythm a `monitor check` run leaves) held 60 MiB while
+# queued at the fetcher. Per host, so a slow site never holds up the others' checks.
+_ADMIT_PER_HOST = 64
 
 
 def first_run(
@@ -141,6 +147,7 @@ class Daemon:
         self._last_fire = time.monotonic()
         self._stalled: str | None = None
         self._told: dict[tuple[str, str | None], float] = {}
+        self._admission: dict[str, asyncio.Semaphore] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._checker: Checker | None = None
         self._deliverer: Deliverer | None = None
@@ -252,8 +259,26 @@ class Daemon:
         )
 
     async def _guarded(self, watch: WatchConfig) -> None:
-        # A bug in one check must never stop the scheduler or other watches.
         self._last_fire = time.monotonic()
+        try:
+            async with self._admit(watch):
+                if self.stopping.is_set():
+                    return  # queued when the daemon began to stop: it runs when due again
+                await self._run_check(watch)
+        except asyncio.CancelledError:
+            pass  # cancelled while queued, at shutdown: nothing started, nothing to report
+
+    def _admit(self, watch: WatchConfig) -> asyncio.Semaphore:
+        """The admission of the watch's host (see `_ADMIT_PER_HOST`)."""
+        host = urlsplit(watch.url).netloc
+        admission = self._admission.get(host)
+        if admission is None:
+            limit = max(_ADMIT_PER_HOST, 4 * self.config.fetch.per_host_concurrency)
+            admission = self._admission[host] = asyncio.Semaphore(limit)
+        return admission
+
+    async def _run_check(self, watch: WatchConfig) -> None:
+        # A bug in one check must never stop the scheduler or other watches.
         task = asyncio.current_task()
         if task is not None:
             self._running[task] = (watch.id, time.monotonic())
