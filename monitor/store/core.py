@@ -191,11 +191,7 @@ class Store(ReviewMixin, ScheduleMixin):
         if self._conn is None:
             raise StoreError(f"the store at {self.location} is closed")
         if self._batch:
-            # Whatever comes next sees the unchanged checks recorded so far.
-            try:
-                self.flush()
-            except Exception:
-                logger.exception("could not record a batch of unchanged checks")
+            self._flush_logged()  # whatever comes next sees the unchanged checks so far
         return self._conn
 
     def flush(self) -> None:
@@ -207,8 +203,9 @@ class Store(ReviewMixin, ScheduleMixin):
         if rows:
             self._commit_on_driver(rows)
 
-    def _flush_later(self) -> None:
-        self._batch_timer = None
+    def _flush_logged(self) -> None:
+        """`flush` for callers that are not the check itself (the timer, another query):
+        a failed batch is logged, and their own work goes on."""
         try:
             self.flush()
         except Exception:
@@ -220,15 +217,16 @@ class Store(ReviewMixin, ScheduleMixin):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        if loop is None or loop is not self._batch_loop:
-            # No event loop to write it later (a script), or a new one: write what waits.
+        if loop is not self._batch_loop:
+            # No event loop to write it later (a script), or a new one whose timer the
+            # waiting rows do not have: write them now.
             self.flush()
+            self._batch_loop = loop
         self._batch.extend(rows)
         if loop is None or len(self._batch) >= _BATCH_MAX:
             self.flush()
         elif self._batch_timer is None:
-            self._batch_loop = loop
-            self._batch_timer = loop.call_later(_BATCH_WINDOW, self._flush_later)
+            self._batch_timer = loop.call_later(_BATCH_WINDOW, self._flush_logged)
 
     def _rows(self, query: Any) -> list[Row]:
         with self._read() as conn:
