@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import SplitResult, urljoin, urlsplit
 
@@ -64,12 +65,18 @@ class Validators:
 
     def apply(self, request: FetchRequest) -> FetchRequest:
         """The same request made conditional (If-None-Match / If-Modified-Since)."""
-        headers = dict(request.headers)
+        return replace(request, headers=self.headers(request.headers))
+
+    def headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
+        """`headers` plus the conditional ones; `headers` itself when there are none."""
+        if not (self.etag or self.last_modified):
+            return headers
+        headers = dict(headers)
         if self.etag:
             headers["If-None-Match"] = self.etag
         if self.last_modified:
             headers["If-Modified-Since"] = self.last_modified
-        return replace(request, headers=headers)
+        return headers
 
     def __bool__(self) -> bool:
         return bool(self.etag or self.last_modified)
@@ -143,7 +150,7 @@ class Fetcher:
         started = time.monotonic()
         result = FetchResult(request=request, url=request.url, requested_at=now_utc())
         # Split once: the robots.txt cache, the SSRF guard and the host's gate all need it.
-        parts = urlsplit(request.url)
+        parts = _split(request.url)
         if request.obey_robots and not await self._robots_allow(request.url, parts):
             result.problem = f"disallowed by robots.txt of {parts.netloc}"
             return result
@@ -170,9 +177,10 @@ class Fetcher:
         url, method, body = request.url, request.method, request.body
         for hop in range(_MAX_REDIRECTS + 1):
             if hop:
-                parts = urlsplit(url)
+                parts = _split(url)
             try:
-                await _check_split(url, parts, config.allow_private, config.allow_hosts)
+                if _needs_resolving(url, parts, config.allow_private, config.allow_hosts):
+                    await _refuse_private(parts)
                 response_delay = await self._one_request(
                     engine, method, url, parts.netloc, request.headers, body, result
                 )
@@ -215,8 +223,9 @@ class Fetcher:
         # a busy host sits idle, and a crowd due on one slow site took every one of them,
         # holding up every other site's checks (34 s in tests/test_scheduler.py). The
         # spacing comes last, so requests start at least per_host_delay apart.
-        async with gate, self._global:
-            await gate.pace()
+        async with gate.slots, self._global:
+            if gate.spacing:
+                await gate.pace()
             result.url = url
             # The engines' timeouts are per read; a server dripping one byte a second would
             # never trip them, so the whole exchange also has a deadline. It starts once the
@@ -236,20 +245,24 @@ class Fetcher:
         origin = f"{parts.scheme}://{parts.netloc}"
         expiry, rules = self._robots.get(origin, (0.0, None))
         if expiry < time.monotonic():  # the lock only when loading: most checks need none
-            lock = self._robots_locks.setdefault(origin, asyncio.Lock())
-            async with lock:  # one robots.txt request per host, however many watches wait
-                expiry, rules = self._robots.get(origin, (0.0, None))
-                if expiry < time.monotonic():
-                    rules, ttl = await self._load_robots(origin)
-                    self._robots[origin] = (time.monotonic() + ttl, rules)
+            rules = await self._robots_reload(origin)
         return rules is None or rules.can_fetch(url, self.config.user_agent)
+
+    async def _robots_reload(self, origin: str) -> Protego | None:
+        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+        async with lock:  # one robots.txt request per host, however many watches wait
+            expiry, rules = self._robots.get(origin, (0.0, None))
+            if expiry < time.monotonic():
+                rules, ttl = await self._load_robots(origin)
+                self._robots[origin] = (time.monotonic() + ttl, rules)
+        return rules
 
     async def _load_robots(self, origin: str) -> tuple[Protego | None, float]:
         from protego import Protego
 
         robots = FetchRequest(f"{origin}/robots.txt", obey_robots=False)
         result = FetchResult(request=robots, url=robots.url, requested_at=now_utc())
-        await self._attempt(robots, result, urlsplit(robots.url))
+        await self._attempt(robots, result, _split(robots.url))
         if result.status is not None and 200 <= result.status < 300 and not result.problem:
             text = result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
             return Protego.parse(text), _ROBOTS_TTL
@@ -263,20 +276,33 @@ async def check_address(url: str, allow_private: bool, allow_hosts: Iterable[str
     addresses (SSRF guard). `allow_hosts` names the exceptions ("host" or "host:port").
     Raises RefusedAddress, or OSError when the name does not resolve.
     """
-    await _check_split(url, urlsplit(url), allow_private, allow_hosts)
+    parts = _split(url)
+    if _needs_resolving(url, parts, allow_private, allow_hosts):
+        await _refuse_private(parts)
 
 
-async def _check_split(
+# Each check splits its URL a few times (robots.txt cache, SSRF guard, host gate); the
+# standard library's own cache keeps only 128, a daemon has thousands of watches.
+_split = lru_cache(maxsize=16384)(urlsplit)
+
+
+def _needs_resolving(
     url: str, parts: SplitResult, allow_private: bool, allow_hosts: Iterable[str]
-) -> None:
-    """check_address on a URL already split."""
+) -> bool:
+    """Whether the host must be resolved and its addresses checked (`_refuse_private`).
+    Raises RefusedAddress for what is not an http(s) URL with a host."""
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RefusedAddress(f"unsupported URL {url!r}")
     if allow_private:
-        return
+        return False
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    if allow_hosts and _allowed_host(parts.hostname, port, allow_hosts):
-        return
+    return not (allow_hosts and _allowed_host(parts.hostname, port, allow_hosts))
+
+
+async def _refuse_private(parts: SplitResult) -> None:
+    """Resolve the host; raise RefusedAddress if any address is not a public one."""
+    assert parts.hostname is not None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     for info in infos:
@@ -289,25 +315,19 @@ async def _check_split(
 
 
 class _HostGate:
-    """Per-host concurrency (`async with`) and minimum spacing between request starts
+    """Per-host concurrency (`slots`) and minimum spacing between request starts
     (`pace`)."""
 
     def __init__(self, config: FetchConfig) -> None:
-        self._semaphore = asyncio.Semaphore(config.per_host_concurrency)
+        self.slots = asyncio.Semaphore(config.per_host_concurrency)
+        # With no spacing to keep, `pace` is not even called: the lock would only cost time.
+        self.spacing = config.per_host_delay > 0
         self._delay = config.per_host_delay
         self._next_start = 0.0
         self._lock = asyncio.Lock()
 
-    async def __aenter__(self) -> None:
-        await self._semaphore.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._semaphore.release()
-
     async def pace(self) -> None:
         """Wait until this host may see the next request start."""
-        if self._delay <= 0:
-            return  # no spacing to keep: the lock would only cost time
         async with self._lock:
             wait = self._next_start - time.monotonic()
             if wait > 0:

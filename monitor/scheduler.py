@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor import metrics
 from monitor.alerts import Deliverer, build_alert
 from monitor.browser import BrowserEngine
-from monitor.check import Checker, CheckOutcome
+from monitor.check import Checker, CheckOutcome, admitted_per_host
 from monitor.config import ConfigError, MonitorConfig, WatchConfig, load_config
 from monitor.discover import StatementWatch, statement_watches
 from monitor.extract import profile_names
@@ -61,11 +61,6 @@ DAEMON_WATCH = "_daemon"
 # measured 1.8 ms against 0.5 ms per unchanged check), and a second is nothing against
 # intervals of minutes.
 TICK = 1.0
-# Checks of one host in progress at once (the fetcher's per-host limit applies inside): more
-# that fall due together wait before they start, holding nothing but their task. 10,000
-# watches due within seconds (the rhythm a `monitor check` run leaves) held 60 MiB while
-# queued at the fetcher. Per host, so a slow site never holds up the others' checks.
-_ADMIT_PER_HOST = 64
 
 
 def first_run(
@@ -269,11 +264,11 @@ class Daemon:
             pass  # cancelled while queued, at shutdown: nothing started, nothing to report
 
     def _admit(self, watch: WatchConfig) -> asyncio.Semaphore:
-        """The admission of the watch's host (see `_ADMIT_PER_HOST`)."""
+        """The admission of the watch's host (see `check.admitted_per_host`)."""
         host = urlsplit(watch.url).netloc
         admission = self._admission.get(host)
         if admission is None:
-            limit = max(_ADMIT_PER_HOST, 4 * self.config.fetch.per_host_concurrency)
+            limit = admitted_per_host(self.config)
             admission = self._admission[host] = asyncio.Semaphore(limit)
         return admission
 

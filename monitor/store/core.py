@@ -388,20 +388,26 @@ class Store(ReviewMixin, ScheduleMixin):
         its own transactions (every read and write here is one)."""
         connection = self._connection()
         raw = connection.connection.driver_connection
+        # One executemany per statement (a batch is a check_run insert and a watch_state
+        # update per check): the order within each is kept, and the two never touch the
+        # same table.
+        batches: dict[_DriverStatement, list[Any]] = {}
+        for statement, values in rows:
+            batches.setdefault(statement, []).append(statement.parameters(values))
         if self._sqlite:
             raw.execute("BEGIN IMMEDIATE")
             try:
-                for statement, values in rows:
-                    raw.execute(statement.sql, statement.parameters(values))
+                for statement, parameters in batches.items():
+                    raw.executemany(statement.sql, parameters)
             except BaseException:
                 raw.execute("ROLLBACK")
                 raise
             raw.execute("COMMIT")
             return
         try:
-            with raw.transaction():
-                for statement, values in rows:
-                    raw.execute(statement.sql, statement.parameters(values))
+            with raw.transaction(), raw.cursor() as cursor:
+                for statement, parameters in batches.items():
+                    cursor.executemany(statement.sql, parameters)
         except BaseException:
             if raw.broken:  # a lost server: reconnect on next use, as SQLAlchemy would
                 connection.invalidate()

@@ -14,7 +14,9 @@ def now_iso() -> str:
 def iso(moment: datetime) -> str:
     """The one timestamp format of the archive: UTC, milliseconds, 'Z'. Fixed width, so
     timestamps compare correctly as text on SQLite and PostgreSQL alike."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # isoformat, not strftime: a third of the cost, and every check writes two of these.
+    # Its fixed width needs a year of four digits, as every timestamp here has.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 class StoreError(Exception):
