@@ -38,7 +38,7 @@ from monitor.extract import (
     get_profile,
     suspicious_shrink,
 )
-from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators
+from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators, split_url
 from monitor.store import (
     CheckRecord,
     DocumentHead,
@@ -147,7 +147,7 @@ class Checker:
         outcomes: list[CheckOutcome | None] = [None] * len(watches)
         by_host: dict[str, list[int]] = {}
         for index, watch in enumerate(watches):
-            by_host.setdefault(urlsplit(watch.url).netloc, []).append(index)
+            by_host.setdefault(split_url(watch.url).netloc, []).append(index)
 
         async def work(line: Iterator[int]) -> None:
             for index in line:

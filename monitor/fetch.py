@@ -150,7 +150,7 @@ class Fetcher:
         started = time.monotonic()
         result = FetchResult(request=request, url=request.url, requested_at=now_utc())
         # Split once: the robots.txt cache, the SSRF guard and the host's gate all need it.
-        parts = _split(request.url)
+        parts = split_url(request.url)
         if request.obey_robots and not await self._robots_allow(request.url, parts):
             result.problem = f"disallowed by robots.txt of {parts.netloc}"
             return result
@@ -177,7 +177,7 @@ class Fetcher:
         url, method, body = request.url, request.method, request.body
         for hop in range(_MAX_REDIRECTS + 1):
             if hop:
-                parts = _split(url)
+                parts = split_url(url)
             try:
                 if _needs_resolving(url, parts, config.allow_private, config.allow_hosts):
                     await _refuse_private(parts)
@@ -262,7 +262,7 @@ class Fetcher:
 
         robots = FetchRequest(f"{origin}/robots.txt", obey_robots=False)
         result = FetchResult(request=robots, url=robots.url, requested_at=now_utc())
-        await self._attempt(robots, result, _split(robots.url))
+        await self._attempt(robots, result, split_url(robots.url))
         if result.status is not None and 200 <= result.status < 300 and not result.problem:
             text = result.body[:_ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
             return Protego.parse(text), _ROBOTS_TTL
@@ -276,14 +276,14 @@ async def check_address(url: str, allow_private: bool, allow_hosts: Iterable[str
     addresses (SSRF guard). `allow_hosts` names the exceptions ("host" or "host:port").
     Raises RefusedAddress, or OSError when the name does not resolve.
     """
-    parts = _split(url)
+    parts = split_url(url)
     if _needs_resolving(url, parts, allow_private, allow_hosts):
         await _refuse_private(parts)
 
 
 # Each check splits its URL a few times (robots.txt cache, SSRF guard, host gate); the
 # standard library's own cache keeps only 128, a daemon has thousands of watches.
-_split = lru_cache(maxsize=16384)(urlsplit)
+split_url = lru_cache(maxsize=16384)(urlsplit)
 
 
 def _needs_resolving(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import random
@@ -20,7 +21,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import uvicorn
 from apscheduler.jobstores.base import JobLookupError
@@ -34,7 +34,7 @@ from monitor.check import Checker, CheckOutcome, admitted_per_host
 from monitor.config import ConfigError, MonitorConfig, WatchConfig, load_config
 from monitor.discover import StatementWatch, statement_watches
 from monitor.extract import profile_names
-from monitor.fetch import Fetcher
+from monitor.fetch import Fetcher, split_url
 from monitor.overrides import apply_ui_watches
 from monitor.store import Store, WatchState, now_iso
 from monitor.web import create_app
@@ -143,6 +143,7 @@ class Daemon:
         self._stalled: str | None = None
         self._told: dict[tuple[str, str | None], float] = {}
         self._admission: dict[str, asyncio.Semaphore] = {}
+        self._state_wanted: list[tuple[str, asyncio.Future[WatchState]]] = []
         self._scheduler: AsyncIOScheduler | None = None
         self._checker: Checker | None = None
         self._deliverer: Deliverer | None = None
@@ -265,7 +266,7 @@ class Daemon:
 
     def _admit(self, watch: WatchConfig) -> asyncio.Semaphore:
         """The admission of the watch's host (see `check.admitted_per_host`)."""
-        host = urlsplit(watch.url).netloc
+        host = split_url(watch.url).netloc
         admission = self._admission.get(host)
         if admission is None:
             limit = admitted_per_host(self.config)
@@ -284,7 +285,7 @@ class Daemon:
                 claimed = self._claim(watch)
                 if not claimed:
                     return
-            outcome = await self._checker.check(watch)
+            outcome = await self._checker.check(watch, await self._state_of(watch.id))
             self._follow_up(watch, outcome)
             if outcome.alerts:
                 await self._deliver()
@@ -298,6 +299,36 @@ class Daemon:
             if claimed:
                 with contextlib.suppress(Exception):
                     self.store.release_lease(watch.id, self.instance)
+
+    def _state_of(self, watch_id: str) -> asyncio.Future[WatchState]:
+        """The watch's stored state, read together with those of every check starting in
+        the same turn of the event loop: the watches due in one tick are one query, not
+        one each (a query per check was a tenth of a daemon's CPU at 10,000 watches)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[WatchState] = loop.create_future()
+        if not self._state_wanted:
+            # Runs after the steps already queued: the other checks this tick started.
+            loop.call_soon(self._read_states)
+        self._state_wanted.append((watch_id, future))
+        return future
+
+    def _read_states(self) -> None:
+        wanted, self._state_wanted = self._state_wanted, []
+        try:
+            states = self.store.states({watch_id for watch_id, _ in wanted})
+        except Exception as err:  # each check fails on its own, as its own read would
+            for _, future in wanted:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        given: set[str] = set()
+        for watch_id, future in wanted:
+            if future.done():  # cancelled while waiting, at shutdown
+                continue
+            state = states.get(watch_id) or WatchState(watch_id)
+            # Two checks of one watch never share a state object (they do not overlap).
+            future.set_result(copy.deepcopy(state) if watch_id in given else state)
+            given.add(watch_id)
 
     def _claim(self, watch: WatchConfig) -> bool:
         """Whether this daemon runs this slot of the watch; if not, look again when due."""

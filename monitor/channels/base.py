@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
-
-from jinja2 import Template
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from monitor.channels.message import (
     TemplateProblem,
@@ -15,6 +13,9 @@ from monitor.channels.message import (
     render_user,
 )
 from monitor.config import ChannelConfig
+
+if TYPE_CHECKING:  # Jinja2 itself is imported when a message is first rendered
+    from jinja2 import Template
 
 logger = logging.getLogger("monitor.channels")
 
@@ -72,7 +73,7 @@ class Channel:
 
     def _render(self, payload: dict[str, Any], html: bool) -> str:
         template = self._templates[html]
-        if isinstance(template, Template):
+        if template is not None and not isinstance(template, TemplateProblem):
             try:
                 return render_user(template, payload, self.max_length, html)
             except TemplateProblem as err:

@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, Template
-from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:  # Jinja2 is imported when a message is first rendered (start-up time)
+    from jinja2 import Template
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from monitor.diff import DELETE, EQUAL, word_diff
 
@@ -169,6 +171,9 @@ def default_template(html: bool) -> Template:
 
 @cache
 def _environment(html: bool) -> ImmutableSandboxedEnvironment:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+
     env = ImmutableSandboxedEnvironment(
         autoescape=html,
         undefined=StrictUndefined,

@@ -33,7 +33,6 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-import feedparser
 from bs4 import BeautifulSoup
 
 from monitor.extract import (
@@ -88,6 +87,8 @@ class FeedProfile(Profile):
         reason = classify_unusable(result)
         if reason:
             return Extraction(problem=reason)
+        import feedparser  # here, not at start-up: only a feed's new answer needs it
+
         parsed = feedparser.parse(
             result.body,
             response_headers={

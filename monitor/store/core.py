@@ -7,9 +7,11 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,8 @@ logger = logging.getLogger("monitor.store")
 # loses at most the last batch: "checked, nothing changed" rows, never a version.
 _BATCH_WINDOW = 0.05
 _BATCH_MAX = 1000
+# Watch ids per query of `states`: well under any database's limit on bound parameters.
+_IN_CHUNK = 500
 
 # Retention runs at most this often (seconds), after a commit, so a daemon prunes a few
 # rows at a time instead of a cron job deleting millions at once.
@@ -71,9 +75,10 @@ _PRUNE_BATCH = 10_000
 _PAGE = 500
 _CHECK_COLUMNS = ["watch_id", "at", "ms", "outcome", "status", "detail", "instance"]
 # Leases belong to the scheduler's claims (schedule.py); a check's commit leaves them alone.
-_STATE_COLUMNS = [
-    c.name for c in watch_state.columns if c.name not in ("watch_id", "lease_owner", "lease_until")
-]
+# watch_state's columns a WatchState holds, in the order of its fields: a row is read into
+# one positionally (10,000 of them at a daemon's start).
+_STATE_COLUMNS = [f.name for f in fields(WatchState) if f.name != "watch_id"]
+assert all(name in watch_state.c for name in _STATE_COLUMNS), "WatchState and schema differ"
 
 
 class _DriverStatement:
@@ -86,10 +91,15 @@ class _DriverStatement:
         self.core = core
         compiled = core.compile(dialect=dialect, column_keys=columns)
         self.sql = str(compiled)
-        self.order = compiled.positiontup  # None for named parameters (psycopg)
+        order = compiled.positiontup  # None for named parameters (psycopg)
+        # A tuple in the statement's order (itemgetter of one name gives no tuple).
+        self._pick = itemgetter(*order) if order and len(order) > 1 else None
+        self._order = order
 
     def parameters(self, values: dict[str, Any]) -> Any:
-        return tuple(values[name] for name in self.order) if self.order else values
+        if self._pick is not None:
+            return self._pick(values)
+        return tuple(values[name] for name in self._order) if self._order else values
 
 
 class Store(ReviewMixin, ScheduleMixin):
@@ -289,8 +299,10 @@ class Store(ReviewMixin, ScheduleMixin):
         seconds rewriting what it already has."""
         with self._write() as conn:
             known = {
-                row.id: (row.url, row.profile)
-                for row in conn.execute(select(watch.c.id, watch.c.url, watch.c.profile))
+                watch_id: (url, profile)
+                for watch_id, url, profile in conn.execute(
+                    select(watch.c.id, watch.c.url, watch.c.profile)
+                )
             }
             stale = [w for w in watches if known.get(w[0]) != (w[1], w[2])]
             if not stale:
@@ -309,11 +321,26 @@ class Store(ReviewMixin, ScheduleMixin):
         rows = self._read_on_driver(self._select_state, {"state_of": watch_id})
         return _watch_state(watch_id, rows[0]) if rows else WatchState(watch_id)
 
-    def states(self) -> dict[str, WatchState]:
-        """Every watch's state, in one query: for a run that checks all watches at once."""
+    def states(self, watch_ids: Collection[str] | None = None) -> dict[str, WatchState]:
+        """The states of these watches (default: every watch), in one query per few
+        hundred: for a run or a moment that checks many watches at once. A watch never
+        checked may be missing."""
         query = select(watch_state.c.watch_id, *(watch_state.c[c] for c in _STATE_COLUMNS))
+        if watch_ids is None:
+            chunks: list[Any] = [query]
+        else:
+            wanted = list(watch_ids)
+            among = query.where(watch_state.c.watch_id.in_(bindparam("ids", expanding=True)))
+            chunks = [
+                among.params(ids=wanted[i : i + _IN_CHUNK])
+                for i in range(0, len(wanted), _IN_CHUNK)
+            ]
         with self._read() as conn:
-            return {row[0]: _watch_state(row[0], row[1:]) for row in conn.execute(query)}
+            return {
+                row[0]: _watch_state(row[0], row[1:])
+                for chunk in chunks
+                for row in conn.execute(chunk)
+            }
 
     def heads(self, watch_id: str) -> dict[str, DocumentHead]:
         later = version.alias("later")
@@ -906,10 +933,10 @@ def _check_sequences(conn: Connection, report: VerifyReport) -> None:
 
 def _watch_state(watch_id: str, values: Any) -> WatchState:
     """A WatchState from watch_state's columns, in _STATE_COLUMNS order."""
-    row = dict(zip(_STATE_COLUMNS, values, strict=True))
-    row["failure_alerted"] = bool(row["failure_alerted"])
-    row["validators"] = json.loads(row["validators"])
-    return WatchState(watch_id, **row)
+    state = WatchState(watch_id, *values)
+    state.failure_alerted = bool(state.failure_alerted)
+    state.validators = json.loads(state.validators)  # type: ignore[arg-type]
+    return state
 
 
 def _state_values(state: WatchState) -> dict[str, Any]:
