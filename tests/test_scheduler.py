@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from monitor.check import Checker
 from monitor.config import WatchConfig, load_config
 from monitor.extract import profile_names
+from monitor.fetch import Fetcher
 from monitor.scheduler import Daemon, SteadyInterval, first_run, jitter_for, on_tick
 from monitor.store import CheckRecord, Store, WatchState
 from monitor.store.records import iso
@@ -85,6 +87,8 @@ class _Site:
         site = self
         self.served = 0
         self.in_progress = self.most_at_once = 0
+        self.served_at: dict[str, float] = {}  # path: when its answer went
+        self.if_none_match: dict[str, str | None] = {}  # path: the validator it was sent
         lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,8 +96,10 @@ class _Site:
                 with lock:
                     site.in_progress += 1
                     site.most_at_once = max(site.most_at_once, site.in_progress)
+                    site.if_none_match[self.path] = self.headers.get("If-None-Match")
                 if self.path != "/robots.txt":
                     time.sleep(delay)
+                site.served_at[self.path] = time.monotonic()
                 body = f"<html><body><main><h1>Statement</h1><p>{PROSE}</p></main></body></html>"
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -167,3 +173,79 @@ def test_a_crowd_due_on_a_slow_host_never_holds_up_another_host(tmp_path: Path) 
     # about twenty seconds when the slow requests held the fetcher's global slots).
     assert waited < 8, f"the fast host's check waited {waited:.1f}s"
     assert slow.most_at_once <= 2  # the per-host limit still holds
+
+
+def test_monitor_check_never_holds_one_host_behind_another_and_keeps_the_order(
+    tmp_path: Path,
+) -> None:
+    """`monitor check` works each host's watches with workers of its own."""
+    slow, fast = _Site(delay=0.5), _Site(delay=0.0)
+    watches = [
+        WatchConfig(id=f"slow{i:02d}", url=f"{slow.url}/p{i}", profile="generic", robots=False)
+        for i in range(20)  # 5 s of work at two requests at a time
+    ]
+    watches.append(WatchConfig(id="zfast", url=f"{fast.url}/p", profile="generic"))
+    path = tmp_path / "monitor.toml"
+    path.write_text(
+        f'[store]\npath = "{tmp_path / "store"}"\n'
+        "[fetch]\nallow_private = true\nconcurrency = 20\nper_host_concurrency = 2\n"
+        'per_host_delay = "0s"\nretries = 0\n',
+        encoding="utf-8",
+    )
+    config = load_config(path, profile_names()).model_copy(update={"watch": watches})
+
+    async def scenario(store: Store) -> tuple[list[str], float]:
+        async with Fetcher(config.fetch) as fetcher:
+            started = time.monotonic()
+            outcomes = await Checker(config, store, fetcher).check_all(watches)
+        return [o.watch_id for o in outcomes], started
+
+    with Store.from_config(config.store) as store:
+        order, started = asyncio.run(scenario(store))
+    slow.close()
+    fast.close()
+    assert order == [w.id for w in watches]
+    assert fast.served_at["/p"] - started < 2  # not after the slow host's 5 s
+    assert max(slow.served_at.values()) - started > 4
+    assert slow.most_at_once <= 2
+
+
+def test_each_check_in_one_tick_uses_its_own_watchs_stored_validators(tmp_path: Path) -> None:
+    """The daemon reads the states of the checks due together in one query; each check
+    must still send its own watch's ETag."""
+    site = _Site(delay=0.0)
+    ids = [f"w{i}" for i in range(12)]
+    path = tmp_path / "monitor.toml"
+    path.write_text(
+        f'[store]\npath = "{tmp_path / "store"}"\n'
+        "[fetch]\nallow_private = true\n"
+        'per_host_delay = "0s"\nretries = 0\n'
+        + "".join(
+            f'[[watch]]\nid = "{i}"\nurl = "{site.url}/{i}"\nprofile = "generic"\n'
+            'interval = "1h"\nrobots = false\n'
+            for i in ids
+        ),
+        encoding="utf-8",
+    )
+    config = load_config(path, profile_names())
+
+    async def scenario(store: Store) -> None:
+        until = asyncio.Event()
+        running = asyncio.ensure_future(Daemon(config, store, serve_web=False).run(until))
+        started = time.monotonic()
+        while len(site.if_none_match) < len(ids) and time.monotonic() - started < 30:
+            await asyncio.sleep(0.05)
+        until.set()
+        await running
+
+    with Store.from_config(config.store) as store:
+        # All due in two seconds, each with an ETag of its own from an earlier answer.
+        last = iso(datetime.now(UTC) - timedelta(hours=1) + timedelta(seconds=2))
+        for watch in config.watch:
+            store.sync_watch(watch.id, watch.url, "generic")
+            known = {watch.url: {"etag": f'"{watch.id}-etag"', "last_modified": None}}
+            state = WatchState(watch.id, last_check_at=last, validators=known)
+            store.commit_check(CheckRecord(watch.id, last, 1, "unchanged", 200), state)
+        asyncio.run(scenario(store))
+    site.close()
+    assert site.if_none_match == {f"/{i}": f'"{i}-etag"' for i in ids}
