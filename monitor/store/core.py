@@ -64,8 +64,6 @@ logger = logging.getLogger("monitor.store")
 # loses at most the last batch: "checked, nothing changed" rows, never a version.
 _BATCH_WINDOW = 0.05
 _BATCH_MAX = 1000
-# Watch ids per query of `states`: well under any database's limit on bound parameters.
-_IN_CHUNK = 500
 
 # Retention runs at most this often (seconds), after a commit, so a daemon prunes a few
 # rows at a time instead of a cron job deleting millions at once.
@@ -132,6 +130,8 @@ class Store(ReviewMixin, ScheduleMixin):
         self._conn: Connection | None = None
         # The batch of unchanged checks not yet written, and the timer that will write it.
         self._batch: list[tuple[_DriverStatement, dict[str, Any]]] = []
+        # The watches whose state the batch updates: reading another's needs no flush.
+        self._batched_states: set[str] = set()
         self._batch_timer: asyncio.TimerHandle | None = None
         self._batch_loop: asyncio.AbstractEventLoop | None = None
         try:
@@ -153,13 +153,11 @@ class Store(ReviewMixin, ScheduleMixin):
             dialect,
             _STATE_COLUMNS,
         )
-        self._select_state = _DriverStatement(
-            select(*(watch_state.c[name] for name in _STATE_COLUMNS)).where(
-                watch_state.c.watch_id == bindparam("state_of")
-            ),
-            dialect,
-            [],
-        )
+        # Several watches' states in one query with one parameter (a JSON array on SQLite,
+        # an array on PostgreSQL): one SQL text, however many watches are asked for.
+        columns = ", ".join(["watch_id", *_STATE_COLUMNS])
+        among = "IN (SELECT value FROM json_each(?))" if self._sqlite else "= ANY(%s)"
+        self._select_states = f"SELECT {columns} FROM {watch_state.name} WHERE watch_id {among}"
 
     @classmethod
     def from_config(cls, config: Any) -> Store:
@@ -197,11 +195,13 @@ class Store(ReviewMixin, ScheduleMixin):
         with conn.begin():
             yield conn
 
-    def _connection(self) -> Connection:
+    def _connection(self, flush: bool = True) -> Connection:
+        """The connection; with `flush`, after writing the batch, so that whatever comes
+        next sees the unchanged checks so far (a reader that cannot see them passes False)."""
         if self._conn is None:
             raise StoreError(f"the store at {self.location} is closed")
-        if self._batch:
-            self._flush_logged()  # whatever comes next sees the unchanged checks so far
+        if flush and self._batch:
+            self._flush_logged()
         return self._conn
 
     def flush(self) -> None:
@@ -210,6 +210,7 @@ class Store(ReviewMixin, ScheduleMixin):
             self._batch_timer.cancel()
             self._batch_timer = None
         rows, self._batch = self._batch, []
+        self._batched_states.clear()
         if rows:
             self._commit_on_driver(rows)
 
@@ -233,6 +234,9 @@ class Store(ReviewMixin, ScheduleMixin):
             self.flush()
             self._batch_loop = loop
         self._batch.extend(rows)
+        self._batched_states.update(
+            values["state_of"] for statement, values in rows if statement is self._update_state
+        )
         if loop is None or len(self._batch) >= _BATCH_MAX:
             self.flush()
         elif self._batch_timer is None:
@@ -318,29 +322,23 @@ class Store(ReviewMixin, ScheduleMixin):
 
     def state(self, watch_id: str) -> WatchState:
         """The watch's state, read on the driver's connection: one check reads it once."""
-        rows = self._read_on_driver(self._select_state, {"state_of": watch_id})
-        return _watch_state(watch_id, rows[0]) if rows else WatchState(watch_id)
+        return self.states([watch_id]).get(watch_id) or WatchState(watch_id)
 
     def states(self, watch_ids: Collection[str] | None = None) -> dict[str, WatchState]:
-        """The states of these watches (default: every watch), in one query per few
-        hundred: for a run or a moment that checks many watches at once. A watch never
-        checked may be missing."""
-        query = select(watch_state.c.watch_id, *(watch_state.c[c] for c in _STATE_COLUMNS))
+        """The states of these watches (default: every watch), in one query: for a run
+        or a moment that checks many watches at once. A watch never checked may be
+        missing."""
         if watch_ids is None:
-            chunks: list[Any] = [query]
-        else:
-            wanted = list(watch_ids)
-            among = query.where(watch_state.c.watch_id.in_(bindparam("ids", expanding=True)))
-            chunks = [
-                among.params(ids=wanted[i : i + _IN_CHUNK])
-                for i in range(0, len(wanted), _IN_CHUNK)
-            ]
-        with self._read() as conn:
-            return {
-                row[0]: _watch_state(row[0], row[1:])
-                for chunk in chunks
-                for row in conn.execute(chunk)
-            }
+            query = select(watch_state.c.watch_id, *(watch_state.c[c] for c in _STATE_COLUMNS))
+            with self._read() as conn:
+                return {row[0]: _watch_state(row[0], row[1:]) for row in conn.execute(query)}
+        wanted = list(watch_ids)
+        # The batch is written first only when it holds one of these states: a daemon
+        # reads states every second, and writing the batch each time cost it a commit.
+        flush = not self._batched_states.isdisjoint(wanted)
+        ids = json.dumps(wanted) if self._sqlite else wanted
+        rows = self._read_on_driver(self._select_states, (ids,), flush=flush)
+        return {row[0]: _watch_state(row[0], row[1:]) for row in rows}
 
     def heads(self, watch_id: str) -> dict[str, DocumentHead]:
         later = version.alias("later")
@@ -395,16 +393,16 @@ class Store(ReviewMixin, ScheduleMixin):
             self.prune_checks()
         return version_ids
 
-    def _read_on_driver(self, statement: _DriverStatement, values: dict[str, Any]) -> list[Any]:
+    def _read_on_driver(self, sql: str, parameters: Any, flush: bool = True) -> list[Any]:
         """Rows of one query on the driver's connection, in a transaction of its own (see
         `_read`): SQLite's autocommit makes the statement one; psycopg needs asking."""
-        connection = self._connection()
+        connection = self._connection(flush)
         raw = connection.connection.driver_connection
         if self._sqlite:
-            return raw.execute(statement.sql, statement.parameters(values)).fetchall()
+            return raw.execute(sql, parameters).fetchall()
         try:
             with raw.transaction():
-                return raw.execute(statement.sql, statement.parameters(values)).fetchall()
+                return raw.execute(sql, parameters).fetchall()
         except BaseException:
             if raw.broken:
                 connection.invalidate()
