@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from monitor.check import Checker
-from monitor.config import WatchConfig, load_config
+from monitor.config import MonitorConfig, WatchConfig, load_config
 from monitor.extract import profile_names
 from monitor.fetch import Fetcher
 from monitor.scheduler import Daemon, SteadyInterval, first_run, jitter_for, on_tick
@@ -125,6 +126,36 @@ class _Site:
 PROSE = "The Ministry of Foreign Affairs welcomes the agreement reached by the parties. " * 4
 
 
+def _all_due_in_two_seconds(store: Store, config: MonitorConfig, etags: bool = False) -> None:
+    """Every watch due two seconds from now, together: the rhythm a `monitor check` of all
+    watches leaves behind. With `etags`, each has an ETag of its own from an earlier answer."""
+    last = iso(datetime.now(UTC) - timedelta(hours=1) + timedelta(seconds=2))
+    for watch in config.watch:
+        store.sync_watch(watch.id, watch.url, "generic")
+        known = {watch.url: {"etag": f'"{watch.id}-etag"', "last_modified": None}}
+        state = WatchState(watch.id, last_check_at=last, validators=known if etags else {})
+        store.commit_check(CheckRecord(watch.id, last, 1, "unchanged", 200), state)
+
+
+def _run_daemon_until(
+    config: MonitorConfig, store: Store, done: Callable[[], bool], limit: float
+) -> float:
+    """Run a daemon until `done()` (or `limit` seconds); how long that took."""
+
+    async def scenario() -> float:
+        until = asyncio.Event()
+        running = asyncio.ensure_future(Daemon(config, store, serve_web=False).run(until))
+        started = time.monotonic()
+        while not done() and time.monotonic() - started < limit:
+            await asyncio.sleep(0.05)
+        waited = time.monotonic() - started
+        until.set()
+        await running
+        return waited
+
+    return asyncio.run(scenario())
+
+
 def test_a_crowd_due_on_a_slow_host_never_holds_up_another_host(tmp_path: Path) -> None:
     slow, fast = _Site(delay=1.0), _Site(delay=0.0)
     crowd = 80  # 40 s of work at two requests at a time
@@ -146,27 +177,9 @@ def test_a_crowd_due_on_a_slow_host_never_holds_up_another_host(tmp_path: Path) 
         encoding="utf-8",
     )
     config = load_config(path, profile_names())
-
-    async def scenario(store: Store) -> float:
-        until = asyncio.Event()
-        running = asyncio.ensure_future(Daemon(config, store, serve_web=False).run(until))
-        started = time.monotonic()
-        while not fast.served and time.monotonic() - started < 60:
-            await asyncio.sleep(0.05)
-        waited = time.monotonic() - started
-        until.set()
-        await running
-        return waited
-
     with Store.from_config(config.store) as store:
-        # Every watch due two seconds from now, together: the rhythm a `monitor check` of
-        # all watches leaves behind.
-        last = iso(datetime.now(UTC) - timedelta(hours=1) + timedelta(seconds=2))
-        for watch in config.watch:
-            store.sync_watch(watch.id, watch.url, "generic")
-            state = WatchState(watch.id, last_check_at=last)
-            store.commit_check(CheckRecord(watch.id, last, 1, "unchanged", 200), state)
-        waited = asyncio.run(scenario(store))
+        _all_due_in_two_seconds(store, config)
+        waited = _run_daemon_until(config, store, lambda: fast.served > 0, 60)
     slow.close()
     fast.close()
     # The fast host's check went when due, not behind the slow host's queue (it waited
@@ -228,24 +241,8 @@ def test_each_check_in_one_tick_uses_its_own_watchs_stored_validators(tmp_path: 
         encoding="utf-8",
     )
     config = load_config(path, profile_names())
-
-    async def scenario(store: Store) -> None:
-        until = asyncio.Event()
-        running = asyncio.ensure_future(Daemon(config, store, serve_web=False).run(until))
-        started = time.monotonic()
-        while len(site.if_none_match) < len(ids) and time.monotonic() - started < 30:
-            await asyncio.sleep(0.05)
-        until.set()
-        await running
-
     with Store.from_config(config.store) as store:
-        # All due in two seconds, each with an ETag of its own from an earlier answer.
-        last = iso(datetime.now(UTC) - timedelta(hours=1) + timedelta(seconds=2))
-        for watch in config.watch:
-            store.sync_watch(watch.id, watch.url, "generic")
-            known = {watch.url: {"etag": f'"{watch.id}-etag"', "last_modified": None}}
-            state = WatchState(watch.id, last_check_at=last, validators=known)
-            store.commit_check(CheckRecord(watch.id, last, 1, "unchanged", 200), state)
-        asyncio.run(scenario(store))
+        _all_due_in_two_seconds(store, config, etags=True)
+        _run_daemon_until(config, store, lambda: len(site.if_none_match) >= len(ids), 30)
     site.close()
     assert site.if_none_match == {f"/{i}": f'"{i}-etag"' for i in ids}
