@@ -15,7 +15,7 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
@@ -63,13 +63,10 @@ class Validators:
     etag: str | None = None
     last_modified: str | None = None
 
-    def apply(self, request: FetchRequest) -> FetchRequest:
-        """The same request made conditional (If-None-Match / If-Modified-Since)."""
-        return replace(request, headers=self.headers(request.headers))
-
     def headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
-        """`headers` plus the conditional ones; `headers` itself when there are none."""
-        if not (self.etag or self.last_modified):
+        """`headers` plus the conditional ones (If-None-Match / If-Modified-Since);
+        `headers` itself when there are none."""
+        if not self:
             return headers
         headers = dict(headers)
         if self.etag:
