@@ -208,7 +208,11 @@ class Bench:
         self.site = Site(self.n, workdir)
         # Every monitor process gets the same environment: the user's, without a config
         # override, with an exported revision first on the path when --monitor-rev is used.
-        self.monitor_env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+        # PYTHONDONTWRITEBYTECODE is dropped: with it, an editable install compiles all of
+        # monitor/ from source in every process (0.15 s each), which no installed copy does;
+        # `compile_monitor` writes the bytecode once, before any timed run.
+        leave_out = {"MONITOR_CONFIG", "PYTHONDONTWRITEBYTECODE"}
+        self.monitor_env = {k: v for k, v in os.environ.items() if k not in leave_out}
         if args.monitor_src:
             path = os.pathsep.join(filter(None, [args.monitor_src, os.environ.get("PYTHONPATH")]))
             self.monitor_env["PYTHONPATH"] = path
@@ -255,6 +259,22 @@ class Bench:
         return phase, run
 
     # --- monitor -----------------------------------------------------------------------
+
+    def compile_monitor(self) -> None:
+        """Byte-compile the monitor package the timed processes import, as pip does when it
+        installs a package, so no timed run pays for compiling it."""
+        where = "import monitor, sys; print(monitor.__path__[0])"
+        package = subprocess.run(
+            [sys.executable, "-c", where],
+            env=self.monitor_env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", package], env=self.monitor_env, check=True
+        )
 
     def monitor_config(
         self, store: Path, filename: str, watches: int | None = None, interval: str = ""
@@ -471,20 +491,46 @@ class Bench:
 
     # --- floor -------------------------------------------------------------------------
 
+    def floor_cmd(self, conditional: bool) -> list[str]:
+        cmd = [sys.executable, str(BENCH / "floor.py"), "--base", self.site.base]
+        cmd += ["--pages", str(self.n), "--concurrency", "20"]
+        if conditional:
+            etags = self.workdir / "etags.json"
+            etags.write_text(json.dumps(self.site.call("GET", "/__etags")))
+            cmd += ["--etags", str(etags)]
+        return cmd
+
+    def floor_cycle(self, name: str, conditional: bool) -> Phase:
+        phase, run = self.measure(name, "floor", self.floor_cmd(conditional))
+        if run.returncode == 0:
+            loop = json.loads(run.stdout)["loop_seconds"]
+            phase.note = f"request loop alone {loop:.2f}s"
+        return phase
+
     def run_floor(self) -> None:
         print("floor:")
-        etags = self.workdir / "etags.json"
-        etags.write_text(json.dumps(self.site.call("GET", "/__etags")))
-        base = [sys.executable, str(BENCH / "floor.py"), "--base", self.site.base]
-        base += ["--pages", str(self.n), "--concurrency", "20"]
-        for name, extra in (
-            ("floor: conditional GETs", ["--etags", str(etags)]),
-            ("floor: plain GETs", []),
-        ):
-            phase, run = self.measure(name, "floor", base + extra)
-            if run.returncode == 0:
-                loop = json.loads(run.stdout)["loop_seconds"]
-                phase.note = f"request loop alone {loop:.2f}s"
+        self.floor_cycle("floor: conditional GETs", conditional=True)
+        self.floor_cycle("floor: plain GETs", conditional=False)
+
+    def run_pairs(self, rounds: int) -> None:
+        """The unchanged cycle and the floor's conditional GETs again, one right after the
+        other, `rounds` times. This machine's speed drifts by ±15 % from one minute to the
+        next, and a pair shares the drift: the median of the pairs' ratios is the fairer
+        "× the floor" figure; the single phases above are kept as they were."""
+        print(f"pairs (monitor unchanged, then the floor), {rounds} rounds:")
+        config = self.workdir / "monitor.toml"
+        pairs = []
+        for number in range(1, rounds + 1):
+            ours = self.monitor_cycle(
+                f"pair {number}: monitor unchanged", config, {"unchanged": self.n}
+            )
+            floor = self.floor_cycle(f"pair {number}: floor conditional", conditional=True)
+            if ours.valid and floor.valid and floor.wall:
+                pairs.append(round(ours.wall / floor.wall, 2))
+        self.results["pairs"] = {
+            "ratios": pairs,
+            "median_x_floor": statistics.median(pairs) if pairs else None,
+        }
 
     # --- micro -------------------------------------------------------------------------
 
@@ -793,6 +839,12 @@ def render(results: dict[str, Any], phases: list[Phase]) -> str:
             f"{r['monitor_unchanged_wall_x_floor_conditional']:.1f}x the floor (conditional "
             f"GETs), {r['monitor_unchanged_wall_x_floor_plain']:.1f}x the floor (plain GETs)"
         )
+    pairs = results.get("pairs")
+    if pairs and pairs["median_x_floor"] is not None:
+        lines.append(
+            f"paired, back to back: monitor unchanged = {pairs['median_x_floor']:.2f}x the "
+            f"floor (median of {', '.join(f'{r:.2f}' for r in pairs['ratios'])})"
+        )
     labels = {
         "diff_50kb_5_edits_ms": "word diff (compare), 50 KB statement, 5 scattered edits",
         "commit_check_unchanged_ms": "Store.commit_check, unchanged check",
@@ -846,6 +898,13 @@ def main() -> None:
     parser.add_argument(
         "--skip-daemon", action="store_true", help="skip the one-minute `monitor run` phase"
     )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="rounds of unchanged cycle + floor back to back for the median ratio (0: none)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     args = parser.parse_args()
     args.pages = args.pages or (200 if args.quick else 1000)
@@ -864,12 +923,15 @@ def main() -> None:
     load = os.getloadavg()[0]
     bench = Bench(args, workdir)
     try:
+        bench.compile_monitor()
         bench.run_monitor()
         if not args.skip_daemon:
             bench.run_daemon()
         if not args.skip_urlwatch:
             bench.run_urlwatch()
         bench.run_floor()
+        if args.pairs:
+            bench.run_pairs(args.pairs)
         first = bench.phases[0].site
         page_kib = first.get("bytes_sent", 0) / max(1, first.get("by_status", {}).get("200", 1))
     finally:
