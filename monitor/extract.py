@@ -14,13 +14,16 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
-
-from bs4 import BeautifulSoup, CData, NavigableString, Tag
+from typing import TYPE_CHECKING, Any, ClassVar
 
 # Response classification lives in its own module; both names are part of this one's API.
 from monitor.classify import classify_unusable, suspicious_shrink  # noqa: F401
 from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
+
+# bs4 is imported in the functions that parse or walk a page, not here: with soupsieve it
+# costs ~160 ms of start-up, and a cycle where every page answers 304 never parses one.
+if TYPE_CHECKING:
+    from bs4 import Tag
 
 
 @dataclass(frozen=True)
@@ -294,6 +297,8 @@ def html_to_paragraphs(
     fragment: str | Tag, base_url: str = "", drop: tuple[str, ...] = ()
 ) -> tuple[list[str], list[Link]]:
     """Paragraph texts and links of an HTML fragment, furniture and `drop` selectors removed."""
+    from bs4 import BeautifulSoup
+
     root = BeautifulSoup(fragment, "lxml") if isinstance(fragment, str) else fragment
     drop_selected(root, drop)
     for tag in root.find_all(FURNITURE_TAGS):
@@ -323,6 +328,8 @@ def paragraph_texts(root: Tag) -> list[str]:
     <br> outside a paragraph end a paragraph, and text outside any block (bodies written
     with <br> only, or loose text between <div>s) is kept rather than lost.
     """
+    from bs4 import CData, NavigableString, Tag
+
     paragraphs: list[str] = []
     buffer: list[str] = []
 
@@ -340,7 +347,7 @@ def paragraph_texts(root: Tag) -> list[str]:
             flush()
             continue
         if not isinstance(node, Tag):
-            if type(node) in _TEXT_TYPES:
+            if type(node) in (NavigableString, CData):
                 buffer.append(str(node))
             continue
         if node.name == "br":
@@ -360,16 +367,18 @@ def paragraph_texts(root: Tag) -> list[str]:
 
 
 _END_BLOCK = object()
-_TEXT_TYPES = (NavigableString, CData)
 
 
 def _strings(element: Tag) -> list[str]:
+    from bs4 import CData, NavigableString, Tag
+
+    text_types = (NavigableString, CData)
     if not isinstance(element, Tag):
-        return [str(element)] if type(element) in _TEXT_TYPES else []
+        return [str(element)] if type(element) in text_types else []
     return [
         " " if isinstance(node, Tag) else str(node)
         for node in element.descendants
-        if (isinstance(node, Tag) and node.name in ("br", *_BREAKING)) or type(node) in _TEXT_TYPES
+        if (isinstance(node, Tag) and node.name in ("br", *_BREAKING)) or type(node) in text_types
     ]
 
 

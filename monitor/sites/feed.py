@@ -33,8 +33,6 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup
-
 from monitor.extract import (
     Extraction,
     Link,
@@ -161,6 +159,8 @@ def _title(entry: Any) -> str:
     detail = entry.get("title_detail") or {}
     value = entry.get("title") or ""
     if "html" in (detail.get("type") or ""):
+        from bs4 import BeautifulSoup  # here, not at start-up (see monitor.extract)
+
         return inline_text(BeautifulSoup(value, "lxml"))
     return normalize_text(value)
 

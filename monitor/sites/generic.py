@@ -27,9 +27,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-from bs4 import BeautifulSoup, CData, NavigableString, Tag
+from typing import TYPE_CHECKING, Any
 
 from monitor.extract import (
     Extraction,
@@ -48,6 +46,9 @@ from monitor.extract import (
     unique_links,
 )
 from monitor.fetch import FetchResult
+
+if TYPE_CHECKING:  # bs4 is imported where a page is parsed (see monitor.extract)
+    from bs4 import BeautifulSoup, Tag
 
 # Never content, wherever they are.
 _NEVER_CONTENT = (
@@ -127,6 +128,8 @@ class GenericProfile(Profile):
     name = "generic"
 
     def extract(self, result: FetchResult, target: Target) -> Extraction:
+        from bs4 import Tag
+
         soup = read_html(result, target)
         if isinstance(soup, Extraction):
             return soup
@@ -157,6 +160,8 @@ def read_html(result: FetchResult, target: Target) -> BeautifulSoup | Extraction
     A detail page answering 404/410 is gone; an error, challenge or maintenance page is a
     problem (see `monitor.classify`).
     """
+    from bs4 import BeautifulSoup
+
     if result.status in (404, 410) and not result.problem:
         return Extraction(gone=True, problem=f"HTTP {result.status}")
     reason = classify_unusable(result)
@@ -185,6 +190,8 @@ class Content:
 
 def page_meta(soup: BeautifulSoup) -> PageMeta:
     """Title, first heading, machine-readable publication date and language of a page."""
+    from bs4 import Tag
+
     h1 = soup.find("h1")
     heading = inline_text(h1) if isinstance(h1, Tag) else ""
     title = ""
@@ -207,6 +214,8 @@ def page_meta(soup: BeautifulSoup) -> PageMeta:
 
 def main_content(soup: BeautifulSoup) -> list[Tag]:
     """The element holding the page's prose, with siblings that score nearly as well."""
+    from bs4 import Tag
+
     for tag in soup.find_all(_NEVER_CONTENT):
         tag.decompose()
     for tag in soup.find_all(_is_hidden):
@@ -291,6 +300,8 @@ def dateline(start: Tag | None, stop: Tag) -> str:
 
     With the time when it stands on its own line right after the date ("20.11.2026" "14:35").
     """
+    from bs4 import CData, NavigableString, Tag
+
     found = ""
     for node in (start or stop).next_elements:
         if node is stop:
@@ -327,6 +338,8 @@ def parse_date(text: str) -> str | None:
 
 
 def _published(soup: BeautifulSoup) -> str | None:
+    from bs4 import Tag
+
     for attrs in (
         {"property": "article:published_time"},
         {"itemprop": "datePublished"},

@@ -23,9 +23,8 @@ furniture; documents linked anywhere in the article's container are attachments.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
-
-from bs4 import BeautifulSoup, Tag
 
 from monitor.extract import (
     Extraction,
@@ -41,6 +40,9 @@ from monitor.extract import (
 )
 from monitor.fetch import FetchResult
 from monitor.sites.generic import clean_content, dateline, page_meta, parse_date, read_html
+
+if TYPE_CHECKING:  # bs4 is imported where a page is parsed (see monitor.extract)
+    from bs4 import BeautifulSoup, Tag
 
 _HOSTS = ("mid.ru", "www.mid.ru")
 _NEWS_ID = re.compile(r"/news/(\d+)/?")
@@ -65,6 +67,8 @@ class MidRuProfile(Profile):
 
 
 def _statement_page(soup: BeautifulSoup, body: Tag, url: str, target: Target) -> Extraction:
+    from bs4 import Tag
+
     meta = page_meta(soup)
     heading = soup.find("h1")
     when = dateline(heading if isinstance(heading, Tag) else None, body)
@@ -88,6 +92,8 @@ def _statement_page(soup: BeautifulSoup, body: Tag, url: str, target: Target) ->
 
 
 def _listing(items: list[Tag], url: str, target: Target) -> Extraction:
+    from bs4 import Tag
+
     statements = []
     for item in items:
         link = item.select_one(".announce__link")

@@ -23,9 +23,8 @@ is news. The publication date is read from the visible `article-meta__publish-da
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from bs4 import BeautifulSoup, Tag
 
 from monitor.extract import (
     Extraction,
@@ -40,6 +39,9 @@ from monitor.extract import (
 from monitor.fetch import FetchResult
 from monitor.sites.generic import clean_content, page_meta, parse_date, read_html
 
+if TYPE_CHECKING:  # bs4 is imported where a page is parsed (see monitor.extract)
+    from bs4 import BeautifulSoup
+
 _HOSTS = ("state.gov", "www.state.gov")
 _BODY = ("div.entry-content", "div.report__content", "div.summary ul.summary__list")
 _TITLE_SUFFIX = re.compile(r"\s*[-–|]\s*(?:United States )?Department of State\s*$", re.I)
@@ -50,6 +52,8 @@ class StateGovProfile(Profile):
     hosts = _HOSTS
 
     def extract(self, result: FetchResult, target: Target) -> Extraction:
+        from bs4 import Tag
+
         soup = read_html(result, target)
         if isinstance(soup, Extraction):
             return soup
@@ -84,6 +88,8 @@ class StateGovProfile(Profile):
 
 
 def _byline(soup: BeautifulSoup) -> str:
+    from bs4 import Tag
+
     parts = [
         inline_text(tag)
         for selector in ("p.doctype-meta", "p.article-meta__author-bureau")
@@ -93,6 +99,8 @@ def _byline(soup: BeautifulSoup) -> str:
 
 
 def _published(soup: BeautifulSoup) -> str | None:
+    from bs4 import Tag
+
     tag = soup.select_one(".article-meta__publish-date")
     if not isinstance(tag, Tag):
         return None
