@@ -373,16 +373,17 @@ class _AiohttpEngine:
 
     def __init__(self, config: FetchConfig) -> None:
         import aiohttp  # only the engine in use is imported: start-up time is per process
+        from yarl import URL
 
         self.config = config
+        # Each watch's URL parsed once, not on every request (aiohttp parses a str each time).
+        self._url = lru_cache(maxsize=16384)(URL)
         self.timeouts = (TimeoutError,)  # aiohttp's own timeouts are TimeoutError too
         self.failures = (aiohttp.ClientError, OSError)
         self._tls: ssl.SSLContext | None = None
         proxy_headers = None
         proxy: Any = None
         if config.proxy:
-            from yarl import URL
-
             proxy = URL(config.proxy)
             auth = aiohttp.BasicAuth.from_url(proxy)
             if auth is not None:  # credentials in the URL go in the header aiohttp wants
@@ -416,7 +417,7 @@ class _AiohttpEngine:
     ) -> None:
         async with self._session.request(
             method,
-            url,
+            self._url(url),
             headers=headers,
             data=body,
             allow_redirects=False,
