@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import heapq
 import itertools
 import logging
@@ -135,14 +134,14 @@ def jitter_for(watch: WatchConfig) -> float:
 
 
 class _Entry:
-    """A watch's place in the timetable; `current` is false once it was moved or removed
-    (the heap keeps the stale entry until it surfaces: cheaper than finding it)."""
+    """A watch's place in the timetable. Moving or removing the watch leaves its old entry
+    in the heap until it surfaces (cheaper than finding it); only the entry the timetable
+    still maps the watch to is current."""
 
-    __slots__ = ("current", "watch")
+    __slots__ = ("watch",)
 
     def __init__(self, watch: WatchConfig) -> None:
         self.watch = watch
-        self.current = True
 
 
 class Timetable:
@@ -168,9 +167,7 @@ class Timetable:
             self.put(entry.watch, at)
 
     def remove(self, watch_id: str) -> None:
-        entry = self._entries.pop(watch_id, None)
-        if entry is not None:
-            entry.current = False
+        self._entries.pop(watch_id, None)
 
     def due(self, now: float) -> list[WatchConfig]:
         """The watches due at or before the timestamp `now`, each rescheduled by its own
@@ -178,16 +175,15 @@ class Timetable:
         heap, found = self._heap, []
         while heap and heap[0][0] <= now:
             at, _, entry = heapq.heappop(heap)
-            if not entry.current:
-                continue
             watch = entry.watch
+            if self._entries.get(watch.id) is not entry:
+                continue
             found.append(watch)
             self._push(watch, next_due(at, watch.interval, jitter_for(watch), now), entry)
         return found
 
     def _push(self, watch: WatchConfig, at: float, entry: _Entry | None = None) -> None:
         if entry is None:
-            self.remove(watch.id)
             entry = self._entries[watch.id] = _Entry(watch)
         heapq.heappush(self._heap, (at, next(self._order), entry))
 
@@ -401,14 +397,11 @@ class Daemon:
                 if not future.done():
                     future.set_exception(err)
             return
-        given: set[str] = set()
+        # Each watch is asked for once: `_tick` never starts a watch's check while its
+        # previous one is in flight, so no two checks share a state object.
         for watch_id, future in wanted:
-            if future.done():  # cancelled while waiting, at shutdown
-                continue
-            state = states.get(watch_id) or WatchState(watch_id)
-            # Two checks of one watch never share a state object (they do not overlap).
-            future.set_result(copy.deepcopy(state) if watch_id in given else state)
-            given.add(watch_id)
+            if not future.done():  # done: cancelled while waiting, at shutdown
+                future.set_result(states.get(watch_id) or WatchState(watch_id))
 
     def _claim(self, watch: WatchConfig) -> bool:
         """Whether this daemon runs this slot of the watch; if not, look again when due."""
