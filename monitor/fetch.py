@@ -292,16 +292,18 @@ def _needs_resolving(
         raise RefusedAddress(f"unsupported URL {url!r}")
     if allow_private:
         return False
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return not (allow_hosts and _allowed_host(parts.hostname, port, allow_hosts))
+    return not (allow_hosts and _allowed_host(parts.hostname, _port(parts), allow_hosts))
+
+
+def _port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
 
 
 async def _refuse_private(parts: SplitResult) -> None:
     """Resolve the host; raise RefusedAddress if any address is not a public one."""
     assert parts.hostname is not None
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    infos = await loop.getaddrinfo(parts.hostname, _port(parts), type=socket.SOCK_STREAM)
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global or address.is_multicast:
