@@ -304,7 +304,8 @@ class Daemon:
         )
         scheduler.start()
         self._scheduler = scheduler
-        self._last_fire = time.monotonic()
+        # The watches due already start now, not at the first tick (up to a second away).
+        self._start_due()
         metrics.WATCHES.set(len(self.config.watch))
 
     def _schedule(
@@ -320,9 +321,14 @@ class Daemon:
         self._timetable.put(watch, start)
 
     async def _tick(self) -> None:
+        self._start_due()
+
+    def _start_due(self) -> None:
         """Start the check of every watch due by now (one wake-up for all of them)."""
         self._last_fire = time.monotonic()
-        for watch in self._timetable.due(time.time()):
+        # This tick's own time, not the clock's: the loop may wake a hair before the whole
+        # second, and the watches due on it would otherwise wait for the next tick.
+        for watch in self._timetable.due(_tick_of(time.time())):
             if watch.id in self._in_flight:
                 # Its previous check still runs (a slow site): this slot is skipped.
                 logger.info("%s: still checking since its last slot; skipped", watch.id)
