@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import hashlib
 import logging
 import os
 import random
@@ -104,6 +105,41 @@ def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+def _machine() -> str | None:
+    """This kernel and PID namespace, so a lease holder's pid is known to mean a process
+    here (containers share a hostname and a kernel but not pids); None off Linux."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as boot:
+            seed = boot.read().strip() + b":%d" % os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+    return hashlib.sha256(seed).hexdigest()[:8]
+
+
+_MACHINE = _machine()
+
+
+def _instance_name() -> str:
+    """Names this daemon in leases and check runs: host:pid, and the machine it runs on."""
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    return f"{name}@{_MACHINE}" if _MACHINE else name
+
+
+def _died_here(instance: str) -> bool:
+    """Whether `instance` was a daemon on this machine whose process is gone."""
+    name, _, machine = instance.rpartition("@")
+    pid = name.rpartition(":")[2]
+    if not _MACHINE or machine != _MACHINE or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, someone else's
+        return False
+    return False
+
+
 def jitter_for(watch: WatchConfig) -> float:
     # ±5 % of the interval, capped: enough to de-synchronise watches, not enough to drift.
     return min(watch.interval * 0.05, 120.0)
@@ -149,7 +185,7 @@ class Daemon:
         self._deliverer: Deliverer | None = None
         # Several daemons on one PostgreSQL archive claim each check (see store/schedule.py).
         self.shared = store.shared
-        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.instance = _instance_name()
 
     async def run(self, until: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -335,13 +371,18 @@ class Daemon:
         now = datetime.now(UTC)
         # A job fires up to its jitter early; "due" allows for that, and no more, so a
         # slot another daemon has just checked is not checked again.
-        claim = self.store.claim_check(
-            watch.id, self.instance, now, jitter_for(watch) + 1, self.config.store.lease
-        )
+        early, lease = jitter_for(watch) + 1, self.config.store.lease
+        claim = self.store.claim_check(watch.id, self.instance, now, early, lease)
+        if claim.holder is not None and _died_here(claim.holder):
+            # Its holder was killed on this very machine (a restart after a crash, or a
+            # sibling daemon): no need to wait for its lease to lapse.
+            logger.info("%s: taking over from %s, which died mid-check", watch.id, claim.holder)
+            self.store.release_lease(watch.id, claim.holder)
+            claim = self.store.claim_check(watch.id, self.instance, now, early, lease)
         if claim.ok:
             return True
         if claim.retry_at is not None and self._scheduler is not None:
-            # Stand by just after the slot's owner should be done: if it died, take over.
+            # Stand by just after the slot's holder should be done: if it died, take over.
             grace = min(watch.interval * 0.1, 30.0) + random.uniform(0, 2)
             retry = max(claim.retry_at, now) + timedelta(seconds=grace)
             retry = min(retry, now + timedelta(seconds=watch.interval))

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -119,13 +120,20 @@ def test_daemon_schedules_statements_it_discovers_and_alerts_publication(
 
 
 class Pages:
-    """A plain site: PAGES statement pages that never change."""
+    """A plain site: PAGES statement pages that never change. A page put on `held` keeps
+    its askers waiting until `release` is set."""
 
     def __init__(self) -> None:
         body = "<html><body><article><p>{n}: the Ministry notes the decision.</p></article>"
+        self.held: set[str] = set()
+        self.asked, self.release = threading.Event(), threading.Event()
+        site = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if self.path in site.held:
+                    site.asked.set()
+                    site.release.wait(60)
                 page = (body.format(n=self.path) + "</body></html>").encode()
                 self.send_response(200 if self.path.startswith("/page/") else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -153,12 +161,12 @@ def pages() -> Iterator[Pages]:
     site.close()
 
 
-def shared_config(directory: Path, url: str, site: str) -> Path:
+def shared_config(directory: Path, url: str, site: str, lease: float = LEASE) -> Path:
     text = f"""
 [store]
 path = "{directory / "store"}"
 url = "{url}"
-lease = "{LEASE}s"
+lease = "{lease}s"
 
 [fetch]
 allow_private = true
@@ -226,6 +234,35 @@ def test_two_daemons_share_the_checks_and_one_takes_over_when_the_other_is_kille
         # The survivor checked every watch after the kill, up to the end.
         after = [at for at, instance in runs if at > killed_at]
         assert after and (stopped_at - after[-1]).total_seconds() < INTERVAL + 3, watch_id
+
+
+def test_a_restarted_daemon_takes_over_at_once_the_check_its_killed_predecessor_held(
+    tmp_path: Path, postgres_url: str, pages: Pages
+) -> None:
+    # The lease is two minutes: waiting for it to lapse would fail this test.
+    config = shared_config(tmp_path, postgres_url, pages.url, lease=120)
+    pages.held.add("/page/0")
+    killed = start_daemon(config)
+    try:
+        assert pages.asked.wait(30), "the first daemon never fetched page 0"
+    finally:
+        killed.kill()  # mid-check of page-0, its lease held
+        killed.communicate()
+    pages.release.set()
+    restarted = start_daemon(config)
+    try:
+        assert wait_for(lambda: "page-0" in checks(postgres_url), 20)
+    finally:
+        err = stop(restarted)
+    assert restarted.returncode == 0, err
+    [line] = [line for line in err.splitlines() if "taking over" in line]
+    assert f"page-0: taking over from {pidof(killed)}" in line, line
+    # And a live daemon's lease is never taken: the two-daemon test above.
+
+
+def pidof(daemon: subprocess.Popen[str]) -> str:
+    """The daemon's instance name up to its machine: host:pid."""
+    return f"{socket.gethostname()}:{daemon.pid}@"
 
 
 def test_watchdog_cancels_a_hung_check_and_tells_the_operator_once(

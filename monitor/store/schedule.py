@@ -29,10 +29,11 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class Claim:
-    """The answer to a claim: ours, or when to look again."""
+    """The answer to a claim: ours, or when to look again (and who holds the lease)."""
 
     ok: bool
     retry_at: datetime | None = None
+    holder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,18 @@ class ScheduleMixin:
         if row is None:
             return Claim(False)
         times = [_parse(row.next_run_at)]
-        if row.lease_until and row.lease_owner != owner:
+        holder = None
+        if row.lease_until and row.lease_owner != owner and row.lease_until >= iso(now):
             times.append(_parse(row.lease_until))
+            holder = row.lease_owner
         due = [t for t in times if t is not None]
-        return Claim(False, max(due) if due else None)
+        return Claim(False, max(due) if due else None, holder)
 
     def renew_leases(self, owner: str, watch_ids: Iterable[str], until: datetime) -> None:
         self._update_states(watch_ids, {"lease_until": iso(until)}, owner)
 
     def release_lease(self, watch_id: str, owner: str) -> None:
+        """Give up `owner`'s lease (a no-op if someone else holds it by now)."""
         self._update_states([watch_id], {"lease_owner": None, "lease_until": None}, owner)
 
     def run_soon(self, watch_ids: Iterable[str], at: datetime) -> None:
