@@ -121,7 +121,7 @@ def test_daemon_schedules_statements_it_discovers_and_alerts_publication(
 
 class Pages:
     """A plain site: PAGES statement pages that never change. A page put on `held` keeps
-    its askers waiting until `release` is set."""
+    its askers waiting until `release` is set, then drops them."""
 
     def __init__(self) -> None:
         body = "<html><body><article><p>{n}: the Ministry notes the decision.</p></article>"
@@ -131,9 +131,10 @@ class Pages:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path in site.held:
+                if self.path in site.held and not site.release.is_set():
                     site.asked.set()
                     site.release.wait(60)
+                    return  # no answer: its asker was killed meanwhile
                 page = (body.format(n=self.path) + "</body></html>").encode()
                 self.send_response(200 if self.path.startswith("/page/") else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -255,8 +256,9 @@ def test_a_restarted_daemon_takes_over_at_once_the_check_its_killed_predecessor_
     finally:
         err = stop(restarted)
     assert restarted.returncode == 0, err
-    [line] = [line for line in err.splitlines() if "taking over" in line]
-    assert f"page-0: taking over from {pidof(killed)}" in line, line
+    # Other pages may have been mid-check too when it was killed; page-0 surely was.
+    lines = [line for line in err.splitlines() if "taking over" in line]
+    assert any(f"page-0: taking over from {pidof(killed)}" in line for line in lines), lines
     # And a live daemon's lease is never taken: the two-daemon test above.
 
 
