@@ -1,18 +1,26 @@
 """Scheduler stage: when each watch is checked, and running the daemon.
 
-APScheduler 3.x `AsyncIOScheduler`, one interval job per watch with jitter. After a
+Each watch's next due time sits in a `Timetable` (a heap), read once a second by one
+APScheduler 3.x `AsyncIOScheduler` job, the tick; the outbox is delivered by another. Due
+times follow each watch's interval with centred jitter, on whole-second ticks. After a
 (re)start each watch's first run is placed where its own rhythm says (last check +
 interval) or, when overdue or new, spread at random over a short window, so a restart
 never fires every watch at once. SIGTERM/SIGINT stop the scheduler, let running checks
 finish within a bound, and close the client and the store.
+
+Why not one APScheduler job per watch, as before: APScheduler's dispatch of a job (its
+job store's list kept sorted, an executor submission, events, a task wrapper) cost more
+CPU than our own work on an unchanged check, and adding 10,000 jobs (each callable
+inspected) took seconds of start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import hashlib
+import heapq
+import itertools
 import logging
 import os
 import random
@@ -21,10 +29,8 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import uvicorn
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -50,7 +56,7 @@ _STARTUP_PER_WATCH = 0.1
 _DELIVERY_EVERY = 5.0
 _SHUTDOWN_GRACE = 20.0
 _WATCHDOG_EVERY = 15.0
-# The delivery job fires every few seconds; this much silence means the scheduler stopped.
+# The tick fires every second; this much silence means the scheduler stopped.
 _STALL_AFTER = 120.0
 # The operator hears of one watchdog event (per watch) at most this often.
 _TELL_EVERY = 3600.0
@@ -98,7 +104,25 @@ def due_at(
 
 def on_tick(moment: datetime) -> datetime:
     """`moment` rounded to the nearest tick (to the nearest, not up: no drift)."""
-    return datetime.fromtimestamp(round(moment.timestamp() / TICK) * TICK, UTC)
+    return datetime.fromtimestamp(_tick_of(moment.timestamp()), UTC)
+
+
+def _tick_of(timestamp: float) -> float:
+    return round(timestamp / TICK) * TICK
+
+
+def next_due(previous: float, interval: float, jitter: float, now: float) -> float:
+    """When a watch last due at `previous` (a timestamp) is due again: one interval on,
+    moved by up to ±`jitter`, on a tick, and after `now`.
+
+    Centred jitter keeps the mean interval exact (APScheduler 3's own only ever adds, so a
+    15-minute watch ran every 15 min 22 s on average, measured by bench/soak.py). A watch
+    that fell behind (a stalled loop) runs once and keeps its rhythm from there, never
+    several times in a row."""
+    nominal = previous + interval
+    if nominal <= now:
+        nominal += ((now - nominal) // interval + 1) * interval
+    return max(_tick_of(nominal + random.uniform(-jitter, jitter)), _tick_of(now) + TICK)
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -145,20 +169,59 @@ def jitter_for(watch: WatchConfig) -> float:
     return min(watch.interval * 0.05, 120.0)
 
 
-class SteadyInterval(IntervalTrigger):
-    """An interval with jitter on both sides. APScheduler 3 only ever adds its jitter, and
-    counts the next run from the jittered one, so a 15-minute watch ran every 15 min 22 s on
-    average (measured by bench/soak.py); centred jitter keeps the mean interval exact."""
+class _Entry:
+    """A watch's place in the timetable. Moving or removing the watch leaves its old entry
+    in the heap until it surfaces (cheaper than finding it); only the entry the timetable
+    still maps the watch to is current."""
 
-    def __init__(self, seconds: float, jitter: float) -> None:
-        super().__init__(seconds=seconds)
-        self.spread = jitter
+    __slots__ = ("watch",)
 
-    def get_next_fire_time(self, previous_fire_time: Any, now: datetime) -> datetime | None:
-        nominal = super().get_next_fire_time(previous_fire_time, now)
-        if nominal is None:
-            return None
-        return on_tick(nominal + timedelta(seconds=random.uniform(-self.spread, self.spread)))
+    def __init__(self, watch: WatchConfig) -> None:
+        self.watch = watch
+
+
+class Timetable:
+    """When each watch is next due: a heap of (due timestamp, order, entry). Watches due at
+    one instant come out in the order they were put in."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._entries: dict[str, _Entry] = {}
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def put(self, watch: WatchConfig, at: datetime) -> None:
+        """Schedule `watch` (again) for the tick nearest `at`, replacing its due time."""
+        self._push(watch, _tick_of(at.timestamp()))
+
+    def move(self, watch_id: str, at: datetime) -> None:
+        """A scheduled watch is next due at `at` instead; unknown ids are ignored."""
+        entry = self._entries.get(watch_id)
+        if entry is not None:
+            self.put(entry.watch, at)
+
+    def remove(self, watch_id: str) -> None:
+        self._entries.pop(watch_id, None)
+
+    def due(self, now: float) -> list[WatchConfig]:
+        """The watches due at or before the timestamp `now`, each rescheduled by its own
+        interval (see `next_due`)."""
+        heap, found = self._heap, []
+        while heap and heap[0][0] <= now:
+            at, _, entry = heapq.heappop(heap)
+            watch = entry.watch
+            if self._entries.get(watch.id) is not entry:
+                continue
+            found.append(watch)
+            self._push(watch, next_due(at, watch.interval, jitter_for(watch), now), entry)
+        return found
+
+    def _push(self, watch: WatchConfig, at: float, entry: _Entry | None = None) -> None:
+        if entry is None:
+            entry = self._entries[watch.id] = _Entry(watch)
+        heapq.heappush(self._heap, (at, next(self._order), entry))
 
 
 class Daemon:
@@ -181,6 +244,10 @@ class Daemon:
         self._admission: dict[str, asyncio.Semaphore] = {}
         self._state_wanted: list[tuple[str, asyncio.Future[WatchState]]] = []
         self._scheduler: AsyncIOScheduler | None = None
+        self._timetable = Timetable()
+        # Watches whose check was started and has not ended (queued for admission or
+        # running), by watch id: one due again meanwhile is not started twice.
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._checker: Checker | None = None
         self._deliverer: Deliverer | None = None
         # Several daemons on one PostgreSQL archive claim each check (see store/schedule.py).
@@ -244,6 +311,7 @@ class Daemon:
     def _start_scheduler(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
+        self._timetable = Timetable()
         # One query for every watch's state: one each cost seconds at 10,000 watches.
         stored = self.store.states()
         states = {w.id: stored.get(w.id) or WatchState(w.id) for w in self.config.watch}
@@ -253,7 +321,15 @@ class Daemon:
             overdue += due is None or due <= now
         spread = max(_STARTUP_SPREAD, overdue * _STARTUP_PER_WATCH)
         for watch in self.config.watch:
-            self._add_job(scheduler, watch, now, states[watch.id], spread)
+            self._schedule(watch, now, states[watch.id], spread)
+        scheduler.add_job(
+            self._tick,
+            IntervalTrigger(seconds=TICK, start_date=on_tick(now)),
+            id="__tick__",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
         scheduler.add_job(
             self._deliver,
             IntervalTrigger(seconds=_DELIVERY_EVERY),
@@ -264,34 +340,38 @@ class Daemon:
         )
         scheduler.start()
         self._scheduler = scheduler
-        self._last_fire = time.monotonic()
+        # The watches due already start now, not at the first tick (up to a second away).
+        self._start_due()
         metrics.WATCHES.set(len(self.config.watch))
 
-    def _add_job(
+    def _schedule(
         self,
-        scheduler: AsyncIOScheduler,
         watch: WatchConfig,
         now: datetime,
         state: WatchState | None = None,
         spread: float = _STARTUP_SPREAD,
     ) -> None:
+        """Put `watch` in the timetable where its stored rhythm says (see `first_run`)."""
         state = state or self.store.state(watch.id)
         start = first_run(watch, state.last_check_at, now, state.next_run_at, spread)
-        scheduler.add_job(
-            self._guarded,
-            SteadyInterval(watch.interval, jitter_for(watch)),
-            args=[watch],
-            id=watch.id,
-            name=watch.display_name,
-            next_run_time=on_tick(start),
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=int(max(watch.interval, 60)),
-            replace_existing=True,
-        )
+        self._timetable.put(watch, start)
+
+    async def _tick(self) -> None:
+        self._start_due()
+
+    def _start_due(self) -> None:
+        """Start the check of every watch due by now (one wake-up for all of them)."""
+        self._last_fire = time.monotonic()
+        # This tick's own time, not the clock's: the loop may wake a hair before the whole
+        # second, and the watches due on it would otherwise wait for the next tick.
+        for watch in self._timetable.due(_tick_of(time.time())):
+            if watch.id in self._in_flight:
+                # Its previous check still runs (a slow site): this slot is skipped.
+                logger.info("%s: still checking since its last slot; skipped", watch.id)
+                continue
+            self._in_flight[watch.id] = asyncio.ensure_future(self._guarded(watch))
 
     async def _guarded(self, watch: WatchConfig) -> None:
-        self._last_fire = time.monotonic()
         try:
             async with self._admit(watch):
                 if self.stopping.is_set():
@@ -299,6 +379,8 @@ class Daemon:
                 await self._run_check(watch)
         except asyncio.CancelledError:
             pass  # cancelled while queued, at shutdown: nothing started, nothing to report
+        finally:
+            self._in_flight.pop(watch.id, None)
 
     def _admit(self, watch: WatchConfig) -> asyncio.Semaphore:
         """The admission of the watch's host (see `check.admitted_per_host`)."""
@@ -357,14 +439,11 @@ class Daemon:
                 if not future.done():
                     future.set_exception(err)
             return
-        given: set[str] = set()
+        # Each watch is asked for once: `_tick` never starts a watch's check while its
+        # previous one is in flight, so no two checks share a state object.
         for watch_id, future in wanted:
-            if future.done():  # cancelled while waiting, at shutdown
-                continue
-            state = states.get(watch_id) or WatchState(watch_id)
-            # Two checks of one watch never share a state object (they do not overlap).
-            future.set_result(copy.deepcopy(state) if watch_id in given else state)
-            given.add(watch_id)
+            if not future.done():  # done: cancelled while waiting, at shutdown
+                future.set_result(states.get(watch_id) or WatchState(watch_id))
 
     def _claim(self, watch: WatchConfig) -> bool:
         """Whether this daemon runs this slot of the watch; if not, look again when due."""
@@ -381,13 +460,12 @@ class Daemon:
             claim = self.store.claim_check(watch.id, self.instance, now, early, lease)
         if claim.ok:
             return True
-        if claim.retry_at is not None and self._scheduler is not None:
+        if claim.retry_at is not None:
             # Stand by just after the slot's holder should be done: if it died, take over.
             grace = min(watch.interval * 0.1, 30.0) + random.uniform(0, 2)
             retry = max(claim.retry_at, now) + timedelta(seconds=grace)
             retry = min(retry, now + timedelta(seconds=watch.interval))
-            with contextlib.suppress(JobLookupError):
-                self._scheduler.modify_job(watch.id, next_run_time=retry)
+            self._timetable.move(watch.id, retry)
         return False
 
     async def _keep_leases(self) -> None:
@@ -410,12 +488,9 @@ class Daemon:
         statement watch to its next age step."""
         if outcome.discovered:
             self._adopt_discovered()
-        if self._scheduler is None:
-            return
         now = datetime.now(UTC)
         for watch_id in outcome.due:
-            with contextlib.suppress(JobLookupError):
-                self._scheduler.modify_job(watch_id, next_run_time=now)
+            self._timetable.move(watch_id, now)
         statement = self._statements.get(watch.id)
         interval = statement.interval(now) if statement else watch.interval
         if interval != watch.interval:
@@ -427,7 +502,7 @@ class Daemon:
             )
             fresh = watch.model_copy(update={"interval": interval})
             self._replace_watch(fresh)
-            self._add_job(self._scheduler, fresh, now)
+            self._schedule(fresh, now)
 
     def _replace_watch(self, watch: WatchConfig) -> None:
         watches = [watch if w.id == watch.id else w for w in self.config.watch]
@@ -452,7 +527,7 @@ class Daemon:
         watches = [*self.config.watch, *(item.watch for item in fresh)]
         self.config = self.config.model_copy(update={"watch": watches})
         for item in fresh:
-            self._add_job(self._scheduler, item.watch, now)
+            self._schedule(item.watch, now)
         if self._deliverer is not None:  # their quiet hours, digest, mute apply at once
             self._deliverer.watches.update((item.watch.id, item.watch) for item in fresh)
         metrics.WATCHES.set(len(self.config.watch))
@@ -486,7 +561,7 @@ class Daemon:
                     metrics.STALLS.labels("hung_check").inc()
                     task.cancel()
                     self._tell_operator("hung_check", watch_id, message)
-            # The delivery job fires every few seconds, so silence means a stopped scheduler.
+            # The tick fires every second, so silence means a stopped scheduler.
             silent = now - self._last_fire
             if silent > _STALL_AFTER:
                 self._stalled = f"scheduler silent for {silent:.0f}s; restarted"
@@ -584,12 +659,11 @@ class Daemon:
         assert self._checker is not None
         self._checker.reconfigure(self.config, changed + removed)
         self._deliverer = Deliverer.from_config(self.store, self.config)
-        if self._scheduler is not None:
-            now = datetime.now(UTC)
-            for watch_id in removed:
-                self._scheduler.remove_job(watch_id)
-            for watch_id in added + changed:
-                self._add_job(self._scheduler, fresh[watch_id], now)
+        now = datetime.now(UTC)
+        for watch_id in removed:
+            self._timetable.remove(watch_id)
+        for watch_id in added + changed:
+            self._schedule(fresh[watch_id], now)
         metrics.WATCHES.set(len(self.config.watch))
         logger.info(
             "reloaded %s: %d added %s, %d removed %s, %d changed %s",

@@ -14,7 +14,7 @@ from monitor.check import Checker
 from monitor.config import MonitorConfig, WatchConfig, load_config
 from monitor.extract import profile_names
 from monitor.fetch import Fetcher
-from monitor.scheduler import Daemon, SteadyInterval, first_run, jitter_for, on_tick
+from monitor.scheduler import Daemon, Timetable, first_run, jitter_for, next_due, on_tick
 from monitor.store import CheckRecord, Store, WatchState
 from monitor.store.records import iso
 
@@ -49,29 +49,66 @@ def test_short_intervals_spread_within_their_interval_and_jitter_is_bounded() ->
 
 
 def test_jitter_is_centred_so_the_mean_interval_stays_exact() -> None:
-    trigger = SteadyInterval(60, jitter_for(watch(60)))
-    fire = NOW
+    due = NOW.timestamp()
     gaps = []
     for _ in range(2000):
-        following = trigger.get_next_fire_time(fire, fire)
-        gaps.append((following - fire).total_seconds())
-        fire = following
+        following = next_due(due, 60, jitter_for(watch(60)), now=due)
+        gaps.append(following - due)
+        due = following
     assert min(gaps) >= 57 and max(gaps) <= 63
     assert 60 - 0.15 < sum(gaps) / len(gaps) < 60 + 0.15  # APScheduler's own: 61.5
 
 
 def test_checks_start_on_whole_second_ticks_so_watches_due_together_run_together() -> None:
-    trigger = SteadyInterval(900, jitter_for(watch(900)))
     fire = on_tick(NOW + timedelta(seconds=0.4))
     assert fire == NOW  # the nearest tick, not the next: rounding up would drift
     assert on_tick(NOW + timedelta(seconds=0.6)) == NOW + timedelta(seconds=1)
+    due = fire.timestamp()
     fires = set()
     for _ in range(300):
-        fire = trigger.get_next_fire_time(fire, fire)
-        assert fire.microsecond == 0
-        fires.add(fire.timestamp() % 900)
+        due = next_due(due, 900, jitter_for(watch(900)), now=due)
+        assert due == int(due)
+        fires.add(due % 900)
     # Still spread by the jitter over ±45 s, on whole seconds: dozens of distinct ticks.
     assert len(fires) > 40
+
+
+def test_the_timetable_gives_each_due_watch_once_in_order_and_keeps_its_rhythm() -> None:
+    table = Timetable()
+    first, second, third = (
+        WatchConfig(id=name, url="https://www.gov.kz/", interval=600) for name in "abc"
+    )
+    for item in (first, second, third):
+        table.put(item, NOW)
+    table.put(
+        WatchConfig(id="later", url="https://www.gov.kz/", interval=600), NOW + timedelta(hours=1)
+    )
+    start = NOW.timestamp()
+    assert table.due(start - 1) == []
+    # Due at one instant: in the order they were put in.
+    assert [w.id for w in table.due(start)] == ["a", "b", "c"]
+    assert table.due(start + 1) == []  # each rescheduled, not given again
+    # Next due one interval on, give or take the jitter (±30 s at 10 minutes).
+    assert [w.id for w in table.due(start + 569)] == []
+    assert sorted(w.id for w in table.due(start + 631)) == ["a", "b", "c"]
+
+
+def test_the_timetable_moves_removes_and_never_replays_missed_slots() -> None:
+    table = Timetable()
+    item = WatchConfig(id="w", url="https://www.gov.kz/", interval=60)
+    table.put(item, NOW)
+    table.move("w", NOW + timedelta(seconds=10))  # e.g. a listing found a new statement
+    table.move("unknown", NOW)  # ignored
+    start = NOW.timestamp()
+    assert table.due(start + 9) == []
+    assert [w.id for w in table.due(start + 10)] == ["w"]
+    # The loop stalled for ten intervals: the watch runs once, then keeps its rhythm.
+    late = start + 10 + 600
+    assert [w.id for w in table.due(late)] == ["w"]
+    assert table.due(late) == []
+    assert [w.id for w in table.due(late + 63)] == ["w"]
+    table.remove("w")
+    assert table.due(late + 1000) == [] and len(table) == 0
 
 
 def test_many_overdue_watches_are_spread_wider_than_a_minute() -> None:
