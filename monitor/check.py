@@ -194,10 +194,16 @@ class Checker:
         # A statement a listing found after its first look is news: its first version is
         # "published"; anything else seen for the first time is a silent baseline.
         baseline = not heads and not (extraction and self.store.announces(watch.id))
-        changes = _changes(extraction, heads, baseline) if extraction is not None else []
+        rules = _rules_of(watch, profile)
+        changes = (
+            self._changes(watch, profile, target, extraction, heads, baseline, state, rules)
+            if extraction is not None
+            else []
+        )
         discarded = False
         removal = any(c.kind == "removed" for c in changes)
-        if changes and not baseline and (self.config.alerts.confirm_delay > 0 or removal):
+        alertable = any(c.kind != "baseline" for c in changes)
+        if alertable and not baseline and (self.config.alerts.confirm_delay > 0 or removal):
             # Confirm: the change must survive a second fetch (a flapping CDN or a half
             # published edit would otherwise alert). A removal is always seen twice.
             await self.sleep(self.config.alerts.confirm_delay)
@@ -206,7 +212,9 @@ class Checker:
                 changes, discarded = [], True
             else:
                 first_keys = {c.key for c in changes}
-                confirmed = _changes(extraction2, heads, baseline)
+                confirmed = self._changes(
+                    watch, profile, target, extraction2, heads, baseline, state, rules
+                )
                 discarded = {c.key for c in confirmed} != first_keys
                 changes = [c for c in confirmed if c.key in first_keys]
                 result = result2
@@ -227,7 +235,7 @@ class Checker:
         if extraction is not None and not discarded:
             # Only a response whose every change was recorded may short-cut later checks
             # (its validators and body hash); otherwise the next check looks again.
-            _remember(state, result)
+            _remember(state, result, rules)
 
         alerts = _succeeded(watch, state, at)
         versions = [self._version(watch, change, at) for change in changes]
@@ -274,7 +282,7 @@ class Checker:
             return self._problem(watch, at, _ms_since(started), result, reason, state)
         found = discover(watch, profile, extraction, self.store, at)
         self.store.run_soon(found.due, datetime.now(UTC))
-        _remember(state, result)
+        _remember(state, result, _rules_of(watch, profile))
         alerts = _succeeded(watch, state, at)
         outcome = "changed" if found.new else "unchanged"
         if found.new:
@@ -314,11 +322,17 @@ class Checker:
                 return result, None
             if profile.needs_fresh_headers(result) and await self._capture(profile, target):
                 result = await engine.fetch(self._prepare(plain, watch, state, conditional))
-            if result.ok and _body_sha(result) == _known(state, plain.url).get("body"):
-                # Byte-identical to the last fully processed answer (a server without
-                # validators, or the periodic full fetch of one with them): nothing to
-                # parse, exactly as for a 304. Parsing it again cost 15-30 ms of CPU
-                # every `full_fetch_every` checks, most of what a daemon spent.
+            known = _known(state, plain.url)
+            if (
+                result.ok
+                and _body_sha(result) == known.get("body")
+                and known.get("rules") in (None, _rules_of(watch, profile))
+            ):
+                # Byte-identical to the last fully processed answer, read under the same
+                # rules (a server without validators, or the periodic full fetch of one
+                # with them): nothing to parse, exactly as for a 304. Parsing it again
+                # cost 15-30 ms of CPU every `full_fetch_every` checks, most of what a
+                # daemon spent.
                 return result, None
             extraction = profile.extract(result, target)
             if not extraction.problem or extraction.gone:
@@ -328,6 +342,60 @@ class Checker:
         if len(reasons) > 1:
             extraction.problem = "; ".join(reasons)
         return result, extraction
+
+    def _changes(
+        self,
+        watch: WatchConfig,
+        profile: Profile,
+        target: Target,
+        extraction: Extraction,
+        heads: dict[str, DocumentHead],
+        baseline: bool,
+        state: WatchState,
+        rules: str,
+    ) -> list[_Change]:
+        """What changed since the heads. After a change of the extraction rules (profile,
+        options, `ignore_selectors`) the heads were read the old way: an edit that the
+        head's own stored page, read again the new way, also shows is the rules' doing,
+        and is recorded silently instead of alerted."""
+        changes = _changes(extraction, heads, baseline)
+        if not changes or _last_rules(state) in (None, rules):
+            return changes
+        again: dict[int, dict[str, str]] = {}
+        for n, change in enumerate(changes):
+            head, new = change.head, change.new
+            if change.kind != "edited" or head is None or new is None or not head.response_id:
+                continue
+            if head.response_id not in again:
+                again[head.response_id] = self._read_again(head.response_id, profile, target)
+            if again[head.response_id].get(change.key) == new.sha256:
+                changes[n] = _Change("baseline", change.key, new, head)
+        reread = sum(change.kind == "baseline" and change.head is not None for change in changes)
+        if reread:
+            logger.info(
+                "%s: extraction rules changed; %d statements read again the new way, not alerted",
+                watch.id,
+                reread,
+            )
+        return changes
+
+    def _read_again(self, response_id: int, profile: Profile, target: Target) -> dict[str, str]:
+        """A stored response read under the current rules: its statements' text hashes."""
+        row = self.store.response(response_id)
+        if row is None:
+            return {}
+        result = FetchResult(
+            request=FetchRequest(row["url"], row["method"]),
+            url=row["final_url"],
+            requested_at=datetime.fromisoformat(row["requested_at"].replace("Z", "+00:00")),
+            status=row["status"],
+            headers=[(name, value) for name, value in row["headers"]],
+            body=self.store.read_blob(row["body_sha256"]),
+        )
+        extraction = profile.extract(result, target)
+        if extraction.problem:
+            return {}
+        return {statement.key: statement.sha256 for statement in extraction.statements}
 
     def _prepare(
         self, plain: FetchRequest, watch: WatchConfig, state: WatchState, conditional: bool
@@ -432,7 +500,8 @@ class Checker:
             old = Statement.from_json(self.store.read_blob(head.text_sha256))
         diff = compare(old, new, watch.ignore)
         if change.kind == "baseline":
-            diff.score, diff.summary = 0.0, "first seen"
+            reread = "read again under changed extraction rules"
+            diff.score, diff.summary = 0.0, reread if head is not None else "first seen"
         shown = new or old
         assert shown is not None
         seq = (head.seq if head else 0) + 1
@@ -567,7 +636,7 @@ def _known(state: WatchState, url: str) -> dict[str, str | None]:
     return known if isinstance(known, dict) else {}
 
 
-def _remember(state: WatchState, result: FetchResult) -> None:
+def _remember(state: WatchState, result: FetchResult, rules: str) -> None:
     # Only the answer just recorded is remembered: what another of the profile's requests
     # (e.g. GraphQL before a fallback to REST) said earlier no longer describes the archive.
     validators = result.validators
@@ -576,7 +645,21 @@ def _remember(state: WatchState, result: FetchResult) -> None:
         "etag": validators.etag,
         "last_modified": validators.last_modified,
         "body": _body_sha(result),
+        "rules": rules,
     }
+
+
+def _last_rules(state: WatchState) -> str | None:
+    """The rules the last processed answer was read under (None: not recorded)."""
+    for known in state.validators.values():
+        return known.get("rules") if isinstance(known, dict) else None
+    return None
+
+
+def _rules_of(watch: WatchConfig, profile: Profile) -> str:
+    """A fingerprint of what, besides the page, decides its statements' text."""
+    rules = [profile.name, sorted(watch.options.items()), list(watch.ignore_selectors)]
+    return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
 
 
 def _body_sha(result: FetchResult) -> str:

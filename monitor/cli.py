@@ -263,7 +263,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         removed = f"  [removed {doc['removed_at']}]" if doc["removed_at"] else ""
         print(f"{doc['key']}  {doc['published'] or ''}  {doc['title']}{removed}")
         for v in doc["versions"]:
-            summary = f"  {v['summary']}" if v["kind"] not in ("baseline",) else ""
+            summary = f"  {v['summary']}" if v["summary"] != "first seen" else ""
             print(f"    #{v['id']:<6} {v['observed_at']}  {v['kind']:<9} {v['score']:.2f}{summary}")
     return EXIT_OK
 

@@ -198,6 +198,33 @@ def test_ignore_selectors_drop_page_parts_before_comparison(
     assert ("page: changed" in output) is alerted
 
 
+def test_adding_ignore_selectors_to_silence_a_banner_does_not_itself_alert(
+    tmp_path: Path, site: Site
+) -> None:
+    # The journalist's case: a rotating banner inside the article alerts, so they add
+    # `ignore_selectors` for it. The next check reads the page the new way, and must not
+    # call that difference an edit; a real edit afterwards still alerts.
+    config = config_for(tmp_path, f"{site.url}/statement", full_every=1)
+    assert monitor_cli(config, "check").returncode == 0
+    site.banner, site.etag = "Kazakhstan at the UN: 35 years of partnership.", '"v2"'
+    assert "page: changed (1 new versions, 1 alerts)" in monitor_cli(config, "check").stdout
+
+    config.write_text(config.read_text() + 'ignore_selectors = [".anniversary"]\n')
+    site.banner, site.etag = "Visit the Astana International Forum.", '"v3"'
+    quiet = monitor_cli(config, "check")
+    assert quiet.returncode == 0
+    assert "page: changed (1 new versions, 0 alerts)" in quiet.stdout, quiet.stdout
+    assert "extraction rules changed; 1 statements read again the new way" in quiet.stderr
+    history = monitor_cli(config, "history", "page").stdout
+    assert "read again under changed extraction rules" in history, history
+
+    site.banner, site.etag = "Kazakhstan at the UN: 36 years of partnership.", '"v4"'
+    assert "page: unchanged (0 new versions" in monitor_cli(config, "check").stdout
+    site.text, site.etag = "Kazakhstan opposes the dialogue between the parties.", '"v5"'
+    edited = monitor_cli(config, "check").stdout
+    assert "page: changed (1 new versions, 1 alerts)" in edited, edited
+
+
 def test_a_suddenly_tiny_statement_is_a_problem_until_it_holds(tmp_path: Path, site: Site) -> None:
     site.text = " ".join(["Kazakhstan reaffirms its commitment to the peaceful settlement."] * 12)
     config = config_for(tmp_path, f"{site.url}/statement", full_every=1)

@@ -355,6 +355,7 @@ class Store(ReviewMixin, ScheduleMixin):
                 document.c.language,
                 version.c.text_sha256,
                 version.c.seq,
+                version.c.response_id,
             )
             .join(version, version.c.document_id == document.c.id)
             .where(document.c.watch_id == watch_id, version.c.seq == latest)

@@ -50,6 +50,7 @@ class DocumentHead:
     language: str | None
     text_sha256: str | None  # None once removed
     seq: int
+    response_id: int | None = None  # the response this version was read from
 
 
 @dataclass
