@@ -40,6 +40,7 @@ from monitor.extract import (
 )
 from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators, split_url
 from monitor.store import (
+    FIRST_SEEN,
     CheckRecord,
     DocumentHead,
     NewVersion,
@@ -501,7 +502,7 @@ class Checker:
         diff = compare(old, new, watch.ignore)
         if change.kind == "baseline":
             reread = "read again under changed extraction rules"
-            diff.score, diff.summary = 0.0, reread if head is not None else "first seen"
+            diff.score, diff.summary = 0.0, reread if head is not None else FIRST_SEEN
         shown = new or old
         assert shown is not None
         seq = (head.seq if head else 0) + 1

@@ -17,7 +17,7 @@ from pathlib import Path
 from monitor.config import ConfigError, MonitorConfig, config_path, load_config
 from monitor.extract import profile_names
 from monitor.overrides import apply_ui_watches, watches_in_force
-from monitor.store import Store, StoreError
+from monitor.store import FIRST_SEEN, Store, StoreError
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -263,7 +263,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         removed = f"  [removed {doc['removed_at']}]" if doc["removed_at"] else ""
         print(f"{doc['key']}  {doc['published'] or ''}  {doc['title']}{removed}")
         for v in doc["versions"]:
-            summary = f"  {v['summary']}" if v["summary"] != "first seen" else ""
+            summary = f"  {v['summary']}" if v["summary"] != FIRST_SEEN else ""
             print(f"    #{v['id']:<6} {v['observed_at']}  {v['kind']:<9} {v['score']:.2f}{summary}")
     return EXIT_OK
 

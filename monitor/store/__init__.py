@@ -13,6 +13,7 @@ or half-written blob. An unchanged check adds one `check_run` row and no blob.
 
 from monitor.store.core import Store
 from monitor.store.records import (
+    FIRST_SEEN,
     CheckRecord,
     Delivery,
     DocumentHead,
@@ -27,6 +28,7 @@ from monitor.store.records import (
 from monitor.store.schedule import Claim, Discovery
 
 __all__ = [
+    "FIRST_SEEN",
     "CheckRecord",
     "Claim",
     "Delivery",

@@ -38,6 +38,10 @@ class WatchState:
     next_run_at: str | None = None
 
 
+# The summary of a statement's first version (kind "baseline" without a predecessor).
+FIRST_SEEN = "first seen"
+
+
 @dataclass(frozen=True)
 class DocumentHead:
     """The latest known state of a document."""
