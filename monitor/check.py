@@ -111,6 +111,8 @@ class Checker:
         self._captured: dict[str, dict[str, str]] = {}
         self._capture_after: dict[str, float] = {}
         self._profiles: dict[str, Profile] = {}
+        # Each watch's extraction rules fingerprint (see `_rules_of`), kept with its profile.
+        self._rules: dict[str, str] = {}
         self._register(config.watch)
 
     def reconfigure(self, config: MonitorConfig, changed: list[str]) -> None:
@@ -118,6 +120,7 @@ class Checker:
         self.config = config
         for watch_id in changed:
             self._profiles.pop(watch_id, None)
+            self._rules.pop(watch_id, None)
 
     def _profile(self, watch: WatchConfig) -> Profile:
         """The watch's profile; the first time, the watch is registered in the store."""
@@ -131,7 +134,8 @@ class Checker:
         """Give watches their profile and register them in the store, all in one
         transaction (one per watch made a daemon's start cost seconds at 10,000 watches)."""
         for watch in watches:
-            self._profiles[watch.id] = get_profile(watch.profile, watch.url)
+            profile = self._profiles[watch.id] = get_profile(watch.profile, watch.url)
+            self._rules[watch.id] = _rules_of(watch, profile)
             if not watch.robots:
                 logger.warning(
                     "%s: robots.txt is ignored for this watch (robots = false)", watch.id
@@ -195,7 +199,7 @@ class Checker:
         # A statement a listing found after its first look is news: its first version is
         # "published"; anything else seen for the first time is a silent baseline.
         baseline = not heads and not (extraction and self.store.announces(watch.id))
-        rules = _rules_of(watch, profile)
+        rules = self._rules[watch.id]
         changes = (
             self._changes(watch, profile, target, extraction, heads, baseline, state, rules)
             if extraction is not None
@@ -283,7 +287,7 @@ class Checker:
             return self._problem(watch, at, _ms_since(started), result, reason, state)
         found = discover(watch, profile, extraction, self.store, at)
         self.store.run_soon(found.due, datetime.now(UTC))
-        _remember(state, result, _rules_of(watch, profile))
+        _remember(state, result, self._rules[watch.id])
         alerts = _succeeded(watch, state, at)
         outcome = "changed" if found.new else "unchanged"
         if found.new:
@@ -327,7 +331,7 @@ class Checker:
             if (
                 result.ok
                 and _body_sha(result) == known.get("body")
-                and known.get("rules") in (None, _rules_of(watch, profile))
+                and _same_rules(known.get("rules"), self._rules[watch.id])
             ):
                 # Byte-identical to the last fully processed answer, read under the same
                 # rules (a server without validators, or the periodic full fetch of one
@@ -360,7 +364,7 @@ class Checker:
         head's own stored page, read again the new way, also shows is the rules' doing,
         and is recorded silently instead of alerted."""
         changes = _changes(extraction, heads, baseline)
-        if not changes or _last_rules(state) in (None, rules):
+        if not changes or _same_rules(_last_rules(state), rules):
             return changes
         again: dict[int, dict[str, str]] = {}
         for n, change in enumerate(changes):
@@ -655,6 +659,12 @@ def _last_rules(state: WatchState) -> str | None:
     for known in state.validators.values():
         return known.get("rules") if isinstance(known, dict) else None
     return None
+
+
+def _same_rules(recorded: str | None, rules: str) -> bool:
+    """Whether an answer read under `recorded` rules was read as `rules` would read it;
+    an answer recorded before rules were remembered (None) is taken to be."""
+    return recorded in (None, rules)
 
 
 def _rules_of(watch: WatchConfig, profile: Profile) -> str:
