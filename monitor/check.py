@@ -35,6 +35,7 @@ from monitor.extract import (
     Statement,
     Target,
     date_sort_key,
+    extraction_code,
     get_profile,
     suspicious_shrink,
 )
@@ -668,8 +669,14 @@ def _same_rules(recorded: str | None, rules: str) -> bool:
 
 
 def _rules_of(watch: WatchConfig, profile: Profile) -> str:
-    """A fingerprint of what, besides the page, decides its statements' text."""
-    rules = [profile.name, sorted(watch.options.items()), list(watch.ignore_selectors)]
+    """A fingerprint of what, besides the page, decides its statements' text: the watch's
+    profile, options and ignore_selectors, and the extraction code of this monitor."""
+    rules = [
+        profile.name,
+        sorted(watch.options.items()),
+        list(watch.ignore_selectors),
+        extraction_code(),
+    ]
     return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
 
 

@@ -14,6 +14,8 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 # Response classification lives in its own module; both names are part of this one's API.
@@ -203,6 +205,24 @@ def date_sort_key(value: str | None) -> float:
 
 def _load_sites() -> None:
     import monitor.sites  # noqa: F401  (registers the profiles on import)
+
+
+@lru_cache(maxsize=1)
+def extraction_code() -> str:
+    """A fingerprint of the code that reads pages into statements: this module and the site
+    profiles. It is part of each watch's extraction rules, so that an upgrade of monitor
+    that reads some page differently is told from an edit of that page (see `check`).
+
+    All profiles at once, not the watch's own: they share helpers (`generic` reads pages
+    for the others), and one more re-read after an upgrade costs only a parse."""
+    digest = hashlib.sha256()
+    here = Path(__file__)
+    try:
+        for path in [here, *sorted((here.parent / "sites").glob("*.py"))]:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    except OSError:  # no sources to read (a frozen build): upgrades look like edits, as before
+        return ""
+    return digest.hexdigest()[:16]
 
 
 # --- helpers shared by profiles -------------------------------------------------------------

@@ -139,16 +139,19 @@ channels = {json.dumps(channels)}
 
 
 def monitor_cli(
-    config: Path | None, *args: str, timeout: float = 120
+    config: Path | None, *args: str, timeout: float = 120, code: Path = REPO
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `monitor` command in a subprocess, as a user would."""
+    """Run the real `monitor` command in a subprocess, as a user would; `code` is the
+    folder holding the `monitor` package to run (another version of it, for an upgrade)."""
     env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "PYTHONUNBUFFERED": "1"}
     env.pop("MONITOR_CONFIG", None)
+    if code != REPO:
+        env["PYTHONPATH"] = str(code)
     command = [sys.executable, "-m", "monitor"]
     if config is not None:
         command += ["--config", str(config)]
     return subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO
+        [*command, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=code
     )
 
 

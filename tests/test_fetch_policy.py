@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from shutil import ignore_patterns
 
 import pytest
 
-from tests.conftest import monitor_cli
+from tests.conftest import REPO, monitor_cli
 
 PAGE = """<html lang="en"><head><title>Statement</title></head><body><article>
 <h1>Comment of the MFA spokesperson</h1><p>{text}</p>
@@ -222,6 +224,33 @@ def test_adding_ignore_selectors_to_silence_a_banner_does_not_itself_alert(
     assert "page: unchanged (0 new versions" in monitor_cli(config, "check").stdout
     site.text, site.etag = "Kazakhstan opposes the dialogue between the parties.", '"v5"'
     edited = monitor_cli(config, "check").stdout
+    assert "page: changed (1 new versions, 1 alerts)" in edited, edited
+
+
+def test_an_upgrade_that_reads_pages_differently_does_not_alert(tmp_path: Path, site: Site) -> None:
+    # A new release of monitor whose generic profile drops one more kind of furniture (the
+    # "anniversary" banner), run as an upgrade is: the new code, the same config and store.
+    # The banner rotates: the statement was not edited, and nothing may alert (the old
+    # release's reading of the page, with the banner, is not the new one's).
+    upgraded = tmp_path / "upgraded"
+    shutil.copytree(REPO / "monitor", upgraded / "monitor", ignore=ignore_patterns("__pycache__"))
+    generic = upgraded / "monitor" / "sites" / "generic.py"
+    source = generic.read_text(encoding="utf-8")
+    assert "|see-also)" in source
+    generic.write_text(source.replace("|see-also)", "|see-also|anniversary)"), encoding="utf-8")
+
+    config = config_for(tmp_path, f"{site.url}/statement", full_every=1)
+    assert monitor_cli(config, "check").returncode == 0
+    site.banner, site.etag = "Visit the Astana International Forum.", '"v2"'
+    quiet = monitor_cli(config, "check", code=upgraded)
+    assert quiet.returncode == 0
+    assert "page: changed (1 new versions, 0 alerts)" in quiet.stdout, quiet.stdout
+    assert "1 statements read again the new way" in quiet.stderr
+    site.banner, site.etag = "Kazakhstan at the UN: 35 years of partnership.", '"v3"'
+    assert "page: unchanged" in monitor_cli(config, "check", code=upgraded).stdout
+
+    site.text, site.etag = "Kazakhstan opposes the dialogue between the parties.", '"v4"'
+    edited = monitor_cli(config, "check", code=upgraded).stdout
     assert "page: changed (1 new versions, 1 alerts)" in edited, edited
 
 
