@@ -127,6 +127,7 @@ class Fetcher:
     def __init__(self, config: FetchConfig) -> None:
         self.config = config
         self._global = asyncio.Semaphore(config.concurrency)
+        self._deadlines = _Deadlines(config.timeout)
         self._hosts: dict[str, _HostGate] = {}
         self._engine: _Engine | None = None
         # robots.txt per scheme://host: (expiry, parser or None for "allow everything").
@@ -139,6 +140,7 @@ class Fetcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._deadlines.close()
         if self._engine is not None:
             await self._engine.close()
             self._engine = None
@@ -228,8 +230,15 @@ class Fetcher:
             # never trip them, so the whole exchange also has a deadline. It starts once the
             # request may go: time queued behind the concurrency limits (thousands of first
             # checks at a daemon's start, found by bench/soak.py) is not the server's fault.
-            async with asyncio.timeout(self.config.timeout):
+            task = self._deadlines.start()
+            try:
                 await engine.send(method, url, headers, body, result)
+            except asyncio.CancelledError:
+                if self._deadlines.expired(task):
+                    raise TimeoutError from None
+                raise
+            finally:
+                self._deadlines.end(task)
         if result.status in _RETRY_STATUSES:
             result.problem = f"HTTP {result.status}"
             retry_after = _retry_after(result.header("retry-after"))
@@ -313,6 +322,60 @@ async def _refuse_private(parts: SplitResult) -> None:
             )
 
 
+class _Deadlines:
+    """The whole-exchange deadline of every request in flight, kept by one timer that looks
+    a few times per `timeout` instead of a timer per request (asyncio.timeout). A cancelled
+    timer stays in the event loop's heap until it would have fired, and every timer after
+    it (aiohttp's too) is pushed into a heap of thousands: this cut an unchanged request
+    from 518,000 to 456,000 CPU instructions (bench/README.md). A deadline fires up to a
+    tenth of `timeout` late (at most a second)."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._every = min(max(timeout / 10, 0.05), 1.0)
+        # Each task with a request in flight: its deadline, and how many cancellations it
+        # had already (someone else's, see `expired`).
+        self._due: dict[asyncio.Task[Any], tuple[float, int]] = {}
+        self._cancelled: set[asyncio.Task[Any]] = set()
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def start(self) -> asyncio.Task[Any]:
+        """The running task's request starts: its deadline is `timeout` from now."""
+        task = asyncio.current_task()
+        assert task is not None, "a request outside a task"
+        loop = task.get_loop()
+        self._due[task] = (loop.time() + self._timeout, task.cancelling())
+        if self._sweep is None:
+            self._sweep = loop.call_later(self._every, self._cancel_late, loop)
+        return task
+
+    def end(self, task: asyncio.Task[Any]) -> None:
+        self._due.pop(task, None)
+        self._cancelled.discard(task)
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """Whether the CancelledError `task` just got is its deadline's doing, and only
+        its: if someone else cancelled it too (shutdown, the scheduler's watchdog), the
+        cancellation goes on, as with asyncio.timeout."""
+        if task not in self._cancelled:
+            return False
+        self._cancelled.discard(task)
+        return task.uncancel() <= self._due[task][1]
+
+    def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+
+    def _cancel_late(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, (deadline, _) in self._due.items():
+            if deadline <= now and task not in self._cancelled and not task.done():
+                self._cancelled.add(task)
+                task.cancel()
+        self._sweep = loop.call_later(self._every, self._cancel_late, loop) if self._due else None
+
+
 class _HostGate:
     """Per-host concurrency (`slots`) and minimum spacing between request starts
     (`pace`)."""
@@ -394,14 +457,10 @@ class _AiohttpEngine:
         self._proxy, self._proxy_headers = proxy, proxy_headers
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=config.concurrency),
-            # As httpx's Timeout(timeout, connect=connect_timeout) did: per read and for a
-            # pooled connection `timeout`, for the TCP/TLS connect `connect_timeout`.
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=config.timeout,
-                sock_connect=config.connect_timeout,
-                sock_read=config.timeout,
-            ),
+            # The TCP/TLS connect within `connect_timeout`; the whole exchange, waiting for
+            # a pooled connection and every read included, within `timeout`: the Fetcher's
+            # own deadline (`_Deadlines`), so no timer of aiohttp's per read.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout),
             headers={"User-Agent": config.user_agent},
             # Cookies are kept per host like a browser would (some WAFs set one and expect
             # it back), for IP-address hosts too, as httpx's jar did.
@@ -435,7 +494,8 @@ class _AiohttpEngine:
             result.headers = [
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
             ]
-            await _read_capped(response.content.iter_any(), result, self.config.max_bytes)
+            if response.status not in _BODYLESS:
+                await _read_capped(response.content.iter_any(), result, self.config.max_bytes)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -506,6 +566,11 @@ async def _read_capped(chunks: AsyncIterator[bytes], result: FetchResult, max_by
             break
         parts.append(chunk)
     result.body = b"".join(parts)
+
+
+# Answers that never have a body (RFC 9110): an unchanged check's 304 has nothing to read,
+# and skipping the empty read saves 2 % of its CPU.
+_BODYLESS = frozenset((204, 304))
 
 
 def _has_h2() -> bool:

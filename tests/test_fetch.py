@@ -140,6 +140,26 @@ def test_slow_drip_hits_the_total_deadline(server: str) -> None:
     assert result.problem is not None and result.problem.startswith("timeout after 1.5s")
 
 
+def test_a_fetch_cancelled_by_its_caller_is_cancelled_not_timed_out(server: str) -> None:
+    # The daemon cancels a hung check, or stops: that cancellation must reach the caller,
+    # not be taken for the request's own deadline. Then the deadline still works.
+    config = FetchConfig(allow_private=True, per_host_delay=0, retries=0, timeout=1.0)
+
+    async def go() -> tuple[BaseException | None, FetchResult]:
+        async with Fetcher(config) as fetcher:
+            hung = asyncio.ensure_future(fetcher.fetch(FetchRequest(f"{server}/drip")))
+            await asyncio.sleep(0.3)
+            hung.cancel()
+            outcome = (await asyncio.gather(hung, return_exceptions=True))[0]
+            return outcome, await fetcher.fetch(FetchRequest(f"{server}/drip"))
+
+    started = time.monotonic()
+    cancelled, timed_out = asyncio.run(go())
+    assert isinstance(cancelled, asyncio.CancelledError)
+    assert timed_out.problem is not None and timed_out.problem.startswith("timeout after 1s")
+    assert time.monotonic() - started < 4
+
+
 def test_time_queued_behind_the_limits_is_not_the_server_s_timeout(server: str) -> None:
     # One request at a time, three of 0.7 s each: the last waits 1.4 s for its turn, more
     # than the 1 s deadline, yet its server answers within it.
