@@ -83,6 +83,16 @@ class CheckOutcome:
     due: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """How a watch's pages are read, fixed by its configuration: worked out once per watch
+    (and anew when its configuration changes), not on every check."""
+
+    profile: Profile
+    target: Target
+    rules: str  # the fingerprint of everything but the page that decides its text
+
+
 @dataclass
 class _Change:
     kind: str  # baseline | published | edited | removed | restored
@@ -111,37 +121,37 @@ class Checker:
         # API headers taken from a browser, per site origin, and when to try again.
         self._captured: dict[str, dict[str, str]] = {}
         self._capture_after: dict[str, float] = {}
-        self._profiles: dict[str, Profile] = {}
-        # Each watch's extraction rules fingerprint (see `_rules_of`), kept with its profile.
-        self._rules: dict[str, str] = {}
+        self._readings: dict[str, _Reading] = {}
         self._register(config.watch)
 
     def reconfigure(self, config: MonitorConfig, changed: list[str]) -> None:
-        """Use a reloaded configuration; changed or removed watches get their profile anew."""
+        """Use a reloaded configuration; changed or removed watches get their reading anew."""
         self.config = config
         for watch_id in changed:
-            self._profiles.pop(watch_id, None)
-            self._rules.pop(watch_id, None)
+            self._readings.pop(watch_id, None)
 
-    def _profile(self, watch: WatchConfig) -> Profile:
-        """The watch's profile; the first time, the watch is registered in the store."""
-        profile = self._profiles.get(watch.id)
-        if profile is None:
+    def _reading(self, watch: WatchConfig) -> _Reading:
+        """The watch's reading; the first time, the watch is registered in the store."""
+        reading = self._readings.get(watch.id)
+        if reading is None:
             self._register([watch])
-            profile = self._profiles[watch.id]
-        return profile
+            reading = self._readings[watch.id]
+        return reading
 
     def _register(self, watches: list[WatchConfig]) -> None:
         """Give watches their profile and register them in the store, all in one
         transaction (one per watch made a daemon's start cost seconds at 10,000 watches)."""
         for watch in watches:
-            profile = self._profiles[watch.id] = get_profile(watch.profile, watch.url)
-            self._rules[watch.id] = _rules_of(watch, profile)
+            profile = get_profile(watch.profile, watch.url)
+            target = Target(
+                watch.url, watch.language, dict(watch.options), tuple(watch.ignore_selectors)
+            )
+            self._readings[watch.id] = _Reading(profile, target, _rules_of(watch, profile))
             if not watch.robots:
                 logger.warning(
                     "%s: robots.txt is ignored for this watch (robots = false)", watch.id
                 )
-        self.store.sync_watches([(w.id, w.url, self._profiles[w.id].name) for w in watches])
+        self.store.sync_watches([(w.id, w.url, self._readings[w.id].profile.name) for w in watches])
 
     async def check_all(self, watches: list[WatchConfig]) -> list[CheckOutcome]:
         """Check these watches once, concurrently (`monitor check`); outcomes in their
@@ -173,10 +183,8 @@ class Checker:
         started = time.monotonic()
         moment = datetime.now(UTC)
         at = iso(moment)
-        profile = self._profile(watch)
-        target = Target(
-            watch.url, watch.language, dict(watch.options), tuple(watch.ignore_selectors)
-        )
+        reading = self._reading(watch)
+        profile, target, rules = reading.profile, reading.target, reading.rules
         if state is None:
             state = self.store.state(watch.id)
         state.last_check_at = at
@@ -200,7 +208,6 @@ class Checker:
         # A statement a listing found after its first look is news: its first version is
         # "published"; anything else seen for the first time is a silent baseline.
         baseline = not heads and not (extraction and self.store.announces(watch.id))
-        rules = self._rules[watch.id]
         changes = (
             self._changes(watch, profile, target, extraction, heads, baseline, state, rules)
             if extraction is not None
@@ -288,7 +295,7 @@ class Checker:
             return self._problem(watch, at, _ms_since(started), result, reason, state)
         found = discover(watch, profile, extraction, self.store, at)
         self.store.run_soon(found.due, datetime.now(UTC))
-        _remember(state, result, self._rules[watch.id])
+        _remember(state, result, self._reading(watch).rules)
         alerts = _succeeded(watch, state, at)
         outcome = "changed" if found.new else "unchanged"
         if found.new:
@@ -332,7 +339,7 @@ class Checker:
             if (
                 result.ok
                 and _body_sha(result) == known.get("body")
-                and _same_rules(known.get("rules"), self._rules[watch.id])
+                and _same_rules(known.get("rules"), self._reading(watch).rules)
             ):
                 # Byte-identical to the last fully processed answer, read under the same
                 # rules (a server without validators, or the periodic full fetch of one
