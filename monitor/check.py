@@ -184,7 +184,6 @@ class Checker:
         moment = datetime.now(UTC)
         at = iso(moment)
         reading = self._reading(watch)
-        profile, target, rules = reading.profile, reading.target, reading.rules
         if state is None:
             state = self.store.state(watch.id)
         state.last_check_at = at
@@ -192,13 +191,13 @@ class Checker:
         # Conditional requests, except every `full_fetch_every`-th check: some servers keep
         # an ETag while the body changes, and only a full fetch notices.
         conditional = state.since_full + 1 < self.config.fetch.full_fetch_every
-        result, extraction = await self._fetch(profile, target, watch, state, conditional)
+        result, extraction = await self._fetch(reading, watch, state, conditional)
         ms = int((time.monotonic() - started) * 1000)
 
         if extraction is not None and extraction.problem and not extraction.gone:
             return self._problem(watch, at, ms, result, extraction.problem, state)
         if extraction is not None and watch.discover:
-            return self._listing(watch, profile, extraction, result, state, at, started)
+            return self._listing(watch, reading, extraction, result, state, at, started)
 
         heads = self.store.heads(watch.id) if extraction is not None else {}
         if extraction is not None and extraction.gone and not heads:
@@ -209,7 +208,7 @@ class Checker:
         # "published"; anything else seen for the first time is a silent baseline.
         baseline = not heads and not (extraction and self.store.announces(watch.id))
         changes = (
-            self._changes(watch, profile, target, extraction, heads, baseline, state, rules)
+            self._changes(watch, reading, extraction, heads, baseline, state)
             if extraction is not None
             else []
         )
@@ -220,14 +219,12 @@ class Checker:
             # Confirm: the change must survive a second fetch (a flapping CDN or a half
             # published edit would otherwise alert). A removal is always seen twice.
             await self.sleep(self.config.alerts.confirm_delay)
-            result2, extraction2 = await self._fetch(profile, target, watch, state, False)
+            result2, extraction2 = await self._fetch(reading, watch, state, False)
             if extraction2 is None or (extraction2.problem and not extraction2.gone):
                 changes, discarded = [], True
             else:
                 first_keys = {c.key for c in changes}
-                confirmed = self._changes(
-                    watch, profile, target, extraction2, heads, baseline, state, rules
-                )
+                confirmed = self._changes(watch, reading, extraction2, heads, baseline, state)
                 discarded = {c.key for c in confirmed} != first_keys
                 changes = [c for c in confirmed if c.key in first_keys]
                 result = result2
@@ -248,7 +245,7 @@ class Checker:
         if extraction is not None and not discarded:
             # Only a response whose every change was recorded may short-cut later checks
             # (its validators and body hash); otherwise the next check looks again.
-            _remember(state, result, rules)
+            _remember(state, result, reading.rules)
 
         alerts = _succeeded(watch, state, at)
         versions = [self._version(watch, change, at) for change in changes]
@@ -282,7 +279,7 @@ class Checker:
     def _listing(
         self,
         watch: WatchConfig,
-        profile: Profile,
+        reading: _Reading,
         extraction: Extraction,
         result: FetchResult,
         state: WatchState,
@@ -293,9 +290,9 @@ class Checker:
         if extraction.gone:
             reason = f"the listing itself is gone ({extraction.problem})"
             return self._problem(watch, at, _ms_since(started), result, reason, state)
-        found = discover(watch, profile, extraction, self.store, at)
+        found = discover(watch, reading.profile, extraction, self.store, at)
         self.store.run_soon(found.due, datetime.now(UTC))
-        _remember(state, result, self._reading(watch).rules)
+        _remember(state, result, reading.rules)
         alerts = _succeeded(watch, state, at)
         outcome = "changed" if found.new else "unchanged"
         if found.new:
@@ -315,8 +312,7 @@ class Checker:
 
     async def _fetch(
         self,
-        profile: Profile,
-        target: Target,
+        reading: _Reading,
         watch: WatchConfig,
         state: WatchState,
         conditional: bool,
@@ -327,6 +323,7 @@ class Checker:
         """
         reasons = []
         result = extraction = None
+        profile, target = reading.profile, reading.target
         engine = self.browser if watch.fetcher == "browser" and self.browser else self.fetcher
         for plain in profile.requests(target):
             request = self._prepare(plain, watch, state, conditional)
@@ -339,7 +336,7 @@ class Checker:
             if (
                 result.ok
                 and _body_sha(result) == known.get("body")
-                and _same_rules(known.get("rules"), self._reading(watch).rules)
+                and _same_rules(known.get("rules"), reading.rules)
             ):
                 # Byte-identical to the last fully processed answer, read under the same
                 # rules (a server without validators, or the periodic full fetch of one
@@ -359,20 +356,18 @@ class Checker:
     def _changes(
         self,
         watch: WatchConfig,
-        profile: Profile,
-        target: Target,
+        reading: _Reading,
         extraction: Extraction,
         heads: dict[str, DocumentHead],
         baseline: bool,
         state: WatchState,
-        rules: str,
     ) -> list[_Change]:
         """What changed since the heads. After a change of the extraction rules (profile,
         options, `ignore_selectors`) the heads were read the old way: an edit that the
         head's own stored page, read again the new way, also shows is the rules' doing,
         and is recorded silently instead of alerted."""
         changes = _changes(extraction, heads, baseline)
-        if not changes or _same_rules(_last_rules(state), rules):
+        if not changes or _same_rules(_last_rules(state), reading.rules):
             return changes
         again: dict[int, dict[str, str]] = {}
         for n, change in enumerate(changes):
@@ -380,7 +375,7 @@ class Checker:
             if change.kind != "edited" or head is None or new is None or not head.response_id:
                 continue
             if head.response_id not in again:
-                again[head.response_id] = self._read_again(head.response_id, profile, target)
+                again[head.response_id] = self._read_again(head.response_id, reading)
             if again[head.response_id].get(change.key) == new.sha256:
                 changes[n] = _Change("baseline", change.key, new, head)
         reread = sum(change.kind == "baseline" and change.head is not None for change in changes)
@@ -392,7 +387,7 @@ class Checker:
             )
         return changes
 
-    def _read_again(self, response_id: int, profile: Profile, target: Target) -> dict[str, str]:
+    def _read_again(self, response_id: int, reading: _Reading) -> dict[str, str]:
         """A stored response read under the current rules: its statements' text hashes."""
         row = self.store.response(response_id)
         if row is None:
@@ -405,7 +400,7 @@ class Checker:
             headers=[(name, value) for name, value in row["headers"]],
             body=self.store.read_blob(row["body_sha256"]),
         )
-        extraction = profile.extract(result, target)
+        extraction = reading.profile.extract(result, reading.target)
         if extraction.problem:
             return {}
         return {statement.key: statement.sha256 for statement in extraction.statements}
