@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from shutil import ignore_patterns
 
 import pytest
 
@@ -233,7 +232,9 @@ def test_an_upgrade_that_reads_pages_differently_does_not_alert(tmp_path: Path, 
     # The banner rotates: the statement was not edited, and nothing may alert (the old
     # release's reading of the page, with the banner, is not the new one's).
     upgraded = tmp_path / "upgraded"
-    shutil.copytree(REPO / "monitor", upgraded / "monitor", ignore=ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "monitor", upgraded / "monitor", ignore=shutil.ignore_patterns("__pycache__")
+    )
     generic = upgraded / "monitor" / "sites" / "generic.py"
     source = generic.read_text(encoding="utf-8")
     assert "|see-also)" in source
