@@ -2,9 +2,10 @@
 
     python bench/floor.py --base http://127.0.0.1:PORT --pages 1000 [--etags FILE]
 
-GETs `/statement/0 .. N-1` with aiohttp (20 in flight, like monitor's default concurrency),
-reading every body, and nothing else: no parsing, no store. With `--etags` (a JSON list,
-one ETag per page) each request carries If-None-Match, so an unchanged site answers 304s.
+GETs `/statement/0 .. N-1` with aiohttp (`--concurrency` in flight: bench/run.py passes
+monitor's own number), reading every body, and nothing else: no parsing, no store. With
+`--etags` (a JSON list, one ETag per page) each request carries If-None-Match, so an
+unchanged site answers 304s.
 `bench/run.py` times the whole process, interpreter start-up included, as it does monitor;
 the JSON printed on stdout adds the time of the request loop alone.
 """

@@ -32,7 +32,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from run import Site, local_fetch_table  # noqa: E402  (bench/ is not a package)
+from run import CONCURRENCY, Site, local_fetch_table  # noqa: E402  (bench/ is not a package)
 
 REPO = BENCH.parent
 
@@ -91,7 +91,7 @@ def main() -> None:
             etags = work / "etags.json"
             etags.write_text(json.dumps(site.call("GET", "/__etags")))
             floor = [sys.executable, str(BENCH / "floor.py"), "--base", site.base]
-            floor += ["--etags", str(etags), "--concurrency", "20", "--pages"]
+            floor += ["--etags", str(etags), "--concurrency", str(CONCURRENCY), "--pages"]
             print(f"counting instructions over {n} unchanged pages (a few minutes)...")
             counts = {
                 "monitor": instructions([*check, str(every), "check", "--once"], env),
