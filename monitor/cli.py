@@ -214,12 +214,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         config = watches_in_force(config, store)
         watches = [config.get_watch(args.watch)] if args.watch else config.watch
         outcomes = asyncio.run(_check_all(config, store, watches))
-    for outcome in outcomes:
-        detail = f" — {outcome.detail}" if outcome.detail else ""
-        print(
+    # One write for all the lines: under PYTHONUNBUFFERED (common in services and CI) a
+    # print per watch was two system calls each, 20,000 for a run over 10,000 watches.
+    sys.stdout.write(
+        "".join(
             f"{outcome.watch_id}: {outcome.outcome} "
-            f"({outcome.versions} new versions, {outcome.alerts} alerts){detail}"
+            f"({outcome.versions} new versions, {outcome.alerts} alerts)"
+            f"{f' — {outcome.detail}' if outcome.detail else ''}\n"
+            for outcome in outcomes
         )
+    )
     return EXIT_PROBLEM if any(o.outcome == "problem" for o in outcomes) else EXIT_OK
 
 

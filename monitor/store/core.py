@@ -157,7 +157,8 @@ class Store(ReviewMixin, ScheduleMixin):
         # an array on PostgreSQL): one SQL text, however many watches are asked for.
         columns = ", ".join(["watch_id", *_STATE_COLUMNS])
         among = "IN (SELECT value FROM json_each(?))" if self._sqlite else "= ANY(%s)"
-        self._select_states = f"SELECT {columns} FROM {watch_state.name} WHERE watch_id {among}"
+        self._select_all_states = f"SELECT {columns} FROM {watch_state.name}"
+        self._select_states = f"{self._select_all_states} WHERE watch_id {among}"
 
     @classmethod
     def from_config(cls, config: Any) -> Store:
@@ -329,15 +330,15 @@ class Store(ReviewMixin, ScheduleMixin):
         or a moment that checks many watches at once. A watch never checked may be
         missing."""
         if watch_ids is None:
-            query = select(watch_state.c.watch_id, *(watch_state.c[c] for c in _STATE_COLUMNS))
-            with self._read() as conn:
-                return {row[0]: _watch_state(row[0], row[1:]) for row in conn.execute(query)}
-        wanted = list(watch_ids)
-        # The batch is written first only when it holds one of these states: a daemon
-        # reads states every second, and writing the batch each time cost it a commit.
-        flush = not self._batched_states.isdisjoint(wanted)
-        ids = json.dumps(wanted) if self._sqlite else wanted
-        rows = self._read_on_driver(self._select_states, (ids,), flush=flush)
+            # On the driver: SQLAlchemy's rows cost more than building the states from them.
+            rows = self._read_on_driver(self._select_all_states, ())
+        else:
+            wanted = list(watch_ids)
+            # The batch is written first only when it holds one of these states: a daemon
+            # reads states every second, and writing the batch each time cost it a commit.
+            flush = not self._batched_states.isdisjoint(wanted)
+            ids = json.dumps(wanted) if self._sqlite else wanted
+            rows = self._read_on_driver(self._select_states, (ids,), flush=flush)
         return {row[0]: _watch_state(row[0], row[1:]) for row in rows}
 
     def heads(self, watch_id: str) -> dict[str, DocumentHead]:
