@@ -209,16 +209,18 @@ def _load_sites() -> None:
 
 @lru_cache(maxsize=1)
 def extraction_code() -> str:
-    """A fingerprint of the code that reads pages into statements: this module and the site
-    profiles. It is part of each watch's extraction rules, so that an upgrade of monitor
-    that reads some page differently is told from an edit of that page (see `check`).
+    """A fingerprint of the code that reads pages into statements: this module, the
+    decoding of bytes to text (`charset`) and the site profiles. It is part of each watch's
+    extraction rules, so that an upgrade of monitor that reads some page differently is
+    told from an edit of that page (see `check`).
 
     All profiles at once, not the watch's own: they share helpers (`generic` reads pages
     for the others), and one more re-read after an upgrade costs only a parse."""
     digest = hashlib.sha256()
     here = Path(__file__)
+    sources = [here, here.parent / "charset.py", *sorted((here.parent / "sites").glob("*.py"))]
     try:
-        for path in [here, *sorted((here.parent / "sites").glob("*.py"))]:
+        for path in sources:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     except OSError:  # no sources to read (a frozen build): upgrades look like edits, as before
         return ""

@@ -255,6 +255,38 @@ def test_an_upgrade_that_reads_pages_differently_does_not_alert(tmp_path: Path, 
     assert "page: changed (1 new versions, 1 alerts)" in edited, edited
 
 
+def test_an_upgrade_that_decodes_pages_differently_does_not_alert(
+    tmp_path: Path, site: Site
+) -> None:
+    # The statement carries one fragment of UTF-8 encoded twice ("Ð°", an "а"), too few for
+    # this release to repair. A new release repairs even one: its text of the unedited page
+    # differs from what this release stored. The page's bytes change only in the banner,
+    # which the watch ignores; that is no edit, and nothing may alert.
+    upgraded = tmp_path / "upgraded"
+    shutil.copytree(
+        REPO / "monitor", upgraded / "monitor", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    charset = upgraded / "monitor" / "charset.py"
+    source = charset.read_text(encoding="utf-8")
+    assert "findall(text)) < 3:" in source
+    charset.write_text(source.replace("findall(text)) < 3:", "findall(text)) < 1:"), "utf-8")
+
+    site.text = "Kazakhstan supports the dialogue between the parties (\u00d0\u00b0)."
+    config = config_for(tmp_path, f"{site.url}/statement", 'ignore_selectors = [".anniversary"]')
+    assert monitor_cli(config, "check").returncode == 0
+    site.banner, site.etag = "Visit the Astana International Forum.", '"v2"'
+    quiet = monitor_cli(config, "check", code=upgraded)
+    assert quiet.returncode == 0
+    assert "page: changed (1 new versions, 0 alerts)" in quiet.stdout, quiet.stdout
+    assert "1 statements read again the new way" in quiet.stderr
+    shown = monitor_cli(config, "history", "page", "--format", "json").stdout
+    assert "read again under changed extraction rules" in shown, shown
+
+    site.text, site.etag = "Kazakhstan opposes the dialogue between the parties (\u0430).", '"v3"'
+    edited = monitor_cli(config, "check", code=upgraded).stdout
+    assert "page: changed (1 new versions, 1 alerts)" in edited, edited
+
+
 def test_a_suddenly_tiny_statement_is_a_problem_until_it_holds(tmp_path: Path, site: Site) -> None:
     site.text = " ".join(["Kazakhstan reaffirms its commitment to the peaceful settlement."] * 12)
     config = config_for(tmp_path, f"{site.url}/statement", full_every=1)

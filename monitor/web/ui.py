@@ -16,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from monitor.charset import decode_body
 from monitor.config import StoreConfig, WatchConfig
 from monitor.extract import Statement
 from monitor.feed import feed_bytes
-from monitor.fetch import decode_body
 from monitor.store import Store
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.web.diffview import diff_view
