@@ -226,27 +226,40 @@ def test_adding_ignore_selectors_to_silence_a_banner_does_not_itself_alert(
     assert "page: changed (1 new versions, 1 alerts)" in edited, edited
 
 
-def test_an_upgrade_that_reads_pages_differently_does_not_alert(tmp_path: Path, site: Site) -> None:
-    # A new release of monitor whose generic profile drops one more kind of furniture (the
-    # "anniversary" banner), run as an upgrade is: the new code, the same config and store.
-    # The banner rotates: the statement was not edited, and nothing may alert (the old
-    # release's reading of the page, with the banner, is not the new one's).
+def upgraded_copy(tmp_path: Path, module: str, old: str, new: str) -> Path:
+    """A copy of monitor/ as a new release would be, in which `module` (a path under
+    monitor/) has `old` replaced with `new`; run it with `monitor_cli(..., code=...)`."""
     upgraded = tmp_path / "upgraded"
     shutil.copytree(
         REPO / "monitor", upgraded / "monitor", ignore=shutil.ignore_patterns("__pycache__")
     )
-    generic = upgraded / "monitor" / "sites" / "generic.py"
-    source = generic.read_text(encoding="utf-8")
-    assert "|see-also)" in source
-    generic.write_text(source.replace("|see-also)", "|see-also|anniversary)"), encoding="utf-8")
+    path = upgraded / "monitor" / module
+    source = path.read_text(encoding="utf-8")
+    assert old in source, f"{module} no longer has {old!r}"
+    path.write_text(source.replace(old, new), encoding="utf-8")
+    return upgraded
 
-    config = config_for(tmp_path, f"{site.url}/statement", full_every=1)
+
+def banner_rotates_across_the_upgrade(config: Path, site: Site, upgraded: Path) -> None:
+    """The current release checks the page; the banner rotates; the upgraded release's
+    check reads the statement again the new way and raises no alert."""
     assert monitor_cli(config, "check").returncode == 0
     site.banner, site.etag = "Visit the Astana International Forum.", '"v2"'
     quiet = monitor_cli(config, "check", code=upgraded)
     assert quiet.returncode == 0
     assert "page: changed (1 new versions, 0 alerts)" in quiet.stdout, quiet.stdout
     assert "1 statements read again the new way" in quiet.stderr
+
+
+def test_an_upgrade_that_reads_pages_differently_does_not_alert(tmp_path: Path, site: Site) -> None:
+    # A new release of monitor whose generic profile drops one more kind of furniture (the
+    # "anniversary" banner), run as an upgrade is: the new code, the same config and store.
+    # The banner rotates: the statement was not edited, and nothing may alert (the old
+    # release's reading of the page, with the banner, is not the new one's).
+    upgraded = upgraded_copy(tmp_path, "sites/generic.py", "|see-also)", "|see-also|anniversary)")
+
+    config = config_for(tmp_path, f"{site.url}/statement", full_every=1)
+    banner_rotates_across_the_upgrade(config, site, upgraded)
     site.banner, site.etag = "Kazakhstan at the UN: 35 years of partnership.", '"v3"'
     assert "page: unchanged" in monitor_cli(config, "check", code=upgraded).stdout
 
@@ -262,23 +275,11 @@ def test_an_upgrade_that_decodes_pages_differently_does_not_alert(
     # this release to repair. A new release repairs even one: its text of the unedited page
     # differs from what this release stored. The page's bytes change only in the banner,
     # which the watch ignores; that is no edit, and nothing may alert.
-    upgraded = tmp_path / "upgraded"
-    shutil.copytree(
-        REPO / "monitor", upgraded / "monitor", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    charset = upgraded / "monitor" / "charset.py"
-    source = charset.read_text(encoding="utf-8")
-    assert "findall(text)) < 3:" in source
-    charset.write_text(source.replace("findall(text)) < 3:", "findall(text)) < 1:"), "utf-8")
+    upgraded = upgraded_copy(tmp_path, "charset.py", "findall(text)) < 3:", "findall(text)) < 1:")
 
     site.text = "Kazakhstan supports the dialogue between the parties (\u00d0\u00b0)."
     config = config_for(tmp_path, f"{site.url}/statement", 'ignore_selectors = [".anniversary"]')
-    assert monitor_cli(config, "check").returncode == 0
-    site.banner, site.etag = "Visit the Astana International Forum.", '"v2"'
-    quiet = monitor_cli(config, "check", code=upgraded)
-    assert quiet.returncode == 0
-    assert "page: changed (1 new versions, 0 alerts)" in quiet.stdout, quiet.stdout
-    assert "1 statements read again the new way" in quiet.stderr
+    banner_rotates_across_the_upgrade(config, site, upgraded)
     shown = monitor_cli(config, "history", "page", "--format", "json").stdout
     assert "read again under changed extraction rules" in shown, shown
 
