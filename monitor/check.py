@@ -99,6 +99,9 @@ class _Change:
     key: str
     new: Statement | None
     head: DocumentHead | None
+    # The change is the extraction rules' doing, not the page's (see `Checker._changes`):
+    # recorded, never alerted.
+    reread: bool = False
 
 
 class Checker:
@@ -213,8 +216,8 @@ class Checker:
             else []
         )
         discarded = False
-        removal = any(c.kind == "removed" for c in changes)
-        alertable = any(c.kind != "baseline" for c in changes)
+        removal = any(c.kind == "removed" and not c.reread for c in changes)
+        alertable = any(c.kind != "baseline" and not c.reread for c in changes)
         if alertable and not baseline and (self.config.alerts.confirm_delay > 0 or removal):
             # Confirm: the change must survive a second fetch (a flapping CDN or a half
             # published edit would otherwise alert). A removal is always seen twice.
@@ -363,22 +366,40 @@ class Checker:
         state: WatchState,
     ) -> list[_Change]:
         """What changed since the heads. After a change of the extraction rules (profile,
-        options, `ignore_selectors`) the heads were read the old way: an edit that the
-        head's own stored page, read again the new way, also shows is the rules' doing,
-        and is recorded silently instead of alerted."""
+        options, `ignore_selectors`, monitor's own reading code) the heads were read the old
+        way. A change that the stored page itself shows when read again the new way is the
+        rules' doing, and is recorded silently instead of alerted: an edit whose new text
+        the head's page already gives, a statement "published" that the watch's latest
+        stored page already holds (a new way of keying a feed's entries, say), a statement
+        "removed" that its own page no longer yields either."""
         changes = _changes(extraction, heads, baseline)
         if not changes or _same_rules(_last_rules(state), reading.rules):
             return changes
-        again: dict[int, dict[str, str]] = {}
+        again: dict[int, dict[str, str] | None] = {}
+
+        def read(response_id: int | None) -> dict[str, str] | None:
+            if not response_id:
+                return None
+            if response_id not in again:
+                again[response_id] = self._read_again(response_id, reading)
+            return again[response_id]
+
+        latest = max((h.response_id or 0 for h in heads.values()), default=0)
         for n, change in enumerate(changes):
             head, new = change.head, change.new
-            if change.kind != "edited" or head is None or new is None or not head.response_id:
-                continue
-            if head.response_id not in again:
-                again[head.response_id] = self._read_again(head.response_id, reading)
-            if again[head.response_id].get(change.key) == new.sha256:
-                changes[n] = _Change("baseline", change.key, new, head)
-        reread = sum(change.kind == "baseline" and change.head is not None for change in changes)
+            if change.kind == "edited" and head is not None and new is not None:
+                texts = read(head.response_id)
+                if texts is not None and texts.get(change.key) == new.sha256:
+                    changes[n] = _Change("baseline", change.key, new, head, reread=True)
+            elif change.kind == "published" and new is not None:
+                texts = read(latest)
+                if texts is not None and texts.get(change.key) == new.sha256:
+                    changes[n] = _Change("baseline", change.key, new, None, reread=True)
+            elif change.kind == "removed" and head is not None:
+                texts = read(head.response_id)
+                if texts is not None and change.key not in texts:
+                    changes[n] = _Change("removed", change.key, None, head, reread=True)
+        reread = sum(change.reread for change in changes)
         if reread:
             logger.info(
                 "%s: extraction rules changed; %d statements read again the new way, not alerted",
@@ -387,11 +408,12 @@ class Checker:
             )
         return changes
 
-    def _read_again(self, response_id: int, reading: _Reading) -> dict[str, str]:
-        """A stored response read under the current rules: its statements' text hashes."""
+    def _read_again(self, response_id: int, reading: _Reading) -> dict[str, str] | None:
+        """A stored response read under the current rules: its statements' text hashes;
+        None when it cannot be read so (then nothing is excused)."""
         row = self.store.response(response_id)
         if row is None:
-            return {}
+            return None
         result = FetchResult(
             request=FetchRequest(row["url"], row["method"]),
             url=row["final_url"],
@@ -402,7 +424,7 @@ class Checker:
         )
         extraction = reading.profile.extract(result, reading.target)
         if extraction.problem:
-            return {}
+            return None
         return {statement.key: statement.sha256 for statement in extraction.statements}
 
     def _prepare(
@@ -509,7 +531,9 @@ class Checker:
         diff = compare(old, new, watch.ignore)
         if change.kind == "baseline":
             reread = "read again under changed extraction rules"
-            diff.score, diff.summary = 0.0, reread if head is not None else FIRST_SEEN
+            diff.score, diff.summary = 0.0, reread if change.reread else FIRST_SEEN
+        elif change.reread:  # a removal that the changed rules explain
+            diff.summary = "no longer read under changed extraction rules"
         shown = new or old
         assert shown is not None
         seq = (head.seq if head else 0) + 1
@@ -525,7 +549,7 @@ class Checker:
             summary=diff.summary,
         )
         # Changes confined to ignored text are archived but not alerted.
-        alert_worthy = change.kind != "baseline" and diff.changed
+        alert_worthy = change.kind != "baseline" and not change.reread and diff.changed
         if change.kind == "edited" and diff.score < watch.threshold:
             alert_worthy = False
         earlier = self._seen_recently(head, new, at) if change.kind == "edited" else None

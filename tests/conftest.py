@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -153,6 +154,20 @@ def monitor_cli(
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=code
     )
+
+
+def upgraded_copy(tmp_path: Path, module: str, old: str, new: str) -> Path:
+    """A copy of monitor/ as a new release would be, in which `module` (a path under
+    monitor/) has `old` replaced with `new`; run it with `monitor_cli(..., code=...)`."""
+    upgraded = tmp_path / "upgraded"
+    shutil.copytree(
+        REPO / "monitor", upgraded / "monitor", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    path = upgraded / "monitor" / module
+    source = path.read_text(encoding="utf-8")
+    assert old in source, f"{module} no longer has {old!r}"
+    path.write_text(source.replace(old, new), encoding="utf-8")
+    return upgraded
 
 
 @dataclass

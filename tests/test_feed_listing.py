@@ -19,7 +19,7 @@ from monitor.config import FetchConfig
 from monitor.extract import Link, Target, get_profile
 from monitor.fetch import Fetcher, FetchResult
 from monitor.sites.feed import ACCEPT
-from tests.conftest import FeedServer, Receiver, monitor_cli, write_config
+from tests.conftest import FeedServer, Receiver, monitor_cli, upgraded_copy, write_config
 
 FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
 RSS_PATH = "/ru/rss.php"
@@ -288,6 +288,42 @@ def test_atom_feed_short_is_complete_and_an_edit_in_content_is_found(
     assert edited["summary"].startswith("Paragraph 2: “stand ready to provide further assistance")
     [removed] = receiver.alerts("removed")
     assert removed["key"] == "https://www.state.gov/?p=712301"
+
+
+def test_an_upgrade_that_keys_entries_differently_does_not_alert(
+    tmp_path: Path, feeds: FeedServer, atom: FeedDoc, receiver: Receiver
+) -> None:
+    # A new release keys a feed's entries by their link instead of their id. To it, every
+    # entry of the unchanged feed is new, and every stored statement is gone from it: five
+    # "published" and five "removed" alerts, none of them true. Nothing may alert.
+    upgraded = upgraded_copy(
+        tmp_path,
+        "sites/feed.py",
+        'key = normalize_text(entry.get("id") or "") or link or f"title:{title}"',
+        'key = link or normalize_text(entry.get("id") or "") or f"title:{title}"',
+    )
+    config = feed_config(tmp_path, feeds.url + ATOM_PATH, receiver)
+    assert "news: changed (5 new versions, 0 alerts)" in check(config)
+    quiet = monitor_cli(config, "check", "--once", code=upgraded)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "news: changed (10 new versions, 0 alerts)" in quiet.stdout, quiet.stdout
+    assert "10 statements read again the new way, not alerted" in quiet.stderr
+    assert receiver.alerts() == []
+    docs = documents(tmp_path)
+    link = "https://www.state.gov/secretarys-meeting-with-the-foreign-minister-of-kazakhstan/"
+    assert docs["https://www.state.gov/?p=712334"]["removed_at"] is not None
+    assert docs[link]["removed_at"] is None
+    assert version_kinds(tmp_path) == {"baseline": 10, "removed": 5}
+
+    # Under the new keys, a real edit alerts, once.
+    old = "We stand ready to provide further assistance if necessary."
+    index = atom.find(old)
+    atom.items[index] = atom.items[index].replace(old, "We will consider further assistance.")
+    feeds.serve(ATOM_PATH, ATOM_TYPE, atom.body())
+    edited = monitor_cli(config, "check", "--once", code=upgraded)
+    assert "news: changed (1 new versions, 1 alerts)" in edited.stdout, edited.stdout
+    [alert] = receiver.alerts()
+    assert alert["kind"] == "edited" and alert["key"].startswith("https://www.state.gov/extending")
 
 
 def test_atom_feed_with_size_set_to_its_length_is_truncated(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, monitor_cli
+from tests.conftest import monitor_cli, upgraded_copy
 
 PAGE = """<html lang="en"><head><title>Statement</title></head><body><article>
 <h1>Comment of the MFA spokesperson</h1><p>{text}</p>
@@ -224,20 +223,6 @@ def test_adding_ignore_selectors_to_silence_a_banner_does_not_itself_alert(
     site.text, site.etag = "Kazakhstan opposes the dialogue between the parties.", '"v5"'
     edited = monitor_cli(config, "check").stdout
     assert "page: changed (1 new versions, 1 alerts)" in edited, edited
-
-
-def upgraded_copy(tmp_path: Path, module: str, old: str, new: str) -> Path:
-    """A copy of monitor/ as a new release would be, in which `module` (a path under
-    monitor/) has `old` replaced with `new`; run it with `monitor_cli(..., code=...)`."""
-    upgraded = tmp_path / "upgraded"
-    shutil.copytree(
-        REPO / "monitor", upgraded / "monitor", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    path = upgraded / "monitor" / module
-    source = path.read_text(encoding="utf-8")
-    assert old in source, f"{module} no longer has {old!r}"
-    path.write_text(source.replace(old, new), encoding="utf-8")
-    return upgraded
 
 
 def banner_rotates_across_the_upgrade(config: Path, site: Site, upgraded: Path) -> None:
