@@ -103,6 +103,11 @@ class _Change:
     # recorded, never alerted.
     reread: bool = False
 
+    @property
+    def may_alert(self) -> bool:
+        """Whether the change is news at all: not a silent first sight, not the rules'."""
+        return self.kind != "baseline" and not self.reread
+
 
 class Checker:
     def __init__(
@@ -216,8 +221,8 @@ class Checker:
             else []
         )
         discarded = False
-        removal = any(c.kind == "removed" and not c.reread for c in changes)
-        alertable = any(c.kind != "baseline" and not c.reread for c in changes)
+        removal = any(c.kind == "removed" and c.may_alert for c in changes)
+        alertable = any(c.may_alert for c in changes)
         if alertable and not baseline and (self.config.alerts.confirm_delay > 0 or removal):
             # Confirm: the change must survive a second fetch (a flapping CDN or a half
             # published edit would otherwise alert). A removal is always seen twice.
@@ -549,7 +554,7 @@ class Checker:
             summary=diff.summary,
         )
         # Changes confined to ignored text are archived but not alerted.
-        alert_worthy = change.kind != "baseline" and not change.reread and diff.changed
+        alert_worthy = change.may_alert and diff.changed
         if change.kind == "edited" and diff.score < watch.threshold:
             alert_worthy = False
         earlier = self._seen_recently(head, new, at) if change.kind == "edited" else None
