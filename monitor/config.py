@@ -196,9 +196,9 @@ class FetchConfig(_Strict):
     per_host_concurrency: int = Field(default=2, gt=0)
     per_host_delay: Duration = 1.0
     retries: int = Field(default=2, ge=0, le=10)
-    # HTTP engine: "aiohttp" (fast HTTP/1.1, the default) or "httpx" (HTTP/2 where the
-    # server offers it).
-    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    # HTTP engine: "curl" (libcurl: HTTP/2 where the server offers it, the least CPU per
+    # request; the default), "aiohttp" (HTTP/1.1) or "httpx" (HTTP/2).
+    transport: Literal["curl", "aiohttp", "httpx"] = "curl"
     # Every Nth check ignores the server's validators, for servers whose ETag lies.
     full_fetch_every: int = Field(default=12, ge=1)
     # Headless Chromium pages at once (each costs tens of MB), and where Chromium lives.

@@ -135,8 +135,13 @@ class Fetcher:
         self._robots_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> Fetcher:
-        engine = _HttpxEngine if self.config.transport == "httpx" else _AiohttpEngine
-        self._engine = engine(self.config)
+        transport = self.config.transport
+        if transport == "curl":
+            from monitor.fetch_curl import CurlEngine  # only the engine in use is imported
+
+            self._engine = CurlEngine(self.config)
+        else:
+            self._engine = (_HttpxEngine if transport == "httpx" else _AiohttpEngine)(self.config)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

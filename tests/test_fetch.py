@@ -36,6 +36,15 @@ class Misbehaving(BaseHTTPRequestHandler):
         self._head(status, {"Content-Type": content_type, "Content-Length": str(len(body))})
         self.wfile.write(body)
 
+    def do_POST(self) -> None:
+        # Echoes what came: the method, and the body's length.
+        length = int(self.headers.get("Content-Length") or 0)
+        body = f"{self.command} {len(self.rfile.read(length))}".encode()
+        self._body(200, body, "text/plain")
+
+    def do_PUT(self) -> None:
+        self.do_POST()
+
     def do_GET(self) -> None:
         path = self.path
         Misbehaving.hits[path] = Misbehaving.hits.get(path, 0) + 1
@@ -95,6 +104,12 @@ class Misbehaving(BaseHTTPRequestHandler):
             self._head(302, {"Location": "/loop", "Content-Length": "0"})
         elif path == "/hop":
             self._head(301, {"Location": "/cp1251-meta", "Content-Length": "0"})
+        elif path == "/cookie/set":
+            self._head(200, {"Set-Cookie": "waf=passed; Path=/", "Content-Length": "0"})
+        elif path == "/cookie/check":
+            # A WAF's way: the page only for a client that kept the cookie it was given.
+            passed = "waf=passed" in (self.headers.get("Cookie") or "")
+            self._body(200 if passed else 403, b"<p>through</p>" if passed else b"", "text/html")
         elif path.startswith("/away?to="):
             self._head(302, {"Location": path.removeprefix("/away?to="), "Content-Length": "0"})
         else:
@@ -254,15 +269,48 @@ def test_private_and_metadata_addresses_are_refused_by_default(url: str) -> None
     assert result.status is None
 
 
-def test_the_aiohttp_and_httpx_engines_give_the_same_result(server: str) -> None:
-    results = [fetch(f"{server}/hop", transport=engine) for engine in ("aiohttp", "httpx")]
+ENGINES = ("curl", "aiohttp", "httpx")
+
+
+def test_the_three_engines_give_the_same_result(server: str) -> None:
+    results = [fetch(f"{server}/hop", transport=engine) for engine in ENGINES]
     for result in results:
         assert result.ok and result.http_version == "HTTP/1.1"
         assert result.redirects == [(301, f"{server}/cp1251-meta")]
         assert RUSSIAN in result.text()
-    assert results[0].body == results[1].body
-    slow = fetch(f"{server}/drip", transport="httpx", timeout=1.0)
-    assert slow.problem is not None and slow.problem.startswith("timeout after 1s")
+        assert result.header("content-type") == "text/html"
+    assert results[0].body == results[1].body == results[2].body
+    for engine in ENGINES[1:]:  # the default engine has its own tests above
+        slow = fetch(f"{server}/drip", transport=engine, timeout=1.0)
+        assert slow.problem is not None and slow.problem.startswith("timeout after 1s")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_engine_keeps_cookies_and_methods_apart_across_requests(
+    server: str, engine: str
+) -> None:
+    """A cookie set by one answer goes back with the next request to that host, as a WAF
+    expects; and a POST with a body, a PUT, then a plain GET each go out as themselves,
+    though the engine reuses its connections (and libcurl its handles) between them."""
+    config = FetchConfig(allow_private=True, per_host_delay=0, retries=0, transport=engine)
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(config) as fetcher:
+            refused = await fetcher.fetch(FetchRequest(f"{server}/cookie/check"))
+            await fetcher.fetch(FetchRequest(f"{server}/cookie/set"))
+            requests = [
+                FetchRequest(f"{server}/cookie/check"),
+                FetchRequest(f"{server}/echo", "POST", body=b'{"query": "x"}'),
+                FetchRequest(f"{server}/echo", "PUT", body=b"abc"),
+                FetchRequest(f"{server}/cookie/check"),
+            ]
+            return [refused] + [await fetcher.fetch(request) for request in requests]
+
+    refused, passed, post, put, get = asyncio.run(go())
+    assert refused.status == 403
+    assert passed.status == 200 and passed.body == b"<p>through</p>"
+    assert post.body == b"POST 14" and put.body == b"PUT 3"
+    assert get.status == 200 and get.body == b"<p>through</p>"
 
 
 def test_allow_hosts_opens_one_host_and_each_redirect_hop_is_checked_again(

@@ -1,0 +1,307 @@
+"""The fetch stage's libcurl engine (`[fetch] transport = "curl"`, the default).
+
+libcurl, through pycurl, driven by our own event loop with its multi-socket interface:
+libcurl says which sockets it waits on and when it wants a timeout, the loop tells it
+when one is ready, and each finished transfer completes its request's future. HTTP/2
+where the server offers it over TLS, HTTP/1.1 otherwise; pooled connections; cookies
+kept per host across all requests, as a browser would.
+
+Why libcurl: an unchanged check is mostly one conditional GET, and libcurl does that
+exchange in C. Measured on 10,000 304s at 20 connections on loopback, in one process: a
+bare loop of such requests cost 0.12 ms of CPU each against 0.16 ms for bare aiohttp, and
+a whole unchanged check 0.22-0.28 ms against 0.33 ms on the aiohttp engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pycurl
+
+from monitor.config import FetchConfig
+
+if TYPE_CHECKING:
+    from monitor.fetch import FetchResult
+
+# What libcurl waits for on a socket, as bits: 1 readable, 2 writable.
+_WANTED = {
+    pycurl.POLL_NONE: 0,
+    pycurl.POLL_IN: 1,
+    pycurl.POLL_OUT: 2,
+    pycurl.POLL_INOUT: 3,
+    pycurl.POLL_REMOVE: 0,
+}
+_READ, _WRITE = 1, 2
+_E_TIMEOUT = 28  # CURLE_OPERATION_TIMEDOUT: here, only the connect timeout
+_HTTP_VERSIONS = {1: "HTTP/1.0", 2: "HTTP/1.1", 3: "HTTP/2", 30: "HTTP/3"}
+
+
+class CurlFailure(Exception):
+    """A transfer libcurl could not complete (connection refused, reset, TLS, ...)."""
+
+
+class _Exchange:
+    """One request's response as libcurl hands it over."""
+
+    __slots__ = ("done", "header_lines", "max_bytes", "parts", "size", "truncated")
+
+    def __init__(self, done: asyncio.Future[None], max_bytes: int) -> None:
+        self.done = done
+        self.max_bytes = max_bytes
+        self.header_lines: list[bytes] = []
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.truncated = False
+
+    def write(self, chunk: bytes) -> int | None:
+        """The body, streamed with a cap: a 50 MB page is cut, never held whole. The cap
+        counts decoded bytes, so a small gzip bomb is cut too."""
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            self.truncated = True
+            return 0  # less than offered: libcurl stops the transfer
+        self.parts.append(chunk)
+        return None
+
+    def headers(self) -> list[tuple[str, str]]:
+        """The header fields of the last response (after any 100 Continue, or a proxy's
+        answer to CONNECT)."""
+        fields: list[tuple[str, str]] = []
+        for raw in self.header_lines:
+            line = raw.decode("latin-1").rstrip("\r\n")
+            if line.startswith("HTTP/"):
+                fields = []
+            elif ":" in line:
+                name, _, value = line.partition(":")
+                fields.append((name.strip(), value.strip()))
+        return fields
+
+
+class CurlEngine:
+    """`_Engine` on libcurl: one exchange, no redirects followed (the Fetcher follows them
+    itself, to check every hop against the SSRF guard)."""
+
+    def __init__(self, config: FetchConfig) -> None:
+        import certifi
+
+        self.config = config
+        self.timeouts: tuple[type[BaseException], ...] = (TimeoutError,)
+        self.failures: tuple[type[BaseException], ...] = (CurlFailure, OSError)
+        self._ca = str(config.ca_bundle or certifi.where())
+        self._loop = asyncio.get_running_loop()
+        self._multi = pycurl.CurlMulti()
+        self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        self._multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, config.concurrency)
+        # One cookie jar for every handle, as one browser has.
+        self._share = pycurl.CurlShare()
+        self._share.setopt(pycurl.SH_SHARE, pycurl.LOCK_DATA_COOKIE)
+        # Every handle ever made, idle or not: a handle lives until the engine closes,
+        # because the connections it opened stay in libcurl's pool and call back into it.
+        self._handles: list[pycurl.Curl] = []
+        self._idle: list[pycurl.Curl] = []
+        self._wanted: dict[int, int] = {}  # fd: what libcurl waits for on it
+        self._watched: dict[int, int] = {}  # fd: what the loop watches on it
+        self._connections: set[int] = set()  # fds of libcurl's connection sockets
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        result: FetchResult,
+    ) -> None:
+        handle = self._idle.pop() if self._idle else self._new_handle()
+        exchange = _Exchange(self._loop.create_future(), self.config.max_bytes)
+        try:
+            self._prepare(handle, method, url, headers, body, exchange)
+            self._multi.add_handle(handle)
+            try:
+                await exchange.done
+            except asyncio.CancelledError:
+                if exchange.done.cancelled():  # the deadline, or shutdown: still in libcurl
+                    self._multi.remove_handle(handle)
+                raise
+            self._fill(handle, exchange, result)
+        finally:
+            handle.exchange = None
+            self._idle.append(handle)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        # The pool's connections first, while the handles whose callbacks they use live.
+        # pycurl cannot call back into Python while closing the multi handle (it warns, and
+        # libcurl closes the sockets itself): the loop stops watching them here instead.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self._multi.close()
+        for fd in self._connections:
+            self._wanted.pop(fd, None)
+            self._unwatch(fd)
+            with contextlib.suppress(OSError):  # nothing opened since: still ours, if open
+                os.close(fd)
+        self._connections.clear()
+        for handle in self._handles:
+            handle.close()
+        self._handles.clear()
+        self._idle.clear()
+        self._share.close()
+        for fd in list(self._watched):
+            self._unwatch(fd)
+
+    # --- one request --------------------------------------------------------------------
+
+    def _new_handle(self) -> pycurl.Curl:
+        handle = pycurl.Curl()
+        config = self.config
+        handle.setopt(pycurl.NOSIGNAL, 1)
+        handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        handle.setopt(pycurl.USERAGENT, config.user_agent)
+        handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(config.connect_timeout * 1000)))
+        handle.setopt(pycurl.ACCEPT_ENCODING, "")  # every encoding this libcurl decodes
+        # TLS verification is never turned off; a custom CA bundle is the supported fix.
+        handle.setopt(pycurl.CAINFO, self._ca)
+        # "" is no proxy, whatever the environment says (as trust_env=False elsewhere).
+        handle.setopt(pycurl.PROXY, config.proxy or "")
+        handle.setopt(pycurl.SHARE, self._share)
+        handle.setopt(pycurl.COOKIEFILE, "")  # the cookie engine on, with no file
+        handle.setopt(pycurl.SOCKOPTFUNCTION, self._on_new_socket)
+        handle.setopt(pycurl.CLOSESOCKETFUNCTION, self._on_close_socket)
+        handle.custom_method = False
+        self._handles.append(handle)
+        return handle
+
+    def _prepare(
+        self,
+        handle: pycurl.Curl,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        exchange: _Exchange,
+    ) -> None:
+        handle.exchange = exchange
+        handle.setopt(pycurl.URL, url)
+        # "Expect:" keeps libcurl from waiting for a 100 Continue before a POST's body.
+        handle.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers.items()] + ["Expect:"])
+        handle.setopt(pycurl.WRITEFUNCTION, exchange.write)
+        handle.setopt(pycurl.HEADERFUNCTION, exchange.header_lines.append)
+        # The handle may have served another method before: each option set afresh.
+        if body is not None:
+            handle.setopt(pycurl.POSTFIELDS, body)
+        elif method == "HEAD":
+            handle.setopt(pycurl.NOBODY, 1)
+        else:
+            handle.setopt(pycurl.HTTPGET, 1)
+        custom = method not in ("GET", "HEAD") and not (method == "POST" and body is not None)
+        if custom or handle.custom_method:
+            handle.setopt(pycurl.CUSTOMREQUEST, method if custom else None)
+            handle.custom_method = custom
+
+    def _fill(self, handle: pycurl.Curl, exchange: _Exchange, result: FetchResult) -> None:
+        """The finished transfer into `result`; a failed one raises, as the Fetcher wants."""
+        result.status = handle.getinfo(pycurl.RESPONSE_CODE) or None
+        if result.status is not None:
+            version = handle.getinfo(pycurl.INFO_HTTP_VERSION)
+            result.http_version = _HTTP_VERSIONS.get(version, f"HTTP/{version}")
+            result.headers = exchange.headers()
+        result.body = b"".join(exchange.parts)
+        if exchange.truncated:
+            result.truncated = True
+            result.problem = f"body larger than max_bytes ({exchange.max_bytes})"
+            return
+        if handle.outcome is not None:
+            code, message = handle.outcome
+            raise (TimeoutError if code == _E_TIMEOUT else CurlFailure)(message)
+
+    # --- the event loop's side ------------------------------------------------------------
+
+    def _on_socket(self, event: int, fd: int, multi: Any, data: Any) -> None:
+        """libcurl's wish for `fd` (socket callback): watch it for what it waits on."""
+        wanted = self._wanted[fd] = _WANTED[event]
+        watched = self._watched.get(fd, 0)
+        if wanted & _READ and not watched & _READ:
+            self._loop.add_reader(fd, self._on_ready, fd, _READ)
+            watched |= _READ
+        elif not wanted & _READ and watched & _READ and fd not in self._connections:
+            # A connection's reader stays: libcurl drops and re-adds it around every request
+            # on a kept-alive connection, two system calls per request for nothing.
+            self._loop.remove_reader(fd)
+            watched &= ~_READ
+        if wanted & _WRITE and not watched & _WRITE:
+            self._loop.add_writer(fd, self._on_ready, fd, _WRITE)
+            watched |= _WRITE
+        elif not wanted & _WRITE and watched & _WRITE:
+            self._loop.remove_writer(fd)
+            watched &= ~_WRITE
+        self._watched[fd] = watched
+        if not wanted and not watched:
+            del self._wanted[fd], self._watched[fd]
+
+    def _on_ready(self, fd: int, what: int) -> None:
+        if not self._wanted.get(fd, 0) & what:
+            # An idle kept-alive connection became readable: the server closed it. libcurl
+            # notices when it next picks the connection; until then, stop listening.
+            self._loop.remove_reader(fd)
+            self._watched[fd] = self._watched.get(fd, 0) & ~_READ
+            return
+        self._act(fd, pycurl.CSELECT_IN if what == _READ else pycurl.CSELECT_OUT)
+
+    def _on_timer(self, milliseconds: int) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if milliseconds >= 0:
+            self._timer = self._loop.call_later(milliseconds / 1000, self._on_timeout)
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        self._act(pycurl.SOCKET_TIMEOUT, 0)
+
+    def _act(self, fd: int, events: int) -> None:
+        multi = self._multi
+        multi.socket_action(fd, events)
+        while True:
+            queued, succeeded, failed = multi.info_read()
+            for handle in succeeded:
+                multi.remove_handle(handle)
+                self._finish(handle, None)
+            for handle, code, message in failed:
+                multi.remove_handle(handle)
+                self._finish(handle, (code, message))
+            if not queued:
+                return
+
+    def _finish(self, handle: pycurl.Curl, error: tuple[int, str] | None) -> None:
+        exchange: _Exchange | None = handle.exchange
+        if exchange is None or exchange.done.done():
+            return
+        handle.outcome = error
+        exchange.done.set_result(None)
+
+    def _on_new_socket(self, fd: int, purpose: int) -> int:
+        self._connections.add(fd)
+        return pycurl.SOCKOPT_OK
+
+    def _on_close_socket(self, fd: int) -> int:
+        self._connections.discard(fd)
+        self._wanted.pop(fd, None)
+        self._unwatch(fd)
+        os.close(fd)
+        return 0
+
+    def _unwatch(self, fd: int) -> None:
+        watched = self._watched.pop(fd, 0)
+        if watched & _READ:
+            self._loop.remove_reader(fd)
+        if watched & _WRITE:
+            self._loop.remove_writer(fd)
