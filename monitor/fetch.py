@@ -457,6 +457,8 @@ class _AiohttpEngine:
             proxy = URL(config.proxy)
             auth = aiohttp.BasicAuth.from_url(proxy)
             if auth is not None:  # credentials in the URL go in the header aiohttp wants
+                # (aiohttp sends proxy_headers with an https:// tunnel's CONNECT only; a
+                # plain http:// request carries it itself, see `send`)
                 proxy_headers = {"Proxy-Authorization": auth.encode()}
                 proxy = proxy.with_user(None)
         self._proxy, self._proxy_headers = proxy, proxy_headers
@@ -481,6 +483,8 @@ class _AiohttpEngine:
         body: bytes | None,
         result: FetchResult,
     ) -> None:
+        if self._proxy_headers and url.startswith("http:"):
+            headers = {**headers, **self._proxy_headers}
         async with self._session.request(
             method,
             self._url(url),
