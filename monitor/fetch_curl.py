@@ -195,14 +195,14 @@ class CurlEngine:
         handle.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers.items()] + ["Expect:"])
         handle.setopt(pycurl.WRITEFUNCTION, exchange.write)
         handle.setopt(pycurl.HEADERFUNCTION, exchange.header_lines.append)
-        # The handle may have served another method before: each option set afresh.
-        if body is not None:
-            handle.setopt(pycurl.POSTFIELDS, body)
+        # The handle may have served another method before: back to a plain GET (no body,
+        # not HEAD), then this request's method.
+        handle.setopt(pycurl.HTTPGET, 1)
+        if body is not None or method == "POST":
+            handle.setopt(pycurl.POSTFIELDS, body or b"")  # a bodiless POST says length 0
         elif method == "HEAD":
             handle.setopt(pycurl.NOBODY, 1)
-        else:
-            handle.setopt(pycurl.HTTPGET, 1)
-        custom = method not in ("GET", "HEAD") and not (method == "POST" and body is not None)
+        custom = method not in ("GET", "HEAD", "POST")
         if custom or handle.custom_method:
             handle.setopt(pycurl.CUSTOMREQUEST, method if custom else None)
             handle.custom_method = custom
