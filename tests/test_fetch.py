@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -15,6 +14,7 @@ import pytest
 
 from monitor.config import FetchConfig
 from monitor.fetch import Fetcher, FetchRequest, FetchResult
+from tests.conftest import serve_on_loopback
 
 RUSSIAN = "Министерство иностранных дел Республики Казахстан выражает глубокую озабоченность."
 
@@ -116,24 +116,15 @@ class Misbehaving(BaseHTTPRequestHandler):
             self._body(404, b"", "text/plain")
 
 
-def _serve() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    yield from _serve()
+    yield from serve_on_loopback(Misbehaving)
 
 
 @pytest.fixture(scope="module")
 def other_server() -> Iterator[str]:
     """A second loopback server: a redirect target that answers if the guard lets it."""
-    yield from _serve()
+    yield from serve_on_loopback(Misbehaving)
 
 
 def fetch(url: str, **settings: object) -> FetchResult:

@@ -10,7 +10,7 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from hypercorn.config import Config
 
 from monitor.config import FetchConfig
 from monitor.fetch import Fetcher, FetchRequest, FetchResult
+from tests.conftest import serve_on_loopback
 
 ENGINES = ("curl", "aiohttp", "httpx")
 
@@ -141,23 +142,14 @@ class _Origin(BaseHTTPRequestHandler):
         self.wfile.write(b"<p>hi</p>")
 
 
-def _server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[str]:
-    yield from _server(_Proxy)
+    yield from serve_on_loopback(_Proxy)
 
 
 @pytest.fixture(scope="module")
 def origin() -> Iterator[str]:
-    yield from _server(_Origin)
+    yield from serve_on_loopback(_Origin)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -165,12 +157,13 @@ def test_requests_go_through_the_configured_proxy_with_its_credentials(
     proxy: str, origin: str, engine: str
 ) -> None:
     _Proxy.seen.clear()
-    result = fetch(f"http://{origin}/page", transport=engine, proxy=f"http://user:s3cret@{proxy}")
+    proxy_url = proxy.replace("http://", "http://user:s3cret@")
+    result = fetch(f"{origin}/page", transport=engine, proxy=proxy_url)
     assert result.status == 200 and result.body == b"<p>hi</p>"
     assert result.header("via") == "1.1 test-proxy"
     credentials = "Basic " + base64.b64encode(b"user:s3cret").decode()
     # robots.txt first, then the page: both through the proxy, both with its credentials.
     assert _Proxy.seen == [
-        (f"http://{origin}/robots.txt", credentials),
-        (f"http://{origin}/page", credentials),
+        (f"{origin}/robots.txt", credentials),
+        (f"{origin}/page", credentials),
     ]
