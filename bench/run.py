@@ -495,17 +495,17 @@ class Bench:
 
     # --- floor -------------------------------------------------------------------------
 
-    def floor_cmd(self, conditional: bool) -> list[str]:
+    def floor_cmd(self, conditional: bool, client: str = "aiohttp") -> list[str]:
         cmd = [sys.executable, str(BENCH / "floor.py"), "--base", self.site.base]
-        cmd += ["--pages", str(self.n), "--concurrency", str(CONCURRENCY)]
+        cmd += ["--pages", str(self.n), "--concurrency", str(CONCURRENCY), "--client", client]
         if conditional:
             etags = self.workdir / "etags.json"
             etags.write_text(json.dumps(self.site.call("GET", "/__etags")))
             cmd += ["--etags", str(etags)]
         return cmd
 
-    def floor_cycle(self, name: str, conditional: bool) -> Phase:
-        phase, run = self.measure(name, "floor", self.floor_cmd(conditional))
+    def floor_cycle(self, name: str, conditional: bool, client: str = "aiohttp") -> Phase:
+        phase, run = self.measure(name, "floor", self.floor_cmd(conditional, client))
         if run.returncode == 0:
             loop = json.loads(run.stdout)["loop_seconds"]
             phase.note = f"request loop alone {loop:.2f}s"
@@ -515,6 +515,8 @@ class Bench:
         print("floor:")
         self.floor_cycle("floor: conditional GETs", conditional=True)
         self.floor_cycle("floor: plain GETs", conditional=False)
+        # Not the issue's floor: the bare loop of monitor's default transport, libcurl.
+        self.floor_cycle("libcurl floor: conditional GETs", conditional=True, client="curl")
 
     def run_pairs(self, rounds: int) -> None:
         """The unchanged cycle and the floor's conditional GETs again, one right after the
@@ -771,6 +773,9 @@ def ratios(phases: list[Phase]) -> dict[str, float | None]:
         "monitor_unchanged_wall_x_floor_plain": ratio(
             "monitor unchanged", "floor: plain GETs", "wall"
         ),
+        "monitor_unchanged_wall_x_libcurl_floor": ratio(
+            "monitor unchanged", "libcurl floor: conditional GETs", "wall"
+        ),
     }
 
 
@@ -842,6 +847,12 @@ def render(results: dict[str, Any], phases: list[Phase]) -> str:
             "monitor unchanged cycle = "
             f"{r['monitor_unchanged_wall_x_floor_conditional']:.1f}x the floor (conditional "
             f"GETs), {r['monitor_unchanged_wall_x_floor_plain']:.1f}x the floor (plain GETs)"
+        )
+    if r.get("monitor_unchanged_wall_x_libcurl_floor") is not None:
+        lines.append(
+            "monitor unchanged cycle = "
+            f"{r['monitor_unchanged_wall_x_libcurl_floor']:.1f}x a bare libcurl loop (the "
+            "transport monitor uses by default; not the issue's floor)"
         )
     pairs = results.get("pairs")
     if pairs and pairs["median_x_floor"] is not None:
