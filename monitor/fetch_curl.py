@@ -1,8 +1,10 @@
 """The fetch stage's libcurl engine (`[fetch] transport = "curl"`, the default).
 
 libcurl, through pycurl, driven by our own event loop with its multi-socket interface:
-libcurl says which sockets it waits on and when it wants a timeout, the loop tells it
-when one is ready, and each finished transfer completes its request's future. HTTP/2
+libcurl says which sockets it waits on and when it wants a timeout; its sockets sit in a
+selector of their own, which the event loop watches as one file, so a socket costs no
+asyncio bookkeeping; when they are ready libcurl is told, and each finished transfer
+completes its request's future. HTTP/2
 where the server offers it over TLS, HTTP/1.1 otherwise; pooled connections; cookies
 kept per host across all requests, as a browser would.
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import selectors
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -28,15 +30,15 @@ from monitor.config import FetchConfig
 if TYPE_CHECKING:
     from monitor.fetch import FetchResult
 
-# What libcurl waits for on a socket, as bits: 1 readable, 2 writable.
-_WANTED = {
+# What libcurl waits for on a socket, as selector events (libcurl's CSELECT_IN and
+# CSELECT_OUT have the same values as EVENT_READ and EVENT_WRITE).
+_EVENTS = {
     pycurl.POLL_NONE: 0,
-    pycurl.POLL_IN: 1,
-    pycurl.POLL_OUT: 2,
-    pycurl.POLL_INOUT: 3,
+    pycurl.POLL_IN: selectors.EVENT_READ,
+    pycurl.POLL_OUT: selectors.EVENT_WRITE,
+    pycurl.POLL_INOUT: selectors.EVENT_READ | selectors.EVENT_WRITE,
     pycurl.POLL_REMOVE: 0,
 }
-_READ, _WRITE = 1, 2
 _E_TIMEOUT = 28  # CURLE_OPERATION_TIMEDOUT: here, only the connect timeout
 _HTTP_VERSIONS = {1: "HTTP/1.0", 2: "HTTP/1.1", 3: "HTTP/2", 30: "HTTP/3"}
 
@@ -101,13 +103,16 @@ class CurlEngine:
         # One cookie jar for every handle, as one browser has.
         self._share = pycurl.CurlShare()
         self._share.setopt(pycurl.SH_SHARE, pycurl.LOCK_DATA_COOKIE)
-        # Every handle ever made, idle or not: a handle lives until the engine closes,
-        # because the connections it opened stay in libcurl's pool and call back into it.
+        # Every handle ever made, idle or not, to close them all at the end.
         self._handles: list[pycurl.Curl] = []
         self._idle: list[pycurl.Curl] = []
-        self._wanted: dict[int, int] = {}  # fd: what libcurl waits for on it
-        self._watched: dict[int, int] = {}  # fd: what the loop watches on it
-        self._connections: set[int] = set()  # fds of libcurl's connection sockets
+        # libcurl's sockets, in a selector the event loop watches as one file. No callback
+        # of libcurl's opening or closing sockets is used: pycurl cannot make one while the
+        # handle that opened the socket sits idle (a pooled connection dies while another
+        # handle uses the pool), and libcurl then closes the socket without telling us.
+        # libcurl does say POLL_REMOVE before it closes one, and that is all we need.
+        self._sockets = selectors.DefaultSelector()
+        self._loop.add_reader(self._sockets.fileno(), self._on_ready)
         self._timer: asyncio.TimerHandle | None = None
 
     async def send(
@@ -138,25 +143,18 @@ class CurlEngine:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        # The pool's connections first, while the handles whose callbacks they use live.
-        # pycurl cannot call back into Python while closing the multi handle (it warns, and
-        # libcurl closes the sockets itself): the loop stops watching them here instead.
+        self._loop.remove_reader(self._sockets.fileno())
+        # pycurl may fail to call back while the multi handle closes its pooled connections
+        # (it warns); nothing here needs telling any more.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             self._multi.close()
-        for fd in self._connections:
-            self._wanted.pop(fd, None)
-            self._unwatch(fd)
-            with contextlib.suppress(OSError):  # nothing opened since: still ours, if open
-                os.close(fd)
-        self._connections.clear()
         for handle in self._handles:
             handle.close()
         self._handles.clear()
         self._idle.clear()
         self._share.close()
-        for fd in list(self._watched):
-            self._unwatch(fd)
+        self._sockets.close()
 
     # --- one request --------------------------------------------------------------------
 
@@ -174,8 +172,6 @@ class CurlEngine:
         handle.setopt(pycurl.PROXY, config.proxy or "")
         handle.setopt(pycurl.SHARE, self._share)
         handle.setopt(pycurl.COOKIEFILE, "")  # the cookie engine on, with no file
-        handle.setopt(pycurl.SOCKOPTFUNCTION, self._on_new_socket)
-        handle.setopt(pycurl.CLOSESOCKETFUNCTION, self._on_close_socket)
         handle.custom_method = False
         self._handles.append(handle)
         return handle
@@ -227,34 +223,23 @@ class CurlEngine:
 
     def _on_socket(self, event: int, fd: int, multi: Any, data: Any) -> None:
         """libcurl's wish for `fd` (socket callback): watch it for what it waits on."""
-        wanted = self._wanted[fd] = _WANTED[event]
-        watched = self._watched.get(fd, 0)
-        if wanted & _READ and not watched & _READ:
-            self._loop.add_reader(fd, self._on_ready, fd, _READ)
-            watched |= _READ
-        elif not wanted & _READ and watched & _READ and fd not in self._connections:
-            # A connection's reader stays: libcurl drops and re-adds it around every request
-            # on a kept-alive connection, two system calls per request for nothing.
-            self._loop.remove_reader(fd)
-            watched &= ~_READ
-        if wanted & _WRITE and not watched & _WRITE:
-            self._loop.add_writer(fd, self._on_ready, fd, _WRITE)
-            watched |= _WRITE
-        elif not wanted & _WRITE and watched & _WRITE:
-            self._loop.remove_writer(fd)
-            watched &= ~_WRITE
-        self._watched[fd] = watched
-        if not wanted and not watched:
-            del self._wanted[fd], self._watched[fd]
-
-    def _on_ready(self, fd: int, what: int) -> None:
-        if not self._wanted.get(fd, 0) & what:
-            # An idle kept-alive connection became readable: the server closed it. libcurl
-            # notices when it next picks the connection; until then, stop listening.
-            self._loop.remove_reader(fd)
-            self._watched[fd] = self._watched.get(fd, 0) & ~_READ
+        events = _EVENTS[event]
+        sockets = self._sockets
+        if not events:
+            with contextlib.suppress(KeyError):  # libcurl may be done with it: unwatched
+                sockets.unregister(fd)
             return
-        self._act(fd, pycurl.CSELECT_IN if what == _READ else pycurl.CSELECT_OUT)
+        try:
+            sockets.modify(fd, events)
+        except KeyError:
+            sockets.register(fd, events)
+
+    def _on_ready(self) -> None:
+        """Some of libcurl's sockets are ready: tell libcurl, each with what it is ready for."""
+        ready = self._sockets.select(0)
+        for key, events in ready:
+            self._multi.socket_action(key.fd, events)
+        self._collect()
 
     def _on_timer(self, milliseconds: int) -> None:
         if self._timer is not None:
@@ -265,11 +250,12 @@ class CurlEngine:
 
     def _on_timeout(self) -> None:
         self._timer = None
-        self._act(pycurl.SOCKET_TIMEOUT, 0)
+        self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+        self._collect()
 
-    def _act(self, fd: int, events: int) -> None:
+    def _collect(self) -> None:
+        """Hand every finished transfer to its request."""
         multi = self._multi
-        multi.socket_action(fd, events)
         while True:
             queued, succeeded, failed = multi.info_read()
             for handle in succeeded:
@@ -287,21 +273,3 @@ class CurlEngine:
             return
         handle.outcome = error
         exchange.done.set_result(None)
-
-    def _on_new_socket(self, fd: int, purpose: int) -> int:
-        self._connections.add(fd)
-        return pycurl.SOCKOPT_OK
-
-    def _on_close_socket(self, fd: int) -> int:
-        self._connections.discard(fd)
-        self._wanted.pop(fd, None)
-        self._unwatch(fd)
-        os.close(fd)
-        return 0
-
-    def _unwatch(self, fd: int) -> None:
-        watched = self._watched.pop(fd, 0)
-        if watched & _READ:
-            self._loop.remove_reader(fd)
-        if watched & _WRITE:
-            self._loop.remove_writer(fd)

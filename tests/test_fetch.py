@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
+import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
@@ -114,6 +116,57 @@ class Misbehaving(BaseHTTPRequestHandler):
             self._head(302, {"Location": path.removeprefix("/away?to="), "Content-Length": "0"})
         else:
             self._body(404, b"", "text/plain")
+
+
+class ClosesIdleConnections(BaseHTTPRequestHandler):
+    """Keeps a connection alive between requests, but closes it after 0.2 s of silence, as
+    many servers do with a short keep-alive timeout."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 0.2
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = f"<p>{self.path}</p>".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_connections_the_server_closed_while_idle_are_replaced_cleanly() -> None:
+    """Rounds of requests with pauses between them, so the server closes every pooled
+    connection while it idles, and new connections take the numbers of closed ones. The
+    libcurl engine once kept listening on a socket libcurl had closed: a new connection
+    with the same number then broke every request in flight (found by bench/run.py)."""
+    config = FetchConfig(allow_private=True, per_host_delay=0, retries=0, per_host_concurrency=5)
+
+    async def go(base: str) -> list[FetchResult]:
+        results: list[FetchResult] = []
+        async with Fetcher(config) as fetcher:
+            for round_ in range(4):
+                # Many at once (a pool of connections), then one by one, so connections
+                # opened for one request are found dead by another.
+                pages = [FetchRequest(f"{base}/{round_}/{page}") for page in range(10)]
+                results += await asyncio.gather(*(fetcher.fetch(page) for page in pages))
+                await asyncio.sleep(0.5)
+                for page in range(5):
+                    results.append(await fetcher.fetch(FetchRequest(f"{base}/{round_}/{page}")))
+                await asyncio.sleep(0.5)
+        return results
+
+    open_files = len(os.listdir("/proc/self/fd"))
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        for base in serve_on_loopback(ClosesIdleConnections):
+            results = asyncio.run(go(base))
+    # pycurl warns when it cannot tell us of a socket libcurl closes.
+    assert [str(warning.message) for warning in warned] == []
+    assert len(os.listdir("/proc/self/fd")) == open_files  # no connection left open
+    assert [result.problem for result in results] == [None] * 60
+    assert all(result.body == f"<p>{urlsplit(result.url).path}</p>".encode() for result in results)
 
 
 @pytest.fixture(scope="module")
