@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import selectors
+import socket
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pycurl
 
 from monitor.config import FetchConfig
+from monitor.fetch import RefusedAddress, refuse_non_public
 
 if TYPE_CHECKING:
     from monitor.fetch import FetchResult
@@ -50,11 +53,24 @@ class CurlFailure(Exception):
 class _Exchange:
     """One request's response as libcurl hands it over."""
 
-    __slots__ = ("done", "header_lines", "max_bytes", "parts", "size", "truncated")
+    __slots__ = (
+        "done",
+        "guarded",
+        "header_lines",
+        "max_bytes",
+        "parts",
+        "refused",
+        "size",
+        "truncated",
+    )
 
-    def __init__(self, done: asyncio.Future[None], max_bytes: int) -> None:
+    def __init__(self, done: asyncio.Future[None], max_bytes: int, guarded: str | None) -> None:
         self.done = done
         self.max_bytes = max_bytes
+        # The host name whose connections must reach public addresses (the SSRF guard),
+        # and why one was refused.
+        self.guarded = guarded
+        self.refused: RefusedAddress | None = None
         self.header_lines: list[bytes] = []
         self.parts: list[bytes] = []
         self.size = 0
@@ -86,7 +102,15 @@ class _Exchange:
 
 class CurlEngine:
     """`_Engine` on libcurl: one exchange, no redirects followed (the Fetcher follows them
-    itself, to check every hop against the SSRF guard)."""
+    itself, to check every hop against the SSRF guard).
+
+    The SSRF guard is applied when libcurl opens a connection, to the very address it is
+    about to connect to, rather than to a resolution of the name of our own beforehand: a
+    name that resolves to a public address for the check and to 127.0.0.1 a moment later
+    for the connection (DNS rebinding) cannot slip through, and a check over a pooled
+    connection resolves nothing, where asking the system's resolver cost every check a
+    thread hand-off and often a DNS query. Through a proxy the connection is to the proxy,
+    so there the Fetcher resolves the name itself, as for the other engines."""
 
     def __init__(self, config: FetchConfig) -> None:
         import certifi
@@ -94,6 +118,7 @@ class CurlEngine:
         self.config = config
         self.timeouts: tuple[type[BaseException], ...] = (TimeoutError,)
         self.failures: tuple[type[BaseException], ...] = (CurlFailure, OSError)
+        self.guards_connections = not config.proxy
         self._ca = str(config.ca_bundle or certifi.where())
         self._loop = asyncio.get_running_loop()
         self._multi = pycurl.CurlMulti()
@@ -122,9 +147,10 @@ class CurlEngine:
         headers: Mapping[str, str],
         body: bytes | None,
         result: FetchResult,
+        guarded: str | None = None,
     ) -> None:
         handle = self._idle.pop() if self._idle else self._new_handle()
-        exchange = _Exchange(self._loop.create_future(), self.config.max_bytes)
+        exchange = _Exchange(self._loop.create_future(), self.config.max_bytes, guarded)
         try:
             self._prepare(handle, method, url, headers, body, exchange)
             self._multi.add_handle(handle)
@@ -172,6 +198,8 @@ class CurlEngine:
         handle.setopt(pycurl.PROXY, config.proxy or "")
         handle.setopt(pycurl.SHARE, self._share)
         handle.setopt(pycurl.COOKIEFILE, "")  # the cookie engine on, with no file
+        if self.guards_connections:
+            handle.setopt(pycurl.OPENSOCKETFUNCTION, functools.partial(_open_socket, handle))
         handle.custom_method = False
         self._handles.append(handle)
         return handle
@@ -205,6 +233,9 @@ class CurlEngine:
 
     def _fill(self, handle: pycurl.Curl, exchange: _Exchange, result: FetchResult) -> None:
         """The finished transfer into `result`; a failed one raises, as the Fetcher wants."""
+        if exchange.refused is not None:
+            # Nothing was sent: `result` keeps what the previous hop's answer put there.
+            raise exchange.refused
         result.status = handle.getinfo(pycurl.RESPONSE_CODE) or None
         if result.status is not None:
             version = handle.getinfo(pycurl.INFO_HTTP_VERSION)
@@ -273,3 +304,18 @@ class CurlEngine:
             return
         handle.outcome = error
         exchange.done.set_result(None)
+
+
+def _open_socket(handle: pycurl.Curl, purpose: int, address: Any) -> int:
+    """libcurl's socket for a new connection of `handle` (OPENSOCKETFUNCTION), or none when
+    the SSRF guard refuses the address: libcurl then gives up on the transfer."""
+    exchange: _Exchange | None = handle.exchange
+    if exchange is not None and exchange.guarded is not None:
+        try:
+            refuse_non_public(exchange.guarded, address.addr[0])
+        except RefusedAddress as err:
+            exchange.refused = err
+            return pycurl.SOCKET_BAD
+    # The bare descriptor, which libcurl then owns and closes (pycurl would duplicate a
+    # socket object's, and ours would linger until collected).
+    return socket.socket(address.family, address.socktype, address.protocol).detach()

@@ -301,8 +301,11 @@ def test_redirects_are_recorded_and_loops_stopped(server: str) -> None:
         "file:///etc/passwd",
     ],
 )
-def test_private_and_metadata_addresses_are_refused_by_default(url: str) -> None:
-    config = FetchConfig(per_host_delay=0, retries=0)
+@pytest.mark.parametrize("engine", ["curl", "aiohttp"])
+def test_private_and_metadata_addresses_are_refused_by_default(url: str, engine: str) -> None:
+    """libcurl refuses when it is about to connect, the others after a resolution of
+    their own: the user sees the same problem either way."""
+    config = FetchConfig(per_host_delay=0, retries=0, transport=engine)
 
     async def go() -> FetchResult:
         async with Fetcher(config) as fetcher:
@@ -310,10 +313,38 @@ def test_private_and_metadata_addresses_are_refused_by_default(url: str) -> None
 
     result = asyncio.run(go())
     assert result.problem is not None and result.problem.startswith("refused:")
+    if not url.startswith("file:"):
+        assert "non-public address" in result.problem
     assert result.status is None
 
 
 ENGINES = ("curl", "aiohttp", "httpx")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_refused_address_leaves_the_engine_working_for_allowed_hosts(
+    server: str, engine: str
+) -> None:
+    """Refusals mixed with allowed requests on one client, so on reused handles and pooled
+    connections: each refused request reaches no server, each allowed one is answered."""
+    allowed = urlsplit(server).netloc
+    port = urlsplit(server).port
+    config = FetchConfig(allow_hosts=[allowed], per_host_delay=0, retries=0, transport=engine)
+    never = f"/never-{engine}"
+    refused_url = f"http://localhost:{port}{never}"  # the same server, by another name
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(config) as fetcher:
+            requests = [FetchRequest(f"{server}/cp1251-meta"), FetchRequest(refused_url)] * 3
+            return list(await asyncio.gather(*(fetcher.fetch(r) for r in requests)))
+
+    results = asyncio.run(go())
+    for answered, refused in zip(results[::2], results[1::2], strict=True):
+        assert answered.ok and RUSSIAN in answered.text()
+        assert refused.problem is not None
+        assert refused.problem.startswith("refused: localhost resolves to non-public address")
+        assert refused.status is None and refused.body == b""
+    assert never not in Misbehaving.hits
 
 
 def test_the_three_engines_give_the_same_result(server: str) -> None:

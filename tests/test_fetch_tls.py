@@ -111,6 +111,10 @@ def test_http2_is_spoken_where_the_server_offers_it(
     assert result.header("content-type") == "text/plain"
 
 
+# A public address (example.com's, once) that the test proxy answers for itself.
+_PUBLIC = "93.184.215.14"
+
+
 class _Proxy(BaseHTTPRequestHandler):
     """A forward proxy for http:// URLs that notes what each request brought."""
 
@@ -121,9 +125,12 @@ class _Proxy(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         _Proxy.seen.append((self.path, self.headers.get("Proxy-Authorization")))
-        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with direct.open(self.path) as upstream:
-            body = upstream.read()
+        if self.path.startswith(f"http://{_PUBLIC}/"):
+            body = b"<p>from afar</p>"  # no network here: the proxy stands in for the host
+        else:
+            direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with direct.open(self.path) as upstream:
+                body = upstream.read()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Via", "1.1 test-proxy")
@@ -167,3 +174,26 @@ def test_requests_go_through_the_configured_proxy_with_its_credentials(
         (f"{origin}/robots.txt", credentials),
         (f"{origin}/page", credentials),
     ]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_through_a_proxy_the_guard_still_refuses_private_targets(
+    proxy: str, origin: str, engine: str
+) -> None:
+    """The proxy itself may sit on a private address (the operator chose it); the pages
+    fetched through it may not, unless allowed: a loopback target never reaches the
+    proxy, a public one is fetched through it."""
+    _Proxy.seen.clear()
+    config = FetchConfig(per_host_delay=0, retries=0, transport=engine, proxy=proxy)
+
+    async def go(url: str) -> FetchResult:
+        async with Fetcher(config) as fetcher:
+            return await fetcher.fetch(FetchRequest(url, obey_robots=False))
+
+    refused = asyncio.run(go(f"{origin}/page"))
+    assert refused.problem is not None
+    assert refused.problem.startswith("refused: 127.0.0.1 resolves to non-public address")
+    assert _Proxy.seen == []
+    public = asyncio.run(go(f"http://{_PUBLIC}/page"))
+    assert public.ok and public.body == b"<p>from afar</p>"
+    assert _Proxy.seen == [(f"http://{_PUBLIC}/page", None)]
