@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -183,7 +184,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> MonitorConfig:
-    return load_config(config_path(args.config), known_profiles=profile_names())
+    """The configuration, loaded without the cyclic garbage collector, which then leaves it
+    and everything imported so far alone (`gc.freeze`): none of it is garbage, and with
+    10,000 watches the collector's passes over their models cost a third of the start-up
+    of `monitor check` (the config's load 0.09 s, opening the store 0.06 s and reading
+    the watches' states 0.12 s of CPU, against 0.09, 0.01 and 0.06 s without them)."""
+    gc.disable()
+    try:
+        return load_config(config_path(args.config), known_profiles=profile_names())
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _store(config: MonitorConfig) -> Store:

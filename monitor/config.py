@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from datetime import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,6 +52,12 @@ def parse_duration(value: Any) -> float:
         return float(value)
     if not isinstance(value, str):
         raise ValueError("expected a duration such as '15m'")
+    return _parse_duration_text(value)
+
+
+@lru_cache(maxsize=256)
+def _parse_duration_text(value: str) -> float:
+    """`parse_duration` of a string; cached, as 10,000 watches repeat a few intervals."""
     text = value.strip().lower().replace(" ", "")
     parts = _DURATION_PART.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:

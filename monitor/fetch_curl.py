@@ -139,6 +139,7 @@ class CurlEngine:
         self._sockets = selectors.DefaultSelector()
         self._loop.add_reader(self._sockets.fileno(), self._on_ready)
         self._timer: asyncio.TimerHandle | None = None
+        self._kicked = False  # a "time out now" callback is queued (see `_on_timer`)
 
     async def send(
         self,
@@ -273,14 +274,38 @@ class CurlEngine:
         self._collect()
 
     def _on_timer(self, milliseconds: int) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if milliseconds >= 0:
-            self._timer = self._loop.call_later(milliseconds / 1000, self._on_timeout)
+        """libcurl wants `socket_action(SOCKET_TIMEOUT)` in this many ms (-1: never).
+
+        libcurl moves its one timer two or three times per transfer. A timer of ours that
+        would fire sooner is kept rather than replaced: waking libcurl early is harmless
+        (it does what is due and names its next deadline), and every cancelled timer stays
+        in the event loop's heap until its time, as costly as a live one. "Now" is a plain
+        callback, without a timer at all."""
+        loop = self._loop
+        if milliseconds == 0:
+            if not self._kicked:
+                self._kicked = True
+                loop.call_soon(self._on_timeout)
+            return
+        timer = self._timer
+        if milliseconds < 0:
+            if timer is not None:
+                timer.cancel()
+                self._timer = None
+            return
+        when = loop.time() + milliseconds / 1000
+        if timer is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+        self._timer = loop.call_at(when, self._on_timer_fired)
+
+    def _on_timer_fired(self) -> None:
+        self._timer = None
+        self._on_timeout()
 
     def _on_timeout(self) -> None:
-        self._timer = None
+        self._kicked = False
         self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
         self._collect()
 
