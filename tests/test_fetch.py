@@ -298,6 +298,12 @@ def test_redirects_are_recorded_and_loops_stopped(server: str) -> None:
         "http://10.0.0.1/",
         "http://169.254.169.254/latest/meta-data/",
         "http://[::1]:1/",
+        "http://[::ffff:127.0.0.1]:1/",
+        # Legacy spellings of 127.0.0.1 and "this host", which connect to loopback too.
+        "http://2130706433:1/",
+        "http://127.1:1/",
+        "http://0x7f.0.0.1:1/",
+        "http://0.0.0.0:1/",
         "file:///etc/passwd",
     ],
 )
