@@ -329,11 +329,27 @@ async def _refuse_private(parts: SplitResult) -> None:
 def refuse_non_public(hostname: str, address: str) -> None:
     """Raise RefusedAddress if `address`, which `hostname` resolved to, is not public."""
     ip = ipaddress.ip_address(address.partition("%")[0])  # "fe80::1%eth0": scope dropped
-    if not ip.is_global or ip.is_multicast:
+    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    if not _public(ip) or (embedded is not None and not _public(embedded)):
         raise RefusedAddress(
             f"{hostname} resolves to non-public address {ip} "
             "(set [fetch] allow_private = true or list it in allow_hosts to allow)"
         )
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return ip.is_global and not ip.is_multicast
+
+
+# NAT64 (RFC 6052) and 6to4 (RFC 3056) carry an IPv4 address inside an IPv6 one; a gateway
+# of either on the way may deliver to that IPv4 address, 127.0.0.1 or 10.x included.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour or ip.ipv4_mapped
 
 
 class _Deadlines:

@@ -139,7 +139,7 @@ class CurlEngine:
         self._sockets = selectors.DefaultSelector()
         self._loop.add_reader(self._sockets.fileno(), self._on_ready)
         self._timer: asyncio.TimerHandle | None = None
-        self._kicked = False  # a "time out now" callback is queued (see `_on_timer`)
+        self._kick: asyncio.Handle | None = None  # a queued "time out now" (`_on_timer`)
 
     async def send(
         self,
@@ -167,9 +167,10 @@ class CurlEngine:
             self._idle.append(handle)
 
     async def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for pending in (self._timer, self._kick):
+            if pending is not None:
+                pending.cancel()
+        self._timer = self._kick = None
         self._loop.remove_reader(self._sockets.fileno())
         # pycurl may fail to call back while the multi handle closes its pooled connections
         # (it warns); nothing here needs telling any more.
@@ -234,8 +235,10 @@ class CurlEngine:
 
     def _fill(self, handle: pycurl.Curl, exchange: _Exchange, result: FetchResult) -> None:
         """The finished transfer into `result`; a failed one raises, as the Fetcher wants."""
-        if exchange.refused is not None:
-            # Nothing was sent: `result` keeps what the previous hop's answer put there.
+        if exchange.refused is not None and handle.outcome is not None:
+            # Nothing was sent: `result` keeps what the previous hop's answer put there. (A
+            # refused address and then a public one that answered is a good answer: libcurl
+            # tries a name's addresses in turn, and only public ones get a socket.)
             raise exchange.refused
         result.status = handle.getinfo(pycurl.RESPONSE_CODE) or None
         if result.status is not None:
@@ -283,9 +286,8 @@ class CurlEngine:
         callback, without a timer at all."""
         loop = self._loop
         if milliseconds == 0:
-            if not self._kicked:
-                self._kicked = True
-                loop.call_soon(self._on_timeout)
+            if self._kick is None:
+                self._kick = loop.call_soon(self._on_timeout)
             return
         timer = self._timer
         if milliseconds < 0:
@@ -305,7 +307,7 @@ class CurlEngine:
         self._on_timeout()
 
     def _on_timeout(self) -> None:
-        self._kicked = False
+        self._kick = None
         self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
         self._collect()
 
@@ -335,7 +337,9 @@ def _open_socket(handle: pycurl.Curl, purpose: int, address: Any) -> int:
     """libcurl's socket for a new connection of `handle` (OPENSOCKETFUNCTION), or none when
     the SSRF guard refuses the address: libcurl then gives up on the transfer."""
     exchange: _Exchange | None = handle.exchange
-    if exchange is not None and exchange.guarded is not None:
+    if exchange is None:
+        return pycurl.SOCKET_BAD  # no request of ours: nothing to connect for
+    if exchange.guarded is not None:
         try:
             refuse_non_public(exchange.guarded, address.addr[0])
         except RefusedAddress as err:

@@ -299,6 +299,9 @@ def test_redirects_are_recorded_and_loops_stopped(server: str) -> None:
         "http://169.254.169.254/latest/meta-data/",
         "http://[::1]:1/",
         "http://[::ffff:127.0.0.1]:1/",
+        # 127.0.0.1 inside NAT64 and 6to4 addresses, which a gateway would deliver to.
+        "http://[64:ff9b::7f00:1]:1/",
+        "http://[2002:7f00:1::1]:1/",
         # Legacy spellings of 127.0.0.1 and "this host", which connect to loopback too.
         "http://2130706433:1/",
         "http://127.1:1/",

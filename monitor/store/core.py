@@ -189,10 +189,11 @@ class Store(ReviewMixin, ScheduleMixin):
             yield conn
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self, flush: bool = True) -> Iterator[Connection]:
         # A short transaction per read: a snapshot left open would hide later commits and
-        # keep SQLite from checkpointing its WAL.
-        conn = self._connection()
+        # keep SQLite from checkpointing its WAL. `flush=False` is for reads of tables the
+        # batch of unchanged checks never writes (see `_connection`).
+        conn = self._connection(flush)
         with conn.begin():
             yield conn
 
@@ -243,8 +244,8 @@ class Store(ReviewMixin, ScheduleMixin):
         elif self._batch_timer is None:
             self._batch_timer = loop.call_later(_BATCH_WINDOW, self._flush_logged)
 
-    def _rows(self, query: Any) -> list[Row]:
-        with self._read() as conn:
+    def _rows(self, query: Any, flush: bool = True) -> list[Row]:
+        with self._read(flush) as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
     def _row(self, query: Any) -> Row | None:
@@ -361,7 +362,11 @@ class Store(ReviewMixin, ScheduleMixin):
             .join(version, version.c.document_id == document.c.id)
             .where(document.c.watch_id == watch_id, version.c.seq == latest)
         )
-        return {row["key"]: DocumentHead(**row) for row in self._rows(query)}
+        # Documents and versions only: the batch of unchanged checks (check_run and
+        # watch_state rows) need not be written first, as it was, in a transaction of its
+        # own for every check whose page came back with other bytes.
+        rows = self._rows(query, flush=False)
+        return {row["key"]: DocumentHead(**row) for row in rows}
 
     def has_versions(self, watch_id: str) -> bool:
         query = select(document.c.id).where(document.c.watch_id == watch_id).limit(1)

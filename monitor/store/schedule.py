@@ -54,7 +54,7 @@ class Discovery:
 
 
 class ScheduleMixin:
-    def _rows(self, query: Any) -> list[Row]:
+    def _rows(self, query: Any, flush: bool = True) -> list[Row]:
         raise NotImplementedError
 
     def _write(self) -> AbstractContextManager[Connection]:
@@ -180,7 +180,8 @@ class ScheduleMixin:
 
     def announces(self, watch_id: str) -> bool:
         """Whether the watch's first version is news ("published") rather than a baseline."""
-        rows = self._rows(select(discovered.c.announce).where(discovered.c.watch_id == watch_id))
+        query = select(discovered.c.announce).where(discovered.c.watch_id == watch_id)
+        rows = self._rows(query, flush=False)  # not a table the batch writes
         return bool(rows and rows[0]["announce"])
 
     def outage_reported(self, watch_id: str) -> bool:
