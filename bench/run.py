@@ -610,7 +610,7 @@ def micro_commit(reps: int) -> float:
     """`commit_check` of an unchanged check as a daemon makes it: inside an event loop,
     where the store writes the unchanged checks of a moment in one transaction (its
     `_BATCH_WINDOW`); per check, the batch's transaction included."""
-    return _per_check_in_batches(reps, lambda store, url: None)
+    return _per_check_in_batches(reps, lambda store, watch_id: None)
 
 
 def micro_store_round(reps: int) -> float:

@@ -183,11 +183,14 @@ class Fetcher:
             if hop:
                 parts = split_url(url)
             try:
-                guard = _needs_resolving(url, parts, config.allow_private, config.allow_hosts)
-                if guard and not engine.guards_connections:
-                    await _refuse_private(parts)
+                guarded = None
+                if _needs_resolving(url, parts, config.allow_private, config.allow_hosts):
+                    if engine.guards_connections:
+                        guarded = parts.hostname  # the engine judges what it connects to
+                    else:
+                        await _refuse_private(parts)
                 response_delay = await self._one_request(
-                    engine, method, url, parts, request.headers, body, result, guard
+                    engine, method, url, parts.netloc, guarded, request.headers, body, result
                 )
             except RefusedAddress as err:
                 result.problem = f"refused: {err}"
@@ -216,13 +219,12 @@ class Fetcher:
         engine: _Engine,
         method: str,
         url: str,
-        parts: SplitResult,
+        host: str,
+        guarded: str | None,
         headers: Mapping[str, str],
         body: bytes | None,
         result: FetchResult,
-        guard: bool,
     ) -> float | None:
-        host = parts.netloc
         gate = self._hosts.get(host)
         if gate is None:
             gate = self._hosts[host] = _HostGate(self.config)
@@ -240,7 +242,6 @@ class Fetcher:
             # checks at a daemon's start, found by bench/soak.py) is not the server's fault.
             task = self._deadlines.start()
             try:
-                guarded = parts.hostname if guard and engine.guards_connections else None
                 await engine.send(method, url, headers, body, result, guarded)
             except asyncio.CancelledError:
                 if self._deadlines.expired(task):

@@ -335,7 +335,8 @@ class CurlEngine:
 
 def _open_socket(handle: pycurl.Curl, purpose: int, address: Any) -> int:
     """libcurl's socket for a new connection of `handle` (OPENSOCKETFUNCTION), or none when
-    the SSRF guard refuses the address: libcurl then gives up on the transfer."""
+    the SSRF guard refuses the address: libcurl then tries the name's next address, and
+    fails the transfer when none is left (`_fill` reports the refusal)."""
     exchange: _Exchange | None = handle.exchange
     if exchange is None:
         return pycurl.SOCKET_BAD  # no request of ours: nothing to connect for
