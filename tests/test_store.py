@@ -254,7 +254,7 @@ def test_verify_reports_damage_precisely_and_repair_only_removes_orphans(
     damage = "\n".join(report.damage)
     assert f"blob {a}: content does not match its SHA-256" in damage
     assert f"blob {c}: missing" in damage
-    assert "1 of versions 1..2 missing" in damage
+    assert "version w en/1 #2 (id 2): versions 1..1 before it are missing" in damage
     assert f"text_sha256 {d} not in blob" in damage
     assert len(report.damage) == 4, damage
     assert b not in damage

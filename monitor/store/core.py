@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
-from sqlalchemy import Connection, and_, bindparam, func, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlalchemy.exc import OperationalError
 
 from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blob_file
+from monitor.store.chain import ChainReport, link, walk, watch_link
 from monitor.store.records import (
     CheckRecord,
     Delivery,
@@ -358,6 +359,8 @@ class Store(ReviewMixin, ScheduleMixin):
                 version.c.text_sha256,
                 version.c.seq,
                 version.c.response_id,
+                version.c.confirmation,
+                version.c.id.label("version_id"),
             )
             .join(version, version.c.document_id == document.c.id)
             .where(document.c.watch_id == watch_id, version.c.seq == latest)
@@ -474,7 +477,9 @@ class Store(ReviewMixin, ScheduleMixin):
             for new, text in zip(versions, texts, strict=True):
                 if text is not None:
                     self._register(conn, text)
-                version_id = self._insert_version(conn, check, new, response_id, text)
+                version_id = self._insert_version(
+                    conn, check, new, response_id, text, body.sha256 if body else None
+                )
                 version_ids.append(version_id)
                 for payload, channels in new.alerts:
                     self._insert_alert(
@@ -525,6 +530,7 @@ class Store(ReviewMixin, ScheduleMixin):
         new: NewVersion,
         response_id: int | None,
         text: StagedBlob | None,
+        body_sha256: str | None,
     ) -> int:
         fields = {
             "url": new.url,
@@ -533,12 +539,13 @@ class Store(ReviewMixin, ScheduleMixin):
             "language": new.language,
             "removed_at": check.at if new.kind == "removed" else None,
         }
-        document_id = conn.execute(
-            select(document.c.id).where(
+        found = conn.execute(
+            select(document.c.id, document.c.chain_head).where(
                 document.c.watch_id == check.watch_id, document.c.key == new.key
             )
-        ).scalar_one_or_none()
-        if document_id is None:
+        ).first()
+        prev = None
+        if found is None:
             result = conn.execute(
                 document.insert().values(
                     watch_id=check.watch_id, key=new.key, first_seen=check.at, **fields
@@ -546,25 +553,92 @@ class Store(ReviewMixin, ScheduleMixin):
             )
             document_id = result.inserted_primary_key[0]
         else:
-            conn.execute(document.update().where(document.c.id == document_id).values(**fields))
-        next_seq = (
-            select(func.coalesce(func.max(version.c.seq), 0) + 1)
-            .where(version.c.document_id == document_id)
-            .scalar_subquery()
+            document_id, prev = found
+        seq = conn.execute(
+            select(func.coalesce(func.max(version.c.seq), 0) + 1).where(
+                version.c.document_id == document_id
+            )
+        ).scalar_one()
+        facts = {
+            "watch": check.watch_id,
+            "key": new.key,
+            "seq": seq,
+            "observed_at": check.at,
+            "kind": new.kind,
+            "text_sha256": text.sha256 if text else None,
+            "body_sha256": body_sha256,
+            "score": new.score,
+            "summary": new.summary,
+        }
+        chain = link(prev, facts)
+        watch_prev = conn.execute(
+            select(watch.c.chain_head).where(watch.c.id == check.watch_id)
+        ).scalar_one_or_none()
+        watch_chain = watch_link(watch_prev, chain)
+        conn.execute(
+            document.update().where(document.c.id == document_id).values(chain_head=chain, **fields)
+        )
+        conn.execute(
+            watch.update().where(watch.c.id == check.watch_id).values(chain_head=watch_chain)
         )
         result = conn.execute(
             version.insert().values(
                 document_id=document_id,
-                seq=next_seq,
+                seq=seq,
                 observed_at=check.at,
                 kind=new.kind,
                 response_id=response_id,
-                text_sha256=text.sha256 if text else None,
+                text_sha256=facts["text_sha256"],
                 score=new.score,
                 summary=new.summary,
+                confirmation=new.confirmation,
+                prev_chain=prev,
+                chain=chain,
+                watch_chain=watch_chain,
             )
         )
         return int(result.inserted_primary_key[0])
+
+    def settle(
+        self,
+        watch_id: str,
+        verdicts: dict[int, str],
+        alerts: list[tuple[int, dict[str, Any], list[str]]],
+    ) -> None:
+        """Record the verdict on pending versions ({version id: "held" | "transient"}) and
+        the alerts it releases (version id, payload, channels), in one transaction. Only a
+        version still pending is settled: two looks racing to confirm it alert once."""
+        at = now_iso()
+        with self._write() as conn:
+            settled = set()
+            for version_id, verdict in verdicts.items():
+                changed = conn.execute(
+                    version.update()
+                    .where(version.c.id == version_id, version.c.confirmation == "pending")
+                    .values(confirmation=verdict)
+                ).rowcount
+                if changed:
+                    settled.add(version_id)
+            for version_id, payload, channels in alerts:
+                if version_id in settled:
+                    self._insert_alert(conn, watch_id, version_id, payload, channels, at)
+
+    def reference(self, document_id: int, before_seq: int) -> Row | None:
+        """The newest version of a statement before `before_seq` that stands: not transient,
+        not pending (what a pending version's alert compares against)."""
+        return self._row(
+            _version_with_document()
+            .where(
+                version.c.document_id == document_id,
+                version.c.seq < before_seq,
+                or_(
+                    version.c.confirmation.is_(None),
+                    version.c.confirmation.not_in(("pending", "transient")),
+                ),
+            )
+            .order_by(version.c.seq.desc())
+            .limit(1)
+        )
 
     def record_alert(self, watch_id: str, payload: dict[str, Any], channels: list[str]) -> None:
         """An alert that no check caused (the watchdog's), into the outbox."""
@@ -826,6 +900,7 @@ class Store(ReviewMixin, ScheduleMixin):
                         report.damage.append(f"database: {line}")
             _check_references(conn, report)
             _check_sequences(conn, report)
+            _check_chains(conn, report)
         for sha256 in sorted(sizes):
             report.blobs += 1
             problem = self._blob_problem(sha256, sizes[sha256])
@@ -910,30 +985,65 @@ def _check_references(conn: Connection, report: VerifyReport) -> None:
 
 
 def _check_sequences(conn: Connection, report: VerifyReport) -> None:
-    """A document's versions are numbered 1..n without gaps: a gap is a lost version."""
-    counts = (
-        select(
-            document.c.id,
-            func.count(version.c.id).label("n"),
-            func.coalesce(func.max(version.c.seq), 0).label("last"),
-        )
-        .select_from(document.outerjoin(version, version.c.document_id == document.c.id))
-        .group_by(document.c.id)
-        .subquery()
-    )
+    """Every document has versions (a gap in their numbering: see _check_chains)."""
     report.versions = conn.execute(select(func.count(version.c.id))).scalar_one()
-    query = (
-        select(counts)
-        .where((counts.c.n != counts.c.last) | (counts.c.n == 0))
-        .order_by(counts.c.id)
+    empty = (
+        select(document.c.id)
+        .where(~select(version.c.id).where(version.c.document_id == document.c.id).exists())
+        .order_by(document.c.id)
     )
-    for document_id, n, last in conn.execute(query):
-        if n == 0:
-            report.damage.append(f"document {document_id}: has no version")
-        else:
-            report.damage.append(
-                f"document {document_id}: {last - n} of versions 1..{last} missing"
-            )
+    for (document_id,) in conn.execute(empty):
+        report.damage.append(f"document {document_id}: has no version")
+
+
+def chain_rows(conn: Connection, watch_id: str | None = None) -> Iterator[Row]:
+    """Every version's linked facts (store/chain.py) in recorded order."""
+    query = (
+        select(
+            version.c.id,
+            version.c.seq,
+            version.c.observed_at,
+            version.c.kind,
+            version.c.text_sha256,
+            version.c.score,
+            version.c.summary,
+            version.c.prev_chain,
+            version.c.chain,
+            version.c.watch_chain,
+            document.c.watch_id.label("watch"),
+            document.c.key,
+            response.c.body_sha256,
+        )
+        .join(document, document.c.id == version.c.document_id)
+        .outerjoin(response, response.c.id == version.c.response_id)
+        .order_by(version.c.id)
+    )
+    if watch_id is not None:
+        query = query.where(document.c.watch_id == watch_id)
+    for row in conn.execute(query).mappings():
+        yield dict(row)
+
+
+def chain_heads(
+    conn: Connection, watch_id: str | None = None
+) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """The statements' chain heads ({"watch key": chain}) and the watches' ({watch: chain})."""
+    statements = select(document.c.watch_id, document.c.key, document.c.chain_head)
+    watches = select(watch.c.id, watch.c.chain_head).where(watch.c.chain_head.is_not(None))
+    if watch_id is not None:
+        statements = statements.where(document.c.watch_id == watch_id)
+        watches = watches.where(watch.c.id == watch_id)
+    heads = {f"{w} {k}": head for w, k, head in conn.execute(statements)}
+    return heads, dict(conn.execute(watches).all())  # type: ignore[arg-type]
+
+
+def _check_chains(conn: Connection, report: VerifyReport) -> None:
+    """Each version against its hash chains (store/chain.py): an altered, removed (the
+    newest too) or reordered version is damage, named by its statement and number."""
+    chains = ChainReport()
+    heads, watch_heads = chain_heads(conn)
+    walk(chain_rows(conn), heads, watch_heads, chains)
+    report.damage += chains.damage
 
 
 def _watch_state(watch_id: str, values: Any) -> WatchState:

@@ -55,6 +55,9 @@ class DocumentHead:
     text_sha256: str | None  # None once removed
     seq: int
     response_id: int | None = None  # the response this version was read from
+    # The newest version's verdict: None (needed none), pending, held or transient.
+    confirmation: str | None = None
+    version_id: int | None = None
 
 
 @dataclass
@@ -84,6 +87,8 @@ class NewVersion:
     text: bytes | None  # canonical statement JSON; None for a removal
     score: float = 0.0
     summary: str = ""
+    # "pending": it may alert once a later look finds it still there (see check.py).
+    confirmation: str | None = None
     # Alert payloads caused by this version, with the channels to deliver them to.
     alerts: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
 

@@ -43,6 +43,7 @@ from sqlalchemy import (
     select,
 )
 
+from monitor.store.chain import link, watch_link
 from monitor.store.records import StoreError
 
 # SQLite makes a column the rowid (compact, auto-assigned) only when it is declared exactly
@@ -58,6 +59,7 @@ watch = Table(
     Column("url", Text, nullable=False),
     Column("profile", Text, nullable=False, comment="site profile: govkz, generic, ..."),
     Column("first_seen", Text, nullable=False),
+    Column("chain_head", Text, comment="watch_chain of its newest version (store/chain.py)"),
     comment="One row per configured watch.",
 )
 
@@ -144,6 +146,7 @@ document = Table(
     Column("published", Text),
     Column("first_seen", Text, nullable=False),
     Column("removed_at", Text),
+    Column("chain_head", Text, comment="chain of its newest version (store/chain.py)"),
     UniqueConstraint("watch_id", "key"),
     comment="A statement (or page) found by a watch.",
 )
@@ -160,12 +163,22 @@ version = Table(
     Column("text_sha256", Text, ForeignKey("blob.sha256"), comment="statement JSON; NULL: removed"),
     Column("score", Double, nullable=False, server_default="0"),
     Column("summary", Text, nullable=False, server_default=""),
+    Column(
+        "confirmation",
+        Text,
+        comment="NULL: needed none; pending: may alert once it holds; held: it did (and "
+        "alerted); transient: it did not hold (gone by the next look)",
+    ),
+    Column("prev_chain", Text, comment="chain of the statement's previous version"),
+    Column("chain", Text, comment="SHA-256 over this version's facts and prev_chain"),
+    Column("watch_chain", Text, comment="the watch's chain: every version in recorded order"),
     CheckConstraint(
         "kind IN ('baseline','published','edited','removed','restored')", name="version_kind"
     ),
     UniqueConstraint("document_id", "seq"),
-    comment="Every version ever seen; never updated, never deleted. kind: baseline (first "
-    "sight when a watch starts), published, edited, removed, restored.",
+    comment="Every version ever seen, stored at first sight; never deleted, and never "
+    "updated but for the verdict `confirmation`. kind: baseline (first sight when a watch "
+    "starts), published, edited, removed, restored.",
 )
 
 check_run = Table(
@@ -347,6 +360,50 @@ def _add_schedule(conn: Connection) -> None:
     discovered.create(conn, checkfirst=True)
 
 
+def _add_chains(conn: Connection) -> None:
+    # Plain DDL (as above), then every existing version linked into its chains, oldest
+    # first: an archive made before chains were kept is vouched for from the upgrade on.
+    for name in ("confirmation", "prev_chain", "chain", "watch_chain"):
+        conn.exec_driver_sql(f"ALTER TABLE version ADD COLUMN {name} TEXT")
+    conn.exec_driver_sql("ALTER TABLE document ADD COLUMN chain_head TEXT")
+    conn.exec_driver_sql("ALTER TABLE watch ADD COLUMN chain_head TEXT")
+    rows = conn.execute(
+        select(
+            version.c.id,
+            version.c.document_id,
+            version.c.seq,
+            version.c.observed_at,
+            version.c.kind,
+            version.c.text_sha256,
+            version.c.score,
+            version.c.summary,
+            document.c.watch_id.label("watch"),
+            document.c.key,
+            response.c.body_sha256,
+        )
+        .join(document, document.c.id == version.c.document_id)
+        .outerjoin(response, response.c.id == version.c.response_id)
+        .order_by(version.c.id)
+    ).mappings()
+    heads: dict[int, str] = {}
+    watch_heads: dict[str, str] = {}
+    for row in list(rows):
+        prev = heads.get(row["document_id"])
+        chain = link(prev, row)
+        watch_chain = watch_link(watch_heads.get(row["watch"]), chain)
+        conn.execute(
+            version.update()
+            .where(version.c.id == row["id"])
+            .values(prev_chain=prev, chain=chain, watch_chain=watch_chain)
+        )
+        heads[row["document_id"]] = chain
+        watch_heads[row["watch"]] = watch_chain
+    for document_id, chain in heads.items():
+        conn.execute(document.update().where(document.c.id == document_id).values(chain_head=chain))
+    for watch_id, chain in watch_heads.items():
+        conn.execute(watch.update().where(watch.c.id == watch_id).values(chain_head=chain))
+
+
 # Version 1 is the schema monitor 0.1 created with plain sqlite3. A new database is created
 # from `metadata` directly and stamped with the latest version; an older one runs every
 # later step, in order, in the same transaction as the version bump.
@@ -354,6 +411,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "blob_data: blob bytes kept in the database", _add_blob_data),
     Migration(3, "web UI: annotation, app_user, ui_watch, version_text (search)", _add_review),
     Migration(4, "discovery and shared scheduling: discovered, next_run_at, leases", _add_schedule),
+    Migration(5, "archive at first sight and hash chains: confirmation, chains", _add_chains),
 )
 LATEST = MIGRATIONS[-1].version
 
