@@ -57,8 +57,11 @@ def build_alert(
     summary: str | None = None,
     public_url: str | None = None,
     version: int | None = None,
+    since: int | None = None,
 ) -> dict[str, Any]:
-    """The alert as every channel receives it (also the webhook's JSON schema)."""
+    """The alert as every channel receives it (also the webhook's JSON schema). `version`
+    is the statement's version number, `since` the one it is compared with when that is
+    not the one just before (versions that did not hold lie between)."""
     changes = diff.changes if diff else []
     diff_url = None
     if public_url and key and version:
@@ -66,6 +69,8 @@ def build_alert(
             f"{public_url.rstrip('/')}/watch/{quote(watch.id)}/diff"
             f"?key={quote(key, safe='')}&b={version}"
         )
+        if since:
+            diff_url += f"&a={since}"
     return {
         "watch": watch.id,
         "watch_name": watch.display_name,

@@ -5,7 +5,9 @@ through its public interface. The rules that make alerts trustworthy live here:
 
 * a response that is not content (error, captcha, maintenance, non-JSON) is a *problem*:
   no version, no "removed", and one "failing since" alert only after `failing_after`;
-* a change is re-fetched after `confirm_delay` and kept only if it holds;
+* every change is archived at first sight; one that may alert is *pending* until a look
+  `confirm_delay` later (past caches) finds it still there, then alerts; one gone by then
+  is *transient*: archived, alerted only where the watch asks (`alert_transient`);
 * the first sight of a watch is a silent baseline, not twenty "new statement" alerts;
 * a listing statement counts as removed only if it is missing from the window of dates the
   listing still covers (older ones are merely pushed off the page by newer ones).
@@ -27,7 +29,7 @@ from monitor import metrics
 from monitor.alerts import build_alert
 from monitor.browser import BrowserEngine, BrowserUnavailable
 from monitor.config import MonitorConfig, WatchConfig
-from monitor.diff import compare
+from monitor.diff import DiffResult, compare
 from monitor.discover import discover
 from monitor.extract import (
     Extraction,
@@ -46,6 +48,7 @@ from monitor.store import (
     DocumentHead,
     NewVersion,
     ResponseRecord,
+    Settlement,
     Store,
     WatchState,
     iso,
@@ -64,6 +67,12 @@ _CAPTURE_INTERVAL = 300.0
 # site to sit in their confirmation delay at once. 10,000 checks queued at the fetcher held
 # 60 MiB in a daemon; in `monitor check` a task each cost 0.07 ms of CPU per check.
 _ADMIT_PER_HOST = 64
+# Verdicts of versions that never stood: a text back to one of them is news again.
+_DID_NOT_STAND = ("pending", "transient")
+# `monitor check` looks again at most this often for changes to confirm.
+_CONFIRM_ROUNDS = 3
+# A removal is always looked at twice, at least this long apart.
+_REMOVAL_RECHECK = 1.0
 
 
 def admitted_per_host(config: MonitorConfig) -> int:
@@ -81,6 +90,8 @@ class CheckOutcome:
     # A discovering listing: statement watches it found, and watches to check at once.
     discovered: list[str] = field(default_factory=list)
     due: list[str] = field(default_factory=list)
+    # Changes wait for their confirming look: check the watch again in this many seconds.
+    recheck_in: float | None = None
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,22 @@ class Checker:
 
     async def check_all(self, watches: list[WatchConfig]) -> list[CheckOutcome]:
         """Check these watches once, concurrently (`monitor check`); outcomes in their
-        order. Their states are read in one query up front instead of one per check.
+        order. Changes pending confirmation get their confirming look before this ends (a
+        few rounds: a page that changes at every look stays pending, archived)."""
+        done = await self._round(watches)
+        for _ in range(_CONFIRM_ROUNDS):
+            again = [n for n, outcome in enumerate(done) if outcome.recheck_in is not None]
+            if not again:
+                break
+            await self.sleep(max(done[n].recheck_in or 0.0 for n in again))
+            rechecked = await self._round([watches[n] for n in again])
+            for n, outcome in zip(again, rechecked, strict=True):
+                done[n] = _merged(done[n], outcome)
+        return done
+
+    async def _round(self, watches: list[WatchConfig]) -> list[CheckOutcome]:
+        """One check of each watch, concurrently. Their states are read in one query up
+        front instead of one per check.
 
         Each host's watches are worked through by a few workers of its own (as many as
         `admitted_per_host`), not by a task each: no host waits behind another's."""
@@ -207,7 +233,8 @@ class Checker:
         if extraction is not None and watch.discover:
             return self._listing(watch, reading, extraction, result, state, at, started)
 
-        heads = self.store.heads(watch.id) if extraction is not None else {}
+        # A 304 or the same bytes again change nothing, unless versions await this look.
+        heads = self.store.heads(watch.id) if extraction is not None or state.pending else {}
         if extraction is not None and extraction.gone and not heads:
             # Nothing was ever seen here: a wrong URL or an API that moved, not a removal.
             reason = f"the statement's page was never readable ({extraction.problem})"
@@ -220,22 +247,6 @@ class Checker:
             if extraction is not None
             else []
         )
-        discarded = False
-        removal = any(c.kind == "removed" and c.may_alert for c in changes)
-        alertable = any(c.may_alert for c in changes)
-        if alertable and not baseline and (self.config.alerts.confirm_delay > 0 or removal):
-            # Confirm: the change must survive a second fetch (a flapping CDN or a half
-            # published edit would otherwise alert). A removal is always seen twice.
-            await self.sleep(self.config.alerts.confirm_delay)
-            result2, extraction2 = await self._fetch(reading, watch, state, False)
-            if extraction2 is None or (extraction2.problem and not extraction2.gone):
-                changes, discarded = [], True
-            else:
-                first_keys = {c.key for c in changes}
-                confirmed = self._changes(watch, reading, extraction2, heads, baseline, state)
-                discarded = {c.key for c in confirmed} != first_keys
-                changes = [c for c in confirmed if c.key in first_keys]
-                result = result2
         state.since_full = state.since_full + 1 if result.not_modified else 0
         ms = int((time.monotonic() - started) * 1000)
 
@@ -250,13 +261,29 @@ class Checker:
                 "%s: accepting a shrink seen %d times: %s", watch.id, _SHRINK_ACCEPT_AFTER, shrunk
             )
 
-        if extraction is not None and not discarded:
-            # Only a response whose every change was recorded may short-cut later checks
-            # (its validators and body hash); otherwise the next check looks again.
+        if extraction is not None:
             _remember(state, result, reading.rules)
 
         alerts = _succeeded(watch, state, at)
+        # This look decides the changes that were pending: still there, they held (and
+        # alert now); changed again, they were transient.
+        changed = {change.key for change in changes}
+        settled = Settlement()
+        for key, head in heads.items():
+            if head.confirmation != "pending" or head.version_id is None:
+                continue
+            verdict = "transient" if key in changed else "held"
+            settled.verdicts[head.version_id] = verdict
+            if verdict == "held" or watch.alert_transient:
+                settled.alerts[head.version_id] = self._release(watch, head, at, verdict)
         versions = [self._version(watch, change, at) for change in changes]
+        recheck = None
+        state.pending = any(v.confirmation == "pending" for v in versions)
+        if state.pending:
+            removal = any(v.kind == "removed" for v in versions)
+            delay = self.config.alerts.confirm_delay
+            recheck = max(delay, _REMOVAL_RECHECK) if removal else delay
+            state.next_run_at = iso(moment + timedelta(seconds=recheck))
         if versions:
             state.last_change_at = at
         self.store.commit_check(
@@ -273,15 +300,22 @@ class Checker:
             response=_response_record(result) if versions else None,
             versions=versions,
             alerts=alerts,
+            settled=settled if settled.verdicts else None,
         )
-        n_alerts = len(alerts) + sum(len(v.alerts) for v in versions)
+        released = sum(len(payloads) for payloads in settled.alerts.values())
+        n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
         metrics.observe_check("changed" if versions else "unchanged", time.monotonic() - started)
         for version in versions:
             metrics.CHANGES.labels(version.kind).inc()
             if version.kind != "baseline":
                 logger.info("%s %s %s: %s", watch.id, version.kind, version.key, version.summary)
         return CheckOutcome(
-            watch.id, "changed" if versions else "unchanged", "", len(versions), n_alerts
+            watch.id,
+            "changed" if versions else "unchanged",
+            "",
+            len(versions),
+            n_alerts,
+            recheck_in=recheck,
         )
 
     def _listing(
@@ -484,7 +518,7 @@ class Checker:
     def _seen_recently(
         self, head: DocumentHead | None, new: Statement | None, at: str
     ) -> int | None:
-        """Id of an earlier version, within the flip-flop window, with exactly this text."""
+        """Number of an earlier version, within the flip-flop window, with exactly this text."""
         window = self.config.alerts.flipflop_window
         if head is None or new is None or window <= 0:
             return None
@@ -492,8 +526,8 @@ class Checker:
         for row in reversed(self.store.versions(head.id)):
             if _seconds_between(row["observed_at"], at) > window:
                 break
-            if row["text_sha256"] == sha:
-                return int(row["id"])
+            if row["text_sha256"] == sha and row["confirmation"] not in _DID_NOT_STAND:
+                return int(row["seq"])
         return None
 
     def _problem(
@@ -529,10 +563,13 @@ class Checker:
         return CheckOutcome(watch.id, "problem", reason, 0, len(alerts))
 
     def _version(self, watch: WatchConfig, change: _Change, at: str) -> NewVersion:
+        """The version a change makes, stored at once. Its summary and score compare it with
+        the version just before (what the archive shows); whether it may alert compares it
+        with the version that stands, which a pending head no longer does (it did not hold).
+        One that may alert is pending until the next look, or alerts at once without
+        `confirm_delay`."""
         head, new = change.head, change.new
-        old = None
-        if head is not None and head.text_sha256:
-            old = Statement.from_json(self.store.read_blob(head.text_sha256))
+        old = self._statement(head.text_sha256 if head else None)
         diff = compare(old, new, watch.ignore)
         if change.kind == "baseline":
             reread = "read again under changed extraction rules"
@@ -541,7 +578,6 @@ class Checker:
             diff.summary = "no longer read under changed extraction rules"
         shown = new or old
         assert shown is not None
-        seq = (head.seq if head else 0) + 1
         version = NewVersion(
             key=change.key,
             url=shown.url,
@@ -553,35 +589,104 @@ class Checker:
             score=diff.score,
             summary=diff.summary,
         )
+        if not change.may_alert:
+            return version
+        kind, since, alert_diff = change.kind, None, diff
+        if head is not None and head.confirmation == "pending":
+            standing = self.store.reference(head.id, head.seq)
+            if standing is None:  # what was pending was the statement's first sight
+                if new is None:
+                    return version  # published and gone again: nothing stands to alert
+                kind = "published"
+            elif standing["text_sha256"] == (new.sha256 if new else None):
+                version.summary = f"back to the text of version #{standing['seq']}"
+                return version
+            else:
+                since = int(standing["seq"])
+            alert_diff = compare(
+                self._statement(standing and standing["text_sha256"]), new, watch.ignore
+            )
         # Changes confined to ignored text are archived but not alerted.
-        alert_worthy = change.may_alert and diff.changed
-        if change.kind == "edited" and diff.score < watch.threshold:
-            alert_worthy = False
-        earlier = self._seen_recently(head, new, at) if change.kind == "edited" else None
+        if not alert_diff.changed:
+            return version
+        if kind == "edited" and alert_diff.score < watch.threshold:
+            return version
+        earlier = self._seen_recently(head, new, at) if kind == "edited" else None
         if earlier is not None:
             # Flip-flop (A→B→A): archived, not alerted again — the first edit was.
             version.summary = f"back to the text of version #{earlier}: {diff.summary}"
-            alert_worthy = False
-        if alert_worthy:
-            payload = build_alert(
-                change.kind,
-                watch,
-                key=change.key,
-                title=shown.title,
-                url=shown.url,
-                language=shown.language,
-                observed_at=at,
-                diff=diff,
-                public_url=self.config.server.public_url,
-                version=seq,
-            )
-            if change.kind == "published":
-                payload["translations"] = [
-                    {"watch": row["watch_id"], "language": row["language"], "url": row["url"]}
-                    for row in self.store.translations(watch.id)
-                ]
-            version.alerts.append((payload, watch.channels))
+            return version
+        if self.config.alerts.confirm_delay > 0 or kind == "removed":
+            version.confirmation = "pending"
+            return version
+        seq = (head.seq if head else 0) + 1
+        version.alerts.append(
+            self._alert(watch, kind, change.key, shown, at, alert_diff, seq, since)
+        )
         return version
+
+    def _release(
+        self, watch: WatchConfig, head: DocumentHead, at: str, verdict: str
+    ) -> list[tuple[dict[str, Any], list[str]]]:
+        """The alert of a pending version that the latest look settled: it held, or it was
+        transient and the watch asks to hear of those too. It compares the version with the
+        one that stood before it."""
+        row = self.store.version(head.version_id) if head.version_id else None
+        if row is None:
+            return []
+        standing = self.store.reference(head.id, head.seq)
+        old = self._statement(standing["text_sha256"] if standing else None)
+        new = self._statement(head.text_sha256)
+        diff = compare(old, new, watch.ignore)
+        shown = new or old
+        if shown is None:
+            return []
+        kind = row["kind"] if standing is not None else "published"
+        since = int(standing["seq"]) if standing is not None else None
+        if since is not None and since == head.seq - 1:
+            since = None  # the permalink's default
+        payload = self._alert(
+            watch, kind, head.key, shown, row["observed_at"], diff, head.seq, since
+        )[0]
+        if verdict == "transient":
+            payload["transient"] = True
+            payload["summary"] = f"did not hold (gone by the next look): {payload['summary']}"
+        return [(payload, watch.channels)]
+
+    def _alert(
+        self,
+        watch: WatchConfig,
+        kind: str,
+        key: str,
+        shown: Statement,
+        observed_at: str,
+        diff: DiffResult,
+        seq: int,
+        since: int | None,
+    ) -> tuple[dict[str, Any], list[str]]:
+        payload = build_alert(
+            kind,
+            watch,
+            key=key,
+            title=shown.title,
+            url=shown.url,
+            language=shown.language,
+            observed_at=observed_at,
+            diff=diff,
+            public_url=self.config.server.public_url,
+            version=seq,
+            since=since,
+        )
+        payload["transient"] = False
+        if kind == "published":
+            payload["translations"] = [
+                {"watch": row["watch_id"], "language": row["language"], "url": row["url"]}
+                for row in self.store.translations(watch.id)
+            ]
+        return payload, watch.channels
+
+    def _statement(self, text_sha256: str | None) -> Statement | None:
+        return Statement.from_json(self.store.read_blob(text_sha256)) if text_sha256 else None
 
 
 def _watch_alert(
@@ -614,6 +719,20 @@ def _succeeded(
     state.consecutive_failures = 0
     state.last_ok_at = at
     return alerts
+
+
+def _merged(first: CheckOutcome, then: CheckOutcome) -> CheckOutcome:
+    """One outcome for a check and the confirming look that followed it."""
+    return CheckOutcome(
+        first.watch_id,
+        "changed" if "changed" in (first.outcome, then.outcome) else then.outcome,
+        then.detail,
+        first.versions + then.versions,
+        first.alerts + then.alerts,
+        first.discovered + then.discovered,
+        first.due + then.due,
+        then.recheck_in,
+    )
 
 
 def _ms_since(started: float) -> int:

@@ -216,8 +216,9 @@ class FetchConfig(_Strict):
 
 
 class AlertsConfig(_Strict):
-    # A change is re-fetched after this delay and alerted only if it holds (0 = no re-check).
-    confirm_delay: Duration = 20.0
+    # A change is archived at once and looked at again after this delay (past caches); it
+    # alerts once it holds (0 = alert at first sight; a removal is always looked at twice).
+    confirm_delay: Duration = 3.0
     # A statement that flips back to a text it had within this window (A→B→A) is archived
     # but not alerted again (0 = alert every flip).
     flipflop_window: Duration = 86400.0
@@ -385,6 +386,9 @@ class WatchConfig(_Strict):
     digest: Duration = 0.0
     # Alerts are recorded (history, feed, `monitor alerts`) but not sent.
     muted: bool = False
+    # Also alert an edit that did not hold: seen once, gone again by the confirming look
+    # (it is archived, marked transient, either way).
+    alert_transient: bool = False
 
     # "browser": render with headless Chromium (pages that need JavaScript, JS challenges).
     fetcher: Literal["http", "browser"] = "http"

@@ -36,6 +36,7 @@ _INHERITED = (
     "quiet_hours",
     "timezone",
     "digest",
+    "alert_transient",
     "muted",
     "fetcher",
 )

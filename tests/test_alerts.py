@@ -120,32 +120,52 @@ def test_long_diffs_are_cut_with_a_count_and_the_link() -> None:
     assert f"… {79 - shown} more changes" in text
 
 
-def test_an_edit_reverted_before_confirmation_is_not_alerted(
+def test_an_edit_reverted_before_confirmation_is_archived_as_transient_not_alerted(
     tmp_path: Path, replica: ReplicaSite
 ) -> None:
     config_path = write_config(tmp_path, replica, confirm_delay="5s")
     config = load_config(config_path, profile_names())
     watch = config.watch[0]
 
-    async def revert_during_confirmation(seconds: float) -> None:
-        assert seconds == 5.0
-        replica.replace_text(NEWEST["id"], "en", NEW, OLD)  # the ministry changed its mind
-
-    async def run() -> list[str]:
+    async def run() -> tuple[list[object], list[str], list[tuple[str, str | None]]]:
         with Store(config.store.path) as store:
             async with Fetcher(config.fetch) as fetcher:
-                checker = Checker(config, store, fetcher, sleep=revert_during_confirmation)
+                checker = Checker(config, store, fetcher)
                 first = await checker.check(watch)
                 replica.replace_text(NEWEST["id"], "en", OLD, NEW)
-                second = await checker.check(watch)
+                seen = await checker.check(watch)  # archived at once, pending
+                replica.replace_text(NEWEST["id"], "en", NEW, OLD)  # the ministry relents
+                reverted = await checker.check(watch)
                 replica.replace_text(NEWEST["id"], "en", OLD, NEW)
-
-                async def keep(seconds: float) -> None:
-                    return None
-
-                checker.sleep = keep
-                third = await checker.check(watch)
+                again = await checker.check(watch)
+                held = await checker.check(watch)  # the confirming look: still there
+                outcomes = [
+                    first.outcome,
+                    (seen.outcome, seen.recheck_in),
+                    (reverted.outcome, reverted.alerts),
+                    (again.outcome, again.alerts),
+                    (held.outcome, held.alerts, held.recheck_in),
+                ]
                 kinds = [row["kind"] for row in store.alerts()]
-                return [first.outcome, second.outcome, third.outcome, *kinds]
+                document = store.documents(watch.id)[0]
+                history = [
+                    (row["kind"], row["confirmation"]) for row in store.versions(document["id"])
+                ]
+                return outcomes, kinds, history
 
-    assert asyncio.run(run()) == ["changed", "unchanged", "changed", "edited"]
+    outcomes, kinds, history = asyncio.run(run())
+    assert outcomes == [
+        "changed",
+        ("changed", 5.0),
+        ("changed", 0),
+        ("changed", 0),
+        ("unchanged", 1, None),
+    ]
+    assert kinds == ["edited"]
+    # Every text seen is kept: the edit that did not hold is marked, not lost.
+    assert history == [
+        ("baseline", None),
+        ("edited", "transient"),
+        ("edited", None),
+        ("edited", "held"),
+    ]

@@ -27,6 +27,7 @@ from monitor.store.records import (
     DocumentHead,
     NewVersion,
     ResponseRecord,
+    Settlement,
     StoreError,
     VerifyReport,
     WatchState,
@@ -384,8 +385,10 @@ class Store(ReviewMixin, ScheduleMixin):
         response: ResponseRecord | None = None,
         versions: list[NewVersion] | None = None,
         alerts: list[tuple[dict[str, Any], list[str]]] | None = None,
+        settled: Settlement | None = None,
     ) -> list[int]:
-        """Record a check, its new versions and their alerts atomically. Returns version ids.
+        """Record a check, its new versions and their alerts, and the verdict it reached on
+        versions that were pending, atomically. Returns version ids.
 
         An unchanged check is one check_run insert and one watch_state update, written with
         the other unchanged checks of the moment (see `_BATCH_WINDOW`)."""
@@ -393,8 +396,10 @@ class Store(ReviewMixin, ScheduleMixin):
             (self._insert_check, {name: getattr(check, name) for name in _CHECK_COLUMNS}),
             (self._update_state, _state_values(state)),
         ]
-        if versions or alerts:
-            version_ids = self._commit_changes(check, response, versions or [], alerts or [], rows)
+        if versions or alerts or settled:
+            version_ids = self._commit_changes(
+                check, response, versions or [], alerts or [], rows, settled
+            )
         else:
             self._defer(rows)
             version_ids = []
@@ -455,6 +460,7 @@ class Store(ReviewMixin, ScheduleMixin):
         versions: list[NewVersion],
         alerts: list[tuple[dict[str, Any], list[str]]],
         rows: list[tuple[_DriverStatement, dict[str, Any]]],
+        settled: Settlement | None = None,
     ) -> list[int]:
         # Blob bytes first (files: durably on disk); the rows naming them come after, in
         # one transaction with everything else.
@@ -469,6 +475,8 @@ class Store(ReviewMixin, ScheduleMixin):
         ]
         version_ids: list[int] = []
         with self._write() as conn:
+            if settled is not None:
+                self._settle(conn, check.watch_id, settled, check.at)
             response_id = None
             if response is not None and body is not None:
                 response_id = self._insert_response(
@@ -599,29 +607,19 @@ class Store(ReviewMixin, ScheduleMixin):
         )
         return int(result.inserted_primary_key[0])
 
-    def settle(
-        self,
-        watch_id: str,
-        verdicts: dict[int, str],
-        alerts: list[tuple[int, dict[str, Any], list[str]]],
-    ) -> None:
-        """Record the verdict on pending versions ({version id: "held" | "transient"}) and
-        the alerts it releases (version id, payload, channels), in one transaction. Only a
-        version still pending is settled: two looks racing to confirm it alert once."""
-        at = now_iso()
-        with self._write() as conn:
-            settled = set()
-            for version_id, verdict in verdicts.items():
-                changed = conn.execute(
-                    version.update()
-                    .where(version.c.id == version_id, version.c.confirmation == "pending")
-                    .values(confirmation=verdict)
-                ).rowcount
-                if changed:
-                    settled.add(version_id)
-            for version_id, payload, channels in alerts:
-                if version_id in settled:
-                    self._insert_alert(conn, watch_id, version_id, payload, channels, at)
+    def _settle(self, conn: Connection, watch_id: str, settled: Settlement, at: str) -> None:
+        """Record verdicts on pending versions and the alerts they release. Only a version
+        still pending is settled: two looks racing to confirm it alert once."""
+        for version_id, verdict in settled.verdicts.items():
+            changed = conn.execute(
+                version.update()
+                .where(version.c.id == version_id, version.c.confirmation == "pending")
+                .values(confirmation=verdict)
+            ).rowcount
+            if not changed:
+                continue
+            for payload, channels in settled.alerts.get(version_id, []):
+                self._insert_alert(conn, watch_id, version_id, payload, channels, at)
 
     def reference(self, document_id: int, before_seq: int) -> Row | None:
         """The newest version of a statement before `before_seq` that stands: not transient,
@@ -1050,6 +1048,7 @@ def _watch_state(watch_id: str, values: Any) -> WatchState:
     """A WatchState from watch_state's columns, in _STATE_COLUMNS order."""
     state = WatchState(watch_id, *values)
     state.failure_alerted = bool(state.failure_alerted)
+    state.pending = bool(state.pending)
     state.validators = json.loads(state.validators)  # type: ignore[arg-type]
     return state
 
@@ -1067,4 +1066,5 @@ def _state_values(state: WatchState) -> dict[str, Any]:
         "validators": json.dumps(state.validators),
         "since_full": state.since_full,
         "next_run_at": state.next_run_at,
+        "pending": int(state.pending),
     }

@@ -36,6 +36,8 @@ class WatchState:
     validators: dict[str, dict[str, str | None]] = field(default_factory=dict)
     since_full: int = 0
     next_run_at: str | None = None
+    # Some statement's newest version awaits its confirming look (check.py).
+    pending: bool = False
 
 
 # The summary of a statement's first version (kind "baseline" without a predecessor).
@@ -91,6 +93,15 @@ class NewVersion:
     confirmation: str | None = None
     # Alert payloads caused by this version, with the channels to deliver them to.
     alerts: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
+
+
+@dataclass
+class Settlement:
+    """The verdict a check reached on versions that were pending confirmation ({version id:
+    "held" | "transient"}) and the alerts each releases."""
+
+    verdicts: dict[int, str] = field(default_factory=dict)
+    alerts: dict[int, list[tuple[dict[str, Any], list[str]]]] = field(default_factory=dict)
 
 
 @dataclass

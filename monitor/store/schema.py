@@ -91,6 +91,13 @@ watch_state = Table(
     Column("next_run_at", Text, comment="when the next check is due (kept across restarts)"),
     Column("lease_owner", Text, comment="the daemon instance running a check of this watch"),
     Column("lease_until", Text, comment="when that claim lapses unless renewed"),
+    Column(
+        "pending",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="1: a version awaits its confirming look",
+    ),
     comment="Mutable per-watch state: failure tracking (one alert per outage), HTTP validators.",
 )
 
@@ -366,6 +373,7 @@ def _add_chains(conn: Connection) -> None:
     for name in ("confirmation", "prev_chain", "chain", "watch_chain"):
         conn.exec_driver_sql(f"ALTER TABLE version ADD COLUMN {name} TEXT")
     conn.exec_driver_sql("ALTER TABLE document ADD COLUMN chain_head TEXT")
+    conn.exec_driver_sql("ALTER TABLE watch_state ADD COLUMN pending INTEGER NOT NULL DEFAULT 0")
     conn.exec_driver_sql("ALTER TABLE watch ADD COLUMN chain_head TEXT")
     rows = conn.execute(
         select(
