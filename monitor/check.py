@@ -224,7 +224,10 @@ class Checker:
         state.next_run_at = iso(moment + timedelta(seconds=watch.interval))
         # Conditional requests, except every `full_fetch_every`-th check: some servers keep
         # an ETag while the body changes, and only a full fetch notices.
-        conditional = state.since_full + 1 < self.config.fetch.full_fetch_every
+        # A confirming look asks past caches for the page itself (no validators either).
+        conditional = (
+            not state.pending and state.since_full + 1 < self.config.fetch.full_fetch_every
+        )
         result, extraction = await self._fetch(reading, watch, state, conditional)
         ms = int((time.monotonic() - started) * 1000)
 
@@ -480,6 +483,8 @@ class Checker:
         if conditional and plain.method == "GET":
             known = _known(state, plain.url)
             headers = Validators(known.get("etag"), known.get("last_modified")).headers(headers)
+        elif state.pending:
+            headers = {**headers, "Cache-Control": "no-cache"}
         return FetchRequest(plain.url, plain.method, headers, plain.body, watch.robots)
 
     async def _capture(self, profile: Profile, target: Target) -> bool:

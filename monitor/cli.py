@@ -209,6 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
+        store.hold_writer_lock("run")
         config = apply_ui_watches(config, store)  # the daemon adds discovered watches
         if not config.watch:
             raise UsageError(f"{config.source}: no [[watch]] configured")
@@ -222,6 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     config = _config(args)
     with _store(config) as store:
+        store.hold_writer_lock("check")
         config = watches_in_force(config, store)
         watches = [config.get_watch(args.watch)] if args.watch else config.watch
         outcomes = asyncio.run(_check_all(config, store, watches))

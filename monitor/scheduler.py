@@ -491,6 +491,9 @@ class Daemon:
         now = datetime.now(UTC)
         for watch_id in outcome.due:
             self._timetable.move(watch_id, now)
+        if outcome.recheck_in is not None:
+            # Changes wait for their confirming look; the watch's rhythm resumes after it.
+            self._timetable.move(watch.id, now + timedelta(seconds=outcome.recheck_in))
         statement = self._statements.get(watch.id)
         interval = statement.interval(now) if statement else watch.interval
         if interval != watch.interval:

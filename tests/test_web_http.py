@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -48,7 +47,9 @@ def test_the_permalink_in_an_alert_opens_that_diff(archive: Archive) -> None:
     assert f"<del>{SENTENCE_OLD}</del><ins>{SENTENCE_NEW}</ins>" in page.text
     # The same versions by id, and in either order.
     a, b = archive.version_id(NEWEST_KEY, 1), archive.version_id(NEWEST_KEY, 2)
-    by_id = viewer.get(f"/watch/mfa-en/diff?a={b}&b={a}&view=side")
+    moved = viewer.get(f"/watch/mfa-en/diff?a={b}&b={a}&view=side")
+    assert moved.status_code == 301  # links by id go to the versions' numbers
+    by_id = viewer.get(moved.headers["location"])
     assert '<p class="para left">' in by_id.text and f"<ins>{SENTENCE_NEW}</ins>" in by_id.text
     # The title edit is shown apart from the text.
     title = viewer.get(f"/watch/mfa-en/diff?key={NEWEST_KEY}&b=3")
@@ -68,8 +69,8 @@ def test_without_login_only_health_and_metrics_answer(archive: Archive) -> None:
 
 
 def test_roles_and_csrf_guard_every_form(archive: Archive) -> None:
-    version = archive.version_id(NEWEST_KEY, 2)
-    path = f"/watch/mfa-en/version/{version}/annotate"
+    key = NEWEST_KEY.replace("/", "%2F")
+    path = f"/watch/mfa-en/versions/2/annotate?key={key}"
     form = {"verdict": "significant", "note": "the offer of help was withdrawn", "next": "/"}
     count = "SELECT COUNT(*) FROM annotation"
     before = archive.db().execute(count).fetchone()[0]
@@ -90,6 +91,7 @@ def test_roles_and_csrf_guard_every_form(archive: Archive) -> None:
         .execute("SELECT username, verdict, note, version_id FROM annotation ORDER BY id DESC")
         .fetchone()
     )
+    version = archive.version_id(NEWEST_KEY, 2)
     assert tuple(row) == ("ed", "significant", form["note"], version)
     timeline = viewer.get(f"/watch/mfa-en/statement?key={NEWEST_KEY}").text
     assert '<span class="badge significant">significant</span>' in timeline
@@ -122,13 +124,18 @@ def test_login_sets_a_hardened_cookie_and_failures_are_throttled(archive: Archiv
 def test_archived_bodies_are_sandboxed_and_downloads_carry_their_sha256(archive: Archive) -> None:
     viewer = login(archive.url, "vi")
     version = archive.version_id(NEWEST_KEY, 2)
-    framed = viewer.get(f"/archive/mfa-en/{version}")
+    key = NEWEST_KEY.replace("/", "%2F")
+    framed = viewer.get(f"/archive/mfa-en/2?key={key}")
     assert framed.headers["content-security-policy"] == ARCHIVE_POLICY
     assert "allow-scripts" not in ARCHIVE_POLICY and "sandbox" in ARCHIVE_POLICY
     assert framed.headers["x-frame-options"] == "SAMEORIGIN"
-    page = viewer.get(f"/watch/mfa-en/version/{version}?tab=frame").text
-    assert re.search(r'<iframe class="archived" sandbox src="/archive/mfa-en/\d+"', page)
-    raw = viewer.get(f"/watch/mfa-en/version/{version}/raw")
+    page = viewer.get(f"/watch/mfa-en/versions/2?tab=frame&key={key}").text
+    assert f'<iframe class="archived" sandbox src="/archive/mfa-en/2?key={key}"' in page
+    # The address by version id, from before versions were numbered, still leads there.
+    moved = viewer.get(f"/watch/mfa-en/version/{version}/raw")
+    assert moved.status_code == 301
+    assert moved.headers["location"] == f"/watch/mfa-en/versions/2/raw?key={key}"
+    raw = viewer.get(moved.headers["location"])
     [(stored, size)] = archive.db().execute(
         "SELECT r.body_sha256, r.body_size FROM response r JOIN version v "
         "ON v.response_id = r.id WHERE v.id = ?",
@@ -137,11 +144,11 @@ def test_archived_bodies_are_sandboxed_and_downloads_carry_their_sha256(archive:
     assert hashlib.sha256(raw.content).hexdigest() == stored == raw.headers["x-content-sha256"]
     assert len(raw.content) == size and raw.content == framed.content
     assert raw.headers["content-disposition"].startswith("attachment;")
-    headers = viewer.get(f"/watch/mfa-en/version/{version}/headers.json").json()
+    headers = viewer.get(f"/watch/mfa-en/versions/2/headers.json?key={key}").json()
     assert headers["body_sha256"] == stored and ["Content-Type", "application/json"] in [
         [k.title(), v.split(";")[0]] for k, v in headers["headers"]
     ]
-    text = viewer.get(f"/watch/mfa-en/version/{version}/statement.json")
+    text = viewer.get(f"/watch/mfa-en/versions/2/statement.json?key={key}")
     assert hashlib.sha256(text.content).hexdigest() == text.headers["x-content-sha256"]
     assert json.loads(text.content)["key"] == NEWEST_KEY
 
@@ -307,9 +314,9 @@ def test_public_mode_reads_without_login_and_still_guards_writes(
         assert page.status_code == 200 and "read-only public view" in page.text
         assert 'class="annotate"' not in page.text
         anonymous.get("/")
-        version = archive.version_id(NEWEST_KEY, 2)
+        key = NEWEST_KEY.replace("/", "%2F")
         answer = anonymous.post(
-            f"/watch/mfa-en/version/{version}/annotate",
+            f"/watch/mfa-en/versions/2/annotate?key={key}",
             data={"verdict": "noise", "csrf": anonymous.cookies["monitor_csrf"]},
         )
         assert answer.status_code == 303 and answer.headers["location"].startswith("/login")

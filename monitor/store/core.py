@@ -53,6 +53,7 @@ from monitor.store.schema import (
     watch_state,
 )
 from monitor.store.sql import describe, insert_ignore, postgresql_engine, sqlite_engine, upsert
+from monitor.store.writer import WriterLock
 
 Row = dict[str, Any]
 
@@ -129,6 +130,7 @@ class Store(ReviewMixin, ScheduleMixin):
         # A PostgreSQL archive may be shared by several daemons (they claim each check).
         self.shared = not self._sqlite
         self._next_prune = 0.0
+        self._writer: WriterLock | None = None
         self._conn: Connection | None = None
         # The batch of unchanged checks not yet written, and the timer that will write it.
         self._batch: list[tuple[_DriverStatement, dict[str, Any]]] = []
@@ -167,7 +169,17 @@ class Store(ReviewMixin, ScheduleMixin):
         """From a `[store]` section (monitor.config.StoreConfig)."""
         return cls(config.path, url=config.url, blobs=config.blobs, keep_checks=config.keep_checks)
 
+    def hold_writer_lock(self, purpose: str) -> None:
+        """Be the one process that checks this archive (`run`, `check`) until closed: a
+        second is refused, naming the first (see writer.py). PostgreSQL archives are
+        shared through claims instead, and need no lock."""
+        if self._sqlite and self._writer is None:
+            self._writer = WriterLock(self.root, purpose)
+
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
         if self._conn is not None:
             try:
                 self.flush()

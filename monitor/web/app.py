@@ -73,7 +73,8 @@ def _pages(
 
 def ui_routes(reading: ReadingPages, editing: EditingPages) -> list[BaseRoute]:
     both = ["GET", "POST"]
-    version = "/watch/{watch}/version/{version}"
+    version = "/watch/{watch}/versions/{number:int}"
+    by_id = "/watch/{watch}/version/{version}"  # links made before versions were numbered
     return [
         Route("/", reading.watches),
         Route("/login", editing.login, methods=both),
@@ -96,8 +97,10 @@ def ui_routes(reading: ReadingPages, editing: EditingPages) -> list[BaseRoute]:
         Route(version + "/headers.json", reading.raw_headers),
         Route(version + "/statement.json", reading.statement_json),
         Route(version + "/annotate", reading.annotate, methods=["POST"]),
+        Route(by_id, reading.old_link),
+        Route(by_id + "/{part:path}", reading.old_link),
         # Archived bodies, apart from the UI's paths, under their own sandboxing policy.
-        Route("/archive/{watch}/{version}", reading.archived_page),
+        Route("/archive/{watch}/{number:int}", reading.archived_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 

@@ -194,7 +194,14 @@ def make_env() -> Environment:
     env.filters["size"] = human_size
     env.filters["q"] = lambda value: quote(str(value), safe="")
     env.globals["when"] = when
+    env.globals["version_url"] = version_url
     return env
+
+
+def version_url(watch_id: str, key: str, seq: int, part: str = "") -> str:
+    """A version's page in the UI, by its statement and number (the one numbering users
+    see everywhere: 1, 2, 3 … per statement); `part` e.g. "/raw"."""
+    return f"/watch/{quote(watch_id, safe='')}/versions/{seq}{part}?key={quote(key, safe='')}"
 
 
 def when(moment: str | None, empty: str = "—") -> Markup:

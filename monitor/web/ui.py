@@ -9,12 +9,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import nh3
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from monitor.charset import decode_body
 from monitor.config import StoreConfig, WatchConfig
@@ -24,7 +25,7 @@ from monitor.store import Store
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.web.diffview import diff_view
 from monitor.web.i18n import LANGUAGES, translator
-from monitor.web.pages import Missing, Pages, Visit, local_path, page
+from monitor.web.pages import Missing, Pages, Visit, local_path, page, version_url
 from monitor.web.suggest import FragmentCache, ignore_suggestions
 
 # A watch whose last change is this recent shows as "changed".
@@ -183,14 +184,15 @@ class ReadingPages(Pages):
                 raise Missing(f"no version {b_ref} of {key}")
             a = self.store.version_at(document["id"], a_ref if a_ref else b["seq"] - 1)
         else:
+            # By version ids (links from before versions were numbered): moved permanently
+            # to the same versions by number.
             b = self._version(watch.id, b_ref)
-            document = self.store.document_by_id(b["document_id"]) or {}
-            last = self.store.last_seq(b["document_id"])
-            a = (
-                self._version(watch.id, a_ref)
-                if a_ref
-                else self.store.version_at(b["document_id"], b["seq"] - 1)
-            )
+            a = self._version(watch.id, a_ref) if a_ref else None
+            target = f"/watch/{quote(watch.id, safe='')}/diff?key={quote(b['key'], safe='')}"
+            target += f"&b={b['seq']}" + (f"&a={a['seq']}" if a else "")
+            if params.get("view"):
+                target += f"&view={quote(params['view'], safe='')}"
+            return RedirectResponse(target, status_code=301)
         if a is not None and a["document_id"] != b["document_id"]:
             raise Missing("both versions must be of the same statement")
         if a is not None and a["seq"] > b["seq"]:
@@ -216,6 +218,36 @@ class ReadingPages(Pages):
             raise Missing(f"no version {version_id} in watch {watch_id!r}")
         return row
 
+    def _numbered(self, request: Request) -> tuple[WatchConfig, dict[str, Any]]:
+        """The version a path names: `/watch/W/versions/N?key=K`, N counting 1, 2, 3 … in
+        its statement; `key` may be left out when the watch has one statement."""
+        watch, _configured = self.find_watch(request.path_params["watch"])
+        number = int(request.path_params["number"])
+        key = request.query_params.get("key")
+        if key:
+            document = self._document(watch.id, key)
+        else:
+            documents = self.store.documents(watch.id)
+            if len(documents) != 1:
+                raise Missing(
+                    f"watch {watch.id!r} has {len(documents)} statements: name one (?key=)"
+                )
+            document = documents[0]
+        row = self.store.version_at(document["id"], number)
+        if row is None:
+            raise Missing(f"no version {number} of {document['key']}")
+        return watch, row
+
+    @page()
+    async def old_link(self, request: Request, visit: Visit) -> Response:
+        """A link by version id, from before versions were numbered per statement: moved
+        permanently to the version's numbered address."""
+        watch, _configured = self.find_watch(request.path_params["watch"])
+        row = self._version(watch.id, _int(request.path_params["version"]))
+        part = request.path_params.get("part")
+        target = version_url(watch.id, row["key"], row["seq"], f"/{part}" if part else "")
+        return RedirectResponse(target, status_code=301)
+
     def _statement(self, row: dict[str, Any] | None) -> Statement | None:
         if row is None or not row["text_sha256"]:
             return None
@@ -225,8 +257,7 @@ class ReadingPages(Pages):
 
     @page()
     async def snapshot(self, request: Request, visit: Visit) -> Response:
-        watch, _configured = self.find_watch(request.path_params["watch"])
-        row = self._version(watch.id, _int(request.path_params["version"]))
+        watch, row = self._numbered(request)
         record = self.store.response(row["response_id"]) if row["response_id"] else None
         tab = request.query_params.get("tab", "text")
         shown: dict[str, Any] = {}
@@ -245,8 +276,7 @@ class ReadingPages(Pages):
         )
 
     def _record(self, request: Request) -> dict[str, Any]:
-        watch, _configured = self.find_watch(request.path_params["watch"])
-        row = self._version(watch.id, _int(request.path_params["version"]))
+        _watch, row = self._numbered(request)
         record = self.store.response(row["response_id"]) if row["response_id"] else None
         if record is None:
             raise Missing("no response is stored for this version")
@@ -290,20 +320,18 @@ class ReadingPages(Pages):
 
     @page()
     async def statement_json(self, request: Request, visit: Visit) -> Response:
-        watch, _configured = self.find_watch(request.path_params["watch"])
-        row = self._version(watch.id, _int(request.path_params["version"]))
+        watch, row = self._numbered(request)
         if not row["text_sha256"]:
             raise Missing("this version records a removal; it has no text")
         data = self.store.read_blob(row["text_sha256"])
-        name = f"{watch.id}-version-{row['id']}.json"
+        name = f"{watch.id}-{row['key'].replace('/', '-')}-version-{row['seq']}.json"
         return _download(data, name, "application/json", row["text_sha256"])
 
     # --- annotations ---------------------------------------------------------------------
 
     @page("editor")
     async def annotate(self, request: Request, visit: Visit) -> Response:
-        watch, _configured = self.find_watch(request.path_params["watch"])
-        row = self._version(watch.id, _int(request.path_params["version"]))
+        watch, row = self._numbered(request)
         assert visit.form is not None and visit.user is not None
         verdict = str(visit.form.get("verdict") or "") or None
         note = str(visit.form.get("note") or "").strip()[:4000]
