@@ -152,14 +152,17 @@ INJECTED_FIGURES = (
 )
 
 
-def views_snippet(pool: int, count: int, russian: bool) -> str:
-    if russian:
-        label = ("Просмотров: {n}", "Просмотры {n}")[pool].format(n=count)
-    else:
-        label = ("Views: {n}", "Read {n} times")[pool].format(n=f"{count:,}".replace(",", " "))
+VIEW_LABELS = (
+    ("Views: {n}", "Просмотров: {n}"),  # tuning
+    ("Read {n} times", "Қаралым: {n}"),  # held out
+)
+
+
+def views_snippet(pool: int, label: str, count: int) -> str:
+    text = label.format(n=f"{count:,}".replace(",", " "))
     return (
-        f'<div class="post-views"><span class="views-count">{label}</span></div>',
-        f'<p class="article-hits"><i class="icon-eye"></i> {label}</p>',
+        f'<div class="post-views"><span class="views-count">{text}</span></div>',
+        f'<p class="article-hits"><i class="icon-eye"></i> {text}</p>',
     )[pool]
 
 
@@ -431,9 +434,11 @@ NoiseMaker = Callable[[Page, random.Random, int], tuple[str, str, str]]
 def noise_views(page: Page, rng: random.Random, pool: int) -> tuple[str, str, str]:
     count = rng.randrange(200, 9000)
     grown = count + rng.randrange(1, 60)
+    # Government sites in several languages label the counter in the page's language or not.
+    label = VIEW_LABELS[pool][1] if page.russian else rng.choice(VIEW_LABELS[pool])
     return (
-        views_snippet(pool, count, page.russian),
-        views_snippet(pool, grown, page.russian),
+        views_snippet(pool, label, count),
+        views_snippet(pool, label, grown),
         f"view counter inside the article: {count} -> {grown}",
     )
 
