@@ -115,6 +115,9 @@ class Target:
     # CSS selectors of elements the user wants dropped before extraction (page furniture
     # the profile does not know about).
     drop_selectors: tuple[str, ...] = ()
+    # How the watch fetches ("http" or "browser"): a browser renders pages with their
+    # scripts, so a profile of a single-page app asks for the page rather than its API.
+    fetcher: str = "http"
 
 
 class Profile:
@@ -316,16 +319,18 @@ def split_attachments(links: list[Link]) -> tuple[list[Link], list[Link]]:
 
 
 def html_to_paragraphs(
-    fragment: str | Tag, base_url: str = "", drop: tuple[str, ...] = ()
+    fragment: str | Tag, base_url: str = "", drop: tuple[str, ...] = (), images: bool = False
 ) -> tuple[list[str], list[Link]]:
-    """Paragraph texts and links of an HTML fragment, furniture and `drop` selectors removed."""
+    """Paragraph texts and links of an HTML fragment, furniture and `drop` selectors removed.
+
+    `images`: an image's alt text is a paragraph too (see `paragraph_texts`)."""
     from bs4 import BeautifulSoup
 
     root = BeautifulSoup(fragment, "lxml") if isinstance(fragment, str) else fragment
     drop_selected(root, drop)
     for tag in root.find_all(FURNITURE_TAGS):
         tag.decompose()
-    return paragraph_texts(root), page_links(root, base_url)
+    return paragraph_texts(root, images=images), page_links(root, base_url)
 
 
 def page_links(root: Tag, base_url: str = "") -> list[Link]:
@@ -343,12 +348,17 @@ def inline_text(element: Tag) -> str:
     return normalize_text("".join(_strings(element)))
 
 
-def paragraph_texts(root: Tag) -> list[str]:
+def paragraph_texts(root: Tag, images: bool = False) -> list[str]:
     """Text of an element split where a browser would start a new block, normalised.
 
     Walks the tree once: inline elements join their text as written, block elements and
     <br> outside a paragraph end a paragraph, and text outside any block (bodies written
     with <br> only, or loose text between <div>s) is kept rather than lost.
+
+    `images`: a photo is content (the issue of a removed photo is what it showed), so an
+    image standing as a block of its own, or in a <figure>, gives its alt text as a
+    paragraph when the alt describes it (see `image_text`); an icon inside a sentence
+    does not.
     """
     from bs4 import CData, NavigableString, Tag
 
@@ -378,6 +388,13 @@ def paragraph_texts(root: Tag) -> list[str]:
             else:
                 flush()
             continue
+        if node.name == "img":
+            alt = image_text(node) if images and (not in_paragraph or _in_figure(node)) else ""
+            if alt:
+                flush()
+                if alt not in paragraphs[-1:]:
+                    paragraphs.append(alt)
+            continue
         breaking = node.name in _BREAKING
         if breaking:
             flush()
@@ -389,6 +406,24 @@ def paragraph_texts(root: Tag) -> list[str]:
 
 
 _END_BLOCK = object()
+_IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|gif|webp|svg|bmp|tiff?)$", re.I)
+
+
+def image_text(image: Tag) -> str:
+    """An image's alt text when it describes the picture: two words or more, not a file
+    name, and not what its <figcaption> already says."""
+    alt = normalize_text(str(image.get("alt") or ""))
+    if len(alt.split()) < 2 or _IMAGE_FILE.search(alt):
+        return ""
+    figure = image.find_parent("figure")
+    caption = figure.find("figcaption") if figure is not None else None
+    if caption is not None and normalize_text(caption.get_text(" ")) == alt:
+        return ""
+    return alt
+
+
+def _in_figure(node: Tag) -> bool:
+    return node.find_parent("figure") is not None
 
 
 def _strings(element: Tag) -> list[str]:

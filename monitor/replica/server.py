@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
+from monitor.replica import rendered
 from monitor.replica.statements import LANGS, STATEMENTS, Statement, StatementText
 
 ENTITY = "mfa"
@@ -319,13 +320,17 @@ class ReplicaSite:
         statements: Iterable[Statement] | None = None,
         rest_format: str = "page",
         require_tokens: bool = False,
+        prerender: bool = False,
     ) -> None:
+        """`prerender`: pages answer as a browser shows them once the app has run (see
+        `rendered`), as if rendered on the server, instead of the app's empty shell."""
         if rest_format not in REST_FORMATS:
             raise ValueError(f"rest_format must be one of {REST_FORMATS}")
         self.host = host
         self.port = port
         self.rest_format = rest_format
         self.require_tokens = require_tokens
+        self.prerender = prerender
         # Fresh per instance, so a client cannot pass by hard-coding them.
         self.api_hash = secrets.token_hex(16)
         self.api_token = secrets.token_urlsafe(24)
@@ -557,6 +562,34 @@ class ReplicaSite:
         }
         # Seeded counters differ per statement, as they would on a live site.
         self._records[id] = _Record(id, created_date, validated, views=97 + id % 900)
+
+    def rendered_page(self, path: str) -> str:
+        """A page (path and query) as a browser shows it once the app has run: what
+        `fetcher = "browser"` reads and "Save page as" keeps. Views are not counted."""
+        url = urlsplit(path)
+        query = parse_qs(url.query)
+        lang = (query.get("lang") or [DEFAULT_LANG])[0]
+        lang = lang if lang in LANGS else DEFAULT_LANG
+        with self._lock:
+            visible = [r for r in self._records.values() if not r.removed and lang in r.texts]
+            visible.sort(key=_Record.sort_key, reverse=True)
+            items = [record.item(lang) for record in visible]
+        details = re.search(r"/press/(?:news|article)/details/(\d+)", url.path)
+        if details:
+            item = next((i for i in items if i["id"] == int(details[1])), None)
+            if item is None:
+                return rendered.not_found_page(lang)
+            others = [other for other in items if other["id"] != item["id"]][:4]
+            return rendered.statement_page(item, lang, others)
+        if re.search(r"/press/(?:news|article)(?:/\d+)?/?$", url.path):
+            # Pages of the listing as the app pages it: /press/news/2 or ?page=2.
+            number = re.search(r"/(\d+)/?$", url.path)
+            page = int(number[1] if number else (query.get("page") or ["1"])[0])
+            last = max(1, math.ceil(len(items) / rendered.CARDS_PER_PAGE))
+            first = (page - 1) * rendered.CARDS_PER_PAGE
+            shown = items[first : first + rendered.CARDS_PER_PAGE]
+            return rendered.listing_page(shown, lang, page, last)
+        return rendered.not_found_page(lang)
 
     def _next_date(self) -> str:
         latest = max((r.sort_key()[0] for r in self._records.values()), default=None)
@@ -869,6 +902,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- pages --
 
     def _shell(self, _match: re.Match[str], url: SplitResult) -> None:
+        if self.site.prerender:
+            # A single-page app answers 200 for every route; "not found" is the app's view.
+            path = f"{url.path}?{url.query}" if url.query else url.path
+            self._send_html(HTTPStatus.OK, self.site.rendered_page(path))
+            return
         lang = (parse_qs(url.query).get("lang") or [DEFAULT_LANG])[0]
         page = _SHELL.substitute(
             lang=lang if lang in LANGS else DEFAULT_LANG,
