@@ -158,7 +158,9 @@ def same_moment(old: str, new: str) -> bool:
         from datetime import datetime
 
         try:
-            instants = [datetime.fromisoformat(x.strip().replace("Z", "+00:00")) for x in (old, new)]
+            instants = [
+                datetime.fromisoformat(x.strip().replace("Z", "+00:00")) for x in (a[0], b[0])
+            ]
         except ValueError:
             return False
         return instants[0] == instants[1]

@@ -15,7 +15,6 @@ import re
 import secrets
 import socket
 import socketserver
-import string
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -61,56 +60,6 @@ HTML_TYPE = "text/html; charset=utf-8"
 
 
 # --- pages -----------------------------------------------------------------------------------
-
-# The SPA shell: no statement text at all, only the mount point and the script that asks the
-# API. The hash/token pair is embedded the way the real bundle carries it, so a client that
-# must send them has to read them from here.
-_SHELL = string.Template("""<!DOCTYPE html>
-<html lang="$lang">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Ministry of Foreign Affairs of the Republic of Kazakhstan | Official Website</title>
-<script>
-window.__API_HASH__ = "$api_hash";
-window.__API_TOKEN__ = "$api_token";
-</script>
-</head>
-<body>
-<noscript>You need to enable JavaScript to run this app.</noscript>
-<div id="root"></div>
-<script>
-(function () {
-  var lang = new URLSearchParams(location.search).get("lang") || "ru";
-  var match = location.pathname.match(/\\/details\\/(\\d+)/);
-  var url = "/api/v1/public/content-manager/news" + (match ? "/" + match[1]
-    : "?sort-by=created_date:DESC&projects=eq:mfa&page=1&size=20");
-  var root = document.getElementById("root");
-  fetch(url, {headers: {"Accept-Language": lang, "hash": window.__API_HASH__,
-                        "token": window.__API_TOKEN__}})
-    .then(function (response) { return response.json(); })
-    .then(function (data) {
-      var items = match ? [data] : (Array.isArray(data) ? data : data.content);
-      items.forEach(function (item) {
-        var article = document.createElement("article");
-        var heading = document.createElement("h2");
-        var link = document.createElement("a");
-        link.href = "/memleket/entities/mfa/press/news/details/" + item.id + "?lang=" + lang;
-        link.textContent = item.title;
-        heading.appendChild(link);
-        var date = document.createElement("time");
-        date.textContent = item.created_date;
-        var body = document.createElement("div");
-        body.innerHTML = match ? item.body : "<p>" + item.short_description + "</p>";
-        article.append(heading, date, body);
-        root.appendChild(article);
-      });
-    });
-})();
-</script>
-</body>
-</html>
-""")
 
 _ERROR_PAGE = """<html>
 <head><title>500 Internal Server Error</title></head>
@@ -574,13 +523,14 @@ class ReplicaSite:
             visible = [r for r in self._records.values() if not r.removed and lang in r.texts]
             visible.sort(key=_Record.sort_key, reverse=True)
             items = [record.item(lang) for record in visible]
+        shell = {"api_hash": self.api_hash, "api_token": self.api_token}
         details = re.search(r"/press/(?:news|article)/details/(\d+)", url.path)
         if details:
             item = next((i for i in items if i["id"] == int(details[1])), None)
             if item is None:
-                return rendered.not_found_page(lang)
+                return rendered.not_found_page(shell, lang)
             others = [other for other in items if other["id"] != item["id"]][:4]
-            return rendered.statement_page(item, lang, others)
+            return rendered.statement_page(shell, item, lang, others)
         if re.search(r"/press/(?:news|article)(?:/\d+)?/?$", url.path):
             # Pages of the listing as the app pages it: /press/news/2 or ?page=2.
             number = re.search(r"/(\d+)/?$", url.path)
@@ -588,8 +538,8 @@ class ReplicaSite:
             last = max(1, math.ceil(len(items) / rendered.CARDS_PER_PAGE))
             first = (page - 1) * rendered.CARDS_PER_PAGE
             shown = items[first : first + rendered.CARDS_PER_PAGE]
-            return rendered.listing_page(shown, lang, page, last)
-        return rendered.not_found_page(lang)
+            return rendered.listing_page(shell, shown, lang, page, last)
+        return rendered.not_found_page(shell, lang)
 
     def _next_date(self) -> str:
         latest = max((r.sort_key()[0] for r in self._records.values()), default=None)
@@ -908,12 +858,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_html(HTTPStatus.OK, self.site.rendered_page(path))
             return
         lang = (parse_qs(url.query).get("lang") or [DEFAULT_LANG])[0]
-        page = _SHELL.substitute(
-            lang=lang if lang in LANGS else DEFAULT_LANG,
+        page = rendered.shell(
+            lang if lang in LANGS else DEFAULT_LANG,
             api_hash=self.site.api_hash,
             api_token=self.site.api_token,
         )
         self._send_html(HTTPStatus.OK, page)
+
+    def _app_script(self, _match: re.Match[str], _url: SplitResult) -> None:
+        script = rendered.app_script(API_PATH).encode("utf-8")
+        self._send(HTTPStatus.OK, script, "application/javascript; charset=utf-8")
 
     # -- REST --
 
@@ -1018,6 +972,9 @@ _ROUTES: tuple[_Route, ...] = (
     _Route(re.compile(rf"{API_PATH}/?"), "GET", _Handler._rest_list, "rest_off", True, True),
     _Route(re.compile(rf"{API_PATH}/(\d+)/?"), "GET", _Handler._rest_item, "rest_off", True, True),
     _Route(re.compile(r"/graphql/?"), "POST", _Handler._graphql, "graphql_off", True),
+    _Route(
+        re.compile(re.escape(rendered.APP_SCRIPT_PATH)), "GET", _Handler._app_script, None, False
+    ),
     # The SPA serves its shell for every client-side route; the app itself decides what exists.
     _Route(re.compile(r"/|/memleket(?:/.*)?"), "GET", _Handler._shell, None, False),
 )
