@@ -123,6 +123,9 @@ def compare(
     result = DiffResult(changes=changes, timed_out=timed_out)
     result.score = _score(result, old)
     result.summary = summarize(result)
+    if not changes and date_old != date_new:
+        # Archived (the stored text differs), but nothing a reader would call an edit.
+        result.summary = f"no change (the date read to another precision: {date_old} → {date_new})"
     return result
 
 
