@@ -355,10 +355,10 @@ def paragraph_texts(root: Tag, images: bool = False) -> list[str]:
     <br> outside a paragraph end a paragraph, and text outside any block (bodies written
     with <br> only, or loose text between <div>s) is kept rather than lost.
 
-    `images`: a photo is content (the issue of a removed photo is what it showed), so an
-    image standing as a block of its own, or in a <figure>, gives its alt text as a
-    paragraph when the alt describes it (see `image_text`); an icon inside a sentence
-    does not.
+    `images`: a photo is content (what a removed photo showed is news), so an image
+    standing as a block of its own (alone in its paragraph, or in a <figure>) gives its alt
+    text as a paragraph when the alt describes it (see `image_text`); an icon inside a
+    sentence does not.
     """
     from bs4 import CData, NavigableString, Tag
 
@@ -389,7 +389,7 @@ def paragraph_texts(root: Tag, images: bool = False) -> list[str]:
                 flush()
             continue
         if node.name == "img":
-            alt = image_text(node) if images and (not in_paragraph or _in_figure(node)) else ""
+            alt = image_text(node) if images and (not in_paragraph or _stands_alone(node)) else ""
             if alt:
                 flush()
                 if alt not in paragraphs[-1:]:
@@ -422,8 +422,13 @@ def image_text(image: Tag) -> str:
     return alt
 
 
-def _in_figure(node: Tag) -> bool:
-    return node.find_parent("figure") is not None
+def _stands_alone(image: Tag) -> bool:
+    """An image in a <figure>, or alone in its paragraph (`<p><img></p>`), not an icon
+    inside a sentence."""
+    if image.find_parent("figure") is not None:
+        return True
+    paragraph = image.find_parent(_PARAGRAPH_LIKE)
+    return paragraph is None or not normalize_text(paragraph.get_text())
 
 
 def _strings(element: Tag) -> list[str]:
