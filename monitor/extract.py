@@ -343,6 +343,27 @@ def page_links(root: Tag, base_url: str = "") -> list[Link]:
     return unique_links(links)
 
 
+# Link texts that ask the reader to take the document itself: "Download", "Read the full
+# text", "Полный текст". Not "Read more" / "Подробнее", which teaser lists repeat.
+_CALL_TO_ACTION = re.compile(
+    r"^(?:download|read the full text|full text|скачать|загрузить|полный текст|читать полный"
+    r"|жүктеу|жүктеп алу|толық мәтін)",
+    re.I,
+)
+_BUTTON_CLASS = re.compile(r"(?:^|[\s_-])(?:btn|button)(?:$|[\s_-])", re.I)
+
+
+def is_button_link(anchor: Tag) -> bool:
+    """A link drawn as a button or worded as a call to take a document ("Download",
+    "Полный текст"): content even alone in its block, unlike the links of a teaser list."""
+    classes = " ".join(anchor.get("class") or [])
+    return (
+        anchor.get("role") == "button"
+        or bool(_BUTTON_CLASS.search(classes))
+        or bool(_CALL_TO_ACTION.match(inline_text(anchor)))
+    )
+
+
 def inline_text(element: Tag) -> str:
     """The text of one element as a browser shows it on a line, normalised."""
     return normalize_text("".join(_strings(element)))
