@@ -163,7 +163,11 @@ class Checker:
         for watch in watches:
             profile = get_profile(watch.profile, watch.url)
             target = Target(
-                watch.url, watch.language, dict(watch.options), tuple(watch.ignore_selectors)
+                watch.url,
+                watch.language,
+                dict(watch.options),
+                tuple(watch.ignore_selectors),
+                watch.fetcher,
             )
             self._readings[watch.id] = _Reading(profile, target, _rules_of(watch, profile))
             if not watch.robots:
@@ -825,13 +829,15 @@ def _same_rules(recorded: str | None, rules: str) -> bool:
 
 def _rules_of(watch: WatchConfig, profile: Profile) -> str:
     """A fingerprint of what, besides the page, decides its statements' text: the watch's
-    profile, options and ignore_selectors, and the extraction code of this monitor."""
+    profile, options, ignore_selectors and fetcher, and the extraction code of this monitor."""
     rules = [
         profile.name,
         sorted(watch.options.items()),
         list(watch.ignore_selectors),
         extraction_code(),
     ]
+    if watch.fetcher != "http":  # a rendered page may read differently from the API answer
+        rules.append(watch.fetcher)
     return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
 
 

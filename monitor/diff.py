@@ -115,7 +115,7 @@ def compare(
     if _squash(title_old) != _squash(title_new):
         changes.append(_field_change("title", "title", title_old, title_new))
     date_old, date_new = old.published or "", new.published or ""
-    if date_old != date_new:
+    if not same_moment(date_old, date_new):
         changes.append(Change("published", "date", date_old, date_new, (date_old,), (date_new,)))
     body_changes, timed_out = _body_changes(old.paragraphs, new.paragraphs, patterns)
     changes += body_changes
@@ -123,6 +123,9 @@ def compare(
     result = DiffResult(changes=changes, timed_out=timed_out)
     result.score = _score(result, old)
     result.summary = summarize(result)
+    if not changes and date_old != date_new:
+        # Archived (the stored text differs), but nothing a reader would call an edit.
+        result.summary = f"no change (the date read to another precision: {date_old} → {date_new})"
     return result
 
 
@@ -135,6 +138,37 @@ def _whole(old: Statement | None, new: Statement | None) -> DiffResult:
         return DiffResult([change], 1.0, f'Published: "{new.title}"')
     change = Change("body", "statement", old.title, "", (old.title,), ())
     return DiffResult([change], 1.0, f'Removed: "{old.title}"')
+
+
+# An ISO date as sites and our readers write it: "2026-11-03", "2026-11-03T10:15",
+# "2026-11-03T10:15:00.000+05:00".
+_ISO_MOMENT = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?"
+    r"(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def same_moment(old: str, new: str) -> bool:
+    """Whether two dates name the same moment as far as both tell: "2026-11-03T10:15"
+    (the date a page shows, Astana wall clock) is the API's "2026-11-03T10:15:00.000+05:00"
+    read less precisely, not an edit. Where both carry a zone, the instants are compared."""
+    if old == new:
+        return True
+    a, b = _ISO_MOMENT.match(old.strip()), _ISO_MOMENT.match(new.strip())
+    if a is None or b is None:
+        return False
+    if a[4] and b[4] and a[2] and b[2]:
+        from datetime import datetime
+
+        try:
+            instants = [
+                datetime.fromisoformat(x.strip().replace("Z", "+00:00")) for x in (a[0], b[0])
+            ]
+        except ValueError:
+            return False
+        return instants[0] == instants[1]
+    # Wall clock: each part that both show must agree.
+    return all(x == y for x, y in zip(a.groups()[:3], b.groups()[:3], strict=True) if x and y)
 
 
 def _mask(text: str, patterns: Sequence[re.Pattern[str]]) -> str:
@@ -184,6 +218,7 @@ def _body_changes(
             before = olds[index] if index < len(olds) else None
             after = news[index] if index < len(news) else None
             if before and after:
+                after = (_in_context(after, new_units, b1 + index), after[1])
                 change, slow = _sentence_change(before, after)
                 timed_out |= slow
                 changes.append(change)
@@ -192,6 +227,28 @@ def _body_changes(
             elif after:
                 changes.append(Change("body", after[0], "", after[1], (), (after[1],)))
     return _moves(changes), timed_out
+
+
+# An edited unit of fewer words than this (a table cell, a figure in a list) is named with
+# the text just before it: "paragraph 15, after “Evacuations from crisis areas · 1,204”".
+_CONTEXT_WORDS = 4
+
+
+def _in_context(unit: tuple[str, str], units: list[tuple[str, str]], index: int) -> str:
+    where, text = unit
+    if len(text.split()) >= _CONTEXT_WORDS:
+        return where
+    before: list[str] = []
+    for _, earlier in reversed(units[max(0, index - 3) : index]):
+        before.insert(0, earlier)
+        if len(" ".join(before).split()) >= _CONTEXT_WORDS:
+            break
+    if not before:
+        return where
+    context = " · ".join(before)
+    if len(context) > 80:
+        context = "…" + context[-79:].lstrip()
+    return f"{where}, after “{context}”"
 
 
 def _moves(changes: list[Change]) -> list[Change]:
@@ -304,6 +361,16 @@ def _describe(change: Change) -> str:
     where = change.where[0].upper() + change.where[1:]
     if " moved to " in change.where:
         return f"{where}: {_quote([change.before])}"
+    if change.field == "title":
+        # A heading is short and read whole: "Title: “A” → “B”", not the words between.
+        return f"{where}: {_quote([change.before])} → {_quote([change.after])}"
+    if change.field in ("links", "attachments"):
+        # The link's own words first (a button's "Download", a document's name), then where
+        # it pointed.
+        link = change.after or change.before
+        text, _, href = link.rpartition(" <")
+        named = f"{_quote([text])} <{href}" if text else f"<{href}"
+        return f"{where}: {named}"
     if change.removed and change.added:
         return f"{where}: {_quote(change.removed)} → {_quote(change.added)}"
     if change.added:

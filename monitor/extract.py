@@ -115,6 +115,9 @@ class Target:
     # CSS selectors of elements the user wants dropped before extraction (page furniture
     # the profile does not know about).
     drop_selectors: tuple[str, ...] = ()
+    # How the watch fetches ("http" or "browser"): a browser renders pages with their
+    # scripts, so a profile of a single-page app asks for the page rather than its API.
+    fetcher: str = "http"
 
 
 class Profile:
@@ -316,16 +319,18 @@ def split_attachments(links: list[Link]) -> tuple[list[Link], list[Link]]:
 
 
 def html_to_paragraphs(
-    fragment: str | Tag, base_url: str = "", drop: tuple[str, ...] = ()
+    fragment: str | Tag, base_url: str = "", drop: tuple[str, ...] = (), images: bool = False
 ) -> tuple[list[str], list[Link]]:
-    """Paragraph texts and links of an HTML fragment, furniture and `drop` selectors removed."""
+    """Paragraph texts and links of an HTML fragment, furniture and `drop` selectors removed.
+
+    `images`: an image's alt text is a paragraph too (see `paragraph_texts`)."""
     from bs4 import BeautifulSoup
 
     root = BeautifulSoup(fragment, "lxml") if isinstance(fragment, str) else fragment
     drop_selected(root, drop)
     for tag in root.find_all(FURNITURE_TAGS):
         tag.decompose()
-    return paragraph_texts(root), page_links(root, base_url)
+    return paragraph_texts(root, images=images), page_links(root, base_url)
 
 
 def page_links(root: Tag, base_url: str = "") -> list[Link]:
@@ -338,17 +343,43 @@ def page_links(root: Tag, base_url: str = "") -> list[Link]:
     return unique_links(links)
 
 
+# Link texts that ask the reader to take the document itself: "Download", "Read the full
+# text", "Полный текст". Not "Read more" / "Подробнее", which teaser lists repeat.
+_CALL_TO_ACTION = re.compile(
+    r"^(?:download|read the full text|full text|скачать|загрузить|полный текст|читать полный"
+    r"|жүктеу|жүктеп алу|толық мәтін)",
+    re.I,
+)
+_BUTTON_CLASS = re.compile(r"(?:^|[\s_-])(?:btn|button)(?:$|[\s_-])", re.I)
+
+
+def is_button_link(anchor: Tag) -> bool:
+    """A link drawn as a button or worded as a call to take a document ("Download",
+    "Полный текст"): content even alone in its block, unlike the links of a teaser list."""
+    classes = " ".join(anchor.get("class") or [])
+    return (
+        anchor.get("role") == "button"
+        or bool(_BUTTON_CLASS.search(classes))
+        or bool(_CALL_TO_ACTION.match(inline_text(anchor)))
+    )
+
+
 def inline_text(element: Tag) -> str:
     """The text of one element as a browser shows it on a line, normalised."""
     return normalize_text("".join(_strings(element)))
 
 
-def paragraph_texts(root: Tag) -> list[str]:
+def paragraph_texts(root: Tag, images: bool = False) -> list[str]:
     """Text of an element split where a browser would start a new block, normalised.
 
     Walks the tree once: inline elements join their text as written, block elements and
     <br> outside a paragraph end a paragraph, and text outside any block (bodies written
     with <br> only, or loose text between <div>s) is kept rather than lost.
+
+    `images`: a photo is content (what a removed photo showed is news), so an image
+    standing as a block of its own (alone in its paragraph, or in a <figure>) gives its alt
+    text as a paragraph when the alt describes it (see `image_text`); an icon inside a
+    sentence does not.
     """
     from bs4 import CData, NavigableString, Tag
 
@@ -378,6 +409,13 @@ def paragraph_texts(root: Tag) -> list[str]:
             else:
                 flush()
             continue
+        if node.name == "img":
+            alt = image_text(node) if images and (not in_paragraph or _stands_alone(node)) else ""
+            if alt:
+                flush()
+                if alt not in paragraphs[-1:]:
+                    paragraphs.append(alt)
+            continue
         breaking = node.name in _BREAKING
         if breaking:
             flush()
@@ -389,6 +427,29 @@ def paragraph_texts(root: Tag) -> list[str]:
 
 
 _END_BLOCK = object()
+_IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|gif|webp|svg|bmp|tiff?)$", re.I)
+
+
+def image_text(image: Tag) -> str:
+    """An image's alt text when it describes the picture: two words or more, not a file
+    name, and not what its <figcaption> already says."""
+    alt = normalize_text(str(image.get("alt") or ""))
+    if len(alt.split()) < 2 or _IMAGE_FILE.search(alt):
+        return ""
+    figure = image.find_parent("figure")
+    caption = figure.find("figcaption") if figure is not None else None
+    if caption is not None and normalize_text(caption.get_text(" ")) == alt:
+        return ""
+    return alt
+
+
+def _stands_alone(image: Tag) -> bool:
+    """An image in a <figure>, or alone in its paragraph (`<p><img></p>`), not an icon
+    inside a sentence."""
+    if image.find_parent("figure") is not None:
+        return True
+    paragraph = image.find_parent(_PARAGRAPH_LIKE)
+    return paragraph is None or not normalize_text(paragraph.get_text())
 
 
 def _strings(element: Tag) -> list[str]:

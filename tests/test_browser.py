@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 from monitor.replica import STATEMENTS, ReplicaSite
-from tests.conftest import monitor_cli, write_config
+from tests.conftest import Receiver, monitor_cli, write_config
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 
@@ -92,3 +93,38 @@ fetcher = "browser"
         assert result.returncode == 1
         assert "non-public address 127.0.0.1" in result.stdout
         assert site.requests == []
+
+
+def test_gov_kz_read_from_the_rendered_pages_continues_the_api_history(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    # A ministry watched through the API, then (its API locked, say) through the pages a
+    # browser renders: the same statements, keyed the same way, and no alert for the switch.
+    discover = 'discover = true\ndiscover_schedule = ["10m"]'
+    with ReplicaSite() as site:
+        config = write_config(tmp_path, site, receiver, ("ru",), watch_extra=discover)
+        api = monitor_cli(config, "check", "--once")
+        assert api.returncode == 0, api.stdout + api.stderr
+        browser = write_config(
+            tmp_path, site, receiver, ("ru",), watch_extra=discover + '\nfetcher = "browser"'
+        )
+        site.clear_requests()
+        rendered = monitor_cli(browser, "check", "--once")
+        assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+        # Pages only: the app's own script asked the API, monitor did not.
+        asked = [path for method, path in site.requests if method == "GET"]
+        assert any("/press/news/details/" in path for path in asked)
+        assert receiver.posts == []
+        db = sqlite3.connect(tmp_path / "store" / "index.sqlite")
+        kinds = dict(db.execute("SELECT kind, COUNT(*) FROM version GROUP BY kind").fetchall())
+        assert kinds.get("baseline") == len(STATEMENTS)
+        assert "published" not in kinds and "removed" not in kinds
+        exported = monitor_cli(browser, "export", "--format", "jsonl")
+        versions = [json.loads(line) for line in exported.stdout.splitlines()]
+        by_key: dict[str, list[dict[str, object]]] = {}
+        for version in versions:
+            by_key.setdefault(version["key"], []).append(version["statement"])
+        assert len(by_key) == len(STATEMENTS)
+        for statements in by_key.values():
+            first, last = statements[0], statements[-1]
+            assert (last["title"], last["paragraphs"]) == (first["title"], first["paragraphs"])

@@ -15,7 +15,6 @@ import re
 import secrets
 import socket
 import socketserver
-import string
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
+from monitor.replica import rendered
 from monitor.replica.statements import LANGS, STATEMENTS, Statement, StatementText
 
 ENTITY = "mfa"
@@ -60,56 +60,6 @@ HTML_TYPE = "text/html; charset=utf-8"
 
 
 # --- pages -----------------------------------------------------------------------------------
-
-# The SPA shell: no statement text at all, only the mount point and the script that asks the
-# API. The hash/token pair is embedded the way the real bundle carries it, so a client that
-# must send them has to read them from here.
-_SHELL = string.Template("""<!DOCTYPE html>
-<html lang="$lang">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Ministry of Foreign Affairs of the Republic of Kazakhstan | Official Website</title>
-<script>
-window.__API_HASH__ = "$api_hash";
-window.__API_TOKEN__ = "$api_token";
-</script>
-</head>
-<body>
-<noscript>You need to enable JavaScript to run this app.</noscript>
-<div id="root"></div>
-<script>
-(function () {
-  var lang = new URLSearchParams(location.search).get("lang") || "ru";
-  var match = location.pathname.match(/\\/details\\/(\\d+)/);
-  var url = "/api/v1/public/content-manager/news" + (match ? "/" + match[1]
-    : "?sort-by=created_date:DESC&projects=eq:mfa&page=1&size=20");
-  var root = document.getElementById("root");
-  fetch(url, {headers: {"Accept-Language": lang, "hash": window.__API_HASH__,
-                        "token": window.__API_TOKEN__}})
-    .then(function (response) { return response.json(); })
-    .then(function (data) {
-      var items = match ? [data] : (Array.isArray(data) ? data : data.content);
-      items.forEach(function (item) {
-        var article = document.createElement("article");
-        var heading = document.createElement("h2");
-        var link = document.createElement("a");
-        link.href = "/memleket/entities/mfa/press/news/details/" + item.id + "?lang=" + lang;
-        link.textContent = item.title;
-        heading.appendChild(link);
-        var date = document.createElement("time");
-        date.textContent = item.created_date;
-        var body = document.createElement("div");
-        body.innerHTML = match ? item.body : "<p>" + item.short_description + "</p>";
-        article.append(heading, date, body);
-        root.appendChild(article);
-      });
-    });
-})();
-</script>
-</body>
-</html>
-""")
 
 _ERROR_PAGE = """<html>
 <head><title>500 Internal Server Error</title></head>
@@ -319,13 +269,17 @@ class ReplicaSite:
         statements: Iterable[Statement] | None = None,
         rest_format: str = "page",
         require_tokens: bool = False,
+        prerender: bool = False,
     ) -> None:
+        """`prerender`: pages answer as a browser shows them once the app has run (see
+        `rendered`), as if rendered on the server, instead of the app's empty shell."""
         if rest_format not in REST_FORMATS:
             raise ValueError(f"rest_format must be one of {REST_FORMATS}")
         self.host = host
         self.port = port
         self.rest_format = rest_format
         self.require_tokens = require_tokens
+        self.prerender = prerender
         # Fresh per instance, so a client cannot pass by hard-coding them.
         self.api_hash = secrets.token_hex(16)
         self.api_token = secrets.token_urlsafe(24)
@@ -557,6 +511,35 @@ class ReplicaSite:
         }
         # Seeded counters differ per statement, as they would on a live site.
         self._records[id] = _Record(id, created_date, validated, views=97 + id % 900)
+
+    def rendered_page(self, path: str) -> str:
+        """A page (path and query) as a browser shows it once the app has run: what
+        `fetcher = "browser"` reads and "Save page as" keeps. Views are not counted."""
+        url = urlsplit(path)
+        query = parse_qs(url.query)
+        lang = (query.get("lang") or [DEFAULT_LANG])[0]
+        lang = lang if lang in LANGS else DEFAULT_LANG
+        with self._lock:
+            visible = [r for r in self._records.values() if not r.removed and lang in r.texts]
+            visible.sort(key=_Record.sort_key, reverse=True)
+            items = [record.item(lang) for record in visible]
+        shell = {"api_hash": self.api_hash, "api_token": self.api_token}
+        details = re.search(r"/press/(?:news|article)/details/(\d+)", url.path)
+        if details:
+            item = next((i for i in items if i["id"] == int(details[1])), None)
+            if item is None:
+                return rendered.not_found_page(shell, lang)
+            others = [other for other in items if other["id"] != item["id"]][:4]
+            return rendered.statement_page(shell, item, lang, others)
+        if re.search(r"/press/(?:news|article)(?:/\d+)?/?$", url.path):
+            # Pages of the listing as the app pages it: /press/news/2 or ?page=2.
+            number = re.search(r"/(\d+)/?$", url.path)
+            page = int(number[1] if number else (query.get("page") or ["1"])[0])
+            last = max(1, math.ceil(len(items) / rendered.CARDS_PER_PAGE))
+            first = (page - 1) * rendered.CARDS_PER_PAGE
+            shown = items[first : first + rendered.CARDS_PER_PAGE]
+            return rendered.listing_page(shell, shown, lang, page, last)
+        return rendered.not_found_page(shell, lang)
 
     def _next_date(self) -> str:
         latest = max((r.sort_key()[0] for r in self._records.values()), default=None)
@@ -869,13 +852,22 @@ class _Handler(BaseHTTPRequestHandler):
     # -- pages --
 
     def _shell(self, _match: re.Match[str], url: SplitResult) -> None:
+        if self.site.prerender:
+            # A single-page app answers 200 for every route; "not found" is the app's view.
+            path = f"{url.path}?{url.query}" if url.query else url.path
+            self._send_html(HTTPStatus.OK, self.site.rendered_page(path))
+            return
         lang = (parse_qs(url.query).get("lang") or [DEFAULT_LANG])[0]
-        page = _SHELL.substitute(
-            lang=lang if lang in LANGS else DEFAULT_LANG,
+        page = rendered.shell(
+            lang if lang in LANGS else DEFAULT_LANG,
             api_hash=self.site.api_hash,
             api_token=self.site.api_token,
         )
         self._send_html(HTTPStatus.OK, page)
+
+    def _app_script(self, _match: re.Match[str], _url: SplitResult) -> None:
+        script = rendered.app_script(API_PATH).encode("utf-8")
+        self._send(HTTPStatus.OK, script, "application/javascript; charset=utf-8")
 
     # -- REST --
 
@@ -980,6 +972,9 @@ _ROUTES: tuple[_Route, ...] = (
     _Route(re.compile(rf"{API_PATH}/?"), "GET", _Handler._rest_list, "rest_off", True, True),
     _Route(re.compile(rf"{API_PATH}/(\d+)/?"), "GET", _Handler._rest_item, "rest_off", True, True),
     _Route(re.compile(r"/graphql/?"), "POST", _Handler._graphql, "graphql_off", True),
+    _Route(
+        re.compile(re.escape(rendered.APP_SCRIPT_PATH)), "GET", _Handler._app_script, None, False
+    ),
     # The SPA serves its shell for every client-side route; the app itself decides what exists.
     _Route(re.compile(r"/|/memleket(?:/.*)?"), "GET", _Handler._shell, None, False),
 )

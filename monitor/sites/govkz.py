@@ -1,30 +1,47 @@
-"""gov.kz profile: statements of a ministry (the MFA of Kazakhstan first) via the site's API.
+"""gov.kz profile: statements of a ministry (the MFA of Kazakhstan first) via the site's API,
+or from the page as a browser renders it.
 
 gov.kz is a single-page app: the HTML pages hold no statement text, the browser reads it
 from a GraphQL endpoint and a REST API. We ask the API directly, GraphQL first and REST as
 the fallback, and key every statement by (language, id) — the API has no "updated" field,
 so edits are found only by comparing content.
+
+When the API is out of reach (browser-issued hash/token headers, IP blocks), the rendered
+page is what a user has: what `fetcher = "browser"` renders, or a page saved from a browser
+("Save page as") given to `monitor compare`/`monitor extract`. It is read into the same
+statement as the API's, keyed the same way (language and id from the URL), so a watch's
+history stays one statement whichever way it was read (see `_rendered_statement`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from monitor.extract import (
     Extraction,
+    Link,
     Profile,
     Statement,
     Target,
     classify_unusable,
     date_sort_key,
+    drop_selected,
     html_to_paragraphs,
+    inline_text,
+    is_attachment,
     normalize_text,
+    normalize_url,
     split_attachments,
+    unique_links,
 )
 from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
+from monitor.sites.generic import is_date_line, parse_date
+
+if TYPE_CHECKING:  # bs4 is imported where a page is parsed (see monitor.extract)
+    from bs4 import BeautifulSoup, Tag
 
 _PAGE = re.compile(
     r"/memleket/entities/(?P<entity>[\w-]+)/press/(?P<section>news|article)"
@@ -34,6 +51,9 @@ _REST_LIST = "/api/v1/public/content-manager/news"
 _GRAPHQL_FIELDS = "id title slug created_date short_description body"
 _DEFAULT_SIZE = 20
 _LANGUAGES = ("en", "ru", "kk")
+_DETAILS = re.compile(
+    r"/memleket/entities/(?P<entity>[\w-]+)/press/(?P<section>news|article)/details/(?P<id>[\w-]+)"
+)
 
 
 class GovKzProfile(Profile):
@@ -46,6 +66,10 @@ class GovKzProfile(Profile):
 
     def requests(self, target: Target) -> list[FetchRequest]:
         page = _Page(target)
+        if target.fetcher == "browser":
+            # A browser renders the page itself (its own scripts get past the API's
+            # hash/token check); the API answer it would show is read from the markup.
+            return [FetchRequest(page.url, headers={"Accept-Language": page.language})]
         headers = {
             "Accept": "application/json",
             "Accept-Language": page.language,
@@ -77,7 +101,7 @@ class GovKzProfile(Profile):
         return HeaderCapture(target.url, _REST_LIST, ("hash", "token"))
 
     def needs_fresh_headers(self, result: FetchResult) -> bool:
-        if result.problem or result.request.method != "GET":
+        if result.problem or result.request.method != "GET" or _asks_for_page(result):
             return False
         media = (result.header("content-type") or "").lower()
         return result.status in (401, 403) or (result.status == 200 and "json" not in media)
@@ -91,14 +115,21 @@ class GovKzProfile(Profile):
         page = _Page(target)
         if page.statement_id and result.status in (404, 410) and not result.problem:
             return Extraction(gone=True, problem=f"HTTP {result.status}")
-        if result.status in (401, 403) and not result.problem:
+        rendered = _asks_for_page(result)
+        if result.status in (401, 403) and not result.problem and not rendered:
             return Extraction(
                 problem=f"API refused the request (HTTP {result.status}); gov.kz may demand "
                 "browser-issued hash/token headers or block this IP"
             )
         reason = classify_unusable(result)
+        if reason and rendered and page.statement_id and _NOT_FOUND.search(reason):
+            # The app's own "page not found" view: its API answered 404 for the statement.
+            return Extraction(gone=True, problem=f"page: {reason}")
         if reason:
-            return Extraction(problem=f"API: {reason}")
+            return Extraction(problem=f"{'page' if rendered else 'API'}: {reason}")
+        # The API's JSON first, whatever was asked for: it is the statement as stored.
+        if rendered and not _looks_like_json(result):
+            return _rendered(result, page)
         try:
             data = json.loads(result.text())
         except ValueError:
@@ -136,6 +167,20 @@ class _Page:
         self.size = int(target.options.get("size", _DEFAULT_SIZE))
         self.drop = target.drop_selectors
 
+    @property
+    def url(self) -> str:
+        """The page's own address, as the site links to it."""
+        path = f"/memleket/entities/{self.entity}/press/{self.section}"
+        if self.statement_id:
+            path += f"/details/{self.statement_id}"
+        return f"{self.base}{path}?lang={self.language}"
+
+    def statement_url(self, item_id: object, entity: str = "", section: str = "") -> str:
+        return (
+            f"{self.base}/memleket/entities/{entity or self.entity}/press/"
+            f"{section or self.section}/details/{item_id}?lang={self.language}"
+        )
+
 
 def _items(data: Any, single: bool) -> tuple[list[dict[str, Any]], str | None]:
     """Statement items from any of the answer shapes gov.kz has used."""
@@ -159,15 +204,14 @@ def _statement(item: dict[str, Any], page: _Page) -> Statement | None:
     if item_id is None or not title:
         return None
     body = str(item.get("body") or "")
-    paragraphs, links = html_to_paragraphs(body, base_url=page.base, drop=page.drop)
+    paragraphs, links = html_to_paragraphs(body, base_url=page.base, drop=page.drop, images=True)
     links, attachments = split_attachments(links)
     if not paragraphs and item.get("short_description"):
         paragraphs = [normalize_text(str(item["short_description"]))]
     published = item.get("created_date") or item.get("createdDate") or item.get("publishedDate")
     return Statement(
         key=f"{page.language}/{item_id}",
-        url=f"{page.base}/memleket/entities/{page.entity}/press/{page.section}/details/{item_id}"
-        f"?lang={page.language}",
+        url=page.statement_url(item_id),
         title=title,
         paragraphs=tuple(paragraphs),
         published=str(published) if published else None,
@@ -175,3 +219,275 @@ def _statement(item: dict[str, Any], page: _Page) -> Statement | None:
         links=tuple(links),
         attachments=tuple(attachments),
     )
+
+
+# --- the page as a browser renders it ---------------------------------------------------------
+
+# Never text a reader sees as the statement's.
+_NEVER_TEXT = (
+    *("script", "style", "noscript", "template", "svg", "button", "iframe", "select", "input"),
+    *("textarea", "canvas", "link", "meta"),
+)
+# The app's furniture around a statement: by tag, and by words in class or id names (whole
+# words between -, _ or spaces, as BEM writes them: `news-detail__share`, `card-news-list`).
+_FURNITURE_TAGS = frozenset(("nav", "header", "footer", "aside", "form", "dialog", "menu"))
+_FURNITURE_WORDS = re.compile(
+    r"(?:^|[\s_-])(?:share|sharing|social|breadcrumbs?|related|other|similar|recommend\w*"
+    r"|popular|latest|aside|sidebar|tags?|views?|counter|banners?|carousel|slider|swiper"
+    r"|pagination|pager|card-news-list|comments?|subscribe|rating|toolbar|modal|popup)"
+    r"(?:$|[\s_-])",
+    re.I,
+)
+# Blocks whose text a reader takes as prose; a div or section counts when it holds text
+# itself rather than other blocks.
+_PROSE = ("p", "li", "td", "th", "dd", "blockquote", "pre", "figcaption", "div", "section")
+_PROSE += ("h2", "h3", "h4", "h5", "h6")
+_INNER = ("p", "li", "td", "th", "dd", "blockquote", "pre", "div", "section", "table", "ul")
+# The body's container holds at least this share of the prose after the title.
+_BODY_SHARE = 0.8
+_NOT_FOUND = re.compile(r"soft 404|not found|не найдена|табылмады", re.I)
+_TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}$")
+_COUNT_ONLY = re.compile(r"^[\d\s.,]+$")
+
+
+def _asks_for_page(result: FetchResult) -> bool:
+    """Whether the request was for one of the site's pages (not its API)."""
+    return bool(_PAGE.search(urlsplit(result.request.url).path))
+
+
+def _looks_like_json(result: FetchResult) -> bool:
+    media = (result.header("content-type") or "").lower()
+    return "json" in media or result.body.lstrip()[:1] in (b"{", b"[")
+
+
+def _rendered(result: FetchResult, page: _Page) -> Extraction:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(result.text(), "lxml")
+    drop_selected(soup, page.drop)
+    last_page = _last_page(soup)  # read before buttons go
+    for tag in soup.find_all(_NEVER_TEXT):
+        tag.decompose()
+    if page.statement_id:
+        return _rendered_statement(soup, page)
+    return _rendered_listing(soup, page, last_page)
+
+
+def _rendered_statement(soup: BeautifulSoup, page: _Page) -> Extraction:
+    """The statement of a rendered details page: the same one the API gives.
+
+    The title is the page's <h1> (the one inside <article>, which scrapers wait for). The
+    body is found by its prose, not by a class name (the app's are not documented and may
+    change): of the text after the title, the smallest element holding most of it, which
+    is the element the app put the API's `body` into. Its paragraphs and links are then
+    read exactly as the API's `body` is, so both ways give the same statement.
+    """
+    from bs4 import Tag
+
+    heading = soup.select_one("article h1") or soup.select_one("main h1, [role=main] h1")
+    heading = heading or soup.find("h1")
+    if not isinstance(heading, Tag) or not inline_text(heading):
+        return Extraction(problem=_why_no_statement(soup))
+    title = inline_text(heading)
+    scopes = [heading.find_parent("article"), heading.find_parent("main")]
+    scopes += [heading.find_parent(attrs={"role": "main"}), soup.body, soup]
+    for scope in scopes:
+        if not isinstance(scope, Tag):
+            continue
+        _drop_furniture(scope, heading)
+        body = _body_elements(scope, heading)
+        if body:
+            break
+    else:
+        return Extraction(problem="the page shows a title but no statement text after it")
+    paragraphs: list[str] = []
+    links: list[Link] = []
+    inside: set[int] = set()
+    for element in body:
+        inside.update(id(tag) for tag in element.find_all(True))
+        inside.add(id(element))
+    published = _shown_date(scope, inside)
+    for element in body:
+        texts, found = html_to_paragraphs(element, base_url=page.base, images=True)
+        if len(body) > 1:  # read from beside the title: dates and counters stand there
+            texts = [t for t in texts if not is_date_line(t) and not _COUNT_ONLY.match(t)]
+        paragraphs += texts
+        links += found
+    links, attachments = split_attachments(unique_links(links))
+    # Documents listed beside the body (a files block) belong to the statement too.
+    for anchor in scope.find_all("a", href=True):
+        href = str(anchor["href"])
+        if id(anchor) not in inside and is_attachment(href):
+            attachments.append(Link(normalize_url(href, page.base), inline_text(anchor)))
+    if not paragraphs:
+        return Extraction(problem="the page shows a title but no statement text after it")
+    statement = Statement(
+        key=f"{page.language}/{page.statement_id}",
+        url=page.statement_url(page.statement_id),
+        title=title,
+        paragraphs=tuple(paragraphs),
+        published=published,
+        language=page.language,
+        links=tuple(links),
+        attachments=tuple(unique_links(attachments)),
+    )
+    return Extraction(statements=[statement])
+
+
+def _body_elements(scope: Tag, heading: Tag) -> list[Tag]:
+    """The element(s) holding the prose that follows the heading inside `scope`."""
+    order = {id(tag): n for n, tag in enumerate(scope.find_all(True))}
+    if id(heading) not in order:
+        return []
+    after = order[id(heading)] + len(heading.find_all(True))
+    weights: dict[int, float] = {}
+    best: tuple[float, Tag] | None = None
+    for block in scope.find_all(_PROSE):
+        if order[id(block)] <= after or block.find(_INNER):
+            continue
+        weight = _prose_weight(block)
+        if not weight:
+            continue
+        if best is None or weight > best[0]:
+            best = (weight, block)
+        for holder in (block, *block.parents):
+            weights[id(holder)] = weights.get(id(holder), 0.0) + weight
+            if holder is scope:
+                break
+    if best is None:
+        return []
+    total = weights[id(scope)]
+    container = best[1] if best[1].name in ("div", "section") else best[1].parent
+    while container is not None and container is not scope:
+        if weights.get(id(container), 0.0) >= _BODY_SHARE * total:
+            break
+        container = container.parent
+    if container is None:
+        return []
+    if heading not in container.descendants:
+        return [container]
+    # The prose shares a parent with the title: the parent's children after the title's
+    # branch that hold prose.
+    return [
+        child
+        for child in container.find_all(True, recursive=False)
+        if order[id(child)] > after and weights.get(id(child))
+    ]
+
+
+def _prose_weight(block: Tag) -> float:
+    text = inline_text(block)
+    if len(text) < 2 or is_date_line(text) or _COUNT_ONLY.match(text):
+        return 0.0
+    linked = sum(len(inline_text(a)) for a in block.find_all("a"))
+    if linked / len(text) > 0.5:
+        return 0.0  # a link list (or a lone link: it weighs nothing, but is kept in place)
+    return float(len(text) - linked)
+
+
+def _drop_furniture(scope: Tag, heading: Tag) -> None:
+    for tag in scope.find_all(True):
+        if tag.decomposed or heading in tag.descendants:
+            continue
+        marks = " ".join([*tag.get("class", []), str(tag.get("id") or "")])
+        if tag.name in _FURNITURE_TAGS or (marks.strip() and _FURNITURE_WORDS.search(marks)):
+            tag.decompose()
+
+
+def _shown_date(scope: Tag, body: set[int]) -> str | None:
+    """The date the page shows for the statement: a machine-readable <time>, else the first
+    line beside the body that is only a date (with the time when it stands next to it)."""
+    from bs4 import NavigableString
+
+    for time_tag in scope.find_all("time", datetime=True):
+        if id(time_tag) not in body:
+            return str(time_tag["datetime"]).strip()
+    found: str | None = None
+    for node in scope.find_all(string=True):
+        if type(node) is not NavigableString or any(id(p) in body for p in node.parents):
+            continue
+        text = normalize_text(str(node))
+        if not text:
+            continue
+        if found:
+            with_time = _TIME_ONLY.match(text) and "T" not in found
+            return f"{found}T{_hh_mm(text)}" if with_time else found
+        if is_date_line(text):
+            found = parse_date(text)
+    return found
+
+
+def _hh_mm(text: str) -> str:
+    hours, minutes = text.split(":")
+    return f"{int(hours):02d}:{minutes}"
+
+
+def _last_page(soup: BeautifulSoup) -> bool | None:
+    """True on the last page of a paged listing, False when a next page exists, None when
+    the page has no pager to tell."""
+    button = soup.find(attrs={"aria-label": re.compile(r"^next page$", re.I)})
+    if button is None:
+        return None
+    return button.has_attr("disabled") or button.get("aria-disabled") == "true"
+
+
+def _rendered_listing(soup: BeautifulSoup, page: _Page, last_page: bool | None) -> Extraction:
+    """The statements a rendered listing shows: one per card (`div.card-news-list__item`,
+    or any link to a statement's page where the app draws no cards)."""
+    from bs4 import Tag
+
+    cards = [card for card in soup.select("div.card-news-list__item") if isinstance(card, Tag)]
+    if not cards:
+        main = soup.find("main") or soup.body or soup
+        cards = [a for a in main.find_all("a", href=_DETAILS) if isinstance(a, Tag)]
+    statements: dict[str, Statement] = {}
+    for card in cards:
+        anchor = card if card.name == "a" else card.find("a", href=_DETAILS)
+        if not isinstance(anchor, Tag):
+            continue
+        match = _DETAILS.search(urlsplit(str(anchor["href"])).path)
+        if match is None:
+            continue
+        shown = card.select_one(".inner-html")
+        title = inline_text(shown) if isinstance(shown, Tag) else ""
+        title = title or normalize_text(str(anchor.get("title") or "")) or inline_text(anchor)
+        lines = html_to_paragraphs(card)[0] if card is not anchor else []
+        dates = [parse_date(line) for line in lines if is_date_line(line)]
+        published = next((d for d in dates if d), None)
+        # What else the card says (a lead) is its text; the title and date are not.
+        lead = [
+            line
+            for line in lines
+            if line != title and not is_date_line(line) and not _COUNT_ONLY.match(line)
+        ]
+        if not title:
+            continue
+        key = f"{page.language}/{match['id']}"
+        statements.setdefault(
+            key,
+            Statement(
+                key=key,
+                url=page.statement_url(match["id"], match["entity"], match["section"]),
+                title=title,
+                paragraphs=tuple(lead),
+                published=published,
+                language=page.language,
+            ),
+        )
+    if not statements:
+        return Extraction(problem=_why_no_statement(soup))
+    dates = [s.published for s in statements.values() if s.published]
+    # Only the last page of the pager holds the oldest statements: there, anything missing
+    # was removed; elsewhere only statements newer than the oldest shown are expected.
+    window = "" if last_page else (min(dates, key=date_sort_key) if dates else None)
+    return Extraction(statements=list(statements.values()), window_start=window, is_listing=True)
+
+
+def _why_no_statement(soup: BeautifulSoup) -> str:
+    text = normalize_text(soup.get_text(" "))
+    if len(text) < 300:
+        return (
+            "the page is the app's empty shell (gov.kz renders statements with JavaScript): "
+            'use the API, fetcher = "browser", or a page saved after it rendered'
+        )
+    return "no statement on the rendered page (no title heading and no statement cards)"
