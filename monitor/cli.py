@@ -121,14 +121,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "json"], default="text")
     p = command("show", cmd_show, "print one stored version")
     p.add_argument("watch")
-    p.add_argument("version", type=int, help="version id (from history)")
+    p.add_argument("version", type=int, help="version number: 1, 2, 3 … (from history)")
+    p.add_argument("--key", help="the statement (when the watch has several)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--raw", action="store_true", help="the raw response body, as received")
     group.add_argument("--text", action="store_true", help="the extracted text (default)")
     p = command("diff", cmd_diff, "show what changed between two stored versions")
     p.add_argument("watch")
-    p.add_argument("a", nargs="?", type=int, help="older version id (default: before B)")
-    p.add_argument("b", nargs="?", type=int, help="newer version id (default: latest edit)")
+    p.add_argument("a", nargs="?", type=int, help="older version number (default: before B)")
+    p.add_argument("b", nargs="?", type=int, help="newer version number (default: latest edit)")
+    p.add_argument("--key", help="the statement (when the watch has several)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p = command("compare", cmd_compare, "compare two saved pages and say if it would alert")
     p.add_argument("old", type=Path)
@@ -146,6 +148,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only versions seen since: 2024-05-01, 2024-05-01T10:00Z, 7d")
     p = command("verify", cmd_verify, "re-hash every stored blob and check references")
     p.add_argument("--repair", action="store_true", help="remove orphaned blob files only")
+    p.add_argument(
+        "--export",
+        type=Path,
+        metavar="FILE",
+        help="check an export (JSON lines or WARC) on its own: hashes and hash chains",
+    )
     p = command("demo", cmd_demo, "offline demo: replica gov.kz, a real edit, the alert")
     p.add_argument("--timeout", type=float, default=60.0)
     p = command("alerts", cmd_alerts, "the alert outbox: list, re-send dead letters, test")
@@ -260,17 +268,49 @@ async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list
     return outcomes
 
 
+def _documents(store: Store, watch_id: str, key: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+    """The statements of a watch, each with its watch id; a discovering listing's are those
+    of the statement watches it found (where its statements are archived)."""
+    family = [watch_id, *(row["watch_id"] for row in store.discovered([watch_id]))]
+    documents = [dict(d) for w in family for d in store.documents(w)]
+    if key:
+        documents = [d for d in documents if d["key"] == key]
+        if not documents:
+            raise UsageError(f"no statement {key!r} in watch {watch_id!r} (see `monitor history`)")
+    return documents
+
+
+def _statement_of(store: Store, watch_id: str, key: str | None) -> dict:  # type: ignore[type-arg]
+    """The one statement a command about versions means: `--key`, or the watch's only one."""
+    documents = _documents(store, watch_id, key)
+    if len(documents) != 1:
+        keys = ", ".join(d["key"] for d in documents[:5]) or "none stored yet"
+        raise UsageError(
+            f"watch {watch_id!r} has {len(documents)} statements: name one with --key ({keys})"
+        )
+    return documents[0]
+
+
+def _numbered(store: Store, document: dict, number: int):  # type: ignore[no-untyped-def,type-arg]
+    row = store.version_at(document["id"], number)
+    if row is None:
+        raise UsageError(
+            f"no version {number} of {document['key']} (see `monitor history "
+            f"{document['watch_id']} --key {document['key']}`)"
+        )
+    return row
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     config = _config(args)
     with _store(config) as store:
         watches_in_force(config, store).get_watch(args.watch)
-        documents = store.documents(args.watch)
-        if args.key:
-            documents = [d for d in documents if d["key"] == args.key]
         rows = []
-        for document in documents:
+        for document in _documents(store, args.watch, args.key):
             versions = [dict(v) for v in store.versions(document["id"])]
-            rows.append({**dict(document), "versions": versions})
+            for v in versions:
+                v["version"] = v["seq"]  # the number users cite; `id` is the database's
+            rows.append({**document, "versions": versions})
     if args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -278,18 +318,20 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"{args.watch}: nothing stored yet (run `monitor check {args.watch}`)")
     for doc in rows:
         removed = f"  [removed {doc['removed_at']}]" if doc["removed_at"] else ""
-        print(f"{doc['key']}  {doc['published'] or ''}  {doc['title']}{removed}")
+        where = f"  ({doc['watch_id']})" if doc["watch_id"] != args.watch else ""
+        print(f"{doc['key']}  {doc['published'] or ''}  {doc['title']}{removed}{where}")
         for v in doc["versions"]:
             summary = f"  {v['summary']}" if v["summary"] != FIRST_SEEN else ""
-            print(f"    #{v['id']:<6} {v['observed_at']}  {v['kind']:<9} {v['score']:.2f}{summary}")
+            mark = f" [{v['confirmation']}]" if v["confirmation"] in _UNSETTLED else ""
+            print(
+                f"    #{v['seq']:<4} {v['observed_at']}  {v['kind']:<9}{mark} "
+                f"{v['score']:.2f}{summary}"
+            )
     return EXIT_OK
 
 
-def _version_row(store: Store, watch_id: str, version_id: int):  # type: ignore[no-untyped-def]
-    row = store.version(version_id)
-    if row is None or row["watch_id"] != watch_id:
-        raise UsageError(f"no version {version_id} in watch {watch_id!r} (see `monitor history`)")
-    return row
+# Versions that did not (or not yet) stand: marked wherever versions are listed.
+_UNSETTLED = ("pending", "transient")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -297,7 +339,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
-        row = _version_row(store, args.watch, args.version)
+        row = _numbered(store, _statement_of(store, args.watch, args.key), args.version)
         if args.raw:
             response = store.response(row["response_id"]) if row["response_id"] else None
             if response is None:
@@ -318,20 +360,25 @@ def cmd_diff(args: argparse.Namespace) -> int:
     config = _config(args)
     with _store(config) as store:
         watch = watches_in_force(config, store).get_watch(args.watch)
-        b_id = args.b if args.b is not None else args.a
-        if b_id is None:
+        b_number = args.b if args.b is not None else args.a
+        if b_number is None and args.key is None:
             latest = store.latest_change(args.watch)
             if latest is None:
                 print(f"{args.watch}: no edits recorded yet")
                 return EXIT_OK
-            b_id = latest["id"]
-        b = _version_row(store, args.watch, b_id)
-        if args.a is not None and args.b is not None:
-            a = _version_row(store, args.watch, args.a)
+            document = store.document_by_id(latest["document_id"])
+            document = {**document, "watch_id": args.watch}
         else:
-            a = store.version_at(b["document_id"], b["seq"] - 1)
+            document = _statement_of(store, args.watch, args.key)
+        if b_number is None:
+            b_number = store.last_seq(document["id"])
+        b = _numbered(store, document, b_number)
+        if args.a is not None and args.b is not None:
+            a = _numbered(store, document, args.a)
+        else:
+            a = store.version_at(document["id"], b["seq"] - 1)
             if a is None:
-                raise UsageError(f"version {b_id} is the first of its statement")
+                raise UsageError(f"version {b_number} is the first of {document['key']}")
 
         def load(row) -> Statement | None:  # type: ignore[no-untyped-def]
             sha = row["text_sha256"]
@@ -343,7 +390,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(json.dumps(_diff_json(result), ensure_ascii=False, indent=2))
         return EXIT_OK
     color = sys.stdout.isatty()
-    print(f"{b['key']}: version #{a['id']} → #{b['id']}")
+    print(f"{b['key']}: version #{a['seq']} → #{b['seq']}")
     print(f"Summary: {result.summary} (score {result.score:.2f})")
     for change in result.changes:
         print(f"\n{change.where}:")
@@ -380,6 +427,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.export is not None:
+        return _verify_export(args.export)
     config = _config(args)
     with _store(config) as store:
         report = store.verify(repair=args.repair)
@@ -396,6 +445,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_PROBLEM if report.damage else EXIT_OK
 
 
+def _verify_export(path: Path) -> int:
+    """`verify --export FILE`: an export checked on its own, without the archive."""
+    from monitor.export import verify_export
+
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    report = verify_export(path)
+    for line in report.damage:
+        print(f"DAMAGE: {line}")
+    print(f"verified {report.checked} versions in {path}: {len(report.damage)} damaged")
+    return EXIT_PROBLEM if report.damage else EXIT_OK
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from monitor.export import parse_since, write_jsonl, write_warc
 
@@ -407,7 +469,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.output and args.warc:
         raise UsageError("--output goes with --format; --warc names its own file")
     with _store(config) as store:
-        if args.watch and not store.has_versions(args.watch):
+        if args.watch and not any(store.has_versions(w) for w in store.family(args.watch)):
             raise UsageError(f"no versions stored for watch {args.watch!r}")
         if args.warc:
             count = write_warc(store, args.warc, args.watch, since)

@@ -27,6 +27,8 @@ the exact bytes of `text_sha256`) and as plain text (`text`).
 from __future__ import annotations
 
 import base64
+import gzip
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
+from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
@@ -48,6 +51,7 @@ from warcio.warcwriter import WARCWriter
 from monitor.config import parse_duration
 from monitor.extract import Statement
 from monitor.store import Store
+from monitor.store.chain import ChainReport, walk
 from monitor.store.records import iso
 
 # Headers about the transfer, not the payload: kept under this prefix (pywb's convention).
@@ -81,11 +85,15 @@ def parse_since(value: str) -> str:
 def version_facts(store: Store, row: dict[str, Any]) -> dict[str, Any]:
     """What the archive knows about one version, JSON-ready (metadata records, JSON lines)."""
     facts = {
-        "version": row["id"],
+        # The statement's version number, the one users see everywhere (`seq` too, as
+        # before); `version_id` is the database's own row id.
+        "version": row["seq"],
+        "version_id": row["id"],
         "watch": row["watch_id"],
         "key": row["key"],
         "seq": row["seq"],
         "kind": row["kind"],
+        "confirmation": row["confirmation"],
         "observed_at": row["observed_at"],
         "title": row["title"],
         "url": row["url"],
@@ -94,6 +102,10 @@ def version_facts(store: Store, row: dict[str, Any]) -> dict[str, Any]:
         "score": row["score"],
         "summary": row["summary"],
         "text_sha256": row["text_sha256"],
+        "body_sha256": None,
+        "prev_chain": row["prev_chain"],
+        "chain": row["chain"],
+        "watch_chain": row["watch_chain"],
         "response": None,
     }
     record = store.response(row["response_id"]) if row["response_id"] else None
@@ -101,22 +113,45 @@ def version_facts(store: Store, row: dict[str, Any]) -> dict[str, Any]:
         del record["watch_id"]
         record["request_body_sha256"] = record.pop("request_body")
         facts["response"] = record
+        facts["body_sha256"] = record["body_sha256"]
     return facts
+
+
+def chain_record(store: Store, watch_id: str | None, since: str | None) -> dict[str, Any]:
+    """The hash chains' heads for an export (its last JSON line, a WARC metadata record):
+    with them, the export alone shows whether any version in it was altered, removed or
+    reordered (`monitor verify --export FILE`)."""
+    watch_ids = store.family(watch_id) if watch_id else None
+    statements, watches = store.chain_heads(watch_ids)
+    return {
+        "type": CHAIN_HEADS,
+        "complete": since is None,
+        "statements": statements,
+        "watches": watches,
+    }
+
+
+# The `type` of the chain heads' record; version lines have no `type`.
+CHAIN_HEADS = "chain-heads"
 
 
 def write_jsonl(
     store: Store, target: Path | IO[str], watch_id: str | None = None, since: str | None = None
 ) -> ExportCount:
+    """One line per version, then one with the chain heads (`"type": "chain-heads"`)."""
     count = ExportCount()
+    watches = store.family(watch_id) if watch_id else None
     with _output(target, binary=False) as out:
-        for row in store.iter_versions(watch_id, since):
+        for row in store.iter_versions(watches, since):
             line = version_facts(store, row)
             raw = store.read_blob(row["text_sha256"]) if row["text_sha256"] else None
             line["statement"] = json.loads(raw) if raw is not None else None
             line["text"] = Statement.from_json(raw).render_text() if raw is not None else None
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             count.versions += 1
-    count.records = count.versions
+        heads = chain_record(store, watch_id, since)
+        out.write(json.dumps(heads, ensure_ascii=False) + "\n")
+    count.records = count.versions + 1
     return count
 
 
@@ -134,7 +169,7 @@ def write_warc(
         }
         _write(writer, writer.create_warcinfo_record(path.name, info), count)
         response_ids: dict[int, str] = {}  # store's response id → its WARC-Record-ID
-        for row in store.iter_versions(watch_id, since):
+        for row in store.iter_versions(store.family(watch_id) if watch_id else None, since):
             facts = version_facts(store, row)
             response = facts["response"]
             if response is not None and response["id"] not in response_ids:
@@ -150,6 +185,14 @@ def write_warc(
             )
             _write(writer, record, count)
             count.versions += 1
+        heads = writer.create_warc_record(
+            "urn:monitor:chain-heads",
+            "metadata",
+            payload=BytesIO(json.dumps(chain_record(store, watch_id, since)).encode()),
+            warc_content_type="application/json",
+            warc_headers_dict=_warc_headers(iso(datetime.now(UTC))),
+        )
+        _write(writer, heads, count)
     return count
 
 
@@ -257,6 +300,64 @@ def _warc_headers(
 def warc_digest(sha256_hex: str) -> str:
     """A stored hex SHA-256 as a WARC digest: 'sha256:' + base32, as warcio writes them."""
     return "sha256:" + base64.b32encode(bytes.fromhex(sha256_hex)).decode()
+
+
+def verify_export(path: Path) -> ChainReport:
+    """Check an export (JSON lines or WARC) on its own: every version's hash chain links,
+    each statement's text hashes to its `text_sha256`, and the newest of each chain is the
+    head the export names."""
+    versions: list[dict[str, Any]] = []
+    heads: dict[str, Any] | None = None
+    report = ChainReport()
+    for facts, text in _exported(path):
+        if facts.get("type") == CHAIN_HEADS:
+            heads = facts
+            continue
+        if text is not None and hashlib.sha256(text).hexdigest() != facts["text_sha256"]:
+            report.damage.append(
+                f"version {facts['watch']} {facts['key']} #{facts['seq']}: its text does not "
+                "match its SHA-256"
+            )
+        versions.append(facts)
+    if heads is None:
+        report.damage.append("the export carries no chain heads (cut short, or not ours)")
+        heads = {"statements": {}, "watches": {}, "complete": False}
+    walk(versions, heads["statements"], heads["watches"], report, complete=heads["complete"])
+    return report
+
+
+def _exported(path: Path) -> Iterator[tuple[dict[str, Any], bytes | None]]:
+    """The version facts (and statement bytes) of an export, and its chain heads."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as raw:
+        start = raw.read(4)
+    if start == b"WARC":
+        with open(path, "rb") as stream:
+            texts: dict[str, bytes] = {}
+            for record in ArchiveIterator(stream):
+                kind = record.rec_type
+                if kind == "resource":
+                    uri = record.rec_headers.get_header("WARC-Target-URI")
+                    texts[uri] = record.content_stream().read()
+                elif kind == "metadata":
+                    facts = json.loads(record.content_stream().read())
+                    uri = record.rec_headers.get_header("WARC-Target-URI")
+                    yield facts, texts.pop(uri, None) if facts.get("text_sha256") else None
+        return
+    with opener(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            facts = json.loads(line)
+            statement = facts.get("statement")
+            text = (
+                json.dumps(
+                    statement, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+                ).encode()
+                if statement is not None
+                else None
+            )
+            yield facts, text
 
 
 def _version_uri(row: dict[str, Any]) -> str:

@@ -90,7 +90,9 @@ def test_warc_passes_warcio_and_gives_back_every_stored_byte(archive: Path, tmp_
     for record in records:
         if record["type"] == "metadata":
             facts = json.loads(record["payload"])
-            metadata[facts["version"]] = (facts, record)
+            if facts.get("type") == "chain-heads":
+                continue  # the hash chains' heads, checked in test_evidence.py
+            metadata[facts["version_id"]] = (facts, record)
 
     with Store.from_config(_store_config(config)) as store:
         versions = list(store.iter_versions())
@@ -168,6 +170,8 @@ def test_jsonl_has_every_version_with_its_text_and_hashes(archive: Path, tmp_pat
     result = monitor_cli(config, "export", "--format", "jsonl")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[-1]["type"] == "chain-heads"  # the last line: the hash chains' heads
+    lines = lines[:-1]
     assert len(lines) == 21
     edited = [line for line in lines if line["kind"] == "edited"]
     assert len(edited) == 1 and NEW in edited[0]["text"] and edited[0]["watch"] == "mfa-en"
@@ -187,15 +191,16 @@ def test_jsonl_has_every_version_with_its_text_and_hashes(archive: Path, tmp_pat
         config, "export", "--format", "jsonl", "--watch", "mfa-ru", "--output", str(out)
     )
     assert result.returncode == 0 and "wrote 10 versions" in result.stdout
-    assert {json.loads(line)["watch"] for line in out.read_text().splitlines()} == {"mfa-ru"}
+    assert {json.loads(line)["watch"] for line in out.read_text().splitlines()[:-1]} == {"mfa-ru"}
     since = edited[0]["observed_at"]
     result = monitor_cli(config, "export", "--format", "jsonl", "--since", since)
-    kinds = sorted(json.loads(line)["kind"] for line in result.stdout.splitlines())
+    kinds = sorted(json.loads(line)["kind"] for line in result.stdout.splitlines()[:-1])
     assert kinds == ["edited", "removed", "removed", "restored", "restored"]
     result = monitor_cli(config, "export", "--format", "jsonl", "--since", "1h")
-    assert len(result.stdout.splitlines()) == 21
+    assert len(result.stdout.splitlines()) == 21 + 1
     result = monitor_cli(config, "export", "--format", "jsonl", "--since", "2999-01-01")
-    assert result.returncode == 0 and result.stdout == ""
+    [heads] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0 and heads["type"] == "chain-heads"
 
 
 def test_export_usage_errors(archive: Path) -> None:
@@ -254,7 +259,7 @@ def test_headers_are_written_back_as_received_and_transfer_headers_renamed(
         )
         path = tmp_path / "plain.warc"
         count = write_warc(store, path)
-    assert (count.versions, count.records) == (1, 5)
+    assert (count.versions, count.records) == (1, 6)  # with the chain heads
     data = path.read_bytes()
     assert b"HTTP/2 200 OK\r\n" in data
     assert b"X-Archive-Orig-content-encoding: gzip\r\n" in data

@@ -30,24 +30,29 @@ def test_history_show_diff_and_verify_read_either_backend(
     assert history.returncode == 0, history.stderr
     lines = [line.split() for line in history.stdout.splitlines() if line.strip().startswith("#")]
     assert [line[2] for line in lines] == ["baseline", "edited"]
-    first, second = (line[0][1:] for line in lines)
-    assert NEW in monitor_cli(config, "show", "mfa-en", second).stdout
-    assert NEW not in monitor_cli(config, "show", "mfa-en", first, "--text").stdout
-    raw = monitor_cli(config, "show", "mfa-en", first, "--raw")
+    # One numbering: a statement's versions are 1, 2, 3 … wherever they are shown.
+    assert [line[0] for line in lines] == ["#1", "#2"]
+    first, second = "1", "2"
+    assert NEW in monitor_cli(config, "show", "mfa-en", second, "--key", key).stdout
+    assert NEW not in monitor_cli(config, "show", "mfa-en", first, "--key", key, "--text").stdout
+    raw = monitor_cli(config, "show", "mfa-en", first, "--key", key, "--raw")
     assert OLD in raw.stdout and '"data"' in raw.stdout  # the API's JSON, as received
-    for args in ((), (second,), (first, second)):
+    for args in ((), (second, "--key", key), (first, second, "--key", key)):
         diff = monitor_cli(config, "diff", "mfa-en", *args)
         assert diff.returncode == 0, diff.stderr
         assert f"[-{OLD}-]{{+{NEW}+}}" in diff.stdout
-    assert monitor_cli(config, "show", "mfa-ru", first).returncode == 2  # not that watch's
+        assert "version #1 → #2" in diff.stdout
+    ambiguous = monitor_cli(config, "show", "mfa-en", first)  # eight statements: which?
+    assert ambiguous.returncode == 2 and "name one with --key" in ambiguous.stderr
+    assert monitor_cli(config, "show", "mfa-ru", first, "--key", key).returncode == 2
     verified = monitor_cli(config, "verify")
     assert verified.returncode == 0, verified.stdout
     assert "verified 9 versions" in verified.stdout and "0 damaged, 0 orphans" in verified.stdout
 
     # One stored body altered behind the store's back: verify, show and export all refuse it.
     [(sha,)] = backend.query(
-        f"SELECT r.body_sha256 FROM response r JOIN version v ON v.response_id = r.id "
-        f"WHERE v.id = {first}"
+        "SELECT r.body_sha256 FROM response r JOIN version v ON v.response_id = r.id "
+        f"JOIN document d ON d.id = v.document_id WHERE v.seq = 1 AND d.key = '{key}'"
     )
     if backend.url is None:
         path = backend.path / "blobs" / sha[:2] / sha[2:4] / sha
@@ -57,7 +62,7 @@ def test_history_show_diff_and_verify_read_either_backend(
     damaged = monitor_cli(config, "verify", "--repair")
     assert damaged.returncode == 1
     assert f"DAMAGE: blob {sha}" in damaged.stdout and "0 removed" in damaged.stdout
-    shown = monitor_cli(config, "show", "mfa-en", first, "--raw")
+    shown = monitor_cli(config, "show", "mfa-en", first, "--key", key, "--raw")
     assert shown.returncode == 1 and f"blob {sha} is damaged" in shown.stderr
     assert shown.stdout == ""
     assert monitor_cli(config, "verify").returncode == 1  # --repair fixed nothing it may not

@@ -169,6 +169,26 @@ class Store(ReviewMixin, ScheduleMixin):
         """From a `[store]` section (monitor.config.StoreConfig)."""
         return cls(config.path, url=config.url, blobs=config.blobs, keep_checks=config.keep_checks)
 
+    def family(self, watch_id: str) -> list[str]:
+        """A watch and the statement watches it discovered (where a listing's statements
+        are archived)."""
+        return [watch_id, *(row["watch_id"] for row in self.discovered([watch_id]))]
+
+    def chain_heads(
+        self, watch_ids: Collection[str] | None = None
+    ) -> tuple[dict[str, str | None], dict[str, str | None]]:
+        """The chain heads (store/chain.py) of statements and of watches, for exports."""
+        with self._read() as conn:
+            if watch_ids is None:
+                return chain_heads(conn)
+            statements: dict[str, str | None] = {}
+            watches: dict[str, str | None] = {}
+            for watch_id in watch_ids:
+                more, more_watches = chain_heads(conn, watch_id)
+                statements |= more
+                watches |= more_watches
+            return statements, watches
+
     def hold_writer_lock(self, purpose: str) -> None:
         """Be the one process that checks this archive (`run`, `check`) until closed: a
         second is refused, naming the first (see writer.py). PostgreSQL archives are
@@ -863,13 +883,17 @@ class Store(ReviewMixin, ScheduleMixin):
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def iter_versions(self, watch_id: str | None = None, since: str | None = None) -> Iterator[Row]:
-        """Every version (oldest first) with its document, a page of rows at a time."""
+    def iter_versions(
+        self, watch_id: str | Collection[str] | None = None, since: str | None = None
+    ) -> Iterator[Row]:
+        """Every version (oldest first) with its document, a page of rows at a time; of a
+        watch, or of several."""
         after = 0
+        watch_ids = [watch_id] if isinstance(watch_id, str) else watch_id
         while True:
             query = _version_with_document().where(version.c.id > after)
-            if watch_id is not None:
-                query = query.where(document.c.watch_id == watch_id)
+            if watch_ids is not None:
+                query = query.where(document.c.watch_id.in_(list(watch_ids)))
             if since is not None:
                 query = query.where(version.c.observed_at >= since)
             rows = self._rows(query.order_by(version.c.id).limit(_PAGE))
