@@ -169,3 +169,29 @@ def test_an_edit_reverted_before_confirmation_is_archived_as_transient_not_alert
         ("edited", None),
         ("edited", "held"),
     ]
+
+
+def test_a_watch_that_asks_for_transient_edits_hears_of_them(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    config_path = write_config(
+        tmp_path, replica, confirm_delay="5s", watch_extra="alert_transient = true"
+    )
+    config = load_config(config_path, profile_names())
+    watch = config.watch[0]
+
+    async def run() -> list[dict[str, object]]:
+        with Store(config.store.path) as store:
+            async with Fetcher(config.fetch) as fetcher:
+                checker = Checker(config, store, fetcher)
+                await checker.check(watch)
+                replica.replace_text(NEWEST["id"], "en", OLD, NEW)
+                await checker.check(watch)
+                replica.replace_text(NEWEST["id"], "en", NEW, OLD)  # gone by the next look
+                await checker.check(watch)
+                return [json.loads(row["payload"]) for row in store.alerts()]
+
+    [alert] = asyncio.run(run())
+    assert alert["kind"] == "edited" and alert["transient"] is True
+    assert str(alert["summary"]).startswith("did not hold")
+    assert NEW in json.dumps(alert["added"])

@@ -1,0 +1,139 @@
+"""Nothing seen is lost, nothing is written twice: real `monitor run` processes on one SQLite
+archive, a real replica of gov.kz, SIGKILL and a second daemon."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from monitor.replica import STATEMENTS, ReplicaSite
+from tests.conftest import REPO, monitor_cli, write_config
+
+STATEMENT = STATEMENTS[0]
+TITLE = STATEMENT["texts"]["en"]["title"]
+
+
+def _daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("MONITOR_CONFIG", None)
+    with open(log, "wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), "run", "--no-web"],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} in {timeout}s"
+        time.sleep(0.02)
+
+
+class FirstRequest(threading.Thread):
+    """Notes when the replica first hears from the daemon (to 20 ms)."""
+
+    def __init__(self, site: ReplicaSite) -> None:
+        super().__init__(daemon=True)
+        self.site, self.at = site, None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.02):
+            if self.at is None and self.site.requests:
+                self.at = time.monotonic()
+
+
+def test_every_revision_a_killed_daemon_fetched_is_archived(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    # A confirmation far longer than each daemon lives: before, a change waited in memory
+    # for it and died with the daemon; now it is archived at first sight.
+    config = write_config(tmp_path, replica, interval="1s", confirm_delay="20s")
+    rng = random.Random()
+    fetched, killed_early = [], []
+    for revision in range(1, 13):
+        if revision > 1:
+            replica.edit(STATEMENT["id"], "en", title=f"{TITLE} (rev. {revision})")
+        replica.clear_requests()
+        watcher = FirstRequest(replica)
+        watcher.start()
+        log = tmp_path / f"run-{revision}.log"
+        daemon = _daemon(config, log)
+        try:
+            _wait_for(lambda: b"watching" in log.read_bytes(), 30, "'watching' line")  # noqa: B023
+            time.sleep(rng.uniform(0.5, 3.5))
+        finally:
+            daemon.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            daemon.wait(timeout=10)
+            watcher.stop.set()
+            watcher.join()
+        # A request answered well before the kill was read and stored (or not at all).
+        if watcher.at is not None and killed - watcher.at > 0.3:
+            fetched.append(revision)
+        else:
+            killed_early.append(revision)
+    assert len(fetched) >= 10, f"only {fetched} fetched; killed before fetching: {killed_early}"
+    with sqlite3.connect(tmp_path / "store" / "index.sqlite") as db:
+        rows = db.execute(
+            "SELECT v.kind, v.confirmation FROM version v JOIN document d "
+            "ON d.id = v.document_id WHERE d.key = ? ORDER BY v.seq",
+            (f"en/{STATEMENT['id']}",),
+        ).fetchall()
+    history = monitor_cli(config, "history", "mfa-en", "--key", f"en/{STATEMENT['id']}")
+    assert history.returncode == 0, history.stderr
+    shown = monitor_cli(config, "export", "--format", "jsonl", "--watch", "mfa-en").stdout
+    archived = {int(n) for n in re.findall(r"\(rev\. (\d+)\)", shown)}
+    if 1 in fetched:
+        archived.add(1)  # the first revision is the original title, without a mark
+    missing = sorted(set(fetched) - archived)
+    assert missing == [], f"fetched but not archived: {missing}\n{history.stdout}"
+    # Every revision that was replaced before its confirming look is marked as such.
+    assert rows[0][0] == "baseline"
+    assert {confirmation for _, confirmation in rows[1:-1]} <= {"transient"}
+    verified = monitor_cli(config, "verify")
+    assert verified.returncode == 0 and "0 damaged" in verified.stdout, verified.stdout
+
+
+def test_two_daemons_and_a_check_on_one_sqlite_archive_write_each_edit_once(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    config = write_config(tmp_path, replica, interval="1s", confirm_delay="1s")
+    first = _daemon(config, tmp_path / "first.log")
+    try:
+        _wait_for(lambda: b"watching" in (tmp_path / "first.log").read_bytes(), 30, "start")
+        second = _daemon(config, tmp_path / "second.log")
+        assert second.wait(timeout=60) != 0
+        refused = (tmp_path / "second.log").read_text()
+        assert f"pid {first.pid}" in refused and "monitor run" in refused, refused
+        check = monitor_cli(config, "check", "--once")
+        assert check.returncode != 0 and f"pid {first.pid}" in check.stderr, check.stderr
+        db = sqlite3.connect(tmp_path / "store" / "index.sqlite")
+        edited = "SELECT COUNT(*) FROM alert WHERE kind = 'edited'"
+        for n in range(1, 21):
+            replica.edit(STATEMENT["id"], "en", title=f"{TITLE} (edit {n})")
+            _wait_for(lambda: db.execute(edited).fetchone()[0] >= n, 60, f"alert {n}")  # noqa: B023
+        time.sleep(2.5)  # a repeat, if there were one, would come within a check or two
+        versions = db.execute(
+            "SELECT v.kind, COUNT(*) FROM version v JOIN document d ON d.id = v.document_id "
+            "WHERE d.key = ? GROUP BY v.kind",
+            (f"en/{STATEMENT['id']}",),
+        ).fetchall()
+        assert dict(versions) == {"baseline": 1, "edited": 20}
+        assert db.execute(edited).fetchone()[0] == 20
+        db.close()
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
