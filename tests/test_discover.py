@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,6 +81,17 @@ def test_listing_statements_become_watches_and_a_new_one_is_published(
 
     check_ok(config)
     assert len(receiver.posts) == 2  # announced once
+
+    # The listing's watch is a way in: its history and exports are its statements'.
+    history = monitor_cli(config, "history", "mfa-en")
+    assert history.returncode == 0 and "nothing stored" not in history.stdout
+    assert f"(mfa-en.en-{new_id})" in history.stdout and "Comment of the MFA" in history.stdout
+    exported = monitor_cli(config, "export", "--format", "jsonl", "--watch", "mfa-en").stdout
+    lines = [json.loads(line) for line in exported.splitlines()][:-1]
+    assert len(lines) == 4 and {line["watch"] for line in lines} >= {f"mfa-en.en-{new_id}"}
+    warc = tmp_path / "en.warc"
+    assert monitor_cli(config, "export", "--warc", str(warc), "--watch", "mfa-en").returncode == 0
+    assert warc.read_bytes().count(b"WARC-Type: resource") == 4
 
 
 def test_a_statement_pushed_off_the_listing_is_still_watched_and_its_edit_alerted(
@@ -249,10 +261,10 @@ def test_a_feed_discovers_statement_pages_read_by_their_own_profile(
     assert kept[0]["profile"] == "generic"
     [version] = rows(
         tmp_path,
-        "SELECT v.id FROM version v JOIN document d ON d.id = v.document_id WHERE d.watch_id = ?",
+        "SELECT v.seq FROM version v JOIN document d ON d.id = v.document_id WHERE d.watch_id = ?",
         published["watch"],
     )
-    show = monitor_cli(config, "show", published["watch"], str(version["id"]))
+    show = monitor_cli(config, "show", published["watch"], str(version["seq"]))
     assert "Statement number 3. The delegations discussed trade" in show.stdout
     assert "Home · Press" not in show.stdout
 

@@ -107,7 +107,12 @@ class ReadingPages(Pages):
             state=state,
             status=status,
             since=since,
-            documents=self.store.documents(watch.id),
+            # A discovering listing's statements are archived under the watches it found.
+            documents=[
+                {**d, "watch_id": w}
+                for w in self.store.family(watch.id)
+                for d in self.store.documents(w)
+            ],
             checks=self.store.checks(watch.id, limit=10),
             # Discovery: the listing that found this statement and its translations, or
             # the statement watches this listing found.
