@@ -291,15 +291,24 @@ def epoch(iso: str) -> float:
 def read_store(db: Path) -> dict[str, Any]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         checks: dict[str, list[float]] = {}
+        confirming: dict[str, int] = {}
         outcomes: Counter[str] = Counter()
         problems = []
         # (start, ms): `at` is when the job fired, `ms` how long the check then took, so a
         # check started on time but finished late (a busy event loop) shows here.
         durations = []
+        changed_at: dict[str, float] = {}
         for watch_id, at, ms, outcome, detail in conn.execute(
             "SELECT watch_id, at, ms, outcome, detail FROM check_run ORDER BY at"
         ):
-            checks.setdefault(watch_id, []).append(epoch(at))
+            # A change is looked at again confirm_delay later: that look is no slot of its
+            # own (neither a double check nor the slot it shifts the rhythm by).
+            if epoch(at) - changed_at.pop(watch_id, -1e9) < CONFIRM_DELAY + 5:
+                confirming[watch_id] = confirming.get(watch_id, 0) + 1
+            else:
+                checks.setdefault(watch_id, []).append(epoch(at))
+            if outcome == "changed":
+                changed_at[watch_id] = epoch(at)
             durations.append((epoch(at), ms))
             outcomes[outcome] += 1
             if outcome == "problem":
@@ -314,6 +323,7 @@ def read_store(db: Path) -> dict[str, Any]:
         }
     return {
         "checks": checks,
+        "confirming_looks": sum(confirming.values()),
         "outcomes": outcomes,
         "problems": problems,
         "durations": durations,
@@ -598,6 +608,7 @@ def soak(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     total_checks = sum(store["outcomes"].values())
     steady = [t for times in store["checks"].values() for t in times if t >= first_due]
     results = {
+        "store_confirming_looks": store["confirming_looks"],
         "meta": {
             "watches": args.watches,
             "minutes": args.minutes,
@@ -755,7 +766,7 @@ def render(results: dict[str, Any]) -> str:
         f"{checks['duration_ms_from_minute_2']} ms",
         f"missed slots: {checks['missed_slots']} (in {checks['watches_with_missed_slots']} "
         f"watches), never checked: {checks['never_checked']}, double checks: "
-        f"{checks['double_checks']}",
+        f"{checks['double_checks']}; confirming looks: {results['store_confirming_looks']}",
         f"failed checks outside the scripted faults: {results['stray_problems']['count']} "
         f"{results['stray_problems']['reasons'] or ''}",
         f"alerts expected {alerts['expected']}",
