@@ -160,6 +160,7 @@ def test_feeds_and_exports(archive: Archive) -> None:
     assert f"http://ui.test/watch/mfa-en/diff?key={NEWEST_KEY.replace('/', '%2F')}&b=2" in links
     assert len(feedparser.parse(viewer.get("/feed.atom").content).entries) > len(feed.entries)
     lines = viewer.get("/watch/mfa-en/export.jsonl").text.splitlines()
+    assert json.loads(lines.pop())["type"] == "chain-heads"
     [(count,)] = archive.db().execute(
         "SELECT COUNT(*) FROM version v JOIN document d ON d.id = v.document_id "
         "WHERE d.watch_id = 'mfa-en'"
