@@ -613,7 +613,7 @@ class Checker:
             else:
                 since = int(standing["seq"])
             alert_diff = compare(
-                self._statement(standing and standing["text_sha256"]), new, watch.ignore
+                self._statement(standing["text_sha256"] if standing else None), new, watch.ignore
             )
         # Changes confined to ignored text are archived but not alerted.
         if not alert_diff.changed:

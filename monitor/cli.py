@@ -366,8 +366,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             if latest is None:
                 print(f"{args.watch}: no edits recorded yet")
                 return EXIT_OK
-            document = store.document_by_id(latest["document_id"])
-            document = {**document, "watch_id": args.watch}
+            document = {**latest, "id": latest["document_id"]}
         else:
             document = _statement_of(store, args.watch, args.key)
         if b_number is None:
