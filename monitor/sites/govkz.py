@@ -138,8 +138,8 @@ class GovKzProfile(Profile):
         items, problem = _items(data, single=bool(page.statement_id))
         if problem:
             return Extraction(problem=problem)
-        statements = [_statement(item, page) for item in items]
-        statements = [s for s in statements if s is not None]
+        read = [_statement(item, page) for item in items]
+        statements = [s for s in read if s is not None]
         if not statements:
             return Extraction(problem="API answered an empty list of statements")
         if page.statement_id:
@@ -240,8 +240,8 @@ _FURNITURE_WORDS = re.compile(
 )
 # Blocks whose text a reader takes as prose; a div or section counts when it holds text
 # itself rather than other blocks.
-_PROSE = ("p", "li", "td", "th", "dd", "blockquote", "pre", "figcaption", "div", "section")
-_PROSE += ("h2", "h3", "h4", "h5", "h6")
+_PROSE: tuple[str, ...] = ("p", "li", "td", "th", "dd", "blockquote", "pre", "figcaption")
+_PROSE += ("div", "section", "h2", "h3", "h4", "h5", "h6")
 _INNER = ("p", "li", "td", "th", "dd", "blockquote", "pre", "div", "section", "table", "ul")
 # The body's container holds at least this share of the prose after the title.
 _BODY_SHARE = 0.8
@@ -389,7 +389,7 @@ def _drop_furniture(scope: Tag, heading: Tag) -> None:
     for tag in scope.find_all(True):
         if tag.decomposed or heading in tag.descendants:
             continue
-        marks = " ".join([*tag.get("class", []), str(tag.get("id") or "")])
+        marks = " ".join([*(tag.get("class") or []), str(tag.get("id") or "")])
         if tag.name in _FURNITURE_TAGS or (marks.strip() and _FURNITURE_WORDS.search(marks)):
             tag.decompose()
 
@@ -425,7 +425,7 @@ def _hh_mm(text: str) -> str:
 def _last_page(soup: BeautifulSoup) -> bool | None:
     """True on the last page of a paged listing, False when a next page exists, None when
     the page has no pager to tell."""
-    button = soup.find(attrs={"aria-label": re.compile(r"^next page$", re.I)})
+    button = soup.find(True, attrs={"aria-label": re.compile(r"^next page$", re.I)})
     if button is None:
         return None
     return button.has_attr("disabled") or button.get("aria-disabled") == "true"
