@@ -40,6 +40,7 @@ from monitor.store.schema import (
     alert,
     blob,
     blob_data,
+    chain_facts,
     check_run,
     delivery,
     document,
@@ -1032,26 +1033,7 @@ def _check_sequences(conn: Connection, report: VerifyReport) -> None:
 
 def chain_rows(conn: Connection, watch_id: str | None = None) -> Iterator[Row]:
     """Every version's linked facts (store/chain.py) in recorded order."""
-    query = (
-        select(
-            version.c.id,
-            version.c.seq,
-            version.c.observed_at,
-            version.c.kind,
-            version.c.text_sha256,
-            version.c.score,
-            version.c.summary,
-            version.c.prev_chain,
-            version.c.chain,
-            version.c.watch_chain,
-            document.c.watch_id.label("watch"),
-            document.c.key,
-            response.c.body_sha256,
-        )
-        .join(document, document.c.id == version.c.document_id)
-        .outerjoin(response, response.c.id == version.c.response_id)
-        .order_by(version.c.id)
-    )
+    query = chain_facts()
     if watch_id is not None:
         query = query.where(document.c.watch_id == watch_id)
     for row in conn.execute(query).mappings():

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Select,
     Table,
     Text,
     UniqueConstraint,
@@ -367,15 +369,10 @@ def _add_schedule(conn: Connection) -> None:
     discovered.create(conn, checkfirst=True)
 
 
-def _add_chains(conn: Connection) -> None:
-    # Plain DDL (as above), then every existing version linked into its chains, oldest
-    # first: an archive made before chains were kept is vouched for from the upgrade on.
-    for name in ("confirmation", "prev_chain", "chain", "watch_chain"):
-        conn.exec_driver_sql(f"ALTER TABLE version ADD COLUMN {name} TEXT")
-    conn.exec_driver_sql("ALTER TABLE document ADD COLUMN chain_head TEXT")
-    conn.exec_driver_sql("ALTER TABLE watch_state ADD COLUMN pending INTEGER NOT NULL DEFAULT 0")
-    conn.exec_driver_sql("ALTER TABLE watch ADD COLUMN chain_head TEXT")
-    rows = conn.execute(
+def chain_facts() -> Select[Any]:
+    """Every version's linked facts (store/chain.py) with its chain columns, in recorded
+    order: for the migration that first links them and for `verify`."""
+    return (
         select(
             version.c.id,
             version.c.document_id,
@@ -385,6 +382,9 @@ def _add_chains(conn: Connection) -> None:
             version.c.text_sha256,
             version.c.score,
             version.c.summary,
+            version.c.prev_chain,
+            version.c.chain,
+            version.c.watch_chain,
             document.c.watch_id.label("watch"),
             document.c.key,
             response.c.body_sha256,
@@ -392,7 +392,18 @@ def _add_chains(conn: Connection) -> None:
         .join(document, document.c.id == version.c.document_id)
         .outerjoin(response, response.c.id == version.c.response_id)
         .order_by(version.c.id)
-    ).mappings()
+    )
+
+
+def _add_chains(conn: Connection) -> None:
+    # Plain DDL (as above), then every existing version linked into its chains, oldest
+    # first: an archive made before chains were kept is vouched for from the upgrade on.
+    for name in ("confirmation", "prev_chain", "chain", "watch_chain"):
+        conn.exec_driver_sql(f"ALTER TABLE version ADD COLUMN {name} TEXT")
+    conn.exec_driver_sql("ALTER TABLE document ADD COLUMN chain_head TEXT")
+    conn.exec_driver_sql("ALTER TABLE watch_state ADD COLUMN pending INTEGER NOT NULL DEFAULT 0")
+    conn.exec_driver_sql("ALTER TABLE watch ADD COLUMN chain_head TEXT")
+    rows = conn.execute(chain_facts()).mappings()
     heads: dict[int, str] = {}
     watch_heads: dict[str, str] = {}
     for row in list(rows):
