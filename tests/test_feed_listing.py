@@ -89,12 +89,12 @@ def version_kinds(directory: Path) -> dict[str, int]:
 def shown(config: Path, key: str) -> str:
     """`monitor show` of the latest version of a statement, as a user reads it."""
     connection = sqlite3.connect(config.parent / "store" / "index.sqlite")
-    [(version_id,)] = connection.execute(
-        "SELECT MAX(v.id) FROM version v JOIN document d ON d.id = v.document_id WHERE d.key = ?",
+    [(number,)] = connection.execute(
+        "SELECT MAX(v.seq) FROM version v JOIN document d ON d.id = v.document_id WHERE d.key = ?",
         (key,),
     ).fetchall()
     connection.close()
-    result = monitor_cli(config, "show", "news", str(version_id))
+    result = monitor_cli(config, "show", "news", str(number), "--key", key)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -270,12 +270,13 @@ def pidof(daemon: subprocess.Popen[str]) -> str:
 def test_watchdog_cancels_a_hung_check_and_tells_the_operator_once(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A check that outlives its deadline: the confirmation wait (30 s) of an edit, against
-    # a deadline shortened to one second. The watchdog looks every 0.2 s.
+    # A check that outlives its deadline: a site that stops answering (the fetch's own
+    # timeout is 10 s) against a deadline shortened to one second, right after an edit.
+    # The watchdog looks every 0.2 s.
     monkeypatch.setattr(scheduler, "_WATCHDOG_EVERY", 0.2)
     monkeypatch.setattr(scheduler, "_SHUTDOWN_GRACE", 1.0)
     monkeypatch.setattr(scheduler.Daemon, "_check_deadline", lambda self: 1.0)
-    path = write_config(tmp_path, replica, receiver, interval="1s", confirm_delay="30s")
+    path = write_config(tmp_path, replica, receiver, interval="1s", confirm_delay="1s")
     config = load_config(path, profile_names())
 
     async def scenario(store: Store) -> None:
@@ -287,6 +288,7 @@ def test_watchdog_cancels_a_hung_check_and_tells_the_operator_once(
                 None, wait_for, lambda: watches_with_versions(tmp_path) > 0, 30
             )
             replica.replace_text(NEWEST["id"], "en", "assistance", "aid")
+            replica.set_mode("hang")  # accepts requests and answers none
             assert await loop.run_in_executor(
                 None, wait_for, lambda: bool(receiver.alerts("watchdog")), 30
             )
@@ -300,7 +302,7 @@ def test_watchdog_cancels_a_hung_check_and_tells_the_operator_once(
     [alert] = receiver.alerts("watchdog")
     assert alert["watch"] == "mfa-en"
     assert "check of mfa-en hung for" in alert["summary"] and "cancelled" in alert["summary"]
-    assert not receiver.alerts("edited")  # the hung check recorded nothing
+    assert not receiver.alerts("edited")  # the hung checks recorded nothing
 
 
 def test_sigterm_lets_a_running_check_finish_within_the_grace(tmp_path: Path) -> None:

@@ -237,10 +237,12 @@ def test_history_show_and_verify_read_the_archive(tmp_path: Path, replica: Repli
     history = monitor_cli(config, "history", "mfa-en", "--key", f"en/{NEWEST['id']}")
     assert history.returncode == 0
     assert "baseline" in history.stdout and "edited" in history.stdout
-    ids = [int(line.split()[0][1:]) for line in history.stdout.splitlines() if "#" in line]
-    shown = monitor_cli(config, "show", "mfa-en", str(ids[-1]))
+    numbers = [line.split()[0] for line in history.stdout.splitlines() if "#" in line]
+    assert numbers == ["#1", "#2"]  # a statement's versions, counted in that statement
+    key = f"en/{NEWEST['id']}"
+    shown = monitor_cli(config, "show", "mfa-en", "2", "--key", key)
     assert SENTENCE_NEW in shown.stdout
-    raw = monitor_cli(config, "show", "mfa-en", str(ids[0]), "--raw")
+    raw = monitor_cli(config, "show", "mfa-en", "1", "--key", key, "--raw")
     assert SENTENCE_OLD in raw.stdout  # the API's JSON as received, before the edit
     assert monitor_cli(config, "verify").returncode == 0
     # Tamper with one stored blob: verify must notice and fail.

@@ -16,6 +16,7 @@ import secrets
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,7 +33,11 @@ from monitor.replica.statements import LANGS, STATEMENTS, Statement, StatementTe
 ENTITY = "mfa"
 # gov.kz answers in Russian when the Accept-Language header names nothing it knows.
 DEFAULT_LANG = "ru"
-MODES = frozenset({"ok", "error", "down", "captcha", "maintenance", "graphql_off", "rest_off"})
+MODES = frozenset(
+    {"ok", "error", "down", "hang", "captcha", "maintenance", "graphql_off", "rest_off"}
+)
+# How long the site in "hang" mode holds a request without answering (clients time out).
+HANG_SECONDS = 15.0
 REST_FORMATS = ("page", "list")
 API_PATH = "/api/v1/public/content-manager/news"
 CONTROL_PREFIX = "/__replica__/"
@@ -821,6 +826,11 @@ class _Handler(BaseHTTPRequestHandler):
             # Hang up without a byte of answer: clients see a dropped connection
             # (http.client.RemoteDisconnected, httpx.RemoteProtocolError). The request is read
             # first only so that /__replica__/mode can still bring the site back.
+            self.close_connection = True
+            return
+        if mode == "hang":
+            # Accept the request and answer nothing until well past any client's timeout.
+            time.sleep(HANG_SECONDS)
             self.close_connection = True
             return
         outage = _OUTAGES.get(mode)
