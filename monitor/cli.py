@@ -604,6 +604,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         if store.user(args.name) is not None and not args.replace:
             raise UsageError(f"user {args.name!r} exists (use --replace to change it)")
         store.put_user(args.name, hashed, args.role)
+        store.delete_sessions(args.name)  # a new password ends the old sessions
     print(f"user {args.name} ({args.role}) saved")
     return EXIT_OK
 
