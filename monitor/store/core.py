@@ -36,7 +36,6 @@ from monitor.store.records import (
 )
 from monitor.store.review import ReviewMixin
 from monitor.store.schedule import ScheduleMixin
-from monitor.store.sessions import SessionMixin
 from monitor.store.schema import (
     alert,
     blob,
@@ -54,6 +53,7 @@ from monitor.store.schema import (
     watch,
     watch_state,
 )
+from monitor.store.sessions import SessionMixin
 from monitor.store.sql import describe, insert_ignore, postgresql_engine, sqlite_engine, upsert
 from monitor.store.writer import WriterLock
 
