@@ -213,16 +213,30 @@ def test_export_usage_errors(archive: Path) -> None:
         assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
-def test_a_damaged_archive_is_not_exported(tmp_path: Path, replica: ReplicaSite) -> None:
+def test_a_damaged_blob_is_left_out_and_named(tmp_path: Path, replica: ReplicaSite) -> None:
+    """Everything else is exported; the damage is named, never passed off as data, and
+    the exit status says the export is incomplete."""
     config = write_config(tmp_path, replica)
     check(config)
+    full = tmp_path / "full.warc.gz"
+    assert monitor_cli(config, "export", "--warc", str(full)).returncode == 0
     blob = sorted((tmp_path / "store" / "blobs").glob("*/*/*"))[3]
     blob.write_bytes(blob.read_bytes()[:-2] + b"\x00\x00")
     out = tmp_path / "out.warc.gz"
     result = monitor_cli(config, "export", "--warc", str(out))
     assert result.returncode == 1
     assert f"blob {blob.name}" in result.stderr and "(run `monitor verify`)" in result.stderr
-    assert list(tmp_path.glob("out.warc*")) == []  # neither the file nor a partial one
+    assert "export incomplete" in result.stderr
+    written, whole = read_warc(out), read_warc(full)
+    digests = {r["warc"].get("WARC-Payload-Digest") for r in written}
+    assert warc_digest(blob.name) not in digests  # the damaged bytes are nowhere
+    assert warc_digest(blob.name) in {r["warc"].get("WARC-Payload-Digest") for r in whole}
+    # Every metadata record is there; only the records of the damaged blob are missing.
+    metadata = [r for r in written if r["type"] == "metadata"]
+    assert len(metadata) == len([r for r in whole if r["type"] == "metadata"])
+    assert 0 < len(whole) - len(written) <= 2
+    lines = monitor_cli(config, "export", "--format", "jsonl")
+    assert lines.returncode == 1 and f"blob {blob.name}" in lines.stderr
 
 
 def test_headers_are_written_back_as_received_and_transfer_headers_renamed(

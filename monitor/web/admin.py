@@ -14,6 +14,7 @@ from monitor.config import WatchConfig
 from monitor.extract import profile_names
 from monitor.fetch import RefusedAddress, check_address
 from monitor.overrides import WatchError, validate_watch, watch_settings
+from monitor.redact import has_userinfo, redact_url
 from monitor.store.review import ROLES
 from monitor.web.auth import (
     CSRF_COOKIE,
@@ -226,6 +227,11 @@ def _settings_from_form(visit: Visit, current: dict[str, Any]) -> dict[str, Any]
         value = str(form.get(name) or "").strip()
         if value:
             settings[name] = value
+    # The form shows a URL's credentials as `***`; sent back unchanged, the stored URL (with
+    # them) is kept. A URL typed anew replaces it, credentials and all.
+    kept = current.get("url")
+    if kept and has_userinfo(kept) and settings.get("url") == redact_url(kept):
+        settings["url"] = kept
     for name in _LINES:
         lines = [line.strip() for line in str(form.get(name) or "").splitlines()]
         settings[name] = [line for line in lines if line]

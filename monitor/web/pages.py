@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from monitor.config import MonitorConfig
+from monitor.redact import redact_text
 from monitor.store import Store
 from monitor.web.auth import (
     CSRF_COOKIE,
@@ -216,6 +217,7 @@ def make_env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=True,
+        finalize=_shown,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -231,6 +233,14 @@ def version_url(watch_id: str, key: str, seq: int, part: str = "") -> str:
     """A version's page in the UI, by its statement and number (the one numbering users
     see everywhere: 1, 2, 3 … per statement); `part` e.g. "/raw"."""
     return f"/watch/{quote(watch_id, safe='')}/versions/{seq}{part}?key={quote(key, safe='')}"
+
+
+def _shown(value: Any) -> Any:
+    """Every value a template prints: URLs lose their credentials (a watch URL, a failure
+    reason quoting one, a redirect). Markup — archived content made safe — is left alone."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return redact_text(value)
+    return value
 
 
 def when(moment: str | None, empty: str = "—") -> Markup:
