@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from monitor.web.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     SESSION_DAYS,
+    THROTTLE_PAUSE,
     Throttled,
     hash_password,
 )
@@ -53,8 +55,11 @@ class EditingPages(Pages):
         try:
             user, cookie = await self.auth.login(username, password, client)
         except Throttled:
+            await asyncio.sleep(THROTTLE_PAUSE)
             failed = _("Too many failed attempts; try again in a few minutes.")
-            return self.render(visit, "login.html.j2", 429, next_url=next_url, failed=failed)
+            answer = self.render(visit, "login.html.j2", 429, next_url=next_url, failed=failed)
+            answer.headers["Retry-After"] = "60"
+            return answer
         if user is None or cookie is None:
             failed = _("Wrong username or password.")
             return self.render(visit, "login.html.j2", 401, next_url=next_url, failed=failed)

@@ -2,12 +2,14 @@
 
 * Passwords are argon2id hashes (argon2-cffi's defaults); an unknown user costs the same
   verification as a known one, so timing does not tell which names exist. A verification
-  takes hundreds of milliseconds of CPU and 64 MiB: it runs in a worker thread, at most
-  `_HASHING` at a time, never on the event loop that runs the checks and answers /healthz.
+  takes hundreds of milliseconds of CPU and 64 MiB: it runs in threads of its own (at most
+  `_HASHING`, at a lower CPU priority), never on the event loop that runs the checks and
+  answers /healthz.
 * Failed logins are budgeted three ways within `_WINDOW`: per client address and name, per
   client address (an IPv6 address counts by its /64, which one host can fill), and over all
-  clients. A spent budget answers 429 without hashing anything, so a flood costs at most
-  the budget's worth of argon2 runs, however many names or connections it uses. An attempt
+  clients. A spent budget answers 429 without hashing anything (after `THROTTLE_PAUSE`), so
+  a flood costs at most the budget's worth of argon2 runs, however many names or
+  connections it uses. An attempt
   is charged before its hash runs and refunded when it succeeds, so concurrent guesses
   cannot all slip in under the limit. The client address is the TCP peer, or what a proxy
   listed in `[server] trusted_proxies` says in X-Forwarded-For (monitor/web/guard.py).
@@ -26,20 +28,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
 import ipaddress
 import os
 import secrets
+import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import anyio
-import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -58,8 +62,11 @@ _WINDOW = 600.0
 _PER_NAME = 5
 _PER_ADDRESS = 20
 _OVERALL = 200
-# Password verifications running at once (threads; each may use 4 argon2 lanes, 64 MiB).
+# Password hashes computed at once (threads of their own, each ~0.3 s of a core and 64 MiB).
 _HASHING = max(1, (os.cpu_count() or 2) // 2)
+# A throttled login is answered after this pause: it costs the server a sleeping coroutine
+# and holds each flooding connection to about one guess a second.
+THROTTLE_PAUSE = 1.0
 
 _hasher = PasswordHasher()
 
@@ -85,6 +92,12 @@ def fingerprint(password_hash: str) -> str:
 
 def _session_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _lower_priority() -> None:
+    """Hashing threads yield the CPU to the event loop (Linux: niceness is per thread)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -185,7 +198,9 @@ class Auth:
         key = store.secret("web", lambda: secrets.token_urlsafe(48))
         self._csrf_key = hashlib.sha256(("csrf:" + key).encode()).digest()
         self.budget = budget or LoginBudget()
-        self._hashing = anyio.CapacityLimiter(_HASHING)
+        self._hashing = ThreadPoolExecutor(
+            _HASHING, thread_name_prefix="monitor-argon2", initializer=_lower_priority
+        )
         _dummy_hash()  # now, so the first login of an unknown name costs no extra run
 
     # --- sessions ----------------------------------------------------------------------------
@@ -198,12 +213,13 @@ class Auth:
         charged = self.budget.charge(client, username)
         row = self.store.user(username) if username else None
         stored = row["password_hash"] if row else _dummy_hash()
-        ok = await anyio.to_thread.run_sync(_verify, stored, password, limiter=self._hashing)
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(self._hashing, _verify, stored, password)
         if not ok or row is None:
             return None, None
         self.budget.refund(charged)
         if _hasher.check_needs_rehash(row["password_hash"]):
-            rehashed = await anyio.to_thread.run_sync(_hasher.hash, password, limiter=self._hashing)
+            rehashed = await loop.run_in_executor(self._hashing, _hasher.hash, password)
             self.store.put_user(username, rehashed, row["role"])
             row = self.store.user(username) or row
         token = secrets.token_urlsafe(32)
