@@ -28,6 +28,7 @@ from monitor.channels import Channel, ChannelError
 from monitor.config import AlertsConfig, ChannelConfig, MonitorConfig, WatchConfig
 from monitor.diff import Change, DiffResult, summarize
 from monitor.noise import RateLimiter, hold_reason, iso, parse_time
+from monitor.redact import redact_deep, redact_url
 from monitor.store import Delivery, Store
 
 logger = logging.getLogger("monitor.alerts")
@@ -78,7 +79,8 @@ def build_alert(
         "key": key,
         "title": title,
         "language": language,
-        "url": url,
+        # The statement's URL as people may see it: without credentials (kept for fetching).
+        "url": redact_url(url),
         "summary": summary if summary is not None else (diff.summary if diff else ""),
         "score": diff.score if diff else 1.0,
         "changes": [
@@ -328,7 +330,9 @@ async def _attempt(
 ) -> str | None:
     """Send one message; the error as text, or None when it went out."""
     try:
-        await channel.send(payload, delivery_id=delivery_id)
+        # Alerts recorded before URLs were redacted at build time, and failure reasons that
+        # quote a URL, are redacted on the way out.
+        await channel.send(redact_deep(payload), delivery_id=delivery_id)
     except ChannelError as err:
         return str(err)
     except Exception as err:  # a channel bug must not kill the worker

@@ -146,6 +146,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="file for --format (default: standard output)")
     p.add_argument("--watch", help="only this watch (default: all)")
     p.add_argument("--since", help="only versions seen since: 2024-05-01, 2024-05-01T10:00Z, 7d")
+    p.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="keep URL credentials and the Authorization, Cookie and hash/token headers "
+        "monitor sent (default: redacted)",
+    )
     p = command("verify", cmd_verify, "re-hash every stored blob and check references")
     p.add_argument("--repair", action="store_true", help="remove orphaned blob files only")
     p.add_argument(
@@ -470,14 +476,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _store(config) as store:
         if args.watch and not any(store.has_versions(w) for w in store.family(args.watch)):
             raise UsageError(f"no versions stored for watch {args.watch!r}")
+        secrets = args.include_secrets
         if args.warc:
-            count = write_warc(store, args.warc, args.watch, since)
+            count = write_warc(store, args.warc, args.watch, since, secrets)
             print(f"wrote {count.versions} versions ({count.records} records) to {args.warc}")
         elif args.output:
-            count = write_jsonl(store, args.output, args.watch, since)
+            count = write_jsonl(store, args.output, args.watch, since, secrets)
             print(f"wrote {count.versions} versions to {args.output}")
         else:
-            write_jsonl(store, sys.stdout, args.watch, since)
+            count = write_jsonl(store, sys.stdout, args.watch, since, secrets)
+    if count.skipped:
+        # Everything else is written; what a damaged blob kept out is named, and the exit
+        # status tells scripts the export is incomplete.
+        print(
+            f"monitor: export incomplete, {len(count.skipped)} part(s) left out "
+            "(damaged or missing blobs; run `monitor verify`):",
+            file=sys.stderr,
+        )
+        for line in count.skipped:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_PROBLEM
     return EXIT_OK
 
 
@@ -604,6 +622,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         if store.user(args.name) is not None and not args.replace:
             raise UsageError(f"user {args.name!r} exists (use --replace to change it)")
         store.put_user(args.name, hashed, args.role)
+        store.delete_sessions(args.name)  # a new password ends the old sessions
     print(f"user {args.name} ({args.role}) saved")
     return EXIT_OK
 

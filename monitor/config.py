@@ -6,6 +6,7 @@ Every error names the file, the line and the field, because a journalist editing
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -13,6 +14,7 @@ from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli
@@ -245,6 +247,22 @@ class ServerConfig(_Strict):
     # in is still needed to annotate or edit. Off by default: an archive may hold pages
     # that should not be republished.
     public: bool = False
+    # Proxies (addresses or CIDRs) whose X-Forwarded-For and X-Forwarded-Proto are believed;
+    # from any other peer those headers are ignored (they would let a client pick the
+    # address its failed logins are counted against).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted proxy {value!r} is not an IP address or network (CIDR)"
+                ) from None
+        return values
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -399,6 +417,19 @@ class WatchConfig(_Strict):
     discover_schedule: Annotated[list[str], _parsed_by(parse_schedule)] = Field(
         default_factory=lambda: ["10m until 1d", "1h until 7d", "6h until 30d", "1d"]
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, url: str) -> str:
+        # What the fetcher would stumble on later: a port out of range, no host name.
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises on a port that is not 0-65535)
+        except ValueError as err:
+            raise ValueError(f"not a usable URL: {err}") from None
+        if not parts.hostname:
+            raise ValueError("not a usable URL: no host name")
+        return url
 
     @field_validator("ignore")
     @classmethod

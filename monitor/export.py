@@ -22,6 +22,15 @@ replay tools would otherwise try to decompress it again.
 JSON lines: one object per version with the same facts, the statement as a JSON object
 (`statement`; re-serialised with sorted keys, no spaces and unescaped UTF-8 it gives back
 the exact bytes of `text_sha256`) and as plain text (`text`).
+
+Secrets (monitor/redact.py): credentials in URLs (`https://user:pass@host/`) and request
+headers that authenticate (Authorization, Cookie, gov.kz's `hash`/`token`) are written as
+`***` / `[redacted]` unless `include_secrets` (`monitor export --include-secrets`).
+
+A damaged or missing blob does not stop an export: everything else is written, and what
+was left out is listed in `ExportCount.skipped` (`monitor export` reports it and exits 1).
+In WARC a damaged raw body leaves out that exchange (request and response records), a
+damaged statement its resource record; in JSON lines the version's line is left out.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError
@@ -50,7 +59,8 @@ from warcio.warcwriter import WARCWriter
 
 from monitor.config import parse_duration
 from monitor.extract import Statement
-from monitor.store import Store
+from monitor.redact import redact_deep, redact_headers, redact_text, redact_url
+from monitor.store import Store, StoreError
 from monitor.store.chain import ChainReport, walk
 from monitor.store.records import iso
 
@@ -63,6 +73,8 @@ _WIRE_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
 class ExportCount:
     versions: int = 0
     records: int = 0
+    # What a damaged or missing blob kept out of the export, one line each.
+    skipped: list[str] = field(default_factory=list)
 
 
 def parse_since(value: str) -> str:
@@ -82,8 +94,11 @@ def parse_since(value: str) -> str:
     return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def version_facts(store: Store, row: dict[str, Any]) -> dict[str, Any]:
-    """What the archive knows about one version, JSON-ready (metadata records, JSON lines)."""
+def version_facts(
+    store: Store, row: dict[str, Any], include_secrets: bool = False
+) -> dict[str, Any]:
+    """What the archive knows about one version, JSON-ready (metadata records, JSON lines);
+    URL credentials and authenticating request headers redacted unless `include_secrets`."""
     facts = {
         # The statement's version number, the one users see everywhere (`seq` too, as
         # before); `version_id` is the database's own row id.
@@ -114,7 +129,16 @@ def version_facts(store: Store, row: dict[str, Any]) -> dict[str, Any]:
         record["request_body_sha256"] = record.pop("request_body")
         facts["response"] = record
         facts["body_sha256"] = record["body_sha256"]
-    return facts
+    return facts if include_secrets else hide_secrets(facts)
+
+
+def hide_secrets(facts: dict[str, Any]) -> dict[str, Any]:
+    """Facts of a version with URL credentials and secret request headers redacted."""
+    shown = redact_deep(facts)
+    if shown.get("response"):
+        response = shown["response"]
+        response["request_headers"] = redact_headers(response["request_headers"])
+    return shown
 
 
 def chain_record(store: Store, watch_id: str | None, since: str | None) -> dict[str, Any]:
@@ -136,17 +160,28 @@ CHAIN_HEADS = "chain-heads"
 
 
 def write_jsonl(
-    store: Store, target: Path | IO[str], watch_id: str | None = None, since: str | None = None
+    store: Store,
+    target: Path | IO[str],
+    watch_id: str | None = None,
+    since: str | None = None,
+    include_secrets: bool = False,
 ) -> ExportCount:
     """One line per version, then one with the chain heads (`"type": "chain-heads"`)."""
     count = ExportCount()
     watches = store.family(watch_id) if watch_id else None
     with _output(target, binary=False) as out:
         for row in store.iter_versions(watches, since):
-            line = version_facts(store, row)
-            raw = store.read_blob(row["text_sha256"]) if row["text_sha256"] else None
+            line = version_facts(store, row, include_secrets)
+            try:
+                raw = store.read_blob(row["text_sha256"]) if row["text_sha256"] else None
+            except StoreError as err:
+                count.skipped.append(f"{_version_name(row)}: {err}")
+                continue
             line["statement"] = json.loads(raw) if raw is not None else None
             line["text"] = Statement.from_json(raw).render_text() if raw is not None else None
+            if not include_secrets:
+                # A single page's statement names its URL, credentials and all.
+                line["statement"], line["text"] = redact_deep((line["statement"], line["text"]))
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             count.versions += 1
         heads = chain_record(store, watch_id, since)
@@ -156,7 +191,11 @@ def write_jsonl(
 
 
 def write_warc(
-    store: Store, path: Path, watch_id: str | None = None, since: str | None = None
+    store: Store,
+    path: Path,
+    watch_id: str | None = None,
+    since: str | None = None,
+    include_secrets: bool = False,
 ) -> ExportCount:
     """Write the versions to `path` (gzipped per record when it ends in .gz)."""
     count = ExportCount()
@@ -168,18 +207,33 @@ def write_warc(
             "description": "Statement versions archived by monitor; see monitor/export.py",
         }
         _write(writer, writer.create_warcinfo_record(path.name, info), count)
-        response_ids: dict[int, str] = {}  # store's response id → its WARC-Record-ID
+        # Store's response id → its WARC-Record-ID (None: its blobs are damaged).
+        response_ids: dict[int, str | None] = {}
         for row in store.iter_versions(store.family(watch_id) if watch_id else None, since):
-            facts = version_facts(store, row)
+            facts = version_facts(store, row, include_secrets=True)
+            shown = facts if include_secrets else hide_secrets(facts)
             response = facts["response"]
             if response is not None and response["id"] not in response_ids:
-                response_ids[response["id"]] = _write_exchange(store, writer, response, count)
+                try:
+                    response_ids[response["id"]] = _write_exchange(
+                        store, writer, response, count, include_secrets
+                    )
+                except StoreError as err:
+                    response_ids[response["id"]] = None
+                    count.skipped.append(f"response {response['id']} (request, response): {err}")
             response_id = response_ids[response["id"]] if response is not None else None
-            described = _write_text(store, writer, row, response_id, count) or response_id
+            try:
+                described = (
+                    _write_text(store, writer, row, response_id, count, include_secrets)
+                    or response_id
+                )
+            except StoreError as err:
+                count.skipped.append(f"{_version_name(row)} (statement): {err}")
+                described = response_id
             record = writer.create_warc_record(
                 _version_uri(row),
                 "metadata",
-                payload=BytesIO(json.dumps(facts, ensure_ascii=False).encode()),
+                payload=BytesIO(json.dumps(shown, ensure_ascii=False).encode()),
                 warc_content_type="application/json",
                 warc_headers_dict=_warc_headers(row["observed_at"], refers_to=described),
             )
@@ -212,10 +266,17 @@ class _WireHeaders(StatusAndHeaders):  # type: ignore[misc]
 
 
 def _write_exchange(
-    store: Store, writer: WARCWriter, response: dict[str, Any], count: ExportCount
+    store: Store,
+    writer: WARCWriter,
+    response: dict[str, Any],
+    count: ExportCount,
+    include_secrets: bool,
 ) -> str:
-    """The request and response records of one stored response; returns the response's id."""
+    """The request and response records of one stored response; returns the response's id.
+    Both blobs are read before anything is written: a damaged one leaves out the pair."""
     body = store.read_blob(response["body_sha256"])
+    sha = response["request_body_sha256"]
+    sent = store.read_blob(sha) if sha else b""
     status = response["status"]
     try:
         reason = HTTPStatus(status).phrase
@@ -226,8 +287,13 @@ def _write_exchange(
         for name, value in response["headers"]
     ] + [("Content-Length", str(len(body)))]
     response_headers = _warc_headers(response["requested_at"], digest=response["body_sha256"])
+    url, final_url = response["url"], response["final_url"]
+    sent_headers = response["request_headers"]
+    if not include_secrets:
+        url, final_url = redact_url(url) or url, redact_url(final_url) or final_url
+        sent_headers = redact_headers(sent_headers)
     record = writer.create_warc_record(
-        response["final_url"],
+        final_url,
         "response",
         payload=BytesIO(body),
         length=len(body),
@@ -238,15 +304,15 @@ def _write_exchange(
     )
     record_id = record.rec_headers.get_header("WARC-Record-ID")
 
-    sha = response["request_body_sha256"]
-    sent = store.read_blob(sha) if sha else b""
     parts = urlsplit(response["url"])
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    request_headers = [("Host", parts.netloc), *response["request_headers"].items()]
+    # The Host header as sent: the URL's host and port, never its user-info.
+    host = parts.netloc.rpartition("@")[2]
+    request_headers = [("Host", host), *sent_headers.items()]
     if sent and not any(name.lower() == "content-length" for name, _ in request_headers):
         request_headers.append(("Content-Length", str(len(sent))))
     request = writer.create_warc_record(
-        response["url"],
+        url,
         "request",
         payload=BytesIO(sent),
         length=len(sent),
@@ -267,11 +333,17 @@ def _write_text(
     row: dict[str, Any],
     response_id: str | None,
     count: ExportCount,
+    include_secrets: bool,
 ) -> str | None:
     if not row["text_sha256"]:
         return None
     text = store.read_blob(row["text_sha256"])
-    headers = _warc_headers(row["observed_at"], digest=row["text_sha256"])
+    digest = row["text_sha256"]
+    if not include_secrets:
+        shown = redact_text(text.decode()).encode()
+        if shown != text:  # the statement's URL had credentials: these bytes, their digest
+            text, digest = shown, hashlib.sha256(shown).hexdigest()
+    headers = _warc_headers(row["observed_at"], digest=digest)
     if response_id:
         headers["WARC-Concurrent-To"] = response_id
     record = writer.create_warc_record(
@@ -358,6 +430,10 @@ def _exported(path: Path) -> Iterator[tuple[dict[str, Any], bytes | None]]:
                 else None
             )
             yield facts, text
+
+
+def _version_name(row: dict[str, Any]) -> str:
+    return f"{row['watch_id']} {row['key']} version {row['seq']}"
 
 
 def _version_uri(row: dict[str, Any]) -> str:

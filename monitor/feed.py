@@ -17,6 +17,7 @@ from feedgen.feed import FeedGenerator
 
 from monitor.channels.message import headline, render_html
 from monitor.config import MonitorConfig
+from monitor.redact import redact_deep, redact_url
 from monitor.store import Store
 
 DEFAULT_LIMIT = 100
@@ -35,7 +36,7 @@ def feed_bytes(
         watch = config.get_watch(watch_id)
         feed.id(f"urn:monitor:feed:watch:{watch.id}")
         feed.title(f"monitor — {watch.display_name}")
-        feed.link(href=watch.url, rel="related")
+        feed.link(href=redact_url(watch.url), rel="related")
         path = f"/watch/{watch.id}/feed.atom"
     else:
         feed.id("urn:monitor:feed:all")
@@ -47,7 +48,8 @@ def feed_bytes(
     feed.subtitle("Statements published, edited or removed, as seen by monitor")
     feed.generator("monitor")
     for row in reversed(rows):  # newest first, as readers expect
-        _entry(feed, row["id"], json.loads(row["payload"]), row["created_at"])
+        # Older alerts may hold a URL with its credentials; a feed is read by anyone.
+        _entry(feed, row["id"], redact_deep(json.loads(row["payload"])), row["created_at"])
     # A feed that did not change keeps its timestamp, so readers and caches see no update.
     feed.updated(_atom_time(rows[-1]["created_at"]) if rows else "1970-01-01T00:00:00Z")
     return bytes(feed.atom_str(pretty=True))

@@ -44,7 +44,7 @@ from monitor.extract import profile_names
 from monitor.fetch import Fetcher, split_url
 from monitor.overrides import apply_ui_watches
 from monitor.store import Store, WatchState, now_iso
-from monitor.web import create_app
+from monitor.web import UVICORN_OPTIONS, create_app
 
 logger = logging.getLogger("monitor.scheduler")
 
@@ -626,6 +626,7 @@ class Daemon:
                 port=port,
                 log_level="warning",
                 lifespan="off",
+                **UVICORN_OPTIONS,
             )
         )
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -213,16 +214,39 @@ def test_export_usage_errors(archive: Path) -> None:
         assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
-def test_a_damaged_archive_is_not_exported(tmp_path: Path, replica: ReplicaSite) -> None:
+def test_a_damaged_blob_is_left_out_and_named(tmp_path: Path, replica: ReplicaSite) -> None:
+    """Everything else is exported; the damage is named, never passed off as data, and
+    the exit status says the export is incomplete."""
     config = write_config(tmp_path, replica)
     check(config)
-    blob = sorted((tmp_path / "store" / "blobs").glob("*/*/*"))[3]
-    blob.write_bytes(blob.read_bytes()[:-2] + b"\x00\x00")
+    full = tmp_path / "full.warc.gz"
+    assert monitor_cli(config, "export", "--warc", str(full)).returncode == 0
+    db = sqlite3.connect(tmp_path / "store" / "index.sqlite")
+    [text] = db.execute("SELECT text_sha256 FROM version ORDER BY id LIMIT 1").fetchone()
+    [body] = db.execute("SELECT body_sha256 FROM response ORDER BY id LIMIT 1").fetchone()
+    for sha in (text, body):
+        blob = tmp_path / "store" / "blobs" / sha[:2] / sha[2:4] / sha
+        blob.write_bytes(blob.read_bytes()[:-2] + b"\x00\x00")
     out = tmp_path / "out.warc.gz"
     result = monitor_cli(config, "export", "--warc", str(out))
     assert result.returncode == 1
-    assert f"blob {blob.name}" in result.stderr and "(run `monitor verify`)" in result.stderr
-    assert list(tmp_path.glob("out.warc*")) == []  # neither the file nor a partial one
+    assert "export incomplete, 2 part(s) left out" in result.stderr
+    for sha in (text, body):
+        assert f"blob {sha} is damaged" in result.stderr
+    assert "(run `monitor verify`)" in result.stderr
+    written, whole = read_warc(out), read_warc(full)
+    digests = {r["warc"].get("WARC-Payload-Digest") for r in written}
+    for sha in (text, body):  # the damaged bytes are nowhere
+        assert warc_digest(sha) not in digests
+        assert warc_digest(sha) in {r["warc"].get("WARC-Payload-Digest") for r in whole}
+    # Every metadata record is there; only the damaged statement's resource record and the
+    # damaged response's request and response records are missing.
+    metadata = [r for r in written if r["type"] == "metadata"]
+    assert len(metadata) == len([r for r in whole if r["type"] == "metadata"])
+    assert len(whole) - len(written) == 3
+    lines = monitor_cli(config, "export", "--format", "jsonl")
+    assert lines.returncode == 1 and f"blob {text} is damaged" in lines.stderr
+    assert len(lines.stdout.splitlines()) == len(metadata) - 1
 
 
 def test_headers_are_written_back_as_received_and_transfer_headers_renamed(

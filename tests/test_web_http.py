@@ -116,6 +116,9 @@ def test_login_sets_a_hardened_cookie_and_failures_are_throttled(archive: Archiv
     assert answer.status_code == 303
     session = next(h for h in answer.headers.get_list("set-cookie") if "monitor_session" in h)
     assert "HttpOnly" in session and "SameSite=lax" in session and "Max-Age=" in session
+    # Logged in, the forms carry the session's own token (the cookie shows it too).
+    good["csrf"] = csrf(client)
+    assert good["csrf"] != token
     for _ in range(5):
         assert client.post("/login", data={**good, "password": "wrong"}).status_code == 401
     assert client.post("/login", data=good).status_code == 429  # even the right one, for now

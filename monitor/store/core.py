@@ -53,6 +53,7 @@ from monitor.store.schema import (
     watch,
     watch_state,
 )
+from monitor.store.sessions import SessionMixin
 from monitor.store.sql import describe, insert_ignore, postgresql_engine, sqlite_engine, upsert
 from monitor.store.writer import WriterLock
 
@@ -104,7 +105,7 @@ class _DriverStatement:
         return tuple(values[name] for name in self._order) if self._order else values
 
 
-class Store(ReviewMixin, ScheduleMixin):
+class Store(ReviewMixin, ScheduleMixin, SessionMixin):
     """The archive. `path` is the data directory (SQLite index and blob files); with `url`
     the index is a PostgreSQL database and blobs go to the database (`blobs="db"`, the
     default there) or to `path` (`blobs="path"`, a directory every daemon shares)."""

@@ -15,6 +15,7 @@ text, ids are integers: the same rows mean the same thing on both databases.
     document/version ── annotation         people's verdicts: significant or noise, notes
     version ── version_text                full-text search index (FTS5 / tsvector)
     app_user                               who may log in to the web UI, and their role
+    web_session                            their sessions (store/sessions.py)
     blob ── blob_data                      blob bytes, when kept in the database
     meta                                   schema_version, blobs ('path' or 'db')
 """
@@ -423,6 +424,13 @@ def _add_chains(conn: Connection) -> None:
         conn.execute(watch.update().where(watch.c.id == watch_id).values(chain_head=chain))
 
 
+def _add_sessions(conn: Connection) -> None:
+    # Defined with the code that uses it; imported here, not at the top (it imports us).
+    from monitor.store.sessions import web_session
+
+    web_session.create(conn, checkfirst=True)
+
+
 # Version 1 is the schema monitor 0.1 created with plain sqlite3. A new database is created
 # from `metadata` directly and stamped with the latest version; an older one runs every
 # later step, in order, in the same transaction as the version bump.
@@ -431,6 +439,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "web UI: annotation, app_user, ui_watch, version_text (search)", _add_review),
     Migration(4, "discovery and shared scheduling: discovered, next_run_at, leases", _add_schedule),
     Migration(5, "archive at first sight and hash chains: confirmation, chains", _add_chains),
+    Migration(6, "web UI: server-side sessions (web_session)", _add_sessions),
 )
 LATEST = MIGRATIONS[-1].version
 

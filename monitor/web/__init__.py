@@ -1,5 +1,6 @@
 """The HTTP side: health, metrics and the review UI (`monitor run`, `monitor serve`)."""
 
 from monitor.web.app import create_app
+from monitor.web.guard import UVICORN_OPTIONS
 
-__all__ = ["create_app"]
+__all__ = ["UVICORN_OPTIONS", "create_app"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,8 +15,16 @@ from monitor.config import WatchConfig
 from monitor.extract import profile_names
 from monitor.fetch import RefusedAddress, check_address
 from monitor.overrides import WatchError, validate_watch, watch_settings
+from monitor.redact import has_userinfo, redact_url
 from monitor.store.review import ROLES
-from monitor.web.auth import SESSION_COOKIE, SESSION_DAYS, Throttled, hash_password
+from monitor.web.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_DAYS,
+    THROTTLE_PAUSE,
+    Throttled,
+    hash_password,
+)
 from monitor.web.i18n import translator
 from monitor.web.pages import Missing, Pages, Visit, local_path, page
 
@@ -40,22 +50,36 @@ class EditingPages(Pages):
         username = str(visit.form.get("username") or "").strip()
         password = str(visit.form.get("password") or "")
         next_url = local_path(str(visit.form.get("next") or ""))
+        # The TCP peer, or the client a trusted proxy names (monitor/web/guard.py).
         client = request.client.host if request.client else "?"
         try:
-            user, cookie = self.auth.login(username, password, client)
+            user, cookie = await self.auth.login(username, password, client)
         except Throttled:
+            await asyncio.sleep(THROTTLE_PAUSE)
             failed = _("Too many failed attempts; try again in a few minutes.")
-            return self.render(visit, "login.html.j2", 429, next_url=next_url, failed=failed)
+            answer = self.render(visit, "login.html.j2", 429, next_url=next_url, failed=failed)
+            answer.headers["Retry-After"] = "60"
+            return answer
         if user is None or cookie is None:
             failed = _("Wrong username or password.")
             return self.render(visit, "login.html.j2", 401, next_url=next_url, failed=failed)
+        # A new session each time (no fixation); the one this browser had before ends.
+        self.auth.logout(request.cookies.get(SESSION_COOKIE))
+        session = self.auth.session(cookie)
+        assert session is not None
         visit.extra_cookies[SESSION_COOKIE] = (cookie, {"max_age": SESSION_DAYS * 86400})
+        visit.extra_cookies[CSRF_COOKIE] = (self.auth.session_csrf(session), {})
+        visit.set_csrf = False
         return self.redirect(visit, next_url)
 
     @page(None)
     async def logout(self, request: Request, visit: Visit) -> Response:
+        # Revoked in the store: a copy of the cookie (another tab, a stolen one) ends too.
+        self.auth.logout(request.cookies.get(SESSION_COOKIE))
+        visit.set_csrf = False
         response = self.redirect(visit, "/login")
         response.delete_cookie(SESSION_COOKIE, path="/")
+        response.delete_cookie(CSRF_COOKIE, path="/")
         return response
 
     # --- watches -------------------------------------------------------------------------
@@ -174,12 +198,15 @@ class EditingPages(Pages):
                     if username == visit.user.name:
                         raise ValueError("you cannot delete yourself")
                     self.store.delete_user(username)
+                    self.auth.revoke(username)
                 else:
                     if not username:
                         raise ValueError("a user needs a name")
-                    self.store.put_user(
-                        username, hash_password(password) if password else None, role
-                    )
+                    # argon2 in a thread: the loop keeps answering (and checking) meanwhile.
+                    hashed = await run_in_threadpool(hash_password, password) if password else None
+                    self.store.put_user(username, hashed, role)
+                    if password:
+                        self.auth.revoke(username)  # a new password ends the old sessions
                 return self.redirect(visit, "/users")
             except ValueError as err:
                 problem = str(err)
@@ -205,6 +232,11 @@ def _settings_from_form(visit: Visit, current: dict[str, Any]) -> dict[str, Any]
         value = str(form.get(name) or "").strip()
         if value:
             settings[name] = value
+    # The form shows a URL's credentials as `***`; sent back unchanged, the stored URL (with
+    # them) is kept. A URL typed anew replaces it, credentials and all.
+    kept = current.get("url")
+    if kept and has_userinfo(kept) and settings.get("url") == redact_url(kept):
+        settings["url"] = kept
     for name in _LINES:
         lines = [line.strip() for line in str(form.get(name) or "").splitlines()]
         settings[name] = [line for line in lines if line]

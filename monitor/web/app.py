@@ -24,6 +24,7 @@ from monitor.metrics import REGISTRY
 from monitor.store import Store
 from monitor.web.admin import EditingPages
 from monitor.web.auth import Auth
+from monitor.web.guard import RequestGuard
 from monitor.web.pages import HERE, UI_POLICY, make_env
 from monitor.web.ui import ReadingPages
 
@@ -39,9 +40,11 @@ def create_app(
     store: Store | None = None,
     config: MonitorConfig | Callable[[], MonitorConfig] | None = None,
     on_change: Callable[[], Awaitable[None]] = _nothing,
+    listen: str | None = None,
 ) -> Starlette:
     """`config` is the running configuration, or a function giving the current one (the
-    daemon's changes on SIGHUP); `on_change` runs after a watch was saved in the UI."""
+    daemon's changes on SIGHUP); `on_change` runs after a watch was saved in the UI;
+    `listen` is the address served when it is not [server] listen (`serve --listen`)."""
 
     async def healthz(request: Request) -> Response:
         report = health()
@@ -58,7 +61,10 @@ def create_app(
         routes += ui_routes(reading, editing)
         handlers[404] = reading.not_found
     app = Starlette(routes=routes, exception_handlers=handlers)
-    return SecurityHeaders(app)  # type: ignore[return-value]
+    if config is None:
+        return SecurityHeaders(app)  # type: ignore[return-value]
+    current = config if callable(config) else (lambda: config)
+    return SecurityHeaders(RequestGuard(app, current, listen))  # type: ignore[return-value]
 
 
 def _pages(

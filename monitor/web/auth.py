@@ -1,43 +1,72 @@
-"""Who is asking: password hashes, the session cookie, CSRF tokens, login throttling.
+"""Who is asking: password hashes, sessions, CSRF tokens, and the budget of failed logins.
 
 * Passwords are argon2id hashes (argon2-cffi's defaults); an unknown user costs the same
-  verification as a known one, so timing does not tell which names exist.
-* The session is a signed cookie (itsdangerous, key kept in the store's `meta` so every
-  process on the archive accepts it) naming the user and a fingerprint of their password
-  hash: changing a password or deleting the user ends their sessions.
-* CSRF: a signed double-submit token. The `monitor_csrf` cookie holds a random value and
-  its HMAC; every form repeats it in a hidden field. A forged form from another site can
-  neither read the cookie nor make a valid token of its own; SameSite=Lax is the second
-  line, and a foreign `Origin` header is refused outright.
+  verification as a known one, so timing does not tell which names exist. A verification
+  takes hundreds of milliseconds of CPU and 64 MiB: it runs in threads of its own (at most
+  `_HASHING`, at a lower CPU priority), never on the event loop that runs the checks and
+  answers /healthz.
+* Failed logins are budgeted three ways within `_WINDOW`: per client address and name, per
+  client address (an IPv6 address counts by its /64, which one host can fill), and over all
+  clients. A spent budget answers 429 without hashing anything (after `THROTTLE_PAUSE`), so
+  a flood costs at most the budget's worth of argon2 runs, however many names or
+  connections it uses. An attempt
+  is charged before its hash runs and refunded when it succeeds, so concurrent guesses
+  cannot all slip in under the limit. The client address is the TCP peer, or what a proxy
+  listed in `[server] trusted_proxies` says in X-Forwarded-For (monitor/web/guard.py).
+* Sessions live in the store (monitor/store/sessions.py): the cookie holds a random token,
+  the store its SHA-256. Logout deletes the row, a password change or deletion of the user
+  deletes all of theirs, and a fingerprint of the password hash ends any session made
+  before the hash changed, whoever changed it.
+* CSRF: a logged-in visitor's token is an HMAC of their session id, so a token taken from
+  another session (or made before logging in) is refused. Before login (the login form
+  itself) it is a signed double-submit token: the `monitor_csrf` cookie holds a random value
+  and its HMAC and the form repeats it. SameSite=Lax is the second line, and a foreign
+  `Origin` header is refused outright.
 * Cookies are HttpOnly, SameSite=Lax, and Secure when the UI is reached over https
-  (directly, through a proxy setting X-Forwarded-Proto, or per [server] public_url).
+  (directly, through a trusted proxy setting X-Forwarded-Proto, or per [server] public_url).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
+import ipaddress
+import os
 import secrets
+import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from monitor.store import Store
+from monitor.store import Store, iso
 
 SESSION_COOKIE = "monitor_session"
 CSRF_COOKIE = "monitor_csrf"
 CSRF_FIELD = "csrf"
 SESSION_DAYS = 14
 RANK = {"viewer": 1, "editor": 2, "admin": 3}
-# Failed logins per client address and name before that pair must wait.
-_MAX_FAILURES = 5
-_FAILURE_WINDOW = 600.0
+
+# Failed logins allowed within _WINDOW seconds: per (address, name), per address, in all.
+# The per-name budget is the old throttle; the other two stop guesses spread over names
+# and over addresses. 200 failures in 10 minutes cost ~100 s of one core at most.
+_WINDOW = 600.0
+_PER_NAME = 5
+_PER_ADDRESS = 20
+_OVERALL = 200
+# Password hashes computed at once (threads of their own, each ~0.3 s of a core and 64 MiB).
+_HASHING = max(1, (os.cpu_count() or 2) // 2)
+# A throttled login is answered after this pause: it costs the server a sleeping coroutine
+# and holds each flooding connection to about one guess a second.
+THROTTLE_PAUSE = 1.0
 
 _hasher = PasswordHasher()
 
@@ -57,8 +86,25 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _fingerprint(password_hash: str) -> str:
+def fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def _session_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _lower_priority() -> None:
+    """Hashing threads yield the CPU to the event loop (Linux: niceness is per thread)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -70,73 +116,166 @@ class User:
         return RANK[self.role] >= RANK[role]
 
 
-class Auth:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        key = store.secret("web", lambda: secrets.token_urlsafe(48))
-        self._sessions = URLSafeTimedSerializer(key, salt="monitor-session")
-        self._csrf_key = hashlib.sha256(("csrf:" + key).encode()).digest()
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        _dummy_hash()  # now, so the first login of an unknown name costs no extra run
-
-    # --- sessions ----------------------------------------------------------------------------
-
-    def login(self, username: str, password: str, client: str) -> tuple[User | None, str | None]:
-        """(user, session cookie value) on success; (None, None) on a wrong password;
-        raises Throttled after too many failures from this client for this name."""
-        key = (client, username.lower())
-        failures = self._failures.setdefault(key, deque())
-        now = time.monotonic()
-        while failures and now - failures[0] > _FAILURE_WINDOW:
-            failures.popleft()
-        if len(failures) >= _MAX_FAILURES:
-            raise Throttled()
-        row = self.store.user(username) if username else None
-        try:
-            _hasher.verify(row["password_hash"] if row else _dummy_hash(), password)
-            ok = row is not None
-        except (VerificationError, InvalidHashError):
-            ok = False
-        if not ok or row is None:
-            failures.append(now)
-            return None, None
-        self._failures.pop(key, None)
-        if _hasher.check_needs_rehash(row["password_hash"]):
-            self.store.put_user(username, _hasher.hash(password), row["role"])
-            row = self.store.user(username) or row
-        cookie = self._sessions.dumps({"u": username, "p": _fingerprint(row["password_hash"])})
-        return User(username, row["role"]), cookie
-
-    def user(self, cookie: str | None) -> User | None:
-        if not cookie:
-            return None
-        try:
-            data: dict[str, Any] = self._sessions.loads(cookie, max_age=SESSION_DAYS * 86400)
-        except BadSignature:
-            return None
-        row = self.store.user(str(data.get("u", "")))
-        if row is None or _fingerprint(row["password_hash"]) != data.get("p"):
-            return None
-        return User(row["username"], row["role"])
-
-    # --- CSRF ----------------------------------------------------------------------------
-
-    def new_csrf(self) -> str:
-        nonce = secrets.token_urlsafe(24)
-        return f"{nonce}.{self._sign(nonce)}"
-
-    def csrf_valid(self, cookie: str | None, field: str | None) -> bool:
-        if not cookie or not field or not hmac.compare_digest(cookie, field):
-            return False
-        nonce, _, signature = cookie.partition(".")
-        return hmac.compare_digest(signature, self._sign(nonce))
-
-    def _sign(self, nonce: str) -> str:
-        return hmac.new(self._csrf_key, nonce.encode(), hashlib.sha256).hexdigest()[:32]
+@dataclass(frozen=True)
+class Session:
+    id: str  # SHA-256 of the cookie's token, as the store keeps it
+    user: User
 
 
 class Throttled(Exception):
     pass
+
+
+class LoginBudget:
+    """Failed logins per (address, name), per address and overall, within `_WINDOW`."""
+
+    def __init__(
+        self,
+        per_name: int = _PER_NAME,
+        per_address: int = _PER_ADDRESS,
+        overall: int = _OVERALL,
+        window: float = _WINDOW,
+    ) -> None:
+        self.limits = {"name": per_name, "address": per_address, "overall": overall}
+        self.window = window
+        self._failures: dict[tuple[str, ...], deque[float]] = {}
+        self._next_sweep = 0.0
+
+    def charge(self, address: str, name: str) -> list[tuple[str, ...]]:
+        """Count one attempt as failed before it runs; raises Throttled when any budget is
+        spent. Returns the keys charged, for `refund` when the attempt succeeds."""
+        now = time.monotonic()
+        self._sweep(now)
+        network = _network(address)
+        keys = [("name", network, name.lower()), ("address", network), ("overall",)]
+        for key in keys:
+            failures = self._failures.get(key)
+            if failures is None:
+                continue
+            while failures and now - failures[0] > self.window:
+                failures.popleft()
+            if len(failures) >= self.limits[key[0]]:
+                raise Throttled()
+        for key in keys:
+            self._failures.setdefault(key, deque()).append(now)
+        return keys
+
+    def refund(self, keys: list[tuple[str, ...]]) -> None:
+        for key in keys:
+            failures = self._failures.get(key)
+            if failures:
+                failures.pop()
+        # A successful login clears the guesses at that name from that address.
+        self._failures.pop(keys[0], None)
+
+    def _sweep(self, now: float) -> None:
+        """Forget keys with no failure inside the window (memory stays bounded by the
+        overall budget: at most that many failures, so that many keys, are live)."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.window / 10
+        stale = [k for k, v in self._failures.items() if not v or now - v[-1] > self.window]
+        for key in stale:
+            del self._failures[key]
+
+
+def _network(address: str) -> str:
+    """An IPv4 address, or the /64 of an IPv6 one (one host is given a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class Auth:
+    def __init__(self, store: Store, budget: LoginBudget | None = None) -> None:
+        self.store = store
+        key = store.secret("web", lambda: secrets.token_urlsafe(48))
+        self._csrf_key = hashlib.sha256(("csrf:" + key).encode()).digest()
+        self.budget = budget or LoginBudget()
+        self._hashing = ThreadPoolExecutor(
+            _HASHING, thread_name_prefix="monitor-argon2", initializer=_lower_priority
+        )
+        _dummy_hash()  # now, so the first login of an unknown name costs no extra run
+
+    # --- sessions ----------------------------------------------------------------------------
+
+    async def login(
+        self, username: str, password: str, client: str
+    ) -> tuple[User | None, str | None]:
+        """(user, session cookie value) on success; (None, None) on a wrong password;
+        raises Throttled while a budget of failed logins is spent."""
+        charged = self.budget.charge(client, username)
+        row = self.store.user(username) if username else None
+        stored = row["password_hash"] if row else _dummy_hash()
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(self._hashing, _verify, stored, password)
+        if not ok or row is None:
+            return None, None
+        self.budget.refund(charged)
+        if _hasher.check_needs_rehash(row["password_hash"]):
+            rehashed = await loop.run_in_executor(self._hashing, _hasher.hash, password)
+            self.store.put_user(username, rehashed, row["role"])
+            row = self.store.user(username) or row
+        token = secrets.token_urlsafe(32)
+        expires = iso(datetime.now(UTC) + timedelta(days=SESSION_DAYS))
+        self.store.create_session(
+            _session_id(token), row["username"], fingerprint(row["password_hash"]), expires, client
+        )
+        return User(row["username"], row["role"]), token
+
+    def session(self, cookie: str | None) -> Session | None:
+        if not cookie or len(cookie) > 200:
+            return None
+        session_id = _session_id(cookie)
+        found = self.store.session(session_id)
+        if found is None:
+            return None
+        row = self.store.user(found["username"])
+        if row is None or fingerprint(row["password_hash"]) != found["fingerprint"]:
+            return None
+        return Session(session_id, User(row["username"], row["role"]))
+
+    def user(self, cookie: str | None) -> User | None:
+        session = self.session(cookie)
+        return session.user if session else None
+
+    def logout(self, cookie: str | None) -> None:
+        if cookie:
+            self.store.delete_session(_session_id(cookie))
+
+    def revoke(self, username: str) -> int:
+        """End every session of a user (their password changed, or they were deleted)."""
+        return self.store.delete_sessions(username)
+
+    # --- CSRF ----------------------------------------------------------------------------
+
+    def new_csrf(self) -> str:
+        """A token for a visitor who is not logged in (the login form)."""
+        nonce = secrets.token_urlsafe(24)
+        return f"{nonce}.{self._sign('anon:' + nonce)}"
+
+    def csrf_valid(self, cookie: str | None, field: str | None) -> bool:
+        """A not-logged-in visitor's double-submit token: the form repeats the cookie."""
+        if not cookie or not field or not hmac.compare_digest(cookie, field):
+            return False
+        nonce, _, signature = cookie.partition(".")
+        return hmac.compare_digest(signature, self._sign("anon:" + nonce))
+
+    def session_csrf(self, session: Session) -> str:
+        """The one token a session's forms carry: bound to that session, useless elsewhere."""
+        return self._sign("session:" + session.id)
+
+    def session_csrf_valid(self, session: Session, field: str | None) -> bool:
+        return bool(field) and hmac.compare_digest(str(field), self.session_csrf(session))
+
+    def _sign(self, value: str) -> str:
+        return hmac.new(self._csrf_key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def cookie_options(secure: bool, max_age: int | None = None) -> dict[str, Any]:

@@ -18,8 +18,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from monitor.config import MonitorConfig
+from monitor.redact import redact_text
 from monitor.store import Store
-from monitor.web.auth import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, Auth, User, cookie_options
+from monitor.web.auth import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    Auth,
+    Session,
+    User,
+    cookie_options,
+)
 from monitor.web.i18n import choose_language, translator
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +54,7 @@ class Visit:
     language: str
     csrf: str
     set_csrf: bool
+    session: Session | None = None
     form: FormData | None = None
     extra_cookies: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
@@ -79,13 +89,26 @@ class Pages:
         return request.url.scheme == "https" or public_url.startswith("https://")
 
     def visit(self, request: Request) -> Visit:
-        user = self.auth.user(request.cookies.get(SESSION_COOKIE))
+        session = self.auth.session(request.cookies.get(SESSION_COOKIE))
         language = choose_language(
             request.cookies.get("lang"), request.headers.get("accept-language")
         )
-        csrf = request.cookies.get(CSRF_COOKIE, "")
-        fresh = not self.auth.csrf_valid(csrf, csrf)
-        return Visit(request, user, language, self.auth.new_csrf() if fresh else csrf, fresh)
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if session is not None:
+            # The session's own token; the cookie carries it for scripts and tests, but the
+            # check is against the session, not against the cookie.
+            csrf = self.auth.session_csrf(session)
+            fresh = cookie != csrf
+        else:
+            fresh = not self.auth.csrf_valid(cookie, cookie)
+            csrf = self.auth.new_csrf() if fresh else cookie
+        user = session.user if session else None
+        return Visit(request, user, language, csrf, fresh, session=session)
+
+    def csrf_valid(self, visit: Visit, field: str | None) -> bool:
+        if visit.session is not None:
+            return self.auth.session_csrf_valid(visit.session, field)
+        return self.auth.csrf_valid(visit.request.cookies.get(CSRF_COOKIE), field)
 
     def render(
         self, visit: Visit, template: str, status_code: int = 200, **context: Any
@@ -131,6 +154,13 @@ def page(role: str | None = "viewer") -> Callable[[Handler], Callable[[Any, Requ
     def wrap(handler: Handler) -> Callable[[Any, Request], Any]:
         @functools.wraps(handler)
         async def endpoint(self: Pages, request: Request) -> Response:
+            response = await guarded(self, request)
+            # Pages behind a login, and exports, must not stay in shared or browser caches.
+            if "cache-control" not in response.headers:
+                response.headers["Cache-Control"] = "no-store"
+            return response
+
+        async def guarded(self: Pages, request: Request) -> Response:
             visit = self.visit(request)
             if role is not None and not _allowed(self, visit, role):
                 if visit.user is None:
@@ -142,8 +172,8 @@ def page(role: str | None = "viewer") -> Callable[[Handler], Callable[[Any, Requ
                 visit.form = await request.form()
                 token = visit.form.get(CSRF_FIELD)
                 origin = request.headers.get("origin")
-                if (origin and origin != _origin(request)) or not self.auth.csrf_valid(
-                    request.cookies.get(CSRF_COOKIE), token if isinstance(token, str) else None
+                if (origin and origin != _origin(request)) or not self.csrf_valid(
+                    visit, token if isinstance(token, str) else None
                 ):
                     _ = translator(visit.language)
                     message = _("The form expired; reload the page and try again.")
@@ -187,6 +217,7 @@ def make_env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=True,
+        finalize=_shown,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -202,6 +233,14 @@ def version_url(watch_id: str, key: str, seq: int, part: str = "") -> str:
     """A version's page in the UI, by its statement and number (the one numbering users
     see everywhere: 1, 2, 3 … per statement); `part` e.g. "/raw"."""
     return f"/watch/{quote(watch_id, safe='')}/versions/{seq}{part}?key={quote(key, safe='')}"
+
+
+def _shown(value: Any) -> Any:
+    """Every value a template prints: URLs lose their credentials (a watch URL, a failure
+    reason quoting one, a redirect). Markup — archived content made safe — is left alone."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return redact_text(value)
+    return value
 
 
 def when(moment: str | None, empty: str = "—") -> Markup:

@@ -14,6 +14,7 @@ from monitor.config import MonitorConfig, ServerConfig
 from monitor.overrides import watches_in_force
 from monitor.store import Store
 from monitor.web.app import create_app
+from monitor.web.guard import UVICORN_OPTIONS
 
 
 def serve(config: MonitorConfig, store: Store, listen: str) -> None:
@@ -29,5 +30,5 @@ def serve(config: MonitorConfig, store: Store, listen: str) -> None:
 
     host, port = ServerConfig(listen=listen).host_port
     print(f"monitor: web UI on http://{host}:{port}/ (data: {store.location})", file=sys.stderr)
-    app = create_app(health, store, running, changed)
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+    app = create_app(health, store, running, changed, listen=listen)
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", **UVICORN_OPTIONS)

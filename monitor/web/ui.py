@@ -3,6 +3,7 @@ snapshots, annotations, search, feeds and exports."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from monitor.charset import decode_body
 from monitor.config import StoreConfig, WatchConfig
 from monitor.extract import Statement
 from monitor.feed import feed_bytes
+from monitor.redact import redact_deep, redact_headers, redact_text
 from monitor.store import Store
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.web.diffview import diff_view
@@ -317,9 +319,11 @@ class ReadingPages(Pages):
     @page()
     async def raw_headers(self, request: Request, visit: Visit) -> Response:
         record = self._record(request)
-        data = json.dumps(
-            {k: record[k] for k in _HEADER_FACTS}, ensure_ascii=False, indent=2
-        ).encode()
+        facts = {k: record[k] for k in _HEADER_FACTS}
+        # What monitor sent may authenticate it (gov.kz's hash/token, Authorization,
+        # Cookie), and URLs may carry credentials: neither is shown.
+        facts["request_headers"] = redact_headers(facts["request_headers"])
+        data = json.dumps(redact_deep(facts), ensure_ascii=False, indent=2).encode()
         name = f"{request.path_params['watch']}-response-{record['id']}.headers.json"
         return _download(data, name, "application/json")
 
@@ -330,7 +334,8 @@ class ReadingPages(Pages):
             raise Missing("this version records a removal; it has no text")
         data = self.store.read_blob(row["text_sha256"])
         name = f"{watch.id}-{row['key'].replace('/', '-')}-version-{row['seq']}.json"
-        return _download(data, name, "application/json", row["text_sha256"])
+        shown = redact_text(data.decode()).encode()  # the URL's credentials, if it has any
+        return _download(shown, name, "application/json", hashlib.sha256(shown).hexdigest())
 
     # --- annotations ---------------------------------------------------------------------
 
@@ -385,12 +390,15 @@ class ReadingPages(Pages):
         target = directory / f"{watch.id}.{kind}"
         writer: Callable[..., Any] = write_warc if kind == "warc.gz" else write_jsonl
         # Exports read every blob of a watch: a thread and a connection of their own.
-        await run_in_threadpool(_export, self.config.store, writer, target, watch.id)
+        count = await run_in_threadpool(_export, self.config.store, writer, target, watch.id)
         media = "application/warc" if kind == "warc.gz" else "application/x-ndjson"
+        # Damaged blobs are left out (see monitor/export.py); the answer says how many.
+        headers = {"X-Export-Skipped": str(len(count.skipped))} if count.skipped else None
         return FileResponse(
             target,
             media_type=media,
             filename=target.name,
+            headers=headers,
             background=BackgroundTask(_remove, directory),
         )
 
@@ -516,9 +524,9 @@ def _catch_up_index(config: StoreConfig) -> None:
         store.index_text()
 
 
-def _export(config: StoreConfig, writer: Callable[..., Any], target: Path, watch_id: str) -> None:
+def _export(config: StoreConfig, writer: Callable[..., Any], target: Path, watch_id: str) -> Any:
     with Store.from_config(config) as store:
-        writer(store, target, watch_id)
+        return writer(store, target, watch_id)
 
 
 def _remove(directory: Path) -> None:
