@@ -1,4 +1,5 @@
-"""Command line: `monitor run | check | history | show | diff | compare | export | verify | demo`.
+"""Command line: `monitor run | check | history | show | diff | compare | extract | export | verify
+| demo | …`.
 
 Exit codes scripts can trust: 0 success, 1 a check or verification found a problem,
 2 bad usage or configuration.
@@ -139,6 +140,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help=f"site profile ({', '.join(profile_names())})")
     p.add_argument("--ignore", action="append", default=[], help="regex to mask (repeatable)")
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p = command("extract", cmd_extract, "what a profile reads from saved pages (.gz ok)")
+    from monitor.inspect import add_arguments as extract_arguments
+
+    extract_arguments(p)
     p = command("export", cmd_export, "export stored versions as WARC 1.1 or JSON lines")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--warc", type=Path, metavar="FILE", help="WARC 1.1 file (.gz: gzipped)")
@@ -429,6 +434,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"{verdict['kind']}: alert={verdict['alert']} score={verdict['score']:.2f}")
         print(verdict["summary"])
     return EXIT_OK
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from monitor.inspect import run
+
+    return run(args)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

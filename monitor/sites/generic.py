@@ -46,46 +46,28 @@ from monitor.extract import (
     unique_links,
 )
 from monitor.fetch import FetchResult
+from monitor.sites import furniture
 
-if TYPE_CHECKING:  # bs4 is imported where a page is parsed (see monitor.extract)
+if TYPE_CHECKING:  # bs4 and lxml are imported where a page is parsed (see monitor.extract)
     from bs4 import BeautifulSoup, Tag
+    from lxml.html import HtmlElement
 
 # Never content, wherever they are.
 _NEVER_CONTENT = (
     *("script", "style", "noscript", "template", "iframe", "svg", "button", "select"),
     *("input", "textarea", "object", "embed", "canvas", "link", "meta"),
 )
-# Furniture by tag or ARIA role; kept when prose-heavy (ASP.NET pages wrap everything in
-# one <form>, some themes put the article in a <header>-named wrapper).
-_FURNITURE_TAGS = frozenset(("nav", "header", "footer", "aside", "form", "dialog", "menu"))
-_FURNITURE_ROLES = frozenset(
-    ("navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog")
-)
-# Words in class or id names, matched as whole words between -, _ or spaces.
-_FURNITURE_WORDS = re.compile(
-    r"(?:^|[\s_-])(?:share|sharing|social|breadcrumbs?|cookies?|consent|gdpr|related|banners?"
-    r"|carousel|slider|swiper|teasers?|views?-?count(?:er)?|counters?|hit-?count|menu|sidebar"
-    r"|navbar|nav|subscribe|newsletter|advert|ads|promo|widget|clock|weather|ticker|popular"
-    r"|most-read|print|pagination|pager|comments?|rating|tags|toolbar|modal|popup|lang-switch"
-    r"|search|login|topbar|skip-link|visually-hidden|sr-only|read-also|see-also)(?:$|[\s_-])",
-    re.I,
-)
+_FURNITURE_TAGS = furniture.FURNITURE_TAGS
+_FURNITURE_ROLES = furniture.FURNITURE_ROLES
+_FURNITURE_WORDS = furniture.FURNITURE_WORDS
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _PROSE_TAGS = frozenset(("p", "pre", "td", "blockquote", "li", "dd", "div", "section"))
 _MIN_PROSE = 25
 _INNER_BLOCKS = ("p", "div", "section", "li", "table", "ul", "ol", "blockquote", "pre", "h2")
 _MIN_TEXT = 20
 
-_READ_ALSO = re.compile(
-    r"^(?:read also|see also|related|читайте также|смотрите также|см\. также|по теме"
-    r"|сондай-ақ оқыңыз|оқи отырыңыз)\b",
-    re.I,
-)
-_COUNTER = re.compile(
-    r"^(?:(?:views?|просмотр(?:ов|ы)?|прочитано|прочтений|көрілім(?:дер)?(?: саны)?|hits"
-    r"|visits)\s*:?\s*[\d\s.,]+|[\d\s.,]+\s*(?:views?|просмотр\w*|көрілім\w*))$",
-    re.I,
-)
+# Separators of a dateline's parts ("20.11.2026 | 14:35", "Astana · 20 November 2026").
+_DATELINE_SEPARATORS = re.compile(r"[|·•]+")
 
 _MONTHS = {
     **dict.fromkeys(("january", "jan", "января", "январь", "қаңтар"), 1),
@@ -128,17 +110,30 @@ class GenericProfile(Profile):
     name = "generic"
 
     def extract(self, result: FetchResult, target: Target) -> Extraction:
-        from bs4 import Tag
+        reason = _unusable(result)
+        if reason is not None:
+            return reason
+        html = result.text()
+        if target.drop_selectors:
+            # The user's CSS selectors are matched as everywhere else, by soupsieve.
+            from bs4 import BeautifulSoup
 
-        soup = read_html(result, target)
-        if isinstance(soup, Extraction):
-            return soup
-        meta = page_meta(soup)
-        heading = soup.find("h1")
-        elements = main_content(soup)
-        content = clean_content(elements, result.url, title=meta.heading)
+            soup = BeautifulSoup(html, "lxml")
+            drop_selected(soup, target.drop_selectors)
+            html = str(soup)
+        from monitor.sites import article
+
+        tree = article.parse(html)
+        meta = tree_meta(tree) if tree is not None else None
+        reading = article.read_article(tree, result.url) if tree is not None else None
+        if meta is None or reading is None:
+            # Pages trafilatura finds no article in (short notices, bare lists): our own
+            # block scoring, which asks for less text.
+            return _own_extraction(result, target, html)
+        content = Content(links=reading.links, attachments=reading.attachments)
+        _keep_lines(content, reading.paragraphs, reading.link_shares, meta.heading)
         if sum(len(p) for p in content.paragraphs) < _MIN_TEXT:
-            return Extraction(problem="no statement text found on the page (empty extraction)")
+            return _own_extraction(result, target, html)
         statement = Statement(
             key="page",
             url=result.url,
@@ -146,12 +141,46 @@ class GenericProfile(Profile):
             paragraphs=tuple(content.paragraphs),
             published=meta.published
             or content.first_date
-            or parse_date(dateline(heading if isinstance(heading, Tag) else None, elements[0])),
+            or parse_date(tree_dateline(tree, reading.region)),
             language=target.language or meta.language,
             links=tuple(content.links),
             attachments=tuple(content.attachments),
         )
         return Extraction(statements=[statement])
+
+
+def _unusable(result: FetchResult) -> Extraction | None:
+    """A gone page (404/410) or one that is not content (see `monitor.classify`)."""
+    if result.status in (404, 410) and not result.problem:
+        return Extraction(gone=True, problem=f"HTTP {result.status}")
+    reason = classify_unusable(result)
+    return Extraction(problem=reason) if reason else None
+
+
+def _own_extraction(result: FetchResult, target: Target, html: str) -> Extraction:
+    """Our block-scoring extractor on BeautifulSoup (see the module's docstring)."""
+    from bs4 import BeautifulSoup, Tag
+
+    soup = BeautifulSoup(html, "lxml")
+    meta = page_meta(soup)
+    heading = soup.find("h1")
+    elements = main_content(soup)
+    content = clean_content(elements, result.url, title=meta.heading)
+    if sum(len(p) for p in content.paragraphs) < _MIN_TEXT:
+        return Extraction(problem="no statement text found on the page (empty extraction)")
+    statement = Statement(
+        key="page",
+        url=result.url,
+        title=meta.title,
+        paragraphs=tuple(content.paragraphs),
+        published=meta.published
+        or content.first_date
+        or parse_date(dateline(heading if isinstance(heading, Tag) else None, elements[0])),
+        language=target.language or meta.language,
+        links=tuple(content.links),
+        attachments=tuple(content.attachments),
+    )
+    return Extraction(statements=[statement])
 
 
 def read_html(result: FetchResult, target: Target) -> BeautifulSoup | Extraction:
@@ -162,11 +191,9 @@ def read_html(result: FetchResult, target: Target) -> BeautifulSoup | Extraction
     """
     from bs4 import BeautifulSoup
 
-    if result.status in (404, 410) and not result.problem:
-        return Extraction(gone=True, problem=f"HTTP {result.status}")
-    reason = classify_unusable(result)
-    if reason:
-        return Extraction(problem=reason)
+    unusable = _unusable(result)
+    if unusable is not None:
+        return unusable
     soup = BeautifulSoup(result.text(), "lxml")
     drop_selected(soup, target.drop_selectors)
     return soup
@@ -270,18 +297,44 @@ def clean_content(
         links, attachments = split_attachments(page_links(element, base_url))
         content.links += links
         content.attachments += attachments
-        for text in paragraph_texts(element):
-            if _COUNTER.match(text):
-                continue
-            if is_date_line(text):
-                content.first_date = content.first_date or parse_date(text)
-                continue
-            content.paragraphs.append(text)
-    if title and title in content.paragraphs:
-        content.paragraphs.remove(title)
+        texts = paragraph_texts(element)
+        _keep_lines(content, texts, [0.0] * len(texts), title)
     content.links = unique_links(content.links)
     content.attachments = unique_links(content.attachments)
     return content
+
+
+def _keep_lines(content: Content, lines: list[str], link_shares: list[float], title: str) -> None:
+    """Add the lines that are the statement's to `content.paragraphs`: no widget lines
+    (`furniture.is_noise_line`), no teaser lists (a "Read also" / "Most read" heading and
+    the lines of links after it), no date-only lines (the first is kept as `first_date`),
+    and not the page heading again."""
+    in_teasers = False
+    for text, share in zip(lines, link_shares, strict=True):
+        if in_teasers and share > 0.5:
+            continue
+        in_teasers = False
+        heading = furniture.TEASER_HEADING.match(text)
+        if heading and not text[heading.end() :].strip():
+            in_teasers = True
+            continue
+        if _is_teaser_line(text, share) or furniture.is_noise_line(text):
+            continue
+        bare = _DATELINE_SEPARATORS.sub(" ", furniture.strip_counters(text)).strip()
+        if is_date_line(bare):
+            content.first_date = content.first_date or parse_date(bare)
+            continue
+        content.paragraphs.append(text)
+    if title and title in content.paragraphs:
+        content.paragraphs.remove(title)
+
+
+def _is_teaser_line(text: str, link_share: float) -> bool:
+    """ "Read also: <a headline>" — a teaser heading with its teaser on one line."""
+    heading = furniture.TEASER_HEADING.match(text)
+    if not heading or len(text) > 300:
+        return False
+    return link_share > 0.5 or ":" in heading.group(0)
 
 
 def is_date_line(text: str) -> bool:
@@ -335,6 +388,106 @@ def parse_date(text: str) -> str | None:
     if time := _TIME.search(text.replace(iso, "")):
         iso += f"T{int(time.group(1)):02d}:{time.group(2)}"
     return iso
+
+
+def tree_meta(tree: HtmlElement) -> PageMeta:
+    """`page_meta` for an lxml tree: title, first heading, publication date, language."""
+    h1 = next(tree.iter("h1"), None)
+    heading = tree_text(h1) if h1 is not None else ""
+    og_title = tree.xpath("//meta[@property='og:title']/@content")
+    title_tag = next(tree.iter("title"), None)
+    title = ""
+    for candidate in (
+        og_title[0] if og_title else "",
+        heading,
+        tree_text(title_tag) if title_tag is not None else "",
+    ):
+        if normalize_text(str(candidate)):
+            title = normalize_text(str(candidate))
+            break
+    lang = tree.get("lang") or next(iter(tree.xpath("//html/@lang")), None)
+    return PageMeta(
+        title=title,
+        heading=heading,
+        published=_tree_published(tree),
+        language=str(lang).split("-")[0].lower() if lang else None,
+    )
+
+
+_BREAKING_TEXT = frozenset(("br", "p", "div", "li", "tr", "td", "th", "section", "h2", "h3"))
+_NOT_TEXT = frozenset(("script", "style", "noscript", "template"))
+
+
+def tree_text(element: HtmlElement) -> str:
+    """The text of an lxml element on one line, as `inline_text` reads a bs4 one."""
+    parts: list[str] = []
+
+    def walk(node: HtmlElement) -> None:
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            if isinstance(child.tag, str) and child.tag not in _NOT_TEXT:
+                if child.tag in _BREAKING_TEXT:
+                    parts.append(" ")
+                walk(child)
+            if child.tail:
+                parts.append(child.tail)
+
+    walk(element)
+    return normalize_text("".join(parts))
+
+
+_DATELINE_LOOKAHEAD = 40
+
+
+def tree_dateline(tree: HtmlElement, region: HtmlElement | None) -> str:
+    """The first date-only line after the page heading (or from the content's start), as
+    `dateline` finds it in a bs4 tree: within the next 40 pieces of text."""
+    from lxml import etree
+
+    start = next(tree.iter("h1"), None)
+    start = start if start is not None else region
+    if start is None:
+        return ""
+    seen = 0
+    started = False
+    for event, element in etree.iterwalk(tree, events=("start", "end")):
+        if not isinstance(element.tag, str) or element.tag in _NOT_TEXT:
+            continue
+        if element is start:
+            started = started or event == "end"
+            continue
+        if not started:
+            continue
+        text = element.text if event == "start" else element.tail
+        text = normalize_text(text or "")
+        if not text:
+            continue
+        bare = _DATELINE_SEPARATORS.sub(" ", furniture.strip_counters(text)).strip()
+        if is_date_line(bare):
+            return bare
+        seen += 1
+        if seen >= _DATELINE_LOOKAHEAD:
+            break
+    return ""
+
+
+def _tree_published(tree: HtmlElement) -> str | None:
+    for xpath in (
+        "//meta[@property='article:published_time']/@content",
+        "//meta[@itemprop='datePublished']/@content",
+        "//meta[@name='dc.date.issued']/@content",
+        "//meta[@name='date']/@content",
+    ):
+        found = [str(v).strip() for v in tree.xpath(xpath) if str(v).strip()]
+        if found:
+            return found[0]
+    for script in tree.xpath("//script[@type='application/ld+json']"):
+        date = _ld_date(script.text or "")
+        if date:
+            return date
+    times = [str(v).strip() for v in tree.xpath("//time/@datetime") if str(v).strip()]
+    return times[0] if times else None
 
 
 def _published(soup: BeautifulSoup) -> str | None:
@@ -405,7 +558,7 @@ def _drop_link_lists(root: Tag) -> None:
         text = inline_text(tag)
         if not text or len(text) > 300:
             continue
-        if _READ_ALSO.match(text):
+        if _is_teaser_line(text, 0.0):
             tag.decompose()
             continue
         if tag.name == "p":

@@ -1,0 +1,206 @@
+"""Main-content extraction: the `generic` profile against trafilatura, on real pages.
+
+    python bench/extraction.py               # generic + trafilatura (installs it on first use)
+    python bench/extraction.py --no-peers    # generic only, no installation
+    python bench/extraction.py --pages       # and each tuned page's F1, worst first
+
+The pages are the shared half of the public article-extraction benchmark
+(../shared/benchmarks/article-extraction, human-written ground truth, MIT); the score is the
+benchmark's own metric, imported from its `score.py`. Our text of a page is what
+`monitor extract` calls its body text: the first statement's paragraphs, one per line.
+Trafilatura runs with its defaults (`trafilatura.extract`, fallbacks on), as its users and
+the benchmark's published table run it. Both are given the page's bytes and timed per page,
+parse included, on the same pages in the same run; ms per page is the mean.
+
+The pages are split: every third key, in sorted order, is *held out* — never looked at while
+tuning the extractor — and scored separately, so that a rule fitted to single pages shows as
+a gap between the two parts.
+
+Trafilatura is installed into bench/.venv-extraction (git-ignored, made with
+--system-site-packages so that the installed monitor is importable there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import gzip
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parent.parent
+BENCHMARK = REPO.parent / "shared" / "benchmarks" / "article-extraction"
+VENV = REPO / "bench" / ".venv-extraction"
+PEERS = ("trafilatura==2.3.1", "lxml_html_clean")  # trafilatura's justext needs the latter
+
+sys.path.insert(0, str(REPO))
+
+from monitor.extract import get_profile  # noqa: E402
+from monitor.inspect import body_text, extract_page  # noqa: E402
+
+Extractor = Callable[[bytes, str], str]
+
+
+def load_metric(folder: Path) -> ModuleType:
+    """The benchmark's own `score.py` (its `page` and `score` functions)."""
+    spec = importlib.util.spec_from_file_location("article_extraction_score", folder / "score.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{folder}/score.py: cannot load the benchmark's metric")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_pages(folder: Path) -> tuple[dict[str, dict[str, str]], dict[str, bytes]]:
+    truth = json.loads((folder / "ground-truth.json").read_text())
+    pages = {}
+    for key in truth:
+        pages[key] = gzip.decompress((folder / "html" / f"{key}.html.gz").read_bytes())
+    return truth, pages
+
+
+def held_out(keys: list[str]) -> set[str]:
+    """Every third key in sorted order: scored, never tuned on."""
+    return {key for index, key in enumerate(sorted(keys)) if index % 3 == 2}
+
+
+def generic_extractor() -> Extractor:
+    profile = get_profile("generic", "https://example.org/")
+
+    def extract(body: bytes, url: str) -> str:
+        return body_text(extract_page(body, url, profile))
+
+    return extract
+
+
+def trafilatura_extractor() -> Extractor:
+    import trafilatura
+
+    def extract(body: bytes, url: str) -> str:
+        return trafilatura.extract(body, url=url) or ""
+
+    return extract
+
+
+def run(
+    extractors: dict[str, Extractor], truth: dict[str, dict[str, str]], pages: dict[str, bytes]
+) -> dict[str, tuple[dict[str, str], dict[str, float]]]:
+    """Each extractor's text and seconds per page. The extractors take turns page by page,
+    so a busy machine slows them alike; one page first, untimed, so imports do not count."""
+    first = next(iter(pages))
+    results: dict[str, tuple[dict[str, str], dict[str, float]]] = {}
+    for name, extract in extractors.items():
+        extract(pages[first], truth[first].get("url", ""))
+        results[name] = ({}, {})
+    gc.collect()
+    for key, body in pages.items():
+        url = truth[key].get("url", "")
+        for name, extract in extractors.items():
+            started = time.perf_counter()
+            text = extract(body, url)
+            results[name][1][key] = time.perf_counter() - started
+            results[name][0][key] = text
+    return results
+
+
+def figures(
+    metric: ModuleType,
+    truth: dict[str, dict[str, str]],
+    texts: dict[str, str],
+    seconds: dict[str, float],
+    keys: set[str],
+) -> tuple[float, float, float, float]:
+    """(F1, precision, recall, ms per page) on `keys`, by the benchmark's metric."""
+    part = {key: truth[key] for key in sorted(keys)}
+    f1, precision, recall = metric.score(part, {k: {"articleBody": texts[k]} for k in part})
+    return f1, precision, recall, 1000 * sum(seconds[k] for k in part) / len(part)
+
+
+def page_f1(metric: ModuleType, truth: str, text: str) -> float:
+    tp, fp, fn = metric.page(truth, text)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def peers_available() -> bool:
+    try:
+        import trafilatura  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def reexec_in_venv() -> None:
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        print(f"creating {VENV.relative_to(REPO)} for trafilatura (first use) …", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--system-site-packages", str(VENV)], check=True
+        )
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS], check=True)
+    os.execv(str(python), [str(python), __file__, "--in-venv", *sys.argv[1:]])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-peers", action="store_true", help="generic only; install nothing")
+    parser.add_argument("--pages", action="store_true", help="print each page's F1, worst first")
+    parser.add_argument("--benchmark", type=Path, default=BENCHMARK, help="benchmark folder")
+    parser.add_argument("--in-venv", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.no_peers and not peers_available():
+        if args.in_venv:
+            print("trafilatura could not be imported in the bench venv", file=sys.stderr)
+            return 1
+        reexec_in_venv()
+
+    metric = load_metric(args.benchmark)
+    truth, pages = load_pages(args.benchmark)
+    parts = {"all": set(truth), "tuned": set(truth) - held_out(list(truth))}
+    parts["held-out"] = held_out(list(truth))
+    extractors = {"generic": generic_extractor()}
+    if not args.no_peers:
+        import trafilatura
+
+        extractors[f"trafilatura {trafilatura.__version__}"] = trafilatura_extractor()
+    results = run(extractors, truth, pages)
+
+    print(f"{len(truth)} pages of {args.benchmark.name}; held out: every third key")
+    print(f"{'part':<9} {'extractor':<19} {'F1':>6} {'prec':>6} {'recall':>6} {'ms/page':>8}")
+    table: dict[tuple[str, str], tuple[float, float, float, float]] = {}
+    for part, keys in parts.items():
+        for name, (texts, seconds) in results.items():
+            table[part, name] = figures(metric, truth, texts, seconds, keys)
+            f1, precision, recall, ms = table[part, name]
+            line = f"{part:<9} {name:<19} {f1:6.3f} {precision:6.3f} {recall:6.3f} {ms:8.1f}"
+            print(line + f"  ({len(keys)} pages)")
+    names = list(results)
+    if len(names) == 2:
+        print("ratios generic / trafilatura (quality >= 1.0 and time <= 1.0 is the target):")
+        for part in parts:
+            ours, theirs = table[part, names[0]], table[part, names[1]]
+            print(f"  {part:<9} F1 {ours[0] / theirs[0]:.3f}   time {ours[3] / theirs[3]:.3f}")
+    if args.pages:
+        # The tuned pages only: the held-out ones are scored, never looked at one by one.
+        rows = []
+        for key in sorted(parts["tuned"]):
+            expected = truth[key]["articleBody"]
+            scores = [page_f1(metric, expected, texts[key]) for texts, _ in results.values()]
+            rows.append((scores[0], scores[1:], key))
+        print("tuned pages, worst first: generic, trafilatura, key, URL")
+        for ours, theirs, key in sorted(rows):
+            peer = " ".join(f"{f:.3f}" for f in theirs)
+            print(f"{ours:.3f} {peer:>6} {key[:16]} {truth[key].get('url', '')[:70]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
