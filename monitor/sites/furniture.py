@@ -212,13 +212,19 @@ _BLOCKS = frozenset(("li", "div", "p", "dd", "dt", "td", "section"))
 
 
 def in_teaser_list(anchor: HtmlElement) -> bool:
-    """Whether a link is one of a list of teasers: its block is mostly this link, names a
-    page in four words or more, and a sibling block is mostly a link too. A lone button-like
-    link ("Download", "Полный текст") is content."""
+    """Whether a link is a teaser: on a "Read also: …" line, or one of a list of teasers (its
+    block is mostly this link, names a page in four words or more, and a sibling block is
+    mostly a link too). A lone button-like link ("Download", "Полный текст") is content."""
+    block = next((a for a in anchor.iterancestors() if a.tag in _BLOCKS), None)
+    if block is None:
+        return False
+    text = normalize_text(block.text_content())
+    heading = TEASER_HEADING.match(text)
+    if heading and len(text) <= 300 and (":" in heading.group(0) or _mostly_link(block)):
+        return True
     if len(normalize_text(anchor.text_content()).split()) < 4:
         return False
-    block = next((a for a in anchor.iterancestors() if a.tag in _BLOCKS), None)
-    if block is None or block.tag == "p" or not _mostly_link(block):
+    if block.tag == "p" or not _mostly_link(block):
         return False
     parent = block.getparent()
     if parent is None:
