@@ -44,7 +44,9 @@ def _charset_from_meta(body: bytes) -> str | None:
 
 
 def _repair_double_utf8(text: str) -> str:
-    if len(_MOJIBAKE.findall(text)) < 3:
+    # Plain substring searches first: they are memchr-fast, the regex scan of a whole
+    # non-ASCII page is not (4 ms a page, as much as reading the page's content).
+    if not any(lead in text for lead in "ÐÑÃÂ") or len(_MOJIBAKE.findall(text)) < 3:
         return text
     for codec in ("cp1252", "latin-1"):
         try:

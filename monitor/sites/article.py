@@ -23,7 +23,8 @@ What we add on top, because a change detector needs more than an article's text:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from monitor.extract import Link, is_attachment, normalize_text, normalize_url, unique_links
 from monitor.sites import furniture
@@ -39,6 +40,18 @@ _MATCH_CHARS = 24
 _REGION_SHARE = 0.8
 _MAX_MATCHED = 40
 _NOT_TEXT = frozenset(("script", "style", "noscript", "template"))
+
+
+@cache
+def _long_text_xpath() -> Any:
+    """Text nodes of 24+ characters outside scripts and styles (compiled once, on first use)."""
+    from lxml import etree
+
+    return etree.XPath(
+        "//text()[string-length(.) >= $n][not(parent::script or parent::style"
+        " or parent::noscript or parent::template)]",
+        smart_strings=True,
+    )
 
 
 @dataclass
@@ -196,13 +209,11 @@ def content_region(tree: HtmlElement, paragraphs: list[str]) -> Region | None:
     found_at: list[tuple[str, int, HtmlElement]] = []
     total = 0
     # Text nodes in document order (lxml's XPath, in C); a tail belongs to the parent's text.
-    nodes = tree.xpath("//text()[string-length(normalize-space()) >= $n]", n=_MATCH_CHARS)
+    nodes = _long_text_xpath()(tree, n=_MATCH_CHARS)
     for index, node in enumerate(nodes):
         owner = node.getparent()
         if node.is_tail:
             owner = owner.getparent()
-        elif owner.tag in _NOT_TEXT:
-            continue
         if owner is None:
             continue
         # The start is enough: normalising whole text nodes cost more than trafilatura.
@@ -234,14 +245,22 @@ def content_region(tree: HtmlElement, paragraphs: list[str]) -> Region | None:
 
 def region_links(region: HtmlElement, base_url: str) -> tuple[list[Link], list[Link]]:
     """(links, attachments) of the content region, furniture and teaser lists left out."""
+    # Furniture is found once per element (`prose_heavy` reads all its paragraphs).
+    in_furniture: set[HtmlElement] = set()
+    for element in region.iterdescendants():
+        if (
+            isinstance(element.tag, str)
+            and element not in in_furniture
+            and furniture.is_furniture(element)
+            and not furniture.prose_heavy(element)
+        ):
+            in_furniture.update(element.iter("a"))
     links: list[Link] = []
     for anchor in region.iter("a"):
         href = (anchor.get("href") or "").strip()
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
             continue
-        if furniture.in_furniture(anchor, region) or (
-            not is_attachment(href) and furniture.in_teaser_list(anchor)
-        ):
+        if anchor in in_furniture or (not is_attachment(href) and furniture.in_teaser_list(anchor)):
             continue
         text = normalize_text(anchor.text_content())
         links.append(Link(normalize_url(href, base_url), text))

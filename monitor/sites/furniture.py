@@ -209,6 +209,8 @@ def in_furniture(element: HtmlElement, region: HtmlElement) -> bool:
 
 
 _BLOCKS = frozenset(("li", "div", "p", "dd", "dt", "td", "section"))
+# A teaser is at most 300 characters; its markup may hold as much again in white space.
+_TEASER_RAW = 1500
 
 
 def in_teaser_list(anchor: HtmlElement) -> bool:
@@ -218,7 +220,10 @@ def in_teaser_list(anchor: HtmlElement) -> bool:
     block = next((a for a in anchor.iterancestors() if a.tag in _BLOCKS), None)
     if block is None:
         return False
-    text = normalize_text(block.text_content())
+    raw = block.text_content()
+    if len(raw) > _TEASER_RAW:  # the content itself, not a teaser: no need to read it
+        return False
+    text = normalize_text(raw)
     heading = TEASER_HEADING.match(text)
     if heading and len(text) <= 300 and (":" in heading.group(0) or _mostly_link(block)):
         return True
@@ -233,7 +238,10 @@ def in_teaser_list(anchor: HtmlElement) -> bool:
 
 
 def _mostly_link(block: HtmlElement) -> bool:
-    text = normalize_text(block.text_content())
+    raw = block.text_content()
+    if len(raw) > _TEASER_RAW:
+        return False
+    text = normalize_text(raw)
     if not text or len(text) > 300:
         return False
     linked = sum(len(normalize_text(a.text_content())) for a in block.iter("a"))

@@ -68,6 +68,8 @@ _MIN_TEXT = 20
 
 # Separators of a dateline's parts ("20.11.2026 | 14:35", "Astana · 20 November 2026").
 _DATELINE_SEPARATORS = re.compile(r"[|·•]+")
+# A dateline with a counter beside it is short ("20.11.2026 14:35 · Просмотров: 4 116").
+_DATELINE_MAX = 120
 
 _MONTHS = {
     **dict.fromkeys(("january", "jan", "января", "январь", "қаңтар"), 1),
@@ -320,10 +322,11 @@ def _keep_lines(content: Content, lines: list[str], link_shares: list[float], ti
             continue
         if _is_teaser_line(text, share) or furniture.is_noise_line(text):
             continue
-        bare = _DATELINE_SEPARATORS.sub(" ", furniture.strip_counters(text)).strip()
-        if is_date_line(bare):
-            content.first_date = content.first_date or parse_date(bare)
-            continue
+        if len(text) <= _DATELINE_MAX:
+            bare = _DATELINE_SEPARATORS.sub(" ", furniture.strip_counters(text)).strip()
+            if is_date_line(bare):
+                content.first_date = content.first_date or parse_date(bare)
+                continue
         content.paragraphs.append(text)
     if title and title in content.paragraphs:
         content.paragraphs.remove(title)
