@@ -78,9 +78,11 @@ _RATES = re.compile(
     re.I,
 )
 _COOKIE = re.compile(r"cookie|куки|кукис", re.I)
+# What a cookie notice says to the reader (not what a statement about cookie law says).
 _CONSENT = re.compile(
-    r"\b(?:we use|uses|use of|accept|agree|consent|continu\w*|privacy|используем|использует"
-    r"|соглаша\w*|согласие|принять|пайдалан\w*|келіс\w*|қабылда\w*)",
+    r"\b(?:we use|(?:site|website|portal) uses|use of cookies|accept(?: all)? cookies"
+    r"|you agree|you consent|by continuing|используем|использует|соглашаетесь|принять"
+    r"|пайдаланамыз|пайдаланады|келісесіз)",
     re.I,
 )
 # Headings of teaser lists; the lines of links after one belong to it.
