@@ -8,6 +8,7 @@ empty statement, so it can never be mistaken for "all content deleted".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -225,6 +226,11 @@ def extraction_code() -> str:
     try:
         for path in sources:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        # The library that finds a page's main content reads pages too.
+        from importlib.metadata import PackageNotFoundError, version
+
+        with contextlib.suppress(PackageNotFoundError):
+            digest.update(b"trafilatura\0" + version("trafilatura").encode())
     except OSError:  # no sources to read (a frozen build): upgrades look like edits, as before
         return ""
     return digest.hexdigest()[:16]
