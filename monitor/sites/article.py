@@ -116,7 +116,7 @@ def read_article(tree: HtmlElement, url: str) -> Reading | None:
     region = content_region(tree, [text for text, _ in lines])
     reading = Reading()
     for text, share in lines:
-        if region is not None and OUTSIDE_MODE and _outside(region, text):
+        if region is not None and _only_outside(region, text):
             continue
         reading.paragraphs.append(text)
         reading.link_shares.append(share)
@@ -126,16 +126,12 @@ def read_article(tree: HtmlElement, url: str) -> Reading | None:
     return reading
 
 
-OUTSIDE_MODE = "all"
-
-
-def _outside(region: Region, text: str) -> bool:
+def _only_outside(region: Region, text: str) -> bool:
+    """Whether a paragraph was found on the page, but only outside the content region: a
+    sidebar block or a footer trafilatura added to a short article (a paragraph it could
+    not be matched by is kept)."""
     places = region.places.get(text[:_MATCH_CHARS])
-    if not places or 0 in places:
-        return False
-    if OUTSIDE_MODE == "all":
-        return True
-    return places == {1}
+    return bool(places) and 0 not in places
 
 
 def _lines(body: HtmlElement) -> list[tuple[str, float]]:
