@@ -65,6 +65,8 @@ _PROSE_TAGS = frozenset(("p", "pre", "td", "blockquote", "li", "dd", "div", "sec
 _MIN_PROSE = 25
 _INNER_BLOCKS = ("p", "div", "section", "li", "table", "ul", "ol", "blockquote", "pre", "h2")
 _MIN_TEXT = 20
+# trafilatura's own threshold (MIN_EXTRACTED_SIZE) for an article it found.
+_SHORT_TEXT = 250
 
 # Separators of a dateline's parts ("20.11.2026 | 14:35", "Astana · 20 November 2026").
 _DATELINE_SEPARATORS = re.compile(r"[|·•]+")
@@ -128,9 +130,10 @@ class GenericProfile(Profile):
         tree = article.parse(html)
         meta = tree_meta(tree) if tree is not None else None
         reading = article.read_article(tree, result.url) if tree is not None else None
-        if meta is None or reading is None:
-            # Pages trafilatura finds no article in (short notices, bare lists): our own
-            # block scoring, which asks for less text.
+        if meta is None or reading is None or sum(map(len, reading.paragraphs)) < _SHORT_TEXT:
+            # Pages trafilatura finds no article in, or only a short one (a notice, a bare
+            # list: below this it falls back to the page's whole text as one block): our own
+            # block scoring, which keeps their paragraphs apart.
             return _own_extraction(result, target, html)
         content = Content(links=reading.links, attachments=reading.attachments)
         _keep_lines(content, reading.paragraphs, reading.link_shares, meta.heading)
