@@ -22,6 +22,7 @@ What we add on top, because a change detector needs more than an article's text:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -92,6 +93,8 @@ def read_article(tree: HtmlElement, url: str) -> Reading | None:
     """
     import trafilatura
 
+    # Its warnings are about the page's markup ("missing link attribute"), not for our log.
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
     furniture.drop_widgets(tree)
     for figure in tree.iter("figure"):
         figure.tag = "div"
