@@ -178,11 +178,8 @@ def test_a_date_read_less_precisely_is_not_an_edit(old: str, new: str, changed: 
         assert result.summary.startswith("Date:")
 
 
-# Cases that depend on what the `generic` profile extracts (monitor/sites/generic.py, being
-# reworked for issue 21 item 2): the diff names them once the text reaches it.
-@pytest.mark.xfail(
-    strict=True, reason="generic drops a lone call-to-action link in a <div> as a link list"
-)
+# Cases that depend on what the `generic` profile extracts (monitor/sites/generic.py): a lone
+# call-to-action link in its own block is content (a link of the content region).
 def test_a_removed_button_in_its_own_block_is_named() -> None:
     button = (
         '<div class="actions"><a class="btn btn-primary" href="/en/data/consular-2025">'

@@ -113,7 +113,7 @@ def test_extract_prints_one_json_line_per_file_gzipped_or_not(
     for paragraph in BODY:
         assert paragraph in body
     assert "Министр иностранных дел встретился с делегацией в Астане." in body  # the caption
-    assert "Товарооборот, млн долларов | 1 250" in body
+    assert "Товарооборот, млн долларов\n1 250" in body
 
 
 def test_extract_reports_a_problem_per_file_and_goes_on(

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from lxml.html import HtmlElement
 
 # Elements of trafilatura's output that start and end a line of text.
-_LINE_TAGS = frozenset(("p", "head", "item", "quote", "code", "row", "list", "table", "div"))
+_LINE_TAGS = frozenset(
+    ("p", "head", "item", "quote", "code", "row", "cell", "list", "table", "div")
+)
 # A paragraph is matched to the page by its first characters (a text node starts it).
 _MATCH_CHARS = 24
 # The content region is the deepest element holding this share of the matched text.
@@ -62,6 +64,8 @@ class Reading:
     paragraphs: list[str] = field(default_factory=list)
     # How much of each paragraph is link text (0–1): teaser lists are lines that are links.
     link_shares: list[float] = field(default_factory=list)
+    # Whether each paragraph is a table cell: a number alone there is data, not a counter.
+    in_table: list[bool] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     attachments: list[Link] = field(default_factory=list)
     region: HtmlElement | None = None
@@ -116,13 +120,14 @@ def read_article(tree: HtmlElement, url: str) -> Reading | None:
     lines = _lines(document.body)
     if not lines:
         return None
-    region = content_region(tree, [text for text, _ in lines])
+    region = content_region(tree, [text for text, _, _ in lines])
     reading = Reading()
-    for text, share in lines:
+    for text, share, cell in lines:
         if region is not None and _only_outside(region, text):
             continue
         reading.paragraphs.append(text)
         reading.link_shares.append(share)
+        reading.in_table.append(cell)
     if region is not None:
         reading.region = region.element
         reading.links, reading.attachments = region_links(region.element, url)
@@ -137,21 +142,23 @@ def _only_outside(region: Region, text: str) -> bool:
     return bool(places) and 0 not in places
 
 
-def _lines(body: HtmlElement) -> list[tuple[str, float]]:
-    """Each line of trafilatura's output as (text, share of it that is link text).
+def _lines(body: HtmlElement) -> list[tuple[str, float, bool]]:
+    """Each line of trafilatura's output as (text, share of it that is link text, whether it
+    is a table cell).
 
-    Cells of a table row are one line, joined by " | "; a line break inside a paragraph is a
-    space (as `paragraph_texts` reads a <br> in a <p>).
+    A table cell is a line of its own, as `paragraph_texts` reads a <td> (the diff names a
+    changed cell with the cells before it); a line break inside a paragraph is a space (as
+    `paragraph_texts` reads a <br> in a <p>).
     """
-    lines: list[tuple[str, float]] = []
+    lines: list[tuple[str, float, bool]] = []
     buffer: list[str] = []
     linked = [0]
 
-    def flush() -> None:
+    def flush(cell: bool = False) -> None:
         text = normalize_text("".join(buffer))
         if text:
             share = min(1.0, linked[0] / len(text))
-            lines.append((text, share))
+            lines.append((text, share, cell))
         buffer.clear()
         linked[0] = 0
 
@@ -160,9 +167,7 @@ def _lines(body: HtmlElement) -> list[tuple[str, float]]:
         breaking = tag in _LINE_TAGS
         if breaking:
             flush()
-        if tag == "cell" and element.getprevious() is not None:
-            buffer.append(" | ")
-        elif tag == "lb":
+        if tag == "lb":
             buffer.append(" ")
         if tag == "ref":
             linked[0] += len(normalize_text("".join(element.itertext())))
@@ -171,7 +176,7 @@ def _lines(body: HtmlElement) -> list[tuple[str, float]]:
         for child in element:
             walk(child)
         if breaking:
-            flush()
+            flush(cell=tag == "cell")
         if element.tail:
             buffer.append(element.tail)
 

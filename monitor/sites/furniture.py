@@ -109,15 +109,15 @@ def strip_counters(text: str) -> str:
     return normalize_text(COUNTER.sub(" ", text))
 
 
-def is_noise_line(text: str) -> bool:
-    """Whether a whole line is a widget's: a counter, a share count, a lone number, the
-    weather, exchange rates or a cookie notice."""
+def is_noise_line(text: str, in_table: bool = False) -> bool:
+    """Whether a whole line is a widget's: a counter, a share count, a lone number (not in
+    a table cell, where it is data), the weather, exchange rates or a cookie notice."""
     if len(text) > _WIDGET_LINE:
         return len(text) <= 400 and bool(_COOKIE.search(text)) and bool(_CONSENT.search(text))
     rest = strip_counters(text)
     if rest != text and not any(ch.isalpha() for ch in rest):
         return True
-    if _LONE_NUMBER.match(text) and any(ch.isdigit() for ch in text):
+    if not in_table and _LONE_NUMBER.match(text) and any(ch.isdigit() for ch in text):
         return True
     if _SHARE.match(text) or _RATES.match(text):
         return True

@@ -136,7 +136,9 @@ class GenericProfile(Profile):
             # block scoring, which keeps their paragraphs apart.
             return _own_extraction(result, target, html)
         content = Content(links=reading.links, attachments=reading.attachments)
-        _keep_lines(content, reading.paragraphs, reading.link_shares, meta.heading)
+        _keep_lines(
+            content, reading.paragraphs, reading.link_shares, meta.heading, reading.in_table
+        )
         if sum(len(p) for p in content.paragraphs) < _MIN_TEXT:
             return _own_extraction(result, target, html)
         statement = Statement(
@@ -309,13 +311,20 @@ def clean_content(
     return content
 
 
-def _keep_lines(content: Content, lines: list[str], link_shares: list[float], title: str) -> None:
+def _keep_lines(
+    content: Content,
+    lines: list[str],
+    link_shares: list[float],
+    title: str,
+    in_table: list[bool] | None = None,
+) -> None:
     """Add the lines that are the statement's to `content.paragraphs`: no widget lines
     (`furniture.is_noise_line`), no teaser lists (a "Read also" / "Most read" heading and
     the lines of links after it), no date-only lines (the first is kept as `first_date`),
     and not the page heading again."""
     in_teasers = False
-    for text, share in zip(lines, link_shares, strict=True):
+    cells = in_table or [False] * len(lines)
+    for text, share, cell in zip(lines, link_shares, cells, strict=True):
         if in_teasers and share > 0.5:
             continue
         in_teasers = False
@@ -323,7 +332,7 @@ def _keep_lines(content: Content, lines: list[str], link_shares: list[float], ti
         if heading and not text[heading.end() :].strip():
             in_teasers = True
             continue
-        if _is_teaser_line(text, share) or furniture.is_noise_line(text):
+        if _is_teaser_line(text, share) or furniture.is_noise_line(text, in_table=cell):
             continue
         if len(text) <= _DATELINE_MAX:
             bare = _DATELINE_SEPARATORS.sub(" ", furniture.strip_counters(text)).strip()
