@@ -37,7 +37,7 @@ EQUAL, DELETE, INSERT = 0, -1, 1
 
 @dataclass(frozen=True)
 class Change:
-    field: str  # title | published | body | links | attachments
+    field: str  # title | published | body | figures | links | attachments
     where: str  # human location, e.g. "paragraph 2, sentence 3"
     before: str  # the whole sentence/value before ("" when added)
     after: str  # the whole sentence/value after ("" when removed)
@@ -119,6 +119,7 @@ def compare(
         changes.append(Change("published", "date", date_old, date_new, (date_old,), (date_new,)))
     body_changes, timed_out = _body_changes(old.paragraphs, new.paragraphs, patterns)
     changes += body_changes
+    changes += _figure_changes(old.figures, new.figures, patterns)
     changes += _link_changes(old.links + old.attachments, new.links + new.attachments)
     result = DiffResult(changes=changes, timed_out=timed_out)
     result.score = _score(result, old)
@@ -296,6 +297,35 @@ def _field_change(name: str, where: str, old: str, new: str) -> Change:
     return Change(name, where, old, new, removed, added)
 
 
+def _figure_changes(
+    old: Sequence[str], new: Sequence[str], patterns: Sequence[re.Pattern[str]]
+) -> list[Change]:
+    """Pictures that came or went, named by their caption (or alt text); a caption reworded
+    in place is named whole, old and new, as a title is."""
+    olds = [_mask(text, patterns) for text in old]
+    news = [_mask(text, patterns) for text in new]
+    matcher = difflib.SequenceMatcher(
+        a=[_squash(text) for text in olds], b=[_squash(text) for text in news], autojunk=False
+    )
+    changes: list[Change] = []
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        before, after = olds[a1:a2], news[b1:b2]
+        for index in range(max(len(before), len(after))):
+            if index < len(before) and index < len(after):
+                changes.append(
+                    _field_change("figures", "figure caption", before[index], after[index])
+                )
+            elif index < len(before):
+                text = before[index]
+                changes.append(Change("figures", "figure removed", text, "", (text,)))
+            else:
+                text = after[index]
+                changes.append(Change("figures", "figure added", "", text, (), (text,)))
+    return changes
+
+
 def _link_changes(old: Sequence[Link], new: Sequence[Link]) -> list[Change]:
     """Links and attachments that came or went, matched by URL without tracking parameters."""
     old_set = {normalize_url(link.href): link for link in old}
@@ -341,7 +371,7 @@ def _score(result: DiffResult, old: Statement) -> float:
     fields = {c.field for c in result.changes}
     if "title" in fields:
         score = max(score, 0.6)
-    if fields & {"published", "links", "attachments"}:
+    if fields & {"published", "figures", "links", "attachments"}:
         score = max(score, 0.4)
     return round(min(score, 1.0), 3)
 
@@ -361,9 +391,11 @@ def _describe(change: Change) -> str:
     where = change.where[0].upper() + change.where[1:]
     if " moved to " in change.where:
         return f"{where}: {_quote([change.before])}"
-    if change.field == "title":
-        # A heading is short and read whole: "Title: “A” → “B”", not the words between.
+    if change.field == "title" or (change.field == "figures" and change.before and change.after):
+        # A heading or a caption is short and read whole: "Title: “A” → “B”".
         return f"{where}: {_quote([change.before])} → {_quote([change.after])}"
+    if change.field == "figures":
+        return f"{where}: {_quote([change.before or change.after])}"
     if change.field in ("links", "attachments"):
         # The link's own words first (a button's "Download", a document's name), then where
         # it pointed.

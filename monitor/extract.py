@@ -48,14 +48,19 @@ class Statement:
     links: tuple[Link, ...] = ()
     # Documents the statement offers (PDF, Word, spreadsheets), apart from ordinary links.
     attachments: tuple[Link, ...] = ()
+    # What the statement's pictures show, in words: a photo's caption, or its alt text when
+    # it has none. Apart from the paragraphs because the body text of an article is its prose
+    # (what readers and extraction benchmarks call the article), yet a photo that goes is news.
+    figures: tuple[str, ...] = ()
 
     def to_json(self) -> bytes:
         """Canonical JSON: the same statement always gives the same bytes (and hash)."""
         data = asdict(self)
-        # Statements archived before attachments existed had no such key; leaving an empty
-        # list out keeps their bytes, and so their hashes, unchanged.
-        if not data["attachments"]:
-            del data["attachments"]
+        # Statements archived before attachments and figures existed had no such keys;
+        # leaving an empty list out keeps their bytes, and so their hashes, unchanged.
+        for optional in ("attachments", "figures"):
+            if not data[optional]:
+                del data[optional]
         return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
@@ -70,6 +75,7 @@ class Statement:
             language=data.get("language"),
             links=tuple(Link(**link) for link in data.get("links", ())),
             attachments=tuple(Link(**link) for link in data.get("attachments", ())),
+            figures=tuple(data.get("figures", ())),
         )
 
     @property
@@ -77,13 +83,16 @@ class Statement:
         return hashlib.sha256(self.to_json()).hexdigest()
 
     def render_text(self) -> str:
-        """Plain text for people: title, date, paragraphs, links, attachments."""
+        """Plain text for people: title, date, paragraphs, figures, links, attachments."""
         lines = [self.title]
         if self.published:
             lines.append(self.published)
         lines.append("")
         for paragraph in self.paragraphs:
             lines += [paragraph, ""]
+        if self.figures:
+            lines.append("Figures:")
+            lines += [f"- {figure}" for figure in self.figures]
         for heading, links in (("Links:", self.links), ("Attachments:", self.attachments)):
             if links:
                 lines.append(heading)

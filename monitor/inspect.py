@@ -47,6 +47,7 @@ def extract_page(body: bytes, url: str, profile: Profile) -> dict[str, Any]:
                 "paragraphs": list(s.paragraphs),
                 "links": [asdict(link) for link in s.links],
                 "attachments": [asdict(link) for link in s.attachments],
+                "figures": list(s.figures),
             }
             for s in extraction.statements
         ],
@@ -105,6 +106,9 @@ def _render_text(line: dict[str, Any]) -> str:
         lines += [f"[{statement['key']}] {statement['title']}"]
         lines += [f"published: {statement['published']}"] if statement["published"] else []
         lines += ["", *statement["paragraphs"]]
+        if statement["figures"]:
+            lines.append("figures:")
+            lines += [f"- {figure}" for figure in statement["figures"]]
         for heading in ("links", "attachments"):
             if statement[heading]:
                 lines.append(f"{heading}:")

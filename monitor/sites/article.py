@@ -9,8 +9,11 @@ time, so that is the mode used.
 
 What we add on top, because a change detector needs more than an article's text:
 
-- figures are content: a <figcaption> is read as a paragraph where it stands (trafilatura
-  drops <figure> whole), and an image's alt text is kept with the image (see `Reading`);
+- pictures are content: what each picture of the content region shows in words — its
+  caption (a <figcaption>, or a block whose class names it a caption), or, for a photo
+  without one, its alt text when that describes it — is the statement's `figures`, apart
+  from the paragraphs (see `region_figures`), so that a removed photo alerts with its words
+  while the body text stays the article's prose;
 - links and attachments come from the *content region* of the original page — the smallest
   element holding most of the paragraphs trafilatura kept — less its furniture, so a
   button-like link ("Download", "Полный текст") that trafilatura drops from the text for its
@@ -23,6 +26,7 @@ What we add on top, because a change detector needs more than an article's text:
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -68,6 +72,7 @@ class Reading:
     in_table: list[bool] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     attachments: list[Link] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
     region: HtmlElement | None = None
 
 
@@ -92,18 +97,14 @@ def parse(html: str) -> HtmlElement | None:
 def read_article(tree: HtmlElement, url: str) -> Reading | None:
     """The main content of a parsed page, or None when trafilatura finds none.
 
-    The tree is changed (figures become text blocks, noise widgets go); trafilatura reads a
-    copy of it, and the links are taken from it afterwards.
+    The tree is changed (noise widgets go); trafilatura reads a copy of it, and the links
+    and figures are taken from it afterwards.
     """
     import trafilatura
 
     # Its warnings are about the page's markup ("missing link attribute"), not for our log.
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
     furniture.drop_widgets(tree)
-    for figure in tree.iter("figure"):
-        figure.tag = "div"
-    for caption in tree.iter("figcaption"):
-        caption.tag = "p"
     document = trafilatura.bare_extraction(
         tree,
         # No URL: trafilatura would resolve every link, and we take links from the page.
@@ -122,15 +123,19 @@ def read_article(tree: HtmlElement, url: str) -> Reading | None:
         return None
     region = content_region(tree, [text for text, _, _ in lines])
     reading = Reading()
+    if region is not None:
+        reading.region = region.element
+        reading.links, reading.attachments = region_links(region.element, url)
+        reading.figures = region_figures(region.element, [text for text, _, _ in lines])
+    captions = set(reading.figures)
     for text, share, cell in lines:
         if region is not None and _only_outside(region, text):
+            continue
+        if text in captions:  # a caption trafilatura kept is the figure's, not prose
             continue
         reading.paragraphs.append(text)
         reading.link_shares.append(share)
         reading.in_table.append(cell)
-    if region is not None:
-        reading.region = region.element
-        reading.links, reading.attachments = region_links(region.element, url)
     return reading
 
 
@@ -273,3 +278,141 @@ def region_links(region: HtmlElement, base_url: str) -> tuple[list[Link], list[L
         [link for link in links if not is_attachment(link.href)],
         [link for link in links if is_attachment(link.href)],
     )
+
+
+# A caption by its class name: "caption", "wp-caption-text", "image-caption", "media-caption".
+_CAPTION_CLASS = re.compile(r"(?:^|[\s_-])caption(?:$|[\s_-])", re.I)
+_CAPTIONS_XPATH = ".//figcaption | .//img | .//*[contains(@class, 'aption')]"
+# A caption longer than this is a content wrapper with an unlucky class name.
+_MAX_CAPTION = 500
+# An alt text of one word ("photo", "logo") or a file name says nothing about the picture.
+_MIN_ALT_WORDS = 2
+_FILE_NAME = re.compile(r"\.(?:jpe?g|png|gif|webp|svg|bmp|tiff?|avif|heic)\b", re.I)
+# Images drawn smaller than this (by their width/height attributes) are icons.
+_ICON_PIXELS = 64
+# How far up from an image its caption's block may start (figure > link > picture > img).
+_FIGURE_DEPTH = 4
+# A block around a caption is the figure's while it holds no more text than this besides
+# (a "Video" label, a "close" button).
+_FIGURE_EXTRA_TEXT = 40
+_SENTENCE_BLOCKS = frozenset(("p", "li", "td", "th", "dd", "h2", "h3", "h4", "h5", "h6"))
+
+
+def region_figures(region: HtmlElement, paragraphs: list[str]) -> list[str]:
+    """What the pictures of the content region show, in words, in document order.
+
+    A caption is a <figcaption> or an element whose class names it a caption (the innermost
+    one); a picture with a caption nearby (in its <figure>, or a caption within a few levels
+    of it) is named by the caption. A picture without one is named by its alt text when that
+    describes it: two words or more, not a file name, not an icon's, standing as a block of
+    its own or in a <figure> (not inside a sentence), and not repeating a paragraph. Pictures
+    and captions in furniture inside the region (teaser lists, share blocks) are not the
+    statement's.
+    """
+    from monitor.sites.generic import tree_text
+
+    found = region.xpath(_CAPTIONS_XPATH)
+    if not found:
+        return []
+    captions = [
+        e
+        for e in found
+        if e.tag == "figcaption" or (e.tag != "img" and _CAPTION_CLASS.search(e.get("class", "")))
+    ]
+    # Only the innermost caption: a "wp-caption" block holds its "wp-caption-text".
+    inner = set(captions)
+    for caption in captions:
+        for ancestor in caption.iterancestors():
+            if ancestor is region:
+                break
+            inner.discard(ancestor)
+    # The blocks a caption names: those around it that hold no other text (a figure, a
+    # video player with its caption block), up to its <figure>.
+    captioned: set[HtmlElement] = set(inner)
+    for caption in inner:
+        size = len(normalize_text(caption.text_content()))
+        for ancestor in caption.iterancestors():
+            if ancestor is region:
+                break
+            if len(normalize_text(ancestor.text_content())) > size + _FIGURE_EXTRA_TEXT:
+                break
+            captioned.add(ancestor)
+            if ancestor.tag == "figure":
+                break
+    known = set(paragraphs)
+    texts: list[str] = []
+    for element in found:
+        if element in inner:
+            text = tree_text(element)
+            if len(text.split()) < 2 or len(text) > _MAX_CAPTION or _mostly_linked(element, text):
+                continue
+        elif element.tag == "img":
+            text = _alt_text(element, region, captioned)
+            if not text or text in known:
+                continue
+        else:
+            continue
+        if text not in texts and _seen_as_content(element, region):
+            texts.append(text)
+    return texts
+
+
+def _seen_as_content(element: HtmlElement, region: HtmlElement) -> bool:
+    """Whether a picture or caption is the statement's: visible, not in furniture inside the
+    region, and not in a link to another page (a teaser of a carousel or a "most read" list;
+    a photo's link to its own enlargement is the photo's)."""
+    for ancestor in (element, *element.iterancestors()):
+        if ancestor is region:
+            return True
+        if furniture.is_hidden(ancestor):
+            return False
+        if ancestor.tag == "a" and _links_a_page(ancestor.get("href") or ""):
+            return False
+        if (
+            ancestor is not element
+            and furniture.is_furniture(ancestor)
+            and not furniture.prose_heavy(ancestor)
+        ):
+            return False
+    return True
+
+
+def _links_a_page(href: str) -> bool:
+    href = href.strip()
+    if not href or href.startswith(("#", "javascript:")):
+        return False
+    from urllib.parse import urlsplit
+
+    return not _FILE_NAME.search(urlsplit(href).path)
+
+
+def _mostly_linked(caption: HtmlElement, text: str) -> bool:
+    """A caption that is mostly a link names another page (a teaser's headline)."""
+    linked = sum(len(normalize_text(a.text_content())) for a in caption.iter("a"))
+    return linked / len(text) > 0.5
+
+
+def _alt_text(image: HtmlElement, region: HtmlElement, captioned: set[HtmlElement]) -> str:
+    """An uncaptioned picture's alt text when it describes the picture (see `region_figures`)."""
+    alt = normalize_text(image.get("alt") or "")
+    if len(alt.split()) < _MIN_ALT_WORDS or _FILE_NAME.search(alt):
+        return ""
+    for size in (image.get("width"), image.get("height")):
+        if size and size.strip().isdigit() and int(size) < _ICON_PIXELS:
+            return ""
+    in_sentence = None
+    for level, ancestor in enumerate(image.iterancestors()):
+        if ancestor is region:
+            break
+        if level < _FIGURE_DEPTH and ancestor in captioned:
+            return ""  # named by its caption
+        if ancestor.tag == "figure":
+            in_sentence = False
+        elif ancestor.tag == "a" and furniture.in_teaser_list(ancestor):
+            return ""
+        elif ancestor.tag in _SENTENCE_BLOCKS and in_sentence is None:
+            # The nearest block: an icon or emoji inside a sentence is not a photo.
+            in_sentence = bool(normalize_text(ancestor.text_content()))
+    if in_sentence:
+        return ""
+    return alt

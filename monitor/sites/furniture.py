@@ -200,6 +200,18 @@ def _remove(element: HtmlElement) -> None:
     parent.remove(element)
 
 
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+
+
+def is_hidden(element: HtmlElement) -> bool:
+    """Whether an element is not shown to the reader (hidden, aria-hidden, display: none)."""
+    return (
+        element.get("hidden") is not None
+        or element.get("aria-hidden") == "true"
+        or bool(_HIDDEN_STYLE.search(element.get("style") or ""))
+    )
+
+
 def in_furniture(element: HtmlElement, region: HtmlElement) -> bool:
     """Whether an element of the content region sits in furniture inside it."""
     for ancestor in element.iterancestors():

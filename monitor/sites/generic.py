@@ -152,6 +152,7 @@ class GenericProfile(Profile):
             language=target.language or meta.language,
             links=tuple(content.links),
             attachments=tuple(content.attachments),
+            figures=tuple(reading.figures),
         )
         return Extraction(statements=[statement])
 
@@ -226,16 +227,19 @@ def page_meta(soup: BeautifulSoup) -> PageMeta:
     """Title, first heading, machine-readable publication date and language of a page."""
     from bs4 import Tag
 
-    h1 = soup.find("h1")
-    heading = inline_text(h1) if isinstance(h1, Tag) else ""
-    title = ""
-    for candidate in (soup.find("meta", property="og:title"), h1, soup.find("title")):
-        if not isinstance(candidate, Tag):
-            continue
-        text = candidate.get("content") if candidate.name == "meta" else inline_text(candidate)
-        if text and normalize_text(str(text)):
-            title = normalize_text(str(text))
-            break
+    headings = [
+        inline_text(h1)
+        for h1 in soup.find_all("h1")
+        if not _is_hidden(h1)
+        and not any(a.name in _NOT_PAGE_HEADING or _is_hidden(a) for a in h1.parents)
+    ]
+    og_title = soup.find("meta", property="og:title")
+    title_tag = soup.find("title")
+    heading, title = visible_title(
+        headings,
+        str(og_title.get("content") or "") if isinstance(og_title, Tag) else "",
+        inline_text(title_tag) if isinstance(title_tag, Tag) else "",
+    )
     html = soup.find("html")
     lang = html.get("lang") if isinstance(html, Tag) else None
     return PageMeta(
@@ -320,7 +324,8 @@ def _keep_lines(
 ) -> None:
     """Add the lines that are the statement's to `content.paragraphs`: no widget lines
     (`furniture.is_noise_line`), no teaser lists (a "Read also" / "Most read" heading and
-    the lines of links after it), no date-only lines (the first is kept as `first_date`),
+    the lines of links after it), no date-only lines (the first, when it comes before the
+    text, is kept as `first_date`),
     and not the page heading again."""
     in_teasers = False
     cells = in_table or [False] * len(lines)
@@ -337,7 +342,10 @@ def _keep_lines(
         if len(text) <= _DATELINE_MAX:
             bare = _DATELINE_SEPARATORS.sub(" ", furniture.strip_counters(text)).strip()
             if is_date_line(bare):
-                content.first_date = content.first_date or parse_date(bare)
+                # A dateline stands before the text; one among the paragraphs is a widget
+                # (today's date, a clock) that moves on by itself.
+                if not content.paragraphs:
+                    content.first_date = content.first_date or parse_date(bare)
                 continue
         content.paragraphs.append(text)
     if title and title in content.paragraphs:
@@ -407,19 +415,14 @@ def parse_date(text: str) -> str | None:
 
 def tree_meta(tree: HtmlElement) -> PageMeta:
     """`page_meta` for an lxml tree: title, first heading, publication date, language."""
-    h1 = next(tree.iter("h1"), None)
-    heading = tree_text(h1) if h1 is not None else ""
+    headings = [tree_text(h1) for h1 in tree.iter("h1") if _shown_heading(h1)]
     og_title = tree.xpath("//meta[@property='og:title']/@content")
     title_tag = next(tree.iter("title"), None)
-    title = ""
-    for candidate in (
-        og_title[0] if og_title else "",
-        heading,
+    heading, title = visible_title(
+        headings,
+        str(og_title[0]) if og_title else "",
         tree_text(title_tag) if title_tag is not None else "",
-    ):
-        if normalize_text(str(candidate)):
-            title = normalize_text(str(candidate))
-            break
+    )
     lang = tree.get("lang") or next(iter(tree.xpath("//html/@lang")), None)
     return PageMeta(
         title=title,
@@ -427,6 +430,35 @@ def tree_meta(tree: HtmlElement) -> PageMeta:
         published=_tree_published(tree),
         language=str(lang).split("-")[0].lower() if lang else None,
     )
+
+
+# Where an <h1> is the site's (its logo, a menu), not the page's.
+_NOT_PAGE_HEADING = frozenset(("a", "nav", "footer", "aside", "menu"))
+# An <h1> names the page when most of its words are in the page's og:title or <title>.
+_HEADING_WORDS_SHARED = 0.5
+_MIN_HEADING_WORDS = 3
+
+
+def _shown_heading(h1: HtmlElement) -> bool:
+    return not any(
+        a.tag in _NOT_PAGE_HEADING or furniture.is_hidden(a) for a in (h1, *h1.iterancestors())
+    )
+
+
+def visible_title(headings: list[str], og_title: str, page_title: str) -> tuple[str, str]:
+    """(heading, title) of a page: the title is the visible <h1> that names the page, so a
+    renamed heading is seen even when the og:title stays; without one, the og:title, the
+    first <h1> or the <title>, in that order. The heading is that <h1> (or the first)."""
+    names = [normalize_text(text) for text in (og_title, page_title)]
+    named = {word for name in names for word in _WORD.findall(name.casefold())}
+    for heading in headings:
+        words = _WORD.findall(heading.casefold())
+        if len(words) >= _MIN_HEADING_WORDS and (
+            sum(word in named for word in words) >= _HEADING_WORDS_SHARED * len(words)
+        ):
+            return heading, heading
+    first = next((h for h in headings if h), "")
+    return first, next((text for text in (names[0], first, names[1]) if text), "")
 
 
 _BREAKING_TEXT = frozenset(("br", "p", "div", "li", "tr", "td", "th", "section", "h2", "h3"))
@@ -453,6 +485,8 @@ def tree_text(element: HtmlElement) -> str:
 
 
 _DATELINE_LOOKAHEAD = 40
+# A piece of text this long is the statement's prose, not a line of its heading block.
+_PROSE_TEXT = 150
 
 
 def tree_dateline(tree: HtmlElement, region: HtmlElement | None) -> str:
@@ -478,6 +512,8 @@ def tree_dateline(tree: HtmlElement, region: HtmlElement | None) -> str:
         text = normalize_text(text or "")
         if not text:
             continue
+        if len(text) >= _PROSE_TEXT:
+            break  # the text has begun: a date after it is a widget's, not the dateline
         bare = _DATELINE_SEPARATORS.sub(" ", furniture.strip_counters(text)).strip()
         if is_date_line(bare):
             return bare

@@ -320,7 +320,8 @@ def _searchable(raw: bytes) -> tuple[str, str]:
     data = json.loads(raw)
     links = [*data.get("links", ()), *data.get("attachments", ())]
     texts = [link.get("text", "") for link in links if isinstance(link, dict)]
-    return str(data.get("title", "")), "\n".join([*data.get("paragraphs", ()), *texts])
+    figures = [str(figure) for figure in data.get("figures", ())]
+    return str(data.get("title", "")), "\n".join([*data.get("paragraphs", ()), *figures, *texts])
 
 
 def fts5_query(query: str) -> str:

@@ -45,7 +45,7 @@ class Block:
 
 @dataclass
 class FieldChange:
-    field: str  # title | published | links | attachments
+    field: str  # title | published | figures | links | attachments
     where: str
     pieces: list[Piece]
 
@@ -123,7 +123,7 @@ def _fold(blocks: list[Block]) -> list[Block]:
 
 
 def _field(change: Change) -> FieldChange:
-    if change.field == "title" and change.before and change.after:
+    if change.field in ("title", "figures") and change.before and change.after:
         diffs, _ = word_diff(change.before, change.after)
         pieces = [Piece(op, text) for op, text in diffs]
     else:

@@ -77,6 +77,7 @@ RU: dict[str, str] = {
     "Final URL": "Итоговый URL",
     "Redirects": "Перенаправления",
     "Server date": "Дата сервера",
+    "Figure": "Иллюстрация",
     "This version records the removal of the statement.": (
         "Эта версия фиксирует удаление заявления."
     ),

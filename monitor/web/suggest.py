@@ -54,7 +54,7 @@ def noise_fragments(old: Statement | None, new: Statement | None) -> list[str]:
         return []
     fragments = []
     for change in compare(old, new).changes:
-        if change.field not in ("body", "title"):
+        if change.field not in ("body", "title", "figures"):
             continue
         if not (change.before and change.after):
             fragments.append(change.before or change.after)
