@@ -305,6 +305,10 @@ _ATTACHMENT = re.compile(r"\.(?:pdf|docx?|xlsx?|pptx?|odt|ods|odp|rtf|txt|csv|zi
 
 def normalize_text(text: str) -> str:
     """NFC, no invisible characters or soft hyphens, single spaces."""
+    if text.isascii():
+        # Nothing to compose and no invisible character: only the spaces (most text nodes
+        # of most pages, and a page's reading normalises hundreds of them).
+        return " ".join(text.split())
     # A regex deletes them in C; str.translate with a dict looks every character up in Python
     # (most of the cost of reading a long page).
     text = _INVISIBLE_RE.sub("", unicodedata.normalize("NFC", text))

@@ -18,7 +18,8 @@ import pytest
 
 from monitor.compare import compare_pages
 from monitor.diff import compare
-from monitor.extract import Statement
+from monitor.extract import Statement, get_profile
+from monitor.inspect import extract_page
 from tests.conftest import monitor_cli
 
 PAGE = (Path(__file__).parent / "data" / "edits" / "consular-report.html").read_text("utf-8")
@@ -189,8 +190,68 @@ def test_a_removed_button_in_its_own_block_is_named() -> None:
     named(verdict(page, PAGE), "Download the dataset")
 
 
-@pytest.mark.xfail(strict=True, reason="generic takes og:title as the title, not the visible h1")
 def test_a_renamed_heading_under_an_unchanged_og_title_is_named() -> None:
     heading = f'<h1 class="node__title">{TITLE}</h1>'
     renamed = PAGE.replace(heading, '<h1 class="node__title">Consular assistance in 2025</h1>')
-    named(verdict(PAGE, renamed), "Consular assistance in 2025")
+    result = verdict(PAGE, renamed)
+    named(result, "Consular assistance in 2025")
+    assert f"Title: “{TITLE}” → “Consular assistance in 2025”" in result["summary"]
+
+
+def test_a_site_logo_heading_is_not_the_title() -> None:
+    """An <h1> in the site's banner names the site, not the page: the og:title stays the
+    title, so renaming the page is still seen."""
+    logo = '<a class="logo" href="/"><img src="/img/logo.svg" alt="Ministry of Foreign Affairs">'
+    page = PAGE.replace(logo, '<h1 class="logo">Ministry of Foreign Affairs</h1><a href="/">')
+    page = page.replace(f'<h1 class="node__title">{TITLE}</h1>', f"<h2>{TITLE}</h2>")
+    renamed = page.replace(TITLE, "Report on consular assistance in 2025 published")
+    result = verdict(page, renamed)
+    assert result["summary"].startswith(f"Title: “{TITLE}” → “Report on consular"), result
+
+
+UNCAPTIONED = (
+    '<p><img src="/files/images/2026/minister.jpg" alt="The Minister presents the report to '
+    'journalists"></p>\n'
+)
+
+
+def test_a_removed_photo_without_caption_is_named_by_its_alt_text() -> None:
+    page = PAGE.replace(FIGURE, FIGURE + UNCAPTIONED)
+    result = verdict(page, PAGE)
+    named(result, "The Minister presents the report to journalists")
+    assert result["summary"].startswith("Figure removed: “The Minister presents")
+    assert result["removed"] == ["The Minister presents the report to journalists"]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        '<p><img src="/files/images/2026/IMG_2041.jpg" alt="IMG_2041.jpg"></p>\n',  # a file name
+        '<p><img src="/files/images/2026/minister.jpg" alt="Minister"></p>\n',  # one word
+        '<p><img src="/img/pdf.png" width="16" height="16" alt="PDF document icon"></p>\n',
+        # A thumbnail linking to another page is a teaser for it, not a photo of this one.
+        '<p><a href="/en/press/news/8990"><img src="/files/images/2026/visit.jpg" '
+        'alt="The Minister visits the consulate in Dubai"></a></p>\n',
+        # Hidden from the reader.
+        '<p style="display: none"><img src="/files/images/2026/minister.jpg" '
+        'alt="The Minister presents the report to journalists"></p>\n',
+    ],
+    ids=["file-name", "one-word", "icon", "teaser", "hidden"],
+)
+def test_a_picture_that_says_nothing_about_itself_is_not_a_figure(image: str) -> None:
+    page = PAGE.replace(FIGURE, FIGURE + image)
+    [statement] = extract_page(page.encode(), URL, get_profile(None, URL))["statements"]
+    assert statement["figures"] == [CAPTION]
+
+
+def test_a_date_widget_among_the_paragraphs_is_not_the_publication_date() -> None:
+    """Today's date in a widget after the text moves on by itself: no alert, and the page's
+    own dateline (before the text) stays its date."""
+    widget = '<div class="today">Sunday, 16 April 2026 13:20</div>\n'
+    anchor = "<p>The main priorities for 2026 are:</p>"
+    old = PAGE.replace(anchor, widget + anchor)
+    new = old.replace("Sunday, 16 April 2026 13:20", "Monday, 17 April 2026 09:05")
+    assert verdict(old, new)["kind"] == "unchanged"
+    undated = old.replace('<div class="node__date">12 March 2026</div>', "")
+    moved = undated.replace("Sunday, 16 April 2026 13:20", "Monday, 17 April 2026 09:05")
+    assert verdict(undated, moved)["kind"] == "unchanged"

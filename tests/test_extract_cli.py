@@ -100,6 +100,7 @@ def test_extract_prints_one_json_line_per_file_gzipped_or_not(
         [statement] = line["statements"]
         assert set(statement) == {
             *("key", "title", "published", "language", "paragraphs", "links", "attachments"),
+            "figures",
         }
         assert statement["published"] == "2026-11-20T14:35"
         assert statement["language"] == "ru"
@@ -112,7 +113,12 @@ def test_extract_prints_one_json_line_per_file_gzipped_or_not(
     body = "\n".join(lines[0]["statements"][0]["paragraphs"])
     for paragraph in BODY:
         assert paragraph in body
-    assert "Министр иностранных дел встретился с делегацией в Астане." in body  # the caption
+    # The photo is named by its caption among the figures, not in the body text (which is
+    # the article's prose, as extraction benchmarks count it).
+    assert lines[0]["statements"][0]["figures"] == [
+        "Министр иностранных дел встретился с делегацией в Астане."
+    ]
+    assert "Министр иностранных дел встретился" not in body
     assert "Товарооборот, млн долларов\n1 250" in body
 
 

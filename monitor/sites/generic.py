@@ -227,12 +227,7 @@ def page_meta(soup: BeautifulSoup) -> PageMeta:
     """Title, first heading, machine-readable publication date and language of a page."""
     from bs4 import Tag
 
-    headings = [
-        inline_text(h1)
-        for h1 in soup.find_all("h1")
-        if not _is_hidden(h1)
-        and not any(a.name in _NOT_PAGE_HEADING or _is_hidden(a) for a in h1.parents)
-    ]
+    headings = [inline_text(h1) for h1 in soup.find_all("h1") if _shown_soup_heading(h1)]
     og_title = soup.find("meta", property="og:title")
     title_tag = soup.find("title")
     heading, title = visible_title(
@@ -248,6 +243,19 @@ def page_meta(soup: BeautifulSoup) -> PageMeta:
         published=_published(soup),
         language=str(lang).split("-")[0].lower() if lang else None,
     )
+
+
+def _shown_soup_heading(h1: Tag) -> bool:
+    """`_shown_heading` for a BeautifulSoup tag."""
+    in_banner = False
+    for element in (h1, *h1.parents):
+        if element.name in _NOT_PAGE_HEADING or _is_hidden(element):
+            return False
+        if element.name in ("article", "main"):
+            in_banner = False
+            break
+        in_banner |= element.name == "header" or element.get("role") == "banner"
+    return not in_banner
 
 
 def main_content(soup: BeautifulSoup) -> list[Tag]:
@@ -440,9 +448,17 @@ _MIN_HEADING_WORDS = 3
 
 
 def _shown_heading(h1: HtmlElement) -> bool:
-    return not any(
-        a.tag in _NOT_PAGE_HEADING or furniture.is_hidden(a) for a in (h1, *h1.iterancestors())
-    )
+    """Whether an <h1> is shown as the page's: not hidden, not in a link, menu or footer,
+    and not in the site's banner (a <header> outside the <article> or <main>)."""
+    in_banner = False
+    for element in (h1, *h1.iterancestors()):
+        if element.tag in _NOT_PAGE_HEADING or furniture.is_hidden(element):
+            return False
+        if element.tag in ("article", "main"):
+            in_banner = False
+            break
+        in_banner |= element.tag == "header" or element.get("role") == "banner"
+    return not in_banner
 
 
 def visible_title(headings: list[str], og_title: str, page_title: str) -> tuple[str, str]:
