@@ -255,3 +255,26 @@ def test_a_date_widget_among_the_paragraphs_is_not_the_publication_date() -> Non
     undated = old.replace('<div class="node__date">12 March 2026</div>', "")
     moved = undated.replace("Sunday, 16 April 2026 13:20", "Monday, 17 April 2026 09:05")
     assert verdict(undated, moved)["kind"] == "unchanged"
+
+
+def test_a_photo_of_a_short_notice_is_a_figure_too() -> None:
+    """A notice too short for trafilatura is read by our block scoring; its photos are
+    figures all the same."""
+    notice = (
+        "<!DOCTYPE html><html><head><title>Briefing</title></head><body>"
+        '<nav><a href="/">Home</a></nav><main><h1>Briefing for the diplomatic corps</h1>'
+        "<p>The Ministry hosted a briefing for the diplomatic corps.</p>"
+        '<figure><img src="/a.jpg" alt="Deputy Minister"><figcaption>The Deputy Minister '
+        "addressed the corps in Astana.</figcaption></figure>"
+        '<p><img src="/b.jpg" alt="Ambassadors at the briefing in the main hall"></p>'
+        "</main></body></html>"
+    )
+    [statement] = extract_page(notice.encode(), URL, get_profile(None, URL))["statements"]
+    assert statement["paragraphs"] == ["The Ministry hosted a briefing for the diplomatic corps."]
+    assert statement["figures"] == [
+        "The Deputy Minister addressed the corps in Astana.",
+        "Ambassadors at the briefing in the main hall",
+    ]
+    photo = '<p><img src="/b.jpg" alt="Ambassadors at the briefing in the main hall"></p>'
+    result = verdict(notice, notice.replace(photo, ""))
+    named(result, "Ambassadors at the briefing in the main hall")

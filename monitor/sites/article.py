@@ -116,7 +116,8 @@ def read_article(tree: HtmlElement, url: str) -> Reading | None:
         include_images=False,
         with_metadata=False,
     )
-    if document is None or document.body is None:
+    # A dict only when asked for one (as_dict); None when it found nothing.
+    if document is None or isinstance(document, dict) or document.body is None:
         return None
     lines = _lines(document.body)
     if not lines:
@@ -144,7 +145,7 @@ def _only_outside(region: Region, text: str) -> bool:
     sidebar block or a footer trafilatura added to a short article (a paragraph it could
     not be matched by is kept)."""
     places = region.places.get(text[:_MATCH_CHARS])
-    return bool(places) and 0 not in places
+    return places is not None and bool(places) and 0 not in places
 
 
 def _lines(body: HtmlElement) -> list[tuple[str, float, bool]]:

@@ -176,19 +176,38 @@ def _own_extraction(result: FetchResult, target: Target, html: str) -> Extractio
     content = clean_content(elements, result.url, title=meta.heading)
     if sum(len(p) for p in content.paragraphs) < _MIN_TEXT:
         return Extraction(problem="no statement text found on the page (empty extraction)")
+    figures = _own_figures(elements, content.paragraphs)
+    captions = set(figures)
     statement = Statement(
         key="page",
         url=result.url,
         title=meta.title,
-        paragraphs=tuple(content.paragraphs),
+        paragraphs=tuple(p for p in content.paragraphs if p not in captions),
         published=meta.published
         or content.first_date
         or parse_date(dateline(heading if isinstance(heading, Tag) else None, elements[0])),
         language=target.language or meta.language,
         links=tuple(content.links),
         attachments=tuple(content.attachments),
+        figures=tuple(figures),
     )
     return Extraction(statements=[statement])
+
+
+def _own_figures(elements: list[Tag], paragraphs: list[str]) -> list[str]:
+    """The figures of the content our block scoring chose (furniture already out), read as
+    `article.region_figures` reads the content region. Short pages only come here, so
+    reading each element again with lxml costs little."""
+    from monitor.sites import article
+
+    figures: list[str] = []
+    for element in elements:
+        fragment = article.parse(str(element))
+        body = fragment.find("body") if fragment is not None else None
+        if body is None:
+            continue
+        figures += [f for f in article.region_figures(body, paragraphs) if f not in figures]
+    return figures
 
 
 def read_html(result: FetchResult, target: Target) -> BeautifulSoup | Extraction:
