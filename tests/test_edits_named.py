@@ -278,3 +278,18 @@ def test_a_photo_of_a_short_notice_is_a_figure_too() -> None:
     photo = '<p><img src="/b.jpg" alt="Ambassadors at the briefing in the main hall"></p>'
     result = verdict(notice, notice.replace(photo, ""))
     named(result, "Ambassadors at the briefing in the main hall")
+
+
+def test_figures_are_diffed_and_archived_apart_from_the_text() -> None:
+    plain = _statement("2026-11-03")
+    # A statement without figures keeps the bytes (and hash) it was archived with.
+    assert b"figures" not in plain.to_json()
+    photo = "The Minister signed the report on 11 March."
+    shown = Statement(**{**plain.__dict__, "figures": (photo,)})
+    assert Statement.from_json(shown.to_json()) == shown
+    assert compare(plain, shown).summary == f"Figure added: “{photo}”"
+    recaptioned = Statement(**{**plain.__dict__, "figures": (photo.replace("11", "12"),)})
+    result = compare(shown, recaptioned)
+    assert result.summary == f"Figure caption: “{photo}” → “{photo.replace('11', '12')}”"
+    assert result.removed == ["11"] and result.added == ["12"]
+    assert result.score >= 0.4
