@@ -241,7 +241,9 @@ def test_an_upgrade_that_reads_pages_differently_does_not_alert(tmp_path: Path, 
     # "anniversary" banner), run as an upgrade is: the new code, the same config and store.
     # The banner rotates: the statement was not edited, and nothing may alert (the old
     # release's reading of the page, with the banner, is not the new one's).
-    upgraded = upgraded_copy(tmp_path, "sites/generic.py", "|see-also)", "|see-also|anniversary)")
+    upgraded = upgraded_copy(
+        tmp_path, "sites/furniture.py", "|see-also|latest-news", "|see-also|anniversary|latest-news"
+    )
 
     config = config_for(tmp_path, f"{site.url}/statement", full_every=1)
     banner_rotates_across_the_upgrade(config, site, upgraded)
