@@ -411,7 +411,6 @@ def _diff_json(result) -> dict:  # type: ignore[no-untyped-def,type-arg]
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from monitor.compare import compare_pages
-
     from monitor.userregex import UserRegexError, check_user_regex
 
     for path in (args.old, args.new):

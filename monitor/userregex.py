@@ -65,6 +65,7 @@ class UserRegex:
     def sub(self, replacement: str, text: str, timeout: float = DEFAULT_BUDGET) -> str:
         """`text` with every match replaced by the literal `replacement`. Raises
         RegexTimeout when a fallback rule takes longer than `timeout` seconds."""
+
         # A function, not a template: google-re2 expands a str template through
         # "unicode_escape", which garbles every non-ASCII character ("⟨…⟩").
         def replace(_: object) -> str:
