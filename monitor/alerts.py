@@ -328,11 +328,14 @@ async def _attempt(
 ) -> str | None:
     """Send one message; the error as text, or None when it went out."""
     try:
+        await channel.render_ahead(payload)  # off the event loop
         await channel.send(payload, delivery_id=delivery_id)
     except ChannelError as err:
         return str(err)
     except Exception as err:  # a channel bug must not kill the worker
         return f"{type(err).__name__}: {err}"
+    finally:
+        channel.forget(payload)
     return None
 
 
