@@ -161,8 +161,7 @@ class Fetcher:
         # Split once: the robots.txt cache, the SSRF guard and the host's gate all need it.
         try:
             parts = split_url(request.url)
-            _port(parts)  # a port above 65535 raises here, not in the middle of a request
-        except ValueError as err:
+        except ValueError as err:  # "http://[::1/": urllib cannot even split it
             result.problem = f"invalid URL {request.url!r}: {_describe(err)}"
             return result
         if request.obey_robots and not await self._robots_allow(request.url, parts):

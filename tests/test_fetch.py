@@ -438,7 +438,7 @@ def test_a_redirect_to_a_url_no_engine_can_request_is_that_watch_s_problem(
         async with Fetcher(config) as fetcher:
             requests = [FetchRequest(f"{server}/away?to={target}") for target in targets]
             requests.append(FetchRequest(f"{server}/cp1251-meta"))
-            requests.append(FetchRequest("http://127.0.0.1:99999/"))  # the watch's own URL
+            requests.append(FetchRequest("http://[::1/"))  # the watch's own URL
             return list(await asyncio.gather(*(fetcher.fetch(r) for r in requests)))
 
     to_data, to_port, to_ipv6, fine, own = asyncio.run(go())
