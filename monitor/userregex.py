@@ -10,8 +10,9 @@ word characters, as in Python). What RE2 cannot express — lookarounds, backref
 Unicode `\\b`, atomic groups, `\\W` inside a class — runs on the `regex` module (Python's
 syntax and meaning) with a time limit: a match over its budget raises `RegexTimeout`, and
 the caller decides what a rule that gave up means (`monitor.diff`: not applied, said so).
-(One known difference: `regex` does not count "²" and other No-category numerals as
-`\\w`, which Python does.)
+Known differences: `$` on RE2 matches at the very end only, where Python's also matches
+before a final newline (the masked texts, extracted paragraphs and titles, have none);
+`regex` does not count "²" and other No-category numerals as `\\w`, which Python does.
 
 A rule neither engine compiles is refused with `UserRegexError` (a ValueError), at config
 load and in the UI's form, before it is ever saved.
