@@ -329,14 +329,18 @@ async def _attempt(
     channel: Channel, payload: dict[str, Any], delivery_id: str | None
 ) -> str | None:
     """Send one message; the error as text, or None when it went out."""
+    # Alerts recorded before URLs were redacted at build time, and failure reasons that
+    # quote a URL, are redacted on the way out.
+    shown = redact_deep(payload)
     try:
-        # Alerts recorded before URLs were redacted at build time, and failure reasons that
-        # quote a URL, are redacted on the way out.
-        await channel.send(redact_deep(payload), delivery_id=delivery_id)
+        await channel.render_ahead(shown)  # off the event loop
+        await channel.send(shown, delivery_id=delivery_id)
     except ChannelError as err:
         return str(err)
     except Exception as err:  # a channel bug must not kill the worker
         return f"{type(err).__name__}: {err}"
+    finally:
+        channel.forget(shown)
     return None
 
 

@@ -5,9 +5,11 @@ challenge (per watch, `fetcher = "browser"`), and capturing the request headers 
 own scripts compute (gov.kz's API demands `hash`/`token` headers issued that way).
 
 Optional: `pip install 'monitor[browser]'` plus a Chromium (Debian: `apt install chromium`).
-Every request the page makes passes the same SSRF guard as the HTTP fetcher; images, fonts
-and media are not loaded. Chromium starts on first use and is shared, with its own
-concurrency limit, because each page costs tens of megabytes.
+Every connection the page makes passes the same SSRF guard as the HTTP fetcher, through a
+proxy of ours (monitor/browser_guard.py): redirect hops, subresources, WebSockets, workers'
+requests. Service workers are blocked, downloads refused, WebRTC kept off UDP (which no
+proxy sees); images, fonts and media are not loaded. Chromium starts on first use and is
+shared, with its own concurrency limit, because each page costs tens of megabytes.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import contextlib
 import logging
 import shutil
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+from monitor.browser_guard import GuardProxy
 from monitor.config import FetchConfig
 from monitor.fetch import (
     FetchRequest,
@@ -40,6 +44,11 @@ _LAUNCH_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-gpu",
+    # WebRTC sends UDP (STUN) to any address a script names, past every proxy; QUIC would
+    # too. Both are kept to what goes through the guard's proxy.
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--disable-quic",
 ]
 
 
@@ -90,28 +99,29 @@ class BrowserEngine:
             logger.info("started headless Chromium (%s)", executable)
             return self._browser
 
-    async def _page(self) -> Any:
+    @contextlib.asynccontextmanager
+    async def _context(self) -> AsyncIterator[tuple[Any, GuardProxy]]:
+        """A fresh browser context whose every connection goes through a guard proxy of
+        its own (whose refusals are this page's), closed with it."""
         browser = await self._ensure_started()
-        context = await browser.new_context(
-            user_agent=self.config.user_agent,
-            ignore_https_errors=False,  # TLS verification is never switched off
-            java_script_enabled=True,
-        )
-        await context.route("**/*", self._guard)
-        return context
-
-    async def _guard(self, route: Any) -> None:
-        request = route.request
-        if request.resource_type in _SKIPPED_RESOURCES:
-            await route.abort()
-            return
+        proxy = GuardProxy(self.config)
         try:
-            await check_address(request.url, self.config.allow_private, self.config.allow_hosts)
-        except (RefusedAddress, OSError) as err:
-            logger.warning("browser: blocked %s: %s", request.url, err)
-            await route.abort("blockedbyclient")
-            return
-        await route.continue_()
+            context = await browser.new_context(
+                user_agent=self.config.user_agent,
+                ignore_https_errors=False,  # TLS verification is never switched off
+                java_script_enabled=True,
+                proxy={"server": await proxy.start()},
+                # A service worker's requests bypass routing, and it outlives the page.
+                service_workers="block",
+                accept_downloads=False,
+            )
+            try:
+                await context.route("**/*", _skip_heavy_resources)
+                yield context, proxy
+            finally:
+                await context.close()
+        finally:
+            await proxy.close()
 
     async def fetch(self, request: FetchRequest) -> FetchResult:
         """Render the page and return its DOM as HTML, with the main response's metadata."""
@@ -119,32 +129,32 @@ class BrowserEngine:
         started = time.monotonic()
         try:
             await check_address(request.url, self.config.allow_private, self.config.allow_hosts)
-            async with self._semaphore:
-                context = await self._page()
+            async with self._semaphore, self._context() as (context, proxy):
+                page = await context.new_page()
                 try:
-                    page = await context.new_page()
                     response = await page.goto(
                         request.url,
                         wait_until="networkidle",
                         timeout=self.config.timeout * 1000,
                     )
-                    html = await page.content()
-                    result.url = page.url
-                    if response is not None:
-                        result.status = response.status
-                        result.headers = [
-                            (h["name"], h["value"]) for h in await response.headers_array()
-                        ]
-                        result.headers = [
-                            (k, v) for k, v in result.headers if k.lower() != "content-type"
-                        ] + [("content-type", "text/html; charset=utf-8")]
-                    result.body = html.encode("utf-8")
-                    if len(result.body) > self.config.max_bytes:
-                        result.body = result.body[: self.config.max_bytes]
-                        result.truncated = True
-                        result.problem = f"body larger than max_bytes ({self.config.max_bytes})"
-                finally:
-                    await context.close()
+                except Exception as err:
+                    if proxy.refusals:  # the page, or a redirect hop, was not allowed
+                        raise RefusedAddress(proxy.refusals[0]) from err
+                    raise
+                html = await page.content()
+                result.url = page.url
+                if response is not None:
+                    result.status = response.status
+                    result.headers = [
+                        (h["name"], h["value"])
+                        for h in await response.headers_array()
+                        if h["name"].lower() != "content-type"
+                    ] + [("content-type", "text/html; charset=utf-8")]
+                result.body = html.encode("utf-8")
+                if len(result.body) > self.config.max_bytes:
+                    result.body = result.body[: self.config.max_bytes]
+                    result.truncated = True
+                    result.problem = f"body larger than max_bytes ({self.config.max_bytes})"
         except BrowserUnavailable as err:
             result.problem = str(err)
         except RefusedAddress as err:
@@ -158,32 +168,38 @@ class BrowserEngine:
         """Load the page and return the named headers of its first matching request."""
         await check_address(capture.page_url, self.config.allow_private, self.config.allow_hosts)
         found: dict[str, str] = {}
-        async with self._semaphore:
-            context = await self._page()
-            try:
-                page = await context.new_page()
-                seen = asyncio.Event()
+        async with self._semaphore, self._context() as (context, _):
+            page = await context.new_page()
+            seen = asyncio.Event()
 
-                def on_request(request: Any) -> None:
-                    if capture.request_contains not in request.url or seen.is_set():
-                        return
-                    headers = request.headers
-                    values = {name: headers.get(name) for name in capture.names}
-                    if all(values.values()):
-                        found.update({k: v for k, v in values.items() if v})
-                        seen.set()
+            def on_request(request: Any) -> None:
+                if capture.request_contains not in request.url or seen.is_set():
+                    return
+                headers = request.headers
+                values = {name: headers.get(name) for name in capture.names}
+                if all(values.values()):
+                    found.update({k: v for k, v in values.items() if v})
+                    seen.set()
 
-                page.on("request", on_request)
-                await page.goto(
-                    capture.page_url,
-                    wait_until="domcontentloaded",
-                    timeout=self.config.timeout * 1000,
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(seen.wait(), timeout=self.config.timeout)
-            finally:
-                await context.close()
+            page.on("request", on_request)
+            await page.goto(
+                capture.page_url,
+                wait_until="domcontentloaded",
+                timeout=self.config.timeout * 1000,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(seen.wait(), timeout=self.config.timeout)
         return found
+
+
+async def _skip_heavy_resources(route: Any) -> None:
+    """Images, fonts and media are not loaded: nothing of a statement's text is in them.
+    (The SSRF guard is not here but in the context's proxy: routing misses redirect hops,
+    WebSockets and workers' requests.)"""
+    if route.request.resource_type in _SKIPPED_RESOURCES:
+        await route.abort()
+    else:
+        await route.continue_()
 
 
 def _find_chromium() -> str | None:

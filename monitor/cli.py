@@ -416,15 +416,22 @@ def _diff_json(result) -> dict:  # type: ignore[no-untyped-def,type-arg]
         "added": result.added,
         "changes": [change.__dict__ for change in result.changes],
         "timed_out": result.timed_out,
+        "problems": result.problems,
     }
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from monitor.compare import compare_pages
+    from monitor.userregex import UserRegexError, check_user_regex
 
     for path in (args.old, args.new):
         if not path.is_file():
             raise UsageError(f"{path}: no such file")
+    for pattern in args.ignore:
+        try:
+            check_user_regex(pattern)
+        except UserRegexError as err:
+            raise UsageError(f"--ignore {err}") from None
     verdict = compare_pages(
         args.old.read_bytes(), args.new.read_bytes(), args.url, args.profile, args.ignore
     )

@@ -434,11 +434,13 @@ class WatchConfig(_Strict):
     @field_validator("ignore")
     @classmethod
     def _regexes_compile(cls, patterns: list[str]) -> list[str]:
+        from monitor.userregex import UserRegexError, check_user_regex
+
         for pattern in patterns:
             try:
-                re.compile(pattern)
-            except re.error as err:
-                raise ValueError(f"ignore pattern {pattern!r} is not a valid regex: {err}") from err
+                check_user_regex(pattern)  # the guarded form the daemon will run
+            except UserRegexError as err:
+                raise ValueError(f"ignore pattern {err}") from None
         return patterns
 
     @field_validator("ignore_selectors")

@@ -10,6 +10,7 @@ which one moved.
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import time
 from collections.abc import Sequence
@@ -18,6 +19,9 @@ from dataclasses import dataclass, field
 from diff_match_patch import diff_match_patch
 
 from monitor.extract import Link, Statement, is_attachment, normalize_url
+from monitor.userregex import RegexTimeout, UserRegex, compile_user_regex
+
+logger = logging.getLogger("monitor.diff")
 
 # Numbers stay whole ("1,250", "3.5", "14.11.2026", "1 250") so an alert says 1,250 → 1,520,
 # not 250 → 520; otherwise a word, a punctuation mark or a run of spaces is one token.
@@ -31,6 +35,8 @@ _ABBREVIATION_END = re.compile(
 )
 _MASK = "⟨…⟩"
 DIFF_TIMEOUT = 2.0
+# Seconds one ignore rule that RE2 cannot run may spend on one comparison.
+IGNORE_BUDGET = 1.0
 
 EQUAL, DELETE, INSERT = 0, -1, 1
 
@@ -51,6 +57,9 @@ class DiffResult:
     score: float = 0.0
     summary: str = "no change"
     timed_out: bool = False
+    # Why part of the comparison was not done as configured (an ignore rule over its time,
+    # not applied): for that one watch's check to report.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -104,24 +113,41 @@ def _token_index(char: str) -> int:
 
 
 def compare(
-    old: Statement | None, new: Statement | None, ignore: Sequence[str | re.Pattern[str]] = ()
+    old: Statement | None,
+    new: Statement | None,
+    ignore: Sequence[str | UserRegex] = (),
+    ignore_budget: float = IGNORE_BUDGET,
 ) -> DiffResult:
-    """Changes from `old` to `new`; text matching an `ignore` regex is masked on both sides."""
-    patterns = [re.compile(p) if isinstance(p, str) else p for p in ignore]
+    """Changes from `old` to `new`; text matching an `ignore` regex is masked on both sides.
+
+    The regexes are users' (`monitor.userregex`): linear-time where RE2 can run them, else
+    limited to `ignore_budget` seconds each for the whole comparison. A rule that runs out
+    is not applied at all, on either side (half-masked text would show false changes), and
+    `problems` says so: an edit shown that a rule meant to hide beats a daemon stuck in it.
+    Raises UserRegexError for a rule that does not compile."""
+    rules = [compile_user_regex(p) if isinstance(p, str) else p for p in ignore]
     if old is None or new is None:
         return _whole(old, new)
+    problems: list[str] = []
+    new_paragraphs = _as_before(old.paragraphs, new.paragraphs)
+    texts = [old.title, new.title, *old.paragraphs, *new_paragraphs, *old.figures, *new.figures]
+    texts = _mask_all(texts, rules, ignore_budget, problems)
+    title_old, title_new = texts[0], texts[1]
+    body = texts[2 : len(texts) - len(old.figures) - len(new.figures)]
+    masked_old, masked_new = body[: len(old.paragraphs)], body[len(old.paragraphs) :]
+    figures = texts[len(texts) - len(old.figures) - len(new.figures) :]
+    figures_old, figures_new = figures[: len(old.figures)], figures[len(old.figures) :]
     changes: list[Change] = []
-    title_old, title_new = _mask(old.title, patterns), _mask(new.title, patterns)
     if _squash(title_old) != _squash(title_new):
         changes.append(_field_change("title", "title", title_old, title_new))
     date_old, date_new = old.published or "", new.published or ""
     if not same_moment(date_old, date_new):
         changes.append(Change("published", "date", date_old, date_new, (date_old,), (date_new,)))
-    body_changes, timed_out = _body_changes(old.paragraphs, new.paragraphs, patterns)
+    body_changes, timed_out = _body_changes(masked_old, masked_new)
     changes += body_changes
-    changes += _figure_changes(old.figures, new.figures, patterns)
+    changes += _figure_changes(figures_old, figures_new)
     changes += _link_changes(old.links + old.attachments, new.links + new.attachments)
-    result = DiffResult(changes=changes, timed_out=timed_out)
+    result = DiffResult(changes=changes, timed_out=timed_out, problems=problems)
     result.score = _score(result, old)
     result.summary = summarize(result)
     if not changes and date_old != date_new:
@@ -172,10 +198,30 @@ def same_moment(old: str, new: str) -> bool:
     return all(x == y for x, y in zip(a.groups()[:3], b.groups()[:3], strict=True) if x and y)
 
 
-def _mask(text: str, patterns: Sequence[re.Pattern[str]]) -> str:
-    for pattern in patterns:
-        text = pattern.sub(_MASK, text)
-    return text
+def _mask_all(
+    texts: list[str], rules: Sequence[UserRegex], budget: float, problems: list[str]
+) -> list[str]:
+    """Every text with every rule's matches masked; a rule that spends more than `budget`
+    seconds over all the texts is left out, for all of them, and named in `problems`."""
+    for rule in rules:
+        deadline = time.monotonic() + budget
+        try:
+            masked = [rule.sub(_MASK, text, deadline - time.monotonic()) for text in texts]
+        except RegexTimeout:
+            problem = f"ignore pattern {rule.pattern!r} took over {budget:g}s; not applied"
+            logger.warning("%s", problem)
+            problems.append(problem)
+            continue
+        texts = masked
+    return texts
+
+
+def _as_before(old: Sequence[str], new: Sequence[str]) -> list[str]:
+    """`new`, with each paragraph that differs from an old one only in spacing taken as
+    written before, so that a space after an initial ("С.В.Лавров" -> "С.В. Лавров")
+    cannot move sentence boundaries."""
+    same = {_squash(paragraph): paragraph for paragraph in old}
+    return [same.get(_squash(paragraph), paragraph) for paragraph in new]
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -191,15 +237,10 @@ def split_sentences(paragraph: str) -> list[str]:
     return sentences
 
 
-def _body_changes(
-    old: Sequence[str], new: Sequence[str], patterns: Sequence[re.Pattern[str]]
-) -> tuple[list[Change], bool]:
-    # A paragraph that differs only in spacing is taken as written before, so that a space
-    # after an initial ("С.В.Лавров" -> "С.В. Лавров") cannot move sentence boundaries.
-    same = {_squash(paragraph): paragraph for paragraph in old}
-    new = [same.get(_squash(paragraph), paragraph) for paragraph in new]
-    old_units = _sentences(old, patterns)
-    new_units = _sentences(new, patterns)
+def _body_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[Change], bool]:
+    """The changes between two lists of (masked) paragraphs, sentence by sentence."""
+    old_units = _sentences(old)
+    new_units = _sentences(new)
     # Sentences are matched with spaces squashed out: a space that comes or goes around an
     # inline tag ("Astana , 20" vs "Astana, 20", "Kazakh stan" vs "Kazakhstan") is markup
     # churn, not an edit a reader could see.
@@ -269,12 +310,10 @@ def _moves(changes: list[Change]) -> list[Change]:
     return [c for c in result if not (c.after and not c.before and c.after in paired)]
 
 
-def _sentences(
-    paragraphs: Sequence[str], patterns: Sequence[re.Pattern[str]]
-) -> list[tuple[str, str]]:
+def _sentences(paragraphs: Sequence[str]) -> list[tuple[str, str]]:
     units = []
     for p_index, paragraph in enumerate(paragraphs, start=1):
-        sentences = split_sentences(_mask(paragraph, patterns))
+        sentences = split_sentences(paragraph)
         for s_index, sentence in enumerate(sentences, start=1):
             where = f"paragraph {p_index}"
             if len(sentences) > 1:
@@ -297,13 +336,9 @@ def _field_change(name: str, where: str, old: str, new: str) -> Change:
     return Change(name, where, old, new, removed, added)
 
 
-def _figure_changes(
-    old: Sequence[str], new: Sequence[str], patterns: Sequence[re.Pattern[str]]
-) -> list[Change]:
-    """Pictures that came or went, named by their caption (or alt text); a caption reworded
-    in place is named whole, old and new, as a title is."""
-    olds = [_mask(text, patterns) for text in old]
-    news = [_mask(text, patterns) for text in new]
+def _figure_changes(olds: Sequence[str], news: Sequence[str]) -> list[Change]:
+    """Pictures that came or went, named by their caption (or alt text, both masked by the
+    ignore rules); a caption reworded in place is named whole, old and new, as a title is."""
     matcher = difflib.SequenceMatcher(
         a=[_squash(text) for text in olds], b=[_squash(text) for text in news], autojunk=False
     )

@@ -121,6 +121,11 @@ class RefusedAddress(Exception):
     """The target resolves to an address the configuration does not allow."""
 
 
+class InvalidURL(ValueError):
+    """A URL an engine cannot request: the watch's own, or a redirect's Location (httpx
+    parses the Location itself, even when it does not follow it)."""
+
+
 class Fetcher:
     """Shared client with global and per-host limits. Use as an async context manager."""
 
@@ -154,7 +159,11 @@ class Fetcher:
         started = time.monotonic()
         result = FetchResult(request=request, url=request.url, requested_at=now_utc())
         # Split once: the robots.txt cache, the SSRF guard and the host's gate all need it.
-        parts = split_url(request.url)
+        try:
+            parts = split_url(request.url)
+        except ValueError as err:  # "http://[::1/": urllib cannot even split it
+            result.problem = f"invalid URL {request.url!r}: {_describe(err)}"
+            return result
         if request.obey_robots and not await self._robots_allow(request.url, parts):
             result.problem = f"disallowed by robots.txt of {parts.netloc}"
             return result
@@ -180,9 +189,9 @@ class Fetcher:
         config = self.config
         url, method, body = request.url, request.method, request.body
         for hop in range(_MAX_REDIRECTS + 1):
-            if hop:
-                parts = split_url(url)
             try:
+                if hop:
+                    parts = split_url(url)
                 guarded = None
                 if _needs_resolving(url, parts, config.allow_private, config.allow_hosts):
                     if engine.guards_connections:
@@ -201,11 +210,22 @@ class Fetcher:
             except engine.failures as err:
                 result.problem = f"connection failed: {_describe(err)}"
                 return 0.0
+            except ValueError as err:
+                # A URL no engine can request (a port above 65535, "[::1" as a host, a NUL
+                # byte; httpx's InvalidURL arrives as InvalidURL, a ValueError): the
+                # server's redirect or the watch's URL is at fault, not the network.
+                what = "redirect to an invalid URL" if hop else "invalid URL"
+                result.problem = f"{what} {url!r}: {_describe(err)}"
+                return None
             if response_delay is not None:
                 return response_delay
             location = result.header("location")
             if result.status in (301, 302, 303, 307, 308) and location:
-                url = urljoin(url, location)
+                try:
+                    url = urljoin(url, location)
+                except ValueError as err:
+                    result.problem = f"redirect to an invalid URL {location!r}: {_describe(err)}"
+                    return None
                 result.redirects.append((result.status, url))
                 if result.status == 303 or (result.status in (301, 302) and method == "POST"):
                     method, body = "GET", None
@@ -576,6 +596,7 @@ class _HttpxEngine:
             follow_redirects=False,  # we follow by hand to re-check every hop against SSRF
             timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
             headers={"User-Agent": config.user_agent},
+            event_hooks={"response": [_keep_response]},
         )
 
     async def send(
@@ -587,16 +608,49 @@ class _HttpxEngine:
         result: FetchResult,
         guarded: str | None = None,
     ) -> None:
-        async with self._client.stream(method, url, headers=headers, content=body) as response:
+        import httpx
+
+        try:
+            request = self._client.build_request(method, url, headers=headers, content=body)
+        except httpx.InvalidURL as err:
+            raise InvalidURL(str(err)) from None
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.InvalidURL:
+            # The request was fine: what httpx could not parse is the answer's Location
+            # ("data:text/html,x"), which it reads although it follows no redirect. The
+            # answer itself is kept (`_keep_response`), and the Fetcher judges the
+            # Location as it does for the other engines.
+            response = request.extensions.get(_KEPT)
+            if response is None:
+                raise
+            result.status = response.status_code
+            result.http_version = response.http_version
+            result.headers = [
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+            ]
+            return
+        try:
             result.status = response.status_code
             result.http_version = response.http_version
             result.headers = [
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
             ]
             await _read_capped(response.aiter_bytes(), result, self.config.max_bytes)
+        finally:
+            await response.aclose()
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+_KEPT = "monitor.response"
+
+
+async def _keep_response(response: Any) -> None:
+    """httpx's response hook: the answer, kept with its request, for the case where httpx
+    fails on the answer's Location before handing it over (`_HttpxEngine.send`)."""
+    response.request.extensions[_KEPT] = response
 
 
 async def _read_capped(chunks: AsyncIterator[bytes], result: FetchResult, max_bytes: int) -> None:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import socket
 import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import pytest
+
+from monitor import browser as browser_module
+from monitor.browser import BrowserEngine
+from monitor.config import FetchConfig
+from monitor.fetch import FetchRequest, FetchResult
 from monitor.replica import STATEMENTS, ReplicaSite
-from tests.conftest import Receiver, monitor_cli, write_config
+from tests.conftest import Receiver, monitor_cli, serve_on_loopback, write_config
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 
@@ -128,3 +140,151 @@ def test_gov_kz_read_from_the_rendered_pages_continues_the_api_history(
         for statements in by_key.values():
             first, last = statements[0], statements[-1]
             assert (last["title"], last["paragraphs"]) == (first["title"], first["paragraphs"])
+
+
+ADMIN_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nConnection: close\r\n\r\nadmin secrets"
+
+
+class Listener:
+    """A loopback "internal admin": counts every TCP connection that reaches it (the
+    connections themselves, not requests: a refused WebSocket must not even connect)."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.connections = 0
+        self.requests: list[str] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.socket.accept()
+                self.connections += 1
+                with connection:
+                    connection.settimeout(2)
+                    with contextlib.suppress(OSError):
+                        self.requests.append(connection.recv(65536).decode("latin-1"))
+                        connection.sendall(ADMIN_ANSWER)
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def hostile_site(target_port: int) -> type[BaseHTTPRequestHandler]:
+    """A site whose pages try to reach 127.0.0.1:`target_port` every way a page can."""
+    target = f"127.0.0.1:{target_port}"
+    reach = f"""<html><head><title>waiting</title></head><body><p>Statement text.</p><script>
+const ws = new WebSocket("ws://{target}/");
+ws.onerror = () => {{ document.title = "websocket refused"; }};
+ws.onopen = () => {{ document.title = "websocket open"; }};
+fetch("http://{target}/internal-admin").catch(() => {{}});
+new Worker(URL.createObjectURL(new Blob(
+  ['new WebSocket("ws://{target}/worker"); fetch("http://{target}/from-worker")'],
+  {{type: "text/javascript"}})));
+navigator.serviceWorker && navigator.serviceWorker.register("/sw.js").catch(() => {{}});
+</script></body></html>""".encode()
+
+    class Hostile(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", f"http://{target}/internal-admin")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = reach if self.path == "/reach" else b"self.fetch('http://" + target.encode()
+            self.send_response(200)
+            self.send_header(
+                "Content-Type", "text/html" if self.path == "/reach" else "text/javascript"
+            )
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Hostile
+
+
+def test_every_connection_the_browser_makes_passes_the_ssrf_guard() -> None:
+    """The site is allowed by host and port; its redirect to another loopback port, and
+    its page's WebSocket, fetch and worker's WebSocket to that port, are refused and never
+    reach the listener there. The same pages with private addresses allowed do reach it:
+    the refusals are the guard's doing."""
+    listener = Listener()
+
+    async def fetch_all(config: FetchConfig, site: str) -> list[FetchResult]:
+        async with BrowserEngine(config) as browser:
+            return [await browser.fetch(FetchRequest(f"{site}{path}")) for path in paths]
+
+    paths = ("/redirect", "/reach")
+    try:
+        for site in serve_on_loopback(hostile_site(listener.port)):
+            guarded = FetchConfig(allow_hosts=[urlsplit(site).netloc], timeout=10)
+            redirected, reached = asyncio.run(fetch_all(guarded, site))
+            assert redirected.problem is not None
+            assert redirected.problem.startswith("refused: 127.0.0.1 resolves to non-public")
+            assert b"admin secrets" not in redirected.body
+            assert reached.problem is None and reached.status == 200
+            assert "Statement text." in reached.text()
+            assert "<title>websocket refused</title>" in reached.text()
+            assert listener.connections == 0
+            # Without the guard, the same pages get through to the listener.
+            open_config = FetchConfig(allow_private=True, timeout=10)
+            redirected, _ = asyncio.run(fetch_all(open_config, site))
+            assert b"admin secrets" in redirected.body
+            seen = "\n".join(listener.requests)
+            assert "GET /internal-admin" in seen and "GET /from-worker" in seen
+            assert "GET / HTTP/1.1" in seen and "GET /worker HTTP/1.1" in seen  # WebSockets
+            assert seen.lower().count("upgrade: websocket") == 2
+    finally:
+        listener.close()
+
+
+def test_webrtc_sends_no_udp_past_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WebRTC's STUN and TURN go out over UDP, which no proxy sees: a page naming a
+    loopback STUN server must send it nothing. Chromium without our flags does."""
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    stun = f"127.0.0.1:{udp.getsockname()[1]}"
+    page = f"""<html><body><p>Statement.</p><script>
+const pc = new RTCPeerConnection({{iceServers: [{{urls: "stun:{stun}"}}]}});
+pc.createDataChannel("x");
+pc.createOffer().then((offer) => pc.setLocalDescription(offer));
+</script></body></html>""".encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+    async def fetch(url: str) -> FetchResult:
+        async with BrowserEngine(FetchConfig(allow_private=True, timeout=10)) as browser:
+            result = await browser.fetch(FetchRequest(url))
+            await asyncio.sleep(1)  # ICE gathering goes on after the page settles
+            return result
+
+    def datagrams() -> int:
+        count = 0
+        with contextlib.suppress(TimeoutError):
+            while udp.recv(2048):
+                count += 1
+        return count
+
+    with udp:
+        for site in serve_on_loopback(Page):
+            assert asyncio.run(fetch(site)).problem is None
+            assert datagrams() == 0
+            # The same page in a Chromium without the WebRTC flags: the probe works.
+            unguarded = [arg for arg in browser_module._LAUNCH_ARGS if "webrtc" not in arg]
+            monkeypatch.setattr(browser_module, "_LAUNCH_ARGS", unguarded)
+            asyncio.run(fetch(site))
+            assert datagrams() > 0

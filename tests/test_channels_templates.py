@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from monitor.alerts import sample_alert
 from monitor.channels import Channel
 from monitor.channels.message import (
+    RENDER_SECONDS,
     TemplateProblem,
     compile_template,
     render_html,
@@ -171,3 +174,89 @@ def test_alerts_test_of_an_unknown_channel_is_a_usage_error(
     result = monitor_cli(write_config(tmp_path, replica), "alerts", "test", "pager")
     assert result.returncode == 2
     assert "no channel 'pager'" in result.stderr and "known: console" in result.stderr
+
+
+EXPONENTIAL = (
+    "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}"
+)
+# Templates that froze the daemon (90 s for the nested loops, 39 s and 4 GB for the string)
+# or would have, each with the limit it goes over.
+BOMBS = [
+    ("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", "loop"),
+    ("{{ 'x' * 10**9 }}", "1,000,000,000 long"),
+    ("{{ 2 ** 1000000000 }}", "bits"),
+    ("{{ 'x'|center(10**9) }}", "center"),
+    ("{{ 'x'.ljust(10**9) }}", "str.ljust()"),
+    ("{{ '%0999999999d'|format(1) }}", "format width"),
+    ("{{ '{:>{}}'.format(1, 10**9) }}", "format argument"),
+    ("{% set s = 'x' * 10**6 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}", "loop"),
+    ("{% macro f(s) %}{{ f(s ~ s) }}{% endmacro %}{{ f('x') }}", "items"),
+    (
+        "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+        "2s",
+    ),
+    ("{{ ('x' * 10**6)|replace('x', 'y' * 10**6) }}", "str.replace()"),
+    ("{{ range(10)|batch(10**9, 'x')|list }}", "batch"),
+    ("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", "output over"),
+    ("{{ (range(100000)|list) * 100000 }}", "repeated value"),
+]
+
+
+@pytest.mark.parametrize(("source", "reason"), BOMBS)
+def test_a_template_over_its_limits_is_a_problem_in_seconds_not_a_frozen_daemon(
+    source: str, reason: str
+) -> None:
+    started = time.monotonic()
+    template = compile_template(source, html=False)  # compiling folds no constant bomb
+    with pytest.raises(TemplateProblem, match="TemplateLimit") as problem:
+        render_user(template, sample_alert(), 4000)
+    assert reason in str(problem.value)
+    assert time.monotonic() - started < RENDER_SECONDS + 1.5
+
+
+def test_an_ordinary_template_keeps_working_within_the_limits() -> None:
+    source = (
+        "{{ alert.kind|upper }} {{ '%.2f'|format(alert.score) }} {{ '-' * 20 }}\n"
+        "{% for c in changes %}{{ loop.index }}. {{ c.where|center(30) }}\n{% endfor %}"
+        "{{ ', '.join(alert.added) }} {{ range(3)|join('/') }} {{ 2 ** 10 }}"
+    )
+    text = render_user(compile_template(source, html=False), sample_alert(), 4000)
+    assert text.startswith("EDITED 0.") and "-" * 20 in text
+    assert "0/1/2 1024" in text
+
+
+def test_a_template_bomb_sends_the_alert_with_the_default_template_off_the_event_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The exponential macro runs until its time limit (2 s), in a worker thread: the event
+    loop keeps answering every few milliseconds meanwhile (the daemon's /healthz, its
+    other watches), and the alert goes out with the default template, the reason logged."""
+    channel = Channel.create("log", ChannelConfig(type="log", template=EXPONENTIAL))
+    payload = sample_alert()
+
+    async def go() -> tuple[str, float, float]:
+        gaps: list[float] = []
+
+        async def heartbeat() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.005)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        beating = asyncio.ensure_future(heartbeat())
+        started = time.monotonic()
+        await channel.render_ahead(payload)
+        took = time.monotonic() - started
+        beating.cancel()
+        text = channel.text(payload)
+        channel.forget(payload)
+        return text, took, max(gaps)
+
+    text, took, longest_gap = asyncio.run(go())
+    assert RENDER_SECONDS <= took < RENDER_SECONDS + 2
+    assert longest_gap < 0.1
+    assert text.startswith("EDITED — monitor alerts test (sample alert)")
+    [record] = [r for r in caplog.records if "failed, sending with the default" in r.message]
+    assert "TemplateLimit: rendering took over 2s" in record.message

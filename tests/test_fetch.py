@@ -421,3 +421,30 @@ def test_allow_hosts_opens_one_host_and_each_redirect_hop_is_checked_again(
     # The same redirect without the guard reaches the other server: the refusal above is
     # the guard's doing, not a dead target.
     assert fetch(f"{server}/away?to={other_server}/cp1251-meta").ok
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_redirect_to_a_url_no_engine_can_request_is_that_watch_s_problem(
+    server: str, engine: str
+) -> None:
+    """A redirect to `data:` (httpx raised InvalidURL on the Location), to a port above
+    65535 (yarl raised ValueError) or to a broken IPv6 host (urllib raised ValueError)
+    made the whole run abort; each is now a problem of its own request, and the requests
+    beside it on the same client are answered."""
+    config = FetchConfig(allow_private=True, per_host_delay=0, retries=0, transport=engine)
+    targets = ["data:text/html,x", "http://example.com:99999/", "http://[::1/"]
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(config) as fetcher:
+            requests = [FetchRequest(f"{server}/away?to={target}") for target in targets]
+            requests.append(FetchRequest(f"{server}/cp1251-meta"))
+            requests.append(FetchRequest("http://[::1/"))  # the watch's own URL
+            return list(await asyncio.gather(*(fetcher.fetch(r) for r in requests)))
+
+    to_data, to_port, to_ipv6, fine, own = asyncio.run(go())
+    assert to_data.problem == "refused: unsupported URL 'data:text/html,x'"
+    assert to_data.status == 302 and to_data.redirects == [(302, "data:text/html,x")]
+    for result in (to_port, to_ipv6, own):
+        assert result.problem is not None and not result.ok
+    assert own.problem is not None and own.problem.startswith("invalid URL")
+    assert fine.ok and RUSSIAN in fine.text()

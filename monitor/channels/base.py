@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,6 +30,8 @@ class Channel:
     registry: ClassVar[dict[str, type[Channel]]] = {}
     # Longest message the channel's receivers take; longer diffs are cut with a link.
     default_max_length: ClassVar[int] = 4000
+    # The messages `send` renders: text (False) and/or HTML (True).
+    formats: ClassVar[tuple[bool, ...]] = (False,)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -43,6 +46,8 @@ class Channel:
         self._templates: dict[bool, Template | TemplateProblem | None] = {
             html: self._compile(html) for html in (False, True)
         }
+        # Messages rendered ahead of `send`, by payload (see `render_ahead`).
+        self._ahead: dict[int, tuple[dict[str, Any], dict[bool, str]]] = {}
 
     @classmethod
     def create(cls, name: str, config: ChannelConfig) -> Channel:
@@ -51,6 +56,19 @@ class Channel:
     async def send(self, payload: dict[str, Any], *, delivery_id: str | None = None) -> None:
         """Deliver one message. `delivery_id` lets receivers drop a repeat after a crash."""
         raise NotImplementedError
+
+    async def render_ahead(self, payload: dict[str, Any]) -> None:
+        """Render the messages `send` will need for `payload` in a worker thread: a user's
+        template may take up to its time limit (monitor.channels.message.RENDER_SECONDS),
+        which the event loop must not wait out. Until `forget`, `text` and `html` of this
+        very payload answer from what was rendered here."""
+        rendered = await asyncio.to_thread(
+            lambda: {html: self._render(payload, html) for html in self.formats}
+        )
+        self._ahead[id(payload)] = (payload, rendered)
+
+    def forget(self, payload: dict[str, Any]) -> None:
+        self._ahead.pop(id(payload), None)
 
     def text(self, payload: dict[str, Any]) -> str:
         return self._render(payload, html=False)
@@ -72,6 +90,9 @@ class Channel:
         return problems
 
     def _render(self, payload: dict[str, Any], html: bool) -> str:
+        ahead = self._ahead.get(id(payload))
+        if ahead is not None and ahead[0] is payload and html in ahead[1]:
+            return ahead[1][html]
         template = self._templates[html]
         if template is not None and not isinstance(template, TemplateProblem):
             try:

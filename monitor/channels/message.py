@@ -9,11 +9,24 @@ titled `{{ 7*7 }}` is printed as written.
 
 Long diffs are cut at a change boundary and say "… N more changes" with the diff link, so a
 long edit is never dropped or split into a flood of messages.
+
+Every render has limits (`_Limits`), so no template can freeze the daemon or exhaust its
+memory: a wall-clock budget (RENDER_SECONDS) and a budget of loop iterations
+(MAX_ITERATIONS) checked at every loop step, call, operator and piece of output; no string
+or list over MAX_SIZE items, refused *before* it is built where an operator or method
+would build it (`'x' * 10**9`, `'x'.center(10**9)`, `"%099999999d"|format(1)`); no
+integer over MAX_BITS bits (`9**9**9`); at most MAX_OUTPUT characters of output. A user's
+template over a limit is a TemplateProblem like any other failure of it: the alert goes
+out with the default template and the reason is logged (see `Channel._render`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextvars
+import functools
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,8 +72,52 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+# The limits of one render (with the bisection that fits it to a channel, see `render`).
+RENDER_SECONDS = 2.0
+MAX_ITERATIONS = 1_000_000
+MAX_SIZE = 1_000_000  # characters of a string, items of a list
+MAX_BITS = 100_000  # of an integer (30,000 decimal digits)
+MAX_OUTPUT = 2_000_000  # characters one rendering may write
+
+
 class TemplateProblem(Exception):
     """A user's template failed to compile or render; the default template is used instead."""
+
+
+class TemplateLimit(TemplateProblem):
+    """A template went over one of the limits of a render."""
+
+
+class _Limits:
+    """What one render may still spend: time and loop iterations."""
+
+    def __init__(self, seconds: float = RENDER_SECONDS) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.seconds = seconds
+        self.iterations = 0
+
+    def tick(self, steps: int = 1) -> None:
+        self.iterations += steps
+        if self.iterations > MAX_ITERATIONS:
+            raise TemplateLimit(f"over {MAX_ITERATIONS:,} loop iterations")
+        if time.monotonic() > self.deadline:
+            raise TemplateLimit(f"rendering took over {self.seconds:g}s")
+
+
+class _NoLimits(_Limits):
+    """Outside a render (Jinja folding constants at compile time): sizes are still
+    checked, and nothing loops there."""
+
+    def tick(self, steps: int = 1) -> None:
+        pass
+
+
+_current: contextvars.ContextVar[_Limits] = contextvars.ContextVar("template_limits")
+_NONE = _NoLimits()
+
+
+def _limits() -> _Limits:
+    return _current.get(_NONE)
 
 
 def headline(kind: str) -> str:
@@ -101,8 +158,10 @@ def render(
     alert = {**_DEFAULTS, **payload}
     changes, entries = list(alert["changes"]), list(alert["alerts"])
 
-    def attempt(shown_changes: int, shown_alerts: int) -> str:
-        return template.render(
+    def attempt(shown_changes: int, shown_alerts: int, up_to: int = max_length) -> str | None:
+        """The rendering, stripped; None as soon as it is known to be longer than `up_to`
+        (generating the rest would only cost time)."""
+        chunks = template.generate(
             alert=alert,
             headline=headline(alert["kind"]),
             changes=changes[:shown_changes],
@@ -110,29 +169,65 @@ def render(
             alerts=entries[:shown_alerts],
             more_alerts=len(entries) - shown_alerts,
             document=document,
-        ).strip()
+        )
+        return _collect(chunks, up_to)
 
-    text = attempt(len(changes), len(entries))
-    if len(text) <= max_length:
-        return text
-    shown = _most_that_fit(lambda n: attempt(n, len(entries)), len(changes), max_length)
-    if shown is not None:
-        return attempt(shown, len(entries))
-    shown = _most_that_fit(lambda n: attempt(0, n), len(entries), max_length)
-    text = attempt(0, shown or 0)
-    if html or len(text) <= max_length:
-        return text
-    return text[: max_length - 1] + "…"
+    token = _current.set(_Limits())
+    try:
+        text = attempt(len(changes), len(entries))
+        if text is not None:
+            return text
+        shown = _most_that_fit(lambda n: attempt(n, len(entries)), len(changes))
+        if shown is not None:
+            return attempt(shown, len(entries)) or ""
+        shown = _most_that_fit(lambda n: attempt(0, n), len(entries))
+        # No hard limit for HTML (a cut would break its markup), but MAX_OUTPUT.
+        text = attempt(0, shown or 0, MAX_OUTPUT if html else max_length)
+        if text is not None:
+            return text
+        if html:
+            raise TemplateLimit(f"output over {MAX_OUTPUT:,} characters")
+        text = attempt(0, shown or 0, MAX_OUTPUT)
+        if text is None:
+            raise TemplateLimit(f"output over {MAX_OUTPUT:,} characters")
+        return text[: max_length - 1] + "…"
+    finally:
+        _current.reset(token)
 
 
-def _most_that_fit(render_with: Callable[[int], str], total: int, limit: int) -> int | None:
-    """The largest n in [0, total) whose rendering fits in `limit`, or None if even 0 does not."""
+def _collect(chunks: Iterable[str], up_to: int) -> str | None:
+    """The chunks joined and stripped, or None once the stripped text is longer than
+    `up_to` characters. Raises TemplateLimit past MAX_OUTPUT characters of whitespace."""
+    limits = _limits()
+    parts: list[str] = []
+    written = 0  # characters, the leading whitespace left out
+    end = 0  # where the text up to its last non-space character ends
+    for chunk in chunks:
+        limits.tick()
+        if not written:
+            chunk = chunk.lstrip()
+        if not chunk:
+            continue
+        parts.append(chunk)
+        if not chunk.isspace():
+            end = written + len(chunk.rstrip())
+        written += len(chunk)
+        if end > up_to:
+            return None
+        if written > MAX_OUTPUT:
+            raise TemplateLimit(f"output over {MAX_OUTPUT:,} characters")
+    return "".join(parts)[:end]
+
+
+def _most_that_fit(render_with: Callable[[int], str | None], total: int) -> int | None:
+    """The largest n in [0, total) whose rendering fits (is not None), or None if even 0
+    does not."""
     low, high = 0, total - 1
-    if total == 0 or len(render_with(0)) > limit:
+    if total == 0 or render_with(0) is None:
         return None
     while low < high:
         middle = (low + high + 1) // 2
-        if len(render_with(middle)) <= limit:
+        if render_with(middle) is not None:
             low = middle
         else:
             high = middle - 1
@@ -172,9 +267,8 @@ def default_template(html: bool) -> Template:
 @cache
 def _environment(html: bool) -> ImmutableSandboxedEnvironment:
     from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
-    env = ImmutableSandboxedEnvironment(
+    env = _limited_sandbox_class()(
         autoescape=html,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -182,7 +276,7 @@ def _environment(html: bool) -> ImmutableSandboxedEnvironment:
     )
     # Jinja's helper globals are objects with methods; none is needed to word an alert.
     env.globals.clear()
-    env.globals["range"] = safe_range
+    env.globals["range"] = _range
     env.filters.update(
         clip=_clip,
         capfirst=lambda text: f"{text[:1].upper()}{text[1:]}",
@@ -190,7 +284,222 @@ def _environment(html: bool) -> ImmutableSandboxedEnvironment:
         inline_diff=_inline_diff,
         http_url=_http_url,
     )
+    # Every filter checked, before (what it would build) and after (what it built).
+    for name, function in list(env.filters.items()):
+        env.filters[name] = _guarded_filter(name, function)
+    env.filters[_LOOP_GUARD] = _guarded_loop
     return env
+
+
+# The filter every {% for %} loop's sequence goes through (see `_parse`).
+_LOOP_GUARD = "_limited_loop"
+
+
+@cache
+def _limited_sandbox_class() -> type[ImmutableSandboxedEnvironment]:
+    from jinja2 import nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class LimitedSandbox(ImmutableSandboxedEnvironment):
+        """The immutable sandbox with the limits of `_Limits` (see the module's doc)."""
+
+        # Operators that build big values are checked (and never folded at compile time).
+        intercepted_binops = frozenset({"*", "**", "%", "+", "//"})
+
+        def _parse(self, source: str, name: str | None, filename: str | None) -> Any:
+            # Each loop's sequence through _LOOP_GUARD, which counts its steps: two nested
+            # loops over big sequences with an empty body call nothing else of ours.
+            tree = super()._parse(source, name, filename)
+            for loop in tree.find_all(nodes.For):
+                guarded = nodes.Filter(loop.iter, _LOOP_GUARD, [], [], None, None)
+                guarded.set_lineno(loop.iter.lineno)
+                guarded.set_environment(self)
+                loop.iter = guarded
+            return tree
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            _limits().tick()
+            _check_binop(operator, left, right)
+            return _checked(super().call_binop(context, operator, left, right))
+
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            _limits().tick()
+            for value in (*args, *kwargs.values()):
+                _checked(value)
+            method, text = _str_method(__obj)
+            if method is not None:
+                args = _check_str_method(method, text, args, kwargs)
+            return _checked(super().call(__context, __obj, *args, **kwargs))
+
+    return LimitedSandbox
+
+
+def _range(*args: int) -> range:
+    """`range` as the sandbox has it (at most 100,000 numbers); the loop counts the steps."""
+    from jinja2.sandbox import safe_range
+
+    return safe_range(*args)
+
+
+def _guarded_loop(sequence: Any) -> Iterator[Any]:
+    limits = _limits()
+    for item in sequence:
+        limits.tick()
+        yield item
+
+
+def _guarded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)  # keeps Jinja's pass_context & co. marks
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _limits().tick()
+        args = _check_filter(name, function, args, kwargs)
+        return _checked(function(*args, **kwargs))
+
+    return guarded
+
+
+def _checked(value: Any) -> Any:
+    """`value`, unless it is too big a string, list or number."""
+    if isinstance(value, (str, list, tuple, dict)) and len(value) > MAX_SIZE:
+        raise TemplateLimit(f"a value of {len(value):,} items (at most {MAX_SIZE:,})")
+    if isinstance(value, int) and value.bit_length() > MAX_BITS:
+        raise TemplateLimit(f"a number of over {MAX_BITS:,} bits")
+    return value
+
+
+def _too_big(size: int, what: str) -> None:
+    if size > MAX_SIZE:
+        raise TemplateLimit(f"{what} would be {size:,} long (at most {MAX_SIZE:,})")
+
+
+_SEQUENCES = (str, list, tuple)
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    """Refuse an operation whose result would be over the limits, before it is built."""
+    if operator == "*":
+        for sequence, count in ((left, right), (right, left)):
+            if isinstance(sequence, _SEQUENCES) and isinstance(count, int):
+                _too_big(len(sequence) * max(count, 0), "a repeated value")
+        both_int = isinstance(left, int) and isinstance(right, int)
+        if both_int and left.bit_length() + right.bit_length() > MAX_BITS:
+            raise TemplateLimit(f"a product of over {MAX_BITS:,} bits")
+    elif operator == "**":
+        both_int = isinstance(left, int) and isinstance(right, int)
+        if both_int and right > 0 and max(left.bit_length(), 1) * right > MAX_BITS:
+            raise TemplateLimit(f"a power of over {MAX_BITS:,} bits")
+    elif operator == "+":
+        if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
+            _too_big(len(left) + len(right), "a joined value")
+    elif operator == "%" and isinstance(left, str):
+        _check_printf(left, right if isinstance(right, tuple) else (right,))
+
+
+# A width or precision of more than six digits in a format ("%099999999d", "{:>9999999}").
+_HUGE_WIDTH = re.compile(r"\d{7,}")
+
+
+def _check_printf(template: str, args: Iterable[Any]) -> None:
+    """ "%"-formatting: no huge width written in it, nor taken from an argument ("%*d")."""
+    if _HUGE_WIDTH.search(template):
+        raise TemplateLimit("a format width over 6 digits")
+    if "*" in template and any(isinstance(a, int) and a > MAX_SIZE for a in args):
+        raise TemplateLimit("a format width over the limit")
+
+
+def _str_method(obj: Any) -> tuple[str | None, str]:
+    """The name of a string's method and the string, for a bound `str` method (also as the
+    sandbox wraps `format`), else (None, "")."""
+    target = getattr(obj, "__wrapped__", obj)
+    owner = getattr(target, "__self__", None)
+    if isinstance(owner, str):
+        return getattr(target, "__name__", None), owner
+    return None, ""
+
+
+def _check_str_method(
+    name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, ...]:
+    """Refuse a call of a string's method that would build too big a string; returns the
+    arguments to call it with (`join`'s iterable read into a list, to measure it)."""
+    if name in ("center", "ljust", "rjust", "zfill") and args and isinstance(args[0], int):
+        _too_big(args[0], f"str.{name}()")
+    elif name == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(size, int):
+            _too_big(len(text) + text.count("\t") * size, "str.expandtabs()")
+    elif name == "replace" and len(args) >= 2:
+        old, new = args[0], args[1]
+        if isinstance(old, str) and isinstance(new, str):
+            hits = text.count(old) if old else len(text) + 1
+            _too_big(len(text) + hits * len(new), "str.replace()")
+    elif name == "join" and args:
+        items = list(_guarded_loop(args[0]))
+        if all(isinstance(item, str) for item in items):
+            _too_big(sum(map(len, items)) + len(text) * len(items), "str.join()")
+        args = (items, *args[1:])
+    elif name in ("format", "format_map"):
+        if _HUGE_WIDTH.search(text):
+            raise TemplateLimit("a format width over 6 digits")
+        values = [*args, *kwargs.values()]
+        if isinstance(values[0] if values else None, dict):
+            values = list(values[0].values())
+        if "{" in text.replace("{{", "") and any(
+            isinstance(v, int) and v > MAX_SIZE for v in values
+        ):
+            raise TemplateLimit("a format argument over the limit")  # "{:{}}" widths
+    return args
+
+
+def _check_filter(
+    name: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, ...]:
+    """As `_check_str_method`, for the built-in filters that can build big values."""
+    values = [a for a in args if not _is_jinja_internal(a)]
+    value = values[0] if values else None
+    rest = values[1:]
+    if name == "center":
+        width = rest[0] if rest else kwargs.get("width", 80)
+        if isinstance(width, int):
+            _too_big(width, "center")
+    elif name == "indent" and isinstance(value, str):
+        width = rest[0] if rest else kwargs.get("width", 4)
+        step = width if isinstance(width, int) else len(str(width))
+        _too_big(len(value) + (value.count("\n") + 1) * step, "indent")
+    elif name == "replace" and isinstance(value, str) and len(rest) >= 2:
+        _check_str_method("replace", value, (str(rest[0]), str(rest[1])), {})
+    elif name == "format" and isinstance(value, str):
+        _check_printf(value, [*rest, *kwargs.values()])
+    elif name in ("batch", "slice"):
+        count = rest[0] if rest else kwargs.get("linecount", kwargs.get("slices"))
+        if isinstance(count, int):
+            _too_big(count, name)
+    elif name == "wordwrap" and isinstance(value, str):
+        width = rest[0] if rest else kwargs.get("width", 79)
+        wrap = rest[3] if len(rest) > 3 else kwargs.get("wrapstring") or "\n"
+        if isinstance(width, int) and isinstance(wrap, str):
+            _too_big(len(value) * (1 + len(wrap) // max(width, 1) + 1), "wordwrap")
+    elif name == "join" and value is not None:
+        items = list(_guarded_loop(value))
+        separator = rest[0] if rest else kwargs.get("d", "")
+        sizes = sum(len(item) if isinstance(item, str) else 20 for item in items)
+        _too_big(sizes + len(str(separator)) * len(items), "join")
+        args = tuple(items if a is value else a for a in args)
+    elif name == "sum":
+        start = rest[2] if len(rest) > 2 else kwargs.get("start", 0)
+        if not isinstance(start, (int, float)):
+            raise TemplateLimit("sum() starts from a number only")
+    return args
+
+
+def _is_jinja_internal(value: Any) -> bool:
+    """Whether a filter's argument is what Jinja passes first (context, eval context,
+    environment) rather than the value filtered."""
+    from jinja2 import Environment
+    from jinja2.nodes import EvalContext
+    from jinja2.runtime import Context
+
+    return isinstance(value, (Context, EvalContext, Environment))
 
 
 def _clip(text: str, width: int = 600) -> str:

@@ -24,6 +24,7 @@ logger = logging.getLogger("monitor.channels")
 
 class EmailChannel(Channel):
     type = "email"
+    formats = (False, True)
     # Mail has no hard limit; this keeps a thousand-change edit readable.
     default_max_length = 100_000
 

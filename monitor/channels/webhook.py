@@ -23,6 +23,7 @@ def sign(body: bytes, secret: str) -> str:
 
 class WebhookChannel(Channel):
     type = "webhook"
+    formats = ()  # the JSON schema, no message
 
     async def send(self, payload: dict[str, Any], *, delivery_id: str | None = None) -> None:
         url = self.config.resolved_url()

@@ -56,6 +56,8 @@ class DiffView:
     fields: list[FieldChange]
     summary: str
     score: float
+    # Ignore rules that ran out of time on these versions and were not applied.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def changes(self) -> int:
@@ -68,7 +70,7 @@ def diff_view(old: Statement | None, new: Statement | None, ignore: list[str]) -
     fields = [_field(change) for change in result.changes if change.field != "body"]
     if old is None and new is not None:  # first version: the title is news too
         fields.insert(0, FieldChange("title", "title", [Piece(INSERT, new.title)]))
-    return DiffView(blocks, fields, result.summary, result.score)
+    return DiffView(blocks, fields, result.summary, result.score, result.problems)
 
 
 def _align(old: tuple[str, ...], new: tuple[str, ...]) -> list[Block]:
