@@ -141,6 +141,8 @@ class Checker:
         self._captured: dict[str, dict[str, str]] = {}
         self._capture_after: dict[str, float] = {}
         self._readings: dict[str, _Reading] = {}
+        # Problems of a watch's ignore rules already logged (once each).
+        self._told: set[tuple[str, str]] = set()
         self._register(config.watch)
 
     def reconfigure(self, config: MonitorConfig, changed: list[str]) -> None:
@@ -579,7 +581,7 @@ class Checker:
         `confirm_delay`."""
         head, new = change.head, change.new
         old = self._statement(head.text_sha256 if head else None)
-        diff = compare(old, new, watch.ignore)
+        diff = self._compare(watch, old, new)
         if change.kind == "baseline":
             reread = "read again under changed extraction rules"
             diff.score, diff.summary = 0.0, reread if change.reread else FIRST_SEEN
@@ -612,9 +614,8 @@ class Checker:
                 return version
             else:
                 since = int(standing["seq"])
-            alert_diff = compare(
-                self._statement(standing["text_sha256"] if standing else None), new, watch.ignore
-            )
+            stood = self._statement(standing["text_sha256"] if standing else None)
+            alert_diff = self._compare(watch, stood, new)
         # Changes confined to ignored text are archived but not alerted.
         if not alert_diff.changed:
             return version
@@ -646,7 +647,7 @@ class Checker:
         standing = self.store.reference(head.id, head.seq)
         old = self._statement(standing["text_sha256"] if standing else None)
         new = self._statement(head.text_sha256)
-        diff = compare(old, new, watch.ignore)
+        diff = self._compare(watch, old, new)
         shown = new or old
         if shown is None:
             return []
@@ -693,6 +694,18 @@ class Checker:
                 for row in self.store.translations(watch.id)
             ]
         return payload, watch.channels
+
+    def _compare(
+        self, watch: WatchConfig, old: Statement | None, new: Statement | None
+    ) -> DiffResult:
+        """`compare` with the watch's ignore rules; a rule that could not be applied (over
+        its time budget) is a problem of the watch, logged once per rule."""
+        diff = compare(old, new, watch.ignore)
+        for problem in diff.problems:
+            if (watch.id, problem) not in self._told:
+                self._told.add((watch.id, problem))
+                logger.warning("%s: %s", watch.id, problem)
+        return diff
 
     def _statement(self, text_sha256: str | None) -> Statement | None:
         return Statement.from_json(self.store.read_blob(text_sha256)) if text_sha256 else None
