@@ -28,8 +28,6 @@ import gc
 import gzip
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +40,7 @@ VENV = REPO / "bench" / ".venv-extraction"
 PEERS = ("trafilatura==2.3.1", "lxml_html_clean")  # trafilatura's justext needs the latter
 
 sys.path.insert(0, str(REPO))
+import peers  # noqa: E402  (bench/, this script's folder)
 
 from monitor.extract import get_profile  # noqa: E402
 from monitor.inspect import body_text, extract_page  # noqa: E402
@@ -148,25 +147,6 @@ def page_f1(metric: ModuleType, truth: str, text: str) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-def peers_available() -> bool:
-    try:
-        import trafilatura  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def reexec_in_venv() -> None:
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {VENV.relative_to(REPO)} for trafilatura (first use) …", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "venv", "--system-site-packages", str(VENV)], check=True
-        )
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS], check=True)
-    os.execv(str(python), [str(python), __file__, "--in-venv", *sys.argv[1:]])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-peers", action="store_true", help="generic only; install nothing")
@@ -177,11 +157,11 @@ def main() -> int:
     )
     parser.add_argument("--in-venv", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not args.no_peers and not peers_available():
+    if not args.no_peers and not peers.available(("trafilatura",)):
         if args.in_venv:
             print("trafilatura could not be imported in the bench venv", file=sys.stderr)
             return 1
-        reexec_in_venv()
+        peers.reexec_in_venv(VENV, PEERS, __file__)
 
     metric = load_metric(args.benchmark)
     truth, pages = load_pages(args.benchmark)

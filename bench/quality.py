@@ -29,7 +29,6 @@ so that the installed monitor is importable there); nothing of theirs is a proje
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ PEERS = (
 )
 
 sys.path.insert(0, str(REPO))
+import peers  # noqa: E402  (bench/, this script's folder)
 
 from monitor.compare import compare_pages  # noqa: E402
 from monitor.extract import (  # noqa: E402
@@ -268,27 +268,6 @@ def update_xfail(cases: list[dict[str, Any]]) -> None:
     print(f"{len(failing)} external cases marked xfail at {revision}")
 
 
-def peers_available() -> bool:
-    try:
-        import html2text  # noqa: F401
-        import inscriptis  # noqa: F401
-        import trafilatura  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def reexec_in_venv() -> None:
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {VENV.relative_to(REPO)} for the peers (first use) …", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "venv", "--system-site-packages", str(VENV)], check=True
-        )
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS], check=True)
-    os.execv(str(python), [str(python), __file__, "--in-venv", *sys.argv[1:]])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-peers", action="store_true", help="monitor only; install nothing")
@@ -303,11 +282,11 @@ def main() -> int:
     )
     parser.add_argument("--in-venv", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not args.no_peers and not peers_available():
+    if not args.no_peers and not peers.available(("html2text", "inscriptis", "trafilatura")):
         if args.in_venv:
             print("peers could not be imported in the bench venv", file=sys.stderr)
             return 1
-        reexec_in_venv()
+        peers.reexec_in_venv(VENV, PEERS, __file__)
     cases = load_cases()
     if args.update_xfail:
         update_xfail(cases)
