@@ -29,7 +29,7 @@ from monitor import metrics
 from monitor.alerts import build_alert
 from monitor.browser import BrowserEngine, BrowserUnavailable
 from monitor.config import MonitorConfig, WatchConfig
-from monitor.diff import DiffResult, compare
+from monitor.diff import DiffResult
 from monitor.discover import discover
 from monitor.extract import (
     Extraction,
@@ -42,6 +42,7 @@ from monitor.extract import (
     suspicious_shrink,
 )
 from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators, split_url
+from monitor.learned import LearnedFurniture
 from monitor.store import (
     FIRST_SEEN,
     CheckRecord,
@@ -141,6 +142,7 @@ class Checker:
         self._captured: dict[str, dict[str, str]] = {}
         self._capture_after: dict[str, float] = {}
         self._readings: dict[str, _Reading] = {}
+        self.furniture = LearnedFurniture(store)
         self._register(config.watch)
 
     def reconfigure(self, config: MonitorConfig, changed: list[str]) -> None:
@@ -309,6 +311,7 @@ class Checker:
             alerts=alerts,
             settled=settled if settled.verdicts else None,
         )
+        self._learn(watch, versions)
         released = sum(len(payloads) for payloads in settled.alerts.values())
         n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
         metrics.observe_check("changed" if versions else "unchanged", time.monotonic() - started)
@@ -579,7 +582,7 @@ class Checker:
         `confirm_delay`."""
         head, new = change.head, change.new
         old = self._statement(head.text_sha256 if head else None)
-        diff = compare(old, new, watch.ignore)
+        diff = self._compare(watch, old, new)
         if change.kind == "baseline":
             reread = "read again under changed extraction rules"
             diff.score, diff.summary = 0.0, reread if change.reread else FIRST_SEEN
@@ -612,8 +615,8 @@ class Checker:
                 return version
             else:
                 since = int(standing["seq"])
-            alert_diff = compare(
-                self._statement(standing["text_sha256"] if standing else None), new, watch.ignore
+            alert_diff = self._compare(
+                watch, self._statement(standing["text_sha256"] if standing else None), new
             )
         # Changes confined to ignored text are archived but not alerted.
         if not alert_diff.changed:
@@ -646,7 +649,7 @@ class Checker:
         standing = self.store.reference(head.id, head.seq)
         old = self._statement(standing["text_sha256"] if standing else None)
         new = self._statement(head.text_sha256)
-        diff = compare(old, new, watch.ignore)
+        diff = self._compare(watch, old, new)
         shown = new or old
         if shown is None:
             return []
@@ -696,6 +699,19 @@ class Checker:
 
     def _statement(self, text_sha256: str | None) -> Statement | None:
         return Statement.from_json(self.store.read_blob(text_sha256)) if text_sha256 else None
+
+    # --- learned furniture (monitor/learned.py): its only two touches on a check --------------
+
+    def _compare(
+        self, watch: WatchConfig, old: Statement | None, new: Statement | None
+    ) -> DiffResult:
+        """Whether and how a change counts: the diff with the watch's and its host's
+        learned furniture masked on both sides (the archive keeps everything)."""
+        return self.furniture.compare(watch, old, new)
+
+    def _learn(self, watch: WatchConfig, versions: list[NewVersion]) -> None:
+        """The archive just grew: learn from it (an edit teaches the watch at once)."""
+        self.furniture.stored(watch, versions)
 
 
 def _watch_alert(
