@@ -22,12 +22,13 @@ import pytest
 
 from monitor.check import Checker
 from monitor.compare import _as_result
-from monitor.config import MonitorConfig, load_config
-from monitor.extract import Target, get_profile, profile_names
+from monitor.config import MonitorConfig, WatchConfig, load_config
+from monitor.extract import Statement, Target, get_profile, profile_names
 from monitor.fetch import Fetcher
-from monitor.learned import MIN_CHANGES, TEMPLATE_MIN
-from monitor.store import Store
+from monitor.learned import MIN_CHANGES, TEMPLATE_MIN, LearnedFurniture, normal
+from monitor.store import CheckRecord, NewVersion, Store
 from tests.conftest import REPO, monitor_cli, serve_on_loopback
+from tests.postgres import Backend
 
 BENCH = REPO / "tests" / "quality" / "pages" / "bench"
 # English news pages of the benchmark, each with several paragraphs of prose.
@@ -320,3 +321,64 @@ def test_a_notice_on_every_page_of_a_host_is_learned_as_its_template(
     first = f"/{names[0]}"
     site.pages[first] = originals[first]  # the notice taken off one page
     assert daemon.check(names[0]) == 1
+
+
+def test_learning_and_forgetting_on_sqlite_and_postgresql(backend: Backend) -> None:
+    """The store's side on both databases: what learning reads (windows of versions with
+    their verdicts, a host's newest texts), what it keeps, and what a user forgets."""
+    body = _paragraphs(_page(ENGLISH[0]))[:8]
+    teasers = _rotating()
+    at = iter(f"2026-11-25T10:{minute:02d}:00.000Z" for minute in range(60))
+
+    def statement(n: int, counter: int) -> Statement:
+        paragraphs = (*body[:3], teasers[n], *body[3:6], f"Views: {counter} 116", *body[6:])
+        return Statement("page", "https://gov.example/a", "A story", paragraphs, language="en")
+
+    def commit(watch_id: str, kind: str, st: Statement) -> None:
+        version = NewVersion(st.key, st.url, st.title, None, "en", kind, st.to_json())
+        store.commit_check(
+            CheckRecord(watch_id, next(at), 5, "changed", 200), store.state(watch_id),
+            versions=[version],
+        )  # fmt: skip
+
+    with backend.store() as store:
+        for name in ("a", "b"):
+            store.sync_watch(name, f"https://gov.example/{name}", "generic")
+        learning = LearnedFurniture(store)
+        commit("a", "baseline", statement(0, 4))
+        for n in range(1, 5):
+            commit("a", "edited", statement(n, 4 + n))
+        learned = {item.kind: item for item in learning.learn_watch("a")}
+        assert set(learned) == {"slot", "shape"}
+        assert learned["slot"].pattern == {
+            "before": normal(body[2]), "after": normal(body[3]), "run": 1
+        }  # fmt: skip
+        assert learned["shape"].pattern == {"shape": "views: #"}
+        assert "changed its numbers in 4 of 4" in learned["shape"].reason
+        watch = WatchConfig(id="a", url="https://gov.example/a")
+        quiet = learning.compare(watch, statement(4, 8), statement(5, 9))
+        assert not quiet.changed and quiet.summary.startswith("only learned furniture changed")
+        # A person marks one change significant: what moved in it is news again; their
+        # newer verdict (noise) counts instead.
+        [document] = store.documents("a")
+        newest = store.versions(document["id"])[-1]
+        store.annotate(document["id"], newest["id"], "ed", "significant")
+        assert learning.learn_watch("a") == []
+        assert store.furniture_items([("watch", "a")]) == []
+        store.annotate(document["id"], newest["id"], "ed", "noise")
+        assert len(learning.learn_watch("a")) == 2
+        # Forgotten: kept, marked, no longer masked, and not learned again.
+        [shape_item] = [r for r in store.furniture_items([("watch", "a")]) if r["kind"] == "shape"]
+        assert store.forget_furniture([shape_item["id"]], "ed") == 1
+        learning.learn_watch("a")
+        [kept] = [r for r in store.furniture_items([("watch", "a")]) if r["kind"] == "shape"]
+        assert kept["forgotten_by"] == "ed" and kept["id"] == shape_item["id"]
+        [slot] = store.furniture_items([("watch", "a")], forgotten=False)
+        assert slot["kind"] == "slot"
+        assert learning.compare(watch, statement(4, 8), statement(4, 9)).changed
+        assert not learning.compare(watch, statement(4, 8), statement(5, 8)).changed
+        # The host's newest texts: one per statement, newest first.
+        commit("b", "baseline", statement(0, 1))
+        rows = store.newest_texts(store.host_watches("gov.example"), 20)
+        assert [row["watch_id"] for row in rows] == ["b", "a"]
+        assert learning.learn_host("gov.example") == []  # two statements are no template
