@@ -15,6 +15,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html import escape
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from monitor.learned import MIN_CHANGES, TEMPLATE_MIN, LearnedFurniture, normal
 from monitor.store import CheckRecord, NewVersion, Store
 from tests.conftest import REPO, monitor_cli, serve_on_loopback
 from tests.postgres import Backend
+from tests.webui import add_user, csrf, login, serving
 
 BENCH = REPO / "tests" / "quality" / "pages" / "bench"
 # English news pages of the benchmark, each with several paragraphs of prose.
@@ -382,3 +384,44 @@ def test_learning_and_forgetting_on_sqlite_and_postgresql(backend: Backend) -> N
         rows = store.newest_texts(store.host_watches("gov.example"), 20)
         assert [row["watch_id"] for row in rows] == ["b", "a"]
         assert learning.learn_host("gov.example") == []  # two statements are no template
+
+
+def test_the_watch_page_lists_learned_furniture_and_an_editor_undoes_it(
+    tmp_path: Path, site: Site, make_daemon: type[Daemon]
+) -> None:
+    original = _page(ENGLISH[0])
+    paragraphs = _paragraphs(original)
+    teasers = _rotating()
+    config = _config(tmp_path, site, ["/story"])
+    daemon = make_daemon(config)
+    for n in range(MIN_CHANGES + 1):
+        site.pages["/story"] = _after_paragraph(original, paragraphs[2], f"<p>{teasers[n]}</p>")
+        daemon.check("story")
+    [item] = daemon.store.furniture_items([("watch", "story")])
+    for name, role in (("ed", "editor"), ("vi", "viewer")):
+        assert add_user(config, name, role).returncode == 0
+    forget = f"/watch/story/furniture/{item['id']}/forget"
+    with serving(config) as url:
+        viewer = login(url, "vi")
+        shown = viewer.get("/watch/story")
+        assert 'id="furniture"' in shown.text and item["reason"] in shown.text
+        assert escape(item["example"], quote=False) in shown.text
+        assert forget not in shown.text  # no button for a viewer
+        assert viewer.post(forget, data={"csrf": csrf(viewer)}).status_code == 403
+        editor = login(url, "ed")
+        assert forget in editor.get("/watch/story").text
+        assert editor.post(forget, data={}).status_code == 403  # no CSRF token
+        assert daemon.store.furniture_items([("watch", "story")], forgotten=False) != []
+        done = editor.post(forget, data={"csrf": csrf(editor)})
+        assert done.status_code == 303 and done.headers["location"] == "/watch/story#furniture"
+        missing = editor.post("/watch/story/furniture/999/forget", data={"csrf": csrf(editor)})
+        assert missing.status_code == 404
+        after = editor.get("/watch/story").text
+        assert "not furniture" in after and forget not in after
+    [forgotten] = daemon.store.furniture_items([("watch", "story")])
+    assert forgotten["forgotten_by"] == "ed"
+    # Undone in the UI: the next rotation is news again.
+    site.pages["/story"] = _after_paragraph(
+        original, paragraphs[2], f"<p>{teasers[MIN_CHANGES + 1]}</p>"
+    )
+    assert daemon.check("story") == 1
