@@ -31,7 +31,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from itertools import pairwise
@@ -60,9 +60,12 @@ TEMPLATE_MIN = 5
 TEMPLATE_SHARE = 0.5
 HOST_SAMPLE = 20
 TEMPLATE_KEEP = 7 * 86400.0
-# A host's templates are learned again when this many of its versions were stored since,
-# or this long after, the last time (and only when a comparison needs them).
+# A host's templates are learned again when a comparison needs them and its versions were
+# stored since: this many, and at least HOST_COST_FACTOR times the last learning's cost
+# later (so it takes at most 1/20 of the time: 100 ms at 2,000 statements, at most every
+# 2 s on a busy host), or any number this long after.
 HOST_RELEARN_AFTER = 5
+HOST_COST_FACTOR = 20.0
 HOST_RELEARN_EVERY = 600.0
 # Parsed statements kept for learning again (each ~10 KB).
 _CACHE = 256
@@ -97,15 +100,28 @@ def _clip(text: str, width: int = 200) -> str:
 # --- learning --------------------------------------------------------------------------------
 
 
+class Text:
+    """A version's paragraphs as learning reads them, worked out once (and cached by the
+    learner between learnings): normal forms, their shapes, the number of words."""
+
+    __slots__ = ("normals", "paragraphs", "shapes", "words")
+
+    def __init__(self, paragraphs: Sequence[str]) -> None:
+        self.paragraphs = tuple(paragraphs)
+        self.normals = [normal(p) for p in self.paragraphs]
+        self.shapes = {shape(n) for n in self.normals}
+        self.words = _words(self.paragraphs)
+
+
 @dataclass(frozen=True)
 class VersionText:
-    """A version as learning reads it: its paragraphs (None: a removal) and verdict."""
+    """A version as learning reads it: its text (None: a removal) and people's verdict."""
 
     version_id: int
     seq: int
     kind: str
     verdict: str | None
-    paragraphs: tuple[str, ...] | None
+    text: Text | None
 
 
 @dataclass
@@ -116,69 +132,86 @@ class _Evidence:
     example: str = ""
 
 
-def learn_from_history(key: str, versions: Sequence[VersionText]) -> list[LearnedItem]:
-    """Slots and shapes of one statement, from its versions (oldest first)."""
+# What changed between two versions, as learning counts it: ("shape", form, 1, shown) or
+# ("slot", (before, after), run, shown).
+Change = tuple[str, Any, int, str]
+
+
+def learn_from_history(
+    key: str,
+    versions: Sequence[VersionText],
+    seen: dict[tuple[int, int], list[Change]] | None = None,
+) -> list[LearnedItem]:
+    """Slots and shapes of one statement, from its versions (oldest first). `seen` keeps
+    the changes of pairs already compared (by version ids): after an edit, learning again
+    compares only the newest pair."""
     pairs = [
-        (a, b)
+        (a, b, a.text, b.text)
         for a, b in pairwise(versions)
-        if a.paragraphs is not None
-        and b.paragraphs is not None
+        if a.text is not None
+        and b.text is not None
         # A version of kind "baseline" after the first was read again under changed
         # extraction rules: the rules' doing, not the page's.
         and b.kind != "baseline"
     ]
-    normals = [
-        ([normal(p) for p in a.paragraphs or ()], [normal(p) for p in b.paragraphs or ()])
-        for a, b in pairs
-    ]
     slots: dict[tuple[str | None, str | None], _Evidence] = {}
     shapes: dict[str, _Evidence] = {}
-    for index, ((a, b), (na, nb)) in enumerate(zip(pairs, normals, strict=True)):
-        assert a.paragraphs is not None and b.paragraphs is not None
-        size = min(_words(a.paragraphs), _words(b.paragraphs))
-        matcher = SequenceMatcher(a=na, b=nb, autojunk=False)
-        for op, i1, i2, j1, j2 in matcher.get_opcodes():
-            if op == "equal":
-                continue
-            olds, news = na[i1:i2], nb[j1:j2]
-            if len(olds) == len(news) and all(
-                shape(o) == shape(n) for o, n in zip(olds, news, strict=True)
-            ):
-                for offset, (old, new) in enumerate(zip(olds, news, strict=True)):
-                    if old != new:
-                        evidence = shapes.setdefault(shape(old), _Evidence())
-                        _note(evidence, index, b, 1, b.paragraphs[j1 + offset])
-                continue
-            before = na[i1 - 1] if i1 > 0 else _START
-            after = na[i2] if i2 < len(na) else _END
-            if before is _START and after is _END:
-                continue  # the whole statement: never furniture
-            if max(_words(olds), _words(news)) > MAX_SHARE_OF_TEXT * size:
-                continue
-            shown = " / ".join(b.paragraphs[j1:j2]) or " / ".join(a.paragraphs[i1:i2])
-            evidence = slots.setdefault((before, after), _Evidence())
-            _note(evidence, index, b, max(len(olds), len(news)), shown)
+    for index, (a, b, ta, tb) in enumerate(pairs):
+        ids = (a.version_id, b.version_id)
+        changes = seen.get(ids) if seen is not None else None
+        if changes is None:
+            changes = _changes(ta, tb)
+            if seen is not None:
+                seen[ids] = changes
+        for kind, where, run, shown in changes:
+            evidence = (shapes if kind == "shape" else slots).setdefault(where, _Evidence())
+            evidence.changed.add(index)
+            evidence.significant |= b.verdict == "significant"
+            evidence.run = max(evidence.run, run)
+            evidence.example = shown
     items = []
     for (before, after), evidence in slots.items():
         stood = sum(
-            1 for na, nb in normals if _between(na, before, after) or _between(nb, before, after)
+            1
+            for _a, _b, ta, tb in pairs
+            if _between(ta.normals, before, after) or _between(tb.normals, before, after)
         )
         item = _judge("slot", {"before": before, "after": after}, evidence, stood, key)
         if item is not None:
             items.append(replace(item, pattern={**item.pattern, "run": evidence.run}))
     for form, evidence in shapes.items():
-        stood = sum(1 for na, _ in normals if form in {shape(p) for p in na})
+        stood = sum(1 for _a, _b, ta, _tb in pairs if form in ta.shapes)
         item = _judge("shape", {"shape": form}, evidence, stood, key)
         if item is not None:
             items.append(item)
     return items
 
 
-def _note(evidence: _Evidence, index: int, newer: VersionText, run: int, shown: str) -> None:
-    evidence.changed.add(index)
-    evidence.significant |= newer.verdict == "significant"
-    evidence.run = max(evidence.run, run)
-    evidence.example = shown
+def _changes(ta: Text, tb: Text) -> list[Change]:
+    """The slots and shapes that changed from one version's text to the next."""
+    na, nb = ta.normals, tb.normals
+    size = min(ta.words, tb.words)
+    changes: list[Change] = []
+    matcher = SequenceMatcher(a=na, b=nb, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        olds, news = na[i1:i2], nb[j1:j2]
+        forms = [shape(o) for o in olds]
+        if len(olds) == len(news) and forms == [shape(n) for n in news]:
+            for offset, (old, new) in enumerate(zip(olds, news, strict=True)):
+                if old != new:
+                    changes.append(("shape", forms[offset], 1, tb.paragraphs[j1 + offset]))
+            continue
+        before = na[i1 - 1] if i1 > 0 else _START
+        after = na[i2] if i2 < len(na) else _END
+        if before is _START and after is _END:
+            continue  # the whole statement: never furniture
+        if max(_words(olds), _words(news)) > MAX_SHARE_OF_TEXT * size:
+            continue
+        shown = " / ".join(tb.paragraphs[j1:j2]) or " / ".join(ta.paragraphs[i1:i2])
+        changes.append(("slot", (before, after), max(len(olds), len(news)), shown))
+    return changes
 
 
 def _judge(
@@ -308,7 +341,10 @@ class LearnedFurniture:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._statements: OrderedDict[str, Statement] = OrderedDict()
+        self._texts: OrderedDict[str, Text] = OrderedDict()
+        self._pairs: OrderedDict[tuple[int, int], list[Change]] = OrderedDict()
         self._host_learned: dict[str, float] = {}
+        self._host_cost: dict[str, float] = {}
         self._host_stored: dict[str, int] = {}
         # What learning cost, for the log and the README's figures.
         self.learned = 0
@@ -361,12 +397,14 @@ class LearnedFurniture:
                     row["seq"],
                     row["kind"],
                     row["verdict"],
-                    self._statement(row["text_sha256"]).paragraphs if row["text_sha256"] else None,
+                    self._text(row["text_sha256"]) if row["text_sha256"] else None,
                 )
                 for row in rows
             ]
-            for item in learn_from_history(rows[-1]["key"], history):
+            for item in learn_from_history(rows[-1]["key"], history, self._pairs):
                 items.setdefault(item.fingerprint, item)
+        while len(self._pairs) > 4 * _CACHE:
+            self._pairs.popitem(last=False)
         added, dropped = self.store.store_learned("watch", watch_id, list(items.values()))
         self._account(started, "watch", watch_id, len(items), added, dropped)
         return list(items.values())
@@ -375,10 +413,10 @@ class LearnedFurniture:
         started = time.perf_counter()
         self._host_learned[host] = time.monotonic()
         self._host_stored[host] = 0
-        rows = self.store.newest_texts(self.store.host_watches(host), HOST_SAMPLE)
+        rows = self.store.newest_texts(host, HOST_SAMPLE)
         items = learn_templates(host, [self._statement(row["text_sha256"]) for row in rows])
         added, dropped = self.store.store_learned("host", host, items, TEMPLATE_KEEP)
-        self._account(started, "host", host, len(items), added, dropped)
+        self._host_cost[host] = self._account(started, "host", host, len(items), added, dropped)
         return items
 
     def _learn_host_if_due(self, host: str) -> None:
@@ -386,28 +424,29 @@ class LearnedFurniture:
         last = self._host_learned.get(host)
         if not stored:
             return
-        recent = last is not None and time.monotonic() - last < HOST_RELEARN_EVERY
-        if recent and stored < HOST_RELEARN_AFTER:
-            return
+        if last is not None:
+            since = time.monotonic() - last
+            soon = since < HOST_COST_FACTOR * self._host_cost.get(host, 0.0)
+            if since < HOST_RELEARN_EVERY and (stored < HOST_RELEARN_AFTER or soon):
+                return
         try:
             self.learn_host(host)
         except Exception:  # learning must never cost a check
             logger.exception("%s: could not learn template furniture", host)
 
     def _statement(self, sha256: str) -> Statement:
-        statement = self._statements.get(sha256)
-        if statement is None:
-            statement = Statement.from_json(self.store.read_blob(sha256))
-            self._statements[sha256] = statement
-            if len(self._statements) > _CACHE:
-                self._statements.popitem(last=False)
-        else:
-            self._statements.move_to_end(sha256)
-        return statement
+        return _cached(  # type: ignore[no-any-return]
+            self._statements, sha256, lambda: Statement.from_json(self.store.read_blob(sha256))
+        )
+
+    def _text(self, sha256: str) -> Text:
+        return _cached(  # type: ignore[no-any-return]
+            self._texts, sha256, lambda: Text(self._statement(sha256).paragraphs)
+        )
 
     def _account(
         self, started: float, scope: str, scope_id: str, found: int, added: int, dropped: int
-    ) -> None:
+    ) -> float:
         spent = time.perf_counter() - started
         self.learned += 1
         self.seconds += spent
@@ -421,3 +460,16 @@ class LearnedFurniture:
                 dropped,
                 spent * 1000,
             )
+        return spent
+
+
+def _cached(cache: OrderedDict[str, Any], key: str, make: Callable[[], Any]) -> Any:
+    """A least-recently-used cache of `_CACHE` entries."""
+    value = cache.get(key)
+    if value is None:
+        value = cache[key] = make()
+        if len(cache) > _CACHE:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return value

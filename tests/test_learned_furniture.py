@@ -381,7 +381,7 @@ def test_learning_and_forgetting_on_sqlite_and_postgresql(backend: Backend) -> N
         assert not learning.compare(watch, statement(4, 8), statement(5, 8)).changed
         # The host's newest texts: one per statement, newest first.
         commit("b", "baseline", statement(0, 1))
-        rows = store.newest_texts(store.host_watches("gov.example"), 20)
+        rows = store.newest_texts("gov.example", 20)
         assert [row["watch_id"] for row in rows] == ["b", "a"]
         assert learning.learn_host("gov.example") == []  # two statements are no template
 

@@ -89,37 +89,35 @@ class FurnitureMixin:
             histories.setdefault(row["document_id"], []).append(row)
         return histories
 
-    def host_watches(self, host: str) -> list[str]:
-        """The watches whose URL is on this host."""
+    def newest_texts(self, host: str, limit: int) -> list[Row]:
+        """The newest version with text of each statement on this host (not removed), for
+        the `limit` statements that changed most recently, newest first: watch_id, key,
+        version_id, text_sha256. One grouped query: the host may have thousands."""
+        newest = func.max(version.c.id).label("version_id")
+        on_host = or_(
+            watch.c.url.like(f"http://{host}/%"),
+            watch.c.url.like(f"https://{host}/%"),
+            watch.c.url.in_([f"http://{host}", f"https://{host}"]),
+        )
         rows = self._rows(
-            select(watch.c.id, watch.c.url).where(
-                or_(watch.c.url.like(f"http://{host}%"), watch.c.url.like(f"https://{host}%"))
-            )
-        )
-        return [row["id"] for row in rows if host_of(row["url"]) == host]
-
-    def newest_texts(self, watch_ids: list[str], limit: int) -> list[Row]:
-        """The newest version with text of each statement of these watches (not removed),
-        for the `limit` statements that changed most recently: id, key, text_sha256."""
-        if not watch_ids:
-            return []
-        newest = (
-            select(func.max(version.c.id))
-            .where(version.c.document_id == document.c.id, version.c.text_sha256.is_not(None))
-            .correlate(document)
-            .scalar_subquery()
-        )
-        return self._rows(
-            select(version.c.id, version.c.text_sha256, document.c.key, document.c.watch_id)
-            .join(document, document.c.id == version.c.document_id)
-            .where(
-                version.c.id == newest,
-                document.c.watch_id.in_(watch_ids),
-                document.c.removed_at.is_(None),
-            )
-            .order_by(version.c.id.desc())
+            select(document.c.watch_id, document.c.key, watch.c.url, newest)
+            .join(watch, watch.c.id == document.c.watch_id)
+            .join(version, version.c.document_id == document.c.id)
+            .where(on_host, document.c.removed_at.is_(None), version.c.text_sha256.is_not(None))
+            .group_by(document.c.id, document.c.watch_id, document.c.key, watch.c.url)
+            .order_by(newest.desc())
             .limit(limit)
         )
+        rows = [row for row in rows if host_of(row["url"]) == host]
+        texts = {
+            row["id"]: row["text_sha256"]
+            for row in self._rows(
+                select(version.c.id, version.c.text_sha256).where(
+                    version.c.id.in_([row["version_id"] for row in rows])
+                )
+            )
+        }
+        return [{**row, "text_sha256": texts[row["version_id"]]} for row in rows]
 
     # --- the furniture table ---------------------------------------------------------------
 
@@ -162,30 +160,34 @@ class FurnitureMixin:
                     furniture.c.id,
                     furniture.c.kind,
                     furniture.c.fingerprint,
+                    furniture.c.pattern,
+                    furniture.c.example,
+                    furniture.c.reason,
                     furniture.c.forgotten_at,
                     furniture.c.seen_at,
                 ).where(furniture.c.scope == scope, furniture.c.scope_id == scope_id)
             ).all()
             kept = {(row.kind, row.fingerprint) for row in known}
             cutoff = iso(_parse(now) - timedelta(seconds=keep_unseen))
+            seen = []
             for row in known:
                 item = found.get(row.fingerprint)
                 if row.forgotten_at is not None:
                     continue
                 if item is not None and item.kind == row.kind:
-                    conn.execute(
-                        furniture.update()
-                        .where(furniture.c.id == row.id)
-                        .values(
-                            pattern=_json(item.pattern),
-                            example=item.example,
-                            reason=item.reason,
-                            seen_at=now,
+                    seen.append(row.id)
+                    values = (_json(item.pattern), item.example, item.reason)
+                    if values != (row.pattern, row.example, row.reason):
+                        conn.execute(
+                            furniture.update()
+                            .where(furniture.c.id == row.id)
+                            .values(pattern=values[0], example=values[1], reason=values[2])
                         )
-                    )
                 elif row.seen_at <= cutoff:
                     conn.execute(furniture.delete().where(furniture.c.id == row.id))
                     dropped += 1
+            if seen:
+                conn.execute(furniture.update().where(furniture.c.id.in_(seen)).values(seen_at=now))
             for item in items:
                 if (item.kind, item.fingerprint) in kept:
                     continue
