@@ -29,7 +29,7 @@ from monitor import metrics
 from monitor.alerts import build_alert
 from monitor.browser import BrowserEngine, BrowserUnavailable
 from monitor.config import MonitorConfig, WatchConfig
-from monitor.diff import DiffResult, compare
+from monitor.diff import DiffResult
 from monitor.discover import discover
 from monitor.extract import (
     Extraction,
@@ -42,6 +42,7 @@ from monitor.extract import (
     suspicious_shrink,
 )
 from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators, split_url
+from monitor.learned import LearnedFurniture
 from monitor.store import (
     FIRST_SEEN,
     CheckRecord,
@@ -143,6 +144,7 @@ class Checker:
         self._readings: dict[str, _Reading] = {}
         # Problems of a watch's ignore rules already logged (once each).
         self._told: set[tuple[str, str]] = set()
+        self.furniture = LearnedFurniture(store)
         self._register(config.watch)
 
     def reconfigure(self, config: MonitorConfig, changed: list[str]) -> None:
@@ -311,6 +313,7 @@ class Checker:
             alerts=alerts,
             settled=settled if settled.verdicts else None,
         )
+        self._learn(watch, versions)
         released = sum(len(payloads) for payloads in settled.alerts.values())
         n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
         metrics.observe_check("changed" if versions else "unchanged", time.monotonic() - started)
@@ -695,20 +698,28 @@ class Checker:
             ]
         return payload, watch.channels
 
+    def _statement(self, text_sha256: str | None) -> Statement | None:
+        return Statement.from_json(self.store.read_blob(text_sha256)) if text_sha256 else None
+
+    # --- learned furniture (monitor/learned.py): its only two touches on a check --------------
+
     def _compare(
         self, watch: WatchConfig, old: Statement | None, new: Statement | None
     ) -> DiffResult:
-        """`compare` with the watch's ignore rules; a rule that could not be applied (over
-        its time budget) is a problem of the watch, logged once per rule."""
-        diff = compare(old, new, watch.ignore)
+        """Whether and how a change counts: the diff with the watch's ignore rules and its
+        and its host's learned furniture masked on both sides (the archive keeps
+        everything). An ignore rule that could not be applied (over its time budget) is a
+        problem of the watch, logged once per rule."""
+        diff = self.furniture.compare(watch, old, new)
         for problem in diff.problems:
             if (watch.id, problem) not in self._told:
                 self._told.add((watch.id, problem))
                 logger.warning("%s: %s", watch.id, problem)
         return diff
 
-    def _statement(self, text_sha256: str | None) -> Statement | None:
-        return Statement.from_json(self.store.read_blob(text_sha256)) if text_sha256 else None
+    def _learn(self, watch: WatchConfig, versions: list[NewVersion]) -> None:
+        """The archive just grew: learn from it (an edit teaches the watch at once)."""
+        self.furniture.stored(watch, versions)
 
 
 def _watch_alert(

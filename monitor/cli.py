@@ -195,6 +195,16 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(handler=cmd_user_add)
     q = actions.add_parser("list", parents=[common], help="list users and their roles")
     q.set_defaults(handler=cmd_user_list)
+    p = command(
+        "furniture",
+        cmd_furniture,
+        "what was learned to be furniture (per watch and host), and undoing it: "
+        "`monitor furniture [WATCH]`, `monitor furniture forget WATCH ID|--all`",
+    )
+    p.add_argument("words", nargs="*", metavar="WATCH | forget WATCH ID")
+    p.add_argument("--all", action="store_true", help="with forget: every item of the watch")
+    p.add_argument("--relearn", action="store_true", help="learn from the archive now, first")
+    p.add_argument("--format", choices=["text", "json"], default="text")
     p = command("feed", cmd_feed, "write the Atom feed of alerts, for one watch or all")
     p.add_argument("--watch", help="watch id (default: all watches)")
     p.add_argument("--output", type=Path, help="file to write (default: standard output)")
@@ -605,6 +615,85 @@ def cmd_feed(args: argparse.Namespace) -> int:
     else:
         write_feed(args.output, data)
         print(f"wrote {args.output} ({len(data)} bytes)")
+    return EXIT_OK
+
+
+def cmd_furniture(args: argparse.Namespace) -> int:
+    """`monitor furniture [WATCH]` lists learned furniture; `monitor furniture forget WATCH
+    ID|--all` says an item is not furniture (it is never learned again)."""
+    import getpass
+
+    from monitor.learned import LearnedFurniture
+    from monitor.store.furniture import host_of
+
+    words = list(args.words)
+    forget = bool(words) and words[0] == "forget"
+    if forget:
+        words = words[1:]
+        if not words or len(words) > 2 or (len(words) == 2) == args.all:
+            raise UsageError("usage: monitor furniture forget WATCH ID|--all")
+    elif len(words) > 1 or args.all:
+        raise UsageError("usage: monitor furniture [WATCH] | forget WATCH ID|--all")
+    config = _config(args)
+    with _store(config) as store:
+        config = watches_in_force(config, store)
+        known = {row["id"]: row["url"] for row in store.watch_rows()}
+        if words:
+            watch_id = words[0]
+            url = next((w.url for w in config.watch if w.id == watch_id), known.get(watch_id))
+            if url is None:
+                raise UsageError(f"no watch {watch_id!r} (see `monitor history`)")
+            watches = {watch_id: url}
+        else:
+            watches = known
+        if args.relearn:
+            learning = LearnedFurniture(store)
+            for watch_id in watches:
+                learning.learn_watch(watch_id)
+            for host in sorted({host_of(url) for url in watches.values()}):
+                learning.learn_host(host)
+        if forget:
+            watch_id = words[0]
+            scopes = [("watch", watch_id), ("host", host_of(watches[watch_id]))]
+            items = store.furniture_items(scopes, forgotten=False)
+            if not args.all:
+                try:
+                    wanted = int(words[1])
+                except ValueError:
+                    raise UsageError(f"ID must be a number, not {words[1]!r}") from None
+                items = [item for item in items if item["id"] == wanted]
+                if not items:
+                    raise UsageError(
+                        f"no learned item {wanted} of watch {watch_id!r} or its host "
+                        f"(see `monitor furniture {watch_id}`)"
+                    )
+            username = f"cli:{getpass.getuser()}"
+            store.forget_furniture([item["id"] for item in items], username)
+            for item in items:
+                where = "its host " + item["scope_id"] if item["scope"] == "host" else "this watch"
+                print(f"#{item['id']} is not furniture (for {where}): «{item['example']}»")
+            if not items:
+                print(f"{watch_id}: nothing learned to forget")
+            return EXIT_OK
+        if words:
+            watch_id = words[0]
+            scopes = [("watch", watch_id), ("host", host_of(watches[watch_id]))]
+            rows = store.furniture_items(scopes)
+        else:
+            rows = store.all_furniture()
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("nothing learned yet" + (f" for {words[0]} or its host" if words else ""))
+    for row in rows:
+        if row["forgotten_at"]:
+            state = f"NOT FURNITURE (said {row['forgotten_by']}, {row['forgotten_at']})"
+        else:
+            state = f"since {row['learned_at']}"
+        print(f"#{row['id']:<5} {row['scope']} {row['scope_id']}  {row['kind']:<8} {state}")
+        print(f"       why: {row['reason']}")
+        print(f"       «{row['example']}»")
     return EXIT_OK
 
 

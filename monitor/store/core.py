@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blob_file
 from monitor.store.chain import ChainReport, link, walk, watch_link
+from monitor.store.furniture import FurnitureMixin
 from monitor.store.records import (
     CheckRecord,
     Delivery,
@@ -105,7 +106,7 @@ class _DriverStatement:
         return tuple(values[name] for name in self._order) if self._order else values
 
 
-class Store(ReviewMixin, ScheduleMixin, SessionMixin):
+class Store(ReviewMixin, ScheduleMixin, SessionMixin, FurnitureMixin):
     """The archive. `path` is the data directory (SQLite index and blob files); with `url`
     the index is a PostgreSQL database and blobs go to the database (`blobs="db"`, the
     default there) or to `path` (`blobs="path"`, a directory every daemon shares)."""

@@ -13,6 +13,7 @@ text, ids are integers: the same rows mean the same thing on both databases.
            ├─ ui_watch                     watches added or edited in the web UI
            └─ discovered                   statements a listing found, each its own watch
     document/version ── annotation         people's verdicts: significant or noise, notes
+    furniture                              blocks learned to be furniture, per watch or host
     version ── version_text                full-text search index (FTS5 / tsvector)
     app_user                               who may log in to the web UI, and their role
     web_session                            their sessions (store/sessions.py)
@@ -307,6 +308,29 @@ discovered = Table(
     comment="Statements found by a listing watch with discover = true; each is a watch.",
 )
 
+furniture = Table(
+    "furniture",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("scope", Text, nullable=False, comment="watch | host"),
+    Column("scope_id", Text, nullable=False, comment="the watch's id, or the host (host:port)"),
+    Column("kind", Text, nullable=False, comment="slot | shape | template (monitor/learned.py)"),
+    Column("fingerprint", Text, nullable=False, comment="SHA-256 of kind and pattern, hex"),
+    Column("pattern", Text, nullable=False, comment="JSON: what is masked before comparing"),
+    Column("example", Text, nullable=False, comment="the text there, as last seen"),
+    Column("reason", Text, nullable=False, comment="the evidence, in words"),
+    Column("learned_at", Text, nullable=False),
+    Column("seen_at", Text, nullable=False, comment="the last learning that found the evidence"),
+    Column("forgotten_at", Text, comment="set: a user said it is not furniture; never relearned"),
+    Column("forgotten_by", Text),
+    CheckConstraint("scope IN ('watch','host')", name="furniture_scope"),
+    CheckConstraint("kind IN ('slot','shape','template')", name="furniture_kind"),
+    UniqueConstraint("scope", "scope_id", "kind", "fingerprint"),
+    comment="Blocks learned from the archive to be furniture (a slot that changes on most "
+    "checks, a number that always moves, a host's template paragraph): masked before "
+    "deciding whether a change alerts; never changes what is archived.",
+)
+
 
 def create_search_index(conn: Connection) -> None:
     """`version_text`: the title and text of every version with text, searchable. SQLite:
@@ -431,6 +455,11 @@ def _add_sessions(conn: Connection) -> None:
     web_session.create(conn, checkfirst=True)
 
 
+def _add_furniture(conn: Connection) -> None:
+    # New in version 7 (caveat as above).
+    furniture.create(conn, checkfirst=True)
+
+
 # Version 1 is the schema monitor 0.1 created with plain sqlite3. A new database is created
 # from `metadata` directly and stamped with the latest version; an older one runs every
 # later step, in order, in the same transaction as the version bump.
@@ -440,6 +469,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "discovery and shared scheduling: discovered, next_run_at, leases", _add_schedule),
     Migration(5, "archive at first sight and hash chains: confirmation, chains", _add_chains),
     Migration(6, "web UI: server-side sessions (web_session)", _add_sessions),
+    Migration(7, "learned furniture: furniture", _add_furniture),
 )
 LATEST = MIGRATIONS[-1].version
 

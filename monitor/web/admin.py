@@ -16,6 +16,7 @@ from monitor.extract import profile_names
 from monitor.fetch import RefusedAddress, check_address
 from monitor.overrides import WatchError, validate_watch, watch_settings
 from monitor.redact import has_userinfo, redact_url
+from monitor.store.furniture import host_of
 from monitor.store.review import ROLES
 from monitor.web.auth import (
     CSRF_COOKIE,
@@ -128,6 +129,24 @@ class EditingPages(Pages):
             if not problems:
                 return await self._save(visit, settings)
         return self.redirect(visit, f"/watch/{quote(watch.id)}")
+
+    @page("editor")
+    async def forget_furniture(self, request: Request, visit: Visit) -> Response:
+        """ "Not furniture": a learned item of this watch or its host is masked no more and
+        never learned again (the user's word is kept in the `furniture` row)."""
+        assert visit.user is not None
+        watch_id = request.path_params["watch"]
+        url = next((w.url for w in self.config.watch if w.id == watch_id), None)
+        if url is None:
+            url = next((r["url"] for r in self.store.watch_rows() if r["id"] == watch_id), None)
+        if url is None:
+            raise Missing(f"no watch {watch_id!r}")
+        item_id = request.path_params["item"]
+        scopes = [("watch", watch_id), ("host", host_of(url))]
+        if not any(row["id"] == item_id for row in self.store.furniture_items(scopes)):
+            raise Missing(f"no learned item {item_id} of watch {watch_id!r}")
+        self.store.forget_furniture([item_id], visit.user.name)
+        return self.redirect(visit, f"/watch/{quote(watch_id)}#furniture")
 
     def _configured(self, watch_id: str) -> WatchConfig:
         for watch in self.config.watch:

@@ -98,6 +98,11 @@ def ui_routes(reading: ReadingPages, editing: EditingPages) -> list[BaseRoute]:
         Route("/watch/{watch}/edit", editing.edit_watch, methods=both),
         Route("/watch/{watch}/revert", editing.revert_watch, methods=["POST"]),
         Route("/watch/{watch}/ignore", editing.add_ignore, methods=["POST"]),
+        Route(
+            "/watch/{watch}/furniture/{item:int}/forget",
+            editing.forget_furniture,
+            methods=["POST"],
+        ),
         Route(version, reading.snapshot),
         Route(version + "/raw", reading.raw_body),
         Route(version + "/headers.json", reading.raw_headers),

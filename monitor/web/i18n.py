@@ -93,6 +93,18 @@ RU: dict[str, str] = {
     "Save": "Сохранить",
     "Annotate this change": "Отметить это изменение",
     "Annotations": "Отметки",
+    "Learned furniture": "Обвязка страницы, выученная по архиву",
+    "Not news, by the archive's evidence: masked before comparing, kept in the archive.": (
+        "По свидетельству архива не новость: скрывается перед сравнением, в архиве остаётся."
+    ),
+    "Why": "Почему",
+    "Since": "С",
+    "slot": "место",
+    "shape": "число",
+    "template": "шаблон",
+    "host": "сайт",
+    "not furniture": "не обвязка",
+    "Not furniture": "Не обвязка",
     "Ignore suggestions": "Предложения для ignore",
     "Phrases most often marked as noise; adding one masks it before comparing.": (
         "Фразы, чаще всего отмеченные как шум; добавленная фраза скрывается перед сравнением."

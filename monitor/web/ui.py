@@ -24,6 +24,7 @@ from monitor.extract import Statement
 from monitor.feed import feed_bytes
 from monitor.redact import redact_deep, redact_headers, redact_text
 from monitor.store import Store
+from monitor.store.furniture import host_of
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.web.diffview import diff_view
 from monitor.web.i18n import LANGUAGES, translator
@@ -123,6 +124,10 @@ class ReadingPages(Pages):
             found=self.store.discovered([watch.id]) if watch.discover else [],
             suggestions=(
                 ignore_suggestions(self.store, watch, self.fragments) if configured else []
+            ),
+            # What the archive taught this watch (and its host) is furniture.
+            furniture=self.store.furniture_items(
+                [("watch", watch.id), ("host", host_of(watch.url))]
             ),
         )
 

@@ -1,0 +1,475 @@
+"""Learned furniture: what the archive shows is not news, per watch and per host.
+
+Fixed rules (the site profiles) drop the noise of any page. What they cannot know is one
+site's own: a "featured" story inside the article that rotates on every visit, a number
+that moves on every check, a notice pasted into every page of a host. The archive knows.
+Three kinds of item are learned from it:
+
+* **slot** (per watch): the paragraphs between two neighbours that stayed, when they
+  changed in at least `MIN_CHANGES`, and at least `SHARE`, of the consecutive versions
+  (among a statement's newest `WINDOW`) in which those neighbours stood, and no version
+  that changed them was marked significant by a person. Masked: what stands between the
+  same two neighbours, when it is no more paragraphs than were ever seen there.
+* **shape** (per watch): a paragraph whose words stay and whose numbers change, as often.
+  Masked: its numbers only; its words are still compared.
+* **template** (per host): a paragraph found, numbers aside, in the newest version of at
+  least `TEMPLATE_MIN`, and at least half, of the host's `HOST_SAMPLE` most recently
+  changed statements in one language. Masked: that paragraph. Kept `TEMPLATE_KEEP` after
+  it was last found, so that pages archived with the old template compare quietly too.
+
+Masking happens only where a check decides whether a change alerts (`LearnedFurniture.
+compare`); what is archived never changes. A user may say an item is not furniture
+(`monitor furniture forget`, the web UI): it is no longer masked and never learned again.
+`monitor compare` on two files has no archive and so only the fixed rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
+from itertools import pairwise
+from typing import Any
+
+from monitor.config import WatchConfig
+from monitor.diff import DiffResult, compare
+from monitor.extract import Statement
+from monitor.store import NewVersion, Store
+from monitor.store.furniture import LearnedItem, host_of
+
+logger = logging.getLogger("monitor.learned")
+
+# A block is furniture after changing in this many versions, and in this share of them.
+MIN_CHANGES = 3
+SHARE = 0.6
+# Versions of each statement that learning reads: a carousel that stopped is forgotten
+# once it has not moved for this long.
+WINDOW = 30
+# A change larger than this share of the statement's words is not learned as furniture:
+# a statement rewritten on every check is news every time.
+MAX_SHARE_OF_TEXT = 0.4
+# Templates: found in this many of the host's most recently changed statements, and in
+# at least half of those in the same language.
+TEMPLATE_MIN = 5
+TEMPLATE_SHARE = 0.5
+HOST_SAMPLE = 20
+TEMPLATE_KEEP = 7 * 86400.0
+# A host's templates are learned again when a comparison needs them and its versions were
+# stored since: this many, and at least HOST_COST_FACTOR times the last learning's cost
+# later (so it takes at most 1/20 of the time: 100 ms at 2,000 statements, at most every
+# 2 s on a busy host), or any number this long after.
+HOST_RELEARN_AFTER = 5
+HOST_COST_FACTOR = 20.0
+HOST_RELEARN_EVERY = 600.0
+# Parsed statements kept for learning again (each ~10 KB).
+_CACHE = 256
+
+_START, _END = None, None
+_NUMBER = re.compile(r"\d+(?:[\s.,:/-]\d+)*")
+
+
+def normal(text: str) -> str:
+    """A paragraph as learning compares it: spaces collapsed, case folded."""
+    return " ".join(text.split()).casefold()
+
+
+def shape(text: str) -> str:
+    """A normal paragraph with its numbers masked ("views: 4 116" -> "views: #")."""
+    return _NUMBER.sub("#", text)
+
+
+def _fingerprint(kind: str, key: Any) -> str:
+    data = json.dumps([kind, key], ensure_ascii=False, sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _words(paragraphs: Iterable[str]) -> int:
+    return sum(len(p.split()) for p in paragraphs)
+
+
+def _clip(text: str, width: int = 200) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+# --- learning --------------------------------------------------------------------------------
+
+
+class Text:
+    """A version's paragraphs as learning reads them, worked out once (and cached by the
+    learner between learnings): normal forms, their shapes, the number of words."""
+
+    __slots__ = ("normals", "paragraphs", "shapes", "words")
+
+    def __init__(self, paragraphs: Sequence[str]) -> None:
+        self.paragraphs = tuple(paragraphs)
+        self.normals = [normal(p) for p in self.paragraphs]
+        self.shapes = {shape(n) for n in self.normals}
+        self.words = _words(self.paragraphs)
+
+
+@dataclass(frozen=True)
+class VersionText:
+    """A version as learning reads it: its text (None: a removal) and people's verdict."""
+
+    version_id: int
+    seq: int
+    kind: str
+    verdict: str | None
+    text: Text | None
+
+
+@dataclass
+class _Evidence:
+    changed: set[int] = field(default_factory=set)  # pair indexes
+    significant: bool = False
+    run: int = 0
+    example: str = ""
+
+
+# What changed between two versions, as learning counts it: ("shape", form, 1, shown) or
+# ("slot", (before, after), run, shown).
+Change = tuple[str, Any, int, str]
+
+
+def learn_from_history(
+    key: str,
+    versions: Sequence[VersionText],
+    seen: dict[tuple[int, int], list[Change]] | None = None,
+) -> list[LearnedItem]:
+    """Slots and shapes of one statement, from its versions (oldest first). `seen` keeps
+    the changes of pairs already compared (by version ids): after an edit, learning again
+    compares only the newest pair."""
+    pairs = [
+        (a, b, a.text, b.text)
+        for a, b in pairwise(versions)
+        if a.text is not None
+        and b.text is not None
+        # A version of kind "baseline" after the first was read again under changed
+        # extraction rules: the rules' doing, not the page's.
+        and b.kind != "baseline"
+    ]
+    slots: dict[tuple[str | None, str | None], _Evidence] = {}
+    shapes: dict[str, _Evidence] = {}
+    for index, (a, b, ta, tb) in enumerate(pairs):
+        ids = (a.version_id, b.version_id)
+        changes = seen.get(ids) if seen is not None else None
+        if changes is None:
+            changes = _changes(ta, tb)
+            if seen is not None:
+                seen[ids] = changes
+        for kind, where, run, shown in changes:
+            evidence = (shapes if kind == "shape" else slots).setdefault(where, _Evidence())
+            evidence.changed.add(index)
+            evidence.significant |= b.verdict == "significant"
+            evidence.run = max(evidence.run, run)
+            evidence.example = shown
+    items = []
+    for (before, after), evidence in slots.items():
+        stood = sum(
+            1
+            for _a, _b, ta, tb in pairs
+            if _between(ta.normals, before, after) or _between(tb.normals, before, after)
+        )
+        item = _judge("slot", {"before": before, "after": after}, evidence, stood, key)
+        if item is not None:
+            items.append(replace(item, pattern={**item.pattern, "run": evidence.run}))
+    for form, evidence in shapes.items():
+        stood = sum(1 for _a, _b, ta, _tb in pairs if form in ta.shapes)
+        item = _judge("shape", {"shape": form}, evidence, stood, key)
+        if item is not None:
+            items.append(item)
+    return items
+
+
+def _changes(ta: Text, tb: Text) -> list[Change]:
+    """The slots and shapes that changed from one version's text to the next."""
+    na, nb = ta.normals, tb.normals
+    size = min(ta.words, tb.words)
+    changes: list[Change] = []
+    matcher = SequenceMatcher(a=na, b=nb, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        olds, news = na[i1:i2], nb[j1:j2]
+        forms = [shape(o) for o in olds]
+        if len(olds) == len(news) and forms == [shape(n) for n in news]:
+            for offset, (old, new) in enumerate(zip(olds, news, strict=True)):
+                if old != new:
+                    changes.append(("shape", forms[offset], 1, tb.paragraphs[j1 + offset]))
+            continue
+        before = na[i1 - 1] if i1 > 0 else _START
+        after = na[i2] if i2 < len(na) else _END
+        if before is _START and after is _END:
+            continue  # the whole statement: never furniture
+        if max(_words(olds), _words(news)) > MAX_SHARE_OF_TEXT * size:
+            continue
+        shown = " / ".join(tb.paragraphs[j1:j2]) or " / ".join(ta.paragraphs[i1:i2])
+        changes.append(("slot", (before, after), max(len(olds), len(news)), shown))
+    return changes
+
+
+def _judge(
+    kind: str, pattern: dict[str, Any], evidence: _Evidence, stood: int, key: str
+) -> LearnedItem | None:
+    hits = len(evidence.changed)
+    if evidence.significant or hits < MIN_CHANGES or hits < SHARE * max(stood, hits):
+        return None
+    what = "changed" if kind == "slot" else "changed its numbers"
+    reason = (
+        f"{what} in {hits} of {max(stood, hits)} consecutive versions of {key} "
+        f"(newest {WINDOW}); none marked significant"
+    )
+    return LearnedItem(kind, _fingerprint(kind, pattern), pattern, _clip(evidence.example), reason)
+
+
+def _between(normals: Sequence[str], before: str | None, after: str | None) -> bool:
+    """Whether both neighbours of a slot stand in this text, in order."""
+    start = 0
+    if before is not None:
+        if before not in normals:
+            return False
+        start = normals.index(before) + 1
+    return after is None or after in normals[start:]
+
+
+def learn_templates(host: str, statements: Sequence[Statement]) -> list[LearnedItem]:
+    """Template paragraphs of a host, from the newest versions of its statements (each
+    statement once: keys repeat across watches, a generic page's is always "page")."""
+    by_language: dict[str, list[Statement]] = {}
+    for statement in statements:
+        by_language.setdefault(statement.language or "", []).append(statement)
+    items = []
+    for language, group in sorted(by_language.items()):
+        holders: dict[str, set[int]] = {}
+        examples: dict[str, str] = {}
+        for number, statement in enumerate(group):
+            for paragraph in statement.paragraphs:
+                form = shape(normal(paragraph))
+                if form:
+                    holders.setdefault(form, set()).add(number)
+                    examples[form] = paragraph
+        for form, keys in holders.items():
+            if len(keys) < TEMPLATE_MIN or len(keys) < TEMPLATE_SHARE * len(group):
+                continue
+            where = f" ({language})" if language else ""
+            reason = (
+                f"on {len(keys)} of the {len(group)} most recently changed statements"
+                f"{where} of {host}"
+            )
+            pattern = {"shape": form}
+            fingerprint = _fingerprint("template", pattern)
+            items.append(
+                LearnedItem("template", fingerprint, pattern, _clip(examples[form]), reason)
+            )
+    return items
+
+
+# --- masking ---------------------------------------------------------------------------------
+
+
+class Mask:
+    """What a watch's learned furniture hides from a comparison."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.slots: list[tuple[str | None, str | None, int]] = []
+        self.shapes: set[str] = set()
+        self.templates: set[str] = set()
+        for row in rows:
+            pattern = row["pattern"]
+            if row["kind"] == "slot":
+                self.slots.append((pattern["before"], pattern["after"], int(pattern["run"])))
+            elif row["kind"] == "shape":
+                self.shapes.add(pattern["shape"])
+            elif row["kind"] == "template":
+                self.templates.add(pattern["shape"])
+
+    def __bool__(self) -> bool:
+        return bool(self.slots or self.shapes or self.templates)
+
+    def apply(self, statement: Statement) -> Statement:
+        """The statement without its furniture: slots and templates left out (with the
+        links whose words were theirs), numbers of shapes masked."""
+        normals = [normal(p) for p in statement.paragraphs]
+        forms = [shape(n) for n in normals]
+        drop = {i for i, form in enumerate(forms) if form in self.templates}
+        for before, after, run in self.slots:
+            starts = [-1] if before is None else [i for i, n in enumerate(normals) if n == before]
+            for start in starts:
+                end = _next(normals, after, start + 1)
+                if end is not None and 1 <= end - start - 1 <= run:
+                    drop.update(range(start + 1, end))
+        if not drop and not any(form in self.shapes for form in forms):
+            return statement
+        kept, gone = [], []
+        for i, paragraph in enumerate(statement.paragraphs):
+            if i in drop:
+                gone.append(normals[i])
+            elif forms[i] in self.shapes:
+                kept.append(_NUMBER.sub("#", paragraph))
+            else:
+                kept.append(paragraph)
+        links = tuple(
+            link
+            for link in statement.links
+            if not (normal(link.text) and any(normal(link.text) in text for text in gone))
+        )
+        return replace(statement, paragraphs=tuple(kept), links=links)
+
+
+def _next(normals: Sequence[str], after: str | None, start: int) -> int | None:
+    if after is None:
+        return len(normals)
+    for index in range(start, len(normals)):
+        if normals[index] == after:
+            return index
+    return None
+
+
+# --- the check stage's hook ----------------------------------------------------------------
+
+
+class LearnedFurniture:
+    """Learns a watch's furniture after its edits are stored, a host's templates when a
+    comparison needs them, and masks both where a check decides whether a change alerts."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._statements: OrderedDict[str, Statement] = OrderedDict()
+        self._texts: OrderedDict[str, Text] = OrderedDict()
+        self._pairs: OrderedDict[tuple[int, int], list[Change]] = OrderedDict()
+        self._host_learned: dict[str, float] = {}
+        self._host_cost: dict[str, float] = {}
+        self._host_stored: dict[str, int] = {}
+        # What learning cost, for the log and the README's figures.
+        self.learned = 0
+        self.seconds = 0.0
+
+    def compare(
+        self, watch: WatchConfig, old: Statement | None, new: Statement | None
+    ) -> DiffResult:
+        """`diff.compare` with the watch's learned furniture masked on both sides. A change
+        to furniture alone compares as no change, its summary saying what moved."""
+        if old is None or new is None:
+            return compare(old, new, watch.ignore)
+        mask = self.mask(watch)
+        if not mask:
+            return compare(old, new, watch.ignore)
+        masked = compare(mask.apply(old), mask.apply(new), watch.ignore)
+        if masked.changed:
+            return masked
+        whole = compare(old, new, watch.ignore)
+        if whole.changed:
+            masked.summary = f"only learned furniture changed: {whole.summary}"
+        return masked
+
+    def mask(self, watch: WatchConfig) -> Mask:
+        host = host_of(watch.url)
+        self._learn_host_if_due(host)
+        rows = self.store.furniture_items([("watch", watch.id), ("host", host)], forgotten=False)
+        return Mask(rows)
+
+    def stored(self, watch: WatchConfig, versions: Sequence[NewVersion]) -> None:
+        """After a check stored versions: an edit teaches the watch at once; the host
+        learns when a comparison next needs its templates."""
+        if not versions:
+            return
+        host = host_of(watch.url)
+        self._host_stored[host] = self._host_stored.get(host, 0) + len(versions)
+        if any(v.kind in ("edited", "restored") for v in versions):
+            try:
+                self.learn_watch(watch.id)
+            except Exception:  # learning must never cost a check
+                logger.exception("%s: could not learn furniture", watch.id)
+
+    def learn_watch(self, watch_id: str) -> list[LearnedItem]:
+        started = time.perf_counter()
+        items: dict[str, LearnedItem] = {}
+        for rows in self.store.recent_versions(watch_id, WINDOW).values():
+            history = [
+                VersionText(
+                    row["id"],
+                    row["seq"],
+                    row["kind"],
+                    row["verdict"],
+                    self._text(row["text_sha256"]) if row["text_sha256"] else None,
+                )
+                for row in rows
+            ]
+            for item in learn_from_history(rows[-1]["key"], history, self._pairs):
+                items.setdefault(item.fingerprint, item)
+        while len(self._pairs) > 4 * _CACHE:
+            self._pairs.popitem(last=False)
+        added, dropped = self.store.store_learned("watch", watch_id, list(items.values()))
+        self._account(started, "watch", watch_id, len(items), added, dropped)
+        return list(items.values())
+
+    def learn_host(self, host: str) -> list[LearnedItem]:
+        started = time.perf_counter()
+        self._host_learned[host] = time.monotonic()
+        self._host_stored[host] = 0
+        rows = self.store.newest_texts(host, HOST_SAMPLE)
+        items = learn_templates(host, [self._statement(row["text_sha256"]) for row in rows])
+        added, dropped = self.store.store_learned("host", host, items, TEMPLATE_KEEP)
+        self._host_cost[host] = self._account(started, "host", host, len(items), added, dropped)
+        return items
+
+    def _learn_host_if_due(self, host: str) -> None:
+        stored = self._host_stored.get(host, 0)
+        last = self._host_learned.get(host)
+        if not stored:
+            return
+        if last is not None:
+            since = time.monotonic() - last
+            soon = since < HOST_COST_FACTOR * self._host_cost.get(host, 0.0)
+            if since < HOST_RELEARN_EVERY and (stored < HOST_RELEARN_AFTER or soon):
+                return
+        try:
+            self.learn_host(host)
+        except Exception:  # learning must never cost a check
+            logger.exception("%s: could not learn template furniture", host)
+
+    def _statement(self, sha256: str) -> Statement:
+        return _cached(  # type: ignore[no-any-return]
+            self._statements, sha256, lambda: Statement.from_json(self.store.read_blob(sha256))
+        )
+
+    def _text(self, sha256: str) -> Text:
+        return _cached(  # type: ignore[no-any-return]
+            self._texts, sha256, lambda: Text(self._statement(sha256).paragraphs)
+        )
+
+    def _account(
+        self, started: float, scope: str, scope_id: str, found: int, added: int, dropped: int
+    ) -> float:
+        spent = time.perf_counter() - started
+        self.learned += 1
+        self.seconds += spent
+        if added or dropped:
+            logger.info(
+                "%s %s: learned furniture: %d items (%d new, %d dropped) in %.1f ms",
+                scope,
+                scope_id,
+                found,
+                added,
+                dropped,
+                spent * 1000,
+            )
+        return spent
+
+
+def _cached(cache: OrderedDict[str, Any], key: str, make: Callable[[], Any]) -> Any:
+    """A least-recently-used cache of `_CACHE` entries."""
+    value = cache.get(key)
+    if value is None:
+        value = cache[key] = make()
+        if len(cache) > _CACHE:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return value

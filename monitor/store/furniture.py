@@ -1,0 +1,230 @@
+"""Methods of `Store` for learned furniture (monitor/learned.py): what the learning reads
+from the archive, and the `furniture` table it keeps.
+
+A learned item belongs to a watch (a slot or a number of its statements) or to a host (a
+template paragraph on many of its statements). Learning again replaces a scope's learned
+items with what the archive now shows; an item a user forgot stays forgotten: it is kept,
+marked, and never learned again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from monitor.store.records import iso, now_iso
+from monitor.store.schema import annotation, document, furniture, version, watch
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LearnedItem:
+    """One piece of furniture as learning found it."""
+
+    kind: str  # slot | shape | template
+    fingerprint: str
+    pattern: dict[str, Any]
+    example: str
+    reason: str
+
+
+def host_of(url: str) -> str:
+    """The host a watch's URL names (with its port, if any): the scope of templates."""
+    return urlsplit(url).netloc.lower()
+
+
+class FurnitureMixin:
+    def _rows(self, query: Any, flush: bool = True) -> list[Row]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    # --- what learning reads ---------------------------------------------------------------
+
+    def recent_versions(self, watch_id: str, limit: int) -> dict[int, list[Row]]:
+        """Per statement of the watch, its newest `limit` versions, oldest first, each with
+        the newest verdict people gave it (significant, noise or None)."""
+        newest_verdict = (
+            select(annotation.c.verdict)
+            .where(annotation.c.version_id == version.c.id, annotation.c.verdict.is_not(None))
+            .order_by(annotation.c.id.desc())
+            .limit(1)
+            .correlate(version)
+            .scalar_subquery()
+        )
+        rank = (
+            func.row_number()
+            .over(partition_by=version.c.document_id, order_by=version.c.seq.desc())
+            .label("rank")
+        )
+        inner = (
+            select(
+                version.c.id,
+                version.c.document_id,
+                version.c.seq,
+                version.c.kind,
+                version.c.text_sha256,
+                newest_verdict.label("verdict"),
+                document.c.key,
+                rank,
+            )
+            .join(document, document.c.id == version.c.document_id)
+            .where(document.c.watch_id == watch_id)
+            .subquery()
+        )
+        rows = self._rows(
+            select(inner).where(inner.c.rank <= limit).order_by(inner.c.document_id, inner.c.seq)
+        )
+        histories: dict[int, list[Row]] = {}
+        for row in rows:
+            histories.setdefault(row["document_id"], []).append(row)
+        return histories
+
+    def newest_texts(self, host: str, limit: int) -> list[Row]:
+        """The newest version with text of each statement on this host (not removed), for
+        the `limit` statements that changed most recently, newest first: watch_id, key,
+        version_id, text_sha256. One grouped query: the host may have thousands."""
+        newest = func.max(version.c.id).label("version_id")
+        on_host = or_(
+            watch.c.url.like(f"http://{host}/%"),
+            watch.c.url.like(f"https://{host}/%"),
+            watch.c.url.in_([f"http://{host}", f"https://{host}"]),
+        )
+        rows = self._rows(
+            select(document.c.watch_id, document.c.key, watch.c.url, newest)
+            .join(watch, watch.c.id == document.c.watch_id)
+            .join(version, version.c.document_id == document.c.id)
+            .where(on_host, document.c.removed_at.is_(None), version.c.text_sha256.is_not(None))
+            .group_by(document.c.id, document.c.watch_id, document.c.key, watch.c.url)
+            .order_by(newest.desc())
+            .limit(limit)
+        )
+        rows = [row for row in rows if host_of(row["url"]) == host]
+        texts = {
+            row["id"]: row["text_sha256"]
+            for row in self._rows(
+                select(version.c.id, version.c.text_sha256).where(
+                    version.c.id.in_([row["version_id"] for row in rows])
+                )
+            )
+        }
+        return [{**row, "text_sha256": texts[row["version_id"]]} for row in rows]
+
+    # --- the furniture table ---------------------------------------------------------------
+
+    def furniture_items(
+        self, scopes: Iterable[tuple[str, str]], forgotten: bool = True
+    ) -> list[Row]:
+        """Items of these (scope, scope_id) pairs, oldest first; `forgotten=False` leaves
+        out those a user said are not furniture. `pattern` is decoded."""
+        pairs = list(scopes)
+        if not pairs:
+            return []
+        query = select(furniture).where(
+            or_(*[and_(furniture.c.scope == s, furniture.c.scope_id == i) for s, i in pairs])
+        )
+        if not forgotten:
+            query = query.where(furniture.c.forgotten_at.is_(None))
+        rows = self._rows(query.order_by(furniture.c.id))
+        for row in rows:
+            row["pattern"] = json.loads(row["pattern"])
+        return rows
+
+    def all_furniture(self) -> list[Row]:
+        rows = self._rows(select(furniture).order_by(furniture.c.scope_id, furniture.c.id))
+        for row in rows:
+            row["pattern"] = json.loads(row["pattern"])
+        return rows
+
+    def store_learned(
+        self, scope: str, scope_id: str, items: list[LearnedItem], keep_unseen: float = 0.0
+    ) -> tuple[int, int]:
+        """Make the scope's learned items these: new ones are added, known ones refreshed,
+        forgotten ones left alone (never learned again). A learned item no longer found is
+        dropped once unseen for `keep_unseen` seconds. Returns (added, dropped)."""
+        now = now_iso()
+        found = {item.fingerprint: item for item in items}
+        added = dropped = 0
+        with self._write() as conn:
+            known = conn.execute(
+                select(
+                    furniture.c.id,
+                    furniture.c.kind,
+                    furniture.c.fingerprint,
+                    furniture.c.pattern,
+                    furniture.c.example,
+                    furniture.c.reason,
+                    furniture.c.forgotten_at,
+                    furniture.c.seen_at,
+                ).where(furniture.c.scope == scope, furniture.c.scope_id == scope_id)
+            ).all()
+            kept = {(row.kind, row.fingerprint) for row in known}
+            cutoff = iso(_parse(now) - timedelta(seconds=keep_unseen))
+            seen = []
+            for row in known:
+                item = found.get(row.fingerprint)
+                if row.forgotten_at is not None:
+                    continue
+                if item is not None and item.kind == row.kind:
+                    seen.append(row.id)
+                    values = (_json(item.pattern), item.example, item.reason)
+                    if values != (row.pattern, row.example, row.reason):
+                        conn.execute(
+                            furniture.update()
+                            .where(furniture.c.id == row.id)
+                            .values(pattern=values[0], example=values[1], reason=values[2])
+                        )
+                elif row.seen_at <= cutoff:
+                    conn.execute(furniture.delete().where(furniture.c.id == row.id))
+                    dropped += 1
+            if seen:
+                conn.execute(furniture.update().where(furniture.c.id.in_(seen)).values(seen_at=now))
+            for item in items:
+                if (item.kind, item.fingerprint) in kept:
+                    continue
+                conn.execute(
+                    furniture.insert().values(
+                        scope=scope,
+                        scope_id=scope_id,
+                        kind=item.kind,
+                        fingerprint=item.fingerprint,
+                        pattern=_json(item.pattern),
+                        example=item.example,
+                        reason=item.reason,
+                        learned_at=now,
+                        seen_at=now,
+                    )
+                )
+                added += 1
+        return added, dropped
+
+    def forget_furniture(self, ids: Iterable[int], username: str) -> int:
+        """Mark items as "not furniture" (a user's word): no longer masked, never learned
+        again. Returns how many were newly forgotten."""
+        wanted = list(ids)
+        if not wanted:
+            return 0
+        with self._write() as conn:
+            result = conn.execute(
+                furniture.update()
+                .where(furniture.c.id.in_(wanted), furniture.c.forgotten_at.is_(None))
+                .values(forgotten_at=now_iso(), forgotten_by=username)
+            )
+        return int(result.rowcount)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(UTC)
