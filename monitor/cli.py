@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     common = _common(suppress=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, handler, help: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    def command(name: str, handler, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, parents=[common], description=help)
         p.set_defaults(handler=handler)
         return p
@@ -269,7 +269,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_PROBLEM if any(o.outcome == "problem" for o in outcomes) else EXIT_OK
 
 
-async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list:  # type: ignore[type-arg]
+async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list:
     from monitor.alerts import Deliverer
     from monitor.browser import BrowserEngine
     from monitor.check import Checker
@@ -289,7 +289,7 @@ async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list
     return outcomes
 
 
-def _documents(store: Store, watch_id: str, key: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+def _documents(store: Store, watch_id: str, key: str | None = None) -> list[dict]:
     """The statements of a watch, each with its watch id; a discovering listing's are those
     of the statement watches it found (where its statements are archived)."""
     family = [watch_id, *(row["watch_id"] for row in store.discovered([watch_id]))]
@@ -301,7 +301,7 @@ def _documents(store: Store, watch_id: str, key: str | None = None) -> list[dict
     return documents
 
 
-def _statement_of(store: Store, watch_id: str, key: str | None) -> dict:  # type: ignore[type-arg]
+def _statement_of(store: Store, watch_id: str, key: str | None) -> dict:
     """The one statement a command about versions means: `--key`, or the watch's only one."""
     documents = _documents(store, watch_id, key)
     if len(documents) != 1:
@@ -400,7 +400,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             if a is None:
                 raise UsageError(f"version {b_number} is the first of {document['key']}")
 
-        def load(row) -> Statement | None:  # type: ignore[no-untyped-def]
+        def load(row) -> Statement | None:
             sha = row["text_sha256"]
             return Statement.from_json(store.read_blob(sha)) if sha else None
 

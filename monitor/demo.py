@@ -83,7 +83,7 @@ def run_demo(timeout: float = 60.0, directory: Path = DEMO_DIR) -> int:
     return 0 if ok else 1
 
 
-async def _demo(site, config: MonitorConfig, store: Store, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+async def _demo(site, config: MonitorConfig, store: Store, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     until = asyncio.Event()
     daemon = asyncio.create_task(Daemon(config, store, serve_web=False).run(until))
@@ -107,7 +107,7 @@ async def _demo(site, config: MonitorConfig, store: Store, timeout: float) -> bo
         await daemon
 
 
-async def _wait(condition, deadline: float) -> bool:  # type: ignore[no-untyped-def]
+async def _wait(condition, deadline: float) -> bool:
     while time.monotonic() < deadline:
         if condition():
             return True
@@ -115,12 +115,12 @@ async def _wait(condition, deadline: float) -> bool:  # type: ignore[no-untyped-
     return condition()
 
 
-def _sent_edit(store: Store) -> dict | None:  # type: ignore[type-arg]
+def _sent_edit(store: Store) -> dict | None:
     """The delivery of the demo's "edited" alert, once a channel has sent it."""
     return next((d for d in store.deliveries(status="sent") if d["kind"] == "edited"), None)
 
 
-def _print_diff(row) -> None:  # type: ignore[no-untyped-def]
+def _print_diff(row) -> None:
     import json
 
     payload = json.loads(row["payload"])

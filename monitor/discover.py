@@ -192,7 +192,7 @@ def discover(
         # Asked once per disappearance (listed_sha256 is then forgotten), not every time.
         window = date_sort_key(extraction.window_start)
         for key, row in rows.items():
-            published = date_sort_key(row["published"])  # type: ignore[arg-type]
+            published = date_sort_key(row["published"])
             if key not in shown and row["listed_sha256"] is not None and published >= window:
                 outcome.due.append(str(row["watch_id"]))
                 listed[str(row["watch_id"])] = None

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
-from warcio.archiveiterator import ArchiveIterator  # type: ignore[import-untyped]
+from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
@@ -257,7 +257,7 @@ class _Sha256WARCWriter(WARCWriter):
         return Digester("sha256")
 
 
-class _WireHeaders(StatusAndHeaders):  # type: ignore[misc]
+class _WireHeaders(StatusAndHeaders):
     """Headers written back as the bytes received: the HTTP client decoded them as latin-1,
     and warcio would otherwise %-encode every non-ASCII byte."""
 

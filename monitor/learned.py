@@ -435,14 +435,12 @@ class LearnedFurniture:
             logger.exception("%s: could not learn template furniture", host)
 
     def _statement(self, sha256: str) -> Statement:
-        return _cached(  # type: ignore[no-any-return]
+        return _cached(
             self._statements, sha256, lambda: Statement.from_json(self.store.read_blob(sha256))
         )
 
     def _text(self, sha256: str) -> Text:
-        return _cached(  # type: ignore[no-any-return]
-            self._texts, sha256, lambda: Text(self._statement(sha256).paragraphs)
-        )
+        return _cached(self._texts, sha256, lambda: Text(self._statement(sha256).paragraphs))
 
     def _account(
         self, started: float, scope: str, scope_id: str, found: int, added: int, dropped: int

@@ -1052,7 +1052,7 @@ def chain_heads(
         statements = statements.where(document.c.watch_id == watch_id)
         watches = watches.where(watch.c.id == watch_id)
     heads = {f"{w} {k}": head for w, k, head in conn.execute(statements)}
-    return heads, dict(conn.execute(watches).all())  # type: ignore[arg-type]
+    return heads, dict(conn.execute(watches).all())
 
 
 def _check_chains(conn: Connection, report: VerifyReport) -> None:

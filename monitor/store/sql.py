@@ -21,7 +21,7 @@ def insert_ignore(conn: Connection, table: Table) -> Any:
     return _dialect(conn).insert(table).on_conflict_do_nothing()
 
 
-def upsert(  # type: ignore[no-untyped-def]
+def upsert(
     conn: Connection, table: Table, key: str, values: dict[str, Any] | None, update: list[str]
 ):
     """INSERT … ON CONFLICT (key) DO UPDATE; `values=None` for one statement executed

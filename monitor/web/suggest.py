@@ -84,7 +84,7 @@ class FragmentCache:
         self.size = size
         self._known: dict[int, list[str]] = {}
 
-    def get(self, store: Store, row: dict) -> list[str]:  # type: ignore[type-arg]
+    def get(self, store: Store, row: dict) -> list[str]:
         fragments = self._known.get(row["version_id"])
         if fragments is None:
             if len(self._known) >= self.size:
@@ -127,12 +127,12 @@ def ignore_suggestions(
     return suggestions
 
 
-def _fragments_of(store: Store, row: dict) -> list[str]:  # type: ignore[type-arg]
+def _fragments_of(store: Store, row: dict) -> list[str]:
     previous = store.version_at(row["document_id"], row["seq"] - 1)
     return noise_fragments(_statement(store, previous), _statement(store, row))
 
 
-def _statement(store: Store, row: dict | None) -> Statement | None:  # type: ignore[type-arg]
+def _statement(store: Store, row: dict | None) -> Statement | None:
     if row is None or not row["text_sha256"]:
         return None
     return Statement.from_json(store.read_blob(row["text_sha256"]))
