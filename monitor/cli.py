@@ -147,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("export", cmd_export, "export stored versions as WARC 1.1 or JSON lines")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--warc", type=Path, metavar="FILE", help="WARC 1.1 file (.gz: gzipped)")
+    what.add_argument("--wacz", type=Path, metavar="FILE", help="WACZ 1.1 package (WARC inside)")
     what.add_argument("--format", choices=["jsonl"], help="one JSON object per version")
     p.add_argument("--output", type=Path, help="file for --format (default: standard output)")
     p.add_argument("--watch", help="only this watch (default: all)")
@@ -163,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
         "--export",
         type=Path,
         metavar="FILE",
-        help="check an export (JSON lines or WARC) on its own: hashes and hash chains",
+        help="check an export (JSON lines, WARC or WACZ) on its own: hashes and hash chains",
     )
     p = command("demo", cmd_demo, "offline demo: replica gov.kz, a real edit, the alert")
     p.add_argument("--timeout", type=float, default=60.0)
@@ -482,9 +483,11 @@ def _verify_export(path: Path) -> int:
     """`verify --export FILE`: an export checked on its own, without the archive."""
     from monitor.export import verify_export
 
+    from monitor.wacz import is_wacz, verify_wacz
+
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    report = verify_export(path)
+    report = verify_wacz(path) if is_wacz(path) else verify_export(path)
     for line in report.damage:
         print(f"DAMAGE: {line}")
     print(f"verified {report.checked} versions in {path}: {len(report.damage)} damaged")
@@ -499,8 +502,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         since = parse_since(args.since) if args.since else None
     except ValueError as err:
         raise UsageError(f"--since: {err}") from None
-    if args.output and args.warc:
-        raise UsageError("--output goes with --format; --warc names its own file")
+    if args.output and (args.warc or args.wacz):
+        raise UsageError("--output goes with --format; --warc and --wacz name their own file")
     with _store(config) as store:
         if args.watch and not any(store.has_versions(w) for w in store.family(args.watch)):
             raise UsageError(f"no versions stored for watch {args.watch!r}")
@@ -508,6 +511,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.warc:
             count = write_warc(store, args.warc, args.watch, since, secrets)
             print(f"wrote {count.versions} versions ({count.records} records) to {args.warc}")
+        elif args.wacz:
+            from monitor.wacz import write_wacz
+
+            count = write_wacz(store, args.wacz, args.watch, since)
+            print(f"wrote {count.versions} versions ({count.records} records) to {args.wacz}")
         elif args.output:
             count = write_jsonl(store, args.output, args.watch, since, secrets)
             print(f"wrote {count.versions} versions to {args.output}")
