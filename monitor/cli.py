@@ -482,7 +482,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _verify_export(path: Path) -> int:
     """`verify --export FILE`: an export checked on its own, without the archive."""
     from monitor.export import verify_export
-
     from monitor.wacz import is_wacz, verify_wacz
 
     if not path.is_file():

@@ -80,7 +80,9 @@ def start_wayback(root: Path, base: str) -> subprocess.Popen[bytes]:
                 return process
         except OSError:
             if process.poll() is not None:
-                raise AssertionError(process.stderr.read().decode() if process.stderr else "")
+                raise AssertionError(
+                    process.stderr.read().decode() if process.stderr else ""
+                ) from None
             time.sleep(0.2)
     process.kill()
     raise AssertionError("pywb did not start in 60 s")
