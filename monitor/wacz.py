@@ -28,6 +28,7 @@ from typing import Any
 from monitor.export import ExportCount, write_warc
 from monitor.store import Store
 from monitor.store.chain import ChainReport
+from monitor.timestamps import TimestampReport
 
 # The WARC's name inside the package (`archive/…`).
 WARC_NAME = "monitor.warc.gz"
@@ -122,7 +123,9 @@ def is_wacz(path: Path) -> bool:
     return zipfile.is_zipfile(path) and path.suffix.lower() == ".wacz"
 
 
-def verify_wacz(path: Path) -> ChainReport:
+def verify_wacz(
+    path: Path, stamps: TimestampReport | None = None, trusted: list[Any] | None = None
+) -> ChainReport:
     """Check a WACZ on its own: `datapackage-digest.json` names `datapackage.json`'s
     SHA-256, that names every other file's, and each WARC inside passes `verify_export`."""
     from monitor.export import verify_export
@@ -158,7 +161,7 @@ def verify_wacz(path: Path) -> ChainReport:
             for name in warcs:
                 target = Path(scratch) / Path(name).name
                 target.write_bytes(package.read(name))
-                inner = verify_export(target)
+                inner = verify_export(target, stamps, trusted)
                 report.checked += inner.checked
                 report.damage += [f"{name}: {line}" for line in inner.damage]
     return report
