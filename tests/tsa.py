@@ -73,7 +73,7 @@ def make_authority(directory: Path, name: str, key: tuple[str, ...]) -> Path:
 
 
 @dataclass
-class TestTSA:
+class LocalTSA:
     url: str = ""
     directory: Path = Path()
     mode: str = "ok"
@@ -96,8 +96,8 @@ class TestTSA:
             return (Path(scratch) / "r.tsr").read_bytes()
 
 
-def test_tsa(directory: Path) -> Iterator[TestTSA]:
-    state = TestTSA(directory=directory)
+def serve_tsa(directory: Path) -> Iterator[LocalTSA]:
+    state = LocalTSA(directory=directory)
     make_authority(directory / "trusted", "Trusted", ("rsa:2048",))
     make_authority(directory / "rogue", "Rogue", ("ec", "-pkeyopt", "ec_paramgen_curve:P-256"))
 
