@@ -119,13 +119,15 @@ def check_once(config: Path) -> str:
     return result.stdout
 
 
-def archive_three_versions(directory: Path, site: PageSite, extra: str = "") -> Path:
-    """One statement archived three times (baseline and two edits), at least a second
-    apart so that each version has its own 14-digit capture time."""
+def archive_three_versions(
+    directory: Path, site: PageSite, extra: str = "", gap: float = 1.05
+) -> Path:
+    """One statement archived three times (baseline and two edits), at least `gap`
+    seconds apart, so that each version has its own 14-digit capture time."""
     site.set("1", FIRST)
     config = site_config(directory, site, ("1",), extra)
     for text in (FIRST, SECOND, THIRD):
         site.set("1", text)
         check_once(config)
-        time.sleep(1.05)
+        time.sleep(gap)
     return config
