@@ -17,13 +17,13 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from asn1crypto import cms, tsp
+from asn1crypto import cms, tsp  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -37,7 +37,7 @@ QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 
 _DER = Encoding.DER
-_HASHES = {
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
     "sha224": hashes.SHA224,
     "sha256": hashes.SHA256,
@@ -339,11 +339,11 @@ def check_coverage(
         manifests[int(batch["id"])] = json.loads(manifest)
     for row in covered:
         name = f"version {row['watch']} {row['key']} #{row['seq']}"
-        manifest = manifests.get(int(row["batch_id"]))
-        if manifest is None:
+        heads = manifests.get(int(row["batch_id"]))
+        if heads is None:
             report.damage.append(f"{name}: its timestamp batch {row['batch_id']} does not hold")
             continue
-        if manifest["statements"].get(f"{row['watch']} {row['key']}") != row["head"]:
+        if heads["statements"].get(f"{row['watch']} {row['key']}") != row["head"]:
             report.damage.append(
                 f"{name}: batch {row['batch_id']} does not name the head it is covered by"
             )
@@ -397,8 +397,8 @@ def batch_record(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_export(
-    versions: list[Mapping[str, Any]],
-    records: list[Mapping[str, Any]],
+    versions: Sequence[Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
     trusted: list[x509.Certificate] | None,
     report: TimestampReport,
 ) -> None:
@@ -406,11 +406,11 @@ def check_export(
     batches = []
     for record in records:
         try:
-            token = base64.b64decode(record["token"], validate=True)
+            der = base64.b64decode(record["token"], validate=True)
         except (ValueError, KeyError):
             report.damage.append(f"timestamp batch {record.get('id')}: its token is not base64")
             continue
-        batches.append({**record, "token": token})
+        batches.append({**record, "token": der})
     chains: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     covered = []
     for facts in versions:

@@ -44,7 +44,8 @@ def write_wacz(
 ) -> ExportCount:
     """Write the versions (as `write_warc` would) into a WACZ package at `path`: the file is
     written whole or not at all."""
-    from wacz.main import main as wacz_main  # imported here: frictionless is slow to load
+    # Imported here: frictionless, which it loads, is slow to import.
+    from wacz.main import main as wacz_main  # type: ignore[import-untyped]
 
     with tempfile.TemporaryDirectory(prefix="monitor-wacz-") as scratch:
         warc = Path(scratch) / WARC_NAME
