@@ -22,10 +22,11 @@ import pytest
 
 from monitor import timestamps as tsp
 from monitor.config import ArchiveConfig
-from monitor.stamper import Stamper
-from monitor.store import Store
+from monitor.stamper import Stamper, verify_timestamps
+from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
 from tests.conftest import monitor_cli
 from tests.evidence import FIRST, SECOND, THIRD, PageSite, check_once, page_site, site_config
+from tests.postgres import Backend
 from tests.tsa import LocalTSA, serve_tsa
 
 
@@ -225,3 +226,47 @@ def test_the_daemons_stamper_retries_until_the_tsa_answers(
     assert asyncio.run(scenario()) == 1
     verified = monitor_cli(config, "verify", "--timestamps", "--tsa-ca-file", str(tsa.ca_file))
     assert verified.returncode == 0 and "covering 1 versions" in verified.stdout
+
+
+def test_batches_on_either_backend(backend: Backend, tsa: LocalTSA) -> None:
+    """The stamper and `verify --timestamps`' checks on SQLite and PostgreSQL alike: two
+    statements with two versions each, one batch; a genTime edited in the table is named."""
+    tsa.mode = "ok"
+    with backend.store() as store:
+        store.sync_watch("w", "https://gov.example/", "generic")
+        for n, at in enumerate(("2026-11-25T10:00:00.000Z", "2026-11-25T11:00:00.000Z")):
+            body = f"<p>page {n}</p>".encode()
+            store.commit_check(
+                CheckRecord("w", at, 5, "changed", 200),
+                store.state("w"),
+                response=ResponseRecord(
+                    requested_at=at,
+                    method="GET",
+                    url="https://gov.example/",
+                    final_url="https://gov.example/",
+                    status=200,
+                    http_version="HTTP/1.1",
+                    request_headers={},
+                    request_body=None,
+                    headers=[("content-type", "text/html")],
+                    redirects=[],
+                    body=body,
+                ),
+                versions=[
+                    NewVersion(key, "https://gov.example/", "t", None, "en", kind, text)
+                    for key in ("a", "b")
+                    for kind, text in [("baseline" if n == 0 else "edited", body)]
+                ],
+            )
+        settings = ArchiveConfig(tsa_url=tsa.url, tsa_ca_file=tsa.ca_file)
+        result = asyncio.run(Stamper(store, settings).stamp_once())
+        assert (result.versions, result.waiting, result.error) == (4, 0, None)
+        assert asyncio.run(Stamper(store, settings).stamp_once()).versions == 0  # nothing new
+        trusted = tsp.load_ca_file(tsa.ca_file)
+        report, waiting = verify_timestamps(store, trusted)
+        assert (report.batches, report.versions, report.damage, waiting) == (1, 4, [], 0)
+    backend.tamper("UPDATE timestamp_batch SET gen_time = '2020-01-01T00:00:00.000Z'")
+    with backend.store() as store:
+        report, _waiting = verify_timestamps(store, trusted)
+    assert report.damage[0].startswith("timestamp batch 1: recorded as of 2020-01-01")
+    assert len(report.damage) == 1 + 4  # the batch, and each version it was to cover
