@@ -548,7 +548,11 @@ def _verify_export(path: Path, timestamps: bool = False, ca_file: Path | None = 
     if is_wacz(path):
         report = verify_wacz(path, stamps, trusted)
     else:
-        report = verify_export(path, stamps, trusted)
+        try:
+            report = verify_export(path, stamps, trusted)
+        except (ValueError, KeyError, OSError) as err:
+            print(f"monitor: {path}: not a readable JSON lines or WARC export ({err})")
+            return EXIT_PROBLEM
     for line in report.damage:
         print(f"DAMAGE: {line}")
     print(f"verified {report.checked} versions in {path}: {len(report.damage)} damaged")
@@ -575,9 +579,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             count = write_warc(store, args.warc, args.watch, since, secrets)
             print(f"wrote {count.versions} versions ({count.records} records) to {args.warc}")
         elif args.wacz:
-            from monitor.wacz import write_wacz
+            from monitor.wacz import WACZError, write_wacz
 
-            count = write_wacz(store, args.wacz, args.watch, since)
+            try:
+                count = write_wacz(store, args.wacz, args.watch, since, secrets)
+            except WACZError as err:
+                print(f"monitor: {err}", file=sys.stderr)
+                return EXIT_PROBLEM
             print(f"wrote {count.versions} versions ({count.records} records) to {args.wacz}")
         elif args.output:
             count = write_jsonl(store, args.output, args.watch, since, secrets)
