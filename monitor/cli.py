@@ -15,6 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from monitor.config import ConfigError, MonitorConfig, config_path, load_config
 from monitor.extract import profile_names
@@ -147,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("export", cmd_export, "export stored versions as WARC 1.1 or JSON lines")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--warc", type=Path, metavar="FILE", help="WARC 1.1 file (.gz: gzipped)")
+    what.add_argument("--wacz", type=Path, metavar="FILE", help="WACZ 1.1 package (WARC inside)")
     what.add_argument("--format", choices=["jsonl"], help="one JSON object per version")
     p.add_argument("--output", type=Path, help="file for --format (default: standard output)")
     p.add_argument("--watch", help="only this watch (default: all)")
@@ -163,7 +165,18 @@ def _parser() -> argparse.ArgumentParser:
         "--export",
         type=Path,
         metavar="FILE",
-        help="check an export (JSON lines or WARC) on its own: hashes and hash chains",
+        help="check an export (JSON lines, WARC or WACZ) on its own: hashes and hash chains",
+    )
+    p.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="also check the trusted timestamps (RFC 3161): each token, and what it covers",
+    )
+    p.add_argument(
+        "--tsa-ca-file",
+        type=Path,
+        metavar="PEM",
+        help="CA the tokens' signer must chain to (default: [archive] tsa_ca_file)",
     )
     p = command("demo", cmd_demo, "offline demo: replica gov.kz, a real edit, the alert")
     p.add_argument("--timeout", type=float, default=60.0)
@@ -286,6 +299,13 @@ async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list
             fresh = [w for w in with_discovered(config, store).watch if w.id in found]
             outcomes += await checker.check_all(fresh)
         await Deliverer.from_config(store, config).deliver_due()
+    if config.archive.tsa_url:  # what this run archived, timestamped (never fails the run)
+        from monitor.stamper import Stamper
+
+        try:
+            await Stamper(store, config.archive).stamp_once()
+        except Exception:  # the checks are committed; their timestamps wait for a later run
+            logging.getLogger("monitor.stamper").exception("trusted timestamping failed")
     return outcomes
 
 
@@ -461,10 +481,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     if args.export is not None:
-        return _verify_export(args.export)
+        return _verify_export(args.export, args.timestamps, args.tsa_ca_file)
     config = _config(args)
+    stamps = None
     with _store(config) as store:
         report = store.verify(repair=args.repair)
+        if args.timestamps:
+            from monitor.stamper import verify_timestamps
+
+            trusted = _trusted_cas(args.tsa_ca_file or config.archive.tsa_ca_file)
+            stamps, waiting = verify_timestamps(store, trusted)
     for line in report.orphans:
         print(f"warning: {line}")
     for line in report.damage:
@@ -475,20 +501,64 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"{len(report.damage)} damaged, {len(report.orphans)} orphans"
         + (f", {report.repaired} removed" if args.repair else "")
     )
-    return EXIT_PROBLEM if report.damage else EXIT_OK
+    if stamps is not None:
+        _print_timestamps(stamps, trusted is not None, waiting)
+    damaged = report.damage or (stamps is not None and stamps.damage)
+    return EXIT_PROBLEM if damaged else EXIT_OK
 
 
-def _verify_export(path: Path) -> int:
+def _trusted_cas(path: Path | None) -> list | None:  # type: ignore[type-arg]
+    """The CA certificates a token's signer must chain to (None: none given)."""
+    from monitor.timestamps import TokenError, load_ca_file
+
+    if path is None:
+        return None
+    try:
+        return load_ca_file(path)
+    except TokenError as err:
+        raise UsageError(str(err)) from None
+
+
+def _print_timestamps(stamps: Any, chained: bool, waiting: int | None) -> None:
+    for line in stamps.damage:
+        print(f"DAMAGE: {line}")
+    for batch_id, info in sorted(stamps.tokens.items()):
+        print(f"timestamp batch {batch_id}: {info.gen_time} by {info.tsa} (serial {info.serial})")
+    print(
+        f"verified {stamps.batches} trusted timestamps covering {stamps.versions} versions: "
+        f"{len(stamps.damage)} damaged"
+        + (f", {waiting} versions waiting for one" if waiting is not None else "")
+        + ("" if chained else "; signers not checked against a CA (give --tsa-ca-file)")
+    )
+
+
+def _verify_export(path: Path, timestamps: bool = False, ca_file: Path | None = None) -> int:
     """`verify --export FILE`: an export checked on its own, without the archive."""
     from monitor.export import verify_export
+    from monitor.wacz import is_wacz, verify_wacz
 
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    report = verify_export(path)
+    trusted = _trusted_cas(ca_file) if timestamps else None
+    stamps = None
+    if timestamps:
+        from monitor.timestamps import TimestampReport
+
+        stamps = TimestampReport()
+    if is_wacz(path):
+        report = verify_wacz(path, stamps, trusted)
+    else:
+        try:
+            report = verify_export(path, stamps, trusted)
+        except (ValueError, KeyError, OSError) as err:
+            print(f"monitor: {path}: not a readable JSON lines or WARC export ({err})")
+            return EXIT_PROBLEM
     for line in report.damage:
         print(f"DAMAGE: {line}")
     print(f"verified {report.checked} versions in {path}: {len(report.damage)} damaged")
-    return EXIT_PROBLEM if report.damage else EXIT_OK
+    if stamps is not None:
+        _print_timestamps(stamps, trusted is not None, None)
+    return EXIT_PROBLEM if report.damage or (stamps is not None and stamps.damage) else EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -499,8 +569,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         since = parse_since(args.since) if args.since else None
     except ValueError as err:
         raise UsageError(f"--since: {err}") from None
-    if args.output and args.warc:
-        raise UsageError("--output goes with --format; --warc names its own file")
+    if args.output and (args.warc or args.wacz):
+        raise UsageError("--output goes with --format; --warc and --wacz name their own file")
     with _store(config) as store:
         if args.watch and not any(store.has_versions(w) for w in store.family(args.watch)):
             raise UsageError(f"no versions stored for watch {args.watch!r}")
@@ -508,6 +578,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.warc:
             count = write_warc(store, args.warc, args.watch, since, secrets)
             print(f"wrote {count.versions} versions ({count.records} records) to {args.warc}")
+        elif args.wacz:
+            from monitor.wacz import WACZError, write_wacz
+
+            try:
+                count = write_wacz(store, args.wacz, args.watch, since, secrets)
+            except WACZError as err:
+                print(f"monitor: {err}", file=sys.stderr)
+                return EXIT_PROBLEM
+            print(f"wrote {count.versions} versions ({count.records} records) to {args.wacz}")
         elif args.output:
             count = write_jsonl(store, args.output, args.watch, since, secrets)
             print(f"wrote {count.versions} versions to {args.output}")

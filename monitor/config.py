@@ -270,6 +270,18 @@ class ServerConfig(_Strict):
         return host.strip("[]") or "127.0.0.1", int(port)
 
 
+class ArchiveConfig(_Strict):
+    # An RFC 3161 Time-Stamping Authority: new versions are timestamped in batches, one
+    # request per batch (monitor/stamper.py); a TSA that is down never holds up archiving.
+    tsa_url: str | None = Field(default=None, pattern=r"^https?://")
+    # The CA certificate(s) (PEM) a token's signer must chain to; without it a token's
+    # signature is still checked, but not who signed it.
+    tsa_ca_file: Path | None = None
+    # How often the daemon sends a batch (the versions archived since the last one).
+    tsa_interval: Duration = Field(default=60.0, ge=1.0)
+    tsa_timeout: Duration = 30.0
+
+
 ChannelType = Literal["log", "webhook", "apprise", "email"]
 
 
@@ -475,6 +487,7 @@ class MonitorConfig(_Strict):
     fetch: FetchConfig = FetchConfig()
     alerts: AlertsConfig = AlertsConfig()
     server: ServerConfig = ServerConfig()
+    archive: ArchiveConfig = ArchiveConfig()
     channels: dict[str, ChannelConfig] = {}
     watch: list[WatchConfig] = []
     # Where the config came from; relative paths inside it resolve against the working directory.

@@ -63,6 +63,8 @@ from monitor.redact import redact_deep, redact_headers, redact_text, redact_url
 from monitor.store import Store, StoreError
 from monitor.store.chain import ChainReport, walk
 from monitor.store.records import iso
+from monitor.store.timestamps import batches, stamps_of
+from monitor.timestamps import BATCH_RECORD, TimestampReport, batch_record, check_export
 
 # Headers about the transfer, not the payload: kept under this prefix (pywb's convention).
 ORIGINAL_PREFIX = "X-Archive-Orig-"
@@ -121,6 +123,9 @@ def version_facts(
         "prev_chain": row["prev_chain"],
         "chain": row["chain"],
         "watch_chain": row["watch_chain"],
+        # The trusted timestamp covering it: {"batch": id, "head": chain}, the batch itself
+        # being a record of the export (monitor/timestamps.py); None while it waits.
+        "timestamp": stamps_of(store, [row["id"]]).get(row["id"]),
         "response": None,
     }
     record = store.response(row["response_id"]) if row["response_id"] else None
@@ -169,6 +174,7 @@ def write_jsonl(
     """One line per version, then one with the chain heads (`"type": "chain-heads"`)."""
     count = ExportCount()
     watches = store.family(watch_id) if watch_id else None
+    batch_ids: set[int] = set()
     with _output(target, binary=False) as out:
         for row in store.iter_versions(watches, since):
             line = version_facts(store, row, include_secrets)
@@ -184,9 +190,14 @@ def write_jsonl(
                 line["statement"], line["text"] = redact_deep((line["statement"], line["text"]))
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             count.versions += 1
+            if line["timestamp"]:
+                batch_ids.add(line["timestamp"]["batch"])
+        for batch in batches(store, batch_ids):
+            out.write(json.dumps(batch_record(batch)) + "\n")
+            count.records += 1
         heads = chain_record(store, watch_id, since)
         out.write(json.dumps(heads, ensure_ascii=False) + "\n")
-    count.records = count.versions + 1
+    count.records += count.versions + 1
     return count
 
 
@@ -209,6 +220,7 @@ def write_warc(
         _write(writer, writer.create_warcinfo_record(path.name, info), count)
         # Store's response id → its WARC-Record-ID (None: its blobs are damaged).
         response_ids: dict[int, str | None] = {}
+        batch_ids: set[int] = set()
         for row in store.iter_versions(store.family(watch_id) if watch_id else None, since):
             facts = version_facts(store, row, include_secrets=True)
             shown = facts if include_secrets else hide_secrets(facts)
@@ -239,6 +251,17 @@ def write_warc(
             )
             _write(writer, record, count)
             count.versions += 1
+            if facts["timestamp"]:
+                batch_ids.add(facts["timestamp"]["batch"])
+        for batch in batches(store, batch_ids):
+            stamp = writer.create_warc_record(
+                f"urn:monitor:{BATCH_RECORD}:{batch['id']}",
+                "metadata",
+                payload=BytesIO(json.dumps(batch_record(batch)).encode()),
+                warc_content_type="application/json",
+                warc_headers_dict=_warc_headers(batch["gen_time"]),
+            )
+            _write(writer, stamp, count)
         heads = writer.create_warc_record(
             "urn:monitor:chain-heads",
             "metadata",
@@ -374,16 +397,22 @@ def warc_digest(sha256_hex: str) -> str:
     return "sha256:" + base64.b32encode(bytes.fromhex(sha256_hex)).decode()
 
 
-def verify_export(path: Path) -> ChainReport:
+def verify_export(
+    path: Path, stamps: TimestampReport | None = None, trusted: list[Any] | None = None
+) -> ChainReport:
     """Check an export (JSON lines or WARC) on its own: every version's hash chain links,
     each statement's text hashes to its `text_sha256`, and the newest of each chain is the
-    head the export names."""
+    head the export names; with `stamps`, the trusted timestamps too (into `stamps`)."""
     versions: list[dict[str, Any]] = []
     heads: dict[str, Any] | None = None
+    stamp_records: list[dict[str, Any]] = []
     report = ChainReport()
     for facts, text in _exported(path):
         if facts.get("type") == CHAIN_HEADS:
             heads = facts
+            continue
+        if facts.get("type") == BATCH_RECORD:
+            stamp_records.append(facts)
             continue
         if text is not None and hashlib.sha256(text).hexdigest() != facts["text_sha256"]:
             report.damage.append(
@@ -395,6 +424,8 @@ def verify_export(path: Path) -> ChainReport:
         report.damage.append("the export carries no chain heads (cut short, or not ours)")
         heads = {"statements": {}, "watches": {}, "complete": False}
     walk(versions, heads["statements"], heads["watches"], report, complete=heads["complete"])
+    if stamps is not None:
+        check_export(versions, stamp_records, trusted, stamps)
     return report
 
 

@@ -277,6 +277,12 @@ class Daemon:
                 background.append(asyncio.ensure_future(self._keep_leases()))
             if self.serve_web:
                 background.append(asyncio.ensure_future(self._serve_web()))
+            if self.config.archive.tsa_url:  # trusted timestamps, in batches (stamper.py)
+                from monitor.stamper import Stamper
+
+                background.append(
+                    asyncio.ensure_future(Stamper(self.store, self.config.archive).run())
+                )
             logger.info(
                 "watching %d pages; data in %s%s",
                 len(self.config.watch),

@@ -9,6 +9,7 @@ text, ids are integers: the same rows mean the same thing on both databases.
            ├─ check_run                    one small row per check (pruned by keep_checks)
            ├─ response ── blob             the raw evidence: what was asked, what came back
            ├─ document ── version ── blob  a statement, and every version of it ever seen
+           │                 └─ version_timestamp ── timestamp_batch   RFC 3161 tokens
            ├─ alert ── delivery            the outbox
            ├─ ui_watch                     watches added or edited in the web UI
            └─ discovered                   statements a listing found, each its own watch
@@ -190,6 +191,41 @@ version = Table(
     comment="Every version ever seen, stored at first sight; never deleted, and never "
     "updated but for the verdict `confirmation`. kind: baseline (first sight when a watch "
     "starts), published, edited, removed, restored.",
+)
+
+timestamp_batch = Table(
+    "timestamp_batch",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("created_at", Text, nullable=False),
+    Column(
+        "manifest",
+        Text,
+        nullable=False,
+        comment="canonical JSON: the chain heads of the statements and watches it covers",
+    ),
+    Column("digest", Text, nullable=False, comment="SHA-256 of manifest: the message imprint"),
+    Column("tsa_url", Text, nullable=False),
+    Column("token", LargeBinary, nullable=False, comment="RFC 3161 TimeStampToken (DER)"),
+    Column("gen_time", Text, nullable=False, comment="the time the TSA vouches for"),
+    Column("serial", Text, nullable=False, comment="the token's serial number at its TSA"),
+    comment="Trusted timestamps (RFC 3161), one per batch of new versions (stamper.py).",
+)
+
+version_timestamp = Table(
+    "version_timestamp",
+    metadata,
+    Column("version_id", Id, ForeignKey("version.id"), primary_key=True),
+    Column("batch_id", Id, ForeignKey("timestamp_batch.id"), nullable=False),
+    Column(
+        "head",
+        Text,
+        nullable=False,
+        comment="its statement's chain head in the batch: its own chain, or that of a "
+        "later version its chain leads to",
+    ),
+    Index("version_timestamp_batch", "batch_id"),
+    comment="Which trusted timestamp covers a version, and through which chain head.",
 )
 
 check_run = Table(
@@ -460,6 +496,12 @@ def _add_furniture(conn: Connection) -> None:
     furniture.create(conn, checkfirst=True)
 
 
+def _add_timestamps(conn: Connection) -> None:
+    # New tables in version 8 (caveat as above).
+    for table in (timestamp_batch, version_timestamp):
+        table.create(conn, checkfirst=True)
+
+
 # Version 1 is the schema monitor 0.1 created with plain sqlite3. A new database is created
 # from `metadata` directly and stamped with the latest version; an older one runs every
 # later step, in order, in the same transaction as the version bump.
@@ -470,6 +512,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "archive at first sight and hash chains: confirmation, chains", _add_chains),
     Migration(6, "web UI: server-side sessions (web_session)", _add_sessions),
     Migration(7, "learned furniture: furniture", _add_furniture),
+    Migration(8, "trusted timestamps: timestamp_batch, version_timestamp", _add_timestamps),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -25,6 +25,7 @@ from monitor.store import Store
 from monitor.web.admin import EditingPages
 from monitor.web.auth import Auth
 from monitor.web.guard import RequestGuard
+from monitor.web.memento import MementoPages
 from monitor.web.pages import HERE, UI_POLICY, make_env
 from monitor.web.ui import ReadingPages
 
@@ -59,6 +60,8 @@ def create_app(
         current = config if callable(config) else (lambda: config)
         reading, editing = _pages(store, current, on_change)
         routes += ui_routes(reading, editing)
+        memento = MementoPages(store, current, reading.auth, reading.env)
+        routes += memento_routes(memento)
         handlers[404] = reading.not_found
     app = Starlette(routes=routes, exception_handlers=handlers)
     if config is None:
@@ -107,12 +110,23 @@ def ui_routes(reading: ReadingPages, editing: EditingPages) -> list[BaseRoute]:
         Route(version + "/raw", reading.raw_body),
         Route(version + "/headers.json", reading.raw_headers),
         Route(version + "/statement.json", reading.statement_json),
+        Route(version + "/timestamp.tst", reading.timestamp_token),
+        Route(version + "/timestamp-manifest.json", reading.timestamp_manifest),
         Route(version + "/annotate", reading.annotate, methods=["POST"]),
         Route(by_id, reading.old_link),
         Route(by_id + "/{part:path}", reading.old_link),
         # Archived bodies, apart from the UI's paths, under their own sandboxing policy.
         Route("/archive/{watch}/{number:int}", reading.archived_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+
+def memento_routes(memento: MementoPages) -> list[BaseRoute]:
+    """Memento (RFC 7089): TimeMaps and the TimeGate of every archived URL."""
+    return [
+        Route("/timemap/link/{url:path}", memento.timemap_link),
+        Route("/timemap/json/{url:path}", memento.timemap_json),
+        Route("/timegate/{url:path}", memento.timegate),
     ]
 
 

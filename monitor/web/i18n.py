@@ -13,6 +13,13 @@ from collections.abc import Callable
 LANGUAGES = ("en", "ru")
 
 RU: dict[str, str] = {
+    "Trusted timestamp": "Доверенная метка времени",
+    "batch": "пакет",
+    "serial": "серийный номер",
+    "Download token": "Скачать метку",
+    "Download what it signs": "Скачать подписанное",
+    "waiting for the Time-Stamping Authority": "ожидает службу меток времени",
+    "Memento TimeMap of this URL": "Карта версий Memento (TimeMap) этого адреса",
     "Watches": "Наблюдения",
     "Search": "Поиск",
     "Log in": "Войти",

@@ -26,8 +26,10 @@ from monitor.redact import redact_deep, redact_headers, redact_text
 from monitor.store import Store
 from monitor.store.furniture import host_of
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
+from monitor.store.timestamps import version_stamp
 from monitor.web.diffview import diff_view
 from monitor.web.i18n import LANGUAGES, translator
+from monitor.web.memento import memento_headers
 from monitor.web.pages import Missing, Pages, Visit, local_path, page, version_url
 from monitor.web.suggest import FragmentCache, ignore_suggestions
 
@@ -275,7 +277,7 @@ class ReadingPages(Pages):
         shown: dict[str, Any] = {}
         if record is not None and tab == "page" and record["body_size"] <= _INLINE_LIMIT:
             shown = _inline_body(self.store.read_blob(record["body_sha256"]), record)
-        return self.render(
+        answer = self.render(
             visit,
             "snapshot.html.j2",
             watch=watch,
@@ -285,7 +287,15 @@ class ReadingPages(Pages):
             tab=tab,
             shown=shown,
             verdicts=VERDICTS,
+            stamp=version_stamp(self.store, row["id"]),
+            stamping=bool(self.config.archive.tsa_url),
+            timemap=f"/timemap/link/{row['url']}" if row["url"] else None,
         )
+        answer.headers.update(memento_headers(self._base_url(request), row, record))
+        return answer
+
+    def _base_url(self, request: Request) -> str:
+        return (self.config.server.public_url or str(request.base_url)).rstrip("/")
 
     def _record(self, request: Request) -> dict[str, Any]:
         _watch, row = self._numbered(request)
@@ -299,6 +309,7 @@ class ReadingPages(Pages):
         """The archived body for the sandboxed frame: served from its own path with a CSP
         that forbids scripts and gives it an opaque origin, so nothing in it runs with the
         UI's privileges or reads its cookies, storage or DOM."""
+        _watch, row = self._numbered(request)
         record = self._record(request)
         body = self.store.read_blob(record["body_sha256"])
         media = _media_type(record)
@@ -311,8 +322,31 @@ class ReadingPages(Pages):
                 "X-Frame-Options": "SAMEORIGIN",
                 "Referrer-Policy": "no-referrer",
                 "Cache-Control": "private, no-store",
+                **memento_headers(self._base_url(request), row, record),
             },
         )
+
+    def _stamp(self, request: Request) -> dict[str, Any]:
+        _watch, row = self._numbered(request)
+        stamp = version_stamp(self.store, row["id"])
+        if stamp is None:
+            raise Missing("no trusted timestamp covers this version (yet)")
+        return stamp
+
+    @page()
+    async def timestamp_token(self, request: Request, visit: Visit) -> Response:
+        """The RFC 3161 token covering a version (DER): `openssl ts -verify -in FILE
+        -token_in -data manifest.json -CAfile tsa-ca.pem` checks it."""
+        stamp = self._stamp(request)
+        name = f"timestamp-batch-{stamp['id']}.tst"
+        return _download(bytes(stamp["token"]), name, "application/octet-stream")
+
+    @page()
+    async def timestamp_manifest(self, request: Request, visit: Visit) -> Response:
+        """The bytes the token's digest is the SHA-256 of: the chain heads it covers."""
+        stamp = self._stamp(request)
+        name = f"timestamp-batch-{stamp['id']}.manifest.json"
+        return _download(stamp["manifest"].encode(), name, "application/json", stamp["digest"])
 
     @page()
     async def raw_body(self, request: Request, visit: Visit) -> Response:
