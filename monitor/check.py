@@ -29,7 +29,7 @@ from monitor import metrics
 from monitor.alerts import build_alert
 from monitor.browser import BrowserEngine, BrowserUnavailable
 from monitor.config import MonitorConfig, WatchConfig
-from monitor.diff import DiffResult
+from monitor.diff import DiffResult, compare
 from monitor.discover import discover
 from monitor.extract import (
     Extraction,
@@ -42,7 +42,8 @@ from monitor.extract import (
     suspicious_shrink,
 )
 from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators, split_url
-from monitor.learned import LearnedFurniture
+from monitor.isolate import InlineWork, Work, WorkFailed, read_answer, statement_hashes
+from monitor.learned import LearnedFurniture, compare_masked
 from monitor.store import (
     FIRST_SEEN,
     CheckRecord,
@@ -130,8 +131,17 @@ class Checker:
         browser: BrowserEngine | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         instance: str | None = None,
+        work: Work | None = None,
     ) -> None:
+        """`work`: where what sites send is read and diffed; the daemon and `monitor check`
+        pass a `WorkerPool` (time and memory limits, off the event loop), tools and tests
+        that read their own pages may leave it to run in process."""
         self.config = config
+        self.work: Work = work or InlineWork()
+        # Answers that could not be read (over a limit, or the profile raised), by watch and
+        # request: (their bytes and rules, the reason). The same bytes again are the same
+        # problem; reading them again would only spend another worker's time limit.
+        self._unreadable: dict[tuple[str, str], tuple[str, str]] = {}
         # Named in every check_run row when several daemons share the store.
         self.instance = instance
         self.store = store
@@ -201,7 +211,11 @@ class Checker:
 
         Each host's watches are worked through by a few workers of its own (as many as
         `admitted_per_host`), not by a task each: no host waits behind another's."""
-        states = self.store.states()
+        try:
+            states = self.store.states()
+        except Exception:  # each check reads its own state then, and fails on its own
+            logger.exception("could not read the watches' states")
+            states = {}
         outcomes: list[CheckOutcome | None] = [None] * len(watches)
         by_host: dict[str, list[int]] = {}
         for index, watch in enumerate(watches):
@@ -221,8 +235,38 @@ class Checker:
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def check(self, watch: WatchConfig, state: WatchState | None = None) -> CheckOutcome:
-        """Check one watch; `state` is its stored state when the caller has just read it."""
+        """Check one watch; `state` is its stored state when the caller has just read it.
+
+        Never raises (but for cancellation): whatever goes wrong is a failed check of this
+        watch with the reason, recorded as any problem is (a row, metrics, "failing since",
+        the one failing alert), so nothing fails silently and no other watch is held up."""
         started = time.monotonic()
+        try:
+            return await self._check(watch, state, started)
+        except WorkFailed as err:  # reading or diffing went over a limit (see isolate.py)
+            return self._failed(watch, started, f"could not compare versions: {err}")
+        except Exception as err:
+            logger.exception("%s: check crashed", watch.id)
+            return self._failed(watch, started, f"check crashed: {type(err).__name__}: {err}")
+
+    def _failed(self, watch: WatchConfig, started: float, reason: str) -> CheckOutcome:
+        """A check that raised: a problem, recorded on the state as stored (the copy the
+        check was changing is half-updated). When even that cannot be written (a full disk,
+        a read-only data directory: see `Store.write_failure`), the outcome still says why."""
+        try:
+            moment = datetime.now(UTC)
+            state = self.store.state(watch.id)
+            state.last_check_at = iso(moment)
+            state.next_run_at = iso(moment + timedelta(seconds=watch.interval))
+            return self._problem(watch, iso(moment), _ms_since(started), None, reason, state)
+        except Exception as err:
+            logger.error("%s: could not record the failed check: %s", watch.id, err)
+            metrics.observe_check("problem", time.monotonic() - started, reason)
+            return CheckOutcome(watch.id, "problem", f"{reason} (not recorded: {err})")
+
+    async def _check(
+        self, watch: WatchConfig, state: WatchState | None, started: float
+    ) -> CheckOutcome:
         moment = datetime.now(UTC)
         at = iso(moment)
         reading = self._reading(watch)
@@ -254,7 +298,7 @@ class Checker:
         # "published"; anything else seen for the first time is a silent baseline.
         baseline = not heads and not (extraction and self.store.announces(watch.id))
         changes = (
-            self._changes(watch, reading, extraction, heads, baseline, state)
+            await self._changes(watch, reading, extraction, heads, baseline, state)
             if extraction is not None
             else []
         )
@@ -286,8 +330,8 @@ class Checker:
             verdict = "transient" if key in changed else "held"
             settled.verdicts[head.version_id] = verdict
             if verdict == "held" or watch.alert_transient:
-                settled.alerts[head.version_id] = self._release(watch, head, at, verdict)
-        versions = [self._version(watch, change, at) for change in changes]
+                settled.alerts[head.version_id] = await self._release(watch, head, at, verdict)
+        versions = [await self._version(watch, change, at) for change in changes]
         recheck = None
         state.pending = any(v.confirmation == "pending" for v in versions)
         if state.pending:
@@ -387,9 +431,10 @@ class Checker:
             if profile.needs_fresh_headers(result) and await self._capture(profile, target):
                 result = await engine.fetch(self._prepare(plain, watch, state, conditional))
             known = _known(state, plain.url)
+            body_sha = _body_sha(result)
             if (
                 result.ok
-                and _body_sha(result) == known.get("body")
+                and body_sha == known.get("body")
                 and _same_rules(known.get("rules"), reading.rules)
             ):
                 # Byte-identical to the last fully processed answer, read under the same
@@ -398,7 +443,7 @@ class Checker:
                 # cost 15-30 ms of CPU every `full_fetch_every` checks, most of what a
                 # daemon spent.
                 return result, None
-            extraction = profile.extract(result, target)
+            extraction = await self._read(watch, reading, result, body_sha)
             if not extraction.problem or extraction.gone:
                 return result, extraction
             reasons.append(f"{request.method} {request.url}: {extraction.problem}")
@@ -407,7 +452,31 @@ class Checker:
             extraction.problem = "; ".join(reasons)
         return result, extraction
 
-    def _changes(
+    async def _read(
+        self, watch: WatchConfig, reading: _Reading, result: FetchResult, body_sha: str
+    ) -> Extraction:
+        """The profile's reading of an answer, in a worker (see isolate.py). An answer that
+        cannot be read there (over the time or memory limit, or the profile raised) is a
+        problem with the reason, like any unusable answer."""
+        where = (watch.id, f"{result.request.method} {result.request.url}")
+        seen = f"{body_sha} {reading.rules}"
+        known = self._unreadable.get(where)
+        if known is not None and known[0] == seen:
+            return Extraction(problem=known[1])
+        try:
+            extraction: Extraction = await self.work.run(
+                read_answer, reading.profile, result, reading.target
+            )
+        except WorkFailed as err:
+            reason = f"the answer could not be read: {err}"
+            if err.details:
+                logger.warning("%s: %s\n%s", watch.id, reason, err.details.rstrip())
+            self._unreadable[where] = (seen, reason)
+            return Extraction(problem=reason)
+        self._unreadable.pop(where, None)
+        return extraction
+
+    async def _changes(
         self,
         watch: WatchConfig,
         reading: _Reading,
@@ -428,26 +497,26 @@ class Checker:
             return changes
         again: dict[int, dict[str, str] | None] = {}
 
-        def read(response_id: int | None) -> dict[str, str] | None:
+        async def read(response_id: int | None) -> dict[str, str] | None:
             if not response_id:
                 return None
             if response_id not in again:
-                again[response_id] = self._read_again(response_id, reading)
+                again[response_id] = await self._read_again(response_id, reading)
             return again[response_id]
 
         latest = max((h.response_id or 0 for h in heads.values()), default=0)
         for n, change in enumerate(changes):
             head, new = change.head, change.new
             if change.kind == "edited" and head is not None and new is not None:
-                texts = read(head.response_id)
+                texts = await read(head.response_id)
                 if texts is not None and texts.get(change.key) == new.sha256:
                     changes[n] = _Change("baseline", change.key, new, head, reread=True)
             elif change.kind == "published" and new is not None:
-                texts = read(latest)
+                texts = await read(latest)
                 if texts is not None and texts.get(change.key) == new.sha256:
                     changes[n] = _Change("baseline", change.key, new, None, reread=True)
             elif change.kind == "removed" and head is not None:
-                texts = read(head.response_id)
+                texts = await read(head.response_id)
                 if texts is not None and change.key not in texts:
                     changes[n] = _Change("removed", change.key, None, head, reread=True)
         reread = sum(change.reread for change in changes)
@@ -459,7 +528,7 @@ class Checker:
             )
         return changes
 
-    def _read_again(self, response_id: int, reading: _Reading) -> dict[str, str] | None:
+    async def _read_again(self, response_id: int, reading: _Reading) -> dict[str, str] | None:
         """A stored response read under the current rules: its statements' text hashes;
         None when it cannot be read so (then nothing is excused)."""
         row = self.store.response(response_id)
@@ -473,10 +542,11 @@ class Checker:
             headers=[(name, value) for name, value in row["headers"]],
             body=self.store.read_blob(row["body_sha256"]),
         )
-        extraction = reading.profile.extract(result, reading.target)
-        if extraction.problem:
+        try:
+            return await self.work.run(statement_hashes, reading.profile, result, reading.target)
+        except WorkFailed as err:
+            logger.warning("response %d could not be read again: %s", response_id, err)
             return None
-        return {statement.key: statement.sha256 for statement in extraction.statements}
 
     def _prepare(
         self, plain: FetchRequest, watch: WatchConfig, state: WatchState, conditional: bool
@@ -549,7 +619,7 @@ class Checker:
         watch: WatchConfig,
         at: str,
         ms: int,
-        result: FetchResult,
+        result: FetchResult | None,
         reason: str,
         state: WatchState,
     ) -> CheckOutcome:
@@ -569,14 +639,22 @@ class Checker:
             summary = f"failing since {state.failing_since}: {reason}"
             alerts.append(_watch_alert("failing", watch, at, summary))
         self.store.commit_check(
-            CheckRecord(watch.id, at, ms, "problem", result.status, reason[:500], self.instance),
+            CheckRecord(
+                watch.id,
+                at,
+                ms,
+                "problem",
+                result.status if result else None,
+                reason[:500],
+                self.instance,
+            ),
             state,
             alerts=alerts,
         )
         metrics.observe_check("problem", ms / 1000, reason)
         return CheckOutcome(watch.id, "problem", reason, 0, len(alerts))
 
-    def _version(self, watch: WatchConfig, change: _Change, at: str) -> NewVersion:
+    async def _version(self, watch: WatchConfig, change: _Change, at: str) -> NewVersion:
         """The version a change makes, stored at once. Its summary and score compare it with
         the version just before (what the archive shows); whether it may alert compares it
         with the version that stands, which a pending head no longer does (it did not hold).
@@ -584,7 +662,7 @@ class Checker:
         `confirm_delay`."""
         head, new = change.head, change.new
         old = self._statement(head.text_sha256 if head else None)
-        diff = self._compare(watch, old, new)
+        diff = await self._compare(watch, old, new)
         if change.kind == "baseline":
             reread = "read again under changed extraction rules"
             diff.score, diff.summary = 0.0, reread if change.reread else FIRST_SEEN
@@ -618,7 +696,7 @@ class Checker:
             else:
                 since = int(standing["seq"])
             stood = self._statement(standing["text_sha256"] if standing else None)
-            alert_diff = self._compare(watch, stood, new)
+            alert_diff = await self._compare(watch, stood, new)
         # Changes confined to ignored text are archived but not alerted.
         if not alert_diff.changed:
             return version
@@ -638,7 +716,7 @@ class Checker:
         )
         return version
 
-    def _release(
+    async def _release(
         self, watch: WatchConfig, head: DocumentHead, at: str, verdict: str
     ) -> list[tuple[dict[str, Any], list[str]]]:
         """The alert of a pending version that the latest look settled: it held, or it was
@@ -650,7 +728,7 @@ class Checker:
         standing = self.store.reference(head.id, head.seq)
         old = self._statement(standing["text_sha256"] if standing else None)
         new = self._statement(head.text_sha256)
-        diff = self._compare(watch, old, new)
+        diff = await self._compare(watch, old, new)
         shown = new or old
         if shown is None:
             return []
@@ -703,14 +781,22 @@ class Checker:
 
     # --- learned furniture (monitor/learned.py): its only two touches on a check --------------
 
-    def _compare(
+    async def _compare(
         self, watch: WatchConfig, old: Statement | None, new: Statement | None
     ) -> DiffResult:
         """Whether and how a change counts: the diff with the watch's ignore rules and its
         and its host's learned furniture masked on both sides (the archive keeps
         everything). An ignore rule that could not be applied (over its time budget) is a
-        problem of the watch, logged once per rule."""
-        diff = self.furniture.compare(watch, old, new)
+        problem of the watch, logged once per rule.
+
+        The masking and diffing run in a worker (see isolate.py): users' regexes and long
+        texts are the costly parts. The mask is read from the store here; a first sight or
+        a removal is worked out here too (nothing to mask or diff)."""
+        if old is None or new is None:
+            diff = compare(old, new, watch.ignore)
+        else:
+            mask = self.furniture.mask(watch)
+            diff = await self.work.run(compare_masked, mask, old, new, list(watch.ignore))
         for problem in diff.problems:
             if (watch.id, problem) not in self._told:
                 self._told.add((watch.id, problem))

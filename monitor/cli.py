@@ -269,6 +269,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         config = watches_in_force(config, store)
         watches = [config.get_watch(args.watch)] if args.watch else config.watch
         outcomes = asyncio.run(_check_all(config, store, watches))
+        failure = store.write_failure
     # One write for all the lines: under PYTHONUNBUFFERED (common in services and CI) a
     # print per watch was two system calls each, 20,000 for a run over 10,000 watches.
     sys.stdout.write(
@@ -279,6 +280,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             for outcome in outcomes
         )
     )
+    if failure:
+        print(f"monitor: {failure}", file=sys.stderr)
+        return EXIT_PROBLEM
     return EXIT_PROBLEM if any(o.outcome == "problem" for o in outcomes) else EXIT_OK
 
 
@@ -288,17 +292,29 @@ async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list
     from monitor.check import Checker
     from monitor.discover import with_discovered
     from monitor.fetch import Fetcher
+    from monitor.isolate import WorkerPool
 
-    async with Fetcher(config.fetch) as fetcher, BrowserEngine(config.fetch) as browser:
-        checker = Checker(config, store, fetcher, browser)
-        outcomes = await checker.check_all(watches)
-        # Statements a discovering listing just found get their first look in this run.
-        checked = {w.id for w in watches}
-        found = {i for o in outcomes for i in (*o.discovered, *o.due)} - checked
-        if found:
-            fresh = [w for w in with_discovered(config, store).watch if w.id in found]
-            outcomes += await checker.check_all(fresh)
+    fetch = config.fetch
+    work = WorkerPool(fetch.worker_count, fetch.worker_timeout, fetch.worker_memory)
+    try:
+        async with Fetcher(config.fetch) as fetcher, BrowserEngine(config.fetch) as browser:
+            checker = Checker(config, store, fetcher, browser, work=work)
+            outcomes = await checker.check_all(watches)
+            # Statements a discovering listing just found get their first look in this run.
+            checked = {w.id for w in watches}
+            found = {i for o in outcomes for i in (*o.discovered, *o.due)} - checked
+            if found:
+                fresh = [w for w in with_discovered(config, store).watch if w.id in found]
+                outcomes += await checker.check_all(fresh)
+    finally:
+        work.close()
+    try:
+        store.flush()  # the unchanged checks' rows, so that a store that fails says so here
         await Deliverer.from_config(store, config).deliver_due()
+    except Exception as err:  # the outcomes are printed all the same, then the failure
+        logging.getLogger("monitor.check").error(
+            "after the checks: %s: %s", type(err).__name__, err
+        )
     if config.archive.tsa_url:  # what this run archived, timestamped (never fails the run)
         from monitor.stamper import Stamper
 

@@ -215,6 +215,17 @@ class FetchConfig(_Strict):
     browser_path: str | None = None
     ca_bundle: Path | None = None
     proxy: str | None = None
+    # What a site sent is read (parsed, extracted, masked, diffed) in worker processes,
+    # never in the daemon's event loop (monitor/isolate.py): this many (default: one per
+    # CPU), each piece of work within `worker_timeout` and `worker_memory` bytes of address
+    # space (0: unlimited), or the watch has a problem and its worker is replaced.
+    workers: int | None = Field(default=None, gt=0)
+    worker_timeout: Duration = Field(default=60.0, gt=0)
+    worker_memory: int = Field(default=2_000_000_000, ge=0)
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or len(os.sched_getaffinity(0)) or 1
 
 
 class AlertsConfig(_Strict):

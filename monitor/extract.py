@@ -15,7 +15,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -55,6 +55,13 @@ class Statement:
 
     def to_json(self) -> bytes:
         """Canonical JSON: the same statement always gives the same bytes (and hash)."""
+        return self._canonical_json
+
+    # Cached (the statement is frozen): a check asks for a statement's bytes and hash
+    # several times, and a big one costs tens of milliseconds each time. Worked out in the
+    # worker that read the page, they travel back pickled with the statement.
+    @cached_property
+    def _canonical_json(self) -> bytes:
         data = asdict(self)
         # Statements archived before attachments and figures existed had no such keys;
         # leaving an empty list out keeps their bytes, and so their hashes, unchanged.
@@ -78,7 +85,7 @@ class Statement:
             figures=tuple(data.get("figures", ())),
         )
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.to_json()).hexdigest()
 

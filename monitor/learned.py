@@ -273,6 +273,20 @@ def learn_templates(host: str, statements: Sequence[Statement]) -> list[LearnedI
 # --- masking ---------------------------------------------------------------------------------
 
 
+def compare_masked(mask: Mask, old: Statement, new: Statement, ignore: Sequence[str]) -> DiffResult:
+    """`diff.compare` with `mask` applied to both sides (`LearnedFurniture.compare` once the
+    mask is read; a check runs it in a worker process, see monitor/isolate.py)."""
+    if not mask:
+        return compare(old, new, ignore)
+    masked = compare(mask.apply(old), mask.apply(new), ignore)
+    if masked.changed:
+        return masked
+    whole = compare(old, new, ignore)
+    if whole.changed:
+        masked.summary = f"only learned furniture changed: {whole.summary}"
+    return masked
+
+
 class Mask:
     """What a watch's learned furniture hides from a comparison."""
 
@@ -357,16 +371,7 @@ class LearnedFurniture:
         to furniture alone compares as no change, its summary saying what moved."""
         if old is None or new is None:
             return compare(old, new, watch.ignore)
-        mask = self.mask(watch)
-        if not mask:
-            return compare(old, new, watch.ignore)
-        masked = compare(mask.apply(old), mask.apply(new), watch.ignore)
-        if masked.changed:
-            return masked
-        whole = compare(old, new, watch.ignore)
-        if whole.changed:
-            masked.summary = f"only learned furniture changed: {whole.summary}"
-        return masked
+        return compare_masked(self.mask(watch), old, new, watch.ignore)
 
     def mask(self, watch: WatchConfig) -> Mask:
         host = host_of(watch.url)

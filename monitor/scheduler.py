@@ -42,6 +42,7 @@ from monitor.config import ConfigError, MonitorConfig, WatchConfig, load_config
 from monitor.discover import StatementWatch, statement_watches
 from monitor.extract import profile_names
 from monitor.fetch import Fetcher, split_url
+from monitor.isolate import WorkerPool
 from monitor.overrides import apply_ui_watches
 from monitor.store import Store, WatchState, now_iso
 from monitor.web import UVICORN_OPTIONS, create_app
@@ -259,6 +260,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        fetch = self.config.fetch
+        work = WorkerPool(fetch.worker_count, fetch.worker_timeout, fetch.worker_memory)
         async with (
             Fetcher(self.config.fetch) as fetcher,
             BrowserEngine(self.config.fetch) as browser,
@@ -269,6 +272,7 @@ class Daemon:
                 fetcher,
                 browser,
                 instance=self.instance if self.shared else None,
+                work=work,
             )
             self._deliverer = Deliverer.from_config(self.store, self.config)
             self._start_scheduler()
@@ -308,6 +312,7 @@ class Daemon:
                     await asyncio.wait(pending, timeout=1)
             if self._scheduler is not None:
                 self._scheduler.shutdown(wait=False)
+            work.close()
             await self._deliver()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -141,6 +141,10 @@ class Store(ReviewMixin, ScheduleMixin, SessionMixin, FurnitureMixin):
         self._batched_states: set[str] = set()
         self._batch_timer: asyncio.TimerHandle | None = None
         self._batch_loop: asyncio.AbstractEventLoop | None = None
+        # Writes that failed for want of a writable store (a full disk, a read-only data
+        # directory, a lost server), by kind: (the error, since when). A kind is cleared by
+        # its own next success: checks' rows may still fit on a disk too full for a page.
+        self._write_failures: dict[str, tuple[str, str]] = {}
         try:
             self._conn = self.engine.connect()
             with self._write() as conn:
@@ -191,6 +195,29 @@ class Store(ReviewMixin, ScheduleMixin, SessionMixin, FurnitureMixin):
                 statements |= more
                 watches |= more_watches
             return statements, watches
+
+    @property
+    def write_failure(self) -> str | None:
+        """Why the store cannot be written, while it cannot; None when it can (as far as
+        the latest writes of each kind went)."""
+        if not self._write_failures:
+            return None
+        return "; ".join(
+            f"cannot write {kind} since {since}: {error}"
+            for kind, (error, since) in sorted(self._write_failures.items())
+        )
+
+    @contextmanager
+    def _writing(self, kind: str) -> Iterator[None]:
+        """Note whether a write of this kind failed because the store cannot be written."""
+        try:
+            yield
+        except Exception as err:
+            if _cannot_write(err):
+                since = self._write_failures.get(kind, ("", now_iso()))[1]
+                self._write_failures[kind] = (_error_text(err), since)
+            raise
+        self._write_failures.pop(kind, None)
 
     def hold_writer_lock(self, purpose: str) -> None:
         """Be the one process that checks this archive (`run`, `check`) until closed: a
@@ -251,7 +278,8 @@ class Store(ReviewMixin, ScheduleMixin, SessionMixin, FurnitureMixin):
         rows, self._batch = self._batch, []
         self._batched_states.clear()
         if rows:
-            self._commit_on_driver(rows)
+            with self._writing("checks"):
+                self._commit_on_driver(rows)
 
     def _flush_logged(self) -> None:
         """`flush` for callers that are not the check itself (the timer, another query):
@@ -432,9 +460,10 @@ class Store(ReviewMixin, ScheduleMixin, SessionMixin, FurnitureMixin):
             (self._update_state, _state_values(state)),
         ]
         if versions or alerts or settled:
-            version_ids = self._commit_changes(
-                check, response, versions or [], alerts or [], rows, settled
-            )
+            with self._writing("versions"):
+                version_ids = self._commit_changes(
+                    check, response, versions or [], alerts or [], rows, settled
+                )
         else:
             self._defer(rows)
             version_ids = []
@@ -675,7 +704,7 @@ class Store(ReviewMixin, ScheduleMixin, SessionMixin, FurnitureMixin):
 
     def record_alert(self, watch_id: str, payload: dict[str, Any], channels: list[str]) -> None:
         """An alert that no check caused (the watchdog's), into the outbox."""
-        with self._write() as conn:
+        with self._writing("alerts"), self._write() as conn:
             self._insert_alert(conn, watch_id, None, payload, channels, now_iso())
 
     def _insert_alert(
@@ -1088,3 +1117,19 @@ def _state_values(state: WatchState) -> dict[str, Any]:
         "next_run_at": state.next_run_at,
         "pending": int(state.pending),
     }
+
+
+def _cannot_write(err: BaseException) -> bool:
+    """Whether a failed write says the store cannot be written (rather than a bug): an
+    operating system error (ENOSPC, EROFS, EIO on blob files) or the database's own
+    (`OperationalError`, DB-API's name for "disk full", "read-only database", "I/O error",
+    a lost connection, as sqlite3, psycopg and SQLAlchemy all call it)."""
+    return isinstance(err, OSError) or any(
+        cls.__name__ == "OperationalError" for cls in type(err).__mro__
+    )
+
+
+def _error_text(err: BaseException) -> str:
+    cause = getattr(err, "orig", None) or err  # SQLAlchemy's wrapper: the driver's error
+    text = " ".join(str(cause).split())[:300]
+    return f"{type(cause).__name__}: {text}"

@@ -1,0 +1,295 @@
+"""Untrusted work in worker processes, under time and memory limits.
+
+Reading what a site sent (parsing, extraction), and masking and diffing it, runs here, in a
+small pool of worker processes, never in the daemon's event loop. A page can make a parser
+slow or greedy: 1.1 MB of 100,000 nested <div>s kept the generic extractor busy for over
+800 s of CPU, an ordinary 18 MB page held the event loop for 5.3 s, a JSON answer nested
+100,000 deep overflowed the recursion limit. In the event loop, the first two stopped
+every other watch, `/healthz` and SIGTERM with it.
+
+Each worker runs one piece of work at a time under `RLIMIT_AS` (memory) and a wall-clock
+limit kept by the daemon: a worker over it is killed (SIGKILL) and a fresh one forked on
+the next use. The work then fails with `WorkFailed` and its reason, which the check turns
+into a *problem* of that one watch; the other workers and the event loop go on.
+
+Workers are forked from a forkserver that has imported the parsers once, and only when
+work first arrives: a cycle of unchanged pages (304s, identical bytes, nothing to read)
+starts none. The daemon talks to each worker over a pipe from a thread of its own, so
+the event loop never waits for a pipe, pickling included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import pickle
+import resource
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any, Protocol, TypeVar
+
+logger = logging.getLogger("monitor.isolate")
+
+T = TypeVar("T")
+
+# Imported once by the forkserver, so a worker forked from it starts in milliseconds.
+_PRELOAD = ["monitor.isolate", "monitor.extract", "monitor.sites", "monitor.diff", "bs4", "lxml"]
+# A worker whose daemon vanished (kill -9) must not compute on forever: it ends itself this
+# long after the work's own limit (SIGALRM's default action ends the process even while it
+# is deep inside C code, which a Python-level handler would not interrupt).
+_BACKSTOP = 30
+
+
+class WorkFailed(Exception):
+    """The work raised, or went over a limit; `str()` is the reason, for the user."""
+
+    def __init__(self, reason: str, details: str = "", over_limit: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        # The worker's traceback, for the log (a bug in a profile is worth seeing once).
+        self.details = details
+        # Killed for time or memory, rather than an exception the work raised.
+        self.over_limit = over_limit
+
+
+class Work(Protocol):
+    async def run(self, function: Callable[..., T], *args: Any) -> T: ...
+
+    def close(self) -> None: ...
+
+
+class InlineWork:
+    """The same interface, run in this process: for tools and tests that read pages they
+    made themselves. Exceptions become `WorkFailed` as in a worker; no limits apply."""
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        try:
+            return function(*args)
+        except Exception as err:
+            raise WorkFailed(_describe(err), traceback.format_exc()) from err
+
+    def close(self) -> None:
+        pass
+
+
+class WorkerPool:
+    """`size` worker processes, each given `timeout` seconds of wall clock and `memory`
+    bytes of address space (0: no memory limit) per piece of work."""
+
+    def __init__(self, size: int, timeout: float, memory: int = 0) -> None:
+        if size < 1:
+            raise ValueError("a worker pool needs at least one worker")
+        self.size, self.timeout, self.memory = size, timeout, memory
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        self._workers = [_Worker(context, memory, timeout) for _ in range(size)]
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._threads = ThreadPoolExecutor(size, thread_name_prefix="monitor-work")
+        self._closed = False
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` in a worker (both picklable: module-level functions and plain
+        data). Raises `WorkFailed` when it raises or goes over a limit."""
+        if self._closed:
+            raise WorkFailed("monitor is stopping")
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for worker in self._workers:
+                self._idle.put_nowait(worker)
+        idle = self._idle
+        worker = await idle.get()
+        future = asyncio.get_running_loop().run_in_executor(
+            self._threads, worker.call, function, args
+        )
+        try:
+            result: T = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # Nobody waits for this work any more (shutdown, a hung check): kill it, and
+            # give the worker back once its thread has seen it end.
+            worker.stop()
+            future.add_done_callback(lambda done: _returned(done, idle, worker))
+            raise
+        except BaseException:
+            idle.put_nowait(worker)
+            raise
+        idle.put_nowait(worker)
+        return result
+
+    def close(self) -> None:
+        """Kill the workers (work in progress fails) and let their threads end."""
+        self._closed = True
+        for worker in self._workers:
+            worker.stop(closing=True)
+        self._threads.shutdown(wait=True, cancel_futures=True)
+
+
+def _returned(done: asyncio.Future[Any], idle: asyncio.Queue[_Worker], worker: _Worker) -> None:
+    if not done.cancelled():
+        done.exception()  # retrieved: nobody else will, and asyncio would warn
+    idle.put_nowait(worker)
+
+
+class _Worker:
+    """One worker process and the pipe to it; `call` runs in the pool's thread."""
+
+    def __init__(self, context: Any, memory: int, timeout: float) -> None:
+        self._context = context
+        self._memory = memory
+        self._timeout = timeout
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+        self._closing = False
+
+    def call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        payload = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
+        conn = self._running()
+        try:
+            conn.send_bytes(payload)
+            del payload
+            if not conn.poll(self._timeout):
+                self.stop()
+                raise WorkFailed(f"over the time limit of {self._timeout:g} s", over_limit=True)
+            reply = conn.recv_bytes()
+        except (EOFError, OSError):
+            code = self.stop()
+            if self._closing:
+                raise WorkFailed("monitor is stopping") from None
+            raise WorkFailed(_ended(code), over_limit=True) from None
+        status, value, details = pickle.loads(reply)
+        if status == "ok":
+            return value  # type: ignore[no-any-return]
+        if status == "memory":
+            self.stop()
+            limit = self._memory // 1_000_000
+            raise WorkFailed(f"over the memory limit of {limit} MB", over_limit=True)
+        raise WorkFailed(value, details)
+
+    def _running(self) -> Connection:
+        """The worker's pipe, forking a worker first when there is none (or it died)."""
+        with self._lock:
+            if self._closing:
+                raise WorkFailed("monitor is stopping")
+            if self._process is not None and self._process.is_alive():
+                assert self._conn is not None
+                return self._conn
+            self._reap()
+            ours, theirs = self._context.Pipe(duplex=True)
+            process = self._context.Process(
+                target=_serve,
+                args=(theirs, self._memory, self._timeout),
+                name="monitor-worker",
+                daemon=True,
+            )
+            process.start()
+            theirs.close()
+            self._process, self._conn = process, ours
+            return ours
+
+    def stop(self, closing: bool = False) -> int | None:
+        """Kill the worker (if any) and forget it; its exit code (negative: the signal)."""
+        with self._lock:
+            self._closing = self._closing or closing
+            return self._reap()
+
+    def _reap(self) -> int | None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        code = None
+        if process is not None:
+            if process.is_alive():
+                process.kill()
+            process.join(5)
+            code = process.exitcode
+            if code is not None:
+                process.close()
+        if conn is not None:
+            conn.close()
+        return code
+
+
+def _ended(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if -code == signal.SIGKILL:
+            # Not ours (we kill only after the time limit): the kernel's out-of-memory killer.
+            return "the worker was killed (SIGKILL: out of memory?)"
+        return f"the worker crashed ({name})"
+    return f"the worker ended unexpectedly (exit code {code})"
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err)
+    if len(text) > 300:
+        text = text[:300] + "…"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _serve(conn: Connection, memory: int, timeout: float) -> None:
+    """A worker's life: one piece of work at a time until the pipe closes."""
+    # The daemon handles Ctrl-C and SIGTERM and stops its workers itself; a signal to the
+    # whole process group must not turn the work in progress into a failed check.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    if memory:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
+    backstop = int(timeout) + _BACKSTOP
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            return  # the daemon is gone or closed the pipe
+        signal.alarm(backstop)
+        out_of_memory = False
+        try:
+            function, args = pickle.loads(message)
+            del message
+            reply = pickle.dumps(("ok", function(*args), ""), pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            out_of_memory = True
+            reply = pickle.dumps(("memory", "", ""))
+        except RecursionError as err:
+            reply = pickle.dumps(("error", _describe(err), ""))
+        except Exception as err:
+            reply = pickle.dumps(("error", _describe(err), traceback.format_exc()))
+        signal.alarm(0)
+        try:
+            conn.send_bytes(reply)
+        except OSError:
+            return
+        if out_of_memory:
+            # Whatever ran out may have left half-built state behind: start afresh.
+            os._exit(0)
+
+
+# --- the work itself (module-level, so that a worker finds it by name) ---------------------
+
+
+def read_answer(profile: Any, result: Any, target: Any) -> Any:
+    """A profile's extraction of one answer (`Profile.extract`). The statements' canonical
+    JSON and hashes are worked out here, in the worker, and travel back with them: for a
+    big page they cost the event loop tens of milliseconds each time they are asked for."""
+    extraction = profile.extract(result, target)
+    for statement in extraction.statements:
+        statement.sha256  # noqa: B018 (cached on the statement, pickled with it)
+    return extraction
+
+
+def statement_hashes(profile: Any, result: Any, target: Any) -> dict[str, str] | None:
+    """The text hashes of the statements a stored answer gives under a profile's current
+    reading; None when it gives none (then nothing is excused, see `Checker._changes`)."""
+    extraction = profile.extract(result, target)
+    if extraction.problem:
+        return None
+    return {statement.key: statement.sha256 for statement in extraction.statements}
