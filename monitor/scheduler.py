@@ -251,6 +251,12 @@ class Daemon:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._checker: Checker | None = None
         self._deliverer: Deliverer | None = None
+        # Why the store could not be written when last looked at (None: it could).
+        self._store_failure: str | None = None
+        # Operator alerts that neither the outbox nor any channel took, to record once the
+        # store can be written again.
+        self._untold: list[tuple[WatchConfig, dict[str, object], list[str]]] = []
+        self._sending: set[asyncio.Future[None]] = set()
         # Several daemons on one PostgreSQL archive claim each check (see store/schedule.py).
         self.shared = store.shared
         self.instance = _instance_name()
@@ -369,6 +375,22 @@ class Daemon:
 
     async def _tick(self) -> None:
         self._start_due()
+        self._watch_store()
+
+    def _watch_store(self) -> None:
+        """A store that cannot be written (full disk, read-only data directory, lost
+        server) fails `/healthz` at once (see `health`); here the operator hears of it once,
+        and the log says it whatever else fails."""
+        failure = self.store.write_failure
+        if failure == self._store_failure:
+            return
+        if failure is None:
+            logger.warning("the store can be written again")
+            self._record_untold()
+        elif self._store_failure is None:
+            logger.error("the store cannot be written: %s", failure)
+            self._tell_operator("store", None, f"the store cannot be written: {failure}")
+        self._store_failure = failure
 
     def _start_due(self) -> None:
         """Start the check of every watch due by now (one wake-up for all of them)."""
@@ -600,7 +622,6 @@ class Daemon:
             watch = WatchConfig.model_construct(
                 id=DAEMON_WATCH, url="http://localhost/", name="monitor daemon"
             )
-            self.store.sync_watch(DAEMON_WATCH, watch.url, "daemon")
         payload = build_alert(
             "watchdog",
             watch,
@@ -613,14 +634,57 @@ class Daemon:
         )
         channels = self.config.alerts.operator_channels or list(self.config.channels)
         try:
-            self.store.record_alert(watch.id, payload, channels)
-        except Exception:
-            logger.exception("watchdog: could not record the operator alert")
+            self._record_operator_alert(watch, payload, channels)
+        except Exception as err:
+            # The outbox cannot take it (the store cannot be written): straight to the
+            # channels, once; what none of them takes waits for the store to recover.
+            logger.error("watchdog: could not record the operator alert: %s", err)
+            sending = asyncio.ensure_future(self._send_directly(watch, payload, channels))
+            self._sending.add(sending)
+            sending.add_done_callback(self._sending.discard)
+
+    def _record_operator_alert(
+        self, watch: WatchConfig, payload: dict[str, object], channels: list[str]
+    ) -> None:
+        if watch.id == DAEMON_WATCH:
+            self.store.sync_watch(DAEMON_WATCH, watch.url, "daemon")
+        self.store.record_alert(watch.id, payload, channels)
+
+    async def _send_directly(
+        self, watch: WatchConfig, payload: dict[str, object], channels: list[str]
+    ) -> None:
+        from monitor.channels import Channel
+
+        sent = False
+        for name in channels:
+            config = self.config.channels.get(name)
+            if config is None:
+                continue
+            try:
+                await Channel.create(name, config).send(dict(payload))
+                sent = True
+            except Exception as err:
+                logger.error("operator alert not sent through %s: %s", name, err)
+        if not sent:
+            self._untold.append((watch, payload, channels))
+
+    def _record_untold(self) -> None:
+        """Operator alerts no channel took while the store could not be written."""
+        while self._untold:
+            watch, payload, channels = self._untold[0]
+            try:
+                self._record_operator_alert(watch, payload, channels)
+            except Exception:
+                return
+            self._untold.pop(0)
 
     def health(self) -> dict[str, object]:
         silent = time.monotonic() - self._last_fire
+        store_failure = self.store.write_failure
         return {
-            "ok": silent < _STALL_AFTER,
+            "ok": silent < _STALL_AFTER and store_failure is None,
+            "store_writable": store_failure is None,
+            "store_error": store_failure,
             "watches": len(self.config.watch),
             "running_checks": len(self._running),
             "seconds_since_scheduler_fired": round(silent, 1),

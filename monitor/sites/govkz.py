@@ -185,8 +185,12 @@ class _Page:
 def _items(data: Any, single: bool) -> tuple[list[dict[str, Any]], str | None]:
     """Statement items from any of the answer shapes gov.kz has used."""
     if isinstance(data, dict) and data.get("errors"):
-        message = str(data["errors"][0].get("message", data["errors"][0]))[:200]
-        return [], f"GraphQL error: {message}"
+        # A list of {"message": …} by the GraphQL spec; whatever else a server sends
+        # ("boom", {"a": 1}) is the error all the same.
+        errors = data["errors"]
+        first = errors[0] if isinstance(errors, list) else errors
+        message = first.get("message", first) if isinstance(first, dict) else first
+        return [], f"GraphQL error: {str(message)[:200]}"
     if isinstance(data, dict) and isinstance(data.get("data"), dict):
         data = data["data"].get("news")
     if isinstance(data, dict) and isinstance(data.get("content"), list):
