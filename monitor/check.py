@@ -75,6 +75,9 @@ _DID_NOT_STAND = ("pending", "transient")
 _CONFIRM_ROUNDS = 3
 # A removal is always looked at twice, at least this long apart.
 _REMOVAL_RECHECK = 1.0
+# Blobs bigger than this are compressed in a thread before their commit (see
+# `Blobs.precompress`); smaller ones are not worth a thread's hand-over.
+_BIG_BLOB = 1_000_000
 
 
 def admitted_per_host(config: MonitorConfig) -> int:
@@ -341,6 +344,11 @@ class Checker:
             state.next_run_at = iso(moment + timedelta(seconds=recheck))
         if versions:
             state.last_change_at = at
+            big = [v.text for v in versions if v.text and len(v.text) > _BIG_BLOB]
+            if len(result.body) > _BIG_BLOB:
+                big.append(result.body)
+            if big:  # compressed in a thread, not in the event loop
+                await asyncio.to_thread(self.store.blobs.precompress, big)
         self.store.commit_check(
             CheckRecord(
                 watch.id,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -400,3 +401,141 @@ def test_nested_pages_and_malformed_answers_are_problems_of_their_watches_alone(
     assert "check crashed" not in stderr
     # Reported once in the log: the first failure of each, not every check.
     assert stderr.count("deep: check failed") == 1
+
+
+def test_an_18_mb_page_is_read_while_the_daemon_goes_on(tmp_path: Path, site: Site) -> None:
+    site.routes["/big"] = ("text/html; charset=utf-8", big_page())
+    watches = calm_watches(site)
+    watches.append({"id": "big", "url": site.url + "/big", "interval": "5s"})
+    port = free_port()
+    store = tmp_path / "store"
+    config = config_file(tmp_path, store, watches, listen=f"127.0.0.1:{port}")
+    daemon = start_daemon(config)
+    try:
+        with Health(port) as health:
+            assert wait_for(health.up, 30), "the daemon never answered /healthz"
+            assert wait_for(lambda: len(site.times("/calm/2")) >= 2, 30)
+            since = time.monotonic()
+            # Reading the page takes a worker 5 s on a quiet machine, 30 s on a busy one.
+            assert wait_for(lambda: bool(site.times("/big")) and checks(store, "big"), 150)
+            until = time.monotonic()
+            _, stderr = stop_daemon(daemon, within=25)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert daemon.returncode == 0, stderr
+    assert checks(store, "big")[0] == ("changed", None), stderr[-3000:]
+    [(title, size)] = rows(
+        store,
+        "SELECT d.title, b.size FROM version v JOIN document d ON d.id = v.document_id "
+        "JOIN blob b ON b.sha256 = v.text_sha256 WHERE d.watch_id = 'big'",
+    )
+    assert title == "A very long treaty" and size > 15_000_000
+    health.assert_prompt(since, until)
+    for n in (1, 2):
+        assert_kept_schedule(site.times(f"/calm/{n}"), 2.0, since, until)
+
+
+class SmallDisk:
+    """A 4 MB tmpfs to fill up when this process may mount one (root); otherwise a
+    directory made read-only (which stops any process but root's: then the test is
+    skipped)."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir()
+        self.path = path
+        self.mounted = (
+            os.geteuid() == 0
+            and subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)],
+                capture_output=True,
+            ).returncode
+            == 0
+        )
+        if not self.mounted and os.geteuid() == 0:
+            pytest.skip("cannot mount a tmpfs here, and root writes to read-only directories")
+        self.filler = path / "filler"
+
+    def fill(self) -> None:
+        if not self.mounted:
+            for directory in [self.path, *(p for p in self.path.rglob("*") if p.is_dir())]:
+                directory.chmod(0o555)
+            for file in (p for p in self.path.rglob("*") if p.is_file()):
+                file.chmod(0o444)
+            return
+        with open(self.filler, "wb") as handle, contextlib.suppress(OSError):
+            while True:  # until the disk is full
+                handle.write(b"\0" * 65536)
+                handle.flush()
+
+    def free(self) -> None:
+        if self.mounted:
+            self.filler.unlink()
+            return
+        for path in [self.path, *self.path.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+    def close(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+        else:
+            self.free()
+
+
+def test_a_full_disk_fails_healthz_and_tells_the_operator_once(
+    tmp_path: Path, site: Site, receiver: Receiver
+) -> None:
+    moves = {"n": 0}
+
+    def moving(path: str, body: bytes) -> bytes:
+        moves["n"] += 1  # an edit at every look: every check writes a version
+        return statement_page("Moving statement", [f"Revision {moves['n']} of the text."])
+
+    site.routes["/moving"] = ("text/html; charset=utf-8", moving)
+    watches = calm_watches(site)
+    watches.append({"id": "moving", "url": site.url + "/moving", "interval": "2s"})
+    port = free_port()
+    disk = SmallDisk(tmp_path / "disk")
+    try:
+        store = disk.path / "store"
+        config = config_file(
+            tmp_path, store, watches, listen=f"127.0.0.1:{port}", receiver=receiver
+        )
+        daemon = start_daemon(config)
+        try:
+            with Health(port) as health:
+                assert wait_for(health.up, 30), "the daemon never answered /healthz"
+                assert wait_for(lambda: len(site.times("/calm/2")) >= 2, 30)
+                assert health.answers[-1][1] == 200
+                since = time.monotonic()
+                disk.fill()
+                assert wait_for(lambda: health.answers[-1][1] == 503, 30)
+                report = health.answers[-1][3]
+                assert report["ok"] is False and report["store_writable"] is False
+                # "No space left on device" (blob files), "database or disk is full" (SQLite),
+                # "Permission denied" / "readonly database" (the read-only directory).
+                assert re.search(r"space|full|ermission|readonly", report["store_error"])
+                # Told once, straight through the operator channel (the outbox is full too).
+                assert wait_for(lambda: bool(receiver.alerts("watchdog")), 20)
+                time.sleep(5)  # more failing checks: no second alert
+                [told] = receiver.alerts("watchdog")
+                assert "the store cannot be written" in told["summary"]
+                disk.free()
+                assert wait_for(lambda: health.answers[-1][1] == 200, 30)
+                until = time.monotonic()
+                time.sleep(1)
+                _, stderr = stop_daemon(daemon, within=25)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+        assert daemon.returncode == 0, stderr
+        assert "the store cannot be written" in stderr  # the log says it too
+        assert "the store can be written again" in stderr
+        health.assert_prompt(since, until)
+        for n in (1, 2):
+            assert_kept_schedule(site.times(f"/calm/{n}"), 2.0, since, until)
+        assert len(receiver.alerts("watchdog")) == 1
+    finally:
+        disk.close()
