@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, serve_on_loopback
+from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, serve_on_loopback
 
 # 100,000 nested <div>s around one sentence: 1.1 MB.
 DEEP = (
@@ -539,3 +539,26 @@ def test_a_full_disk_fails_healthz_and_tells_the_operator_once(
         assert len(receiver.alerts("watchdog")) == 1
     finally:
         disk.close()
+
+
+def test_monitor_check_reports_every_watch_and_aborts_none(tmp_path: Path, site: Site) -> None:
+    site.routes["/deep"] = ("text/html; charset=utf-8", DEEP)
+    watches = calm_watches(site)
+    watches.append({"id": "deep", "url": site.url + "/deep"})
+    watches.append(govkz_api(site, "boom", b'{"errors":"boom"}', b'{"errors":{"a":1}}'))
+    watches.append(govkz_api(site, "nested", NESTED_JSON, NESTED_JSON))
+    store = tmp_path / "store"
+    config = config_file(tmp_path, store, watches, worker_timeout="5s")
+    result = monitor_cli(config, "check", "--once")
+    assert result.returncode == 1, result.stderr  # problems, not a crash of the run
+    outcome_line = re.compile(r"^([\w.-]+): ((?:changed|unchanged|problem) \(.*)$", re.M)
+    lines = dict(outcome_line.findall(result.stdout))
+    assert sorted(lines) == ["api-boom", "api-nested", "calm-1", "calm-2", "deep"]
+    assert lines["calm-1"].startswith("changed") and lines["calm-2"].startswith("changed")
+    assert "over the time limit of 5 s" in lines["deep"]
+    assert "GraphQL error: boom" in lines["api-boom"]
+    assert "RecursionError" in lines["api-nested"]
+    for watch in ("deep", "api-boom", "api-nested"):
+        [(outcome, detail)] = checks(store, watch)
+        assert outcome == "problem" and detail and detail in lines[watch]
+    assert "check crashed" not in result.stderr
