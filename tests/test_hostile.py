@@ -11,6 +11,7 @@ the site saw their requests) and `/healthz` answers within 100 ms.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -30,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from monitor.isolate import WorkerPool, WorkFailed
 from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, serve_on_loopback
 
 # 100,000 nested <div>s around one sentence: 1.1 MB.
@@ -562,3 +564,29 @@ def test_monitor_check_reports_every_watch_and_aborts_none(tmp_path: Path, site:
         [(outcome, detail)] = checks(store, watch)
         assert outcome == "problem" and detail and detail in lines[watch]
     assert "check crashed" not in result.stderr
+
+
+def test_a_worker_over_its_limits_is_replaced_and_the_pool_goes_on() -> None:
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=2, memory=300_000_000)
+        try:
+            with pytest.raises(WorkFailed, match="over the time limit of 2 s") as slow:
+                await pool.run(time.sleep, 30)
+            assert slow.value.over_limit
+            with pytest.raises(WorkFailed, match="over the memory limit of 300 MB") as big:
+                await pool.run(bytearray, 400_000_000)
+            assert big.value.over_limit
+            with pytest.raises(WorkFailed, match="ZeroDivisionError") as raised:
+                await pool.run(divmod, 1, 0)
+            assert not raised.value.over_limit and "Traceback" in raised.value.details
+            # Work nobody waits for any more (a cancelled check) is killed at once.
+            started = time.monotonic()
+            waiting = asyncio.ensure_future(pool.run(time.sleep, 30))
+            await asyncio.sleep(0.5)
+            waiting.cancel()
+            assert await pool.run(sum, [1, 2, 3]) == 6
+            assert time.monotonic() - started < 10
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
