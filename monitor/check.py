@@ -145,6 +145,8 @@ class Checker:
         # request: (their bytes and rules, the reason). The same bytes again are the same
         # problem; reading them again would only spend another worker's time limit.
         self._unreadable: dict[tuple[str, str], tuple[str, str]] = {}
+        # The last crash of each watch whose traceback was logged.
+        self._crashes: dict[str, str] = {}
         # Named in every check_run row when several daemons share the store.
         self.instance = instance
         self.store = store
@@ -249,8 +251,11 @@ class Checker:
         except WorkFailed as err:  # reading or diffing went over a limit (see isolate.py)
             return self._failed(watch, started, f"could not compare versions: {err}")
         except Exception as err:
-            logger.exception("%s: check crashed", watch.id)
-            return self._failed(watch, started, f"check crashed: {type(err).__name__}: {err}")
+            reason = f"check crashed: {type(err).__name__}: {err}"
+            if self._crashes.get(watch.id) != reason:  # the traceback once, not every check
+                self._crashes[watch.id] = reason
+                logger.exception("%s: check crashed", watch.id)
+            return self._failed(watch, started, reason)
 
     def _failed(self, watch: WatchConfig, started: float, reason: str) -> CheckOutcome:
         """A check that raised: a problem, recorded on the state as stored (the copy the

@@ -21,6 +21,7 @@ the event loop never waits for a pipe, pickling included.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -92,6 +93,14 @@ class WorkerPool:
         self._idle: asyncio.Queue[_Worker] | None = None
         self._threads = ThreadPoolExecutor(size, thread_name_prefix="monitor-work")
         self._closed = False
+
+    def start(self) -> None:
+        """Start every worker now (blocking: call it in a thread) rather than when the
+        first page needs one: the daemon does, so that its first checks do not wait for
+        the forkserver to load the parsers (a second or more on a busy machine)."""
+        for worker in self._workers:
+            with contextlib.suppress(WorkFailed):
+                worker.start()
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` in a worker (both picklable: module-level functions and plain
@@ -170,6 +179,9 @@ class _Worker:
             limit = self._memory // 1_000_000
             raise WorkFailed(f"over the memory limit of {limit} MB", over_limit=True)
         raise WorkFailed(value, details)
+
+    def start(self) -> None:
+        self._running()
 
     def _running(self) -> Connection:
         """The worker's pipe, forking a worker first when there is none (or it died)."""

@@ -56,6 +56,8 @@ _STARTUP_SPREAD = 60.0
 _STARTUP_PER_WATCH = 0.1
 _DELIVERY_EVERY = 5.0
 _SHUTDOWN_GRACE = 20.0
+# How long the daemon's start waits for its page-reading workers (see isolate.py).
+_WORKERS_START = 30.0
 _WATCHDOG_EVERY = 15.0
 # The tick fires every second; this much silence means the scheduler stopped.
 _STALL_AFTER = 120.0
@@ -268,6 +270,9 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         fetch = self.config.fetch
         work = WorkerPool(fetch.worker_count, fetch.worker_timeout, fetch.worker_memory)
+        # The workers start while the rest starts up (their own processes): the first
+        # checks then read their pages at once instead of waiting for them.
+        workers_started = asyncio.ensure_future(asyncio.to_thread(work.start))
         async with (
             Fetcher(self.config.fetch) as fetcher,
             BrowserEngine(self.config.fetch) as browser,
@@ -281,6 +286,10 @@ class Daemon:
                 work=work,
             )
             self._deliverer = Deliverer.from_config(self.store, self.config)
+            try:
+                await asyncio.wait_for(asyncio.shield(workers_started), _WORKERS_START)
+            except Exception as err:  # checks start anyway; a worker starts when needed
+                logger.error("page-reading workers not started: %s: %s", type(err).__name__, err)
             self._start_scheduler()
             background = [asyncio.ensure_future(self._watchdog())]
             if self.shared:

@@ -549,21 +549,31 @@ def test_monitor_check_reports_every_watch_and_aborts_none(tmp_path: Path, site:
     watches.append({"id": "deep", "url": site.url + "/deep"})
     watches.append(govkz_api(site, "boom", b'{"errors":"boom"}', b'{"errors":{"a":1}}'))
     watches.append(govkz_api(site, "nested", NESTED_JSON, NESTED_JSON))
+    # A profile that cannot make its requests for this URL raises in the check itself.
+    watches.append({"id": "misread", "url": site.url + "/calm/1", "profile": "govkz"})
     store = tmp_path / "store"
     config = config_file(tmp_path, store, watches, worker_timeout="5s")
     result = monitor_cli(config, "check", "--once")
     assert result.returncode == 1, result.stderr  # problems, not a crash of the run
     outcome_line = re.compile(r"^([\w.-]+): ((?:changed|unchanged|problem) \(.*)$", re.M)
     lines = dict(outcome_line.findall(result.stdout))
-    assert sorted(lines) == ["api-boom", "api-nested", "calm-1", "calm-2", "deep"]
+    assert sorted(lines) == ["api-boom", "api-nested", "calm-1", "calm-2", "deep", "misread"]
     assert lines["calm-1"].startswith("changed") and lines["calm-2"].startswith("changed")
     assert "over the time limit of 5 s" in lines["deep"]
     assert "GraphQL error: boom" in lines["api-boom"]
     assert "RecursionError" in lines["api-nested"]
-    for watch in ("deep", "api-boom", "api-nested"):
+    assert "check crashed: ValueError: not a gov.kz press page" in lines["misread"]
+    for watch in ("deep", "api-boom", "api-nested", "misread"):
         [(outcome, detail)] = checks(store, watch)
         assert outcome == "problem" and detail and detail in lines[watch]
-    assert "check crashed" not in result.stderr
+        # "failing since" set, and the one failing alert (failing_after = 0s) recorded.
+        [(since, alerted)] = rows(
+            store,
+            "SELECT failing_since, failure_alerted FROM watch_state WHERE watch_id = ?",
+            watch,
+        )
+        assert since and alerted
+    assert result.stderr.count("check crashed") == 1  # the misread watch's traceback
 
 
 def test_a_worker_over_its_limits_is_replaced_and_the_pool_goes_on() -> None:

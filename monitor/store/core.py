@@ -232,7 +232,9 @@ class Store(ReviewMixin, ScheduleMixin, SessionMixin, FurnitureMixin):
             self._writer = None
         if self._conn is not None:
             try:
-                self.flush()
+                # Logged, not raised: a store that cannot take the last checks' rows (a full
+                # disk) must still close, and the process end as it would have.
+                self._flush_logged()
             finally:
                 self._conn.close()
                 self._conn = None
