@@ -12,9 +12,10 @@ limit kept by the daemon: a worker over it is killed (SIGKILL) and a fresh one f
 the next use. The work then fails with `WorkFailed` and its reason, which the check turns
 into a *problem* of that one watch; the other workers and the event loop go on.
 
-Workers are forked from a forkserver that has imported the parsers once, and only when
-work first arrives: a cycle of unchanged pages (304s, identical bytes, nothing to read)
-starts none. The daemon talks to each worker over a pipe from a thread of its own, so
+Workers are forked from a forkserver that has imported the parsers once (and read a small
+page, see isolate_preload.py). The daemon starts them while it starts up; `monitor check`
+only when work first arrives: a cycle of unchanged pages (304s, identical bytes, nothing
+to read) starts none. The daemon talks to each worker over a pipe from a thread of its own, so
 the event loop never waits for a pipe, pickling included.
 """
 
