@@ -41,7 +41,7 @@ logger = logging.getLogger("monitor.isolate")
 T = TypeVar("T")
 
 # Imported once by the forkserver, so a worker forked from it starts in milliseconds.
-_PRELOAD = ["monitor.isolate", "monitor.isolate_preload", "charset_normalizer"]
+_PRELOAD = ["monitor.isolate", "monitor.isolate_preload", "monitor.learned", "charset_normalizer"]
 # A worker whose daemon vanished (kill -9) must not compute on forever: it ends itself this
 # long after the work's own limit (SIGALRM's default action ends the process even while it
 # is deep inside C code, which a Python-level handler would not interrupt).
