@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -285,10 +286,11 @@ def test_figures_are_diffed_and_archived_apart_from_the_text() -> None:
     # A statement without figures keeps the bytes (and hash) it was archived with.
     assert b"figures" not in plain.to_json()
     photo = "The Minister signed the report on 11 March."
-    shown = Statement(**{**plain.__dict__, "figures": (photo,)})
+    # replace(), not the instance's __dict__: that also holds the statement's cached JSON
+    shown = replace(plain, figures=(photo,))
     assert Statement.from_json(shown.to_json()) == shown
     assert compare(plain, shown).summary == f"Figure added: “{photo}”"
-    recaptioned = Statement(**{**plain.__dict__, "figures": (photo.replace("11", "12"),)})
+    recaptioned = replace(plain, figures=(photo.replace("11", "12"),))
     result = compare(shown, recaptioned)
     assert result.summary == f"Figure caption: “{photo}” → “{photo.replace('11', '12')}”"
     assert result.removed == ["11"] and result.added == ["12"]
