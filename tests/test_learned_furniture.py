@@ -16,7 +16,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html import escape
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from monitor.extract import Statement, Target, get_profile, profile_names
 from monitor.fetch import Fetcher
 from monitor.learned import MIN_CHANGES, TEMPLATE_MIN, LearnedFurniture, normal
 from monitor.store import CheckRecord, NewVersion, Store
-from tests.conftest import REPO, monitor_cli, serve_on_loopback
+from tests.conftest import REPO, monitor_cli, serve_pages
 from tests.postgres import Backend
 from tests.webui import add_user, csrf, login, serving
 
@@ -96,24 +95,11 @@ class Site:
 def site() -> Iterator[Site]:
     state = Site()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            with state.lock:
-                body = state.pages.get(self.path)
-            if body is None:
-                self.send_response(404)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def body_of(path: str) -> bytes | None:
+        with state.lock:
+            return state.pages.get(path)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    for state.url in serve_on_loopback(Handler):
+    for state.url in serve_pages(body_of):
         yield state
 
 
