@@ -328,8 +328,7 @@ async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list
 def _documents(store: Store, watch_id: str, key: str | None = None) -> list[dict]:
     """The statements of a watch, each with its watch id; a discovering listing's are those
     of the statement watches it found (where its statements are archived)."""
-    family = [watch_id, *(row["watch_id"] for row in store.discovered([watch_id]))]
-    documents = [dict(d) for w in family for d in store.documents(w)]
+    documents = [dict(d) for w in store.family(watch_id) for d in store.documents(w)]
     if key:
         documents = [d for d in documents if d["key"] == key]
         if not documents:
