@@ -105,6 +105,32 @@ def test_search_finds_words_that_survive_only_in_earlier_or_removed_versions(
         assert isinstance(store.search(odd), list)
 
 
+def test_search_takes_or_phrases_exclusions_and_prefixes(store: Store) -> None:
+    """The syntax people know from web search, the same on SQLite and PostgreSQL."""
+    texts = {
+        "en/1": "The minister met colleagues in Astana to discuss trade.",
+        "en/2": "Talks in Brussels with the European Union on visas.",
+        "en/3": "The union of European states was mentioned in Brussels briefly.",
+        "ru/4": "Министр прибыл в Брюссель на переговоры.",
+    }
+    for key, body in texts.items():
+        record(store, "2026-11-01T10:00:00.000Z", "baseline", statement(key, "News", body))
+
+    def keys(query: str) -> set[str]:
+        return {hit["key"] for hit in store.search(query)}
+
+    assert keys("Astana OR Brussels") == {"en/1", "en/2", "en/3"}
+    assert keys("Brussel*") == {"en/2", "en/3"}
+    assert keys("Brussel") == set()  # a prefix only when asked for
+    assert keys('"European Union"') == {"en/2"}  # the words next to each other
+    assert keys("European Union") == {"en/2", "en/3"}
+    assert keys("Brussels -visas") == {"en/3"}
+    assert keys('Brussels -"European Union"') == {"en/3"}
+    assert keys("Брюссел*") == {"ru/4"}
+    assert keys("trade OR visas minister") == {"en/1"}  # OR binds tighter than AND
+    assert keys("-visas") == set()  # nothing to look for
+
+
 def test_a_version_seen_by_another_process_is_indexed_once(store: Store, backend: Backend) -> None:
     record(store, "2026-11-01T10:00:00.000Z", "baseline", statement("en/1", "Aid", "Unique words."))
     with backend.store() as other:

@@ -8,12 +8,12 @@ checks as everything else ("nothing writes around the store").
 from __future__ import annotations
 
 import json
-import re
 from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
 
+from monitor import searchquery
 from monitor.store.records import now_iso
 from monitor.store.schema import (
     annotation,
@@ -40,7 +40,6 @@ _SEARCH_META = "search_upto"
 # Snippet highlight markers: control characters no statement text contains, replaced by
 # <mark> after the snippet has been HTML-escaped.
 MARK_START, MARK_END = "\x02", "\x03"
-_TERM = re.compile(r'"([^"]+)"|(\S+)')
 
 
 class ReviewMixin:
@@ -298,15 +297,13 @@ class ReviewMixin:
         with matches between MARK_START and MARK_END. Earlier and removed versions are
         searched too — text that is no longer on the site is found all the same."""
         self.index_text()
+        parsed = searchquery.parse(query)
+        if parsed is None:
+            return []
         if self._sqlite:
-            match = fts5_query(query)
-            if not match:
-                return []
-            sql, params = _SEARCH_SQLITE, {"q": match}
+            sql, params = _SEARCH_SQLITE, {"q": searchquery.to_fts5(parsed)}
         else:
-            if not query.strip():
-                return []
-            sql, params = _SEARCH_PG, {"q": query.casefold()}
+            sql, params = _SEARCH_PG, {"q": searchquery.to_tsquery(parsed)}
         where = "AND d.watch_id = :watch" if watch_id else ""
         with self._read() as conn:
             rows = conn.execute(
@@ -322,20 +319,6 @@ def _searchable(raw: bytes) -> tuple[str, str]:
     texts = [link.get("text", "") for link in links if isinstance(link, dict)]
     figures = [str(figure) for figure in data.get("figures", ())]
     return str(data.get("title", "")), "\n".join([*data.get("paragraphs", ()), *figures, *texts])
-
-
-def fts5_query(query: str) -> str:
-    """A user's words as an FTS5 query: every word must occur ("quoted phrases" as
-    phrases, a trailing * for a prefix). Quoting each term keeps FTS5's operators and
-    column filters out of reach of whatever a visitor types."""
-    terms = []
-    for phrase, word in _TERM.findall(query):
-        term = phrase or word
-        prefix = not phrase and term.endswith("*")
-        term = term.rstrip("*") if prefix else term
-        if term.strip():
-            terms.append('"' + term.replace('"', '""') + '"' + ("*" if prefix else ""))
-    return " ".join(terms)
 
 
 _INSERT_TEXT_SQLITE = text(
@@ -360,7 +343,7 @@ _SEARCH_PG = (
     f"SELECT {_RESULT_COLUMNS}, "
     "ts_headline('simple', t.title || E'\\n' || t.body, q, "
     f"'StartSel={MARK_START}, StopSel={MARK_END}, MaxFragments=2, MaxWords=24, MinWords=8') "
-    "AS snippet FROM version_text AS t, websearch_to_tsquery('simple', :q) AS q, "
+    "AS snippet FROM version_text AS t, to_tsquery('simple', :q) AS q, "
     "version AS v, document AS d "
     "WHERE t.search @@ q AND v.id = t.version_id AND d.id = v.document_id {where} "
     "ORDER BY ts_rank(t.search, q) DESC, v.id DESC LIMIT :limit"
