@@ -10,8 +10,11 @@
   on, or a loopback name; a listener on every address (0.0.0.0, ::) also accepts any IP
   literal. Anything else is answered 400: a page on another site whose name is made to
   resolve to this server (DNS rebinding) cannot read the UI through the visitor's browser.
-  /healthz and /metrics answer any Host (supervisors and scrapers use names of their own;
-  neither answer holds anything behind a login).
+  /healthz answers any Host (a supervisor probes under names of its own, and the answer
+  says only whether the daemon is well). /metrics follows the rule like every page: it
+  names watches and their failures, which a rebinding page could otherwise read. A
+  Prometheus scraping the listen address (or, on a wildcard listener, any of the machine's
+  addresses), a loopback name or the public URL's host is answered.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from monitor.config import MonitorConfig
 # For uvicorn.Config / uvicorn.run: the proxy headers are ours to judge (see above).
 UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False, "server_header": False}
 
-_ANY_HOST_PATHS = ("/healthz", "/metrics")
+_ANY_HOST_PATHS = ("/healthz",)
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 
