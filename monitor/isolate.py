@@ -95,13 +95,17 @@ class WorkerPool:
         self._threads = ThreadPoolExecutor(size, thread_name_prefix="monitor-work")
         self._closed = False
 
-    def start(self) -> None:
+    def start(self, warm_up: Callable[[], object] | None = None) -> None:
         """Start every worker now (blocking: call it in a thread) rather than when the
         first page needs one: the daemon does, so that its first checks do not wait for
-        the forkserver to load the parsers (a second or more on a busy machine)."""
+        the forkserver to load the parsers (a second or more on a busy machine).
+        `warm_up()` then runs once in each (its failure is the next work's problem);
+        no other work may be given to the pool before this returns."""
         for worker in self._workers:
             with contextlib.suppress(WorkFailed):
                 worker.start()
+                if warm_up is not None:
+                    worker.call(warm_up, ())
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` in a worker (both picklable: module-level functions and plain

@@ -2,9 +2,9 @@
 
 * Passwords are argon2id hashes (argon2-cffi's defaults); an unknown user costs the same
   verification as a known one, so timing does not tell which names exist. A verification
-  takes hundreds of milliseconds of CPU and 64 MiB: it runs in threads of its own (at most
-  `_HASHING`, at a lower CPU priority), never on the event loop that runs the checks and
-  answers /healthz.
+  takes hundreds of milliseconds of CPU and 64 MiB: it runs in worker processes of its own
+  (at most `_HASHING`, at a lower CPU priority, see monitor/passwords.py), never on the
+  event loop that runs the checks and answers /healthz, nor in a thread sharing its GIL.
 * Failed logins are budgeted three ways within `_WINDOW`: per client address and name, per
   client address (an IPv6 address counts by its /64, which one host can fill), and over all
   clients. A spent budget answers 429 without hashing anything (after `THROTTLE_PAUSE`), so
@@ -29,8 +29,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
+import concurrent.futures
 import hashlib
 import hmac
 import ipaddress
@@ -39,15 +38,16 @@ import secrets
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
+from monitor import passwords
+from monitor.isolate import WorkerPool
+from monitor.passwords import hash_password
 from monitor.store import Store, iso
+
+__all__ = ["hash_password"]  # (for `monitor user add`)
 
 SESSION_COOKIE = "monitor_session"
 CSRF_COOKIE = "monitor_csrf"
@@ -62,28 +62,13 @@ _WINDOW = 600.0
 _PER_NAME = 5
 _PER_ADDRESS = 20
 _OVERALL = 200
-# Password hashes computed at once (threads of their own, each ~0.3 s of a core and 64 MiB).
+# Password hashes computed at once (processes of their own, each ~0.3 s of a core and 64 MiB).
 _HASHING = max(1, (os.cpu_count() or 2) // 2)
+# One verification's limit: far above its cost, even on a machine busy with other work.
+_HASH_TIMEOUT = 60.0
 # A throttled login is answered after this pause: it costs the server a sleeping coroutine
 # and holds each flooding connection to about one guess a second.
 THROTTLE_PAUSE = 1.0
-
-_hasher = PasswordHasher()
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Verified against when the user does not exist, so both cases cost one argon2 run.
-    Made when the web UI starts (Auth), not at import: argon2's 64 MiB run at import
-    raised the peak memory of every process that imports the web package, `monitor run
-    --no-web` included."""
-    return _hasher.hash(secrets.token_urlsafe(16))
-
-
-def hash_password(password: str) -> str:
-    if len(password) < 8:
-        raise ValueError("a password needs at least 8 characters")
-    return _hasher.hash(password)
 
 
 def fingerprint(password_hash: str) -> str:
@@ -92,19 +77,6 @@ def fingerprint(password_hash: str) -> str:
 
 def _session_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _lower_priority() -> None:
-    """Hashing threads yield the CPU to the event loop (Linux: niceness is per thread)."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return bool(_hasher.verify(password_hash, password))
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 @dataclass(frozen=True)
@@ -198,10 +170,22 @@ class Auth:
         key = store.secret("web", lambda: secrets.token_urlsafe(48))
         self._csrf_key = hashlib.sha256(("csrf:" + key).encode()).digest()
         self.budget = budget or LoginBudget()
-        self._hashing = ThreadPoolExecutor(
-            _HASHING, thread_name_prefix="monitor-argon2", initializer=_lower_priority
-        )
-        _dummy_hash()  # now, so the first login of an unknown name costs no extra run
+        self._hashing = WorkerPool(_HASHING, _HASH_TIMEOUT)
+        # The hashing workers start (and make their dummy hash) now, in a thread: not on
+        # the event loop, and not at the first login, which would then cost more.
+        self._started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        threading.Thread(target=self._start_hashing, name="monitor-hashing", daemon=True).start()
+
+    def _start_hashing(self) -> None:
+        try:
+            self._hashing.start(warm_up=passwords.warm_up)
+        finally:
+            self._started.set_result(None)
+
+    async def _hash(self, function: Any, *args: Any) -> Any:
+        if not self._started.done():
+            await asyncio.wrap_future(self._started)
+        return await self._hashing.run(function, *args)
 
     # --- sessions ----------------------------------------------------------------------------
 
@@ -212,14 +196,13 @@ class Auth:
         raises Throttled while a budget of failed logins is spent."""
         charged = self.budget.charge(client, username)
         row = self.store.user(username) if username else None
-        stored = row["password_hash"] if row else _dummy_hash()
-        loop = asyncio.get_running_loop()
-        ok = await loop.run_in_executor(self._hashing, _verify, stored, password)
+        stored = row["password_hash"] if row else None  # None: verified against a dummy
+        ok = await self._hash(passwords.verify, stored, password)
         if not ok or row is None:
             return None, None
         self.budget.refund(charged)
-        if _hasher.check_needs_rehash(row["password_hash"]):
-            rehashed = await loop.run_in_executor(self._hashing, _hasher.hash, password)
+        if passwords.needs_rehash(row["password_hash"]):
+            rehashed = await self._hash(passwords.rehash, password)
             self.store.put_user(username, rehashed, row["role"])
             row = self.store.user(username) or row
         token = secrets.token_urlsafe(32)
