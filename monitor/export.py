@@ -23,9 +23,12 @@ JSON lines: one object per version with the same facts, the statement as a JSON 
 (`statement`; re-serialised with sorted keys, no spaces and unescaped UTF-8 it gives back
 the exact bytes of `text_sha256`) and as plain text (`text`).
 
-Secrets (monitor/redact.py): credentials in URLs (`https://user:pass@host/`) and request
-headers that authenticate (Authorization, Cookie, gov.kz's `hash`/`token`) are written as
-`***` / `[redacted]` unless `include_secrets` (`monitor export --include-secrets`).
+Secrets (monitor/redact.py): credentials in URLs (`https://user:pass@host/`, in any header
+too, a Location), request headers that authenticate (Authorization, Cookie, gov.kz's
+`hash`/`token`) and response headers that hand out a secret (Set-Cookie) are written as
+`***` / `[redacted]` unless `include_secrets` (`monitor export --include-secrets`). Only
+headers change, never a payload: the payload digests stay those of the capture, and
+warcio's block digests are of the record as written.
 
 A damaged or missing blob does not stop an export: everything else is written, and what
 was left out is listed in `ExportCount.skipped` (`monitor export` reports it and exits 1).
@@ -59,7 +62,13 @@ from warcio.warcwriter import WARCWriter
 
 from monitor.config import parse_duration
 from monitor.extract import Statement
-from monitor.redact import redact_deep, redact_headers, redact_text, redact_url
+from monitor.redact import (
+    redact_deep,
+    redact_headers,
+    redact_response_headers,
+    redact_text,
+    redact_url,
+)
 from monitor.store import Store, StoreError
 from monitor.store.chain import ChainReport, walk
 from monitor.store.records import iso
@@ -138,11 +147,12 @@ def version_facts(
 
 
 def hide_secrets(facts: dict[str, Any]) -> dict[str, Any]:
-    """Facts of a version with URL credentials and secret request headers redacted."""
+    """Facts of a version with URL credentials and secret headers redacted."""
     shown = redact_deep(facts)
     if shown.get("response"):
         response = shown["response"]
         response["request_headers"] = redact_headers(response["request_headers"])
+        response["headers"] = [list(pair) for pair in redact_response_headers(response["headers"])]
     return shown
 
 
@@ -301,13 +311,16 @@ def _write_exchange(
     sha = response["request_body_sha256"]
     sent = store.read_blob(sha) if sha else b""
     status = response["status"]
+    received = response["headers"]
+    if not include_secrets:
+        received = redact_response_headers(received)
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:  # a status Python has no name for
         reason = ""
     headers = [
         (ORIGINAL_PREFIX + name if name.lower() in _WIRE_HEADERS else name, value)
-        for name, value in response["headers"]
+        for name, value in received
     ] + [("Content-Length", str(len(body)))]
     response_headers = _warc_headers(response["requested_at"], digest=response["body_sha256"])
     url, final_url = response["url"], response["final_url"]

@@ -7,13 +7,16 @@ the web UI, feeds, alerts, JSON lines, WARC — shows `https://***@host/` instea
 Request headers that authenticate (Authorization, Cookie, gov.kz's browser-issued
 `hash`/`token`, and names that say they hold a token, key or secret) are kept as evidence
 of what was sent, and written to exports as `[redacted]` unless the operator asks for them
-(`monitor export --include-secrets`).
+(`monitor export --include-secrets`). So are response headers that hand out a secret
+(`Set-Cookie`: the site's session for whoever replays it; token-bearing names), and any
+header's URL credentials (a `Location` or `Referer` naming `user:pass@`). Authentication
+challenges (`WWW-Authenticate`) name a realm, not a secret, and are kept.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +32,8 @@ _SECRET_HEADERS = frozenset(
 )
 # Header names holding these words are secrets too (x-auth-token, x-csrf-token, api-key…).
 _SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey", "session", "auth")
+_SECRET_RESPONSE_HEADERS = frozenset({"set-cookie", "set-cookie2"})
+_CHALLENGES = frozenset({"www-authenticate", "proxy-authenticate"})
 
 T = TypeVar("T")
 
@@ -66,13 +71,29 @@ def is_secret_header(name: str) -> bool:
     return lowered in _SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
 
 
+def is_secret_response_header(name: str) -> bool:
+    lowered = name.lower()
+    if lowered in _CHALLENGES:
+        return False
+    return lowered in _SECRET_RESPONSE_HEADERS or is_secret_header(lowered)
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Request headers with the values of secret ones replaced by `[redacted]`."""
-    return {name: REDACTED if is_secret_header(name) else value for name, value in headers.items()}
+    """Request headers with the values of secret ones replaced by `[redacted]`, and URL
+    credentials in the others' (a Referer) by `***`."""
+    return {
+        name: REDACTED if is_secret_header(name) else redact_text(value)
+        for name, value in headers.items()
+    }
 
 
-def redact_header_list(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(name, REDACTED if is_secret_header(name) else value) for name, value in headers]
+def redact_response_headers(headers: Iterable[Sequence[str]]) -> list[tuple[str, str]]:
+    """Response headers (name, value) with the values of secret ones (Set-Cookie) replaced
+    by `[redacted]`, and URL credentials in the others' (a Location) by `***`."""
+    return [
+        (name, REDACTED if is_secret_response_header(name) else redact_text(value))
+        for name, value in headers
+    ]
 
 
 def redact_deep(value: T) -> T:

@@ -3,11 +3,13 @@ JSON lines for scripts — from an archive the real pipeline filled from the rep
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import sqlite3
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from monitor.config import load_config
 from monitor.export import ORIGINAL_PREFIX, warc_digest, write_warc
-from monitor.extract import profile_names
+from monitor.extract import Statement, profile_names
 from monitor.replica import ReplicaSite
 from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
 from tests.conftest import monitor_cli, write_config
@@ -296,3 +298,78 @@ def test_headers_are_written_back_as_received_and_transfer_headers_renamed(
         records = ArchiveIterator(stream)
         payloads = [r.content_stream().read() for r in records if r.rec_type == "response"]
     assert payloads == [body]  # a reader does not try to gunzip it
+
+
+def test_response_headers_handing_out_secrets_are_redacted_in_every_export(
+    tmp_path: Path,
+) -> None:
+    """A Set-Cookie the site sent (its session, for whoever replays it) and URL credentials
+    in a Location are `[redacted]` / `***` in JSON lines, WARC and WACZ unless
+    --include-secrets; the payload and its digest stay those of the capture."""
+    from monitor.export import write_jsonl
+    from monitor.wacz import write_wacz
+
+    cookie, credentials = "sid=S-51c0-secret; HttpOnly", "op:L-77d1-secret"
+    body = b'{"items": []}'
+    text = Statement("p", "https://gov.example/api", "t", ("Заявление.",)).to_json()
+    with Store(tmp_path / "store") as store:
+        store.sync_watch("w", "https://gov.example/api", "generic")
+        store.commit_check(
+            CheckRecord("w", "2026-11-25T10:00:00.000Z", 5, "changed", 200),
+            store.state("w"),
+            response=ResponseRecord(
+                requested_at="2026-11-25T09:59:59.500Z",
+                method="GET",
+                url="https://gov.example/api",
+                final_url="https://gov.example/api",
+                status=200,
+                http_version="HTTP/1.1",
+                request_headers={"Referer": f"https://{credentials}@gov.example/"},
+                request_body=None,
+                headers=[
+                    ("content-type", "application/json"),
+                    ("set-cookie", cookie),
+                    ("Content-Location", f"https://{credentials}@gov.example/api"),
+                    ("www-authenticate", 'Basic realm="gov"'),  # a challenge: no secret
+                ],
+                redirects=[(302, f"https://{credentials}@gov.example/old")],
+                body=body,
+            ),
+            versions=[
+                NewVersion("p", "https://gov.example/api", "t", None, "ru", "baseline", text)
+            ],
+        )
+        exports: dict[str, dict[bool, bytes]] = {"jsonl": {}, "warc": {}, "wacz": {}}
+        for secrets in (False, True):
+            lines = tmp_path / f"out-{secrets}.jsonl"
+            write_jsonl(store, lines, include_secrets=secrets)
+            exports["jsonl"][secrets] = lines.read_bytes()
+            warc = tmp_path / f"out-{secrets}.warc"
+            write_warc(store, warc, include_secrets=secrets)
+            exports["warc"][secrets] = warc.read_bytes()
+            assert warcio("check", "-v", str(warc)).returncode == 0  # block digests as written
+            [response] = [r for r in read_warc(warc) if r["type"] == "response"]
+            assert response["payload"] == body
+            digest = warc_digest(hashlib.sha256(body).hexdigest())
+            assert response["warc"]["WARC-Payload-Digest"] == digest
+            shown = response["http"].get_header("set-cookie")
+            assert shown == (cookie if secrets else "[redacted]")
+            assert response["http"].get_header("www-authenticate") == 'Basic realm="gov"'
+            wacz = tmp_path / f"out-{secrets}.wacz"
+            write_wacz(store, wacz, include_secrets=secrets)
+            with zipfile.ZipFile(wacz) as package:
+                exports["wacz"][secrets] = b"".join(
+                    gzip.decompress(data) if name.endswith(".gz") else data
+                    for name in package.namelist()
+                    for data in [package.read(name)]
+                )
+    for kind, by_choice in exports.items():
+        for value in ("S-51c0-secret", "L-77d1-secret"):
+            assert value.encode() not in by_choice[False], kind
+            assert value.encode() in by_choice[True], kind
+    jsonl = json.loads(exports["jsonl"][False].splitlines()[0])["response"]
+    assert ["set-cookie", "[redacted]"] in jsonl["headers"]
+    assert ["Content-Location", "https://***@gov.example/api"] in jsonl["headers"]
+    assert jsonl["request_headers"]["Referer"] == "https://***@gov.example/"
+    assert b"Content-Location: https://***@gov.example/api\r\n" in exports["warc"][False]
+    assert b"Referer: https://***@gov.example/\r\n" in exports["warc"][False]

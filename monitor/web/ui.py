@@ -22,7 +22,7 @@ from monitor.charset import decode_body
 from monitor.config import StoreConfig, WatchConfig
 from monitor.extract import Statement
 from monitor.feed import feed_bytes
-from monitor.redact import redact_deep, redact_headers, redact_text
+from monitor.redact import redact_deep, redact_headers, redact_response_headers, redact_text
 from monitor.store import Store
 from monitor.store.furniture import host_of
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
@@ -360,8 +360,11 @@ class ReadingPages(Pages):
         record = self._record(request)
         facts = {k: record[k] for k in _HEADER_FACTS}
         # What monitor sent may authenticate it (gov.kz's hash/token, Authorization,
-        # Cookie), and URLs may carry credentials: neither is shown.
+        # Cookie), what it received may hand out a secret (Set-Cookie), and URLs may carry
+        # credentials: none of these is shown.
         facts["request_headers"] = redact_headers(facts["request_headers"])
+        if "headers" in facts:
+            facts["headers"] = redact_response_headers(facts["headers"])
         data = json.dumps(redact_deep(facts), ensure_ascii=False, indent=2).encode()
         name = f"{request.path_params['watch']}-response-{record['id']}.headers.json"
         return _download(data, name, "application/json")
