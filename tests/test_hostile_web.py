@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
+import random
 import sqlite3
 import statistics
 import threading
@@ -30,6 +32,7 @@ from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
 from monitor.web.auth import LoginBudget, Throttled
 from monitor.web.guard import forwarded_client, host_name
 from tests.conftest import Receiver, monitor_cli, serve_on_loopback, write_config
+from tests.test_hostile import Health
 from tests.webui import PASSWORD, add_user, csrf, login, serving
 
 # --- logins --------------------------------------------------------------------------------
@@ -100,21 +103,27 @@ def test_a_login_flood_leaves_healthz_and_the_checks_alone(
         elapsed = time.monotonic() - started
         checks = _count(db, "SELECT COUNT(*) FROM check_run") - checks_before
 
+        took = sorted(latencies)
         print(
             f"flood: {len(statuses)} attempts, {statuses.count(401)} hashed and refused, "
-            f"{statuses.count(429)} throttled; /healthz {len(latencies)} probes, median "
-            f"{statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms; "
-            f"{checks} checks in {elapsed:.1f} s"
+            f"{statuses.count(429)} throttled; /healthz {len(took)} probes, median "
+            f"{statistics.median(took) * 1000:.1f} ms, p95 {took[len(took) * 95 // 100] * 1000:.1f}"
+            f" ms, max {took[-1] * 1000:.1f} ms; {checks} checks in {elapsed:.1f} s; "
+            f"load {os.getloadavg()[0]:.1f}"
         )
         assert set(statuses) <= {401, 429}
         # Never more argon2 runs than the address's budget, however many names and clients.
         assert statuses.count(401) <= PER_ADDRESS
-        # Within 100 ms; on this shared 2-core machine one probe in a few hundred may take
-        # longer (a spike of 60-210 ms about a second into the flood, not yet explained;
-        # without the flood none above 25 ms). Before issue 27: median 4.8 s, 2 checks in 17 s.
-        slow = [latency for latency in latencies if latency >= 0.1]
-        assert len(latencies) > 100 and len(slow) <= len(latencies) // 100
-        assert max(latencies) < 0.5
+        # Every answer within 100 ms (argon2 runs in a process of its own: a hashing thread
+        # at a low priority once held the GIL while descheduled, up to 213 ms). Before issue
+        # 27: median 4.8 s, 2 checks in 17 s. On a machine whose run queue is longer than its
+        # CPUs, the bound of the other hostile tests (tests/test_hostile.py, Health).
+        assert len(took) > 100
+        if os.getloadavg()[0] < (os.cpu_count() or 1):
+            assert took[-1] < 0.1, f"/healthz took {took[-1]:.3f} s"
+        else:
+            assert took[len(took) * 95 // 100] < 0.1, took[-20:]
+            assert took[-1] < 1.0, took[-20:]
         assert checks >= elapsed * 0.6  # the 1 s watch kept (most of) its schedule
 
         # The peer is 127.0.0.1, which [server] trusted_proxies does not list: the header
@@ -256,6 +265,14 @@ def test_a_foreign_host_header_is_refused(ui: tuple[Path, str]) -> None:
         assert client.get("/login", headers={"Host": "monitor.example.org"}).status_code == 200
         assert client.get("/login", headers={"Host": "localhost:1"}).status_code == 200
         assert client.get("/healthz", headers={"Host": "probe.internal"}).status_code == 200
+        # /metrics names watches and failures: the Host rule holds there too, and a scraper
+        # of the listen address, a loopback name or the public URL's host is answered.
+        port = url.rsplit(":", 1)[1]
+        rebound = client.get("/metrics", headers={"Host": "rebound.attacker.example"})
+        assert rebound.status_code == 400
+        for host in (f"127.0.0.1:{port}", "localhost", "monitor.example.org"):
+            answer = client.get("/metrics", headers={"Host": host})
+            assert answer.status_code == 200 and "monitor_" in answer.text, host
 
 
 def test_pages_behind_a_login_and_exports_are_not_cached(ui: tuple[Path, str]) -> None:
@@ -473,3 +490,67 @@ def test_captured_request_headers_are_redacted_in_exports(tmp_path: Path) -> Non
     for value in secrets.values():
         assert value not in redacted and value not in lines.read_text()
         assert value in full.read_bytes().decode("utf-8", "replace")
+
+
+# --- a hostile diff --------------------------------------------------------------------------
+
+
+def _words(count: int, seed: int | None = None) -> str:
+    words = [f"w{n}" for n in range(count)]
+    if seed is not None:
+        random.Random(seed).shuffle(words)
+    return " ".join(words)
+
+
+def test_a_hostile_diff_is_a_problem_page_and_the_server_answers_throughout(
+    tmp_path: Path,
+) -> None:
+    """A statement whose one paragraph is 60,000 words, and a next version with the same
+    words shuffled: the word diff needs far more than the worker's time limit (2 s here).
+    `monitor serve` computes it in a worker: the diff page says why it cannot show the
+    diff, /healthz answers within 100 ms meanwhile, and the next diff is shown as usual."""
+    config = write_config(tmp_path, None)
+    text = config.read_text().replace('timeout = "10s"', 'timeout = "10s"\nworker_timeout = "2s"')
+    config.write_text(text + '\n[[watch]]\nid = "hostile"\nurl = "https://gov.example/h"\n')
+    url_of = "https://gov.example/h"
+
+    def statement(key: str, *paragraphs: str) -> bytes:
+        return Statement(key, url_of, "Statement", paragraphs).to_json()
+
+    with Store(tmp_path / "store") as store:
+        store.sync_watch("hostile", url_of, "generic")
+        for number, (kind, texts) in enumerate(
+            [
+                ("baseline", {"huge": (_words(60_000),), "small": ("The old sentence.",)}),
+                ("edited", {"huge": (_words(60_000, seed=1),), "small": ("The new sentence.",)}),
+            ]
+        ):
+            at = f"2026-11-25T1{number}:00:00.000Z"
+            store.commit_check(
+                CheckRecord("hostile", at, 5, "changed", 200),
+                store.state("hostile"),
+                versions=[
+                    NewVersion(key, url_of, "Statement", None, "en", kind, statement(key, *body))
+                    for key, body in texts.items()
+                ],
+            )
+    assert add_user(config, "vi", "viewer").returncode == 0
+    with serving(config) as url:
+        reader = login(url, "vi")
+        port = int(url.rsplit(":", 1)[1])
+        with Health(port) as health:
+            time.sleep(0.5)
+            since = time.monotonic()
+            answer = reader.get("/watch/hostile/diff?key=huge&b=2")
+            took = time.monotonic() - since
+            time.sleep(0.3)
+            until = time.monotonic()
+            benign = reader.get("/watch/hostile/diff?key=small&b=2")
+        assert answer.status_code == 200, answer.text
+        assert "could not be compared" in answer.text
+        assert "over the time limit of 2 s" in answer.text
+        assert "No change between these versions" not in answer.text
+        assert took >= 2.0  # the worker ran until its limit
+        health.assert_prompt(since, until)
+        assert benign.status_code == 200 and "could not be compared" not in benign.text
+        assert "new" in benign.text and "old" in benign.text

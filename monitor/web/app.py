@@ -8,6 +8,7 @@ stalled, so a supervisor (systemd, Kubernetes) can restart a daemon that stopped
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.config import MonitorConfig
+from monitor.isolate import WorkerPool
 from monitor.metrics import REGISTRY
 from monitor.store import Store
 from monitor.web.admin import EditingPages
@@ -30,6 +32,10 @@ from monitor.web.pages import HERE, UI_POLICY, make_env
 from monitor.web.ui import ReadingPages
 
 Health = Callable[[], dict[str, Any]]
+
+# A diff the UI shows is computed within this many seconds (or the fetch workers' limit,
+# when lower): a reader waits for the answer, and a page over it is shown as a problem.
+DIFF_TIMEOUT = 15.0
 
 
 async def _nothing() -> None:
@@ -74,8 +80,15 @@ def _pages(
     store: Store, config: Callable[[], MonitorConfig], on_change: Callable[[], Awaitable[None]]
 ) -> tuple[ReadingPages, EditingPages]:
     auth, env = Auth(store), make_env()
+    fetch = config().fetch
+    # The UI's own worker (started at its first diff): a reader's diff never waits for the
+    # daemon's checks, nor holds up one. The same time and memory limits as a check's.
+    work = WorkerPool(1, min(DIFF_TIMEOUT, fetch.worker_timeout), fetch.worker_memory)
+    # Workers ignore SIGTERM (the daemon stops them itself): killed before multiprocessing
+    # joins its children at exit, which would otherwise wait for them for ever.
+    atexit.register(work.close)
     return (
-        ReadingPages(store, config, auth, env),
+        ReadingPages(store, config, auth, env, work=work),
         EditingPages(store, config, auth, env, on_change=on_change),
     )
 

@@ -29,6 +29,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import hashlib
 import hmac
@@ -171,6 +172,9 @@ class Auth:
         self._csrf_key = hashlib.sha256(("csrf:" + key).encode()).digest()
         self.budget = budget or LoginBudget()
         self._hashing = WorkerPool(_HASHING, _HASH_TIMEOUT)
+        # Workers ignore SIGTERM: killed before multiprocessing joins its children at exit
+        # (which would wait for them for ever).
+        atexit.register(self._hashing.close)
         # The hashing workers start (and make their dummy hash) now, in a thread: not on
         # the event loop, and not at the first login, which would then cost more.
         self._started: concurrent.futures.Future[None] = concurrent.futures.Future()

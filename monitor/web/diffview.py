@@ -4,6 +4,10 @@ stretches folded, and title / date / links apart from the text.
 `monitor.diff.compare` says *what* changed, sentence by sentence, for alerts; this module
 says *where* in the whole statement, paragraph by paragraph, for the page. Both use the
 same word diff (`monitor.diff.word_diff`), so a highlight and an alert never disagree.
+
+What is diffed came from a site, and the ignore rules from users: the UI runs `view_of`
+in a worker process under time and memory limits (monitor/isolate.py), never in the
+server's event loop. A diff over a limit is shown as a page saying so (`failed_view`).
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class DiffView:
     score: float
     # Ignore rules that ran out of time on these versions and were not applied.
     problems: list[str] = field(default_factory=list)
+    # The versions could not be compared (a worker's limit): `problems` says why.
+    failed: bool = False
 
     @property
     def changes(self) -> int:
@@ -71,6 +77,20 @@ def diff_view(old: Statement | None, new: Statement | None, ignore: list[str]) -
     if old is None and new is not None:  # first version: the title is news too
         fields.insert(0, FieldChange("title", "title", [Piece(INSERT, new.title)]))
     return DiffView(blocks, fields, result.summary, result.score, result.problems)
+
+
+def view_of(old: bytes | None, new: bytes | None, ignore: list[str]) -> DiffView:
+    """`diff_view` of two stored statements (canonical JSON), for a worker process: the
+    parsing of the stored text happens there too."""
+    return diff_view(
+        Statement.from_json(old) if old is not None else None,
+        Statement.from_json(new) if new is not None else None,
+        ignore,
+    )
+
+
+def failed_view(reason: str) -> DiffView:
+    return DiffView([], [], "", 0.0, [reason], failed=True)
 
 
 def _align(old: tuple[str, ...], new: tuple[str, ...]) -> list[Block]:

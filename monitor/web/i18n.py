@@ -64,6 +64,10 @@ RU: dict[str, str] = {
     "Text": "Текст",
     "unchanged paragraphs": "неизменённых абзацев",
     "No change between these versions.": "Между этими версиями нет изменений.",
+    "These versions could not be compared within the limits for untrusted work.": (
+        "Эти версии не удалось сравнить в пределах ограничений для недоверенных данных."
+    ),
+    "Reason": "Причина",
     "Previous change": "Предыдущее изменение",
     "Next change": "Следующее изменение",
     "change": "изменение",

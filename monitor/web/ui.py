@@ -22,12 +22,13 @@ from monitor.charset import decode_body
 from monitor.config import StoreConfig, WatchConfig
 from monitor.extract import Statement
 from monitor.feed import feed_bytes
+from monitor.isolate import InlineWork, Work, WorkFailed
 from monitor.redact import redact_deep, redact_headers, redact_response_headers, redact_text
 from monitor.store import Store
 from monitor.store.furniture import host_of
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.store.timestamps import version_stamp
-from monitor.web.diffview import diff_view
+from monitor.web.diffview import failed_view, view_of
 from monitor.web.i18n import LANGUAGES, translator
 from monitor.web.memento import memento_headers
 from monitor.web.pages import Missing, Pages, Visit, local_path, page, version_url
@@ -47,9 +48,12 @@ _RENDERABLE = ("text/html", "text/plain", "application/json", "application/xml",
 
 
 class ReadingPages(Pages):
-    def __init__(self, *args: Any, **kw: Any) -> None:
+    def __init__(self, *args: Any, work: Work | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.fragments = FragmentCache()
+        # Where diffs of what sites sent are computed: a worker pool with time and memory
+        # limits (monitor/web/app.py); in this process only for tools and tests.
+        self.work: Work = work or InlineWork()
 
     # --- watches ---------------------------------------------------------------------------
 
@@ -211,7 +215,12 @@ class ReadingPages(Pages):
             raise Missing("both versions must be of the same statement")
         if a is not None and a["seq"] > b["seq"]:
             a, b = b, a
-        view = diff_view(self._statement(a), self._statement(b), watch.ignore)
+        try:
+            view = await self.work.run(view_of, self._text(a), self._text(b), list(watch.ignore))
+        except WorkFailed as err:
+            # A page (or a rule) over the worker's limits: this diff says so, the server and
+            # every other page go on.
+            view = failed_view(err.reason)
         mode = "side" if params.get("view") == "side" else "inline"
         return self.render(
             visit,
@@ -261,6 +270,12 @@ class ReadingPages(Pages):
         part = request.path_params.get("part")
         target = version_url(watch.id, row["key"], row["seq"], f"/{part}" if part else "")
         return RedirectResponse(target, status_code=301)
+
+    def _text(self, row: dict[str, Any] | None) -> bytes | None:
+        """A version's statement as stored (canonical JSON), or None."""
+        if row is None or not row["text_sha256"]:
+            return None
+        return self.store.read_blob(row["text_sha256"])
 
     def _statement(self, row: dict[str, Any] | None) -> Statement | None:
         if row is None or not row["text_sha256"]:
