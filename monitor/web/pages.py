@@ -112,7 +112,7 @@ class Pages:
 
     def render(
         self, visit: Visit, template: str, status_code: int = 200, **context: Any
-    ) -> HTMLResponse:
+    ) -> Response:
         _ = translator(visit.language)
         html = self.env.get_template(template).render(
             _=_,
@@ -139,7 +139,7 @@ class Pages:
             response.set_cookie(name, value, **{**cookie_options(secure), **options})
         return response
 
-    def error(self, visit: Visit, status: int, title: str, message: str = "") -> HTMLResponse:
+    def error(self, visit: Visit, status: int, title: str, message: str = "") -> Response:
         return self.render(visit, "error.html.j2", status, title=title, message=message)
 
     def redirect(self, visit: Visit, url: str) -> Response:
