@@ -12,7 +12,9 @@ server's event loop. A diff over a limit is shown as a page saying so (`failed_v
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import os
 from dataclasses import dataclass, field
 
 from monitor.diff import DELETE, EQUAL, INSERT, Change, compare, word_diff
@@ -20,6 +22,8 @@ from monitor.extract import Statement
 
 # Unchanged paragraphs kept visible on each side of a change.
 CONTEXT = 1
+# Niceness of the UI's diff worker (see view_in_worker).
+_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,14 @@ def view_of(old: bytes | None, new: bytes | None, ignore: list[str]) -> DiffView
         Statement.from_json(new) if new is not None else None,
         ignore,
     )
+
+
+def view_in_worker(old: bytes | None, new: bytes | None, ignore: list[str]) -> DiffView:
+    """`view_of` in the UI's worker process, at a lower CPU priority: a hostile diff takes
+    the CPU the server needs to answer everyone else only when nobody else wants it."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, _NICENESS)
+    return view_of(old, new, ignore)
 
 
 def failed_view(reason: str) -> DiffView:

@@ -22,13 +22,13 @@ from monitor.charset import decode_body
 from monitor.config import StoreConfig, WatchConfig
 from monitor.extract import Statement
 from monitor.feed import feed_bytes
-from monitor.isolate import InlineWork, Work, WorkFailed
+from monitor.isolate import InlineWork, Work, WorkerPool, WorkFailed
 from monitor.redact import redact_deep, redact_headers, redact_response_headers, redact_text
 from monitor.store import Store
 from monitor.store.furniture import host_of
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.store.timestamps import version_stamp
-from monitor.web.diffview import failed_view, view_of
+from monitor.web.diffview import failed_view, view_in_worker, view_of
 from monitor.web.i18n import LANGUAGES, translator
 from monitor.web.memento import memento_headers
 from monitor.web.pages import Missing, Pages, Visit, local_path, page, version_url
@@ -215,8 +215,9 @@ class ReadingPages(Pages):
             raise Missing("both versions must be of the same statement")
         if a is not None and a["seq"] > b["seq"]:
             a, b = b, a
+        diff = view_in_worker if isinstance(self.work, WorkerPool) else view_of
         try:
-            view = await self.work.run(view_of, self._text(a), self._text(b), list(watch.ignore))
+            view = await self.work.run(diff, self._text(a), self._text(b), list(watch.ignore))
         except WorkFailed as err:
             # A page (or a rule) over the worker's limits: this diff says so, the server and
             # every other page go on.
