@@ -208,6 +208,34 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(handler=cmd_user_add)
     q = actions.add_parser("list", parents=[common], help="list users and their roles")
     q.set_defaults(handler=cmd_user_list)
+    p = command("token", cmd_token_list, "API tokens: list them, add one (shown once), revoke one")
+    actions = p.add_subparsers(dest="action", metavar="{add,list,revoke}")
+    q = actions.add_parser("add", parents=[common], help="make a token for /api/v1; shown once")
+    q.add_argument("name", help="what the token is for, e.g. newsroom-bot")
+    q.add_argument("--role", choices=["viewer", "editor", "admin"], default="viewer")
+    q.set_defaults(handler=cmd_token_add)
+    q = actions.add_parser("list", parents=[common], help="list tokens (never the tokens)")
+    q.set_defaults(handler=cmd_token_list)
+    q = actions.add_parser("revoke", parents=[common], help="end a token at once")
+    q.add_argument("name")
+    q.set_defaults(handler=cmd_token_revoke)
+    p = command("watches", cmd_watches_export, "watch lists in (urlwatch, changedetection.io, ...)")
+    actions = p.add_subparsers(dest="action", metavar="{import,export}")
+    q = actions.add_parser(
+        "import",
+        parents=[common],
+        help="read urlwatch's urls.yaml, a changedetection.io backup, OPML or a list of URLs; "
+        "show what would be added, add it with --apply",
+    )
+    q.add_argument("file", type=Path)
+    q.add_argument(
+        "--apply", action="store_true", help="add them (kept in the store, like the UI's)"
+    )
+    q.set_defaults(handler=cmd_watches_import)
+    q = actions.add_parser("export", parents=[common], help="write the watches (file's and UI's)")
+    q.add_argument("--format", choices=["toml", "json", "opml"], default="toml")
+    q.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    q.set_defaults(handler=cmd_watches_export)
     p = command(
         "furniture",
         cmd_furniture,
@@ -825,6 +853,99 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         store.put_user(args.name, hashed, args.role)
         store.delete_sessions(args.name)  # a new password ends the old sessions
     print(f"user {args.name} ({args.role}) saved")
+    return EXIT_OK
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from monitor.web.api import new_token, token_hash
+
+    config = _config(args)
+    token = new_token()
+    with _store(config) as store:
+        if not store.add_token(args.name, token_hash(token), args.role, f"cli:{getpass.getuser()}"):
+            raise UsageError(f"a token {args.name!r} exists (names are not reused; pick another)")
+    print(f"token {args.name} ({args.role}); it is shown this once, keep it safe:")
+    print(token)
+    print("use it as:  Authorization: Bearer <token>   (e.g. curl -H ... /api/v1/changes)")
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _store(config) as store:
+        for row in store.tokens():
+            state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "in force"
+            used = row["last_used_at"] or "never used"
+            print(f"{row['name']}\t{row['role']}\t{state}\t{used}\tby {row['created_by']}")
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _store(config) as store:
+        if not store.revoke_token(args.name):
+            raise UsageError(f"no token {args.name!r} in force")
+    print(f"token {args.name} revoked")
+    return EXIT_OK
+
+
+def cmd_watches_import(args: argparse.Namespace) -> int:
+    from monitor.extract import get_profile
+    from monitor.overrides import WatchError, apply_ui_watches, validate_watch, watch_settings
+    from monitor.watchlists import WatchListError, describe, read_watch_list
+
+    config = _config(args)
+    with _store(config) as store:
+        in_force = apply_ui_watches(config, store)
+        try:
+            found = read_watch_list(
+                args.file,
+                taken_ids=[w.id for w in in_force.watch],
+                watched_urls={w.url: w.id for w in in_force.watch},
+            )
+        except (WatchListError, OSError) as err:
+            raise UsageError(str(err)) from None
+        accepted = []
+        for line in describe(found):
+            print(line)
+        for proposed in found.watches:
+            try:
+                watch = validate_watch(config, proposed.settings)
+            except WatchError as err:
+                print(f"  ! {proposed.id}: not added: {err}")
+                continue
+            profile = get_profile(watch.profile, watch.url).name
+            print(f"  = {proposed.id}: profile {profile}")
+            accepted.append(watch)
+        if not args.apply:
+            print(f"{len(accepted)} watch(es) would be added; run again with --apply to add them")
+            return EXIT_OK
+        for watch in accepted:
+            stored = watch_settings(watch)
+            stored.pop("id")
+            store.put_ui_watch(watch.id, stored, f"import:{found.format}")
+    print(
+        f"{len(accepted)} watch(es) added to the store; a running daemon checks them after "
+        "its next reload (SIGHUP, or saving any watch in the web UI)"
+    )
+    return EXIT_OK
+
+
+def cmd_watches_export(args: argparse.Namespace) -> int:
+    from monitor.overrides import apply_ui_watches, watch_settings
+    from monitor.watchlists import write_watch_list
+
+    config = _config(args)
+    with _store(config) as store:
+        watches = [watch_settings(w) for w in apply_ui_watches(config, store).watch]
+    text = write_watch_list(watches, getattr(args, "format", "toml"))
+    if getattr(args, "output", None):
+        args.output.write_text(text, encoding="utf-8")
+        print(f"{len(watches)} watch(es) written to {args.output}")
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 

@@ -262,6 +262,8 @@ class ServerConfig(_Strict):
     # from any other peer those headers are ignored (they would let a client pick the
     # address its failed logins are counted against).
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Requests a minute to /api/v1 per token (and per address presenting none); over it: 429.
+    api_rate: int = Field(default=600, ge=1)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -23,7 +23,7 @@ import json
 import re
 import tomllib
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -480,6 +480,12 @@ def _finish(
     return result
 
 
+def new_watch_id(url: str, taken: Collection[str], name: str | None = None) -> str:
+    """An id for a watch added without one: from its name, else its host and path."""
+    entry = _Entry("", url, {"name": name} if name else {})
+    return _unique(_slug(entry), set(taken))
+
+
 def _unusable(url: str) -> str | None:
     try:
         parts = urlsplit(url)
@@ -494,8 +500,12 @@ def _unusable(url: str) -> str | None:
 
 
 def _slug(entry: _Entry) -> str:
-    parts = urlsplit(entry.url)
-    base = entry.settings.get("name") or f"{parts.hostname}{parts.path}"
+    try:
+        parts = urlsplit(entry.url)
+        where = f"{parts.hostname}{parts.path}"
+    except ValueError:  # refused later, with the reason; an id is needed to say so
+        where = "watch"
+    base = entry.settings.get("name") or where
     slug = re.sub(r"[^a-z0-9]+", "-", str(base).lower()).strip("-")
     return (slug or "watch")[:56].rstrip("-") or "watch"
 

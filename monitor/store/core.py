@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blob_file
 from monitor.store.chain import ChainReport, link, walk, watch_link
+from monitor.store.changes import ChangesMixin
 from monitor.store.furniture import FurnitureMixin
 from monitor.store.records import (
     CheckRecord,
@@ -56,6 +57,7 @@ from monitor.store.schema import (
 )
 from monitor.store.sessions import SessionMixin
 from monitor.store.sql import describe, insert_ignore, postgresql_engine, sqlite_engine, upsert
+from monitor.store.tokens import TokenMixin
 from monitor.store.writer import WriterLock
 
 Row = dict[str, Any]
@@ -106,7 +108,7 @@ class _DriverStatement:
         return tuple(values[name] for name in self._order) if self._order else values
 
 
-class Store(ReviewMixin, ScheduleMixin, SessionMixin, FurnitureMixin):
+class Store(ReviewMixin, ScheduleMixin, SessionMixin, FurnitureMixin, TokenMixin, ChangesMixin):
     """The archive. `path` is the data directory (SQLite index and blob files); with `url`
     the index is a PostgreSQL database and blobs go to the database (`blobs="db"`, the
     default there) or to `path` (`blobs="path"`, a directory every daemon shares)."""

@@ -502,6 +502,16 @@ def _add_timestamps(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_api(conn: Connection) -> None:
+    # Defined with the code that uses them; imported here, not at the top (they import us).
+    from monitor.store.changes import alert_created, version_observed
+    from monitor.store.tokens import api_token
+
+    api_token.create(conn, checkfirst=True)
+    for index in (version_observed, alert_created):
+        index.create(conn, checkfirst=True)
+
+
 # Version 1 is the schema monitor 0.1 created with plain sqlite3. A new database is created
 # from `metadata` directly and stamped with the latest version; an older one runs every
 # later step, in order, in the same transaction as the version bump.
@@ -513,6 +523,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "web UI: server-side sessions (web_session)", _add_sessions),
     Migration(7, "learned furniture: furniture", _add_furniture),
     Migration(8, "trusted timestamps: timestamp_batch, version_timestamp", _add_timestamps),
+    Migration(11, "API and changes feed: api_token, version_observed, alert_created", _add_api),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -25,6 +25,7 @@ from monitor.isolate import WorkerPool
 from monitor.metrics import REGISTRY
 from monitor.store import Store
 from monitor.web.admin import EditingPages
+from monitor.web.api import ApiPages
 from monitor.web.auth import Auth
 from monitor.web.guard import RequestGuard
 from monitor.web.memento import MementoPages
@@ -68,6 +69,7 @@ def create_app(
         routes += ui_routes(reading, editing)
         memento = MementoPages(store, current, reading.auth, reading.env)
         routes += memento_routes(memento)
+        routes += ApiPages(store, current, on_change).routes()
         handlers[404] = reading.not_found
     app = Starlette(routes=routes, exception_handlers=handlers)
     if config is None:

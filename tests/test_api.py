@@ -1,0 +1,213 @@
+"""The JSON API (/api/v1) on a real archive (tests/webui.py) served by `monitor serve` on a
+real port: a newsroom tool's story, tokens and roles, and a contract test of every
+endpoint against the OpenAPI document by schemathesis, a third-party contract tester."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import positive_data_acceptance
+
+from tests.conftest import monitor_cli
+from tests.webui import (
+    NEWEST_KEY,
+    SENTENCE_NEW,
+    SENTENCE_OLD,
+    Archive,
+    archive_fixture,  # noqa: F401 (the fixture `archive`)
+    serving,
+)
+
+DATA = Path(__file__).parent / "data" / "watchlists"
+
+
+@dataclass
+class Api:
+    url: str
+    config: Path
+    tokens: dict[str, str]
+
+    def client(self, role: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url + "/api/v1",
+            headers={"Authorization": f"Bearer {self.tokens[role]}"},
+            timeout=30,
+        )
+
+
+def _token(config: Path, name: str, role: str) -> str:
+    result = monitor_cli(config, "token", "add", name, "--role", role)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[1].strip()
+
+
+@pytest.fixture(scope="module")
+def api(archive: Archive, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """`monitor serve` on a copy of the shared archive (these tests add watches and notes)."""
+    tmp = tmp_path_factory.mktemp("api")
+    shutil.copytree(archive.store, tmp / "store")
+    config = tmp / "monitor.toml"
+    config.write_text(archive.config.read_text().replace(str(archive.store), str(tmp / "store")))
+    tokens = {role: _token(config, f"{role}-bot", role) for role in ("viewer", "editor")}
+    with serving(config) as url:
+        yield Api(url, config, tokens)
+
+
+def test_a_newsroom_tool_lists_changes_reads_a_diff_and_adds_a_watch(api: Api) -> None:
+    with api.client("editor") as client:
+        page = client.get("/changes", params={"kind": "edited", "language": "en"}).json()
+        [edit] = [c for c in page["changes"] if c["key"] == NEWEST_KEY and c["seq"] == 2]
+        assert edit["kind"] == "edited" and edit["listing"] == "mfa-en"
+        assert "diff" in edit["links"] and "archived" in edit["links"]
+
+        diff = client.get(
+            f"/watches/{edit['watch_id']}/diff", params={"key": NEWEST_KEY, "to": edit["seq"]}
+        ).json()
+        [change] = [c for c in diff["changes"] if c["field"] == "body"]
+        assert SENTENCE_OLD in change["before"] and SENTENCE_NEW in change["after"]
+
+        text = client.get(
+            f"/watches/{edit['watch_id']}/versions/{edit['seq']}/text", params={"key": NEWEST_KEY}
+        )
+        assert SENTENCE_NEW in text.text and text.headers["cache-control"] == "no-store"
+
+        added = client.post(
+            "/watches", json={"url": "https://mfa.example.org/statements", "name": "Other MFA"}
+        )
+        assert added.status_code == 201, added.text
+        watch_id = added.json()["id"]
+        assert added.json()["source"] == "ui"
+        listed = {w["id"]: w for w in client.get("/watches").json()["watches"]}
+        assert listed[watch_id]["url"] == "https://mfa.example.org/statements"
+        assert (
+            client.post("/watches", json={"id": watch_id, "url": "https://x.example/"}).status_code
+            == 409
+        )
+        assert client.delete(f"/watches/{watch_id}").status_code == 204
+        assert client.get(f"/watches/{watch_id}").status_code == 404
+        assert client.delete("/watches/mfa-en").status_code == 409  # the file's stays
+
+
+def test_removed_statements_point_at_the_archived_copy_and_pages_are_stable(api: Api) -> None:
+    with api.client("viewer") as client:
+        everything = client.get("/changes", params={"limit": 200}).json()
+        assert everything["next"] is None
+        removed = [c for c in everything["changes"] if c["kind"] == "removed"]
+        assert removed
+        for change in removed:  # the live page is gone: the link is our last copy of it
+            assert change["links"]["archived"].startswith(f"/watch/{change['watch_id']}/versions/")
+        seen, cursor = [], None
+        while True:
+            page = client.get(
+                "/changes", params={"limit": 2, **({"cursor": cursor} if cursor else {})}
+            )
+            seen += [(c["source"], c["id"]) for c in page.json()["changes"]]
+            cursor = page.json()["next"]
+            if cursor is None:
+                break
+        assert seen == [(c["source"], c["id"]) for c in everything["changes"]]
+        assert client.get("/changes", params={"kind": "bogus"}).status_code == 422
+
+
+def test_tokens_roles_and_annotations(api: Api) -> None:
+    anonymous = httpx.get(api.url + "/api/v1/watches")
+    assert anonymous.status_code == 401 and "Bearer" in anonymous.headers["www-authenticate"]
+    wrong = httpx.get(api.url + "/api/v1/watches", headers={"Authorization": "Bearer mon_nope"})
+    assert wrong.status_code == 401
+    with api.client("viewer") as viewer:
+        assert viewer.get("/watches").status_code == 200
+        assert viewer.post("/watches", json={"url": "https://x.example/"}).status_code == 403
+        note = viewer.post(
+            "/annotations",
+            json={
+                "watch": "mfa-en",
+                "key": NEWEST_KEY,
+                "seq": 2,
+                "verdict": "significant",
+                "note": "API",
+            },
+        )
+        assert note.status_code == 201, note.text
+        assert note.json()["username"] == "token:viewer-bot" and note.json()["seq"] == 2
+        notes = viewer.get("/annotations", params={"watch": "mfa-en", "key": NEWEST_KEY}).json()
+        assert notes["annotations"][0]["note"] == "API"
+        hits = viewer.get("/search", params={"q": "formal OR nonexistentword"}).json()["hits"]
+        assert any(h["key"] == NEWEST_KEY for h in hits)
+    listed = monitor_cli(api.config, "token", "list")
+    assert "viewer-bot\tviewer\tin force" in listed.stdout
+    assert api.tokens["viewer"] not in listed.stdout  # never shown again
+    assert monitor_cli(api.config, "token", "revoke", "viewer-bot").returncode == 0
+    with api.client("viewer") as viewer:
+        assert viewer.get("/watches").status_code == 401  # at once, in the serving process
+    api.tokens["viewer"] = _token(api.config, "viewer-bot-2", "viewer")
+
+
+def test_a_flood_is_answered_429(api: Api, tmp_path: Path) -> None:
+    config = tmp_path / "monitor.toml"
+    config.write_text(api.config.read_text().replace("[server]\n", "[server]\napi_rate = 30\n"))
+    token = _token(config, "flood-bot", "viewer")
+    with serving(config) as url, httpx.Client(base_url=url + "/api/v1") as client:
+        codes = [
+            client.get("/alerts", headers={"Authorization": f"Bearer {token}"}).status_code
+            for _ in range(40)
+        ]
+        assert codes[:30] == [200] * 30 and codes[-1] == 429
+        late = client.get("/alerts", headers={"Authorization": f"Bearer {token}"})
+        assert late.status_code == 429 and int(late.headers["retry-after"]) >= 1
+        # Another token has a budget of its own.
+        other = _token(config, "other-bot", "viewer")
+        assert (
+            client.get("/alerts", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+        )
+
+
+def test_watch_lists_come_in_and_go_out_without_touching_the_toml(api: Api, tmp_path: Path) -> None:
+    before = api.config.read_bytes()
+    dry = monitor_cli(api.config, "watches", "import", str(DATA / "urlwatch-urls.yaml.example"))
+    assert dry.returncode == 0, dry.stderr
+    assert "urlwatch: 8 to add, 3 skipped" in dry.stdout
+    assert "profile generic" in dry.stdout and "--apply" in dry.stdout
+    with api.client("viewer") as client:
+        before_ids = {w["id"] for w in client.get("/watches").json()["watches"]}
+    applied = monitor_cli(
+        api.config, "watches", "import", str(DATA / "urlwatch-urls.yaml.example"), "--apply"
+    )
+    assert applied.returncode == 0, applied.stderr
+    again = monitor_cli(api.config, "watches", "import", str(DATA / "urlwatch-urls.yaml.example"))
+    assert "0 to add" in again.stdout and "already watched as" in again.stdout
+    out = tmp_path / "watches.opml"
+    exported = monitor_cli(api.config, "watches", "export", "--format", "opml", "-o", str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert "http://www.dubclub-vienna.com/" in out.read_text() and "mfa-en" in out.read_text()
+    assert api.config.read_bytes() == before
+    with api.client("viewer") as client:  # `serve` reads the store's watches afresh
+        after_ids = {w["id"] for w in client.get("/watches").json()["watches"]}
+    assert len(after_ids - before_ids) == 8
+
+
+@pytest.fixture(scope="module")
+def api_schema(api: Api) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(api.url + "/api/v1/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_endpoint_keeps_to_its_openapi_document(case: schemathesis.Case, api: Api) -> None:
+    # What the document cannot say (an ignore rule that does not compile, an address that
+    # may not be fetched, a verdict-less empty note) is refused with 422 and its reason, so
+    # a schema-valid body may be refused there; every other check applies to every call.
+    writes = case.method in ("POST", "PUT")
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {api.tokens['editor']}"},
+        excluded_checks=[positive_data_acceptance] if writes else [],
+    )
