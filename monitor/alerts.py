@@ -30,6 +30,7 @@ from monitor.diff import Change, DiffResult, summarize
 from monitor.noise import RateLimiter, hold_reason, iso, parse_time
 from monitor.redact import redact_deep, redact_url
 from monitor.store import Delivery, Store
+from monitor.wayback import add_copies
 
 logger = logging.getLogger("monitor.alerts")
 
@@ -193,6 +194,7 @@ class Deliverer:
             batch = self._claim(batch, channel, now)
             if not batch:
                 continue
+            add_copies(self.store, [d.payload for d in batch])  # those made by now
             payload = (
                 batch[0].payload if len(batch) == 1 else build_digest([d.payload for d in batch])
             )
