@@ -271,7 +271,9 @@ class Deliverer:
             raise LookupError(
                 f"delivery {delivery_id}: channel {row['channel']!r} is not configured"
             )
-        error = await _attempt(channel, json.loads(row["payload"]), str(delivery_id))
+        payload = json.loads(row["payload"])
+        add_copies(self.store, [payload])
+        error = await _attempt(channel, payload, str(delivery_id))
         if error is not None:
             self.store.mark_failed(delivery_id, error, None)
             raise ChannelError(error)

@@ -35,8 +35,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from prometheus_client import Gauge
 
 from monitor.config import ArchiveConfig, MonitorConfig
+from monitor.metrics import REGISTRY
+from monitor.redact import has_userinfo
 from monitor.store import Store, iso
 from monitor.store import wayback as queue
 
@@ -68,6 +71,12 @@ _PERMANENT = frozenset(
     }
 )
 _BUSY = "limit of active sessions"
+
+WAITING = Gauge(
+    "monitor_independent_copies_waiting",
+    "Versions waiting for their Save Page Now capture (queued or submitted)",
+    registry=REGISTRY,
+)
 
 
 @dataclass(frozen=True)
@@ -160,10 +169,16 @@ class Submitter:
     async def round(self) -> RoundResult:
         """Queue what is new, then work on every due row (up to a limit)."""
         result = RoundResult(queued=self.enqueue())
-        now = self.clock()
-        rows = queue.due(self.store, iso(now), _ROUND_LIMIT)
+        try:
+            await self._work_due(result)
+        finally:
+            WAITING.set(queue.waiting(self.store))
+        return result
+
+    async def _work_due(self, result: RoundResult) -> None:
+        rows = queue.due(self.store, iso(self.clock()), _ROUND_LIMIT)
         if not rows:
-            return result
+            return
         keys = keys_from(self.archive)
         if keys is None and not self._told_no_keys:
             logger.warning(
@@ -189,7 +204,6 @@ class Submitter:
                     else:
                         self._retry(row, str(busy), result, busy.retry_after, count=False)
                     break  # the rest wait with it; they are due again as they were
-        return result
 
     async def _work(
         self, client: httpx.AsyncClient, keys: Keys | None, row: dict[str, Any], result: RoundResult
@@ -206,6 +220,9 @@ class Submitter:
                     "one could be submitted",
                     result,
                 )
+                return
+            if has_userinfo(row["url"]):  # the Archive would publish them
+                self._fail(row, "not submitted: the URL carries credentials", result)
                 return
             await self._submit(client, keys, row, result)
         else:

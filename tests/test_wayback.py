@@ -30,6 +30,7 @@ import pytest
 from monitor.alerts import Deliverer
 from monitor.channels.log import LogChannel
 from monitor.config import ConfigError, MonitorConfig, load_config, parse_config
+from monitor.metrics import REGISTRY
 from monitor.store import Store
 from monitor.wayback import ACCESS_ENV, SECRET_ENV, Submitter
 from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, serve_on_loopback
@@ -420,12 +421,29 @@ def test_a_version_superseded_before_submission_is_not_submitted(
     assert [r["state"] for r in rows] == ["queued", "queued"]
     assert all("no keys" in r["last_error"] for r in rows)
     assert standin.submissions() == []
+    work(config, lambda rows: True)  # a round here, for the gauge /metrics shows
+    assert REGISTRY.get_sample_value("monitor_independent_copies_waiting") == 2
     monkeypatch.setenv(ACCESS_ENV, ACCESS)
     monkeypatch.setenv(SECRET_ENV, SECRET)
     rows = work(config, settled)
     assert [r["state"] for r in rows] == ["failed", "captured"]
     assert rows[0]["last_error"].startswith("superseded: version 2 was seen at")
     assert len(standin.submissions()) == 1
+    assert REGISTRY.get_sample_value("monitor_independent_copies_waiting") == 0
+
+
+def test_a_url_with_credentials_is_never_submitted(
+    tmp_path: Path, site: PageSite, standin: StandIn, keys: None
+) -> None:
+    site.set("1", FIRST)
+    config = write_config(tmp_path, site, standin)
+    secret_url = site.page_url("1").replace("http://", "http://reader:hunter2@")
+    config.write_text(config.read_text().replace(site.page_url("1"), secret_url))
+    check_once(config)
+    [row] = copies(config)
+    assert row["state"] == "failed"
+    assert row["last_error"] == "not submitted: the URL carries credentials"
+    assert standin.submissions() == []
 
 
 def test_a_hanging_archive_never_holds_up_a_check_run(

@@ -35,8 +35,9 @@ def queue_new(store: Any, watch_ids: Collection[str], target: str, since: str) -
     if not ids:
         return 0
     now = now_iso()
-    queued = 0
-    with store._write() as conn:
+    rows: list[Row] = []
+    # Read first, write only when there is something new: this runs every few seconds.
+    with store._read() as conn:
         newest = conn.execute(
             select(func.max(independent_copy.c.version_id)).where(
                 independent_copy.c.target == target
@@ -62,7 +63,7 @@ def queue_new(store: Any, watch_ids: Collection[str], target: str, since: str) -
                 )
                 .order_by(version.c.id)
             )
-            rows = [
+            rows += [
                 {
                     "version_id": row["id"],
                     "target": target,
@@ -74,11 +75,11 @@ def queue_new(store: Any, watch_ids: Collection[str], target: str, since: str) -
                 }
                 for row in conn.execute(query).mappings()
             ]
-            if rows:
-                # Another daemon on the same PostgreSQL archive may queue them too.
-                conn.execute(insert_ignore(conn, independent_copy), rows)
-                queued += len(rows)
-    return queued
+    if rows:
+        with store._write() as conn:
+            # Another daemon on the same PostgreSQL archive may queue them too.
+            conn.execute(insert_ignore(conn, independent_copy), rows)
+    return len(rows)
 
 
 def due(store: Any, now: str, limit: int = 100) -> list[Row]:
@@ -184,8 +185,8 @@ def captured_for(store: Any, watch_id: str, key: str, seq: int) -> list[Row]:
         return captured([dict(row) for row in conn.execute(query).mappings()])
 
 
-def counts(store: Any) -> dict[str, int]:
-    """{state: rows}: the queue's length is queued + submitted."""
-    query = select(independent_copy.c.state, func.count()).group_by(independent_copy.c.state)
+def waiting(store: Any) -> int:
+    """The queue's length: rows still to submit or to ask about."""
+    query = select(func.count()).where(independent_copy.c.state.in_(("queued", "submitted")))
     with store._read() as conn:
-        return {state: int(n) for state, n in conn.execute(query)}
+        return int(conn.execute(query).scalar_one())
