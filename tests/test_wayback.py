@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from monitor.store import Store
 from monitor.wayback import ACCESS_ENV, SECRET_ENV, Submitter
 from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, serve_on_loopback
 from tests.evidence import FIRST, SECOND, PageSite, check_once, page_site
-from tests.webui import serving
+from tests.webui import add_user, csrf, login, serving
 
 ACCESS = "test-access-4f1c"
 SECRET = "test-secret-9d2e7b"
@@ -324,10 +325,30 @@ secret_env = "TEST_WEBHOOK_SECRET"
     versions = [line for line in lines if "version" in line and "type" not in line]
     assert [v["independent_copies"][0]["url"] for v in versions] == [r["capture_url"] for r in rows]
     config.write_text(config.read_text() + '\n[server]\npublic = true\nlisten = "127.0.0.1:0"\n')
+    assert add_user(config, "ed", "editor").returncode == 0
     with serving(config) as base, httpx.Client(base_url=base, timeout=30) as client:
         page = client.get("/watch/statement-1/versions/2", params={"key": "page"})
         assert page.status_code == 200
         assert "Independent copy" in page.text and rows[1]["capture_url"] in page.text
+        # The watch form shows the setting and changes it.
+        editor = login(base, "ed")
+        shown = editor.get("/watch/statement-1/edit").text
+        assert re.search(r'name="save_to_wayback"\s+checked', shown)
+        form = {
+            "url": site.page_url("1"),
+            "interval": "15m",
+            "profile": "generic",
+            "language": "en",
+            "channels": ["hook"],
+        }
+        for ticked, expected in (({}, []), ({"save_to_wayback": "on"}, ["wayback"])):
+            saved = editor.post(
+                "/watch/statement-1/edit", data={**form, **ticked, "csrf": csrf(editor)}
+            )
+            assert saved.status_code == 303, saved.text
+            with sqlite3.connect(tmp_path / "store" / "index.sqlite") as db:
+                [(stored,)] = db.execute("SELECT config FROM ui_watch WHERE id = 'statement-1'")
+            assert json.loads(stored).get("save_to", []) == expected  # defaults left out
 
 
 def test_failures_are_retried_from_the_queue_across_restarts(
