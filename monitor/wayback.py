@@ -236,7 +236,8 @@ class Submitter:
             form["capture_all"] = "1"
         if row["stale"]:
             # Any capture SPN may hand back instead of making one is then younger than the
-            # version (whole minutes, rounded down, as the API takes them).
+            # version (whole minutes, rounded down, as the API takes them; at least one, and
+            # what that lets through is refused again by the check below).
             age = self.clock() - _parse_iso(row["observed_at"])
             form["if_not_archived_within"] = f"{max(1, int(age.total_seconds() // 60))}m"
         try:
