@@ -30,6 +30,7 @@ from monitor.diff import Change, DiffResult, summarize
 from monitor.noise import RateLimiter, hold_reason, iso, parse_time
 from monitor.redact import redact_deep, redact_url
 from monitor.store import Delivery, Store
+from monitor.wayback import add_copies
 
 logger = logging.getLogger("monitor.alerts")
 
@@ -193,6 +194,7 @@ class Deliverer:
             batch = self._claim(batch, channel, now)
             if not batch:
                 continue
+            add_copies(self.store, [d.payload for d in batch])  # those made by now
             payload = (
                 batch[0].payload if len(batch) == 1 else build_digest([d.payload for d in batch])
             )
@@ -269,7 +271,9 @@ class Deliverer:
             raise LookupError(
                 f"delivery {delivery_id}: channel {row['channel']!r} is not configured"
             )
-        error = await _attempt(channel, json.loads(row["payload"]), str(delivery_id))
+        payload = json.loads(row["payload"])
+        add_copies(self.store, [payload])
+        error = await _attempt(channel, payload, str(delivery_id))
         if error is not None:
             self.store.mark_failed(delivery_id, error, None)
             raise ChannelError(error)

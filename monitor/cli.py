@@ -350,6 +350,9 @@ async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list
             await Stamper(store, config.archive).stamp_once()
         except Exception:  # the checks are committed; their timestamps wait for a later run
             logging.getLogger("monitor.stamper").exception("trusted timestamping failed")
+    from monitor.wayback import submit_once  # independent copies: one bounded round
+
+    await submit_once(store, config)
     return outcomes
 
 

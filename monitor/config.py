@@ -293,6 +293,21 @@ class ArchiveConfig(_Strict):
     # How often the daemon sends a batch (the versions archived since the last one).
     tsa_interval: Duration = Field(default=60.0, ge=1.0)
     tsa_timeout: Duration = 30.0
+    # Save Page Now (watches with save_to = ["wayback"], monitor/wayback.py): the API's
+    # address (a stand-in's in tests), how often the queue is looked at, the time one
+    # request may take, how many submissions a version gets, and how old a version may be
+    # when first queued (SPN captures the page as it is now, not as we saw it). The keys
+    # come from MONITOR_WAYBACK_ACCESS_KEY / MONITOR_WAYBACK_SECRET_KEY or from
+    # `wayback_keys_file` ("access:secret"), never from this file.
+    wayback_endpoint: str = Field(default="https://web.archive.org", pattern=r"^https?://[^\s/]+")
+    wayback_interval: Duration = Field(default=10.0, ge=0.1)
+    wayback_timeout: Duration = Field(default=30.0, gt=0)
+    wayback_attempts: int = Field(default=8, ge=1)
+    # The pause after a failed try, doubled at each (up to 6 h).
+    wayback_retry: Duration = Field(default=60.0, gt=0)
+    wayback_stale_retries: int = Field(default=3, ge=0)
+    wayback_max_age: Duration = 86400.0
+    wayback_keys_file: Path | None = None
 
 
 ChannelType = Literal["log", "webhook", "apprise", "email"]
@@ -400,6 +415,9 @@ def _read_secret(env: str | None, file: Path | None) -> str | None:
     return None
 
 
+# Where `save_to` may send copies of new versions.
+SAVE_TARGETS = ("wayback",)
+
 WATCH_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
@@ -435,6 +453,10 @@ class WatchConfig(_Strict):
 
     # "browser": render with headless Chromium (pages that need JavaScript, JS challenges).
     fetcher: Literal["http", "browser"] = "http"
+
+    # Where each new version is also copied by a third party: "wayback" submits it to the
+    # Internet Archive's Save Page Now ([archive] wayback_*, monitor/wayback.py).
+    save_to: list[str] = Field(default_factory=list)
 
     # A listing whose every statement becomes a watch of its own (found → "published"),
     # checked often while new and less often as it ages; the listing keeps `interval`.
@@ -482,6 +504,15 @@ class WatchConfig(_Strict):
                     f"ignore selector {selector!r} is not valid CSS: {first_line}"
                 ) from err
         return selectors
+
+    @field_validator("save_to")
+    @classmethod
+    def _known_targets(cls, targets: list[str]) -> list[str]:
+        for target in targets:
+            if target not in SAVE_TARGETS:
+                known = ", ".join(SAVE_TARGETS)
+                raise ValueError(f"unknown target {target!r} (known: {known})")
+        return list(dict.fromkeys(targets))
 
     @field_validator("interval")
     @classmethod

@@ -39,6 +39,7 @@ _INHERITED = (
     "alert_transient",
     "muted",
     "fetcher",
+    "save_to",
 )
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_ID = 64

@@ -73,6 +73,7 @@ from monitor.store import Store, StoreError
 from monitor.store.chain import ChainReport, walk
 from monitor.store.records import iso
 from monitor.store.timestamps import batches, stamps_of
+from monitor.store.wayback import captured, copies_of
 from monitor.timestamps import BATCH_RECORD, TimestampReport, batch_record, check_export
 
 # Headers about the transfer, not the payload: kept under this prefix (pywb's convention).
@@ -135,6 +136,8 @@ def version_facts(
         # The trusted timestamp covering it: {"batch": id, "head": chain}, the batch itself
         # being a record of the export (monitor/timestamps.py); None while it waits.
         "timestamp": stamps_of(store, [row["id"]]).get(row["id"]),
+        # Copies made elsewhere (save_to, monitor/wayback.py): [{target, url, captured_at}].
+        "independent_copies": captured(copies_of(store, [row["id"]]).get(row["id"], [])),
         "response": None,
     }
     record = store.response(row["response_id"]) if row["response_id"] else None

@@ -45,6 +45,7 @@ from monitor.fetch import Fetcher, split_url
 from monitor.isolate import WorkerPool
 from monitor.overrides import apply_ui_watches
 from monitor.store import Store, WatchState, now_iso
+from monitor.wayback import Submitter
 from monitor.web import UVICORN_OPTIONS, create_app
 
 logger = logging.getLogger("monitor.scheduler")
@@ -302,6 +303,10 @@ class Daemon:
                 background.append(
                     asyncio.ensure_future(Stamper(self.store, self.config.archive).run())
                 )
+            # Independent copies (save_to, wayback.py): its own loop, never in a check's way.
+            background.append(
+                asyncio.ensure_future(Submitter(self.store, lambda: self.config).run())
+            )
             logger.info(
                 "watching %d pages; data in %s%s",
                 len(self.config.watch),

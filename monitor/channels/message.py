@@ -68,6 +68,7 @@ _DEFAULTS: dict[str, Any] = {
     "diff_url": None,
     "version": None,
     "observed_at": "",
+    "independent_copies": [],
     "alerts": [],
 }
 

@@ -9,7 +9,8 @@ text, ids are integers: the same rows mean the same thing on both databases.
            ├─ check_run                    one small row per check (pruned by keep_checks)
            ├─ response ── blob             the raw evidence: what was asked, what came back
            ├─ document ── version ── blob  a statement, and every version of it ever seen
-           │                 └─ version_timestamp ── timestamp_batch   RFC 3161 tokens
+           │                 ├─ version_timestamp ── timestamp_batch   RFC 3161 tokens
+           │                 └─ independent_copy        Save Page Now queue and captures
            ├─ alert ── delivery            the outbox
            ├─ ui_watch                     watches added or edited in the web UI
            └─ discovered                   statements a listing found, each its own watch
@@ -226,6 +227,39 @@ version_timestamp = Table(
     ),
     Index("version_timestamp_batch", "batch_id"),
     comment="Which trusted timestamp covers a version, and through which chain head.",
+)
+
+independent_copy = Table(
+    "independent_copy",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("version_id", Id, ForeignKey("version.id"), nullable=False),
+    Column("target", Text, nullable=False, comment="where the copy is made: wayback"),
+    Column("url", Text, nullable=False, comment="the URL submitted (the statement's)"),
+    Column(
+        "state",
+        Text,
+        nullable=False,
+        comment="queued: to submit; submitted: a job runs; captured: done; failed: given up",
+    ),
+    Column("attempts", Integer, nullable=False, server_default="0", comment="submissions"),
+    Column("stale", Integer, nullable=False, server_default="0", comment="stale answers refused"),
+    Column("next_attempt_at", Text, nullable=False, comment="when to submit or ask again"),
+    Column("job_id", Text, comment="the target's job, while one runs"),
+    Column("submitted_at", Text),
+    Column("capture_url", Text, comment="the copy, e.g. https://web.archive.org/web/<ts>/<url>"),
+    Column("captured_at", Text, comment="the capture's own time, as the target gives it"),
+    Column("last_error", Text),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    CheckConstraint(
+        "state IN ('queued','submitted','captured','failed')", name="independent_copy_state"
+    ),
+    UniqueConstraint("version_id", "target"),
+    Index("independent_copy_due", "state", "next_attempt_at"),
+    comment="Copies of versions made elsewhere (the Internet Archive's Save Page Now): a "
+    "durable queue, retried with backoff like deliveries; a capture older than its version "
+    "is refused (monitor/wayback.py).",
 )
 
 check_run = Table(
@@ -512,6 +546,11 @@ def _add_api(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _add_independent_copies(conn: Connection) -> None:
+    # New in version 10 (caveat as above; 9 is TLS provenance).
+    independent_copy.create(conn, checkfirst=True)
+
+
 # Version 1 is the schema monitor 0.1 created with plain sqlite3. A new database is created
 # from `metadata` directly and stamped with the latest version; an older one runs every
 # later step, in order, in the same transaction as the version bump.
@@ -523,6 +562,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "web UI: server-side sessions (web_session)", _add_sessions),
     Migration(7, "learned furniture: furniture", _add_furniture),
     Migration(8, "trusted timestamps: timestamp_batch, version_timestamp", _add_timestamps),
+    Migration(10, "independent copies (Save Page Now): independent_copy", _add_independent_copies),
     Migration(11, "API and changes feed: api_token, version_observed, alert_created", _add_api),
 )
 LATEST = MIGRATIONS[-1].version

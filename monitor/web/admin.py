@@ -262,6 +262,9 @@ def _settings_from_form(visit: Visit, current: dict[str, Any]) -> dict[str, Any]
     settings["channels"] = [str(c) for c in form.getlist("channels")]
     settings["robots"] = form.get("robots") == "on"
     settings["muted"] = form.get("muted") == "on"
+    # Targets other than the one the form shows are kept (none exist yet).
+    others = [t for t in current.get("save_to", []) if t != "wayback"]
+    settings["save_to"] = (["wayback"] if form.get("save_to_wayback") == "on" else []) + others
     settings["fetcher"] = str(form.get("fetcher") or "http")
     threshold = str(form.get("threshold") or "").strip()
     settings["threshold"] = threshold or 0.0

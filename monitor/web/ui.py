@@ -28,6 +28,7 @@ from monitor.store import Store
 from monitor.store.furniture import host_of
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.store.timestamps import version_stamp
+from monitor.store.wayback import copies_of
 from monitor.web.diffview import failed_view, view_in_worker, view_of
 from monitor.web.i18n import LANGUAGES, translator
 from monitor.web.memento import memento_headers
@@ -305,6 +306,7 @@ class ReadingPages(Pages):
             verdicts=VERDICTS,
             stamp=version_stamp(self.store, row["id"]),
             stamping=bool(self.config.archive.tsa_url),
+            copies=copies_of(self.store, [row["id"]]).get(row["id"], []),
             timemap=f"/timemap/link/{row['url']}" if row["url"] else None,
         )
         answer.headers.update(memento_headers(self._base_url(request), row, record))
