@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import hmac
+import io
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -173,8 +177,23 @@ channels = {json.dumps(channels)}
 def monitor_cli(
     config: Path | None, *args: str, timeout: float = 120, code: Path = REPO
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `monitor` command in a subprocess, as a user would; `code` is the
-    folder holding the `monitor` package to run (another version of it, for an upgrade)."""
+    """Run the `monitor` command line as a user would (its `main` with these arguments, its
+    exit code, standard output and error), in this process: the start-up of a new
+    interpreter (0.8 s) buys nothing when a test is not about processes. With `code` (the
+    folder of another version of the `monitor` package, for an upgrade) it runs there, in a
+    subprocess, as `monitor_process` does."""
+    if code != REPO:
+        return monitor_process(config, *args, timeout=timeout, code=code)
+    argv = [*(["--config", str(config)] if config is not None else []), *args]
+    return _run_in_process(argv)
+
+
+def monitor_process(
+    config: Path | None, *args: str, timeout: float = 120, code: Path = REPO
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `monitor` command in a subprocess (`python -m monitor`), for what is
+    about processes; `code` is the folder holding the `monitor` package to run (another
+    version of it, for an upgrade)."""
     env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "PYTHONUNBUFFERED": "1"}
     env.pop("MONITOR_CONFIG", None)
     if code != REPO:
@@ -185,6 +204,59 @@ def monitor_cli(
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=code
     )
+
+
+def _run_in_process(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """`monitor.cli.main(argv)` as `python -m monitor` would run it: the same environment
+    and working folder as `monitor_process`, its own standard output and error (with the
+    binary `.buffer` under them, as `show --raw` writes there), and logging set up afresh by
+    `main` (pytest's own log handlers stand aside for the call, else `logging.basicConfig`
+    would keep them and the log lines would miss standard error)."""
+    from monitor.cli import main
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="")
+    stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="")
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_env = {name: os.environ.get(name) for name in ("TEST_WEBHOOK_SECRET", "MONITOR_CONFIG")}
+    saved_cwd = os.getcwd()
+    os.environ["TEST_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+    os.environ.pop("MONITOR_CONFIG", None)
+    root.handlers = []
+    os.chdir(REPO)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = main(argv)
+            except SystemExit as exit_:  # argparse's usage errors and --help
+                if isinstance(exit_.code, str):
+                    print(exit_.code, file=sys.stderr)
+                    code = 1
+                else:
+                    code = exit_.code or 0
+            sys.stdout.flush()
+            sys.stderr.flush()
+    finally:
+        os.chdir(saved_cwd)
+        for handler in root.handlers:
+            handler.close()
+        root.handlers, root.level = saved_handlers, saved_level
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        # `main` freezes what it has loaded out of the collector's sight (a daemon's one
+        # start-up); a test session runs it hundreds of times and must get it back.
+        gc.unfreeze()
+    return subprocess.CompletedProcess(["monitor", *argv], code, _written(stdout), _written(stderr))
+
+
+def _written(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    raw = stream.buffer
+    assert isinstance(raw, io.BytesIO)
+    return raw.getvalue().decode("utf-8", errors="replace").replace("\r\n", "\n")
 
 
 def upgraded_copy(tmp_path: Path, module: str, old: str, new: str) -> Path:
