@@ -143,14 +143,16 @@ class GuardProxy:
         # As libcurl does: the name's addresses in turn, a refused one skipped; only the
         # refusal of every one is a refusal.
         for family, _, _, _, address in infos:
+            # An IPv4 or IPv6 socket address: (host, port, …).
+            ip, ip_port = str(address[0]), int(address[1])
             try:
-                refuse_non_public(host, address[0])
+                refuse_non_public(host, ip)
             except RefusedAddress as err:
                 refused = err
                 continue
             try:
                 return await asyncio.wait_for(
-                    asyncio.open_connection(address[0], address[1], family=family), timeout
+                    asyncio.open_connection(ip, ip_port, family=family), timeout
                 )
             except OSError as err:
                 failed = err

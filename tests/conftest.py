@@ -29,6 +29,21 @@ REPO = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "test-secret-不要"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`slow` follows from what a test is about (see pyproject's markers): a test that runs
+    on PostgreSQL is marked `postgres`, and `process`, `browser` and `postgres` tests are
+    `slow`, so `pytest -m "not slow"` is the fast in-process subset."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = "postgres_url" in getattr(item, "fixturenames", ()) or (
+            callspec is not None and callspec.params.get("backend") == "postgresql"
+        )
+        if on_postgres and item.get_closest_marker("postgres") is None:
+            item.add_marker(pytest.mark.postgres)
+        if any(item.get_closest_marker(name) for name in ("process", "browser", "postgres")):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def replica() -> Iterator[ReplicaSite]:
     with ReplicaSite() as site:

@@ -157,6 +157,7 @@ def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+@pytest.mark.process
 def test_alert_survives_sigkill_while_the_receiver_is_down_and_arrives_exactly_once(
     tmp_path: Path, replica: ReplicaSite, hook: Hook
 ) -> None:

@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from monitor.replica import STATEMENTS, ReplicaSite
 from tests.conftest import REPO, monitor_cli, write_config
 from tests.postgres import Backend
@@ -84,6 +86,7 @@ class Reader(threading.Thread):
             self.poll()
 
 
+@pytest.mark.process
 def test_kill_9_at_random_moments_loses_no_committed_version(
     tmp_path: Path, replica: ReplicaSite, backend: Backend
 ) -> None:

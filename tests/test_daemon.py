@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from monitor.replica import STATEMENTS, ReplicaSite
 from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, write_config
 
@@ -25,6 +27,7 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     return condition()
 
 
+@pytest.mark.process
 def test_daemon_alerts_within_the_interval_and_stops_cleanly_on_sigterm(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
@@ -78,6 +81,7 @@ def _count(path: Path, table: str) -> int:
         return 0
 
 
+@pytest.mark.process
 def test_demo_runs_offline_and_shows_the_alert_and_diff(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "monitor", "demo"],
@@ -108,6 +112,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.process
 def test_daemon_serves_health_and_metrics_and_reloads_on_sighup(
     tmp_path: Path, replica: ReplicaSite
 ) -> None:

@@ -302,6 +302,7 @@ def test_a_statement_page_never_readable_is_a_problem_not_silence(
     assert "never readable (HTTP 404)" in result.stdout
 
 
+@pytest.mark.process
 def test_the_web_ui_shows_what_a_listing_found_and_a_statement_s_translations(
     tmp_path: Path, replica: ReplicaSite
 ) -> None:

@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from monitor.replica import STATEMENTS, ReplicaSite
 from tests.conftest import REPO, monitor_cli, write_config
 
@@ -55,6 +57,7 @@ class FirstRequest(threading.Thread):
                 self.at = time.monotonic()
 
 
+@pytest.mark.process
 def test_every_revision_a_killed_daemon_fetched_is_archived(
     tmp_path: Path, replica: ReplicaSite
 ) -> None:
@@ -107,6 +110,7 @@ def test_every_revision_a_killed_daemon_fetched_is_archived(
     assert verified.returncode == 0 and "0 damaged" in verified.stdout, verified.stdout
 
 
+@pytest.mark.process
 def test_two_daemons_and_a_check_on_one_sqlite_archive_write_each_edit_once(
     tmp_path: Path, replica: ReplicaSite
 ) -> None:

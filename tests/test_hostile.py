@@ -332,6 +332,7 @@ def govkz_api(site: Site, entity: str, graphql: bytes, rest: bytes) -> dict[str,
     }
 
 
+@pytest.mark.process
 def test_nested_pages_and_malformed_answers_are_problems_of_their_watches_alone(
     tmp_path: Path, site: Site, receiver: Receiver
 ) -> None:
@@ -405,6 +406,7 @@ def test_nested_pages_and_malformed_answers_are_problems_of_their_watches_alone(
     assert stderr.count("deep: check failed") == 1
 
 
+@pytest.mark.process
 def test_an_18_mb_page_is_read_while_the_daemon_goes_on(tmp_path: Path, site: Site) -> None:
     site.routes["/big"] = ("text/html; charset=utf-8", big_page())
     watches = calm_watches(site)
@@ -485,6 +487,7 @@ class SmallDisk:
             self.free()
 
 
+@pytest.mark.process
 def test_a_full_disk_fails_healthz_and_tells_the_operator_once(
     tmp_path: Path, site: Site, receiver: Receiver
 ) -> None:

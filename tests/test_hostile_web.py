@@ -55,6 +55,7 @@ def _with_server_keys(config: Path, keys: str) -> None:
     config.write_text(config.read_text().replace("[server]\n", f"[server]\n{keys}\n"))
 
 
+@pytest.mark.process
 def test_a_login_flood_leaves_healthz_and_the_checks_alone(
     tmp_path: Path, replica: ReplicaSite
 ) -> None:
@@ -138,6 +139,7 @@ def test_a_login_flood_leaves_healthz_and_the_checks_alone(
             assert _guess(client, "admin", PASSWORD, **forged) == 429
 
 
+@pytest.mark.process
 def test_guesses_spread_over_many_names_are_throttled(tmp_path: Path) -> None:
     config = write_config(tmp_path, None)
     assert add_user(config, "ann", "editor").returncode == 0
@@ -148,6 +150,7 @@ def test_guesses_spread_over_many_names_are_throttled(tmp_path: Path) -> None:
         assert _guess(client, "ann", PASSWORD) == 429  # the address waits, whatever it tries
 
 
+@pytest.mark.process
 def test_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path: Path) -> None:
     """Behind a proxy listed in trusted_proxies each client has its own budget; the client
     is the right-most address the proxy reports, so a made-up address written further left
@@ -363,6 +366,7 @@ def locked() -> Iterator[LockedSite]:
         yield state
 
 
+@pytest.mark.process
 def test_credentials_in_a_watch_url_are_used_and_never_shown(
     tmp_path: Path, locked: LockedSite, receiver: Receiver
 ) -> None:

@@ -86,6 +86,7 @@ def test_first_run_keeps_the_persisted_due_time() -> None:
     assert first_run(watch, earlier, now, far) == now + timedelta(minutes=53)
 
 
+@pytest.mark.process
 def test_daemon_schedules_statements_it_discovers_and_alerts_publication(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
@@ -201,6 +202,7 @@ def checks(url: str) -> dict[str, list[tuple[datetime, str]]]:
     return by_watch
 
 
+@pytest.mark.process
 def test_two_daemons_share_the_checks_and_one_takes_over_when_the_other_is_killed(
     tmp_path: Path, postgres_url: str, pages: Pages
 ) -> None:
@@ -237,6 +239,7 @@ def test_two_daemons_share_the_checks_and_one_takes_over_when_the_other_is_kille
         assert after and (stopped_at - after[-1]).total_seconds() < INTERVAL + 3, watch_id
 
 
+@pytest.mark.process
 def test_a_restarted_daemon_takes_over_at_once_the_check_its_killed_predecessor_held(
     tmp_path: Path, postgres_url: str, pages: Pages
 ) -> None:
@@ -305,6 +308,7 @@ def test_watchdog_cancels_a_hung_check_and_tells_the_operator_once(
     assert not receiver.alerts("edited")  # the hung checks recorded nothing
 
 
+@pytest.mark.process
 def test_sigterm_lets_a_running_check_finish_within_the_grace(tmp_path: Path) -> None:
     asked = threading.Event()
 

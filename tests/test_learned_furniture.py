@@ -372,6 +372,7 @@ def test_learning_and_forgetting_on_sqlite_and_postgresql(backend: Backend) -> N
         assert learning.learn_host("gov.example") == []  # two statements are no template
 
 
+@pytest.mark.process
 def test_the_watch_page_lists_learned_furniture_and_an_editor_undoes_it(
     tmp_path: Path, site: Site, make_daemon: type[Daemon]
 ) -> None:

@@ -41,6 +41,7 @@ def parse(stored: str) -> datetime:
     return datetime.fromisoformat(stored.replace("Z", "+00:00"))
 
 
+@pytest.mark.process
 def test_timemap_timegate_and_memento_headers(
     tmp_path: Path, site: PageSite, tsa: LocalTSA
 ) -> None:

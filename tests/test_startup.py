@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 # A fresh interpreter, as `monitor check --once` and `monitor run` start: the commands'
@@ -14,6 +16,8 @@ _SCRIPT = """
 import sys
 
 import monitor.check, monitor.cli, monitor.scheduler
+import pytest
+
 from monitor.compare import _as_result
 from monitor.extract import Target, get_profile, profile_names
 
@@ -28,6 +32,7 @@ print(statement.paragraphs)
 """
 
 
+@pytest.mark.process
 def test_bs4_is_imported_only_when_a_page_is_parsed() -> None:
     run = subprocess.run(
         [sys.executable, "-c", _SCRIPT], capture_output=True, text=True, cwd=REPO, check=True

@@ -96,6 +96,7 @@ def replay(base: str, collection: str, at: str, url: str) -> bytes:
         return answer.read()
 
 
+@pytest.mark.process
 def test_wacz_layout_and_webrecorders_validator(archive: Path, tmp_path: Path) -> None:
     out = tmp_path / "export.wacz"
     result = monitor_cli(archive, "export", "--wacz", str(out))
@@ -150,6 +151,7 @@ def test_wacz_layout_and_webrecorders_validator(archive: Path, tmp_path: Path) -
     assert "pages/pages.jsonl: does not match its hash in datapackage.json" in checked.stdout
 
 
+@pytest.mark.process
 def test_pywb_replays_each_version_from_the_warc_and_the_wacz(
     archive: Path, tmp_path: Path, wayback: tuple[Path, str]
 ) -> None:

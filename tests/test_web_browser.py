@@ -59,6 +59,7 @@ def log_in(page: Page, url: str, name: str) -> None:
     expect(page.locator("h1")).to_have_text("Watches")
 
 
+@pytest.mark.browser
 def test_log_in_open_a_watch_compare_annotate_and_search(
     browser: Browser, archive: Archive
 ) -> None:
@@ -155,6 +156,8 @@ def hostile_site(tmp_path: Path) -> Iterator[str]:
     server.server_close()
 
 
+@pytest.mark.process
+@pytest.mark.browser
 def test_a_script_in_an_archived_page_never_runs_in_the_ui_origin(
     browser: Browser, hostile_site: str, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ import time
 
 import feedparser
 import httpx
+import pytest
 
 from monitor.web.ui import ARCHIVE_POLICY
 from tests.conftest import REPO, monitor_cli, write_config
@@ -200,6 +201,7 @@ def test_russian_interface_by_header_or_switch(archive: Archive) -> None:
     )
 
 
+@pytest.mark.process
 def test_a_watch_added_in_the_ui_is_validated_guarded_and_kept(archive: Archive, tmp_path) -> None:  # type: ignore[no-untyped-def]
     editor = login(archive.url, "ed")
     form = {
@@ -252,6 +254,7 @@ def test_a_watch_added_in_the_ui_is_validated_guarded_and_kept(archive: Archive,
     assert archive.db().execute("SELECT COUNT(*) FROM ui_watch").fetchone()[0] == 0
 
 
+@pytest.mark.process
 def test_the_daemon_checks_a_watch_saved_in_its_own_ui(tmp_path, replica) -> None:  # type: ignore[no-untyped-def]
     config = write_config(tmp_path, replica, languages=("en",), interval="1h")
     assert add_user(config, "admin", "admin").returncode == 0
@@ -278,6 +281,7 @@ def test_the_daemon_checks_a_watch_saved_in_its_own_ui(tmp_path, replica) -> Non
         assert NEWEST["texts"]["ru"]["title"] in admin.get("/watch/ru-ui").text
 
 
+@pytest.mark.process
 def test_user_add_takes_the_password_from_stdin_or_the_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = write_config(tmp_path, None)
     result = add_user(config, "ann", "editor")
@@ -307,6 +311,7 @@ def test_user_add_takes_the_password_from_stdin_or_the_environment(tmp_path) -> 
         login(url, "cy", "from the environment")
 
 
+@pytest.mark.process
 def test_public_mode_reads_without_login_and_still_guards_writes(
     archive: Archive, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
