@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -181,7 +180,10 @@ def test_alert_survives_sigkill_while_the_receiver_is_down_and_arrives_exactly_o
         hook.start()
         daemon = start_daemon(config, log)
         assert wait_for(lambda: bool(hook.posts), 60), log.read_text()
-        time.sleep(4)  # more check and delivery rounds: nothing may arrive twice
+        # More check and delivery rounds: nothing may arrive twice.
+        checked = "SELECT COUNT(*) FROM check_run WHERE watch_id = 'mfa-en'"
+        [(done,)] = query(store, checked)
+        assert wait_for(lambda: query(store, checked)[0][0] >= done + 2, 30)
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
     finally:

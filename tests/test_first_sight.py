@@ -129,7 +129,10 @@ def test_two_daemons_and_a_check_on_one_sqlite_archive_write_each_edit_once(
         for n in range(1, 21):
             replica.edit(STATEMENT["id"], "en", title=f"{TITLE} (edit {n})")
             _wait_for(lambda: db.execute(edited).fetchone()[0] >= n, 60, f"alert {n}")  # noqa: B023
-        time.sleep(2.5)  # a repeat, if there were one, would come within a check or two
+        # A repeat, if there were one, would come within a check or two.
+        checked = "SELECT COUNT(*) FROM check_run WHERE watch_id = 'mfa-en'"
+        done = db.execute(checked).fetchone()[0]
+        _wait_for(lambda: db.execute(checked).fetchone()[0] >= done + 2, 30, "two more checks")
         versions = db.execute(
             "SELECT v.kind, COUNT(*) FROM version v JOIN document d ON d.id = v.document_id "
             "WHERE d.key = ? GROUP BY v.kind",

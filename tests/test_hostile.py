@@ -523,7 +523,9 @@ def test_a_full_disk_fails_healthz_and_tells_the_operator_once(
                 assert re.search(r"space|full|ermission|readonly", report["store_error"])
                 # Told once, straight through the operator channel (the outbox is full too).
                 assert wait_for(lambda: bool(receiver.alerts("watchdog")), 20)
-                time.sleep(5)  # more failing checks: no second alert
+                # More failing checks: no second alert.
+                fetched = len(site.times("/moving"))
+                assert wait_for(lambda: len(site.times("/moving")) >= fetched + 2, 30)
                 [told] = receiver.alerts("watchdog")
                 assert "the store cannot be written" in told["summary"]
                 disk.free()

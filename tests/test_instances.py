@@ -209,12 +209,24 @@ def test_two_daemons_share_the_checks_and_one_takes_over_when_the_other_is_kille
     config = shared_config(tmp_path, postgres_url, pages.url)
     first = start_daemon(config)
     second = start_daemon(config)
+    watches = [f"page-{n}" for n in range(PAGES)]
+
+    def both_share_and_each_watch_was_checked_thrice() -> bool:
+        found = checks(postgres_url)
+        instances = {instance for runs in found.values() for _, instance in runs}
+        return len(instances) == 2 and all(len(found[w]) >= 3 for w in watches)
+
+    def the_survivor_checked_each_watch_twice() -> bool:
+        found = checks(postgres_url)
+        return all(sum(at > killed_at for at, _ in found[w]) >= 2 for w in watches)
+
     try:
-        time.sleep(15)
+        assert wait_for(both_share_and_each_watch_was_checked_thrice, 60)
         killed_at = datetime.now(UTC)
         first.send_signal(signal.SIGKILL)
         first.wait()
-        time.sleep(15)
+        # A lapsed lease and two slots: the kill's whole cost, seen on every watch.
+        assert wait_for(the_survivor_checked_each_watch_twice, 60)
         stopped_at = datetime.now(UTC)
     finally:
         for daemon in (first, second):
