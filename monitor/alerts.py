@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from monitor.channels import Channel, ChannelError
@@ -316,6 +316,10 @@ class Deliverer:
         )
 
 
+# A delivery's state in the outbox.
+DeliveryStatus = Literal["pending", "held", "retrying", "sent", "dead", "muted"]
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     id: int
@@ -324,7 +328,7 @@ class OutboxEntry:
     kind: str
     created_at: str
     title: str
-    status: str  # pending | held | retrying | sent | dead | muted
+    status: DeliveryStatus
     attempts: int
     detail: str
 

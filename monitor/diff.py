@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from diff_match_patch import diff_match_patch
 
@@ -40,10 +41,13 @@ IGNORE_BUDGET = 1.0
 
 EQUAL, DELETE, INSERT = 0, -1, 1
 
+# What of a statement a change is in.
+ChangedField = Literal["title", "published", "body", "figures", "links", "attachments"]
+
 
 @dataclass(frozen=True)
 class Change:
-    field: str  # title | published | body | figures | links | attachments
+    field: ChangedField
     where: str  # human location, e.g. "paragraph 2, sentence 3"
     before: str  # the whole sentence/value before ("" when added)
     after: str  # the whole sentence/value after ("" when removed)
@@ -329,7 +333,7 @@ def _sentence_change(before: tuple[str, str], after: tuple[str, str]) -> tuple[C
     return Change("body", after[0], before[1], after[1], removed, added), timed_out
 
 
-def _field_change(name: str, where: str, old: str, new: str) -> Change:
+def _field_change(name: ChangedField, where: str, old: str, new: str) -> Change:
     diffs, _ = word_diff(old, new)
     removed = tuple(t.strip() for op, t in diffs if op == DELETE and t.strip())
     added = tuple(t.strip() for op, t in diffs if op == INSERT and t.strip())
@@ -378,7 +382,7 @@ def _link_changes(old: Sequence[Link], new: Sequence[Link]) -> list[Change]:
     return sorted(changes, key=lambda c: (c.where, c.before, c.after))
 
 
-def _link_field(link: Link) -> str:
+def _link_field(link: Link) -> Literal["links", "attachments"]:
     return "attachments" if is_attachment(link.href) else "links"
 
 

@@ -16,8 +16,9 @@ import contextlib
 import difflib
 import os
 from dataclasses import dataclass, field
+from typing import Literal
 
-from monitor.diff import DELETE, EQUAL, INSERT, Change, compare, word_diff
+from monitor.diff import DELETE, EQUAL, INSERT, Change, ChangedField, compare, word_diff
 from monitor.extract import Statement
 
 # Unchanged paragraphs kept visible on each side of a change.
@@ -32,9 +33,12 @@ class Piece:
     text: str
 
 
+BlockKind = Literal["same", "changed", "added", "removed", "fold"]
+
+
 @dataclass
 class Block:
-    kind: str  # same | changed | added | removed | fold
+    kind: BlockKind
     pieces: list[Piece] = field(default_factory=list)
     folded: list[str] = field(default_factory=list)  # the paragraphs of a fold
 
@@ -53,7 +57,7 @@ class Block:
 
 @dataclass
 class FieldChange:
-    field: str  # title | published | figures | links | attachments
+    field: ChangedField  # never the body, which the blocks show
     where: str
     pieces: list[Piece]
 
