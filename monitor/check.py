@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from monitor import metrics
 from monitor.alerts import build_alert
 from monitor.browser import BrowserEngine, BrowserUnavailable
+from monitor.clock import parse_iso
 from monitor.config import MonitorConfig, WatchConfig
 from monitor.diff import DiffResult, compare
 from monitor.discover import discover
@@ -550,7 +551,7 @@ class Checker:
         result = FetchResult(
             request=FetchRequest(row["url"], row["method"]),
             url=row["final_url"],
-            requested_at=datetime.fromisoformat(row["requested_at"].replace("Z", "+00:00")),
+            requested_at=parse_iso(row["requested_at"]),
             status=row["status"],
             headers=[(name, value) for name, value in row["headers"]],
             body=self.store.read_blob(row["body_sha256"]),
@@ -903,7 +904,7 @@ def _changes(
 def _response_record(result: FetchResult) -> ResponseRecord:
     request = result.request
     return ResponseRecord(
-        requested_at=result.requested_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        requested_at=iso(result.requested_at),
         method=request.method,
         url=request.url,
         final_url=result.url,
@@ -975,6 +976,6 @@ def _origin(url: str) -> str:
 
 def _seconds_between(start: str, end: str) -> float:
     def parse(value: str) -> datetime:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        return parse_iso(value).astimezone(UTC)
 
     return (parse(end) - parse(start)).total_seconds()

@@ -19,6 +19,7 @@ from typing import Literal
 
 from diff_match_patch import diff_match_patch
 
+from monitor.clock import parse_iso
 from monitor.extract import Link, Statement, is_attachment, normalize_url
 from monitor.userregex import RegexTimeout, UserRegex, compile_user_regex
 
@@ -189,12 +190,8 @@ def same_moment(old: str, new: str) -> bool:
     if a is None or b is None:
         return False
     if a[4] and b[4] and a[2] and b[2]:
-        from datetime import datetime
-
         try:
-            instants = [
-                datetime.fromisoformat(x.strip().replace("Z", "+00:00")) for x in (a[0], b[0])
-            ]
+            instants = [parse_iso(x) for x in (a[0], b[0])]
         except ValueError:
             return False
         return instants[0] == instants[1]

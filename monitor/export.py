@@ -60,6 +60,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
+from monitor.clock import parse_iso
 from monitor.config import parse_duration
 from monitor.extract import Statement
 from monitor.redact import (
@@ -97,7 +98,7 @@ def parse_since(value: str) -> str:
     except ValueError:
         pass
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        moment = parse_iso(value)
     except ValueError:
         raise ValueError(
             f"{value!r} is neither a date or time (2024-05-01, 2024-05-01T10:00Z) "

@@ -14,13 +14,13 @@ import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 # Response classification lives in its own module; both names are part of this one's API.
 from monitor.classify import classify_unusable, suspicious_shrink  # noqa: F401
+from monitor.clock import parse_iso
 from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
 
 # bs4 is imported in the functions that parse or walk a page, not here: with soupsieve it
@@ -218,7 +218,7 @@ def date_sort_key(value: str | None) -> float:
     if not value:
         return 0.0
     try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
+        return parse_iso(value).timestamp()
     except ValueError:
         return 0.0
 

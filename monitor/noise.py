@@ -14,17 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitor.clock import iso, parse_iso
 from monitor.config import WatchConfig, parse_quiet_hours
 
 
 def parse_time(value: str) -> datetime:
     """An ISO timestamp as stored ('2026-11-25T16:56:28.480Z') -> aware datetime."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """The store's timestamp format (UTC, milliseconds, 'Z'), so strings compare in order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return parse_iso(value).astimezone(UTC)
 
 
 def quiet_until(watch: WatchConfig, now: datetime, default_zone: str) -> datetime | None:

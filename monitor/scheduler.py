@@ -38,6 +38,7 @@ from monitor import metrics
 from monitor.alerts import Deliverer, build_alert
 from monitor.browser import BrowserEngine
 from monitor.check import Checker, CheckOutcome, admitted_per_host
+from monitor.clock import parse_iso
 from monitor.config import ConfigError, MonitorConfig, WatchConfig, load_config
 from monitor.discover import StatementWatch, statement_watches
 from monitor.extract import profile_names
@@ -130,7 +131,7 @@ def next_due(previous: float, interval: float, jitter: float, now: float) -> flo
 
 
 def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    return parse_iso(value) if value else None
 
 
 def _machine() -> str | None:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from monitor.clock import parse_iso
 from monitor.store.records import iso, now_iso
 from monitor.store.schema import annotation, document, furniture, version, watch
 
@@ -227,4 +228,4 @@ def _json(value: Any) -> str:
 
 
 def _parse(moment: str) -> datetime:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(UTC)
+    return parse_iso(moment).astimezone(UTC)

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-
-def now_iso() -> str:
-    return iso(datetime.now(UTC))
-
-
-def iso(moment: datetime) -> str:
-    """The one timestamp format of the archive: UTC, milliseconds, 'Z'. Fixed width, so
-    timestamps compare correctly as text on SQLite and PostgreSQL alike."""
-    # isoformat, not strftime: a third of the cost, and every check writes two of these.
-    # Its fixed width needs a year of four digits, as every timestamp here has.
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+# The archive's timestamp format, kept importable from here for the store's users.
+from monitor.clock import iso as iso
+from monitor.clock import now_iso as now_iso
 
 
 class StoreError(Exception):

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
+from monitor.clock import parse_iso
 from monitor.store.records import iso
 from monitor.store.schema import discovered, watch, watch_state
 from monitor.store.sql import insert_ignore
@@ -225,4 +226,4 @@ def iso_after(moment: datetime, seconds: float) -> str:
 
 
 def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    return parse_iso(value) if value else None

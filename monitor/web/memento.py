@@ -18,7 +18,7 @@ to anyone with `[server] public = true`, else to users who are logged in.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +27,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from monitor.clock import parse_iso
 from monitor.store.schema import document, response, version
 from monitor.web.pages import Missing, Pages, Visit, page
 
@@ -46,7 +47,7 @@ def original_of(request: Request) -> str:
 
 def http_date(moment: str) -> str:
     """A stored time ('2026-11-25T16:56:28.480Z') as an HTTP date (RFC 1123, GMT)."""
-    parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    parsed = parse_iso(moment)
     return format_datetime(parsed.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from monitor.charset import decode_body
+from monitor.clock import iso, parse_iso
 from monitor.config import StoreConfig, WatchConfig
 from monitor.extract import Statement
 from monitor.feed import feed_bytes
@@ -507,11 +508,11 @@ def watch_status(state: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def _parse(moment: str) -> datetime:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return parse_iso(moment)
 
 
 def _format(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso(moment)
 
 
 def _int(value: str) -> int:
