@@ -36,12 +36,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_postgres = "postgres_url" in getattr(item, "fixturenames", ()) or (
-            callspec is not None and callspec.params.get("backend") == "postgresql"
+            callspec is not None and "postgresql" in callspec.params.values()
         )
         if on_postgres and item.get_closest_marker("postgres") is None:
             item.add_marker(pytest.mark.postgres)
+        if _uses_a_served_ui(item) and item.get_closest_marker("process") is None:
+            item.add_marker(pytest.mark.process)
         if any(item.get_closest_marker(name) for name in ("process", "browser", "postgres")):
             item.add_marker(pytest.mark.slow)
+
+
+# Fixtures that serve the web UI from a `monitor serve` process, for the tests that use them.
+_SERVED_UI_FIXTURES = {"tests.webui.archive_fixture", "tests.test_hostile_web.ui"}
+
+
+def _uses_a_served_ui(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    for definitions in info.name2fixturedefs.values() if info is not None else ():
+        function = definitions[-1].func
+        name = f"{getattr(function, '__module__', '')}.{getattr(function, '__name__', '')}"
+        if name in _SERVED_UI_FIXTURES:
+            return True
+    return False
 
 
 @pytest.fixture

@@ -290,6 +290,7 @@ def test_atom_feed_short_is_complete_and_an_edit_in_content_is_found(
     assert removed["key"] == "https://www.state.gov/?p=712301"
 
 
+@pytest.mark.process
 def test_an_upgrade_that_keys_entries_differently_does_not_alert(
     tmp_path: Path, feeds: FeedServer, atom: FeedDoc, receiver: Receiver
 ) -> None:

@@ -236,6 +236,7 @@ def banner_rotates_across_the_upgrade(config: Path, site: Site, upgraded: Path) 
     assert "1 statements read again the new way" in quiet.stderr
 
 
+@pytest.mark.process
 def test_an_upgrade_that_reads_pages_differently_does_not_alert(tmp_path: Path, site: Site) -> None:
     # A new release of monitor whose generic profile drops one more kind of furniture (the
     # "anniversary" banner), run as an upgrade is: the new code, the same config and store.
@@ -255,6 +256,7 @@ def test_an_upgrade_that_reads_pages_differently_does_not_alert(tmp_path: Path, 
     assert "page: changed (1 new versions, 1 alerts)" in edited, edited
 
 
+@pytest.mark.process
 def test_an_upgrade_that_decodes_pages_differently_does_not_alert(
     tmp_path: Path, site: Site
 ) -> None:

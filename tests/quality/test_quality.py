@@ -126,6 +126,7 @@ def test_every_page_file_is_used() -> None:
     assert used <= on_disk
 
 
+@pytest.mark.slow
 def test_the_synthetic_cases_are_what_the_generator_makes() -> None:
     # Deterministic generator, committed output: a re-run must reproduce every file and case.
     benchmark = HERE.parent.parent.parent / "shared" / "benchmarks" / "article-extraction"
