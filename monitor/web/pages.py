@@ -8,7 +8,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -39,9 +39,6 @@ UI_POLICY = (
     "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-
-# Any response: `finish` hands back the kind it was given, cookies set.
-_R = TypeVar("_R", bound=Response)
 
 
 class Missing(Exception):
@@ -134,7 +131,7 @@ class Pages:
         )
         return self.finish(visit, HTMLResponse(html, status_code=status_code))
 
-    def finish(self, visit: Visit, response: _R) -> _R:
+    def finish(self, visit: Visit, response: Response) -> Response:
         secure = self.secure(visit.request)
         if visit.set_csrf:
             response.set_cookie(CSRF_COOKIE, visit.csrf, **cookie_options(secure))
