@@ -506,6 +506,7 @@ def _words(count: int, seed: int | None = None) -> str:
     return " ".join(words)
 
 
+@pytest.mark.process
 def test_a_hostile_diff_is_a_problem_page_and_the_server_answers_throughout(
     tmp_path: Path,
 ) -> None:
