@@ -24,6 +24,10 @@ from tests.conftest import Receiver, monitor_cli, serve_on_loopback, write_confi
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 
 
+# Every story here starts Playwright (and, but for one, Chromium).
+pytestmark = pytest.mark.browser
+
+
 def test_gov_kz_api_headers_are_captured_from_the_sites_own_scripts(tmp_path: Path) -> None:
     with ReplicaSite(require_tokens=True) as site:
         site.set_mode("graphql_off")  # only the REST API is left, and it wants hash/token
@@ -54,7 +58,6 @@ def test_without_a_browser_the_refusal_is_explained(tmp_path: Path) -> None:
         assert "hash/token" in result.stdout
 
 
-@pytest.mark.browser
 def test_a_javascript_only_page_is_rendered_by_the_browser_fetcher(tmp_path: Path) -> None:
     with ReplicaSite() as site:
         config = tmp_path / "monitor.toml"
@@ -87,7 +90,6 @@ fetcher = "browser"
         assert "further assistance" in shown.stdout
 
 
-@pytest.mark.browser
 def test_the_browser_obeys_the_ssrf_guard(tmp_path: Path) -> None:
     with ReplicaSite() as site:
         config = tmp_path / "monitor.toml"
@@ -109,7 +111,6 @@ fetcher = "browser"
         assert site.requests == []
 
 
-@pytest.mark.browser
 def test_gov_kz_read_from_the_rendered_pages_continues_the_api_history(
     tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -211,7 +212,6 @@ navigator.serviceWorker && navigator.serviceWorker.register("/sw.js").catch(() =
     return Hostile
 
 
-@pytest.mark.browser
 def test_every_connection_the_browser_makes_passes_the_ssrf_guard() -> None:
     """The site is allowed by host and port; its redirect to another loopback port, and
     its page's WebSocket, fetch and worker's WebSocket to that port, are refused and never
@@ -247,7 +247,6 @@ def test_every_connection_the_browser_makes_passes_the_ssrf_guard() -> None:
         listener.close()
 
 
-@pytest.mark.browser
 def test_webrtc_sends_no_udp_past_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     """WebRTC's STUN and TURN go out over UDP, which no proxy sees: a page naming a
     loopback STUN server must send it nothing. Chromium without our flags does."""
