@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 from prometheus_client import Gauge
 
+from monitor.clock import parse_iso
 from monitor.config import ArchiveConfig, MonitorConfig
 from monitor.metrics import REGISTRY
 from monitor.redact import has_userinfo
@@ -134,7 +135,7 @@ def _from_wayback_time(stamp: str) -> datetime:
 
 
 def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parse_iso(text)
 
 
 class Submitter:

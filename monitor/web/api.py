@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
+from monitor.clock import iso, parse_iso
 from monitor.config import MonitorConfig, WatchConfig
 from monitor.diff import compare
 from monitor.extract import Statement, profile_names
@@ -1128,10 +1129,8 @@ def _parameter_problem(schema: dict[str, Any], value: str) -> str | None:
         except ValueError:
             return "a whole number"
     if schema.get("format") == "date-time":
-        from datetime import datetime
-
         try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parse_iso(value)
         except ValueError:
             return "an ISO 8601 time, e.g. 2026-12-01T00:00:00Z"
     error = best_match(Draft7Validator(schema).iter_errors(typed))
@@ -1230,15 +1229,15 @@ def _moment(value: str | None, name: str) -> str | None:
     """An ISO time as the archive writes them (UTC, milliseconds, Z)."""
     if not value:
         return None
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parse_iso(value)
     except ValueError:
         raise ApiError(422, f"{name}: an ISO 8601 time, e.g. 2026-12-01T00:00:00Z") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso(moment)
 
 
 def _json_object(raw: str) -> dict[str, Any]:
