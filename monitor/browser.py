@@ -32,6 +32,7 @@ from monitor.fetch import (
     check_address,
     now_utc,
 )
+from monitor.tls import NO_TLS, browser_info
 
 logger = logging.getLogger("monitor.browser")
 
@@ -150,6 +151,11 @@ class BrowserEngine:
                         for h in await response.headers_array()
                         if h["name"].lower() != "content-type"
                     ] + [("content-type", "text/html; charset=utf-8")]
+                    result.tls = (
+                        browser_info(await response.security_details())
+                        if result.url[:6].lower() == "https:"
+                        else NO_TLS
+                    )
                 result.body = html.encode("utf-8")
                 if len(result.body) > self.config.max_bytes:
                     result.body = result.body[: self.config.max_bytes]

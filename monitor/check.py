@@ -916,6 +916,7 @@ def _response_record(result: FetchResult) -> ResponseRecord:
         redirects=result.redirects,
         body=result.body,
         media_type=result.header("content-type"),
+        tls=result.tls,
     )
 
 

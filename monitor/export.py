@@ -8,7 +8,12 @@ WARC (ISO 28500, version 1.1, written with warcio), for every exported version:
 * a `resource` record with the statement exactly as stored (canonical JSON, the bytes its
   text_sha256 names), `WARC-Concurrent-To` the response; none for a removal;
 * a `metadata` record (JSON: watch, key, sequence number, kind, times, hashes, redirect
-  chain) that `WARC-Refers-To` the resource, or the response for a removal.
+  chain) that `WARC-Refers-To` the resource, or the response for a removal;
+* per response, a `metadata` record of its TLS provenance (`"type": "tls-provenance"`:
+  protocol, cipher, the certificate chain as the server presented it, with each
+  certificate's subject, issuer, serial, validity, SHA-256 and PEM; or `"encrypted":
+  false` for plain HTTP) that `WARC-Refers-To` and is `WARC-Concurrent-To` the response
+  record. None for a response stored before TLS provenance was recorded.
 
 Payload digests are the SHA-256 the store has kept since the capture (`sha256:` + base32),
 and every blob is re-hashed as it is read, so a damaged archive fails the export instead of
@@ -19,7 +24,8 @@ that describe the bytes on the wire — Content-Encoding, Transfer-Encoding, Con
 are written as X-Archive-Orig-*, and Content-Length is that of the payload as written:
 replay tools would otherwise try to decompress it again.
 
-JSON lines: one object per version with the same facts, the statement as a JSON object
+JSON lines: one object per version with the same facts (the response's TLS provenance
+as `response.tls`, null when it was not recorded), the statement as a JSON object
 (`statement`; re-serialised with sorted keys, no spaces and unescaped UTF-8 it gives back
 the exact bytes of `text_sha256`) and as plain text (`text`).
 
@@ -72,6 +78,7 @@ from monitor.redact import (
 )
 from monitor.store import Store, StoreError
 from monitor.store.chain import ChainReport, walk
+from monitor.store.provenance import response_tls
 from monitor.store.records import iso
 from monitor.store.timestamps import batches, stamps_of
 from monitor.store.wayback import captured, copies_of
@@ -145,6 +152,8 @@ def version_facts(
     if record is not None:
         del record["watch_id"]
         record["request_body_sha256"] = record.pop("request_body")
+        record["tls"] = response_tls(store, record)
+        del record["tls_chain"]
         facts["response"] = record
         facts["body_sha256"] = record["body_sha256"]
     return facts if include_secrets else hide_secrets(facts)
@@ -176,6 +185,8 @@ def chain_record(store: Store, watch_id: str | None, since: str | None) -> dict[
 
 # The `type` of the chain heads' record; version lines have no `type`.
 CHAIN_HEADS = "chain-heads"
+# The `type` of a WARC metadata record of a response's TLS provenance.
+TLS_RECORD = "tls-provenance"
 
 
 def write_jsonl(
@@ -244,6 +255,7 @@ def write_warc(
                     response_ids[response["id"]] = _write_exchange(
                         store, writer, response, count, include_secrets
                     )
+                    _write_tls(writer, response, response_ids[response["id"]], count, shown)
                 except StoreError as err:
                     response_ids[response["id"]] = None
                     count.skipped.append(f"response {response['id']} (request, response): {err}")
@@ -367,6 +379,35 @@ def _write_exchange(
     return str(record_id)
 
 
+def _write_tls(
+    writer: WARCWriter,
+    response: dict[str, Any],
+    response_id: str | None,
+    count: ExportCount,
+    shown: dict[str, Any],
+) -> None:
+    """The TLS provenance of a response just written (`response_id`), if it was recorded."""
+    if response["tls"] is None or response_id is None:
+        return
+    facts = {
+        "type": TLS_RECORD,
+        "response": response["id"],
+        "url": shown["response"]["final_url"],  # credentials redacted unless asked for
+        "requested_at": response["requested_at"],
+        "tls": response["tls"],
+    }
+    headers = _warc_headers(response["requested_at"], refers_to=response_id)
+    headers["WARC-Concurrent-To"] = response_id
+    record = writer.create_warc_record(
+        facts["url"],
+        "metadata",
+        payload=BytesIO(json.dumps(facts, ensure_ascii=False).encode()),
+        warc_content_type="application/json",
+        warc_headers_dict=headers,
+    )
+    _write(writer, record, count)
+
+
 def _write_text(
     store: Store,
     writer: WARCWriter,
@@ -430,6 +471,8 @@ def verify_export(
             continue
         if facts.get("type") == BATCH_RECORD:
             stamp_records.append(facts)
+            continue
+        if facts.get("type") == TLS_RECORD:
             continue
         if text is not None and hashlib.sha256(text).hexdigest() != facts["text_sha256"]:
             report.damage.append(

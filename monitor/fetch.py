@@ -22,6 +22,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 from monitor.charset import decode_body
 from monitor.config import FetchConfig
+from monitor.tls import NO_TLS, SslObjects, TlsInfo
 
 if TYPE_CHECKING:
     from protego import Protego
@@ -91,6 +92,8 @@ class FetchResult:
     redirects: list[tuple[int, str]] = field(default_factory=list)
     elapsed: float = 0.0
     truncated: bool = False
+    # What the answer's connection said about itself (monitor/tls.py); None: not recorded.
+    tls: TlsInfo | None = None
     # Why this result cannot be used as the page's content (None when it can).
     problem: str | None = None
 
@@ -505,6 +508,7 @@ class _AiohttpEngine:
         self.failures = (aiohttp.ClientError, OSError)
         self.guards_connections = False
         self._tls: ssl.SSLContext | None = None
+        self._tls_seen = SslObjects("aiohttp")
         proxy_headers = None
         proxy: Any = None
         if config.proxy:
@@ -558,8 +562,17 @@ class _AiohttpEngine:
             result.headers = [
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
             ]
+            result.tls = self._connection_tls(response, url)
             if response.status not in _BODYLESS:
                 await _read_capped(response.content.iter_any(), result, self.config.max_bytes)
+
+    def _connection_tls(self, response: Any, url: str) -> TlsInfo:
+        if url[:6].lower() != "https:":
+            return NO_TLS
+        # aiohttp keeps the connection's protocol on the response (not public); the
+        # connection may already be back in the pool, or closed, by now.
+        transport = getattr(getattr(response, "_protocol", None), "transport", None)
+        return self._tls_seen.info(transport and transport.get_extra_info("ssl_object"))
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -598,6 +611,7 @@ class _HttpxEngine:
             headers={"User-Agent": config.user_agent},
             event_hooks={"response": [_keep_response]},
         )
+        self._tls_seen = SslObjects("httpx")
 
     async def send(
         self,
@@ -629,6 +643,7 @@ class _HttpxEngine:
             result.headers = [
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
             ]
+            result.tls = self._connection_tls(response, url)
             return
         try:
             result.status = response.status_code
@@ -636,9 +651,16 @@ class _HttpxEngine:
             result.headers = [
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
             ]
+            result.tls = self._connection_tls(response, url)
             await _read_capped(response.aiter_bytes(), result, self.config.max_bytes)
         finally:
             await response.aclose()
+
+    def _connection_tls(self, response: Any, url: str) -> TlsInfo:
+        if url[:6].lower() != "https:":
+            return NO_TLS
+        stream = response.extensions.get("network_stream")
+        return self._tls_seen.info(stream and stream.get_extra_info("ssl_object"))
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -21,6 +21,7 @@ import contextlib
 import functools
 import selectors
 import socket
+import ssl
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,15 @@ from typing import TYPE_CHECKING, Any
 import pycurl
 
 from monitor.config import FetchConfig
-from monitor.fetch import RefusedAddress, refuse_non_public
+from monitor.fetch import RefusedAddress, _tls_context, refuse_non_public, split_url
+from monitor.tls import (
+    CURL_HOW,
+    NO_TLS,
+    TlsInfo,
+    chain_digest,
+    chain_from_certinfo,
+    protocol_handshake,
+)
 
 if TYPE_CHECKING:
     from monitor.fetch import FetchResult
@@ -44,6 +53,9 @@ _EVENTS = {
 }
 _E_TIMEOUT = 28  # CURLE_OPERATION_TIMEDOUT: here, only the connect timeout
 _HTTP_VERSIONS = {1: "HTTP/1.0", 2: "HTTP/1.1", 3: "HTTP/2", 30: "HTTP/3"}
+# TLS provenance kept for this many connections and chains (oldest forgotten first): more
+# than the pool ever holds at once.
+_TLS_KEPT = 4096
 
 
 class CurlFailure(Exception):
@@ -140,6 +152,12 @@ class CurlEngine:
         self._loop.add_reader(self._sockets.fileno(), self._on_ready)
         self._timer: asyncio.TimerHandle | None = None
         self._kick: asyncio.Handle | None = None  # a queued "time out now" (`_on_timer`)
+        # TLS provenance (monitor/tls.py): each pooled connection's, by libcurl's connection
+        # id, so an answer over a kept-alive connection costs two getinfo calls; and each
+        # (host, chain)'s, so the protocol handshake is made once per chain.
+        self._tls_by_connection: dict[int, TlsInfo] = {}
+        self._tls_by_chain: dict[tuple[str, str], TlsInfo] = {}
+        self._handshake_context: ssl.SSLContext | None = None
 
     async def send(
         self,
@@ -162,6 +180,9 @@ class CurlEngine:
                     self._multi.remove_handle(handle)
                 raise
             self._fill(handle, exchange, result)
+            if result.status is not None:
+                tls = self._known_tls(handle, url)
+                result.tls = tls if tls is not None else await self._new_tls(handle, url)
         finally:
             handle.exchange = None
             self._idle.append(handle)
@@ -202,6 +223,11 @@ class CurlEngine:
         handle.setopt(pycurl.COOKIEFILE, "")  # the cookie engine on, with no file
         if self.guards_connections:
             handle.setopt(pycurl.OPENSOCKETFUNCTION, functools.partial(_open_socket, handle))
+        # The chain each connection's server presents (TLS provenance). A resumed TLS
+        # session presents none, so sessions are not resumed: every new connection makes a
+        # full handshake, and says which chain it met.
+        handle.setopt(pycurl.OPT_CERTINFO, 1)
+        handle.setopt(pycurl.SSL_SESSIONID_CACHE, 0)
         handle.custom_method = False
         self._handles.append(handle)
         return handle
@@ -253,6 +279,48 @@ class CurlEngine:
         if handle.outcome is not None:
             code, message = handle.outcome
             raise (TimeoutError if code == _E_TIMEOUT else CurlFailure)(message)
+
+    # --- TLS provenance -------------------------------------------------------------------
+
+    def _known_tls(self, handle: pycurl.Curl, url: str) -> TlsInfo | None:
+        """The answer's TLS provenance when nothing need be read for it: plain HTTP, or a
+        pooled connection whose handshake an earlier answer recorded."""
+        if url[:6].lower() != "https:":
+            return NO_TLS
+        if handle.getinfo(pycurl.NUM_CONNECTS) == 0:
+            return self._tls_by_connection.get(handle.getinfo(pycurl.CONN_ID))
+        return None
+
+    async def _new_tls(self, handle: pycurl.Curl, url: str) -> TlsInfo:
+        """A new connection's TLS provenance: the chain libcurl was presented, and the
+        protocol from a handshake of our own, once per host and chain (monitor/tls.py)."""
+        connection = handle.getinfo(pycurl.CONN_ID)
+        chain = chain_from_certinfo(handle.getinfo(pycurl.INFO_CERTINFO))
+        if not chain:
+            # A connection another transfer opened and has not reported yet (two requests
+            # multiplexed on one new HTTP/2 connection): not recorded, and said so.
+            return TlsInfo(how="libcurl: a reused connection whose handshake was not recorded")
+        host = split_url(url).hostname or ""
+        key = (f"{host}:{handle.getinfo(pycurl.PRIMARY_PORT)}", chain_digest(chain))
+        known = self._tls_by_chain.get(key)
+        if known is None:
+            if self.config.proxy:  # our own handshake would not go the same way
+                protocol, cipher, note = None, None, "; protocol unknown (through a proxy)"
+            else:
+                if self._handshake_context is None:
+                    self._handshake_context = _tls_context(self.config)
+                protocol, cipher, note = await protocol_handshake(
+                    handle.getinfo(pycurl.PRIMARY_IP),
+                    handle.getinfo(pycurl.PRIMARY_PORT),
+                    host,
+                    self._handshake_context,
+                    self.config.connect_timeout,
+                    chain,
+                )
+            known = TlsInfo(protocol=protocol, cipher=cipher, chain=chain, how=CURL_HOW + note)
+            _keep(self._tls_by_chain, key, known)
+        _keep(self._tls_by_connection, connection, known)
+        return known
 
     # --- the event loop's side ------------------------------------------------------------
 
@@ -331,6 +399,12 @@ class CurlEngine:
             return
         handle.outcome = error
         exchange.done.set_result(None)
+
+
+def _keep(cache: dict[Any, TlsInfo], key: Any, value: TlsInfo) -> None:
+    if len(cache) >= _TLS_KEPT:
+        del cache[next(iter(cache))]
+    cache[key] = value
 
 
 def _open_socket(handle: pycurl.Curl, purpose: int, address: Any) -> int:

@@ -23,6 +23,7 @@ from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blo
 from monitor.store.chain import ChainReport, link, walk, watch_link
 from monitor.store.changes import ChangesMixin
 from monitor.store.furniture import FurnitureMixin
+from monitor.store.provenance import response_columns
 from monitor.store.records import (
     CheckRecord,
     Delivery,
@@ -595,6 +596,7 @@ class Store(ReviewMixin, ScheduleMixin, SessionMixin, FurnitureMixin, TokenMixin
                 server_date=server_date,
                 body_sha256=body.sha256,
                 body_size=body.size,
+                **response_columns(conn, record.tls, record.requested_at),
             )
         )
         return int(result.inserted_primary_key[0])

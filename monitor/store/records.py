@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # The archive's timestamp format, kept importable from here for the store's users.
 from monitor.clock import iso as iso
 from monitor.clock import now_iso as now_iso
+
+if TYPE_CHECKING:
+    from monitor.tls import TlsInfo
 
 
 class StoreError(Exception):
@@ -67,6 +70,8 @@ class ResponseRecord:
     redirects: list[tuple[int, str]]
     body: bytes
     media_type: str | None = None
+    # What the connection said about itself (monitor/tls.py); None: not recorded.
+    tls: TlsInfo | None = None
 
 
 @dataclass

@@ -8,6 +8,7 @@ text, ids are integers: the same rows mean the same thing on both databases.
     watch ─┬─ watch_state                  one row each
            ├─ check_run                    one small row per check (pruned by keep_checks)
            ├─ response ── blob             the raw evidence: what was asked, what came back
+           │     └─ tls_chain                the certificate chain its server presented
            ├─ document ── version ── blob  a statement, and every version of it ever seen
            │                 ├─ version_timestamp ── timestamp_batch   RFC 3161 tokens
            │                 └─ independent_copy        Save Page Now queue and captures
@@ -144,7 +145,35 @@ response = Table(
     Column("server_date", Text, comment="the server's Date header"),
     Column("body_sha256", Text, ForeignKey("blob.sha256"), nullable=False),
     Column("body_size", BigInteger, nullable=False),
+    Column(
+        "tls",
+        Text,
+        comment="JSON: encrypted, protocol, cipher, chain_complete, how (monitor/tls.py); "
+        "NULL: not recorded (stored before schema 9)",
+    ),
+    Column("tls_chain", Text, ForeignKey("tls_chain.sha256"), comment="NULL: no chain known"),
     comment="A response kept as evidence because it produced at least one new version.",
+)
+
+tls_chain = Table(
+    "tls_chain",
+    metadata,
+    Column(
+        "sha256",
+        Text,
+        primary_key=True,
+        comment="SHA-256 of the DER certificates concatenated in the order presented, hex",
+    ),
+    Column("pem", Text, nullable=False, comment="the certificates in PEM, leaf first"),
+    Column(
+        "certificates",
+        Text,
+        nullable=False,
+        comment="JSON list, leaf first: subject, issuer, serial, not_before, not_after, sha256",
+    ),
+    Column("first_seen", Text, nullable=False),
+    comment="Each distinct TLS certificate chain a server presented, stored once and named "
+    "by its hash from every response it served (store/provenance.py).",
 )
 
 document = Table(
@@ -536,6 +565,15 @@ def _add_timestamps(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_tls(conn: Connection) -> None:
+    # A new table and two plain columns in version 9 (caveat as above).
+    tls_chain.create(conn, checkfirst=True)
+    conn.exec_driver_sql("ALTER TABLE response ADD COLUMN tls TEXT")
+    conn.exec_driver_sql(
+        "ALTER TABLE response ADD COLUMN tls_chain TEXT REFERENCES tls_chain(sha256)"
+    )
+
+
 def _add_api(conn: Connection) -> None:
     # Defined with the code that uses them; imported here, not at the top (they import us).
     from monitor.store.changes import alert_created, version_observed
@@ -562,6 +600,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "web UI: server-side sessions (web_session)", _add_sessions),
     Migration(7, "learned furniture: furniture", _add_furniture),
     Migration(8, "trusted timestamps: timestamp_batch, version_timestamp", _add_timestamps),
+    Migration(9, "TLS provenance: tls_chain, response.tls and response.tls_chain", _add_tls),
     Migration(10, "independent copies (Save Page Now): independent_copy", _add_independent_copies),
     Migration(11, "API and changes feed: api_token, version_observed, alert_created", _add_api),
 )

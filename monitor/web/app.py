@@ -124,6 +124,7 @@ def ui_routes(reading: ReadingPages, editing: EditingPages) -> list[BaseRoute]:
         Route(version, reading.snapshot),
         Route(version + "/raw", reading.raw_body),
         Route(version + "/headers.json", reading.raw_headers),
+        Route(version + "/tls-chain.pem", reading.tls_chain),
         Route(version + "/statement.json", reading.statement_json),
         Route(version + "/timestamp.tst", reading.timestamp_token),
         Route(version + "/timestamp-manifest.json", reading.timestamp_manifest),

@@ -27,6 +27,7 @@ from monitor.isolate import InlineWork, Work, WorkerPool, WorkFailed
 from monitor.redact import redact_deep, redact_headers, redact_response_headers, redact_text
 from monitor.store import Store
 from monitor.store.furniture import host_of
+from monitor.store.provenance import chain, response_tls
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.store.timestamps import version_stamp
 from monitor.store.wayback import copies_of
@@ -306,6 +307,7 @@ class ReadingPages(Pages):
             shown=shown,
             verdicts=VERDICTS,
             stamp=version_stamp(self.store, row["id"]),
+            tls=response_tls(self.store, record) if record and tab == "headers" else None,
             stamping=bool(self.config.archive.tsa_url),
             copies=copies_of(self.store, [row["id"]]).get(row["id"], []),
             timemap=f"/timemap/link/{row['url']}" if row["url"] else None,
@@ -384,9 +386,22 @@ class ReadingPages(Pages):
         facts["request_headers"] = redact_headers(facts["request_headers"])
         if "headers" in facts:
             facts["headers"] = redact_response_headers(facts["headers"])
+        facts["tls"] = response_tls(self.store, record)
         data = json.dumps(redact_deep(facts), ensure_ascii=False, indent=2).encode()
         name = f"{request.path_params['watch']}-response-{record['id']}.headers.json"
         return _download(data, name, "application/json")
+
+    @page()
+    async def tls_chain(self, request: Request, visit: Visit) -> Response:
+        """The certificate chain the response's server presented, in PEM, leaf first (as
+        `openssl verify -untrusted FILE` or `openssl x509` read it)."""
+        record = self._record(request)
+        found = chain(self.store, record["tls_chain"]) if record["tls_chain"] else None
+        if found is None:
+            raise Missing("no certificate chain is stored for this response")
+        data = "".join(certificate["pem"] for certificate in found["certificates"]).encode()
+        name = f"{request.path_params['watch']}-response-{record['id']}.chain.pem"
+        return _download(data, name, "application/x-pem-file")
 
     @page()
     async def statement_json(self, request: Request, visit: Visit) -> Response:
