@@ -9,7 +9,8 @@ WARC (ISO 28500, version 1.1, written with warcio), for every exported version:
   text_sha256 names), `WARC-Concurrent-To` the response; none for a removal;
 * a `metadata` record (JSON: watch, key, sequence number, kind, times, hashes, redirect
   chain) that `WARC-Refers-To` the resource, or the response for a removal;
-* per response, a `metadata` record of its TLS provenance (`"type": "tls-provenance"`:
+* per response, a `metadata` record of its TLS provenance (`"type": "tls-provenance"`,
+  target `urn:monitor:tls-provenance:ID`, the page's URL inside:
   protocol, cipher, the certificate chain as the server presented it, with each
   certificate's subject, issuer, serial, validity, SHA-256 and PEM; or `"encrypted":
   false` for plain HTTP) that `WARC-Refers-To` and is `WARC-Concurrent-To` the response
@@ -399,7 +400,8 @@ def _write_tls(
     headers = _warc_headers(response["requested_at"], refers_to=response_id)
     headers["WARC-Concurrent-To"] = response_id
     record = writer.create_warc_record(
-        facts["url"],
+        # Not the page's URL: replay tools (pywb) would serve this record for the page.
+        f"urn:monitor:{TLS_RECORD}:{response['id']}",
         "metadata",
         payload=BytesIO(json.dumps(facts, ensure_ascii=False).encode()),
         warc_content_type="application/json",

@@ -22,7 +22,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 from monitor.charset import decode_body
 from monitor.config import FetchConfig
-from monitor.tls import NO_TLS, SslObjects, TlsInfo
+from monitor.tls import SslObjects, TlsInfo
 
 if TYPE_CHECKING:
     from protego import Protego
@@ -567,12 +567,10 @@ class _AiohttpEngine:
                 await _read_capped(response.content.iter_any(), result, self.config.max_bytes)
 
     def _connection_tls(self, response: Any, url: str) -> TlsInfo:
-        if url[:6].lower() != "https:":
-            return NO_TLS
         # aiohttp keeps the connection's protocol on the response (not public); the
         # connection may already be back in the pool, or closed, by now.
         transport = getattr(getattr(response, "_protocol", None), "transport", None)
-        return self._tls_seen.info(transport and transport.get_extra_info("ssl_object"))
+        return self._tls_seen.info(transport and transport.get_extra_info("ssl_object"), url)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -657,10 +655,8 @@ class _HttpxEngine:
             await response.aclose()
 
     def _connection_tls(self, response: Any, url: str) -> TlsInfo:
-        if url[:6].lower() != "https:":
-            return NO_TLS
         stream = response.extensions.get("network_stream")
-        return self._tls_seen.info(stream and stream.get_extra_info("ssl_object"))
+        return self._tls_seen.info(stream and stream.get_extra_info("ssl_object"), url)
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -153,8 +153,8 @@ class CurlEngine:
         self._timer: asyncio.TimerHandle | None = None
         self._kick: asyncio.Handle | None = None  # a queued "time out now" (`_on_timer`)
         # TLS provenance (monitor/tls.py): each pooled connection's, by libcurl's connection
-        # id, so an answer over a kept-alive connection costs two getinfo calls; and each
-        # (host, chain)'s, so the protocol handshake is made once per chain.
+        # id, so an answer over a kept-alive connection costs one getinfo; and each (host,
+        # chain)'s, so the protocol handshake is made once per chain.
         self._tls_by_connection: dict[int, TlsInfo] = {}
         self._tls_by_chain: dict[tuple[str, str], TlsInfo] = {}
         self._handshake_context: ssl.SSLContext | None = None
@@ -181,7 +181,8 @@ class CurlEngine:
                 raise
             self._fill(handle, exchange, result)
             if result.status is not None:
-                tls = self._known_tls(handle, url)
+                # A pooled connection's, as its first answer recorded it: one getinfo.
+                tls = self._tls_by_connection.get(handle.getinfo(pycurl.CONN_ID))
                 result.tls = tls if tls is not None else await self._new_tls(handle, url)
         finally:
             handle.exchange = None
@@ -282,25 +283,21 @@ class CurlEngine:
 
     # --- TLS provenance -------------------------------------------------------------------
 
-    def _known_tls(self, handle: pycurl.Curl, url: str) -> TlsInfo | None:
-        """The answer's TLS provenance when nothing need be read for it: plain HTTP, or a
-        pooled connection whose handshake an earlier answer recorded."""
-        if url[:6].lower() != "https:":
-            return NO_TLS
-        if handle.getinfo(pycurl.NUM_CONNECTS) == 0:
-            return self._tls_by_connection.get(handle.getinfo(pycurl.CONN_ID))
-        return None
-
     async def _new_tls(self, handle: pycurl.Curl, url: str) -> TlsInfo:
-        """A new connection's TLS provenance: the chain libcurl was presented, and the
-        protocol from a handshake of our own, once per host and chain (monitor/tls.py)."""
+        """A new connection's TLS provenance: none for plain HTTP; else the chain libcurl
+        was presented, and the protocol from a handshake of our own, once per host and
+        chain (monitor/tls.py). Kept by libcurl's connection id, which is never reused."""
         connection = handle.getinfo(pycurl.CONN_ID)
+        parts = split_url(url)
+        if parts.scheme != "https":
+            _keep(self._tls_by_connection, connection, NO_TLS)
+            return NO_TLS
         chain = chain_from_certinfo(handle.getinfo(pycurl.INFO_CERTINFO))
         if not chain:
             # A connection another transfer opened and has not reported yet (two requests
             # multiplexed on one new HTTP/2 connection): not recorded, and said so.
             return TlsInfo(how="libcurl: a reused connection whose handshake was not recorded")
-        host = split_url(url).hostname or ""
+        host = parts.hostname or ""
         key = (f"{host}:{handle.getinfo(pycurl.PRIMARY_PORT)}", chain_digest(chain))
         known = self._tls_by_chain.get(key)
         if known is None:

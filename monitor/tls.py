@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 from weakref import WeakKeyDictionary
 
 
@@ -116,8 +117,11 @@ class SslObjects:
         self._known: WeakKeyDictionary[Any, TlsInfo] = WeakKeyDictionary()
         self._how = f"{engine} on Python's ssl: protocol, cipher and chain of the connection itself"
 
-    def info(self, ssl_object: Any) -> TlsInfo:
+    def info(self, ssl_object: Any, url: str) -> TlsInfo:
+        """The provenance of an answer to `url` over the connection of `ssl_object`."""
         if ssl_object is None:
+            if urlsplit(url).scheme != "https":
+                return NO_TLS
             return TlsInfo(how="the engine did not expose the connection's TLS state")
         known = self._known.get(ssl_object)
         if known is None:

@@ -90,11 +90,16 @@ def test_warc_passes_warcio_and_gives_back_every_stored_byte(archive: Path, tmp_
     assert [entry["warc-type"] for entry in index] == [r["type"] for r in records]
     by_id = {r["warc"]["WARC-Record-ID"]: r for r in records}
     metadata = {}
+    tls_records = {}  # a response's TLS provenance, by the response record it refers to
     for record in records:
         if record["type"] == "metadata":
             facts = json.loads(record["payload"])
             if facts.get("type") == "chain-heads":
                 continue  # the hash chains' heads, checked in test_evidence.py
+            if facts.get("type") == "tls-provenance":
+                assert record["warc"]["WARC-Concurrent-To"] == record["warc"]["WARC-Refers-To"]
+                tls_records[record["warc"]["WARC-Refers-To"]] = facts
+                continue
             metadata[facts["version_id"]] = (facts, record)
 
     with Store.from_config(_store_config(config)) as store:
@@ -119,6 +124,12 @@ def test_warc_passes_warcio_and_gives_back_every_stored_byte(archive: Path, tmp_
                 response_record = described
             stored = store.response(version["response_id"])
             _assert_response(store, response_record, stored)
+            # The replica is plain HTTP: each response says so in its own metadata record.
+            tls = tls_records[response_record["warc"]["WARC-Record-ID"]]
+            assert tls["response"] == stored["id"] and tls["tls"] == {
+                "encrypted": False,
+                "chain": None,
+            }
             request = next(
                 r
                 for r in records
@@ -139,6 +150,7 @@ def test_warc_passes_warcio_and_gives_back_every_stored_byte(archive: Path, tmp_
     }
     assert sum(r["type"] == "response" for r in records) == len(responses)
     assert sum(r["type"] == "request" for r in records) == len(responses)
+    assert len(tls_records) == len(responses)
     methods = {r["http"].protocol for r in records if r["type"] == "request"}
     assert methods == {"POST", "GET"}
     # The uncompressed file holds the same records.
@@ -241,11 +253,16 @@ def test_a_damaged_blob_is_left_out_and_named(tmp_path: Path, replica: ReplicaSi
     for sha in (text, body):  # the damaged bytes are nowhere
         assert warc_digest(sha) not in digests
         assert warc_digest(sha) in {r["warc"].get("WARC-Payload-Digest") for r in whole}
-    # Every metadata record is there; only the damaged statement's resource record and the
-    # damaged response's request and response records are missing.
-    metadata = [r for r in written if r["type"] == "metadata"]
-    assert len(metadata) == len([r for r in whole if r["type"] == "metadata"])
-    assert len(whole) - len(written) == 3
+    # Every version's metadata record is there; only the damaged statement's resource
+    # record and the damaged response's request, response and TLS provenance records (which
+    # would refer to a record not written) are missing.
+    metadata = [
+        r for r in written if r["type"] == "metadata" and b"tls-provenance" not in r["payload"]
+    ]
+    assert len(metadata) == len(
+        [r for r in whole if r["type"] == "metadata" and b"tls-provenance" not in r["payload"]]
+    )
+    assert len(whole) - len(written) == 4
     lines = monitor_cli(config, "export", "--format", "jsonl")
     assert lines.returncode == 1 and f"blob {text} is damaged" in lines.stderr
     assert len(lines.stdout.splitlines()) == len(metadata) - 1

@@ -344,7 +344,8 @@ def test_exports_and_the_web_ui_show_it(tmp_path: Path, archive: Path, site: Tls
     for response_id, (headers, payload) in zip(responses, provenance, strict=True):
         assert headers["WARC-Refers-To"] == headers["WARC-Concurrent-To"] == response_id
         assert headers["Content-Type"] == "application/json"
-        assert headers["WARC-Target-URI"] == f"{site.url}/statement/secure"
+        assert headers["WARC-Target-URI"].startswith("urn:monitor:tls-provenance:")
+        assert payload["url"] == f"{site.url}/statement/secure"
         tls = payload["tls"]
         assert tls["protocol"] == "TLSv1.3" and tls["chain"]["sha256"] == chain_sha256
         assert tls["chain"]["complete"] is True
@@ -374,6 +375,14 @@ def test_exports_and_the_web_ui_show_it(tmp_path: Path, archive: Path, site: Tls
         pem = client.get(snapshot + "/tls-chain.pem")
         assert pem.status_code == 200
         assert [ssl.PEM_cert_to_DER_cert(p) for p in _pems(pem.text)] == site.chain
+        # As a third party would check it: OpenSSL, the downloaded chain, their own root.
+        downloaded = tmp_path / "chain.pem"
+        downloaded.write_bytes(pem.content)
+        verify = ["openssl", "verify", "-CAfile", str(site.ca_file), "-untrusted"]
+        checked = subprocess.run(
+            [*verify, str(downloaded), str(downloaded)], capture_output=True, text=True
+        )
+        assert checked.returncode == 0 and "OK" in checked.stdout, checked.stderr
         assert client.get(snapshot + "/headers.json").json()["tls"]["chain"]["sha256"] == (
             chain_sha256
         )
