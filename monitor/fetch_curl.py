@@ -315,7 +315,8 @@ class CurlEngine:
                     chain,
                 )
             known = TlsInfo(protocol=protocol, cipher=cipher, chain=chain, how=CURL_HOW + note)
-            _keep(self._tls_by_chain, key, known)
+            if protocol is not None or self.config.proxy:  # a failed handshake: try again
+                _keep(self._tls_by_chain, key, known)  # on the next new connection
         _keep(self._tls_by_connection, connection, known)
         return known
 

@@ -30,7 +30,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from monitor.config import FetchConfig
 from monitor.fetch import Fetcher, FetchRequest, FetchResult
-from monitor.tls import NO_TLS
+from monitor.tls import NO_TLS, browser_info
 from tests.conftest import monitor_cli
 from tests.evidence import FIRST, SECOND, PageSite
 from tests.webui import serving
@@ -394,3 +394,25 @@ def test_exports_and_the_web_ui_show_it(tmp_path: Path, archive: Path, site: Tls
             db.execute("UPDATE response SET tls = NULL, tls_chain = NULL WHERE watch_id = 'plain'")
         plain = client.get("/watch/plain/versions/1", params={"tab": "headers"}).text
         assert "Not recorded" in plain and "Plain HTTP" not in plain
+
+
+def test_the_browser_engine_records_what_playwright_gives() -> None:
+    """Chromium does not trust the test's CA (verification is never switched off), so the
+    browser's account is checked as Playwright hands it over: `securityDetails`."""
+    details = {
+        "protocol": "TLS 1.3",
+        "subjectName": "www.gov.kz",
+        "issuer": "GlobalSign GCC R3 DV TLS CA 2020",
+        "validFrom": 1735689600,
+        "validTo": 1767225599.5,
+    }
+    tls = browser_info(details)
+    assert tls.encrypted and tls.protocol == "TLS 1.3" and tls.chain == ()
+    assert tls.facts()["details"] == {
+        "subject": "www.gov.kz",
+        "issuer": "GlobalSign GCC R3 DV TLS CA 2020",
+        "not_before": "2025-01-01T00:00:00Z",
+        "not_after": "2025-12-31T23:59:59Z",
+    }
+    assert "no certificate bytes" in tls.how
+    assert browser_info(None).protocol is None and browser_info(None).encrypted
