@@ -39,6 +39,7 @@ from monitor.extract import Statement, profile_names
 from monitor.overrides import WatchError, validate_watch, watch_settings
 from monitor.store import Store
 from monitor.store.changes import KINDS, ChangeFilter, Cursor
+from monitor.store.provenance import response_tls
 from monitor.store.records import now_iso
 from monitor.watchlists import new_watch_id
 from monitor.web.auth import RANK
@@ -867,7 +868,9 @@ class ApiPages:
             "confirmation": row.get("confirmation"),
             "text_sha256": row.get("text_sha256"),
             "chain": row.get("chain"),
-            "response": _response_facts(record),
+            "response": _response_facts(
+                record, response_tls(self.store, record) if record else None
+            ),
             "links": {
                 "self": base + query,
                 "text": f"{base}/text{query}",
@@ -1198,10 +1201,15 @@ def _annotation_entry(
     }
 
 
-def _response_facts(record: dict[str, Any] | None) -> dict[str, Any] | None:
+def _response_facts(
+    record: dict[str, Any] | None, tls: dict[str, Any] | None
+) -> dict[str, Any] | None:
     if record is None:
         return None
     return {
+        # The connection's TLS provenance (protocol, cipher, the chain as presented), or
+        # None when the response predates its recording.
+        "tls": tls,
         "requested_at": record["requested_at"],
         "url": record["url"],
         "final_url": record["final_url"],
