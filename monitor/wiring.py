@@ -17,18 +17,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from monitor.alerts import Deliverer
-from monitor.browser import BrowserEngine
-from monitor.check import Checker, CheckOutcome
 from monitor.config import MonitorConfig, WatchConfig
 from monitor.discover import StatementWatch
-from monitor.fetch import Fetcher
-from monitor.isolate import WorkerPool
 from monitor.reload import WatchChanges, reread
 from monitor.store import Store
 from monitor.watches import Watches, load_watches
 
+# The parts are imported where they are made: `monitor serve` makes none of the checking
+# parts and `monitor check` serves nothing, and each stack costs start-up (the checking
+# parts a fifth of a second of CPU for `monitor serve`, more on a busy machine).
 if TYPE_CHECKING:
+    from monitor.alerts import Deliverer
+    from monitor.check import Checker, CheckOutcome
     from monitor.stamper import Stamper
     from monitor.wayback import Submitter
 
@@ -95,6 +95,11 @@ class Runtime:
         `instance`: the daemon's name in check runs when it shares the archive;
         `start_workers`: start the page-reading workers now rather than when first needed
         (the daemon: its first checks then read their pages at once)."""
+        from monitor.browser import BrowserEngine
+        from monitor.check import Checker
+        from monitor.fetch import Fetcher
+        from monitor.isolate import WorkerPool
+
         fetch = self.config.fetch
         work = WorkerPool(fetch.worker_count, fetch.worker_timeout, fetch.worker_memory)
         # The workers start while the rest starts up (their own processes).
@@ -116,13 +121,15 @@ class Runtime:
             work.close()
 
     def deliverer(self) -> Deliverer:
+        from monitor.alerts import Deliverer
+
         return Deliverer.from_config(self.store, self.config)
 
     def stamper(self) -> Stamper | None:
         """Trusted timestamps of what is archived, when [archive] tsa_url asks for them."""
         if not self.config.archive.tsa_url:
             return None
-        from monitor.stamper import Stamper  # only with a TSA: its crypto imports cost
+        from monitor.stamper import Stamper
 
         return Stamper(self.store, self.config.archive)
 
@@ -141,7 +148,6 @@ class Runtime:
     ) -> Any:
         """The web application (health, metrics, the review UI) on this runtime's store;
         `config` gives the configuration a request sees (default: the running one)."""
-        # Imported here: `monitor check` never serves, and the web stack costs start-up.
         from monitor.web import create_app
 
         return create_app(health, self.store, config or (lambda: self.config), on_change, listen)
