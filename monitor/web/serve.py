@@ -31,7 +31,8 @@ def serve(config: MonitorConfig, store: Store, listen: str) -> None:
         runtime.refresh()  # a watch saved here shows at once
 
     def health() -> dict[str, object]:
-        return {"ok": True, "serving": "web UI only", "watches": len(running().watch)}
+        # The snapshot as it is: a health probe never waits for the watches to be merged.
+        return {"ok": True, "serving": "web UI only", "watches": len(runtime.config.watch)}
 
     host, port = ServerConfig(listen=listen).host_port
     print(f"monitor: web UI on http://{host}:{port}/ (data: {store.location})", file=sys.stderr)
