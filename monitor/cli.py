@@ -880,12 +880,12 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 def cmd_watches_import(args: argparse.Namespace) -> int:
     from monitor.extract import get_profile
-    from monitor.overrides import WatchError, apply_ui_watches, validate_watch, watch_settings
+    from monitor.overrides import WatchError, validate_watch, watch_settings
     from monitor.watchlists import WatchListError, describe, read_watch_list
 
     config = _config(args)
     with _store(config) as store:
-        in_force = apply_ui_watches(config, store)
+        in_force = load_watches(config, store, discovered=False).config  # not discovered
         try:
             found = read_watch_list(
                 args.file,
@@ -921,12 +921,13 @@ def cmd_watches_import(args: argparse.Namespace) -> int:
 
 
 def cmd_watches_export(args: argparse.Namespace) -> int:
-    from monitor.overrides import apply_ui_watches, watch_settings
+    from monitor.overrides import watch_settings
     from monitor.watchlists import write_watch_list
 
     config = _config(args)
     with _store(config) as store:
-        watches = [watch_settings(w) for w in apply_ui_watches(config, store).watch]
+        in_force = load_watches(config, store, discovered=False).config  # not discovered
+        watches = [watch_settings(w) for w in in_force.watch]
     text = write_watch_list(watches, getattr(args, "format", "toml"))
     if getattr(args, "output", None):
         args.output.write_text(text, encoding="utf-8")

@@ -82,8 +82,8 @@ def load_watches(config: MonitorConfig, store: Store, discovered: bool = True) -
 
 def stored_watch_rows(store: Store) -> list[dict[str, Any]]:
     """The watches the store holds over the file's, as rows of `id` and `config` (the keys
-    of a `[[watch]]`): today those saved in the web UI. Imported watches (issue 24) are
-    stored the same way and are read here too, so every reader of watches sees them."""
+    of a `[[watch]]`): those saved in the web UI and those imported (`monitor watches
+    import`, the API), which are stored the same way, so every reader of watches sees them."""
     return list(store.ui_watches())
 
 
