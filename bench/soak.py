@@ -532,11 +532,12 @@ def log_summary(log: str) -> dict[str, Any]:
 
 
 def soak(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
+    from monitor.cadence import STARTUP_SPREAD, jitter_for
     from monitor.config import WatchConfig
-    from monitor.scheduler import _SHUTDOWN_GRACE, _STARTUP_SPREAD, jitter_for
+    from monitor.scheduler import SHUTDOWN_GRACE
 
     interval, run = args.interval, args.minutes * 60
-    spread = min(interval, _STARTUP_SPREAD)
+    spread = min(interval, STARTUP_SPREAD)
     jitter = jitter_for(WatchConfig(id="x", url="http://x/", interval=interval))
     # A hung answer must end well within an interval, or the next slot finds it running.
     timeout = min(10.0, interval / 4)
@@ -567,7 +568,7 @@ def soak(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     for e in events:
         print(f"  at {e.at:>5.0f}s: {e.label}, expect {', '.join(e.alerts) or 'no alert'}")
     site_cpu = site.cpu_seconds()
-    daemon = Daemon(cmd, env, workdir, timeout=run + _SHUTDOWN_GRACE + 120)
+    daemon = Daemon(cmd, env, workdir, timeout=run + SHUTDOWN_GRACE + 120)
     samples: list[Sample] = []
     pending = list(events)
     try:
@@ -593,7 +594,7 @@ def soak(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         stopped = time.time()
         alive = daemon.thread.is_alive()
         cpu_at_stop = daemon.sample()
-        shutdown = daemon.stop(_SHUTDOWN_GRACE + 30) if alive else None
+        shutdown = daemon.stop(SHUTDOWN_GRACE + 30) if alive else None
         site_stats = site.call("GET", "/__stats")
         site_cpu = site.cpu_seconds() - site_cpu
     finally:

@@ -19,8 +19,8 @@ from typing import Any
 
 from monitor.config import ConfigError, MonitorConfig, config_path, load_config
 from monitor.extract import profile_names
-from monitor.overrides import apply_ui_watches, watches_in_force
 from monitor.store import FIRST_SEEN, Store, StoreError
+from monitor.watches import load_watches
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -278,25 +278,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import Daemon
 
     config = _config(args)
+    if args.listen:
+        server = config.server.model_copy(update={"listen": args.listen})
+        config = config.model_copy(update={"server": server})
     with _store(config) as store:
         store.hold_writer_lock("run")
-        config = apply_ui_watches(config, store)  # the daemon adds discovered watches
-        if not config.watch:
+        daemon = Daemon(config, store, serve_web=not args.no_web)
+        if not daemon.runtime.watches.base.watch:  # discovered ones need a listing
             raise UsageError(f"{config.source}: no [[watch]] configured")
-        if args.listen:
-            server = config.server.model_copy(update={"listen": args.listen})
-            config = config.model_copy(update={"server": server})
-        asyncio.run(Daemon(config, store, serve_web=not args.no_web).run())
+        asyncio.run(daemon.run())
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from monitor.wiring import build
+
     config = _config(args)
     with _store(config) as store:
         store.hold_writer_lock("check")
-        config = watches_in_force(config, store)
-        watches = [config.get_watch(args.watch)] if args.watch else config.watch
-        outcomes = asyncio.run(_check_all(config, store, watches))
+        runtime = build(config, store)
+        watches = [runtime.config.get_watch(args.watch)] if args.watch else runtime.config.watch
+        outcomes = asyncio.run(runtime.check_once(watches))
         failure = store.write_failure
     # One write for all the lines: under PYTHONUNBUFFERED (common in services and CI) a
     # print per watch was two system calls each, 20,000 for a run over 10,000 watches.
@@ -312,48 +314,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"monitor: {failure}", file=sys.stderr)
         return EXIT_PROBLEM
     return EXIT_PROBLEM if any(o.outcome == "problem" for o in outcomes) else EXIT_OK
-
-
-async def _check_all(config: MonitorConfig, store: Store, watches: list) -> list:
-    from monitor.alerts import Deliverer
-    from monitor.browser import BrowserEngine
-    from monitor.check import Checker
-    from monitor.discover import with_discovered
-    from monitor.fetch import Fetcher
-    from monitor.isolate import WorkerPool
-
-    fetch = config.fetch
-    work = WorkerPool(fetch.worker_count, fetch.worker_timeout, fetch.worker_memory)
-    try:
-        async with Fetcher(config.fetch) as fetcher, BrowserEngine(config.fetch) as browser:
-            checker = Checker(config, store, fetcher, browser, work=work)
-            outcomes = await checker.check_all(watches)
-            # Statements a discovering listing just found get their first look in this run.
-            checked = {w.id for w in watches}
-            found = {i for o in outcomes for i in (*o.discovered, *o.due)} - checked
-            if found:
-                fresh = [w for w in with_discovered(config, store).watch if w.id in found]
-                outcomes += await checker.check_all(fresh)
-    finally:
-        work.close()
-    try:
-        store.flush()  # the unchanged checks' rows, so that a store that fails says so here
-        await Deliverer.from_config(store, config).deliver_due()
-    except Exception as err:  # the outcomes are printed all the same, then the failure
-        logging.getLogger("monitor.check").error(
-            "after the checks: %s: %s", type(err).__name__, err
-        )
-    if config.archive.tsa_url:  # what this run archived, timestamped (never fails the run)
-        from monitor.stamper import Stamper
-
-        try:
-            await Stamper(store, config.archive).stamp_once()
-        except Exception:  # the checks are committed; their timestamps wait for a later run
-            logging.getLogger("monitor.stamper").exception("trusted timestamping failed")
-    from monitor.wayback import submit_once  # independent copies: one bounded round
-
-    await submit_once(store, config)
-    return outcomes
 
 
 def _documents(store: Store, watch_id: str, key: str | None = None) -> list[dict]:
@@ -391,7 +351,7 @@ def _numbered(store: Store, document: dict, number: int):  # type: ignore[no-unt
 def cmd_history(args: argparse.Namespace) -> int:
     config = _config(args)
     with _store(config) as store:
-        watches_in_force(config, store).get_watch(args.watch)
+        load_watches(config, store).config.get_watch(args.watch)
         rows = []
         for document in _documents(store, args.watch, args.key):
             versions = [dict(v) for v in store.versions(document["id"])]
@@ -446,7 +406,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
-        watch = watches_in_force(config, store).get_watch(args.watch)
+        watch = load_watches(config, store).config.get_watch(args.watch)
         b_number = args.b if args.b is not None else args.a
         if b_number is None and args.key is None:
             latest = store.latest_change(args.watch)
@@ -731,7 +691,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
-        config = watches_in_force(config, store)
+        config = load_watches(config, store).config
         if args.watch:
             config.get_watch(args.watch)
         data = feed_bytes(store, config, args.watch, limit=args.limit)
@@ -746,63 +706,18 @@ def cmd_feed(args: argparse.Namespace) -> int:
 def cmd_furniture(args: argparse.Namespace) -> int:
     """`monitor furniture [WATCH]` lists learned furniture; `monitor furniture forget WATCH
     ID|--all` says an item is not furniture (it is never learned again)."""
-    import getpass
-
-    from monitor.learned import LearnedFurniture
     from monitor.store.furniture import host_of
 
-    words = list(args.words)
-    forget = bool(words) and words[0] == "forget"
-    if forget:
-        words = words[1:]
-        if not words or len(words) > 2 or (len(words) == 2) == args.all:
-            raise UsageError("usage: monitor furniture forget WATCH ID|--all")
-    elif len(words) > 1 or args.all:
-        raise UsageError("usage: monitor furniture [WATCH] | forget WATCH ID|--all")
+    forget, words = _furniture_words(args)
     config = _config(args)
     with _store(config) as store:
-        config = watches_in_force(config, store)
-        known = {row["id"]: row["url"] for row in store.watch_rows()}
-        if words:
-            watch_id = words[0]
-            url = next((w.url for w in config.watch if w.id == watch_id), known.get(watch_id))
-            if url is None:
-                raise UsageError(f"no watch {watch_id!r} (see `monitor history`)")
-            watches = {watch_id: url}
-        else:
-            watches = known
+        watches = _furniture_watches(store, config, words[:1])
         if args.relearn:
-            learning = LearnedFurniture(store)
-            for watch_id in watches:
-                learning.learn_watch(watch_id)
-            for host in sorted({host_of(url) for url in watches.values()}):
-                learning.learn_host(host)
+            _relearn(store, watches)
         if forget:
-            watch_id = words[0]
-            scopes = [("watch", watch_id), ("host", host_of(watches[watch_id]))]
-            items = store.furniture_items(scopes, forgotten=False)
-            if not args.all:
-                try:
-                    wanted = int(words[1])
-                except ValueError:
-                    raise UsageError(f"ID must be a number, not {words[1]!r}") from None
-                items = [item for item in items if item["id"] == wanted]
-                if not items:
-                    raise UsageError(
-                        f"no learned item {wanted} of watch {watch_id!r} or its host "
-                        f"(see `monitor furniture {watch_id}`)"
-                    )
-            username = f"cli:{getpass.getuser()}"
-            store.forget_furniture([item["id"] for item in items], username)
-            for item in items:
-                where = "its host " + item["scope_id"] if item["scope"] == "host" else "this watch"
-                print(f"#{item['id']} is not furniture (for {where}): «{item['example']}»")
-            if not items:
-                print(f"{watch_id}: nothing learned to forget")
-            return EXIT_OK
+            return _forget_furniture(store, watches, words, args.all)
         if words:
-            watch_id = words[0]
-            scopes = [("watch", watch_id), ("host", host_of(watches[watch_id]))]
+            scopes = [("watch", words[0]), ("host", host_of(watches[words[0]]))]
             rows = store.furniture_items(scopes)
         else:
             rows = store.all_furniture()
@@ -812,14 +727,83 @@ def cmd_furniture(args: argparse.Namespace) -> int:
     if not rows:
         print("nothing learned yet" + (f" for {words[0]} or its host" if words else ""))
     for row in rows:
-        if row["forgotten_at"]:
-            state = f"NOT FURNITURE (said {row['forgotten_by']}, {row['forgotten_at']})"
-        else:
-            state = f"since {row['learned_at']}"
-        print(f"#{row['id']:<5} {row['scope']} {row['scope_id']}  {row['kind']:<8} {state}")
-        print(f"       why: {row['reason']}")
-        print(f"       «{row['example']}»")
+        _print_furniture(row)
     return EXIT_OK
+
+
+def _furniture_words(args: argparse.Namespace) -> tuple[bool, list[str]]:
+    """Whether the command forgets, and its words after `forget`: [WATCH] or WATCH [ID]."""
+    words = list(args.words)
+    forget = bool(words) and words[0] == "forget"
+    if forget:
+        words = words[1:]
+        if not words or len(words) > 2 or (len(words) == 2) == args.all:
+            raise UsageError("usage: monitor furniture forget WATCH ID|--all")
+    elif len(words) > 1 or args.all:
+        raise UsageError("usage: monitor furniture [WATCH] | forget WATCH ID|--all")
+    return forget, words
+
+
+def _furniture_watches(store: Store, config: MonitorConfig, named: list[str]) -> dict[str, str]:
+    """The URL of each watch the command is about: the one `named`, or all stored."""
+    known = {row["id"]: row["url"] for row in store.watch_rows()}
+    if not named:
+        return known
+    watch_id = named[0]
+    in_force = load_watches(config, store).config.watch
+    url = next((w.url for w in in_force if w.id == watch_id), known.get(watch_id))
+    if url is None:
+        raise UsageError(f"no watch {watch_id!r} (see `monitor history`)")
+    return {watch_id: url}
+
+
+def _relearn(store: Store, watches: dict[str, str]) -> None:
+    from monitor.learned import LearnedFurniture
+    from monitor.store.furniture import host_of
+
+    learning = LearnedFurniture(store)
+    for watch_id in watches:
+        learning.learn_watch(watch_id)
+    for host in sorted({host_of(url) for url in watches.values()}):
+        learning.learn_host(host)
+
+
+def _forget_furniture(store: Store, watches: dict[str, str], words: list[str], every: bool) -> int:
+    import getpass
+
+    from monitor.store.furniture import host_of
+
+    watch_id = words[0]
+    scopes = [("watch", watch_id), ("host", host_of(watches[watch_id]))]
+    items = store.furniture_items(scopes, forgotten=False)
+    if not every:
+        try:
+            wanted = int(words[1])
+        except ValueError:
+            raise UsageError(f"ID must be a number, not {words[1]!r}") from None
+        items = [item for item in items if item["id"] == wanted]
+        if not items:
+            raise UsageError(
+                f"no learned item {wanted} of watch {watch_id!r} or its host "
+                f"(see `monitor furniture {watch_id}`)"
+            )
+    store.forget_furniture([item["id"] for item in items], f"cli:{getpass.getuser()}")
+    for item in items:
+        where = "its host " + item["scope_id"] if item["scope"] == "host" else "this watch"
+        print(f"#{item['id']} is not furniture (for {where}): «{item['example']}»")
+    if not items:
+        print(f"{watch_id}: nothing learned to forget")
+    return EXIT_OK
+
+
+def _print_furniture(row: dict[str, Any]) -> None:
+    if row["forgotten_at"]:
+        state = f"NOT FURNITURE (said {row['forgotten_by']}, {row['forgotten_at']})"
+    else:
+        state = f"since {row['learned_at']}"
+    print(f"#{row['id']:<5} {row['scope']} {row['scope_id']}  {row['kind']:<8} {state}")
+    print(f"       why: {row['reason']}")
+    print(f"       «{row['example']}»")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -896,12 +880,12 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 def cmd_watches_import(args: argparse.Namespace) -> int:
     from monitor.extract import get_profile
-    from monitor.overrides import WatchError, apply_ui_watches, validate_watch, watch_settings
+    from monitor.overrides import WatchError, validate_watch, watch_settings
     from monitor.watchlists import WatchListError, describe, read_watch_list
 
     config = _config(args)
     with _store(config) as store:
-        in_force = apply_ui_watches(config, store)
+        in_force = load_watches(config, store, discovered=False).config  # not discovered
         try:
             found = read_watch_list(
                 args.file,
@@ -937,12 +921,13 @@ def cmd_watches_import(args: argparse.Namespace) -> int:
 
 
 def cmd_watches_export(args: argparse.Namespace) -> int:
-    from monitor.overrides import apply_ui_watches, watch_settings
+    from monitor.overrides import watch_settings
     from monitor.watchlists import write_watch_list
 
     config = _config(args)
     with _store(config) as store:
-        watches = [watch_settings(w) for w in apply_ui_watches(config, store).watch]
+        in_force = load_watches(config, store, discovered=False).config  # not discovered
+        watches = [watch_settings(w) for w in in_force.watch]
     text = write_watch_list(watches, getattr(args, "format", "toml"))
     if getattr(args, "output", None):
         args.output.write_text(text, encoding="utf-8")

@@ -138,16 +138,6 @@ def statement_watches(
     return found
 
 
-def with_discovered(
-    config: MonitorConfig, store: Store, now: datetime | None = None
-) -> MonitorConfig:
-    """The config plus the watches of its discovered statements."""
-    found = [item.watch for item in statement_watches(config, store, now)]
-    if not found:
-        return config
-    return config.model_copy(update={"watch": [*config.watch, *found]})
-
-
 def discover(
     parent: WatchConfig,
     profile: Profile,

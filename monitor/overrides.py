@@ -1,27 +1,22 @@
-"""Watches added or edited in the web UI, merged over the config file's.
+"""Watches added or edited in the web UI: what it accepts, and how it stores one.
 
 They live in the store's `ui_watch` table rather than being written back to the TOML file:
 the file is the operator's, with comments and layout a rewrite would lose, and a hardened
 daemon cannot write it at all (deploy/monitor.service makes /etc read-only); the table is
 transactional, shared by every daemon on one PostgreSQL archive, and records who changed
-what. A UI row replaces the file's [[watch]] with the same id, or adds a watch. The daemon
-merges them at start and on SIGHUP (which the UI sends itself when it runs in the daemon).
+what. A UI row replaces the file's [[watch]] with the same id, or adds a watch; watches.py
+merges them with the others (the daemon at start and on SIGHUP, which the UI sends itself
+when it runs in the daemon). Here: what the UI accepts as a watch.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
 
 from monitor.config import MonitorConfig, WatchConfig
-from monitor.discover import with_discovered
 from monitor.extract import profile_names
-from monitor.store import Store
-
-logger = logging.getLogger("monitor.overrides")
 
 
 class WatchError(ValueError):
@@ -59,26 +54,3 @@ def validate_watch(config: MonitorConfig, settings: dict[str, Any]) -> WatchConf
 def watch_settings(watch: WatchConfig) -> dict[str, Any]:
     """A watch as the keys one would write in the TOML (defaults left out)."""
     return watch.model_dump(mode="json", exclude_defaults=True, by_alias=True) | {"id": watch.id}
-
-
-def merge_watches(config: MonitorConfig, rows: Iterable[dict[str, Any]]) -> MonitorConfig:
-    """The config with the UI's watches merged in. A row that no longer validates (its
-    channel was removed from the file, say) is skipped with a warning: a stale UI edit
-    must never keep the daemon from starting."""
-    watches = {watch.id: watch for watch in config.watch}
-    for row in rows:
-        try:
-            watches[row["id"]] = validate_watch(config, {**row["config"], "id": row["id"]})
-        except WatchError as err:
-            logger.warning("watch %s from the web UI ignored: %s", row["id"], err)
-    return config.model_copy(update={"watch": list(watches.values())})
-
-
-def apply_ui_watches(config: MonitorConfig, store: Store) -> MonitorConfig:
-    return merge_watches(config, store.ui_watches())
-
-
-def watches_in_force(config: MonitorConfig, store: Store) -> MonitorConfig:
-    """Every watch to check: the file's, the web UI's over them, then the statement
-    watches the discovering listings found (unless one of the former has their id)."""
-    return with_discovered(apply_ui_watches(config, store), store)

@@ -22,12 +22,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from monitor import scheduler
+from monitor.cadence import first_run
 from monitor.config import WatchConfig, load_config
 from monitor.extract import profile_names
 from monitor.replica import STATEMENTS, ReplicaSite
-from monitor.scheduler import Daemon, first_run
+from monitor.scheduler import Daemon
 from monitor.store import Store
+from monitor.watchdog import WatchdogTimes
 from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, write_config
 from tests.test_daemon import wait_for
 from tests.test_discover import add_statement, rows
@@ -286,20 +287,24 @@ def pidof(daemon: subprocess.Popen[str]) -> str:
 
 
 def test_watchdog_cancels_a_hung_check_and_tells_the_operator_once(
-    tmp_path: Path, replica: ReplicaSite, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
     # A check that outlives its deadline: a site that stops answering (the fetch's own
     # timeout is 10 s) against a deadline shortened to one second, right after an edit.
     # The watchdog looks every 0.2 s.
-    monkeypatch.setattr(scheduler, "_WATCHDOG_EVERY", 0.2)
-    monkeypatch.setattr(scheduler, "_SHUTDOWN_GRACE", 1.0)
-    monkeypatch.setattr(scheduler.Daemon, "_check_deadline", lambda self: 1.0)
     path = write_config(tmp_path, replica, receiver, interval="1s", confirm_delay="1s")
     config = load_config(path, profile_names())
 
     async def scenario(store: Store) -> None:
         until = asyncio.Event()
-        running = asyncio.ensure_future(Daemon(config, store, serve_web=False).run(until))
+        daemon = Daemon(
+            config,
+            store,
+            serve_web=False,
+            watchdog=WatchdogTimes(every=0.2, deadline=1.0),
+            shutdown_grace=1.0,
+        )
+        running = asyncio.ensure_future(daemon.run(until))
         loop = asyncio.get_running_loop()
         try:
             assert await loop.run_in_executor(

@@ -11,8 +11,8 @@ import pytest
 from monitor.config import parse_config
 from monitor.diff import compare
 from monitor.extract import Statement
-from monitor.overrides import merge_watches
 from monitor.store import CheckRecord, NewVersion, Store
+from monitor.watches import merge_watches
 from monitor.web.suggest import generalise, ignore_suggestions
 from tests.postgres import Backend
 
