@@ -23,8 +23,8 @@ from pathlib import Path
 import zstandard
 from sqlalchemy import Connection, select
 
+from monitor.store.dialect import insert_ignore
 from monitor.store.schema import blob, blob_data
-from monitor.store.sql import insert_ignore
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ page starts below, so paging is stable while new events arrive at the top. The `
 table is read through its `observed_at` index, so the first page of 100,000 versions costs
 what the first page of 100 does.
 
-A mixin of `Store`, like review.py: same connection, same transactions.
+`store.feed` (`Store.changes` keeps its name).
 """
 
 from __future__ import annotations
@@ -18,21 +18,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Index, and_, func, literal, or_, select
+from sqlalchemy import and_, func, literal, or_, select
 
+from monitor.store.database import Database, Row
 from monitor.store.schema import alert, delivery, discovered, document, version
-
-# New in schema version 11: the feed reads versions newest first by this.
-version_observed = Index("version_observed", version.c.observed_at, version.c.id)
-alert_created = Index("alert_created", alert.c.created_at, alert.c.id)
 
 VERSION_KINDS = ("published", "edited", "removed", "restored")
 WATCH_KINDS = ("failing", "recovered")
 KINDS = VERSION_KINDS + WATCH_KINDS
 # Ties in time are ordered versions first, then by id (both descending).
 _RANK = {"version": 1, "watch": 0}
-
-Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -64,11 +59,11 @@ class ChangeFilter:
     below: Cursor | None = None
 
 
-class ChangesMixin:
-    """`Store.changes`: the feed of the front page and of /api/v1/changes."""
+class ChangesFeed:
+    """`store.feed`: the feed of the front page and of /api/v1/changes."""
 
-    def _rows(self, query: Any, flush: bool = True) -> list[Row]:
-        raise NotImplementedError
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def changes(self, wanted: ChangeFilter, limit: int = 50) -> tuple[list[Row], Cursor | None]:
         """Up to `limit` events, newest first, and the cursor of the next page (None: no
@@ -88,14 +83,14 @@ class ChangesMixin:
         query = select(alert).order_by(alert.c.id.desc()).limit(limit)
         if watch_id:
             query = query.where(alert.c.watch_id == watch_id)
-        return self._rows(query)
+        return self.db.rows(query)
 
     def alert_deliveries(self, alert_ids: Collection[int]) -> list[Row]:
         """The deliveries of these alerts, one per channel each."""
         if not alert_ids:
             return []
         query = select(delivery).where(delivery.c.alert_id.in_(list(alert_ids)))
-        return self._rows(query.order_by(delivery.c.alert_id, delivery.c.id))
+        return self.db.rows(query.order_by(delivery.c.alert_id, delivery.c.id))
 
     def _version_events(self, wanted: ChangeFilter, limit: int) -> list[Row]:
         listing = func.coalesce(discovered.c.parent_id, document.c.watch_id)
@@ -127,7 +122,7 @@ class ChangesMixin:
         if wanted.language:
             query = query.where(document.c.language == wanted.language)
         query = _in_period(query, version.c.observed_at, version.c.id, "version", wanted)
-        return self._rows(query)
+        return self.db.rows(query)
 
     def _watch_events(self, wanted: ChangeFilter, limit: int) -> list[Row]:
         listing = func.coalesce(discovered.c.parent_id, alert.c.watch_id)
@@ -153,7 +148,7 @@ class ChangesMixin:
             query = query.where(discovered.c.language == wanted.language)
         query = _in_period(query, alert.c.created_at, alert.c.id, "watch", wanted)
         events = []
-        for row in self._rows(query):
+        for row in self.db.rows(query):
             payload = _payload(row.pop("payload"))
             events.append(
                 {

@@ -1,4 +1,4 @@
-"""Methods of `Store` for learned furniture (monitor/learned.py): what the learning reads
+"""Learned furniture (monitor/learned.py): what the learning reads
 from the archive, and the `furniture` table it keeps.
 
 A learned item belongs to a watch (a slot or a number of its statements) or to a host (a
@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from monitor.clock import parse_iso
+from monitor.store.database import Database, Row
 from monitor.store.records import iso, now_iso
 from monitor.store.schema import annotation, document, furniture, version, watch
-
-Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -42,12 +40,9 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc.lower()
 
 
-class FurnitureMixin:
-    def _rows(self, query: Any, flush: bool = True) -> list[Row]:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
+class Furniture:
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # --- what learning reads ---------------------------------------------------------------
 
@@ -82,7 +77,7 @@ class FurnitureMixin:
             .where(document.c.watch_id == watch_id)
             .subquery()
         )
-        rows = self._rows(
+        rows = self.db.rows(
             select(inner).where(inner.c.rank <= limit).order_by(inner.c.document_id, inner.c.seq)
         )
         histories: dict[int, list[Row]] = {}
@@ -100,7 +95,7 @@ class FurnitureMixin:
             watch.c.url.like(f"https://{host}/%"),
             watch.c.url.in_([f"http://{host}", f"https://{host}"]),
         )
-        rows = self._rows(
+        rows = self.db.rows(
             select(document.c.watch_id, document.c.key, watch.c.url, newest)
             .join(watch, watch.c.id == document.c.watch_id)
             .join(version, version.c.document_id == document.c.id)
@@ -112,7 +107,7 @@ class FurnitureMixin:
         rows = [row for row in rows if host_of(row["url"]) == host]
         texts = {
             row["id"]: row["text_sha256"]
-            for row in self._rows(
+            for row in self.db.rows(
                 select(version.c.id, version.c.text_sha256).where(
                     version.c.id.in_([row["version_id"] for row in rows])
                 )
@@ -135,13 +130,13 @@ class FurnitureMixin:
         )
         if not forgotten:
             query = query.where(furniture.c.forgotten_at.is_(None))
-        rows = self._rows(query.order_by(furniture.c.id))
+        rows = self.db.rows(query.order_by(furniture.c.id))
         for row in rows:
             row["pattern"] = json.loads(row["pattern"])
         return rows
 
     def all_furniture(self) -> list[Row]:
-        rows = self._rows(select(furniture).order_by(furniture.c.scope_id, furniture.c.id))
+        rows = self.db.rows(select(furniture).order_by(furniture.c.scope_id, furniture.c.id))
         for row in rows:
             row["pattern"] = json.loads(row["pattern"])
         return rows
@@ -155,7 +150,7 @@ class FurnitureMixin:
         now = now_iso()
         found = {item.fingerprint: item for item in items}
         added = dropped = 0
-        with self._write() as conn:
+        with self.db.write() as conn:
             known = conn.execute(
                 select(
                     furniture.c.id,
@@ -214,7 +209,7 @@ class FurnitureMixin:
         wanted = list(ids)
         if not wanted:
             return 0
-        with self._write() as conn:
+        with self.db.write() as conn:
             result = conn.execute(
                 furniture.update()
                 .where(furniture.c.id.in_(wanted), furniture.c.forgotten_at.is_(None))

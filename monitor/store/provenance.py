@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
+from monitor.store.dialect import insert_ignore
 from monitor.store.records import iso
 from monitor.store.schema import tls_chain
-from monitor.store.sql import insert_ignore
 
 if TYPE_CHECKING:
     from monitor.tls import TlsInfo

@@ -1,5 +1,5 @@
-"""Methods of `Store` for the scheduler: when checks are due, which daemon runs them, and
-the watches a listing discovered.
+"""The schedule: the watches the archive knows and their state, when checks are due,
+which daemon runs them, and the watches a listing discovered.
 
 Several daemons may share one PostgreSQL archive. Each schedules every watch itself; when
 a job fires it *claims* the check: one conditional UPDATE that succeeds only if the watch
@@ -12,20 +12,25 @@ for one known row, and it works unchanged on SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+import json
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from monitor.clock import parse_iso
-from monitor.store.records import iso
+from monitor.store.database import Database, Deferred, Row
+from monitor.store.dialect import insert_ignore, upsert
+from monitor.store.records import WatchState, iso, now_iso
 from monitor.store.schema import discovered, watch, watch_state
-from monitor.store.sql import insert_ignore
 
-Row = dict[str, Any]
+# watch_state's columns a WatchState holds, in the order of its fields: a row is read into
+# one positionally (10,000 of them at a daemon's start). Leases belong to the claims
+# below; a check's commit leaves them alone.
+_STATE_COLUMNS = [f.name for f in fields(WatchState) if f.name != "watch_id"]
+assert all(name in watch_state.c for name in _STATE_COLUMNS), "WatchState and schema differ"
 
 
 @dataclass(frozen=True)
@@ -54,12 +59,78 @@ class Discovery:
     listed_sha256: str
 
 
-class ScheduleMixin:
-    def _rows(self, query: Any, flush: bool = True) -> list[Row]:
-        raise NotImplementedError
+class Schedule:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._update_state = db.prepare(
+            watch_state.update().where(watch_state.c.watch_id == bindparam("state_of")),
+            _STATE_COLUMNS,
+        )
+        # Several watches' states in one query with one parameter (a JSON array on SQLite,
+        # an array on PostgreSQL): one SQL text, however many watches are asked for.
+        columns = ", ".join(["watch_id", *_STATE_COLUMNS])
+        self._select_all_states = f"SELECT {columns} FROM {watch_state.name}"
+        self._select_states = f"{self._select_all_states} WHERE {db.dialect.any_of('watch_id')}"
 
-    def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
+    # --- watches and their state ---------------------------------------------------------
+
+    def sync_watch(self, watch_id: str, url: str, profile: str) -> None:
+        self.sync_watches([(watch_id, url, profile)])
+
+    def sync_watches(self, watches: list[tuple[str, str, str]]) -> None:
+        """Register (id, url, profile) of watches, in one transaction. Rows already up to
+        date are not written: a daemon starting with 10,000 watches would otherwise spend
+        seconds rewriting what it already has."""
+        with self.db.write() as conn:
+            known = {
+                watch_id: (url, profile)
+                for watch_id, url, profile in conn.execute(
+                    select(watch.c.id, watch.c.url, watch.c.profile)
+                )
+            }
+            stale = [w for w in watches if known.get(w[0]) != (w[1], w[2])]
+            if not stale:
+                return
+            first_seen = now_iso()
+            # One statement per table, run over all rows (executemany), not two per watch.
+            rows = [
+                {"id": watch_id, "url": url, "profile": profile, "first_seen": first_seen}
+                for watch_id, url, profile in stale
+            ]
+            conn.execute(upsert(conn, watch, "id", None, ["url", "profile"]), rows)
+            conn.execute(insert_ignore(conn, watch_state), [{"watch_id": r["id"]} for r in rows])
+
+    def watch_rows(self) -> list[Row]:
+        """Every watch the archive knows, with its state (configured or not any more)."""
+        return self.db.rows(
+            select(watch, *[c for c in watch_state.c if c.name != "watch_id"])
+            .outerjoin(watch_state, watch_state.c.watch_id == watch.c.id)
+            .order_by(watch.c.id)
+        )
+
+    def state(self, watch_id: str) -> WatchState:
+        """The watch's state, read on the driver's connection: one check reads it once."""
+        return self.states([watch_id]).get(watch_id) or WatchState(watch_id)
+
+    def states(self, watch_ids: Collection[str] | None = None) -> dict[str, WatchState]:
+        """The states of these watches (default: every watch), in one query: for a run
+        or a moment that checks many watches at once. A watch never checked may be
+        missing."""
+        if watch_ids is None:
+            # On the driver: SQLAlchemy's rows cost more than building the states from them.
+            rows = self.db.driver_rows(self._select_all_states, ())
+        else:
+            wanted = list(watch_ids)
+            # The batch is written first only when it holds one of these states: a daemon
+            # reads states every second, and writing the batch each time cost it a commit.
+            flush = self.db.batch_holds(wanted)
+            ids = self.db.dialect.many(wanted)
+            rows = self.db.driver_rows(self._select_states, (ids,), flush=flush)
+        return {row[0]: _watch_state(row[0], row[1:]) for row in rows}
+
+    def state_write(self, state: WatchState) -> Deferred:
+        """The update of a watch's state, for the batch of a check (archive.py)."""
+        return self._update_state, _state_values(state)
 
     # --- claims --------------------------------------------------------------------------
 
@@ -68,7 +139,7 @@ class ScheduleMixin:
     ) -> Claim:
         """Take the check of a watch due within `early` seconds, with a lease of `lease`."""
         state = watch_state.c
-        with self._write() as conn:
+        with self.db.write() as conn:
             claimed = conn.execute(
                 watch_state.update()
                 .where(
@@ -120,7 +191,7 @@ class ScheduleMixin:
         query = watch_state.update().where(watch_state.c.watch_id.in_(ids))
         if owner is not None:
             query = query.where(watch_state.c.lease_owner == owner)
-        with self._write() as conn:
+        with self.db.write() as conn:
             conn.execute(query.values(**values))
 
     # --- discovered watches ---------------------------------------------------------------
@@ -129,11 +200,11 @@ class ScheduleMixin:
         query = select(discovered).order_by(discovered.c.discovered_at, discovered.c.watch_id)
         if parent_ids is not None:
             query = query.where(discovered.c.parent_id.in_(list(parent_ids)))
-        return self._rows(query)
+        return self.db.rows(query)
 
     def add_discovered(self, found: list[Discovery], at: str) -> None:
         """Register new statement watches (and their `watch` rows) in one transaction."""
-        with self._write() as conn:
+        with self.db.write() as conn:
             for item in found:
                 conn.execute(
                     insert_ignore(conn, watch).values(
@@ -166,7 +237,7 @@ class ScheduleMixin:
         """Remember how the listing showed each statement ({watch id: statement sha})."""
         if not listed:
             return
-        with self._write() as conn:
+        with self.db.write() as conn:
             for watch_id, sha in listed.items():
                 conn.execute(
                     discovered.update()
@@ -176,13 +247,17 @@ class ScheduleMixin:
 
     def discovery_of(self, watch_id: str) -> Row | None:
         """How a discovered watch was found (its listing, key, date), or None."""
-        rows = self._rows(select(discovered).where(discovered.c.watch_id == watch_id))
-        return rows[0] if rows else None
+        return self.db.row(select(discovered).where(discovered.c.watch_id == watch_id))
+
+    def family(self, watch_id: str) -> list[str]:
+        """A watch and the statement watches it discovered (where a listing's statements
+        are archived)."""
+        return [watch_id, *(row["watch_id"] for row in self.discovered([watch_id]))]
 
     def announces(self, watch_id: str) -> bool:
         """Whether the watch's first version is news ("published") rather than a baseline."""
         query = select(discovered.c.announce).where(discovered.c.watch_id == watch_id)
-        rows = self._rows(query, flush=False)  # not a table the batch writes
+        rows = self.db.rows(query, flush=False)  # not a table the batch writes
         return bool(rows and rows[0]["announce"])
 
     def outage_reported(self, watch_id: str) -> bool:
@@ -205,7 +280,7 @@ class ScheduleMixin:
             )
             .limit(1)
         )
-        return bool(self._rows(query))
+        return bool(self.db.rows(query))
 
     def translations(self, watch_id: str) -> list[Row]:
         """The other discovered watches of the same statement in other languages."""
@@ -214,11 +289,37 @@ class ScheduleMixin:
             .where(discovered.c.watch_id == watch_id)
             .scalar_subquery()
         )
-        return self._rows(
+        return self.db.rows(
             select(discovered.c.watch_id, discovered.c.language, discovered.c.url)
             .where(discovered.c.translation_group == group, discovered.c.watch_id != watch_id)
             .order_by(discovered.c.language, discovered.c.watch_id)
         )
+
+
+def _watch_state(watch_id: str, values: Any) -> WatchState:
+    """A WatchState from watch_state's columns, in _STATE_COLUMNS order."""
+    state = WatchState(watch_id, *values)
+    state.failure_alerted = bool(state.failure_alerted)
+    state.pending = bool(state.pending)
+    state.validators = json.loads(state.validators)  # type: ignore[arg-type]
+    return state
+
+
+def _state_values(state: WatchState) -> dict[str, Any]:
+    return {
+        "state_of": state.watch_id,
+        "last_check_at": state.last_check_at,
+        "last_ok_at": state.last_ok_at,
+        "last_change_at": state.last_change_at,
+        "failing_since": state.failing_since,
+        "failure_reason": state.failure_reason,
+        "failure_alerted": int(state.failure_alerted),
+        "consecutive_failures": state.consecutive_failures,
+        "validators": json.dumps(state.validators),
+        "since_full": state.since_full,
+        "next_run_at": state.next_run_at,
+        "pending": int(state.pending),
+    }
 
 
 def iso_after(moment: datetime, seconds: float) -> str:

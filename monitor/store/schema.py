@@ -19,7 +19,7 @@ text, ids are integers: the same rows mean the same thing on both databases.
     furniture                              blocks learned to be furniture, per watch or host
     version ── version_text                full-text search index (FTS5 / tsvector)
     app_user                               who may log in to the web UI, and their role
-    web_session                            their sessions (store/sessions.py)
+    web_session                            their sessions (store/accounts.py)
     blob ── blob_data                      blob bytes, when kept in the database
     meta                                   schema_version, blobs ('path' or 'db')
 """
@@ -51,6 +51,7 @@ from sqlalchemy import (
 )
 
 from monitor.store.chain import link, watch_link
+from monitor.store.dialect import dialect_of
 from monitor.store.records import StoreError
 
 # SQLite makes a column the rowid (compact, auto-assigned) only when it is declared exactly
@@ -375,6 +376,35 @@ app_user = Table(
     comment="People who may log in to the web UI (`monitor user add`).",
 )
 
+web_session = Table(
+    "web_session",
+    metadata,
+    Column("id", Text, primary_key=True, comment="SHA-256 (hex) of the cookie's token"),
+    Column("username", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False, comment="of the password hash at login"),
+    Column("created_at", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
+    Column("client", Text, comment="address the login came from"),
+    Index("web_session_user", "username"),
+    comment="Web UI sessions: deleted at logout and when the user's password changes.",
+)
+
+api_token = Table(
+    "api_token",
+    metadata,
+    Column(
+        "name", Text, primary_key=True, comment="chosen by whoever made it, e.g. 'newsroom-bot'"
+    ),
+    Column("token_sha256", Text, nullable=False, unique=True, comment="SHA-256 (hex) of the token"),
+    Column("role", Text, nullable=False, comment="viewer | editor | admin"),
+    Column("created_at", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("last_used_at", Text),
+    Column("revoked_at", Text, comment="NULL: in force"),
+    comment="API tokens (their SHA-256 only); revoked ones are kept, marked.",
+)
+
+
 ui_watch = Table(
     "ui_watch",
     metadata,
@@ -431,35 +461,17 @@ furniture = Table(
 )
 
 
-def create_search_index(conn: Connection) -> None:
-    """`version_text`: the title and text of every version with text, searchable. SQLite:
-    an FTS5 table whose rowid is the version id; PostgreSQL: a table with a tsvector made
-    from the case-folded text (folded by Python: a database created without a locale
-    lower-cases only ASCII). The 'simple' configuration and unicode61 tokens, not a
-    stemmer: statements come in English, Russian and Kazakh, and Kazakh has no stemmer in
-    either database."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(
-            """CREATE TABLE IF NOT EXISTS version_text (
-                   version_id BIGINT PRIMARY KEY REFERENCES version(id),
-                   title TEXT NOT NULL,
-                   body TEXT NOT NULL,
-                   search TSVECTOR NOT NULL)"""
-        )
-        conn.exec_driver_sql(
-            "CREATE INDEX IF NOT EXISTS version_text_search ON version_text USING GIN (search)"
-        )
-    else:
-        conn.exec_driver_sql(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS version_text USING fts5("
-            "title, body, tokenize = 'unicode61 remove_diacritics 2')"
-        )
-
-
 @event.listens_for(metadata, "after_create")
 def _after_create(_target: MetaData, connection: Connection, **_kw: object) -> None:
-    # A new database is made by create_all; the search index is not a Table of metadata.
-    create_search_index(connection)
+    # A new database is made by create_all; the search index is not a Table of metadata:
+    # its spelling is the dialect's (FTS5, tsvector).
+    dialect_of(connection).create_search_index(connection)
+
+
+# New in schema version 11: the changes feed (store/changes.py) reads versions and alerts
+# newest first by these.
+version_observed = Index("version_observed", version.c.observed_at, version.c.id)
+alert_created = Index("alert_created", alert.c.created_at, alert.c.id)
 
 
 # --- migrations ------------------------------------------------------------------------------
@@ -482,7 +494,7 @@ def _add_review(conn: Connection) -> None:
     # Same caveat as above: these tables are new in version 3.
     for table in (annotation, app_user, ui_watch):
         table.create(conn, checkfirst=True)
-    create_search_index(conn)
+    dialect_of(conn).create_search_index(conn)
 
 
 def _add_schedule(conn: Connection) -> None:
@@ -527,10 +539,10 @@ def _add_chains(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE document ADD COLUMN chain_head TEXT")
     conn.exec_driver_sql("ALTER TABLE watch_state ADD COLUMN pending INTEGER NOT NULL DEFAULT 0")
     conn.exec_driver_sql("ALTER TABLE watch ADD COLUMN chain_head TEXT")
-    rows = conn.execute(chain_facts()).mappings()
+    rows = [dict(row) for row in conn.execute(chain_facts()).mappings()]
     heads: dict[int, str] = {}
     watch_heads: dict[str, str] = {}
-    for row in list(rows):
+    for row in rows:
         prev = heads.get(row["document_id"])
         chain = link(prev, row)
         watch_chain = watch_link(watch_heads.get(row["watch"]), chain)
@@ -548,9 +560,7 @@ def _add_chains(conn: Connection) -> None:
 
 
 def _add_sessions(conn: Connection) -> None:
-    # Defined with the code that uses it; imported here, not at the top (it imports us).
-    from monitor.store.sessions import web_session
-
+    # New in version 6 (caveat as above).
     web_session.create(conn, checkfirst=True)
 
 
@@ -575,10 +585,7 @@ def _add_tls(conn: Connection) -> None:
 
 
 def _add_api(conn: Connection) -> None:
-    # Defined with the code that uses them; imported here, not at the top (they import us).
-    from monitor.store.changes import alert_created, version_observed
-    from monitor.store.tokens import api_token
-
+    # New in version 11 (caveat as above).
     api_token.create(conn, checkfirst=True)
     for index in (version_observed, alert_created):
         index.create(conn, checkfirst=True)
@@ -606,9 +613,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 LATEST = MIGRATIONS[-1].version
 
-# Serialises daemons that start together against one PostgreSQL database.
-_PG_MIGRATION_LOCK = 0x6D6F6E69
-
 
 def get_meta(conn: Connection, key: str) -> str | None:
     return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
@@ -624,8 +628,7 @@ def set_meta(conn: Connection, key: str, value: str) -> None:
 def migrate(conn: Connection, where: str) -> list[Migration]:
     """Bring the schema to LATEST inside the caller's write transaction; returns the steps
     applied (none for a new or current database)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+    dialect_of(conn).lock_migrations(conn)
     tables = set(inspect(conn).get_table_names())
     if "meta" not in tables:
         if "version" in tables:

@@ -15,14 +15,13 @@ import hashlib
 import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
+from monitor.store.database import Database, Row, inserted_id
+from monitor.store.dialect import insert_ignore
 from monitor.store.schema import document, timestamp_batch, version, version_timestamp
-from monitor.store.sql import insert_ignore
-
-Row = dict[str, Any]
 
 MANIFEST_FORMAT = "monitor-timestamp-batch/1"
 # A batch covers at most this many versions (an archive timestamped for the first time
@@ -55,30 +54,6 @@ def canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def pending_versions(store: Any, limit: int = BATCH_LIMIT) -> list[Row]:
-    """Versions no trusted timestamp covers yet, oldest first, with their chains."""
-    with store._read() as conn:
-        newest = conn.execute(select(func.max(version_timestamp.c.version_id))).scalar()
-        low = max(0, int(newest or 0) - _LATE_COMMIT_MARGIN)
-        query = (
-            select(
-                version.c.id,
-                version.c.document_id,
-                version.c.seq,
-                version.c.chain,
-                version.c.watch_chain,
-                document.c.watch_id.label("watch"),
-                document.c.key,
-            )
-            .join(document, document.c.id == version.c.document_id)
-            .outerjoin(version_timestamp, version_timestamp.c.version_id == version.c.id)
-            .where(version.c.id > low, version_timestamp.c.version_id.is_(None))
-            .order_by(version.c.id)
-            .limit(limit)
-        )
-        return [dict(row) for row in conn.execute(query).mappings()]
-
-
 def manifest_for(rows: list[Row], created: str) -> tuple[Manifest, dict[int, str]]:
     """The manifest of a batch of pending versions, and each version's head in it."""
     manifest = Manifest(created)
@@ -92,8 +67,163 @@ def manifest_for(rows: list[Row], created: str) -> tuple[Manifest, dict[int, str
     return manifest, heads
 
 
+class Timestamps:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def pending_versions(self, limit: int = BATCH_LIMIT) -> list[Row]:
+        """Versions no trusted timestamp covers yet, oldest first, with their chains."""
+        with self.db.read() as conn:
+            newest = conn.execute(select(func.max(version_timestamp.c.version_id))).scalar()
+            low = max(0, int(newest or 0) - _LATE_COMMIT_MARGIN)
+            query = (
+                select(
+                    version.c.id,
+                    version.c.document_id,
+                    version.c.seq,
+                    version.c.chain,
+                    version.c.watch_chain,
+                    document.c.watch_id.label("watch"),
+                    document.c.key,
+                )
+                .join(document, document.c.id == version.c.document_id)
+                .outerjoin(version_timestamp, version_timestamp.c.version_id == version.c.id)
+                .where(version.c.id > low, version_timestamp.c.version_id.is_(None))
+                .order_by(version.c.id)
+                .limit(limit)
+            )
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def record_batch(
+        self,
+        manifest: bytes,
+        tsa_url: str,
+        token: bytes,
+        gen_time: str,
+        serial: str,
+        heads: dict[int, str],
+        created: str,
+    ) -> int:
+        """Store a batch's token and the versions it covers (one transaction); its id."""
+        with self.db.write() as conn:
+            result = conn.execute(
+                timestamp_batch.insert().values(
+                    created_at=created,
+                    manifest=manifest.decode(),
+                    digest=hashlib.sha256(manifest).hexdigest(),
+                    tsa_url=tsa_url,
+                    token=token,
+                    gen_time=gen_time,
+                    serial=serial,
+                )
+            )
+            batch_id = inserted_id(result)
+            if heads:
+                # Another daemon on the same PostgreSQL archive may have covered some already.
+                conn.execute(
+                    insert_ignore(conn, version_timestamp),
+                    [
+                        {"version_id": vid, "batch_id": batch_id, "head": head}
+                        for vid, head in heads.items()
+                    ],
+                )
+        return batch_id
+
+    def version_stamp(self, version_id: int) -> Row | None:
+        """The batch that covers a version (token, manifest, TSA, genTime) and its head."""
+        query = (
+            select(timestamp_batch, version_timestamp.c.head)
+            .join(version_timestamp, version_timestamp.c.batch_id == timestamp_batch.c.id)
+            .where(version_timestamp.c.version_id == version_id)
+        )
+        with self.db.read() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def stamps_of(self, version_ids: Collection[int]) -> dict[int, Row]:
+        """{version id: {"batch": batch id, "head": chain}} for those covered."""
+        found: dict[int, Row] = {}
+        ids = list(version_ids)
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                query = select(version_timestamp).where(
+                    version_timestamp.c.version_id.in_(ids[start : start + 500])
+                )
+                for row in conn.execute(query).mappings():
+                    found[row["version_id"]] = {"batch": row["batch_id"], "head": row["head"]}
+        return found
+
+    def batches(self, ids: Collection[int] | None = None) -> Iterator[Row]:
+        query = select(timestamp_batch).order_by(timestamp_batch.c.id)
+        if ids is not None:
+            query = query.where(timestamp_batch.c.id.in_(list(ids)))
+        with self.db.read() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        yield from rows
+
+    def coverage(self) -> Iterator[Row]:
+        """Every covered version with its statement, chains and head, by version id."""
+        query = (
+            select(
+                version.c.id,
+                version.c.document_id,
+                version.c.seq,
+                version.c.chain,
+                version.c.prev_chain,
+                document.c.watch_id.label("watch"),
+                document.c.key,
+                version_timestamp.c.batch_id,
+                version_timestamp.c.head,
+            )
+            .join(version_timestamp, version_timestamp.c.version_id == version.c.id)
+            .join(document, document.c.id == version.c.document_id)
+            .order_by(version.c.id)
+        )
+        with self.db.read() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        yield from rows
+
+    def chains_of(self, document_ids: Collection[int]) -> dict[int, list[Row]]:
+        """Each document's versions (seq, chain, prev_chain), by seq."""
+        found: dict[int, list[Row]] = {}
+        ids = list(document_ids)
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                query = (
+                    select(
+                        version.c.document_id, version.c.seq, version.c.chain, version.c.prev_chain
+                    )
+                    .where(version.c.document_id.in_(ids[start : start + 500]))
+                    .order_by(version.c.document_id, version.c.seq)
+                )
+                for row in conn.execute(query).mappings():
+                    found.setdefault(row["document_id"], []).append(dict(row))
+        return found
+
+    def waiting_count(self) -> int:
+        with self.db.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count(version.c.id))
+                    .outerjoin(version_timestamp, version_timestamp.c.version_id == version.c.id)
+                    .where(version_timestamp.c.version_id.is_(None))
+                ).scalar_one()
+            )
+
+
+# The functions callers used before the store had repositories: `store.timestamps.<name>`.
+
+
+class _Archive(Protocol):
+    timestamps: Timestamps
+
+
+def pending_versions(store: _Archive, limit: int = BATCH_LIMIT) -> list[Row]:
+    return store.timestamps.pending_versions(limit)
+
+
 def record_batch(
-    store: Any,
+    store: _Archive,
     manifest: bytes,
     tsa_url: str,
     token: bytes,
@@ -102,111 +232,28 @@ def record_batch(
     heads: dict[int, str],
     created: str,
 ) -> int:
-    """Store a batch's token and the versions it covers (one transaction); its id."""
-    with store._write() as conn:
-        batch_id = conn.execute(
-            timestamp_batch.insert().values(
-                created_at=created,
-                manifest=manifest.decode(),
-                digest=hashlib.sha256(manifest).hexdigest(),
-                tsa_url=tsa_url,
-                token=token,
-                gen_time=gen_time,
-                serial=serial,
-            )
-        ).inserted_primary_key[0]
-        if heads:
-            # Another daemon on the same PostgreSQL archive may have covered some already.
-            conn.execute(
-                insert_ignore(conn, version_timestamp),
-                [
-                    {"version_id": vid, "batch_id": batch_id, "head": head}
-                    for vid, head in heads.items()
-                ],
-            )
-    return int(batch_id)
+    return store.timestamps.record_batch(manifest, tsa_url, token, gen_time, serial, heads, created)
 
 
-def version_stamp(store: Any, version_id: int) -> Row | None:
-    """The batch that covers a version (token, manifest, TSA, genTime) and its head."""
-    query = (
-        select(timestamp_batch, version_timestamp.c.head)
-        .join(version_timestamp, version_timestamp.c.batch_id == timestamp_batch.c.id)
-        .where(version_timestamp.c.version_id == version_id)
-    )
-    with store._read() as conn:
-        row = conn.execute(query).mappings().first()
-    return dict(row) if row else None
+def version_stamp(store: _Archive, version_id: int) -> Row | None:
+    return store.timestamps.version_stamp(version_id)
 
 
-def stamps_of(store: Any, version_ids: Collection[int]) -> dict[int, Row]:
-    """{version id: {"batch": batch id, "head": chain}} for those covered."""
-    found: dict[int, Row] = {}
-    ids = list(version_ids)
-    with store._read() as conn:
-        for start in range(0, len(ids), 500):
-            query = select(version_timestamp).where(
-                version_timestamp.c.version_id.in_(ids[start : start + 500])
-            )
-            for row in conn.execute(query).mappings():
-                found[row["version_id"]] = {"batch": row["batch_id"], "head": row["head"]}
-    return found
+def stamps_of(store: _Archive, version_ids: Collection[int]) -> dict[int, Row]:
+    return store.timestamps.stamps_of(version_ids)
 
 
-def batches(store: Any, ids: Collection[int] | None = None) -> Iterator[Row]:
-    query = select(timestamp_batch).order_by(timestamp_batch.c.id)
-    if ids is not None:
-        query = query.where(timestamp_batch.c.id.in_(list(ids)))
-    with store._read() as conn:
-        rows = [dict(row) for row in conn.execute(query).mappings()]
-    yield from rows
+def batches(store: _Archive, ids: Collection[int] | None = None) -> Iterator[Row]:
+    return store.timestamps.batches(ids)
 
 
-def coverage(store: Any) -> Iterator[Row]:
-    """Every covered version with its statement, chains and head, by version id."""
-    query = (
-        select(
-            version.c.id,
-            version.c.document_id,
-            version.c.seq,
-            version.c.chain,
-            version.c.prev_chain,
-            document.c.watch_id.label("watch"),
-            document.c.key,
-            version_timestamp.c.batch_id,
-            version_timestamp.c.head,
-        )
-        .join(version_timestamp, version_timestamp.c.version_id == version.c.id)
-        .join(document, document.c.id == version.c.document_id)
-        .order_by(version.c.id)
-    )
-    with store._read() as conn:
-        rows = [dict(row) for row in conn.execute(query).mappings()]
-    yield from rows
+def coverage(store: _Archive) -> Iterator[Row]:
+    return store.timestamps.coverage()
 
 
-def chains_of(store: Any, document_ids: Collection[int]) -> dict[int, list[Row]]:
-    """Each document's versions (seq, chain, prev_chain), by seq."""
-    found: dict[int, list[Row]] = {}
-    ids = list(document_ids)
-    with store._read() as conn:
-        for start in range(0, len(ids), 500):
-            query = (
-                select(version.c.document_id, version.c.seq, version.c.chain, version.c.prev_chain)
-                .where(version.c.document_id.in_(ids[start : start + 500]))
-                .order_by(version.c.document_id, version.c.seq)
-            )
-            for row in conn.execute(query).mappings():
-                found.setdefault(row["document_id"], []).append(dict(row))
-    return found
+def chains_of(store: _Archive, document_ids: Collection[int]) -> dict[int, list[Row]]:
+    return store.timestamps.chains_of(document_ids)
 
 
-def waiting_count(store: Any) -> int:
-    with store._read() as conn:
-        return int(
-            conn.execute(
-                select(func.count(version.c.id))
-                .outerjoin(version_timestamp, version_timestamp.c.version_id == version.c.id)
-                .where(version_timestamp.c.version_id.is_(None))
-            ).scalar_one()
-        )
+def waiting_count(store: _Archive) -> int:
+    return store.timestamps.waiting_count()

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
+from monitor.store.dialect import insert_ignore
 from monitor.store.records import now_iso
 from monitor.store.schema import document, independent_copy, version
-from monitor.store.sql import insert_ignore
 
 Row = dict[str, Any]
 

@@ -23,12 +23,10 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from monitor.clock import parse_iso
-from monitor.store.schema import document, response, version
 from monitor.web.pages import Missing, Pages, Visit, page
 
 LINK_FORMAT = "application/link-format"
@@ -63,22 +61,7 @@ class MementoPages(Pages):
     def mementos(self, url: str) -> list[dict[str, Any]]:
         """The mementos of a URL, oldest first: one per archived body (several versions
         or watches that came from one fetch are one memento)."""
-        query = (
-            select(
-                document.c.watch_id,
-                document.c.key,
-                version.c.seq,
-                version.c.observed_at,
-                version.c.response_id,
-                response.c.requested_at,
-            )
-            .join(version, version.c.document_id == document.c.id)
-            .join(response, response.c.id == version.c.response_id)
-            .where(document.c.url == url, version.c.kind != "removed")
-            .order_by(response.c.requested_at, version.c.id)
-        )
-        with self.store._read() as conn:
-            rows = [dict(row) for row in conn.execute(query).mappings()]
+        rows = self.store.archive.mementos(url)
         seen: set[int] = set()
         unique = []
         for row in rows:

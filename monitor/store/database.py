@@ -1,0 +1,300 @@
+"""The `Database`: one connection to the archive's index, its transactions, and the batch
+of unchanged checks. The repositories (archive.py, outbox.py, schedule.py, …) read and
+write through it; what differs per database is its `dialect` (dialect/)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, CursorResult
+from sqlalchemy.exc import OperationalError
+
+from monitor.store.dialect import dialect_for
+from monitor.store.records import StoreError, now_iso
+from monitor.store.schema import get_meta, migrate, set_meta
+from monitor.store.writer import WriterLock
+
+Row = dict[str, Any]
+
+logger = logging.getLogger("monitor.store")
+
+# Unchanged checks (a check_run row and the watch's state: nothing of the archive) are
+# written in batches, one transaction for all that finish within this many seconds, instead
+# of one each: a transaction costs SQLite 80 us, against 30 us per check batched (measured),
+# and unchanged checks are nearly all a daemon does. Any other read or write of the store
+# writes the batch first, so nothing in this process sees the store without it. A crash
+# loses at most the last batch: "checked, nothing changed" rows, never a version.
+BATCH_WINDOW = 0.05
+_BATCH_MAX = 1000
+
+
+class DriverStatement:
+    """A Core statement, and its SQL compiled once for the database's dialect so that the
+    unchanged-check path can run it on the driver's own connection: SQLAlchemy's execution
+    machinery costs three times what SQLite takes for the two statements (measured), and an
+    unchanged check is what a daemon does thousands of times a day."""
+
+    def __init__(self, core: Any, dialect: Any, columns: list[str]) -> None:
+        self.core = core
+        compiled = core.compile(dialect=dialect, column_keys=columns)
+        self.sql = str(compiled)
+        order = compiled.positiontup  # None for named parameters (psycopg)
+        # A tuple in the statement's order (itemgetter of one name gives no tuple).
+        self._pick = itemgetter(*order) if order and len(order) > 1 else None
+        self._order = order
+
+    def parameters(self, values: dict[str, Any]) -> Any:
+        if self._pick is not None:
+            return self._pick(values)
+        return tuple(values[name] for name in self._order) if self._order else values
+
+
+# A statement and the values of one of its rows, waiting in the batch.
+Deferred = tuple[DriverStatement, dict[str, Any]]
+
+
+class Database:
+    """The index database of the archive in `root` (SQLite) or at `url` (PostgreSQL),
+    migrated to the latest schema on opening. `blobs` is where blob bytes are to live
+    ("db" or "path"; default: the dialect's); an archive keeps the place it was made with."""
+
+    def __init__(self, root: Path, url: str | None = None, blobs: str | None = None) -> None:
+        self.root = root
+        self.dialect = dialect_for(url)
+        self.engine = self.dialect.engine(root, url)
+        self.location = self.dialect.location(root, self.engine)
+        self.file = self.dialect.database_file(root)
+        # A PostgreSQL archive may be shared by several daemons (they claim each check).
+        self.shared = self.dialect.shared
+        self._writer: WriterLock | None = None
+        self._conn: Connection | None = None
+        # The batch of unchanged checks not yet written, and the timer that will write it.
+        self._batch: list[Deferred] = []
+        # What the batch writes (e.g. watches' states): reading anything else needs no flush.
+        self._batched_keys: set[str] = set()
+        self._batch_timer: asyncio.TimerHandle | None = None
+        self._batch_loop: asyncio.AbstractEventLoop | None = None
+        # Writes that failed for want of a writable store (a full disk, a read-only data
+        # directory, a lost server), by kind: (the error, since when). A kind is cleared by
+        # its own next success: checks' rows may still fit on a disk too full for a page.
+        self._write_failures: dict[str, tuple[str, str]] = {}
+        try:
+            self._conn = self.engine.connect()
+            with self.write() as conn:
+                migrate(conn, self.location)
+                self.blob_mode = _blob_mode(conn, blobs, self.dialect.default_blobs, self.location)
+        except OperationalError as err:  # unreachable server, unwritable directory, …
+            self.close()
+            raise StoreError(f"cannot open the store at {self.location}: {err.orig}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def prepare(self, core: Any, columns: list[str]) -> DriverStatement:
+        """A statement for the driver's connection (`defer`)."""
+        return DriverStatement(core, self.engine.dialect, columns)
+
+    # --- transactions --------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        conn = self.connection()
+        self.dialect.begin_write(conn)
+        with conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self, flush: bool = True) -> Iterator[Connection]:
+        # A short transaction per read: a snapshot left open would hide later commits and
+        # keep SQLite from checkpointing its WAL. `flush=False` is for reads of tables the
+        # batch of unchanged checks never writes (see `connection`).
+        conn = self.connection(flush)
+        with conn.begin():
+            yield conn
+
+    def rows(self, query: Any, flush: bool = True) -> list[Row]:
+        with self.read(flush) as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def row(self, query: Any, flush: bool = True) -> Row | None:
+        rows = self.rows(query, flush)
+        return rows[0] if rows else None
+
+    def scalar(self, query: Any) -> Any:
+        with self.read() as conn:
+            return conn.execute(query).scalar_one()
+
+    def connection(self, flush: bool = True) -> Connection:
+        """The connection; with `flush`, after writing the batch, so that whatever comes
+        next sees the unchanged checks so far (a reader that cannot see them passes False)."""
+        if self._conn is None:
+            raise StoreError(f"the store at {self.location} is closed")
+        if flush and self._batch:
+            self.flush_logged()
+        return self._conn
+
+    # --- failures to write ---------------------------------------------------------------
+
+    @property
+    def write_failure(self) -> str | None:
+        """Why the store cannot be written, while it cannot; None when it can (as far as
+        the latest writes of each kind went)."""
+        if not self._write_failures:
+            return None
+        return "; ".join(
+            f"cannot write {kind} since {since}: {error}"
+            for kind, (error, since) in sorted(self._write_failures.items())
+        )
+
+    @contextmanager
+    def writing(self, kind: str) -> Iterator[None]:
+        """Note whether a write of this kind failed because the store cannot be written."""
+        try:
+            yield
+        except Exception as err:
+            if _cannot_write(err):
+                since = self._write_failures.get(kind, ("", now_iso()))[1]
+                self._write_failures[kind] = (_error_text(err), since)
+            raise
+        self._write_failures.pop(kind, None)
+
+    # --- the batch of unchanged checks ---------------------------------------------------
+
+    def defer(self, rows: list[Deferred], keys: Iterable[str] = ()) -> None:
+        """Add rows to the batch, written within `BATCH_WINDOW`; `keys` name what they
+        write, for `batch_holds`."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not self._batch_loop:
+            # No event loop to write it later (a script), or a new one whose timer the
+            # waiting rows do not have: write them now.
+            self.flush()
+            self._batch_loop = loop
+        self._batch.extend(rows)
+        self._batched_keys.update(keys)
+        if loop is None or len(self._batch) >= _BATCH_MAX:
+            self.flush()
+        elif self._batch_timer is None:
+            self._batch_timer = loop.call_later(BATCH_WINDOW, self.flush_logged)
+
+    def batch_holds(self, keys: Collection[str]) -> bool:
+        return not self._batched_keys.isdisjoint(keys)
+
+    def flush(self) -> None:
+        """Write the batch of unchanged checks now (see `BATCH_WINDOW`)."""
+        if self._batch_timer is not None:
+            self._batch_timer.cancel()
+            self._batch_timer = None
+        rows, self._batch = self._batch, []
+        self._batched_keys.clear()
+        if rows:
+            with self.writing("checks"):
+                self._write_on_driver(rows)
+
+    def flush_logged(self) -> None:
+        """`flush` for callers that are not the check itself (the timer, another query):
+        a failed batch is logged, and their own work goes on."""
+        try:
+            self.flush()
+        except Exception:
+            logger.exception("could not record a batch of unchanged checks")
+
+    # --- the driver's own connection -----------------------------------------------------
+
+    def driver_rows(self, sql: str, parameters: Any, flush: bool = True) -> list[Any]:
+        """Rows of one query on the driver's connection, in a transaction of its own."""
+        connection = self.connection(flush)
+        raw = connection.connection.driver_connection
+        try:
+            return self.dialect.driver_rows(raw, sql, parameters)
+        except BaseException:
+            if self.dialect.broken(raw):  # a lost server: reconnect on next use
+                connection.invalidate()
+            raise
+
+    def _write_on_driver(self, rows: list[Deferred]) -> None:
+        """One transaction on the driver's connection, which SQLAlchemy holds idle between
+        its own transactions (every read and write here is one)."""
+        connection = self.connection(flush=False)
+        raw = connection.connection.driver_connection
+        # One executemany per statement (a batch is a check_run insert and a watch_state
+        # update per check): the order within each is kept, and the two never touch the
+        # same table.
+        batches: dict[DriverStatement, list[Any]] = {}
+        for statement, values in rows:
+            batches.setdefault(statement, []).append(statement.parameters(values))
+        try:
+            self.dialect.driver_write(raw, [(s.sql, params) for s, params in batches.items()])
+        except BaseException:
+            if self.dialect.broken(raw):
+                connection.invalidate()
+            raise
+
+    # --- the process's hold on the archive -----------------------------------------------
+
+    def hold_writer_lock(self, purpose: str) -> None:
+        """Be the one process that checks this archive (`run`, `check`) until closed: a
+        second is refused, naming the first (see writer.py). Archives shared through
+        claims need no lock."""
+        if self._writer is None:
+            self._writer = self.dialect.writer_lock(self.root, purpose)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        if self._conn is not None:
+            try:
+                # Logged, not raised: a store that cannot take the last checks' rows (a full
+                # disk) must still close, and the process end as it would have.
+                self.flush_logged()
+            finally:
+                self._conn.close()
+                self._conn = None
+        self.engine.dispose()
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The id the database gave the row an INSERT added."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise StoreError("the database did not say which id it gave a new row")
+    return int(key[0])
+
+
+def _blob_mode(conn: Connection, configured: str | None, default: str, where: str) -> str:
+    """Blobs stay where the store was created with them; a config that says otherwise is
+    refused, because every existing blob would look missing."""
+    recorded = get_meta(conn, "blobs")
+    if recorded is None:
+        recorded = configured or default
+        set_meta(conn, "blobs", recorded)
+    elif configured and configured != recorded:
+        raise StoreError(f"{where} keeps blobs in {recorded!r}, but [store] blobs = {configured!r}")
+    if recorded not in ("db", "path"):
+        raise StoreError(f"{where}: unknown blob location {recorded!r}")
+    return recorded
+
+
+def _cannot_write(err: BaseException) -> bool:
+    """Whether a failed write says the store cannot be written (rather than a bug): an
+    operating system error (ENOSPC, EROFS, EIO on blob files) or the database's own
+    (`OperationalError`, DB-API's name for "disk full", "read-only database", "I/O error",
+    a lost connection, as sqlite3, psycopg and SQLAlchemy all call it)."""
+    return isinstance(err, OSError) or any(
+        cls.__name__ == "OperationalError" for cls in type(err).__mro__
+    )
+
+
+def _error_text(err: BaseException) -> str:
+    cause = getattr(err, "orig", None) or err  # SQLAlchemy's wrapper: the driver's error
+    text = " ".join(str(cause).split())[:300]
+    return f"{type(cause).__name__}: {text}"

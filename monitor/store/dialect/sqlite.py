@@ -1,0 +1,116 @@
+"""SQLite: one file in the data directory, one process checking it (the writer lock)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, TextClause, create_engine, event, text
+from sqlalchemy.dialects import sqlite
+
+from monitor import searchquery
+from monitor.searchquery import Query
+from monitor.store.dialect import MARK_END, MARK_START, SEARCH_COLUMNS, Dialect, Row
+from monitor.store.writer import WriterLock
+
+# Seconds a writer waits for another process's write lock (the daemon and a CLI command).
+_LOCK_TIMEOUT = 30
+
+_INSERT_TEXT = text("INSERT INTO version_text (rowid, title, body) VALUES (:id, :title, :body)")
+_SEARCH = (
+    f"SELECT {SEARCH_COLUMNS}, "
+    f"snippet(version_text, -1, '{MARK_START}', '{MARK_END}', '…', 24) AS snippet "
+    "FROM version_text JOIN version AS v ON v.id = version_text.rowid "
+    "JOIN document AS d ON d.id = v.document_id "
+    "WHERE version_text MATCH :q {where} ORDER BY bm25(version_text, 4.0, 1.0) LIMIT :limit"
+)
+
+
+class SQLite(Dialect):
+    name = "sqlite"
+    shared = False
+    default_blobs = "path"
+
+    def engine(self, root: Path, url: str | None) -> Engine:
+        root.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            f"sqlite:///{self.database_file(root)}", connect_args={"timeout": _LOCK_TIMEOUT}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            # The driver must not open transactions on its own: _begin decides how.
+            dbapi_connection.isolation_level = None
+            # WAL: readers (history, web UI) never block the daemon's writes.
+            # synchronous=NORMAL keeps every committed transaction across a process kill;
+            # only a power cut may drop the last few commits, never corrupt the file.
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+                dbapi_connection.execute(f"PRAGMA {pragma}")
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # A writer takes the write lock up front: a deferred transaction that upgrades
+            # later can fail with "database is locked" without waiting for the busy timeout.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop("write", False) else "BEGIN")
+
+        return engine
+
+    def database_file(self, root: Path) -> Path:
+        return root / "index.sqlite"
+
+    def location(self, root: Path, engine: Engine) -> str:
+        return str(self.database_file(root))
+
+    def begin_write(self, conn: Connection) -> None:
+        conn.info["write"] = True  # read by the engine's "begin" hook
+
+    def writer_lock(self, root: Path, purpose: str) -> WriterLock | None:
+        return WriterLock(root, purpose)
+
+    def insert(self, table: Table) -> Any:
+        return sqlite.insert(table)
+
+    def any_of(self, column: str) -> str:
+        return f"{column} IN (SELECT value FROM json_each(?))"
+
+    def many(self, values: list[Any]) -> Any:
+        return json.dumps(values)
+
+    def driver_rows(self, raw: Any, sql: str, parameters: Any) -> list[Any]:
+        # The driver is in autocommit (see _connect): the statement is its own transaction.
+        return list(raw.execute(sql, parameters).fetchall())
+
+    def driver_write(self, raw: Any, batches: list[tuple[str, list[Any]]]) -> None:
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in batches:
+                raw.executemany(sql, rows)
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        raw.execute("COMMIT")
+
+    def integrity_problems(self, conn: Connection) -> list[str]:
+        return [
+            f"database: {line}"
+            for (line,) in conn.exec_driver_sql("PRAGMA quick_check")
+            if line != "ok"
+        ]
+
+    def create_search_index(self, conn: Connection) -> None:
+        # An FTS5 table whose rowid is the version id; unicode61 tokens, not a stemmer:
+        # statements come in English, Russian and Kazakh, and Kazakh has none.
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS version_text USING fts5("
+            "title, body, tokenize = 'unicode61 remove_diacritics 2')"
+        )
+
+    def index_text(self) -> TextClause:
+        return _INSERT_TEXT
+
+    def search(self, query: Query, where: str) -> tuple[TextClause, Row]:
+        return text(_SEARCH.format(where=where)), {"q": searchquery.to_fts5(query)}
+
+
+DIALECT = SQLite()
