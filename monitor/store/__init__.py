@@ -9,6 +9,11 @@ Why this shape: a version is never rewritten, only added; identical bytes are st
 blob files are durable before the one transaction per check that names them commits, so a
 `kill -9` at any moment leaves at worst an orphan file, never a row pointing at a missing
 or half-written blob. An unchanged check adds one `check_run` row and no blob.
+
+The code: `Store` (core.py) composes repositories — archive.py, schedule.py, outbox.py,
+accounts.py, review.py, fulltext.py, furniture.py, timestamps.py — over one `Database`
+(database.py: the connection, its transactions, the batch of unchanged checks). Whatever
+differs between SQLite and PostgreSQL is a method of their `Dialect` (dialect/).
 """
 
 from monitor.store.core import Store

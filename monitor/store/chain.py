@@ -69,49 +69,72 @@ def walk(
     last_of_watch: dict[str, str] = {}
     for row in versions:
         report.checked += 1
-        reasons = []
         statement = (row["watch"], row["key"])
-        before = last.get(statement)
-        if before is None:
-            expected_prev = row.get("prev_chain") if not complete and row["seq"] > 1 else None
-            if complete and row["seq"] != 1:
-                reasons.append(f"versions 1..{row['seq'] - 1} before it are missing")
-        else:
-            expected_prev = before["chain"]
-            if row["seq"] != before["seq"] + 1:
-                reasons.append(f"follows #{before['seq']}: a version was removed or moved")
-        if (row.get("prev_chain") or None) != (expected_prev or None):
-            reasons.append("does not link to the version before it")
-        if link(row.get("prev_chain"), row) != row.get("chain"):
-            reasons.append("its record was altered")
+        reasons = _sequence_faults(row, last.get(statement), complete)
         watch_prev = last_of_watch.get(row["watch"])
         if (complete or watch_prev is not None) and watch_link(
             watch_prev, str(row.get("chain"))
         ) != row.get("watch_chain"):
             reasons.append("out of its watch's recorded order")
         if reasons:
-            where = f"version {row['watch']} {row['key']} #{row['seq']}"
-            if row.get("id") is not None:
-                where += f" (id {row['id']})"
-            report.damage.append(f"{where}: {'; '.join(reasons)}")
+            report.damage.append(f"{_named(row)}: {'; '.join(reasons)}")
         last[statement] = row
         last_of_watch[row["watch"]] = str(row.get("watch_chain"))
+    report.damage += _head_faults(last, last_of_watch, heads, watch_heads, complete)
+
+
+def _sequence_faults(
+    row: Mapping[str, Any], before: Mapping[str, Any] | None, complete: bool
+) -> list[str]:
+    """What is wrong with a version in its statement's chain, given the one before it."""
+    reasons = []
+    if before is None:
+        expected_prev = row.get("prev_chain") if not complete and row["seq"] > 1 else None
+        if complete and row["seq"] != 1:
+            reasons.append(f"versions 1..{row['seq'] - 1} before it are missing")
+    else:
+        expected_prev = before["chain"]
+        if row["seq"] != before["seq"] + 1:
+            reasons.append(f"follows #{before['seq']}: a version was removed or moved")
+    if (row.get("prev_chain") or None) != (expected_prev or None):
+        reasons.append("does not link to the version before it")
+    if link(row.get("prev_chain"), row) != row.get("chain"):
+        reasons.append("its record was altered")
+    return reasons
+
+
+def _named(row: Mapping[str, Any]) -> str:
+    where = f"version {row['watch']} {row['key']} #{row['seq']}"
+    if row.get("id") is not None:
+        where += f" (id {row['id']})"
+    return where
+
+
+def _head_faults(
+    last: Mapping[tuple[str, str], Mapping[str, Any]],
+    last_of_watch: Mapping[str, str],
+    heads: Mapping[str, str | None],
+    watch_heads: Mapping[str, str | None],
+    complete: bool,
+) -> list[str]:
+    """The heads against the newest version walked of each statement and watch."""
+    damage = []
     if complete:
         for name in heads.keys() - {f"{w} {k}" for w, k in last}:
-            report.damage.append(f"statement {name}: has a chain head but no versions")
+            damage.append(f"statement {name}: has a chain head but no versions")
     for (watch_id, key), row in last.items():
-        head = heads.get(f"{watch_id} {key}")
-        if head != row["chain"]:
-            report.damage.append(
+        if heads.get(f"{watch_id} {key}") != row["chain"]:
+            damage.append(
                 f"statement {watch_id} {key}: newest version is #{row['seq']}, but the chain "
                 "head names another (a newer version was removed or the head altered)"
             )
     for watch_id, chain in last_of_watch.items():
         if watch_heads.get(watch_id) != chain:
-            report.damage.append(
+            damage.append(
                 f"watch {watch_id}: its newest recorded version is not the chain head's "
                 "(a version was removed or the head altered)"
             )
+    return damage
 
 
 def watch_link(prev: str | None, chain: str) -> str:

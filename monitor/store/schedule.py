@@ -31,6 +31,7 @@ from monitor.store.schema import discovered, watch, watch_state
 # below; a check's commit leaves them alone.
 _STATE_COLUMNS = [f.name for f in fields(WatchState) if f.name != "watch_id"]
 assert all(name in watch_state.c for name in _STATE_COLUMNS), "WatchState and schema differ"
+_VALIDATORS = _STATE_COLUMNS.index("validators")
 
 
 @dataclass(frozen=True)
@@ -298,10 +299,11 @@ class Schedule:
 
 def _watch_state(watch_id: str, values: Any) -> WatchState:
     """A WatchState from watch_state's columns, in _STATE_COLUMNS order."""
-    state = WatchState(watch_id, *values)
+    columns = list(values)
+    columns[_VALIDATORS] = json.loads(columns[_VALIDATORS])
+    state = WatchState(watch_id, *columns)
     state.failure_alerted = bool(state.failure_alerted)
     state.pending = bool(state.pending)
-    state.validators = json.loads(state.validators)  # type: ignore[arg-type]
     return state
 
 

@@ -13,7 +13,7 @@
   is charged before its hash runs and refunded when it succeeds, so concurrent guesses
   cannot all slip in under the limit. The client address is the TCP peer, or what a proxy
   listed in `[server] trusted_proxies` says in X-Forwarded-For (monitor/web/guard.py).
-* Sessions live in the store (monitor/store/sessions.py): the cookie holds a random token,
+* Sessions live in the store (monitor/store/accounts.py): the cookie holds a random token,
   the store its SHA-256. Logout deletes the row, a password change or deletion of the user
   deletes all of theirs, and a fingerprint of the password hash ends any session made
   before the hash changed, whoever changed it.
