@@ -109,11 +109,13 @@ def run(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         results["history_ms_in_process"] = median_ms(lambda: history(store, watch), 5)
         a, b = first_last
         results["diff_far_apart_ms_in_process"] = median_ms(lambda: diff(store, a, b), 5)
-        results["versions_apart"] = store.version(b)["seq"] - store.version(a)["seq"]
+        # `monitor diff` takes the versions' numbers within their statement, not their ids.
+        seq_a, seq_b = store.version(a)["seq"], store.version(b)["seq"]
+        results["versions_apart"] = seq_b - seq_a
         config = write_config(directory, root, args.url, args.pages)
         results["history_ms_command"] = median_ms(lambda: command(config, "history", watch), 3)
         results["diff_far_apart_ms_command"] = median_ms(
-            lambda: command(config, "diff", watch, str(a), str(b)), 3
+            lambda: command(config, "diff", watch, str(seq_a), str(seq_b)), 3
         )
         results["startup_ms_command"] = median_ms(lambda: command(config, "--help"), 3)
         results["unchanged_check"] = unchanged(store, root, args.url)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,9 @@ class StagedBlob:
     data: bytes | None = None
 
 
-class Blobs:
+class Blobs(ABC):
+    """Where blob bytes live; `mode` is its name in `meta` ("path" or "db")."""
+
     mode = ""
 
     def __init__(self) -> None:
@@ -67,22 +70,25 @@ class Blobs:
     def decompress(self, data: bytes) -> bytes:
         return self._decompressor.decompress(data)
 
+    @abstractmethod
     def stage(self, conn: Connection, data: bytes, media_type: str | None) -> StagedBlob:
-        raise NotImplementedError
+        """The blob made ready before its transaction (files: durably written)."""
 
     def attach(self, conn: Connection, staged: StagedBlob) -> None:
         """Inside the transaction that registers the blob."""
+        return None
 
+    @abstractmethod
     def load(self, conn: Connection, sha256: str) -> bytes | None:
         """The compressed bytes, or None when missing."""
-        raise NotImplementedError
 
+    @abstractmethod
     def names(self, conn: Connection) -> Iterator[tuple[str, str]]:
         """(sha256 or temporary name, label) of everything stored, for orphan detection."""
-        raise NotImplementedError
 
+    @abstractmethod
     def remove(self, conn: Connection, name: str) -> None:
-        raise NotImplementedError
+        """Delete an orphan (`monitor verify --repair`)."""
 
 
 class FileBlobs(Blobs):
