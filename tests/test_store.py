@@ -323,6 +323,15 @@ def test_a_newer_schema_is_refused(store: Store, backend: Backend) -> None:
         backend.store()
 
 
+def test_a_database_without_a_dialect_module_is_refused_by_name(tmp_path: Path) -> None:
+    # Each backend is one module of monitor/store/dialect/, found by its URL's scheme.
+    with pytest.raises(StoreError, match="'mysql'"):
+        Store(tmp_path, url="mysql://someone@127.0.0.1/archive")
+    with pytest.raises(StoreError, match="not a database URL"):
+        Store(tmp_path, url="no scheme at all")
+    assert not (tmp_path / "index.sqlite").exists()
+
+
 def test_blobs_stay_where_the_store_was_created_with_them(backend: Backend) -> None:
     other = "path" if backend.url else "db"
     backend.store().close()
