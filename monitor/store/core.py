@@ -9,6 +9,7 @@
     store.furniture   learned furniture
     store.timestamps  trusted timestamps (RFC 3161)
     store.feed        the changes feed (front page, /api/v1/changes)
+    store.copies      independent copies: the Save Page Now queue (wayback.py)
     store.db          the connection, its transactions and the batch of unchanged checks
 
 New code names the repository (`store.archive.heads(…)`); the methods below keep the names
@@ -37,6 +38,7 @@ from monitor.store.review import Review
 from monitor.store.schedule import Schedule
 from monitor.store.timestamps import Timestamps
 from monitor.store.verify import Heads, chain_heads, verify
+from monitor.store.wayback import IndependentCopies
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -91,6 +93,7 @@ class Store:
         self.furniture = Furniture(self.db)
         self.timestamps = Timestamps(self.db)
         self.feed = ChangesFeed(self.db)
+        self.copies = IndependentCopies(self.db)
 
     @classmethod
     def from_config(cls, config: Any) -> Store:

@@ -12,150 +12,19 @@ archive from submitting the same row.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, func, select
 
+from monitor.store.database import Database, Row
 from monitor.store.dialect import insert_ignore
 from monitor.store.records import now_iso
 from monitor.store.schema import document, independent_copy, version
-
-Row = dict[str, Any]
 
 # Versions are looked for above the newest queued id less this margin (as in
 # store/timestamps.py: a PostgreSQL id is drawn before its transaction commits).
 _LATE_COMMIT_MARGIN = 100_000
 _CHUNK = 500
-
-
-def queue_new(store: Any, watch_ids: Collection[str], target: str, since: str) -> int:
-    """Queue every version of these watches observed at or after `since` that has no row
-    for `target` yet; returns how many were queued."""
-    ids = sorted(watch_ids)
-    if not ids:
-        return 0
-    now = now_iso()
-    rows: list[Row] = []
-    # Read first, write only when there is something new: this runs every few seconds.
-    with store._read() as conn:
-        newest = conn.execute(
-            select(func.max(independent_copy.c.version_id)).where(
-                independent_copy.c.target == target
-            )
-        ).scalar()
-        low = max(0, int(newest or 0) - _LATE_COMMIT_MARGIN)
-        for start in range(0, len(ids), _CHUNK):
-            query = (
-                select(version.c.id, document.c.url)
-                .join(document, document.c.id == version.c.document_id)
-                .outerjoin(
-                    independent_copy,
-                    and_(
-                        independent_copy.c.version_id == version.c.id,
-                        independent_copy.c.target == target,
-                    ),
-                )
-                .where(
-                    version.c.id > low,
-                    version.c.observed_at >= since,
-                    document.c.watch_id.in_(ids[start : start + _CHUNK]),
-                    independent_copy.c.id.is_(None),
-                )
-                .order_by(version.c.id)
-            )
-            rows += [
-                {
-                    "version_id": row["id"],
-                    "target": target,
-                    "url": row["url"],
-                    "state": "queued",
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for row in conn.execute(query).mappings()
-            ]
-    if rows:
-        with store._write() as conn:
-            # Another daemon on the same PostgreSQL archive may queue them too.
-            conn.execute(insert_ignore(conn, independent_copy), rows)
-    return len(rows)
-
-
-def due(store: Any, now: str, limit: int = 100) -> list[Row]:
-    """Rows to submit or ask about now, oldest first, with their version's facts."""
-    query = (
-        select(
-            independent_copy,
-            version.c.document_id,
-            version.c.seq,
-            version.c.kind,
-            version.c.observed_at,
-            document.c.watch_id,
-            document.c.key,
-        )
-        .join(version, version.c.id == independent_copy.c.version_id)
-        .join(document, document.c.id == version.c.document_id)
-        .where(
-            independent_copy.c.state.in_(("queued", "submitted")),
-            independent_copy.c.next_attempt_at <= now,
-        )
-        .order_by(independent_copy.c.next_attempt_at, independent_copy.c.id)
-        .limit(limit)
-    )
-    with store._read() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
-
-
-def claim(store: Any, row: Row, until: str) -> bool:
-    """Whether this process may work on a due row: it becomes not due until `until`, so no
-    other process takes it meanwhile (and one whose worker died is due again then)."""
-    with store._write() as conn:
-        result = conn.execute(
-            independent_copy.update()
-            .where(
-                independent_copy.c.id == row["id"],
-                independent_copy.c.state == row["state"],
-                independent_copy.c.next_attempt_at == row["next_attempt_at"],
-            )
-            .values(next_attempt_at=until)
-        )
-    return result.rowcount == 1
-
-
-def update(store: Any, copy_id: int, **values: Any) -> None:
-    """Change a row (state, job, capture, error, next attempt); `updated_at` is set."""
-    with store._write() as conn:
-        conn.execute(
-            independent_copy.update()
-            .where(independent_copy.c.id == copy_id)
-            .values(**values, updated_at=now_iso())
-        )
-
-
-def next_version_seen(store: Any, document_id: int, seq: int) -> str | None:
-    """When the statement's next version was first seen (None: this one is the newest)."""
-    query = select(version.c.observed_at).where(
-        version.c.document_id == document_id, version.c.seq == seq + 1
-    )
-    with store._read() as conn:
-        return conn.execute(query).scalar_one_or_none()
-
-
-def copies_of(store: Any, version_ids: Collection[int]) -> dict[int, list[Row]]:
-    """{version id: its rows (any state), by target}."""
-    found: dict[int, list[Row]] = {}
-    ids = list(version_ids)
-    with store._read() as conn:
-        for start in range(0, len(ids), _CHUNK):
-            query = (
-                select(independent_copy)
-                .where(independent_copy.c.version_id.in_(ids[start : start + _CHUNK]))
-                .order_by(independent_copy.c.version_id, independent_copy.c.target)
-            )
-            for row in conn.execute(query).mappings():
-                found.setdefault(row["version_id"], []).append(dict(row))
-    return found
 
 
 def captured(rows: list[Row]) -> list[Row]:
@@ -167,26 +36,194 @@ def captured(rows: list[Row]) -> list[Row]:
     ]
 
 
-def captured_for(store: Any, watch_id: str, key: str, seq: int) -> list[Row]:
-    """The copies made of a statement's version (for an alert, which names it so)."""
-    query = (
-        select(independent_copy)
-        .join(version, version.c.id == independent_copy.c.version_id)
-        .join(document, document.c.id == version.c.document_id)
-        .where(
-            document.c.watch_id == watch_id,
-            document.c.key == key,
-            version.c.seq == seq,
-            independent_copy.c.state == "captured",
+class IndependentCopies:
+    """`store.copies`: the queue and its captures."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def queue_new(self, watch_ids: Collection[str], target: str, since: str) -> int:
+        """Queue every version of these watches observed at or after `since` that has no row
+        for `target` yet; returns how many were queued."""
+        ids = sorted(watch_ids)
+        if not ids:
+            return 0
+        now = now_iso()
+        rows: list[Row] = []
+        # Read first, write only when there is something new: this runs every few seconds.
+        with self.db.read() as conn:
+            newest = conn.execute(
+                select(func.max(independent_copy.c.version_id)).where(
+                    independent_copy.c.target == target
+                )
+            ).scalar()
+            low = max(0, int(newest or 0) - _LATE_COMMIT_MARGIN)
+            for start in range(0, len(ids), _CHUNK):
+                query = (
+                    select(version.c.id, document.c.url)
+                    .join(document, document.c.id == version.c.document_id)
+                    .outerjoin(
+                        independent_copy,
+                        and_(
+                            independent_copy.c.version_id == version.c.id,
+                            independent_copy.c.target == target,
+                        ),
+                    )
+                    .where(
+                        version.c.id > low,
+                        version.c.observed_at >= since,
+                        document.c.watch_id.in_(ids[start : start + _CHUNK]),
+                        independent_copy.c.id.is_(None),
+                    )
+                    .order_by(version.c.id)
+                )
+                rows += [
+                    {
+                        "version_id": row["id"],
+                        "target": target,
+                        "url": row["url"],
+                        "state": "queued",
+                        "next_attempt_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for row in conn.execute(query).mappings()
+                ]
+        if rows:
+            with self.db.write() as conn:
+                # Another daemon on the same PostgreSQL archive may queue them too.
+                conn.execute(insert_ignore(conn, independent_copy), rows)
+        return len(rows)
+
+    def due(self, now: str, limit: int = 100) -> list[Row]:
+        """Rows to submit or ask about now, oldest first, with their version's facts."""
+        query = (
+            select(
+                independent_copy,
+                version.c.document_id,
+                version.c.seq,
+                version.c.kind,
+                version.c.observed_at,
+                document.c.watch_id,
+                document.c.key,
+            )
+            .join(version, version.c.id == independent_copy.c.version_id)
+            .join(document, document.c.id == version.c.document_id)
+            .where(
+                independent_copy.c.state.in_(("queued", "submitted")),
+                independent_copy.c.next_attempt_at <= now,
+            )
+            .order_by(independent_copy.c.next_attempt_at, independent_copy.c.id)
+            .limit(limit)
         )
-        .order_by(independent_copy.c.target)
-    )
-    with store._read() as conn:
-        return captured([dict(row) for row in conn.execute(query).mappings()])
+        with self.db.read() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def claim(self, row: Row, until: str) -> bool:
+        """Whether this process may work on a due row: it becomes not due until `until`, so no
+        other process takes it meanwhile (and one whose worker died is due again then)."""
+        with self.db.write() as conn:
+            result = conn.execute(
+                independent_copy.update()
+                .where(
+                    independent_copy.c.id == row["id"],
+                    independent_copy.c.state == row["state"],
+                    independent_copy.c.next_attempt_at == row["next_attempt_at"],
+                )
+                .values(next_attempt_at=until)
+            )
+        return result.rowcount == 1
+
+    def update(self, copy_id: int, **values: Any) -> None:
+        """Change a row (state, job, capture, error, next attempt); `updated_at` is set."""
+        with self.db.write() as conn:
+            conn.execute(
+                independent_copy.update()
+                .where(independent_copy.c.id == copy_id)
+                .values(**values, updated_at=now_iso())
+            )
+
+    def next_version_seen(self, document_id: int, seq: int) -> str | None:
+        """When the statement's next version was first seen (None: this one is the newest)."""
+        query = select(version.c.observed_at).where(
+            version.c.document_id == document_id, version.c.seq == seq + 1
+        )
+        with self.db.read() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def copies_of(self, version_ids: Collection[int]) -> dict[int, list[Row]]:
+        """{version id: its rows (any state), by target}."""
+        found: dict[int, list[Row]] = {}
+        ids = list(version_ids)
+        with self.db.read() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                query = (
+                    select(independent_copy)
+                    .where(independent_copy.c.version_id.in_(ids[start : start + _CHUNK]))
+                    .order_by(independent_copy.c.version_id, independent_copy.c.target)
+                )
+                for row in conn.execute(query).mappings():
+                    found.setdefault(row["version_id"], []).append(dict(row))
+        return found
+
+    def captured_for(self, watch_id: str, key: str, seq: int) -> list[Row]:
+        """The copies made of a statement's version (for an alert, which names it so)."""
+        query = (
+            select(independent_copy)
+            .join(version, version.c.id == independent_copy.c.version_id)
+            .join(document, document.c.id == version.c.document_id)
+            .where(
+                document.c.watch_id == watch_id,
+                document.c.key == key,
+                version.c.seq == seq,
+                independent_copy.c.state == "captured",
+            )
+            .order_by(independent_copy.c.target)
+        )
+        with self.db.read() as conn:
+            return captured([dict(row) for row in conn.execute(query).mappings()])
+
+    def waiting(self) -> int:
+        """The queue's length: rows still to submit or to ask about."""
+        query = select(func.count()).where(independent_copy.c.state.in_(("queued", "submitted")))
+        with self.db.read() as conn:
+            return int(conn.execute(query).scalar_one())
 
 
-def waiting(store: Any) -> int:
-    """The queue's length: rows still to submit or to ask about."""
-    query = select(func.count()).where(independent_copy.c.state.in_(("queued", "submitted")))
-    with store._read() as conn:
-        return int(conn.execute(query).scalar_one())
+# The functions callers used before the store had repositories: `store.copies.<name>`.
+
+
+class _Archive(Protocol):
+    copies: IndependentCopies
+
+
+def queue_new(store: _Archive, watch_ids: Collection[str], target: str, since: str) -> int:
+    return store.copies.queue_new(watch_ids, target, since)
+
+
+def due(store: _Archive, now: str, limit: int = 100) -> list[Row]:
+    return store.copies.due(now, limit)
+
+
+def claim(store: _Archive, row: Row, until: str) -> bool:
+    return store.copies.claim(row, until)
+
+
+def update(store: _Archive, copy_id: int, **values: Any) -> None:
+    return store.copies.update(copy_id, **values)
+
+
+def next_version_seen(store: _Archive, document_id: int, seq: int) -> str | None:
+    return store.copies.next_version_seen(document_id, seq)
+
+
+def copies_of(store: _Archive, version_ids: Collection[int]) -> dict[int, list[Row]]:
+    return store.copies.copies_of(version_ids)
+
+
+def captured_for(store: _Archive, watch_id: str, key: str, seq: int) -> list[Row]:
+    return store.copies.captured_for(watch_id, key, seq)
+
+
+def waiting(store: _Archive) -> int:
+    return store.copies.waiting()
