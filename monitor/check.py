@@ -536,8 +536,7 @@ class Checker:
         """This look decides the changes that were pending: still there, they held (and
         alert now); changed again, they were transient."""
         settled = Settlement()
-        policy = self._policy(look.watch)
-        for decided in decide.settle(look.heads, changes, policy.alert_transient):
+        for decided in decide.settle(look.heads, changes, look.watch.alert_transient):
             settled.verdicts[decided.version_id] = decided.verdict
             if decided.release:
                 settled.alerts[decided.version_id] = await self._release(look, decided)
