@@ -25,7 +25,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from monitor.extract import Extraction, Statement, date_sort_key, suspicious_shrink
+from monitor.classify import suspicious_shrink
+from monitor.extract import Extraction, Statement, date_sort_key
 from monitor.store import FIRST_SEEN, DocumentHead
 
 # What a check found of one statement. A baseline is a first sight that is no news.
