@@ -283,11 +283,11 @@ class Checker:
         state.since_full = decide.since_full(state.since_full, result.not_modified)
         ms = _ms_since(look.started)
         shrunk = decide.shrink(changes, self._olds(look, changes))
-        if shrunk:
+        if shrunk and not decide.shrink_accepted(_outage(state)):
             # An extraction suddenly empty or tiny is more likely a broken page than an
             # edit: a problem, retried — unless it holds for several checks in a row.
-            if not decide.shrink_accepted(_outage(state)):
-                return self._problem(watch, at, ms, result, decide.SHRINK + shrunk, state)
+            return self._problem(watch, at, ms, result, decide.SHRINK + shrunk, state)
+        if shrunk:
             logger.warning(
                 "%s: accepting a shrink seen %d times: %s",
                 watch.id,
@@ -321,10 +321,7 @@ class Checker:
         released = sum(len(payloads) for payloads in settled.alerts.values())
         n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
         metrics.observe_check(outcome, time.monotonic() - look.started)
-        for version in versions:
-            metrics.CHANGES.labels(version.kind).inc()
-            if version.kind != "baseline":
-                logger.info("%s %s %s: %s", watch.id, version.kind, version.key, version.summary)
+        _log_versions(watch, versions)
         return CheckOutcome(watch.id, outcome, "", len(versions), n_alerts, recheck_in=recheck)
 
     async def _precompress(self, versions: list[NewVersion], result: FetchResult) -> None:
@@ -708,6 +705,13 @@ def _watch_alert(
         summary=summary,
     )
     return payload, watch.channels
+
+
+def _log_versions(watch: WatchConfig, versions: list[NewVersion]) -> None:
+    for version in versions:
+        metrics.CHANGES.labels(version.kind).inc()
+        if version.kind != "baseline":
+            logger.info("%s %s %s: %s", watch.id, version.kind, version.key, version.summary)
 
 
 def _outage(state: WatchState) -> decide.Outage:
