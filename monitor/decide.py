@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, Literal, Protocol
 
 from monitor.classify import suspicious_shrink
+from monitor.clock import parse_iso
 from monitor.extract import Extraction, Statement, date_sort_key
 from monitor.store import FIRST_SEEN, DocumentHead
 
@@ -490,7 +491,4 @@ def transient_summary(summary: str) -> str:
 
 
 def _seconds_between(start: str, end: str) -> float:
-    def parse(value: str) -> datetime:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-    return (parse(end) - parse(start)).total_seconds()
+    return (parse_iso(end).astimezone(UTC) - parse_iso(start).astimezone(UTC)).total_seconds()
