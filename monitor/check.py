@@ -1,16 +1,9 @@
 """One check of one watch: fetch → extract → store → diff → alerts.
 
 This module is the only place that knows the order of the stages; each stage is called
-through its public interface. The rules that make alerts trustworthy live here:
-
-* a response that is not content (error, captcha, maintenance, non-JSON) is a *problem*:
-  no version, no "removed", and one "failing since" alert only after `failing_after`;
-* every change is archived at first sight; one that may alert is *pending* until a look
-  `confirm_delay` later (past caches) finds it still there, then alerts; one gone by then
-  is *transient*: archived, alerted only where the watch asks (`alert_transient`);
-* the first sight of a watch is a silent baseline, not twenty "new statement" alerts;
-* a listing statement counts as removed only if it is missing from the window of dates the
-  listing still covers (older ones are merely pushed off the page by newer ones).
+through its public interface. It is the shell of a check: it fetches, reads what the archive
+holds, asks `monitor.decide` (the rules that make alerts trustworthy, as plain functions
+without I/O) what that means, and writes the outcome in one commit.
 """
 
 from __future__ import annotations
@@ -19,15 +12,15 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from monitor import metrics
+from monitor import decide, metrics
 from monitor.alerts import build_alert
-from monitor.browser import BrowserEngine, BrowserUnavailable
+from monitor.browser import BrowserEngine
+from monitor.capture import CapturedHeaders
 from monitor.clock import parse_iso
 from monitor.config import MonitorConfig, WatchConfig
 from monitor.diff import DiffResult, compare
@@ -37,16 +30,14 @@ from monitor.extract import (
     Profile,
     Statement,
     Target,
-    date_sort_key,
     extraction_code,
     get_profile,
-    suspicious_shrink,
 )
 from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators, split_url
+from monitor.hostpool import admitted_per_host, per_host
 from monitor.isolate import InlineWork, Work, WorkFailed, read_answer, statement_hashes
 from monitor.learned import LearnedFurniture, compare_masked
 from monitor.store import (
-    FIRST_SEEN,
     CheckRecord,
     DocumentHead,
     NewVersion,
@@ -57,33 +48,17 @@ from monitor.store import (
     iso,
 )
 
+__all__ = ["CheckOutcome", "Checker", "admitted_per_host"]
+
 logger = logging.getLogger("monitor.check")
 
-_SHRINK = "suspicious shrink: "
-# A shrink seen in this many consecutive checks is accepted as a real edit.
-_SHRINK_ACCEPT_AFTER = 3
-# A site whose API wants browser-issued headers gets a browser at most this often.
-_CAPTURE_INTERVAL = 300.0
-# Checks of one host in progress at once (the fetcher's per-host limit applies inside): more
-# that fall due together wait before they start, holding nothing but their place in line.
-# Per host, so a slow site never holds up the others' checks. Enough for many pages of one
-# site to sit in their confirmation delay at once. 10,000 checks queued at the fetcher held
-# 60 MiB in a daemon; in `monitor check` a task each cost 0.07 ms of CPU per check.
-_ADMIT_PER_HOST = 64
-# Verdicts of versions that never stood: a text back to one of them is news again.
-_DID_NOT_STAND = ("pending", "transient")
 # `monitor check` looks again at most this often for changes to confirm.
 _CONFIRM_ROUNDS = 3
-# A removal is always looked at twice, at least this long apart.
-_REMOVAL_RECHECK = 1.0
 # Blobs bigger than this are compressed in a thread before their commit (see
 # `Blobs.precompress`); smaller ones are not worth a thread's hand-over.
 _BIG_BLOB = 1_000_000
 
-
-def admitted_per_host(config: MonitorConfig) -> int:
-    """How many checks of one host may be in progress at once (see `_ADMIT_PER_HOST`)."""
-    return max(_ADMIT_PER_HOST, 4 * config.fetch.per_host_concurrency)
+Alerts = list[tuple[dict[str, Any], list[str]]]
 
 
 @dataclass
@@ -111,19 +86,21 @@ class _Reading:
 
 
 @dataclass
-class _Change:
-    kind: str  # baseline | published | edited | removed | restored
-    key: str
-    new: Statement | None
-    head: DocumentHead | None
-    # The change is the extraction rules' doing, not the page's (see `Checker._changes`):
-    # recorded, never alerted.
-    reread: bool = False
+class _Look:
+    """One check of a watch's statements in progress: what it fetched and read, and what it
+    read of the archive (each text and each statement's versions at most once a check)."""
 
-    @property
-    def may_alert(self) -> bool:
-        """Whether the change is news at all: not a silent first sight, not the rules'."""
-        return self.kind != "baseline" and not self.reread
+    watch: WatchConfig
+    reading: _Reading
+    state: WatchState
+    result: FetchResult
+    extraction: Extraction | None
+    heads: dict[str, DocumentHead]
+    moment: datetime
+    at: str
+    started: float
+    texts: dict[str, Statement] = field(default_factory=dict)
+    histories: dict[int, list[decide.PastVersion]] = field(default_factory=dict)
 
 
 class Checker:
@@ -154,9 +131,7 @@ class Checker:
         self.fetcher = fetcher
         self.browser = browser
         self.sleep = sleep
-        # API headers taken from a browser, per site origin, and when to try again.
-        self._captured: dict[str, dict[str, str]] = {}
-        self._capture_after: dict[str, float] = {}
+        self.captured = CapturedHeaders(browser)
         self._readings: dict[str, _Reading] = {}
         # Problems of a watch's ignore rules already logged (once each).
         self._told: set[tuple[str, str]] = set()
@@ -196,6 +171,17 @@ class Checker:
                 )
         self.store.sync_watches([(w.id, w.url, self._readings[w.id].profile.name) for w in watches])
 
+    def _policy(self, watch: WatchConfig) -> decide.Policy:
+        alerts = self.config.alerts
+        return decide.Policy(
+            threshold=watch.threshold,
+            confirm_delay=alerts.confirm_delay,
+            flipflop_window=alerts.flipflop_window,
+            alert_transient=watch.alert_transient,
+            failing_after=alerts.failing_after,
+            full_fetch_every=self.config.fetch.full_fetch_every,
+        )
+
     async def check_all(self, watches: list[WatchConfig]) -> list[CheckOutcome]:
         """Check these watches once, concurrently (`monitor check`); outcomes in their
         order. Changes pending confirmation get their confirming look before this ends (a
@@ -212,33 +198,22 @@ class Checker:
         return done
 
     async def _round(self, watches: list[WatchConfig]) -> list[CheckOutcome]:
-        """One check of each watch, concurrently. Their states are read in one query up
-        front instead of one per check.
-
-        Each host's watches are worked through by a few workers of its own (as many as
-        `admitted_per_host`), not by a task each: no host waits behind another's."""
+        """One check of each watch, concurrently, each host's by a few workers of its own
+        (see `monitor.hostpool`). Their states are read in one query up front instead of
+        one per check."""
         try:
             states = self.store.states()
         except Exception:  # each check reads its own state then, and fails on its own
             logger.exception("could not read the watches' states")
             states = {}
-        outcomes: list[CheckOutcome | None] = [None] * len(watches)
-        by_host: dict[str, list[int]] = {}
-        for index, watch in enumerate(watches):
-            by_host.setdefault(split_url(watch.url).netloc, []).append(index)
 
-        async def work(line: Iterator[int]) -> None:
-            for index in line:
-                watch = watches[index]
-                outcomes[index] = await self.check(watch, states.get(watch.id))
+        def host(watch: WatchConfig) -> str:
+            return split_url(watch.url).netloc
 
-        workers = []
-        per_host = admitted_per_host(self.config)
-        for indexes in by_host.values():
-            line = iter(indexes)  # shared by the host's workers
-            workers += [work(line) for _ in range(min(len(indexes), per_host))]
-        await asyncio.gather(*workers)
-        return [outcome for outcome in outcomes if outcome is not None]
+        async def check(watch: WatchConfig) -> CheckOutcome:
+            return await self.check(watch, states.get(watch.id))
+
+        return await per_host(watches, host, admitted_per_host(self.config), check)
 
     async def check(self, watch: WatchConfig, state: WatchState | None = None) -> CheckOutcome:
         """Check one watch; `state` is its stored state when the caller has just read it.
@@ -283,17 +258,12 @@ class Checker:
             state = self.store.state(watch.id)
         state.last_check_at = at
         state.next_run_at = iso(moment + timedelta(seconds=watch.interval))
-        # Conditional requests, except every `full_fetch_every`-th check: some servers keep
-        # an ETag while the body changes, and only a full fetch notices.
-        # A confirming look asks past caches for the page itself (no validators either).
-        conditional = (
-            not state.pending and state.since_full + 1 < self.config.fetch.full_fetch_every
-        )
+        full_fetch_every = self.config.fetch.full_fetch_every
+        conditional = decide.conditional(state.pending, state.since_full, full_fetch_every)
         result, extraction = await self._fetch(reading, watch, state, conditional)
-        ms = int((time.monotonic() - started) * 1000)
 
         if extraction is not None and extraction.problem and not extraction.gone:
-            return self._problem(watch, at, ms, result, extraction.problem, state)
+            return self._problem(watch, at, _ms_since(started), result, extraction.problem, state)
         if extraction is not None and watch.discover:
             return self._listing(watch, reading, extraction, result, state, at, started)
 
@@ -303,67 +273,43 @@ class Checker:
             # Nothing was ever seen here: a wrong URL or an API that moved, not a removal.
             reason = f"the statement's page was never readable ({extraction.problem})"
             return self._problem(watch, at, _ms_since(started), result, reason, state)
-        # A statement a listing found after its first look is news: its first version is
-        # "published"; anything else seen for the first time is a silent baseline.
-        baseline = not heads and not (extraction and self.store.announces(watch.id))
-        changes = (
-            await self._changes(watch, reading, extraction, heads, baseline, state)
-            if extraction is not None
-            else []
-        )
-        state.since_full = state.since_full + 1 if result.not_modified else 0
-        ms = int((time.monotonic() - started) * 1000)
+        look = _Look(watch, reading, state, result, extraction, heads, moment, at, started)
+        return await self._statements(look)
 
-        shrunk = self._shrink_reason(changes)
-        if shrunk:
+    async def _statements(self, look: _Look) -> CheckOutcome:
+        """What a watch's statements did since the last look, archived and alerted."""
+        watch, state, result, at = look.watch, look.state, look.result, look.at
+        changes = await self._changes(look)
+        state.since_full = decide.since_full(state.since_full, result.not_modified)
+        ms = _ms_since(look.started)
+        shrunk = decide.shrink(changes, self._olds(look, changes))
+        if shrunk and not decide.shrink_accepted(_outage(state)):
             # An extraction suddenly empty or tiny is more likely a broken page than an
             # edit: a problem, retried — unless it holds for several checks in a row.
-            repeated = (state.failure_reason or "").startswith(_SHRINK)
-            if not repeated or state.consecutive_failures + 1 < _SHRINK_ACCEPT_AFTER:
-                return self._problem(watch, at, ms, result, _SHRINK + shrunk, state)
+            return self._problem(watch, at, ms, result, decide.SHRINK + shrunk, state)
+        if shrunk:
             logger.warning(
-                "%s: accepting a shrink seen %d times: %s", watch.id, _SHRINK_ACCEPT_AFTER, shrunk
+                "%s: accepting a shrink seen %d times: %s",
+                watch.id,
+                decide.SHRINK_ACCEPT_AFTER,
+                shrunk,
             )
-
-        if extraction is not None:
-            _remember(state, result, reading.rules)
-
+        if look.extraction is not None:
+            _remember(state, result, look.reading.rules)
         alerts = _succeeded(watch, state, at)
-        # This look decides the changes that were pending: still there, they held (and
-        # alert now); changed again, they were transient.
-        changed = {change.key for change in changes}
-        settled = Settlement()
-        for key, head in heads.items():
-            if head.confirmation != "pending" or head.version_id is None:
-                continue
-            verdict = "transient" if key in changed else "held"
-            settled.verdicts[head.version_id] = verdict
-            if verdict == "held" or watch.alert_transient:
-                settled.alerts[head.version_id] = await self._release(watch, head, at, verdict)
-        versions = [await self._version(watch, change, at) for change in changes]
-        recheck = None
-        state.pending = any(v.confirmation == "pending" for v in versions)
-        if state.pending:
-            removal = any(v.kind == "removed" for v in versions)
-            delay = self.config.alerts.confirm_delay
-            recheck = max(delay, _REMOVAL_RECHECK) if removal else delay
-            state.next_run_at = iso(moment + timedelta(seconds=recheck))
+        settled = await self._settle(look, changes)
+        versions = [await self._version(look, change) for change in changes]
+        pending = [v.kind for v in versions if v.confirmation == "pending"]
+        recheck = decide.recheck_in(pending, self.config.alerts.confirm_delay)
+        state.pending = recheck is not None
+        if recheck is not None:
+            state.next_run_at = iso(look.moment + timedelta(seconds=recheck))
         if versions:
             state.last_change_at = at
-            big = [v.text for v in versions if v.text and len(v.text) > _BIG_BLOB]
-            if len(result.body) > _BIG_BLOB:
-                big.append(result.body)
-            if big:  # compressed in a thread, not in the event loop
-                await asyncio.to_thread(self.store.blobs.precompress, big)
+            await self._precompress(versions, result)
+        outcome = "changed" if versions else "unchanged"
         self.store.commit_check(
-            CheckRecord(
-                watch.id,
-                at,
-                ms,
-                "changed" if versions else "unchanged",
-                result.status,
-                instance=self.instance,
-            ),
+            CheckRecord(watch.id, at, ms, outcome, result.status, instance=self.instance),
             state,
             # Only a new version stores its response; an unchanged check skips building it.
             response=_response_record(result) if versions else None,
@@ -374,19 +320,17 @@ class Checker:
         self._learn(watch, versions)
         released = sum(len(payloads) for payloads in settled.alerts.values())
         n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
-        metrics.observe_check("changed" if versions else "unchanged", time.monotonic() - started)
-        for version in versions:
-            metrics.CHANGES.labels(version.kind).inc()
-            if version.kind != "baseline":
-                logger.info("%s %s %s: %s", watch.id, version.kind, version.key, version.summary)
-        return CheckOutcome(
-            watch.id,
-            "changed" if versions else "unchanged",
-            "",
-            len(versions),
-            n_alerts,
-            recheck_in=recheck,
-        )
+        metrics.observe_check(outcome, time.monotonic() - look.started)
+        _log_versions(watch, versions)
+        return CheckOutcome(watch.id, outcome, "", len(versions), n_alerts, recheck_in=recheck)
+
+    async def _precompress(self, versions: list[NewVersion], result: FetchResult) -> None:
+        """Big blobs of the commit to come are compressed in a thread, not in the event loop."""
+        big = [v.text for v in versions if v.text and len(v.text) > _BIG_BLOB]
+        if len(result.body) > _BIG_BLOB:
+            big.append(result.body)
+        if big:
+            await asyncio.to_thread(self.store.blobs.precompress, big)
 
     def _listing(
         self,
@@ -422,6 +366,8 @@ class Checker:
             watch.id, outcome, "", 0, len(alerts), discovered=found.new, due=found.due
         )
 
+    # --- fetching and reading ------------------------------------------------------------------
+
     async def _fetch(
         self,
         reading: _Reading,
@@ -442,15 +388,10 @@ class Checker:
             result = await engine.fetch(request)
             if result.not_modified:
                 return result, None
-            if profile.needs_fresh_headers(result) and await self._capture(profile, target):
+            if profile.needs_fresh_headers(result) and await self.captured.refresh(profile, target):
                 result = await engine.fetch(self._prepare(plain, watch, state, conditional))
-            known = _known(state, plain.url)
             body_sha = _body_sha(result)
-            if (
-                result.ok
-                and body_sha == known.get("body")
-                and _same_rules(known.get("rules"), reading.rules)
-            ):
+            if decide.already_read(result.ok, body_sha, _known(state, plain.url), reading.rules):
                 # Byte-identical to the last fully processed answer, read under the same
                 # rules (a server without validators, or the periodic full fetch of one
                 # with them): nothing to parse, exactly as for a 304. Parsing it again
@@ -465,6 +406,23 @@ class Checker:
         if len(reasons) > 1:
             extraction.problem = "; ".join(reasons)
         return result, extraction
+
+    def _prepare(
+        self, plain: FetchRequest, watch: WatchConfig, state: WatchState, conditional: bool
+    ) -> FetchRequest:
+        """The profile's request plus robots policy, validators and captured headers."""
+        # Built in one go: this runs for every check, and each dataclasses.replace of the
+        # frozen request cost as much as SQLite's whole write of an unchanged check.
+        headers = plain.headers
+        captured = self.captured.for_url(plain.url)
+        if captured:
+            headers = {**headers, **captured}
+        if conditional and plain.method == "GET":
+            known = _known(state, plain.url)
+            headers = Validators(known.get("etag"), known.get("last_modified")).headers(headers)
+        elif state.pending:
+            headers = {**headers, "Cache-Control": "no-cache"}
+        return FetchRequest(plain.url, plain.method, headers, plain.body, watch.robots)
 
     async def _read(
         self, watch: WatchConfig, reading: _Reading, result: FetchResult, body_sha: str
@@ -490,49 +448,25 @@ class Checker:
         self._unreadable.pop(where, None)
         return extraction
 
-    async def _changes(
-        self,
-        watch: WatchConfig,
-        reading: _Reading,
-        extraction: Extraction,
-        heads: dict[str, DocumentHead],
-        baseline: bool,
-        state: WatchState,
-    ) -> list[_Change]:
-        """What changed since the heads. After a change of the extraction rules (profile,
-        options, `ignore_selectors`, monitor's own reading code) the heads were read the old
-        way. A change that the stored page itself shows when read again the new way is the
-        rules' doing, and is recorded silently instead of alerted: an edit whose new text
-        the head's page already gives, a statement "published" that the watch's latest
-        stored page already holds (a new way of keying a feed's entries, say), a statement
-        "removed" that its own page no longer yields either."""
-        changes = _changes(extraction, heads, baseline)
-        if not changes or _same_rules(_last_rules(state), reading.rules):
+    async def _changes(self, look: _Look) -> list[decide.Change]:
+        """What changed since the heads (see `decide.changes`). After a change of the
+        extraction rules, the stored responses the changes need are read again the new
+        way, so that what the rules explain is recorded silently (see `decide.excused`)."""
+        extraction, heads, watch = look.extraction, look.heads, look.watch
+        if extraction is None:
+            return []
+        # A statement a listing found after its first look is news: its first version is
+        # "published"; anything else seen for the first time is a silent baseline.
+        baseline = not heads and not self.store.announces(watch.id)
+        changes = decide.changes(extraction, heads, baseline)
+        rules = look.reading.rules
+        if not changes or decide.same_rules(decide.last_rules(look.state.validators), rules):
             return changes
-        again: dict[int, dict[str, str] | None] = {}
-
-        async def read(response_id: int | None) -> dict[str, str] | None:
-            if not response_id:
-                return None
-            if response_id not in again:
-                again[response_id] = await self._read_again(response_id, reading)
-            return again[response_id]
-
-        latest = max((h.response_id or 0 for h in heads.values()), default=0)
-        for n, change in enumerate(changes):
-            head, new = change.head, change.new
-            if change.kind == "edited" and head is not None and new is not None:
-                texts = await read(head.response_id)
-                if texts is not None and texts.get(change.key) == new.sha256:
-                    changes[n] = _Change("baseline", change.key, new, head, reread=True)
-            elif change.kind == "published" and new is not None:
-                texts = await read(latest)
-                if texts is not None and texts.get(change.key) == new.sha256:
-                    changes[n] = _Change("baseline", change.key, new, None, reread=True)
-            elif change.kind == "removed" and head is not None:
-                texts = await read(head.response_id)
-                if texts is not None and change.key not in texts:
-                    changes[n] = _Change("removed", change.key, None, head, reread=True)
+        texts = {
+            response_id: await self._read_again(response_id, look.reading)
+            for response_id in sorted(decide.rereads(changes, heads))
+        }
+        changes = decide.excused(changes, heads, texts)
         reread = sum(change.reread for change in changes)
         if reread:
             logger.info(
@@ -562,126 +496,65 @@ class Checker:
             logger.warning("response %d could not be read again: %s", response_id, err)
             return None
 
-    def _prepare(
-        self, plain: FetchRequest, watch: WatchConfig, state: WatchState, conditional: bool
-    ) -> FetchRequest:
-        """The profile's request plus robots policy, validators and captured headers."""
-        # Built in one go: this runs for every check, and each dataclasses.replace of the
-        # frozen request cost as much as SQLite's whole write of an unchanged check.
-        headers = plain.headers
-        # (Most daemons never capture headers: no URL to split for them.)
-        captured = self._captured and self._captured.get(_origin(plain.url))
-        if captured:
-            headers = {**headers, **captured}
-        if conditional and plain.method == "GET":
-            known = _known(state, plain.url)
-            headers = Validators(known.get("etag"), known.get("last_modified")).headers(headers)
-        elif state.pending:
-            headers = {**headers, "Cache-Control": "no-cache"}
-        return FetchRequest(plain.url, plain.method, headers, plain.body, watch.robots)
+    # --- what the archive holds, read at most once a check --------------------------------
 
-    async def _capture(self, profile: Profile, target: Target) -> bool:
-        """Take fresh API headers from a real browser; at most every few minutes per site."""
-        capture = profile.header_capture(target)
-        if capture is None or self.browser is None:
-            return False
-        origin = _origin(target.url)
-        if self._capture_after.get(origin, 0.0) > time.monotonic():
-            return False
-        self._capture_after[origin] = time.monotonic() + _CAPTURE_INTERVAL
-        try:
-            headers = await self.browser.capture_headers(capture)
-        except BrowserUnavailable as err:
-            logger.warning("%s: cannot capture API headers: %s", origin, err)
-            return False
-        except Exception as err:  # a browser crash must not take the check down
-            logger.warning("%s: header capture failed: %s: %s", origin, type(err).__name__, err)
-            return False
-        if not headers:
-            logger.warning("%s: the page made no API request carrying %s", origin, capture.names)
-            return False
-        logger.info("%s: captured API headers %s from a browser", origin, sorted(headers))
-        self._captured[origin] = headers
-        return True
-
-    def _shrink_reason(self, changes: list[_Change]) -> str | None:
-        for change in changes:
-            if change.kind == "edited" and change.head and change.head.text_sha256:
-                old = Statement.from_json(self.store.read_blob(change.head.text_sha256))
-                reason = suspicious_shrink(old, change.new)
-                if reason:
-                    return f"{change.key}: {reason}"
-        return None
-
-    def _seen_recently(
-        self, head: DocumentHead | None, new: Statement | None, at: str
-    ) -> int | None:
-        """Number of an earlier version, within the flip-flop window, with exactly this text."""
-        window = self.config.alerts.flipflop_window
-        if head is None or new is None or window <= 0:
+    def _text(self, look: _Look, text_sha256: str | None) -> Statement | None:
+        """An archived statement by its text hash."""
+        if text_sha256 is None:
             return None
-        sha = new.sha256
-        for row in reversed(self.store.versions(head.id)):
-            if _seconds_between(row["observed_at"], at) > window:
-                break
-            if row["text_sha256"] == sha and row["confirmation"] not in _DID_NOT_STAND:
-                return int(row["seq"])
-        return None
+        statement = look.texts.get(text_sha256)
+        if statement is None:
+            statement = Statement.from_json(self.store.read_blob(text_sha256))
+            look.texts[text_sha256] = statement
+        return statement
 
-    def _problem(
-        self,
-        watch: WatchConfig,
-        at: str,
-        ms: int,
-        result: FetchResult | None,
-        reason: str,
-        state: WatchState,
-    ) -> CheckOutcome:
-        state.consecutive_failures += 1
-        state.failure_reason = reason
-        if state.failing_since is None:
-            state.failing_since = at
-            logger.warning("%s: check failed: %s", watch.id, reason)
-        alerts = []
-        failing_for = _seconds_between(state.failing_since, at)
-        if (
-            not state.failure_alerted
-            and failing_for >= self.config.alerts.failing_after
-            and not self.store.outage_reported(watch.id)
-        ):
-            state.failure_alerted = True
-            summary = f"failing since {state.failing_since}: {reason}"
-            alerts.append(_watch_alert("failing", watch, at, summary))
-        self.store.commit_check(
-            CheckRecord(
-                watch.id,
-                at,
-                ms,
-                "problem",
-                result.status if result else None,
-                reason[:500],
-                self.instance,
-            ),
-            state,
-            alerts=alerts,
-        )
-        metrics.observe_check("problem", ms / 1000, reason)
-        return CheckOutcome(watch.id, "problem", reason, 0, len(alerts))
+    def _olds(self, look: _Look, changes: list[decide.Change]) -> dict[str, Statement]:
+        """The edited statements' previous texts, by hash (what the shrink rule compares)."""
+        olds = {}
+        for change in changes:
+            head = change.head
+            if change.kind == "edited" and head is not None and head.text_sha256:
+                old = self._text(look, head.text_sha256)
+                assert old is not None
+                olds[head.text_sha256] = old
+        return olds
 
-    async def _version(self, watch: WatchConfig, change: _Change, at: str) -> NewVersion:
-        """The version a change makes, stored at once. Its summary and score compare it with
-        the version just before (what the archive shows); whether it may alert compares it
-        with the version that stands, which a pending head no longer does (it did not hold).
-        One that may alert is pending until the next look, or alerts at once without
-        `confirm_delay`."""
-        head, new = change.head, change.new
-        old = self._statement(head.text_sha256 if head else None)
+    def _history(self, look: _Look, head: DocumentHead) -> list[decide.PastVersion]:
+        """A statement's archived versions, oldest first."""
+        history = look.histories.get(head.id)
+        if history is None:
+            history = [decide.PastVersion.of(row) for row in self.store.versions(head.id)]
+            look.histories[head.id] = history
+        return history
+
+    # --- versions, confirmation and alerts -------------------------------------------------
+
+    async def _settle(self, look: _Look, changes: list[decide.Change]) -> Settlement:
+        """This look decides the changes that were pending: still there, they held (and
+        alert now); changed again, they were transient."""
+        settled = Settlement()
+        for decided in decide.settle(look.heads, changes, look.watch.alert_transient):
+            settled.verdicts[decided.version_id] = decided.verdict
+            if decided.release:
+                settled.alerts[decided.version_id] = await self._release(look, decided)
+        return settled
+
+    async def _version(self, look: _Look, change: decide.Change) -> NewVersion:
+        """The version a change makes, stored at once (see `decide.plan`). Its summary and
+        score compare it with the version just before (what the archive shows); whether it
+        may alert compares it with the version that stands, which a pending head no longer
+        does (it did not hold)."""
+        watch, head, new = look.watch, change.head, change.new
+        policy = self._policy(watch)
+        old = self._text(look, head.text_sha256 if head else None)
         diff = await self._compare(watch, old, new)
-        if change.kind == "baseline":
-            reread = "read again under changed extraction rules"
-            diff.score, diff.summary = 0.0, reread if change.reread else FIRST_SEEN
-        elif change.reread:  # a removal that the changed rules explain
-            diff.summary = "no longer read under changed extraction rules"
+        needed = head is not None and decide.needs_history(change, policy)
+        history = self._history(look, head) if head is not None and needed else []
+        basis = decide.basis(change, history)
+        judged = diff
+        if isinstance(basis, decide.Basis) and basis.rejudge:
+            judged = await self._compare(watch, self._text(look, basis.stood), new)
+        plan = decide.plan(change, diff, basis, judged, history, look.at, policy)
         shown = new or old
         assert shown is not None
         version = NewVersion(
@@ -692,71 +565,40 @@ class Checker:
             language=shown.language,
             kind=change.kind,
             text=new.to_json() if new else None,
-            score=diff.score,
-            summary=diff.summary,
+            score=plan.score,
+            summary=plan.summary,
+            confirmation="pending" if plan.pending else None,
         )
-        if not change.may_alert:
-            return version
-        kind, since, alert_diff = change.kind, None, diff
-        if head is not None and head.confirmation == "pending":
-            standing = self.store.reference(head.id, head.seq)
-            if standing is None:  # what was pending was the statement's first sight
-                if new is None:
-                    return version  # published and gone again: nothing stands to alert
-                kind = "published"
-            elif standing["text_sha256"] == (new.sha256 if new else None):
-                version.summary = f"back to the text of version #{standing['seq']}"
-                return version
-            else:
-                since = int(standing["seq"])
-            stood = self._statement(standing["text_sha256"] if standing else None)
-            alert_diff = await self._compare(watch, stood, new)
-        # Changes confined to ignored text are archived but not alerted.
-        if not alert_diff.changed:
-            return version
-        if kind == "edited" and alert_diff.score < watch.threshold:
-            return version
-        earlier = self._seen_recently(head, new, at) if kind == "edited" else None
-        if earlier is not None:
-            # Flip-flop (A→B→A): archived, not alerted again — the first edit was.
-            version.summary = f"back to the text of version #{earlier}: {diff.summary}"
-            return version
-        if self.config.alerts.confirm_delay > 0 or kind == "removed":
-            version.confirmation = "pending"
-            return version
-        seq = (head.seq if head else 0) + 1
-        version.alerts.append(
-            self._alert(watch, kind, change.key, shown, at, alert_diff, seq, since)
-        )
+        alert = plan.alert
+        if alert is not None:
+            version.alerts.append(
+                self._alert(
+                    watch, alert.kind, change.key, shown, look.at, judged, alert.seq, alert.since
+                )
+            )
         return version
 
-    async def _release(
-        self, watch: WatchConfig, head: DocumentHead, at: str, verdict: str
-    ) -> list[tuple[dict[str, Any], list[str]]]:
-        """The alert of a pending version that the latest look settled: it held, or it was
+    async def _release(self, look: _Look, settled: decide.Settled) -> Alerts:
+        """The alert of a pending version that this look settled: it held, or it was
         transient and the watch asks to hear of those too. It compares the version with the
         one that stood before it."""
-        row = self.store.version(head.version_id) if head.version_id else None
-        if row is None:
+        head, watch = settled.head, look.watch
+        plan = decide.release(settled, self._history(look, head))
+        if plan is None:
             return []
-        standing = self.store.reference(head.id, head.seq)
-        old = self._statement(standing["text_sha256"] if standing else None)
-        new = self._statement(head.text_sha256)
+        old = self._text(look, plan.stood)
+        new = self._text(look, head.text_sha256)
         diff = await self._compare(watch, old, new)
         shown = new or old
         if shown is None:
             return []
-        kind = row["kind"] if standing is not None else "published"
-        since = int(standing["seq"]) if standing is not None else None
-        if since is not None and since == head.seq - 1:
-            since = None  # the permalink's default
-        payload = self._alert(
-            watch, kind, head.key, shown, row["observed_at"], diff, head.seq, since
-        )[0]
-        if verdict == "transient":
+        payload, channels = self._alert(
+            watch, plan.kind, head.key, shown, plan.observed_at, diff, plan.seq, plan.since
+        )
+        if plan.transient:
             payload["transient"] = True
-            payload["summary"] = f"did not hold (gone by the next look): {payload['summary']}"
-        return [(payload, watch.channels)]
+            payload["summary"] = decide.transient_summary(payload["summary"])
+        return [(payload, channels)]
 
     def _alert(
         self,
@@ -790,8 +632,34 @@ class Checker:
             ]
         return payload, watch.channels
 
-    def _statement(self, text_sha256: str | None) -> Statement | None:
-        return Statement.from_json(self.store.read_blob(text_sha256)) if text_sha256 else None
+    def _problem(
+        self,
+        watch: WatchConfig,
+        at: str,
+        ms: int,
+        result: FetchResult | None,
+        reason: str,
+        state: WatchState,
+    ) -> CheckOutcome:
+        """A check that found no content: recorded, and the outage it is part of goes on
+        (see `decide.failed`); one "failing" alert per family of watches."""
+        failure = decide.failed(_outage(state), at, reason, self.config.alerts.failing_after)
+        outage = failure.outage
+        if failure.began:
+            logger.warning("%s: check failed: %s", watch.id, reason)
+        alerts = []
+        if failure.alert_due and not self.store.outage_reported(watch.id):
+            outage = decide.alerted(outage)
+            alerts.append(_watch_alert("failing", watch, at, decide.failing_summary(outage)))
+        _set_outage(state, outage)
+        status = result.status if result else None
+        self.store.commit_check(
+            CheckRecord(watch.id, at, ms, "problem", status, reason[:500], self.instance),
+            state,
+            alerts=alerts,
+        )
+        metrics.observe_check("problem", ms / 1000, reason)
+        return CheckOutcome(watch.id, "problem", reason, 0, len(alerts))
 
     # --- learned furniture (monitor/learned.py): its only two touches on a check --------------
 
@@ -839,19 +707,35 @@ def _watch_alert(
     return payload, watch.channels
 
 
-def _succeeded(
-    watch: WatchConfig, state: WatchState, at: str
-) -> list[tuple[dict[str, Any], list[str]]]:
+def _log_versions(watch: WatchConfig, versions: list[NewVersion]) -> None:
+    for version in versions:
+        metrics.CHANGES.labels(version.kind).inc()
+        if version.kind != "baseline":
+            logger.info("%s %s %s: %s", watch.id, version.kind, version.key, version.summary)
+
+
+def _outage(state: WatchState) -> decide.Outage:
+    return decide.Outage(
+        state.failing_since,
+        state.failure_reason,
+        state.failure_alerted,
+        state.consecutive_failures,
+    )
+
+
+def _set_outage(state: WatchState, outage: decide.Outage) -> None:
+    state.failing_since = outage.since
+    state.failure_reason = outage.reason
+    state.failure_alerted = outage.alerted
+    state.consecutive_failures = outage.failures
+
+
+def _succeeded(watch: WatchConfig, state: WatchState, at: str) -> Alerts:
     """A check that worked ends an outage: one "recovered" alert if "failing" was sent."""
-    alerts = []
-    if state.failure_alerted:
-        summary = f"checks succeed again (failing since {state.failing_since})"
-        alerts.append(_watch_alert("recovered", watch, at, summary))
-    state.failing_since = state.failure_reason = None
-    state.failure_alerted = False
-    state.consecutive_failures = 0
+    outage, summary = decide.recovered(_outage(state))
+    _set_outage(state, outage)
     state.last_ok_at = at
-    return alerts
+    return [_watch_alert("recovered", watch, at, summary)] if summary else []
 
 
 def _merged(first: CheckOutcome, then: CheckOutcome) -> CheckOutcome:
@@ -870,35 +754,6 @@ def _merged(first: CheckOutcome, then: CheckOutcome) -> CheckOutcome:
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-
-
-def _changes(
-    extraction: Extraction, heads: dict[str, DocumentHead], baseline: bool
-) -> list[_Change]:
-    changes = []
-    seen = set()
-    for statement in extraction.statements:
-        seen.add(statement.key)
-        head = heads.get(statement.key)
-        if head is None:
-            kind = "baseline" if baseline else "published"
-        elif head.text_sha256 is None:
-            kind = "restored"
-        elif head.text_sha256 != statement.sha256:
-            kind = "edited"
-        else:
-            continue
-        changes.append(_Change(kind, statement.key, statement, head))
-    for key, head in heads.items():
-        if key in seen or head.text_sha256 is None:
-            continue
-        if extraction.gone or (
-            extraction.is_listing
-            and extraction.window_start is not None
-            and date_sort_key(head.published) >= date_sort_key(extraction.window_start)
-        ):
-            changes.append(_Change("removed", key, None, head))
-    return changes
 
 
 def _response_record(result: FetchResult) -> ResponseRecord:
@@ -939,19 +794,6 @@ def _remember(state: WatchState, result: FetchResult, rules: str) -> None:
     }
 
 
-def _last_rules(state: WatchState) -> str | None:
-    """The rules the last processed answer was read under (None: not recorded)."""
-    for known in state.validators.values():
-        return known.get("rules") if isinstance(known, dict) else None
-    return None
-
-
-def _same_rules(recorded: str | None, rules: str) -> bool:
-    """Whether an answer read under `recorded` rules was read as `rules` would read it;
-    an answer recorded before rules were remembered (None) is taken to be."""
-    return recorded in (None, rules)
-
-
 def _rules_of(watch: WatchConfig, profile: Profile) -> str:
     """A fingerprint of what, besides the page, decides its statements' text: the watch's
     profile, options, ignore_selectors and fetcher, and the extraction code of this monitor."""
@@ -968,15 +810,3 @@ def _rules_of(watch: WatchConfig, profile: Profile) -> str:
 
 def _body_sha(result: FetchResult) -> str:
     return hashlib.sha256(result.body).hexdigest()
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _seconds_between(start: str, end: str) -> float:
-    def parse(value: str) -> datetime:
-        return parse_iso(value).astimezone(UTC)
-
-    return (parse(end) - parse(start)).total_seconds()
