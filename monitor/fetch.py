@@ -149,7 +149,9 @@ class Fetcher:
 
             self._engine = CurlEngine(self.config)
         else:
-            self._engine = (_HttpxEngine if transport == "httpx" else _AiohttpEngine)(self.config)
+            engine: type[_HttpxEngine] | type[_AiohttpEngine]
+            engine = _HttpxEngine if transport == "httpx" else _AiohttpEngine
+            self._engine = engine(self.config)  # type: ignore[assignment]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -347,7 +349,7 @@ async def _refuse_private(parts: SplitResult) -> None:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(parts.hostname, _port(parts), type=socket.SOCK_STREAM)
     for info in infos:
-        refuse_non_public(parts.hostname, info[4][0])
+        refuse_non_public(parts.hostname, str(info[4][0]))
 
 
 def refuse_non_public(hostname: str, address: str) -> None:
@@ -558,7 +560,7 @@ class _AiohttpEngine:
         ) as response:
             result.status = response.status
             version = response.version
-            result.http_version = f"HTTP/{version.major}.{version.minor}"
+            result.http_version = f"HTTP/{version.major}.{version.minor}" if version else None
             result.headers = [
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
             ]
@@ -633,9 +635,10 @@ class _HttpxEngine:
             # ("data:text/html,x"), which it reads although it follows no redirect. The
             # answer itself is kept (`_keep_response`), and the Fetcher judges the
             # Location as it does for the other engines.
-            response = request.extensions.get(_KEPT)
-            if response is None:
+            kept = request.extensions.get(_KEPT)
+            if kept is None:
                 raise
+            response = kept
             result.status = response.status_code
             result.http_version = response.http_version
             result.headers = [

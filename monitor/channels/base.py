@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,8 +27,8 @@ class ChannelError(Exception):
 
 
 class Channel:
+    registry: ClassVar[dict[str, builtins.type[Channel]]] = {}
     type: ClassVar[str] = ""
-    registry: ClassVar[dict[str, type[Channel]]] = {}
     # Longest message the channel's receivers take; longer diffs are cut with a link.
     default_max_length: ClassVar[int] = 4000
     # The messages `send` renders: text (False) and/or HTML (True).

@@ -191,7 +191,8 @@ def _date(entry: Any) -> str | None:
     for name in ("published_parsed", "updated_parsed"):
         value = entry.get(name)
         if value:
-            return datetime(*value[:6], tzinfo=UTC).isoformat()
+            year, month, day, hour, minute, second = value[:6]
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC).isoformat()
     return None
 
 

@@ -585,7 +585,7 @@ def _published(soup: BeautifulSoup) -> str | None:
         {"name": "dc.date.issued"},
         {"name": "date"},
     ):
-        meta = soup.find("meta", attrs=attrs)
+        meta = soup.find("meta", attrs=dict(attrs))
         if isinstance(meta, Tag) and meta.get("content"):
             return str(meta["content"]).strip()
     for script in soup.find_all("script", type="application/ld+json"):
@@ -624,7 +624,7 @@ def _is_furniture(tag: Tag) -> bool:
         return False
     if tag.name in _FURNITURE_TAGS or tag.get("role") in _FURNITURE_ROLES:
         return True
-    classes = tag.get("class") or []
+    classes: list[str] = list(tag.get("class") or [])
     marks = " ".join([*classes, str(tag.get("id") or "")])
     return bool(marks.strip()) and bool(_FURNITURE_WORDS.search(marks))
 
