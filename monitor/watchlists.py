@@ -301,41 +301,41 @@ def _changedetection(watches: Mapping[str, Any], tags: Mapping[str, str]) -> _Re
 
 def _changedetection_watch(watch: dict[str, Any], origin: str, tags: Mapping[str, str]) -> _Entry:
     entry = _Entry(origin, watch["url"].strip())
-    settings, notes = entry.settings, entry.notes
     if watch.get("title"):
-        settings["name"] = str(watch["title"])
+        entry.settings["name"] = str(watch["title"])
     if not watch.get("time_between_check_use_default", True):
         seconds = _changedetection_interval(watch.get("time_between_check") or {})
         if seconds:
-            settings["interval"] = float(seconds)
+            entry.settings["interval"] = float(seconds)
     if watch.get("fetch_backend") == "html_webdriver":
-        settings["fetcher"] = "browser"
+        entry.settings["fetcher"] = "browser"
     if watch.get("paused"):
-        settings["muted"] = True
-        notes.append("paused there: imported muted (checked and archived, no alerts sent)")
-    selectors = [s for s in watch.get("subtractive_selectors") or [] if isinstance(s, str)]
-    css = [s for s in selectors if not s.startswith(("xpath:", "xpath1:", "/"))]
-    if css:
-        settings["ignore_selectors"] = css
-    if len(css) < len(selectors):
-        notes.append("XPath 'remove elements' not carried over (ignore_selectors take CSS)")
-    ignores = [
-        _line_rule(text)
-        for text in watch.get("ignore_text") or []
-        if isinstance(text, str) and text.strip()
-    ]
-    if ignores:
-        settings["ignore"] = ignores
-    if watch.get("include_filters"):
-        notes.append(
-            "its 'CSS/JSONPath/XPath filter' is not applied: the profile reads the statement"
-        )
+        entry.settings["muted"] = True
+        entry.notes.append("paused there: imported muted (checked and archived, no alerts sent)")
+    _changedetection_filters(watch, entry)
     names = [tags.get(tag, tag) for tag in watch.get("tags") or [] if isinstance(tag, str)]
     if watch.get("tag"):
         names.append(str(watch["tag"]))
     if names:
-        notes.append("tags not carried over: " + ", ".join(sorted(set(filter(None, names)))))
+        entry.notes.append("tags not carried over: " + ", ".join(sorted(set(filter(None, names)))))
     return entry
+
+
+def _changedetection_filters(watch: dict[str, Any], entry: _Entry) -> None:
+    """What it removes becomes ours to ignore; what it selects, our profile does itself."""
+    selectors = [s for s in watch.get("subtractive_selectors") or [] if isinstance(s, str)]
+    css = [s for s in selectors if not s.startswith(("xpath:", "xpath1:", "/"))]
+    if css:
+        entry.settings["ignore_selectors"] = css
+    if len(css) < len(selectors):
+        entry.notes.append("XPath 'remove elements' not carried over (ignore_selectors take CSS)")
+    texts = [t for t in watch.get("ignore_text") or [] if isinstance(t, str) and t.strip()]
+    if texts:
+        entry.settings["ignore"] = [_line_rule(text) for text in texts]
+    if watch.get("include_filters"):
+        entry.notes.append(
+            "its 'CSS/JSONPath/XPath filter' is not applied: the profile reads the statement"
+        )
 
 
 def _changedetection_interval(parts: Mapping[str, Any]) -> int:

@@ -247,6 +247,22 @@ def _settings_from_form(visit: Visit, current: dict[str, Any]) -> dict[str, Any]
     settings = {k: v for k, v in current.items() if k not in (*_TEXT, *_LINES)}
     if form.get("id"):
         settings["id"] = str(form.get("id")).strip()
+    settings.update(_texts_from_form(form, current))
+    settings["channels"] = [str(c) for c in form.getlist("channels")]
+    settings["robots"] = form.get("robots") == "on"
+    settings["muted"] = form.get("muted") == "on"
+    # Targets other than the one the form shows are kept (none exist yet).
+    others = [t for t in current.get("save_to", []) if t != "wayback"]
+    settings["save_to"] = (["wayback"] if form.get("save_to_wayback") == "on" else []) + others
+    settings["fetcher"] = str(form.get("fetcher") or "http")
+    threshold = str(form.get("threshold") or "").strip()
+    settings["threshold"] = threshold or 0.0
+    return settings
+
+
+def _texts_from_form(form: Any, current: dict[str, Any]) -> dict[str, Any]:
+    """The text fields (left out when empty) and the one-per-line fields."""
+    settings: dict[str, Any] = {}
     for name in _TEXT:
         value = str(form.get(name) or "").strip()
         if value:
@@ -259,15 +275,6 @@ def _settings_from_form(visit: Visit, current: dict[str, Any]) -> dict[str, Any]
     for name in _LINES:
         lines = [line.strip() for line in str(form.get(name) or "").splitlines()]
         settings[name] = [line for line in lines if line]
-    settings["channels"] = [str(c) for c in form.getlist("channels")]
-    settings["robots"] = form.get("robots") == "on"
-    settings["muted"] = form.get("muted") == "on"
-    # Targets other than the one the form shows are kept (none exist yet).
-    others = [t for t in current.get("save_to", []) if t != "wayback"]
-    settings["save_to"] = (["wayback"] if form.get("save_to_wayback") == "on" else []) + others
-    settings["fetcher"] = str(form.get("fetcher") or "http")
-    threshold = str(form.get("threshold") or "").strip()
-    settings["threshold"] = threshold or 0.0
     return settings
 
 
