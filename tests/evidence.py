@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitor.extract import Statement
+from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
 from tests.conftest import monitor_cli, serve_pages
 
 PAGE = """<!doctype html>
@@ -112,3 +114,36 @@ def archive_three_versions(
         check_once(config)
         time.sleep(gap)
     return config
+
+
+def archive_one_exchange(
+    store: Store,
+    *,
+    request_headers: dict[str, str],
+    headers: list[tuple[str, str]],
+    redirects: list[tuple[int, str]] | None = None,
+    body: bytes = b'{"items": []}',
+) -> None:
+    """Watch `w` with one GET of https://gov.example/api and the statement read from it, as
+    `monitor check` stores them: for tests of what exports make of the exchange's headers."""
+    url = "https://gov.example/api"
+    text = Statement("p", url, "t", ("Заявление.",)).to_json()
+    store.sync_watch("w", url, "generic")
+    store.commit_check(
+        CheckRecord("w", "2026-11-25T10:00:00.000Z", 5, "changed", 200),
+        store.state("w"),
+        response=ResponseRecord(
+            requested_at="2026-11-25T09:59:59.500Z",
+            method="GET",
+            url=url,
+            final_url=url,
+            status=200,
+            http_version="HTTP/1.1",
+            request_headers=request_headers,
+            request_body=None,
+            headers=headers,
+            redirects=redirects or [],
+            body=body,
+        ),
+        versions=[NewVersion("p", url, "t", None, "ru", "baseline", text)],
+    )

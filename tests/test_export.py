@@ -18,10 +18,11 @@ from warcio.archiveiterator import ArchiveIterator
 
 from monitor.config import load_config
 from monitor.export import ORIGINAL_PREFIX, warc_digest, write_warc
-from monitor.extract import Statement, profile_names
+from monitor.extract import profile_names
 from monitor.replica import ReplicaSite
 from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
 from tests.conftest import monitor_cli, write_config
+from tests.evidence import archive_one_exchange
 from tests.postgres import Backend
 from tests.test_store_cli import NEW, NEWEST, OLD, check
 
@@ -328,33 +329,18 @@ def test_response_headers_handing_out_secrets_are_redacted_in_every_export(
 
     cookie, credentials = "sid=S-51c0-secret; HttpOnly", "op:L-77d1-secret"
     body = b'{"items": []}'
-    text = Statement("p", "https://gov.example/api", "t", ("Заявление.",)).to_json()
     with Store(tmp_path / "store") as store:
-        store.sync_watch("w", "https://gov.example/api", "generic")
-        store.commit_check(
-            CheckRecord("w", "2026-11-25T10:00:00.000Z", 5, "changed", 200),
-            store.state("w"),
-            response=ResponseRecord(
-                requested_at="2026-11-25T09:59:59.500Z",
-                method="GET",
-                url="https://gov.example/api",
-                final_url="https://gov.example/api",
-                status=200,
-                http_version="HTTP/1.1",
-                request_headers={"Referer": f"https://{credentials}@gov.example/"},
-                request_body=None,
-                headers=[
-                    ("content-type", "application/json"),
-                    ("set-cookie", cookie),
-                    ("Content-Location", f"https://{credentials}@gov.example/api"),
-                    ("www-authenticate", 'Basic realm="gov"'),  # a challenge: no secret
-                ],
-                redirects=[(302, f"https://{credentials}@gov.example/old")],
-                body=body,
-            ),
-            versions=[
-                NewVersion("p", "https://gov.example/api", "t", None, "ru", "baseline", text)
+        archive_one_exchange(
+            store,
+            request_headers={"Referer": f"https://{credentials}@gov.example/"},
+            headers=[
+                ("content-type", "application/json"),
+                ("set-cookie", cookie),
+                ("Content-Location", f"https://{credentials}@gov.example/api"),
+                ("www-authenticate", 'Basic realm="gov"'),  # a challenge: no secret
             ],
+            redirects=[(302, f"https://{credentials}@gov.example/old")],
+            body=body,
         )
         exports: dict[str, dict[bool, bytes]] = {"jsonl": {}, "warc": {}, "wacz": {}}
         for secrets in (False, True):

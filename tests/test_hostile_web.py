@@ -28,10 +28,11 @@ from monitor.config import ConfigError, load_config
 from monitor.export import write_jsonl
 from monitor.extract import Statement, profile_names
 from monitor.replica import ReplicaSite
-from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
+from monitor.store import CheckRecord, NewVersion, Store
 from monitor.web.auth import LoginBudget, Throttled
 from monitor.web.guard import forwarded_client, host_name
 from tests.conftest import Receiver, monitor_cli, serve_on_loopback, write_config
+from tests.evidence import archive_one_exchange
 from tests.test_hostile import Health
 from tests.webui import PASSWORD, add_user, csrf, login, serving
 
@@ -455,28 +456,11 @@ def test_captured_request_headers_are_redacted_in_exports(tmp_path: Path) -> Non
         "Authorization": "Bearer A-90ff-secret",
         "Cookie": "sid=C-12ee-secret",
     }
-    text = Statement("p", "https://gov.example/api", "t", ("Заявление.",)).to_json()
     with Store(tmp_path / "store") as store:
-        store.sync_watch("w", "https://gov.example/api", "generic")
-        store.commit_check(
-            CheckRecord("w", "2026-11-25T10:00:00.000Z", 5, "changed", 200),
-            store.state("w"),
-            response=ResponseRecord(
-                requested_at="2026-11-25T09:59:59.500Z",
-                method="GET",
-                url="https://gov.example/api",
-                final_url="https://gov.example/api",
-                status=200,
-                http_version="HTTP/1.1",
-                request_headers={**secrets, "Accept-Language": "ru"},
-                request_body=None,
-                headers=[("content-type", "application/json")],
-                redirects=[],
-                body=b'{"items": []}',
-            ),
-            versions=[
-                NewVersion("p", "https://gov.example/api", "t", None, "ru", "baseline", text)
-            ],
+        archive_one_exchange(
+            store,
+            request_headers={**secrets, "Accept-Language": "ru"},
+            headers=[("content-type", "application/json")],
         )
         lines = tmp_path / "out.jsonl"
         write_jsonl(store, lines)
