@@ -84,17 +84,7 @@ def build_alert(
         "url": redact_url(url),
         "summary": summary if summary is not None else (diff.summary if diff else ""),
         "score": diff.score if diff else 1.0,
-        "changes": [
-            {
-                "field": c.field,
-                "where": c.where,
-                "before": c.before,
-                "after": c.after,
-                "removed": list(c.removed),
-                "added": list(c.added),
-            }
-            for c in changes
-        ],
+        "changes": [c.as_json() for c in changes],
         "removed": diff.removed if diff else [],
         "added": diff.added if diff else [],
         "diff_url": diff_url,

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from diff_match_patch import diff_match_patch
 
@@ -54,6 +54,17 @@ class Change:
     after: str  # the whole sentence/value after ("" when removed)
     removed: tuple[str, ...] = ()  # the changed fragments only
     added: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """As alerts (the webhook's schema) and the API give it."""
+        return {
+            "field": self.field,
+            "where": self.where,
+            "before": self.before,
+            "after": self.after,
+            "removed": list(self.removed),
+            "added": list(self.added),
+        }
 
 
 @dataclass

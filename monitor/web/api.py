@@ -956,17 +956,7 @@ class ApiPages:
                 "to": b["seq"],
                 "summary": result.summary,
                 "score": result.score,
-                "changes": [
-                    {
-                        "field": c.field,
-                        "where": c.where,
-                        "before": c.before,
-                        "after": c.after,
-                        "removed": list(c.removed),
-                        "added": list(c.added),
-                    }
-                    for c in result.changes
-                ],
+                "changes": [c.as_json() for c in result.changes],
                 "problems": list(result.problems),
             }
         )
