@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import hashlib
@@ -237,6 +239,17 @@ def monitor_process(
     )
 
 
+def _outside_any_loop(main: Callable[[list[str]], int], argv: list[str]) -> int:
+    """`main` runs its own event loop (asyncio.run), which cannot start in a thread that
+    already runs one — a Playwright sync test's does: there, it runs in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return main(argv)
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(main, argv).result()
+
+
 def _run_in_process(argv: list[str]) -> subprocess.CompletedProcess[str]:
     """`monitor.cli.main(argv)` as `python -m monitor` would run it: the same environment
     and working folder as `monitor_process`, its own standard output and error (with the
@@ -258,7 +271,7 @@ def _run_in_process(argv: list[str]) -> subprocess.CompletedProcess[str]:
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             try:
-                code = main(argv)
+                code = _outside_any_loop(main, argv)
             except SystemExit as exit_:  # argparse's usage errors and --help
                 if isinstance(exit_.code, str):
                     print(exit_.code, file=sys.stderr)

@@ -5,6 +5,7 @@ endpoint against the OpenAPI document by schemathesis, a third-party contract te
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,8 +188,14 @@ def test_watch_lists_come_in_and_go_out_without_touching_the_toml(api: Api, tmp_
     assert exported.returncode == 0, exported.stderr
     assert "http://www.dubclub-vienna.com/" in out.read_text() and "mfa-en" in out.read_text()
     assert api.config.read_bytes() == before
-    with api.client("viewer") as client:  # `serve` reads the store's watches afresh
-        after_ids = {w["id"] for w in client.get("/watches").json()["watches"]}
+    # A `serve` elsewhere takes the store's watches into its snapshot within seconds.
+    deadline = time.monotonic() + 30
+    with api.client("viewer") as client:
+        while True:
+            after_ids = {w["id"] for w in client.get("/watches").json()["watches"]}
+            if len(after_ids - before_ids) >= 8 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     assert len(after_ids - before_ids) == 8
 
 
