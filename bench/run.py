@@ -653,8 +653,9 @@ def micro_extract(reps: int) -> float:
     """The generic profile reading one ~30 KB page (HTML parse, furniture removal, text)."""
     from fakesite import Corpus, make_page
 
-    from monitor.extract import Target, get_profile
+    from monitor.extract import Target
     from monitor.fetch import FetchRequest, FetchResult
+    from monitor.sites import get_profile
 
     page = make_page(0, Corpus())
     url = "http://127.0.0.1/statement/0"

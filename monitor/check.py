@@ -31,12 +31,12 @@ from monitor.extract import (
     Statement,
     Target,
     extraction_code,
-    get_profile,
 )
 from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators, split_url
 from monitor.hostpool import admitted_per_host, per_host
 from monitor.isolate import InlineWork, Work, WorkFailed, read_answer, statement_hashes
 from monitor.learned import LearnedFurniture, compare_masked
+from monitor.sites import get_profile
 from monitor.store import (
     CheckRecord,
     DocumentHead,

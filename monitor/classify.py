@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from monitor.fetch import FetchResult
 
 if TYPE_CHECKING:
-    from monitor.extract import Statement
+    from monitor.statement import Statement
 
 # Visible text below this many characters: a stand-in page, not a statement with its site's
 # navigation around it (the shortest real pages in tests/quality carry several thousand).

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import ConfigError, MonitorConfig, config_path, load_config
-from monitor.extract import profile_names
+from monitor.sites import profile_names
 from monitor.store import FIRST_SEEN, Store, StoreError
 from monitor.watches import load_watches
 

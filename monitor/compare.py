@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.diff import DiffResult, compare
-from monitor.extract import Extraction, Target, get_profile, suspicious_shrink
+from monitor.extract import Extraction, Target, suspicious_shrink
 from monitor.fetch import FetchRequest, FetchResult
+from monitor.sites import get_profile
 
 
 def _as_result(body: bytes, url: str) -> FetchResult:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from monitor.config import MonitorConfig, load_config
 from monitor.diff import render_inline
-from monitor.extract import profile_names
 from monitor.scheduler import Daemon
+from monitor.sites import profile_names
 from monitor.store import Store
 
 DEMO_DIR = Path("snapshots/demo")

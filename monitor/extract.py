@@ -1,20 +1,20 @@
 """Extract stage: turn a fetched response into structured statements.
 
-A site profile (one class in one file under `monitor/sites/`) says which requests to make
-for a watch and how to read the answers. A response that is not the statement — an error
-page, a captcha, a non-JSON answer from an API — is a *problem* with a reason, never an
-empty statement, so it can never be mistaken for "all content deleted".
+A site profile (one class in one file under `monitor/sites/`, listed in
+`monitor.sites.PROFILES`) says which requests to make for a watch and how to read the
+answers; `Profile`, its base, and the helpers the profiles share live here. A response
+that is not the statement — an error page, a captcha, a non-JSON answer from an API — is a
+*problem* with a reason, never an empty statement, so it can never be mistaken for "all
+content deleted".
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,132 +23,23 @@ from monitor.classify import classify_unusable, suspicious_shrink  # noqa: F401
 from monitor.clock import parse_iso
 from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
 
+# The values profiles are given and give back live in a leaf module (no monitor imports),
+# named here too for the many modules that import them from this one.
+from monitor.statement import Extraction, Link, Statement, Target
+
 # bs4 is imported in the functions that parse or walk a page, not here: with soupsieve it
 # costs ~160 ms of start-up, and a cycle where every page answers 304 never parses one.
 if TYPE_CHECKING:
     from bs4 import Tag
 
 
-@dataclass(frozen=True)
-class Link:
-    href: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One statement as the archive keeps it. `key` is stable within its watch."""
-
-    key: str
-    url: str
-    title: str
-    paragraphs: tuple[str, ...]
-    published: str | None = None
-    language: str | None = None
-    links: tuple[Link, ...] = ()
-    # Documents the statement offers (PDF, Word, spreadsheets), apart from ordinary links.
-    attachments: tuple[Link, ...] = ()
-    # What the statement's pictures show, in words: a photo's caption, or its alt text when
-    # it has none. Apart from the paragraphs because the body text of an article is its prose
-    # (what readers and extraction benchmarks call the article), yet a photo that goes is news.
-    figures: tuple[str, ...] = ()
-
-    def to_json(self) -> bytes:
-        """Canonical JSON: the same statement always gives the same bytes (and hash)."""
-        return self._canonical_json
-
-    # Cached (the statement is frozen): a check asks for a statement's bytes and hash
-    # several times, and a big one costs tens of milliseconds each time. Worked out in the
-    # worker that read the page, they travel back pickled with the statement.
-    @cached_property
-    def _canonical_json(self) -> bytes:
-        data = asdict(self)
-        # Statements archived before attachments and figures existed had no such keys;
-        # leaving an empty list out keeps their bytes, and so their hashes, unchanged.
-        for optional in ("attachments", "figures"):
-            if not data[optional]:
-                del data[optional]
-        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> Statement:
-        data = json.loads(raw)
-        return cls(
-            key=data["key"],
-            url=data["url"],
-            title=data["title"],
-            paragraphs=tuple(data["paragraphs"]),
-            published=data.get("published"),
-            language=data.get("language"),
-            links=tuple(Link(**link) for link in data.get("links", ())),
-            attachments=tuple(Link(**link) for link in data.get("attachments", ())),
-            figures=tuple(data.get("figures", ())),
-        )
-
-    @cached_property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.to_json()).hexdigest()
-
-    def render_text(self) -> str:
-        """Plain text for people: title, date, paragraphs, figures, links, attachments."""
-        lines = [self.title]
-        if self.published:
-            lines.append(self.published)
-        lines.append("")
-        for paragraph in self.paragraphs:
-            lines += [paragraph, ""]
-        if self.figures:
-            lines.append("Figures:")
-            lines += [f"- {figure}" for figure in self.figures]
-        for heading, links in (("Links:", self.links), ("Attachments:", self.attachments)):
-            if links:
-                lines.append(heading)
-                lines += [f"- {link.text} <{link.href}>" for link in links]
-        return "\n".join(lines).rstrip() + "\n"
-
-
-@dataclass
-class Extraction:
-    """What a profile read from one response."""
-
-    statements: list[Statement] = field(default_factory=list)
-    # Set when the response is not usable content; the reason is shown to the user.
-    problem: str | None = None
-    # The response says the statement no longer exists (404/410 of a detail page).
-    gone: bool = False
-    # For listings: statements published on or after this date are expected to be present,
-    # so one that is missing was removed rather than pushed off the page by newer ones.
-    window_start: str | None = None
-    is_listing: bool = False
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a profile needs to know about a watch."""
-
-    url: str
-    language: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    # CSS selectors of elements the user wants dropped before extraction (page furniture
-    # the profile does not know about).
-    drop_selectors: tuple[str, ...] = ()
-    # How the watch fetches ("http" or "browser"): a browser renders pages with their
-    # scripts, so a profile of a single-page app asks for the page rather than its API.
-    fetcher: str = "http"
-
-
 class Profile:
-    """Base of site profiles. Subclasses register themselves by `name`."""
+    """Base of site profiles; `monitor.sites.PROFILES` lists them, in the order they are
+    asked whether a URL is theirs."""
 
     name: ClassVar[str] = ""
     # Host names this profile is the natural choice for (exact match).
     hosts: ClassVar[tuple[str, ...]] = ()
-    registry: ClassVar[dict[str, type[Profile]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.name:
-            Profile.registry[cls.name] = cls
 
     @classmethod
     def matches(cls, url: str) -> bool:
@@ -185,22 +76,6 @@ class Profile:
         return None
 
 
-def profile_names() -> list[str]:
-    _load_sites()
-    return sorted(Profile.registry)
-
-
-def get_profile(name: str | None, url: str) -> Profile:
-    """The named profile, else the first whose `matches(url)` is true, else `generic`."""
-    _load_sites()
-    if name:
-        return Profile.registry[name]()
-    for cls in Profile.registry.values():
-        if cls.matches(url):
-            return cls()
-    return Profile.registry["generic"]()
-
-
 # Paths that name a feed: Bitrix `rss.php`, WordPress `/feed/`, `…/rss`, `*.rss`, `*.atom`,
 # `atom.xml`, `rss.xml`.
 _FEED_PATH = re.compile(r"(?:rss\.php|/rss|\.rss|/feed/?|\.atom|atom\.xml|rss\.xml)$", re.I)
@@ -223,10 +98,6 @@ def date_sort_key(value: str | None) -> float:
         return 0.0
 
 
-def _load_sites() -> None:
-    import monitor.sites  # noqa: F401  (registers the profiles on import)
-
-
 @lru_cache(maxsize=1)
 def extraction_code() -> str:
     """A fingerprint of the code that reads pages into statements: this module, the
@@ -238,7 +109,12 @@ def extraction_code() -> str:
     for the others), and one more re-read after an upgrade costs only a parse."""
     digest = hashlib.sha256()
     here = Path(__file__)
-    sources = [here, here.parent / "charset.py", *sorted((here.parent / "sites").glob("*.py"))]
+    sources = [
+        here,
+        here.parent / "statement.py",
+        here.parent / "charset.py",
+        *sorted((here.parent / "sites").glob("*.py")),
+    ]
     try:
         for path in sources:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())

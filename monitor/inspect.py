@@ -17,7 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor.extract import Profile, Target, get_profile, profile_names
+from monitor.extract import Profile, Target
+from monitor.sites import get_profile, profile_names
 
 DEFAULT_URL = "https://example.org/"
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -9,8 +9,9 @@ import contextlib
 from datetime import UTC, datetime
 
 from monitor.diff import compare
-from monitor.extract import Target, get_profile
+from monitor.extract import Target
 from monitor.fetch import FetchRequest, FetchResult
+from monitor.sites import get_profile
 
 _URL = "http://example.invalid/statement"
 _PAGE = (

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from monitor.config import MonitorConfig, WatchConfig
-from monitor.extract import profile_names
+from monitor.sites import profile_names
 
 
 class WatchError(ValueError):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from monitor.config import MonitorConfig, WatchConfig, load_config
-from monitor.extract import profile_names
+from monitor.sites import profile_names
 
 logger = logging.getLogger("monitor.scheduler")
 

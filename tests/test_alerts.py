@@ -16,9 +16,9 @@ import pytest
 from monitor.channels.message import render_text
 from monitor.check import Checker
 from monitor.config import load_config
-from monitor.extract import profile_names
 from monitor.fetch import Fetcher
 from monitor.replica import STATEMENTS, ReplicaSite
+from monitor.sites import profile_names
 from monitor.store import Store
 from tests.conftest import Receiver, monitor_cli, write_config
 

@@ -17,10 +17,10 @@ import pytest
 from monitor.alerts import MUTED, Deliverer
 from monitor.check import Checker
 from monitor.config import load_config
-from monitor.extract import profile_names
 from monitor.fetch import Fetcher
 from monitor.noise import RateLimiter, quiet_until
 from monitor.replica import STATEMENTS, ReplicaSite
+from monitor.sites import profile_names
 from monitor.store import Store
 from tests.conftest import WEBHOOK_SECRET, Receiver, write_config
 

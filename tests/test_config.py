@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config, parse_duration
-from monitor.extract import profile_names
+from monitor.sites import profile_names
 from tests.conftest import REPO, monitor_cli
 
 VALID_HEAD = """

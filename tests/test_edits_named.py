@@ -19,8 +19,9 @@ import pytest
 
 from monitor.compare import compare_pages
 from monitor.diff import compare
-from monitor.extract import Statement, get_profile
+from monitor.extract import Statement
 from monitor.inspect import extract_page
+from monitor.sites import get_profile
 from tests.conftest import monitor_cli
 
 PAGE = (Path(__file__).parent / "data" / "edits" / "consular-report.html").read_text("utf-8")

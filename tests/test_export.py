@@ -18,8 +18,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from monitor.config import load_config
 from monitor.export import ORIGINAL_PREFIX, warc_digest, write_warc
-from monitor.extract import profile_names
 from monitor.replica import ReplicaSite
+from monitor.sites import profile_names
 from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
 from tests.conftest import monitor_cli, write_config
 from tests.evidence import archive_one_exchange

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from monitor.config import FetchConfig
-from monitor.extract import Link, Target, get_profile
+from monitor.extract import Link, Target
 from monitor.fetch import Fetcher, FetchResult
+from monitor.sites import get_profile
 from monitor.sites.feed import ACCEPT
 from tests.conftest import FeedServer, Receiver, monitor_cli, upgraded_copy, write_config
 

@@ -17,8 +17,9 @@ import pytest
 
 from monitor.compare import _as_result
 from monitor.diff import compare
-from monitor.extract import Extraction, Target, get_profile
+from monitor.extract import Extraction, Target
 from monitor.replica import LANGS, STATEMENTS, ReplicaSite
+from monitor.sites import get_profile
 from tests.conftest import monitor_cli
 
 LIVE = "https://www.gov.kz/memleket/entities/mfa/press/news"

@@ -26,8 +26,9 @@ import pytest
 
 from monitor.config import ConfigError, load_config
 from monitor.export import write_jsonl
-from monitor.extract import Statement, profile_names
+from monitor.extract import Statement
 from monitor.replica import ReplicaSite
+from monitor.sites import profile_names
 from monitor.store import CheckRecord, NewVersion, Store
 from monitor.web.auth import LoginBudget, Throttled
 from monitor.web.guard import forwarded_client, host_name

@@ -24,9 +24,9 @@ import pytest
 
 from monitor.cadence import first_run
 from monitor.config import WatchConfig, load_config
-from monitor.extract import profile_names
 from monitor.replica import STATEMENTS, ReplicaSite
 from monitor.scheduler import Daemon
+from monitor.sites import profile_names
 from monitor.store import Store
 from monitor.watchdog import WatchdogTimes
 from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, write_config

@@ -23,9 +23,10 @@ import pytest
 from monitor.check import Checker
 from monitor.compare import _as_result
 from monitor.config import MonitorConfig, WatchConfig, load_config
-from monitor.extract import Statement, Target, get_profile, profile_names
+from monitor.extract import Statement, Target
 from monitor.fetch import Fetcher
 from monitor.learned import MIN_CHANGES, TEMPLATE_MIN, LearnedFurniture, normal
+from monitor.sites import get_profile, profile_names
 from monitor.store import CheckRecord, NewVersion, Store
 from tests.conftest import REPO, monitor_cli, serve_pages
 from tests.postgres import Backend

@@ -13,9 +13,9 @@ from pathlib import Path
 from monitor.cadence import first_run, jitter_for, next_due, on_tick
 from monitor.check import Checker
 from monitor.config import MonitorConfig, WatchConfig, load_config
-from monitor.extract import profile_names
 from monitor.fetch import Fetcher
 from monitor.scheduler import Daemon, Timetable
+from monitor.sites import profile_names
 from monitor.store import CheckRecord, Store, WatchState
 from monitor.store.records import iso
 

@@ -15,13 +15,13 @@ from monitor.extract import (
     Statement,
     Target,
     classify_unusable,
-    get_profile,
     normalize_text,
     normalize_url,
     paragraph_texts,
     suspicious_shrink,
 )
 from monitor.fetch import FetchRequest, FetchResult
+from monitor.sites import get_profile
 from monitor.sites.generic import is_date_line, parse_date
 
 PAGES = Path(__file__).resolve().parent / "quality" / "pages"

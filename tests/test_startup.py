@@ -19,7 +19,8 @@ import monitor.check, monitor.cli, monitor.scheduler
 import pytest
 
 from monitor.compare import _as_result
-from monitor.extract import Target, get_profile, profile_names
+from monitor.extract import Target
+from monitor.sites import get_profile, profile_names
 
 for name in profile_names():
     get_profile(name, "https://mfa.gov.example/en/press/news/1")

@@ -1,7 +1,41 @@
-"""Site profiles. Adding a ministry is one file here that subclasses `Profile`."""
+"""Site profiles. Adding a ministry is one file here that subclasses `Profile`
+(monitor.extract) and one line in `PROFILES`."""
 
-# `feed` comes after the host profiles: `get_profile` asks them in registration order, and
-# a feed URL is only the feed profile's when no host profile claims it.
-from monitor.sites import generic, govkz, midru, stategov, feed  # noqa: I001
+from __future__ import annotations
 
-__all__ = ["feed", "generic", "govkz", "midru", "stategov"]
+from monitor.extract import Profile
+from monitor.sites.feed import FeedProfile
+from monitor.sites.generic import GenericProfile
+from monitor.sites.govkz import GovKzProfile
+from monitor.sites.midru import MidRuProfile
+from monitor.sites.stategov import StateGovProfile
+
+# The order `get_profile` asks them whether a URL is theirs. The host profiles first; then
+# `feed`, so a feed URL is the feed profile's only when no host profile claims it; and last
+# `generic`, which claims no URL of its own and reads whatever nobody else does.
+PROFILES: tuple[type[Profile], ...] = (
+    GovKzProfile,
+    MidRuProfile,
+    StateGovProfile,
+    FeedProfile,
+    GenericProfile,
+)
+_BY_NAME: dict[str, type[Profile]] = {profile.name: profile for profile in PROFILES}
+
+
+def profile_names() -> list[str]:
+    return sorted(_BY_NAME)
+
+
+def get_profile(name: str | None, url: str) -> Profile:
+    """The named profile, else the first in `PROFILES` whose `matches(url)` is true, else
+    `generic`."""
+    if name:
+        return _BY_NAME[name]()
+    for cls in PROFILES:
+        if cls.matches(url):
+            return cls()
+    return GenericProfile()
+
+
+__all__ = ["PROFILES", "Profile", "get_profile", "profile_names"]

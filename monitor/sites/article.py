@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from monitor.extract import Link, is_attachment, normalize_text, normalize_url, unique_links
-from monitor.sites import furniture
+import monitor.sites.furniture as furniture
+from monitor.extract import is_attachment, normalize_text, normalize_url, unique_links
+from monitor.statement import Link
 
 if TYPE_CHECKING:
     from lxml.html import HtmlElement
@@ -310,8 +311,6 @@ def region_figures(region: HtmlElement, paragraphs: list[str]) -> list[str]:
     and captions in furniture inside the region (teaser lists, share blocks) are not the
     statement's.
     """
-    from monitor.sites.generic import tree_text
-
     found = region.xpath(_CAPTIONS_XPATH)
     if not found:
         return []
@@ -417,3 +416,25 @@ def _alt_text(image: HtmlElement, region: HtmlElement, captioned: set[HtmlElemen
     if in_sentence:
         return ""
     return alt
+
+
+_BREAKING_TEXT = frozenset(("br", "p", "div", "li", "tr", "td", "th", "section", "h2", "h3"))
+
+
+def tree_text(element: HtmlElement) -> str:
+    """The text of an lxml element on one line, as `inline_text` reads a bs4 one."""
+    parts: list[str] = []
+
+    def walk(node: HtmlElement) -> None:
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            if isinstance(child.tag, str) and child.tag not in _NOT_TEXT:
+                if child.tag in _BREAKING_TEXT:
+                    parts.append(" ")
+                walk(child)
+            if child.tail:
+                parts.append(child.tail)
+
+    walk(element)
+    return normalize_text("".join(parts))

@@ -68,7 +68,7 @@ class FeedProfile(Profile):
 
     @classmethod
     def matches(cls, url: str) -> bool:
-        # Registered after the host profiles, so it is only the choice when none of them
+        # After the host profiles in `PROFILES`, so it is only the choice when none of them
         # claims the URL; they decline feed URLs (`Profile.matches`).
         return looks_like_feed(url)
 

@@ -29,6 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import monitor.sites.article as article
+import monitor.sites.furniture as furniture
 from monitor.extract import (
     Extraction,
     Link,
@@ -46,7 +48,7 @@ from monitor.extract import (
     unique_links,
 )
 from monitor.fetch import FetchResult
-from monitor.sites import furniture
+from monitor.sites.article import tree_text
 
 if TYPE_CHECKING:  # bs4 and lxml are imported where a page is parsed (see monitor.extract)
     from bs4 import BeautifulSoup, Tag
@@ -125,8 +127,6 @@ class GenericProfile(Profile):
             soup = BeautifulSoup(html, "lxml")
             drop_selected(soup, target.drop_selectors)
             html = str(soup)
-        from monitor.sites import article
-
         tree = article.parse(html)
         meta = tree_meta(tree) if tree is not None else None
         reading = article.read_article(tree, result.url) if tree is not None else None
@@ -198,8 +198,6 @@ def _own_figures(elements: list[Tag], paragraphs: list[str]) -> list[str]:
     """The figures of the content our block scoring chose (furniture already out), read as
     `article.region_figures` reads the content region. Short pages only come here, so
     reading each element again with lxml costs little."""
-    from monitor.sites import article
-
     figures: list[str] = []
     for element in elements:
         fragment = article.parse(str(element))
@@ -496,27 +494,7 @@ def visible_title(headings: list[str], og_title: str, page_title: str) -> tuple[
     return first, next((text for text in (names[0], first, names[1]) if text), "")
 
 
-_BREAKING_TEXT = frozenset(("br", "p", "div", "li", "tr", "td", "th", "section", "h2", "h3"))
 _NOT_TEXT = frozenset(("script", "style", "noscript", "template"))
-
-
-def tree_text(element: HtmlElement) -> str:
-    """The text of an lxml element on one line, as `inline_text` reads a bs4 one."""
-    parts: list[str] = []
-
-    def walk(node: HtmlElement) -> None:
-        if node.text:
-            parts.append(node.text)
-        for child in node:
-            if isinstance(child.tag, str) and child.tag not in _NOT_TEXT:
-                if child.tag in _BREAKING_TEXT:
-                    parts.append(" ")
-                walk(child)
-            if child.tail:
-                parts.append(child.tail)
-
-    walk(element)
-    return normalize_text("".join(parts))
 
 
 _DATELINE_LOOKAHEAD = 40

@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from monitor.config import WatchConfig
-from monitor.extract import profile_names
 from monitor.fetch import RefusedAddress, check_address
 from monitor.overrides import WatchError, validate_watch, watch_settings
 from monitor.redact import has_userinfo, redact_url
+from monitor.sites import profile_names
 from monitor.store.furniture import host_of
 from monitor.store.review import ROLES
 from monitor.web.auth import (
