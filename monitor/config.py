@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.extras import missing
+
 DEFAULT_CONFIG = Path("config/monitor.toml")
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
@@ -191,6 +193,15 @@ class StoreConfig(_Strict):
     # another daemon takes the watch over.
     lease: Duration = Field(default=30.0, ge=3.0)
 
+    @field_validator("url")
+    @classmethod
+    def _driver_installed(cls, url: str | None) -> str | None:
+        # psycopg is an extra: a SQLite archive needs none of it.
+        problem = url and missing("postgres", "a PostgreSQL archive")
+        if problem:
+            raise ValueError(problem)
+        return url
+
 
 class FetchConfig(_Strict):
     allow_private: bool = False
@@ -205,8 +216,9 @@ class FetchConfig(_Strict):
     per_host_concurrency: int = Field(default=2, gt=0)
     per_host_delay: Duration = 1.0
     retries: int = Field(default=2, ge=0, le=10)
-    # HTTP engine: "curl" (libcurl: HTTP/2 where the server offers it, the least CPU per
-    # request; the default), "aiohttp" (HTTP/1.1) or "httpx" (HTTP/2).
+    # HTTP transport (monitor/transports): "curl" (libcurl: HTTP/2 where the server offers
+    # it, the least CPU per request; the default), "httpx" (HTTP/2, pure Python) or
+    # "aiohttp" (HTTP/1.1; the [aiohttp] extra).
     transport: Literal["curl", "aiohttp", "httpx"] = "curl"
     # Every Nth check ignores the server's validators, for servers whose ETag lies.
     full_fetch_every: int = Field(default=12, ge=1)
@@ -222,6 +234,14 @@ class FetchConfig(_Strict):
     workers: int | None = Field(default=None, gt=0)
     worker_timeout: Duration = Field(default=60.0, gt=0)
     worker_memory: int = Field(default=2_000_000_000, ge=0)
+
+    @field_validator("transport")
+    @classmethod
+    def _transport_installed(cls, name: str) -> str:
+        problem = name == "aiohttp" and missing("aiohttp", "transport 'aiohttp'")
+        if problem:
+            raise ValueError(problem)
+        return name
 
     @property
     def worker_count(self) -> int:

@@ -8,21 +8,35 @@ dead site cannot stop the daemon.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import random
 import socket
-import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from monitor.charset import decode_body
 from monitor.config import FetchConfig
-from monitor.tls import SslObjects, TlsInfo
+from monitor.tls import TlsInfo
+from monitor.transports import Transport, open_transport
+
+# Named here too: the SSRF guard's refusal and address rule are the fetch stage's API.
+from monitor.transports.base import InvalidURL, RefusedAddress, refuse_non_public
+
+__all__ = [
+    "FetchRequest",
+    "FetchResult",
+    "Fetcher",
+    "HeaderCapture",
+    "InvalidURL",
+    "RefusedAddress",
+    "Validators",
+    "check_address",
+    "refuse_non_public",
+]
 
 if TYPE_CHECKING:
     from protego import Protego
@@ -120,38 +134,27 @@ class FetchResult:
         return Validators(self.header("etag"), self.header("last-modified"))
 
 
-class RefusedAddress(Exception):
-    """The target resolves to an address the configuration does not allow."""
-
-
-class InvalidURL(ValueError):
-    """A URL an engine cannot request: the watch's own, or a redirect's Location (httpx
-    parses the Location itself, even when it does not follow it)."""
-
-
 class Fetcher:
-    """Shared client with global and per-host limits. Use as an async context manager."""
+    """Shared client with global and per-host limits. Use as an async context manager.
 
-    def __init__(self, config: FetchConfig) -> None:
+    The wire is a transport (monitor.transports): by default the one `config.transport`
+    names, opened on entry; or the one given, as httpx's clients take theirs (tests give
+    an in-process `MemoryTransport`). The Fetcher closes it on exit either way."""
+
+    def __init__(self, config: FetchConfig, transport: Transport | None = None) -> None:
         self.config = config
         self._global = asyncio.Semaphore(config.concurrency)
         self._deadlines = _Deadlines(config.timeout)
         self._hosts: dict[str, _HostGate] = {}
-        self._engine: _Engine | None = None
+        self._given = transport
+        self._engine: Transport | None = None
         # robots.txt per scheme://host: (expiry, parser or None for "allow everything").
         self._robots: dict[str, tuple[float, Protego | None]] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> Fetcher:
-        transport = self.config.transport
-        if transport == "curl":
-            from monitor.fetch_curl import CurlEngine  # only the engine in use is imported
-
-            self._engine = CurlEngine(self.config)
-        else:
-            engine: type[_HttpxEngine] | type[_AiohttpEngine]
-            engine = _HttpxEngine if transport == "httpx" else _AiohttpEngine
-            self._engine = engine(self.config)  # type: ignore[assignment]
+        # Made here, not in __init__: libcurl's transport needs the running event loop.
+        self._engine = self._given or open_transport(self.config.transport, self.config)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -241,7 +244,7 @@ class Fetcher:
 
     async def _one_request(
         self,
-        engine: _Engine,
+        engine: Transport,
         method: str,
         url: str,
         host: str,
@@ -352,32 +355,6 @@ async def _refuse_private(parts: SplitResult) -> None:
         refuse_non_public(parts.hostname, str(info[4][0]))
 
 
-def refuse_non_public(hostname: str, address: str) -> None:
-    """Raise RefusedAddress if `address`, which `hostname` resolved to, is not public."""
-    ip = ipaddress.ip_address(address.partition("%")[0])  # "fe80::1%eth0": scope dropped
-    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
-    if not _public(ip) or (embedded is not None and not _public(embedded)):
-        raise RefusedAddress(
-            f"{hostname} resolves to non-public address {ip} "
-            "(set [fetch] allow_private = true or list it in allow_hosts to allow)"
-        )
-
-
-def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return ip.is_global and not ip.is_multicast
-
-
-# NAT64 (RFC 6052) and 6to4 (RFC 3056) carry an IPv4 address inside an IPv6 one; a gateway
-# of either on the way may deliver to that IPv4 address, 127.0.0.1 or 10.x included.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.sixtofour or ip.ipv4_mapped
-
-
 class _Deadlines:
     """The whole-exchange deadline of every request in flight, kept by one timer that looks
     a few times per `timeout` instead of a timer per request (asyncio.timeout). A cancelled
@@ -459,256 +436,6 @@ def _allowed_host(hostname: str, port: int, allow_hosts: Iterable[str]) -> bool:
     host = hostname.lower()
     bracketed = f"[{host}]" if ":" in host else host
     return any(entry.lower() in (host, bracketed, f"{bracketed}:{port}") for entry in allow_hosts)
-
-
-class _Engine(Protocol):
-    """What the Fetcher needs of an HTTP engine: one exchange, no redirects followed.
-
-    `send` fills in the result's status, HTTP version, headers and body (cut at max_bytes,
-    with `truncated` and `problem` set); it raises one of `timeouts` or `failures`, which
-    the Fetcher turns into a problem and, perhaps, a retry.
-
-    An engine that `guards_connections` checks the address of every connection it opens
-    for a request given a `guarded` host name (the SSRF guard), and raises RefusedAddress
-    instead of connecting to a non-public one. For the others the Fetcher resolves the
-    name itself before the request, and `guarded` is always None.
-    """
-
-    timeouts: tuple[type[BaseException], ...]
-    failures: tuple[type[BaseException], ...]
-    guards_connections: bool
-
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        result: FetchResult,
-        guarded: str | None = None,
-    ) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class _AiohttpEngine:
-    """aiohttp used directly, HTTP/1.1 (`transport = "aiohttp"`; the default before libcurl).
-
-    Chosen by measurement (bench/README.md): httpx's own pool spent about 4 ms CPU per 304
-    at 20 connections, and httpx's request and response models over aiohttp still cost
-    twice what aiohttp alone does; an unchanged check is mostly this exchange.
-    """
-
-    def __init__(self, config: FetchConfig) -> None:
-        import aiohttp  # only the engine in use is imported: start-up time is per process
-        from yarl import URL
-
-        self.config = config
-        # Each watch's URL parsed once, not on every request (aiohttp parses a str each time).
-        self._url = lru_cache(maxsize=16384)(URL)
-        self.timeouts = (TimeoutError,)  # aiohttp's own timeouts are TimeoutError too
-        self.failures = (aiohttp.ClientError, OSError)
-        self.guards_connections = False
-        self._tls: ssl.SSLContext | None = None
-        self._tls_seen = SslObjects("aiohttp")
-        proxy_headers = None
-        proxy: Any = None
-        if config.proxy:
-            proxy = URL(config.proxy)
-            auth = aiohttp.BasicAuth.from_url(proxy)
-            if auth is not None:  # credentials in the URL go in the header aiohttp wants
-                # (aiohttp sends proxy_headers with an https:// tunnel's CONNECT only; a
-                # plain http:// request carries it itself, see `send`)
-                proxy_headers = {"Proxy-Authorization": auth.encode()}
-                proxy = proxy.with_user(None)
-        self._proxy, self._proxy_headers = proxy, proxy_headers
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=config.concurrency),
-            # The TCP/TLS connect within `connect_timeout`; the whole exchange, waiting for
-            # a pooled connection and every read included, within `timeout`: the Fetcher's
-            # own deadline (`_Deadlines`), so no timer of aiohttp's per read.
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout),
-            headers={"User-Agent": config.user_agent},
-            # Cookies are kept per host like a browser would (some WAFs set one and expect
-            # it back), for IP-address hosts too, as httpx's jar did.
-            cookie_jar=aiohttp.CookieJar(unsafe=True),
-            trust_env=False,
-        )
-
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        result: FetchResult,
-        guarded: str | None = None,
-    ) -> None:
-        if self._proxy_headers and url.startswith("http:"):
-            headers = {**headers, **self._proxy_headers}
-        async with self._session.request(
-            method,
-            self._url(url),
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            # The TLS context is built on the first https URL: loading the CA bundle costs
-            # a process that only checks http:// pages (or only 304s) for nothing.
-            ssl=self._tls_context() if url.startswith("https:") else True,
-            proxy=self._proxy,
-            proxy_headers=self._proxy_headers,
-        ) as response:
-            result.status = response.status
-            version = response.version
-            result.http_version = f"HTTP/{version.major}.{version.minor}" if version else None
-            result.headers = [
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
-            ]
-            result.tls = self._connection_tls(response, url)
-            if response.status not in _BODYLESS:
-                await _read_capped(response.content.iter_any(), result, self.config.max_bytes)
-
-    def _connection_tls(self, response: Any, url: str) -> TlsInfo:
-        # aiohttp keeps the connection's protocol on the response (not public); the
-        # connection may already be back in the pool, or closed, by now.
-        transport = getattr(getattr(response, "_protocol", None), "transport", None)
-        return self._tls_seen.info(transport and transport.get_extra_info("ssl_object"), url)
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            self._tls = _tls_context(self.config)
-        return self._tls
-
-    async def close(self) -> None:
-        await self._session.close()
-
-
-class _HttpxEngine:
-    """httpx with its own transport: HTTP/2 where the server offers it (`transport =
-    "httpx"`), at several times the CPU of the aiohttp engine per request."""
-
-    def __init__(self, config: FetchConfig) -> None:
-        import httpx
-
-        self.config = config
-        self.timeouts = (httpx.TimeoutException, TimeoutError)
-        self.failures = (httpx.TransportError, OSError)
-        self.guards_connections = False
-        limits = httpx.Limits(
-            max_connections=config.concurrency, max_keepalive_connections=config.concurrency
-        )
-        transport = httpx.AsyncHTTPTransport(
-            verify=_tls_context(config),
-            limits=limits,
-            proxy=httpx.Proxy(config.proxy) if config.proxy else None,
-            http2=_has_h2(),
-            trust_env=False,
-        )
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            follow_redirects=False,  # we follow by hand to re-check every hop against SSRF
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-            headers={"User-Agent": config.user_agent},
-            event_hooks={"response": [_keep_response]},
-        )
-        self._tls_seen = SslObjects("httpx")
-
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        result: FetchResult,
-        guarded: str | None = None,
-    ) -> None:
-        import httpx
-
-        try:
-            request = self._client.build_request(method, url, headers=headers, content=body)
-        except httpx.InvalidURL as err:
-            raise InvalidURL(str(err)) from None
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.InvalidURL:
-            # The request was fine: what httpx could not parse is the answer's Location
-            # ("data:text/html,x"), which it reads although it follows no redirect. The
-            # answer itself is kept (`_keep_response`), and the Fetcher judges the
-            # Location as it does for the other engines.
-            kept = request.extensions.get(_KEPT)
-            if kept is None:
-                raise
-            response = kept
-            result.status = response.status_code
-            result.http_version = response.http_version
-            result.headers = [
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
-            ]
-            result.tls = self._connection_tls(response, url)
-            return
-        try:
-            result.status = response.status_code
-            result.http_version = response.http_version
-            result.headers = [
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
-            ]
-            result.tls = self._connection_tls(response, url)
-            await _read_capped(response.aiter_bytes(), result, self.config.max_bytes)
-        finally:
-            await response.aclose()
-
-    def _connection_tls(self, response: Any, url: str) -> TlsInfo:
-        stream = response.extensions.get("network_stream")
-        return self._tls_seen.info(stream and stream.get_extra_info("ssl_object"), url)
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-
-_KEPT = "monitor.response"
-
-
-async def _keep_response(response: Any) -> None:
-    """httpx's response hook: the answer, kept with its request, for the case where httpx
-    fails on the answer's Location before handing it over (`_HttpxEngine.send`)."""
-    response.request.extensions[_KEPT] = response
-
-
-async def _read_capped(chunks: AsyncIterator[bytes], result: FetchResult, max_bytes: int) -> None:
-    """The body into `result`, streamed with a cap: a 50 MB page is cut, never held whole in
-    memory. The cap counts decoded bytes, so a small gzip bomb is cut too."""
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > max_bytes:
-            result.truncated = True
-            result.problem = f"body larger than max_bytes ({max_bytes})"
-            break
-        parts.append(chunk)
-    result.body = b"".join(parts)
-
-
-# Answers that never have a body (RFC 9110): an unchanged check's 304 has nothing to read,
-# and skipping the empty read saves 2 % of its CPU.
-_BODYLESS = frozenset((204, 304))
-
-
-def _has_h2() -> bool:
-    try:
-        import h2  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _tls_context(config: FetchConfig) -> ssl.SSLContext:
-    """TLS verification is never turned off; a custom CA bundle is the supported fix.
-    Without one, the certifi bundle, as httpx uses by default (the same roots whichever
-    engine is configured)."""
-    import certifi
-
-    return ssl.create_default_context(cafile=config.ca_bundle or certifi.where())
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from monitor.replica import ReplicaSite
+from monitor.transports.memory import MemoryTransport
 from tests.postgres import backend, postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -361,3 +362,13 @@ def feeds() -> Iterator[FeedServer]:
 
     for state.url in serve_on_loopback(Handler):
         yield state
+
+
+@pytest.fixture
+def memory_site() -> MemoryTransport:
+    """An in-process site for tests that are not about HTTP: no server, no socket, no
+    subprocess. `memory_site.site[url] = html` publishes or edits a page (ETags and 304s
+    included, 404 for anything else); `Fetcher(config.fetch, transport=memory_site)` reads
+    it, with robots.txt, redirects, retries and limits as over a real transport (see
+    monitor/transports/memory.py; tests/test_transports.py has examples)."""
+    return MemoryTransport.serving()

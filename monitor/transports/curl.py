@@ -1,4 +1,4 @@
-"""The fetch stage's libcurl engine (`[fetch] transport = "curl"`, the default).
+"""The fetch stage's libcurl transport (`[fetch] transport = "curl"`, the default).
 
 libcurl, through pycurl, driven by our own event loop with its multi-socket interface:
 libcurl says which sockets it waits on and when it wants a timeout; its sockets sit in a
@@ -25,11 +25,10 @@ import ssl
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pycurl
 
-from monitor.config import FetchConfig
-from monitor.fetch import RefusedAddress, _tls_context, refuse_non_public, split_url
 from monitor.tls import (
     CURL_HOW,
     NO_TLS,
@@ -38,9 +37,10 @@ from monitor.tls import (
     chain_from_certinfo,
     protocol_handshake,
 )
+from monitor.transports.base import RefusedAddress, Response, refuse_non_public, tls_context
 
 if TYPE_CHECKING:
-    from monitor.fetch import FetchResult
+    from monitor.config import FetchConfig
 
 # What libcurl waits for on a socket, as selector events (libcurl's CSELECT_IN and
 # CSELECT_OUT have the same values as EVENT_READ and EVENT_WRITE).
@@ -112,8 +112,8 @@ class _Exchange:
         return fields
 
 
-class CurlEngine:
-    """`_Engine` on libcurl: one exchange, no redirects followed (the Fetcher follows them
+class CurlTransport:
+    """`Transport` on libcurl: one exchange, no redirects followed (the Fetcher follows them
     itself, to check every hop against the SSRF guard).
 
     The SSRF guard is applied when libcurl opens a connection, to the very address it is
@@ -165,7 +165,7 @@ class CurlEngine:
         url: str,
         headers: Mapping[str, str],
         body: bytes | None,
-        result: FetchResult,
+        result: Response,
         guarded: str | None = None,
     ) -> None:
         handle = self._idle.pop() if self._idle else self._new_handle()
@@ -260,7 +260,7 @@ class CurlEngine:
             handle.setopt(pycurl.CUSTOMREQUEST, method if custom else None)
             handle.custom_method = custom
 
-    def _fill(self, handle: pycurl.Curl, exchange: _Exchange, result: FetchResult) -> None:
+    def _fill(self, handle: pycurl.Curl, exchange: _Exchange, result: Response) -> None:
         """The finished transfer into `result`; a failed one raises, as the Fetcher wants."""
         if exchange.refused is not None and handle.outcome is not None:
             # Nothing was sent: `result` keeps what the previous hop's answer put there. (A
@@ -288,7 +288,7 @@ class CurlEngine:
         was presented, and the protocol from a handshake of our own, once per host and
         chain (monitor/tls.py). Kept by libcurl's connection id, which is never reused."""
         connection = handle.getinfo(pycurl.CONN_ID)
-        parts = split_url(url)
+        parts = urlsplit(url)
         if parts.scheme != "https":
             _keep(self._tls_by_connection, connection, NO_TLS)
             return NO_TLS
@@ -305,7 +305,7 @@ class CurlEngine:
                 protocol, cipher, note = None, None, "; protocol unknown (through a proxy)"
             else:
                 if self._handshake_context is None:
-                    self._handshake_context = _tls_context(self.config)
+                    self._handshake_context = tls_context(self.config)
                 protocol, cipher, note = await protocol_handshake(
                     handle.getinfo(pycurl.PRIMARY_IP),
                     handle.getinfo(pycurl.PRIMARY_PORT),
