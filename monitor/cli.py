@@ -687,7 +687,7 @@ def cmd_alerts_test(args: argparse.Namespace) -> int:
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
-    from monitor.feed import feed_bytes, write_feed
+    from monitor.atom import feed_bytes, write_feed
 
     config = _config(args)
     with _store(config) as store:

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from monitor.replica import rendered
+import monitor.replica.rendered as rendered
 from monitor.replica.statements import LANGS, STATEMENTS, Statement, StatementText
 
 ENTITY = "mfa"
