@@ -6,8 +6,8 @@ from pathlib import Path
 
 import feedparser
 
-from monitor.config import load_config
 from monitor.atom import feed_bytes
+from monitor.config import load_config
 from monitor.replica import STATEMENTS, ReplicaSite
 from monitor.store import Store
 from tests.conftest import monitor_cli, write_config

@@ -18,11 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from monitor.atom import feed_bytes
 from monitor.charset import decode_body
 from monitor.clock import iso, parse_iso
 from monitor.config import StoreConfig, WatchConfig
 from monitor.extract import Statement
-from monitor.atom import feed_bytes
 from monitor.isolate import InlineWork, Work, WorkerPool, WorkFailed
 from monitor.redact import redact_deep, redact_headers, redact_response_headers, redact_text
 from monitor.store import Store
