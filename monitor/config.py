@@ -9,32 +9,32 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import time
-from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
+from monitor.channels import CHANNELS, ChannelSettings
 from monitor.extras import missing
+from monitor.settings import (
+    Duration,
+    Strict,
+    parse_duration,
+    parsed_by,
+)
 
 DEFAULT_CONFIG = Path("config/monitor.toml")
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class ConfigError(Exception):
@@ -44,46 +44,6 @@ class ConfigError(Exception):
         self.file, self.line, self.field, self.message = str(file), line, field, message
         where = f"{self.file}:{line}" if line else self.file
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
-
-
-def parse_duration(value: Any) -> float:
-    """'15m', '1h30m', '90s', '2d' or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as '15m'")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("duration must not be negative")
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError("expected a duration such as '15m'")
-    return _parse_duration_text(value)
-
-
-@lru_cache(maxsize=256)
-def _parse_duration_text(value: str) -> float:
-    """`parse_duration` of a string; cached, as 10,000 watches repeat a few intervals."""
-    text = value.strip().lower().replace(" ", "")
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid duration {value!r} (use e.g. '90s', '15m', '2h', '1d', '1h30m')")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
-_RATE_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def parse_rate(value: str) -> tuple[int, float]:
-    """'10/h', '100/d', '5/10m' -> (messages, per seconds)."""
-    match = _RATE.match(value.lower())
-    if not match or match.group(3) not in _RATE_UNITS or int(match.group(1)) < 1:
-        raise ValueError(f"invalid rate {value!r} (use e.g. '10/h', '100/d', '5/10m')")
-    per = int(match.group(2) or 1) * _RATE_UNITS[match.group(3)]
-    if per <= 0:
-        raise ValueError(f"invalid rate {value!r}: the period must not be zero")
-    return int(match.group(1)), float(per)
 
 
 _QUIET = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
@@ -108,16 +68,6 @@ def _check_timezone(name: str) -> None:
         raise ValueError(
             f"unknown time zone {name!r} (use an IANA name such as 'Asia/Almaty')"
         ) from None
-
-
-def _parsed_by(parse: Callable[[str], object]) -> AfterValidator:
-    """A text field kept as written, refused at load when `parse` raises ValueError."""
-
-    def check(value: str) -> str:
-        parse(value)
-        return value
-
-    return AfterValidator(check)
 
 
 _STEP = re.compile(r"^\s*(\S+)(?:\s+until\s+(\S+))?\s*$")
@@ -152,33 +102,11 @@ def parse_schedule(steps: list[str]) -> list[tuple[float, float]]:
     return parsed
 
 
-TimeZone = Annotated[str, _parsed_by(_check_timezone)]
-RateLimit = Annotated[str, _parsed_by(parse_rate)]
-QuietHours = Annotated[str, _parsed_by(parse_quiet_hours)]
+TimeZone = Annotated[str, parsed_by(_check_timezone)]
+QuietHours = Annotated[str, parsed_by(parse_quiet_hours)]
 
 
-def _parse_template(source: str | None, where: str = "") -> None:
-    """Refuse a template with a syntax error at load time, naming the template's line."""
-    if source is None:
-        return
-    from jinja2 import TemplateSyntaxError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    try:
-        ImmutableSandboxedEnvironment().parse(source)
-    except TemplateSyntaxError as err:
-        raise ValueError(f"{where}template line {err.lineno}: {err.message}") from None
-
-
-TemplateText = Annotated[str, _parsed_by(_parse_template)]
-
-
-class _Strict(BaseModel):
-    # Unknown keys are almost always typos ("intervall"); reject them instead of ignoring.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StoreConfig(_Strict):
+class StoreConfig(Strict):
     path: Path = Path("snapshots")
     # PostgreSQL instead of SQLite, for several daemons sharing one archive. Keep the
     # password out of the file: PGPASSWORD or ~/.pgpass are read by the driver.
@@ -203,7 +131,7 @@ class StoreConfig(_Strict):
         return url
 
 
-class FetchConfig(_Strict):
+class FetchConfig(Strict):
     allow_private: bool = False
     # Hosts ("host" or "host:port") fetched even though they resolve to a private or
     # loopback address: an intranet site, without opening every private address.
@@ -248,7 +176,7 @@ class FetchConfig(_Strict):
         return self.workers or len(os.sched_getaffinity(0)) or 1
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     # A change is archived at once and looked at again after this delay (past caches); it
     # alerts once it holds (0 = alert at first sight; a removal is always looked at twice).
     confirm_delay: Duration = 3.0
@@ -269,7 +197,7 @@ class AlertsConfig(_Strict):
     operator_channels: list[str] = Field(default_factory=list)
 
 
-class ServerConfig(_Strict):
+class ServerConfig(Strict):
     # Base URL of the web UI, used to build the diff links in alerts.
     public_url: str | None = None
     # Where `monitor run` serves the web UI, /healthz and /metrics (host:port).
@@ -303,7 +231,7 @@ class ServerConfig(_Strict):
         return host.strip("[]") or "127.0.0.1", int(port)
 
 
-class ArchiveConfig(_Strict):
+class ArchiveConfig(Strict):
     # An RFC 3161 Time-Stamping Authority: new versions are timestamped in batches, one
     # request per batch (monitor/stamper.py); a TSA that is down never holds up archiving.
     tsa_url: str | None = Field(default=None, pattern=r"^https?://")
@@ -330,109 +258,24 @@ class ArchiveConfig(_Strict):
     wayback_keys_file: Path | None = None
 
 
-ChannelType = Literal["log", "webhook", "apprise", "email"]
+# A channel's settings are its own (each module in monitor/channels/ declares them, see
+# `ChannelSettings`); `[channels.NAME]` is read as the one its `type` names.
+if TYPE_CHECKING:
+    ChannelConfig = ChannelSettings
+else:
+    ChannelConfig = Annotated[
+        Union[tuple(kind.settings for kind in CHANNELS)],  # noqa: UP007 (built at run time)
+        Field(discriminator="type"),
+    ]
+CHANNEL_TYPES = tuple(kind.type for kind in CHANNELS)
 
 
-class ChannelConfig(_Strict):
-    type: ChannelType
-    url: str | None = None
-    url_env: str | None = None
-    secret_env: str | None = None
-    secret_file: Path | None = None
-    timeout: Duration = 15.0
-    max_length: int | None = Field(default=None, gt=200)
-    # Email over SMTP. TLS is the default: STARTTLS, or implicit TLS with ssl = true.
-    host: str | None = None
-    port: int | None = Field(default=None, gt=0, lt=65536)
-    starttls: bool | None = None
-    ssl: bool = False
-    username: str | None = None
-    password_env: str | None = None
-    password_file: Path | None = None
-    sender: str | None = Field(default=None, alias="from")
-    to: list[str] = []
-    # Users' own Jinja2 templates (sandboxed); `html_*` is the HTML part of an email.
-    template: TemplateText | None = None
-    template_file: Path | None = None
-    html_template: TemplateText | None = None
-    html_template_file: Path | None = None
-    # At most N messages per period ("10/h"); the excess waits in the outbox.
-    rate_limit: RateLimit | None = None
-
-    @model_validator(mode="after")
-    def _needs_target(self) -> ChannelConfig:
-        if self.type in ("webhook", "apprise") and not (self.url or self.url_env):
-            raise ValueError(f"a {self.type} channel needs 'url' (or 'url_env')")
-        if self.type == "email":
-            missing = [k for k, v in (("host", self.host), ("from", self.sender)) if not v]
-            if missing or not self.to:
-                raise ValueError("an email channel needs 'host', 'from' and 'to'")
-            if self.ssl and self.starttls:
-                raise ValueError("'ssl' (implicit TLS) and 'starttls' exclude each other")
-        return self
-
-    @model_validator(mode="after")
-    def _templates_parse(self) -> ChannelConfig:
-        # The webhook's body is the documented JSON schema; receivers parse it, so no template.
-        if self.type == "webhook" and (self.template or self.template_file):
-            raise ValueError("a webhook sends the JSON schema; templates are for other channels")
-        if self.type != "email" and (self.html_template or self.html_template_file):
-            raise ValueError("'html_template' is for email channels (the HTML part)")
-        for html in (False, True):
-            source = self.template_source(html=html)
-            file = self.html_template_file if html else self.template_file
-            if file is not None:
-                _parse_template(source, f"{file}: ")
-        return self
-
-    def template_source(self, html: bool = False) -> str | None:
-        """The user's template text (inline or from its file), or None for the default."""
-        inline, file = (
-            (self.html_template, self.html_template_file)
-            if html
-            else (self.template, self.template_file)
-        )
-        if inline is not None and file is not None:
-            prefix = "html_" if html else ""
-            raise ValueError(f"set '{prefix}template' or '{prefix}template_file', not both")
-        if file is None:
-            return inline
-        try:
-            return file.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ValueError(f"cannot read template file {file}: {err.strerror}") from None
-
-    @property
-    def use_starttls(self) -> bool:
-        return not self.ssl if self.starttls is None else self.starttls
-
-    @property
-    def smtp_port(self) -> int:
-        return self.port or (465 if self.ssl else 587 if self.use_starttls else 25)
-
-    def rate(self) -> tuple[int, float] | None:
-        return parse_rate(self.rate_limit) if self.rate_limit else None
-
-    def resolved_url(self) -> str | None:
-        """The URL, taken from the environment when `url_env` is used (tokens stay out of files)."""
-        if self.url_env:
-            return os.environ.get(self.url_env)
-        return self.url
-
-    def secret(self) -> str | None:
-        return _read_secret(self.secret_env, self.secret_file)
-
-    def password(self) -> str | None:
-        return _read_secret(self.password_env, self.password_file)
+def channel_settings(data: dict[str, Any]) -> ChannelSettings:
+    """`[channels.NAME]` as a table (a dict) read into the settings of its `type`."""
+    return _CHANNEL_ADAPTER.validate_python(data)
 
 
-def _read_secret(env: str | None, file: Path | None) -> str | None:
-    # Secrets live in the environment or a file, never in the config file or the logs.
-    if env:
-        return os.environ.get(env)
-    if file:
-        return file.read_text(encoding="utf-8").strip()
-    return None
+_CHANNEL_ADAPTER: TypeAdapter[ChannelSettings] = TypeAdapter(ChannelConfig)
 
 
 # Where `save_to` may send copies of new versions.
@@ -441,7 +284,7 @@ SAVE_TARGETS = ("wayback",)
 WATCH_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
-class WatchConfig(_Strict):
+class WatchConfig(Strict):
     id: str = Field(pattern=WATCH_ID)
     url: str = Field(pattern=r"^https?://[^\s/]+")
     name: str | None = None
@@ -481,7 +324,7 @@ class WatchConfig(_Strict):
     # A listing whose every statement becomes a watch of its own (found → "published"),
     # checked often while new and less often as it ages; the listing keeps `interval`.
     discover: bool = False
-    discover_schedule: Annotated[list[str], _parsed_by(parse_schedule)] = Field(
+    discover_schedule: Annotated[list[str], parsed_by(parse_schedule)] = Field(
         default_factory=lambda: ["10m until 1d", "1h until 7d", "6h until 30d", "1d"]
     )
 
@@ -546,14 +389,14 @@ class WatchConfig(_Strict):
         return self.name or self.id
 
 
-class MonitorConfig(_Strict):
+class MonitorConfig(Strict):
     store: StoreConfig = StoreConfig()
     fetch: FetchConfig = FetchConfig()
     alerts: AlertsConfig = AlertsConfig()
     server: ServerConfig = ServerConfig()
     archive: ArchiveConfig = ArchiveConfig()
-    channels: dict[str, ChannelConfig] = {}
-    watch: list[WatchConfig] = []
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    watch: list[WatchConfig] = Field(default_factory=list)
     # Where the config came from; relative paths inside it resolve against the working directory.
     source: Path | None = Field(default=None, exclude=True)
 
@@ -600,13 +443,45 @@ def parse_config(
         config = MonitorConfig.model_validate({**raw, "source": path})
     except ValidationError as err:
         first = err.errors()[0]
-        loc = tuple(p for p in first["loc"] if p not in ("function-after", "function-before"))
-        message = first["msg"].removeprefix("Value error, ")
+        message = first["msg"]
         if first["type"] == "extra_forbidden":
             message = "unknown key (a typo? see README, Configuration)"
+        loc, message = _channel_error(first, _error_loc(first["loc"]), message)
+        message = message.removeprefix("Value error, ")
         raise ConfigError(path, locate(source, loc), _field_name(loc), message) from None
     _check_references(config, source, path, known_profiles)
     return config
+
+
+def _error_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A validation error's location as the file has it: without pydantic's validator
+    steps, and without the channel type a `[channels.NAME]` table was read as."""
+    loc = tuple(p for p in loc if p not in ("function-after", "function-before"))
+    if len(loc) > 2 and loc[0] == "channels" and loc[2] in CHANNEL_TYPES:
+        loc = loc[:2] + loc[3:]
+    return loc
+
+
+def _channel_error(error: Any, loc: tuple[Any, ...], message: str) -> tuple[tuple[Any, ...], str]:
+    """A channel table's missing or unknown `type`, told as a field of its own."""
+    if error["type"] == "union_tag_not_found":
+        return (*loc, "type"), "Field required"
+    if error["type"] == "union_tag_invalid":
+        known = [repr(name) for name in CHANNEL_TYPES]
+        return (*loc, "type"), f"Input should be {', '.join(known[:-1])} or {known[-1]}"
+    if error["type"] == "extra_forbidden" and len(loc) == 3 and loc[0] == "channels":
+        key = loc[2]
+        kinds = [k.type for k in CHANNELS if key in _setting_names(k.settings)]
+        if kinds:
+            return (
+                loc,
+                f"not a setting of this channel's type ({key!r} is one of {', '.join(kinds)})",
+            )
+    return loc, message
+
+
+def _setting_names(model: type[BaseModel]) -> set[str]:
+    return {field.alias or name for name, field in model.model_fields.items()}
 
 
 def _check_references(

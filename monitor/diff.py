@@ -20,7 +20,8 @@ from typing import Any, Literal
 from diff_match_patch import diff_match_patch
 
 from monitor.clock import parse_iso
-from monitor.extract import Link, Statement, is_attachment, normalize_url
+from monitor.links import is_attachment, normalize_url
+from monitor.statement import Link, Statement
 from monitor.userregex import RegexTimeout, UserRegex, compile_user_regex
 
 logger = logging.getLogger("monitor.diff")

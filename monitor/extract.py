@@ -25,6 +25,7 @@ from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
 
 # The values profiles are given and give back live in a leaf module (no monitor imports),
 # named here too for the many modules that import them from this one.
+from monitor.links import is_attachment, normalize_url
 from monitor.statement import Extraction, Link, Statement, Target
 
 # bs4 is imported in the functions that parse or walk a page, not here: with soupsieve it
@@ -112,6 +113,7 @@ def extraction_code() -> str:
     sources = [
         here,
         here.parent / "statement.py",
+        here.parent / "links.py",
         here.parent / "charset.py",
         *sorted((here.parent / "sites").glob("*.py")),
     ]
@@ -177,15 +179,8 @@ _BREAKING = frozenset(
 _PARAGRAPH_LIKE = frozenset(("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "dt", "dd", "td"))
 _PARAGRAPH_LIKE |= frozenset(("th", "pre", "caption", "figcaption"))
 
+
 # Query parameters that say who shared a link, not where it goes; they rotate per visit.
-_TRACKING_PARAM = re.compile(
-    r"^(?:utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|yclid|ysclid|_ga|_gl|mc_cid|mc_eid|igshid"
-    r"|_openstat|ref_src|phpsessid|jsessionid|sessionid)$",
-    re.I,
-)
-_ATTACHMENT = re.compile(r"\.(?:pdf|docx?|xlsx?|pptx?|odt|ods|odp|rtf|txt|csv|zip|rar|7z)$", re.I)
-
-
 def normalize_text(text: str) -> str:
     """NFC, no invisible characters or soft hyphens, single spaces."""
     if text.isascii():
@@ -196,23 +191,6 @@ def normalize_text(text: str) -> str:
     # (most of the cost of reading a long page).
     text = _INVISIBLE_RE.sub("", unicodedata.normalize("NFC", text))
     return _SPACES.sub(" ", text).strip()
-
-
-def normalize_url(href: str, base_url: str = "") -> str:
-    """Absolute URL without tracking parameters, session ids or fragment."""
-    from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
-
-    parts = urlsplit(urljoin(base_url, href.strip()))
-    path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.I)
-    query = [(k, v) for k, v in parse_qsl(parts.query, True) if not _TRACKING_PARAM.match(k)]
-    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
-
-
-def is_attachment(href: str) -> bool:
-    """Whether a link points at a document file rather than a page."""
-    from urllib.parse import urlsplit
-
-    return bool(_ATTACHMENT.search(urlsplit(href).path))
 
 
 def split_attachments(links: list[Link]) -> tuple[list[Link], list[Link]]:

@@ -18,7 +18,7 @@ from monitor.channels.message import (
     render_text,
     render_user,
 )
-from monitor.config import ChannelConfig
+from monitor.config import channel_settings
 from monitor.replica import STATEMENTS, ReplicaSite
 from tests.conftest import monitor_cli, write_config
 
@@ -91,7 +91,7 @@ def test_html_is_escaped_and_links_only_go_to_web_pages() -> None:
     # Users' HTML templates are autoescaped too.
     channel = Channel.create(
         "mail",
-        ChannelConfig.model_validate(
+        channel_settings(
             {
                 "type": "email",
                 "host": "localhost",
@@ -112,7 +112,9 @@ def test_a_user_template_is_cut_to_the_channel_limit_with_a_count() -> None:
     )
     changes = [{"where": f"paragraph {n}", "before": "x", "after": "y" * 50} for n in range(40)]
     payload = {**sample_alert("https://monitor.example.org"), "changes": changes}
-    channel = Channel.create("log", ChannelConfig(type="log", template=source, max_length=600))
+    channel = Channel.create(
+        "log", channel_settings({"type": "log", "template": source, "max_length": 600})
+    )
     text = channel.text(payload)
     assert len(text) <= 600
     shown = text.count(": yyy")
@@ -231,7 +233,7 @@ def test_a_template_bomb_sends_the_alert_with_the_default_template_off_the_event
     """The exponential macro runs until its time limit (2 s), in a worker thread: the event
     loop keeps answering every few milliseconds meanwhile (the daemon's /healthz, its
     other watches), and the alert goes out with the default template, the reason logged."""
-    channel = Channel.create("log", ChannelConfig(type="log", template=EXPONENTIAL))
+    channel = Channel.create("log", channel_settings({"type": "log", "template": EXPONENTIAL}))
     payload = sample_alert()
 
     async def go() -> tuple[str, float, float]:

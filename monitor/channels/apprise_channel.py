@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Literal
 
-from monitor.channels.base import Channel, ChannelError
+from pydantic import model_validator
+
+from monitor.channels.base import Channel, ChannelError, ChannelSettings
 from monitor.channels.message import subject
+
+
+class AppriseSettings(ChannelSettings):
+    type: Literal["apprise"]
+    url: str | None = None
+    # The URL from the environment instead (tokens stay out of files).
+    url_env: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> AppriseSettings:
+        if not (self.url or self.url_env):
+            raise ValueError("a apprise channel needs 'url' (or 'url_env')")
+        return self
+
+    def resolved_url(self) -> str | None:
+        """The URL, taken from the environment when `url_env` is used."""
+        if self.url_env:
+            return os.environ.get(self.url_env)
+        return self.url
 
 
 class AppriseChannel(Channel):
     type = "apprise"
+    settings = AppriseSettings
+    config: AppriseSettings
     # Telegram caps messages at 4096 characters, the tightest of the common targets.
     default_max_length = 4000
 

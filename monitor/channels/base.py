@@ -1,11 +1,19 @@
-"""The channel interface: take an alert payload, deliver it or raise ChannelError."""
+"""The channel interface: take an alert payload, deliver it or raise ChannelError.
+
+A channel kind is a `Channel` subclass with its `type` and its own `settings`, a
+`ChannelSettings` model with `type: Literal["..."]`: `[channels.NAME]` in the
+configuration is read as the settings its `type` names (monitor.config).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, model_validator
 
 from monitor.channels.message import (
     TemplateProblem,
@@ -14,7 +22,7 @@ from monitor.channels.message import (
     render,
     render_user,
 )
-from monitor.config import ChannelConfig
+from monitor.settings import Duration, RateLimit, Strict, TemplateText, parse_rate, parse_template
 
 if TYPE_CHECKING:  # Jinja2 itself is imported when a message is first rendered
     from jinja2 import Template
@@ -26,9 +34,60 @@ class ChannelError(Exception):
     """Delivery failed; the outbox will retry."""
 
 
+class ChannelSettings(Strict):
+    """What every channel has: its type, a timeout, a length budget, a user's template
+    and a rate limit. A channel kind's own settings derive from this one."""
+
+    type: str
+    timeout: Duration = 15.0
+    max_length: int | None = Field(default=None, gt=200)
+    # A user's own Jinja2 template (sandboxed) instead of the default message.
+    template: TemplateText | None = None
+    template_file: Path | None = None
+    # The HTML part's own template: email only (refused elsewhere, as more than a typo).
+    html_template: TemplateText | None = None
+    html_template_file: Path | None = None
+    # At most N messages per period ("10/h"); the excess waits in the outbox.
+    rate_limit: RateLimit | None = None
+
+    @model_validator(mode="after")
+    def _templates_parse(self) -> ChannelSettings:
+        if self.type != "email" and (self.html_template or self.html_template_file):
+            raise ValueError("'html_template' is for email channels (the HTML part)")
+        for html in (False, True):
+            source = self.template_source(html=html)
+            file = self._template_fields(html)[1]
+            if file is not None:
+                parse_template(source, f"{file}: ")
+        return self
+
+    def _template_fields(self, html: bool) -> tuple[str | None, Path | None]:
+        """The inline template and the template file, of the text (or HTML) message."""
+        if html:
+            return self.html_template, self.html_template_file
+        return self.template, self.template_file
+
+    def template_source(self, html: bool = False) -> str | None:
+        """The user's template text (inline or from its file), or None for the default."""
+        inline, file = self._template_fields(html)
+        if inline is not None and file is not None:
+            prefix = "html_" if html else ""
+            raise ValueError(f"set '{prefix}template' or '{prefix}template_file', not both")
+        if file is None:
+            return inline
+        try:
+            return file.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ValueError(f"cannot read template file {file}: {err.strerror}") from None
+
+    def rate(self) -> tuple[int, float] | None:
+        return parse_rate(self.rate_limit) if self.rate_limit else None
+
+
 class Channel:
-    registry: ClassVar[dict[str, builtins.type[Channel]]] = {}
     type: ClassVar[str] = ""
+    settings: ClassVar[builtins.type[ChannelSettings]] = ChannelSettings
+    registry: ClassVar[dict[str, builtins.type[Channel]]] = {}
     # Longest message the channel's receivers take; longer diffs are cut with a link.
     default_max_length: ClassVar[int] = 4000
     # The messages `send` renders: text (False) and/or HTML (True).
@@ -39,7 +98,7 @@ class Channel:
         if cls.type:
             Channel.registry[cls.type] = cls
 
-    def __init__(self, name: str, config: ChannelConfig) -> None:
+    def __init__(self, name: str, config: ChannelSettings) -> None:
         self.name = name
         self.config = config
         self.max_length = config.max_length or self.default_max_length
@@ -51,7 +110,7 @@ class Channel:
         self._ahead: dict[int, tuple[dict[str, Any], dict[bool, str]]] = {}
 
     @classmethod
-    def create(cls, name: str, config: ChannelConfig) -> Channel:
+    def create(cls, name: str, config: ChannelSettings) -> Channel:
         return cls.registry[config.type](name, config)
 
     async def send(self, payload: dict[str, Any], *, delivery_id: str | None = None) -> None:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, Literal
 
-from monitor.channels.base import Channel
+from monitor.channels.base import Channel, ChannelSettings
 
 logger = logging.getLogger("monitor.alert")
 
 
+class LogSettings(ChannelSettings):
+    type: Literal["log"]
+
+
 class LogChannel(Channel):
     type = "log"
+    settings = LogSettings
     default_max_length = 20000
 
     async def send(self, payload: dict[str, Any], *, delivery_id: str | None = None) -> None:

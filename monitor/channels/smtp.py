@@ -14,16 +14,57 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from monitor.channels.base import Channel, ChannelError
+from pydantic import Field, model_validator
+
+from monitor.channels.base import Channel, ChannelError, ChannelSettings
 from monitor.channels.message import subject
+from monitor.settings import read_secret
 
 logger = logging.getLogger("monitor.channels")
 
 
+class EmailSettings(ChannelSettings):
+    """Email over SMTP. TLS is the default: STARTTLS, or implicit TLS with ssl = true."""
+
+    type: Literal["email"]
+    host: str | None = None
+    port: int | None = Field(default=None, gt=0, lt=65536)
+    starttls: bool | None = None
+    ssl: bool = False
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    sender: str | None = Field(default=None, alias="from")
+    to: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> EmailSettings:
+        missing = [k for k, v in (("host", self.host), ("from", self.sender)) if not v]
+        if missing or not self.to:
+            raise ValueError("an email channel needs 'host', 'from' and 'to'")
+        if self.ssl and self.starttls:
+            raise ValueError("'ssl' (implicit TLS) and 'starttls' exclude each other")
+        return self
+
+    @property
+    def use_starttls(self) -> bool:
+        return not self.ssl if self.starttls is None else self.starttls
+
+    @property
+    def smtp_port(self) -> int:
+        return self.port or (465 if self.ssl else 587 if self.use_starttls else 25)
+
+    def password(self) -> str | None:
+        return read_secret(self.password_env, self.password_file)
+
+
 class EmailChannel(Channel):
     type = "email"
+    settings = EmailSettings
+    config: EmailSettings
     formats = (False, True)
     # Mail has no hard limit; this keeps a thousand-change edit readable.
     default_max_length = 100_000

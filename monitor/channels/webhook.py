@@ -13,10 +13,15 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import ssl
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from monitor.channels.base import Channel, ChannelError
+from pydantic import model_validator
+
+from monitor.channels.base import Channel, ChannelError, ChannelSettings
+from monitor.settings import read_secret
 
 _TLS: ssl.SSLContext | None = None
 
@@ -43,8 +48,42 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+class WebhookSettings(ChannelSettings):
+    type: Literal["webhook"]
+    url: str | None = None
+    # The URL from the environment instead (tokens stay out of files).
+    url_env: str | None = None
+    # The HMAC key of X-Monitor-Signature, from the environment or a file.
+    secret_env: str | None = None
+    secret_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> WebhookSettings:
+        if not (self.url or self.url_env):
+            raise ValueError("a webhook channel needs 'url' (or 'url_env')")
+        return self
+
+    def resolved_url(self) -> str | None:
+        """The URL, taken from the environment when `url_env` is used."""
+        if self.url_env:
+            return os.environ.get(self.url_env)
+        return self.url
+
+    @model_validator(mode="after")
+    def _no_template(self) -> WebhookSettings:
+        # The webhook's body is the documented JSON schema; receivers parse it.
+        if self.template or self.template_file:
+            raise ValueError("a webhook sends the JSON schema; templates are for other channels")
+        return self
+
+    def secret(self) -> str | None:
+        return read_secret(self.secret_env, self.secret_file)
+
+
 class WebhookChannel(Channel):
     type = "webhook"
+    settings = WebhookSettings
+    config: WebhookSettings
     formats = ()  # the JSON schema, no message
 
     async def send(self, payload: dict[str, Any], *, delivery_id: str | None = None) -> None:
