@@ -27,6 +27,7 @@ import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -423,74 +424,174 @@ def _check_str_method(
 ) -> tuple[Any, ...]:
     """Refuse a call of a string's method that would build too big a string; returns the
     arguments to call it with (`join`'s iterable read into a list, to measure it)."""
-    if name in ("center", "ljust", "rjust", "zfill") and args and isinstance(args[0], int):
+    check = _STR_METHOD_CHECKS.get(name)
+    return args if check is None else check(name, text, args, kwargs)
+
+
+def _str_pad(
+    name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, ...]:
+    if args and isinstance(args[0], int):
         _too_big(args[0], f"str.{name}()")
-    elif name == "expandtabs":
-        size = args[0] if args else kwargs.get("tabsize", 8)
-        if isinstance(size, int):
-            _too_big(len(text) + text.count("\t") * size, "str.expandtabs()")
-    elif name == "replace" and len(args) >= 2:
+    return args
+
+
+def _str_expandtabs(
+    name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, ...]:
+    size = args[0] if args else kwargs.get("tabsize", 8)
+    if isinstance(size, int):
+        _too_big(len(text) + text.count("\t") * size, "str.expandtabs()")
+    return args
+
+
+def _str_replace(
+    name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, ...]:
+    if len(args) >= 2:
         old, new = args[0], args[1]
         if isinstance(old, str) and isinstance(new, str):
             hits = text.count(old) if old else len(text) + 1
             _too_big(len(text) + hits * len(new), "str.replace()")
-    elif name == "join" and args:
-        items = list(_guarded_loop(args[0]))
-        if all(isinstance(item, str) for item in items):
-            _too_big(sum(map(len, items)) + len(text) * len(items), "str.join()")
-        args = (items, *args[1:])
-    elif name in ("format", "format_map"):
-        if _HUGE_WIDTH.search(text):
-            raise TemplateLimit("a format width over 6 digits")
-        values = [*args, *kwargs.values()]
-        if isinstance(values[0] if values else None, dict):
-            values = list(values[0].values())
-        if "{" in text.replace("{{", "") and any(
-            isinstance(v, int) and v > MAX_SIZE for v in values
-        ):
-            raise TemplateLimit("a format argument over the limit")  # "{:{}}" widths
     return args
+
+
+def _str_join(
+    name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, ...]:
+    if not args:
+        return args
+    items = list(_guarded_loop(args[0]))
+    if all(isinstance(item, str) for item in items):
+        _too_big(sum(map(len, items)) + len(text) * len(items), "str.join()")
+    return (items, *args[1:])
+
+
+def _str_format(
+    name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, ...]:
+    if _HUGE_WIDTH.search(text):
+        raise TemplateLimit("a format width over 6 digits")
+    values = [*args, *kwargs.values()]
+    if isinstance(values[0] if values else None, dict):
+        values = list(values[0].values())
+    if "{" in text.replace("{{", "") and any(isinstance(v, int) and v > MAX_SIZE for v in values):
+        raise TemplateLimit("a format argument over the limit")  # "{:{}}" widths
+    return args
+
+
+_StrCheck = Callable[[str, str, tuple[Any, ...], dict[str, Any]], tuple[Any, ...]]
+_STR_METHOD_CHECKS: dict[str, _StrCheck] = {
+    "center": _str_pad,
+    "ljust": _str_pad,
+    "rjust": _str_pad,
+    "zfill": _str_pad,
+    "expandtabs": _str_expandtabs,
+    "replace": _str_replace,
+    "join": _str_join,
+    "format": _str_format,
+    "format_map": _str_format,
+}
 
 
 def _check_filter(
     name: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[Any, ...]:
     """As `_check_str_method`, for the built-in filters that can build big values."""
+    check = _FILTER_CHECKS.get(name)
+    if check is None:
+        return args
     values = [a for a in args if not _is_jinja_internal(a)]
     value = values[0] if values else None
-    rest = values[1:]
-    if name == "center":
-        width = rest[0] if rest else kwargs.get("width", 80)
-        if isinstance(width, int):
-            _too_big(width, "center")
-    elif name == "indent" and isinstance(value, str):
-        width = rest[0] if rest else kwargs.get("width", 4)
+    return check(_FilterCall(name, value, values[1:], kwargs, args))
+
+
+@dataclass(frozen=True)
+class _FilterCall:
+    """A built-in filter's call: `value` filtered, the `rest` of its arguments, and `args`
+    as Jinja passes them (its own context first, for some)."""
+
+    name: str
+    value: Any
+    rest: list[Any]
+    kwargs: dict[str, Any]
+    args: tuple[Any, ...]
+
+
+def _filter_center(call: _FilterCall) -> tuple[Any, ...]:
+    width = call.rest[0] if call.rest else call.kwargs.get("width", 80)
+    if isinstance(width, int):
+        _too_big(width, "center")
+    return call.args
+
+
+def _filter_indent(call: _FilterCall) -> tuple[Any, ...]:
+    if isinstance(call.value, str):
+        width = call.rest[0] if call.rest else call.kwargs.get("width", 4)
         step = width if isinstance(width, int) else len(str(width))
-        _too_big(len(value) + (value.count("\n") + 1) * step, "indent")
-    elif name == "replace" and isinstance(value, str) and len(rest) >= 2:
-        _check_str_method("replace", value, (str(rest[0]), str(rest[1])), {})
-    elif name == "format" and isinstance(value, str):
-        _check_printf(value, [*rest, *kwargs.values()])
-    elif name in ("batch", "slice"):
-        count = rest[0] if rest else kwargs.get("linecount", kwargs.get("slices"))
-        if isinstance(count, int):
-            _too_big(count, name)
-    elif name == "wordwrap" and isinstance(value, str):
-        width = rest[0] if rest else kwargs.get("width", 79)
-        wrap = rest[3] if len(rest) > 3 else kwargs.get("wrapstring") or "\n"
+        _too_big(len(call.value) + (call.value.count("\n") + 1) * step, "indent")
+    return call.args
+
+
+def _filter_replace(call: _FilterCall) -> tuple[Any, ...]:
+    if isinstance(call.value, str) and len(call.rest) >= 2:
+        _check_str_method("replace", call.value, (str(call.rest[0]), str(call.rest[1])), {})
+    return call.args
+
+
+def _filter_format(call: _FilterCall) -> tuple[Any, ...]:
+    if isinstance(call.value, str):
+        _check_printf(call.value, [*call.rest, *call.kwargs.values()])
+    return call.args
+
+
+def _filter_count(call: _FilterCall) -> tuple[Any, ...]:
+    """`batch` and `slice`: as many lists as their count."""
+    kwargs = call.kwargs
+    count = call.rest[0] if call.rest else kwargs.get("linecount", kwargs.get("slices"))
+    if isinstance(count, int):
+        _too_big(count, call.name)
+    return call.args
+
+
+def _filter_wordwrap(call: _FilterCall) -> tuple[Any, ...]:
+    if isinstance(call.value, str):
+        width = call.rest[0] if call.rest else call.kwargs.get("width", 79)
+        wrap = call.rest[3] if len(call.rest) > 3 else call.kwargs.get("wrapstring") or "\n"
         if isinstance(width, int) and isinstance(wrap, str):
-            _too_big(len(value) * (1 + len(wrap) // max(width, 1) + 1), "wordwrap")
-    elif name == "join" and value is not None:
-        items = list(_guarded_loop(value))
-        separator = rest[0] if rest else kwargs.get("d", "")
-        sizes = sum(len(item) if isinstance(item, str) else 20 for item in items)
-        _too_big(sizes + len(str(separator)) * len(items), "join")
-        args = tuple(items if a is value else a for a in args)
-    elif name == "sum":
-        start = rest[2] if len(rest) > 2 else kwargs.get("start", 0)
-        if not isinstance(start, (int, float)):
-            raise TemplateLimit("sum() starts from a number only")
-    return args
+            _too_big(len(call.value) * (1 + len(wrap) // max(width, 1) + 1), "wordwrap")
+    return call.args
+
+
+def _filter_join(call: _FilterCall) -> tuple[Any, ...]:
+    value = call.value
+    if value is None:
+        return call.args
+    items = list(_guarded_loop(value))
+    separator = call.rest[0] if call.rest else call.kwargs.get("d", "")
+    sizes = sum(len(item) if isinstance(item, str) else 20 for item in items)
+    _too_big(sizes + len(str(separator)) * len(items), "join")
+    return tuple(items if a is value else a for a in call.args)
+
+
+def _filter_sum(call: _FilterCall) -> tuple[Any, ...]:
+    start = call.rest[2] if len(call.rest) > 2 else call.kwargs.get("start", 0)
+    if not isinstance(start, (int, float)):
+        raise TemplateLimit("sum() starts from a number only")
+    return call.args
+
+
+_FILTER_CHECKS: dict[str, Callable[[_FilterCall], tuple[Any, ...]]] = {
+    "center": _filter_center,
+    "indent": _filter_indent,
+    "replace": _filter_replace,
+    "format": _filter_format,
+    "batch": _filter_count,
+    "slice": _filter_count,
+    "wordwrap": _filter_wordwrap,
+    "join": _filter_join,
+    "sum": _filter_sum,
+}
 
 
 def _is_jinja_internal(value: Any) -> bool:
