@@ -314,20 +314,37 @@ def region_figures(region: HtmlElement, paragraphs: list[str]) -> list[str]:
     found = region.xpath(_CAPTIONS_XPATH)
     if not found:
         return []
+    inner = _innermost_captions(found, region)
+    captioned = _captioned_blocks(inner, region)
+    known = set(paragraphs)
+    texts: list[str] = []
+    for element in found:
+        text = _figure_text(element, region, inner, captioned, known)
+        if text is not None and text not in texts and _seen_as_content(element, region):
+            texts.append(text)
+    return texts
+
+
+def _innermost_captions(found: list[HtmlElement], region: HtmlElement) -> set[HtmlElement]:
+    """The captions among `found`, only the innermost: a "wp-caption" block holds its
+    "wp-caption-text"."""
     captions = [
         e
         for e in found
         if e.tag == "figcaption" or (e.tag != "img" and _CAPTION_CLASS.search(e.get("class", "")))
     ]
-    # Only the innermost caption: a "wp-caption" block holds its "wp-caption-text".
     inner = set(captions)
     for caption in captions:
         for ancestor in caption.iterancestors():
             if ancestor is region:
                 break
             inner.discard(ancestor)
-    # The blocks a caption names: those around it that hold no other text (a figure, a
-    # video player with its caption block), up to its <figure>.
+    return inner
+
+
+def _captioned_blocks(inner: set[HtmlElement], region: HtmlElement) -> set[HtmlElement]:
+    """The blocks a caption names: those around it that hold no other text (a figure, a
+    video player with its caption block), up to its <figure>."""
     captioned: set[HtmlElement] = set(inner)
     for caption in inner:
         size = len(normalize_text(caption.text_content()))
@@ -339,22 +356,26 @@ def region_figures(region: HtmlElement, paragraphs: list[str]) -> list[str]:
             captioned.add(ancestor)
             if ancestor.tag == "figure":
                 break
-    known = set(paragraphs)
-    texts: list[str] = []
-    for element in found:
-        if element in inner:
-            text = tree_text(element)
-            if len(text.split()) < 2 or len(text) > _MAX_CAPTION or _mostly_linked(element, text):
-                continue
-        elif element.tag == "img":
-            text = _alt_text(element, region, captioned)
-            if not text or text in known:
-                continue
-        else:
-            continue
-        if text not in texts and _seen_as_content(element, region):
-            texts.append(text)
-    return texts
+    return captioned
+
+
+def _figure_text(
+    element: HtmlElement,
+    region: HtmlElement,
+    inner: set[HtmlElement],
+    captioned: set[HtmlElement],
+    known: set[str],
+) -> str | None:
+    """What one caption or picture says, or None when it names no figure."""
+    if element in inner:
+        text = tree_text(element)
+        if len(text.split()) < 2 or len(text) > _MAX_CAPTION or _mostly_linked(element, text):
+            return None
+        return text
+    if element.tag == "img":
+        text = _alt_text(element, region, captioned)
+        return text if text and text not in known else None
+    return None
 
 
 def _seen_as_content(element: HtmlElement, region: HtmlElement) -> bool:

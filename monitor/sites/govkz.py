@@ -113,42 +113,55 @@ class GovKzProfile(Profile):
 
     def extract(self, result: FetchResult, target: Target) -> Extraction:
         page = _Page(target)
-        if page.statement_id and result.status in (404, 410) and not result.problem:
-            return Extraction(gone=True, problem=f"HTTP {result.status}")
         rendered = _asks_for_page(result)
-        if result.status in (401, 403) and not result.problem and not rendered:
-            return Extraction(
-                problem=f"API refused the request (HTTP {result.status}); gov.kz may demand "
-                "browser-issued hash/token headers or block this IP"
-            )
-        reason = classify_unusable(result)
-        if reason and rendered and page.statement_id and _NOT_FOUND.search(reason):
-            # The app's own "page not found" view: its API answered 404 for the statement.
-            return Extraction(gone=True, problem=f"page: {reason}")
-        if reason:
-            return Extraction(problem=f"{'page' if rendered else 'API'}: {reason}")
+        unusable = _unusable(result, page, rendered)
+        if unusable is not None:
+            return unusable
         # The API's JSON first, whatever was asked for: it is the statement as stored.
         if rendered and not _looks_like_json(result):
             return _rendered(result, page)
-        try:
-            data = json.loads(result.text())
-        except ValueError:
-            kind = result.header("content-type") or "unknown type"
-            return Extraction(problem=f"API answered something that is not JSON ({kind})")
-        items, problem = _items(data, single=bool(page.statement_id))
-        if problem:
-            return Extraction(problem=problem)
-        read = [_statement(item, page) for item in items]
-        statements = [s for s in read if s is not None]
-        if not statements:
-            return Extraction(problem="API answered an empty list of statements")
-        if page.statement_id:
-            return Extraction(statements=statements)
-        # A full page means older statements may have been pushed off it; a short page
-        # holds everything the ministry has, so anything missing was removed.
-        dates = [s.published for s in statements if s.published]
-        window = min(dates, key=date_sort_key) if len(items) >= page.size and dates else ""
-        return Extraction(statements=statements, window_start=window, is_listing=True)
+        return _from_api(result, page)
+
+
+def _unusable(result: FetchResult, page: _Page, rendered: bool) -> Extraction | None:
+    """Why this answer holds no statement (gone, refused, not content), or None."""
+    if page.statement_id and result.status in (404, 410) and not result.problem:
+        return Extraction(gone=True, problem=f"HTTP {result.status}")
+    if result.status in (401, 403) and not result.problem and not rendered:
+        return Extraction(
+            problem=f"API refused the request (HTTP {result.status}); gov.kz may demand "
+            "browser-issued hash/token headers or block this IP"
+        )
+    reason = classify_unusable(result)
+    if reason and rendered and page.statement_id and _NOT_FOUND.search(reason):
+        # The app's own "page not found" view: its API answered 404 for the statement.
+        return Extraction(gone=True, problem=f"page: {reason}")
+    if reason:
+        return Extraction(problem=f"{'page' if rendered else 'API'}: {reason}")
+    return None
+
+
+def _from_api(result: FetchResult, page: _Page) -> Extraction:
+    """The statements in the API's JSON answer (one statement, or a page of a listing)."""
+    try:
+        data = json.loads(result.text())
+    except ValueError:
+        kind = result.header("content-type") or "unknown type"
+        return Extraction(problem=f"API answered something that is not JSON ({kind})")
+    items, problem = _items(data, single=bool(page.statement_id))
+    if problem:
+        return Extraction(problem=problem)
+    read = [_statement(item, page) for item in items]
+    statements = [s for s in read if s is not None]
+    if not statements:
+        return Extraction(problem="API answered an empty list of statements")
+    if page.statement_id:
+        return Extraction(statements=statements)
+    # A full page means older statements may have been pushed off it; a short page
+    # holds everything the ministry has, so anything missing was removed.
+    dates = [s.published for s in statements if s.published]
+    window = min(dates, key=date_sort_key) if len(items) >= page.size and dates else ""
+    return Extraction(statements=statements, window_start=window, is_listing=True)
 
 
 class _Page:
@@ -344,6 +357,28 @@ def _body_elements(scope: Tag, heading: Tag) -> list[Tag]:
     if id(heading) not in order:
         return []
     after = order[id(heading)] + len(heading.find_all(True))
+    weights, best = _prose_weights(scope, order, after)
+    if best is None:
+        return []
+    container = _prose_container(scope, best, weights)
+    if container is None:
+        return []
+    if heading not in container.descendants:
+        return [container]
+    # The prose shares a parent with the title: the parent's children after the title's
+    # branch that hold prose.
+    return [
+        child
+        for child in container.find_all(True, recursive=False)
+        if order[id(child)] > after and weights.get(id(child))
+    ]
+
+
+def _prose_weights(
+    scope: Tag, order: dict[int, int], after: int
+) -> tuple[dict[int, float], Tag | None]:
+    """How much prose each element of `scope` holds after position `after` (by id), and
+    the heaviest block of it."""
     weights: dict[int, float] = {}
     best: tuple[float, Tag] | None = None
     for block in scope.find_all(_PROSE):
@@ -358,25 +393,18 @@ def _body_elements(scope: Tag, heading: Tag) -> list[Tag]:
             weights[id(holder)] = weights.get(id(holder), 0.0) + weight
             if holder is scope:
                 break
-    if best is None:
-        return []
+    return weights, None if best is None else best[1]
+
+
+def _prose_container(scope: Tag, best: Tag, weights: dict[int, float]) -> Tag | None:
+    """The nearest element around the heaviest block that holds most of the prose."""
     total = weights[id(scope)]
-    container = best[1] if best[1].name in ("div", "section") else best[1].parent
+    container = best if best.name in ("div", "section") else best.parent
     while container is not None and container is not scope:
         if weights.get(id(container), 0.0) >= _BODY_SHARE * total:
             break
         container = container.parent
-    if container is None:
-        return []
-    if heading not in container.descendants:
-        return [container]
-    # The prose shares a parent with the title: the parent's children after the title's
-    # branch that hold prose.
-    return [
-        child
-        for child in container.find_all(True, recursive=False)
-        if order[id(child)] > after and weights.get(id(child))
-    ]
+    return container
 
 
 def _prose_weight(block: Tag) -> float:
@@ -438,46 +466,11 @@ def _last_page(soup: BeautifulSoup) -> bool | None:
 def _rendered_listing(soup: BeautifulSoup, page: _Page, last_page: bool | None) -> Extraction:
     """The statements a rendered listing shows: one per card (`div.card-news-list__item`,
     or any link to a statement's page where the app draws no cards)."""
-    from bs4 import Tag
-
-    cards = [card for card in soup.select("div.card-news-list__item") if isinstance(card, Tag)]
-    if not cards:
-        main = soup.find("main") or soup.body or soup
-        cards = [a for a in main.find_all("a", href=_DETAILS) if isinstance(a, Tag)]
     statements: dict[str, Statement] = {}
-    for card in cards:
-        anchor = card if card.name == "a" else card.find("a", href=_DETAILS)
-        if not isinstance(anchor, Tag):
-            continue
-        match = _DETAILS.search(urlsplit(str(anchor["href"])).path)
-        if match is None:
-            continue
-        shown = card.select_one(".inner-html")
-        title = inline_text(shown) if isinstance(shown, Tag) else ""
-        title = title or normalize_text(str(anchor.get("title") or "")) or inline_text(anchor)
-        lines = html_to_paragraphs(card)[0] if card is not anchor else []
-        dates = [parse_date(line) for line in lines if is_date_line(line)]
-        published = next((d for d in dates if d), None)
-        # What else the card says (a lead) is its text; the title and date are not.
-        lead = [
-            line
-            for line in lines
-            if line != title and not is_date_line(line) and not _COUNT_ONLY.match(line)
-        ]
-        if not title:
-            continue
-        key = f"{page.language}/{match['id']}"
-        statements.setdefault(
-            key,
-            Statement(
-                key=key,
-                url=page.statement_url(match["id"], match["entity"], match["section"]),
-                title=title,
-                paragraphs=tuple(lead),
-                published=published,
-                language=page.language,
-            ),
-        )
+    for card in _listing_cards(soup):
+        statement = _card_statement(card, page)
+        if statement is not None:
+            statements.setdefault(statement.key, statement)
     if not statements:
         return Extraction(problem=_why_no_statement(soup))
     dates = [s.published for s in statements.values() if s.published]
@@ -485,6 +478,50 @@ def _rendered_listing(soup: BeautifulSoup, page: _Page, last_page: bool | None) 
     # was removed; elsewhere only statements newer than the oldest shown are expected.
     window = "" if last_page else (min(dates, key=date_sort_key) if dates else None)
     return Extraction(statements=list(statements.values()), window_start=window, is_listing=True)
+
+
+def _listing_cards(soup: BeautifulSoup) -> list[Tag]:
+    from bs4 import Tag
+
+    cards = [card for card in soup.select("div.card-news-list__item") if isinstance(card, Tag)]
+    if not cards:
+        main = soup.find("main") or soup.body or soup
+        cards = [a for a in main.find_all("a", href=_DETAILS) if isinstance(a, Tag)]
+    return cards
+
+
+def _card_statement(card: Tag, page: _Page) -> Statement | None:
+    """The statement one card of a rendered listing links to, or None (no link, no title)."""
+    from bs4 import Tag
+
+    anchor = card if card.name == "a" else card.find("a", href=_DETAILS)
+    if not isinstance(anchor, Tag):
+        return None
+    match = _DETAILS.search(urlsplit(str(anchor["href"])).path)
+    if match is None:
+        return None
+    shown = card.select_one(".inner-html")
+    title = inline_text(shown) if isinstance(shown, Tag) else ""
+    title = title or normalize_text(str(anchor.get("title") or "")) or inline_text(anchor)
+    if not title:
+        return None
+    lines = html_to_paragraphs(card)[0] if card is not anchor else []
+    dates = [parse_date(line) for line in lines if is_date_line(line)]
+    # What else the card says (a lead) is its text; the title and date are not.
+    lead = [
+        line
+        for line in lines
+        if line != title and not is_date_line(line) and not _COUNT_ONLY.match(line)
+    ]
+    key = f"{page.language}/{match['id']}"
+    return Statement(
+        key=key,
+        url=page.statement_url(match["id"], match["entity"], match["section"]),
+        title=title,
+        paragraphs=tuple(lead),
+        published=next((d for d in dates if d), None),
+        language=page.language,
+    )
 
 
 def _why_no_statement(soup: BeautifulSoup) -> str:
