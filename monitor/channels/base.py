@@ -86,6 +86,7 @@ class ChannelSettings(Strict):
 
 class Channel:
     type: ClassVar[str] = ""
+    # (`builtins.type`: inside the class, `type` is the attribute above.)
     settings: ClassVar[builtins.type[ChannelSettings]] = ChannelSettings
     registry: ClassVar[dict[str, builtins.type[Channel]]] = {}
     # Longest message the channel's receivers take; longer diffs are cut with a link.

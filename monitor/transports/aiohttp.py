@@ -31,8 +31,9 @@ class AiohttpTransport:
         self.config = config
         # Each watch's URL parsed once, not on every request (aiohttp parses a str each time).
         self._url = lru_cache(maxsize=16384)(URL)
-        self.timeouts = (TimeoutError,)  # aiohttp's own timeouts are TimeoutError too
-        self.failures = (aiohttp.ClientError, OSError)
+        # aiohttp's own timeouts are TimeoutError too.
+        self.timeouts: tuple[type[BaseException], ...] = (TimeoutError,)
+        self.failures: tuple[type[BaseException], ...] = (aiohttp.ClientError, OSError)
         self.guards_connections = False
         self._tls: ssl.SSLContext | None = None
         self._tls_seen = SslObjects("aiohttp")
@@ -85,7 +86,8 @@ class AiohttpTransport:
         ) as response:
             result.status = response.status
             version = response.version
-            result.http_version = f"HTTP/{version.major}.{version.minor}"
+            if version is not None:
+                result.http_version = f"HTTP/{version.major}.{version.minor}"
             result.headers = [
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
             ]

@@ -22,8 +22,8 @@ class HttpxTransport:
 
     def __init__(self, config: FetchConfig) -> None:
         self.config = config
-        self.timeouts = (httpx.TimeoutException, TimeoutError)
-        self.failures = (httpx.TransportError, OSError)
+        self.timeouts: tuple[type[BaseException], ...] = (httpx.TimeoutException, TimeoutError)
+        self.failures: tuple[type[BaseException], ...] = (httpx.TransportError, OSError)
         self.guards_connections = False
         limits = httpx.Limits(
             max_connections=config.concurrency, max_keepalive_connections=config.concurrency
@@ -64,15 +64,15 @@ class HttpxTransport:
             # ("data:text/html,x"), which it reads although it follows no redirect. The
             # answer itself is kept (`_keep_response`), and the Fetcher judges the
             # Location as it does for the other engines.
-            response = request.extensions.get(_KEPT)
-            if response is None:
+            kept: httpx.Response | None = request.extensions.get(_KEPT)
+            if kept is None:
                 raise
-            result.status = response.status_code
-            result.http_version = response.http_version
+            result.status = kept.status_code
+            result.http_version = kept.http_version
             result.headers = [
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in kept.headers.raw
             ]
-            result.tls = self._connection_tls(response, url)
+            result.tls = self._connection_tls(kept, url)
             return
         try:
             result.status = response.status_code
