@@ -42,8 +42,8 @@ PEERS = ("trafilatura==2.3.1", "lxml_html_clean")  # trafilatura's justext needs
 sys.path.insert(0, str(REPO))
 import peers  # noqa: E402  (bench/, this script's folder)
 
-from monitor.extract import get_profile  # noqa: E402
 from monitor.inspect import body_text, extract_page  # noqa: E402
+from monitor.sites import get_profile  # noqa: E402
 
 Extractor = Callable[[bytes, str], str]
 

@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 from monitor.compare import _as_result  # noqa: E402
 from monitor.config import WatchConfig  # noqa: E402
 from monitor.diff import compare  # noqa: E402
-from monitor.extract import Statement, Target, get_profile  # noqa: E402
+from monitor.extract import Statement, Target  # noqa: E402
 from monitor.learned import LearnedFurniture  # noqa: E402
+from monitor.sites import get_profile  # noqa: E402
 from monitor.store import CheckRecord, NewVersion, Store  # noqa: E402
 
 BENCH = ROOT / "tests" / "quality" / "pages" / "bench"
