@@ -154,7 +154,10 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         # Made here, not in __init__: libcurl's transport needs the running event loop.
-        self._engine = self._given or open_transport(self.config.transport, self.config)
+        given = self._given
+        self._engine = (
+            given if given is not None else open_transport(self.config.transport, self.config)
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
