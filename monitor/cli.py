@@ -879,8 +879,8 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_watches_import(args: argparse.Namespace) -> int:
-    from monitor.extract import get_profile
     from monitor.overrides import WatchError, validate_watch, watch_settings
+    from monitor.sites import get_profile
     from monitor.watchlists import WatchListError, describe, read_watch_list
 
     config = _config(args)

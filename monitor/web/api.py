@@ -35,8 +35,9 @@ from starlette.routing import BaseRoute, Match, Route
 from monitor.clock import iso, parse_iso
 from monitor.config import MonitorConfig, WatchConfig
 from monitor.diff import compare
-from monitor.extract import Statement, profile_names
+from monitor.extract import Statement
 from monitor.overrides import WatchError, validate_watch, watch_settings
+from monitor.sites import profile_names
 from monitor.store import Store
 from monitor.store.changes import KINDS, ChangeFilter, Cursor
 from monitor.store.provenance import response_tls
