@@ -59,9 +59,19 @@ def page_site() -> Iterator[PageSite]:
         yield state
 
 
-def site_config(directory: Path, site: PageSite, names: tuple[str, ...], extra: str = "") -> Path:
+def site_config(
+    directory: Path,
+    site: PageSite,
+    names: tuple[str, ...],
+    extra: str = "",
+    *,
+    channels: str = "",
+    watch_channels: str = '["console"]',
+    watch_extra: str = "",
+) -> Path:
     """A config watching the site's statements with the generic profile; `extra` goes into
-    [archive] (the section is written only when given)."""
+    [archive] (the section is written only when given), `channels` after the console
+    channel, `watch_extra` into each [[watch]]."""
     text = f"""
 [store]
 path = "{directory / "store"}"
@@ -78,6 +88,7 @@ confirm_delay = "0s"
 
 [channels.console]
 type = "log"
+{channels}
 """
     if extra:
         text += f"\n[archive]\n{extra}\n"
@@ -89,7 +100,8 @@ url = "{site.page_url(name)}"
 profile = "generic"
 language = "en"
 robots = false
-channels = ["console"]
+channels = {watch_channels}
+{watch_extra}
 """
     path = directory / "monitor.toml"
     path.write_text(text, encoding="utf-8")

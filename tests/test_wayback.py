@@ -35,7 +35,7 @@ from monitor.metrics import REGISTRY
 from monitor.store import Store
 from monitor.wayback import ACCESS_ENV, SECRET_ENV, Submitter
 from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, serve_on_loopback
-from tests.evidence import FIRST, SECOND, PageSite, check_once, page_site
+from tests.evidence import FIRST, SECOND, PageSite, check_once, page_site, site_config
 from tests.webui import add_user, csrf, login, serving
 
 ACCESS = "test-access-4f1c"
@@ -187,43 +187,20 @@ def write_config(
     channels: str = "",
     watch_channels: str = '["console"]',
 ) -> Path:
-    text = f"""
-[store]
-path = "{directory / "store"}"
-
-[fetch]
-allow_private = true
-per_host_delay = "0s"
-retries = 0
-timeout = "10s"
-full_fetch_every = 1
-
-[alerts]
-confirm_delay = "0s"
-
-[archive]
-wayback_endpoint = "{standin.url}"
+    wayback = f"""wayback_endpoint = "{standin.url}"
 wayback_interval = "0.1s"
 wayback_retry = "0.1s"
 wayback_timeout = "5s"
-{archive}
-
-[channels.console]
-type = "log"
-{channels}
-
-[[watch]]
-id = "statement-1"
-url = "{site.page_url("1")}"
-profile = "generic"
-language = "en"
-robots = false
-channels = {watch_channels}
-save_to = ["wayback"]
-"""
-    path = directory / "monitor.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+{archive}"""
+    return site_config(
+        directory,
+        site,
+        ("1",),
+        wayback,
+        channels=channels,
+        watch_channels=watch_channels,
+        watch_extra='save_to = ["wayback"]',
+    )
 
 
 def copies(config: Path) -> list[dict[str, Any]]:
