@@ -11,7 +11,6 @@ stand up later is refused now, and its versions wait for a good one.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import httpx
 
 from monitor import timestamps as tsp
 from monitor.config import ArchiveConfig
+from monitor.rounds import in_rounds
 from monitor.store import Store, now_iso
 from monitor.store import timestamps as stored
 
@@ -102,14 +102,9 @@ class Stamper:
 
     async def run(self) -> None:
         """The daemon's loop: a round every `tsa_interval` until cancelled."""
-        while True:
-            try:
-                await self.stamp_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # never let a bug here stop the daemon
-                logger.exception("trusted timestamping crashed; trying again later")
-            await asyncio.sleep(self.config.tsa_interval)
+        await in_rounds(
+            self.stamp_once, lambda: self.config.tsa_interval, logger, "trusted timestamping"
+        )
 
 
 def verify_timestamps(

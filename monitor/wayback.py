@@ -41,6 +41,7 @@ from monitor.clock import parse_iso
 from monitor.config import ArchiveConfig, MonitorConfig
 from monitor.metrics import REGISTRY
 from monitor.redact import has_userinfo
+from monitor.rounds import in_rounds
 from monitor.store import Store, iso
 from monitor.store import wayback as queue
 
@@ -439,14 +440,9 @@ class Submitter:
 
     async def run(self) -> None:
         """The daemon's loop: a round every `wayback_interval` until cancelled."""
-        while True:
-            try:
-                await self.round()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # never let a bug here stop the daemon
-                logger.exception("Save Page Now submission crashed; trying again later")
-            await asyncio.sleep(self.archive.wayback_interval)
+        await in_rounds(
+            self.round, lambda: self.archive.wayback_interval, logger, "Save Page Now submission"
+        )
 
 
 def _json(answer: httpx.Response) -> dict[str, Any]:
