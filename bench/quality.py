@@ -193,7 +193,7 @@ def run_extractors(cases: list[dict[str, Any]]) -> None:
     print(f"  {'extractor':<22} {'false alerts':>12} {'missed':>7} {'unnamed':>8} {'ms/page':>8}")
     for label, profile in (
         ("monitor generic", "generic"),
-        ("trafilatura 2.0", TrafilaturaProfile.name),
+        ("trafilatura 2.0", TrafilaturaProfile()),
     ):
         scores = {"tuning": Score(), "held-out": Score()}
         failures = []

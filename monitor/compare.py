@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.diff import DiffResult, compare
-from monitor.extract import Extraction, Target, suspicious_shrink
+from monitor.extract import Extraction, Profile, Target, suspicious_shrink
 from monitor.fetch import FetchRequest, FetchResult
 from monitor.sites import get_profile
 
@@ -32,11 +32,13 @@ def compare_pages(
     old: bytes,
     new: bytes,
     url: str,
-    profile_name: str | None = None,
+    profile_name: str | Profile | None = None,
     ignore: list[str] | None = None,
     threshold: float = 0.0,
 ) -> dict[str, Any]:
-    profile = get_profile(profile_name, url)
+    """Would this change alert? `profile_name` names a registered profile, or is one (a
+    bench's peer extractor, which is not a site profile of the daemon)."""
+    profile = profile_name if isinstance(profile_name, Profile) else get_profile(profile_name, url)
     target = Target(url)
     before = profile.extract(_as_result(old, url), target)
     after = profile.extract(_as_result(new, url), target)
