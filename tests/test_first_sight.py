@@ -76,7 +76,11 @@ def test_every_revision_a_killed_daemon_fetched_is_archived(
         daemon = _daemon(config, log)
         try:
             _wait_for(lambda: b"watching" in log.read_bytes(), 30, "'watching' line")  # noqa: B023
-            time.sleep(rng.uniform(0.5, 3.5))
+            # The kill falls at a random moment of the confirmation window, counted from the
+            # daemon's first request: on a loaded machine the first check may start seconds
+            # after "watching", and a kill before any request proves nothing.
+            _wait_for(lambda: watcher.at is not None, 30, "first request")  # noqa: B023
+            time.sleep(rng.uniform(0.4, 3.0))
         finally:
             daemon.send_signal(signal.SIGKILL)
             killed = time.monotonic()

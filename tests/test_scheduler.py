@@ -139,15 +139,18 @@ class _Site:
                 if self.path != "/robots.txt":
                     time.sleep(delay)
                 site.served_at[self.path] = time.monotonic()
+                # Counted out before the answer goes: once the client has it, it may send the
+                # next request at once, and a loaded machine can run that request's handler
+                # before this thread gets back to the lock (a third "at once" that never was).
+                with lock:
+                    site.in_progress -= 1
+                    site.served += 1
                 body = f"<html><body><main><h1>Statement</h1><p>{PROSE}</p></main></body></html>"
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body.encode())))
                 self.end_headers()
                 self.wfile.write(body.encode())
-                with lock:
-                    site.in_progress -= 1
-                    site.served += 1
 
             def log_message(self, *args: object) -> None:
                 pass
