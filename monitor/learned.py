@@ -311,13 +311,7 @@ class Mask:
         links whose words were theirs), numbers of shapes masked."""
         normals = [normal(p) for p in statement.paragraphs]
         forms = [shape(n) for n in normals]
-        drop = {i for i, form in enumerate(forms) if form in self.templates}
-        for before, after, run in self.slots:
-            starts = [-1] if before is None else [i for i, n in enumerate(normals) if n == before]
-            for start in starts:
-                end = _next(normals, after, start + 1)
-                if end is not None and 1 <= end - start - 1 <= run:
-                    drop.update(range(start + 1, end))
+        drop = self._dropped(normals, forms)
         if not drop and not any(form in self.shapes for form in forms):
             return statement
         kept, gone = [], []
@@ -328,12 +322,26 @@ class Mask:
                 kept.append(_NUMBER.sub("#", paragraph))
             else:
                 kept.append(paragraph)
-        links = tuple(
-            link
-            for link in statement.links
-            if not (normal(link.text) and any(normal(link.text) in text for text in gone))
-        )
+        links = tuple(link for link in statement.links if not _words_of(link.text, gone))
         return replace(statement, paragraphs=tuple(kept), links=links)
+
+    def _dropped(self, normals: Sequence[str], forms: Sequence[str]) -> set[int]:
+        """Indexes of the paragraphs that are a template, or fill a slot between its two
+        anchors (no more than the slot's run of them)."""
+        drop = {i for i, form in enumerate(forms) if form in self.templates}
+        for before, after, run in self.slots:
+            starts = [-1] if before is None else [i for i, n in enumerate(normals) if n == before]
+            for start in starts:
+                end = _next(normals, after, start + 1)
+                if end is not None and 1 <= end - start - 1 <= run:
+                    drop.update(range(start + 1, end))
+        return drop
+
+
+def _words_of(link_text: str, gone: Sequence[str]) -> bool:
+    """Whether a link's words were those of a dropped paragraph (it goes with it)."""
+    words = normal(link_text)
+    return bool(words) and any(words in text for text in gone)
 
 
 def _next(normals: Sequence[str], after: str | None, start: int) -> int | None:
@@ -393,7 +401,7 @@ class LearnedFurniture:
                 logger.exception("%s: could not learn furniture", watch.id)
 
     def learn_watch(self, watch_id: str) -> list[LearnedItem]:
-        started = time.perf_counter()
+        started = time.thread_time()
         items: dict[str, LearnedItem] = {}
         for rows in self.store.recent_versions(watch_id, WINDOW).values():
             history = [
@@ -415,7 +423,7 @@ class LearnedFurniture:
         return list(items.values())
 
     def learn_host(self, host: str) -> list[LearnedItem]:
-        started = time.perf_counter()
+        started = time.thread_time()
         self._host_learned[host] = time.monotonic()
         self._host_stored[host] = 0
         rows = self.store.newest_texts(host, HOST_SAMPLE)
@@ -450,12 +458,14 @@ class LearnedFurniture:
     def _account(
         self, started: float, scope: str, scope_id: str, found: int, added: int, dropped: int
     ) -> float:
-        spent = time.perf_counter() - started
+        # CPU time, not the clock: the host's relearning is paced to a share of the CPU, and
+        # a loaded machine stretching the wall-clock time would space it out for nothing.
+        spent = time.thread_time() - started
         self.learned += 1
         self.seconds += spent
         if added or dropped:
             logger.info(
-                "%s %s: learned furniture: %d items (%d new, %d dropped) in %.1f ms",
+                "%s %s: learned furniture: %d items (%d new, %d dropped) in %.1f ms of CPU",
                 scope,
                 scope_id,
                 found,

@@ -145,25 +145,8 @@ def _translate(pattern: str) -> str:
     while i < n:
         char = pattern[i]
         if char == "\\":
-            if i + 1 >= n:
-                raise _Unexpressible
-            escaped = pattern[i + 1]
-            i += 2
-            if escaped in ("u", "U"):  # Python's \uXXXX / \UXXXXXXXX: RE2's \x{...}
-                width = 4 if escaped == "u" else 8
-                digits = pattern[i : i + width]
-                if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                    raise _Unexpressible
-                out.append(f"\\x{{{digits}}}")
-                i += width
-            elif in_class:
-                if escaped in _UNEXPRESSIBLE_INSIDE:
-                    raise _Unexpressible
-                out.append(_INSIDE.get(escaped, "\\" + escaped))
-            else:
-                if escaped in _UNEXPRESSIBLE_OUTSIDE:
-                    raise _Unexpressible
-                out.append(_OUTSIDE.get(escaped, "\\" + escaped))
+            escape, i = _escape(pattern, i, in_class)
+            out.append(escape)
             continue
         if in_class:
             # "]" first in a class ("[]a]", "[^]a]") is a literal in Python.
@@ -171,10 +154,7 @@ def _translate(pattern: str) -> str:
                 in_class = False
             elif char == "[":
                 char = r"\["  # a literal in Python; RE2 would read "[:alpha:]" as a class
-            out.append(char)
-            i += 1
-            continue
-        if char == "[":
+        elif char == "[":
             in_class = True
             class_start = i + 1
             if pattern.startswith("^", class_start):
@@ -186,6 +166,27 @@ def _translate(pattern: str) -> str:
     if in_class:
         raise _Unexpressible
     return "".join(out)
+
+
+def _escape(pattern: str, i: int, in_class: bool) -> tuple[str, int]:
+    """The RE2 spelling of the escape at `pattern[i]` (a backslash), and where the pattern
+    goes on after it."""
+    if i + 1 >= len(pattern):
+        raise _Unexpressible
+    escaped = pattern[i + 1]
+    i += 2
+    if escaped in ("u", "U"):  # Python's \uXXXX / \UXXXXXXXX: RE2's \x{...}
+        width = 4 if escaped == "u" else 8
+        digits = pattern[i : i + width]
+        if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
+            raise _Unexpressible
+        return f"\\x{{{digits}}}", i + width
+    unexpressible, spelling = (
+        (_UNEXPRESSIBLE_INSIDE, _INSIDE) if in_class else (_UNEXPRESSIBLE_OUTSIDE, _OUTSIDE)
+    )
+    if escaped in unexpressible:
+        raise _Unexpressible
+    return spelling.get(escaped, "\\" + escaped), i
 
 
 @lru_cache(maxsize=1)

@@ -110,7 +110,9 @@ def test_masking_and_the_ui_diff_view_survive_hostile_rules() -> None:
     started = time.monotonic()
     result = compare(old, new, rules, ignore_budget=0.3)
     view = diff_view(old, new, rules)
-    assert time.monotonic() - started < 5
+    # Budgets of 0.3 s and 1 s a side, given up on; unguarded, the rule would run for hours.
+    # The bound leaves room for a loaded machine, not for a hang.
+    assert time.monotonic() - started < 15
     assert result.problems == [f"ignore pattern {hopeless!r} took over 0.3s; not applied"]
     [change] = result.changes  # the view counter's change is masked; the edit is not
     assert change.added == ("изменён",)

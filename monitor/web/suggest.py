@@ -56,24 +56,30 @@ def noise_fragments(old: Statement | None, new: Statement | None) -> list[str]:
     for change in compare(old, new).changes:
         if change.field not in ("body", "title", "figures"):
             continue
-        if not (change.before and change.after):
+        if change.before and change.after:
+            fragments += _hunks(change.before, change.after)
+        else:
             fragments.append(change.before or change.after)
-            continue
-        diffs, _ = word_diff(change.before, change.after)
-        for index, (op, _text) in enumerate(diffs):
-            if op == EQUAL or (index and diffs[index - 1][0] != EQUAL):
-                continue  # a hunk starts at its first non-equal piece
-            end = index
-            while end < len(diffs) and diffs[end][0] != EQUAL:
-                end += 1
-            hunk = diffs[index:end]
-            changed = "".join(t for o, t in hunk if o > 0) or "".join(t for _, t in hunk)
-            left = _LAST_WORD.search(diffs[index - 1][1]) if index else None
-            right = _FIRST_WORD.search(diffs[end][1]) if end < len(diffs) else None
-            fragments.append(
-                (left.group(1) if left else "") + changed + (right.group(1) if right else "")
-            )
     return [f.strip() for f in fragments if f.strip() and len(f) <= _MAX_FRAGMENT]
+
+
+def _hunks(before: str, after: str) -> list[str]:
+    """Each run of changed words between two texts (the new words, or the old where none
+    came), with the word on either side of it."""
+    diffs, _ = word_diff(before, after)
+    hunks = []
+    for index, (op, _text) in enumerate(diffs):
+        if op == EQUAL or (index and diffs[index - 1][0] != EQUAL):
+            continue  # a hunk starts at its first non-equal piece
+        end = index
+        while end < len(diffs) and diffs[end][0] != EQUAL:
+            end += 1
+        hunk = diffs[index:end]
+        changed = "".join(t for o, t in hunk if o > 0) or "".join(t for _, t in hunk)
+        left = _LAST_WORD.search(diffs[index - 1][1]) if index else None
+        right = _FIRST_WORD.search(diffs[end][1]) if end < len(diffs) else None
+        hunks.append((left.group(1) if left else "") + changed + (right.group(1) if right else ""))
+    return hunks
 
 
 class FragmentCache:
