@@ -118,10 +118,10 @@ def test_kill_9_at_random_moments_loses_no_committed_version(
                 if phase == "starting":  # imports, opening, migrating
                     time.sleep(rng.uniform(0.2, 1.5))
                 elif phase == "first checks":
-                    _wait_for_line(log, "watching", timeout=20)
+                    _wait_for_line(log, "watching", timeout=60)
                     time.sleep(rng.uniform(0.0, 2.0))
                 else:  # between and inside later writes, once this daemon has stored one
-                    _wait_for_line(log, LOGGED, timeout=20)
+                    _wait_for_line(log, LOGGED, timeout=60)
                     time.sleep(rng.uniform(0.0, 1.0))
                 daemon.send_signal(signal.SIGKILL)
                 daemon.wait(timeout=10)
