@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, Union, runtime_checkable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -484,6 +484,15 @@ def _setting_names(model: type[BaseModel]) -> set[str]:
     return {field.alias or name for name, field in model.model_fields.items()}
 
 
+@runtime_checkable
+class ProfileOptions(Protocol):
+    """What the config reader asks of the profiles (`monitor.sites.ProfileCatalog`), given as
+    `known_profiles`: the options model of the profile a watch gets. Passed in, not imported,
+    so the config stays below the profiles."""
+
+    def options_model(self, name: str | None, url: str) -> type[BaseModel]: ...
+
+
 def _check_references(
     config: MonitorConfig, source: str, path: Path, known_profiles: Iterable[str] | None
 ) -> None:
@@ -509,6 +518,18 @@ def _check_references(
             refuse(
                 ("watch", index, "profile"), f"unknown profile {watch.profile!r} (known: {known})"
             )
+        if isinstance(known_profiles, ProfileOptions):
+            model = known_profiles.options_model(watch.profile, watch.url)
+            try:
+                model.model_validate(watch.options)
+            except ValidationError as err:
+                first = err.errors()[0]
+                loc = ("watch", index, "options", *first["loc"])
+                message = first["msg"]
+                if first["type"] == "extra_forbidden":
+                    taken = ", ".join(sorted(_setting_names(model))) or "none"
+                    message = f"not an option of this watch's profile (it takes: {taken})"
+                refuse(loc, message)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -554,7 +575,11 @@ def locate(source: str, loc: tuple[Any, ...]) -> int | None:
             found = _KEY.match(line)
             if found and found.group(2) == key:
                 return number
-    return own_table_line or header_line
+    found_line = own_table_line or header_line
+    if found_line is None and len(loc) > 1:
+        # A key inside an inline table (`options = { size = 0 }`): the line of the table's key.
+        return locate(source, loc[:-1])
+    return found_line
 
 
 def _split_loc(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], str | None]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from monitor.config import MonitorConfig, load_config
 from monitor.diff import render_inline
 from monitor.scheduler import Daemon
-from monitor.sites import profile_names
+from monitor.sites import profile_catalog
 from monitor.store import Store
 
 DEMO_DIR = Path("snapshots/demo")
@@ -74,7 +74,7 @@ def run_demo(timeout: float = 60.0, directory: Path = DEMO_DIR) -> int:
     directory.mkdir(parents=True)
     with ReplicaSite() as site:
         print(f"Replica of gov.kz serving on {site.url}")
-        config = load_config(write_demo_config(directory, site.url), profile_names())
+        config = load_config(write_demo_config(directory, site.url), profile_catalog())
         with Store.from_config(config.store) as store:
             ok = asyncio.run(_demo(site, config, store, timeout))
     print(f"\nData and config kept in {directory}/ — try:")

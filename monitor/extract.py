@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict
+
 # Response classification lives in its own module; both names are part of this one's API.
 from monitor.classify import classify_unusable, suspicious_shrink  # noqa: F401
 from monitor.clock import parse_iso
@@ -34,6 +36,12 @@ if TYPE_CHECKING:
     from bs4 import Tag
 
 
+class NoOptions(BaseModel):
+    """The options of a profile that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Profile:
     """Base of site profiles; `monitor.sites.PROFILES` lists them, in the order they are
     asked whether a URL is theirs."""
@@ -41,6 +49,9 @@ class Profile:
     name: ClassVar[str] = ""
     # Host names this profile is the natural choice for (exact match).
     hosts: ClassVar[tuple[str, ...]] = ()
+    # What a watch's `options = { ... }` may say to this profile: checked when the config is
+    # read, so a typo is an error naming its line, not a setting silently not applied.
+    options: ClassVar[type[BaseModel]] = NoOptions
 
     @classmethod
     def matches(cls, url: str) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from monitor.config import MonitorConfig, WatchConfig, load_config
-from monitor.sites import profile_names
+from monitor.sites import profile_catalog
 
 logger = logging.getLogger("monitor.scheduler")
 
@@ -20,7 +20,7 @@ logger = logging.getLogger("monitor.scheduler")
 def reread(file: MonitorConfig, running: MonitorConfig) -> MonitorConfig:
     """The file `file` was loaded from, loaded again, with `running`'s [fetch] and [store].
     Raises ConfigError when it no longer loads."""
-    fresh = load_config(file.source or "", known_profiles=profile_names())
+    fresh = load_config(file.source or "", known_profiles=profile_catalog())
     if fresh.fetch != running.fetch or fresh.store != running.store:
         logger.warning("reload: [fetch] and [store] changes take effect after a restart")
     return fresh.model_copy(update={"fetch": running.fetch, "store": running.store})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config, parse_duration
-from monitor.sites import profile_names
+from monitor.sites import profile_catalog, profile_names
 from tests.conftest import REPO, monitor_cli
 
 VALID_HEAD = """
@@ -76,6 +76,26 @@ type = "log"
             "not valid CSS",
         ),
         ('[[watch]\nid = "a"\n', 8, "", "TOML syntax error"),
+        (  # a profile's own options: a typo, a bad value, an option of another profile
+            '[[watch]]\nid = "a"\nurl = "https://www.gov.kz/memleket/entities/mfa/press/news"\n'
+            "options = { szie = 5 }\n",
+            11,
+            "watch[0].options.szie",
+            "not an option of this watch's profile (it takes: size)",
+        ),
+        (
+            '[[watch]]\nid = "a"\nurl = "https://x.kz/feed.xml"\nprofile = "feed"\n'
+            "options = { size = 0 }\n",
+            12,
+            "watch[0].options.size",
+            "greater than or equal to 1",
+        ),
+        (
+            '[[watch]]\nid = "a"\nurl = "https://x.kz/"\noptions = { size = 5 }\n',
+            11,
+            "watch[0].options.size",
+            "(it takes: none)",
+        ),
     ],
 )
 def test_broken_config_names_file_line_and_field(
@@ -84,7 +104,7 @@ def test_broken_config_names_file_line_and_field(
     path = tmp_path / "monitor.toml"
     path.write_text(VALID_HEAD + "\n" + body, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        load_config(path, profile_names())
+        load_config(path, profile_catalog())
     error = caught.value
     assert (error.file, error.line, error.field) == (str(path), line, field), str(error)
     assert message in error.message

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from pydantic import BaseModel
+
 from monitor.extract import Profile
 from monitor.sites.feed import FeedProfile
 from monitor.sites.generic import GenericProfile
@@ -27,15 +31,42 @@ def profile_names() -> list[str]:
     return sorted(_BY_NAME)
 
 
-def get_profile(name: str | None, url: str) -> Profile:
+def profile_class(name: str | None, url: str) -> type[Profile]:
     """The named profile, else the first in `PROFILES` whose `matches(url)` is true, else
     `generic`."""
     if name:
-        return _BY_NAME[name]()
+        return _BY_NAME[name]
     for cls in PROFILES:
         if cls.matches(url):
-            return cls()
-    return GenericProfile()
+            return cls
+    return GenericProfile
 
 
-__all__ = ["PROFILES", "Profile", "get_profile", "profile_names"]
+def get_profile(name: str | None, url: str) -> Profile:
+    return profile_class(name, url)()
+
+
+class ProfileCatalog:
+    """The profiles as the config reader knows them: their names (iterating), and the
+    options model of the profile a watch gets."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(profile_names())
+
+    def options_model(self, name: str | None, url: str) -> type[BaseModel]:
+        return profile_class(name, url).options
+
+
+def profile_catalog() -> ProfileCatalog:
+    return ProfileCatalog()
+
+
+__all__ = [
+    "PROFILES",
+    "Profile",
+    "ProfileCatalog",
+    "get_profile",
+    "profile_catalog",
+    "profile_class",
+    "profile_names",
+]

@@ -33,6 +33,8 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from monitor.extract import (
     Extraction,
     Link,
@@ -63,8 +65,16 @@ _COMPLETE = re.compile(rb"<(?:[\w.-]+:)?complete\s*/>|<(?:[\w.-]+:)?complete\s*>
 _HISTORY_NS = b"http://purl.org/syndication/history/1.0"
 
 
+class FeedOptions(BaseModel):
+    """`options = { size = 10 }`: the entries the feed holds when it is full."""
+
+    model_config = ConfigDict(extra="forbid")
+    size: int = Field(default=DEFAULT_SIZE, ge=1)
+
+
 class FeedProfile(Profile):
     name = "feed"
+    options = FeedOptions
 
     @classmethod
     def matches(cls, url: str) -> bool:
@@ -206,9 +216,10 @@ def _language(entry: Any, feed: Any) -> str | None:
 
 
 def _size(target: Target) -> int:
+    # Checked when a config file is read; a watch added elsewhere with a bad size falls back.
     try:
-        return int(target.options.get("size", DEFAULT_SIZE))
-    except (TypeError, ValueError):
+        return FeedOptions.model_validate(target.options).size
+    except ValidationError:
         return DEFAULT_SIZE
 
 

@@ -20,6 +20,8 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from monitor.extract import (
     Extraction,
     Link,
@@ -56,8 +58,16 @@ _DETAILS = re.compile(
 )
 
 
+class GovKzOptions(BaseModel):
+    """`options = { size = 20 }`: statements asked for per listing request."""
+
+    model_config = ConfigDict(extra="forbid")
+    size: int = Field(default=_DEFAULT_SIZE, ge=1, le=1000)
+
+
 class GovKzProfile(Profile):
     name = "govkz"
+    options = GovKzOptions
 
     @classmethod
     def matches(cls, url: str) -> bool:
@@ -177,7 +187,7 @@ class _Page:
         self.statement_id = match.group("id")
         lang = target.language or (query.get("lang") or ["ru"])[0]
         self.language = lang if lang in _LANGUAGES else "ru"
-        self.size = int(target.options.get("size", _DEFAULT_SIZE))
+        self.size = GovKzOptions.model_validate(target.options).size
         self.drop = target.drop_selectors
 
     @property
