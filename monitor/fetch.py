@@ -24,7 +24,7 @@ from monitor.tls import TlsInfo
 from monitor.transports import Transport, open_transport
 
 # Named here too: the SSRF guard's refusal and address rule are the fetch stage's API.
-from monitor.transports.base import InvalidURL, RefusedAddress, refuse_non_public
+from monitor.transports.base import InvalidURL, RefusedAddress, Request, refuse_non_public
 
 __all__ = [
     "FetchRequest",
@@ -209,9 +209,8 @@ class Fetcher:
                         guarded = parts.hostname  # the engine judges what it connects to
                     else:
                         await _refuse_private(parts)
-                response_delay = await self._one_request(
-                    engine, method, url, parts.netloc, guarded, request.headers, body, result
-                )
+                exchange = Request(method, url, request.headers, body, guarded)
+                response_delay = await self._one_request(engine, exchange, parts.netloc, result)
             except RefusedAddress as err:
                 result.problem = f"refused: {err}"
                 return None
@@ -246,15 +245,7 @@ class Fetcher:
         return None
 
     async def _one_request(
-        self,
-        engine: Transport,
-        method: str,
-        url: str,
-        host: str,
-        guarded: str | None,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        result: FetchResult,
+        self, engine: Transport, request: Request, host: str, result: FetchResult
     ) -> float | None:
         gate = self._hosts.get(host)
         if gate is None:
@@ -266,14 +257,14 @@ class Fetcher:
         async with gate.slots, self._global:
             if gate.spacing:
                 await gate.pace()
-            result.url = url
+            result.url = request.url
             # The engines' timeouts are per read; a server dripping one byte a second would
             # never trip them, so the whole exchange also has a deadline. It starts once the
             # request may go: time queued behind the concurrency limits (thousands of first
             # checks at a daemon's start, found by bench/soak.py) is not the server's fault.
             task = self._deadlines.start()
             try:
-                await engine.send(method, url, headers, body, result, guarded)
+                await engine.send(request, result)
             except asyncio.CancelledError:
                 if self._deadlines.expired(task):
                     raise TimeoutError from None

@@ -10,7 +10,6 @@ for less (monitor/transports/curl.py).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ import aiohttp
 from yarl import URL
 
 from monitor.tls import SslObjects, TlsInfo
-from monitor.transports.base import BODYLESS, Response, read_capped, tls_context
+from monitor.transports.base import BODYLESS, Request, Response, read_capped, tls_context
 
 if TYPE_CHECKING:
     from monitor.config import FetchConfig
@@ -61,15 +60,8 @@ class AiohttpTransport:
             trust_env=False,
         )
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        result: Response,
-        guarded: str | None = None,
-    ) -> None:
+    async def send(self, request: Request, result: Response) -> None:
+        method, url, headers, body = request.method, request.url, request.headers, request.body
         if self._proxy_headers and url.startswith("http:"):
             headers = {**headers, **self._proxy_headers}
         async with self._session.request(

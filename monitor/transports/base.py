@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -26,6 +27,18 @@ class RefusedAddress(Exception):
 class InvalidURL(ValueError):
     """A URL a transport cannot request: the watch's own, or a redirect's Location (httpx
     parses the Location itself, even when it does not follow it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One exchange a transport is asked for. `guarded`: the host name whose every
+    connection must pass the SSRF guard (only for a transport that `guards_connections`)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None = None
+    guarded: str | None = None
 
 
 class Response(Protocol):
@@ -44,9 +57,9 @@ class Response(Protocol):
 class Transport(Protocol):
     """One HTTP exchange, no redirects followed.
 
-    `send` fills in the response's status, HTTP version, headers and body (cut at
-    max_bytes, with `truncated` and `problem` set); it raises one of `timeouts` or
-    `failures`, which the Fetcher turns into a problem and, perhaps, a retry.
+    `send` makes the `request` and fills in the response's status, HTTP version, headers
+    and body (cut at max_bytes, with `truncated` and `problem` set); it raises one of
+    `timeouts` or `failures`, which the Fetcher turns into a problem and, perhaps, a retry.
 
     A transport that `guards_connections` checks the address of every connection it opens
     for a request given a `guarded` host name (the SSRF guard), and raises RefusedAddress
@@ -58,15 +71,7 @@ class Transport(Protocol):
     failures: tuple[type[BaseException], ...]
     guards_connections: bool
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        result: Response,
-        guarded: str | None = None,
-    ) -> None: ...
+    async def send(self, request: Request, result: Response) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -37,7 +37,13 @@ from monitor.tls import (
     chain_from_certinfo,
     protocol_handshake,
 )
-from monitor.transports.base import RefusedAddress, Response, refuse_non_public, tls_context
+from monitor.transports.base import (
+    RefusedAddress,
+    Request,
+    Response,
+    refuse_non_public,
+    tls_context,
+)
 
 if TYPE_CHECKING:
     from monitor.config import FetchConfig
@@ -159,15 +165,9 @@ class CurlTransport:
         self._tls_by_chain: dict[tuple[str, str], TlsInfo] = {}
         self._handshake_context: ssl.SSLContext | None = None
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        result: Response,
-        guarded: str | None = None,
-    ) -> None:
+    async def send(self, request: Request, result: Response) -> None:
+        method, url, headers, body = request.method, request.url, request.headers, request.body
+        guarded = request.guarded
         handle = self._idle.pop() if self._idle else self._new_handle()
         exchange = _Exchange(self._loop.create_future(), self.config.max_bytes, guarded)
         try:

@@ -5,13 +5,12 @@ libcurl's wheels do not install — at several times libcurl's CPU per request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from monitor.tls import SslObjects, TlsInfo
-from monitor.transports.base import InvalidURL, Response, read_capped, tls_context
+from monitor.transports.base import InvalidURL, Request, Response, read_capped, tls_context
 
 if TYPE_CHECKING:
     from monitor.config import FetchConfig
@@ -44,27 +43,22 @@ class HttpxTransport:
         )
         self._tls_seen = SslObjects("httpx")
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        result: Response,
-        guarded: str | None = None,
-    ) -> None:
+    async def send(self, request: Request, result: Response) -> None:
+        url = request.url
         try:
-            request = self._client.build_request(method, url, headers=headers, content=body)
+            outgoing = self._client.build_request(
+                request.method, url, headers=request.headers, content=request.body
+            )
         except httpx.InvalidURL as err:
             raise InvalidURL(str(err)) from None
         try:
-            response = await self._client.send(request, stream=True)
+            response = await self._client.send(outgoing, stream=True)
         except httpx.InvalidURL:
             # The request was fine: what httpx could not parse is the answer's Location
             # ("data:text/html,x"), which it reads although it follows no redirect. The
             # answer itself is kept (`_keep_response`), and the Fetcher judges the
             # Location as it does for the other engines.
-            kept: httpx.Response | None = request.extensions.get(_KEPT)
+            kept: httpx.Response | None = outgoing.extensions.get(_KEPT)
             if kept is None:
                 raise
             result.status = kept.status_code

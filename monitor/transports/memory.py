@@ -19,17 +19,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from monitor.transports.base import BODYLESS, Response
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    body: bytes | None
+from monitor.transports.base import BODYLESS, Request, Response
 
 
 @dataclass(frozen=True)
@@ -73,16 +65,9 @@ class MemoryTransport:
         transport.site = site
         return transport
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        result: Response,
-        guarded: str | None = None,
-    ) -> None:
-        request = Request(method, url, dict(headers), body)
+    async def send(self, request: Request, result: Response) -> None:
+        # A copy of the headers: what was sent, whatever the caller does with its dict later.
+        request = replace(request, headers=dict(request.headers))
         self.requests.append(request)
         answer = self.handler(request)
         if inspect.isawaitable(answer):
@@ -90,7 +75,8 @@ class MemoryTransport:
         result.status = answer.status
         result.http_version = answer.http_version
         result.headers = list(answer.headers)
-        body_bytes = b"" if answer.status in BODYLESS or method == "HEAD" else answer.body
+        bodyless = answer.status in BODYLESS or request.method == "HEAD"
+        body_bytes = b"" if bodyless else answer.body
         if self.max_bytes is not None and len(body_bytes) > self.max_bytes:
             result.truncated = True
             result.problem = f"body larger than max_bytes ({self.max_bytes})"
