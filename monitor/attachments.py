@@ -26,7 +26,7 @@ from monitor.documents import is_document_url, kind_of, name_of, read_or_problem
 from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators
 from monitor.isolate import Work, WorkFailed
 from monitor.links import normalize_url
-from monitor.statement import Document, Extraction, Statement
+from monitor.statement import Document, Extraction, Link, Statement
 from monitor.store import Store, iso
 from monitor.store.attachments import AttachmentRecord
 
@@ -76,7 +76,7 @@ class AttachmentReader:
     async def _with_documents(
         self, watch: WatchConfig, statement: Statement, extraction: Extraction
     ) -> Statement:
-        links = {}
+        links: dict[str, Link] = {}
         for link in statement.attachments:
             if is_document_url(link.href):
                 links.setdefault(normalize_url(link.href), link)
@@ -103,7 +103,9 @@ class AttachmentReader:
             read = attachments.latest_read(watch.id, url)
         known = self._known(read, url, name)
         headers = Validators(read["etag"], read["last_modified"]).headers({}) if read else {}
-        result = await self.fetcher.fetch(FetchRequest(url, headers=headers, obey_robots=watch.robots))
+        result = await self.fetcher.fetch(
+            FetchRequest(url, headers=headers, obey_robots=watch.robots)
+        )
         if self._watches is not None:
             self._watches.add(watch.id)
         if result.not_modified and known is not None:

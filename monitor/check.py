@@ -330,9 +330,7 @@ class Checker:
         n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
         metrics.observe_check(outcome, time.monotonic() - look.started)
         _log_versions(watch, versions)
-        return CheckOutcome(
-            watch.id, outcome, detail, len(versions), n_alerts, recheck_in=recheck
-        )
+        return CheckOutcome(watch.id, outcome, detail, len(versions), n_alerts, recheck_in=recheck)
 
     async def _precompress(self, versions: list[NewVersion], result: FetchResult) -> None:
         """Big blobs of the commit to come are compressed in a thread, not in the event loop."""

@@ -44,9 +44,7 @@ IGNORE_BUDGET = 1.0
 EQUAL, DELETE, INSERT = 0, -1, 1
 
 # What of a statement a change is in.
-ChangedField = Literal[
-    "title", "published", "body", "figures", "links", "attachments", "documents"
-]
+ChangedField = Literal["title", "published", "body", "figures", "links", "attachments", "documents"]
 
 
 @dataclass(frozen=True)
@@ -414,15 +412,13 @@ def _document_changes(
         unsure = set(old.ocr_unsure) | set(new.ocr_unsure)
         kept = 0
         for change in found:
-            where = _page_where(change, old, new, old_units, new_units)
-            if where is None:  # on a scan, and OCR noise
-                continue
-            if where[1] and _ocr_noise(change, unsure):
+            located, on_scan = _page_where(change, old, new, old_units, new_units)
+            if on_scan and _ocr_noise(change, unsure):
                 continue
             changes.append(
                 Change(
                     "documents",
-                    f"{named} changed: {where[0]}",
+                    f"{named} changed: {located}",
                     change.before,
                     change.after,
                     change.removed,
@@ -453,7 +449,7 @@ def _page_where(
     new: Document,
     old_units: list[tuple[tuple[int, int], str]],
     new_units: list[tuple[tuple[int, int], str]],
-) -> tuple[str, bool] | None:
+) -> tuple[str, bool]:
     """Where a change of the documents' paragraphs is, as "page 2, paragraph 3[, sentence
     1]", and whether it is on a page read by OCR. `_body_changes` numbers the paragraphs of
     the whole document: a removal's number is the old document's, any other the new's."""
@@ -480,7 +476,9 @@ def _ocr_noise(change: Change, unsure: set[str]) -> bool:
     added = re.findall(r"\w+", " ".join(change.added).lower())
     if not removed and not added:
         return True
-    if all(word in unsure for word in removed + added):
+    # What one read of a scan saw and the second read of the same bytes did not: the
+    # change did not survive a re-OCR.
+    if any(words and all(word in unsure for word in words) for words in (removed, added)):
         return True
     if len(removed) != len(added):
         return False

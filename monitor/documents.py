@@ -16,7 +16,7 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from monitor.statement import Document
@@ -134,7 +134,9 @@ def _zip_kind(body: bytes, href: str) -> str:
     try:
         archive = zipfile.ZipFile(io.BytesIO(body))
         names = set(archive.namelist())
-        mimetype = archive.read("mimetype").decode("ascii", "replace") if "mimetype" in names else ""
+        mimetype = (
+            archive.read("mimetype").decode("ascii", "replace") if "mimetype" in names else ""
+        )
     except (zipfile.BadZipFile, OSError, ValueError) as err:
         raise DocumentProblem(f"damaged or truncated zip container: {err}") from None
     if "word/document.xml" in names:
@@ -181,7 +183,7 @@ def _pdf(body: bytes, ocr: tuple[str, ...]) -> _Read:
         if len(reader.pages) > MAX_PAGES:
             raise DocumentProblem(f"{len(reader.pages):,} pages, over the limit of {MAX_PAGES:,}")
         metadata = _pdf_metadata(reader)
-        texts = [page.extract_text() or "" for page in reader.pages]
+        texts = [_page_text(page) for page in reader.pages]
     except (FileNotDecryptedError, DependencyError) as err:
         raise DocumentProblem(f"encrypted PDF: {err}") from None
     except LimitReachedError as err:
@@ -199,6 +201,15 @@ def _pdf(body: bytes, ocr: tuple[str, ...]) -> _Read:
             ocr_pages.append(index + 1)
             unsure |= _disagreeing(first, second)
     return pages, metadata, ocr_pages, unsure
+
+
+def _page_text(page: Any) -> str:
+    # The content stream is decoded here first: `extract_text` logs and swallows the
+    # LimitReachedError of a stream over pypdf's decompression limit, and reads on.
+    contents = page.get_contents()
+    if contents is not None:
+        contents.get_data()
+    return page.extract_text() or ""
 
 
 def _pdf_metadata(reader: Any) -> dict[str, str]:
@@ -258,8 +269,7 @@ def _ocr_page(body: bytes, index: int, languages: tuple[str, ...]) -> tuple[str,
                 reads.append(pytesseract.image_to_string(image, lang="+".join(languages)))
             except pytesseract.TesseractNotFoundError:
                 raise DocumentProblem(
-                    "OCR asked for, but Tesseract is not installed (apt-get install "
-                    "tesseract-ocr)"
+                    "OCR asked for, but Tesseract is not installed (apt-get install tesseract-ocr)"
                 ) from None
             except pytesseract.TesseractError as err:
                 raise DocumentProblem(f"OCR failed: {err.message}") from None
@@ -433,7 +443,7 @@ def name_of(href: str, words: str | None = None) -> str:
     return unquote(urlsplit(href).path.rsplit("/", 1)[-1]) or href
 
 
-__all__: Iterable[str] = [
+__all__ = [
     "DocumentProblem",
     "is_document_url",
     "kind_of",

@@ -490,6 +490,7 @@ attachment = Table(
     "version names the body's SHA-256 in its documents (monitor/attachments.py).",
 )
 
+
 @event.listens_for(metadata, "after_create")
 def _after_create(_target: MetaData, connection: Connection, **_kw: object) -> None:
     # A new database is made by create_all; the search index is not a Table of metadata:
