@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import io
 import json
-import shutil
 import threading
 import zlib
 from collections.abc import Iterator
@@ -303,6 +302,27 @@ def test_a_sentence_replaced_on_page_two_of_the_pdf_alerts_once_naming_it(
 
     assert [o.alerts for o in run.check()] == [0]  # nothing new, nothing again
 
+    # Exports keep each version of the file: a WARC response record per PDF version, and
+    # the files' facts on each JSON line.
+    from warcio.archiveiterator import ArchiveIterator
+
+    from monitor.export import write_jsonl, write_warc
+
+    with Store(run.config.store.path) as store:
+        write_warc(store, tmp_path / "out.warc.gz")
+        write_jsonl(store, tmp_path / "out.jsonl")
+    with open(tmp_path / "out.warc.gz", "rb") as stream:
+        pdfs = [
+            record.content_stream().read()
+            for record in ArchiveIterator(stream)
+            if record.rec_type == "response"
+            and record.rec_headers.get_header("WARC-Target-URI").endswith("full-text.pdf")
+        ]
+    assert {hashlib.sha256(body).hexdigest() for body in pdfs} == shas
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    files = [line["attachments"][0]["sha256"] for line in lines if line.get("attachments")]
+    assert set(files) == shas
+
 
 def test_a_file_regenerated_with_the_same_text_is_archived_not_alerted(
     tmp_path: Path, site: Site
@@ -341,7 +361,6 @@ channels = ["console"]
     assert [v["kind"] for v in versions] == ["baseline", "edited"]
 
 
-@pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs tesseract-ocr (.ci/run)")
 def test_a_scanned_page_is_read_by_ocr_and_its_edit_alerts(tmp_path: Path, site: Site) -> None:
     lines = ["The talks concern the border treaty.", "The ministry will meet on Monday."]
     site.put("/scan.pdf", "application/pdf", make_scan(lines))
