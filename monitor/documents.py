@@ -371,7 +371,8 @@ def _odf(body: bytes, _ocr: tuple[str, ...]) -> _Read:
         document = load(io.BytesIO(body))
     except Exception as err:  # odfpy raises what its XML and zip layers raise
         raise DocumentProblem(f"damaged OpenDocument file: {type(err).__name__}: {err}") from None
-    tables = document.spreadsheet.getElementsByType(Table) if document.spreadsheet else []
+    spreadsheet = getattr(document, "spreadsheet", None)
+    tables = spreadsheet.getElementsByType(Table) if spreadsheet is not None else []
     if tables:
         pages = []
         for table in tables:
@@ -382,8 +383,12 @@ def _odf(body: bytes, _ocr: tuple[str, ...]) -> _Read:
                     rows.append(" · ".join(c for c in cells if c))
             pages.append(rows)
     else:
-        texts = [teletype.extractText(e) for e in document.text.getElementsByType(P)]
-        texts += [teletype.extractText(e) for e in document.text.getElementsByType(H)]
+        # Headings and paragraphs in the order they stand.
+        body = document.text
+        order = {id(e): n for n, e in enumerate(_walk(body))}
+        elements = body.getElementsByType(P) + body.getElementsByType(H)
+        elements.sort(key=lambda e: order.get(id(e), 0))
+        texts = [teletype.extractText(e) for e in elements]
         pages = [[t for t in (_clean(text) for text in texts) if t]]
     meta = {
         "creator": _odf_meta(document, "creator"),
@@ -392,6 +397,14 @@ def _odf(body: bytes, _ocr: tuple[str, ...]) -> _Read:
         "generator": _odf_meta(document, "generator"),
     }
     return pages, meta, [], set()
+
+
+def _walk(element: Any) -> list[Any]:
+    """An ODF element and its descendants, in document order."""
+    found = [element]
+    for child in element.childNodes:
+        found += _walk(child)
+    return found
 
 
 def _odf_meta(document: Any, name: str) -> str:

@@ -505,3 +505,58 @@ def test_ocr_languages_are_checked_with_file_line_and_field(tmp_path: Path, site
         load_config(path, profile_names())
     message = str(caught.value)
     assert "monitor.toml:" in message and "ocr" in message
+
+
+def test_each_format_is_read_with_its_library() -> None:
+    import openpyxl
+    from odf.opendocument import OpenDocumentText
+    from odf.text import P
+
+    from monitor.documents import read_document
+
+    odt = OpenDocumentText()
+    for text in ("Note verbale No. 12.", "The Embassy presents its compliments."):
+        odt.text.addElement(P(text=text))
+    odt_bytes = io.BytesIO()
+    odt.write(odt_bytes)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Country", "Visits"])
+    sheet.append(["Japan", 3])
+    xlsx_bytes = io.BytesIO()
+    book.save(xlsx_bytes)
+    rtf = rb"{\rtf1\ansi{\fonttbl\f0\fswiss Helvetica;}\f0 First line of the note.\par "
+    rtf += rb"Second line.\par}"
+    files = {
+        "note.odt": odt_bytes.getvalue(),
+        "stats.xlsx": xlsx_bytes.getvalue(),
+        "note.rtf": rtf,
+        "annex.docx": make_docx(["Annex.", "Participants."]),
+    }
+    read = {name: read_document(body, f"http://x/{name}", name) for name, body in files.items()}
+    assert read["note.odt"].pages == (
+        ("Note verbale No. 12.", "The Embassy presents its compliments."),
+    )
+    assert read["stats.xlsx"].pages == (("Country · Visits", "Japan · 3"),)
+    assert read["stats.xlsx"].page_label(1) == "sheet 1"
+    assert read["note.rtf"].pages == (("First line of the note.", "Second line."),)
+    assert read["annex.docx"].kind == "DOCX"
+    assert dict(read["annex.docx"].metadata)["author"] == "Press service"
+
+
+def test_the_diff_page_shows_a_files_paragraph_with_its_page() -> None:
+    from monitor.diff import DELETE, INSERT
+    from monitor.documents import read_document
+    from monitor.web.diffview import diff_view
+
+    def statement(sentence: str) -> Statement:
+        body = make_pdf([PAGE_ONE, page_two(sentence)])
+        document = read_document(body, "http://x/full.pdf", "Full text")
+        return Statement("k", "http://x/", "Joint statement", ("Text.",), documents=(document,))
+
+    view = diff_view(statement(SENTENCE), statement(EDITED), [])
+    (shown,) = view.fields
+    assert shown.where == "the PDF “Full text” changed: page 2, paragraph 2"
+    assert {p.text.strip() for p in shown.pieces if p.op == DELETE} >= {"Astana", "Monday"}
+    assert {p.text.strip() for p in shown.pieces if p.op == INSERT} >= {"Geneva", "Friday"}
