@@ -384,9 +384,9 @@ def _odf(body: bytes, _ocr: tuple[str, ...]) -> _Read:
             pages.append(rows)
     else:
         # Headings and paragraphs in the order they stand.
-        body = document.text
-        order = {id(e): n for n, e in enumerate(_walk(body))}
-        elements = body.getElementsByType(P) + body.getElementsByType(H)
+        text = document.text
+        order = {id(e): n for n, e in enumerate(_walk(text))}
+        elements = text.getElementsByType(P) + text.getElementsByType(H)
         elements.sort(key=lambda e: order.get(id(e), 0))
         texts = [teletype.extractText(e) for e in elements]
         pages = [[t for t in (_clean(text) for text in texts) if t]]
