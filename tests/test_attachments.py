@@ -560,3 +560,13 @@ def test_the_diff_page_shows_a_files_paragraph_with_its_page() -> None:
     assert shown.where == "the PDF “Full text” changed: page 2, paragraph 2"
     assert {p.text.strip() for p in shown.pieces if p.op == DELETE} >= {"Astana", "Monday"}
     assert {p.text.strip() for p in shown.pieces if p.op == INSERT} >= {"Geneva", "Friday"}
+
+
+def test_a_files_words_are_found_by_search(tmp_path: Path, site: Site) -> None:
+    serve_statement(site)
+    run = Run(config_for(tmp_path, site, statement_watch(site)))
+    run.check()
+    with Store(run.config.store.path) as store:
+        store.fulltext.index_text()
+        found = store.fulltext.search("Astana")  # only the PDF says it
+    assert len(found) == 1
