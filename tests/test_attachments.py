@@ -570,3 +570,14 @@ def test_a_files_words_are_found_by_search(tmp_path: Path, site: Site) -> None:
         store.fulltext.index_text()
         found = store.fulltext.search("Astana")  # only the PDF says it
     assert len(found) == 1
+
+
+def test_monitor_extract_shows_a_documents_pages(tmp_path: Path) -> None:
+    from tests.conftest import monitor_cli
+
+    pdf = tmp_path / "treaty.pdf"
+    pdf.write_bytes(make_pdf([PAGE_ONE, page_two(SENTENCE)]))
+    done = monitor_cli(None, "extract", "--url", "https://example.org/treaty.pdf", str(pdf))
+    assert done.returncode == 0, done.stderr
+    assert "(document)" in done.stdout
+    assert f"[page 2]\nThe parties agreed on the following.\n{SENTENCE}" in done.stdout
