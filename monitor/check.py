@@ -491,8 +491,14 @@ class Checker:
         rules = look.reading.rules
         if not changes or decide.same_rules(decide.last_rules(look.state.validators), rules):
             return changes
+        # The files each statement had: read again, a page carries them as they were.
+        files = {}
+        for change in changes:
+            old = self._text(look, change.head.text_sha256) if change.head else None
+            if old is not None and old.documents:
+                files[change.key] = old.documents
         texts = {
-            response_id: await self._read_again(response_id, look.reading)
+            response_id: await self._read_again(response_id, look.reading, files)
             for response_id in sorted(decide.rereads(changes, heads))
         }
         changes = decide.excused(changes, heads, texts)
@@ -505,7 +511,9 @@ class Checker:
             )
         return changes
 
-    async def _read_again(self, response_id: int, reading: _Reading) -> dict[str, str] | None:
+    async def _read_again(
+        self, response_id: int, reading: _Reading, files: dict[str, Any] | None = None
+    ) -> dict[str, str] | None:
         """A stored response read under the current rules: its statements' text hashes;
         None when it cannot be read so (then nothing is excused)."""
         row = self.store.response(response_id)
@@ -520,7 +528,9 @@ class Checker:
             body=self.store.read_blob(row["body_sha256"]),
         )
         try:
-            return await self.work.run(statement_hashes, reading.profile, result, reading.target)
+            return await self.work.run(
+                statement_hashes, reading.profile, result, reading.target, files
+            )
         except WorkFailed as err:
             logger.warning("response %d could not be read again: %s", response_id, err)
             return None

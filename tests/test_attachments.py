@@ -581,3 +581,27 @@ def test_monitor_extract_shows_a_documents_pages(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "(document)" in done.stdout
     assert f"[page 2]\nThe parties agreed on the following.\n{SENTENCE}" in done.stdout
+
+
+def test_changed_extraction_rules_are_excused_for_a_statement_with_files(
+    tmp_path: Path, site: Site
+) -> None:
+    serve_statement(site)
+    page = site.files["/statement.html"][1].replace(
+        b"<ul>",
+        b'<p class="aside">The embassy in Tokyo answers questions on these talks.</p><ul>',
+    )
+    site.put("/statement.html", "text/html; charset=utf-8", page)
+    run = Run(config_for(tmp_path, site, statement_watch(site)))
+    run.check()
+    _, versions = run.read()
+    assert any("Tokyo" in p for p in run.statement(versions[-1]).paragraphs)
+    # The user drops the aside: the rules' doing, read again and recorded, not alerted. (New
+    # bytes without new words, so that the page is fetched whole, not answered with a 304.)
+    site.put("/statement.html", "text/html; charset=utf-8", page + b"<!-- cached -->")
+    run = Run(config_for(tmp_path, site, statement_watch(site, 'ignore_selectors = [".aside"]')))
+    outcome = run.check()[0]
+    assert (outcome.outcome, outcome.alerts) == ("changed", 0)
+    _, versions = run.read()
+    assert versions[-1]["kind"] == "baseline"
+    assert run.statement(versions[-1]).documents  # the files stay with the statement
