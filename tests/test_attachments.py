@@ -605,3 +605,27 @@ def test_changed_extraction_rules_are_excused_for_a_statement_with_files(
     _, versions = run.read()
     assert versions[-1]["kind"] == "baseline"
     assert run.statement(versions[-1]).documents  # the files stay with the statement
+
+
+def test_discovered_statements_take_attachments_and_ocr_from_their_listing() -> None:
+    from datetime import UTC, datetime
+
+    from monitor.config import WatchConfig
+    from monitor.discover import statement_watch as discovered
+
+    listing = WatchConfig(
+        id="listing", url="https://example.org/news", discover=True, ocr=["rus", "kaz"]
+    )
+    row = {
+        "watch_id": "listing.1",
+        "url": "https://example.org/news/1",
+        "title": "Statement",
+        "profile": "generic",
+        "language": None,
+        "published": None,
+        "discovered_at": "2026-12-01T00:00:00Z",
+    }
+    watch = discovered(listing, row, datetime.now(UTC))
+    assert (watch.attachments, watch.ocr) == (True, ["rus", "kaz"])
+    off = discovered(listing.model_copy(update={"attachments": False}), row, datetime.now(UTC))
+    assert off.attachments is False
