@@ -19,6 +19,7 @@ from typing import Any
 
 from monitor import decide, metrics
 from monitor.alerts import build_alert
+from monitor.attachments import AttachmentReader
 from monitor.browser import BrowserEngine
 from monitor.capture import CapturedHeaders
 from monitor.clock import parse_iso
@@ -136,6 +137,7 @@ class Checker:
         # Problems of a watch's ignore rules already logged (once each).
         self._told: set[tuple[str, str]] = set()
         self.furniture = LearnedFurniture(store)
+        self.attachments = AttachmentReader(store, fetcher, self.work)
         self._register(config.watch)
 
     def reconfigure(self, config: MonitorConfig, changed: list[str]) -> None:
@@ -163,6 +165,7 @@ class Checker:
                 dict(watch.options),
                 tuple(watch.ignore_selectors),
                 watch.fetcher,
+                tuple(watch.ocr),
             )
             self._readings[watch.id] = _Reading(profile, target, _rules_of(watch, profile))
             if not watch.robots:
@@ -261,6 +264,7 @@ class Checker:
         full_fetch_every = self.config.fetch.full_fetch_every
         conditional = decide.conditional(state.pending, state.since_full, full_fetch_every)
         result, extraction = await self._fetch(reading, watch, state, conditional)
+        extraction = await self._attachments(watch, extraction)
 
         if extraction is not None and extraction.problem and not extraction.gone:
             return self._problem(watch, at, _ms_since(started), result, extraction.problem, state)
@@ -294,7 +298,7 @@ class Checker:
                 decide.SHRINK_ACCEPT_AFTER,
                 shrunk,
             )
-        if look.extraction is not None:
+        if look.extraction is not None and not look.extraction.from_archive:
             _remember(state, result, look.reading.rules)
         alerts = _succeeded(watch, state, at)
         settled = await self._settle(look, changes)
@@ -308,8 +312,12 @@ class Checker:
             state.last_change_at = at
             await self._precompress(versions, result)
         outcome = "changed" if versions else "unchanged"
+        # Attachments that could not be used this time (the statement kept their text).
+        detail = "; ".join(look.extraction.attachment_problems) if look.extraction else ""
         self.store.commit_check(
-            CheckRecord(watch.id, at, ms, outcome, result.status, instance=self.instance),
+            CheckRecord(
+                watch.id, at, ms, outcome, result.status, detail[:500] or None, self.instance
+            ),
             state,
             # Only a new version stores its response; an unchanged check skips building it.
             response=_response_record(result) if versions else None,
@@ -322,7 +330,7 @@ class Checker:
         n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
         metrics.observe_check(outcome, time.monotonic() - look.started)
         _log_versions(watch, versions)
-        return CheckOutcome(watch.id, outcome, "", len(versions), n_alerts, recheck_in=recheck)
+        return CheckOutcome(watch.id, outcome, detail, len(versions), n_alerts, recheck_in=recheck)
 
     async def _precompress(self, versions: list[NewVersion], result: FetchResult) -> None:
         """Big blobs of the commit to come are compressed in a thread, not in the event loop."""
@@ -367,6 +375,27 @@ class Checker:
         )
 
     # --- fetching and reading ------------------------------------------------------------------
+
+    async def _attachments(
+        self, watch: WatchConfig, extraction: Extraction | None
+    ) -> Extraction | None:
+        """The statements with their attachments read in (monitor/attachments.py). A page
+        that did not change (None) still has its files looked at, when it has any: a PDF is
+        replaced as quietly as a page is edited."""
+        if not watch.attachments or watch.discover:
+            return extraction
+        if extraction is not None:
+            if extraction.problem:
+                return extraction
+            return await self.attachments.attach(watch, extraction)
+        if not self.attachments.watched(watch.id):
+            return None
+        heads = self.store.heads(watch.id)
+        stored = [self._stored(head.text_sha256) for head in heads.values() if head.text_sha256]
+        return await self.attachments.again(watch, stored)
+
+    def _stored(self, text_sha256: str) -> Statement:
+        return Statement.from_json(self.store.read_blob(text_sha256))
 
     async def _fetch(
         self,
@@ -462,8 +491,14 @@ class Checker:
         rules = look.reading.rules
         if not changes or decide.same_rules(decide.last_rules(look.state.validators), rules):
             return changes
+        # The files each statement had: read again, a page carries them as they were.
+        files = {}
+        for change in changes:
+            old = self._text(look, change.head.text_sha256) if change.head else None
+            if old is not None and old.documents:
+                files[change.key] = old.documents
         texts = {
-            response_id: await self._read_again(response_id, look.reading)
+            response_id: await self._read_again(response_id, look.reading, files)
             for response_id in sorted(decide.rereads(changes, heads))
         }
         changes = decide.excused(changes, heads, texts)
@@ -476,7 +511,9 @@ class Checker:
             )
         return changes
 
-    async def _read_again(self, response_id: int, reading: _Reading) -> dict[str, str] | None:
+    async def _read_again(
+        self, response_id: int, reading: _Reading, files: dict[str, Any] | None = None
+    ) -> dict[str, str] | None:
         """A stored response read under the current rules: its statements' text hashes;
         None when it cannot be read so (then nothing is excused)."""
         row = self.store.response(response_id)
@@ -491,7 +528,9 @@ class Checker:
             body=self.store.read_blob(row["body_sha256"]),
         )
         try:
-            return await self.work.run(statement_hashes, reading.profile, result, reading.target)
+            return await self.work.run(
+                statement_hashes, reading.profile, result, reading.target, files
+            )
         except WorkFailed as err:
             logger.warning("response %d could not be read again: %s", response_id, err)
             return None
@@ -805,6 +844,8 @@ def _rules_of(watch: WatchConfig, profile: Profile) -> str:
     ]
     if watch.fetcher != "http":  # a rendered page may read differently from the API answer
         rules.append(watch.fetcher)
+    if watch.ocr:  # a scan reads as its OCR text only with OCR on
+        rules.append(("ocr", list(watch.ocr)))
     return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
 
 

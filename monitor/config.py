@@ -321,6 +321,15 @@ class WatchConfig(Strict):
     # Internet Archive's Save Page Now ([archive] wayback_*, monitor/wayback.py).
     save_to: list[str] = Field(default_factory=list)
 
+    # The documents a statement links to (PDF, Word, OpenDocument, RTF, Excel) are fetched
+    # and read with it: a replaced file is part of the statement's change.
+    attachments: bool = True
+    # Tesseract languages (e.g. ["rus", "kaz", "eng"]) a PDF page without a text layer is
+    # read with; empty: scanned pages are not read.
+    ocr: list[Annotated[str, Field(pattern=r"^[a-z]{3}(?:_[a-z]+)?$")]] = Field(
+        default_factory=list
+    )
+
     # A listing whose every statement becomes a watch of its own (found → "published"),
     # checked often while new and less often as it ages; the listing keeps `interval`.
     discover: bool = False

@@ -21,7 +21,7 @@ from diff_match_patch import diff_match_patch
 
 from monitor.clock import parse_iso
 from monitor.links import is_attachment, normalize_url
-from monitor.statement import Link, Statement
+from monitor.statement import Document, Link, Statement
 from monitor.userregex import RegexTimeout, UserRegex, compile_user_regex
 
 logger = logging.getLogger("monitor.diff")
@@ -44,7 +44,7 @@ IGNORE_BUDGET = 1.0
 EQUAL, DELETE, INSERT = 0, -1, 1
 
 # What of a statement a change is in.
-ChangedField = Literal["title", "published", "body", "figures", "links", "attachments"]
+ChangedField = Literal["title", "published", "body", "figures", "links", "attachments", "documents"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,9 @@ class DiffResult:
     # Why part of the comparison was not done as configured (an ignore rule over its time,
     # not applied): for that one watch's check to report.
     problems: list[str] = field(default_factory=list)
+    # What changed that is no edit and never alerts: a file re-generated with the same text
+    # (its metadata), OCR that read a scan differently. Shown with the version.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -164,10 +167,15 @@ def compare(
     changes += body_changes
     changes += _figure_changes(figures_old, figures_new)
     changes += _link_changes(old.links + old.attachments, new.links + new.attachments)
-    result = DiffResult(changes=changes, timed_out=timed_out, problems=problems)
+    notes: list[str] = []
+    if old.documents or new.documents:
+        changes += _document_changes(old.documents, new.documents, rules, ignore_budget, notes)
+    result = DiffResult(changes=changes, timed_out=timed_out, problems=problems, notes=notes)
     result.score = _score(result, old)
     result.summary = summarize(result)
-    if not changes and date_old != date_new:
+    if not changes and notes:
+        result.summary = "no change; " + "; ".join(notes)
+    elif not changes and date_old != date_new:
         # Archived (the stored text differs), but nothing a reader would call an edit.
         result.summary = f"no change (the date read to another precision: {date_old} → {date_new})"
     return result
@@ -374,6 +382,133 @@ def _figure_changes(olds: Sequence[str], news: Sequence[str]) -> list[Change]:
     return changes
 
 
+def _document_changes(
+    olds: Sequence[Document],
+    news: Sequence[Document],
+    rules: Sequence[UserRegex],
+    budget: float,
+    notes: list[str],
+) -> list[Change]:
+    """What changed in the statement's documents, paragraph by paragraph with the page named
+    ("the PDF “Full text” changed: page 2, paragraph 3"). A document read for the first time
+    is no change (its link's coming is one, see `_link_changes`); a file whose bytes changed
+    but not its text changes only `notes` (its metadata), as does OCR noise: a word that a
+    second read of the same scan did not confirm, or a word changed by a single character."""
+    before = {normalize_url(document.href): document for document in olds}
+    changes: list[Change] = []
+    for new in news:
+        old = before.get(normalize_url(new.href))
+        if old is None or old.sha256 == new.sha256:
+            continue
+        named = f"the {new.kind} “{new.name}”"
+        if not old.pages and not new.pages:
+            where = f"{named} was replaced (its text is not read)"
+            changes.append(Change("documents", where, old.sha256, new.sha256))
+            continue
+        old_units, new_units = _document_units(old), _document_units(new)
+        texts = _mask_all([t for _, t in old_units] + [t for _, t in new_units], rules, budget, [])
+        old_texts, new_texts = texts[: len(old_units)], texts[len(old_units) :]
+        found, _ = _body_changes(old_texts, new_texts)
+        unsure = set(old.ocr_unsure) | set(new.ocr_unsure)
+        kept = 0
+        for change in found:
+            located, on_scan = _page_where(change, old, new, old_units, new_units)
+            if on_scan and _ocr_noise(change, unsure):
+                continue
+            changes.append(
+                Change(
+                    "documents",
+                    f"{named} changed: {located}",
+                    change.before,
+                    change.after,
+                    change.removed,
+                    change.added,
+                )
+            )
+            kept += 1
+        if not kept:
+            notes.append(_same_text_note(named, old, new, bool(found)))
+    return changes
+
+
+def _document_units(document: Document) -> list[tuple[tuple[int, int], str]]:
+    """Each paragraph of a document with its (page, paragraph on the page)."""
+    return [
+        ((page, index), paragraph)
+        for page, paragraphs in enumerate(document.pages, start=1)
+        for index, paragraph in enumerate(paragraphs, start=1)
+    ]
+
+
+_PARAGRAPH_AT = re.compile(r"paragraph (\d+)")
+
+
+def _page_where(
+    change: Change,
+    old: Document,
+    new: Document,
+    old_units: list[tuple[tuple[int, int], str]],
+    new_units: list[tuple[tuple[int, int], str]],
+) -> tuple[str, bool]:
+    """Where a change of the documents' paragraphs is, as "page 2, paragraph 3[, sentence
+    1]", and whether it is on a page read by OCR. `_body_changes` numbers the paragraphs of
+    the whole document: a removal's number is the old document's, any other the new's."""
+    side, units = (old, old_units) if change.before and not change.after else (new, new_units)
+    on_scan = False
+
+    def located(match: re.Match[str]) -> str:
+        nonlocal on_scan
+        number = int(match.group(1))
+        if not 1 <= number <= len(units):
+            return match.group(0)
+        page, index = units[number - 1][0]
+        on_scan |= page in side.ocr_pages
+        pages = len(side.pages) > 1 or side.kind == "PDF"
+        return f"{side.page_label(page)}, paragraph {index}" if pages else f"paragraph {index}"
+
+    return _PARAGRAPH_AT.sub(located, change.where), on_scan
+
+
+def _ocr_noise(change: Change, unsure: set[str]) -> bool:
+    """Whether a change on a scanned page is what OCR does, not what the file says: only
+    words a second read did not confirm, or words that differ by a single character."""
+    removed = re.findall(r"\w+", " ".join(change.removed).lower())
+    added = re.findall(r"\w+", " ".join(change.added).lower())
+    if not removed and not added:
+        return True
+    # What one read of a scan saw and the second read of the same bytes did not: the
+    # change did not survive a re-OCR.
+    if any(words and all(word in unsure for word in words) for words in (removed, added)):
+        return True
+    if len(removed) != len(added):
+        return False
+    return all(_one_apart(a, b) for a, b in zip(removed, added, strict=True))
+
+
+def _one_apart(a: str, b: str) -> bool:
+    """Whether two words differ by at most one character (changed, added or dropped)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _same_text_note(named: str, old: Document, new: Document, ocr_only: bool) -> str:
+    """The note of a file replaced without a change of its words."""
+    if ocr_only:
+        return f"{named} was replaced; its OCR text differs only by what OCR misreads"
+    before, after = dict(old.metadata), dict(new.metadata)
+    moved = [
+        f"{name} “{before.get(name, '')}” → “{after.get(name, '')}”"
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name, "") != after.get(name, "")
+    ]
+    said = ": " + ", ".join(moved) if moved else " (the same metadata)"
+    return f"{named} was re-generated with the same text{said}"
+
+
 def _link_changes(old: Sequence[Link], new: Sequence[Link]) -> list[Change]:
     """Links and attachments that came or went, matched by URL without tracking parameters."""
     old_set = {normalize_url(link.href): link for link in old}
@@ -413,6 +548,9 @@ def _score(result: DiffResult, old: Statement) -> float:
         for c in result.changes
         if c.field == "body"
     )
+    if any(c.field == "documents" for c in result.changes):
+        # A file's edit is an edit of the statement, however long the file.
+        return 0.6
     score = 0.2 + 0.8 * min(1.0, 4 * words_changed / words_total) if words_changed else 0.0
     if not words_changed and any(" moved to " in c.where for c in result.changes):
         score = 0.1  # reordering changes emphasis, not wording
@@ -444,6 +582,8 @@ def _describe(change: Change) -> str:
         return f"{where}: {_quote([change.before])} → {_quote([change.after])}"
     if change.field == "figures":
         return f"{where}: {_quote([change.before or change.after])}"
+    if change.field == "documents" and not (change.removed or change.added):
+        return where  # a file replaced whose text is not read
     if change.field in ("links", "attachments"):
         # The link's own words first (a button's "Download", a document's name), then where
         # it pointed.

@@ -40,6 +40,9 @@ _INHERITED = (
     "muted",
     "fetcher",
     "save_to",
+    # A listing fetches no files itself: these are for its statements (monitor/attachments.py).
+    "attachments",
+    "ocr",
 )
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_ID = 64

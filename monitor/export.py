@@ -25,6 +25,10 @@ that describe the bytes on the wire — Content-Encoding, Transfer-Encoding, Con
 are written as X-Archive-Orig-*, and Content-Length is that of the payload as written:
 replay tools would otherwise try to decompress it again.
 
+Attachments (monitor/attachments.py): each version of a file a statement's documents name
+is written once, as `request` and `response` records like a page's; in JSON lines each
+version lists them under `attachments` (URL, kind, SHA-256 of the bytes, size, when fetched).
+
 JSON lines: one object per version with the same facts (the response's TLS provenance
 as `response.tls`, null when it was not recorded), the statement as a JSON object
 (`statement`; re-serialised with sorted keys, no spaces and unescaped UTF-8 it gives back
@@ -210,6 +214,7 @@ def write_jsonl(
                 count.skipped.append(f"{_version_name(row)}: {err}")
                 continue
             line["statement"] = json.loads(raw) if raw is not None else None
+            line["attachments"] = attachment_facts(store, line["statement"])
             line["text"] = Statement.from_json(raw).render_text() if raw is not None else None
             if not include_secrets:
                 # A single page's statement names its URL, credentials and all.
@@ -269,6 +274,7 @@ def write_warc(
             except StoreError as err:
                 count.skipped.append(f"{_version_name(row)} (statement): {err}")
                 described = response_id
+            _write_attachments(store, writer, row, count, include_secrets, response_ids)
             record = writer.create_warc_record(
                 _version_uri(row),
                 "metadata",
@@ -378,6 +384,68 @@ def _write_exchange(
     _write(writer, request, count)
     _write(writer, record, count)
     return str(record_id)
+
+
+def attachment_facts(store: Store, statement: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The answers that brought a statement's documents (monitor/attachments.py): each
+    version of a file by the SHA-256 of its bytes, as the `attachment` table has them."""
+    documents = (statement or {}).get("documents", ())
+    found = store.attachments.by_bodies({d["sha256"] for d in documents})
+    facts = []
+    for document in documents:
+        row = found.get(document["sha256"])
+        facts.append(
+            {
+                "url": document["href"],
+                "kind": document["kind"],
+                "sha256": document["sha256"],
+                "size": document["size"],
+                "fetched_at": row["fetched_at"] if row else None,
+                "status": row["status"] if row else None,
+                "media_type": row["media_type"] if row else None,
+            }
+        )
+    return facts
+
+
+def _write_attachments(
+    store: Store,
+    writer: WARCWriter,
+    row: dict[str, Any],
+    count: ExportCount,
+    include_secrets: bool,
+    written: dict[int, str | None],
+) -> None:
+    """The request and response records of each file the version's statement names, once
+    per file version (`written` is keyed by negative attachment ids beside responses)."""
+    if not row["text_sha256"]:
+        return
+    try:
+        statement = json.loads(store.read_blob(row["text_sha256"]))
+    except StoreError:
+        return  # named already by the statement's own record
+    shas = {document["sha256"] for document in statement.get("documents", ())}
+    for sha, answer in sorted(store.attachments.by_bodies(shas).items()):
+        key = -int(answer["id"])
+        if key in written:
+            continue
+        exchange = {
+            "body_sha256": sha,
+            "request_body_sha256": None,
+            "status": answer["status"],
+            "headers": [tuple(pair) for pair in json.loads(answer["headers"])],
+            "requested_at": answer["fetched_at"],
+            "url": answer["url"],
+            "final_url": answer["final_url"],
+            "request_headers": {},
+            "http_version": None,
+            "method": "GET",
+        }
+        try:
+            written[key] = _write_exchange(store, writer, exchange, count, include_secrets)
+        except StoreError as err:
+            written[key] = None
+            count.skipped.append(f"attachment {answer['url']} ({sha[:12]}): {err}")
 
 
 def _write_tls(

@@ -49,6 +49,8 @@ def extract_page(body: bytes, url: str, profile: Profile) -> dict[str, Any]:
                 "links": [asdict(link) for link in s.links],
                 "attachments": [asdict(link) for link in s.attachments],
                 "figures": list(s.figures),
+                # A document's text (a file watched, or a statement's files), page by page.
+                **({"documents": [d.to_dict() for d in s.documents]} if s.documents else {}),
             }
             for s in extraction.statements
         ],
@@ -114,4 +116,8 @@ def _render_text(line: dict[str, Any]) -> str:
             if statement[heading]:
                 lines.append(f"{heading}:")
                 lines += [f"- {link['text']} <{link['href']}>" for link in statement[heading]]
+        for document in statement.get("documents", ()):
+            lines.append(f"{document['kind']} “{document['name']}”:")
+            for number, page in enumerate(document["pages"], start=1):
+                lines += [f"[page {number}]", *page]
     return "\n".join(lines) + "\n\n"

@@ -303,10 +303,24 @@ def read_answer(profile: Any, result: Any, target: Any) -> Any:
     return extraction
 
 
-def statement_hashes(profile: Any, result: Any, target: Any) -> dict[str, str] | None:
+def statement_hashes(
+    profile: Any, result: Any, target: Any, files: dict[str, Any] | None = None
+) -> dict[str, str] | None:
     """The text hashes of the statements a stored answer gives under a profile's current
-    reading; None when it gives none (then nothing is excused, see `Checker._changes`)."""
+    reading; None when it gives none (then nothing is excused, see `Checker._changes`).
+    `files`: by key, the documents the statement had (monitor/attachments.py): a page
+    read again carries its files as they were, so only what the rules explain is excused."""
+    from dataclasses import replace
+
     extraction = profile.extract(result, target)
     if extraction.problem:
         return None
-    return {statement.key: statement.sha256 for statement in extraction.statements}
+    files = files or {}
+    return {
+        statement.key: (
+            replace(statement, documents=files[statement.key])
+            if statement.key in files
+            else statement
+        ).sha256
+        for statement in extraction.statements
+    }

@@ -22,6 +22,66 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Document:
+    """The text of a file: an attachment of a statement (a PDF, a Word file), or the file a
+    watch points at. `sha256` names its bytes as fetched (an archive blob); `pages` holds
+    each page's paragraphs (a PDF's pages, a spreadsheet's sheets, one page for a text
+    document without page breaks)."""
+
+    href: str
+    name: str  # the link's words ("Full text"), else the file's name
+    kind: str  # PDF, DOCX, ODT, RTF, XLSX; DOC: archived, its text not read
+    sha256: str
+    size: int
+    pages: tuple[tuple[str, ...], ...] = ()
+    # What the file says about itself (author, producer, creation date), sorted by name:
+    # shown when a file is re-generated with the same text, never alerted.
+    metadata: tuple[tuple[str, str], ...] = ()
+    # Pages (1-based) whose text is OCR of a scan rather than the file's own text layer.
+    ocr_pages: tuple[int, ...] = ()
+    # Words of those pages that a second OCR of the same bytes read differently: a change
+    # in them alone is OCR noise, not an edit.
+    ocr_unsure: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for optional in ("ocr_pages", "ocr_unsure"):
+            if not data[optional]:
+                del data[optional]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Document:
+        return cls(
+            href=data["href"],
+            name=data["name"],
+            kind=data["kind"],
+            sha256=data["sha256"],
+            size=data["size"],
+            pages=tuple(tuple(page) for page in data.get("pages", ())),
+            metadata=tuple((str(k), str(v)) for k, v in data.get("metadata", ())),
+            ocr_pages=tuple(data.get("ocr_pages", ())),
+            ocr_unsure=tuple(data.get("ocr_unsure", ())),
+        )
+
+    def page_label(self, number: int) -> str:
+        """How a person names one of its pages: "page 2", "sheet 2", "page 2 (OCR)"."""
+        label = f"{'sheet' if self.kind in SPREADSHEETS else 'page'} {number}"
+        return f"{label} (OCR)" if number in self.ocr_pages else label
+
+    def render_text(self) -> str:
+        lines = [f"{self.kind} “{self.name}” <{self.href}>"]
+        for number, page in enumerate(self.pages, start=1):
+            lines.append(f"[{self.page_label(number)}]")
+            lines += list(page)
+        return "\n".join(lines)
+
+
+# Kinds of document whose "pages" are sheets.
+SPREADSHEETS = ("XLSX", "ODS")
+
+
+@dataclass(frozen=True)
 class Statement:
     """One statement as the archive keeps it. `key` is stable within its watch."""
 
@@ -38,6 +98,9 @@ class Statement:
     # it has none. Apart from the paragraphs because the body text of an article is its prose
     # (what readers and extraction benchmarks call the article), yet a photo that goes is news.
     figures: tuple[str, ...] = ()
+    # The text of the statement's attachments, as fetched with it (monitor/attachments.py),
+    # or of the file a document watch points at (monitor/sites/document.py).
+    documents: tuple[Document, ...] = ()
 
     def to_json(self) -> bytes:
         """Canonical JSON: the same statement always gives the same bytes (and hash)."""
@@ -49,11 +112,13 @@ class Statement:
     @cached_property
     def _canonical_json(self) -> bytes:
         data = asdict(self)
-        # Statements archived before attachments and figures existed had no such keys;
-        # leaving an empty list out keeps their bytes, and so their hashes, unchanged.
-        for optional in ("attachments", "figures"):
+        # Statements archived before attachments, figures and documents existed had no such
+        # keys; leaving an empty list out keeps their bytes, and so their hashes, unchanged.
+        for optional in ("attachments", "figures", "documents"):
             if not data[optional]:
                 del data[optional]
+        if self.documents:
+            data["documents"] = [document.to_dict() for document in self.documents]
         return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
@@ -69,6 +134,7 @@ class Statement:
             links=tuple(Link(**link) for link in data.get("links", ())),
             attachments=tuple(Link(**link) for link in data.get("attachments", ())),
             figures=tuple(data.get("figures", ())),
+            documents=tuple(Document.from_dict(d) for d in data.get("documents", ())),
         )
 
     @cached_property
@@ -90,6 +156,8 @@ class Statement:
             if links:
                 lines.append(heading)
                 lines += [f"- {link.text} <{link.href}>" for link in links]
+        for document in self.documents:
+            lines += ["", document.render_text()]
         return "\n".join(lines).rstrip() + "\n"
 
 
@@ -106,6 +174,12 @@ class Extraction:
     # so one that is missing was removed rather than pushed off the page by newer ones.
     window_start: str | None = None
     is_listing: bool = False
+    # Made from the archive's statements to carry their attachments' new text, the page
+    # itself unchanged (a 304): the page's validators are not this answer's to remember.
+    from_archive: bool = False
+    # Attachments that could not be used on this look (too large, encrypted, …): the
+    # statement kept their earlier text; the check names them (monitor/attachments.py).
+    attachment_problems: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -121,3 +195,5 @@ class Target:
     # How the watch fetches ("http" or "browser"): a browser renders pages with their
     # scripts, so a profile of a single-page app asks for the page rather than its API.
     fetcher: str = "http"
+    # Tesseract languages a scanned page of a document is read with (empty: no OCR).
+    ocr: tuple[str, ...] = ()

@@ -8,16 +8,19 @@ from collections.abc import Iterator
 from pydantic import BaseModel
 
 from monitor.extract import Profile
+from monitor.sites.document import DocumentProfile
 from monitor.sites.feed import FeedProfile
 from monitor.sites.generic import GenericProfile
 from monitor.sites.govkz import GovKzProfile
 from monitor.sites.midru import MidRuProfile
 from monitor.sites.stategov import StateGovProfile
 
-# The order `get_profile` asks them whether a URL is theirs. The host profiles first; then
+# The order `get_profile` asks them whether a URL is theirs. `document` first: a file's URL
+# (a PDF, a Word file) is read as that file on any host. Then the host profiles; then
 # `feed`, so a feed URL is the feed profile's only when no host profile claims it; and last
 # `generic`, which claims no URL of its own and reads whatever nobody else does.
 PROFILES: tuple[type[Profile], ...] = (
+    DocumentProfile,
     GovKzProfile,
     MidRuProfile,
     StateGovProfile,

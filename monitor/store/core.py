@@ -10,6 +10,7 @@
     store.timestamps  trusted timestamps (RFC 3161)
     store.feed        the changes feed (front page, /api/v1/changes)
     store.copies      independent copies: the Save Page Now queue (wayback.py)
+    store.attachments the answers for statements' attachments (monitor/attachments.py)
     store.db          the connection, its transactions and the batch of unchanged checks
 
 New code names the repository (`store.archive.heads(…)`); the methods below keep the names
@@ -27,6 +28,7 @@ from sqlalchemy import Connection
 
 from monitor.store.accounts import Accounts
 from monitor.store.archive import Archive
+from monitor.store.attachments import AttachmentFiles
 from monitor.store.blobs import Blobs
 from monitor.store.changes import ChangesFeed
 from monitor.store.database import Database
@@ -94,6 +96,7 @@ class Store:
         self.timestamps = Timestamps(self.db)
         self.feed = ChangesFeed(self.db)
         self.copies = IndependentCopies(self.db)
+        self.attachments = AttachmentFiles(self.db, self.archive)
 
     @classmethod
     def from_config(cls, config: Any) -> Store:

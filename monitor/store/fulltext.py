@@ -98,4 +98,14 @@ def _searchable(raw: bytes) -> tuple[str, str]:
     links = [*data.get("links", ()), *data.get("attachments", ())]
     texts = [link.get("text", "") for link in links if isinstance(link, dict)]
     figures = [str(figure) for figure in data.get("figures", ())]
-    return str(data.get("title", "")), "\n".join([*data.get("paragraphs", ()), *figures, *texts])
+    # The text of its files (monitor/attachments.py) is the statement's too.
+    files = [
+        str(paragraph)
+        for document in data.get("documents", ())
+        if isinstance(document, dict)
+        for page in document.get("pages", ())
+        for paragraph in page
+    ]
+    return str(data.get("title", "")), "\n".join(
+        [*data.get("paragraphs", ()), *figures, *texts, *files]
+    )

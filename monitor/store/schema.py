@@ -12,6 +12,7 @@ text, ids are integers: the same rows mean the same thing on both databases.
            ├─ document ── version ── blob  a statement, and every version of it ever seen
            │                 ├─ version_timestamp ── timestamp_batch   RFC 3161 tokens
            │                 └─ independent_copy        Save Page Now queue and captures
+           ├─ attachment ── blob           each new answer for a statement's attachment
            ├─ alert ── delivery            the outbox
            ├─ ui_watch                     watches added or edited in the web UI
            └─ discovered                   statements a listing found, each its own watch
@@ -461,6 +462,35 @@ furniture = Table(
 )
 
 
+attachment = Table(
+    "attachment",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("watch_id", Text, ForeignKey("watch.id"), nullable=False),
+    Column("url", Text, nullable=False, comment="as the statement links it (or the watch's URL)"),
+    Column("fetched_at", Text, nullable=False),
+    Column("final_url", Text, nullable=False, comment="after redirects"),
+    Column("status", Integer),
+    Column("headers", Text, nullable=False, comment="JSON list of [name, value] as received"),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_sha256", Text, ForeignKey("blob.sha256"), comment="NULL: nothing kept"),
+    Column("body_size", BigInteger, nullable=False, comment="bytes received"),
+    Column("media_type", Text, comment="the server's Content-Type"),
+    Column(
+        "document_sha256",
+        Text,
+        ForeignKey("blob.sha256"),
+        comment="the text read from the body (Document JSON, monitor/statement.py)",
+    ),
+    Column("problem", Text, comment="why the file could not be used (too large, encrypted…)"),
+    Index("attachment_latest", "watch_id", "url", "id"),
+    comment="Each new answer for a statement's attachment (a PDF, a Word file): a new body or "
+    "a new problem; an unchanged one (304, the same bytes) adds nothing. The statement's "
+    "version names the body's SHA-256 in its documents (monitor/attachments.py).",
+)
+
+
 @event.listens_for(metadata, "after_create")
 def _after_create(_target: MetaData, connection: Connection, **_kw: object) -> None:
     # A new database is made by create_all; the search index is not a Table of metadata:
@@ -591,6 +621,11 @@ def _add_api(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _add_attachments(conn: Connection) -> None:
+    # New in version 12 (caveat as above).
+    attachment.create(conn, checkfirst=True)
+
+
 def _add_independent_copies(conn: Connection) -> None:
     # New in version 10 (caveat as above; 9 is TLS provenance).
     independent_copy.create(conn, checkfirst=True)
@@ -610,6 +645,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "TLS provenance: tls_chain, response.tls and response.tls_chain", _add_tls),
     Migration(10, "independent copies (Save Page Now): independent_copy", _add_independent_copies),
     Migration(11, "API and changes feed: api_token, version_observed, alert_created", _add_api),
+    Migration(12, "attachments watched with their statement: attachment", _add_attachments),
 )
 LATEST = MIGRATIONS[-1].version
 

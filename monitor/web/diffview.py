@@ -161,7 +161,9 @@ def _fold(blocks: list[Block]) -> list[Block]:
 
 
 def _field(change: Change) -> FieldChange:
-    if change.field in ("title", "figures") and change.before and change.after:
+    # A document's paragraph is read like a caption: whole, word-diffed, with its page in
+    # `where` ("the PDF “Full text” changed: page 2, paragraph 3").
+    if change.field in ("title", "figures", "documents") and change.before and change.after:
         diffs, _ = word_diff(change.before, change.after)
         pieces = [Piece(op, text) for op, text in diffs]
     else:

@@ -1,0 +1,122 @@
+"""The `attachment` table (schema.py): each new answer for a file a statement links to, with
+its bytes and the text read from them as blobs (monitor/attachments.py writes it).
+
+A row is written only for what is new — other bytes than the last row's, or another
+problem — so a statement checked every minute with an unchanged PDF adds nothing here. The
+blobs are made durable before the row that names them, as everywhere in the archive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from monitor.store.archive import Archive
+from monitor.store.database import Database, Row, inserted_id
+from monitor.store.schema import attachment
+
+
+@dataclass
+class AttachmentRecord:
+    watch_id: str
+    url: str
+    fetched_at: str
+    final_url: str
+    status: int | None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None  # None: nothing to keep (a problem before any bytes)
+    body_size: int = 0
+    media_type: str | None = None
+    document: bytes | None = None  # the Document JSON read from `body`
+    problem: str | None = None
+
+
+class AttachmentFiles:
+    """`store.attachments`: the answers for statements' attachments."""
+
+    def __init__(self, db: Database, archive: Archive) -> None:
+        self.db = db
+        self.archive = archive
+
+    def record(self, record: AttachmentRecord) -> int:
+        """Store an answer (blobs first, then its row); returns the row's id."""
+        body_sha = self.archive.put_blob(record.body, record.media_type) if record.body else None
+        document_sha = (
+            self.archive.put_blob(record.document, "application/json") if record.document else None
+        )
+        headers = record.headers
+        etag = next((v for k, v in headers if k.lower() == "etag"), None)
+        modified = next((v for k, v in headers if k.lower() == "last-modified"), None)
+        with self.db.write() as conn:
+            result = conn.execute(
+                attachment.insert().values(
+                    watch_id=record.watch_id,
+                    url=record.url,
+                    fetched_at=record.fetched_at,
+                    final_url=record.final_url,
+                    status=record.status,
+                    headers=json.dumps(headers, ensure_ascii=False),
+                    etag=etag,
+                    last_modified=modified,
+                    body_sha256=body_sha,
+                    body_size=record.body_size,
+                    media_type=record.media_type,
+                    document_sha256=document_sha,
+                    problem=record.problem,
+                )
+            )
+            return inserted_id(result)
+
+    def latest(self, watch_id: str, url: str) -> Row | None:
+        """The newest answer for this attachment of the watch."""
+        return self.db.row(
+            select(attachment)
+            .where(attachment.c.watch_id == watch_id, attachment.c.url == url)
+            .order_by(attachment.c.id.desc())
+            .limit(1),
+            flush=False,
+        )
+
+    def latest_read(self, watch_id: str, url: str) -> Row | None:
+        """The newest answer whose text could be read (its validators and Document)."""
+        return self.db.row(
+            select(attachment)
+            .where(
+                attachment.c.watch_id == watch_id,
+                attachment.c.url == url,
+                attachment.c.document_sha256.is_not(None),
+            )
+            .order_by(attachment.c.id.desc())
+            .limit(1),
+            flush=False,
+        )
+
+    def watch_ids(self) -> set[str]:
+        """The watches that have fetched an attachment at least once."""
+        rows = self.db.rows(select(attachment.c.watch_id).distinct(), flush=False)
+        return {row["watch_id"] for row in rows}
+
+    def history(self, watch_id: str, url: str | None = None) -> list[Row]:
+        """Every answer recorded for the watch's attachments (one URL's), oldest first."""
+        query = select(attachment).where(attachment.c.watch_id == watch_id)
+        if url is not None:
+            query = query.where(attachment.c.url == url)
+        return self.db.rows(query.order_by(attachment.c.id), flush=False)
+
+    def by_bodies(self, sha256s: Collection[str]) -> dict[str, Row]:
+        """For each body SHA-256, the first answer that brought those bytes."""
+        if not sha256s:
+            return {}
+        rows = self.db.rows(
+            select(attachment)
+            .where(attachment.c.body_sha256.in_(sorted(sha256s)))
+            .order_by(attachment.c.id),
+            flush=False,
+        )
+        found: dict[str, Row] = {}
+        for row in rows:
+            found.setdefault(row["body_sha256"], row)
+        return found
