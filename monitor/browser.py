@@ -20,6 +20,7 @@ import logging
 import shutil
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from monitor.browser_guard import GuardProxy
@@ -51,6 +52,20 @@ _LAUNCH_ARGS = [
     "--webrtc-ip-handling-policy=disable_non_proxied_udp",
     "--disable-quic",
 ]
+
+
+# Screenshots: the window a page is laid out in, and the tallest page kept (taller pages are
+# cut there: Chromium's own limit is near 16,384 pixels, and such a PNG is already large).
+SCREENSHOT_VIEWPORT = {"width": 1280, "height": 800}
+SCREENSHOT_MAX_HEIGHT = 16_000
+
+
+@dataclass(frozen=True)
+class PageShot:
+    """A full-page screenshot: the PNG, and the URL the page ended on."""
+
+    png: bytes
+    url: str
 
 
 class BrowserUnavailable(Exception):
@@ -101,9 +116,10 @@ class BrowserEngine:
             return self._browser
 
     @contextlib.asynccontextmanager
-    async def _context(self) -> AsyncIterator[tuple[Any, GuardProxy]]:
+    async def _context(self, as_seen: bool = False) -> AsyncIterator[tuple[Any, GuardProxy]]:
         """A fresh browser context whose every connection goes through a guard proxy of
-        its own (whose refusals are this page's), closed with it."""
+        its own (whose refusals are this page's), closed with it. `as_seen`: the page as a
+        reader sees it (images, fonts and media loaded, a fixed window), for screenshots."""
         browser = await self._ensure_started()
         proxy = GuardProxy(self.config)
         try:
@@ -115,9 +131,11 @@ class BrowserEngine:
                 # A service worker's requests bypass routing, and it outlives the page.
                 service_workers="block",
                 accept_downloads=False,
+                **({"viewport": SCREENSHOT_VIEWPORT} if as_seen else {}),
             )
             try:
-                await context.route("**/*", _skip_heavy_resources)
+                if not as_seen:
+                    await context.route("**/*", _skip_heavy_resources)
                 yield context, proxy
             finally:
                 await context.close()
@@ -169,6 +187,38 @@ class BrowserEngine:
             result.problem = f"browser: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
         result.elapsed = time.monotonic() - started
         return result
+
+    async def screenshot(self, url: str) -> PageShot:
+        """A full-page PNG of the page as a reader sees it (pictures loaded), once its
+        network is idle; raises on any failure: a refused address (RefusedAddress), a page
+        that never settles (Playwright's TimeoutError), a browser that cannot start."""
+        await check_address(url, self.config.allow_private, self.config.allow_hosts)
+        timeout = self.config.timeout * 1000
+        async with self._semaphore, self._context(as_seen=True) as (context, proxy):
+            page = await context.new_page()
+            try:
+                await page.goto(url, wait_until="networkidle", timeout=timeout)
+            except Exception as err:
+                if proxy.refusals:
+                    raise RefusedAddress(proxy.refusals[0]) from err
+                raise
+            height = await page.evaluate(
+                "() => Math.max(document.documentElement.scrollHeight,"
+                " document.body ? document.body.scrollHeight : 0)"
+            )
+            clip = None
+            if isinstance(height, int | float) and height > SCREENSHOT_MAX_HEIGHT:
+                width = SCREENSHOT_VIEWPORT["width"]
+                clip = {"x": 0, "y": 0, "width": width, "height": SCREENSHOT_MAX_HEIGHT}
+            png = await page.screenshot(
+                full_page=True,
+                clip=clip,
+                type="png",
+                animations="disabled",
+                caret="hide",
+                timeout=timeout,
+            )
+            return PageShot(png, page.url)
 
     async def capture_headers(self, capture: HeaderCapture) -> dict[str, str]:
         """Load the page and return the named headers of its first matching request."""

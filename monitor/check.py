@@ -37,6 +37,7 @@ from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators, split_
 from monitor.hostpool import admitted_per_host, per_host
 from monitor.isolate import InlineWork, Work, WorkFailed, read_answer, statement_hashes
 from monitor.learned import LearnedFurniture, compare_masked
+from monitor.screenshots import Screenshotter
 from monitor.sites import get_profile
 from monitor.store import (
     CheckRecord,
@@ -138,6 +139,7 @@ class Checker:
         self._told: set[tuple[str, str]] = set()
         self.furniture = LearnedFurniture(store)
         self.attachments = AttachmentReader(store, fetcher, self.work)
+        self.screenshots = Screenshotter(store, browser, self.work)
         self._register(config.watch)
 
     def reconfigure(self, config: MonitorConfig, changed: list[str]) -> None:
@@ -314,7 +316,7 @@ class Checker:
         outcome = "changed" if versions else "unchanged"
         # Attachments that could not be used this time (the statement kept their text).
         detail = "; ".join(look.extraction.attachment_problems) if look.extraction else ""
-        self.store.commit_check(
+        version_ids = self.store.commit_check(
             CheckRecord(
                 watch.id, at, ms, outcome, result.status, detail[:500] or None, self.instance
             ),
@@ -328,6 +330,10 @@ class Checker:
         self._learn(watch, versions)
         released = sum(len(payloads) for payloads in settled.alerts.values())
         n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
+        if watch.screenshot:  # after the commit: the text archive never waits on a browser
+            n_alerts += await self.screenshots.after_check(
+                watch, at, versions, version_ids, self.config.server.public_url
+            )
         metrics.observe_check(outcome, time.monotonic() - look.started)
         _log_versions(watch, versions)
         return CheckOutcome(watch.id, outcome, detail, len(versions), n_alerts, recheck_in=recheck)

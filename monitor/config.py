@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -317,6 +318,13 @@ class WatchConfig(Strict):
     # "browser": render with headless Chromium (pages that need JavaScript, JS challenges).
     fetcher: Literal["http", "browser"] = "http"
 
+    # A full-page screenshot of each new version (headless Chromium: the browser extra);
+    # with alert_visual, a look at every check too, alerting when the outlined changed
+    # regions cover at least visual_threshold of the page (for pages that are a picture).
+    screenshot: bool = False
+    alert_visual: bool = False
+    visual_threshold: float = Field(default=0.02, gt=0.0, le=1.0)
+
     # Where each new version is also copied by a third party: "wayback" submits it to the
     # Internet Archive's Save Page Now ([archive] wayback_*, monitor/wayback.py).
     save_to: list[str] = Field(default_factory=list)
@@ -385,6 +393,21 @@ class WatchConfig(Strict):
                 known = ", ".join(SAVE_TARGETS)
                 raise ValueError(f"unknown target {target!r} (known: {known})")
         return list(dict.fromkeys(targets))
+
+    @field_validator("screenshot")
+    @classmethod
+    def _browser_installed(cls, wanted: bool) -> bool:
+        problem = wanted and missing("browser", "screenshot = true")
+        if problem:
+            raise ValueError(problem)
+        return wanted
+
+    @field_validator("alert_visual")
+    @classmethod
+    def _needs_screenshots(cls, wanted: bool, info: ValidationInfo) -> bool:
+        if wanted and not info.data.get("screenshot"):
+            raise ValueError("alert_visual needs screenshot = true")
+        return wanted
 
     @field_validator("interval")
     @classmethod

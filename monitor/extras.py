@@ -11,6 +11,8 @@ import importlib.util
 EXTRAS: dict[str, tuple[str, ...]] = {
     "postgres": ("psycopg",),
     "aiohttp": ("aiohttp", "yarl"),
+    # Screenshots (`screenshot = true`): Playwright drives Chromium, Pillow compares them.
+    "browser": ("playwright", "PIL"),
 }
 
 

@@ -48,6 +48,7 @@ HEADLINES = {
     "removed": "REMOVED",
     "restored": "RESTORED",
     "failing": "FAILING",
+    "visual": "VISUAL CHANGE",
     "recovered": "RECOVERED",
     "digest": "DIGEST",
 }

@@ -11,6 +11,7 @@
     store.feed        the changes feed (front page, /api/v1/changes)
     store.copies      independent copies: the Save Page Now queue (wayback.py)
     store.attachments the answers for statements' attachments (monitor/attachments.py)
+    store.screenshots full-page screenshots and visual changes (screenshots.py)
     store.db          the connection, its transactions and the batch of unchanged checks
 
 New code names the repository (`store.archive.heads(…)`); the methods below keep the names
@@ -38,6 +39,7 @@ from monitor.store.outbox import Outbox
 from monitor.store.records import VerifyReport
 from monitor.store.review import Review
 from monitor.store.schedule import Schedule
+from monitor.store.screenshots import Screenshots
 from monitor.store.timestamps import Timestamps
 from monitor.store.verify import Heads, chain_heads, verify
 from monitor.store.wayback import IndependentCopies
@@ -97,6 +99,7 @@ class Store:
         self.feed = ChangesFeed(self.db)
         self.copies = IndependentCopies(self.db)
         self.attachments = AttachmentFiles(self.db, self.archive)
+        self.screenshots = Screenshots(self.db, self.archive)
 
     @classmethod
     def from_config(cls, config: Any) -> Store:

@@ -14,6 +14,7 @@ text, ids are integers: the same rows mean the same thing on both databases.
            │                 └─ independent_copy        Save Page Now queue and captures
            ├─ attachment ── blob           each new answer for a statement's attachment
            ├─ alert ── delivery            the outbox
+           ├─ screenshot ── blob           full-page PNGs (version_screenshot: of versions)
            ├─ ui_watch                     watches added or edited in the web UI
            └─ discovered                   statements a listing found, each its own watch
     document/version ── annotation         people's verdicts: significant or noise, notes
@@ -291,6 +292,38 @@ independent_copy = Table(
     comment="Copies of versions made elsewhere (the Internet Archive's Save Page Now): a "
     "durable queue, retried with backoff like deliveries; a capture older than its version "
     "is refused (monitor/wayback.py).",
+)
+
+screenshot = Table(
+    "screenshot",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("watch_id", Text, ForeignKey("watch.id"), nullable=False),
+    Column("taken_at", Text, nullable=False),
+    Column("url", Text, nullable=False, comment="the page as the browser ended on it"),
+    Column("sha256", Text, ForeignKey("blob.sha256"), comment="the PNG; NULL: a problem row"),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column(
+        "previous_id",
+        Id,
+        ForeignKey("screenshot.id"),
+        comment="the screenshot of the watch it was compared with",
+    ),
+    Column("changed", Double, comment="share of the page that differs from previous_id, 0-1"),
+    Column("regions", Text, comment="JSON: the changed rectangles [left, top, right, bottom]"),
+    Column("problem", Text, comment="why no screenshot could be taken (once per run of them)"),
+    Index("screenshot_watch", "watch_id", "id"),
+    comment="Full-page screenshots of watches with screenshot = true (monitor/screenshots.py): "
+    "one per check that made versions, and one per visual change of alert_visual watches.",
+)
+
+version_screenshot = Table(
+    "version_screenshot",
+    metadata,
+    Column("version_id", Id, ForeignKey("version.id"), primary_key=True),
+    Column("screenshot_id", Id, ForeignKey("screenshot.id"), nullable=False),
+    comment="What the page looked like when a version was archived.",
 )
 
 check_run = Table(
@@ -631,6 +664,12 @@ def _add_independent_copies(conn: Connection) -> None:
     independent_copy.create(conn, checkfirst=True)
 
 
+def _add_screenshots(conn: Connection) -> None:
+    # New tables in version 13 (caveat as above; 12 is attachments).
+    for table in (screenshot, version_screenshot):
+        table.create(conn, checkfirst=True)
+
+
 # Version 1 is the schema monitor 0.1 created with plain sqlite3. A new database is created
 # from `metadata` directly and stamped with the latest version; an older one runs every
 # later step, in order, in the same transaction as the version bump.
@@ -646,6 +685,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "independent copies (Save Page Now): independent_copy", _add_independent_copies),
     Migration(11, "API and changes feed: api_token, version_observed, alert_created", _add_api),
     Migration(12, "attachments watched with their statement: attachment", _add_attachments),
+    Migration(13, "screenshots: screenshot, version_screenshot", _add_screenshots),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,0 +1,248 @@
+"""Screenshots and visual changes in real headless Chromium, against a real local server
+whose page changes only a picture: a PNG per version, the changed region found where it
+is, `alert_visual` above its threshold once and never for noise, and failures that stay
+the screenshots' problem while the text is archived."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from monitor.store import Store
+from monitor.visualdiff import outlined, visual_diff
+from tests.conftest import monitor_cli, serve_on_loopback
+
+pytestmark = pytest.mark.browser
+
+# Where the picture sits on the page (CSS pixels, absolutely positioned) and its size.
+IMG_LEFT, IMG_TOP, IMG_W, IMG_H = 100, 200, 400, 300
+TEXT = (
+    "The Ministry publishes the map of the week below. It shows the border crossings that "
+    "are open to travellers, and is updated whenever their state changes."
+)
+
+
+def picture(patch: tuple[int, int, int, int] | None = None, noise: int = 0) -> bytes:
+    """The map: a gradient with a grid, `patch` (a box of the picture) painted over, and
+    every pixel moved by `noise` levels (what re-encoding or antialiasing does)."""
+    image = Image.new("RGB", (IMG_W, IMG_H))
+    draw = ImageDraw.Draw(image)
+    for x in range(IMG_W):
+        draw.line([(x, 0), (x, IMG_H)], fill=(40 + x // 4, 120, 200 - x // 4))
+    for y in range(0, IMG_H, 25):
+        draw.line([(0, y), (IMG_W, y)], fill=(255, 255, 255))
+    if patch is not None:
+        draw.rectangle((patch[0], patch[1], patch[2] - 1, patch[3] - 1), fill=(250, 200, 0))
+    if noise:
+        image = image.point(lambda v: min(255, v + noise))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+@dataclass
+class MapSite:
+    url: str = ""
+    text: str = TEXT
+    png: bytes = field(default_factory=picture)
+    hang: bool = False  # the picture never finishes loading
+
+    def page(self) -> bytes:
+        return (
+            "<!doctype html><html><head><title>Map of the week</title><style>"
+            "body{margin:0;font:16px sans-serif} main{position:absolute;left:100px;top:40px;"
+            f"width:900px}} img{{position:absolute;left:{IMG_LEFT}px;top:{IMG_TOP}px}}"
+            "</style></head><body><main><h1>Map of the week</h1><article><p>"
+            f"{self.text}</p></article></main>"
+            f'<img src="/map.png" width="{IMG_W}" height="{IMG_H}" alt="map"></body></html>'
+        ).encode()
+
+
+@pytest.fixture
+def site() -> Iterator[MapSite]:
+    state = MapSite()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/map.png":
+                if state.hang:
+                    time.sleep(8)
+                body, kind = state.png, "image/png"
+            else:
+                body, kind = state.page(), "text/html; charset=utf-8"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError):  # the browser gave up on the picture
+                self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    for base in serve_on_loopback(Handler):
+        state.url = base + "/"
+        yield state
+
+
+def write_config(tmp_path: Path, site: MapSite, extra: str = "", fetch: str = "") -> Path:
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        f"""
+[store]
+path = "{tmp_path / "store"}"
+[fetch]
+allow_private = true
+per_host_delay = "0s"
+timeout = "3s"
+{fetch}
+[alerts]
+confirm_delay = "0s"
+[server]
+public_url = "http://ui.test"
+[[watch]]
+id = "map"
+url = "{site.url}"
+profile = "generic"
+screenshot = true
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def check(config: Path) -> str:
+    result = monitor_cli(config, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def rows(tmp_path: Path, query: str) -> list[sqlite3.Row]:
+    db = sqlite3.connect(tmp_path / "store" / "index.sqlite")
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
+
+
+def test_each_version_gets_a_screenshot_and_a_changed_picture_alerts_once(
+    tmp_path: Path, site: MapSite
+) -> None:
+    config = write_config(tmp_path, site, "alert_visual = true\nvisual_threshold = 0.02")
+    check(config)
+    [first] = rows(tmp_path, "SELECT * FROM screenshot")
+    assert first["sha256"] and (first["width"], first["height"]) == (1280, 800)
+    [link] = rows(tmp_path, "SELECT * FROM version_screenshot")
+    assert link["screenshot_id"] == first["id"]
+    with Store(tmp_path / "store") as store:
+        png = store.read_blob(first["sha256"])
+    assert png.startswith(b"\x89PNG")
+
+    # Only the picture changes (the HTML is byte for byte the same): a box of 200x150 of
+    # it, 2.9% of the 1280x800 page, over the 2% threshold.
+    site.png = picture(patch=(100, 50, 300, 200))
+    check(config)
+    shots = rows(tmp_path, "SELECT * FROM screenshot ORDER BY id")
+    assert len(shots) == 2 and shots[1]["previous_id"] == first["id"]
+    assert json.loads(shots[1]["regions"]) == [
+        [IMG_LEFT + 100, IMG_TOP + 50, IMG_LEFT + 300, IMG_TOP + 200]
+    ]
+    assert 0.028 < shots[1]["changed"] < 0.03
+    assert rows(tmp_path, "SELECT count(*) FROM version")[0][0] == 1  # no text version
+    [alert] = rows(tmp_path, "SELECT * FROM alert WHERE kind = 'visual'")
+    payload = json.loads(alert["payload"])
+    assert payload["summary"].startswith("the page looks different: 2.9% of it changed")
+    assert payload["diff_url"] == f"http://ui.test/watch/map/visual?b={shots[1]['id']}"
+    assert payload["visual"]["regions"] == [[200, 250, 400, 400]]
+
+    # The same picture again: no new screenshot, no second alert.
+    check(config)
+    # Noise: every pixel a few levels brighter (re-encoding, antialiasing): nothing.
+    site.png = picture(patch=(100, 50, 300, 200), noise=6)
+    check(config)
+    # A real change below the threshold (a 20x20 box: 0.04% of the page): nothing either.
+    site.png = _with_box(picture(patch=(100, 50, 300, 200)), (10, 10, 30, 30))
+    check(config)
+    assert len(rows(tmp_path, "SELECT id FROM screenshot")) == 2
+    assert len(rows(tmp_path, "SELECT id FROM alert WHERE kind = 'visual'")) == 1
+
+    # A text edit: a new version with its own screenshot (the small box is on it too).
+    site.text = TEXT.replace("border crossings", "mountain passes")
+    check(config)
+    versions = rows(tmp_path, "SELECT id, kind FROM version ORDER BY id")
+    assert [v["kind"] for v in versions] == ["baseline", "edited"]
+    links = rows(tmp_path, "SELECT * FROM version_screenshot ORDER BY version_id")
+    assert [link["version_id"] for link in links] == [v["id"] for v in versions]
+    third = rows(tmp_path, "SELECT * FROM screenshot ORDER BY id DESC LIMIT 1")[0]
+    assert links[1]["screenshot_id"] == third["id"] and third["previous_id"] == shots[1]["id"]
+    # The text alert tells of that check; no visual alert on top of it.
+    assert len(rows(tmp_path, "SELECT id FROM alert WHERE kind = 'visual'")) == 1
+
+
+def _with_box(png: bytes, box: tuple[int, int, int, int]) -> bytes:
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    ImageDraw.Draw(image).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=(0, 0, 0))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_hanging_page_is_a_screenshot_problem_once_and_the_text_is_archived(
+    tmp_path: Path, site: MapSite
+) -> None:
+    site.hang = True
+    config = write_config(tmp_path, site, "alert_visual = true")
+    started = time.monotonic()
+    output = check(config)
+    assert "screenshot failed" in output
+    assert rows(tmp_path, "SELECT kind FROM version")[0]["kind"] == "baseline"
+    [problem] = rows(tmp_path, "SELECT * FROM screenshot")
+    assert problem["sha256"] is None and "Timeout" in problem["problem"]
+    output = check(config)  # the same failure again: not a second report
+    assert "screenshot failed" not in output
+    assert len(rows(tmp_path, "SELECT id FROM screenshot")) == 1
+    assert time.monotonic() - started < 40
+    # The page settles again: a screenshot, and the next text version gets it.
+    site.hang = False
+    output = check(config)
+    assert "screenshots work again" in output
+    assert rows(tmp_path, "SELECT sha256 FROM screenshot ORDER BY id DESC")[0]["sha256"]
+
+
+def test_a_crashing_browser_is_a_screenshot_problem_and_the_text_is_archived(
+    tmp_path: Path, site: MapSite
+) -> None:
+    crash = tmp_path / "chromium"
+    crash.write_text("#!/bin/sh\necho 'Segmentation fault' >&2\nkill -SEGV $$\n")
+    crash.chmod(0o755)
+    config = write_config(tmp_path, site, fetch=f'browser_path = "{crash}"')
+    output = check(config)
+    assert "screenshot failed" in output
+    assert [row["kind"] for row in rows(tmp_path, "SELECT kind FROM version")] == ["baseline"]
+    [problem] = rows(tmp_path, "SELECT problem FROM screenshot")
+    assert problem["problem"].startswith("screenshot failed:")
+
+
+def test_the_outlined_image_frames_the_changed_region() -> None:
+    before, after = picture(), picture(patch=(100, 50, 300, 200))
+    started = time.process_time()
+    diff = visual_diff(before, after)
+    assert diff.boxes == [(100, 50, 300, 200)]
+    assert time.process_time() - started < 2
+    framed = Image.open(io.BytesIO(outlined(after, diff.boxes))).convert("RGB")
+    # The frame is drawn just outside the region, in red; inside, the picture is intact.
+    assert framed.getpixel((98, 120)) == (220, 0, 0)
+    assert framed.getpixel((150, 120)) == (250, 200, 0)
