@@ -6,6 +6,7 @@ the screenshots' problem while the text is archived."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import sqlite3
@@ -20,7 +21,9 @@ from PIL import Image, ImageDraw
 
 from monitor.store import Store
 from monitor.visualdiff import outlined, visual_diff
+from monitor.web.visual import IMAGE_POLICY
 from tests.conftest import monitor_cli, serve_on_loopback
+from tests.webui import add_user, login, serving
 
 pytestmark = pytest.mark.browser
 
@@ -190,6 +193,50 @@ def test_each_version_gets_a_screenshot_and_a_changed_picture_alerts_once(
     assert links[1]["screenshot_id"] == third["id"] and third["previous_id"] == shots[1]["id"]
     # The text alert tells of that check; no visual alert on top of it.
     assert len(rows(tmp_path, "SELECT id FROM alert WHERE kind = 'visual'")) == 1
+    _the_ui_shows_them(config, second=shots[1]["id"], third=third["id"])
+
+
+def _the_ui_shows_them(config: Path, second: int, third: int) -> None:
+    assert add_user(config, "vi", "viewer").returncode == 0
+    with serving(config) as url:
+        viewer = login(url, "vi")
+        # The alert's link: the picture change, its region listed where it is.
+        page = viewer.get(f"/watch/map/visual?b={second}")
+        assert page.status_code == 200
+        assert 'data-box="200,250,400,400"' in page.text and "2.93%" in page.text
+        after = viewer.get(f"/watch/map/visual/{second - 1}-{second}/after.png")
+        assert after.status_code == 200 and after.headers["content-type"] == "image/png"
+        assert after.headers["content-security-policy"] == IMAGE_POLICY
+        assert after.headers["x-content-type-options"] == "nosniff"
+        framed = Image.open(io.BytesIO(after.content)).convert("RGB")
+        assert framed.size == (1280, 800)
+        assert framed.getpixel((198, 300)) == (220, 0, 0)  # the frame, just outside
+        assert framed.getpixel((300, 300)) == (250, 200, 0)  # the new patch, intact
+        before = Image.open(
+            io.BytesIO(viewer.get(f"/watch/map/visual/{second - 1}-{second}/before.png").content)
+        )
+        assert before.convert("RGB").getpixel((198, 300)) == (220, 0, 0)
+        plain = viewer.get(f"/watch/map/screenshots/{second}.png")
+        assert plain.headers["x-content-sha256"] == hashlib.sha256(plain.content).hexdigest()
+        # The text diff of the edit shows both versions' screenshots, outlined, and links
+        # to their visual diff.
+        diff = viewer.get("/watch/map/diff?key=" + _only_key(config) + "&b=2")
+        assert diff.status_code == 200
+        assert f'href="/watch/map/visual?b={third}&amp;a=1"' in diff.text
+        assert f'src="/watch/map/visual/1-{third}/after.png"' in diff.text
+        assert viewer.get("/watch/map/screenshots/999.png").status_code == 404
+        assert viewer.get(f"/watch/other/screenshots/{second}.png").status_code == 404
+        assert viewer.get(f"/watch/map/visual/1-{second}/inside.png").status_code == 404
+
+
+def _only_key(config: Path) -> str:
+    store = Path(config.read_text().split('path = "')[1].split('"')[0])
+    db = sqlite3.connect(store / "index.sqlite")
+    try:
+        [(key,)] = db.execute("SELECT key FROM document").fetchall()
+    finally:
+        db.close()
+    return str(key).replace("/", "%2F")
 
 
 def _with_box(png: bytes, box: tuple[int, int, int, int]) -> bytes:

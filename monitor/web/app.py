@@ -31,6 +31,7 @@ from monitor.web.guard import RequestGuard
 from monitor.web.memento import MementoPages
 from monitor.web.pages import HERE, UI_POLICY, make_env
 from monitor.web.ui import ReadingPages
+from monitor.web.visual import VisualPages
 
 Health = Callable[[], dict[str, Any]]
 
@@ -67,6 +68,16 @@ def create_app(
         current = config if callable(config) else (lambda: config)
         reading, editing = _pages(store, current, on_change)
         routes += ui_routes(reading, editing)
+        routes += visual_routes(
+            VisualPages(
+                store,
+                current,
+                reading.auth,
+                reading.env,
+                find_watch=reading.find_watch,
+                work=reading.work,
+            )
+        )
         memento = MementoPages(store, current, reading.auth, reading.env)
         routes += memento_routes(memento)
         routes += ApiPages(store, current, on_change).routes()
@@ -134,6 +145,15 @@ def ui_routes(reading: ReadingPages, editing: EditingPages) -> list[BaseRoute]:
         # Archived bodies, apart from the UI's paths, under their own sandboxing policy.
         Route("/archive/{watch}/{number:int}", reading.archived_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+
+def visual_routes(visual: VisualPages) -> list[BaseRoute]:
+    """Screenshots, their outlined copies and the visual diff (web/visual.py)."""
+    return [
+        Route("/watch/{watch}/screenshots/{shot:int}.png", visual.screenshot),
+        Route("/watch/{watch}/visual", visual.visual),
+        Route("/watch/{watch}/visual/{a:int}-{b:int}/{side}.png", visual.outlined),
     ]
 
 

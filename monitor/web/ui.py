@@ -36,6 +36,7 @@ from monitor.web.i18n import LANGUAGES, translator
 from monitor.web.memento import memento_headers
 from monitor.web.pages import Missing, Pages, Visit, local_path, page, version_url
 from monitor.web.suggest import FragmentCache, ignore_suggestions
+from monitor.web.visual import version_shots
 
 # A watch whose last change is this recent shows as "changed".
 CHANGED_FOR = timedelta(hours=24)
@@ -237,6 +238,7 @@ class ReadingPages(Pages):
             view=view,
             mode=mode,
             verdicts=VERDICTS,
+            shots=version_shots(self.store, a, b),
         )
 
     def _version(self, watch_id: str, version_id: int | None) -> dict[str, Any]:
