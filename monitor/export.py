@@ -9,6 +9,12 @@ WARC (ISO 28500, version 1.1, written with warcio), for every exported version:
   text_sha256 names), `WARC-Concurrent-To` the response; none for a removal;
 * a `metadata` record (JSON: watch, key, sequence number, kind, times, hashes, redirect
   chain) that `WARC-Refers-To` the resource, or the response for a removal;
+* per screenshot (`screenshot = true`, monitor/screenshots.py) of the exported watches, a
+  `resource` record with the PNG as stored (target `urn:monitor:screenshot:WATCH:ID`,
+  `image/png`) and a `metadata` record (`"type": "screenshot"`: when, the page's URL, size,
+  what it was compared with, the share that changed and the changed regions, and the
+  versions it shows) that `WARC-Refers-To` it; each version's facts name its screenshot
+  (`screenshot`: id, sha256, record URI; null when none was taken);
 * per response, a `metadata` record of its TLS provenance (`"type": "tls-provenance"`,
   target `urn:monitor:tls-provenance:ID`, the page's URL inside:
   protocol, cipher, the certificate chain as the server presented it, with each
@@ -92,6 +98,8 @@ from monitor.timestamps import BATCH_RECORD, TimestampReport, batch_record, chec
 # Headers about the transfer, not the payload: kept under this prefix (pywb's convention).
 ORIGINAL_PREFIX = "X-Archive-Orig-"
 _WIRE_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
+# The `type` of a screenshot's metadata record, and the first part of its URN.
+SCREENSHOT_RECORD = "screenshot"
 
 
 @dataclass
@@ -151,6 +159,7 @@ def version_facts(
         "timestamp": stamps_of(store, [row["id"]]).get(row["id"]),
         # Copies made elsewhere (save_to, monitor/wayback.py): [{target, url, captured_at}].
         "independent_copies": captured(copies_of(store, [row["id"]]).get(row["id"], [])),
+        "screenshot": _screenshot_of(store, row),
         "response": None,
     }
     record = store.response(row["response_id"]) if row["response_id"] else None
@@ -286,6 +295,12 @@ def write_warc(
             count.versions += 1
             if facts["timestamp"]:
                 batch_ids.add(facts["timestamp"]["batch"])
+        watch_ids = store.family(watch_id) if watch_id else None
+        for shot in store.screenshots.exported(watch_ids, since):
+            try:
+                _write_screenshot(store, writer, shot, count, include_secrets)
+            except StoreError as err:
+                count.skipped.append(f"screenshot {shot['id']} of {shot['watch_id']}: {err}")
         for batch in batches(store, batch_ids):
             stamp = writer.create_warc_record(
                 f"urn:monitor:{BATCH_RECORD}:{batch['id']}",
@@ -509,6 +524,66 @@ def _write_text(
     return str(record.rec_headers.get_header("WARC-Record-ID"))
 
 
+def screenshot_uri(watch_id: str, shot_id: int) -> str:
+    return "urn:monitor:" + quote(f"{SCREENSHOT_RECORD}:{watch_id}:{shot_id}", safe=":/")
+
+
+def _screenshot_of(store: Store, row: dict[str, Any]) -> dict[str, Any] | None:
+    shot = store.screenshots.of_version(row["id"])
+    if shot is None:
+        return None
+    uri = screenshot_uri(shot["watch_id"], shot["id"])
+    return {"id": shot["id"], "sha256": shot["sha256"], "record": uri}
+
+
+def _write_screenshot(
+    store: Store,
+    writer: WARCWriter,
+    shot: dict[str, Any],
+    count: ExportCount,
+    include_secrets: bool,
+) -> None:
+    """A screenshot's PNG (resource) and what is known of it (metadata, referring to it)."""
+    png = store.read_blob(shot["sha256"])
+    uri = screenshot_uri(shot["watch_id"], shot["id"])
+    resource = writer.create_warc_record(
+        uri,
+        "resource",
+        payload=BytesIO(png),
+        length=len(png),
+        warc_content_type="image/png",
+        warc_headers_dict=_warc_headers(shot["taken_at"], digest=shot["sha256"]),
+    )
+    _write(writer, resource, count)
+    facts = {
+        "type": SCREENSHOT_RECORD,
+        "id": shot["id"],
+        "watch": shot["watch_id"],
+        "taken_at": shot["taken_at"],
+        "url": shot["url"] if include_secrets else redact_url(shot["url"]),
+        "sha256": shot["sha256"],
+        "width": shot["width"],
+        "height": shot["height"],
+        "previous": shot["previous_id"],
+        "changed": shot["changed"],
+        "regions": json.loads(shot["regions"]) if shot["regions"] else None,
+        "versions": [
+            _version_uri(version)
+            for version_id in store.screenshots.versions_of(shot["id"])
+            if (version := store.version(version_id)) is not None
+        ],
+    }
+    refers = str(resource.rec_headers.get_header("WARC-Record-ID"))
+    record = writer.create_warc_record(
+        uri,
+        "metadata",
+        payload=BytesIO(json.dumps(facts, ensure_ascii=False).encode()),
+        warc_content_type="application/json",
+        warc_headers_dict=_warc_headers(shot["taken_at"], refers_to=refers),
+    )
+    _write(writer, record, count)
+
+
 def _warc_headers(
     date: str, digest: str | None = None, refers_to: str | None = None
 ) -> dict[str, str]:
@@ -544,6 +619,13 @@ def verify_export(
             continue
         if facts.get("type") == TLS_RECORD:
             continue
+        if facts.get("type") == SCREENSHOT_RECORD:
+            if text is None or hashlib.sha256(text).hexdigest() != facts["sha256"]:
+                report.damage.append(
+                    f"screenshot {facts['id']} of {facts['watch']}: its PNG is missing or "
+                    "does not match its SHA-256"
+                )
+            continue
         if text is not None and hashlib.sha256(text).hexdigest() != facts["text_sha256"]:
             report.damage.append(
                 f"version {facts['watch']} {facts['key']} #{facts['seq']}: its text does not "
@@ -575,7 +657,8 @@ def _exported(path: Path) -> Iterator[tuple[dict[str, Any], bytes | None]]:
                 elif kind == "metadata":
                     facts = json.loads(record.content_stream().read())
                     uri = record.rec_headers.get_header("WARC-Target-URI")
-                    yield facts, texts.pop(uri, None) if facts.get("text_sha256") else None
+                    kept = facts.get("text_sha256") or facts.get("type") == SCREENSHOT_RECORD
+                    yield facts, texts.pop(uri, None) if kept else None
         return
     with opener(path, "rt", encoding="utf-8") as lines:
         for line in lines:

@@ -6,11 +6,13 @@ the screenshots' problem while the text is archived."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import json
 import sqlite3
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
+from warcio.archiveiterator import ArchiveIterator
 
 from monitor.store import Store
 from monitor.visualdiff import outlined, visual_diff
@@ -194,6 +197,38 @@ def test_each_version_gets_a_screenshot_and_a_changed_picture_alerts_once(
     # The text alert tells of that check; no visual alert on top of it.
     assert len(rows(tmp_path, "SELECT id FROM alert WHERE kind = 'visual'")) == 1
     _the_ui_shows_them(config, second=shots[1]["id"], third=third["id"])
+    _exports_carry_them(config, tmp_path)
+
+
+def _exports_carry_them(config: Path, tmp_path: Path) -> None:
+    warc, wacz = tmp_path / "map.warc.gz", tmp_path / "map.wacz"
+    for flag, target in (("--warc", warc), ("--wacz", wacz)):
+        result = monitor_cli(config, "export", flag, str(target), "--watch", "map")
+        assert result.returncode == 0, result.stdout + result.stderr
+        checked = monitor_cli(config, "verify", "--export", str(target))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    stored = {row["sha256"]: row["id"] for row in rows(tmp_path, "SELECT * FROM screenshot")}
+    pngs, facts = {}, {}
+    with open(warc, "rb") as stream:
+        for record in ArchiveIterator(stream):
+            uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+            if not uri.startswith("urn:monitor:screenshot:map:"):
+                continue
+            if record.rec_type == "resource":
+                assert record.rec_headers.get_header("Content-Type") == "image/png"
+                pngs[uri] = record.content_stream().read()
+            else:
+                facts[uri] = json.loads(record.content_stream().read())
+    assert {hashlib.sha256(png).hexdigest() for png in pngs.values()} == set(stored)
+    assert [f["versions"] for f in facts.values()] == [
+        ["urn:monitor:map:" + _only_key(config).replace("%2F", "/") + ":1"],
+        [],
+        ["urn:monitor:map:" + _only_key(config).replace("%2F", "/") + ":2"],
+    ]
+    assert list(facts.values())[1]["regions"] == [[200, 250, 400, 400]]
+    with zipfile.ZipFile(wacz) as package:
+        index = gzip.decompress(package.read("indexes/index.cdx.gz")).decode()
+    assert index.count("urn:monitor:screenshot:map:") >= 3
 
 
 def _the_ui_shows_them(config: Path, second: int, third: int) -> None:

@@ -149,6 +149,16 @@ class Screenshots:
         )
         return {row["version_id"]: row for row in self.db.rows(query)}
 
+    def exported(self, watch_ids: list[str] | None, since: str | None) -> list[Row]:
+        """The screenshots (with a PNG) of these watches (None: all), oldest first, taken
+        at or after `since`: for exports."""
+        query = select(screenshot).where(screenshot.c.sha256.is_not(None))
+        if watch_ids is not None:
+            query = query.where(screenshot.c.watch_id.in_(watch_ids))
+        if since is not None:
+            query = query.where(screenshot.c.taken_at >= since)
+        return self.db.rows(query.order_by(screenshot.c.id))
+
     def versions_of(self, shot_id: int) -> list[int]:
         query = (
             select(version.c.id)
