@@ -96,6 +96,19 @@ type = "log"
             "watch[0].options.size",
             "(it takes: none)",
         ),
+        (
+            '[[watch]]\nid = "a"\nurl = "https://x.kz/"\nalert_visual = true\n',
+            11,
+            "watch[0].alert_visual",
+            "alert_visual needs screenshot = true",
+        ),
+        (
+            '[[watch]]\nid = "a"\nurl = "https://x.kz/"\nscreenshot = true\n'
+            "alert_visual = true\nvisual_threshold = 0\n",
+            13,
+            "watch[0].visual_threshold",
+            "greater than 0",
+        ),
     ],
 )
 def test_broken_config_names_file_line_and_field(

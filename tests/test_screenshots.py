@@ -259,6 +259,9 @@ def _the_ui_shows_them(config: Path, second: int, third: int) -> None:
         assert diff.status_code == 200
         assert f'href="/watch/map/visual?b={third}&amp;a=1"' in diff.text
         assert f'src="/watch/map/visual/1-{third}/after.png"' in diff.text
+        # The watch's page lists its screenshots, the visual change linked.
+        listing = viewer.get("/watch/map").text
+        assert f'href="/watch/map/visual?b={second}&amp;a={second - 1}">2.93%' in listing
         assert viewer.get("/watch/map/screenshots/999.png").status_code == 404
         assert viewer.get(f"/watch/other/screenshots/{second}.png").status_code == 404
         assert viewer.get(f"/watch/map/visual/1-{second}/inside.png").status_code == 404

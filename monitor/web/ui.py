@@ -36,7 +36,7 @@ from monitor.web.i18n import LANGUAGES, translator
 from monitor.web.memento import memento_headers
 from monitor.web.pages import Missing, Pages, Visit, local_path, page, version_url
 from monitor.web.suggest import FragmentCache, ignore_suggestions
-from monitor.web.visual import version_shots
+from monitor.web.visual import version_shots, watch_shots
 
 # A watch whose last change is this recent shows as "changed".
 CHANGED_FOR = timedelta(hours=24)
@@ -139,6 +139,7 @@ class ReadingPages(Pages):
             furniture=self.store.furniture_items(
                 [("watch", watch.id), ("host", host_of(watch.url))]
             ),
+            screenshots=watch_shots(self.store, watch.id) if watch.screenshot else [],
         )
 
     def find_watch(self, watch_id: str) -> tuple[WatchConfig, bool]:

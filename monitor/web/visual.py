@@ -72,6 +72,20 @@ def version_shots(store: Store, a: dict[str, Any] | None, b: dict[str, Any]) -> 
     return found
 
 
+def watch_shots(store: Store, watch_id: str, limit: int = 10) -> list[dict[str, Any]]:
+    """A watch's newest screenshot rows for its page: each with its image and, when it was
+    compared with an earlier one, its visual diff; problems with their reason."""
+    shown = []
+    for row in store.screenshots.of_watch(watch_id, limit):
+        entry = {**row, "image": None, "page": None}
+        if row["sha256"]:
+            entry["image"] = shot_url(watch_id, row["id"])
+            if row["previous_id"] is not None:
+                entry["page"] = visual_url(watch_id, row["previous_id"], row["id"])
+        shown.append(entry)
+    return shown
+
+
 class VisualPages(Pages):
     def __init__(
         self,
