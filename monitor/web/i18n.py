@@ -13,6 +13,24 @@ from collections.abc import Callable
 LANGUAGES = ("en", "ru")
 
 RU: dict[str, str] = {
+    # Screenshots and visual diffs (web/visual.py).
+    "Screenshots": "Снимки экрана",
+    "Screenshot": "Снимок",
+    "Visual diff": "Визуальное сравнение",
+    "Changed": "Изменено",
+    "of the page": "страницы",
+    "regions": "областей",
+    "Region": "Область",
+    "width": "ширина",
+    "height": "высота",
+    "without outlines": "без рамок",
+    "the changed regions are outlined": "изменённые области обведены",
+    "The page looked the same in both versions.": "В обеих версиях страница выглядела одинаково.",
+    "No screenshot of this version.": "У этой версии нет снимка.",
+    "No visible change between these screenshots.": "Между этими снимками нет видимых изменений.",
+    "These screenshots could not be compared within the limits for untrusted work.": (
+        "Эти снимки не удалось сравнить в пределах ограничений для недоверенной работы."
+    ),
     "Trusted timestamp": "Доверенная метка времени",
     "batch": "пакет",
     "serial": "серийный номер",
