@@ -18,18 +18,22 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
 from monitor.channels import Channel, ChannelError
+from monitor.channels.message import WHOLE_STATEMENT
 from monitor.config import AlertsConfig, ChannelConfig, MonitorConfig, WatchConfig
 from monitor.diff import Change, DiffResult, summarize
+from monitor.languages import LanguageState, divergence
 from monitor.noise import RateLimiter, hold_reason, iso, parse_time
+from monitor.permalinks import absolute, statement_path, version_path
 from monitor.redact import redact_deep, redact_url
 from monitor.store import Delivery, Store
+from monitor.store.translations import language_versions_of
 from monitor.wayback import add_copies
 
 logger = logging.getLogger("monitor.alerts")
@@ -60,10 +64,14 @@ def build_alert(
     public_url: str | None = None,
     version: int | None = None,
     since: int | None = None,
+    paragraphs: Sequence[str] = (),
+    archived: int | None = None,
 ) -> dict[str, Any]:
     """The alert as every channel receives it (also the webhook's JSON schema). `version`
     is the statement's version number, `since` the one it is compared with when that is
-    not the one just before (versions that did not hold lie between)."""
+    not the one just before (versions that did not hold lie between). A new or removed
+    statement carries its text (`paragraphs`: the new text, or the last archived one) and
+    `archived`, the number of the version that holds it, so the alert stands alone."""
     changes = diff.changes if diff else []
     diff_url = None
     if public_url and key and version:
@@ -90,7 +98,81 @@ def build_alert(
         "diff_url": diff_url,
         "version": version,
         "observed_at": observed_at,
+        **_text_fields(watch.id, key, paragraphs, archived, public_url),
     }
+
+
+# Characters of a statement's text an alert carries (the outbox keeps a copy per channel);
+# each channel shows what fits its own limit, and the archived copy has the rest.
+TEXT_BUDGET = 8000
+
+
+def _text_fields(
+    watch_id: str,
+    key: str | None,
+    paragraphs: Sequence[str],
+    archived: int | None,
+    public_url: str | None,
+) -> dict[str, Any]:
+    carried: list[str] = []
+    left = TEXT_BUDGET
+    for paragraph in paragraphs:
+        if left <= 0:
+            break
+        carried.append(paragraph if len(paragraph) <= left else paragraph[: left - 1] + "…")
+        left -= len(paragraph)
+    path = version_path(watch_id, key, archived) if key and archived else None
+    return {
+        "paragraphs": carried,
+        "paragraph_count": len(paragraphs),
+        "archived_version": archived if path else None,
+        "archived_url": absolute(public_url, path) if path else None,
+    }
+
+
+def language_fields(
+    store: Store,
+    watch_id: str,
+    kind: str,
+    *,
+    key: str,
+    language: str | None,
+    url: str,
+    observed_at: str,
+    public_url: str | None,
+    zone: str = "UTC",
+) -> dict[str, Any]:
+    """The statement's other language versions as an alert names them (`translations`:
+    each one's watch, key, language, URL, latest kind and since when, and its page in our
+    UI) and how they stand against this change (`divergence`: "edited in Russian; English
+    and Kazakh unchanged since 3 Dec"); empty for a statement in one language."""
+    versions = language_versions_of(store, watch_id, key, language, url)
+    others = [v for v in versions if (v.watch_id, v.key) != (watch_id, key)]
+    translations: list[dict[str, Any]] = [
+        {
+            "watch": v.watch_id,
+            "key": v.key,
+            "language": v.language,
+            "url": redact_url(v.url),
+            "status": v.last_kind,
+            "since": v.last_observed_at,
+            "statement_url": absolute(public_url, statement_path(v.watch_id, v.key)),
+        }
+        for v in others
+    ]
+    # Translations a listing found whose watches have not been checked yet (they are
+    # named, with no state to compare).
+    watches, languages = {v.watch_id for v in versions}, {v.language for v in versions}
+    for row in store.translations(watch_id):
+        if row["watch_id"] not in watches and row["language"] not in languages:
+            translations.append(
+                {"watch": row["watch_id"], "language": row["language"], "url": row["url"]}
+            )
+    if not translations:
+        return {}
+    states = [LanguageState(language, kind, observed_at)]
+    states += [LanguageState(v.language, v.last_kind, v.last_observed_at) for v in others]
+    return {"translations": translations, "divergence": divergence(states, observed_at, zone=zone)}
 
 
 def build_digest(payloads: list[dict[str, Any]]) -> dict[str, Any]:
@@ -105,6 +187,8 @@ def build_digest(payloads: list[dict[str, Any]]) -> dict[str, Any]:
     changes = []
     for payload in payloads:
         label = payload.get("title") or payload.get("key") or payload["kind"]
+        if payload["kind"] in WHOLE_STATEMENT and payload.get("title"):
+            continue  # its one "change" is its title, which its entry shows
         for change in payload.get("changes", []):
             changes.append({**change, "where": f"“{label}” — {change.get('where', '')}"})
     return {

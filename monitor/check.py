@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor import decide, metrics
-from monitor.alerts import build_alert
+from monitor.alerts import build_alert, language_fields
 from monitor.attachments import AttachmentReader
 from monitor.browser import BrowserEngine
 from monitor.capture import CapturedHeaders
@@ -656,6 +656,9 @@ class Checker:
         seq: int,
         since: int | None,
     ) -> tuple[dict[str, Any], list[str]]:
+        # A new statement carries its text, a removed one its last archived text (the
+        # version before the removal, or the one it is compared with).
+        archived = {"published": seq, "removed": since or seq - 1}.get(kind)
         payload = build_alert(
             kind,
             watch,
@@ -668,13 +671,23 @@ class Checker:
             public_url=self.config.server.public_url,
             version=seq,
             since=since,
+            paragraphs=shown.paragraphs if archived else (),
+            archived=archived or None,
         )
         payload["transient"] = False
-        if kind == "published":
-            payload["translations"] = [
-                {"watch": row["watch_id"], "language": row["language"], "url": row["url"]}
-                for row in self.store.translations(watch.id)
-            ]
+        payload.update(
+            language_fields(
+                self.store,
+                watch.id,
+                kind,
+                key=key,
+                language=shown.language,
+                url=shown.url,
+                observed_at=observed_at,
+                public_url=self.config.server.public_url,
+                zone=self.config.alerts.timezone,
+            )
+        )
         return payload, watch.channels
 
     def _problem(

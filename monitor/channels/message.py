@@ -72,7 +72,18 @@ _DEFAULTS: dict[str, Any] = {
     "observed_at": "",
     "independent_copies": [],
     "alerts": [],
+    "paragraphs": [],
+    "paragraph_count": 0,
+    "archived_url": None,
+    "archived_version": None,
+    "divergence": None,
+    "translations": [],
 }
+
+# Kinds whose alert is about the whole statement: its text (the first paragraphs of a new
+# one, the last archived text of a removed one) says more than a diff against nothing,
+# whose one "change" and summary are only the title again.
+WHOLE_STATEMENT = ("published", "removed")
 
 
 # The limits of one render (with the bisection that fits it to a channel, see `render`).
@@ -127,6 +138,16 @@ def headline(kind: str) -> str:
     return HEADLINES.get(kind, kind.upper())
 
 
+def gist(payload: dict[str, Any]) -> str:
+    """What an alert is about, in a line: a new or removed statement's first paragraph
+    (its summary would only repeat the title), else its summary."""
+    if payload.get("kind") in WHOLE_STATEMENT and payload.get("title"):
+        paragraphs = payload.get("paragraphs") or []
+        if paragraphs:
+            return str(paragraphs[0])
+    return str(payload.get("summary") or "")
+
+
 def subject(payload: dict[str, Any]) -> str:
     """One line for an email subject or a push notification title."""
     name = payload.get("watch_name") or payload.get("watch", "")
@@ -152,45 +173,64 @@ def render(
     html: bool = False,
     document: bool = True,
 ) -> str:
-    """Render with as many changes (then digest entries) as fit in `max_length`.
+    """Render with as many paragraphs of a statement's text (then changes, then digest
+    entries) as fit in `max_length`.
 
-    Output length grows with the number of changes shown, so the largest count that fits is
-    found by bisection. Text that still does not fit is cut hard; HTML is not, since a cut
-    would break its markup (no HTML channel has a hard limit).
+    Output length grows with the number of paragraphs and changes shown, so the largest
+    count that fits is found by bisection. Text that still does not fit is cut hard; HTML is
+    not, since a cut would break its markup (no HTML channel has a hard limit).
     """
     alert = {**_DEFAULTS, **payload}
-    changes, entries = list(alert["changes"]), list(alert["alerts"])
+    whole = alert["kind"] in WHOLE_STATEMENT and bool(alert["title"])
+    changes = list(alert["changes"])
+    entries = [{**_DEFAULTS, **entry} for entry in alert["alerts"]]
+    paragraphs = list(alert["paragraphs"])
+    more_in_payload = max(0, int(alert["paragraph_count"] or 0) - len(paragraphs))
 
-    def attempt(shown_changes: int, shown_alerts: int, up_to: int = max_length) -> str | None:
+    def attempt(
+        shown_changes: int, shown_alerts: int, shown_paragraphs: int, up_to: int = max_length
+    ) -> str | None:
         """The rendering, stripped; None as soon as it is known to be longer than `up_to`
         (generating the rest would only cost time)."""
         chunks = template.generate(
             alert=alert,
             headline=headline(alert["kind"]),
+            # The one "change" of a whole statement is its title, shown already; and its
+            # summary only repeats the title too (unless it says the version did not hold).
+            whole_statement=whole,
+            show_summary=bool(alert["summary"]) and (not whole or bool(alert.get("transient"))),
             changes=changes[:shown_changes],
             more_changes=len(changes) - shown_changes,
             alerts=entries[:shown_alerts],
             more_alerts=len(entries) - shown_alerts,
+            paragraphs=paragraphs[:shown_paragraphs],
+            more_paragraphs=len(paragraphs) - shown_paragraphs + more_in_payload,
             document=document,
         )
         return _collect(chunks, up_to)
 
     token = _current.set(_Limits())
     try:
-        text = attempt(len(changes), len(entries))
+        everything = len(changes), len(entries)
+        text = attempt(*everything, len(paragraphs))
         if text is not None:
             return text
-        shown = _most_that_fit(lambda n: attempt(n, len(entries)), len(changes))
+        # The statement's text gives way first (paragraph by paragraph), then the changes,
+        # then a digest's entries: the link to the rest stays.
+        shown = _most_that_fit(lambda n: attempt(*everything, n), len(paragraphs))
         if shown is not None:
-            return attempt(shown, len(entries)) or ""
-        shown = _most_that_fit(lambda n: attempt(0, n), len(entries))
+            return attempt(*everything, shown) or ""
+        shown = _most_that_fit(lambda n: attempt(n, len(entries), 0), len(changes))
+        if shown is not None:
+            return attempt(shown, len(entries), 0) or ""
+        shown = _most_that_fit(lambda n: attempt(0, n, 0), len(entries))
         # No hard limit for HTML (a cut would break its markup), but MAX_OUTPUT.
-        text = attempt(0, shown or 0, MAX_OUTPUT if html else max_length)
+        text = attempt(0, shown or 0, 0, MAX_OUTPUT if html else max_length)
         if text is not None:
             return text
         if html:
             raise TemplateLimit(f"output over {MAX_OUTPUT:,} characters")
-        text = attempt(0, shown or 0, MAX_OUTPUT)
+        text = attempt(0, shown or 0, 0, MAX_OUTPUT)
         if text is None:
             raise TemplateLimit(f"output over {MAX_OUTPUT:,} characters")
         return text[: max_length - 1] + "…"
@@ -286,6 +326,7 @@ def _environment(html: bool) -> ImmutableSandboxedEnvironment:
         headline=headline,
         inline_diff=_inline_diff,
         http_url=_http_url,
+        gist=gist,
     )
     # Every filter checked, before (what it would build) and after (what it built).
     for name, function in list(env.filters.items()):

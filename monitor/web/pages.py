@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from monitor.config import MonitorConfig
+from monitor.permalinks import version_path
 from monitor.redact import redact_text
 from monitor.store import Store
 from monitor.web.auth import (
@@ -230,9 +231,7 @@ def make_env() -> Environment:
 
 
 def version_url(watch_id: str, key: str, seq: int, part: str = "") -> str:
-    """A version's page in the UI, by its statement and number (the one numbering users
-    see everywhere: 1, 2, 3 … per statement); `part` e.g. "/raw"."""
-    return f"/watch/{quote(watch_id, safe='')}/versions/{seq}{part}?key={quote(key, safe='')}"
+    return version_path(watch_id, key, seq, part)
 
 
 def _shown(value: Any) -> Any:
