@@ -15,7 +15,7 @@ from typing import Any
 
 from feedgen.feed import FeedGenerator
 
-from monitor.channels.message import headline, render_html
+from monitor.channels.message import gist, headline, render_html
 from monitor.config import MonitorConfig
 from monitor.redact import redact_deep, redact_url
 from monitor.store import Store
@@ -65,10 +65,12 @@ def _entry(feed: FeedGenerator, alert_id: int, payload: dict[str, Any], created_
     entry.category(term=payload.get("kind", ""))
     # One link: feedgen 1.0 drops the `rel` of entry links, so a second would read as another
     # alternate. The diff when there is one; the statement's URL is in the content as well.
-    link = payload.get("diff_url") or payload.get("url")
+    # A removed statement's live page is gone: our archived copy instead.
+    archived = payload.get("archived_url") if payload.get("kind") == "removed" else None
+    link = archived or payload.get("diff_url") or payload.get("url")
     if link:
         entry.link(href=link)
-    entry.summary(payload.get("summary") or what)
+    entry.summary(gist(payload) or what)
     entry.content(render_html(payload, document=False), type="html")
     moment = _atom_time(payload.get("observed_at") or created_at)
     entry.published(moment)
