@@ -44,6 +44,14 @@ CHANGED = {
     "removed": "removed in {languages}",
 }
 UNCHANGED = "{languages} unchanged since {date}"
+# One language version's standing, as a statement's page marks it.
+STATUS = {
+    "published": "published {date}",
+    "edited": "edited {date}",
+    "restored": "restored {date}",
+    "removed": "removed {date}",
+}
+STATUS_UNCHANGED = "unchanged since {date}"
 REMOVED_ON = "{languages} removed on {date}"
 AND = " and "
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -84,11 +92,9 @@ def divergence(
     latest version (or removed on its date). The change spoken of comes first."""
     if len(states) < 2:
         return None
+    at = at or latest_change(states)
     if at is None:
-        changes = [s.at for s in states if s.kind in CHANGED]
-        if not changes:
-            return None
-        at = max(changes)
+        return None
     moment = parse_iso(at)
     changed: dict[str, list[LanguageState]] = {}
     unchanged: dict[str, list[LanguageState]] = {}
@@ -103,6 +109,23 @@ def divergence(
     parts += [_(UNCHANGED).format(languages=_names(g, _), date=d) for d, g in unchanged.items()]
     parts += [_(REMOVED_ON).format(languages=_names(g, _), date=d) for d, g in removed.items()]
     return "; ".join(parts)
+
+
+def latest_change(states: Sequence[LanguageState]) -> str | None:
+    """The moment of the latest change of any language version (None: never changed)."""
+    changes = [s.at for s in states if s.kind in CHANGED]
+    return max(changes) if changes else None
+
+
+def standing(state: LanguageState, at: str | None, _: Translate = _as_is, zone: str = "UTC") -> str:
+    """One language version against the change at `at`: "edited 7 Dec" when it was
+    changed with it, else "unchanged since 3 Dec" (or "removed 2 Dec")."""
+    reference = parse_iso(at or state.at)
+    day = _day(state.at, reference.year, _, zone)
+    together = abs(parse_iso(state.at) - reference) <= TOGETHER
+    if state.kind in CHANGED and (together or state.kind == "removed"):
+        return _(STATUS[state.kind]).format(date=day)
+    return _(STATUS_UNCHANGED).format(date=day)
 
 
 def _names(states: list[LanguageState], _: Translate) -> str:

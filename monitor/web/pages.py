@@ -42,6 +42,16 @@ UI_POLICY = (
 )
 
 
+# A one-time notice for the page a form's POST redirects to (post/redirect/get): it needs
+# no script, and a reload neither repeats the POST nor shows the notice again. The cookie
+# names a notice of this table, never text of its own.
+NOTICE_COOKIE = "monitor_notice"
+NOTICES = {
+    "annotation-saved": "Annotation saved.",
+    "annotation-empty": "Nothing saved: choose a verdict or write a note.",
+}
+
+
 class Missing(Exception):
     """A watch, statement or version that does not exist: the page answers 404."""
 
@@ -57,6 +67,8 @@ class Visit:
     set_csrf: bool
     session: Session | None = None
     form: FormData | None = None
+    # The notice this page shows once (a key of NOTICES), from the redirect that led here.
+    notice: str | None = None
     extra_cookies: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def may(self, role: str) -> bool:
@@ -104,7 +116,16 @@ class Pages:
             fresh = not self.auth.csrf_valid(cookie, cookie)
             csrf = self.auth.new_csrf() if fresh else cookie
         user = session.user if session else None
-        return Visit(request, user, language, csrf, fresh, session=session)
+        notice = request.cookies.get(NOTICE_COOKIE)
+        return Visit(
+            request,
+            user,
+            language,
+            csrf,
+            fresh,
+            session=session,
+            notice=notice if notice in NOTICES else None,
+        )
 
     def csrf_valid(self, visit: Visit, field: str | None) -> bool:
         if visit.session is not None:
@@ -128,9 +149,13 @@ class Pages:
             can_edit=visit.may("editor"),
             is_admin=visit.may("admin"),
             here=_here(visit.request),
+            notice=_(NOTICES[visit.notice]) if visit.notice else None,
             **context,
         )
-        return self.finish(visit, HTMLResponse(html, status_code=status_code))
+        response = HTMLResponse(html, status_code=status_code)
+        if visit.notice:
+            response.delete_cookie(NOTICE_COOKIE, path="/")  # shown: once is enough
+        return self.finish(visit, response)
 
     def finish(self, visit: Visit, response: Response) -> Response:
         secure = self.secure(visit.request)
@@ -143,7 +168,11 @@ class Pages:
     def error(self, visit: Visit, status: int, title: str, message: str = "") -> Response:
         return self.render(visit, "error.html.j2", status, title=title, message=message)
 
-    def redirect(self, visit: Visit, url: str) -> Response:
+    def redirect(self, visit: Visit, url: str, notice: str | None = None) -> Response:
+        """See other `url`; with `notice` (a key of NOTICES), which that page shows once."""
+        if notice is not None:
+            assert notice in NOTICES, notice
+            visit.extra_cookies[NOTICE_COOKIE] = (notice, {"max_age": 120})
         return self.finish(visit, RedirectResponse(url, status_code=303))
 
 
@@ -225,6 +254,8 @@ def make_env() -> Environment:
     )
     env.filters["size"] = human_size
     env.filters["q"] = lambda value: quote(str(value), safe="")
+    # Jinja's `capitalize` lowers the rest ("english"); a sentence keeps its names.
+    env.filters["capitalize_first"] = lambda text: f"{text[:1].upper()}{text[1:]}"
     env.globals["when"] = when
     env.globals["version_url"] = version_url
     return env

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,12 +25,25 @@ from monitor.clock import iso, parse_iso
 from monitor.config import StoreConfig, WatchConfig
 from monitor.extract import Statement
 from monitor.isolate import InlineWork, Work, WorkerPool, WorkFailed
+from monitor.languages import (
+    CHANGED,
+    LanguageState,
+    divergence,
+    language_name,
+    latest_change,
+    standing,
+)
+from monitor.permalinks import statement_path, version_path
 from monitor.redact import redact_deep, redact_headers, redact_response_headers, redact_text
+from monitor.searchquery import Term
+from monitor.searchquery import parse as parse_query
 from monitor.store import Store
 from monitor.store.furniture import host_of
+from monitor.store.notes import newest_annotations, noted, version_annotations
 from monitor.store.provenance import chain, response_tls
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.store.timestamps import version_stamp
+from monitor.store.translations import language_versions
 from monitor.store.wayback import copies_of
 from monitor.web.diffview import failed_view, view_in_worker, view_of
 from monitor.web.i18n import LANGUAGES, translator
@@ -42,6 +56,10 @@ from monitor.web.visual import version_shots, watch_shots
 CHANGED_FOR = timedelta(hours=24)
 # Versions per page of a statement's timeline.
 TIMELINE_PAGE = 500
+# A word of a note, as the text search reads words (letters and digits of any script).
+_NOTE_WORD = re.compile(r"\w+")
+# Paragraphs of each language version shown side by side on a statement's page.
+LANGUAGE_PARAGRAPHS = 3
 # Archived bodies larger than this are offered for download, not shown inline.
 _INLINE_LIMIT = 2_000_000
 # Archived pages: no script, no network, no plugin, no form; inline styles and data:
@@ -185,7 +203,43 @@ class ReadingPages(Pages):
             pages=pages,
             per_page=TIMELINE_PAGE,
             annotations=self.store.annotations(document["id"]),
+            languages=self._languages(document, visit),
         )
+
+    def _languages(self, document: dict[str, Any], visit: Visit) -> dict[str, Any]:
+        """The statement's language versions side by side, each with where it stands and
+        the start of its current text, and the sentence that says how they diverge."""
+        versions = language_versions(self.store, document["id"])
+        if len(versions) < 2:
+            return {"columns": [], "divergence": None}
+        _ = translator(visit.language)
+        zone = self.config.alerts.timezone
+        states = [LanguageState(v.language, v.last_kind, v.last_observed_at) for v in versions]
+        at = latest_change(states)
+        columns = []
+        for item, state in zip(versions, states, strict=True):
+            shown = None
+            if item.text_seq is not None:
+                shown = self._statement(self.store.version_at(item.document_id, item.text_seq))
+            columns.append(
+                {
+                    "version": item,
+                    "name": language_name(item.language, _),
+                    "standing": standing(state, at, _, zone),
+                    "changed": state.kind in CHANGED and state.at == at,
+                    "this": item.document_id == document["id"],
+                    "title": shown.title if shown else item.title,
+                    "paragraphs": shown.paragraphs[:LANGUAGE_PARAGRAPHS] if shown else [],
+                    "more": max(0, len(shown.paragraphs) - LANGUAGE_PARAGRAPHS) if shown else 0,
+                    "page": statement_path(item.watch_id, item.key),
+                    "archived": (
+                        version_path(item.watch_id, item.key, item.text_seq)
+                        if item.text_seq
+                        else None
+                    ),
+                }
+            )
+        return {"columns": columns, "divergence": divergence(states, at, _, zone)}
 
     @page()
     async def diff(self, request: Request, visit: Visit) -> Response:
@@ -240,6 +294,7 @@ class ReadingPages(Pages):
             mode=mode,
             verdicts=VERDICTS,
             shots=version_shots(self.store, a, b),
+            annotations=version_annotations(self.store, b["id"]),
         )
 
     def _version(self, watch_id: str, version_id: int | None) -> dict[str, Any]:
@@ -314,6 +369,7 @@ class ReadingPages(Pages):
             stamping=bool(self.config.archive.tsa_url),
             copies=copies_of(self.store, [row["id"]]).get(row["id"], []),
             timemap=f"/timemap/link/{row['url']}" if row["url"] else None,
+            annotations=version_annotations(self.store, row["id"]),
         )
         answer.headers.update(memento_headers(self._base_url(request), row, record))
         return answer
@@ -424,12 +480,19 @@ class ReadingPages(Pages):
         assert visit.form is not None and visit.user is not None
         verdict = str(visit.form.get("verdict") or "") or None
         note = str(visit.form.get("note") or "").strip()[:4000]
-        if verdict in VERDICTS or note:
-            self.store.annotate(
-                row["document_id"], row["id"], visit.user.name, verdict if verdict else None, note
-            )
         back = local_path(str(visit.form.get("next") or ""), f"/watch/{watch.id}")
-        return self.redirect(visit, back)
+        if verdict not in VERDICTS and not note:
+            return self.redirect(visit, back, notice="annotation-empty")
+        self.store.annotate(
+            row["document_id"],
+            row["id"],
+            visit.user.name,
+            verdict if verdict in VERDICTS else None,
+            note,
+        )
+        # Back where it was written, which shows the annotation with a notice that it was
+        # saved (no script needed; a reload does not post it again).
+        return self.redirect(visit, back, notice="annotation-saved")
 
     # --- search ------------------------------------------------------------------------
 
@@ -438,12 +501,26 @@ class ReadingPages(Pages):
         query = request.query_params.get("q", "").strip()
         watch_id = request.query_params.get("watch") or None
         groups: list[dict[str, Any]] = []
+        notes: list[dict[str, Any]] = []
         if query:
             # Catching up the index reads every new blob: in a thread, on a connection
             # of its own, so the daemon's loop (and its checks) never waits for it.
             await run_in_threadpool(_catch_up_index, self.config.store)
             groups = _group_hits(self.store.search(query, watch_id))
-        return self.render(visit, "search.html.j2", q=query, watch_id=watch_id or "", groups=groups)
+            # Each statement found with its newest annotation, and the notes people wrote
+            # that the query finds (a note is how a journalist finds a change again).
+            newest = newest_annotations(self.store, [g["document_id"] for g in groups])
+            for group in groups:
+                group["annotation"] = newest.get(group["document_id"])
+            notes = _matching_notes(query, noted(self.store), watch_id)
+        return self.render(
+            visit,
+            "search.html.j2",
+            q=query,
+            watch_id=watch_id or "",
+            groups=groups,
+            notes=notes,
+        )
 
     # --- feeds and exports ---------------------------------------------------------------
 
@@ -596,6 +673,39 @@ def _snippet_parts(snippet: str) -> list[tuple[bool, str]]:
         hit, _, rest = chunk.partition(MARK_END)
         parts += [(True, hit), (False, rest)]
     return [part for part in parts if part[1]]
+
+
+def _matching_notes(
+    text: str, rows: list[dict[str, Any]], watch_id: str | None
+) -> list[dict[str, Any]]:
+    """The annotations whose note the query finds, with the syntax of the text search
+    (monitor/searchquery.py): every group matched by one of its terms, no excluded term."""
+    query = parse_query(text)
+    if query is None:
+        return []
+    found = []
+    for row in rows:
+        if watch_id and row["watch_id"] != watch_id:
+            continue
+        words = [word.casefold() for word in _NOTE_WORD.findall(row["note"] or "")]
+        if all(any(_has(words, t) for t in group) for group in query.groups) and not any(
+            _has(words, t) for t in query.excluded
+        ):
+            found.append(row)
+    return found
+
+
+def _has(words: list[str], term: Term) -> bool:
+    """Whether `term` (a word, a phrase, a prefix) is in `words`."""
+    size = len(term.words)
+    for start in range(len(words) - size + 1):
+        window = words[start : start + size]
+        if window[:-1] != list(term.words[:-1]):
+            continue
+        last, wanted = window[-1], term.words[-1]
+        if last == wanted or (term.prefix and last.startswith(wanted)):
+            return True
+    return False
 
 
 def _catch_up_index(config: StoreConfig) -> None:

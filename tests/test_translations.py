@@ -1,0 +1,153 @@
+"""A statement's language versions together: the gov.kz replica in English, Russian and
+Kazakh, one language edited and the others not. The alert and the statement's page say so
+("edited in Russian; English and Kazakh unchanged since 3 Dec"), whether the listings keep
+the statements (keys `en/ID`, `ru/ID`, `kk/ID`) or each statement is a watch of its own
+(discovery's translation group)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.languages import MONTHS, LanguageState, divergence, standing
+from monitor.replica import STATEMENTS, ReplicaSite
+from monitor.store import Store
+from monitor.store.translations import language_versions
+from tests.conftest import Receiver, monitor_cli, write_config
+from tests.webui import add_user, login, serving
+
+NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
+SECOND = sorted(STATEMENTS, key=lambda s: s["created_date"])[-2]
+RU_OLD, RU_NEW = "1 250 тонн", "1 500 тонн"
+DISCOVER = 'discover = true\noptions = { size = 3 }\ndiscover_schedule = ["10m until 1d", "2h"]'
+
+
+def today() -> str:
+    now = datetime.now(UTC)
+    return f"{now.day} {MONTHS[now.month - 1]}"
+
+
+def three_languages(tmp_path: Path, replica: ReplicaSite, receiver: Receiver, extra: str) -> Path:
+    config = write_config(tmp_path, replica, receiver, ("en", "ru", "kk"), watch_extra=extra)
+    config.write_text(
+        config.read_text().replace("[server]\n", '[server]\npublic_url = "http://ui.test"\n')
+    )
+    return config
+
+
+def check(config: Path, *args: str) -> str:
+    result = monitor_cli(config, "check", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("keyed_by", ["listing", "discovery"])
+def test_an_edit_in_one_language_says_the_others_are_unchanged(
+    tmp_path: Path, replica: ReplicaSite, receiver: Receiver, keyed_by: str
+) -> None:
+    config = three_languages(
+        tmp_path, replica, receiver, DISCOVER if keyed_by == "discovery" else ""
+    )
+    check(config)
+    replica.replace_text(NEWEST["id"], "ru", RU_OLD, RU_NEW)
+    check(config)
+    [edited] = receiver.alerts("edited")
+    assert edited["language"] == "ru" and edited["key"] == f"ru/{NEWEST['id']}"
+    assert (
+        edited["divergence"] == f"edited in Russian; English and Kazakh unchanged since {today()}"
+    )
+    others = {t["language"]: t for t in edited["translations"]}
+    assert set(others) == {"en", "kk"}
+    assert others["en"]["status"] == "baseline" and others["en"]["key"] == f"en/{NEWEST['id']}"
+    assert others["en"]["statement_url"].startswith("http://ui.test/watch/")
+    # Every channel's text says it too (the console here).
+    assert "Edited in Russian; English and Kazakh unchanged since" in check_output(config, replica)
+
+    # The store's lookup: the three language versions of the statement, whichever is asked.
+    with Store(tmp_path / "store") as store:
+        english = next(
+            d
+            for w in ("mfa-en", f"mfa-en.en-{NEWEST['id']}")
+            for d in store.documents(w)
+            if d["key"] == f"en/{NEWEST['id']}"
+        )
+        versions = language_versions(store, english["id"])
+        assert [v.language for v in versions] == ["en", "kk", "ru"]
+        russian = next(v for v in versions if v.language == "ru")
+        assert russian.last_kind == "edited" and russian.last_seq == 3 and russian.text_seq == 3
+        # Another statement is not one of its translations: its own three are.
+        others_key = f"en/{SECOND['id']}"
+        other = next(
+            d
+            for w in (r["id"] for r in store.watch_rows())
+            for d in store.documents(w)
+            if d["key"] == others_key
+        )
+        found = language_versions(store, other["id"])
+        assert {v.key for v in found} == {f"{lang}/{SECOND['id']}" for lang in ("en", "ru", "kk")}
+
+
+def check_output(config: Path, replica: ReplicaSite) -> str:
+    """The console's text of one more Russian edit."""
+    replica.replace_text(NEWEST["id"], "ru", RU_NEW, "1 750 тонн")
+    return check(config)
+
+
+def test_the_wording_groups_languages_changed_together_and_dates_the_rest() -> None:
+    states = [
+        LanguageState("ru", "edited", "2026-12-07T09:00:00Z"),
+        LanguageState("en", "edited", "2026-12-07T08:00:00Z"),
+        LanguageState("kk", "baseline", "2026-12-03T10:00:00Z"),
+        LanguageState("uz", "removed", "2025-11-30T10:00:00Z"),
+    ]
+    assert divergence(states) == (
+        "edited in English and Russian; Kazakh unchanged since 3 Dec; Uzbek removed on 30 Nov 2025"
+    )
+    assert divergence(states[:1]) is None  # one language: nothing to compare
+    never = [LanguageState("en", "baseline", "2026-12-01T00:00:00Z")] * 2
+    assert divergence(never) is None
+    russian = {
+        "Kazakh": "казахский",
+        "{languages} unchanged since {date}": "{languages} — без изменений с {date}",
+        "Dec": "дек",
+    }
+    assert standing(states[2], "2026-12-07T09:00:00Z") == "unchanged since 3 Dec"
+    assert standing(states[0], "2026-12-07T09:00:00Z") == "edited 7 Dec"
+    worded = divergence(states[1:3], None, lambda text: russian.get(text, text))
+    assert "казахский — без изменений с 3 дек" in worded  # type: ignore[operator]
+    # In the alerts' time zone: 23:30 UTC on 3 Dec is 4 Dec in Almaty.
+    late = [
+        LanguageState("ru", "edited", "2026-12-07T09:00:00Z"),
+        LanguageState("kk", "baseline", "2026-12-03T23:30:00Z"),
+    ]
+    assert divergence(late, zone="Asia/Almaty") == "edited in Russian; Kazakh unchanged since 4 Dec"
+
+
+def test_the_statement_page_shows_the_language_versions_side_by_side(
+    tmp_path: Path, replica: ReplicaSite, receiver: Receiver
+) -> None:
+    config = three_languages(tmp_path, replica, receiver, "")
+    check(config)
+    replica.replace_text(NEWEST["id"], "ru", RU_OLD, RU_NEW)
+    check(config)
+    assert add_user(config, "vi", "viewer").returncode == 0
+    with serving(config) as url:
+        client = login(url, "vi")
+        page = client.get(f"/watch/mfa-en/statement?key=en%2F{NEWEST['id']}").text
+        assert f"Edited in Russian; English and Kazakh unchanged since {today()}" in page
+        for language, standing_ in (
+            ("en", "unchanged since"),
+            ("ru", "edited"),
+            ("kk", "unchanged since"),
+        ):
+            column = page.split(f'data-language="{language}"')[1].split("</article>")[0]
+            assert f"{standing_} {today()}" in column
+        russian = page.split('data-language="ru"')[1].split("</article>")[0]
+        assert RU_NEW in russian and NEWEST["texts"]["ru"]["title"] in russian
+        assert f"/watch/mfa-ru/versions/2?key=ru%2F{NEWEST['id']}" in russian
+        # In Russian, through the UI's own table.
+        client.cookies.set("lang", "ru")
+        page = client.get(f"/watch/mfa-ru/statement?key=ru%2F{NEWEST['id']}").text
+        assert "Изменено (русский); английский и казахский — без изменений с" in page
