@@ -6,6 +6,8 @@ the statements (keys `en/ID`, `ru/ID`, `kk/ID`) or each statement is a watch of 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from monitor.replica import STATEMENTS, ReplicaSite
 from monitor.store import Store
 from monitor.store.translations import language_versions
 from tests.conftest import Receiver, monitor_cli, write_config
-from tests.webui import add_user, login, serving
+from tests.webui import add_user, csrf, login, serving
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 SECOND = sorted(STATEMENTS, key=lambda s: s["created_date"])[-2]
@@ -29,7 +31,9 @@ def today() -> str:
     return f"{now.day} {MONTHS[now.month - 1]}"
 
 
-def three_languages(tmp_path: Path, replica: ReplicaSite, receiver: Receiver, extra: str) -> Path:
+def three_languages(
+    tmp_path: Path, replica: ReplicaSite, receiver: Receiver | None, extra: str
+) -> Path:
     config = write_config(tmp_path, replica, receiver, ("en", "ru", "kk"), watch_extra=extra)
     config.write_text(
         config.read_text().replace("[server]\n", '[server]\npublic_url = "http://ui.test"\n')
@@ -125,29 +129,77 @@ def test_the_wording_groups_languages_changed_together_and_dates_the_rest() -> N
     assert divergence(late, zone="Asia/Almaty") == "edited in Russian; Kazakh unchanged since 4 Dec"
 
 
-def test_the_statement_page_shows_the_language_versions_side_by_side(
-    tmp_path: Path, replica: ReplicaSite, receiver: Receiver
+@dataclass
+class Served:
+    """The replica in three languages, its newest statement edited in Russian only, the UI
+    serving the archive; users ed (editor) and vi (viewer)."""
+
+    url: str
+    config: Path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("translations")
+    with ReplicaSite() as replica:
+        config = three_languages(tmp, replica, None, "")
+        check(config)
+        replica.replace_text(NEWEST["id"], "ru", RU_OLD, RU_NEW)
+        check(config)
+        for name, role in (("ed", "editor"), ("vi", "viewer")):
+            assert add_user(config, name, role).returncode == 0
+        with serving(config) as url:
+            yield Served(url, config)
+
+
+ENGLISH_PAGE = f"/watch/mfa-en/statement?key=en%2F{NEWEST['id']}"
+
+
+def test_the_statement_page_shows_the_language_versions_side_by_side(served: Served) -> None:
+    client = login(served.url, "vi")
+    page = client.get(ENGLISH_PAGE).text
+    assert f"Edited in Russian; English and Kazakh unchanged since {today()}" in page
+    for language, word in (("en", "unchanged since"), ("ru", "edited"), ("kk", "unchanged since")):
+        column = page.split(f'data-language="{language}"')[1].split("</article>")[0]
+        assert f"{word} {today()}" in column
+    russian = page.split('data-language="ru"')[1].split("</article>")[0]
+    assert RU_NEW in russian and NEWEST["texts"]["ru"]["title"] in russian
+    assert f"/watch/mfa-ru/versions/2?key=ru%2F{NEWEST['id']}" in russian
+    # In Russian, through the UI's own table.
+    client.cookies.set("lang", "ru")
+    page = client.get(f"/watch/mfa-ru/statement?key=ru%2F{NEWEST['id']}").text
+    assert "Изменено (русский); английский и казахский — без изменений с" in page
+
+
+def test_an_annotation_confirms_it_was_saved_and_shows_on_every_page_of_its_version(
+    served: Served,
 ) -> None:
-    config = three_languages(tmp_path, replica, receiver, "")
-    check(config)
-    replica.replace_text(NEWEST["id"], "ru", RU_OLD, RU_NEW)
-    check(config)
-    assert add_user(config, "vi", "viewer").returncode == 0
-    with serving(config) as url:
-        client = login(url, "vi")
-        page = client.get(f"/watch/mfa-en/statement?key=en%2F{NEWEST['id']}").text
-        assert f"Edited in Russian; English and Kazakh unchanged since {today()}" in page
-        for language, standing_ in (
-            ("en", "unchanged since"),
-            ("ru", "edited"),
-            ("kk", "unchanged since"),
-        ):
-            column = page.split(f'data-language="{language}"')[1].split("</article>")[0]
-            assert f"{standing_} {today()}" in column
-        russian = page.split('data-language="ru"')[1].split("</article>")[0]
-        assert RU_NEW in russian and NEWEST["texts"]["ru"]["title"] in russian
-        assert f"/watch/mfa-ru/versions/2?key=ru%2F{NEWEST['id']}" in russian
-        # In Russian, through the UI's own table.
-        client.cookies.set("lang", "ru")
-        page = client.get(f"/watch/mfa-ru/statement?key=ru%2F{NEWEST['id']}").text
-        assert "Изменено (русский); английский и казахский — без изменений с" in page
+    client = login(served.url, "ed")
+    diff = f"/watch/mfa-ru/diff?key=ru%2F{NEWEST['id']}&b=2"
+    snapshot = f"/watch/mfa-ru/versions/2?key=ru%2F{NEWEST['id']}"
+    form = {"csrf": csrf(client), "next": diff, "verdict": "significant"}
+    posted = client.post(
+        snapshot.replace("/versions/2?", "/versions/2/annotate?"),
+        data={**form, "note": "tonnage raised in Russian only"},
+    )
+    assert posted.status_code == 303 and posted.headers["location"] == diff
+    # Where it was written, once: the notice and the annotation itself; a reload is quiet.
+    back = client.get(diff).text
+    assert '<p class="notice" role="status">Annotation saved.</p>' in back
+    assert "tonnage raised in Russian only" in back.split('id="annotations"')[1]
+    assert "Annotation saved." not in client.get(diff).text
+    for page in (snapshot, f"/watch/mfa-ru/statement?key=ru%2F{NEWEST['id']}"):
+        assert "tonnage raised in Russian only" in client.get(page).text
+    # Found again by search: by its note's words (a prefix too), and on its statement's hit.
+    found = client.get("/search", params={"q": "tonnag* Russian"}).text
+    assert "tonnage raised in Russian only" in found.split("<h2>Notes</h2>")[1]
+    hit = client.get("/search", params={"q": "1 500 тонн"}).text
+    assert "tonnage raised in Russian only" in hit.split('class="results"')[1]
+    assert "<h2>Notes</h2>" not in client.get("/search", params={"q": "tonnage -Russian"}).text
+    # Nothing to save is said so, and nothing is stored.
+    empty = client.post(
+        snapshot.replace("/versions/2?", "/versions/2/annotate?"), data={**form, "verdict": ""}
+    )
+    assert empty.status_code == 303
+    assert "Nothing saved: choose a verdict or write a note." in client.get(diff).text
+    assert client.get(diff).text.count("<li>") == back.count("<li>")
