@@ -155,6 +155,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 ENGLISH_PAGE = f"/watch/mfa-en/statement?key=en%2F{NEWEST['id']}"
 
 
+@pytest.mark.process
 def test_the_statement_page_shows_the_language_versions_side_by_side(served: Served) -> None:
     client = login(served.url, "vi")
     page = client.get(ENGLISH_PAGE).text
@@ -171,6 +172,7 @@ def test_the_statement_page_shows_the_language_versions_side_by_side(served: Ser
     assert "Изменено (русский); английский и казахский — без изменений с" in page
 
 
+@pytest.mark.process
 def test_an_annotation_confirms_it_was_saved_and_shows_on_every_page_of_its_version(
     served: Served,
 ) -> None:
