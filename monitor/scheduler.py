@@ -38,6 +38,7 @@ from monitor.cadence import (
     TICK,
     due_at,
     first_run,
+    first_run_from,
     jitter_for,
     next_due,
     on_tick,
@@ -240,16 +241,15 @@ class Daemon:
         scheduler = AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
         self._timetable = Timetable()
-        # One query for every watch's state: one each cost seconds at 10,000 watches.
-        stored = self.store.states()
-        states = {w.id: stored.get(w.id) or WatchState(w.id) for w in self.config.watch}
-        overdue = 0
-        for watch in self.config.watch:
-            due = due_at(watch, states[watch.id].last_check_at, states[watch.id].next_run_at)
-            overdue += due is None or due <= now
-        spread = startup_spread(overdue)
-        for watch in self.config.watch:
-            self._schedule(watch, now, states[watch.id], spread)
+        # One query for every watch's rhythm: one each cost seconds at 10,000 watches.
+        stored = self.store.rhythms()
+        watches = self.config.watch
+        never = (None, None)
+        dues = [due_at(watch, *stored.get(watch.id, never)) for watch in watches]
+        del stored  # 100,000 rows: not kept past this (the daemon's peak memory)
+        spread = startup_spread(sum(due is None or due <= now for due in dues))
+        for watch, due in zip(watches, dues, strict=True):
+            self._timetable.put(watch, first_run_from(watch, due, now, spread))
         scheduler.add_job(
             self._tick,
             IntervalTrigger(seconds=TICK, start_date=on_tick(now)),

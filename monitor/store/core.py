@@ -196,6 +196,7 @@ class Store:
     watch_rows = _Forward("schedule", Schedule.watch_rows)
     state = _Forward("schedule", Schedule.state)
     states = _Forward("schedule", Schedule.states)
+    rhythms = _Forward("schedule", Schedule.rhythms)
     claim_check = _Forward("schedule", Schedule.claim_check)
     renew_leases = _Forward("schedule", Schedule.renew_leases)
     release_lease = _Forward("schedule", Schedule.release_lease)

@@ -72,6 +72,9 @@ class Schedule:
         columns = ", ".join(["watch_id", *_STATE_COLUMNS])
         self._select_all_states = f"SELECT {columns} FROM {watch_state.name}"
         self._select_states = f"{self._select_all_states} WHERE {db.dialect.any_of('watch_id')}"
+        self._select_rhythms = (
+            f"SELECT watch_id, last_check_at, next_run_at FROM {watch_state.name}"
+        )
 
     # --- watches and their state ---------------------------------------------------------
 
@@ -128,6 +131,12 @@ class Schedule:
             ids = self.db.dialect.many(wanted)
             rows = self.db.driver_rows(self._select_states, (ids,), flush=flush)
         return {row[0]: _watch_state(row[0], row[1:]) for row in rows}
+
+    def rhythms(self) -> dict[str, tuple[str | None, str | None]]:
+        """Every watch's (last_check_at, next_run_at): all a daemon's start needs of
+        their states (100,000 whole states cost it a second and 40 MiB at once)."""
+        rows = self.db.driver_rows(self._select_rhythms, ())
+        return {watch_id: (last, due) for watch_id, last, due in rows}
 
     def state_write(self, state: WatchState) -> Deferred:
         """The update of a watch's state, for the batch of a check (archive.py)."""
