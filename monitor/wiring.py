@@ -145,12 +145,16 @@ class Runtime:
         on_change: Callable[[], Awaitable[None]],
         config: Callable[[], MonitorConfig] | None = None,
         listen: str | None = None,
+        store: Store | None = None,
     ) -> Any:
-        """The web application (health, metrics, the review UI) on this runtime's store;
-        `config` gives the configuration a request sees (default: the running one)."""
+        """The web application (health, metrics, the review UI) on `store` (default: this
+        runtime's); `config` gives the configuration a request sees (default: the running
+        one)."""
         from monitor.web import create_app
 
-        return create_app(health, self.store, config or (lambda: self.config), on_change, listen)
+        return create_app(
+            health, store or self.store, config or (lambda: self.config), on_change, listen
+        )
 
     # --- `monitor check` -----------------------------------------------------------------
 
