@@ -45,6 +45,7 @@ from monitor.store.provenance import response_tls
 from monitor.store.records import now_iso
 from monitor.watchlists import new_watch_id
 from monitor.web.auth import RANK
+from monitor.web.diffview import PairCache
 
 PREFIX = "/api/v1"
 # Requests per token (or per address presenting no valid token) per minute, by default.
@@ -640,6 +641,8 @@ class ApiPages:
         self.on_change = on_change
         self.rate = rate or RateLimit(config().server.api_rate)
         self._used: dict[str, float] = {}
+        # Diffs between two versions, computed once (see diffview.PairCache).
+        self.diffs: PairCache[dict[str, Any]] = PairCache()
 
     @property
     def config(self) -> MonitorConfig:
@@ -949,9 +952,11 @@ class ApiPages:
         if b is None:
             raise ApiError(404, f"no version {to} of {document['key']}")
         a = self.store.version_at(document["id"], since) if since >= 1 else None
-        result = compare(self._statement_of(a), self._statement_of(b), watch.ignore)
-        return JSONResponse(
-            {
+        pair = PairCache.key(a["id"] if a else None, b["id"], watch.ignore)
+        answer = self.diffs.get(pair)
+        if answer is None:
+            result = compare(self._statement_of(a), self._statement_of(b), watch.ignore)
+            answer = {
                 "watch_id": watch.id,
                 "key": document["key"],
                 "from": a["seq"] if a else None,
@@ -961,7 +966,8 @@ class ApiPages:
                 "changes": [c.as_json() for c in result.changes],
                 "problems": list(result.problems),
             }
-        )
+            self.diffs.put(pair, answer)
+        return JSONResponse(answer)
 
     # --- the feed, alerts, annotations, search --------------------------------------------
 

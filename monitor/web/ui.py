@@ -31,7 +31,7 @@ from monitor.store.provenance import chain, response_tls
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.store.timestamps import version_stamp
 from monitor.store.wayback import copies_of
-from monitor.web.diffview import failed_view, view_in_worker, view_of
+from monitor.web.diffview import DiffView, PairCache, failed_view, view_in_worker, view_of
 from monitor.web.i18n import LANGUAGES, translator
 from monitor.web.memento import memento_headers
 from monitor.web.pages import Missing, Pages, Visit, local_path, page, version_url
@@ -55,6 +55,7 @@ class ReadingPages(Pages):
     def __init__(self, *args: Any, work: Work | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.fragments = FragmentCache()
+        self.diffs: PairCache[DiffView] = PairCache()
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
@@ -220,13 +221,17 @@ class ReadingPages(Pages):
             raise Missing("both versions must be of the same statement")
         if a is not None and a["seq"] > b["seq"]:
             a, b = b, a
-        diff = view_in_worker if isinstance(self.work, WorkerPool) else view_of
-        try:
-            view = await self.work.run(diff, self._text(a), self._text(b), list(watch.ignore))
-        except WorkFailed as err:
-            # A page (or a rule) over the worker's limits: this diff says so, the server and
-            # every other page go on.
-            view = failed_view(err.reason)
+        pair = PairCache.key(a["id"] if a else None, b["id"], watch.ignore)
+        view = self.diffs.get(pair)
+        if view is None:
+            diff = view_in_worker if isinstance(self.work, WorkerPool) else view_of
+            try:
+                view = await self.work.run(diff, self._text(a), self._text(b), list(watch.ignore))
+                self.diffs.put(pair, view)
+            except WorkFailed as err:
+                # A page (or a rule) over the worker's limits: this diff says so, the server
+                # and every other page go on (and it is tried again at the next view).
+                view = failed_view(err.reason)
         mode = "side" if params.get("view") == "side" else "inline"
         return self.render(
             visit,
