@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor import decide, metrics
+from monitor import decide, metrics, progress
 from monitor.alerts import build_alert
 from monitor.attachments import AttachmentReader
 from monitor.browser import BrowserEngine
@@ -216,7 +216,7 @@ class Checker:
         """Check these watches once, concurrently (`monitor check`); outcomes in their
         order. Changes pending confirmation get their confirming look before this ends (a
         few rounds: a page that changes at every look stays pending, archived)."""
-        done = await self._round(watches)
+        done = await self._round(watches, counted=True)
         for _ in range(_CONFIRM_ROUNDS):
             again = [n for n, outcome in enumerate(done) if outcome.recheck_in is not None]
             if not again:
@@ -227,7 +227,7 @@ class Checker:
                 done[n] = _merged(done[n], outcome)
         return done
 
-    async def _round(self, watches: list[WatchConfig]) -> list[CheckOutcome]:
+    async def _round(self, watches: list[WatchConfig], counted: bool = False) -> list[CheckOutcome]:
         """One check of each watch, concurrently, each host's by a few workers of its own
         (see `monitor.hostpool`). Their states are read in one query up front instead of
         one per check."""
@@ -241,7 +241,10 @@ class Checker:
             return split_url(watch.url).netloc
 
         async def check(watch: WatchConfig) -> CheckOutcome:
-            return await self.check(watch, states.get(watch.id))
+            outcome = await self.check(watch, states.get(watch.id))
+            if counted:  # a first look, not a confirming one (see progress.py)
+                progress.tick()
+            return outcome
 
         return await per_host(watches, host, admitted_per_host(self.config), check)
 

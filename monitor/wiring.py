@@ -168,6 +168,9 @@ class Runtime:
             checked = {w.id for w in watches}
             found = {i for o in outcomes for i in (*o.discovered, *o.due)} - checked
             if found:
+                from monitor import progress
+
+                progress.expect_more(len(found))
                 self.adopt()
                 outcomes += await checker.check_all(
                     [w for w in self.watches.watch if w.id in found]
