@@ -126,6 +126,9 @@ def main() -> int:
         help="the scale case instead: 10,000 watches, 100,000 versions, 20 clients at once",
     )
     parser.add_argument("--watches", type=int, default=10_000, help="--scale: watches")
+    parser.add_argument(
+        "--scale-versions", type=int, default=100_000, help="--scale: versions in all"
+    )
     parser.add_argument("--clients", type=int, default=20, help="--scale: clients at once")
     args = parser.parse_args()
     if args.scale:
@@ -211,17 +214,22 @@ def run_requests(url: str, args: argparse.Namespace) -> dict[str, dict[str, floa
 
 # --- the scale case (issue 28 part 4): every page under 20 clients ---------------------------
 
-SCALE_VERSIONS_PER_WATCH = 10
 SCALE_TOKEN_NAME = "bench"
+# Watches with a history (the rest are registered, never changed): 100,000 versions on
+# 1,000 statements build in minutes; on 10,000 in half an hour (one commit each).
+SCALE_WITH_HISTORY = 1_000
 
 
-def build_scale(root: Path, watches: int, per_watch: int = SCALE_VERSIONS_PER_WATCH) -> None:
-    """`watches` watches in the config file, each with one statement of `per_watch`
-    versions (10,000 x 10 = 100,000), built through `Store.commit_check` as checks make
-    them. The statements' texts are alike across watches (a blob each, not one per
+def build_scale(root: Path, watches: int, versions: int) -> int:
+    """`watches` watches in the config file and the store, the first `SCALE_WITH_HISTORY`
+    of them with one statement of `versions / SCALE_WITH_HISTORY` versions each, built
+    through `Store.commit_check` as checks make them; returns the versions per statement.
+    The statements' texts are alike across watches (a blob per version number, not per
     version): what is measured is the UI over many rows, not the build's disk."""
     import os
 
+    holders = min(watches, SCALE_WITH_HISTORY)
+    per_watch = max(2, versions // holders)
     fsync, os.fsync = os.fsync, lambda fd: None  # the build only: nothing timed is built
     try:
         with Store(root / "store") as store:
@@ -232,13 +240,19 @@ def build_scale(root: Path, watches: int, per_watch: int = SCALE_VERSIONS_PER_WA
             store.sync_watches(
                 [(f"w{i}", f"https://gov.example/{i}", "generic") for i in range(watches)]
             )
-            for i in range(watches):
-                at = f"2026-03-{1 + i % 28:02d}T{i // 28 % 24:02d}:00:00.000Z"
-                store.commit_check(
-                    CheckRecord(f"w{i}", at, 5, "changed", 200),
-                    store.state(f"w{i}"),
-                    versions=[scale_version(n, text) for n, text in enumerate(texts)],
-                )
+            for i in range(holders):
+                for start in range(0, per_watch, _BATCH):
+                    at = (
+                        f"2026-03-{1 + i % 28:02d}T{i // 28 % 24:02d}:{start // _BATCH:02d}:00.000Z"
+                    )
+                    store.commit_check(
+                        CheckRecord(f"w{i}", at, 5, "changed", 200),
+                        store.state(f"w{i}"),
+                        versions=[
+                            scale_version(n, texts[n])
+                            for n in range(start, min(per_watch, start + _BATCH))
+                        ],
+                    )
     finally:
         os.fsync = fsync
     (root / "monitor.toml").write_text(
@@ -249,6 +263,7 @@ def build_scale(root: Path, watches: int, per_watch: int = SCALE_VERSIONS_PER_WA
         ),
         encoding="utf-8",
     )
+    return per_watch
 
 
 def scale_version(n: int, text: Statement) -> NewVersion:
@@ -256,10 +271,9 @@ def scale_version(n: int, text: Statement) -> NewVersion:
     return NewVersion(KEY, text.url, text.title, None, "en", kind, text.to_json(), 0.3, f"rev {n}")
 
 
-def scale_pages(watches: int) -> dict[str, str]:
-    """Every kind of page of the UI and the API, on a watch in the middle."""
-    w = f"w{watches // 2}"
-    last = SCALE_VERSIONS_PER_WATCH
+def scale_pages(watches: int, last: int) -> dict[str, str]:
+    """Every kind of page of the UI and the API, on a watch with a history."""
+    w = f"w{min(watches, SCALE_WITH_HISTORY) // 2}"
     return {
         "ui /": "/",
         "ui watch": f"/watch/{w}",
@@ -321,13 +335,13 @@ def under_clients(
 def scale_main(args: argparse.Namespace) -> int:
     root = Path(tempfile.mkdtemp(prefix="monitor-web-scale-"))
     monitor = [sys.executable, "-m", "monitor", "--config", str(root / "monitor.toml")]
-    versions = args.watches * SCALE_VERSIONS_PER_WATCH
     try:
         started = time.perf_counter()
-        build_scale(root, args.watches)
+        per_watch = build_scale(root, args.watches, args.scale_versions)
         print(
-            f"archive: {args.watches} watches, {versions} versions, built in "
-            f"{time.perf_counter() - started:.0f}s"
+            f"archive: {args.watches} watches, {args.scale_versions} versions "
+            f"({per_watch} on each of {min(args.watches, SCALE_WITH_HISTORY)} statements), "
+            f"built in {time.perf_counter() - started:.0f}s"
         )
         subprocess.run(
             [*monitor, "user", "add", "bench", "--role", "viewer"],
@@ -344,7 +358,7 @@ def scale_main(args: argparse.Namespace) -> int:
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            figures = run_scale(f"http://127.0.0.1:{port}", args, token)
+            figures = run_scale(f"http://127.0.0.1:{port}", args, token, per_watch)
         finally:
             server.terminate()
             server.wait(timeout=20)
@@ -369,7 +383,9 @@ def scale_main(args: argparse.Namespace) -> int:
     return 0 if not slow else 1
 
 
-def run_scale(url: str, args: argparse.Namespace, token: str) -> dict[str, dict[str, float]]:
+def run_scale(
+    url: str, args: argparse.Namespace, token: str, per_watch: int
+) -> dict[str, dict[str, float]]:
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -384,7 +400,7 @@ def run_scale(url: str, args: argparse.Namespace, token: str) -> dict[str, dict[
     csrf = client.cookies["monitor_csrf"]
     client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf": csrf})
     figures = {}
-    for name, path in scale_pages(args.watches).items():
+    for name, path in scale_pages(args.watches, per_watch).items():
         api = name.startswith("api")
         figures[name] = under_clients(
             url,
