@@ -194,6 +194,8 @@ class Store:
     sync_watch = _Forward("schedule", Schedule.sync_watch)
     sync_watches = _Forward("schedule", Schedule.sync_watches)
     watch_rows = _Forward("schedule", Schedule.watch_rows)
+    watch_row = _Forward("schedule", Schedule.watch_row)
+    watch_sources_mark = _Forward("schedule", Schedule.watch_sources_mark)
     state = _Forward("schedule", Schedule.state)
     states = _Forward("schedule", Schedule.states)
     rhythms = _Forward("schedule", Schedule.rhythms)

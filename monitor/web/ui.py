@@ -34,7 +34,7 @@ from monitor.store.wayback import copies_of
 from monitor.web.diffview import DiffView, PairCache, failed_view, view_in_worker, view_of
 from monitor.web.i18n import LANGUAGES, translator
 from monitor.web.memento import memento_headers
-from monitor.web.pages import Missing, Pages, Visit, local_path, page, version_url
+from monitor.web.pages import Missing, Pages, Visit, WatchIndex, local_path, page, version_url
 from monitor.web.suggest import FragmentCache, ignore_suggestions
 from monitor.web.visual import version_shots, watch_shots
 
@@ -56,6 +56,7 @@ class ReadingPages(Pages):
         super().__init__(*args, **kw)
         self.fragments = FragmentCache()
         self.diffs: PairCache[DiffView] = PairCache()
+        self.watch_index = WatchIndex()
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
@@ -108,9 +109,8 @@ class ReadingPages(Pages):
     @page()
     async def watch(self, request: Request, visit: Visit) -> Response:
         watch, configured = self.find_watch(request.path_params["watch"])
-        states = {row["id"]: row for row in self.store.watch_rows()}
         # A watch saved a moment ago has no row yet: it shows as never checked.
-        state = states.get(watch.id) or dict.fromkeys(_STATE_SHOWN)
+        state = self.store.watch_row(watch.id) or dict.fromkeys(_STATE_SHOWN)
         status, since = watch_status(state)
         return self.render(
             visit,
@@ -145,12 +145,12 @@ class ReadingPages(Pages):
 
     def find_watch(self, watch_id: str) -> tuple[WatchConfig, bool]:
         """A configured watch, or one the archive still holds after it left the config."""
-        for watch in self.config.watch:
-            if watch.id == watch_id:
-                return watch, True
-        for row in self.store.watch_rows():
-            if row["id"] == watch_id:
-                return WatchConfig.model_construct(id=row["id"], url=row["url"]), False
+        watch = self.watch_index.get(self.config, watch_id)
+        if watch is not None:
+            return watch, True
+        row = self.store.watch_row(watch_id)
+        if row is not None:
+            return WatchConfig.model_construct(id=row["id"], url=row["url"]), False
         raise Missing(f"no watch {watch_id!r}")
 
     # --- a statement ---------------------------------------------------------------------
