@@ -1009,28 +1009,58 @@ def render(results: dict[str, Any], phases: list[Phase]) -> str:
 
 
 def run_startup_only(args: argparse.Namespace) -> None:
-    """`--watches N`: the start-up case alone, against a site of `--pages` pages (200)."""
+    """`--watches N`: the start-up case alone, against a site of `--pages` pages (200);
+    with `--monitor-rev REV`, monitor as committed at REV first, then the working tree,
+    side by side from the same run."""
     args.pages = args.pages or 200
-    args.monitor_src = None
     check_requirements()
     workdir = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
-    print(f"{args.watches} watches on {args.pages} pages; monitor {git_revision()}; {workdir}")
-    bench = Bench(args, workdir)
+    print(f"{args.watches} watches on {args.pages} pages; {workdir}")
+    runs: dict[str, Any] = {}
+    targets = [(None, git_revision())]
+    if args.monitor_rev:
+        targets.insert(0, export_revision(args.monitor_rev, workdir))
     try:
-        bench.compile_monitor()
-        bench.run_startup(args.watches)
+        for source, revision in targets:
+            args.monitor_src = source
+            bench = Bench(args, workdir)
+            try:
+                bench.compile_monitor()
+                print(f"monitor {revision}:")
+                bench.run_startup(args.watches)
+                runs[revision] = bench.results["startup"]
+            finally:
+                bench.site.close()
+            shutil.rmtree(workdir / "store-startup", ignore_errors=True)
     finally:
-        bench.site.close()
         if args.keep:
             print(f"work directory kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     results = RESULTS.with_name("startup.json")
     results.parent.mkdir(exist_ok=True)
-    results.write_text(json.dumps(bench.results["startup"], indent=2) + "\n")
+    results.write_text(json.dumps(runs, indent=2) + "\n")
+    keys = ["first_request_s", "cpu_to_first_request_s", "steady_rss_mib", "peak_rss_mib"]
+    keys += ["log_lines", "log_lines_naming_a_watch"]
+    print(
+        f"{'':<28}"
+        + "".join(
+            f"{rev + ' ' + start:>24}" for rev in runs for start in runs[rev] if start != "watches"
+        )
+    )
+    for key in keys:
+        cells = [
+            f"{runs[rev][start].get(key, '-')!s:>24}"
+            for rev in runs
+            for start in runs[rev]
+            if start != "watches"
+        ]
+        print(f"{key:<28}" + "".join(cells))
+    current = runs[targets[-1][1]]
     target = all(
-        f.get("first_request_s", 99) <= 3 and max(f.get("peak_rss_mib") or 999, 0) < 250
-        for f in (bench.results["startup"]["fresh"], bench.results["startup"]["restart"])
+        current[start].get("first_request_s", 99) <= 3
+        and (current[start].get("peak_rss_mib") or 999) < 250
+        for start in ("fresh", "restart")
     )
     print(f"first request within 3 s and peak RSS under 250 MiB: {'yes' if target else 'NO'}")
 
