@@ -179,11 +179,13 @@ class Checker:
                 watch.fetcher,
                 tuple(watch.ocr),
             )
+            # Everything `_rules_of` reads of the watch and its profile.
             alike = (
                 type(profile),
                 tuple(watch.options.items()),
                 target.drop_selectors,
                 watch.fetcher,
+                target.ocr,
             )
             fingerprint = rules.get(alike)
             if fingerprint is None:
