@@ -433,6 +433,75 @@ class Bench:
         self.results["daemon"] = figures
         print(f"  {figures}")
 
+    def run_startup(self, watches: int) -> None:
+        """One daemon (`monitor run --no-web`) started with `watches` watches, twice: on a
+        fresh store (every watch registered), then on the same store after each watch's
+        state says it was checked half an hour ago (but a hundredth never), the daemon's
+        usual restart. Its RSS at the first request and 20 s later (steady), its peak RSS,
+        the seconds from spawn to the first request the site sees, the CPU it took, and
+        what it logged at start (lines in all, and lines naming a watch).
+
+        The watches point at the site's pages in turn (`?w=` makes each URL its own), one
+        host, `robots = false` (a per-watch warning until session 13), a 1 h interval."""
+        print(f"monitor start-up, {watches} watches:")
+        store = self.workdir / "store-startup"
+        lines = [f'[store]\npath = "{store}"\n', local_fetch_table(timeout=30)]
+        lines += [
+            f'[[watch]]\nid = "s{i}"\nurl = "{self.site.url(i % self.n)}?w={i}"\n'
+            'profile = "generic"\ninterval = "1h"\nrobots = false\n'
+            for i in range(watches)
+        ]
+        config = self.workdir / "monitor-startup.toml"
+        config.write_text("\n".join(lines), encoding="utf-8")
+        figures = {"watches": watches}
+        figures["fresh"] = self._one_start(config, "startup-fresh")
+        _mark_checked(store / "index.sqlite", never=0.01)
+        figures["restart"] = self._one_start(config, "startup-restart")
+        self.results["startup"] = figures
+        for name in ("fresh", "restart"):
+            print(f"  {name}: {figures[name]}")
+
+    def _one_start(self, config: Path, slug: str, steady_after: float = 20.0) -> dict[str, Any]:
+        import psutil
+
+        cmd = [sys.executable, "-m", "monitor", "--config", str(config), "run", "--no-web"]
+        self.site.call("POST", "/__reset")
+        log = self.workdir / f"{slug}.err"
+        started = time.perf_counter()
+        with log.open("wb") as err:
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=err, env=self.monitor_env, cwd=self.workdir
+            )
+        ps = psutil.Process(proc.pid)
+        figures: dict[str, Any] = {}
+        try:
+            deadline = started + 120
+            while time.perf_counter() < deadline and proc.poll() is None:
+                if self.site.call("GET", "/__stats")["requests"]:
+                    figures["first_request_s"] = round(time.perf_counter() - started, 2)
+                    times = ps.cpu_times()
+                    figures["cpu_to_first_request_s"] = round(times.user + times.system, 2)
+                    figures["rss_mib_at_first_request"] = round(ps.memory_info().rss / 2**20, 1)
+                    break
+                time.sleep(0.02)
+            else:
+                figures["note"] = f"no request within 120 s (exit {proc.poll()})"
+            time.sleep(steady_after)
+            if proc.poll() is None:
+                figures["steady_rss_mib"] = round(ps.memory_info().rss / 2**20, 1)
+                figures["peak_rss_mib"] = _peak_rss_mib(proc.pid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        logged = log.read_text(errors="replace").splitlines()
+        figures["log_lines"] = len(logged)
+        figures["log_lines_naming_a_watch"] = sum(bool(re.search(r"\bs\d+\b", x)) for x in logged)
+        return figures
+
     def run_profiles(self, config: Path) -> dict[str, Any]:
         """The three kinds of cycle again under cProfile, after the timed ones (cProfile
         slows a cycle down about twice, so these runs are never the timed ones)."""
@@ -702,6 +771,30 @@ def _ms_per_check(start: tuple[int, float], end: tuple[int, float]) -> float:
     return round(1000 * (end[1] - start[1]) / (end[0] - start[0]), 3)
 
 
+def _mark_checked(database: Path, never: float) -> None:
+    """Every watch's state: checked half an hour ago (due again at some point of the next
+    half hour), but for a fraction `never` of them, which were never checked (due now)."""
+    import sqlite3
+
+    now = time.time()
+
+    def stamp(seconds: float) -> str:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    with sqlite3.connect(database) as db:
+        ids = [row[0] for row in db.execute("SELECT watch_id FROM watch_state")]
+        every = max(1, round(1 / never)) if never else 0
+        db.executemany(
+            "UPDATE watch_state SET last_check_at = ?, last_ok_at = ?, next_run_at = ? "
+            "WHERE watch_id = ?",
+            [
+                (stamp(now - 1800), stamp(now - 1800), stamp(now + random.uniform(60, 1800)), i)
+                for n, i in enumerate(ids)
+                if not (every and n % every == 0)
+            ],
+        )
+
+
 def _peak_rss_mib(pid: int) -> float | None:
     """The process's peak resident set so far (VmHWM), while it still runs."""
     try:
@@ -915,6 +1008,63 @@ def render(results: dict[str, Any], phases: list[Phase]) -> str:
     return "\n".join(lines)
 
 
+def run_startup_only(args: argparse.Namespace) -> None:
+    """`--watches N`: the start-up case alone, against a site of `--pages` pages (200);
+    with `--monitor-rev REV`, monitor as committed at REV first, then the working tree,
+    side by side from the same run."""
+    args.pages = args.pages or 200
+    check_requirements()
+    workdir = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
+    print(f"{args.watches} watches on {args.pages} pages; {workdir}")
+    runs: dict[str, Any] = {}
+    targets = [(None, git_revision())]
+    if args.monitor_rev:
+        targets.insert(0, export_revision(args.monitor_rev, workdir))
+    try:
+        for source, revision in targets:
+            args.monitor_src = source
+            bench = Bench(args, workdir)
+            try:
+                bench.compile_monitor()
+                print(f"monitor {revision}:")
+                bench.run_startup(args.watches)
+                runs[revision] = bench.results["startup"]
+            finally:
+                bench.site.close()
+            shutil.rmtree(workdir / "store-startup", ignore_errors=True)
+    finally:
+        if args.keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results = RESULTS.with_name("startup.json")
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps(runs, indent=2) + "\n")
+    keys = ["first_request_s", "cpu_to_first_request_s", "steady_rss_mib", "peak_rss_mib"]
+    keys += ["log_lines", "log_lines_naming_a_watch"]
+    print(
+        f"{'':<28}"
+        + "".join(
+            f"{rev + ' ' + start:>24}" for rev in runs for start in runs[rev] if start != "watches"
+        )
+    )
+    for key in keys:
+        cells = [
+            f"{runs[rev][start].get(key, '-')!s:>24}"
+            for rev in runs
+            for start in runs[rev]
+            if start != "watches"
+        ]
+        print(f"{key:<28}" + "".join(cells))
+    current = runs[targets[-1][1]]
+    target = all(
+        current[start].get("first_request_s", 99) <= 3
+        and (current[start].get("peak_rss_mib") or 999) < 250
+        for start in ("fresh", "restart")
+    )
+    print(f"first request within 3 s and peak RSS under 250 MiB: {'yes' if target else 'NO'}")
+
+
 def check_requirements() -> None:
     missing = [name for name in ("aiohttp", "psutil") if importlib.util.find_spec(name) is None]
     if importlib.util.find_spec("monitor") is None:
@@ -951,8 +1101,17 @@ def main() -> None:
         metavar="N",
         help="rounds of unchanged cycle + floor back to back for the median ratio (0: none)",
     )
+    parser.add_argument(
+        "--watches",
+        type=int,
+        metavar="N",
+        help="only the start-up case: one daemon with N watches (e.g. 100000), fresh and "
+        "restarted: RSS at the first request, steady and peak, time to the first request",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     args = parser.parse_args()
+    if args.watches:
+        return run_startup_only(args)
     args.pages = args.pages or (200 if args.quick else 1000)
     check_requirements()
     workdir = Path(tempfile.mkdtemp(prefix="monitor-bench-"))

@@ -42,6 +42,7 @@ import signal
 import socket
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -567,6 +568,14 @@ def soak(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     )
     for e in events:
         print(f"  at {e.at:>5.0f}s: {e.label}, expect {', '.join(e.alerts) or 'no alert'}")
+    readers = None
+    if args.ui_clients:
+        monitor = [sys.executable, "-m", "monitor", "--config", str(config)]
+        subprocess.run(
+            [*monitor, "user", "add", "soak", "--role", "viewer"],
+            input=UI_PASSWORD, text=True, env=env, check=True, capture_output=True,
+        )  # fmt: skip
+        readers = UiReaders(f"http://127.0.0.1:{port}", args.ui_clients, args.watches)
     site_cpu = site.cpu_seconds()
     daemon = Daemon(cmd, env, workdir, timeout=run + SHUTDOWN_GRACE + 120)
     samples: list[Sample] = []
@@ -576,6 +585,9 @@ def soak(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         end = daemon.started + run
         while time.time() < end and daemon.thread.is_alive():
             now = time.time()
+            if readers is not None and not readers.started and now >= daemon.started + run / 2:
+                readers.start()
+                print(f"  {now - daemon.started:>5.0f}s  {args.ui_clients} UI clients", flush=True)
             while pending and now >= daemon.started + pending[0].at:
                 event = pending.pop(0)
                 fire(site, event)
@@ -592,6 +604,8 @@ def soak(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
             wake = min([next_sample, end] + [daemon.started + e.at for e in pending[:1]])
             time.sleep(max(0.0, min(wake - time.time(), SAMPLE_EVERY)))
         stopped = time.time()
+        if readers is not None:
+            readers.stop()
         alive = daemon.thread.is_alive()
         cpu_at_stop = daemon.sample()
         shutdown = daemon.stop(SHUTDOWN_GRACE + 30) if alive else None
@@ -663,7 +677,91 @@ def soak(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         "site": site_stats,
         "log": log_summary(log),
     }
+    if readers is not None:
+        half = daemon.started + run / 2
+        results["ui_load"] = {
+            "clients": args.ui_clients,
+            "ui": readers.figures(),
+            "without_clients": lateness(store, interval, first_due, half),
+            "with_clients": lateness(store, interval, half + interval, stopped),
+        }
     return results, workdir
+
+
+UI_PASSWORD = "soak reader password"
+
+
+class UiReaders:
+    """`clients` threads reading the web UI as fast as it answers: the watch list, a watch,
+    a search; each logged in through the form."""
+
+    def __init__(self, url: str, clients: int, watches: int) -> None:
+        self.url, self.clients, self.watches = url, clients, watches
+        self.started = False
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.times: list[float] = []
+        self.errors = 0
+
+    def start(self) -> None:
+        self.started = True
+        for n in range(self.clients):
+            thread = threading.Thread(target=self._read, args=(n,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _read(self, n: int) -> None:
+        import httpx
+
+        client = httpx.Client(base_url=self.url, timeout=120)
+        # Twenty logins at once may meet the failed-login budget's pause (auth.py): each
+        # reader tries until it is in, or its requests would all be redirects to the form.
+        for _ in range(20):
+            try:
+                client.get("/login")
+                csrf = client.cookies["monitor_csrf"]
+                form = {"username": "soak", "password": UI_PASSWORD, "csrf": csrf}
+                if client.post("/login", data=form).status_code == 303:
+                    break
+            except (httpx.HTTPError, KeyError):
+                pass
+            time.sleep(1)
+        else:
+            self.errors += 1
+            return
+        pages = ["/", f"/watch/p{n % self.watches}", "/search?q=ministry"]
+        for path in itertools.cycle(pages):
+            if self._stop.is_set():
+                return
+            started = time.perf_counter()
+            try:
+                ok = client.get(path).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            self.times.append((time.perf_counter() - started) * 1000)
+            self.errors += not ok
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(130)
+
+    def figures(self) -> dict[str, Any]:
+        return {"requests": len(self.times), "errors": self.errors, **percentiles(self.times)}
+
+
+def lateness(store: dict[str, Any], interval: float, start: float, end: float) -> dict[str, Any]:
+    """How late the checks started in [start, end): each check's gap from the watch's
+    previous one, less the interval (the jitter spreads it by a few %), and how long the
+    checks took from firing to commit (a busy event loop shows in both)."""
+    late = [
+        max(0.0, later - earlier - interval)
+        for times in store["checks"].values()
+        for earlier, later in itertools.pairwise(times)
+        if start <= later < end
+    ]
+    took = [ms for at, ms in store["durations"] if start <= at < end]
+    return {"late_s": percentiles(late), "duration_ms": percentiles(took), "checks": len(took)}
 
 
 def per_minute(
@@ -719,6 +817,26 @@ def verdict(results: dict[str, Any]) -> list[str]:
     elif daemon["shutdown_s"] is None or daemon["returncode"] != 0:
         reasons.append(f"unclean stop (exit {daemon['returncode']}, killed if no shutdown time)")
     return reasons
+
+
+def render_ui_load(results: dict[str, Any]) -> list[str]:
+    load = results.get("ui_load")
+    if not load:
+        return []
+    lines = [f"checks with and without {load['clients']} UI clients (second half / first half):"]
+    for name in ("without_clients", "with_clients"):
+        f = load[name]
+        lines.append(
+            f"  {name.replace('_', ' '):<16} {f['checks']:>6} checks; late s p50 "
+            f"{f['late_s'].get('p50')} p99 {f['late_s'].get('p99')}; duration ms p50 "
+            f"{f['duration_ms'].get('p50')} p99 {f['duration_ms'].get('p99')}"
+        )
+    ui = load["ui"]
+    lines.append(
+        f"  UI: {ui['requests']} requests, {ui['errors']} errors, ms p50 {ui.get('p50')} "
+        f"p99 {ui.get('p99')}"
+    )
+    return lines
 
 
 def render(results: dict[str, Any]) -> str:
@@ -812,7 +930,17 @@ def main() -> None:
     parser.add_argument("--interval", type=parse_duration, default=60.0, help="e.g. 60s, 2m")
     parser.add_argument("--no-web", action="store_true", help="run the daemon with --no-web")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--ui-clients",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N clients reading the web UI at once through the second half of the run: "
+        "the checks' lateness in the first half (no clients) and the second, side by side",
+    )
     args = parser.parse_args()
+    if args.ui_clients and args.no_web:
+        parser.error("--ui-clients needs the web UI (leave out --no-web)")
     # Other work on the machine skews every figure; the load at the start is recorded so a
     # noisy run can be recognised as one.
     args.load = os.getloadavg()[0]
@@ -822,6 +950,7 @@ def main() -> None:
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print()
     print(render(results))
+    print("\n".join(render_ui_load(results)))
     print(f"\n(written to {RESULTS.relative_to(REPO)})")
     if args.keep or results["verdict"]:
         # A failed run's store and log are the evidence; keep them for whoever looks.

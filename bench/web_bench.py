@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -119,7 +120,19 @@ def main() -> int:
     parser.add_argument("--versions", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="the scale case instead: 10,000 watches, 100,000 versions, 20 clients at once",
+    )
+    parser.add_argument("--watches", type=int, default=10_000, help="--scale: watches")
+    parser.add_argument(
+        "--scale-versions", type=int, default=100_000, help="--scale: versions in all"
+    )
+    parser.add_argument("--clients", type=int, default=20, help="--scale: clients at once")
     args = parser.parse_args()
+    if args.scale:
+        return scale_main(args)
     root = Path(tempfile.mkdtemp(prefix="monitor-web-bench-"))
     monitor = [sys.executable, "-m", "monitor", "--config", str(root / "monitor.toml")]
     try:
@@ -196,6 +209,208 @@ def run_requests(url: str, args: argparse.Namespace) -> dict[str, dict[str, floa
         "max_ms": round(elapsed, 1),
         "bytes": 0,
     }
+    return figures
+
+
+# --- the scale case (issue 28 part 4): every page under 20 clients ---------------------------
+
+SCALE_TOKEN_NAME = "bench"
+# Watches with a history (the rest are registered, never changed): 100,000 versions on
+# 1,000 statements build in minutes; on 10,000 in half an hour (one commit each).
+SCALE_WITH_HISTORY = 1_000
+
+
+def build_scale(root: Path, watches: int, versions: int) -> int:
+    """`watches` watches in the config file and the store, the first `SCALE_WITH_HISTORY`
+    of them with one statement of `versions / SCALE_WITH_HISTORY` versions each, built
+    through `Store.commit_check` as checks make them; returns the versions per statement.
+    The statements' texts are alike across watches (a blob per version number, not per
+    version): what is measured is the UI over many rows, not the build's disk."""
+    import os
+
+    holders = min(watches, SCALE_WITH_HISTORY)
+    per_watch = max(2, versions // holders)
+    fsync, os.fsync = os.fsync, lambda fd: None  # the build only: nothing timed is built
+    try:
+        with Store(root / "store") as store:
+            texts = [
+                Statement(KEY, "https://gov.example/s", "Statement on water", paragraphs(n))
+                for n in range(per_watch)
+            ]
+            store.sync_watches(
+                [(f"w{i}", f"https://gov.example/{i}", "generic") for i in range(watches)]
+            )
+            for i in range(holders):
+                for start in range(0, per_watch, _BATCH):
+                    at = (
+                        f"2026-03-{1 + i % 28:02d}T{i // 28 % 24:02d}:{start // _BATCH:02d}:00.000Z"
+                    )
+                    store.commit_check(
+                        CheckRecord(f"w{i}", at, 5, "changed", 200),
+                        store.state(f"w{i}"),
+                        versions=[
+                            scale_version(n, texts[n])
+                            for n in range(start, min(per_watch, start + _BATCH))
+                        ],
+                    )
+    finally:
+        os.fsync = fsync
+    (root / "monitor.toml").write_text(
+        f'[store]\npath = "{root / "store"}"\n'
+        + "".join(
+            f'[[watch]]\nid = "w{i}"\nurl = "https://gov.example/{i}"\nprofile = "generic"\n'
+            for i in range(watches)
+        ),
+        encoding="utf-8",
+    )
+    return per_watch
+
+
+def scale_version(n: int, text: Statement) -> NewVersion:
+    kind = "baseline" if n == 0 else "edited"
+    return NewVersion(KEY, text.url, text.title, None, "en", kind, text.to_json(), 0.3, f"rev {n}")
+
+
+def scale_pages(watches: int, last: int) -> dict[str, str]:
+    """Every kind of page of the UI and the API, on a watch with a history."""
+    w = f"w{min(watches, SCALE_WITH_HISTORY) // 2}"
+    return {
+        "ui /": "/",
+        "ui watch": f"/watch/{w}",
+        "ui timeline": f"/watch/{w}/statement?key={KEY}",
+        "ui diff": f"/watch/{w}/diff?key={KEY}&b={last // 2}",
+        "ui version": f"/watch/{w}/versions/{last}?key={KEY}",
+        "ui search": "/search?q=revision",
+        "api watches": "/api/v1/watches",
+        "api watch": f"/api/v1/watches/{w}",
+        "api statements": f"/api/v1/watches/{w}/statements",
+        "api versions": f"/api/v1/watches/{w}/versions?key={KEY}",
+        "api diff": f"/api/v1/watches/{w}/diff?key={KEY}&to={last // 2}",
+        "api changes": "/api/v1/changes",
+        "api search": "/api/v1/search?q=revision",
+    }
+
+
+def under_clients(
+    url: str, path: str, clients: int, requests: int, cookies: Any, headers: dict[str, str]
+) -> dict[str, float]:
+    """`clients` clients at once, each asking for `path` until `requests` answers in all:
+    requests/s and p50/p99 of each answer's time, in ms."""
+    import asyncio
+
+    async def run() -> tuple[list[float], float, int]:
+        times: list[float] = []
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(
+            base_url=url, cookies=cookies, headers=headers, timeout=120, limits=limits
+        ) as client:
+            (await client.get(path)).raise_for_status()  # warm: templates, OS page cache
+            left = requests
+            size = 0
+
+            async def one() -> None:
+                nonlocal left, size
+                while left > 0:
+                    left -= 1
+                    started = time.perf_counter()
+                    answer = await client.get(path)
+                    times.append((time.perf_counter() - started) * 1000)
+                    answer.raise_for_status()
+                    size = len(answer.content)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(clients)))
+            return times, time.perf_counter() - started, size
+
+    times, elapsed, size = asyncio.run(run())
+    times.sort()
+    return {
+        "requests_per_s": round(len(times) / elapsed, 1),
+        "p50_ms": round(times[len(times) // 2], 1),
+        "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 1),
+        "bytes": size,
+    }
+
+
+def scale_main(args: argparse.Namespace) -> int:
+    root = Path(tempfile.mkdtemp(prefix="monitor-web-scale-"))
+    monitor = [sys.executable, "-m", "monitor", "--config", str(root / "monitor.toml")]
+    try:
+        started = time.perf_counter()
+        per_watch = build_scale(root, args.watches, args.scale_versions)
+        print(
+            f"archive: {args.watches} watches, {args.scale_versions} versions "
+            f"({per_watch} on each of {min(args.watches, SCALE_WITH_HISTORY)} statements), "
+            f"built in {time.perf_counter() - started:.0f}s"
+        )
+        subprocess.run(
+            [*monitor, "user", "add", "bench", "--role", "viewer"],
+            input=PASSWORD, text=True, check=True, capture_output=True, cwd=REPO,
+        )  # fmt: skip
+        made = subprocess.run(
+            [*monitor, "token", "add", SCALE_TOKEN_NAME, "--role", "viewer"],
+            text=True, check=True, capture_output=True, cwd=REPO,
+        )  # fmt: skip
+        token = made.stdout.splitlines()[1].strip()
+        port = free_port()
+        server = subprocess.Popen(
+            [*monitor, "serve", "--listen", f"127.0.0.1:{port}"],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            figures = run_scale(f"http://127.0.0.1:{port}", args, token, per_watch)
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    finally:
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    width = max(len(name) for name in figures)
+    print(f"{args.clients} clients at once, {args.requests} requests per page")
+    print(f"{'page':<{width}}  req/s     p50     p99    size")
+    for name, f in figures.items():
+        print(
+            f"{name:<{width}}  {f['requests_per_s']:5.1f}  {f['p50_ms']:6.1f}  "
+            f"{f['p99_ms']:6.1f}  {f['bytes'] / 1024:6.0f} KB"
+        )
+    slow = [name for name, f in figures.items() if f["p99_ms"] >= 300]
+    print(f"every page < 300 ms at p99: {'yes' if not slow else 'NO: ' + ', '.join(slow)}")
+    results = REPO / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "web-scale.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    return 0 if not slow else 1
+
+
+def run_scale(
+    url: str, args: argparse.Namespace, token: str, per_watch: int
+) -> dict[str, dict[str, float]]:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            httpx.get(url + "/healthz", timeout=1).raise_for_status()
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    client = httpx.Client(base_url=url, timeout=60)
+    client.get("/login")
+    csrf = client.cookies["monitor_csrf"]
+    client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf": csrf})
+    figures = {}
+    for name, path in scale_pages(args.watches, per_watch).items():
+        api = name.startswith("api")
+        figures[name] = under_clients(
+            url,
+            path,
+            args.clients,
+            max(args.requests, args.clients),
+            None if api else client.cookies,
+            {"Authorization": f"Bearer {token}"} if api else {},
+        )
+        print(f"  {name}: {figures[name]}", flush=True)
     return figures
 
 

@@ -37,11 +37,16 @@ def first_run(
 ) -> datetime:
     """When a watch should first run after start: when it was due (persisted by its last
     check), or, when overdue or new, soon but spread out: nothing missed, no stampede."""
-    spread = min(watch.interval, spread)
-    due = due_at(watch, last_check_at, next_run_at)
+    return first_run_from(watch, due_at(watch, last_check_at, next_run_at), now, spread)
+
+
+def first_run_from(
+    watch: WatchConfig, due: datetime | None, now: datetime, spread: float = STARTUP_SPREAD
+) -> datetime:
+    """`first_run` of a watch whose stored rhythm says it is due at `due` (see `due_at`)."""
     if due is not None and due > now:
         return due
-    return now + timedelta(seconds=random.uniform(0, spread))
+    return now + timedelta(seconds=random.uniform(0, min(watch.interval, spread)))
 
 
 def due_at(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor import decide, metrics
+from monitor import decide, metrics, progress
 from monitor.alerts import build_alert, language_fields
 from monitor.attachments import AttachmentReader
 from monitor.browser import BrowserEngine
@@ -159,21 +159,48 @@ class Checker:
     def _register(self, watches: list[WatchConfig]) -> None:
         """Give watches their profile and register them in the store, all in one
         transaction (one per watch made a daemon's start cost seconds at 10,000 watches)."""
+        # Profiles keep no state of their own: one of each serves every watch naming it,
+        # and watches read alike share one fingerprint of their rules.
+        named: dict[str, Profile] = {}
+        rules: dict[tuple[Any, ...], str] = {}
+        robots_off = []
         for watch in watches:
-            profile = get_profile(watch.profile, watch.url)
+            if watch.profile:
+                profile = named.get(watch.profile)
+                if profile is None:
+                    profile = named[watch.profile] = get_profile(watch.profile, watch.url)
+            else:
+                profile = get_profile(None, watch.url)
             target = Target(
                 watch.url,
                 watch.language,
-                dict(watch.options),
+                watch.options,
                 tuple(watch.ignore_selectors),
                 watch.fetcher,
                 tuple(watch.ocr),
             )
-            self._readings[watch.id] = _Reading(profile, target, _rules_of(watch, profile))
+            # Everything `_rules_of` reads of the watch and its profile.
+            alike = (
+                type(profile),
+                tuple(watch.options.items()),
+                target.drop_selectors,
+                watch.fetcher,
+                target.ocr,
+            )
+            fingerprint = rules.get(alike)
+            if fingerprint is None:
+                fingerprint = rules[alike] = _rules_of(watch, profile)
+            self._readings[watch.id] = _Reading(profile, target, fingerprint)
             if not watch.robots:
-                logger.warning(
-                    "%s: robots.txt is ignored for this watch (robots = false)", watch.id
-                )
+                robots_off.append(watch.id)
+        if len(robots_off) == 1:
+            logger.warning("%s: robots.txt is ignored for this watch (robots = false)", *robots_off)
+        elif robots_off:  # one line, not one per watch (100,000 lines at a large start)
+            logger.warning(
+                "robots.txt is ignored for %d watches (robots = false): %s",
+                len(robots_off),
+                _some(robots_off),
+            )
         self.store.sync_watches([(w.id, w.url, self._readings[w.id].profile.name) for w in watches])
 
     def _policy(self, watch: WatchConfig) -> decide.Policy:
@@ -191,7 +218,7 @@ class Checker:
         """Check these watches once, concurrently (`monitor check`); outcomes in their
         order. Changes pending confirmation get their confirming look before this ends (a
         few rounds: a page that changes at every look stays pending, archived)."""
-        done = await self._round(watches)
+        done = await self._round(watches, counted=True)
         for _ in range(_CONFIRM_ROUNDS):
             again = [n for n, outcome in enumerate(done) if outcome.recheck_in is not None]
             if not again:
@@ -202,7 +229,7 @@ class Checker:
                 done[n] = _merged(done[n], outcome)
         return done
 
-    async def _round(self, watches: list[WatchConfig]) -> list[CheckOutcome]:
+    async def _round(self, watches: list[WatchConfig], counted: bool = False) -> list[CheckOutcome]:
         """One check of each watch, concurrently, each host's by a few workers of its own
         (see `monitor.hostpool`). Their states are read in one query up front instead of
         one per check."""
@@ -216,7 +243,10 @@ class Checker:
             return split_url(watch.url).netloc
 
         async def check(watch: WatchConfig) -> CheckOutcome:
-            return await self.check(watch, states.get(watch.id))
+            outcome = await self.check(watch, states.get(watch.id))
+            if counted:  # a first look, not a confirming one (see progress.py)
+                progress.tick()
+            return outcome
 
         return await per_host(watches, host, admitted_per_host(self.config), check)
 
@@ -850,6 +880,12 @@ def _remember(state: WatchState, result: FetchResult, rules: str) -> None:
         "body": _body_sha(result),
         "rules": rules,
     }
+
+
+def _some(ids: list[str], shown: int = 5) -> str:
+    """A few of these ids, and how many more."""
+    more = len(ids) - shown
+    return ", ".join(ids[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _rules_of(watch: WatchConfig, profile: Profile) -> str:

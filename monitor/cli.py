@@ -15,12 +15,16 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from monitor import progress
 from monitor.config import ConfigError, MonitorConfig, config_path, load_config
 from monitor.sites import profile_catalog, profile_names
 from monitor.store import FIRST_SEEN, Store, StoreError
 from monitor.watches import load_watches
+
+if TYPE_CHECKING:
+    from monitor.export import ExportCount
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -298,7 +302,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         store.hold_writer_lock("check")
         runtime = build(config, store)
         watches = [runtime.config.get_watch(args.watch)] if args.watch else runtime.config.watch
-        outcomes = asyncio.run(runtime.check_once(watches))
+        with progress.shown("check", "watches", len(watches)):
+            outcomes = asyncio.run(runtime.check_once(watches))
         failure = store.write_failure
     # One write for all the lines: under PYTHONUNBUFFERED (common in services and CI) a
     # print per watch was two system calls each, 20,000 for a run over 10,000 watches.
@@ -490,7 +495,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return _verify_export(args.export, args.timestamps, args.tsa_ca_file)
     config = _config(args)
     stamps = None
-    with _store(config) as store:
+    with _store(config) as store, progress.shown("verify", "blobs"):
         report = store.verify(repair=args.repair)
         if args.timestamps:
             from monitor.stamper import verify_timestamps
@@ -568,7 +573,7 @@ def _verify_export(path: Path, timestamps: bool = False, ca_file: Path | None = 
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from monitor.export import parse_since, write_jsonl, write_warc
+    from monitor.export import parse_since
 
     config = _config(args)
     try:
@@ -581,23 +586,16 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.watch and not any(store.has_versions(w) for w in store.family(args.watch)):
             raise UsageError(f"no versions stored for watch {args.watch!r}")
         secrets = args.include_secrets
-        if args.warc:
-            count = write_warc(store, args.warc, args.watch, since, secrets)
-            print(f"wrote {count.versions} versions ({count.records} records) to {args.warc}")
-        elif args.wacz:
-            from monitor.wacz import WACZError, write_wacz
-
-            try:
-                count = write_wacz(store, args.wacz, args.watch, since, secrets)
-            except WACZError as err:
-                print(f"monitor: {err}", file=sys.stderr)
-                return EXIT_PROBLEM
-            print(f"wrote {count.versions} versions ({count.records} records) to {args.wacz}")
-        elif args.output:
-            count = write_jsonl(store, args.output, args.watch, since, secrets)
-            print(f"wrote {count.versions} versions to {args.output}")
+        if args.since:  # counted as the versions go by
+            total = None
+        elif args.watch:
+            total = sum(store.version_count(w) for w in store.family(args.watch))
         else:
-            count = write_jsonl(store, sys.stdout, args.watch, since, secrets)
+            total = store.version_count()
+        with progress.shown("export", "versions", total):
+            count = _export(args, store, since, secrets)
+        if count is None:
+            return EXIT_PROBLEM
     if count.skipped:
         # Everything else is written; what a damaged blob kept out is named, and the exit
         # status tells scripts the export is incomplete.
@@ -610,6 +608,32 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr)
         return EXIT_PROBLEM
     return EXIT_OK
+
+
+def _export(
+    args: argparse.Namespace, store: Store, since: str | None, secrets: bool
+) -> ExportCount | None:
+    """The export `args` ask for; None when it could not be made (said on stderr)."""
+    from monitor.export import write_jsonl, write_warc
+
+    if args.warc:
+        count = write_warc(store, args.warc, args.watch, since, secrets)
+        print(f"wrote {count.versions} versions ({count.records} records) to {args.warc}")
+    elif args.wacz:
+        from monitor.wacz import WACZError, write_wacz
+
+        try:
+            count = write_wacz(store, args.wacz, args.watch, since, secrets)
+        except WACZError as err:
+            print(f"monitor: {err}", file=sys.stderr)
+            return None
+        print(f"wrote {count.versions} versions ({count.records} records) to {args.wacz}")
+    elif args.output:
+        count = write_jsonl(store, args.output, args.watch, since, secrets)
+        print(f"wrote {count.versions} versions to {args.output}")
+    else:
+        count = write_jsonl(store, sys.stdout, args.watch, since, secrets)
+    return count
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -77,6 +77,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
+from monitor import progress
 from monitor.clock import parse_iso
 from monitor.config import parse_duration
 from monitor.extract import Statement
@@ -216,6 +217,7 @@ def write_jsonl(
     batch_ids: set[int] = set()
     with _output(target, binary=False) as out:
         for row in store.iter_versions(watches, since):
+            progress.tick()
             line = version_facts(store, row, include_secrets)
             try:
                 raw = store.read_blob(row["text_sha256"]) if row["text_sha256"] else None
@@ -262,6 +264,7 @@ def write_warc(
         response_ids: dict[int, str | None] = {}
         batch_ids: set[int] = set()
         for row in store.iter_versions(store.family(watch_id) if watch_id else None, since):
+            progress.tick()
             facts = version_facts(store, row, include_secrets=True)
             shown = facts if include_secrets else hide_secrets(facts)
             response = facts["response"]

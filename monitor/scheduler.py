@@ -9,7 +9,7 @@ finish within a bound, and close the client and the store.
 Its neighbours do the rest: wiring.py builds the watches and the checking parts, the
 watchdog (watchdog.py) looks after hung checks and a silent scheduler, leases.py claims
 checks when several daemons share an archive, reload.py re-reads the config on SIGHUP,
-webserver.py serves the UI inside the loop.
+webserver.py serves the UI on a thread of its own (never on the checks' loop).
 
 Why not one APScheduler job per watch, as before: APScheduler's dispatch of a job (its
 job store's list kept sorted, an executor submission, events, a task wrapper) cost more
@@ -24,6 +24,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import shlex
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from monitor.cadence import (
     TICK,
     due_at,
     first_run,
+    first_run_from,
     jitter_for,
     next_due,
     on_tick,
@@ -50,7 +52,7 @@ from monitor.fetch import split_url
 from monitor.leases import Leases, instance_name
 from monitor.store import Store, WatchState
 from monitor.watchdog import Watchdog, WatchdogTimes
-from monitor.webserver import serve_embedded
+from monitor.webserver import ThreadedServer, on_loop
 from monitor.wiring import Runtime, build
 
 __all__ = [
@@ -119,6 +121,11 @@ class Timetable:
             self._push(watch, next_due(at, watch.interval, jitter_for(watch), now), entry)
         return found
 
+    def span(self) -> tuple[float | None, float | None]:
+        """The timestamps of the first and the last due time in the timetable."""
+        current = [at for at, _, entry in self._heap if self._entries.get(entry.watch.id) is entry]
+        return (min(current), max(current)) if current else (None, None)
+
     def _push(self, watch: WatchConfig, at: float, entry: _Entry | None = None) -> None:
         if entry is None:
             entry = self._entries[watch.id] = _Entry(watch)
@@ -154,6 +161,7 @@ class Daemon:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._checker: Checker | None = None
         self._deliverer: Deliverer | None = None
+        self._web: ThreadedServer | None = None
         # Several daemons on one PostgreSQL archive claim each check (see store/schedule.py).
         self.shared = store.shared
         self.instance = instance_name()
@@ -177,8 +185,9 @@ class Daemon:
             self._start_scheduler()
             background = self._background()
             logger.info(
-                "watching %d pages; data in %s%s",
+                "watching %d pages; %s; data in %s%s",
                 len(self.config.watch),
+                self._when_due(),
                 self.store.location,
                 f"; shared as instance {self.instance}" if self.shared else "",
             )
@@ -186,6 +195,8 @@ class Daemon:
             for task in background:
                 task.cancel()
             await self._stop()
+            if self._web is not None:
+                await asyncio.to_thread(self._web.stop)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 
@@ -199,15 +210,56 @@ class Daemon:
             keeping = self.leases.keep(lambda: [w for w, _ in running()], self._adopt_discovered)
             tasks.append(asyncio.ensure_future(keeping))
         if self.serve_web:
-            host, port = self.config.server.host_port
-            app = self.runtime.web_app(self.health, self.reload)
-            tasks.append(asyncio.ensure_future(serve_embedded(app, host, port)))
+            self._web = self._web_server()
+            self._web.start()
+            tasks.append(asyncio.ensure_future(self._say_where_served(self._web)))
+            if not self.store.users():
+                source = shlex.quote(str(self.runtime.file.source or "config/monitor.toml"))
+                logger.warning(
+                    "no web UI user yet; add one (the password is read from standard "
+                    "input): monitor --config %s user add admin --role admin",
+                    source,
+                )
+        else:
+            logger.info("web UI off (--no-web)")
         stamper = self.runtime.stamper()
         if stamper is not None:  # trusted timestamps, in batches (stamper.py)
             tasks.append(asyncio.ensure_future(stamper.run()))
         # Independent copies (save_to, wayback.py): its own loop, never in a check's way.
         tasks.append(asyncio.ensure_future(self.runtime.submitter().run()))
         return tasks
+
+    def _web_server(self) -> ThreadedServer:
+        """The web UI on a thread of its own, with its own connection to the archive (see
+        webserver.py): a heavy page never delays a check."""
+        host, port = self.config.server.host_port
+        loop = asyncio.get_running_loop()
+        opened: list[Store] = []
+
+        def make_app() -> object:
+            store = Store.from_config(self.config.store)
+            opened.append(store)
+            return self.runtime.web_app(self.health, on_loop(loop, self.reload), store=store)
+
+        def close() -> None:
+            for store in opened:
+                store.close()
+
+        return ThreadedServer(make_app, host, port, close)
+
+    async def _say_where_served(self, web: ThreadedServer) -> None:
+        await asyncio.to_thread(web.started)
+        if web.listening:
+            logger.info("web UI on http://%s/", _address(web.host, web.port))
+
+    def _when_due(self) -> str:
+        """When the first watch is due, and when every watch will have been looked at once
+        (a restart spreads the overdue ones out)."""
+        first, last = self._timetable.span()
+        if first is None or last is None:
+            return "nothing due"
+        now = time.time()
+        return f"first results due in {_in(first - now)}, all within {_in(last - now)}"
 
     async def _until_stopped(self, until: asyncio.Event | None) -> None:
         waiters = [asyncio.ensure_future(self.stopping.wait())]
@@ -240,16 +292,15 @@ class Daemon:
         scheduler = AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
         self._timetable = Timetable()
-        # One query for every watch's state: one each cost seconds at 10,000 watches.
-        stored = self.store.states()
-        states = {w.id: stored.get(w.id) or WatchState(w.id) for w in self.config.watch}
-        overdue = 0
-        for watch in self.config.watch:
-            due = due_at(watch, states[watch.id].last_check_at, states[watch.id].next_run_at)
-            overdue += due is None or due <= now
-        spread = startup_spread(overdue)
-        for watch in self.config.watch:
-            self._schedule(watch, now, states[watch.id], spread)
+        # One query for every watch's rhythm: one each cost seconds at 10,000 watches.
+        stored = self.store.rhythms()
+        watches = self.config.watch
+        never = (None, None)
+        dues = [due_at(watch, *stored.get(watch.id, never)) for watch in watches]
+        del stored  # 100,000 rows: not kept past this (the daemon's peak memory)
+        spread = startup_spread(sum(due is None or due <= now for due in dues))
+        for watch, due in zip(watches, dues, strict=True):
+            self._timetable.put(watch, first_run_from(watch, due, now, spread))
         scheduler.add_job(
             self._tick,
             IntervalTrigger(seconds=TICK, start_date=on_tick(now)),
@@ -469,3 +520,19 @@ class Daemon:
             len(changes.changed),
             changes.changed,
         )
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _in(seconds: float) -> str:
+    """A wait, told as people say it: 'under a second', '40 s', '12 min', '2 h 5 min'."""
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"

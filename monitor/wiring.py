@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("monitor.wiring")
 
+# The longest a snapshot of the watches serves `monitor serve` when nothing changed.
+REMAKE_EVERY = 600.0
 # How long the daemon's start waits for its page-reading workers (see isolate.py).
 WORKERS_START = 30.0
 
@@ -46,8 +48,9 @@ class Runtime:
         merged in here (see watches.py)."""
         self.store = store
         self.file = config
+        self._mark = store.watch_sources_mark()
         self.watches: Watches = load_watches(config, store)
-        self._built_at = time.monotonic()
+        self._built_at = self._made_at = time.monotonic()
 
     @property
     def config(self) -> MonitorConfig:
@@ -58,14 +61,22 @@ class Runtime:
 
     def refresh(self) -> None:
         """Make the snapshot again (a watch was saved in the UI)."""
+        self._mark = self.store.watch_sources_mark()
         self.watches = load_watches(self.file, self.store)
-        self._built_at = time.monotonic()
+        self._built_at = self._made_at = time.monotonic()
 
     def current(self, max_age: float) -> MonitorConfig:
-        """The running configuration, made again first when older than `max_age` seconds
-        (`monitor serve`: a daemon elsewhere keeps discovering statements)."""
-        if time.monotonic() - self._built_at > max_age:
-            self.refresh()
+        """The running configuration, looked at again when older than `max_age` seconds
+        (`monitor serve`: a daemon elsewhere keeps discovering statements) and made again
+        only when the store's watches changed meanwhile, or at least every `REMAKE_EVERY`
+        (statement watches' intervals follow their age): made on every look, merging
+        10,000 watches held up the UI's requests."""
+        now = time.monotonic()
+        if now - self._built_at > max_age:
+            if now - self._made_at > REMAKE_EVERY or self.store.watch_sources_mark() != self._mark:
+                self.refresh()
+            else:
+                self._built_at = now
         return self.config
 
     def adopt(self) -> list[StatementWatch]:
@@ -145,12 +156,16 @@ class Runtime:
         on_change: Callable[[], Awaitable[None]],
         config: Callable[[], MonitorConfig] | None = None,
         listen: str | None = None,
+        store: Store | None = None,
     ) -> Any:
-        """The web application (health, metrics, the review UI) on this runtime's store;
-        `config` gives the configuration a request sees (default: the running one)."""
+        """The web application (health, metrics, the review UI) on `store` (default: this
+        runtime's); `config` gives the configuration a request sees (default: the running
+        one)."""
         from monitor.web import create_app
 
-        return create_app(health, self.store, config or (lambda: self.config), on_change, listen)
+        return create_app(
+            health, store or self.store, config or (lambda: self.config), on_change, listen
+        )
 
     # --- `monitor check` -----------------------------------------------------------------
 
@@ -164,6 +179,9 @@ class Runtime:
             checked = {w.id for w in watches}
             found = {i for o in outcomes for i in (*o.discovered, *o.due)} - checked
             if found:
+                from monitor import progress
+
+                progress.expect_more(len(found))
                 self.adopt()
                 outcomes += await checker.check_all(
                     [w for w in self.watches.watch if w.id in found]

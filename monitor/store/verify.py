@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterator
 import zstandard
 from sqlalchemy import Connection, and_, func, select
 
+from monitor import progress
 from monitor.store.blobs import Blobs
 from monitor.store.chain import ChainReport, walk
 from monitor.store.database import Database, Row
@@ -32,7 +33,9 @@ def verify(db: Database, blobs: Blobs, repair: bool = False) -> VerifyReport:
         _check_references(conn, report)
         _check_sequences(conn, report)
         _check_chains(conn, report)
+    progress.expect(len(sizes))
     for sha256 in sorted(sizes):
+        progress.tick()
         report.blobs += 1
         with db.read() as conn:
             compressed = blobs.load(conn, sha256)

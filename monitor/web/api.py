@@ -45,6 +45,8 @@ from monitor.store.provenance import response_tls
 from monitor.store.records import now_iso
 from monitor.watchlists import new_watch_id
 from monitor.web.auth import RANK
+from monitor.web.diffview import PairCache
+from monitor.web.pages import WatchIndex
 
 PREFIX = "/api/v1"
 # Requests per token (or per address presenting no valid token) per minute, by default.
@@ -640,6 +642,9 @@ class ApiPages:
         self.on_change = on_change
         self.rate = rate or RateLimit(config().server.api_rate)
         self._used: dict[str, float] = {}
+        # Diffs between two versions, computed once (see diffview.PairCache).
+        self.diffs: PairCache[dict[str, Any]] = PairCache()
+        self.watch_index = WatchIndex()
 
     @property
     def config(self) -> MonitorConfig:
@@ -765,18 +770,16 @@ class ApiPages:
         return JSONResponse({"watches": watches})
 
     def _find(self, watch_id: str) -> WatchConfig:
-        for watch in self.config.watch:
-            if watch.id == watch_id:
-                return watch
-        raise ApiError(404, f"no watch {watch_id!r}")
+        watch = self.watch_index.get(self.config, watch_id)
+        if watch is None:
+            raise ApiError(404, f"no watch {watch_id!r}")
+        return watch
 
     async def read_watch(self, request: Request, caller: Caller) -> Response:
         watch = self._find(request.path_params["watch"])
-        states = {row["id"]: row for row in self.store.watch_rows()}
+        state = self.store.watch_row(watch.id) or {}
         ui, found = self._sources()
-        return JSONResponse(
-            self._watch_entry(watch, states.get(watch.id, {}), self._source(watch.id, ui, found))
-        )
+        return JSONResponse(self._watch_entry(watch, state, self._source(watch.id, ui, found)))
 
     async def _body(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = request.state.body  # checked against the document already
@@ -949,9 +952,11 @@ class ApiPages:
         if b is None:
             raise ApiError(404, f"no version {to} of {document['key']}")
         a = self.store.version_at(document["id"], since) if since >= 1 else None
-        result = compare(self._statement_of(a), self._statement_of(b), watch.ignore)
-        return JSONResponse(
-            {
+        pair = PairCache.key(a["id"] if a else None, b["id"], watch.ignore)
+        answer = self.diffs.get(pair)
+        if answer is None:
+            result = compare(self._statement_of(a), self._statement_of(b), watch.ignore)
+            answer = {
                 "watch_id": watch.id,
                 "key": document["key"],
                 "from": a["seq"] if a else None,
@@ -961,7 +966,8 @@ class ApiPages:
                 "changes": [c.as_json() for c in result.changes],
                 "problems": list(result.problems),
             }
-        )
+            self.diffs.put(pair, answer)
+        return JSONResponse(answer)
 
     # --- the feed, alerts, annotations, search --------------------------------------------
 

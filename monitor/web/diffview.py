@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from monitor.diff import DELETE, EQUAL, INSERT, Change, ChangedField, compare, word_diff
 from monitor.extract import Statement
@@ -103,6 +105,42 @@ def view_in_worker(old: bytes | None, new: bytes | None, ignore: list[str]) -> D
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, 0, _NICENESS)
     return view_of(old, new, ignore)
+
+
+_V = TypeVar("_V")
+
+
+class PairCache(Generic[_V]):
+    """Diffs by the pair of versions they are between (and the ignore rules they were made
+    with): versions are never rewritten, so a diff is computed once per process, not on
+    every view (the diff of a 30 KB statement, 450 ms under 20 readers, was computed on
+    each request). The least recently used go first past `size`.
+
+    A key names the versions by id, so an edited watch's new ignore rules make new keys
+    and its old diffs age out unused. One per server, used by its one thread."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._known: OrderedDict[Hashable, _V] = OrderedDict()
+
+    @staticmethod
+    def key(a: int | None, b: int, ignore: Sequence[str]) -> Hashable:
+        return (a, b, tuple(ignore))
+
+    def get(self, key: Hashable) -> _V | None:
+        found = self._known.get(key)
+        if found is not None:
+            self._known.move_to_end(key)
+        return found
+
+    def put(self, key: Hashable, value: _V) -> None:
+        self._known[key] = value
+        self._known.move_to_end(key)
+        while len(self._known) > self.size:
+            self._known.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._known)
 
 
 def failed_view(reason: str) -> DiffView:

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from monitor.config import MonitorConfig
+from monitor.config import MonitorConfig, WatchConfig
 from monitor.permalinks import version_path
 from monitor.redact import redact_text
 from monitor.store import Store
@@ -50,6 +50,21 @@ NOTICES = {
     "annotation-saved": "Annotation saved.",
     "annotation-empty": "Nothing saved: choose a verdict or write a note.",
 }
+
+
+class WatchIndex:
+    """The watches in force by id, made once per snapshot of them (a page about one watch
+    of 10,000 went through the list; the snapshot changes on a save or a reload)."""
+
+    def __init__(self) -> None:
+        self._of: MonitorConfig | None = None
+        self._by_id: dict[str, WatchConfig] = {}
+
+    def get(self, config: MonitorConfig, watch_id: str) -> WatchConfig | None:
+        if config is not self._of:
+            self._by_id = {watch.id: watch for watch in config.watch}
+            self._of = config
+        return self._by_id.get(watch_id)
 
 
 class Missing(Exception):

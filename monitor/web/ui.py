@@ -45,10 +45,10 @@ from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.store.timestamps import version_stamp
 from monitor.store.translations import language_versions
 from monitor.store.wayback import copies_of
-from monitor.web.diffview import failed_view, view_in_worker, view_of
+from monitor.web.diffview import DiffView, PairCache, failed_view, view_in_worker, view_of
 from monitor.web.i18n import LANGUAGES, translator
 from monitor.web.memento import memento_headers
-from monitor.web.pages import Missing, Pages, Visit, local_path, page, version_url
+from monitor.web.pages import Missing, Pages, Visit, WatchIndex, local_path, page, version_url
 from monitor.web.suggest import FragmentCache, ignore_suggestions
 from monitor.web.visual import version_shots, watch_shots
 
@@ -73,6 +73,8 @@ class ReadingPages(Pages):
     def __init__(self, *args: Any, work: Work | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.fragments = FragmentCache()
+        self.diffs: PairCache[DiffView] = PairCache()
+        self.watch_index = WatchIndex()
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
@@ -125,9 +127,8 @@ class ReadingPages(Pages):
     @page()
     async def watch(self, request: Request, visit: Visit) -> Response:
         watch, configured = self.find_watch(request.path_params["watch"])
-        states = {row["id"]: row for row in self.store.watch_rows()}
         # A watch saved a moment ago has no row yet: it shows as never checked.
-        state = states.get(watch.id) or dict.fromkeys(_STATE_SHOWN)
+        state = self.store.watch_row(watch.id) or dict.fromkeys(_STATE_SHOWN)
         status, since = watch_status(state)
         return self.render(
             visit,
@@ -162,12 +163,12 @@ class ReadingPages(Pages):
 
     def find_watch(self, watch_id: str) -> tuple[WatchConfig, bool]:
         """A configured watch, or one the archive still holds after it left the config."""
-        for watch in self.config.watch:
-            if watch.id == watch_id:
-                return watch, True
-        for row in self.store.watch_rows():
-            if row["id"] == watch_id:
-                return WatchConfig.model_construct(id=row["id"], url=row["url"]), False
+        watch = self.watch_index.get(self.config, watch_id)
+        if watch is not None:
+            return watch, True
+        row = self.store.watch_row(watch_id)
+        if row is not None:
+            return WatchConfig.model_construct(id=row["id"], url=row["url"]), False
         raise Missing(f"no watch {watch_id!r}")
 
     # --- a statement ---------------------------------------------------------------------
@@ -274,13 +275,17 @@ class ReadingPages(Pages):
             raise Missing("both versions must be of the same statement")
         if a is not None and a["seq"] > b["seq"]:
             a, b = b, a
-        diff = view_in_worker if isinstance(self.work, WorkerPool) else view_of
-        try:
-            view = await self.work.run(diff, self._text(a), self._text(b), list(watch.ignore))
-        except WorkFailed as err:
-            # A page (or a rule) over the worker's limits: this diff says so, the server and
-            # every other page go on.
-            view = failed_view(err.reason)
+        pair = PairCache.key(a["id"] if a else None, b["id"], watch.ignore)
+        view = self.diffs.get(pair)
+        if view is None:
+            diff = view_in_worker if isinstance(self.work, WorkerPool) else view_of
+            try:
+                view = await self.work.run(diff, self._text(a), self._text(b), list(watch.ignore))
+                self.diffs.put(pair, view)
+            except WorkFailed as err:
+                # A page (or a rule) over the worker's limits: this diff says so, the server
+                # and every other page go on (and it is tried again at the next view).
+                view = failed_view(err.reason)
         mode = "side" if params.get("view") == "side" else "inline"
         return self.render(
             visit,
