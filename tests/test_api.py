@@ -96,6 +96,27 @@ def test_a_newsroom_tool_lists_changes_reads_a_diff_and_adds_a_watch(api: Api) -
         assert client.delete("/watches/mfa-en").status_code == 409  # the file's stays
 
 
+def test_the_watch_list_pages_in_file_order_when_asked(api: Api) -> None:
+    with api.client("viewer") as client:
+        everything = client.get("/watches").json()
+        assert "next" not in everything  # without `limit`: every watch, as before
+        ids = [w["id"] for w in everything["watches"]]
+        assert len(ids) >= 2
+        paged, after = [], None
+        while True:
+            params: dict[str, str | int] = {"limit": 1, **({"after": after} if after else {})}
+            page = client.get("/watches", params=params).json()
+            assert len(page["watches"]) == 1
+            paged += [w["id"] for w in page["watches"]]
+            after = page["next"]
+            if after is None:
+                break
+        assert paged == ids
+        missing = client.get("/watches", params={"after": "no-such-watch"})
+        assert missing.status_code == 404 and "no-such-watch" in missing.json()["error"]
+        assert client.get("/watches", params={"limit": 0}).status_code == 422
+
+
 def test_removed_statements_point_at_the_archived_copy_and_pages_are_stable(api: Api) -> None:
     with api.client("viewer") as client:
         everything = client.get("/changes", params={"limit": 200}).json()
