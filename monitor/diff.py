@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from diff_match_patch import diff_match_patch
@@ -247,15 +248,41 @@ def _as_before(old: Sequence[str], new: Sequence[str]) -> list[str]:
 
 def split_sentences(paragraph: str) -> list[str]:
     """Sentences, without splitting after abbreviations and initials ("г.", "Mr.", "N.")."""
+    return list(_split_sentences(paragraph))
+
+
+# The paragraphs of the last few statements compared: an edit's old text was the new text of
+# the comparison before, and a confirming look compares the same two texts again.
+@lru_cache(maxsize=4096)
+def _split_sentences(paragraph: str) -> tuple[str, ...]:
     sentences: list[str] = []
     for part in _SENTENCE_END.split(paragraph):
         if not part.strip():
             continue
-        if sentences and _ABBREVIATION_END.search(sentences[-1]):
+        if sentences and _ends_in_abbreviation(sentences[-1]):
             sentences[-1] += " " + part
         else:
             sentences.append(part)
-    return sentences
+    return tuple(sentences)
+
+
+# `_ABBREVIATION_END` is anchored at the end, yet its search over a whole sentence tried every
+# position (a third of a comparison's time). Searched from near the end it finds the same
+# matches (lookbehinds and `\b` still see the whole string), except one that starts before
+# that point: only a run of initials longer than the tail can, and then the whole is searched.
+_ABBREVIATION_TAIL = 40
+_INITIALS_RUN = re.compile(r"[\w.]+")
+
+
+def _ends_in_abbreviation(sentence: str) -> bool:
+    if not sentence.endswith("."):
+        return False
+    start = len(sentence) - _ABBREVIATION_TAIL
+    if start <= 0:
+        return bool(_ABBREVIATION_END.search(sentence))
+    if _ABBREVIATION_END.search(sentence, start):
+        return True
+    return bool(_INITIALS_RUN.fullmatch(sentence, start) and _ABBREVIATION_END.search(sentence))
 
 
 def _body_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[Change], bool]:
