@@ -313,6 +313,14 @@ def standing(history: Sequence[PastVersion], before_seq: int) -> PastVersion | N
     return None
 
 
+def enough_history(newest: Sequence[PastVersion], head_seq: int) -> bool:
+    """Whether a statement's newest versions (oldest first, up to its head) decide as all
+    of them would: they are all there are, or a version before the head that stands is
+    among them (what `standing` looks for; `release` looks for the head itself). The
+    flip-flop rule needs older versions only with the edit's text (`flipflop`)."""
+    return not newest or newest[0].seq <= 1 or standing(newest, head_seq) is not None
+
+
 def needs_history(change: Change, policy: Policy) -> bool:
     """Whether judging the change needs its statement's archived versions."""
     head = change.head

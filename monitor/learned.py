@@ -306,6 +306,10 @@ class Mask:
     def __bool__(self) -> bool:
         return bool(self.slots or self.shapes or self.templates)
 
+    def key(self) -> tuple[Any, ...]:
+        """What the mask hides, as a hashable value: two masks with equal keys mask alike."""
+        return (tuple(self.slots), tuple(sorted(self.shapes)), tuple(sorted(self.templates)))
+
     def apply(self, statement: Statement) -> Statement:
         """The statement without its furniture: slots and templates left out (with the
         links whose words were theirs), numbers of shapes masked."""

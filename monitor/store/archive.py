@@ -301,9 +301,33 @@ class Archive:
     def document_by_id(self, document_id: int) -> Row | None:
         return self.db.row(select(document).where(document.c.id == document_id))
 
-    def versions(self, document_id: int) -> list[Row]:
+    def versions(self, document_id: int, newest: int | None = None) -> list[Row]:
+        """A statement's versions, oldest first; with `newest`, only that many of the
+        newest (read from the end of the (document_id, seq) index: the same cost at the
+        5,000th version as at the second)."""
+        if newest is None:
+            return self.db.rows(
+                select(version).where(version.c.document_id == document_id).order_by(version.c.seq)
+            )
+        rows = self.db.rows(
+            select(version)
+            .where(version.c.document_id == document_id)
+            .order_by(version.c.seq.desc())
+            .limit(newest)
+        )
+        return rows[::-1]
+
+    def versions_with_text(self, document_id: int, text_sha256: str, since: str) -> list[Row]:
+        """A statement's versions with this text observed at `since` or later, oldest first
+        (through the version_text_seen index)."""
         return self.db.rows(
-            select(version).where(version.c.document_id == document_id).order_by(version.c.seq)
+            select(version)
+            .where(
+                version.c.document_id == document_id,
+                version.c.text_sha256 == text_sha256,
+                version.c.observed_at >= since,
+            )
+            .order_by(version.c.seq)
         )
 
     def version(self, version_id: int) -> Row | None:

@@ -180,6 +180,7 @@ class Store:
     document = _Forward("archive", Archive.document)
     document_by_id = _Forward("archive", Archive.document_by_id)
     versions = _Forward("archive", Archive.versions)
+    versions_with_text = _Forward("archive", Archive.versions_with_text)
     version = _Forward("archive", Archive.version)
     version_at = _Forward("archive", Archive.version_at)
     last_seq = _Forward("archive", Archive.last_seq)

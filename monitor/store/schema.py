@@ -536,6 +536,13 @@ def _after_create(_target: MetaData, connection: Connection, **_kw: object) -> N
 version_observed = Index("version_observed", version.c.observed_at, version.c.id)
 alert_created = Index("alert_created", alert.c.created_at, alert.c.id)
 
+# New in schema version 15: a check that decides whether an edit flips back to a text seen
+# before finds that statement's versions with the text directly, not by reading them all
+# (36 ms at 5,000 versions, on every edit).
+version_text_seen = Index(
+    "version_text_seen", version.c.document_id, version.c.text_sha256, version.c.seq
+)
+
 
 # --- migrations ------------------------------------------------------------------------------
 
@@ -659,6 +666,11 @@ def _add_attachments(conn: Connection) -> None:
     attachment.create(conn, checkfirst=True)
 
 
+def _add_version_text_index(conn: Connection) -> None:
+    # New in version 15 (14 is another branch's number).
+    version_text_seen.create(conn, checkfirst=True)
+
+
 def _add_independent_copies(conn: Connection) -> None:
     # New in version 10 (caveat as above; 9 is TLS provenance).
     independent_copy.create(conn, checkfirst=True)
@@ -686,6 +698,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "API and changes feed: api_token, version_observed, alert_created", _add_api),
     Migration(12, "attachments watched with their statement: attachment", _add_attachments),
     Migration(13, "screenshots: screenshot, version_screenshot", _add_screenshots),
+    Migration(15, "fast edits: version_text_seen", _add_version_text_index),
 )
 LATEST = MIGRATIONS[-1].version
 
