@@ -388,8 +388,7 @@ class LearnedFurniture:
     def mask(self, watch: WatchConfig) -> Mask:
         host = host_of(watch.url)
         self._learn_host_if_due(host)
-        rows = self.store.furniture_items([("watch", watch.id), ("host", host)], forgotten=False)
-        return Mask(rows)
+        return Mask(self.store.mask_items(watch.id, host))
 
     def stored(self, watch: WatchConfig, versions: Sequence[NewVersion]) -> None:
         """After a check stored versions: an edit teaches the watch at once; the host

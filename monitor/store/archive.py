@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
 from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blob_file
 from monitor.store.chain import link, watch_link
@@ -55,6 +55,24 @@ class Archive:
         self.keep_checks = keep_checks
         self.blobs: Blobs = DatabaseBlobs() if db.blob_mode == "db" else FileBlobs(root / "blobs")
         self._insert_check = db.prepare(check_run.insert(), _CHECK_COLUMNS)
+        self._select_heads = db.prepare(_heads_query(), [])
+        self._select_newest = db.prepare(
+            select(version)
+            .where(version.c.document_id == bindparam("document_id"))
+            .order_by(version.c.seq.desc())
+            .limit(bindparam("newest")),
+            [],
+        )
+        self._select_with_text = db.prepare(
+            select(version)
+            .where(
+                version.c.document_id == bindparam("document_id"),
+                version.c.text_sha256 == bindparam("text_sha256"),
+                version.c.observed_at >= bindparam("since"),
+            )
+            .order_by(version.c.seq),
+            [],
+        )
         self._next_prune = 0.0
 
     # --- blobs ---------------------------------------------------------------------------
@@ -231,31 +249,10 @@ class Archive:
     # --- reading -------------------------------------------------------------------------
 
     def heads(self, watch_id: str) -> dict[str, DocumentHead]:
-        later = version.alias("later")
-        latest = (
-            select(func.max(later.c.seq)).where(later.c.document_id == document.c.id)
-        ).scalar_subquery()
-        query = (
-            select(
-                document.c.id,
-                document.c.key,
-                document.c.url,
-                document.c.title,
-                document.c.published,
-                document.c.language,
-                version.c.text_sha256,
-                version.c.seq,
-                version.c.response_id,
-                version.c.confirmation,
-                version.c.id.label("version_id"),
-            )
-            .join(version, version.c.document_id == document.c.id)
-            .where(document.c.watch_id == watch_id, version.c.seq == latest)
-        )
         # Documents and versions only: the batch of unchanged checks (check_run and
         # watch_state rows) need not be written first, as it was, in a transaction of its
         # own for every check whose page came back with other bytes.
-        rows = self.db.rows(query, flush=False)
+        rows = self.db.prepared_rows(self._select_heads, {"watch_id": watch_id}, flush=False)
         return {row["key"]: DocumentHead(**row) for row in rows}
 
     def has_versions(self, watch_id: str) -> bool:
@@ -309,26 +306,14 @@ class Archive:
             return self.db.rows(
                 select(version).where(version.c.document_id == document_id).order_by(version.c.seq)
             )
-        rows = self.db.rows(
-            select(version)
-            .where(version.c.document_id == document_id)
-            .order_by(version.c.seq.desc())
-            .limit(newest)
-        )
-        return rows[::-1]
+        values = {"document_id": document_id, "newest": newest}
+        return self.db.prepared_rows(self._select_newest, values)[::-1]
 
     def versions_with_text(self, document_id: int, text_sha256: str, since: str) -> list[Row]:
         """A statement's versions with this text observed at `since` or later, oldest first
         (through the version_text_seen index)."""
-        return self.db.rows(
-            select(version)
-            .where(
-                version.c.document_id == document_id,
-                version.c.text_sha256 == text_sha256,
-                version.c.observed_at >= since,
-            )
-            .order_by(version.c.seq)
-        )
+        values = {"document_id": document_id, "text_sha256": text_sha256, "since": since}
+        return self.db.prepared_rows(self._select_with_text, values)
 
     def version(self, version_id: int) -> Row | None:
         """A version with its document's watch, key, title, URL and language."""
@@ -418,6 +403,31 @@ class Archive:
             .order_by(check_run.c.id.desc())
             .limit(limit)
         )
+
+
+def _heads_query() -> Any:
+    """Each statement of a watch (`watch_id`) with its newest version."""
+    later = version.alias("later")
+    latest = (
+        select(func.max(later.c.seq)).where(later.c.document_id == document.c.id)
+    ).scalar_subquery()
+    return (
+        select(
+            document.c.id,
+            document.c.key,
+            document.c.url,
+            document.c.title,
+            document.c.published,
+            document.c.language,
+            version.c.text_sha256,
+            version.c.seq,
+            version.c.response_id,
+            version.c.confirmation,
+            version.c.id.label("version_id"),
+        )
+        .join(version, version.c.document_id == document.c.id)
+        .where(document.c.watch_id == bindparam("watch_id"), version.c.seq == latest)
+    )
 
 
 def version_with_document() -> Any:

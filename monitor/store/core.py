@@ -254,6 +254,7 @@ class Store:
     index_text = _Forward("fulltext", FullText.index_text)
     search = _Forward("fulltext", FullText.search)
     recent_versions = _Forward("furniture", Furniture.recent_versions)
+    mask_items = _Forward("furniture", Furniture.mask_items)
     newest_texts = _Forward("furniture", Furniture.newest_texts)
     furniture_items = _Forward("furniture", Furniture.furniture_items)
     all_furniture = _Forward("furniture", Furniture.all_furniture)

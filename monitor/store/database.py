@@ -48,6 +48,10 @@ class DriverStatement:
         # A tuple in the statement's order (itemgetter of one name gives no tuple).
         self._pick = itemgetter(*order) if order and len(order) > 1 else None
         self._order = order
+        # A query's column names, for its rows as dicts (`Database.prepared_rows`), and the
+        # values of the parameters it fixes itself (LIMIT 1, a COALESCE's 0).
+        self.names = [column.key for column in getattr(core, "selected_columns", ())]
+        self.fixed = dict(compiled.params) if self.names else {}
 
     def parameters(self, values: dict[str, Any]) -> Any:
         if self._pick is not None:
@@ -219,6 +223,17 @@ class Database:
             if self.dialect.broken(raw):  # a lost server: reconnect on next use
                 connection.invalidate()
             raise
+
+    def prepared_rows(
+        self, statement: DriverStatement, values: dict[str, Any], flush: bool = True
+    ) -> list[Row]:
+        """Rows of a prepared query (`prepare` of a select with bind parameters), as dicts,
+        on the driver's connection: the reads every changed page makes (its heads, its
+        newest versions, its learned furniture) cost more to build and run through
+        SQLAlchemy, each time, than SQLite takes to answer them."""
+        parameters = statement.parameters({**statement.fixed, **values})
+        rows = self.driver_rows(statement.sql, parameters, flush)
+        return [dict(zip(statement.names, row, strict=True)) for row in rows]
 
     def _write_on_driver(self, rows: list[Deferred]) -> None:
         """One transaction on the driver's connection, which SQLAlchemy holds idle between

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from monitor.clock import parse_iso
 from monitor.store.database import Database, Row
@@ -43,48 +43,32 @@ def host_of(url: str) -> str:
 class Furniture:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Read on every edit (learning, masking): prepared once, run on the driver.
+        self._recent = db.prepare(_recent_versions_query(), [])
+        self._mask_items = db.prepare(
+            select(furniture)
+            .where(
+                or_(
+                    and_(
+                        furniture.c.scope == bindparam("ws"), furniture.c.scope_id == bindparam("w")
+                    ),
+                    and_(
+                        furniture.c.scope == bindparam("hs"), furniture.c.scope_id == bindparam("h")
+                    ),
+                ),
+                furniture.c.forgotten_at.is_(None),
+            )
+            .order_by(furniture.c.id),
+            [],
+        )
 
     # --- what learning reads ---------------------------------------------------------------
 
     def recent_versions(self, watch_id: str, limit: int) -> dict[int, list[Row]]:
         """Per statement of the watch, its newest `limit` versions, oldest first, each with
         the newest verdict people gave it (significant, noise or None)."""
-        newest_verdict = (
-            select(annotation.c.verdict)
-            .where(annotation.c.version_id == version.c.id, annotation.c.verdict.is_not(None))
-            .order_by(annotation.c.id.desc())
-            .limit(1)
-            .correlate(version)
-            .scalar_subquery()
-        )
-        # The seq of each statement's `limit`-th newest version, found from the end of the
-        # (document_id, seq) index: ranking every version of the watch (a window function)
-        # cost in proportion to its whole history on every edit.
-        later = version.alias("later")
-        cutoff = (
-            select(later.c.seq)
-            .where(later.c.document_id == document.c.id)
-            .order_by(later.c.seq.desc())
-            .limit(1)
-            .offset(limit - 1)
-            .correlate(document)
-            .scalar_subquery()
-        )
-        rows = self.db.rows(
-            select(
-                version.c.id,
-                version.c.document_id,
-                version.c.seq,
-                version.c.kind,
-                version.c.text_sha256,
-                newest_verdict.label("verdict"),
-                document.c.key,
-            )
-            .select_from(document)
-            .join(version, version.c.document_id == document.c.id)
-            .where(document.c.watch_id == watch_id, version.c.seq >= func.coalesce(cutoff, 0))
-            .order_by(version.c.document_id, version.c.seq)
-        )
+        values = {"watch_id": watch_id, "skip": limit - 1}
+        rows = self.db.prepared_rows(self._recent, values)
         histories: dict[int, list[Row]] = {}
         for row in rows:
             histories.setdefault(row["document_id"], []).append(row)
@@ -136,6 +120,15 @@ class Furniture:
         if not forgotten:
             query = query.where(furniture.c.forgotten_at.is_(None))
         rows = self.db.rows(query.order_by(furniture.c.id))
+        for row in rows:
+            row["pattern"] = json.loads(row["pattern"])
+        return rows
+
+    def mask_items(self, watch_id: str, host: str) -> list[Row]:
+        """`furniture_items` of a watch and its host, forgotten ones left out: what masks
+        its comparisons (read on every edit)."""
+        values = {"ws": "watch", "w": watch_id, "hs": "host", "h": host}
+        rows = self.db.prepared_rows(self._mask_items, values)
         for row in rows:
             row["pattern"] = json.loads(row["pattern"])
         return rows
@@ -229,3 +222,47 @@ def _json(value: Any) -> str:
 
 def _parse(moment: str) -> datetime:
     return parse_iso(moment).astimezone(UTC)
+
+
+def _recent_versions_query() -> Any:
+    """Per statement of a watch (`watch_id`), its versions from its (`skip` + 1)-th newest
+    on, with the newest verdict people gave each (see `Furniture.recent_versions`)."""
+    newest_verdict = (
+        select(annotation.c.verdict)
+        .where(annotation.c.version_id == version.c.id, annotation.c.verdict.is_not(None))
+        .order_by(annotation.c.id.desc())
+        .limit(1)
+        .correlate(version)
+        .scalar_subquery()
+    )
+    # The seq of each statement's `limit`-th newest version, found from the end of the
+    # (document_id, seq) index: ranking every version of the watch (a window function)
+    # cost in proportion to its whole history on every edit.
+    later = version.alias("later")
+    cutoff = (
+        select(later.c.seq)
+        .where(later.c.document_id == document.c.id)
+        .order_by(later.c.seq.desc())
+        .limit(1)
+        .offset(bindparam("skip"))
+        .correlate(document)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            version.c.id,
+            version.c.document_id,
+            version.c.seq,
+            version.c.kind,
+            version.c.text_sha256,
+            newest_verdict.label("verdict"),
+            document.c.key,
+        )
+        .select_from(document)
+        .join(version, version.c.document_id == document.c.id)
+        .where(
+            document.c.watch_id == bindparam("watch_id"),
+            version.c.seq >= func.coalesce(cutoff, 0),
+        )
+        .order_by(version.c.document_id, version.c.seq)
+    )
