@@ -50,10 +50,10 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 # This checkout's monitor, whichever the environment has installed (or, with
 # `--monitor-src DIR`, the one in DIR: an exported older revision, to compare).
+MONITOR_SRC = str(BENCH.parent)
 if "--monitor-src" in sys.argv:
-    sys.path.insert(0, sys.argv[sys.argv.index("--monitor-src") + 1])
-else:
-    sys.path.insert(0, str(BENCH.parent))
+    MONITOR_SRC = sys.argv[sys.argv.index("--monitor-src") + 1]
+sys.path.insert(0, MONITOR_SRC)
 
 from run import (  # noqa: E402 (the bench's own modules, importable once BENCH is on the path)
     CHANGE_FRACTION,
@@ -115,7 +115,13 @@ def run_tree(cmd: list[str], env: dict[str, str], keep: set[int], cwd: Path) -> 
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode not in (0, 1):
         print(proc.stderr[-2000:], file=sys.stderr)
-    return {"wall": wall, "cpu": cpu, "returncode": proc.returncode, "stdout": proc.stdout}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "returncode": proc.returncode,
+        "stdout": proc.stdout,
+        "stderr": proc.stderr,
+    }
 
 
 def outcomes(stdout: str) -> dict[str, int]:
@@ -128,6 +134,8 @@ def whole_processes(site: Site, n: int, work: Path, skip_urlwatch: bool) -> dict
     keep = {site.proc.pid}
     env = {k: v for k, v in os.environ.items() if k not in ("MONITOR_CONFIG",)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    # The monitor this bench measures (see the top), wherever the processes run.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [MONITOR_SRC, env.get("PYTHONPATH")]))
     urls = [site.url(i) for i in range(n)]
     results: dict[str, Any] = {}
 
@@ -138,7 +146,10 @@ def whole_processes(site: Site, n: int, work: Path, skip_urlwatch: bool) -> dict
         print(f"  {name} ...", end="", flush=True)
         run = run_tree(cmd, env, keep, work)
         run["outcomes"] = outcomes(run.pop("stdout"))
+        if sum(run["outcomes"].values()) != n:
+            raise SystemExit(f"{name}: not every page was checked:\n{run['stderr'][-3000:]}")
         print(f" {run['wall']:.2f} s wall, {run['cpu']:.2f} s CPU {run['outcomes']}", flush=True)
+        run.pop("stderr")
         results[name] = run
         return run
 
@@ -161,14 +172,16 @@ def whole_processes(site: Site, n: int, work: Path, skip_urlwatch: bool) -> dict
         cmd += ["--cache", str(home / "cache.db")]
         print("  urlwatch first ...", end="", flush=True)
         results["urlwatch first"] = run_tree(cmd, uw_env, keep, work)
-        results["urlwatch first"].pop("stdout")
+        for key in ("stdout", "stderr"):
+            results["urlwatch first"].pop(key)
         print(f" {results['urlwatch first']['wall']:.2f} s", flush=True)
     site.call("POST", f"/__change?fraction={CHANGE_FRACTION}&edits={EDITS_PER_CHANGE}")
     monitor("monitor changed, 2 workers", work / "s2", 2)
     if urlwatch is not None:
         print("  urlwatch changed ...", end="", flush=True)
         results["urlwatch changed"] = run_tree(cmd, uw_env, keep, work)
-        results["urlwatch changed"].pop("stdout")
+        for key in ("stdout", "stderr"):
+            results["urlwatch changed"].pop(key)
         print(f" {results['urlwatch changed']['wall']:.2f} s", flush=True)
     return results
 

@@ -7,7 +7,9 @@ import hashlib
 import json
 import time
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -454,11 +456,8 @@ def _insert_version(
     """A version, numbered after its statement's last, linked into its statement's chain
     and its watch's (store/chain.py); its document is made or updated to match."""
     document_id, prev = _document_for(conn, check, new)
-    seq = conn.execute(
-        select(func.coalesce(func.max(version.c.seq), 0) + 1).where(
-            version.c.document_id == document_id
-        )
-    ).scalar_one()
+    statements = _statements()
+    seq = conn.execute(statements.next_seq, {"doc": document_id}).scalar_one()
     facts = {
         "watch": check.watch_id,
         "key": new.key,
@@ -472,32 +471,61 @@ def _insert_version(
     }
     chain = link(prev, facts)
     watch_prev = conn.execute(
-        select(watch.c.chain_head).where(watch.c.id == check.watch_id)
+        statements.watch_chain, {"watch_id": check.watch_id}
     ).scalar_one_or_none()
     watch_chain = watch_link(watch_prev, chain)
     conn.execute(
-        document.update()
-        .where(document.c.id == document_id)
-        .values(chain_head=chain, **_document_fields(check, new))
+        statements.update_document,
+        {"doc": document_id, "chain_head": chain, **_document_fields(check, new)},
     )
-    conn.execute(watch.update().where(watch.c.id == check.watch_id).values(chain_head=watch_chain))
+    conn.execute(statements.update_watch, {"watch_id": check.watch_id, "chain_head": watch_chain})
     result = conn.execute(
-        version.insert().values(
-            document_id=document_id,
-            seq=seq,
-            observed_at=check.at,
-            kind=new.kind,
-            response_id=response_id,
-            text_sha256=facts["text_sha256"],
-            score=new.score,
-            summary=new.summary,
-            confirmation=new.confirmation,
-            prev_chain=prev,
-            chain=chain,
-            watch_chain=watch_chain,
-        )
+        statements.insert_version,
+        {
+            "document_id": document_id,
+            "seq": seq,
+            "observed_at": check.at,
+            "kind": new.kind,
+            "response_id": response_id,
+            "text_sha256": facts["text_sha256"],
+            "score": new.score,
+            "summary": new.summary,
+            "confirmation": new.confirmation,
+            "prev_chain": prev,
+            "chain": chain,
+            "watch_chain": watch_chain,
+        },
     )
     return inserted_id(result)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements of a new version, built once: building them anew for every version
+    (SQLAlchemy's constructs and their cache keys) cost more than SQLite's work on them."""
+
+    find_document: Any
+    next_seq: Any
+    watch_chain: Any
+    update_document: Any
+    update_watch: Any
+    insert_version: Any
+
+
+@cache
+def _statements() -> _Statements:
+    return _Statements(
+        find_document=select(document.c.id, document.c.chain_head).where(
+            document.c.watch_id == bindparam("watch_id"), document.c.key == bindparam("key")
+        ),
+        next_seq=select(func.coalesce(func.max(version.c.seq), 0) + 1).where(
+            version.c.document_id == bindparam("doc")
+        ),
+        watch_chain=select(watch.c.chain_head).where(watch.c.id == bindparam("watch_id")),
+        update_document=document.update().where(document.c.id == bindparam("doc")),
+        update_watch=watch.update().where(watch.c.id == bindparam("watch_id")),
+        insert_version=version.insert(),
+    )
 
 
 def _document_fields(check: CheckRecord, new: NewVersion) -> dict[str, Any]:
@@ -513,9 +541,7 @@ def _document_fields(check: CheckRecord, new: NewVersion) -> dict[str, Any]:
 def _document_for(conn: Connection, check: CheckRecord, new: NewVersion) -> tuple[int, str | None]:
     """The id of the version's document (made if new) and its chain head."""
     found = conn.execute(
-        select(document.c.id, document.c.chain_head).where(
-            document.c.watch_id == check.watch_id, document.c.key == new.key
-        )
+        _statements().find_document, {"watch_id": check.watch_id, "key": new.key}
     ).first()
     if found is not None:
         return int(found[0]), found[1]
