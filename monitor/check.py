@@ -61,9 +61,6 @@ _CONFIRM_ROUNDS = 3
 _HISTORY_NEWEST = 8
 # Texts and comparisons of the newest versions kept for their confirming look.
 _RECENT = 128
-# Blobs bigger than this are compressed in a thread before their commit (see
-# `Blobs.precompress`); smaller ones are not worth a thread's hand-over.
-_BIG_BLOB = 1_000_000
 
 Alerts = list[tuple[dict[str, Any], list[str]]]
 
@@ -355,6 +352,7 @@ class Checker:
             for change in changes:
                 if change.new is not None:
                     self._recent_texts.put(change.new.sha256, change.new)
+                    look.texts[change.new.sha256] = change.new
             await self._precompress(versions, result)
         outcome = "changed" if versions else "unchanged"
         # Attachments that could not be used this time (the statement kept their text).
@@ -370,7 +368,7 @@ class Checker:
             alerts=alerts,
             settled=settled if settled.verdicts else None,
         )
-        self._learn(watch, versions)
+        self._learn(watch, versions, look.texts)
         released = sum(len(payloads) for payloads in settled.alerts.values())
         n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
         if watch.screenshot:  # after the commit: the text archive never waits on a browser
@@ -382,12 +380,10 @@ class Checker:
         return CheckOutcome(watch.id, outcome, detail, len(versions), n_alerts, recheck_in=recheck)
 
     async def _precompress(self, versions: list[NewVersion], result: FetchResult) -> None:
-        """Big blobs of the commit to come are compressed in a thread, not in the event loop."""
-        big = [v.text for v in versions if v.text and len(v.text) > _BIG_BLOB]
-        if len(result.body) > _BIG_BLOB:
-            big.append(result.body)
-        if big:
-            await asyncio.to_thread(self.store.blobs.precompress, big)
+        """The blobs of the commit to come are compressed, and their files written durably,
+        in a thread, not in the event loop (see `Blobs.prewrite`)."""
+        blobs = [v.text for v in versions if v.text]
+        await asyncio.to_thread(self.store.blobs.prewrite, [*blobs, result.body])
 
     def _listing(
         self,
@@ -813,8 +809,13 @@ class Checker:
                 logger.warning("%s: %s", watch.id, problem)
         return diff
 
-    def _learn(self, watch: WatchConfig, versions: list[NewVersion]) -> None:
-        """The archive just grew: learn from it (an edit teaches the watch at once)."""
+    def _learn(
+        self, watch: WatchConfig, versions: list[NewVersion], texts: dict[str, Statement]
+    ) -> None:
+        """The archive just grew: learn from it (an edit teaches the watch at once). The
+        texts this check holds need not be read back from the archive for that."""
+        if versions:
+            self.furniture.remember(texts)
         self.furniture.stored(watch, versions)
 
 

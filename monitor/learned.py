@@ -31,7 +31,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from itertools import pairwise
@@ -402,6 +402,15 @@ class LearnedFurniture:
                 self.learn_watch(watch.id)
             except Exception:  # learning must never cost a check
                 logger.exception("%s: could not learn furniture", watch.id)
+
+    def remember(self, statements: Mapping[str, Statement]) -> None:
+        """Statements by text hash that a check already holds (its new versions' and their
+        predecessors'): learning then need not read them back from the archive."""
+        for sha256, statement in statements.items():
+            self._statements[sha256] = statement
+            self._statements.move_to_end(sha256)
+        while len(self._statements) > _CACHE:
+            self._statements.popitem(last=False)
 
     def learn_watch(self, watch_id: str) -> list[LearnedItem]:
         started = time.thread_time()
