@@ -62,6 +62,27 @@ def _long_text_xpath() -> Any:
     )
 
 
+@cache
+def _trafilatura_options() -> Any:
+    """trafilatura's settings for `read_article`, made once: made on every call (as
+    `bare_extraction` does from its keyword arguments), they read its configuration file's
+    values again each time, a tenth of an extraction."""
+    from trafilatura.settings import DEFAULT_CONFIG, Extractor
+
+    return Extractor(
+        config=DEFAULT_CONFIG,
+        output_format="python",
+        fast=True,
+        comments=False,
+        tables=True,
+        links=True,
+        images=False,
+        # No URL: trafilatura would resolve every link, and we take links from the page.
+        url=None,
+        with_metadata=False,
+    )
+
+
 @dataclass
 class Reading:
     """What trafilatura read from a page, in our terms."""
@@ -106,17 +127,7 @@ def read_article(tree: HtmlElement, url: str) -> Reading | None:
     # Its warnings are about the page's markup ("missing link attribute"), not for our log.
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
     furniture.drop_widgets(tree)
-    document = trafilatura.bare_extraction(
-        tree,
-        # No URL: trafilatura would resolve every link, and we take links from the page.
-        url=None,
-        fast=True,
-        include_comments=False,
-        include_tables=True,
-        include_links=True,
-        include_images=False,
-        with_metadata=False,
-    )
+    document = trafilatura.bare_extraction(tree, options=_trafilatura_options())
     # A dict only when asked for one (as_dict); None when it found nothing.
     if document is None or isinstance(document, dict) or document.body is None:
         return None
