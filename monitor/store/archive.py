@@ -9,7 +9,7 @@ import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 
 from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blob_file
 from monitor.store.chain import link, watch_link
-from monitor.store.database import Database, Deferred, Row, inserted_id
+from monitor.store.database import Database, Deferred, DriverStatement, Row, inserted_id
 from monitor.store.dialect import insert_ignore
 from monitor.store.outbox import AlertPayload, insert_alert
 from monitor.store.provenance import response_columns
@@ -57,15 +57,27 @@ class Archive:
         self.keep_checks = keep_checks
         self.blobs: Blobs = DatabaseBlobs() if db.blob_mode == "db" else FileBlobs(root / "blobs")
         self._insert_check = db.prepare(check_run.insert(), _CHECK_COLUMNS)
-        self._select_heads = db.prepare(_heads_query(), [])
-        self._select_newest = db.prepare(
+        self._next_prune = 0.0
+
+    # The reads of a changed page's check, prepared on first use (an unchanged cycle makes
+    # none of them, and `monitor` commands that never check need none).
+    @cached_property
+    def _select_heads(self) -> DriverStatement:
+        return self.db.prepare(_heads_query(), [])
+
+    @cached_property
+    def _select_newest(self) -> DriverStatement:
+        return self.db.prepare(
             select(version)
             .where(version.c.document_id == bindparam("document_id"))
             .order_by(version.c.seq.desc())
             .limit(bindparam("newest")),
             [],
         )
-        self._select_with_text = db.prepare(
+
+    @cached_property
+    def _select_with_text(self) -> DriverStatement:
+        return self.db.prepare(
             select(version)
             .where(
                 version.c.document_id == bindparam("document_id"),
@@ -75,7 +87,6 @@ class Archive:
             .order_by(version.c.seq),
             [],
         )
-        self._next_prune = 0.0
 
     # --- blobs ---------------------------------------------------------------------------
 

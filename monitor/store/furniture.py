@@ -13,13 +13,14 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, bindparam, func, or_, select
 
 from monitor.clock import parse_iso
-from monitor.store.database import Database, Row
+from monitor.store.database import Database, DriverStatement, Row
 from monitor.store.records import iso, now_iso
 from monitor.store.schema import annotation, document, furniture, version, watch
 
@@ -43,21 +44,19 @@ def host_of(url: str) -> str:
 class Furniture:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Read on every edit (learning, masking): prepared once, run on the driver.
-        self._recent = db.prepare(_recent_versions_query(), [])
-        self._mask_items = db.prepare(
+
+    # Read on every edit (learning, masking): prepared on first use, run on the driver.
+    @cached_property
+    def _recent(self) -> DriverStatement:
+        return self.db.prepare(_recent_versions_query(), [])
+
+    @cached_property
+    def _mask_items(self) -> DriverStatement:
+        scope = and_(furniture.c.scope == bindparam("ws"), furniture.c.scope_id == bindparam("w"))
+        host = and_(furniture.c.scope == bindparam("hs"), furniture.c.scope_id == bindparam("h"))
+        return self.db.prepare(
             select(furniture)
-            .where(
-                or_(
-                    and_(
-                        furniture.c.scope == bindparam("ws"), furniture.c.scope_id == bindparam("w")
-                    ),
-                    and_(
-                        furniture.c.scope == bindparam("hs"), furniture.c.scope_id == bindparam("h")
-                    ),
-                ),
-                furniture.c.forgotten_at.is_(None),
-            )
+            .where(or_(scope, host), furniture.c.forgotten_at.is_(None))
             .order_by(furniture.c.id),
             [],
         )
