@@ -12,14 +12,26 @@ same sessions.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import select
 
+from monitor.clock import parse_iso
 from monitor.store.database import Database, Row
 from monitor.store.records import now_iso
-from monitor.store.schema import api_token, app_user, get_meta, set_meta, web_session
+from monitor.store.schema import (
+    api_token,
+    app_user,
+    get_meta,
+    set_meta,
+    user_visit,
+    web_session,
+)
 
 ROLES = ("viewer", "editor", "admin")
+# Front page views closer together than this are one visit: paging through the changes or
+# coming back from a diff does not move "since my last visit".
+VISIT_GAP = timedelta(minutes=30)
 
 
 class Accounts:
@@ -64,7 +76,38 @@ class Accounts:
     def delete_user(self, username: str) -> bool:
         with self.db.write() as conn:
             result = conn.execute(app_user.delete().where(app_user.c.username == username))
+            conn.execute(user_visit.delete().where(user_visit.c.username == username))
         return result.rowcount == 1
+
+    # --- visits (the front page's "since my last visit") ---------------------------------
+
+    def visit(self, username: str, at: str) -> str | None:
+        """Record a front page view at `at`; returns when the user's previous visit ended
+        (None: this is their first). Views less than VISIT_GAP apart are one visit."""
+        with self.db.write() as conn:
+            found = conn.execute(
+                select(user_visit.c.seen_at, user_visit.c.previous_at).where(
+                    user_visit.c.username == username
+                )
+            ).first()
+            if found is None:
+                conn.execute(user_visit.insert().values(username=username, seen_at=at))
+                return None
+            seen_at, previous_at = found
+            if parse_iso(at) - parse_iso(seen_at) > VISIT_GAP:
+                previous_at = seen_at
+            conn.execute(
+                user_visit.update()
+                .where(user_visit.c.username == username)
+                .values(seen_at=max(at, seen_at), previous_at=previous_at)
+            )
+            return str(previous_at) if previous_at else None
+
+    def last_visit(self, username: str) -> str | None:
+        """When the user's previous visit ended, without recording one."""
+        query = select(user_visit.c.previous_at).where(user_visit.c.username == username)
+        found = self.db.row(query, False)
+        return found["previous_at"] if found else None
 
     # --- sessions (see monitor/web/auth.py) ------------------------------------------------
 

@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import func, literal, or_, select
 
 from monitor.store.database import Database, Row
 from monitor.store.schema import alert, delivery, discovered, document, version
@@ -52,6 +52,7 @@ class Cursor:
 @dataclass(frozen=True)
 class ChangeFilter:
     listing: str | None = None  # a watch: itself and the statement watches it discovered
+    listings: Collection[str] | None = None  # any of these (a ministry's listings)
     language: str | None = None
     kinds: Collection[str] = KINDS
     since: str | None = None  # ISO times, inclusive / exclusive
@@ -117,8 +118,7 @@ class ChangesFeed:
             .order_by(version.c.observed_at.desc(), version.c.id.desc())
             .limit(limit)
         )
-        if wanted.listing:
-            query = query.where(listing == wanted.listing)
+        query = _of_listings(query, listing, wanted)
         if wanted.language:
             query = query.where(document.c.language == wanted.language)
         query = _in_period(query, version.c.observed_at, version.c.id, "version", wanted)
@@ -142,8 +142,7 @@ class ChangesFeed:
             .order_by(alert.c.created_at.desc(), alert.c.id.desc())
             .limit(limit)
         )
-        if wanted.listing:
-            query = query.where(listing == wanted.listing)
+        query = _of_listings(query, listing, wanted)
         if wanted.language:
             query = query.where(discovered.c.language == wanted.language)
         query = _in_period(query, alert.c.created_at, alert.c.id, "watch", wanted)
@@ -165,6 +164,14 @@ class ChangesFeed:
         return events
 
 
+def _of_listings(query: Any, listing: Any, wanted: ChangeFilter) -> Any:
+    if wanted.listing:
+        query = query.where(listing == wanted.listing)
+    if wanted.listings is not None:
+        query = query.where(listing.in_(list(wanted.listings)))
+    return query
+
+
 def _in_period(query: Any, at: Any, row_id: Any, source: str, wanted: ChangeFilter) -> Any:
     if wanted.since:
         query = query.where(at >= wanted.since)
@@ -178,7 +185,9 @@ def _in_period(query: Any, at: Any, row_id: Any, source: str, wanted: ChangeFilt
         elif rank > theirs:
             query = query.where(at < cursor.at)
         else:
-            query = query.where(or_(at < cursor.at, and_(at == cursor.at, row_id < cursor.id)))
+            # `at <= …` first, so the index on (at, id) bounds the scan: a deep page reads
+            # from the cursor down, not the whole table up to it.
+            query = query.where(at <= cursor.at, or_(at < cursor.at, row_id < cursor.id))
     return query
 
 

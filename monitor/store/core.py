@@ -9,6 +9,7 @@
     store.furniture   learned furniture
     store.timestamps  trusted timestamps (RFC 3161)
     store.feed        the changes feed (front page, /api/v1/changes)
+    store.overview    every statement with its newest version (the grouped watch list)
     store.copies      independent copies: the Save Page Now queue (wayback.py)
     store.attachments the answers for statements' attachments (monitor/attachments.py)
     store.screenshots full-page screenshots and visual changes (screenshots.py)
@@ -36,6 +37,7 @@ from monitor.store.database import Database
 from monitor.store.fulltext import FullText
 from monitor.store.furniture import Furniture
 from monitor.store.outbox import Outbox
+from monitor.store.overview import Overview
 from monitor.store.records import VerifyReport
 from monitor.store.review import Review
 from monitor.store.schedule import Schedule
@@ -97,6 +99,7 @@ class Store:
         self.furniture = Furniture(self.db)
         self.timestamps = Timestamps(self.db)
         self.feed = ChangesFeed(self.db)
+        self.overview = Overview(self.db)
         self.copies = IndependentCopies(self.db)
         self.attachments = AttachmentFiles(self.db, self.archive)
         self.screenshots = Screenshots(self.db, self.archive)

@@ -22,6 +22,7 @@ text, ids are integers: the same rows mean the same thing on both databases.
     version ── version_text                full-text search index (FTS5 / tsvector)
     app_user                               who may log in to the web UI, and their role
     web_session                            their sessions (store/accounts.py)
+    user_visit                             when each user last opened the front page
     blob ── blob_data                      blob bytes, when kept in the database
     meta                                   schema_version, blobs ('path' or 'db')
 """
@@ -438,6 +439,20 @@ api_token = Table(
     comment="API tokens (their SHA-256 only); revoked ones are kept, marked.",
 )
 
+user_visit = Table(
+    "user_visit",
+    metadata,
+    Column("username", Text, primary_key=True),
+    Column("seen_at", Text, nullable=False, comment="the newest front page view"),
+    Column(
+        "previous_at",
+        Text,
+        comment="when the visit before the current one ended; NULL: none yet",
+    ),
+    comment="The front page's since-my-last-visit: a visit is views less than "
+    "store/accounts.VISIT_GAP apart.",
+)
+
 
 ui_watch = Table(
     "ui_watch",
@@ -682,6 +697,11 @@ def _add_screenshots(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_user_visit(conn: Connection) -> None:
+    # New in version 14 (caveat as above; 13 is screenshots).
+    user_visit.create(conn, checkfirst=True)
+
+
 # Version 1 is the schema monitor 0.1 created with plain sqlite3. A new database is created
 # from `metadata` directly and stamped with the latest version; an older one runs every
 # later step, in order, in the same transaction as the version bump.
@@ -698,6 +718,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "API and changes feed: api_token, version_observed, alert_created", _add_api),
     Migration(12, "attachments watched with their statement: attachment", _add_attachments),
     Migration(13, "screenshots: screenshot, version_screenshot", _add_screenshots),
+    Migration(14, "front page: user_visit (since my last visit)", _add_user_visit),
     Migration(15, "fast edits: version_text_seen", _add_version_text_index),
 )
 LATEST = MIGRATIONS[-1].version

@@ -27,6 +27,7 @@ from monitor.store import Store
 from monitor.web.admin import EditingPages
 from monitor.web.api import ApiPages
 from monitor.web.auth import Auth
+from monitor.web.front import FrontPages
 from monitor.web.guard import RequestGuard
 from monitor.web.memento import MementoPages
 from monitor.web.pages import HERE, UI_POLICY, make_env
@@ -67,7 +68,8 @@ def create_app(
     if store is not None and config is not None:
         current = config if callable(config) else (lambda: config)
         reading, editing = _pages(store, current, on_change)
-        routes += ui_routes(reading, editing)
+        front = FrontPages(store, current, reading.auth, reading.env)
+        routes += ui_routes(reading, editing, front)
         routes += visual_routes(
             VisualPages(
                 store,
@@ -106,12 +108,14 @@ def _pages(
     )
 
 
-def ui_routes(reading: ReadingPages, editing: EditingPages) -> list[BaseRoute]:
+def ui_routes(reading: ReadingPages, editing: EditingPages, front: FrontPages) -> list[BaseRoute]:
     both = ["GET", "POST"]
     version = "/watch/{watch}/versions/{number:int}"
     by_id = "/watch/{watch}/version/{version}"  # links made before versions were numbered
     return [
-        Route("/", reading.watches),
+        Route("/", front.front),
+        Route("/watches", front.grouped),
+        Route("/watches/all", reading.watches),
         Route("/login", editing.login, methods=both),
         Route("/logout", editing.logout, methods=["POST"]),
         Route("/lang/{code}", reading.language),

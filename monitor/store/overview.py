@@ -1,0 +1,87 @@
+"""`store.overview`: every statement as the watch list shows it — its newest version, its
+watch's health, how it was discovered — in one query, and the languages the archive holds.
+
+The newest version of each statement is found through the (document_id, seq) unique index,
+so the cost grows with the number of statements, not with the number of versions.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, func, select
+
+from monitor.store.database import Database, Row
+from monitor.store.schema import discovered, document, version, watch, watch_state
+
+
+class Overview:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def statements(self) -> list[Row]:
+        """One row per statement (document): id, watch_id, key, url, language, title,
+        first_seen, removed_at; its newest version (last_seq, last_kind, last_at); its watch's
+        failing_since, failure_reason and last_check_at; the listing it belongs to
+        (`listing`: the discovering listing, else its own watch) and translation_group."""
+        newest = (
+            select(version.c.document_id, func.max(version.c.seq).label("last_seq"))
+            .group_by(version.c.document_id)
+            .subquery()
+        )
+        query = (
+            select(
+                document.c.id,
+                document.c.watch_id,
+                document.c.key,
+                document.c.url,
+                func.coalesce(document.c.language, discovered.c.language).label("language"),
+                document.c.title,
+                document.c.first_seen,
+                document.c.removed_at,
+                newest.c.last_seq,
+                version.c.kind.label("last_kind"),
+                version.c.observed_at.label("last_at"),
+                watch_state.c.failing_since,
+                watch_state.c.failure_reason,
+                watch_state.c.last_check_at,
+                func.coalesce(discovered.c.parent_id, document.c.watch_id).label("listing"),
+                discovered.c.translation_group,
+            )
+            .join(newest, newest.c.document_id == document.c.id)
+            .join(
+                version,
+                and_(version.c.document_id == document.c.id, version.c.seq == newest.c.last_seq),
+            )
+            .outerjoin(watch_state, watch_state.c.watch_id == document.c.watch_id)
+            .outerjoin(discovered, discovered.c.watch_id == document.c.watch_id)
+            .order_by(document.c.id)
+        )
+        return self.db.rows(query)
+
+    def watch_states(self) -> list[Row]:
+        """Every watch the archive knows: id, url, last_check_at, failing_since,
+        failure_reason, and `parent`: the listing that discovered it (None: a listing, or a
+        page watched on its own)."""
+        query = (
+            select(
+                watch.c.id,
+                watch.c.url,
+                watch_state.c.last_check_at,
+                watch_state.c.failing_since,
+                watch_state.c.failure_reason,
+                discovered.c.parent_id.label("parent"),
+            )
+            .outerjoin(watch_state, watch_state.c.watch_id == watch.c.id)
+            .outerjoin(discovered, discovered.c.watch_id == watch.c.id)
+            .order_by(watch.c.id)
+        )
+        return self.db.rows(query)
+
+    def languages(self) -> list[str]:
+        """The languages of the statements archived, in alphabetical order."""
+        query = (
+            select(document.c.language)
+            .where(document.c.language.is_not(None))
+            .distinct()
+            .order_by(document.c.language)
+        )
+        return [row["language"] for row in self.db.rows(query)]

@@ -1,0 +1,207 @@
+"""The pages a newsroom opens first: the latest changes (`/`) and the watches grouped by
+ministry (`/watches`). The flat table of every watch stays at `/watches/all` (ui.py).
+
+The front page is the changes feed (store/changes.py) rendered: newest first, pages of 50
+that end at a cursor (no OFFSET: the 100th page costs what the first does), filtered by
+ministry, language, kind and period with a plain GET form. Each logged-in reader's front
+page views are recorded (store/accounts.py `visit`), so it can mark and filter what
+changed since their last visit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from monitor.clock import iso
+from monitor.store import StoreError
+from monitor.store.changes import KINDS, ChangeFilter, Cursor
+from monitor.web.api import change_entry
+from monitor.web.grouping import (
+    SORTS,
+    STATUS_WORDS,
+    Listing,
+    Ministry,
+    group,
+    listing_status,
+    ministries_of,
+    paginate,
+    sort_rows,
+)
+from monitor.web.i18n import translator
+from monitor.web.pages import Pages, Visit, page
+
+logger = logging.getLogger("monitor.web")
+
+# Changes per page of the front page.
+FRONT_PAGE = 50
+# The period filter: its values, and how far back each reaches (None: the last visit).
+PERIODS: dict[str, timedelta | None] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "visit": None,
+}
+_FILTERS = ("ministry", "listing", "language", "kind", "period")
+
+
+class FrontPages(Pages):
+    # --- the front page: latest changes ----------------------------------------------------
+
+    @page()
+    async def front(self, request: Request, visit: Visit) -> Response:
+        params = request.query_params
+        if "q" in params or "status" in params:  # the watch table's filters, from before
+            return self.redirect(visit, "/watches/all?" + request.url.query)
+        _ = translator(visit.language)
+        now = datetime.now(UTC)
+        previous = self._visit(visit, now)
+        listings = self.listings()
+        ministries = ministries_of(listings)
+        chosen = {name: params.get(name, "") for name in ("ministry", "language", "period")}
+        kinds = [kind for kind in params.getlist("kind") if kind in KINDS]
+        try:
+            cursor = Cursor.parse(params["cursor"]) if params.get("cursor") else None
+        except ValueError:
+            return self.error(visit, 400, _("Not a page of this list."), params["cursor"])
+        period = chosen["period"] if chosen["period"] in PERIODS else ""
+        since = None
+        if period == "visit":
+            since = previous
+        elif period:
+            since = iso(now - (PERIODS[period] or timedelta()))
+        ministry = ministries.get(chosen["ministry"])
+        wanted = ChangeFilter(
+            listing=params.get("listing") or None,
+            listings=[m.id for m in ministry.listings] if ministry else None,
+            language=chosen["language"] or None,
+            kinds=kinds or KINDS,
+            since=since,
+            below=cursor,
+        )
+        rows, following = self.store.changes(wanted, FRONT_PAGE)
+        names = {listing.id: listing for listing in listings}
+        changes = [self._entry(row, names, previous) for row in rows]
+        # The line between what is new to this reader and what they had seen.
+        seen = [i for i, c in enumerate(changes) if not c["unseen"]]
+        marker = seen[0] if previous and seen and seen[0] > 0 else None
+        kept = [(k, v) for k, v in params.multi_items() if k in _FILTERS and v]
+        return self.render(
+            visit,
+            "front.html.j2",
+            changes=changes,
+            marker=marker,
+            previous=previous,
+            ministries=list(ministries.values()),
+            languages=self.store.overview.languages(),
+            kinds=KINDS,
+            periods=list(PERIODS),
+            chosen=chosen | {"kind": kinds[0] if len(kinds) == 1 else "", "period": period},
+            cursor=cursor,
+            first_url="/?" + urlencode(kept),
+            next_url=("/?" + urlencode([*kept, ("cursor", str(following))])) if following else None,
+        )
+
+    def _visit(self, visit: Visit, now: datetime) -> str | None:
+        """Record this view; when the reader's previous visit ended (None: never, or no one
+        logged in)."""
+        if visit.user is None:
+            return None
+        try:
+            return self.store.accounts.visit(visit.user.name, iso(now))
+        except (StoreError, SQLAlchemyError) as err:  # a marker is not worth failing a page
+            logger.warning("front page: visit of %s not recorded: %s", visit.user.name, err)
+            return self.store.accounts.last_visit(visit.user.name)
+
+    @staticmethod
+    def _entry(row: dict[str, Any], names: dict[str, Listing], previous: str | None) -> Any:
+        entry = change_entry(row)
+        listing = names.get(row["listing"])
+        entry["ministry"] = listing.name if listing else row["listing"]
+        entry["language"] = entry["language"] or (listing.language if listing else None)
+        entry["unseen"] = bool(previous and row["at"] > previous)
+        if row["source"] == "version" and row.get("key"):
+            entry["links"]["statement"] = (
+                f"/watch/{_q(row['watch_id'])}/statement?key={_q(row['key'])}"
+            )
+        return entry
+
+    def listings(self) -> list[Listing]:
+        """Every listing (a watch no listing discovered): its name and language from the
+        configuration when it is there, its health from the archive."""
+        configured = {watch.id: watch for watch in self.config.watch}
+        found = []
+        stored = self.store.overview.watch_states()
+        for state in stored:
+            if state["parent"] is not None:
+                continue
+            watch = configured.get(state["id"])
+            found.append(
+                Listing(
+                    state["id"],
+                    watch.display_name if watch else state["id"],
+                    state["url"],
+                    watch.language if watch else None,
+                    listing_status(state),
+                )
+            )
+        known = {state["id"] for state in stored}
+        for watch in configured.values():  # saved a moment ago: not in the archive yet
+            if watch.id not in known:
+                status = listing_status({})
+                found.append(
+                    Listing(watch.id, watch.display_name, watch.url, watch.language, status)
+                )
+        return found
+
+    # --- the watches, grouped --------------------------------------------------------------
+
+    @page()
+    async def grouped(self, request: Request, visit: Visit) -> Response:
+        params = request.query_params
+        now = datetime.now(UTC)
+        ministries = group(self.store.overview.statements(), self.listings(), now)
+        chosen = {name: params.get(name, "") for name in ("ministry", "status", "q", "sort")}
+        sort = chosen["sort"] if chosen["sort"] in SORTS else SORTS[0]
+        needle = chosen["q"].strip().lower()
+        shown: list[Ministry] = []
+        for ministry in ministries:
+            if chosen["ministry"] and ministry.key != chosen["ministry"]:
+                continue
+            rows = [
+                row
+                for row in ministry.rows
+                if (not chosen["status"] or row.status.word == chosen["status"])
+                and (not needle or needle in row.search_text())
+            ]
+            filtered = Ministry(ministry.key, ministry.name, ministry.listings, rows)
+            filtered.rows = sort_rows(rows, sort, visit.language)
+            if rows or not (chosen["status"] or needle):
+                shown.append(filtered)
+        try:
+            number = int(params.get("page", "1"))
+        except ValueError:
+            number = 1
+        result = paginate(shown, number)
+        kept = [(k, v) for k, v in params.multi_items() if k != "page" and v]
+        return self.render(
+            visit,
+            "watch_groups.html.j2",
+            result=result,
+            totals={m.key: m.counts for m in ministries},
+            ministries=ministries,
+            status_words=STATUS_WORDS,
+            sorts=SORTS,
+            chosen=chosen | {"sort": sort},
+            page_url=lambda n: "/watches?" + urlencode([*kept, ("page", n)]),
+        )
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
