@@ -56,7 +56,7 @@ def log_in(page: Page, url: str, name: str) -> None:
     page.get_by_label("Username").fill(name)
     page.get_by_label("Password").fill(PASSWORD)
     page.locator("form.login button[type=submit]").click()
-    expect(page.locator("h1")).to_have_text("Watches")
+    expect(page.locator("h1")).to_have_text("Latest changes")
 
 
 @pytest.mark.browser
@@ -65,6 +65,7 @@ def test_log_in_open_a_watch_compare_annotate_and_search(
 ) -> None:
     page = open_page(browser)
     log_in(page, archive.url, "ed")
+    page.goto(archive.url + "/watches/all")
     screenshot(page, "web-1-watches")
     # Times are shown in the reader's zone; UTC stays in the title.
     first = page.locator("#watches time").first
@@ -178,6 +179,7 @@ def test_a_script_in_an_archived_page_never_runs_in_the_ui_origin(
     page.on("console", lambda message: messages.append(message.text))
     with serving(config) as url:
         log_in(page, url, "ann")
+        page.get_by_role("link", name="Watches", exact=True).click()
         page.get_by_role("link", name="hostile").click()
         page.get_by_role("link", name="Statement on the water of the Syr Darya").click()
         page.get_by_role("link", name="#1").click()

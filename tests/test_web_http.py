@@ -228,7 +228,7 @@ def test_a_watch_added_in_the_ui_is_validated_guarded_and_kept(archive: Archive,
     # statements: the fixture removed one of the replica's eight).
     result = monitor_cli(archive.config, "check", "ui-kk")
     assert "ui-kk: changed (7 new versions" in result.stdout, result.stdout + result.stderr
-    assert "MFA (kk, added in the UI)" in editor.get("/").text
+    assert "MFA (kk, added in the UI)" in editor.get("/watches/all").text
     edit = editor.post(
         "/watch/ui-kk/edit",
         data={**form, "interval": "2h", "ignore": "\\d+ views\n(", "csrf": csrf(editor)},
