@@ -241,6 +241,8 @@ def test_visits_are_views_less_than_half_an_hour_apart(tmp_path: Path) -> None:
         end_of_first = iso(t0 + timedelta(minutes=20))
         assert store.accounts.visit("ann", iso(t0 + timedelta(hours=3))) == end_of_first
         assert store.accounts.visit("ann", iso(t0 + timedelta(hours=3, minutes=5))) == end_of_first
+        soon = t0 + timedelta(hours=3, minutes=5, seconds=30)  # paging on: read, not written
+        assert store.accounts.visit("ann", iso(soon)) == end_of_first
         assert store.accounts.visit("bob", iso(t0 + timedelta(hours=4))) is None
         assert store.accounts.last_visit("ann") == end_of_first
         store.delete_user("ann")
