@@ -59,53 +59,37 @@ class FrontPages(Pages):
         params = request.query_params
         if "q" in params or "status" in params:  # the watch table's filters, from before
             return self.redirect(visit, "/watches/all?" + request.url.query)
-        _ = translator(visit.language)
+        try:
+            cursor = Cursor.parse(params["cursor"]) if params.get("cursor") else None
+        except ValueError:
+            _ = translator(visit.language)
+            return self.error(visit, 400, _("Not a page of this list."), params["cursor"])
         now = datetime.now(UTC)
         previous = self._visit(visit, now)
         listings = self.listings()
         ministries = ministries_of(listings)
-        chosen = {name: params.get(name, "") for name in ("ministry", "language", "period")}
-        kinds = [kind for kind in params.getlist("kind") if kind in KINDS]
-        try:
-            cursor = Cursor.parse(params["cursor"]) if params.get("cursor") else None
-        except ValueError:
-            return self.error(visit, 400, _("Not a page of this list."), params["cursor"])
-        period = chosen["period"] if chosen["period"] in PERIODS else ""
-        since = None
-        if period == "visit":
-            since = previous
-        elif period:
-            since = iso(now - (PERIODS[period] or timedelta()))
-        ministry = ministries.get(chosen["ministry"])
-        wanted = ChangeFilter(
-            listing=params.get("listing") or None,
-            listings=[m.id for m in ministry.listings] if ministry else None,
-            language=chosen["language"] or None,
-            kinds=kinds or KINDS,
-            since=since,
-            below=cursor,
-        )
+        chosen = chosen_filters(params)
+        since = period_start(chosen["period"], previous, now)
+        wanted = change_filter(params, chosen, ministries, since, cursor)
         rows, following = self.store.changes(wanted, FRONT_PAGE)
         names = {listing.id: listing for listing in listings}
         changes = [self._entry(row, names, previous) for row in rows]
-        # The line between what is new to this reader and what they had seen.
-        seen = [i for i, c in enumerate(changes) if not c["unseen"]]
-        marker = seen[0] if previous and seen and seen[0] > 0 else None
         kept = [(k, v) for k, v in params.multi_items() if k in _FILTERS and v]
+        following_url = "/?" + urlencode([*kept, ("cursor", str(following))])
         return self.render(
             visit,
             "front.html.j2",
             changes=changes,
-            marker=marker,
+            marker=visit_marker(changes),
             previous=previous,
             ministries=list(ministries.values()),
             languages=self.store.overview.languages(),
             kinds=KINDS,
             periods=list(PERIODS),
-            chosen=chosen | {"kind": kinds[0] if len(kinds) == 1 else "", "period": period},
+            chosen=chosen,
             cursor=cursor,
             first_url="/?" + urlencode(kept),
-            next_url=("/?" + urlencode([*kept, ("cursor", str(following))])) if following else None,
+            next_url=following_url if following else None,
         )
 
     def _visit(self, visit: Visit, now: datetime) -> str | None:
@@ -201,6 +185,51 @@ class FrontPages(Pages):
             chosen=chosen | {"sort": sort},
             page_url=lambda n: "/watches?" + urlencode([*kept, ("page", n)]),
         )
+
+
+def change_filter(
+    params: Any,
+    chosen: dict[str, str],
+    ministries: dict[str, Ministry],
+    since: str | None,
+    cursor: Cursor | None,
+) -> ChangeFilter:
+    """The feed's filter for the front page's query parameters."""
+    ministry = ministries.get(chosen["ministry"])
+    return ChangeFilter(
+        listing=params.get("listing") or None,
+        listings=[m.id for m in ministry.listings] if ministry else None,
+        language=chosen["language"] or None,
+        kinds=[kind for kind in params.getlist("kind") if kind in KINDS] or KINDS,
+        since=since,
+        below=cursor,
+    )
+
+
+def visit_marker(changes: list[dict[str, Any]]) -> int | None:
+    """The row the line "before your last visit" goes above: the first the reader had
+    seen, when some above it are new to them."""
+    seen = [i for i, change in enumerate(changes) if not change["unseen"]]
+    return seen[0] if seen and seen[0] > 0 else None
+
+
+def chosen_filters(params: Any) -> dict[str, str]:
+    """The front page's filters as its form shows them ("" for none or an unknown value;
+    kind only when exactly one is asked for)."""
+    chosen = {name: params.get(name, "") for name in ("ministry", "language", "period")}
+    kinds = [kind for kind in params.getlist("kind") if kind in KINDS]
+    chosen["kind"] = kinds[0] if len(kinds) == 1 else ""
+    if chosen["period"] not in PERIODS:
+        chosen["period"] = ""
+    return chosen
+
+
+def period_start(period: str, previous: str | None, now: datetime) -> str | None:
+    """Where the period filter starts: `previous` for "since my last visit"."""
+    if period == "visit":
+        return previous
+    reach = PERIODS.get(period)
+    return iso(now - reach) if reach else None
 
 
 def _q(value: str) -> str:
