@@ -325,35 +325,14 @@ class Checker:
         changes = await self._changes(look)
         state.since_full = decide.since_full(state.since_full, result.not_modified)
         ms = _ms_since(look.started)
-        shrunk = decide.shrink(changes, self._olds(look, changes))
-        if shrunk and not decide.shrink_accepted(_outage(state)):
-            # An extraction suddenly empty or tiny is more likely a broken page than an
-            # edit: a problem, retried — unless it holds for several checks in a row.
-            return self._problem(watch, at, ms, result, decide.SHRINK + shrunk, state)
-        if shrunk:
-            logger.warning(
-                "%s: accepting a shrink seen %d times: %s",
-                watch.id,
-                decide.SHRINK_ACCEPT_AFTER,
-                shrunk,
-            )
+        refused = self._shrink_refused(look, changes, ms)
+        if refused is not None:
+            return refused
         if look.extraction is not None and not look.extraction.from_archive:
             _remember(state, result, look.reading.rules)
         alerts = _succeeded(watch, state, at)
         settled = await self._settle(look, changes)
-        versions = [await self._version(look, change) for change in changes]
-        pending = [v.kind for v in versions if v.confirmation == "pending"]
-        recheck = decide.recheck_in(pending, self.config.alerts.confirm_delay)
-        state.pending = recheck is not None
-        if recheck is not None:
-            state.next_run_at = iso(look.moment + timedelta(seconds=recheck))
-        if versions:
-            state.last_change_at = at
-            for change in changes:
-                if change.new is not None:
-                    self._recent_texts.put(change.new.sha256, change.new)
-                    look.texts[change.new.sha256] = change.new
-            await self._precompress(versions, result)
+        versions, recheck = await self._new_versions(look, changes)
         outcome = "changed" if versions else "unchanged"
         # Attachments that could not be used this time (the statement kept their text).
         detail = "; ".join(look.extraction.attachment_problems) if look.extraction else ""
@@ -378,6 +357,46 @@ class Checker:
         metrics.observe_check(outcome, time.monotonic() - look.started)
         _log_versions(watch, versions)
         return CheckOutcome(watch.id, outcome, detail, len(versions), n_alerts, recheck_in=recheck)
+
+    def _shrink_refused(
+        self, look: _Look, changes: list[decide.Change], ms: int
+    ) -> CheckOutcome | None:
+        """An extraction suddenly empty or tiny is more likely a broken page than an edit: a
+        problem, retried — unless it holds for several checks in a row."""
+        shrunk = decide.shrink(changes, self._olds(look, changes))
+        if not shrunk:
+            return None
+        if not decide.shrink_accepted(_outage(look.state)):
+            reason = decide.SHRINK + shrunk
+            return self._problem(look.watch, look.at, ms, look.result, reason, look.state)
+        logger.warning(
+            "%s: accepting a shrink seen %d times: %s",
+            look.watch.id,
+            decide.SHRINK_ACCEPT_AFTER,
+            shrunk,
+        )
+        return None
+
+    async def _new_versions(
+        self, look: _Look, changes: list[decide.Change]
+    ) -> tuple[list[NewVersion], float | None]:
+        """The versions the changes make, and when to look again to confirm them (None: no
+        version awaits a confirming look); their blobs written ahead of the commit."""
+        state = look.state
+        versions = [await self._version(look, change) for change in changes]
+        pending = [v.kind for v in versions if v.confirmation == "pending"]
+        recheck = decide.recheck_in(pending, self.config.alerts.confirm_delay)
+        state.pending = recheck is not None
+        if recheck is not None:
+            state.next_run_at = iso(look.moment + timedelta(seconds=recheck))
+        if versions:
+            state.last_change_at = look.at
+            for change in changes:
+                if change.new is not None:
+                    self._recent_texts.put(change.new.sha256, change.new)
+                    look.texts[change.new.sha256] = change.new
+            await self._precompress(versions, look.result)
+        return versions, recheck
 
     async def _precompress(self, versions: list[NewVersion], result: FetchResult) -> None:
         """The blobs of the commit to come are compressed, and their files written durably,

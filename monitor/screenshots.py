@@ -77,7 +77,7 @@ class Screenshotter:
         version_ids: list[int],
         public_url: str | None,
     ) -> int:
-        from monitor.visualdiff import size_of, visual_diff
+        from monitor.visualdiff import size_of
 
         if self.browser is None:
             raise RuntimeError("no browser engine in this process")
@@ -99,16 +99,10 @@ class Screenshotter:
         new = NewScreenshot(watch.id, at, shot.url, shot.png, width, height)
         alerting = False
         if previous is not None:
-            before = self.store.read_blob(previous["sha256"])
-            diff = await self.work.run(visual_diff, before, shot.png)
-            new.previous_id, new.changed = previous["id"], diff.changed
-            new.regions = [list(box) for box in diff.boxes]
-            over = watch.alert_visual and diff.changed >= watch.visual_threshold
-            if not version_ids and not over and not recovering:
+            compared = await self._compared(watch, previous, new, versions, version_ids)
+            if compared is None and not recovering:
                 return 0  # below the threshold: nothing worth keeping
-            # Text versions that alert already tell of this check; the visual alert is for
-            # what the text does not show.
-            alerting = over and not any(v.alerts for v in versions)
+            alerting = bool(compared)
         alert = None
         if alerting:
             changed, regions = new.changed or 0.0, len(new.regions)
@@ -120,6 +114,29 @@ class Screenshotter:
         if alerting:
             logger.info("%s visual change: %.1f%% of the page", watch.id, 100 * (new.changed or 0))
         return 1 if alerting else 0
+
+    async def _compared(
+        self,
+        watch: WatchConfig,
+        previous: dict[str, Any],
+        new: NewScreenshot,
+        versions: list[NewVersion],
+        version_ids: list[int],
+    ) -> bool | None:
+        """`new` measured against the previous screenshot (what changed, where): whether it
+        alerts, or None when it is neither over the threshold nor a text version's look."""
+        from monitor.visualdiff import visual_diff
+
+        before = self.store.read_blob(previous["sha256"])
+        diff = await self.work.run(visual_diff, before, new.png)
+        new.previous_id, new.changed = previous["id"], diff.changed
+        new.regions = [list(box) for box in diff.boxes]
+        over = watch.alert_visual and diff.changed >= watch.visual_threshold
+        if not version_ids and not over:
+            return None
+        # Text versions that alert already tell of this check; the visual alert is for what
+        # the text does not show.
+        return over and not any(v.alerts for v in versions)
 
     def _failed(self, watch: WatchConfig, at: str, reason: str) -> None:
         try:
