@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from monitor.languages import MONTHS, LanguageState, divergence, standing
 from monitor.replica import STATEMENTS, ReplicaSite
 from monitor.store import Store
+from monitor.store.schema import document
 from monitor.store.translations import language_versions
-from tests.conftest import Receiver, monitor_cli, write_config
+from tests.conftest import Receiver, monitor_cli, serve_pages, write_config
 from tests.webui import add_user, csrf, login, serving
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
@@ -205,3 +207,64 @@ def test_an_annotation_confirms_it_was_saved_and_shows_on_every_page_of_its_vers
     assert empty.status_code == 303
     assert "Nothing saved: choose a verdict or write a note." in client.get(diff).text
     assert client.get(diff).text.count("<li>") == back.count("<li>")
+
+
+FRENCH_OLD = "La délégation a signé l'accord sur la coopération régionale le lundi à Astana."
+FRENCH_NEW = "La délégation a signé l'accord sur la coopération régionale le vendredi à Genève."
+
+
+def _ministry_page(language: str, title: str, sentence: str) -> bytes:
+    alternates = "".join(
+        f'<link rel="alternate" hreflang="{code}" href="/{code}/statement-17">'
+        for code in ("en", "fr")
+    )
+    prose = " ".join(
+        f"{sentence} Paragraph {n} of the statement goes on about water, trade and roads."
+        for n in range(4)
+    )
+    return (
+        f'<html lang="{language}"><head><title>{title}</title>{alternates}'
+        '<link rel="alternate" hreflang="x-default" href="/en/statement-17"></head>'
+        f"<body><main><article><h1>{title}</h1><p>{prose}</p>"
+        f"<p>{prose}</p></article></main></body></html>"
+    ).encode()
+
+
+def test_hreflang_links_make_two_watched_pages_language_versions_of_one_statement(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """A ministry outside gov.kz: each page names its translations with hreflang links;
+    the two pages are separate watches, and neither names its language."""
+    english = "The delegation signed the regional cooperation agreement in Astana on Monday."
+    site = {
+        "/en/statement-17": _ministry_page("en", "Statement on cooperation", english),
+        "/fr/statement-17": _ministry_page("fr", "Déclaration sur la coopération", FRENCH_OLD),
+    }
+    pages = serve_pages(site.get)
+    base = next(pages)
+    try:
+        watches = "".join(
+            f'[[watch]]\nid = "ministry-{code}"\nurl = "{base}/{code}/statement-17"\n'
+            'profile = "generic"\nchannels = ["hook"]\n'
+            for code in ("en", "fr")
+        )
+        config = write_config(tmp_path, None, receiver, ())
+        config.write_text(config.read_text() + watches)
+        check(config)
+        site["/fr/statement-17"] = _ministry_page(
+            "fr", "Déclaration sur la coopération", FRENCH_NEW
+        )
+        check(config)
+    finally:
+        next(pages, None)
+    [edited] = receiver.alerts("edited")
+    assert edited["watch"] == "ministry-fr", edited.keys()
+    assert edited["divergence"] == f"edited in French; English unchanged since {today()}"
+    with Store(tmp_path / "store") as store:
+        row = store.db.row(select(document.c.id).where(document.c.watch_id == "ministry-en"))
+        assert row is not None
+        versions = language_versions(store, row["id"])
+    assert [(v.language, v.watch_id) for v in versions] == [
+        ("en", "ministry-en"),
+        ("fr", "ministry-fr"),
+    ]

@@ -1,13 +1,16 @@
 """The language versions of one statement, found from what the archive already holds.
 
-Two signs say documents are translations of one statement, both derived (nothing extra is
+Three signs say documents are translations of one statement, all derived (nothing extra is
 stored):
 
 - discovery's `translation_group` (a profile's `translation_group`: gov.kz's detail URL
   without its language), for statements that are watches of their own;
 - a key of the form `LANG/ID` in the document's own language with the same page (host
   and path, the query left out) — gov.kz shares the statement id across `en/1234`,
-  `ru/1234`, `kk/1234`, and its listings key statements that way.
+  `ru/1234`, `kk/1234`, and its listings key statements that way;
+- elsewhere, the page's own `<link rel="alternate" hreflang="…" href="…">` (read from its
+  newest archived response): a watched document at one of those addresses is that
+  language's version, and the link's language stands in where a watch names none.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from sqlalchemy import func, select
 
 from monitor.store.database import Database, Row
-from monitor.store.schema import discovered, document, version
+from monitor.store.schema import discovered, document, response, version
 
 # `en/1048252`, `kk/1048252`, `zh-hans/77`: a language code, then the statement's id.
 _LANGUAGE_KEY = re.compile(r"(?P<language>[a-z]{2,3}(?:-[a-z0-9]+)?)/(?P<rest>.+)", re.I)
@@ -46,12 +49,14 @@ class LanguageVersion:
 class _Archive(Protocol):
     db: Database
 
+    def read_blob(self, sha256: str) -> bytes: ...
+
 
 def language_versions(store: _Archive, document_id: int) -> list[LanguageVersion]:
     """Every language version of the statement `document_id` is one of, itself included
     (alone when it has no known translation), one per language, ordered by language."""
     this = store.db.row(select(document).where(document.c.id == document_id))
-    return [] if this is None else _versions(store.db, this, document_id)
+    return [] if this is None else _versions(store, this, document_id)
 
 
 def language_versions_of(
@@ -64,16 +69,18 @@ def language_versions_of(
         select(document).where(document.c.watch_id == watch_id, document.c.key == key)
     )
     if this is not None:
-        return _versions(store.db, this, this["id"])
+        return _versions(store, this, this["id"])
     probe = {"id": None, "watch_id": watch_id, "key": key, "language": language, "url": url}
-    return _versions(store.db, probe, None)
+    return _versions(store, probe, None)
 
 
-def _versions(db: Database, this: Row, document_id: int | None) -> list[LanguageVersion]:
-    ids = _by_discovery(db, this) | _by_key(db, this)
+def _versions(store: _Archive, this: Row, document_id: int | None) -> list[LanguageVersion]:
+    db = store.db
+    hreflang = _by_hreflang(store, document_id)
+    ids = _by_discovery(db, this) | _by_key(db, this) | set(hreflang)
     if document_id is not None:
         ids.add(document_id)
-    found = [_language_version(row) for row in _with_latest_versions(db, ids)]
+    found = [_language_version(row, hreflang) for row in _with_latest_versions(db, ids)]
     # One per language: the document asked about, else the one that changed last (a
     # statement archived by two watches is one language version, not two).
     chosen: dict[str | None, LanguageVersion] = {}
@@ -122,6 +129,63 @@ def _by_key(db: Database, this: Row) -> set[int]:
     return found
 
 
+# `<link rel="alternate" hreflang="ru" href="/ru/statement">`, attributes in any order and
+# quoting; read from the head of the page only (the links stand there).
+_LINK_TAG = re.compile(r"<link\b[^>]*>", re.I)
+_ATTRIBUTE = re.compile(r"""([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+_HEAD_BYTES = 256 * 1024
+
+
+def _by_hreflang(store: _Archive, document_id: int | None) -> dict[int, str]:
+    """Documents the statement's newest archived page names as its language versions, by
+    id, with the language the page gives each (itself included, when it names itself)."""
+    if document_id is None:
+        return {}
+    newest = store.db.row(
+        select(response.c.body_sha256, response.c.final_url)
+        .join(version, version.c.response_id == response.c.id)
+        .where(version.c.document_id == document_id)
+        .order_by(version.c.seq.desc())
+        .limit(1)
+    )
+    if newest is None:
+        return {}
+    try:
+        head = store.read_blob(newest["body_sha256"])[:_HEAD_BYTES]
+    except Exception:  # a blob unreadable here is verify's to report, not this page's
+        return {}
+    languages = _alternates(head.decode("utf-8", "replace"), newest["final_url"])
+    if not languages:
+        return {}
+    addresses = {variant: url for url in languages for variant in _url_variants(url)}
+    query = select(document.c.id, document.c.url).where(document.c.url.in_(sorted(addresses)))
+    return {row["id"]: languages[addresses[row["url"]]] for row in store.db.rows(query)}
+
+
+def _alternates(html: str, base: str) -> dict[str, str]:
+    """The page's hreflang links: absolute address -> language (x-default left out)."""
+    found = {}
+    for tag in _LINK_TAG.findall(html):
+        # findall gives '' for the two quotings a value did not use.
+        attributes = {
+            name.lower(): double or single or bare
+            for name, double, single, bare in _ATTRIBUTE.findall(tag)
+        }
+        language = attributes.get("hreflang", "").strip().lower()
+        rel = attributes.get("rel", "").lower().split()
+        href = attributes.get("href", "").strip()
+        if "alternate" in rel and language and language != "x-default" and href:
+            found[urljoin(base, href)] = language.split("-")[0]
+    return found
+
+
+def _url_variants(url: str) -> tuple[str, ...]:
+    """An address as a watch may have been given it: as linked, and with or without the
+    trailing slash of its path."""
+    trimmed = url.rstrip("/")
+    return (url, trimmed, trimmed + "/")
+
+
 def _page(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.netloc.lower(), parts.path.rstrip("/")
@@ -154,12 +218,12 @@ def _with_latest_versions(db: Database, ids: set[int]) -> list[Row]:
     return db.rows(query)
 
 
-def _language_version(row: Row) -> LanguageVersion:
+def _language_version(row: Row, hreflang: dict[int, str]) -> LanguageVersion:
     return LanguageVersion(
         document_id=row["id"],
         watch_id=row["watch_id"],
         key=row["key"],
-        language=row["language"],
+        language=row["language"] or hreflang.get(row["id"]),
         title=row["title"],
         url=row["url"],
         removed_at=row["removed_at"],
