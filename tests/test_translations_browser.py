@@ -1,10 +1,9 @@
-"""A journalist in real headless Chromium: a statement edited in Russian only, its English
-version marked unchanged beside it, an annotation confirmed when saved and found again by
+"""A journalist in real headless Chromium: from the front page filtered to Russian edits,
+a diff, then the statement edited in Russian only, its English version marked unchanged
+beside it, an annotation confirmed when saved and found again by
 search. Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
-
-from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -22,11 +21,24 @@ def test_an_edit_in_russian_beside_the_unchanged_english_annotated_and_found_aga
     served: Served,  # noqa: F811
 ) -> None:
     page = open_page(browser)
-    russian = f"/watch/mfa-ru/statement?key=ru%2F{NEWEST['id']}"
-    page.goto(f"{served.url}/login?next={quote(russian, safe='')}")
+    page.goto(f"{served.url}/")
     page.get_by_label("Username").fill("ed")
     page.get_by_label("Password").fill(PASSWORD)
     page.locator("form.login button[type=submit]").click()
+
+    # The whole walk: the front page, filtered to Russian edits; the diff; the statement.
+    expect(page.locator("h1")).to_have_text("Latest changes")
+    page.get_by_label("Language").select_option("ru")
+    page.get_by_label("Kind").select_option("edited")
+    page.get_by_role("button", name="Filter").click()
+    edit = page.locator("#changes tr.change")
+    expect(edit).to_have_count(1)
+    edit.first.get_by_role("link", name="Diff").click()
+    expect(page.locator("ins").first).to_contain_text("500")
+    screenshot(page, "translations-0-diff-from-the-front-page")
+    page.go_back()
+    edit.first.get_by_role("link", name=NEWEST["texts"]["ru"]["title"]).click()
+    russian = f"/watch/mfa-ru/statement?key=ru%2F{NEWEST['id']}"
     expect(page).to_have_url(served.url + russian)
 
     # The Russian statement, its English and Kazakh versions side by side.
