@@ -107,6 +107,24 @@ def build_alert(
 TEXT_BUDGET = 8000
 
 
+def watch_alert(
+    kind: str, watch: WatchConfig, at: str, summary: str
+) -> tuple[dict[str, Any], list[str]]:
+    """An alert about the watch itself (failing, recovered, a visual change), not about one
+    of its statements; with the channels it goes to."""
+    payload = build_alert(
+        kind,
+        watch,
+        key=None,
+        title=None,
+        url=watch.url,
+        language=watch.language,
+        observed_at=at,
+        summary=summary,
+    )
+    return payload, watch.channels
+
+
 def _text_fields(
     watch_id: str,
     key: str | None,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from monitor import decide, metrics, progress
-from monitor.alerts import build_alert, language_fields
+from monitor.alerts import build_alert, language_fields, watch_alert
 from monitor.attachments import AttachmentReader
 from monitor.browser import BrowserEngine
 from monitor.capture import CapturedHeaders
@@ -788,7 +788,7 @@ class Checker:
         alerts = []
         if failure.alert_due and not self.store.outage_reported(watch.id):
             outage = decide.alerted(outage)
-            alerts.append(_watch_alert("failing", watch, at, decide.failing_summary(outage)))
+            alerts.append(watch_alert("failing", watch, at, decide.failing_summary(outage)))
         _set_outage(state, outage)
         status = result.status if result else None
         self.store.commit_check(
@@ -862,23 +862,6 @@ class _Recent(Generic[K, V]):
             self._entries.popitem(last=False)
 
 
-def _watch_alert(
-    kind: str, watch: WatchConfig, at: str, summary: str
-) -> tuple[dict[str, Any], list[str]]:
-    """An alert about the watch itself (failing, recovered), not about one statement."""
-    payload = build_alert(
-        kind,
-        watch,
-        key=None,
-        title=None,
-        url=watch.url,
-        language=watch.language,
-        observed_at=at,
-        summary=summary,
-    )
-    return payload, watch.channels
-
-
 def _log_versions(watch: WatchConfig, versions: list[NewVersion]) -> None:
     for version in versions:
         metrics.CHANGES.labels(version.kind).inc()
@@ -907,7 +890,7 @@ def _succeeded(watch: WatchConfig, state: WatchState, at: str) -> Alerts:
     outage, summary = decide.recovered(_outage(state))
     _set_outage(state, outage)
     state.last_ok_at = at
-    return [_watch_alert("recovered", watch, at, summary)] if summary else []
+    return [watch_alert("recovered", watch, at, summary)] if summary else []
 
 
 def _merged(first: CheckOutcome, then: CheckOutcome) -> CheckOutcome:

@@ -24,7 +24,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from monitor.alerts import build_alert
+from monitor.alerts import watch_alert
 from monitor.browser import BrowserEngine
 from monitor.config import WatchConfig
 from monitor.isolate import Work, WorkFailed
@@ -163,16 +163,7 @@ def _visual_alert(
         f"({regions} region{'s' if regions != 1 else ''}; "
         f"alert_visual threshold {_percent(watch.visual_threshold)})"
     )
-    payload = build_alert(
-        "visual",
-        watch,
-        key=None,
-        title=None,
-        url=watch.url,
-        language=watch.language,
-        observed_at=at,
-        summary=summary,
-    )
+    payload, channels = watch_alert("visual", watch, at, summary)
     if public_url:
         payload["diff_url"] = (
             f"{public_url.rstrip('/')}/watch/{quote(watch.id, safe='')}/visual?b={shot_id}"
@@ -187,7 +178,7 @@ def _visual_alert(
         "width": new.width,
         "height": new.height,
     }
-    return payload, watch.channels
+    return payload, channels
 
 
 def _percent(share: float) -> str:

@@ -148,6 +148,25 @@ def serve_pages(body_of: Callable[[str], bytes | None]) -> Iterator[str]:
     yield from serve_on_loopback(Handler)
 
 
+@pytest.fixture
+def apprise_endpoint() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    """A real HTTP endpoint Apprise's `json://` posts each notification to: its URL for
+    Apprise, and the notifications received."""
+    received: list[dict[str, object]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    for base in serve_on_loopback(Handler):
+        yield base.replace("http://", "json://") + "/notify", received
+
+
 def write_config(
     directory: Path,
     replica: ReplicaSite | None,

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -53,33 +50,13 @@ def test_failed_webhook_delivery_is_retried_until_it_arrives_once(
     assert db.execute("SELECT status FROM delivery WHERE channel='hook'").fetchone() == ("sent",)
 
 
-@pytest.fixture
-def apprise_receiver() -> Iterator[tuple[str, list[dict[str, object]]]]:
-    received: list[dict[str, object]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"json://127.0.0.1:{server.server_address[1]}/notify", received
-    server.shutdown()
-    server.server_close()
-
-
 def test_apprise_channel_delivers_through_the_library(
     tmp_path: Path,
     replica: ReplicaSite,
-    apprise_receiver: tuple[str, list[dict[str, object]]],
+    apprise_endpoint: tuple[str, list[dict[str, object]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url, received = apprise_receiver
+    url, received = apprise_endpoint
     config = write_config(tmp_path, replica)
     text = config.read_text().replace('channels = ["console"]', 'channels = ["console", "apprise"]')
     text += '\n[channels.apprise]\ntype = "apprise"\nurl_env = "TEST_APPRISE_URL"\n'

@@ -5,10 +5,6 @@ SMTP server, Apprise to a real HTTP endpoint (with a tight length limit), and th
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,27 +25,6 @@ PARAGRAPHS = [
 ]
 TITLE = "On the agreement on transit across the Caspian Sea"
 APPRISE_LIMIT = 500
-
-
-@pytest.fixture
-def apprise_endpoint() -> Iterator[tuple[str, list[dict[str, object]]]]:
-    """A real HTTP endpoint Apprise's `json://` posts each notification to."""
-    received: list[dict[str, object]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"json://127.0.0.1:{server.server_address[1]}/notify", received
-    server.shutdown()
-    server.server_close()
 
 
 def every_channel(
