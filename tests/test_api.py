@@ -4,6 +4,7 @@ endpoint against the OpenAPI document by schemathesis, a third-party contract te
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -136,6 +137,10 @@ def test_removed_statements_point_at_the_archived_copy_and_pages_are_stable(api:
                 break
         assert seen == [(c["source"], c["id"]) for c in everything["changes"]]
         assert client.get("/changes", params={"kind": "bogus"}).status_code == 422
+        # An id past 64 bits is below the largest id there can be (it was a 500, found by
+        # schemathesis: SQLite's driver cannot bind it).
+        huge = client.get("/changes", params={"cursor": "2999-01-01T00:00:00Z~watch~" + "9" * 22})
+        assert huge.status_code == 200 and huge.json()["changes"]
 
 
 def test_tokens_roles_and_annotations(api: Api) -> None:
@@ -228,8 +233,15 @@ def api_schema(api: Api) -> schemathesis.BaseSchema:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+# The same examples on every run of one document, so a CI verdict is reproducible; set
+# MONITOR_EXPLORE=1 to draw new ones (how the 64-bit cursor bug was found).
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=not os.environ.get("MONITOR_EXPLORE"),
+)
 def test_every_endpoint_keeps_to_its_openapi_document(case: schemathesis.Case, api: Api) -> None:
     # What the document cannot say (an ignore rule that does not compile, an address that
     # may not be fetched, a verdict-less empty note) is refused with 422 and its reason, so

@@ -30,6 +30,9 @@ KINDS = VERSION_KINDS + WATCH_KINDS
 _RANK = {"version": 1, "watch": 0}
 
 
+_ID_LIMIT = 2**63
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where a page ended: the next page holds what sorts below it."""
@@ -46,7 +49,9 @@ class Cursor:
         at, source, number = text.split("~")
         if source not in _RANK:
             raise ValueError(f"not a cursor: {text!r}")
-        return cls(at, source, int(number))
+        # Ids are 64-bit in both databases, and SQLite's driver overflows binding a larger
+        # number: "below" a larger id is below the largest there can be.
+        return cls(at, source, min(int(number), _ID_LIMIT - 1))
 
 
 @dataclass(frozen=True)
