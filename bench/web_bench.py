@@ -341,15 +341,7 @@ def serving(root: Path) -> Iterator[tuple[str, int]]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_healthy(url, 30)
         yield url, server.pid
     finally:
         server.terminate()
@@ -590,18 +582,23 @@ def scale_main(args: argparse.Namespace) -> int:
     return 0 if not slow else 1
 
 
-def run_scale(
-    url: str, args: argparse.Namespace, token: str, per_watch: int
-) -> dict[str, dict[str, float]]:
-    deadline = time.monotonic() + 120
+def wait_healthy(url: str, seconds: float) -> None:
+    """Until the served UI answers /healthz (an error after `seconds`)."""
+    deadline = time.monotonic() + seconds
     while True:
         try:
             httpx.get(url + "/healthz", timeout=1).raise_for_status()
-            break
+            return
         except httpx.HTTPError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)
+            time.sleep(0.1)
+
+
+def run_scale(
+    url: str, args: argparse.Namespace, token: str, per_watch: int
+) -> dict[str, dict[str, float]]:
+    wait_healthy(url, 120)
     client = httpx.Client(base_url=url, timeout=60)
     client.get("/login")
     csrf = client.cookies["monitor_csrf"]
