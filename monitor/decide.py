@@ -23,17 +23,17 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from monitor.classify import suspicious_shrink
 from monitor.clock import parse_iso
 from monitor.extract import Extraction, Statement, date_sort_key
 from monitor.store import FIRST_SEEN, DocumentHead
 
-# What a check found of one statement. A baseline is a first sight that is no news.
-ChangeKind = Literal["baseline", "published", "edited", "removed", "restored"]
-# The verdict a confirming look reaches on a pending version.
-Verdict = Literal["held", "transient"]
+# What a check found of one statement (a baseline is a first sight that is no news), and
+# the verdict a confirming look reaches on a pending version: the store's `version.kind`
+# and `version.confirmation` values, declared with its records.
+from monitor.store.records import ChangeKind, Verdict
 
 # The detail of a problem that is a suspicious shrink (the rule recognises its own repeats).
 SHRINK = "suspicious shrink: "
