@@ -21,6 +21,7 @@ from monitor import progress
 from monitor.config import ConfigError, MonitorConfig, config_path, load_config
 from monitor.sites import profile_catalog, profile_names
 from monitor.store import FIRST_SEEN, Store, StoreError
+from monitor.store.records import FurnitureRow, VersionWithDocumentRow
 from monitor.watches import load_watches
 
 if TYPE_CHECKING:
@@ -343,7 +344,7 @@ def _statement_of(store: Store, watch_id: str, key: str | None) -> dict:
     return documents[0]
 
 
-def _numbered(store: Store, document: dict, number: int):  # type: ignore[no-untyped-def,type-arg]
+def _numbered(store: Store, document: dict[str, Any], number: int) -> VersionWithDocumentRow:
     row = store.version_at(document["id"], number)
     if row is None:
         raise UsageError(
@@ -418,12 +419,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
             if latest is None:
                 print(f"{args.watch}: no edits recorded yet")
                 return EXIT_OK
-            document = {**latest, "id": latest["document_id"]}
+            document: dict[str, Any] = {**latest, "id": latest["document_id"]}
         else:
             document = _statement_of(store, args.watch, args.key)
         if b_number is None:
             b_number = store.last_seq(document["id"])
         b = _numbered(store, document, b_number)
+        a: VersionWithDocumentRow | None
         if args.a is not None and args.b is not None:
             a = _numbered(store, document, args.a)
         else:
@@ -820,7 +822,7 @@ def _forget_furniture(store: Store, watches: dict[str, str], words: list[str], e
     return EXIT_OK
 
 
-def _print_furniture(row: dict[str, Any]) -> None:
+def _print_furniture(row: FurnitureRow) -> None:
     if row["forgotten_at"]:
         state = f"NOT FURNITURE (said {row['forgotten_by']}, {row['forgotten_at']})"
     else:

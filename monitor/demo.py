@@ -19,6 +19,7 @@ from monitor.diff import render_inline
 from monitor.scheduler import Daemon
 from monitor.sites import profile_catalog
 from monitor.store import Store
+from monitor.store.records import DeliveryWithAlertRow
 
 DEMO_DIR = Path("snapshots/demo")
 DEMO_STATEMENT = 1048252
@@ -115,7 +116,7 @@ async def _wait(condition, deadline: float) -> bool:
     return condition()
 
 
-def _sent_edit(store: Store) -> dict | None:
+def _sent_edit(store: Store) -> DeliveryWithAlertRow | None:
     """The delivery of the demo's "edited" alert, once a channel has sent it."""
     return next((d for d in store.deliveries(status="sent") if d["kind"] == "edited"), None)
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from monitor.config import MonitorConfig, WatchConfig, parse_schedule
 from monitor.extract import Extraction, Profile, date_sort_key
 from monitor.store import Discovery, Store
+from monitor.store.records import DiscoveredRow
 
 # Settings a statement watch takes over from its listing (how to alert, what to ignore).
 _INHERITED = (
@@ -76,7 +77,7 @@ def interval_for(schedule: list[str], published: str | None, found: str, now: da
     raise AssertionError("parse_schedule always ends with an open-ended step")
 
 
-def statement_watch(parent: WatchConfig, row: dict[str, object], now: datetime) -> WatchConfig:
+def statement_watch(parent: WatchConfig, row: DiscoveredRow, now: datetime) -> WatchConfig:
     """The watch of one discovered statement, as if the user had written it."""
     settings = {name: getattr(parent, name) for name in _INHERITED}
     title = str(row["title"])
@@ -84,11 +85,11 @@ def statement_watch(parent: WatchConfig, row: dict[str, object], now: datetime) 
         id=str(row["watch_id"]),
         url=str(row["url"]),
         name=title if len(title) <= 200 else title[:199] + "…",
-        profile=row["profile"],  # type: ignore[arg-type]
-        language=row["language"] or parent.language,  # type: ignore[arg-type]
+        profile=row["profile"],
+        language=row["language"] or parent.language,
         interval=interval_for(
             parent.discover_schedule,
-            row["published"],  # type: ignore[arg-type]
+            row["published"],
             str(row["discovered_at"]),
             now,
         ),

@@ -60,7 +60,7 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -91,7 +91,7 @@ from monitor.redact import (
 from monitor.store import Store, StoreError
 from monitor.store.chain import ChainReport, walk
 from monitor.store.provenance import response_tls
-from monitor.store.records import iso
+from monitor.store.records import VersionWithDocumentRow, iso
 from monitor.store.timestamps import batches, stamps_of
 from monitor.store.wayback import captured, copies_of
 from monitor.timestamps import BATCH_RECORD, TimestampReport, batch_record, check_export
@@ -129,7 +129,7 @@ def parse_since(value: str) -> str:
 
 
 def version_facts(
-    store: Store, row: dict[str, Any], include_secrets: bool = False
+    store: Store, row: VersionWithDocumentRow, include_secrets: bool = False
 ) -> dict[str, Any]:
     """What the archive knows about one version, JSON-ready (metadata records, JSON lines);
     URL credentials and authenticating request headers redacted unless `include_secrets`."""
@@ -163,8 +163,9 @@ def version_facts(
         "screenshot": _screenshot_of(store, row),
         "response": None,
     }
-    record = store.response(row["response_id"]) if row["response_id"] else None
-    if record is not None:
+    found = store.response(row["response_id"]) if row["response_id"] else None
+    if found is not None:
+        record: dict[str, Any] = {**found}  # reshaped for the export
         del record["watch_id"]
         record["request_body_sha256"] = record.pop("request_body")
         record["tls"] = response_tls(store, record)
@@ -429,7 +430,7 @@ def attachment_facts(store: Store, statement: dict[str, Any] | None) -> list[dic
 def _write_attachments(
     store: Store,
     writer: WARCWriter,
-    row: dict[str, Any],
+    row: VersionWithDocumentRow,
     count: ExportCount,
     include_secrets: bool,
     written: dict[int, str | None],
@@ -447,7 +448,7 @@ def _write_attachments(
         key = -int(answer["id"])
         if key in written:
             continue
-        exchange = {
+        exchange: dict[str, Any] = {
             "body_sha256": sha,
             "request_body_sha256": None,
             "status": answer["status"],
@@ -499,7 +500,7 @@ def _write_tls(
 def _write_text(
     store: Store,
     writer: WARCWriter,
-    row: dict[str, Any],
+    row: VersionWithDocumentRow,
     response_id: str | None,
     count: ExportCount,
     include_secrets: bool,
@@ -531,7 +532,7 @@ def screenshot_uri(watch_id: str, shot_id: int) -> str:
     return "urn:monitor:" + quote(f"{SCREENSHOT_RECORD}:{watch_id}:{shot_id}", safe=":/")
 
 
-def _screenshot_of(store: Store, row: dict[str, Any]) -> dict[str, Any] | None:
+def _screenshot_of(store: Store, row: VersionWithDocumentRow) -> dict[str, Any] | None:
     shot = store.screenshots.of_version(row["id"])
     if shot is None:
         return None
@@ -542,7 +543,7 @@ def _screenshot_of(store: Store, row: dict[str, Any]) -> dict[str, Any] | None:
 def _write_screenshot(
     store: Store,
     writer: WARCWriter,
-    shot: dict[str, Any],
+    shot: Mapping[str, Any],  # a `ScreenshotRow` with a PNG (its sha256 set)
     count: ExportCount,
     include_secrets: bool,
 ) -> None:
@@ -679,11 +680,11 @@ def _exported(path: Path) -> Iterator[tuple[dict[str, Any], bytes | None]]:
             yield facts, text
 
 
-def _version_name(row: dict[str, Any]) -> str:
+def _version_name(row: VersionWithDocumentRow) -> str:
     return f"{row['watch_id']} {row['key']} version {row['seq']}"
 
 
-def _version_uri(row: dict[str, Any]) -> str:
+def _version_uri(row: VersionWithDocumentRow) -> str:
     # The version itself has no URL (the statement's URL is the page it came from).
     return "urn:monitor:" + quote(f"{row['watch_id']}:{row['key']}:{row['seq']}", safe=":/")
 

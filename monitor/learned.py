@@ -42,6 +42,7 @@ from monitor.diff import DiffResult, compare
 from monitor.extract import Statement
 from monitor.store import NewVersion, Store
 from monitor.store.furniture import LearnedItem, host_of
+from monitor.store.records import FurnitureRow
 
 logger = logging.getLogger("monitor.learned")
 
@@ -290,7 +291,7 @@ def compare_masked(mask: Mask, old: Statement, new: Statement, ignore: Sequence[
 class Mask:
     """What a watch's learned furniture hides from a comparison."""
 
-    def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
+    def __init__(self, rows: Iterable[FurnitureRow]) -> None:
         self.slots: list[tuple[str | None, str | None, int]] = []
         self.shapes: set[str] = set()
         self.templates: set[str] = set()

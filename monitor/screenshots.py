@@ -29,6 +29,7 @@ from monitor.browser import BrowserEngine
 from monitor.config import WatchConfig
 from monitor.isolate import Work, WorkFailed
 from monitor.store import NewVersion, Store
+from monitor.store.records import ScreenshotRow
 from monitor.store.screenshots import NewScreenshot
 
 logger = logging.getLogger("monitor.screenshots")
@@ -118,7 +119,7 @@ class Screenshotter:
     async def _compared(
         self,
         watch: WatchConfig,
-        previous: dict[str, Any],
+        previous: ScreenshotRow,
         new: NewScreenshot,
         versions: list[NewVersion],
         version_ids: list[int],
@@ -127,7 +128,9 @@ class Screenshotter:
         alerts, or None when it is neither over the threshold nor a text version's look."""
         from monitor.visualdiff import visual_diff
 
-        before = self.store.read_blob(previous["sha256"])
+        png = previous["sha256"]
+        assert png is not None  # `Screenshots.last` reads screenshots with a PNG only
+        before = self.store.read_blob(png)
         diff = await self.work.run(visual_diff, before, new.png)
         new.previous_id, new.changed = previous["id"], diff.changed
         new.regions = [list(box) for box in diff.boxes]

@@ -16,12 +16,14 @@ import logging
 from dataclasses import dataclass
 
 import httpx
+from cryptography import x509
 
 from monitor import timestamps as tsp
 from monitor.config import ArchiveConfig
 from monitor.rounds import in_rounds
 from monitor.store import Store, now_iso
 from monitor.store import timestamps as stored
+from monitor.store.records import PendingStampRow
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +44,9 @@ class Stamper:
         self.url = config.tsa_url
         self._failing = False
 
-    def _trusted(self) -> list[object] | None:
+    def _trusted(self) -> list[x509.Certificate] | None:
         ca_file = self.config.tsa_ca_file
-        return tsp.load_ca_file(ca_file) if ca_file else None  # type: ignore[return-value]
+        return tsp.load_ca_file(ca_file) if ca_file else None
 
     async def stamp_once(self) -> StampResult:
         """Timestamp what is waiting, in batches of up to BATCH_LIMIT versions; stops at
@@ -75,9 +77,9 @@ class Stamper:
                 break
         return result
 
-    async def _stamp(self, rows: list[dict[str, object]]) -> None:
+    async def _stamp(self, rows: list[PendingStampRow]) -> None:
         created = now_iso()
-        manifest, heads = stored.manifest_for(rows, created)  # type: ignore[arg-type]
+        manifest, heads = stored.manifest_for(rows, created)
         encoded = manifest.encode()
         digest = hashlib.sha256(encoded).digest()
         query, nonce = tsp.make_request(digest)
@@ -88,7 +90,7 @@ class Stamper:
         if answer.status_code != 200:
             raise tsp.TokenError(f"HTTP {answer.status_code}")
         token = tsp.token_from_reply(answer.content)
-        info = tsp.check_token(token, digest, self._trusted(), nonce)  # type: ignore[arg-type]
+        info = tsp.check_token(token, digest, self._trusted(), nonce)
         batch = stored.record_batch(
             self.store, encoded, self.url, token, info.gen_time, info.serial, heads, created
         )
@@ -108,7 +110,7 @@ class Stamper:
 
 
 def verify_timestamps(
-    store: Store, trusted: list[object] | None
+    store: Store, trusted: list[x509.Certificate] | None
 ) -> tuple[tsp.TimestampReport, int]:
     """Check every batch's token and every covered version's way to its batch's head
     (`monitor verify --timestamps`); also returns how many versions are still waiting."""
@@ -116,5 +118,5 @@ def verify_timestamps(
     covered = list(stored.coverage(store))
     names = {row["document_id"]: (row["watch"], row["key"]) for row in covered}
     chains = {names[doc]: rows for doc, rows in stored.chains_of(store, names).items()}
-    tsp.check_coverage(stored.batches(store), covered, chains, trusted, report)  # type: ignore[arg-type]
+    tsp.check_coverage(stored.batches(store), covered, chains, trusted, report)
     return report, stored.waiting_count(store)

@@ -309,7 +309,7 @@ class TimestampReport:
 def check_coverage(
     batches: Iterable[Mapping[str, Any]],
     covered: Iterable[Mapping[str, Any]],
-    chains: Mapping[tuple[str, str], list[Mapping[str, Any]]],
+    chains: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
     trusted: list[x509.Certificate] | None,
     report: TimestampReport,
 ) -> None:
@@ -357,7 +357,7 @@ def check_coverage(
         report.versions += 1
 
 
-def _leads_to(versions: list[Mapping[str, Any]], row: Mapping[str, Any], head: str) -> bool:
+def _leads_to(versions: Sequence[Mapping[str, Any]], row: Mapping[str, Any], head: str) -> bool:
     """The version's chain value is the head, or later versions link from it to the head."""
     later = sorted((v for v in versions if v["seq"] >= row["seq"]), key=lambda v: v["seq"])
     if not later or later[0]["seq"] != row["seq"] or later[0]["chain"] != row["chain"]:

@@ -23,12 +23,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from monitor.config import MonitorConfig, WatchConfig
 from monitor.discover import StatementWatch, statement_watches
 from monitor.overrides import WatchError, validate_watch
 from monitor.store import Store
+from monitor.store.records import UiWatchRow
 
 logger = logging.getLogger("monitor.watches")
 
@@ -80,14 +80,14 @@ def load_watches(config: MonitorConfig, store: Store, discovered: bool = True) -
     return Watches(base, _with(base, [*base.watch, *(item.watch for item in found)]), statements)
 
 
-def stored_watch_rows(store: Store) -> list[dict[str, Any]]:
+def stored_watch_rows(store: Store) -> list[UiWatchRow]:
     """The watches the store holds over the file's, as rows of `id` and `config` (the keys
     of a `[[watch]]`): those saved in the web UI and those imported (`monitor watches
     import`, the API), which are stored the same way, so every reader of watches sees them."""
     return list(store.ui_watches())
 
 
-def merge_watches(config: MonitorConfig, rows: Iterable[dict[str, Any]]) -> MonitorConfig:
+def merge_watches(config: MonitorConfig, rows: Iterable[UiWatchRow]) -> MonitorConfig:
     """The config with the store's watches merged in. A row that no longer validates (its
     channel was removed from the file, say) is skipped with a warning: a stale UI edit
     must never keep the daemon from starting."""

@@ -44,6 +44,7 @@ from monitor.redact import has_userinfo
 from monitor.rounds import in_rounds
 from monitor.store import Store, iso
 from monitor.store import wayback as queue
+from monitor.store.records import DueCopyRow
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ class Submitter:
                     break  # the rest wait with it; they are due again as they were
 
     async def _work(
-        self, client: httpx.AsyncClient, keys: Keys | None, row: dict[str, Any], result: RoundResult
+        self, client: httpx.AsyncClient, keys: Keys | None, row: DueCopyRow, result: RoundResult
     ) -> None:
         if keys is None:
             self._retry(row, f"no keys: set {ACCESS_ENV} and {SECRET_ENV}", result, count=False)
@@ -231,7 +232,7 @@ class Submitter:
             await self._ask(client, keys, row, result)
 
     async def _submit(
-        self, client: httpx.AsyncClient, keys: Keys, row: dict[str, Any], result: RoundResult
+        self, client: httpx.AsyncClient, keys: Keys, row: DueCopyRow, result: RoundResult
     ) -> None:
         form = {"url": row["url"], "skip_first_archive": "1"}
         if row["kind"] == "removed":  # the page's error answer is the evidence
@@ -281,7 +282,7 @@ class Submitter:
         result.submitted += 1
 
     async def _ask(
-        self, client: httpx.AsyncClient, keys: Keys, row: dict[str, Any], result: RoundResult
+        self, client: httpx.AsyncClient, keys: Keys, row: DueCopyRow, result: RoundResult
     ) -> None:
         try:
             answer = await client.get(
@@ -314,7 +315,7 @@ class Submitter:
         else:
             self._success(row, body, result)
 
-    def _success(self, row: dict[str, Any], body: dict[str, Any], result: RoundResult) -> None:
+    def _success(self, row: DueCopyRow, body: dict[str, Any], result: RoundResult) -> None:
         stamp = str(body.get("timestamp") or "")
         try:
             captured = _from_wayback_time(stamp)
@@ -370,7 +371,7 @@ class Submitter:
 
     def _retry(
         self,
-        row: dict[str, Any],
+        row: DueCopyRow,
         error: str,
         result: RoundResult,
         delay: float | None = None,
@@ -397,16 +398,14 @@ class Submitter:
         result.retried += 1
         result.errors.append(error)
 
-    def _resubmit(self, row: dict[str, Any], error: str, result: RoundResult) -> None:
+    def _resubmit(self, row: DueCopyRow, error: str, result: RoundResult) -> None:
         # The submission that made the job was counted when it was made.
         if row["attempts"] >= self.archive.wayback_attempts:
             self._fail(row, f"{error} (after {row['attempts']} attempts)", result)
             return
         self._retry({**row, "state": "submitted"}, error, result, count=False)
 
-    def _ask_later(
-        self, row: dict[str, Any], error: str | None, delay: float | None = None
-    ) -> None:
+    def _ask_later(self, row: DueCopyRow, error: str | None, delay: float | None = None) -> None:
         wait = delay or (self.archive.wayback_interval if error is None else self._backoff(1))
         queue.update(
             self.store,
@@ -417,7 +416,7 @@ class Submitter:
 
     def _fail(
         self,
-        row: dict[str, Any],
+        row: DueCopyRow,
         reason: str,
         result: RoundResult,
         stale: int | None = None,

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import cast
 
 from sqlalchemy import select
 
 from monitor.clock import parse_iso
-from monitor.store.database import Database, Row
-from monitor.store.records import now_iso
+from monitor.store.database import Database
+from monitor.store.records import SessionRow, TokenRow, UserRow, now_iso
 from monitor.store.schema import (
     api_token,
     app_user,
@@ -42,11 +43,12 @@ class Accounts:
 
     # --- users ---------------------------------------------------------------------------
 
-    def user(self, username: str) -> Row | None:
-        return self.db.row(select(app_user).where(app_user.c.username == username))
+    def user(self, username: str) -> UserRow | None:
+        query = select(app_user).where(app_user.c.username == username)
+        return cast("UserRow | None", self.db.row(query))
 
-    def users(self) -> list[Row]:
-        return self.db.rows(select(app_user).order_by(app_user.c.username))
+    def users(self) -> list[UserRow]:
+        return cast("list[UserRow]", self.db.rows(select(app_user).order_by(app_user.c.username)))
 
     def put_user(self, username: str, password_hash: str | None, role: str) -> None:
         """Create a user, or change an existing one's role (and password, when given)."""
@@ -135,10 +137,11 @@ class Accounts:
                 )
             )
 
-    def session(self, session_id: str) -> Row | None:
+    def session(self, session_id: str) -> SessionRow | None:
         """The session, unless it lapsed or was revoked."""
         # No flush: the batch of unchanged checks never touches this table.
-        found = self.db.row(select(web_session).where(web_session.c.id == session_id), False)
+        query = select(web_session).where(web_session.c.id == session_id)
+        found = cast("SessionRow | None", self.db.row(query, False))
         if found is None or found["expires_at"] < now_iso():
             return None
         return found
@@ -176,17 +179,16 @@ class Accounts:
             )
         return True
 
-    def token(self, token_sha256: str) -> Row | None:
+    def token(self, token_sha256: str) -> TokenRow | None:
         """The token in force with this hash, or None."""
-        return self.db.row(
-            select(api_token).where(
-                api_token.c.token_sha256 == token_sha256, api_token.c.revoked_at.is_(None)
-            ),
-            flush=False,
+        query = select(api_token).where(
+            api_token.c.token_sha256 == token_sha256, api_token.c.revoked_at.is_(None)
         )
+        return cast("TokenRow | None", self.db.row(query, flush=False))
 
-    def tokens(self) -> list[Row]:
-        return self.db.rows(select(api_token).order_by(api_token.c.name), flush=False)
+    def tokens(self) -> list[TokenRow]:
+        query = select(api_token).order_by(api_token.c.name)
+        return cast("list[TokenRow]", self.db.rows(query, flush=False))
 
     def revoke_token(self, name: str) -> bool:
         with self.db.write() as conn:

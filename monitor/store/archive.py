@@ -11,24 +11,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import zstandard
 from sqlalchemy import Connection, bindparam, func, or_, select
 
 from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blob_file
 from monitor.store.chain import link, watch_link
-from monitor.store.database import Database, Deferred, DriverStatement, Row, inserted_id
+from monitor.store.database import Database, Deferred, DriverStatement, inserted_id
 from monitor.store.dialect import insert_ignore
 from monitor.store.outbox import AlertPayload, insert_alert
 from monitor.store.provenance import response_columns
 from monitor.store.records import (
     CheckRecord,
+    CheckRow,
     DocumentHead,
+    DocumentRow,
+    DocumentSummaryRow,
+    MementoRow,
     NewVersion,
     ResponseRecord,
+    ResponseRow,
     Settlement,
     StoreError,
+    VersionRow,
+    VersionWithDocumentRow,
     WatchState,
     iso,
 )
@@ -272,10 +279,10 @@ class Archive:
         query = select(document.c.id).where(document.c.watch_id == watch_id).limit(1)
         return self.db.row(query) is not None
 
-    def reference(self, document_id: int, before_seq: int) -> Row | None:
+    def reference(self, document_id: int, before_seq: int) -> VersionWithDocumentRow | None:
         """The newest version of a statement before `before_seq` that stands: not transient,
         not pending (what a pending version's alert compares against)."""
-        return self.db.row(
+        return self._version_row(
             version_with_document()
             .where(
                 version.c.document_id == document_id,
@@ -289,7 +296,7 @@ class Archive:
             .limit(1)
         )
 
-    def documents(self, watch_id: str) -> list[Row]:
+    def documents(self, watch_id: str) -> list[DocumentSummaryRow]:
         query = (
             select(
                 document,
@@ -301,39 +308,48 @@ class Archive:
             .group_by(document.c.id)
             .order_by(document.c.published.desc().nulls_last(), document.c.key)
         )
-        return self.db.rows(query)
+        return cast("list[DocumentSummaryRow]", self.db.rows(query))
 
-    def document(self, watch_id: str, key: str) -> Row | None:
-        return self.db.row(
-            select(document).where(document.c.watch_id == watch_id, document.c.key == key)
+    def document(self, watch_id: str, key: str) -> DocumentRow | None:
+        return cast(
+            "DocumentRow | None",
+            self.db.row(
+                select(document).where(document.c.watch_id == watch_id, document.c.key == key)
+            ),
         )
 
-    def document_by_id(self, document_id: int) -> Row | None:
-        return self.db.row(select(document).where(document.c.id == document_id))
+    def document_by_id(self, document_id: int) -> DocumentRow | None:
+        return cast(
+            "DocumentRow | None", self.db.row(select(document).where(document.c.id == document_id))
+        )
 
-    def versions(self, document_id: int, newest: int | None = None) -> list[Row]:
+    def versions(self, document_id: int, newest: int | None = None) -> list[VersionRow]:
         """A statement's versions, oldest first; with `newest`, only that many of the
         newest (read from the end of the (document_id, seq) index: the same cost at the
         5,000th version as at the second)."""
         if newest is None:
-            return self.db.rows(
+            rows = self.db.rows(
                 select(version).where(version.c.document_id == document_id).order_by(version.c.seq)
             )
-        values = {"document_id": document_id, "newest": newest}
-        return self.db.prepared_rows(self._select_newest, values)[::-1]
+        else:
+            values = {"document_id": document_id, "newest": newest}
+            rows = self.db.prepared_rows(self._select_newest, values)[::-1]
+        return cast("list[VersionRow]", rows)
 
-    def versions_with_text(self, document_id: int, text_sha256: str, since: str) -> list[Row]:
+    def versions_with_text(
+        self, document_id: int, text_sha256: str, since: str
+    ) -> list[VersionRow]:
         """A statement's versions with this text observed at `since` or later, oldest first
         (through the version_text_seen index)."""
         values = {"document_id": document_id, "text_sha256": text_sha256, "since": since}
-        return self.db.prepared_rows(self._select_with_text, values)
+        return cast("list[VersionRow]", self.db.prepared_rows(self._select_with_text, values))
 
-    def version(self, version_id: int) -> Row | None:
+    def version(self, version_id: int) -> VersionWithDocumentRow | None:
         """A version with its document's watch, key, title, URL and language."""
-        return self.db.row(version_with_document().where(version.c.id == version_id))
+        return self._version_row(version_with_document().where(version.c.id == version_id))
 
-    def version_at(self, document_id: int, seq: int) -> Row | None:
-        return self.db.row(
+    def version_at(self, document_id: int, seq: int) -> VersionWithDocumentRow | None:
+        return self._version_row(
             version_with_document().where(
                 version.c.document_id == document_id, version.c.seq == seq
             )
@@ -343,9 +359,9 @@ class Archive:
         query = select(func.max(version.c.seq)).where(version.c.document_id == document_id)
         return int(self.db.scalar(query) or 0)
 
-    def latest_change(self, watch_id: str) -> Row | None:
+    def latest_change(self, watch_id: str) -> VersionWithDocumentRow | None:
         """The newest edited, removed or restored version of a watch."""
-        return self.db.row(
+        return self._version_row(
             version_with_document()
             .where(
                 document.c.watch_id == watch_id,
@@ -355,13 +371,13 @@ class Archive:
             .limit(1)
         )
 
-    def response(self, response_id: int) -> Row | None:
+    def response(self, response_id: int) -> ResponseRow | None:
         """A stored response, its JSON columns decoded."""
         row = self.db.row(select(response).where(response.c.id == response_id))
         if row is not None:
             for name in ("request_headers", "headers", "redirects"):
                 row[name] = json.loads(row[name])
-        return row
+        return cast("ResponseRow | None", row)
 
     def version_count(self, watch_id: str | None = None) -> int:
         query = select(func.count(version.c.id)).select_from(version)
@@ -373,7 +389,7 @@ class Archive:
 
     def iter_versions(
         self, watch_id: str | Collection[str] | None = None, since: str | None = None
-    ) -> Iterator[Row]:
+    ) -> Iterator[VersionWithDocumentRow]:
         """Every version (oldest first) with its document, a page of rows at a time; of a
         watch, or of several."""
         after = 0
@@ -384,13 +400,16 @@ class Archive:
                 query = query.where(document.c.watch_id.in_(list(watch_ids)))
             if since is not None:
                 query = query.where(version.c.observed_at >= since)
-            rows = self.db.rows(query.order_by(version.c.id).limit(_PAGE))
+            rows = cast(
+                "list[VersionWithDocumentRow]",
+                self.db.rows(query.order_by(version.c.id).limit(_PAGE)),
+            )
             yield from rows
             if len(rows) < _PAGE:
                 return
             after = rows[-1]["id"]
 
-    def mementos(self, url: str) -> list[Row]:
+    def mementos(self, url: str) -> list[MementoRow]:
         """Every version of the statements at this URL read from a stored response (not
         removals), by when the response was asked for: what Memento's TimeMap lists."""
         query = (
@@ -407,15 +426,22 @@ class Archive:
             .where(document.c.url == url, version.c.kind != "removed")
             .order_by(response.c.requested_at, version.c.id)
         )
-        return self.db.rows(query)
+        return cast("list[MementoRow]", self.db.rows(query))
 
-    def checks(self, watch_id: str, limit: int = 20) -> list[Row]:
-        return self.db.rows(
-            select(check_run)
-            .where(check_run.c.watch_id == watch_id)
-            .order_by(check_run.c.id.desc())
-            .limit(limit)
+    def checks(self, watch_id: str, limit: int = 20) -> list[CheckRow]:
+        return cast(
+            "list[CheckRow]",
+            self.db.rows(
+                select(check_run)
+                .where(check_run.c.watch_id == watch_id)
+                .order_by(check_run.c.id.desc())
+                .limit(limit)
+            ),
         )
+
+    def _version_row(self, query: Any) -> VersionWithDocumentRow | None:
+        """The first row of a `version_with_document()` query."""
+        return cast("VersionWithDocumentRow | None", self.db.row(query))
 
 
 def _heads_query() -> Any:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlalchemy import select
 
 from monitor.store.archive import Archive
-from monitor.store.database import Database, Row, inserted_id
+from monitor.store.database import Database, inserted_id
+from monitor.store.records import AttachmentRow
 from monitor.store.schema import attachment
 
 
@@ -70,19 +72,19 @@ class AttachmentFiles:
             )
             return inserted_id(result)
 
-    def latest(self, watch_id: str, url: str) -> Row | None:
+    def latest(self, watch_id: str, url: str) -> AttachmentRow | None:
         """The newest answer for this attachment of the watch."""
-        return self.db.row(
+        query = (
             select(attachment)
             .where(attachment.c.watch_id == watch_id, attachment.c.url == url)
             .order_by(attachment.c.id.desc())
-            .limit(1),
-            flush=False,
+            .limit(1)
         )
+        return cast("AttachmentRow | None", self.db.row(query, flush=False))
 
-    def latest_read(self, watch_id: str, url: str) -> Row | None:
+    def latest_read(self, watch_id: str, url: str) -> AttachmentRow | None:
         """The newest answer whose text could be read (its validators and Document)."""
-        return self.db.row(
+        query = (
             select(attachment)
             .where(
                 attachment.c.watch_id == watch_id,
@@ -90,33 +92,36 @@ class AttachmentFiles:
                 attachment.c.document_sha256.is_not(None),
             )
             .order_by(attachment.c.id.desc())
-            .limit(1),
-            flush=False,
+            .limit(1)
         )
+        return cast("AttachmentRow | None", self.db.row(query, flush=False))
 
     def watch_ids(self) -> set[str]:
         """The watches that have fetched an attachment at least once."""
         rows = self.db.rows(select(attachment.c.watch_id).distinct(), flush=False)
         return {row["watch_id"] for row in rows}
 
-    def history(self, watch_id: str, url: str | None = None) -> list[Row]:
+    def history(self, watch_id: str, url: str | None = None) -> list[AttachmentRow]:
         """Every answer recorded for the watch's attachments (one URL's), oldest first."""
         query = select(attachment).where(attachment.c.watch_id == watch_id)
         if url is not None:
             query = query.where(attachment.c.url == url)
-        return self.db.rows(query.order_by(attachment.c.id), flush=False)
+        return cast(
+            "list[AttachmentRow]", self.db.rows(query.order_by(attachment.c.id), flush=False)
+        )
 
-    def by_bodies(self, sha256s: Collection[str]) -> dict[str, Row]:
+    def by_bodies(self, sha256s: Collection[str]) -> dict[str, AttachmentRow]:
         """For each body SHA-256, the first answer that brought those bytes."""
         if not sha256s:
             return {}
-        rows = self.db.rows(
+        query = (
             select(attachment)
             .where(attachment.c.body_sha256.in_(sorted(sha256s)))
-            .order_by(attachment.c.id),
-            flush=False,
+            .order_by(attachment.c.id)
         )
-        found: dict[str, Row] = {}
+        rows = cast("list[AttachmentRow]", self.db.rows(query, flush=False))
+        found: dict[str, AttachmentRow] = {}
         for row in rows:
-            found.setdefault(row["body_sha256"], row)
+            if row["body_sha256"] is not None:  # the query asked for these sha256s
+                found.setdefault(row["body_sha256"], row)
         return found

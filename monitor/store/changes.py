@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, literal, or_, select
 
 from monitor.store.database import Database, Row
+from monitor.store.records import AlertRow, ChangeEvent, DeliveryRow
 from monitor.store.schema import alert, delivery, discovered, document, version
 
 VERSION_KINDS = ("published", "edited", "removed", "restored")
@@ -71,10 +72,12 @@ class ChangesFeed:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def changes(self, wanted: ChangeFilter, limit: int = 50) -> tuple[list[Row], Cursor | None]:
+    def changes(
+        self, wanted: ChangeFilter, limit: int = 50
+    ) -> tuple[list[ChangeEvent], Cursor | None]:
         """Up to `limit` events, newest first, and the cursor of the next page (None: no
         more)."""
-        events: list[Row] = []
+        events: list[ChangeEvent] = []
         if any(kind in VERSION_KINDS for kind in wanted.kinds):
             events += self._version_events(wanted, limit + 1)
         if any(kind in WATCH_KINDS for kind in wanted.kinds):
@@ -84,21 +87,22 @@ class ChangesFeed:
         last = page[-1] if page and more else None
         return page, Cursor(last["at"], last["source"], last["id"]) if last else None
 
-    def recent_alerts(self, watch_id: str | None, limit: int) -> list[Row]:
+    def recent_alerts(self, watch_id: str | None, limit: int) -> list[AlertRow]:
         """The newest `limit` alerts (of one watch), newest first."""
         query = select(alert).order_by(alert.c.id.desc()).limit(limit)
         if watch_id:
             query = query.where(alert.c.watch_id == watch_id)
-        return self.db.rows(query)
+        return cast("list[AlertRow]", self.db.rows(query))
 
-    def alert_deliveries(self, alert_ids: Collection[int]) -> list[Row]:
+    def alert_deliveries(self, alert_ids: Collection[int]) -> list[DeliveryRow]:
         """The deliveries of these alerts, one per channel each."""
         if not alert_ids:
             return []
         query = select(delivery).where(delivery.c.alert_id.in_(list(alert_ids)))
-        return self.db.rows(query.order_by(delivery.c.alert_id, delivery.c.id))
+        rows = self.db.rows(query.order_by(delivery.c.alert_id, delivery.c.id))
+        return cast("list[DeliveryRow]", rows)
 
-    def _version_events(self, wanted: ChangeFilter, limit: int) -> list[Row]:
+    def _version_events(self, wanted: ChangeFilter, limit: int) -> list[ChangeEvent]:
         listing = func.coalesce(discovered.c.parent_id, document.c.watch_id)
         query = (
             select(
@@ -127,9 +131,9 @@ class ChangesFeed:
         if wanted.language:
             query = query.where(document.c.language == wanted.language)
         query = _in_period(query, version.c.observed_at, version.c.id, "version", wanted)
-        return self.db.rows(query)
+        return cast("list[ChangeEvent]", self.db.rows(query))
 
-    def _watch_events(self, wanted: ChangeFilter, limit: int) -> list[Row]:
+    def _watch_events(self, wanted: ChangeFilter, limit: int) -> list[ChangeEvent]:
         listing = func.coalesce(discovered.c.parent_id, alert.c.watch_id)
         query = (
             select(
@@ -151,7 +155,7 @@ class ChangesFeed:
         if wanted.language:
             query = query.where(discovered.c.language == wanted.language)
         query = _in_period(query, alert.c.created_at, alert.c.id, "watch", wanted)
-        events = []
+        events: list[Row] = []
         for row in self.db.rows(query):
             payload = _payload(row.pop("payload"))
             events.append(
@@ -166,7 +170,7 @@ class ChangesFeed:
                     "confirmation": None,
                 }
             )
-        return events
+        return cast("list[ChangeEvent]", events)
 
 
 def _of_listings(query: Any, listing: Any, wanted: ChangeFilter) -> Any:

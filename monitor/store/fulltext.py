@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import cast
 
 from sqlalchemy import select
 
 from monitor import searchquery
-from monitor.store.database import Database, Row
+from monitor.store.database import Database
 from monitor.store.dialect import MARK_END, MARK_START
+from monitor.store.records import SearchHit
 from monitor.store.schema import get_meta, set_meta, version
 
 __all__ = ["MARK_END", "MARK_START", "FullText"]
@@ -77,7 +79,7 @@ class FullText:
             set_meta(conn, _SEARCH_META, str(max(current, pending[-1].id)))
         return len(pending)
 
-    def search(self, query: str, watch_id: str | None = None, limit: int = 200) -> list[Row]:
+    def search(self, query: str, watch_id: str | None = None, limit: int = 200) -> list[SearchHit]:
         """Versions whose title or text match, best first: version, document and a snippet
         with matches between MARK_START and MARK_END. Earlier and removed versions are
         searched too — text that is no longer on the site is found all the same."""
@@ -89,7 +91,7 @@ class FullText:
         sql, params = self.db.dialect.search(parsed, where)
         with self.db.read() as conn:
             rows = conn.execute(sql, {**params, "watch": watch_id, "limit": limit}).mappings()
-            return [dict(row) for row in rows]
+            return [cast("SearchHit", dict(row)) for row in rows]
 
 
 def _searchable(raw: bytes) -> tuple[str, str]:

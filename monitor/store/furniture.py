@@ -14,14 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, bindparam, func, or_, select
 
 from monitor.clock import parse_iso
-from monitor.store.database import Database, DriverStatement, Row
-from monitor.store.records import iso, now_iso
+from monitor.store.database import Database, DriverStatement
+from monitor.store.records import FurnitureRow, HostTextRow, RecentVersionRow, iso, now_iso
 from monitor.store.schema import annotation, document, furniture, version, watch
 
 
@@ -63,17 +63,17 @@ class Furniture:
 
     # --- what learning reads ---------------------------------------------------------------
 
-    def recent_versions(self, watch_id: str, limit: int) -> dict[int, list[Row]]:
+    def recent_versions(self, watch_id: str, limit: int) -> dict[int, list[RecentVersionRow]]:
         """Per statement of the watch, its newest `limit` versions, oldest first, each with
         the newest verdict people gave it (significant, noise or None)."""
         values = {"watch_id": watch_id, "skip": limit - 1}
-        rows = self.db.prepared_rows(self._recent, values)
-        histories: dict[int, list[Row]] = {}
+        rows = cast("list[RecentVersionRow]", self.db.prepared_rows(self._recent, values))
+        histories: dict[int, list[RecentVersionRow]] = {}
         for row in rows:
             histories.setdefault(row["document_id"], []).append(row)
         return histories
 
-    def newest_texts(self, host: str, limit: int) -> list[Row]:
+    def newest_texts(self, host: str, limit: int) -> list[HostTextRow]:
         """The newest version with text of each statement on this host (not removed), for
         the `limit` statements that changed most recently, newest first: watch_id, key,
         version_id, text_sha256. One grouped query: the host may have thousands."""
@@ -101,13 +101,15 @@ class Furniture:
                 )
             )
         }
-        return [{**row, "text_sha256": texts[row["version_id"]]} for row in rows]
+        return [
+            cast("HostTextRow", {**row, "text_sha256": texts[row["version_id"]]}) for row in rows
+        ]
 
     # --- the furniture table ---------------------------------------------------------------
 
     def furniture_items(
         self, scopes: Iterable[tuple[str, str]], forgotten: bool = True
-    ) -> list[Row]:
+    ) -> list[FurnitureRow]:
         """Items of these (scope, scope_id) pairs, oldest first; `forgotten=False` leaves
         out those a user said are not furniture. `pattern` is decoded."""
         pairs = list(scopes)
@@ -121,22 +123,22 @@ class Furniture:
         rows = self.db.rows(query.order_by(furniture.c.id))
         for row in rows:
             row["pattern"] = json.loads(row["pattern"])
-        return rows
+        return cast("list[FurnitureRow]", rows)
 
-    def mask_items(self, watch_id: str, host: str) -> list[Row]:
+    def mask_items(self, watch_id: str, host: str) -> list[FurnitureRow]:
         """`furniture_items` of a watch and its host, forgotten ones left out: what masks
         its comparisons (read on every edit)."""
         values = {"ws": "watch", "w": watch_id, "hs": "host", "h": host}
         rows = self.db.prepared_rows(self._mask_items, values)
         for row in rows:
             row["pattern"] = json.loads(row["pattern"])
-        return rows
+        return cast("list[FurnitureRow]", rows)
 
-    def all_furniture(self) -> list[Row]:
+    def all_furniture(self) -> list[FurnitureRow]:
         rows = self.db.rows(select(furniture).order_by(furniture.c.scope_id, furniture.c.id))
         for row in rows:
             row["pattern"] = json.loads(row["pattern"])
-        return rows
+        return cast("list[FurnitureRow]", rows)
 
     def store_learned(
         self, scope: str, scope_id: str, items: list[LearnedItem], keep_unseen: float = 0.0

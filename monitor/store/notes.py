@@ -4,11 +4,12 @@ them): a note saved on a change is seen wherever that version is."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Protocol
+from typing import Protocol, cast
 
 from sqlalchemy import func, select
 
-from monitor.store.database import Database, Row
+from monitor.store.database import Database
+from monitor.store.records import AnnotationRow, NotedRow, NumberedAnnotationRow
 from monitor.store.schema import annotation, document, version
 
 # Notes looked through by a search of notes (newest first): people write a few a day.
@@ -19,16 +20,19 @@ class _Archive(Protocol):
     db: Database
 
 
-def version_annotations(store: _Archive, version_id: int) -> list[Row]:
+def version_annotations(store: _Archive, version_id: int) -> list[AnnotationRow]:
     """The annotations of one version, newest first."""
-    return store.db.rows(
+    query = (
         select(annotation)
         .where(annotation.c.version_id == version_id)
         .order_by(annotation.c.id.desc())
     )
+    return cast("list[AnnotationRow]", store.db.rows(query))
 
 
-def newest_annotations(store: _Archive, document_ids: Collection[int]) -> dict[int, Row]:
+def newest_annotations(
+    store: _Archive, document_ids: Collection[int]
+) -> dict[int, NumberedAnnotationRow]:
     """{statement: its newest annotation (with the version's number)}, for those that have
     one."""
     if not document_ids:
@@ -43,10 +47,11 @@ def newest_annotations(store: _Archive, document_ids: Collection[int]) -> dict[i
         .outerjoin(version, version.c.id == annotation.c.version_id)
         .where(annotation.c.id.in_(newest))
     )
-    return {row["document_id"]: row for row in store.db.rows(query)}
+    rows = cast("list[NumberedAnnotationRow]", store.db.rows(query))
+    return {row["document_id"]: row for row in rows}
 
 
-def noted(store: _Archive, limit: int = NOTES_SEARCHED) -> list[Row]:
+def noted(store: _Archive, limit: int = NOTES_SEARCHED) -> list[NotedRow]:
     """The newest annotations with a note, each with its statement (watch, key, title) and
     version number."""
     query = (
@@ -63,4 +68,4 @@ def noted(store: _Archive, limit: int = NOTES_SEARCHED) -> list[Row]:
         .order_by(annotation.c.id.desc())
         .limit(limit)
     )
-    return store.db.rows(query)
+    return cast("list[NotedRow]", store.db.rows(query))

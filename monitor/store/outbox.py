@@ -4,12 +4,12 @@ retried with backoff until sent or dead (monitor/alerts.py sends them)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, func, select
 
-from monitor.store.database import Database, Row, inserted_id
-from monitor.store.records import Delivery, now_iso
+from monitor.store.database import Database, inserted_id
+from monitor.store.records import AlertRow, Delivery, DeliveryWithAlertRow, now_iso
 from monitor.store.schema import alert, delivery
 
 # An alert's payload and the channels to deliver it to.
@@ -50,11 +50,11 @@ class Outbox:
         with self.db.writing("alerts"), self.db.write() as conn:
             insert_alert(conn, watch_id, None, payload, channels, now_iso())
 
-    def alerts(self, watch_id: str | None = None) -> list[Row]:
+    def alerts(self, watch_id: str | None = None) -> list[AlertRow]:
         query = select(alert).order_by(alert.c.id)
         if watch_id:
             query = query.where(alert.c.watch_id == watch_id)
-        return self.db.rows(query)
+        return cast("list[AlertRow]", self.db.rows(query))
 
     def due_deliveries(self, now: str, limit: int = 100) -> list[Delivery]:
         query = (
@@ -117,14 +117,15 @@ class Outbox:
         with self.db.write() as conn:
             conn.execute(delivery.update().where(delivery.c.id == delivery_id).values(**values))
 
-    def deliveries(self, status: str | None = None, limit: int = 200) -> list[Row]:
+    def deliveries(self, status: str | None = None, limit: int = 200) -> list[DeliveryWithAlertRow]:
         """Deliveries with their alert, newest first (status: pending, sent, dead)."""
         query = select(
             delivery, alert.c.watch_id, alert.c.kind, alert.c.created_at, alert.c.payload
         ).join(alert, alert.c.id == delivery.c.alert_id)
         if status:
             query = query.where(delivery.c.status == status)
-        return self.db.rows(query.order_by(delivery.c.id.desc()).limit(limit))
+        rows = self.db.rows(query.order_by(delivery.c.id.desc()).limit(limit))
+        return cast("list[DeliveryWithAlertRow]", rows)
 
     def delivery_count(self, status: str) -> int:
         """How many deliveries have this status (the outbox depth, for metrics)."""

@@ -7,9 +7,12 @@ so the cost grows with the number of statements, not with the number of versions
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import and_, func, select
 
-from monitor.store.database import Database, Row
+from monitor.store.database import Database
+from monitor.store.records import StatementRow, WatchStatusRow
 from monitor.store.schema import discovered, document, version, watch, watch_state
 
 
@@ -17,7 +20,7 @@ class Overview:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def statements(self) -> list[Row]:
+    def statements(self) -> list[StatementRow]:
         """One row per statement (document): id, watch_id, key, url, language, title,
         first_seen, removed_at; its newest version (last_seq, last_kind, last_at); its watch's
         failing_since, failure_reason and last_check_at; the listing it belongs to
@@ -55,9 +58,9 @@ class Overview:
             .outerjoin(discovered, discovered.c.watch_id == document.c.watch_id)
             .order_by(document.c.id)
         )
-        return self.db.rows(query)
+        return cast("list[StatementRow]", self.db.rows(query))
 
-    def watch_states(self) -> list[Row]:
+    def watch_states(self) -> list[WatchStatusRow]:
         """Every watch the archive knows: id, url, last_check_at, failing_since,
         failure_reason, and `parent`: the listing that discovered it (None: a listing, or a
         page watched on its own)."""
@@ -74,7 +77,7 @@ class Overview:
             .outerjoin(discovered, discovered.c.watch_id == watch.c.id)
             .order_by(watch.c.id)
         )
-        return self.db.rows(query)
+        return cast("list[WatchStatusRow]", self.db.rows(query))
 
     def languages(self) -> list[str]:
         """The languages of the statements archived, in alphabetical order."""

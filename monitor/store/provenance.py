@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import textwrap
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -96,7 +97,7 @@ def _split_pem(text: str) -> list[str]:
     return [part + end for part in text.split(end) if part.strip()]
 
 
-def response_tls(store: Any, record: Row) -> Row | None:
+def response_tls(store: Any, record: Mapping[str, Any]) -> Row | None:
     """A stored response's TLS provenance, its chain resolved, JSON-ready: None when it
     was not recorded (a response stored before schema 9)."""
     raw = record.get("tls")

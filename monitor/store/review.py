@@ -4,14 +4,14 @@ the timelines they are shown beside, and watches added or edited in the UI."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 
 from monitor.store.accounts import ROLES
-from monitor.store.database import Database, Row, inserted_id
+from monitor.store.database import Database, inserted_id
 from monitor.store.dialect import MARK_END, MARK_START, upsert
-from monitor.store.records import now_iso
+from monitor.store.records import AnnotationRow, TimelineRow, UiWatchRow, VerdictRow, now_iso
 from monitor.store.schema import annotation, blob, document, response, ui_watch, version
 
 __all__ = ["MARK_END", "MARK_START", "ROLES", "VERDICTS", "Review"]
@@ -23,7 +23,9 @@ class Review:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def timeline(self, document_id: int, first: int = 1, last: int | None = None) -> list[Row]:
+    def timeline(
+        self, document_id: int, first: int = 1, last: int | None = None
+    ) -> list[TimelineRow]:
         """Versions `first`..`last` (by number) of a statement, oldest first, with the size
         of their text and of the response they came from, and their newest annotation
         (verdict, note, by whom)."""
@@ -50,7 +52,7 @@ class Review:
         )
         if last is not None:
             query = query.where(version.c.seq <= last)
-        return self.db.rows(query)
+        return cast("list[TimelineRow]", self.db.rows(query))
 
     # --- annotations ---------------------------------------------------------------------
 
@@ -77,15 +79,16 @@ class Review:
             )
         return inserted_id(result)
 
-    def annotations(self, document_id: int) -> list[Row]:
+    def annotations(self, document_id: int) -> list[AnnotationRow]:
         """Every annotation of a statement and its versions, newest first."""
-        return self.db.rows(
+        query = (
             select(annotation)
             .where(annotation.c.document_id == document_id)
             .order_by(annotation.c.id.desc())
         )
+        return cast("list[AnnotationRow]", self.db.rows(query))
 
-    def verdicts(self, watch_id: str, limit: int = 200) -> list[Row]:
+    def verdicts(self, watch_id: str, limit: int = 200) -> list[VerdictRow]:
         """The `limit` versions of a watch most recently given a verdict, with their newest
         verdict, newest first (the input of ignore suggestions)."""
         newest = (
@@ -94,7 +97,7 @@ class Review:
             .group_by(annotation.c.version_id)
             .subquery()
         )
-        return self.db.rows(
+        query = (
             select(
                 annotation.c.version_id,
                 annotation.c.verdict,
@@ -109,14 +112,15 @@ class Review:
             .order_by(annotation.c.id.desc())
             .limit(limit)
         )
+        return cast("list[VerdictRow]", self.db.rows(query))
 
     # --- watches edited in the UI --------------------------------------------------------
 
-    def ui_watches(self) -> list[Row]:
+    def ui_watches(self) -> list[UiWatchRow]:
         rows = self.db.rows(select(ui_watch).order_by(ui_watch.c.id))
         for row in rows:
             row["config"] = json.loads(row["config"])
-        return rows
+        return cast("list[UiWatchRow]", rows)
 
     def put_ui_watch(self, watch_id: str, settings: dict[str, Any], username: str) -> None:
         values = {

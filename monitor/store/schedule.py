@@ -16,14 +16,21 @@ import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, func, or_, select
 
 from monitor.clock import parse_iso
-from monitor.store.database import Database, Deferred, Row
+from monitor.store.database import Database, Deferred
 from monitor.store.dialect import insert_ignore, upsert
-from monitor.store.records import WatchState, iso, now_iso
+from monitor.store.records import (
+    DiscoveredRow,
+    TranslationRow,
+    WatchState,
+    WatchStateRow,
+    iso,
+    now_iso,
+)
 from monitor.store.schema import discovered, ui_watch, watch, watch_state
 
 # watch_state's columns a WatchState holds, in the order of its fields: a row is read into
@@ -104,20 +111,26 @@ class Schedule:
             conn.execute(upsert(conn, watch, "id", None, ["url", "profile"]), rows)
             conn.execute(insert_ignore(conn, watch_state), [{"watch_id": r["id"]} for r in rows])
 
-    def watch_rows(self) -> list[Row]:
+    def watch_rows(self) -> list[WatchStateRow]:
         """Every watch the archive knows, with its state (configured or not any more)."""
-        return self.db.rows(
-            select(watch, *[c for c in watch_state.c if c.name != "watch_id"])
-            .outerjoin(watch_state, watch_state.c.watch_id == watch.c.id)
-            .order_by(watch.c.id)
+        return cast(
+            "list[WatchStateRow]",
+            self.db.rows(
+                select(watch, *[c for c in watch_state.c if c.name != "watch_id"])
+                .outerjoin(watch_state, watch_state.c.watch_id == watch.c.id)
+                .order_by(watch.c.id)
+            ),
         )
 
-    def watch_row(self, watch_id: str) -> Row | None:
+    def watch_row(self, watch_id: str) -> WatchStateRow | None:
         """`watch_rows()`'s row of one watch (a page about one watch of 10,000 read them all)."""
-        return self.db.row(
-            select(watch, *[c for c in watch_state.c if c.name != "watch_id"])
-            .outerjoin(watch_state, watch_state.c.watch_id == watch.c.id)
-            .where(watch.c.id == watch_id)
+        return cast(
+            "WatchStateRow | None",
+            self.db.row(
+                select(watch, *[c for c in watch_state.c if c.name != "watch_id"])
+                .outerjoin(watch_state, watch_state.c.watch_id == watch.c.id)
+                .where(watch.c.id == watch_id)
+            ),
         )
 
     def watch_sources_mark(self) -> tuple[Any, ...]:
@@ -227,11 +240,11 @@ class Schedule:
 
     # --- discovered watches ---------------------------------------------------------------
 
-    def discovered(self, parent_ids: Iterable[str] | None = None) -> list[Row]:
+    def discovered(self, parent_ids: Iterable[str] | None = None) -> list[DiscoveredRow]:
         query = select(discovered).order_by(discovered.c.discovered_at, discovered.c.watch_id)
         if parent_ids is not None:
             query = query.where(discovered.c.parent_id.in_(list(parent_ids)))
-        return self.db.rows(query)
+        return cast("list[DiscoveredRow]", self.db.rows(query))
 
     def add_discovered(self, found: list[Discovery], at: str) -> None:
         """Register new statement watches (and their `watch` rows) in one transaction."""
@@ -276,9 +289,10 @@ class Schedule:
                     .values(listed_sha256=sha, last_listed_at=at)
                 )
 
-    def discovery_of(self, watch_id: str) -> Row | None:
+    def discovery_of(self, watch_id: str) -> DiscoveredRow | None:
         """How a discovered watch was found (its listing, key, date), or None."""
-        return self.db.row(select(discovered).where(discovered.c.watch_id == watch_id))
+        query = select(discovered).where(discovered.c.watch_id == watch_id)
+        return cast("DiscoveredRow | None", self.db.row(query))
 
     def family(self, watch_id: str) -> list[str]:
         """A watch and the statement watches it discovered (where a listing's statements
@@ -313,17 +327,20 @@ class Schedule:
         )
         return bool(self.db.rows(query))
 
-    def translations(self, watch_id: str) -> list[Row]:
+    def translations(self, watch_id: str) -> list[TranslationRow]:
         """The other discovered watches of the same statement in other languages."""
         group = (
             select(discovered.c.translation_group)
             .where(discovered.c.watch_id == watch_id)
             .scalar_subquery()
         )
-        return self.db.rows(
-            select(discovered.c.watch_id, discovered.c.language, discovered.c.url)
-            .where(discovered.c.translation_group == group, discovered.c.watch_id != watch_id)
-            .order_by(discovered.c.language, discovered.c.watch_id)
+        return cast(
+            "list[TranslationRow]",
+            self.db.rows(
+                select(discovered.c.watch_id, discovered.c.language, discovered.c.url)
+                .where(discovered.c.translation_group == group, discovered.c.watch_id != watch_id)
+                .order_by(discovered.c.language, discovered.c.watch_id)
+            ),
         )
 
 

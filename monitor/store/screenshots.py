@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 
 from monitor.store.archive import Archive
-from monitor.store.database import Database, Row, inserted_id
+from monitor.store.database import Database, inserted_id
 from monitor.store.outbox import AlertPayload, insert_alert
+from monitor.store.records import ScreenshotRow, VersionScreenshotRow
 from monitor.store.schema import screenshot, version, version_screenshot
 
 
@@ -96,7 +97,7 @@ class Screenshots:
             )
         return True
 
-    def last_row(self, watch_id: str) -> Row | None:
+    def last_row(self, watch_id: str) -> ScreenshotRow | None:
         """The watch's newest screenshot row, a problem or not."""
         query = (
             select(screenshot)
@@ -104,9 +105,9 @@ class Screenshots:
             .order_by(screenshot.c.id.desc())
             .limit(1)
         )
-        return self.db.row(query)
+        return cast("ScreenshotRow | None", self.db.row(query))
 
-    def last(self, watch_id: str) -> Row | None:
+    def last(self, watch_id: str) -> ScreenshotRow | None:
         """The watch's newest screenshot (with a PNG)."""
         query = (
             select(screenshot)
@@ -114,12 +115,13 @@ class Screenshots:
             .order_by(screenshot.c.id.desc())
             .limit(1)
         )
-        return self.db.row(query)
+        return cast("ScreenshotRow | None", self.db.row(query))
 
-    def get(self, shot_id: int) -> Row | None:
-        return self.db.row(select(screenshot).where(screenshot.c.id == shot_id))
+    def get(self, shot_id: int) -> ScreenshotRow | None:
+        query = select(screenshot).where(screenshot.c.id == shot_id)
+        return cast("ScreenshotRow | None", self.db.row(query))
 
-    def of_watch(self, watch_id: str, limit: int = 200) -> list[Row]:
+    def of_watch(self, watch_id: str, limit: int = 200) -> list[ScreenshotRow]:
         """The watch's screenshot rows (problems too), newest first."""
         query = (
             select(screenshot)
@@ -127,18 +129,18 @@ class Screenshots:
             .order_by(screenshot.c.id.desc())
             .limit(limit)
         )
-        return self.db.rows(query)
+        return cast("list[ScreenshotRow]", self.db.rows(query))
 
-    def of_version(self, version_id: int) -> Row | None:
+    def of_version(self, version_id: int) -> ScreenshotRow | None:
         """The screenshot taken when a version was archived, if there is one."""
         query = (
             select(screenshot)
             .join(version_screenshot, version_screenshot.c.screenshot_id == screenshot.c.id)
             .where(version_screenshot.c.version_id == version_id)
         )
-        return self.db.row(query)
+        return cast("ScreenshotRow | None", self.db.row(query))
 
-    def of_versions(self, version_ids: list[int]) -> dict[int, Row]:
+    def of_versions(self, version_ids: list[int]) -> dict[int, VersionScreenshotRow]:
         """Screenshots by version id, for the versions that have one (exports)."""
         if not version_ids:
             return {}
@@ -147,9 +149,10 @@ class Screenshots:
             .join(screenshot, version_screenshot.c.screenshot_id == screenshot.c.id)
             .where(version_screenshot.c.version_id.in_(version_ids))
         )
-        return {row["version_id"]: row for row in self.db.rows(query)}
+        rows = cast("list[VersionScreenshotRow]", self.db.rows(query))
+        return {row["version_id"]: row for row in rows}
 
-    def exported(self, watch_ids: list[str] | None, since: str | None) -> list[Row]:
+    def exported(self, watch_ids: list[str] | None, since: str | None) -> list[ScreenshotRow]:
         """The screenshots (with a PNG) of these watches (None: all), oldest first, taken
         at or after `since`: for exports."""
         query = select(screenshot).where(screenshot.c.sha256.is_not(None))
@@ -157,7 +160,7 @@ class Screenshots:
             query = query.where(screenshot.c.watch_id.in_(watch_ids))
         if since is not None:
             query = query.where(screenshot.c.taken_at >= since)
-        return self.db.rows(query.order_by(screenshot.c.id))
+        return cast("list[ScreenshotRow]", self.db.rows(query.order_by(screenshot.c.id)))
 
     def versions_of(self, shot_id: int) -> list[int]:
         query = (

@@ -15,12 +15,20 @@ import hashlib
 import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import func, select
 
-from monitor.store.database import Database, Row, inserted_id
+from monitor.store.database import Database, inserted_id
 from monitor.store.dialect import insert_ignore
+from monitor.store.records import (
+    BatchRow,
+    ChainLink,
+    CoverageRow,
+    PendingStampRow,
+    StampRef,
+    VersionStampRow,
+)
 from monitor.store.schema import document, timestamp_batch, version, version_timestamp
 
 MANIFEST_FORMAT = "monitor-timestamp-batch/1"
@@ -54,10 +62,10 @@ def canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def manifest_for(rows: list[Row], created: str) -> tuple[Manifest, dict[int, str]]:
+def manifest_for(rows: list[PendingStampRow], created: str) -> tuple[Manifest, dict[int, str]]:
     """The manifest of a batch of pending versions, and each version's head in it."""
     manifest = Manifest(created)
-    newest: dict[int, Row] = {}
+    newest: dict[int, PendingStampRow] = {}
     for row in rows:
         newest[row["document_id"]] = row  # rows come oldest first
         manifest.watches[row["watch"]] = row["watch_chain"]
@@ -71,7 +79,7 @@ class Timestamps:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def pending_versions(self, limit: int = BATCH_LIMIT) -> list[Row]:
+    def pending_versions(self, limit: int = BATCH_LIMIT) -> list[PendingStampRow]:
         """Versions no trusted timestamp covers yet, oldest first, with their chains."""
         with self.db.read() as conn:
             newest = conn.execute(select(func.max(version_timestamp.c.version_id))).scalar()
@@ -92,7 +100,7 @@ class Timestamps:
                 .order_by(version.c.id)
                 .limit(limit)
             )
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return [cast("PendingStampRow", dict(row)) for row in conn.execute(query).mappings()]
 
     def record_batch(
         self,
@@ -129,7 +137,7 @@ class Timestamps:
                 )
         return batch_id
 
-    def version_stamp(self, version_id: int) -> Row | None:
+    def version_stamp(self, version_id: int) -> VersionStampRow | None:
         """The batch that covers a version (token, manifest, TSA, genTime) and its head."""
         query = (
             select(timestamp_batch, version_timestamp.c.head)
@@ -138,11 +146,11 @@ class Timestamps:
         )
         with self.db.read() as conn:
             row = conn.execute(query).mappings().first()
-        return dict(row) if row else None
+        return cast("VersionStampRow", dict(row)) if row else None
 
-    def stamps_of(self, version_ids: Collection[int]) -> dict[int, Row]:
+    def stamps_of(self, version_ids: Collection[int]) -> dict[int, StampRef]:
         """{version id: {"batch": batch id, "head": chain}} for those covered."""
-        found: dict[int, Row] = {}
+        found: dict[int, StampRef] = {}
         ids = list(version_ids)
         with self.db.read() as conn:
             for start in range(0, len(ids), 500):
@@ -153,15 +161,15 @@ class Timestamps:
                     found[row["version_id"]] = {"batch": row["batch_id"], "head": row["head"]}
         return found
 
-    def batches(self, ids: Collection[int] | None = None) -> Iterator[Row]:
+    def batches(self, ids: Collection[int] | None = None) -> Iterator[BatchRow]:
         query = select(timestamp_batch).order_by(timestamp_batch.c.id)
         if ids is not None:
             query = query.where(timestamp_batch.c.id.in_(list(ids)))
         with self.db.read() as conn:
-            rows = [dict(row) for row in conn.execute(query).mappings()]
+            rows = [cast("BatchRow", dict(row)) for row in conn.execute(query).mappings()]
         yield from rows
 
-    def coverage(self) -> Iterator[Row]:
+    def coverage(self) -> Iterator[CoverageRow]:
         """Every covered version with its statement, chains and head, by version id."""
         query = (
             select(
@@ -180,12 +188,12 @@ class Timestamps:
             .order_by(version.c.id)
         )
         with self.db.read() as conn:
-            rows = [dict(row) for row in conn.execute(query).mappings()]
-        yield from rows
+            covered = [cast("CoverageRow", dict(row)) for row in conn.execute(query).mappings()]
+        yield from covered
 
-    def chains_of(self, document_ids: Collection[int]) -> dict[int, list[Row]]:
+    def chains_of(self, document_ids: Collection[int]) -> dict[int, list[ChainLink]]:
         """Each document's versions (seq, chain, prev_chain), by seq."""
-        found: dict[int, list[Row]] = {}
+        found: dict[int, list[ChainLink]] = {}
         ids = list(document_ids)
         with self.db.read() as conn:
             for start in range(0, len(ids), 500):
@@ -197,7 +205,7 @@ class Timestamps:
                     .order_by(version.c.document_id, version.c.seq)
                 )
                 for row in conn.execute(query).mappings():
-                    found.setdefault(row["document_id"], []).append(dict(row))
+                    found.setdefault(row["document_id"], []).append(cast("ChainLink", dict(row)))
         return found
 
     def waiting_count(self) -> int:
@@ -218,7 +226,7 @@ class _Archive(Protocol):
     timestamps: Timestamps
 
 
-def pending_versions(store: _Archive, limit: int = BATCH_LIMIT) -> list[Row]:
+def pending_versions(store: _Archive, limit: int = BATCH_LIMIT) -> list[PendingStampRow]:
     return store.timestamps.pending_versions(limit)
 
 
@@ -235,23 +243,23 @@ def record_batch(
     return store.timestamps.record_batch(manifest, tsa_url, token, gen_time, serial, heads, created)
 
 
-def version_stamp(store: _Archive, version_id: int) -> Row | None:
+def version_stamp(store: _Archive, version_id: int) -> VersionStampRow | None:
     return store.timestamps.version_stamp(version_id)
 
 
-def stamps_of(store: _Archive, version_ids: Collection[int]) -> dict[int, Row]:
+def stamps_of(store: _Archive, version_ids: Collection[int]) -> dict[int, StampRef]:
     return store.timestamps.stamps_of(version_ids)
 
 
-def batches(store: _Archive, ids: Collection[int] | None = None) -> Iterator[Row]:
+def batches(store: _Archive, ids: Collection[int] | None = None) -> Iterator[BatchRow]:
     return store.timestamps.batches(ids)
 
 
-def coverage(store: _Archive) -> Iterator[Row]:
+def coverage(store: _Archive) -> Iterator[CoverageRow]:
     return store.timestamps.coverage()
 
 
-def chains_of(store: _Archive, document_ids: Collection[int]) -> dict[int, list[Row]]:
+def chains_of(store: _Archive, document_ids: Collection[int]) -> dict[int, list[ChainLink]]:
     return store.timestamps.chains_of(document_ids)
 
 

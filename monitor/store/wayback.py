@@ -12,13 +12,13 @@ archive from submitting the same row.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import and_, func, select
 
 from monitor.store.database import Database, Row
 from monitor.store.dialect import insert_ignore
-from monitor.store.records import now_iso
+from monitor.store.records import Capture, CopyRow, DueCopyRow, now_iso
 from monitor.store.schema import document, independent_copy, version
 
 # Versions are looked for above the newest queued id less this margin (as in
@@ -27,7 +27,7 @@ _LATE_COMMIT_MARGIN = 100_000
 _CHUNK = 500
 
 
-def captured(rows: list[Row]) -> list[Row]:
+def captured(rows: list[CopyRow]) -> list[Capture]:
     """The copies made, as exports and alerts carry them."""
     return [
         {"target": row["target"], "url": row["capture_url"], "captured_at": row["captured_at"]}
@@ -95,7 +95,7 @@ class IndependentCopies:
                 conn.execute(insert_ignore(conn, independent_copy), rows)
         return len(rows)
 
-    def due(self, now: str, limit: int = 100) -> list[Row]:
+    def due(self, now: str, limit: int = 100) -> list[DueCopyRow]:
         """Rows to submit or ask about now, oldest first, with their version's facts."""
         query = (
             select(
@@ -117,9 +117,9 @@ class IndependentCopies:
             .limit(limit)
         )
         with self.db.read() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return [cast("DueCopyRow", dict(row)) for row in conn.execute(query).mappings()]
 
-    def claim(self, row: Row, until: str) -> bool:
+    def claim(self, row: CopyRow, until: str) -> bool:
         """Whether this process may work on a due row: it becomes not due until `until`, so no
         other process takes it meanwhile (and one whose worker died is due again then)."""
         with self.db.write() as conn:
@@ -151,9 +151,9 @@ class IndependentCopies:
         with self.db.read() as conn:
             return conn.execute(query).scalar_one_or_none()
 
-    def copies_of(self, version_ids: Collection[int]) -> dict[int, list[Row]]:
+    def copies_of(self, version_ids: Collection[int]) -> dict[int, list[CopyRow]]:
         """{version id: its rows (any state), by target}."""
-        found: dict[int, list[Row]] = {}
+        found: dict[int, list[CopyRow]] = {}
         ids = list(version_ids)
         with self.db.read() as conn:
             for start in range(0, len(ids), _CHUNK):
@@ -163,10 +163,10 @@ class IndependentCopies:
                     .order_by(independent_copy.c.version_id, independent_copy.c.target)
                 )
                 for row in conn.execute(query).mappings():
-                    found.setdefault(row["version_id"], []).append(dict(row))
+                    found.setdefault(row["version_id"], []).append(cast("CopyRow", dict(row)))
         return found
 
-    def captured_for(self, watch_id: str, key: str, seq: int) -> list[Row]:
+    def captured_for(self, watch_id: str, key: str, seq: int) -> list[Capture]:
         """The copies made of a statement's version (for an alert, which names it so)."""
         query = (
             select(independent_copy)
@@ -181,7 +181,7 @@ class IndependentCopies:
             .order_by(independent_copy.c.target)
         )
         with self.db.read() as conn:
-            return captured([dict(row) for row in conn.execute(query).mappings()])
+            return captured([cast("CopyRow", dict(row)) for row in conn.execute(query).mappings()])
 
     def waiting(self) -> int:
         """The queue's length: rows still to submit or to ask about."""
@@ -201,11 +201,11 @@ def queue_new(store: _Archive, watch_ids: Collection[str], target: str, since: s
     return store.copies.queue_new(watch_ids, target, since)
 
 
-def due(store: _Archive, now: str, limit: int = 100) -> list[Row]:
+def due(store: _Archive, now: str, limit: int = 100) -> list[DueCopyRow]:
     return store.copies.due(now, limit)
 
 
-def claim(store: _Archive, row: Row, until: str) -> bool:
+def claim(store: _Archive, row: CopyRow, until: str) -> bool:
     return store.copies.claim(row, until)
 
 
@@ -217,11 +217,11 @@ def next_version_seen(store: _Archive, document_id: int, seq: int) -> str | None
     return store.copies.next_version_seen(document_id, seq)
 
 
-def copies_of(store: _Archive, version_ids: Collection[int]) -> dict[int, list[Row]]:
+def copies_of(store: _Archive, version_ids: Collection[int]) -> dict[int, list[CopyRow]]:
     return store.copies.copies_of(version_ids)
 
 
-def captured_for(store: _Archive, watch_id: str, key: str, seq: int) -> list[Row]:
+def captured_for(store: _Archive, watch_id: str, key: str, seq: int) -> list[Capture]:
     return store.copies.captured_for(watch_id, key, seq)
 
 

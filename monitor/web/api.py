@@ -21,7 +21,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -42,7 +42,15 @@ from monitor.sites import profile_names
 from monitor.store import Store
 from monitor.store.changes import KINDS, ChangeFilter, Cursor
 from monitor.store.provenance import response_tls
-from monitor.store.records import now_iso
+from monitor.store.records import (
+    AnnotationRow,
+    ChangeEvent,
+    DocumentRow,
+    ResponseRow,
+    VersionRow,
+    VersionWithDocumentRow,
+    now_iso,
+)
 from monitor.watchlists import new_watch_id
 from monitor.web.auth import RANK
 from monitor.web.diffview import PairCache
@@ -742,7 +750,7 @@ class ApiPages:
     # --- watches -------------------------------------------------------------------------
 
     def _watch_entry(
-        self, watch: WatchConfig, state: dict[str, Any], source: str
+        self, watch: WatchConfig, state: Mapping[str, Any], source: str
     ) -> dict[str, Any]:
         from monitor.web.ui import watch_status
 
@@ -785,7 +793,7 @@ class ApiPages:
             more = len(chosen) > limit
             chosen = chosen[:limit]
             page = {"next": chosen[-1].id if more and chosen else None}
-        states = {row["id"]: row for row in self.store.watch_rows()}
+        states: dict[str, Mapping[str, Any]] = {row["id"]: row for row in self.store.watch_rows()}
         ui, found = self._sources()
         watches = [
             self._watch_entry(w, states.get(w.id, {}), self._source(w.id, ui, found))
@@ -801,7 +809,7 @@ class ApiPages:
 
     async def read_watch(self, request: Request, caller: Caller) -> Response:
         watch = self._find(request.path_params["watch"])
-        state = self.store.watch_row(watch.id) or {}
+        state: Mapping[str, Any] = self.store.watch_row(watch.id) or {}
         ui, found = self._sources()
         return JSONResponse(self._watch_entry(watch, state, self._source(watch.id, ui, found)))
 
@@ -849,7 +857,7 @@ class ApiPages:
 
     # --- statements and versions ---------------------------------------------------------
 
-    def _document(self, watch_id: str, key: str | None) -> dict[str, Any]:
+    def _document(self, watch_id: str, key: str | None) -> DocumentRow:
         if not key:
             raise ApiError(404, "name the statement: ?key=")
         for member in self.store.family(watch_id):
@@ -866,7 +874,7 @@ class ApiPages:
                 statements.append(self._statement_entry(document))
         return JSONResponse({"statements": statements})
 
-    def _statement_entry(self, document: dict[str, Any]) -> dict[str, Any]:
+    def _statement_entry(self, document: DocumentRow) -> dict[str, Any]:
         base = f"{PREFIX}/watches/{quote(document['watch_id'], safe='')}"
         key = quote(document["key"], safe="")
         return {
@@ -882,10 +890,10 @@ class ApiPages:
             "links": {"versions": f"{base}/versions?key={key}", "diff": f"{base}/diff?key={key}"},
         }
 
-    def _version_entry(self, watch_id: str, key: str, row: dict[str, Any]) -> dict[str, Any]:
+    def _version_entry(self, watch_id: str, key: str, row: VersionRow) -> dict[str, Any]:
         base = f"{PREFIX}/watches/{quote(watch_id, safe='')}/versions/{row['seq']}"
         query = f"?key={quote(key, safe='')}"
-        record = self.store.response(row["response_id"]) if row.get("response_id") else None
+        record = self.store.response(row["response_id"]) if row["response_id"] else None
         return {
             "watch_id": watch_id,
             "key": key,
@@ -917,7 +925,7 @@ class ApiPages:
             {"versions": [self._version_entry(watch.id, document["key"], row) for row in rows]}
         )
 
-    def _numbered(self, request: Request) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    def _numbered(self, request: Request) -> tuple[str, DocumentRow, VersionWithDocumentRow]:
         watch = self._find(request.path_params["watch"])
         document = self._document(watch.id, request.query_params.get("key"))
         row = self.store.version_at(document["id"], int(request.path_params["number"]))
@@ -929,8 +937,8 @@ class ApiPages:
         watch_id, document, row = self._numbered(request)
         return JSONResponse(self._version_entry(watch_id, document["key"], row))
 
-    def _statement_of(self, row: dict[str, Any] | None) -> Statement | None:
-        if row is None or not row.get("text_sha256"):
+    def _statement_of(self, row: VersionRow | None) -> Statement | None:
+        if row is None or not row["text_sha256"]:
             return None
         return Statement.from_json(self.store.read_blob(row["text_sha256"]))
 
@@ -944,13 +952,13 @@ class ApiPages:
 
     async def version_statement(self, request: Request, caller: Caller) -> Response:
         _watch_id, _document, row = self._numbered(request)
-        if not row.get("text_sha256"):
+        if not row["text_sha256"]:
             raise ApiError(404, "this version has no text (the statement was removed)")
         return Response(self.store.read_blob(row["text_sha256"]), media_type=_JSON)
 
     async def version_raw(self, request: Request, caller: Caller) -> Response:
         _watch_id, document, row = self._numbered(request)
-        record = self.store.response(row["response_id"]) if row.get("response_id") else None
+        record = self.store.response(row["response_id"]) if row["response_id"] else None
         if record is None:
             raise ApiError(404, "no response is archived for this version")
         name = f"{document['key'].replace('/', '-')}-{row['seq']}.body"
@@ -1064,7 +1072,7 @@ class ApiPages:
             }
         )
 
-    def _numbers(self, document: dict[str, Any]) -> dict[int, int]:
+    def _numbers(self, document: DocumentRow) -> dict[int, int]:
         return {row["id"]: row["seq"] for row in self.store.timeline(document["id"])}
 
     async def annotate(self, request: Request, caller: Caller) -> Response:
@@ -1168,7 +1176,7 @@ def _checked_body(schema: dict[str, Any], raw: bytes) -> dict[str, Any]:
     return body
 
 
-def change_entry(row: dict[str, Any]) -> dict[str, Any]:
+def change_entry(row: ChangeEvent) -> dict[str, Any]:
     """One event of the changes feed, with where to read more."""
     links: dict[str, str] = {}
     watch = quote(row["watch_id"], safe="")
@@ -1202,13 +1210,13 @@ def change_entry(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _annotation_entry(
-    watch_id: str, document: dict[str, Any], row: dict[str, Any], numbers: dict[int, int]
+    watch_id: str, document: DocumentRow, row: AnnotationRow, numbers: dict[int, int]
 ) -> dict[str, Any]:
     return {
         "id": row["id"],
         "watch_id": watch_id,
         "key": document["key"],
-        "seq": numbers.get(row["version_id"]) if row.get("version_id") else None,
+        "seq": numbers.get(row["version_id"]) if row["version_id"] else None,
         "username": row["username"],
         "verdict": row.get("verdict"),
         "note": row.get("note") or "",
@@ -1217,7 +1225,7 @@ def _annotation_entry(
 
 
 def _response_facts(
-    record: dict[str, Any] | None, tls: dict[str, Any] | None
+    record: ResponseRow | None, tls: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     if record is None:
         return None

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from monitor.clock import iso
 from monitor.store import StoreError
 from monitor.store.changes import KINDS, ChangeFilter, Cursor
+from monitor.store.records import ChangeEvent
 from monitor.web.api import change_entry
 from monitor.web.grouping import (
     SORTS,
@@ -104,7 +105,7 @@ class FrontPages(Pages):
             return self.store.accounts.last_visit(visit.user.name)
 
     @staticmethod
-    def _entry(row: dict[str, Any], names: dict[str, Listing], previous: str | None) -> Any:
+    def _entry(row: ChangeEvent, names: dict[str, Listing], previous: str | None) -> Any:
         entry = change_entry(row)
         listing = names.get(row["listing"])
         entry["ministry"] = listing.name if listing else row["listing"]

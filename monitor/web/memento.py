@@ -18,6 +18,7 @@ to anyone with `[server] public = true`, else to users who are logged in.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -27,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from monitor.clock import parse_iso
+from monitor.store.records import MementoRow, ResponseRow, VersionWithDocumentRow
 from monitor.web.pages import Missing, Pages, Visit, page
 
 LINK_FORMAT = "application/link-format"
@@ -49,7 +51,7 @@ def http_date(moment: str) -> str:
     return format_datetime(parsed.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
-def memento_time(row: dict[str, Any]) -> str:
+def memento_time(row: Mapping[str, Any]) -> str:
     # The fetch that brought the archived body, else the version's own time.
     return str(row.get("requested_at") or row["observed_at"])
 
@@ -58,7 +60,7 @@ class MementoPages(Pages):
     def base(self, request: Request) -> str:
         return (self.config.server.public_url or str(request.base_url)).rstrip("/")
 
-    def mementos(self, url: str) -> list[dict[str, Any]]:
+    def mementos(self, url: str) -> list[MementoRow]:
         """The mementos of a URL, oldest first: one per archived body (several versions
         or watches that came from one fetch are one memento)."""
         rows = self.store.archive.mementos(url)
@@ -70,10 +72,10 @@ class MementoPages(Pages):
                 unique.append(row)
         return unique
 
-    def uri_m(self, base: str, row: dict[str, Any]) -> str:
+    def uri_m(self, base: str, row: MementoRow) -> str:
         return memento_uri(base, row["watch_id"], row["key"], row["seq"])
 
-    def _found(self, url: str) -> list[dict[str, Any]]:
+    def _found(self, url: str) -> list[MementoRow]:
         rows = self.mementos(url)
         if not rows:
             raise Missing(f"no mementos of {url}")
@@ -164,7 +166,7 @@ def _memento_rel(index: int, count: int) -> str:
 
 
 def memento_headers(
-    base: str, row: dict[str, Any], record: dict[str, Any] | None
+    base: str, row: VersionWithDocumentRow, record: ResponseRow | None
 ) -> dict[str, str]:
     """`Memento-Datetime` and `Link` for a version's snapshot page and archived body."""
     if row.get("kind") == "removed" or not row.get("url"):

@@ -18,6 +18,7 @@ from monitor.config import WatchConfig
 from monitor.diff import EQUAL, compare, word_diff
 from monitor.extract import Statement
 from monitor.store import Store
+from monitor.store.records import VerdictRow, VersionWithDocumentRow
 
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _PIECE = re.compile(r"(\d+(?:[.,:]\d+)*)|(\s+)|(.)", re.S)
@@ -90,7 +91,7 @@ class FragmentCache:
         self.size = size
         self._known: dict[int, list[str]] = {}
 
-    def get(self, store: Store, row: dict) -> list[str]:
+    def get(self, store: Store, row: VerdictRow) -> list[str]:
         fragments = self._known.get(row["version_id"])
         if fragments is None:
             if len(self._known) >= self.size:
@@ -133,12 +134,12 @@ def ignore_suggestions(
     return suggestions
 
 
-def _fragments_of(store: Store, row: dict) -> list[str]:
+def _fragments_of(store: Store, row: VerdictRow) -> list[str]:
     previous = store.version_at(row["document_id"], row["seq"] - 1)
     return noise_fragments(_statement(store, previous), _statement(store, row))
 
 
-def _statement(store: Store, row: dict | None) -> Statement | None:
+def _statement(store: Store, row: VerdictRow | VersionWithDocumentRow | None) -> Statement | None:
     if row is None or not row["text_sha256"]:
         return None
     return Statement.from_json(store.read_blob(row["text_sha256"]))

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,14 @@ from monitor.store import Store
 from monitor.store.furniture import host_of
 from monitor.store.notes import newest_annotations, noted, version_annotations
 from monitor.store.provenance import chain, response_tls
+from monitor.store.records import (
+    DocumentRow,
+    NotedRow,
+    ResponseRow,
+    SearchHit,
+    VersionStampRow,
+    VersionWithDocumentRow,
+)
 from monitor.store.review import MARK_END, MARK_START, VERDICTS
 from monitor.store.timestamps import version_stamp
 from monitor.store.translations import language_versions
@@ -93,7 +101,7 @@ class ReadingPages(Pages):
         return self.render(visit, "watches.html.j2", rows=rows, q=query, status=wanted)
 
     def _watch_entries(self) -> list[dict[str, Any]]:
-        states = {row["id"]: row for row in self.store.watch_rows()}
+        states: dict[str, Mapping[str, Any]] = {row["id"]: row for row in self.store.watch_rows()}
         configured = {watch.id: watch for watch in self.config.watch}
         ui_ids = {row["id"] for row in self.store.ui_watches()}
         entries = []
@@ -173,7 +181,7 @@ class ReadingPages(Pages):
 
     # --- a statement ---------------------------------------------------------------------
 
-    def _document(self, watch_id: str, key: str | None) -> dict[str, Any]:
+    def _document(self, watch_id: str, key: str | None) -> DocumentRow:
         document = self.store.document(watch_id, key) if key else None
         if document is None:
             raise Missing(f"no statement {key!r} in watch {watch_id!r}")
@@ -207,7 +215,7 @@ class ReadingPages(Pages):
             languages=self._languages(document, visit),
         )
 
-    def _languages(self, document: dict[str, Any], visit: Visit) -> dict[str, Any]:
+    def _languages(self, document: DocumentRow, visit: Visit) -> dict[str, Any]:
         """The statement's language versions side by side, each with where it stands and
         the start of its current text, and the sentence that says how they diverge."""
         versions = language_versions(self.store, document["id"])
@@ -302,13 +310,13 @@ class ReadingPages(Pages):
             annotations=version_annotations(self.store, b["id"]),
         )
 
-    def _version(self, watch_id: str, version_id: int | None) -> dict[str, Any]:
+    def _version(self, watch_id: str, version_id: int | None) -> VersionWithDocumentRow:
         row = self.store.version(version_id) if version_id else None
         if row is None or row["watch_id"] != watch_id:
             raise Missing(f"no version {version_id} in watch {watch_id!r}")
         return row
 
-    def _numbered(self, request: Request) -> tuple[WatchConfig, dict[str, Any]]:
+    def _numbered(self, request: Request) -> tuple[WatchConfig, VersionWithDocumentRow]:
         """The version a path names: `/watch/W/versions/N?key=K`, N counting 1, 2, 3 … in
         its statement; `key` may be left out when the watch has one statement."""
         watch, _configured = self.find_watch(request.path_params["watch"])
@@ -338,13 +346,13 @@ class ReadingPages(Pages):
         target = version_url(watch.id, row["key"], row["seq"], f"/{part}" if part else "")
         return RedirectResponse(target, status_code=301)
 
-    def _text(self, row: dict[str, Any] | None) -> bytes | None:
+    def _text(self, row: VersionWithDocumentRow | None) -> bytes | None:
         """A version's statement as stored (canonical JSON), or None."""
         if row is None or not row["text_sha256"]:
             return None
         return self.store.read_blob(row["text_sha256"])
 
-    def _statement(self, row: dict[str, Any] | None) -> Statement | None:
+    def _statement(self, row: VersionWithDocumentRow | None) -> Statement | None:
         if row is None or not row["text_sha256"]:
             return None
         return Statement.from_json(self.store.read_blob(row["text_sha256"]))
@@ -382,7 +390,7 @@ class ReadingPages(Pages):
     def _base_url(self, request: Request) -> str:
         return (self.config.server.public_url or str(request.base_url)).rstrip("/")
 
-    def _record(self, request: Request) -> dict[str, Any]:
+    def _record(self, request: Request) -> ResponseRow:
         _watch, row = self._numbered(request)
         record = self.store.response(row["response_id"]) if row["response_id"] else None
         if record is None:
@@ -411,7 +419,7 @@ class ReadingPages(Pages):
             },
         )
 
-    def _stamp(self, request: Request) -> dict[str, Any]:
+    def _stamp(self, request: Request) -> VersionStampRow:
         _watch, row = self._numbered(request)
         stamp = version_stamp(self.store, row["id"])
         if stamp is None:
@@ -443,7 +451,8 @@ class ReadingPages(Pages):
     @page()
     async def raw_headers(self, request: Request, visit: Visit) -> Response:
         record = self._record(request)
-        facts = {k: record[k] for k in _HEADER_FACTS}
+        columns: Mapping[str, Any] = record
+        facts = {k: columns[k] for k in _HEADER_FACTS}
         # What monitor sent may authenticate it (gov.kz's hash/token, Authorization,
         # Cookie), what it received may hand out a secret (Set-Cookie), and URLs may carry
         # credentials: none of these is shown.
@@ -506,7 +515,7 @@ class ReadingPages(Pages):
         query = request.query_params.get("q", "").strip()
         watch_id = request.query_params.get("watch") or None
         groups: list[dict[str, Any]] = []
-        notes: list[dict[str, Any]] = []
+        notes: list[NotedRow] = []
         if query:
             # Catching up the index reads every new blob: in a thread, on a connection
             # of its own, so the daemon's loop (and its checks) never waits for it.
@@ -595,7 +604,7 @@ _HEADER_FACTS = (
 )
 
 
-def watch_status(state: dict[str, Any]) -> tuple[str, str | None]:
+def watch_status(state: Mapping[str, Any]) -> tuple[str, str | None]:
     """ok, changed (within CHANGED_FOR), failing (since when) or not checked yet."""
     if not state.get("last_check_at"):
         return "not checked yet", None
@@ -622,14 +631,14 @@ def _int(value: str) -> int:
         raise Missing(f"no version {value!r}") from None
 
 
-def _media_type(record: dict[str, Any]) -> str:
+def _media_type(record: ResponseRow) -> str:
     for name, value in record["headers"]:
         if name.lower() == "content-type":
             return str(value)
     return "application/octet-stream"
 
 
-def _inline_body(body: bytes, record: dict[str, Any]) -> dict[str, Any]:
+def _inline_body(body: bytes, record: ResponseRow) -> dict[str, Any]:
     """The archived body for the "sanitised page" tab: HTML through nh3 (no script, no
     style, no event handler, no javascript: URL), JSON pretty-printed, text as text."""
     media = _media_type(record)
@@ -654,7 +663,7 @@ def _download(data: bytes, name: str, media_type: str, sha256: str | None = None
     return Response(data, media_type=media_type, headers=headers)
 
 
-def _group_hits(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _group_hits(rows: list[SearchHit]) -> list[dict[str, Any]]:
     """Hits grouped by statement, best first; whether the words are still in the current
     version or only in earlier (or removed) ones."""
     groups: dict[int, dict[str, Any]] = {}
@@ -680,9 +689,7 @@ def _snippet_parts(snippet: str) -> list[tuple[bool, str]]:
     return [part for part in parts if part[1]]
 
 
-def _matching_notes(
-    text: str, rows: list[dict[str, Any]], watch_id: str | None
-) -> list[dict[str, Any]]:
+def _matching_notes(text: str, rows: list[NotedRow], watch_id: str | None) -> list[NotedRow]:
     """The annotations whose note the query finds, with the syntax of the text search
     (monitor/searchquery.py): every group matched by one of its terms, no excluded term."""
     query = parse_query(text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -21,6 +21,7 @@ from monitor.config import WatchConfig
 from monitor.extras import missing
 from monitor.isolate import Work, WorkFailed
 from monitor.store import Store
+from monitor.store.records import VersionWithDocumentRow
 from monitor.web.pages import Missing, Pages, Visit, page, version_url
 
 # Served images: nothing in them may load or run anything, and only readers see them.
@@ -48,7 +49,9 @@ def visual_url(watch_id: str, a: int | None, b: int) -> str:
     return where + (f"&a={a}" if a is not None else "")
 
 
-def version_shots(store: Store, a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
+def version_shots(
+    store: Store, a: VersionWithDocumentRow | None, b: VersionWithDocumentRow
+) -> dict[str, Any]:
     """The screenshots of two versions for the text diff page (empty when neither has one):
     with both, the visual diff's images and page."""
     shots = store.screenshots
@@ -103,7 +106,8 @@ class VisualPages(Pages):
         row = self.store.screenshots.get(shot_id)
         if row is None or row["watch_id"] != watch_id or not row["sha256"]:
             raise Missing(f"no screenshot {shot_id} of watch {watch_id!r}")
-        return row
+        # Untyped from here: its `sha256` is known to be set, which `ScreenshotRow` cannot say.
+        return cast("dict[str, Any]", row)
 
     async def _diff(self, before: dict[str, Any], after: dict[str, Any]) -> Any:
         """The pixel diff of two screenshots (monitor/visualdiff.py), in the UI's worker."""
