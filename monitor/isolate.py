@@ -100,7 +100,8 @@ class WorkerPool:
         first page needs one: the daemon does, so that its first checks do not wait for
         the forkserver to load the parsers (a second or more on a busy machine).
         `warm_up()` then runs once in each (its failure is the next work's problem);
-        no other work may be given to the pool before this returns."""
+        with one, no other work may be given to the pool before this returns (without,
+        work given meanwhile waits for its worker's start, or starts it)."""
         for worker in self._workers:
             with contextlib.suppress(WorkFailed):
                 worker.start()
