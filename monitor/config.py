@@ -574,7 +574,9 @@ def _validate(raw: dict[str, Any], path: Path) -> MonitorConfig:
     return config.model_copy(update={"watch": watches})
 
 
-_WATCH_ID = re.compile(WATCH_ID)
+# As pydantic (Rust's regex) reads the pattern: its `$` is the end of the text, where
+# Python's also takes a final newline before it.
+_WATCH_ID = re.compile(WATCH_ID.removesuffix("$") + r"\Z")
 _WATCH_URL = re.compile(WatchConfig.model_fields["url"].metadata[0].pattern)
 
 
@@ -627,10 +629,16 @@ _set = object.__setattr__
 
 def _id_and_url_valid(table: dict[str, Any]) -> bool:
     """The table's id and url pass what WatchConfig checks them for."""
-    if not _WATCH_ID.search(table["id"]) or not _WATCH_URL.search(table["url"]):
+    if not _WATCH_ID.match(table["id"]):
+        return False
+    url = table["url"]
+    plain = _PLAIN_URL.fullmatch(url)  # a plain URL passes the url's pattern too
+    if plain and (plain["port"] is None or int(plain["port"]) <= 65535):
+        return True
+    if not _WATCH_URL.search(url):
         return False
     try:
-        WatchConfig._url_parses(table["url"])
+        WatchConfig._url_parses(url)
     except ValueError:
         return False
     return True

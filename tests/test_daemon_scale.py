@@ -199,6 +199,7 @@ def test_alike_watch_tables_read_as_each_read_alone(tmp_path: Path) -> None:
     ("bad", "message"),
     [
         ('id = "w 2"', "watch[2].id"),
+        ('id = "w2\\n"', "watch[2].id"),  # Python's `$` takes a final newline; pydantic's not
         ('url = "https://example.org:99999/x"', "watch[2].url: not a usable URL"),
         ('url = "https://"', "watch[2].url"),
         ('url = "https://[::1/x"', "watch[2].url: not a usable URL"),

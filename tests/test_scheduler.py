@@ -119,7 +119,7 @@ def test_a_loaded_timetable_gives_what_puts_would_have_given() -> None:
     start = NOW.timestamp()
     times = [start + 3.4, start + 1, start + 3.2, start - 30, start + 1]
     loaded, put = Timetable(), Timetable()
-    loaded.load(watches, times)
+    loaded.load(zip(watches, times, strict=True))
     for item, at in zip(watches, times, strict=True):
         put.put(item, datetime.fromtimestamp(at, UTC))
     assert loaded.span() == put.span() == (start - 30, start + 3)
