@@ -278,8 +278,12 @@ def _store(config: MonitorConfig) -> Store:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.isolate import start_forkserver
     from monitor.scheduler import Daemon
 
+    # The workers' forkserver imports the parsers on the other core while the config of
+    # (maybe) 100,000 watches is read: the daemon's first checks need not wait for it.
+    start_forkserver()
     config = _config(args)
     if args.listen:
         server = config.server.model_copy(update={"listen": args.listen})

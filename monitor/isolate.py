@@ -48,6 +48,16 @@ _PRELOAD = ["monitor.isolate", "monitor.isolate_preload", "monitor.learned", "ch
 _BACKSTOP = 30
 
 
+def start_forkserver() -> None:
+    """Start the forkserver now: it imports the parsers (a second or more of CPU) in its own
+    process while this one goes on (the daemon: while it reads its config), and the workers
+    forked from it later start at once. Idempotent; workers start it anyway when needed."""
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(_PRELOAD)
+    forkserver.ensure_running()
+
+
 class WorkFailed(Exception):
     """The work raised, or went over a limit; `str()` is the reason, for the user."""
 
@@ -100,8 +110,7 @@ class WorkerPool:
         first page needs one: the daemon does, so that its first checks do not wait for
         the forkserver to load the parsers (a second or more on a busy machine).
         `warm_up()` then runs once in each (its failure is the next work's problem);
-        with one, no other work may be given to the pool before this returns (without,
-        work given meanwhile waits for its worker's start, or starts it)."""
+        no other work may be given to the pool before this returns."""
         for worker in self._workers:
             with contextlib.suppress(WorkFailed):
                 worker.start()

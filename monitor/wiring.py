@@ -36,6 +36,8 @@ logger = logging.getLogger("monitor.wiring")
 
 # The longest a snapshot of the watches serves `monitor serve` when nothing changed.
 REMAKE_EVERY = 600.0
+# How long the daemon's start waits for its page-reading workers (see isolate.py).
+WORKERS_START = 30.0
 
 
 class Runtime:
@@ -103,7 +105,7 @@ class Runtime:
         """A `Checker` with its worker pool, fetcher and browser, closed on the way out.
         `instance`: the daemon's name in check runs when it shares the archive;
         `start_workers`: start the page-reading workers now rather than when first needed
-        (the daemon: its first checks then read their pages sooner); `register`: register
+        (the daemon: its first checks then read their pages at once); `register`: register
         every watch now (the daemon registers them itself, see `Checker.register`)."""
         from monitor.browser import BrowserEngine
         from monitor.check import Checker
@@ -112,16 +114,12 @@ class Runtime:
 
         fetch = self.config.fetch
         work = WorkerPool(fetch.worker_count, fetch.worker_timeout, fetch.worker_memory)
-        # The workers start in their own processes while the checks begin: nothing waits
-        # for them but a check with a page to read (an unchanged page needs none), and that
-        # one only for its worker (isolate.py). Waiting for them held a daemon's first
-        # request up by a second or two of a busy machine.
+        # The workers start while the rest starts up (their own processes, forked from a
+        # forkserver the daemon started before it read its config: see cli.cmd_run).
         started = asyncio.ensure_future(asyncio.to_thread(work.start)) if start_workers else None
-        if started is not None:
-            started.add_done_callback(_workers_started)
         try:
             async with Fetcher(fetch) as fetcher, BrowserEngine(fetch) as browser:
-                yield Checker(
+                checker = Checker(
                     self.config,
                     self.store,
                     fetcher,
@@ -130,6 +128,14 @@ class Runtime:
                     work=work,
                     register=register,
                 )
+                if started is not None:
+                    try:
+                        await asyncio.wait_for(asyncio.shield(started), WORKERS_START)
+                    except Exception as err:  # checks start anyway; a worker starts when needed
+                        logger.error(
+                            "page-reading workers not started: %s: %s", type(err).__name__, err
+                        )
+                yield checker
         finally:
             work.close()
 
@@ -205,13 +211,6 @@ class Runtime:
 
         await submit_once(self.store, self.config)
         return outcomes
-
-
-def _workers_started(started: asyncio.Future[None]) -> None:
-    """The workers' start ended: a failure is told (a worker starts when first needed)."""
-    if not started.cancelled() and started.exception() is not None:
-        err = started.exception()
-        logger.error("page-reading workers not started: %s: %s", type(err).__name__, err)
 
 
 def build(config: MonitorConfig, store: Store) -> Runtime:
