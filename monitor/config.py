@@ -704,11 +704,13 @@ def _check_references(
     # Asked once: a runtime-checkable protocol's isinstance walks its attributes, 2.7 s of
     # a start with 100,000 watches when it was asked per watch.
     catalog = known_profiles if isinstance(known_profiles, ProfileOptions) else None
+    last_valid: tuple[Any, Any] = (None, None)  # a profile's model and options found valid
     for index, watch in enumerate(config.watch):
         if watch.id in seen:
             refuse(("watch", index, "id"), "duplicate watch id")
         seen.add(watch.id)
-        channels_exist(watch.channels, ("watch", index, "channels"))
+        if watch.channels:
+            channels_exist(watch.channels, ("watch", index, "channels"))
         if profiles is not None and watch.profile and watch.profile not in profiles:
             known = ", ".join(sorted(profiles))
             refuse(
@@ -722,6 +724,8 @@ def _check_references(
                 model = catalog.options_model(watch.profile, watch.url)
                 if watch.profile:
                     models[watch.profile] = model
+            if model is last_valid[0] and watch.options is last_valid[1]:
+                continue  # the options of the watch before (alike tables share them)
             alike: tuple[Any, ...] | None = (model, tuple(watch.options.items()))
             try:
                 if alike in options_valid:
@@ -732,6 +736,7 @@ def _check_references(
                 model.model_validate(watch.options)
                 if alike is not None:
                     options_valid.add(alike)
+                last_valid = (model, watch.options)
             except ValidationError as err:
                 first = err.errors()[0]
                 loc = ("watch", index, "options", *first["loc"])

@@ -400,11 +400,12 @@ class Daemon:
         objects made here (none of them garbage) cost 40 % of this at 100,000 watches."""
         with _collector_paused():
             stored = self.store.rhythms()
-            never = (None, None)
+            never = ("", None, None)
             firsts: list[tuple[WatchConfig, float]] = []
             overdue: list[WatchConfig] = []  # or new
             for watch in self.config.watch:
-                due = due_timestamp(watch.interval, *stored.get(watch.id, never))
+                _, last, next_run = stored.get(watch.id, never)
+                due = due_timestamp(watch.interval, last, next_run)
                 if due is not None and due > now:
                     firsts.append((watch, due))
                 else:

@@ -172,7 +172,7 @@ def test_a_daemon_registers_its_watches_after_its_first_checks_have_started(
         assert len(rows) == watches
         assert rows["w1234"]["url"] == f"{site}/page/1234"
         assert rows["w1234"]["profile"] == "generic"
-        checked = [w for w, (last, _) in store.rhythms().items() if last is not None]
+        checked = [w for w, (_, last, _) in store.rhythms().items() if last is not None]
         assert all(w in rows for w in checked)
 
 
