@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TICK",
     "Daemon",
+    "Every",
     "Timetable",
     "first_run",
     "jitter_for",
