@@ -10,7 +10,7 @@ scheduler.py.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from monitor.clock import parse_iso
 from monitor.config import WatchConfig
@@ -37,32 +37,35 @@ def first_run(
 ) -> datetime:
     """When a watch should first run after start: when it was due (persisted by its last
     check), or, when overdue or new, soon but spread out: nothing missed, no stampede."""
-    return first_run_from(watch, due_at(watch, last_check_at, next_run_at), now, spread)
+    last, due = (parse_iso(t).timestamp() if t else None for t in (last_check_at, next_run_at))
+    at = first_run_at(
+        watch.interval, due_timestamp(watch.interval, last, due), now.timestamp(), spread
+    )
+    return datetime.fromtimestamp(at, UTC)
 
 
-def first_run_from(
-    watch: WatchConfig, due: datetime | None, now: datetime, spread: float = STARTUP_SPREAD
-) -> datetime:
-    """`first_run` of a watch whose stored rhythm says it is due at `due` (see `due_at`)."""
+def first_run_at(interval: float, due: float | None, now: float, spread: float) -> float:
+    """`first_run` in timestamps, of a watch of this interval due at `due` (see
+    `due_timestamp`): a daemon's start works out 100,000 of these."""
     if due is not None and due > now:
         return due
-    return now + timedelta(seconds=random.uniform(0, min(watch.interval, spread)))
+    return now + random.uniform(0, min(interval, spread))
 
 
-def due_at(
-    watch: WatchConfig, last_check_at: str | None, next_run_at: str | None
-) -> datetime | None:
-    """When the watch is due by what its last check stored; None: never checked.
+def due_timestamp(
+    interval: float, last_check: float | None, next_run: float | None
+) -> float | None:
+    """When a watch of this interval is due by what its last check stored (timestamps of
+    its last check and of the next run it set); None: never checked.
 
     The earlier of the stored due time and last check + the interval now configured: a
     stored time from a longer interval (shortened since) would otherwise be clamped to
     "now + interval" for every watch alike, and all of them would fire at that one instant
     (10,000 at once in bench/run.py's daemon phase)."""
-    due = parse_iso(next_run_at) if next_run_at else None
-    if last_check_at:
-        by_interval = parse_iso(last_check_at) + timedelta(seconds=watch.interval)
-        due = by_interval if due is None else min(due, by_interval)
-    return due
+    if last_check is None:
+        return next_run
+    by_interval = last_check + interval
+    return by_interval if next_run is None or by_interval < next_run else next_run
 
 
 def startup_spread(overdue: int) -> float:

@@ -13,8 +13,8 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -117,10 +117,13 @@ class Checker:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         instance: str | None = None,
         work: Work | None = None,
+        register: bool = True,
     ) -> None:
         """`work`: where what sites send is read and diffed; the daemon and `monitor check`
         pass a `WorkerPool` (time and memory limits, off the event loop), tools and tests
-        that read their own pages may leave it to run in process."""
+        that read their own pages may leave it to run in process. `register`: register
+        every watch now; the daemon registers them itself (see `register`), the watches due
+        first, the rest after its first checks have started."""
         self.config = config
         self.work: Work = work or InlineWork()
         # Answers that could not be read (over a limit, or the profile raised), by watch and
@@ -147,7 +150,8 @@ class Checker:
         self.furniture = LearnedFurniture(store)
         self.attachments = AttachmentReader(store, fetcher, self.work)
         self.screenshots = Screenshotter(store, browser, self.work)
-        self._register(config.watch)
+        if register:
+            self.register(config.watch)
 
     def reconfigure(self, config: MonitorConfig, changed: list[str]) -> None:
         """Use a reloaded configuration; changed or removed watches get their reading anew."""
@@ -159,18 +163,23 @@ class Checker:
         """The watch's reading; the first time, the watch is registered in the store."""
         reading = self._readings.get(watch.id)
         if reading is None:
-            self._register([watch])
+            self.register([watch])
             reading = self._readings[watch.id]
         return reading
 
-    def _register(self, watches: list[WatchConfig]) -> None:
+    def registered(self, watch_id: str) -> bool:
+        """Whether the watch has its reading (and its row in the store) as configured."""
+        return watch_id in self._readings
+
+    def register(self, watches: Sequence[WatchConfig], tell: bool = True) -> None:
         """Give watches their profile and register them in the store, all in one
-        transaction (one per watch made a daemon's start cost seconds at 10,000 watches)."""
+        transaction (one per watch made a daemon's start cost seconds at 10,000 watches).
+        `tell`: log the watches that ignore robots.txt (the daemon tells of all of its
+        watches at once, before it registers them in slices)."""
         # Profiles keep no state of their own: one of each serves every watch naming it,
         # and watches read alike share one fingerprint of their rules.
         named: dict[str, Profile] = {}
         rules: dict[tuple[Any, ...], str] = {}
-        robots_off = []
         for watch in watches:
             if watch.profile:
                 profile = named.get(watch.profile)
@@ -198,16 +207,8 @@ class Checker:
             if fingerprint is None:
                 fingerprint = rules[alike] = _rules_of(watch, profile)
             self._readings[watch.id] = _Reading(profile, target, fingerprint)
-            if not watch.robots:
-                robots_off.append(watch.id)
-        if len(robots_off) == 1:
-            logger.warning("%s: robots.txt is ignored for this watch (robots = false)", *robots_off)
-        elif robots_off:  # one line, not one per watch (100,000 lines at a large start)
-            logger.warning(
-                "robots.txt is ignored for %d watches (robots = false): %s",
-                len(robots_off),
-                _some(robots_off),
-            )
+        if tell:
+            tell_robots_ignored(watches)
         self.store.sync_watches([(w.id, w.url, self._readings[w.id].profile.name) for w in watches])
 
     def _policy(self, watch: WatchConfig) -> decide.Policy:
@@ -310,6 +311,8 @@ class Checker:
         if extraction is not None and watch.discover:
             return self._listing(watch, reading, extraction, result, state, at, started)
 
+        if extraction is None and not state.pending and not watch.screenshot:
+            return self._unchanged(watch, state, result, at, started)
         # A 304 or the same bytes again change nothing, unless versions await this look.
         heads = self.store.heads(watch.id) if extraction is not None or state.pending else {}
         if extraction is not None and extraction.gone and not heads:
@@ -357,6 +360,22 @@ class Checker:
         metrics.observe_check(outcome, time.monotonic() - look.started)
         _log_versions(watch, versions)
         return CheckOutcome(watch.id, outcome, detail, len(versions), n_alerts, recheck_in=recheck)
+
+    def _unchanged(
+        self, watch: WatchConfig, state: WatchState, result: FetchResult, at: str, started: float
+    ) -> CheckOutcome:
+        """A look with nothing to decide, most of what a daemon does: a 304 or the same
+        bytes again, and no version awaiting its confirming look. What `_statements` does
+        then, without its steps for changes (their coroutines and empty results were a
+        tenth of the instructions of such a check)."""
+        state.since_full = decide.since_full(state.since_full, result.not_modified)
+        alerts = _succeeded(watch, state, at)
+        record = CheckRecord(
+            watch.id, at, _ms_since(started), "unchanged", result.status, None, self.instance
+        )
+        self.store.commit_check(record, state, alerts=alerts)
+        metrics.observe_check("unchanged", time.monotonic() - started)
+        return CheckOutcome(watch.id, "unchanged", "", 0, len(alerts))
 
     def _shrink_refused(
         self, look: _Look, changes: list[decide.Change], ms: int
@@ -870,12 +889,19 @@ def _log_versions(watch: WatchConfig, versions: list[NewVersion]) -> None:
 
 
 def _outage(state: WatchState) -> decide.Outage:
-    return decide.Outage(
+    return decide.Outage(*_outage_fields(state))
+
+
+def _outage_fields(state: WatchState) -> tuple[str | None, str | None, bool, int]:
+    return (
         state.failing_since,
         state.failure_reason,
         state.failure_alerted,
         state.consecutive_failures,
     )
+
+
+_NOT_FAILING = astuple(decide.Outage())
 
 
 def _set_outage(state: WatchState, outage: decide.Outage) -> None:
@@ -887,9 +913,11 @@ def _set_outage(state: WatchState, outage: decide.Outage) -> None:
 
 def _succeeded(watch: WatchConfig, state: WatchState, at: str) -> Alerts:
     """A check that worked ends an outage: one "recovered" alert if "failing" was sent."""
+    state.last_ok_at = at
+    if _outage_fields(state) == _NOT_FAILING:  # nearly every check: no outage to end
+        return []
     outage, summary = decide.recovered(_outage(state))
     _set_outage(state, outage)
-    state.last_ok_at = at
     return [watch_alert("recovered", watch, at, summary)] if summary else []
 
 
@@ -953,6 +981,20 @@ def _some(ids: list[str], shown: int = 5) -> str:
     """A few of these ids, and how many more."""
     more = len(ids) - shown
     return ", ".join(ids[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def tell_robots_ignored(watches: Sequence[WatchConfig]) -> None:
+    """Log the watches that ignore robots.txt: one line, not one per watch (100,000 lines
+    at a large start)."""
+    robots_off = [watch.id for watch in watches if not watch.robots]
+    if len(robots_off) == 1:
+        logger.warning("%s: robots.txt is ignored for this watch (robots = false)", *robots_off)
+    elif robots_off:
+        logger.warning(
+            "robots.txt is ignored for %d watches (robots = false): %s",
+            len(robots_off),
+            _some(robots_off),
+        )
 
 
 def _rules_of(watch: WatchConfig, profile: Profile) -> str:

@@ -60,7 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     # httpx logs every request at INFO; that is our job, at our level.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         return int(args.handler(args) or 0)
     except ConfigError as err:
@@ -280,8 +279,12 @@ def _store(config: MonitorConfig) -> Store:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.isolate import start_forkserver
     from monitor.scheduler import Daemon
 
+    # The workers' forkserver imports the parsers on the other core while the config of
+    # (maybe) 100,000 watches is read: the daemon's first checks need not wait for it.
+    start_forkserver()
     config = _config(args)
     if args.listen:
         server = config.server.model_copy(update={"listen": args.listen})

@@ -48,6 +48,16 @@ _PRELOAD = ["monitor.isolate", "monitor.isolate_preload", "monitor.learned", "ch
 _BACKSTOP = 30
 
 
+def start_forkserver() -> None:
+    """Start the forkserver now: it imports the parsers (a second or more of CPU) in its own
+    process while this one goes on (the daemon: while it reads its config), and the workers
+    forked from it later start at once. Idempotent; workers start it anyway when needed."""
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(_PRELOAD)
+    forkserver.ensure_running()
+
+
 class WorkFailed(Exception):
     """The work raised, or went over a limit; `str()` is the reason, for the user."""
 

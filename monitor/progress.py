@@ -10,6 +10,7 @@ Plain lines (a log or a pipe) come at each tenth of the work, and only for work 
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,23 +29,34 @@ class _Plain:
         self.total = 0
         self.done = 0
         self._told = 0  # tenths told
+        self._next = math.inf  # the count at which the next tenth is told
 
     def expect(self, total: int) -> None:
         self.total = total
+        self._plan()
 
     def advance(self, count: int) -> None:
+        # Once per check of `monitor check`: a comparison unless a line is due.
         self.done += count
-        if self.total < PLAIN_FROM:
-            return
-        tenths = min(10, self.done * 10 // self.total)
-        if tenths > self._told:
-            self._told = tenths
-            share = min(100, self.done * 100 // self.total)
-            print(
-                f"{self.what}: {self.done} of {self.total} {self.unit} ({share}%)",
-                file=self.stream,
-                flush=True,
-            )
+        if self.done >= self._next:
+            self._tell()
+
+    def _tell(self) -> None:
+        self._told = min(10, self.done * 10 // self.total)
+        share = min(100, self.done * 100 // self.total)
+        print(
+            f"{self.what}: {self.done} of {self.total} {self.unit} ({share}%)",
+            file=self.stream,
+            flush=True,
+        )
+        self._plan()
+
+    def _plan(self) -> None:
+        """The count at which the next tenth is reached (none for short work)."""
+        if self.total < PLAIN_FROM or self._told >= 10:
+            self._next = math.inf
+        else:  # the least count whose tenths exceed those told
+            self._next = -(-(self._told + 1) * self.total // 10)
 
     def close(self) -> None:
         pass

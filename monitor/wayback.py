@@ -32,9 +32,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from prometheus_client import Gauge
 
 from monitor.clock import parse_iso
@@ -45,6 +44,9 @@ from monitor.rounds import in_rounds
 from monitor.store import Store, iso
 from monitor.store import wayback as queue
 from monitor.store.records import DueCopyRow
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +193,8 @@ class Submitter:
                 SECRET_ENV,
             )
             self._told_no_keys = True
+        import httpx  # here: a daemon that submits nothing never imports it (its start)
+
         async with httpx.AsyncClient(
             timeout=self.archive.wayback_timeout, follow_redirects=False
         ) as client:
@@ -243,6 +247,8 @@ class Submitter:
             # what that lets through is refused again by the check below).
             age = self.clock() - _parse_iso(row["observed_at"])
             form["if_not_archived_within"] = f"{max(1, int(age.total_seconds() // 60))}m"
+        import httpx
+
         try:
             answer = await client.post(
                 f"{self._endpoint()}/save",
@@ -284,6 +290,8 @@ class Submitter:
     async def _ask(
         self, client: httpx.AsyncClient, keys: Keys, row: DueCopyRow, result: RoundResult
     ) -> None:
+        import httpx
+
         try:
             answer = await client.get(
                 f"{self._endpoint()}/save/status/{row['job_id']}",

@@ -100,12 +100,13 @@ class Runtime:
 
     @asynccontextmanager
     async def checking(
-        self, instance: str | None = None, start_workers: bool = False
+        self, instance: str | None = None, start_workers: bool = False, register: bool = True
     ) -> AsyncIterator[Checker]:
         """A `Checker` with its worker pool, fetcher and browser, closed on the way out.
         `instance`: the daemon's name in check runs when it shares the archive;
         `start_workers`: start the page-reading workers now rather than when first needed
-        (the daemon: its first checks then read their pages at once)."""
+        (the daemon: its first checks then read their pages at once); `register`: register
+        every watch now (the daemon registers them itself, see `Checker.register`)."""
         from monitor.browser import BrowserEngine
         from monitor.check import Checker
         from monitor.fetch import Fetcher
@@ -113,12 +114,19 @@ class Runtime:
 
         fetch = self.config.fetch
         work = WorkerPool(fetch.worker_count, fetch.worker_timeout, fetch.worker_memory)
-        # The workers start while the rest starts up (their own processes).
+        # The workers start while the rest starts up (their own processes, forked from a
+        # forkserver the daemon started before it read its config: see cli.cmd_run).
         started = asyncio.ensure_future(asyncio.to_thread(work.start)) if start_workers else None
         try:
             async with Fetcher(fetch) as fetcher, BrowserEngine(fetch) as browser:
                 checker = Checker(
-                    self.config, self.store, fetcher, browser, instance=instance, work=work
+                    self.config,
+                    self.store,
+                    fetcher,
+                    browser,
+                    instance=instance,
+                    work=work,
+                    register=register,
                 )
                 if started is not None:
                     try:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from monitor.config import ConfigError, MonitorConfig, load_config, parse_config
-from monitor.scheduler import Daemon
+from monitor.scheduler import REGISTER_SLICE, Daemon
 from monitor.sites import profile_names
 from monitor.store import CheckRecord, Store, WatchState
 from monitor.store.records import iso
@@ -157,6 +157,25 @@ def test_a_start_of_many_watches_logs_no_line_per_watch(
     assert len(lines) < 10, lines
 
 
+def test_a_daemon_registers_its_watches_after_its_first_checks_have_started(
+    tmp_path: Path, site: str
+) -> None:
+    # More watches than one slice of registration (REGISTER_SLICE), every one new: each
+    # due watch is registered before its check, the others a slice at a time after.
+    watches = 2 * REGISTER_SLICE + 10
+    config = load_config(config_of(tmp_path, site, watches), profile_names())
+    with Store.from_config(config.store) as store:
+        assert not store.watch_rows()
+        daemon = Daemon(config, store, serve_web=False)
+        assert run_daemon(daemon, lambda: len(store.rhythms()) == watches)
+        rows = {row["id"]: row for row in store.watch_rows()}
+        assert len(rows) == watches
+        assert rows["w1234"]["url"] == f"{site}/page/1234"
+        assert rows["w1234"]["profile"] == "generic"
+        checked = [w for w, (_, last, _) in store.rhythms().items() if last is not None]
+        assert all(w in rows for w in checked)
+
+
 # --- the configuration of many alike watches ------------------------------------------------
 
 
@@ -180,6 +199,7 @@ def test_alike_watch_tables_read_as_each_read_alone(tmp_path: Path) -> None:
     ("bad", "message"),
     [
         ('id = "w 2"', "watch[2].id"),
+        ('id = "w2\\n"', "watch[2].id"),  # Python's `$` takes a final newline; pydantic's not
         ('url = "https://example.org:99999/x"', "watch[2].url: not a usable URL"),
         ('url = "https://"', "watch[2].url"),
         ('url = "https://[::1/x"', "watch[2].url: not a usable URL"),

@@ -235,6 +235,13 @@ class Database:
         rows = self.driver_rows(statement.sql, parameters, flush)
         return [dict(zip(statement.names, row, strict=True)) for row in rows]
 
+    def write_now(self, rows: list[Deferred]) -> None:
+        """Rows written at once, in one transaction on the driver's connection (after the
+        batch of unchanged checks): many rows of a few prepared statements, each run over
+        its rows in the order given."""
+        self.connection()  # writes the batch first
+        self._write_on_driver(rows)
+
     def _write_on_driver(self, rows: list[Deferred]) -> None:
         """One transaction on the driver's connection, which SQLAlchemy holds idle between
         its own transactions (every read and write here is one)."""

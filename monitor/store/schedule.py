@@ -21,8 +21,8 @@ from typing import Any, cast
 from sqlalchemy import bindparam, func, or_, select
 
 from monitor.clock import parse_iso
-from monitor.store.database import Database, Deferred
-from monitor.store.dialect import insert_ignore, upsert
+from monitor.store.database import Database, Deferred, DriverStatement
+from monitor.store.dialect import insert_ignore
 from monitor.store.records import (
     DiscoveredRow,
     TranslationRow,
@@ -39,6 +39,9 @@ from monitor.store.schema import discovered, ui_watch, watch, watch_state
 _STATE_COLUMNS = [f.name for f in fields(WatchState) if f.name != "watch_id"]
 assert all(name in watch_state.c for name in _STATE_COLUMNS), "WatchState and schema differ"
 _VALIDATORS = _STATE_COLUMNS.index("validators")
+# Up to this many watches registered at once read only their own rows first (a watch
+# registered late, a slice of a daemon's start); more read every watch's.
+_FEW = 1000
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,13 @@ class Schedule:
         columns = ", ".join(["watch_id", *_STATE_COLUMNS])
         self._select_all_states = f"SELECT {columns} FROM {watch_state.name}"
         self._select_states = f"{self._select_all_states} WHERE {db.dialect.any_of('watch_id')}"
+        self._select_known = f"SELECT id, url, profile FROM {watch.name}"
+        self._select_known_of = f"{self._select_known} WHERE {db.dialect.any_of('id')}"
+        self._register: tuple[DriverStatement, DriverStatement] | None = None
+        seconds = db.dialect.seconds
         self._select_rhythms = (
-            f"SELECT watch_id, last_check_at, next_run_at FROM {watch_state.name}"
+            f"SELECT watch_id, {seconds('last_check_at')}, {seconds('next_run_at')} "
+            f"FROM {watch_state.name}"
         )
 
     # --- watches and their state ---------------------------------------------------------
@@ -91,25 +99,45 @@ class Schedule:
     def sync_watches(self, watches: list[tuple[str, str, str]]) -> None:
         """Register (id, url, profile) of watches, in one transaction. Rows already up to
         date are not written: a daemon starting with 10,000 watches would otherwise spend
-        seconds rewriting what it already has."""
-        with self.db.write() as conn:
-            known = {
-                watch_id: (url, profile)
-                for watch_id, url, profile in conn.execute(
-                    select(watch.c.id, watch.c.url, watch.c.profile)
-                )
-            }
-            stale = [w for w in watches if known.get(w[0]) != (w[1], w[2])]
-            if not stale:
-                return
-            first_seen = now_iso()
-            # One statement per table, run over all rows (executemany), not two per watch.
-            rows = [
-                {"id": watch_id, "url": url, "profile": profile, "first_seen": first_seen}
-                for watch_id, url, profile in stale
-            ]
-            conn.execute(upsert(conn, watch, "id", None, ["url", "profile"]), rows)
-            conn.execute(insert_ignore(conn, watch_state), [{"watch_id": r["id"]} for r in rows])
+        seconds rewriting what it already has. On the driver's connection: through
+        SQLAlchemy, reading 100,000 rows and writing them cost 1.7 s of a daemon's start."""
+        if not watches:
+            return
+        if len(watches) <= _FEW:  # one watch registered late, a slice: only theirs read
+            ids = self.db.dialect.many([w[0] for w in watches])
+            rows = self.db.driver_rows(self._select_known_of, (ids,))
+        else:
+            rows = self.db.driver_rows(self._select_known, ())
+        known = {watch_id: (url, profile) for watch_id, url, profile in rows}
+        del rows
+        stale = [w for w in watches if known.get(w[0]) != (w[1], w[2])]
+        if not stale:
+            return
+        register, first_state = self._registration()
+        first_seen = now_iso()
+        # One statement per table, run over all rows (executemany), not two per watch;
+        # the watches first (watch_state's rows name them).
+        writes: list[Deferred] = [
+            (register, {"id": i, "url": url, "profile": profile, "first_seen": first_seen})
+            for i, url, profile in stale
+        ]
+        writes += [(first_state, {"watch_id": w[0]}) for w in stale]
+        self.db.write_now(writes)
+
+    def _registration(self) -> tuple[DriverStatement, DriverStatement]:
+        """A watch's upsert and its state's first row, prepared on first use."""
+        if self._register is None:
+            insert = self.db.dialect.insert(watch)
+            update = insert.on_conflict_do_update(
+                index_elements=["id"],
+                set_={"url": insert.excluded.url, "profile": insert.excluded.profile},
+            )
+            state = self.db.dialect.insert(watch_state).on_conflict_do_nothing()
+            self._register = (
+                self.db.prepare(update, ["id", "url", "profile", "first_seen"]),
+                self.db.prepare(state, ["watch_id"]),
+            )
+        return self._register
 
     def watch_rows(self) -> list[WatchStateRow]:
         """Every watch the archive knows, with its state (configured or not any more)."""
@@ -166,11 +194,11 @@ class Schedule:
             rows = self.db.driver_rows(self._select_states, (ids,), flush=flush)
         return {row[0]: _watch_state(row[0], row[1:]) for row in rows}
 
-    def rhythms(self) -> dict[str, tuple[str | None, str | None]]:
-        """Every watch's (last_check_at, next_run_at): all a daemon's start needs of
-        their states (100,000 whole states cost it a second and 40 MiB at once)."""
-        rows = self.db.driver_rows(self._select_rhythms, ())
-        return {watch_id: (last, due) for watch_id, last, due in rows}
+    def rhythms(self) -> dict[str, tuple[str, float | None, float | None]]:
+        """Every watch's (id, last_check_at, next_run_at), the two as timestamps, by id: all
+        a daemon's start needs of their states (100,000 whole states cost it a second and
+        40 MiB at once), worked out by the database (parsing 200,000 texts cost 0.3 s)."""
+        return {row[0]: row for row in self.db.driver_rows(self._select_rhythms, ())}
 
     def state_write(self, state: WatchState) -> Deferred:
         """The update of a watch's state, for the batch of a check (archive.py)."""

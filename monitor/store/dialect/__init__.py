@@ -88,6 +88,11 @@ class Dialect(ABC):
         """SQL matching `column` against one parameter holding a list (see `many`)."""
 
     @abstractmethod
+    def seconds(self, column: str) -> str:
+        """SQL of a stored timestamp (`clock.iso` text) as seconds since 1970, a float;
+        NULL stays NULL."""
+
+    @abstractmethod
     def many(self, values: list[Any]) -> Any:
         """The parameter `any_of` takes: one SQL text, however many values are asked for."""
 

@@ -56,6 +56,9 @@ class PostgreSQL(Dialect):
     def any_of(self, column: str) -> str:
         return f"{column} = ANY(%s)"
 
+    def seconds(self, column: str) -> str:
+        return f"CAST(EXTRACT(EPOCH FROM CAST({column} AS timestamptz)) AS double precision)"
+
     def many(self, values: list[Any]) -> Any:
         return values
 

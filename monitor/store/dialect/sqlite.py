@@ -74,6 +74,10 @@ class SQLite(Dialect):
     def any_of(self, column: str) -> str:
         return f"{column} IN (SELECT value FROM json_each(?))"
 
+    def seconds(self, column: str) -> str:
+        # julianday() reads the text to the millisecond; a double keeps ~40 µs of it.
+        return f"(julianday({column}) - 2440587.5) * 86400.0"
+
     def many(self, values: list[Any]) -> Any:
         return json.dumps(values)
 
