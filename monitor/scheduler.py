@@ -1,7 +1,7 @@
 """Scheduler stage: when each watch is checked, and the daemon's loop.
 
-Each watch's next due time sits in a `Timetable` (a heap), read once a second by the tick
-(an `Every` on the event loop); the outbox is delivered by another every 5 s. When a
+Each watch's next due time sits in a `Timetable` (a heap), read once a second by one
+APScheduler 3.x `AsyncIOScheduler` job, the tick; the outbox is delivered by another. When a
 watch is due is cadence.py's arithmetic (interval, centred jitter, whole-second ticks, the
 spread of first runs after a start). SIGTERM/SIGINT stop the scheduler, let running checks
 finish within a bound, and close the client and the store.
@@ -14,8 +14,9 @@ webserver.py serves the UI on a thread of its own (never on the checks' loop).
 Why not one APScheduler job per watch, as before: APScheduler's dispatch of a job (its
 job store's list kept sorted, an executor submission, events, a task wrapper) cost more
 CPU than our own work on an unchanged check, and adding 10,000 jobs (each callable
-inspected) took seconds of start-up. Its last two jobs, the tick and delivery, went in the
-14th session (see `Every`).
+inspected) took seconds of start-up. APScheduler keeps the two jobs it does well, the tick
+and delivery (`_start_jobs`: one run at a time, a late run coalesced); it is imported
+there, so `monitor check` never loads it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import logging
 import shlex
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import TYPE_CHECKING
@@ -57,12 +58,13 @@ from monitor.watchdog import Watchdog, WatchdogTimes
 from monitor.wiring import Runtime, build
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
     from monitor.webserver import ThreadedServer
 
 __all__ = [
     "TICK",
     "Daemon",
-    "Every",
     "Timetable",
     "first_run",
     "jitter_for",
@@ -154,43 +156,6 @@ class Timetable:
         heapq.heappush(self._heap, (at, next(self._order), entry))
 
 
-class Every:
-    """A coroutine function run on the event loop every `seconds` from the timestamp
-    `first`, one run at a time: a run that overruns its slots makes them one (the next
-    slot after it ends), never several in a row. A run's exception is logged; the next
-    slot runs as usual. `stop` lets a run in progress finish and starts no other.
-
-    In place of APScheduler 3, which ran the daemon's two jobs (the tick and delivery): its
-    import alone (it reads every installed package's entry points) cost a daemon's start
-    0.13 s of CPU, and it told a late delivery as a missed job in the log."""
-
-    def __init__(
-        self, seconds: float, job: Callable[[], Awaitable[None]], first: float, name: str
-    ) -> None:
-        self.seconds, self.job, self.name = seconds, job, name
-        self._stopped = asyncio.Event()
-        self._task = asyncio.ensure_future(self._run(first))
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-    async def _run(self, at: float) -> None:
-        while not self._stopped.is_set():
-            wait = at - time.time()
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), wait)
-                    return  # stopped while waiting for the slot
-            try:
-                await self.job()
-            except Exception:
-                logger.exception("%s crashed", self.name)
-            at += self.seconds
-            now = time.time()
-            if at <= now:  # overran (or the loop stalled): the next slot from now
-                at += ((now - at) // self.seconds + 1) * self.seconds
-
-
 class Daemon:
     """The long-running process: the timetable and its loop, with delivery, the watchdog,
     leases, the web endpoints and signals beside it."""
@@ -213,8 +178,8 @@ class Daemon:
         self.stopping = asyncio.Event()
         self._admission: dict[str, asyncio.Semaphore] = {}
         self._state_wanted: list[tuple[str, asyncio.Future[WatchState]]] = []
-        # The tick and delivery, while scheduled (see `Every`).
-        self._scheduler: tuple[Every, Every] | None = None
+        # APScheduler, running the tick and delivery (see `_start_jobs`).
+        self._scheduler: AsyncIOScheduler | None = None
         self._timetable = Timetable()
         # Watches whose check was started and has not ended (queued for admission or
         # running), by watch id: one due again meanwhile is not started twice.
@@ -365,7 +330,7 @@ class Daemon:
     async def _stop(self) -> None:
         logger.info("stopping: waiting up to %.0fs for running checks", self.shutdown_grace)
         # No new tick or delivery; one running ends on its own, checks get their grace.
-        self._stop_scheduler()
+        self._pause_scheduler()
         running = self.watchdog.running
         if running:
             _done, pending = await asyncio.wait(running, timeout=self.shutdown_grace)
@@ -373,6 +338,7 @@ class Daemon:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1)
+        self._stop_scheduler()
         await self._deliver()
 
     # --- scheduling ------------------------------------------------------------------------
@@ -380,19 +346,52 @@ class Daemon:
     def _start_scheduler(self) -> None:
         now = time.time()
         self._timetable = self._first_runs(now)
-        # The tick on whole seconds (see cadence.TICK); delivery at once, then every 5 s.
-        self._scheduler = (
-            Every(TICK, self._tick, (now // TICK + 1) * TICK, "the tick"),
-            Every(DELIVERY_EVERY, self._deliver, now, "alert delivery"),
-        )
         # The watches due already start now, not at the first tick (up to a second away).
         self._start_due()
         metrics.WATCHES.set(len(self.config.watch))
+        self._start_jobs()
+
+    def _start_jobs(self) -> None:
+        """The tick on whole seconds (see cadence.TICK), delivery at once and then every
+        5 s: two APScheduler jobs, each run one at a time, a late run coalesced into one and
+        never counted as missed (`misfire_grace_time=None`)."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if self.stopping.is_set() or self._scheduler is not None:
+            return
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        now = datetime.now(UTC)
+        scheduler.add_job(
+            self._tick,
+            IntervalTrigger(seconds=TICK, start_date=on_tick(now)),
+            id="__tick__",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        scheduler.add_job(
+            self._deliver,
+            IntervalTrigger(seconds=DELIVERY_EVERY),
+            id="__delivery__",
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def _pause_scheduler(self) -> None:
+        """No new tick or delivery; a running one ends on its own. (Shutting APScheduler's
+        asyncio executor down cancels what it runs at once: paused first, shut after.)"""
+        if self._scheduler is not None:
+            self._scheduler.pause()
 
     def _stop_scheduler(self) -> None:
         if self._scheduler is not None:
-            for every in self._scheduler:
-                every.stop()
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
 
     def _first_runs(self, now: float) -> Timetable:
         """The timetable of every watch's first run from `now` (see `cadence.first_run`).

@@ -10,13 +10,11 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
-
 from monitor.cadence import first_run, jitter_for, next_due, on_tick
 from monitor.check import Checker
 from monitor.config import MonitorConfig, WatchConfig, load_config
 from monitor.fetch import Fetcher
-from monitor.scheduler import Daemon, Every, Timetable
+from monitor.scheduler import Daemon, Timetable
 from monitor.sites import profile_names
 from monitor.store import CheckRecord, Store, WatchState
 from monitor.store.records import iso
@@ -127,36 +125,6 @@ def test_a_loaded_timetable_gives_what_puts_would_have_given() -> None:
         assert [w.id for w in loaded.due(moment)] == [w.id for w in put.due(moment)]
     loaded.move("w1", NOW + timedelta(seconds=500))  # an entry left behind by the move
     assert loaded.span()[1] == start + 500
-
-
-def test_every_runs_its_job_one_at_a_time_and_goes_on_after_a_failure(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    async def scenario() -> tuple[list[int], int]:
-        runs: list[int] = []  # how many runs were in progress as each began
-        running = 0
-
-        async def job() -> None:
-            nonlocal running
-            running += 1
-            runs.append(running)
-            try:
-                await asyncio.sleep(0.03)  # longer than its slots: they make one
-                if len(runs) == 2:
-                    raise RuntimeError("a run fails")
-            finally:
-                running -= 1
-
-        every = Every(0.01, job, time.time(), "the job")
-        while len(runs) < 4:
-            await asyncio.sleep(0.005)
-        every.stop()  # the run in progress ends; no other begins
-        await every._task
-        return runs, running
-
-    runs, running = asyncio.run(scenario())
-    assert runs == [1, 1, 1, 1] and running == 0
-    assert [r.getMessage() for r in caplog.records] == ["the job crashed"]
 
 
 def test_many_overdue_watches_are_spread_wider_than_a_minute() -> None:
