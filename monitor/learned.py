@@ -187,6 +187,16 @@ def learn_from_history(
     return items
 
 
+def _pairs(rows: Sequence[Mapping[str, Any]]) -> int:
+    """How many consecutive pairs of these versions (oldest first) `learn_from_history`
+    compares: both with text, the later not a baseline."""
+    return sum(
+        1
+        for a, b in pairwise(rows)
+        if a["text_sha256"] and b["text_sha256"] and b["kind"] != "baseline"
+    )
+
+
 def _changes(ta: Text, tb: Text) -> list[Change]:
     """The slots and shapes that changed from one version's text to the next."""
     na, nb = ta.normals, tb.normals
@@ -416,6 +426,11 @@ class LearnedFurniture:
         started = time.thread_time()
         items: dict[str, LearnedItem] = {}
         for rows in self.store.recent_versions(watch_id, WINDOW).values():
+            if _pairs(rows) < MIN_CHANGES:
+                # Too few consecutive pairs of texts to learn anything from: no item can
+                # have changed in MIN_CHANGES of them (see `_judge`). Reading the texts
+                # and comparing them cost most of a young statement's edit.
+                continue
             history = [
                 VersionText(
                     row["id"],

@@ -147,6 +147,11 @@ class Furniture:
         now = now_iso()
         found = {item.fingerprint: item for item in items}
         added = dropped = 0
+        cutoff = iso(_parse(now) - timedelta(seconds=keep_unseen))
+        if not items and not self._droppable(scope, scope_id, cutoff):
+            # Nothing to add, refresh or drop (a young statement's edit, most of them): no
+            # write transaction, whose commit cost more than the learning.
+            return 0, 0
         with self.db.write() as conn:
             known = conn.execute(
                 select(
@@ -161,7 +166,6 @@ class Furniture:
                 ).where(furniture.c.scope == scope, furniture.c.scope_id == scope_id)
             ).all()
             kept = {(row.kind, row.fingerprint) for row in known}
-            cutoff = iso(_parse(now) - timedelta(seconds=keep_unseen))
             seen = []
             for row in known:
                 item = found.get(row.fingerprint)
@@ -199,6 +203,25 @@ class Furniture:
                 )
                 added += 1
         return added, dropped
+
+    def _droppable(self, scope: str, scope_id: str, cutoff: str) -> bool:
+        """Whether the scope holds a learned item (not forgotten) unseen since `cutoff`."""
+        values = {"scope": scope, "scope_id": scope_id, "cutoff": cutoff}
+        return bool(self.db.prepared_rows(self._droppable_items, values))
+
+    @cached_property
+    def _droppable_items(self) -> DriverStatement:
+        return self.db.prepare(
+            select(furniture.c.id)
+            .where(
+                furniture.c.scope == bindparam("scope"),
+                furniture.c.scope_id == bindparam("scope_id"),
+                furniture.c.forgotten_at.is_(None),
+                furniture.c.seen_at <= bindparam("cutoff"),
+            )
+            .limit(1),
+            [],
+        )
 
     def forget_furniture(self, ids: Iterable[int], username: str) -> int:
         """Mark items as "not furniture" (a user's word): no longer masked, never learned
