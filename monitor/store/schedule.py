@@ -314,17 +314,24 @@ class Schedule:
         return bool(self.db.rows(query))
 
     def translations(self, watch_id: str) -> list[Row]:
-        """The other discovered watches of the same statement in other languages."""
-        group = (
-            select(discovered.c.translation_group)
-            .where(discovered.c.watch_id == watch_id)
-            .scalar_subquery()
-        )
-        return self.db.rows(
-            select(discovered.c.watch_id, discovered.c.language, discovered.c.url)
-            .where(discovered.c.translation_group == group, discovered.c.watch_id != watch_id)
-            .order_by(discovered.c.language, discovered.c.watch_id)
-        )
+        """The other discovered watches of the same statement in other languages (read for
+        every alert: prepared once, see `Database.prepared_rows`)."""
+        query = self.db.prepared("schedule: translations", _translations_query)
+        return self.db.prepared_rows(query, {"watch_id": watch_id})
+
+
+def _translations_query() -> Any:
+    watch_id: Any = bindparam("watch_id")
+    group = (
+        select(discovered.c.translation_group)
+        .where(discovered.c.watch_id == watch_id)
+        .scalar_subquery()
+    )
+    return (
+        select(discovered.c.watch_id, discovered.c.language, discovered.c.url)
+        .where(discovered.c.translation_group == group, discovered.c.watch_id != watch_id)
+        .order_by(discovered.c.language, discovered.c.watch_id)
+    )
 
 
 def _watch_state(watch_id: str, values: Any) -> WatchState:
