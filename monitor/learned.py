@@ -104,12 +104,13 @@ class Text:
     """A version's paragraphs as learning reads them, worked out once (and cached by the
     learner between learnings): normal forms, their shapes, the number of words."""
 
-    __slots__ = ("normals", "paragraphs", "shapes", "words")
+    __slots__ = ("forms", "normals", "paragraphs", "shapes", "words")
 
     def __init__(self, paragraphs: Sequence[str]) -> None:
         self.paragraphs = tuple(paragraphs)
         self.normals = [normal(p) for p in self.paragraphs]
-        self.shapes = {shape(n) for n in self.normals}
+        self.forms = [shape(n) for n in self.normals]  # each paragraph's, in order
+        self.shapes = set(self.forms)
         self.words = _words(self.paragraphs)
 
 
@@ -251,16 +252,21 @@ def _between(normals: Sequence[str], before: str | None, after: str | None) -> b
 def learn_templates(host: str, statements: Sequence[Statement]) -> list[LearnedItem]:
     """Template paragraphs of a host, from the newest versions of its statements (each
     statement once: keys repeat across watches, a generic page's is always "page")."""
-    by_language: dict[str, list[Statement]] = {}
-    for statement in statements:
-        by_language.setdefault(statement.language or "", []).append(statement)
+    return _templates(host, [(s.language, Text(s.paragraphs)) for s in statements])
+
+
+def _templates(host: str, texts: Sequence[tuple[str | None, Text]]) -> list[LearnedItem]:
+    """`learn_templates` of statements given as (language, Text): a host learns again from
+    mostly the same statements, whose Texts the learner keeps."""
+    by_language: dict[str, list[Text]] = {}
+    for language, text in texts:
+        by_language.setdefault(language or "", []).append(text)
     items = []
     for language, group in sorted(by_language.items()):
         holders: dict[str, set[int]] = {}
         examples: dict[str, str] = {}
-        for number, statement in enumerate(group):
-            for paragraph in statement.paragraphs:
-                form = shape(normal(paragraph))
+        for number, text in enumerate(group):
+            for paragraph, form in zip(text.paragraphs, text.forms, strict=True):
                 if form:
                     holders.setdefault(form, set()).add(number)
                     examples[form] = paragraph
@@ -454,7 +460,8 @@ class LearnedFurniture:
         self._host_learned[host] = time.monotonic()
         self._host_stored[host] = 0
         rows = self.store.newest_texts(host, HOST_SAMPLE)
-        items = learn_templates(host, [self._statement(row["text_sha256"]) for row in rows])
+        shas = [row["text_sha256"] for row in rows]
+        items = _templates(host, [(self._statement(sha).language, self._text(sha)) for sha in shas])
         added, dropped = self.store.store_learned("host", host, items, TEMPLATE_KEEP)
         self._host_cost[host] = self._account(started, "host", host, len(items), added, dropped)
         return items
