@@ -612,7 +612,7 @@ class Checker:
         if statement is None:
             statement = self._recent_texts.get(text_sha256)
             if statement is None:
-                statement = Statement.from_json(self.store.read_blob(text_sha256))
+                statement = Statement.archived(self.store.read_blob(text_sha256), text_sha256)
             look.texts[text_sha256] = statement
         return statement
 
