@@ -287,9 +287,10 @@ class Schedule:
 
     def announces(self, watch_id: str) -> bool:
         """Whether the watch's first version is news ("published") rather than a baseline."""
-        query = select(discovered.c.announce).where(discovered.c.watch_id == watch_id)
-        rows = self.db.rows(query, flush=False)  # not a table the batch writes
-        return bool(rows and rows[0]["announce"])
+        # Read for every new page: prepared once (see `Database.prepared_rows`).
+        query = self.db.prepared("schedule: announces", _announces_query)
+        rows = self.db.prepared_rows(query, {"watch_id": watch_id}, flush=False)
+        return bool(rows and rows[0]["announce"])  # flush=False: not a table the batch writes
 
     def outage_reported(self, watch_id: str) -> bool:
         """Whether another watch of the same family (a discovering listing and its statement
@@ -318,6 +319,10 @@ class Schedule:
         every alert: prepared once, see `Database.prepared_rows`)."""
         query = self.db.prepared("schedule: translations", _translations_query)
         return self.db.prepared_rows(query, {"watch_id": watch_id})
+
+
+def _announces_query() -> Any:
+    return select(discovered.c.announce).where(discovered.c.watch_id == bindparam("watch_id"))
 
 
 def _translations_query() -> Any:
