@@ -701,7 +701,7 @@ class Checker:
         if alert is not None:
             version.alerts.append(
                 self._alert(
-                    watch, alert.kind, change.key, shown, look.at, judged, alert.seq, alert.since
+                    look, alert.kind, change.key, shown, look.at, judged, alert.seq, alert.since
                 )
             )
         return version
@@ -720,7 +720,7 @@ class Checker:
         if shown is None:
             return []
         payload, channels = self._alert(
-            watch, plan.kind, head.key, shown, plan.observed_at, diff, plan.seq, plan.since
+            look, plan.kind, head.key, shown, plan.observed_at, diff, plan.seq, plan.since
         )
         if plan.transient:
             payload["transient"] = True
@@ -729,7 +729,7 @@ class Checker:
 
     def _alert(
         self,
-        watch: WatchConfig,
+        look: _Look,
         kind: str,
         key: str,
         shown: Statement,
@@ -740,6 +740,7 @@ class Checker:
     ) -> tuple[dict[str, Any], list[str]]:
         # A new statement carries its text, a removed one its last archived text (the
         # version before the removal, or the one it is compared with).
+        watch = look.watch
         archived = {"published": seq, "removed": since or seq - 1}.get(kind)
         payload = build_alert(
             kind,
@@ -768,6 +769,9 @@ class Checker:
                 observed_at=observed_at,
                 public_url=self.config.server.public_url,
                 zone=self.config.alerts.timezone,
+                # The page this look fetched: the statement's newest archived one, when a
+                # confirming look found the same bytes (read here, not from the archive).
+                held={_body_sha(look.result): look.result.body},
             )
         )
         return payload, watch.channels

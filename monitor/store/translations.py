@@ -16,6 +16,7 @@ stored):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -60,25 +61,32 @@ def language_versions(store: _Archive, document_id: int) -> list[LanguageVersion
 
 
 def language_versions_of(
-    store: _Archive, watch_id: str, key: str, language: str | None, url: str
+    store: _Archive,
+    watch_id: str,
+    key: str,
+    language: str | None,
+    url: str,
+    bodies: Mapping[str, bytes] | None = None,
 ) -> list[LanguageVersion]:
     """The same for a statement named by its watch and key, which the archive may not hold
     yet (an alert is built before its version is stored): its own entry, if any, is as
-    the archive has it so far."""
+    the archive has it so far. `bodies`: response bodies the caller holds, by SHA-256."""
     found = store.db.prepared_rows(
         store.db.prepared("translations: document", _document_query),
         {"watch_id": watch_id, "key": key},
     )
     this = found[0] if found else None
     if this is not None:
-        return _versions(store, this, this["id"])
+        return _versions(store, this, this["id"], bodies)
     probe = {"id": None, "watch_id": watch_id, "key": key, "language": language, "url": url}
     return _versions(store, probe, None)
 
 
-def _versions(store: _Archive, this: Row, document_id: int | None) -> list[LanguageVersion]:
+def _versions(
+    store: _Archive, this: Row, document_id: int | None, bodies: Mapping[str, bytes] | None = None
+) -> list[LanguageVersion]:
     db = store.db
-    hreflang = _by_hreflang(store, document_id)
+    hreflang = _by_hreflang(store, document_id, bodies or {})
     ids = _by_discovery(db, this) | _by_key(db, this) | set(hreflang)
     if document_id is not None:
         ids.add(document_id)
@@ -160,9 +168,12 @@ _ATTRIBUTE = re.compile(r"""([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"
 _HEAD_BYTES = 256 * 1024
 
 
-def _by_hreflang(store: _Archive, document_id: int | None) -> dict[int, str]:
+def _by_hreflang(
+    store: _Archive, document_id: int | None, bodies: Mapping[str, bytes]
+) -> dict[int, str]:
     """Documents the statement's newest archived page names as its language versions, by
-    id, with the language the page gives each (itself included, when it names itself)."""
+    id, with the language the page gives each (itself included, when it names itself);
+    the page is read from `bodies` (by SHA-256) when it is there."""
     if document_id is None:
         return {}
     rows = store.db.prepared_rows(
@@ -173,7 +184,10 @@ def _by_hreflang(store: _Archive, document_id: int | None) -> dict[int, str]:
         return {}
     newest = rows[0]
     try:
-        head = store.read_blob(newest["body_sha256"])[:_HEAD_BYTES]
+        body = bodies.get(newest["body_sha256"])
+        if body is None:
+            body = store.read_blob(newest["body_sha256"])
+        head = body[:_HEAD_BYTES]
     except Exception:  # a blob unreadable here is verify's to report, not this page's
         return {}
     languages = _alternates(head.decode("utf-8", "replace"), newest["final_url"])
