@@ -35,13 +35,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config import WatchConfig
 from monitor.diff import DiffResult, compare
 from monitor.extract import Statement
-from monitor.store import NewVersion, Store
-from monitor.store.furniture import LearnedItem, host_of
+
+if TYPE_CHECKING:  # imported where used: see `_store`
+    from monitor.config import WatchConfig
+    from monitor.store import NewVersion, Store
+    from monitor.store.furniture import LearnedItem
 
 logger = logging.getLogger("monitor.learned")
 
@@ -236,7 +238,8 @@ def _judge(
         f"{what} in {hits} of {max(stood, hits)} consecutive versions of {key} "
         f"(newest {WINDOW}); none marked significant"
     )
-    return LearnedItem(kind, _fingerprint(kind, pattern), pattern, _clip(evidence.example), reason)
+    learned_item = _store().LearnedItem
+    return learned_item(kind, _fingerprint(kind, pattern), pattern, _clip(evidence.example), reason)
 
 
 def _between(normals: Sequence[str], before: str | None, after: str | None) -> bool:
@@ -281,7 +284,9 @@ def _templates(host: str, texts: Sequence[tuple[str | None, Text]]) -> list[Lear
             pattern = {"shape": form}
             fingerprint = _fingerprint("template", pattern)
             items.append(
-                LearnedItem("template", fingerprint, pattern, _clip(examples[form]), reason)
+                _store().LearnedItem(
+                    "template", fingerprint, pattern, _clip(examples[form]), reason
+                )
             )
     return items
 
@@ -402,7 +407,7 @@ class LearnedFurniture:
         return compare_masked(self.mask(watch), old, new, watch.ignore)
 
     def mask(self, watch: WatchConfig) -> Mask:
-        host = host_of(watch.url)
+        host = _store().host_of(watch.url)
         self._learn_host_if_due(host)
         return Mask(self.store.mask_items(watch.id, host))
 
@@ -411,7 +416,7 @@ class LearnedFurniture:
         learns when a comparison next needs its templates."""
         if not versions:
             return
-        host = host_of(watch.url)
+        host = _store().host_of(watch.url)
         self._host_stored[host] = self._host_stored.get(host, 0) + len(versions)
         if any(v.kind in ("edited", "restored") for v in versions):
             try:
@@ -508,6 +513,16 @@ class LearnedFurniture:
                 spent * 1000,
             )
         return spent
+
+
+def _store() -> Any:
+    """monitor.store.furniture, imported on first use: the workers that mask and diff
+    (monitor/isolate.py) import this module, and the store's SQLAlchemy and the
+    configuration's channels cost their forkserver over half a second of CPU to import,
+    at every start of `monitor check`."""
+    from monitor.store import furniture
+
+    return furniture
 
 
 def _cached(cache: OrderedDict[str, Any], key: str, make: Callable[[], Any]) -> Any:
