@@ -32,9 +32,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from prometheus_client import Gauge
 
 from monitor.clock import parse_iso
@@ -44,6 +43,9 @@ from monitor.redact import has_userinfo
 from monitor.rounds import in_rounds
 from monitor.store import Store, iso
 from monitor.store import wayback as queue
+
+if TYPE_CHECKING:  # imported where a round runs: `monitor check` starts without it
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +192,8 @@ class Submitter:
                 SECRET_ENV,
             )
             self._told_no_keys = True
+        import httpx
+
         async with httpx.AsyncClient(
             timeout=self.archive.wayback_timeout, follow_redirects=False
         ) as client:
@@ -233,6 +237,8 @@ class Submitter:
     async def _submit(
         self, client: httpx.AsyncClient, keys: Keys, row: dict[str, Any], result: RoundResult
     ) -> None:
+        import httpx
+
         form = {"url": row["url"], "skip_first_archive": "1"}
         if row["kind"] == "removed":  # the page's error answer is the evidence
             form["capture_all"] = "1"
@@ -283,6 +289,8 @@ class Submitter:
     async def _ask(
         self, client: httpx.AsyncClient, keys: Keys, row: dict[str, Any], result: RoundResult
     ) -> None:
+        import httpx
+
         try:
             answer = await client.get(
                 f"{self._endpoint()}/save/status/{row['job_id']}",
