@@ -125,6 +125,9 @@ class VersionText:
     kind: str
     verdict: str | None
     text: Text | None
+    # The text's hash: the changes between two texts are the same whichever versions hold
+    # them (a statement back and forth, two watches of one page), learnt once.
+    text_sha256: str | None = None
 
 
 @dataclass
@@ -143,11 +146,11 @@ Change = tuple[str, Any, int, str]
 def learn_from_history(
     key: str,
     versions: Sequence[VersionText],
-    seen: dict[tuple[int, int], list[Change]] | None = None,
+    seen: dict[tuple[Any, Any], list[Change]] | None = None,
 ) -> list[LearnedItem]:
     """Slots and shapes of one statement, from its versions (oldest first). `seen` keeps
-    the changes of pairs already compared (by version ids): after an edit, learning again
-    compares only the newest pair."""
+    the changes of pairs already compared (by their texts' hashes, else version ids):
+    after an edit, learning again compares only the newest pair."""
     pairs = [
         (a, b, a.text, b.text)
         for a, b in pairwise(versions)
@@ -160,7 +163,9 @@ def learn_from_history(
     slots: dict[tuple[str | None, str | None], _Evidence] = {}
     shapes: dict[str, _Evidence] = {}
     for index, (a, b, ta, tb) in enumerate(pairs):
-        ids = (a.version_id, b.version_id)
+        ids: tuple[Any, Any] = (a.version_id, b.version_id)
+        if a.text_sha256 and b.text_sha256:
+            ids = (a.text_sha256, b.text_sha256)
         changes = seen.get(ids) if seen is not None else None
         if changes is None:
             changes = _changes(ta, tb)
@@ -190,7 +195,7 @@ def learn_from_history(
     return items
 
 
-def _pairs(rows: Sequence[Mapping[str, Any]]) -> int:
+def _pair_count(rows: Sequence[Mapping[str, Any]]) -> int:
     """How many consecutive pairs of these versions (oldest first) `learn_from_history`
     compares: both with text, the later not a baseline."""
     return sum(
@@ -389,7 +394,7 @@ class LearnedFurniture:
         self.store = store
         self._statements: OrderedDict[str, Statement] = OrderedDict()
         self._texts: OrderedDict[str, Text] = OrderedDict()
-        self._pairs: OrderedDict[tuple[int, int], list[Change]] = OrderedDict()
+        self._pairs: OrderedDict[tuple[Any, Any], list[Change]] = OrderedDict()
         self._host_learned: dict[str, float] = {}
         self._host_cost: dict[str, float] = {}
         self._host_stored: dict[str, int] = {}
@@ -437,7 +442,7 @@ class LearnedFurniture:
         started = time.thread_time()
         items: dict[str, LearnedItem] = {}
         for rows in self.store.recent_versions(watch_id, WINDOW).values():
-            if _pairs(rows) < MIN_CHANGES:
+            if _pair_count(rows) < MIN_CHANGES:
                 # Too few consecutive pairs of texts to learn anything from: no item can
                 # have changed in MIN_CHANGES of them (see `_judge`). Reading the texts
                 # and comparing them cost most of a young statement's edit.
@@ -449,6 +454,7 @@ class LearnedFurniture:
                     row["kind"],
                     row["verdict"],
                     self._text(row["text_sha256"]) if row["text_sha256"] else None,
+                    row["text_sha256"],
                 )
                 for row in rows
             ]
