@@ -76,20 +76,36 @@ class Furniture:
     def newest_texts(self, host: str, limit: int) -> list[Row]:
         """The newest version with text of each statement on this host (not removed), for
         the `limit` statements that changed most recently, newest first: watch_id, key,
-        version_id, text_sha256. One grouped query: the host may have thousands."""
-        newest = func.max(version.c.id).label("version_id")
+        version_id, text_sha256. One query: the host may have thousands.
+
+        Each statement's newest version with text is found from the end of its (document_id,
+        seq) index, not as the largest id among all its versions: grouping every version of
+        the host cost 35 ms at 100,000 versions, and grew with the archive. (A statement's
+        versions are numbered in the order they are inserted, so its highest seq has its
+        highest id.)"""
+        newest = (
+            select(version.c.id)
+            .where(version.c.document_id == document.c.id, version.c.text_sha256.is_not(None))
+            .order_by(version.c.seq.desc())
+            .limit(1)
+            .correlate(document)
+            .scalar_subquery()
+        )
         on_host = or_(
             watch.c.url.like(f"http://{host}/%"),
             watch.c.url.like(f"https://{host}/%"),
             watch.c.url.in_([f"http://{host}", f"https://{host}"]),
         )
-        rows = self.db.rows(
-            select(document.c.watch_id, document.c.key, watch.c.url, newest)
+        statements = (
+            select(document.c.watch_id, document.c.key, watch.c.url, newest.label("version_id"))
             .join(watch, watch.c.id == document.c.watch_id)
-            .join(version, version.c.document_id == document.c.id)
-            .where(on_host, document.c.removed_at.is_(None), version.c.text_sha256.is_not(None))
-            .group_by(document.c.id, document.c.watch_id, document.c.key, watch.c.url)
-            .order_by(newest.desc())
+            .where(on_host, document.c.removed_at.is_(None))
+            .subquery()
+        )
+        rows = self.db.rows(
+            select(statements)
+            .where(statements.c.version_id.is_not(None))
+            .order_by(statements.c.version_id.desc())
             .limit(limit)
         )
         rows = [row for row in rows if host_of(row["url"]) == host]
