@@ -83,14 +83,8 @@ class Furniture:
         the host cost 35 ms at 100,000 versions, and grew with the archive. (A statement's
         versions are numbered in the order they are inserted, so its highest seq has its
         highest id.)"""
-        newest = (
-            select(version.c.id)
-            .where(version.c.document_id == document.c.id, version.c.text_sha256.is_not(None))
-            .order_by(version.c.seq.desc())
-            .limit(1)
-            .correlate(document)
-            .scalar_subquery()
-        )
+        with_text = and_(version.c.document_id == document.c.id, version.c.text_sha256.is_not(None))
+        newest = _last(version.c.id, version.c.seq, document, with_text)
         on_host = or_(
             watch.c.url.like(f"http://{host}/%"),
             watch.c.url.like(f"https://{host}/%"),
@@ -262,17 +256,19 @@ def _parse(moment: str) -> datetime:
     return parse_iso(moment).astimezone(UTC)
 
 
+def _last(column: Any, order: Any, outer: Any, where: Any) -> Any:
+    """`column` of the last row (by `order`) that `where` finds for a row of `outer`: a
+    correlated subquery that an index on (the correlation, `order`) answers from its end."""
+    return (
+        select(column).where(where).order_by(order.desc()).limit(1).correlate(outer)
+    ).scalar_subquery()
+
+
 def _recent_versions_query() -> Any:
     """Per statement of a watch (`watch_id`), its versions from its (`skip` + 1)-th newest
     on, with the newest verdict people gave each (see `Furniture.recent_versions`)."""
-    newest_verdict = (
-        select(annotation.c.verdict)
-        .where(annotation.c.version_id == version.c.id, annotation.c.verdict.is_not(None))
-        .order_by(annotation.c.id.desc())
-        .limit(1)
-        .correlate(version)
-        .scalar_subquery()
-    )
+    judged = and_(annotation.c.version_id == version.c.id, annotation.c.verdict.is_not(None))
+    newest_verdict = _last(annotation.c.verdict, annotation.c.id, version, judged)
     # The seq of each statement's `limit`-th newest version, found from the end of the
     # (document_id, seq) index: ranking every version of the watch (a window function)
     # cost in proportion to its whole history on every edit.
