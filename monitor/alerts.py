@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -159,12 +159,14 @@ def language_fields(
     observed_at: str,
     public_url: str | None,
     zone: str = "UTC",
+    held: Mapping[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """The statement's other language versions as an alert names them (`translations`:
     each one's watch, key, language, URL, latest kind and since when, and its page in our
     UI) and how they stand against this change (`divergence`: "edited in Russian; English
-    and Kazakh unchanged since 3 Dec"); empty for a statement in one language."""
-    versions = language_versions_of(store, watch_id, key, language, url)
+    and Kazakh unchanged since 3 Dec"); empty for a statement in one language. `held`:
+    response bodies the caller holds, by SHA-256 (not read again from the archive)."""
+    versions = language_versions_of(store, watch_id, key, language, url, held)
     others = [v for v in versions if (v.watch_id, v.key) != (watch_id, key)]
     translations: list[dict[str, Any]] = [
         {

@@ -37,7 +37,7 @@ from monitor.extract import (
 from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators, split_url
 from monitor.hostpool import admitted_per_host, per_host
 from monitor.isolate import InlineWork, Work, WorkFailed, read_answer, statement_hashes
-from monitor.learned import LearnedFurniture, compare_masked
+from monitor.learned import LearnedFurniture, Mask, compare_masked
 from monitor.screenshots import Screenshotter
 from monitor.sites import get_profile
 from monitor.store import (
@@ -59,8 +59,11 @@ logger = logging.getLogger("monitor.check")
 _CONFIRM_ROUNDS = 3
 # A statement's newest versions read for a decision about its head (see `_history`).
 _HISTORY_NEWEST = 8
-# Texts and comparisons of the newest versions kept for their confirming look.
+# Texts and comparisons of the newest versions kept for their confirming look. Comparisons
+# are small (the changed sentences), so many more of them are kept: a cycle that edits
+# hundreds of pages reaches their confirming looks only after all of their first ones.
 _RECENT = 128
+_RECENT_DIFFS = 4096
 
 Alerts = list[tuple[dict[str, Any], list[str]]]
 
@@ -146,7 +149,7 @@ class Checker:
         # confirms them a few seconds later: it compares the same two texts again, and read
         # each from the archive (a blob read, zstd and JSON) once more.
         self._recent_texts: _Recent[str, Statement] = _Recent(_RECENT)
-        self._recent_diffs: _Recent[tuple[Any, ...], DiffResult] = _Recent(_RECENT)
+        self._recent_diffs: _Recent[tuple[Any, ...], DiffResult] = _Recent(_RECENT_DIFFS)
         self.furniture = LearnedFurniture(store)
         self.attachments = AttachmentReader(store, fetcher, self.work)
         self.screenshots = Screenshotter(store, browser, self.work)
@@ -628,7 +631,7 @@ class Checker:
         if statement is None:
             statement = self._recent_texts.get(text_sha256)
             if statement is None:
-                statement = Statement.from_json(self.store.read_blob(text_sha256))
+                statement = Statement.archived(self.store.read_blob(text_sha256), text_sha256)
             look.texts[text_sha256] = statement
         return statement
 
@@ -717,7 +720,7 @@ class Checker:
         if alert is not None:
             version.alerts.append(
                 self._alert(
-                    watch, alert.kind, change.key, shown, look.at, judged, alert.seq, alert.since
+                    look, alert.kind, change.key, shown, look.at, judged, alert.seq, alert.since
                 )
             )
         return version
@@ -730,14 +733,13 @@ class Checker:
         plan = decide.release(settled, self._history(look, head))
         if plan is None:
             return []
-        old = self._text(look, plan.stood)
         new = self._text(look, head.text_sha256)
-        diff = await self._compare(watch, old, new)
-        shown = new or old
+        diff = await self._compare_with(look, watch, plan.stood, new)
+        shown = new or self._text(look, plan.stood)
         if shown is None:
             return []
         payload, channels = self._alert(
-            watch, plan.kind, head.key, shown, plan.observed_at, diff, plan.seq, plan.since
+            look, plan.kind, head.key, shown, plan.observed_at, diff, plan.seq, plan.since
         )
         if plan.transient:
             payload["transient"] = True
@@ -746,7 +748,7 @@ class Checker:
 
     def _alert(
         self,
-        watch: WatchConfig,
+        look: _Look,
         kind: str,
         key: str,
         shown: Statement,
@@ -757,6 +759,7 @@ class Checker:
     ) -> tuple[dict[str, Any], list[str]]:
         # A new statement carries its text, a removed one its last archived text (the
         # version before the removal, or the one it is compared with).
+        watch = look.watch
         archived = {"published": seq, "removed": since or seq - 1}.get(kind)
         payload = build_alert(
             kind,
@@ -785,6 +788,9 @@ class Checker:
                 observed_at=observed_at,
                 public_url=self.config.server.public_url,
                 zone=self.config.alerts.timezone,
+                # The page this look fetched: the statement's newest archived one, when a
+                # confirming look found the same bytes (read here, not from the archive).
+                held={_body_sha(look.result): look.result.body},
             )
         )
         return payload, watch.channels
@@ -820,8 +826,27 @@ class Checker:
 
     # --- learned furniture (monitor/learned.py): its only two touches on a check --------------
 
+    async def _compare_with(
+        self, look: _Look, watch: WatchConfig, old_sha256: str | None, new: Statement | None
+    ) -> DiffResult:
+        """`_compare` of an archived text (by its hash) with `new`: the archived text is
+        read only when this comparison is not one of the recent ones (a confirming look
+        compares the texts its first look did; reading and diffing them again was a
+        third of a changed page's CPU)."""
+        if old_sha256 is not None and new is not None:
+            mask = self.furniture.mask(watch)
+            known = self._recent_diffs.get(_diff_key(watch, mask, old_sha256, new.sha256))
+            if known is not None:
+                return known
+            return await self._compare(watch, self._text(look, old_sha256), new, mask)
+        return await self._compare(watch, self._text(look, old_sha256), new)
+
     async def _compare(
-        self, watch: WatchConfig, old: Statement | None, new: Statement | None
+        self,
+        watch: WatchConfig,
+        old: Statement | None,
+        new: Statement | None,
+        mask: Mask | None = None,
     ) -> DiffResult:
         """Whether and how a change counts: the diff with the watch's ignore rules and its
         and its host's learned furniture masked on both sides (the archive keeps
@@ -834,8 +859,9 @@ class Checker:
         if old is None or new is None:
             diff = compare(old, new, watch.ignore)
         else:
-            mask = self.furniture.mask(watch)
-            key = (old.sha256, new.sha256, mask.key(), tuple(watch.ignore))
+            if mask is None:
+                mask = self.furniture.mask(watch)
+            key = _diff_key(watch, mask, old.sha256, new.sha256)
             known = self._recent_diffs.get(key)
             if known is not None:
                 return known  # its problems were told when it was worked out
@@ -879,6 +905,11 @@ class _Recent(Generic[K, V]):
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
+
+
+def _diff_key(watch: WatchConfig, mask: Mask, old_sha256: str, new_sha256: str) -> tuple[Any, ...]:
+    """What decides a comparison of two texts: they, the mask and the watch's ignore rules."""
+    return (old_sha256, new_sha256, mask.key(), tuple(watch.ignore))
 
 
 def _log_versions(watch: WatchConfig, versions: list[NewVersion]) -> None:

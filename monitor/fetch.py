@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from monitor.charset import decode_body
-from monitor.config import FetchConfig
 from monitor.tls import TlsInfo
 from monitor.transports import Transport, open_transport
 
@@ -40,6 +39,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from protego import Protego
+
+    from monitor.config import FetchConfig  # the workers that read pages never need it
 
 # Transient answers worth retrying; any other 4xx is the server's considered reply.
 _RETRY_STATUSES = {429, 502, 503, 504}

@@ -35,14 +35,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config import WatchConfig
 from monitor.diff import DiffResult, compare
 from monitor.extract import Statement
-from monitor.store import NewVersion, Store
-from monitor.store.furniture import LearnedItem, host_of
-from monitor.store.records import FurnitureRow
+
+if TYPE_CHECKING:  # imported where used: see `_store`
+    from monitor.config import WatchConfig
+    from monitor.store import NewVersion, Store
+    from monitor.store.furniture import LearnedItem
+    from monitor.store.records import FurnitureRow
 
 logger = logging.getLogger("monitor.learned")
 
@@ -105,12 +107,13 @@ class Text:
     """A version's paragraphs as learning reads them, worked out once (and cached by the
     learner between learnings): normal forms, their shapes, the number of words."""
 
-    __slots__ = ("normals", "paragraphs", "shapes", "words")
+    __slots__ = ("forms", "normals", "paragraphs", "shapes", "words")
 
     def __init__(self, paragraphs: Sequence[str]) -> None:
         self.paragraphs = tuple(paragraphs)
         self.normals = [normal(p) for p in self.paragraphs]
-        self.shapes = {shape(n) for n in self.normals}
+        self.forms = [shape(n) for n in self.normals]  # each paragraph's, in order
+        self.shapes = set(self.forms)
         self.words = _words(self.paragraphs)
 
 
@@ -123,6 +126,9 @@ class VersionText:
     kind: str
     verdict: str | None
     text: Text | None
+    # The text's hash: the changes between two texts are the same whichever versions hold
+    # them (a statement back and forth, two watches of one page), learnt once.
+    text_sha256: str | None = None
 
 
 @dataclass
@@ -141,11 +147,11 @@ Change = tuple[str, Any, int, str]
 def learn_from_history(
     key: str,
     versions: Sequence[VersionText],
-    seen: dict[tuple[int, int], list[Change]] | None = None,
+    seen: dict[tuple[Any, Any], list[Change]] | None = None,
 ) -> list[LearnedItem]:
     """Slots and shapes of one statement, from its versions (oldest first). `seen` keeps
-    the changes of pairs already compared (by version ids): after an edit, learning again
-    compares only the newest pair."""
+    the changes of pairs already compared (by their texts' hashes, else version ids):
+    after an edit, learning again compares only the newest pair."""
     pairs = [
         (a, b, a.text, b.text)
         for a, b in pairwise(versions)
@@ -158,7 +164,9 @@ def learn_from_history(
     slots: dict[tuple[str | None, str | None], _Evidence] = {}
     shapes: dict[str, _Evidence] = {}
     for index, (a, b, ta, tb) in enumerate(pairs):
-        ids = (a.version_id, b.version_id)
+        ids: tuple[Any, Any] = (a.version_id, b.version_id)
+        if a.text_sha256 and b.text_sha256:
+            ids = (a.text_sha256, b.text_sha256)
         changes = seen.get(ids) if seen is not None else None
         if changes is None:
             changes = _changes(ta, tb)
@@ -186,6 +194,16 @@ def learn_from_history(
         if item is not None:
             items.append(item)
     return items
+
+
+def _pair_count(rows: Sequence[Mapping[str, Any]]) -> int:
+    """How many consecutive pairs of these versions (oldest first) `learn_from_history`
+    compares: both with text, the later not a baseline."""
+    return sum(
+        1
+        for a, b in pairwise(rows)
+        if a["text_sha256"] and b["text_sha256"] and b["kind"] != "baseline"
+    )
 
 
 def _changes(ta: Text, tb: Text) -> list[Change]:
@@ -226,7 +244,8 @@ def _judge(
         f"{what} in {hits} of {max(stood, hits)} consecutive versions of {key} "
         f"(newest {WINDOW}); none marked significant"
     )
-    return LearnedItem(kind, _fingerprint(kind, pattern), pattern, _clip(evidence.example), reason)
+    learned_item = _store().LearnedItem
+    return learned_item(kind, _fingerprint(kind, pattern), pattern, _clip(evidence.example), reason)
 
 
 def _between(normals: Sequence[str], before: str | None, after: str | None) -> bool:
@@ -242,16 +261,21 @@ def _between(normals: Sequence[str], before: str | None, after: str | None) -> b
 def learn_templates(host: str, statements: Sequence[Statement]) -> list[LearnedItem]:
     """Template paragraphs of a host, from the newest versions of its statements (each
     statement once: keys repeat across watches, a generic page's is always "page")."""
-    by_language: dict[str, list[Statement]] = {}
-    for statement in statements:
-        by_language.setdefault(statement.language or "", []).append(statement)
+    return _templates(host, [(s.language, Text(s.paragraphs)) for s in statements])
+
+
+def _templates(host: str, texts: Sequence[tuple[str | None, Text]]) -> list[LearnedItem]:
+    """`learn_templates` of statements given as (language, Text): a host learns again from
+    mostly the same statements, whose Texts the learner keeps."""
+    by_language: dict[str, list[Text]] = {}
+    for language, text in texts:
+        by_language.setdefault(language or "", []).append(text)
     items = []
     for language, group in sorted(by_language.items()):
         holders: dict[str, set[int]] = {}
         examples: dict[str, str] = {}
-        for number, statement in enumerate(group):
-            for paragraph in statement.paragraphs:
-                form = shape(normal(paragraph))
+        for number, text in enumerate(group):
+            for paragraph, form in zip(text.paragraphs, text.forms, strict=True):
                 if form:
                     holders.setdefault(form, set()).add(number)
                     examples[form] = paragraph
@@ -266,7 +290,9 @@ def learn_templates(host: str, statements: Sequence[Statement]) -> list[LearnedI
             pattern = {"shape": form}
             fingerprint = _fingerprint("template", pattern)
             items.append(
-                LearnedItem("template", fingerprint, pattern, _clip(examples[form]), reason)
+                _store().LearnedItem(
+                    "template", fingerprint, pattern, _clip(examples[form]), reason
+                )
             )
     return items
 
@@ -369,7 +395,7 @@ class LearnedFurniture:
         self.store = store
         self._statements: OrderedDict[str, Statement] = OrderedDict()
         self._texts: OrderedDict[str, Text] = OrderedDict()
-        self._pairs: OrderedDict[tuple[int, int], list[Change]] = OrderedDict()
+        self._pairs: OrderedDict[tuple[Any, Any], list[Change]] = OrderedDict()
         self._host_learned: dict[str, float] = {}
         self._host_cost: dict[str, float] = {}
         self._host_stored: dict[str, int] = {}
@@ -387,7 +413,7 @@ class LearnedFurniture:
         return compare_masked(self.mask(watch), old, new, watch.ignore)
 
     def mask(self, watch: WatchConfig) -> Mask:
-        host = host_of(watch.url)
+        host = _store().host_of(watch.url)
         self._learn_host_if_due(host)
         return Mask(self.store.mask_items(watch.id, host))
 
@@ -396,7 +422,7 @@ class LearnedFurniture:
         learns when a comparison next needs its templates."""
         if not versions:
             return
-        host = host_of(watch.url)
+        host = _store().host_of(watch.url)
         self._host_stored[host] = self._host_stored.get(host, 0) + len(versions)
         if any(v.kind in ("edited", "restored") for v in versions):
             try:
@@ -417,6 +443,11 @@ class LearnedFurniture:
         started = time.thread_time()
         items: dict[str, LearnedItem] = {}
         for rows in self.store.recent_versions(watch_id, WINDOW).values():
+            if _pair_count(rows) < MIN_CHANGES:
+                # Too few consecutive pairs of texts to learn anything from: no item can
+                # have changed in MIN_CHANGES of them (see `_judge`). Reading the texts
+                # and comparing them cost most of a young statement's edit.
+                continue
             history = [
                 VersionText(
                     row["id"],
@@ -424,6 +455,7 @@ class LearnedFurniture:
                     row["kind"],
                     row["verdict"],
                     self._text(row["text_sha256"]) if row["text_sha256"] else None,
+                    row["text_sha256"],
                 )
                 for row in rows
             ]
@@ -440,7 +472,8 @@ class LearnedFurniture:
         self._host_learned[host] = time.monotonic()
         self._host_stored[host] = 0
         rows = self.store.newest_texts(host, HOST_SAMPLE)
-        items = learn_templates(host, [self._statement(row["text_sha256"]) for row in rows])
+        shas = [row["text_sha256"] for row in rows]
+        items = _templates(host, [(self._statement(sha).language, self._text(sha)) for sha in shas])
         added, dropped = self.store.store_learned("host", host, items, TEMPLATE_KEEP)
         self._host_cost[host] = self._account(started, "host", host, len(items), added, dropped)
         return items
@@ -487,6 +520,16 @@ class LearnedFurniture:
                 spent * 1000,
             )
         return spent
+
+
+def _store() -> Any:
+    """monitor.store.furniture, imported on first use: the workers that mask and diff
+    (monitor/isolate.py) import this module, and the store's SQLAlchemy and the
+    configuration's channels cost their forkserver over half a second of CPU to import,
+    at every start of `monitor check`."""
+    from monitor.store import furniture
+
+    return furniture
 
 
 def _cached(cache: OrderedDict[str, Any], key: str, make: Callable[[], Any]) -> Any:

@@ -45,7 +45,7 @@ from monitor.store import Store, iso
 from monitor.store import wayback as queue
 from monitor.store.records import DueCopyRow
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where a round runs: `monitor check` starts without it
     import httpx
 
 logger = logging.getLogger(__name__)
@@ -238,6 +238,8 @@ class Submitter:
     async def _submit(
         self, client: httpx.AsyncClient, keys: Keys, row: DueCopyRow, result: RoundResult
     ) -> None:
+        import httpx
+
         form = {"url": row["url"], "skip_first_archive": "1"}
         if row["kind"] == "removed":  # the page's error answer is the evidence
             form["capture_all"] = "1"
@@ -247,7 +249,6 @@ class Submitter:
             # what that lets through is refused again by the check below).
             age = self.clock() - _parse_iso(row["observed_at"])
             form["if_not_archived_within"] = f"{max(1, int(age.total_seconds() // 60))}m"
-        import httpx
 
         try:
             answer = await client.post(

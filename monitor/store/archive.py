@@ -128,12 +128,13 @@ class Archive:
 
     def _register(self, conn: Connection, staged: StagedBlob) -> None:
         conn.execute(
-            insert_ignore(conn, blob).values(
-                sha256=staged.sha256,
-                size=staged.size,
-                stored_size=staged.stored_size,
-                media_type=staged.media_type,
-            )
+            insert_ignore(conn, blob),
+            {
+                "sha256": staged.sha256,
+                "size": staged.size,
+                "stored_size": staged.stored_size,
+                "media_type": staged.media_type,
+            },
         )
         self.blobs.attach(conn, staged)
 
@@ -226,24 +227,27 @@ class Archive:
         if request_body is not None:
             self._register(conn, request_body)
         server_date = next((v for k, v in record.headers if k.lower() == "date"), None)
+        # Values as parameters of one statement built once, not a statement built with
+        # them (its construction and cache key cost more than SQLite's insert).
         result = conn.execute(
-            response.insert().values(
-                watch_id=watch_id,
-                requested_at=record.requested_at,
-                method=record.method,
-                url=record.url,
-                final_url=record.final_url,
-                status=record.status,
-                http_version=record.http_version,
-                request_headers=json.dumps(record.request_headers, ensure_ascii=False),
-                request_body=request_body.sha256 if request_body else None,
-                headers=json.dumps(record.headers, ensure_ascii=False),
-                redirects=json.dumps(record.redirects),
-                server_date=server_date,
-                body_sha256=body.sha256,
-                body_size=body.size,
+            _statements().insert_response,
+            {
+                "watch_id": watch_id,
+                "requested_at": record.requested_at,
+                "method": record.method,
+                "url": record.url,
+                "final_url": record.final_url,
+                "status": record.status,
+                "http_version": record.http_version,
+                "request_headers": json.dumps(record.request_headers, ensure_ascii=False),
+                "request_body": request_body.sha256 if request_body else None,
+                "headers": json.dumps(record.headers, ensure_ascii=False),
+                "redirects": json.dumps(record.redirects),
+                "server_date": server_date,
+                "body_sha256": body.sha256,
+                "body_size": body.size,
                 **response_columns(conn, record.tls, record.requested_at),
-            )
+            },
         )
         return inserted_id(result)
 
@@ -547,6 +551,9 @@ class _Statements:
     update_document: Any
     update_watch: Any
     insert_version: Any
+    insert_document: Any
+    insert_response: Any
+    settle_version: Any
 
 
 @cache
@@ -562,6 +569,11 @@ def _statements() -> _Statements:
         update_document=document.update().where(document.c.id == bindparam("doc")),
         update_watch=watch.update().where(watch.c.id == bindparam("watch_id")),
         insert_version=version.insert(),
+        insert_document=document.insert(),
+        insert_response=response.insert(),
+        settle_version=version.update()
+        .where(version.c.id == bindparam("version_id"), version.c.confirmation == "pending")
+        .values(confirmation=bindparam("verdict")),
     )
 
 
@@ -583,12 +595,13 @@ def _document_for(conn: Connection, check: CheckRecord, new: NewVersion) -> tupl
     if found is not None:
         return int(found[0]), found[1]
     result = conn.execute(
-        document.insert().values(
-            watch_id=check.watch_id,
-            key=new.key,
-            first_seen=check.at,
+        _statements().insert_document,
+        {
+            "watch_id": check.watch_id,
+            "key": new.key,
+            "first_seen": check.at,
             **_document_fields(check, new),
-        )
+        },
     )
     return inserted_id(result), None
 
@@ -598,9 +611,7 @@ def _settle(conn: Connection, watch_id: str, settled: Settlement, at: str) -> No
     still pending is settled: two looks racing to confirm it alert once."""
     for version_id, verdict in settled.verdicts.items():
         changed = conn.execute(
-            version.update()
-            .where(version.c.id == version_id, version.c.confirmation == "pending")
-            .values(confirmation=verdict)
+            _statements().settle_version, {"version_id": version_id, "verdict": verdict}
         ).rowcount
         if not changed:
             continue

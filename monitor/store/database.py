@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
@@ -88,6 +88,7 @@ class Database:
         # directory, a lost server), by kind: (the error, since when). A kind is cleared by
         # its own next success: checks' rows may still fit on a disk too full for a page.
         self._write_failures: dict[str, tuple[str, str]] = {}
+        self._prepared: dict[str, DriverStatement] = {}
         try:
             self._conn = self.engine.connect()
             with self.write() as conn:
@@ -103,6 +104,14 @@ class Database:
     def prepare(self, core: Any, columns: list[str]) -> DriverStatement:
         """A statement for the driver's connection (`defer`)."""
         return DriverStatement(core, self.engine.dialect, columns)
+
+    def prepared(self, name: str, make: Callable[[], Any]) -> DriverStatement:
+        """The query `make` builds (a select with bind parameters), prepared once for this
+        database under `name`: for readers that are functions, not objects holding it."""
+        statement = self._prepared.get(name)
+        if statement is None:
+            statement = self._prepared[name] = self.prepare(make(), [])
+        return statement
 
     # --- transactions --------------------------------------------------------------------
 

@@ -25,20 +25,26 @@ def insert_alert(
     at: str,
 ) -> None:
     """An alert and one delivery per channel, in the caller's transaction (a check's)."""
+    # Values as parameters of statements built once (see archive.py's `_statements`).
     result = conn.execute(
-        alert.insert().values(
-            watch_id=watch_id,
-            version_id=version_id,
-            kind=payload["kind"],
-            created_at=at,
-            payload=json.dumps(payload, ensure_ascii=False),
-        )
+        _INSERT_ALERT,
+        {
+            "watch_id": watch_id,
+            "version_id": version_id,
+            "kind": payload["kind"],
+            "created_at": at,
+            "payload": json.dumps(payload, ensure_ascii=False),
+        },
     )
     alert_id = inserted_id(result)
     for channel in channels:
         conn.execute(
-            delivery.insert().values(alert_id=alert_id, channel=channel, next_attempt_at=at)
+            _INSERT_DELIVERY, {"alert_id": alert_id, "channel": channel, "next_attempt_at": at}
         )
+
+
+_INSERT_ALERT = alert.insert()
+_INSERT_DELIVERY = delivery.insert()
 
 
 class Outbox:

@@ -329,9 +329,10 @@ class Schedule:
 
     def announces(self, watch_id: str) -> bool:
         """Whether the watch's first version is news ("published") rather than a baseline."""
-        query = select(discovered.c.announce).where(discovered.c.watch_id == watch_id)
-        rows = self.db.rows(query, flush=False)  # not a table the batch writes
-        return bool(rows and rows[0]["announce"])
+        # Read for every new page: prepared once (see `Database.prepared_rows`).
+        query = self.db.prepared("schedule: announces", _announces_query)
+        rows = self.db.prepared_rows(query, {"watch_id": watch_id}, flush=False)
+        return bool(rows and rows[0]["announce"])  # flush=False: not a table the batch writes
 
     def outage_reported(self, watch_id: str) -> bool:
         """Whether another watch of the same family (a discovering listing and its statement
@@ -356,20 +357,28 @@ class Schedule:
         return bool(self.db.rows(query))
 
     def translations(self, watch_id: str) -> list[TranslationRow]:
-        """The other discovered watches of the same statement in other languages."""
-        group = (
-            select(discovered.c.translation_group)
-            .where(discovered.c.watch_id == watch_id)
-            .scalar_subquery()
-        )
-        return cast(
-            "list[TranslationRow]",
-            self.db.rows(
-                select(discovered.c.watch_id, discovered.c.language, discovered.c.url)
-                .where(discovered.c.translation_group == group, discovered.c.watch_id != watch_id)
-                .order_by(discovered.c.language, discovered.c.watch_id)
-            ),
-        )
+        """The other discovered watches of the same statement in other languages (read for
+        every alert: prepared once, see `Database.prepared_rows`)."""
+        query = self.db.prepared("schedule: translations", _translations_query)
+        return cast("list[TranslationRow]", self.db.prepared_rows(query, {"watch_id": watch_id}))
+
+
+def _announces_query() -> Any:
+    return select(discovered.c.announce).where(discovered.c.watch_id == bindparam("watch_id"))
+
+
+def _translations_query() -> Any:
+    watch_id: Any = bindparam("watch_id")
+    group = (
+        select(discovered.c.translation_group)
+        .where(discovered.c.watch_id == watch_id)
+        .scalar_subquery()
+    )
+    return (
+        select(discovered.c.watch_id, discovered.c.language, discovered.c.url)
+        .where(discovered.c.translation_group == group, discovered.c.watch_id != watch_id)
+        .order_by(discovered.c.language, discovered.c.watch_id)
+    )
 
 
 def _watch_state(watch_id: str, values: Any) -> WatchState:

@@ -16,11 +16,12 @@ stored):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from monitor.store.database import Database, Row
 from monitor.store.schema import discovered, document, response, version
@@ -60,23 +61,32 @@ def language_versions(store: _Archive, document_id: int) -> list[LanguageVersion
 
 
 def language_versions_of(
-    store: _Archive, watch_id: str, key: str, language: str | None, url: str
+    store: _Archive,
+    watch_id: str,
+    key: str,
+    language: str | None,
+    url: str,
+    bodies: Mapping[str, bytes] | None = None,
 ) -> list[LanguageVersion]:
     """The same for a statement named by its watch and key, which the archive may not hold
     yet (an alert is built before its version is stored): its own entry, if any, is as
-    the archive has it so far."""
-    this = store.db.row(
-        select(document).where(document.c.watch_id == watch_id, document.c.key == key)
+    the archive has it so far. `bodies`: response bodies the caller holds, by SHA-256."""
+    found = store.db.prepared_rows(
+        store.db.prepared("translations: document", _document_query),
+        {"watch_id": watch_id, "key": key},
     )
+    this = found[0] if found else None
     if this is not None:
-        return _versions(store, this, this["id"])
+        return _versions(store, this, this["id"], bodies)
     probe = {"id": None, "watch_id": watch_id, "key": key, "language": language, "url": url}
     return _versions(store, probe, None)
 
 
-def _versions(store: _Archive, this: Row, document_id: int | None) -> list[LanguageVersion]:
+def _versions(
+    store: _Archive, this: Row, document_id: int | None, bodies: Mapping[str, bytes] | None = None
+) -> list[LanguageVersion]:
     db = store.db
-    hreflang = _by_hreflang(store, document_id)
+    hreflang = _by_hreflang(store, document_id, bodies or {})
     ids = _by_discovery(db, this) | _by_key(db, this) | set(hreflang)
     if document_id is not None:
         ids.add(document_id)
@@ -98,14 +108,36 @@ def _rather(item: LanguageVersion, held: LanguageVersion, document_id: int | Non
 
 
 def _by_discovery(db: Database, this: Row) -> set[int]:
+    query = db.prepared("translations: by discovery", _by_discovery_query)
+    return {row["id"] for row in db.prepared_rows(query, {"watch_id": this["watch_id"]})}
+
+
+# Read for every alert (an alert names the statement's other language versions): prepared
+# once, run on the driver (see `Database.prepared_rows`).
+def _document_query() -> Any:
+    return select(document).where(
+        document.c.watch_id == bindparam("watch_id"), document.c.key == bindparam("key")
+    )
+
+
+def _by_discovery_query() -> Any:
     group = (
         select(discovered.c.translation_group)
-        .where(discovered.c.watch_id == this["watch_id"])
+        .where(discovered.c.watch_id == bindparam("watch_id"))
         .scalar_subquery()
     )
     watches = select(discovered.c.watch_id).where(discovered.c.translation_group == group)
-    query = select(document.c.id).where(document.c.watch_id.in_(watches))
-    return {row["id"] for row in db.rows(query)}
+    return select(document.c.id).where(document.c.watch_id.in_(watches))
+
+
+def _newest_response_query() -> Any:
+    return (
+        select(response.c.body_sha256, response.c.final_url)
+        .join(version, version.c.response_id == response.c.id)
+        .where(version.c.document_id == bindparam("document_id"))
+        .order_by(version.c.seq.desc())
+        .limit(1)
+    )
 
 
 def _by_key(db: Database, this: Row) -> set[int]:
@@ -136,22 +168,26 @@ _ATTRIBUTE = re.compile(r"""([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"
 _HEAD_BYTES = 256 * 1024
 
 
-def _by_hreflang(store: _Archive, document_id: int | None) -> dict[int, str]:
+def _by_hreflang(
+    store: _Archive, document_id: int | None, bodies: Mapping[str, bytes]
+) -> dict[int, str]:
     """Documents the statement's newest archived page names as its language versions, by
-    id, with the language the page gives each (itself included, when it names itself)."""
+    id, with the language the page gives each (itself included, when it names itself);
+    the page is read from `bodies` (by SHA-256) when it is there."""
     if document_id is None:
         return {}
-    newest = store.db.row(
-        select(response.c.body_sha256, response.c.final_url)
-        .join(version, version.c.response_id == response.c.id)
-        .where(version.c.document_id == document_id)
-        .order_by(version.c.seq.desc())
-        .limit(1)
+    rows = store.db.prepared_rows(
+        store.db.prepared("translations: newest response", _newest_response_query),
+        {"document_id": document_id},
     )
-    if newest is None:
+    if not rows:
         return {}
+    newest = rows[0]
     try:
-        head = store.read_blob(newest["body_sha256"])[:_HEAD_BYTES]
+        body = bodies.get(newest["body_sha256"])
+        if body is None:
+            body = store.read_blob(newest["body_sha256"])
+        head = body[:_HEAD_BYTES]
     except Exception:  # a blob unreadable here is verify's to report, not this page's
         return {}
     languages = _alternates(head.decode("utf-8", "replace"), newest["final_url"])
@@ -192,6 +228,14 @@ def _page(url: str) -> tuple[str, str]:
 
 
 def _with_latest_versions(db: Database, ids: set[int]) -> list[Row]:
+    if len(ids) == 1:  # a statement in one language, most of them
+        query = db.prepared("translations: latest version", lambda: _latest_versions(None))
+        return db.prepared_rows(query, {"id": next(iter(ids))})
+    return db.rows(_latest_versions(sorted(ids)))
+
+
+def _latest_versions(ids: list[int] | None) -> Any:
+    """Documents with their latest version: these `ids`, or (None) the one `id` bound."""
     newest = (
         select(func.max(version.c.seq))
         .where(version.c.document_id == document.c.id)
@@ -204,18 +248,16 @@ def _with_latest_versions(db: Database, ids: set[int]) -> list[Row]:
         .correlate(document)
         .scalar_subquery()
     )
-    query = (
-        select(
-            document,
-            version.c.seq.label("last_seq"),
-            version.c.kind.label("last_kind"),
-            version.c.observed_at.label("last_observed_at"),
-            newest_text.label("text_seq"),
-        )
-        .join(version, (version.c.document_id == document.c.id) & (version.c.seq == newest))
-        .where(document.c.id.in_(sorted(ids)))
+    query = select(
+        document,
+        version.c.seq.label("last_seq"),
+        version.c.kind.label("last_kind"),
+        version.c.observed_at.label("last_observed_at"),
+        newest_text.label("text_seq"),
+    ).join(version, (version.c.document_id == document.c.id) & (version.c.seq == newest))
+    return query.where(
+        document.c.id.in_(ids) if ids is not None else document.c.id == bindparam("id")
     )
-    return db.rows(query)
 
 
 def _language_version(row: Row, hreflang: dict[int, str]) -> LanguageVersion:

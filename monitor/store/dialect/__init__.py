@@ -160,8 +160,14 @@ def dialect_named(name: str) -> Dialect:
 
 def insert_ignore(conn: Connection, table: Table) -> Any:
     """INSERT that leaves an existing row (same key) alone: content-addressed rows, or two
-    daemons registering the same blob at once."""
-    return dialect_of(conn).insert(table).on_conflict_do_nothing()
+    daemons registering the same blob at once. Built once per dialect and table (every new
+    version registers its blobs with it; building it anew cost more than SQLite's insert)."""
+    return _insert_ignore(dialect_of(conn), table)
+
+
+@cache
+def _insert_ignore(dialect: Dialect, table: Table) -> Any:
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def upsert(
