@@ -270,6 +270,10 @@ def main() -> int:
         "--scale-versions", type=int, default=100_000, help="--scale: versions in all"
     )
     parser.add_argument("--clients", type=int, default=20, help="--scale: clients at once")
+    parser.add_argument(
+        "--reuse", metavar="DIR", help="--scale: the archive a --keep run left, not built again"
+    )
+    parser.add_argument("--only", help="--scale: only the pages whose name contains this")
     args = parser.parse_args()
     if args.scale:
         return scale_main(args)
@@ -532,22 +536,29 @@ def under_clients(
 
 
 def scale_main(args: argparse.Namespace) -> int:
-    root = Path(tempfile.mkdtemp(prefix="monitor-web-scale-"))
+    """Builds the archive (or reuses the one `--reuse` names, as `--keep` left it), serves
+    it and times every page."""
+    root = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="monitor-web-scale-"))
     monitor = [sys.executable, "-m", "monitor", "--config", str(root / "monitor.toml")]
     try:
-        started = time.perf_counter()
-        per_watch = build_scale(root, args.watches, args.scale_versions)
-        print(
-            f"archive: {args.watches} watches, {args.scale_versions} versions "
-            f"({per_watch} on each of {min(args.watches, SCALE_WITH_HISTORY)} statements), "
-            f"built in {time.perf_counter() - started:.0f}s"
-        )
-        subprocess.run(
-            [*monitor, "user", "add", "bench", "--role", "viewer"],
-            input=PASSWORD, text=True, check=True, capture_output=True, cwd=REPO,
-        )  # fmt: skip
+        if args.reuse:
+            per_watch = int((root / "per-watch").read_text())
+            print(f"archive: reused {root} ({per_watch} versions on each statement)")
+        else:
+            started = time.perf_counter()
+            per_watch = build_scale(root, args.watches, args.scale_versions)
+            (root / "per-watch").write_text(str(per_watch))
+            print(
+                f"archive: {args.watches} watches, {args.scale_versions} versions "
+                f"({per_watch} on each of {min(args.watches, SCALE_WITH_HISTORY)} statements), "
+                f"built in {time.perf_counter() - started:.0f}s"
+            )
+            subprocess.run(
+                [*monitor, "user", "add", "bench", "--role", "viewer"],
+                input=PASSWORD, text=True, check=True, capture_output=True, cwd=REPO,
+            )  # fmt: skip
         made = subprocess.run(
-            [*monitor, "token", "add", SCALE_TOKEN_NAME, "--role", "viewer"],
+            [*monitor, "token", "add", f"{SCALE_TOKEN_NAME}-{time.time_ns()}", "--role", "viewer"],
             text=True, check=True, capture_output=True, cwd=REPO,
         )  # fmt: skip
         token = made.stdout.splitlines()[1].strip()
@@ -557,22 +568,23 @@ def scale_main(args: argparse.Namespace) -> int:
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            figures = run_scale(f"http://127.0.0.1:{port}", args, token, per_watch)
+            figures = run_scale(f"http://127.0.0.1:{port}", args, token, per_watch, server.pid)
         finally:
             server.terminate()
             server.wait(timeout=20)
     finally:
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
     width = max(len(name) for name in figures)
     print(f"{args.clients} clients at once, {args.requests} requests per page")
-    print(f"{'page':<{width}}  req/s     p50     p99    size")
+    print(f"load average at the end: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
+    print(f"{'page':<{width}}  req/s     p50     p99  server CPU    size")
     for name, f in figures.items():
         print(
             f"{name:<{width}}  {f['requests_per_s']:5.1f}  {f['p50_ms']:6.1f}  "
-            f"{f['p99_ms']:6.1f}  {f['bytes'] / 1024:6.0f} KB"
+            f"{f['p99_ms']:6.1f}  {f['cpu_ms']:7.1f} ms  {f['bytes'] / 1024:6.0f} KB"
         )
     slow = [name for name, f in figures.items() if f["p99_ms"] >= 300]
     print(f"every page < 300 ms at p99: {'yes' if not slow else 'NO: ' + ', '.join(slow)}")
@@ -596,7 +608,7 @@ def wait_healthy(url: str, seconds: float) -> None:
 
 
 def run_scale(
-    url: str, args: argparse.Namespace, token: str, per_watch: int
+    url: str, args: argparse.Namespace, token: str, per_watch: int, server_pid: int
 ) -> dict[str, dict[str, float]]:
     wait_healthy(url, 120)
     client = httpx.Client(base_url=url, timeout=60)
@@ -605,15 +617,22 @@ def run_scale(
     client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf": csrf})
     figures = {}
     for name, path in scale_pages(args.watches, per_watch).items():
+        if args.only and args.only not in name:
+            continue
         api = name.startswith("api")
+        requests = max(args.requests, args.clients)
+        cpu_before = cpu_seconds(server_pid)
         figures[name] = under_clients(
             url,
             path,
             args.clients,
-            max(args.requests, args.clients),
+            requests,
             None if api else client.cookies,
             {"Authorization": f"Bearer {token}"} if api else {},
         )
+        # the warm-up request included: one more than `requests`
+        cpu = (cpu_seconds(server_pid) - cpu_before) * 1000 / (requests + 1)
+        figures[name]["cpu_ms"] = round(cpu, 1)
         print(f"  {name}: {figures[name]}", flush=True)
     return figures
 

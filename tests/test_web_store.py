@@ -131,6 +131,25 @@ def test_search_takes_or_phrases_exclusions_and_prefixes(store: Store) -> None:
     assert keys("-visas") == set()  # nothing to look for
 
 
+def test_a_search_of_the_archive_ranks_its_newest_matches(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranking costs per match: a word in every statement ranks the newest RANKED matching
+    versions, best first among them; a search within a watch ranks all of its matches."""
+    from monitor.store import fulltext
+
+    monkeypatch.setattr(fulltext, "RANKED", 2)
+    # The oldest matches best (its title and text both say it), the newer ones once each.
+    record(store, "2026-11-01T10:00:00.000Z", "baseline", statement("en/1", "Water", "Water."))
+    for n in range(2, 5):
+        body = f"Talks on water, number {n}."
+        record(store, "2026-11-02T10:00:00.000Z", "baseline", statement(f"en/{n}", "News", body))
+    assert {hit["key"] for hit in store.search("water")} == {"en/3", "en/4"}
+    assert store.search("water", watch_id="w")[0]["key"] == "en/1"
+    assert len(store.search("water", watch_id="w")) == 4
+    assert [hit["key"] for hit in store.search("number 2")] == ["en/2"]  # the newest of its own
+
+
 def test_a_version_seen_by_another_process_is_indexed_once(store: Store, backend: Backend) -> None:
     record(store, "2026-11-01T10:00:00.000Z", "baseline", statement("en/1", "Aid", "Unique words."))
     with backend.store() as other:

@@ -255,6 +255,7 @@ class Store:
     put_ui_watch = _Forward("review", Review.put_ui_watch)
     delete_ui_watch = _Forward("review", Review.delete_ui_watch)
     index_text = _Forward("fulltext", FullText.index_text)
+    index_behind = _Forward("fulltext", FullText.behind)
     search = _Forward("fulltext", FullText.search)
     recent_versions = _Forward("furniture", Furniture.recent_versions)
     mask_items = _Forward("furniture", Furniture.mask_items)

@@ -509,8 +509,10 @@ class ReadingPages(Pages):
         notes: list[dict[str, Any]] = []
         if query:
             # Catching up the index reads every new blob: in a thread, on a connection
-            # of its own, so the daemon's loop (and its checks) never waits for it.
-            await run_in_threadpool(_catch_up_index, self.config.store)
+            # of its own, so the daemon's loop (and its checks) never waits for it; and
+            # only when versions wait (opening a store for each search cost most of it).
+            if self.store.index_behind():
+                await run_in_threadpool(_catch_up_index, self.config.store)
             groups = _group_hits(self.store.search(query, watch_id))
             # Each statement found with its newest annotation, and the notes people wrote
             # that the query finds (a note is how a journalist finds a change again).
