@@ -208,6 +208,8 @@ def test_filters_by_ministry_language_kind_and_period(newsroom: Newsroom) -> Non
     chosen = viewer.get("/", params={"language": "kk", "kind": "published"}).text
     assert '<option value="kk" selected>' in chosen
     assert '<option value="published" selected>' in chosen
+    of_mfa = viewer.get("/", params={"ministry": mfa}).text
+    assert of_mfa.count(" selected>") == 1 and f'<option value="{mfa}" selected>' in of_mfa
     assert viewer.get("/", params={"cursor": "garbage"}).status_code == 400
 
 
