@@ -199,6 +199,8 @@ class Store:
     sync_watches = _Forward("schedule", Schedule.sync_watches)
     watch_rows = _Forward("schedule", Schedule.watch_rows)
     watch_row = _Forward("schedule", Schedule.watch_row)
+    watch_health = _Forward("schedule", Schedule.watch_health)
+    watch_sources = _Forward("schedule", Schedule.watch_sources)
     watch_sources_mark = _Forward("schedule", Schedule.watch_sources_mark)
     state = _Forward("schedule", Schedule.state)
     states = _Forward("schedule", Schedule.states)
