@@ -254,6 +254,7 @@ class Store:
     annotations = _Forward("review", Review.annotations)
     verdicts = _Forward("review", Review.verdicts)
     ui_watches = _Forward("review", Review.ui_watches)
+    is_ui_watch = _Forward("review", Review.is_ui_watch)
     put_ui_watch = _Forward("review", Review.put_ui_watch)
     delete_ui_watch = _Forward("review", Review.delete_ui_watch)
     index_text = _Forward("fulltext", FullText.index_text)

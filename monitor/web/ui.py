@@ -95,7 +95,7 @@ class ReadingPages(Pages):
     def _watch_entries(self) -> list[dict[str, Any]]:
         states = {row["id"]: row for row in self.store.watch_rows()}
         configured = {watch.id: watch for watch in self.config.watch}
-        ui_ids = {row["id"] for row in self.store.ui_watches()}
+        ui_ids, _found = self.store.watch_sources()
         entries = []
         for watch_id in list(configured) + sorted(states.keys() - configured.keys()):
             watch, state = configured.get(watch_id), states.get(watch_id, {})
@@ -135,7 +135,7 @@ class ReadingPages(Pages):
             "watch.html.j2",
             watch=watch,
             configured=configured,
-            from_ui=any(row["id"] == watch.id for row in self.store.ui_watches()),
+            from_ui=self.store.is_ui_watch(watch.id),
             state=state,
             status=status,
             since=since,
