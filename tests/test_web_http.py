@@ -85,6 +85,9 @@ def test_roles_and_csrf_guard_every_form(archive: Archive) -> None:
         editor.post(path, data={**form, "csrf": csrf(editor)}, headers=foreign).status_code == 403
     )
     assert archive.db().execute(count).fetchone()[0] == before
+    # Seen before the annotation (its rows are kept), the timeline shows it after.
+    unannotated = viewer.get(f"/watch/mfa-en/statement?key={NEWEST_KEY}").text
+    assert form["note"] not in unannotated
     done = editor.post(path, data={**form, "csrf": csrf(editor)})
     assert done.status_code == 303 and done.headers["location"] == "/"
     row = (

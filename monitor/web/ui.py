@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 from urllib.parse import quote
 
 import nh3
+from jinja2 import Environment
+from markupsafe import Markup
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -75,6 +78,7 @@ class ReadingPages(Pages):
         self.fragments = FragmentCache()
         self.diffs: PairCache[DiffView] = PairCache()
         self.watch_index = WatchIndex()
+        self.timeline_rows = TimelineRows(self.env)
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
@@ -198,7 +202,7 @@ class ReadingPages(Pages):
             "statement.html.j2",
             watch=watch,
             document=document,
-            versions=versions,
+            rows=self.timeline_rows.html(visit.language, watch.id, document["key"], versions, last),
             last=last,
             page=number,
             pages=pages,
@@ -578,6 +582,40 @@ class ReadingPages(Pages):
         visit = self.visit(request)
         _ = translator(visit.language)
         return self.error(visit, 404, _("Not found"))
+
+
+class TimelineRows:
+    """The rows of statements' timelines, each rendered once (timeline_row.html.j2) per
+    version, language and annotation, and kept: a version's row changes only with its
+    newest annotation (and the two newest with the next version, which moves the
+    selection), while Jinja took 90 us a row, 45 ms a page of 500 versions."""
+
+    def __init__(self, env: Environment, size: int = 20_000) -> None:
+        self.template = env.get_template("timeline_row.html.j2")
+        self.size = size
+        self._rows: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+
+    def html(
+        self, language: str, watch_id: str, key: str, versions: list[dict[str, Any]], last: int
+    ) -> Markup:
+        diff = f"/watch/{watch_id}/diff?key={quote(key, safe='')}"
+        _ = translator(language)
+        rows = []
+        for v in versions:
+            selected = last if v["seq"] >= last - 1 else None
+            at = (language, watch_id, key, selected, *v.values())
+            row = self._rows.get(at)
+            if row is None:
+                row = self.template.render(
+                    _=_, v=v, watch_id=watch_id, key=key, diff=diff, last=last
+                )
+                self._rows[at] = row
+                if len(self._rows) > self.size:
+                    self._rows.popitem(last=False)
+            else:
+                self._rows.move_to_end(at)
+            rows.append(row)
+        return Markup("\n".join(rows))
 
 
 _STATE_SHOWN = ("last_check_at", "last_change_at", "failing_since", "failure_reason")
