@@ -23,7 +23,7 @@ _SEARCH_META = "search_upto"
 # matched all 100,000 versions of the web bench's archive (4-6 s a search under 20
 # readers). A query that broad is better narrowed than read; within one watch, every match
 # is ranked.
-RANKED = 2000
+RANKED = 1000
 
 
 class FullText:
