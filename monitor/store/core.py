@@ -201,6 +201,7 @@ class Store:
     watch_row = _Forward("schedule", Schedule.watch_row)
     watch_health = _Forward("schedule", Schedule.watch_health)
     watch_sources = _Forward("schedule", Schedule.watch_sources)
+    watch_table = _Forward("schedule", Schedule.watch_table)
     watch_sources_mark = _Forward("schedule", Schedule.watch_sources_mark)
     state = _Forward("schedule", Schedule.state)
     states = _Forward("schedule", Schedule.states)
