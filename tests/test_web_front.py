@@ -23,7 +23,15 @@ from monitor.config import load_config
 from monitor.extract import Statement
 from monitor.replica import STATEMENTS, ReplicaSite
 from monitor.store import CheckRecord, NewVersion, Store
-from monitor.web.grouping import Listing, ministry_key, ministry_name, statement_identity
+from monitor.web.grouping import (
+    Listing,
+    Ministry,
+    StatementRow,
+    ministry_key,
+    ministry_name,
+    paginate,
+    statement_identity,
+)
 from monitor.webserver import EmbeddedServer
 from monitor.wiring import build
 from tests.conftest import monitor_cli, write_config
@@ -420,6 +428,20 @@ def test_grouped_watches_are_paginated(paged: tuple[str, Path]) -> None:
 
 
 # --- the grouping rules --------------------------------------------------------------------
+
+
+def test_listings_without_statements_take_a_place_each_after_the_rows() -> None:
+    """Every listing without a statement yet still shows, with its status, but 10,000 of
+    them are pages, not one first page of 3 MB."""
+    full = Ministry("a", "A", rows=[StatementRow(f"id:{n}") for n in range(3)])
+    empty = [Ministry(f"e{n}", f"E{n}") for n in range(5)]
+    first = paginate([full, *empty], 1, size=4)
+    assert (first.pages, first.total) == (2, 3)
+    assert [(m.key, len(rows)) for m, rows in first.sections] == [("a", 3), ("e0", 0)]
+    second = paginate([full, *empty], 2, size=4)
+    assert [m.key for m, rows in second.sections] == ["e1", "e2", "e3", "e4"]
+    few = paginate([full, *empty[:1]], 1, size=50)  # as before when it all fits
+    assert [(m.key, len(rows)) for m, rows in few.sections] == [("a", 3), ("e0", 0)]
 
 
 def test_a_ministry_is_its_listings_without_their_language() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -61,6 +62,7 @@ class FrontPages(Pages):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self._made: Directory | None = None
+        self._front_options, self._group_options = MinistryOptions(), MinistryOptions()
 
     # --- the front page: latest changes ----------------------------------------------------
 
@@ -91,7 +93,7 @@ class FrontPages(Pages):
             changes=changes,
             marker=visit_marker(changes),
             previous=previous,
-            ministry_options=directory.options(chosen["ministry"]),
+            ministry_options=self._front_options.html(ministries.values(), chosen["ministry"]),
             languages=self.store.overview.languages(),
             kinds=KINDS,
             periods=list(PERIODS),
@@ -192,13 +194,15 @@ class FrontPages(Pages):
         except ValueError:
             number = 1
         result = paginate(shown, number)
+        every = {m.key: m for m in ministries}
         kept = [(k, v) for k, v in params.multi_items() if k != "page" and v]
         return self.render(
             visit,
             "watch_groups.html.j2",
             result=result,
-            totals={m.key: m.counts for m in ministries},
-            ministries=ministries,
+            # The counts of the ministries on this page, over all their statements.
+            totals={m.key: every[m.key].counts for m, _rows in result.sections},
+            ministry_options=self._group_options.html(ministries, chosen["ministry"]),
             status_words=STATUS_WORDS,
             sorts=SORTS,
             chosen=chosen | {"sort": sort},
@@ -206,30 +210,41 @@ class FrontPages(Pages):
         )
 
 
+class MinistryOptions:
+    """The ministry filter's <option>s, rendered once for a list of ministries (10,000 of
+    them were a fifth of a page), escaped and redacted as the templates did; the chosen
+    one is marked per request."""
+
+    def __init__(self) -> None:
+        self._of: tuple[tuple[str, str], ...] = ()
+        self._options: dict[str, tuple[str, str]] = {}
+        self._none_chosen = ""
+
+    def html(self, ministries: Iterable[Ministry], chosen: str) -> Markup:
+        names = tuple((m.key, m.name) for m in ministries)
+        if names != self._of:
+            self._options = {
+                key: (
+                    f'<option value="{escape(redact_text(key))}" ',
+                    f">{escape(redact_text(name))}</option>",
+                )
+                for key, name in names
+            }
+            self._none_chosen = "\n".join(start + end for start, end in self._options.values())
+            self._of = names
+        if chosen not in self._options:
+            return Markup(self._none_chosen)
+        start, end = self._options[chosen]
+        return Markup(self._none_chosen.replace(start + end, f"{start}selected{end}", 1))
+
+
 class Directory:
-    """The listings of one snapshot of the watches by id, their ministries by key, and the
-    ministry filter's <option>s, rendered once (10,000 of them were a fifth of a page)."""
+    """The listings of one snapshot of the watches by id, and their ministries by key."""
 
     def __init__(self, config: MonitorConfig, listings: list[Listing], at: float) -> None:
         self.config, self.at = config, at
         self.by_id = {listing.id: listing for listing in listings}
         self.ministries = ministries_of(listings)
-        # As the template printed them: values and names escaped, credentials redacted.
-        self._options = {
-            key: (
-                f'<option value="{escape(redact_text(key))}" ',
-                f">{escape(redact_text(ministry.name))}</option>",
-            )
-            for key, ministry in self.ministries.items()
-        }
-        self._none_chosen = "\n".join(start + end for start, end in self._options.values())
-
-    def options(self, chosen: str) -> Markup:
-        """Every ministry's <option>, `chosen` selected."""
-        if chosen not in self._options:
-            return Markup(self._none_chosen)
-        start, end = self._options[chosen]
-        return Markup(self._none_chosen.replace(start + end, f"{start}selected{end}", 1))
 
 
 def change_filter(
