@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from sqlalchemy import and_, func, select
 
-from monitor.store.database import Database, Row
+from monitor.store.database import Database, DriverStatement, Row
 from monitor.store.schema import discovered, document, version, watch, watch_state
 
 
 class Overview:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._watch_states: DriverStatement | None = None
 
     def statements(self) -> list[Row]:
         """One row per statement (document): id, watch_id, key, url, language, title,
@@ -60,7 +61,8 @@ class Overview:
     def watch_states(self) -> list[Row]:
         """Every watch the archive knows: id, url, last_check_at, failing_since,
         failure_reason, and `parent`: the listing that discovered it (None: a listing, or a
-        page watched on its own)."""
+        page watched on its own). On the driver: 10,000 rows through SQLAlchemy took 40 ms
+        of every grouped watch list."""
         query = (
             select(
                 watch.c.id,
@@ -74,7 +76,9 @@ class Overview:
             .outerjoin(discovered, discovered.c.watch_id == watch.c.id)
             .order_by(watch.c.id)
         )
-        return self.db.rows(query)
+        if self._watch_states is None:
+            self._watch_states = self.db.prepare(query, [])
+        return self.db.prepared_rows(self._watch_states, {})
 
     def languages(self) -> list[str]:
         """The languages of the statements archived, in alphabetical order."""

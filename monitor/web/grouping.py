@@ -264,6 +264,8 @@ def group(
 
 
 def sort_rows(rows: list[StatementRow], by: str, prefer: str | None = None) -> list[StatementRow]:
+    if len(rows) < 2:
+        return list(rows)
     if by == "title":
         return sorted(rows, key=lambda r: (r.title(prefer).casefold(), r.identity))
     newest = sorted(rows, key=lambda r: (r.last_change or "", r.last_at, r.identity), reverse=True)
