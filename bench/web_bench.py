@@ -488,6 +488,8 @@ def scale_pages(watches: int, last: int) -> dict[str, str]:
     w, key = f"w{n}", scale_key(n)
     return {
         "ui /": "/",
+        "ui /watches": "/watches",
+        "ui /watches/all": "/watches/all",
         "ui watch": f"/watch/{w}",
         "ui timeline": f"/watch/{w}/statement?key={key}",
         "ui diff": f"/watch/{w}/diff?key={key}&b={last // 2}",
