@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -93,7 +93,7 @@ class FrontPages(Pages):
             changes=changes,
             marker=visit_marker(changes),
             previous=previous,
-            ministry_options=self._front_options.html(ministries.values(), chosen["ministry"]),
+            ministry_options=self._front_options.html(directory.ministry_list, chosen["ministry"]),
             languages=self.store.overview.languages(),
             kinds=KINDS,
             periods=list(PERIODS),
@@ -216,12 +216,18 @@ class MinistryOptions:
     one is marked per request."""
 
     def __init__(self) -> None:
+        self._source: object = None
         self._of: tuple[tuple[str, str], ...] = ()
         self._options: dict[str, tuple[str, str]] = {}
         self._none_chosen = ""
 
-    def html(self, ministries: Iterable[Ministry], chosen: str) -> Markup:
-        names = tuple((m.key, m.name) for m in ministries)
+    def html(self, ministries: Collection[Ministry], chosen: str) -> Markup:
+        """`ministries` the same object as last time (the front page's, made once per
+        snapshot) are the same ministries; another is compared by keys and names."""
+        names = (
+            self._of if ministries is self._source else tuple((m.key, m.name) for m in ministries)
+        )
+        self._source = ministries
         if names != self._of:
             self._options = {
                 key: (
@@ -245,6 +251,7 @@ class Directory:
         self.config, self.at = config, at
         self.by_id = {listing.id: listing for listing in listings}
         self.ministries = ministries_of(listings)
+        self.ministry_list = list(self.ministries.values())
 
 
 def change_filter(
