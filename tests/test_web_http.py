@@ -362,3 +362,15 @@ def test_the_table_of_every_watch_comes_in_pages(tmp_path: Path) -> None:
         waiting = client.get("/watches/all", params={"status": "not checked yet"}).text
         assert shown(waiting) == ids[:WATCHES_PAGE]
         assert "status=not+checked+yet&amp;page=2" in waiting
+        # Rows are kept between requests, but a check written since shows at once.
+        from dataclasses import replace
+
+        from monitor.store import CheckRecord, Store
+
+        with Store(tmp_path / "store") as store:
+            store.sync_watch(ids[0], f"https://gov.example/{ids[0]}", "generic")
+            at = "2026-12-01T10:00:00.000Z"
+            state = replace(store.state(ids[0]), last_check_at=at, failing_since=at)
+            store.commit_check(CheckRecord(ids[0], at, 5, "problem", 503), state)
+        again = client.get("/watches/all").text
+        assert again.count('class="status-failing"') == 1 and shown(again) == ids[:WATCHES_PAGE]

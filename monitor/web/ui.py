@@ -81,6 +81,7 @@ class ReadingPages(Pages):
         self.diffs: PairCache[DiffView] = PairCache()
         self.watch_index = WatchIndex()
         self.timeline_rows = TimelineRows(self.env)
+        self.watch_rows = KeptRows(self.env, "watch_row.html.j2")
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
@@ -122,10 +123,14 @@ class ReadingPages(Pages):
             number = min(pages, number)
             shown = [entry(i) for i in ids[(number - 1) * WATCHES_PAGE : number * WATCHES_PAGE]]
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
+        _ = translator(visit.language)
+        rendered = [
+            Markup(self.watch_rows.render((visit.language, *w.values()), _=_, w=w)) for w in shown
+        ]
         return self.render(
             visit,
             "watches.html.j2",
-            rows=shown,
+            rendered=rendered,
             q=query,
             status=wanted,
             page=number,
@@ -590,16 +595,34 @@ class ReadingPages(Pages):
         return self.error(visit, 404, _("Not found"))
 
 
-class TimelineRows:
-    """The rows of statements' timelines, each rendered once (timeline_row.html.j2) per
-    version, language and annotation, and kept: a version's row changes only with its
-    newest annotation (and the two newest with the next version, which moves the
-    selection), while Jinja took 90 us a row, 45 ms a page of 500 versions."""
+class KeptRows:
+    """Rows of a table, each rendered once (a template of one row) and kept by what it
+    shows (`at`: the reader's language and the row's values), the least recently used
+    dropped past `size`: a version's row in a timeline changes only with its newest
+    annotation, a watch's row only with its state, and Jinja took about 90 us a row
+    (45 ms for a page of 500 versions)."""
 
-    def __init__(self, env: Environment, size: int = 20_000) -> None:
-        self.template = env.get_template("timeline_row.html.j2")
+    def __init__(self, env: Environment, template: str, size: int = 20_000) -> None:
+        self.template = env.get_template(template)
         self.size = size
         self._rows: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+
+    def render(self, at: tuple[Any, ...], **context: Any) -> str:
+        row = self._rows.get(at)
+        if row is None:
+            row = self._rows[at] = self.template.render(**context)
+            if len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+        else:
+            self._rows.move_to_end(at)
+        return row
+
+
+class TimelineRows(KeptRows):
+    """The rows of statements' timelines (timeline_row.html.j2)."""
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env, "timeline_row.html.j2")
 
     def html(
         self, language: str, watch_id: str, key: str, versions: list[dict[str, Any]], last: int
@@ -608,19 +631,10 @@ class TimelineRows:
         _ = translator(language)
         rows = []
         for v in versions:
+            # The two newest are selected for the comparison: they change with `last`.
             selected = last if v["seq"] >= last - 1 else None
             at = (language, watch_id, key, selected, *v.values())
-            row = self._rows.get(at)
-            if row is None:
-                row = self.template.render(
-                    _=_, v=v, watch_id=watch_id, key=key, diff=diff, last=last
-                )
-                self._rows[at] = row
-                if len(self._rows) > self.size:
-                    self._rows.popitem(last=False)
-            else:
-                self._rows.move_to_end(at)
-            rows.append(row)
+            rows.append(self.render(at, _=_, v=v, watch_id=watch_id, key=key, diff=diff, last=last))
         return Markup("\n".join(rows))
 
 
