@@ -514,3 +514,24 @@ def test_a_journalist_filters_the_front_page_to_russian_edits_and_opens_the_diff
             screenshot(page, "front-3-diff")
         finally:
             browser.close()
+
+
+def test_the_grouped_page_shows_its_listings_health_as_it_is_now(tmp_path: Path) -> None:
+    """The listings and ministries are made once per snapshot of the watches; the status
+    of the listings a page shows is read for each page."""
+    from dataclasses import replace
+
+    from monitor.store import CheckRecord, Store
+    from monitor.web.front import with_health
+    from monitor.web.grouping import GroupPage, Status
+
+    stale = Listing("mfa-en", "MFA", "https://mfa.example/en/press", "en", Status("quiet"))
+    page = GroupPage([(Ministry("mfa", "MFA", [stale]), [])], 1, 1, 0)
+    with Store(tmp_path / "store") as store:
+        store.sync_watch("mfa-en", stale.url, "generic")
+        at = "2026-12-01T10:00:00.000Z"
+        state = replace(store.state("mfa-en"), last_check_at=at, failing_since=at)
+        store.commit_check(CheckRecord("mfa-en", at, 5, "problem", 503), state)
+        [(ministry, _rows)] = with_health(page, store).sections
+    assert ministry.listings[0].status == Status("failing", at, None)
+    assert page.sections[0][0].listings[0] is stale  # the snapshot's own is left alone

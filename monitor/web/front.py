@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -31,6 +32,7 @@ from monitor.web.api import change_entry
 from monitor.web.grouping import (
     SORTS,
     STATUS_WORDS,
+    GroupPage,
     Listing,
     Ministry,
     group,
@@ -171,13 +173,21 @@ class FrontPages(Pages):
     async def grouped(self, request: Request, visit: Visit) -> Response:
         params = request.query_params
         now = datetime.now(UTC)
-        ministries = group(self.store.overview.statements(), self.listings(), now)
+        # The listings and their ministries of this snapshot of the watches (made once);
+        # the health of the listings shown is read below, as it is now.
+        directory = self._directory()
+        listings = directory.by_id.values()
+        ministries = group(self.store.overview.statements(), listings, now, directory.ministries)
         chosen = {name: params.get(name, "") for name in ("ministry", "status", "q", "sort")}
         sort = chosen["sort"] if chosen["sort"] in SORTS else SORTS[0]
         needle = chosen["q"].strip().lower()
         shown: list[Ministry] = []
         for ministry in ministries:
             if chosen["ministry"] and ministry.key != chosen["ministry"]:
+                continue
+            if not ministry.rows:  # a listing with no statement yet (most of 10,000)
+                if not (chosen["status"] or needle):
+                    shown.append(ministry)
                 continue
             rows = [
                 row
@@ -195,6 +205,7 @@ class FrontPages(Pages):
             number = 1
         result = paginate(shown, number)
         every = {m.key: m for m in ministries}
+        result = with_health(result, self.store)
         kept = [(k, v) for k, v in params.multi_items() if k != "page" and v]
         return self.render(
             visit,
@@ -202,12 +213,43 @@ class FrontPages(Pages):
             result=result,
             # The counts of the ministries on this page, over all their statements.
             totals={m.key: every[m.key].counts for m, _rows in result.sections},
-            ministry_options=self._group_options.html(ministries, chosen["ministry"]),
+            ministry_options=self._group_options.html(
+                # The snapshot's own list when no orphan was added: not compared again.
+                directory.ministry_list
+                if len(ministries) == len(directory.ministry_list)
+                else ministries,
+                chosen["ministry"],
+            ),
             status_words=STATUS_WORDS,
             sorts=SORTS,
             chosen=chosen | {"sort": sort},
             page_url=lambda n: "/watches?" + urlencode([*kept, ("page", n)]),
         )
+
+
+def with_health(result: GroupPage, store: Any) -> GroupPage:
+    """The page's sections with their listings' status as the archive has it now."""
+    ids = [listing.id for ministry, _rows in result.sections for listing in ministry.listings]
+    states = store.states(ids) if ids else {}
+
+    def now(listing: Listing) -> Listing:
+        state = states.get(listing.id)
+        health = (
+            {
+                "last_check_at": state.last_check_at,
+                "failing_since": state.failing_since,
+                "failure_reason": state.failure_reason,
+            }
+            if state is not None
+            else {}
+        )
+        return replace(listing, status=listing_status(health))
+
+    sections = [
+        (Ministry(m.key, m.name, [now(listing) for listing in m.listings], m.rows), rows)
+        for m, rows in result.sections
+    ]
+    return replace(result, sections=sections)
 
 
 class MinistryOptions:

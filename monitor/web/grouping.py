@@ -226,11 +226,19 @@ def ministries_of(listings: Iterable[Listing]) -> dict[str, Ministry]:
 
 
 def group(
-    statements: Iterable[Mapping[str, Any]], listings: Iterable[Listing], now: datetime
+    statements: Iterable[Mapping[str, Any]],
+    listings: Iterable[Listing],
+    now: datetime,
+    made: Mapping[str, Ministry] | None = None,
 ) -> list[Ministry]:
-    """Every statement under its ministry, its languages side by side."""
+    """Every statement under its ministry, its languages side by side. `made`: the
+    ministries of these listings as `ministries_of` made them (kept with a snapshot of the
+    watches); they are copied, not changed."""
     by_id = {listing.id: listing for listing in listings}
-    ministries = ministries_of(by_id.values())
+    if made is None:
+        ministries = ministries_of(by_id.values())
+    else:
+        ministries = {key: Ministry(m.key, m.name, m.listings) for key, m in made.items()}
     of_listing = {listing.id: m for m in ministries.values() for listing in m.listings}
     rows: dict[tuple[str, str], StatementRow] = {}
     for row in statements:
@@ -260,6 +268,8 @@ def group(
         target.versions[language] = version
     for (key, _identity), statement in rows.items():
         ministries[key].rows.append(statement)
+    if made is not None and len(ministries) == len(made):
+        return list(ministries.values())  # no orphan: in `made`'s order, which is this one
     return sorted(ministries.values(), key=lambda m: (m.name.casefold(), m.key))
 
 
