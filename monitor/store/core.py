@@ -189,6 +189,7 @@ class Store:
     last_seq = _Forward("archive", Archive.last_seq)
     latest_change = _Forward("archive", Archive.latest_change)
     response = _Forward("archive", Archive.response)
+    responses = _Forward("archive", Archive.responses)
     version_count = _Forward("archive", Archive.version_count)
     checks = _Forward("archive", Archive.checks)
     iter_versions = _Forward("archive", Archive.iter_versions)
