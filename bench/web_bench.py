@@ -270,6 +270,10 @@ def main() -> int:
         "--scale-versions", type=int, default=100_000, help="--scale: versions in all"
     )
     parser.add_argument("--clients", type=int, default=20, help="--scale: clients at once")
+    parser.add_argument(
+        "--reuse", metavar="DIR", help="--scale: the archive a --keep run left, not built again"
+    )
+    parser.add_argument("--only", help="--scale: only the pages whose name contains this")
     args = parser.parse_args()
     if args.scale:
         return scale_main(args)
@@ -448,7 +452,7 @@ def build_scale(root: Path, watches: int, versions: int) -> int:
                         CheckRecord(f"w{i}", at, 5, "changed", 200),
                         store.state(f"w{i}"),
                         versions=[
-                            scale_version(n, texts[n])
+                            scale_version(n, texts[n], i)
                             for n in range(start, min(per_watch, start + _BATCH))
                         ],
                     )
@@ -465,89 +469,159 @@ def build_scale(root: Path, watches: int, versions: int) -> int:
     return per_watch
 
 
-def scale_version(n: int, text: Statement) -> NewVersion:
+def scale_version(n: int, text: Statement, watch: int) -> NewVersion:
+    """Version `n` of watch number `watch`'s statement: a page and a key of its own (the
+    same URL and key at 1,000 watches made each statement the language version of all the
+    others, 1,000 candidates per statement page), its text shared with the other watches."""
     kind = "baseline" if n == 0 else "edited"
-    return NewVersion(KEY, text.url, text.title, None, "en", kind, text.to_json(), 0.3, f"rev {n}")
+    key, url = scale_key(watch), f"https://gov.example/{watch}/s"
+    return NewVersion(key, url, text.title, None, "en", kind, text.to_json(), 0.3, f"rev {n}")
+
+
+def scale_key(watch: int) -> str:
+    return f"en/{watch}"
 
 
 def scale_pages(watches: int, last: int) -> dict[str, str]:
     """Every kind of page of the UI and the API, on a watch with a history."""
-    w = f"w{min(watches, SCALE_WITH_HISTORY) // 2}"
+    n = min(watches, SCALE_WITH_HISTORY) // 2
+    w, key = f"w{n}", scale_key(n)
     return {
         "ui /": "/",
+        "ui /watches": "/watches",
+        "ui /watches/all": "/watches/all",
         "ui watch": f"/watch/{w}",
-        "ui timeline": f"/watch/{w}/statement?key={KEY}",
-        "ui diff": f"/watch/{w}/diff?key={KEY}&b={last // 2}",
-        "ui version": f"/watch/{w}/versions/{last}?key={KEY}",
+        "ui timeline": f"/watch/{w}/statement?key={key}",
+        "ui diff": f"/watch/{w}/diff?key={key}&b={last // 2}",
+        "ui version": f"/watch/{w}/versions/{last}?key={key}",
         "ui search": "/search?q=revision",
         "api watches": "/api/v1/watches",
         "api watch": f"/api/v1/watches/{w}",
         "api statements": f"/api/v1/watches/{w}/statements",
-        "api versions": f"/api/v1/watches/{w}/versions?key={KEY}",
-        "api diff": f"/api/v1/watches/{w}/diff?key={KEY}&to={last // 2}",
+        "api versions": f"/api/v1/watches/{w}/versions?key={key}",
+        "api diff": f"/api/v1/watches/{w}/diff?key={key}&to={last // 2}",
         "api changes": "/api/v1/changes",
         "api search": "/api/v1/search?q=revision",
     }
 
 
 def under_clients(
-    url: str, path: str, clients: int, requests: int, cookies: Any, headers: dict[str, str]
+    url: str,
+    path: str,
+    clients: int,
+    requests: int,
+    cookies: Any,
+    headers: dict[str, str],
+    server_pid: int | None = None,
 ) -> dict[str, float]:
-    """`clients` clients at once, each asking for `path` until `requests` answers in all:
-    requests/s and p50/p99 of each answer's time, in ms."""
+    """`clients` clients at once, each on a keep-alive connection of its own, asking for
+    `path` until `requests` answers in all: requests/s, p50/p99 of each answer's time in ms,
+    the server's CPU per request (after the warm-up request: what a snapshot's first
+    request builds is not what each one costs) and the client's own. The client is a few
+    lines of HTTP/1.1 on asyncio streams: httpx's AsyncClient cost more CPU per request
+    than most pages take to make, and on two shared cores what a client spends is time
+    every answer waits."""
     import asyncio
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    sent = {"Host": f"{host}:{port}", **headers}
+    if cookies:
+        sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    request = (
+        f"GET {path} HTTP/1.1\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in sent.items())
+        + "\r\n"
+    ).encode()
+
+    async def get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        status = int(status_line.split(" ", 2)[1])
+        fields = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        if "content-length" in fields:
+            body = await reader.readexactly(int(fields["content-length"]))
+        else:  # chunked
+            chunks = []
+            while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+                chunks.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            await reader.readuntil(b"\r\n")
+            body = b"".join(chunks)
+        if status != 200:
+            raise RuntimeError(f"{path}: HTTP {status}: {body[:200]!r}")
+        return body
 
     async def run() -> tuple[list[float], float, int]:
+        nonlocal server_cpu
         times: list[float] = []
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(
-            base_url=url, cookies=cookies, headers=headers, timeout=120, limits=limits
-        ) as client:
-            (await client.get(path)).raise_for_status()  # warm: templates, OS page cache
-            left = requests
-            size = 0
+        connections = [await asyncio.open_connection(host, port) for _ in range(clients)]
+        await get(*connections[0])  # warm: templates, OS page cache
+        server_cpu = cpu_seconds(server_pid)
+        left = requests
+        size = 0
 
-            async def one() -> None:
-                nonlocal left, size
-                while left > 0:
-                    left -= 1
-                    started = time.perf_counter()
-                    answer = await client.get(path)
-                    times.append((time.perf_counter() - started) * 1000)
-                    answer.raise_for_status()
-                    size = len(answer.content)
+        async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal left, size
+            while left > 0:
+                left -= 1
+                started = time.perf_counter()
+                body = await get(reader, writer)
+                times.append((time.perf_counter() - started) * 1000)
+                size = len(body)
 
-            started = time.perf_counter()
-            await asyncio.gather(*(one() for _ in range(clients)))
-            return times, time.perf_counter() - started, size
+        started = time.perf_counter()
+        await asyncio.gather(*(one(*connection) for connection in connections))
+        elapsed = time.perf_counter() - started
+        for _reader, writer in connections:
+            writer.close()
+        return times, elapsed, size
 
+    server_cpu = 0.0
+    cpu = time.process_time()
     times, elapsed, size = asyncio.run(run())
+    cpu = (time.process_time() - cpu) * 1000 / (len(times) + 1)
+    server_cpu = (cpu_seconds(server_pid) - server_cpu) * 1000 / len(times)
     times.sort()
     return {
         "requests_per_s": round(len(times) / elapsed, 1),
         "p50_ms": round(times[len(times) // 2], 1),
         "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 1),
         "bytes": size,
+        "client_cpu_ms": round(cpu, 2),
+        "cpu_ms": round(server_cpu, 1),
     }
 
 
 def scale_main(args: argparse.Namespace) -> int:
-    root = Path(tempfile.mkdtemp(prefix="monitor-web-scale-"))
+    """Builds the archive (or reuses the one `--reuse` names, as `--keep` left it), serves
+    it and times every page."""
+    root = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="monitor-web-scale-"))
     monitor = [sys.executable, "-m", "monitor", "--config", str(root / "monitor.toml")]
     try:
-        started = time.perf_counter()
-        per_watch = build_scale(root, args.watches, args.scale_versions)
-        print(
-            f"archive: {args.watches} watches, {args.scale_versions} versions "
-            f"({per_watch} on each of {min(args.watches, SCALE_WITH_HISTORY)} statements), "
-            f"built in {time.perf_counter() - started:.0f}s"
-        )
-        subprocess.run(
-            [*monitor, "user", "add", "bench", "--role", "viewer"],
-            input=PASSWORD, text=True, check=True, capture_output=True, cwd=REPO,
-        )  # fmt: skip
+        if args.reuse:
+            per_watch = int((root / "per-watch").read_text())
+            print(f"archive: reused {root} ({per_watch} versions on each statement)")
+        else:
+            started = time.perf_counter()
+            per_watch = build_scale(root, args.watches, args.scale_versions)
+            (root / "per-watch").write_text(str(per_watch))
+            print(
+                f"archive: {args.watches} watches, {args.scale_versions} versions "
+                f"({per_watch} on each of {min(args.watches, SCALE_WITH_HISTORY)} statements), "
+                f"built in {time.perf_counter() - started:.0f}s"
+            )
+            subprocess.run(
+                [*monitor, "user", "add", "bench", "--role", "viewer"],
+                input=PASSWORD, text=True, check=True, capture_output=True, cwd=REPO,
+            )  # fmt: skip
         made = subprocess.run(
-            [*monitor, "token", "add", SCALE_TOKEN_NAME, "--role", "viewer"],
+            [*monitor, "token", "add", f"{SCALE_TOKEN_NAME}-{time.time_ns()}", "--role", "viewer"],
             text=True, check=True, capture_output=True, cwd=REPO,
         )  # fmt: skip
         token = made.stdout.splitlines()[1].strip()
@@ -557,22 +631,24 @@ def scale_main(args: argparse.Namespace) -> int:
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            figures = run_scale(f"http://127.0.0.1:{port}", args, token, per_watch)
+            figures = run_scale(f"http://127.0.0.1:{port}", args, token, per_watch, server.pid)
         finally:
             server.terminate()
             server.wait(timeout=20)
     finally:
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
     width = max(len(name) for name in figures)
     print(f"{args.clients} clients at once, {args.requests} requests per page")
-    print(f"{'page':<{width}}  req/s     p50     p99    size")
+    print(f"load average at the end: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
+    print(f"{'page':<{width}}  req/s     p50     p99  server CPU  client CPU    size")
     for name, f in figures.items():
         print(
             f"{name:<{width}}  {f['requests_per_s']:5.1f}  {f['p50_ms']:6.1f}  "
-            f"{f['p99_ms']:6.1f}  {f['bytes'] / 1024:6.0f} KB"
+            f"{f['p99_ms']:6.1f}  {f['cpu_ms']:7.1f} ms  {f['client_cpu_ms']:7.2f} ms  "
+            f"{f['bytes'] / 1024:6.0f} KB"
         )
     slow = [name for name, f in figures.items() if f["p99_ms"] >= 300]
     print(f"every page < 300 ms at p99: {'yes' if not slow else 'NO: ' + ', '.join(slow)}")
@@ -596,7 +672,7 @@ def wait_healthy(url: str, seconds: float) -> None:
 
 
 def run_scale(
-    url: str, args: argparse.Namespace, token: str, per_watch: int
+    url: str, args: argparse.Namespace, token: str, per_watch: int, server_pid: int
 ) -> dict[str, dict[str, float]]:
     wait_healthy(url, 120)
     client = httpx.Client(base_url=url, timeout=60)
@@ -605,6 +681,8 @@ def run_scale(
     client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf": csrf})
     figures = {}
     for name, path in scale_pages(args.watches, per_watch).items():
+        if args.only and args.only not in name:
+            continue
         api = name.startswith("api")
         figures[name] = under_clients(
             url,
@@ -613,6 +691,7 @@ def run_scale(
             max(args.requests, args.clients),
             None if api else client.cookies,
             {"Authorization": f"Bearer {token}"} if api else {},
+            server_pid,
         )
         print(f"  {name}: {figures[name]}", flush=True)
     return figures

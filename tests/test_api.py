@@ -118,6 +118,31 @@ def test_the_watch_list_pages_in_file_order_when_asked(api: Api) -> None:
         assert client.get("/watches", params={"limit": 0}).status_code == 422
 
 
+def test_the_watch_list_shows_each_state_as_it_is_now(api: Api) -> None:
+    """Entries are kept between requests, but a check written since (here by another
+    process, as a daemon beside `monitor serve` writes them) shows at once."""
+    from dataclasses import replace
+
+    from monitor.store import CheckRecord, Store
+
+    with api.client("viewer") as client:
+        before = {w["id"]: w for w in client.get("/watches").json()["watches"]}
+        watch_id = next(i for i, w in before.items() if w["status"] != "failing")
+        with Store(api.config.parent / "store") as store:
+            at = "2026-12-01T10:00:00.000Z"
+            state = replace(
+                store.state(watch_id), last_check_at=at, failing_since=at, failure_reason="HTTP 503"
+            )
+            store.commit_check(CheckRecord(watch_id, at, 5, "problem", 503), state)
+        after = {w["id"]: w for w in client.get("/watches").json()["watches"]}
+        assert after[watch_id]["status"] == "failing"
+        assert after[watch_id]["failing_since"] == at
+        assert after[watch_id]["failure_reason"] == "HTTP 503"
+        assert {i: w for i, w in after.items() if i != watch_id} == {
+            i: w for i, w in before.items() if i != watch_id
+        }
+
+
 def test_removed_statements_point_at_the_archived_copy_and_pages_are_stable(api: Api) -> None:
     with api.client("viewer") as client:
         everything = client.get("/changes", params={"limit": 200}).json()

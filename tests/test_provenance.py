@@ -386,6 +386,12 @@ def test_exports_and_the_web_ui_show_it(tmp_path: Path, archive: Path, site: Tls
         assert client.get(snapshot + "/headers.json").json()["tls"]["chain"]["sha256"] == (
             chain_sha256
         )
+        # The API's list of versions: every response's chain (read once for the list).
+        [statement] = client.get("/api/v1/watches/secure/statements").json()["statements"]
+        listed = client.get("/api/v1/watches/secure/versions", params={"key": statement["key"]})
+        tls = [v["response"]["tls"] for v in listed.json()["versions"]]
+        assert tls and all(t["chain"]["sha256"] == chain_sha256 for t in tls)
+        assert all(t["chain"]["complete"] is True and t["protocol"] == "TLSv1.3" for t in tls)
         plain = client.get("/watch/plain/versions/1", params={"tab": "headers"}).text
         assert "Plain HTTP: no TLS." in plain
         assert client.get("/watch/plain/versions/1/tls-chain.pem").status_code == 404

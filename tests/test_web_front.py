@@ -23,7 +23,15 @@ from monitor.config import load_config
 from monitor.extract import Statement
 from monitor.replica import STATEMENTS, ReplicaSite
 from monitor.store import CheckRecord, NewVersion, Store
-from monitor.web.grouping import Listing, ministry_key, ministry_name, statement_identity
+from monitor.web.grouping import (
+    Listing,
+    Ministry,
+    StatementRow,
+    ministry_key,
+    ministry_name,
+    paginate,
+    statement_identity,
+)
 from monitor.webserver import EmbeddedServer
 from monitor.wiring import build
 from tests.conftest import monitor_cli, write_config
@@ -208,6 +216,8 @@ def test_filters_by_ministry_language_kind_and_period(newsroom: Newsroom) -> Non
     chosen = viewer.get("/", params={"language": "kk", "kind": "published"}).text
     assert '<option value="kk" selected>' in chosen
     assert '<option value="published" selected>' in chosen
+    of_mfa = viewer.get("/", params={"ministry": mfa}).text
+    assert of_mfa.count(" selected>") == 1 and f'<option value="{mfa}" selected>' in of_mfa
     assert viewer.get("/", params={"cursor": "garbage"}).status_code == 400
 
 
@@ -420,6 +430,20 @@ def test_grouped_watches_are_paginated(paged: tuple[str, Path]) -> None:
 # --- the grouping rules --------------------------------------------------------------------
 
 
+def test_listings_without_statements_take_a_place_each_after_the_rows() -> None:
+    """Every listing without a statement yet still shows, with its status, but 10,000 of
+    them are pages, not one first page of 3 MB."""
+    full = Ministry("a", "A", rows=[StatementRow(f"id:{n}") for n in range(3)])
+    empty = [Ministry(f"e{n}", f"E{n}") for n in range(5)]
+    first = paginate([full, *empty], 1, size=4)
+    assert (first.pages, first.total) == (2, 3)
+    assert [(m.key, len(rows)) for m, rows in first.sections] == [("a", 3), ("e0", 0)]
+    second = paginate([full, *empty], 2, size=4)
+    assert [m.key for m, rows in second.sections] == ["e1", "e2", "e3", "e4"]
+    few = paginate([full, *empty[:1]], 1, size=50)  # as before when it all fits
+    assert [(m.key, len(rows)) for m, rows in few.sections] == [("a", 3), ("e0", 0)]
+
+
 def test_a_ministry_is_its_listings_without_their_language() -> None:
     en = ministry_key("https://www.gov.kz/memleket/entities/mfa/press/news?lang=en&page=1")
     ru = ministry_key("https://gov.kz/memleket/entities/mfa/press/news?page=1&lang=ru")
@@ -490,3 +514,24 @@ def test_a_journalist_filters_the_front_page_to_russian_edits_and_opens_the_diff
             screenshot(page, "front-3-diff")
         finally:
             browser.close()
+
+
+def test_the_grouped_page_shows_its_listings_health_as_it_is_now(tmp_path: Path) -> None:
+    """The listings and ministries are made once per snapshot of the watches; the status
+    of the listings a page shows is read for each page."""
+    from dataclasses import replace
+
+    from monitor.store import CheckRecord, Store
+    from monitor.web.front import with_health
+    from monitor.web.grouping import GroupPage, Status
+
+    stale = Listing("mfa-en", "MFA", "https://mfa.example/en/press", "en", Status("quiet"))
+    page = GroupPage([(Ministry("mfa", "MFA", [stale]), [])], 1, 1, 0)
+    with Store(tmp_path / "store") as store:
+        store.sync_watch("mfa-en", stale.url, "generic")
+        at = "2026-12-01T10:00:00.000Z"
+        state = replace(store.state("mfa-en"), last_check_at=at, failing_since=at)
+        store.commit_check(CheckRecord("mfa-en", at, 5, "problem", 503), state)
+        [(ministry, _rows)] = with_health(page, store).sections
+    assert ministry.listings[0].status == Status("failing", at, None)
+    assert page.sections[0][0].listings[0] is stale  # the snapshot's own is left alone

@@ -8,15 +8,17 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import feedparser
 import httpx
 import pytest
 
-from monitor.web.ui import ARCHIVE_POLICY
+from monitor.web.ui import ARCHIVE_POLICY, WATCHES_PAGE
 from tests.conftest import REPO, monitor_cli, write_config
 from tests.webui import (
     MIDDLE,
@@ -85,6 +87,9 @@ def test_roles_and_csrf_guard_every_form(archive: Archive) -> None:
         editor.post(path, data={**form, "csrf": csrf(editor)}, headers=foreign).status_code == 403
     )
     assert archive.db().execute(count).fetchone()[0] == before
+    # Seen before the annotation (its rows are kept), the timeline shows it after.
+    unannotated = viewer.get(f"/watch/mfa-en/statement?key={NEWEST_KEY}").text
+    assert form["note"] not in unannotated
     done = editor.post(path, data={**form, "csrf": csrf(editor)})
     assert done.status_code == 303 and done.headers["location"] == "/"
     row = (
@@ -330,3 +335,42 @@ def test_public_mode_reads_without_login_and_still_guards_writes(
         )
         assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
         assert anonymous.get("/watches/new").headers["location"].startswith("/login")
+
+
+def test_the_table_of_every_watch_comes_in_pages(tmp_path: Path) -> None:
+    """10,000 watches were one table of 3 MB: it comes in pages, a filter over all of them."""
+    ids = [f"w{n:04d}" for n in range(WATCHES_PAGE + 5)]
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "store"}"\n[server]\npublic = true\n'
+        + "".join(f'[[watch]]\nid = "{i}"\nurl = "https://gov.example/{i}"\n' for i in ids)
+    )
+    with serving(config) as url, httpx.Client(base_url=url, timeout=30) as client:
+
+        def shown(html: str) -> list[str]:
+            return re.findall(r'<a href="/watch/(w\d+)">', html)
+
+        first = client.get("/watches/all").text
+        assert shown(first) == ids[:WATCHES_PAGE]
+        assert 'href="/watches/all?page=2" rel="next"' in first
+        second = client.get("/watches/all", params={"page": 2}).text
+        assert shown(second) == ids[WATCHES_PAGE:] and 'rel="next"' not in second
+        assert shown(client.get("/watches/all", params={"page": 99}).text) == ids[WATCHES_PAGE:]
+        # A filter is applied to every watch, then paged; the pages keep it.
+        found = client.get("/watches/all", params={"q": "w02"}).text
+        assert shown(found) == [i for i in ids if "w02" in i] and "page=2" not in found
+        waiting = client.get("/watches/all", params={"status": "not checked yet"}).text
+        assert shown(waiting) == ids[:WATCHES_PAGE]
+        assert "status=not+checked+yet&amp;page=2" in waiting
+        # Rows are kept between requests, but a check written since shows at once.
+        from dataclasses import replace
+
+        from monitor.store import CheckRecord, Store
+
+        with Store(tmp_path / "store") as store:
+            store.sync_watch(ids[0], f"https://gov.example/{ids[0]}", "generic")
+            at = "2026-12-01T10:00:00.000Z"
+            state = replace(store.state(ids[0]), last_check_at=at, failing_since=at)
+            store.commit_check(CheckRecord(ids[0], at, 5, "problem", 503), state)
+        again = client.get("/watches/all").text
+        assert again.count('class="status-failing"') == 1 and shown(again) == ids[:WATCHES_PAGE]

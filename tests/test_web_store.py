@@ -131,6 +131,25 @@ def test_search_takes_or_phrases_exclusions_and_prefixes(store: Store) -> None:
     assert keys("-visas") == set()  # nothing to look for
 
 
+def test_a_search_of_the_archive_ranks_its_newest_matches(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranking costs per match: a word in every statement ranks the newest RANKED matching
+    versions, best first among them; a search within a watch ranks all of its matches."""
+    from monitor.store import fulltext
+
+    monkeypatch.setattr(fulltext, "RANKED", 2)
+    # The oldest matches best (its title and text both say it), the newer ones once each.
+    record(store, "2026-11-01T10:00:00.000Z", "baseline", statement("en/1", "Water", "Water."))
+    for n in range(2, 5):
+        body = f"Talks on water, number {n}."
+        record(store, "2026-11-02T10:00:00.000Z", "baseline", statement(f"en/{n}", "News", body))
+    assert {hit["key"] for hit in store.search("water")} == {"en/3", "en/4"}
+    assert store.search("water", watch_id="w")[0]["key"] == "en/1"
+    assert len(store.search("water", watch_id="w")) == 4
+    assert [hit["key"] for hit in store.search("number 2")] == ["en/2"]  # the newest of its own
+
+
 def test_a_version_seen_by_another_process_is_indexed_once(store: Store, backend: Backend) -> None:
     record(store, "2026-11-01T10:00:00.000Z", "baseline", statement("en/1", "Aid", "Unique words."))
     with backend.store() as other:
@@ -254,3 +273,28 @@ def test_ui_watches_replace_or_add_to_the_files_and_a_stale_one_is_skipped(
     assert merged.get_watch("w").url == "https://gov.example/other"
     assert merged.get_watch("w").interval == 60
     assert "watch stale from the web UI ignored: channels: unknown channel 'gone'" in caplog.text
+
+
+def test_the_watch_lists_read_every_watch_with_its_state(store: Store) -> None:
+    """What the grouped list, the table of every watch and the API's list read of 10,000
+    watches, on the driver: the same rows on both databases."""
+    from dataclasses import replace
+
+    store.sync_watch("never", "https://gov.example/never", "generic")
+    at = "2026-11-01T10:00:00.000Z"
+    state = replace(store.state("w"), last_check_at=at, failing_since=at, failure_reason="503")
+    store.commit_check(CheckRecord("w", at, 5, "problem", 503), state)
+    store.flush()
+    assert store.overview.watch_states() == [
+        {"id": "never", "url": "https://gov.example/never", "last_check_at": None,
+         "failing_since": None, "failure_reason": None, "parent": None},
+        {"id": "w", "url": "https://gov.example/news", "last_check_at": at,
+         "failing_since": at, "failure_reason": "503", "parent": None},
+    ]  # fmt: skip
+    assert [tuple(row) for row in store.watch_table()] == [
+        ("never", "https://gov.example/never", None, None, None, None, None),
+        ("w", "https://gov.example/news", at, at, "503", None, None),
+    ]
+    assert store.watch_health()["w"] == (at, at, "503", None)
+    assert store.watch_sources() == (set(), set())
+    assert not store.is_ui_watch("w")

@@ -377,11 +377,18 @@ class Archive:
 
     def response(self, response_id: int) -> ResponseRow | None:
         """A stored response, its JSON columns decoded."""
-        row = self.db.row(select(response).where(response.c.id == response_id))
-        if row is not None:
+        return self.responses([response_id]).get(response_id)
+
+    def responses(self, response_ids: Collection[int]) -> dict[int, ResponseRow]:
+        """Stored responses by id, their JSON columns decoded, in one query (a list of a
+        statement's versions read them one by one)."""
+        if not response_ids:
+            return {}
+        rows = self.db.rows(select(response).where(response.c.id.in_(sorted(set(response_ids)))))
+        for row in rows:
             for name in ("request_headers", "headers", "redirects"):
                 row[name] = json.loads(row[name])
-        return cast("ResponseRow | None", row)
+        return {row["id"]: cast("ResponseRow", row) for row in rows}
 
     def version_count(self, watch_id: str | None = None) -> int:
         query = select(func.count(version.c.id)).select_from(version)

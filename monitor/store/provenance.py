@@ -97,16 +97,27 @@ def _split_pem(text: str) -> list[str]:
     return [part + end for part in text.split(end) if part.strip()]
 
 
-def response_tls(store: Any, record: Mapping[str, Any]) -> Row | None:
+def response_tls(
+    store: Any, record: Mapping[str, Any], chains: dict[str, Row | None] | None = None
+) -> Row | None:
     """A stored response's TLS provenance, its chain resolved, JSON-ready: None when it
-    was not recorded (a response stored before schema 9)."""
+    was not recorded (a response stored before schema 9). `chains`: the chains read so
+    far, by digest (a list of versions from one site presents the same chain each time)."""
     raw = record.get("tls")
     if raw is None:
         return None
     facts: Row = json.loads(raw) if isinstance(raw, str) else dict(raw)
     digest = record.get("tls_chain")
     complete = facts.pop("chain_complete", None)
-    facts["chain"] = chain(store, digest) if digest else None
+    if not digest:
+        facts["chain"] = None
+    elif chains is None:
+        facts["chain"] = chain(store, digest)
+    else:
+        if digest not in chains:
+            chains[digest] = chain(store, digest)
+        known = chains[digest]
+        facts["chain"] = dict(known) if known is not None else None
     if facts["chain"] is not None:
         facts["chain"]["complete"] = complete  # False: the leaf alone, all the engine saw
     return facts

@@ -122,6 +122,11 @@ class Review:
             row["config"] = json.loads(row["config"])
         return cast("list[UiWatchRow]", rows)
 
+    def is_ui_watch(self, watch_id: str) -> bool:
+        """Whether this watch was saved in the UI (one row, where `ui_watches` reads all)."""
+        query = select(ui_watch.c.id).where(ui_watch.c.id == watch_id)
+        return self.db.row(query, flush=False) is not None
+
     def put_ui_watch(self, watch_id: str, settings: dict[str, Any], username: str) -> None:
         values = {
             "id": watch_id,

@@ -86,6 +86,15 @@ class Schedule:
         self._select_known_of = f"{self._select_known} WHERE {db.dialect.any_of('id')}"
         self._register: tuple[DriverStatement, DriverStatement] | None = None
         seconds = db.dialect.seconds
+        self._select_health = (
+            "SELECT watch_id, last_check_at, failing_since, failure_reason, last_change_at "
+            f"FROM {watch_state.name}"
+        )
+        self._select_table = (
+            "SELECT w.id, w.url, s.last_check_at, s.failing_since, s.failure_reason, "
+            f"s.last_change_at, s.next_run_at FROM {watch.name} AS w "
+            f"LEFT JOIN {watch_state.name} AS s ON s.watch_id = w.id ORDER BY w.id"
+        )
         self._select_rhythms = (
             f"SELECT watch_id, {seconds('last_check_at')}, {seconds('next_run_at')} "
             f"FROM {watch_state.name}"
@@ -149,6 +158,25 @@ class Schedule:
                 .order_by(watch.c.id)
             ),
         )
+
+    def watch_health(self) -> dict[str, tuple[Any, ...]]:
+        """Every watch's (last_check_at, failing_since, failure_reason, last_change_at), by
+        id, on the driver: what the API's list of 10,000 watches shows of their state
+        (`watch_rows` builds a dict of every column of each through SQLAlchemy, 40 ms)."""
+        rows = self.db.driver_rows(self._select_health, ())
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    def watch_table(self) -> list[tuple[Any, ...]]:
+        """Every watch the archive knows, by id: (id, url, last_check_at, failing_since,
+        failure_reason, last_change_at, next_run_at), on the driver (the UI's table of
+        every watch; `watch_rows` reads every column of 10,000 through SQLAlchemy)."""
+        return self.db.driver_rows(self._select_table, ())
+
+    def watch_sources(self) -> tuple[set[str], set[str]]:
+        """The ids of the watches saved in the UI, and of those a listing discovered."""
+        saved = self.db.driver_rows(f"SELECT id FROM {ui_watch.name}", (), flush=False)
+        found = self.db.driver_rows(f"SELECT watch_id FROM {discovered.name}", (), flush=False)
+        return {row[0] for row in saved}, {row[0] for row in found}
 
     def watch_row(self, watch_id: str) -> WatchStateRow | None:
         """`watch_rows()`'s row of one watch (a page about one watch of 10,000 read them all)."""

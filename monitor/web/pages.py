@@ -61,10 +61,14 @@ class WatchIndex:
         self._by_id: dict[str, WatchConfig] = {}
 
     def get(self, config: MonitorConfig, watch_id: str) -> WatchConfig | None:
+        return self.by_id(config).get(watch_id)
+
+    def by_id(self, config: MonitorConfig) -> dict[str, WatchConfig]:
+        """Every watch of this snapshot by id, in the configuration's order (not to change)."""
         if config is not self._of:
             self._by_id = {watch.id: watch for watch in config.watch}
             self._of = config
-        return self._by_id.get(watch_id)
+        return self._by_id
 
 
 class Missing(Exception):

@@ -7,13 +7,16 @@ import hashlib
 import json
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import nh3
+from jinja2 import Environment
+from markupsafe import Markup
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -64,6 +67,8 @@ from monitor.web.visual import version_shots, watch_shots
 CHANGED_FOR = timedelta(hours=24)
 # Versions per page of a statement's timeline.
 TIMELINE_PAGE = 500
+# Watches per page of the table of every watch (/watches/all).
+WATCHES_PAGE = 200
 # A word of a note, as the text search reads words (letters and digits of any script).
 _NOTE_WORD = re.compile(r"\w+")
 # Paragraphs of each language version shown side by side on a statement's page.
@@ -83,6 +88,8 @@ class ReadingPages(Pages):
         self.fragments = FragmentCache()
         self.diffs: PairCache[DiffView] = PairCache()
         self.watch_index = WatchIndex()
+        self.timeline_rows = TimelineRows(self.env)
+        self.watch_rows = KeptRows(self.env, "watch_row.html.j2")
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
@@ -93,44 +100,52 @@ class ReadingPages(Pages):
     async def watches(self, request: Request, visit: Visit) -> Response:
         query = request.query_params.get("q", "").strip().lower()
         wanted = request.query_params.get("status", "")
-        rows = [
-            entry
-            for entry in self._watch_entries()
-            if (not wanted or entry["status"] == wanted) and (not query or query in entry["search"])
-        ]
-        return self.render(visit, "watches.html.j2", rows=rows, q=query, status=wanted)
+        table = {row[0]: row for row in self.store.watch_table()}
+        configured = self.watch_index.by_id(self.config)
+        ids = list(configured) + sorted(table.keys() - configured.keys())
+        ui_ids, _found = self.store.watch_sources()
+        now = datetime.now(UTC)
 
-    def _watch_entries(self) -> list[dict[str, Any]]:
-        states: dict[str, Mapping[str, Any]] = {row["id"]: row for row in self.store.watch_rows()}
-        configured = {watch.id: watch for watch in self.config.watch}
-        ui_ids = {row["id"] for row in self.store.ui_watches()}
-        entries = []
-        for watch_id in list(configured) + sorted(states.keys() - configured.keys()):
-            watch, state = configured.get(watch_id), states.get(watch_id, {})
-            name = watch.display_name if watch else watch_id
-            url = watch.url if watch else state.get("url", "")
-            status, since = watch_status(state)
-            next_check = state.get("next_run_at") if watch else None
-            if watch and not next_check and state.get("last_check_at"):
-                last = _parse(state["last_check_at"])
-                next_check = _format(last + timedelta(seconds=watch.interval))
-            entries.append(
-                {
-                    "id": watch_id,
-                    "name": name,
-                    "url": url,
-                    "configured": watch is not None,
-                    "from_ui": watch_id in ui_ids,
-                    "status": status if watch else "not configured",
-                    "since": since,
-                    "reason": state.get("failure_reason"),
-                    "last_check": state.get("last_check_at"),
-                    "last_change": state.get("last_change_at"),
-                    "next_check": next_check,
-                    "search": f"{watch_id} {name} {url}".lower(),
-                }
-            )
-        return entries
+        def entry(watch_id: str) -> dict[str, Any]:
+            return _watch_entry(watch_id, configured.get(watch_id), table, ui_ids, now)
+
+        # Pages of WATCHES_PAGE rows: 10,000 watches were one table of 3 MB, 600 ms to make;
+        # without a filter, only the page's rows are made at all.
+        try:
+            number = max(1, int(request.query_params.get("page") or 1))
+        except ValueError:
+            number = 1
+        if query or wanted:
+            rows = [
+                e
+                for e in map(entry, ids)
+                if (not wanted or e["status"] == wanted) and (not query or query in e["search"])
+            ]
+            total = len(rows)
+            pages = max(1, -(-total // WATCHES_PAGE))
+            number = min(pages, number)
+            shown = rows[(number - 1) * WATCHES_PAGE : number * WATCHES_PAGE]
+        else:
+            total = len(ids)
+            pages = max(1, -(-total // WATCHES_PAGE))
+            number = min(pages, number)
+            shown = [entry(i) for i in ids[(number - 1) * WATCHES_PAGE : number * WATCHES_PAGE]]
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
+        _ = translator(visit.language)
+        rendered = [
+            Markup(self.watch_rows.render((visit.language, *w.values()), _=_, w=w)) for w in shown
+        ]
+        return self.render(
+            visit,
+            "watches.html.j2",
+            rendered=rendered,
+            q=query,
+            status=wanted,
+            page=number,
+            pages=pages,
+            total=total,
+            page_url=lambda n: "/watches/all?" + urlencode([*kept, ("page", n)]),
+        )
 
     @page()
     async def watch(self, request: Request, visit: Visit) -> Response:
@@ -143,7 +158,7 @@ class ReadingPages(Pages):
             "watch.html.j2",
             watch=watch,
             configured=configured,
-            from_ui=any(row["id"] == watch.id for row in self.store.ui_watches()),
+            from_ui=self.store.is_ui_watch(watch.id),
             state=state,
             status=status,
             since=since,
@@ -206,7 +221,7 @@ class ReadingPages(Pages):
             "statement.html.j2",
             watch=watch,
             document=document,
-            versions=versions,
+            rows=self.timeline_rows.html(visit.language, watch.id, document["key"], versions, last),
             last=last,
             page=number,
             pages=pages,
@@ -518,8 +533,10 @@ class ReadingPages(Pages):
         notes: list[NotedRow] = []
         if query:
             # Catching up the index reads every new blob: in a thread, on a connection
-            # of its own, so the daemon's loop (and its checks) never waits for it.
-            await run_in_threadpool(_catch_up_index, self.config.store)
+            # of its own, so the daemon's loop (and its checks) never waits for it; and
+            # only when versions wait (opening a store for each search cost most of it).
+            if self.store.index_behind():
+                await run_in_threadpool(_catch_up_index, self.config.store)
             groups = _group_hits(self.store.search(query, watch_id))
             # Each statement found with its newest annotation, and the notes people wrote
             # that the query finds (a note is how a journalist finds a change again).
@@ -587,6 +604,88 @@ class ReadingPages(Pages):
         return self.error(visit, 404, _("Not found"))
 
 
+class KeptRows:
+    """Rows of a table, each rendered once (a template of one row) and kept by what it
+    shows (`at`: the reader's language and the row's values), the least recently used
+    dropped past `size`: a version's row in a timeline changes only with its newest
+    annotation, a watch's row only with its state, and Jinja took about 90 us a row
+    (45 ms for a page of 500 versions)."""
+
+    def __init__(self, env: Environment, template: str, size: int = 20_000) -> None:
+        self.template = env.get_template(template)
+        self.size = size
+        self._rows: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+
+    def render(self, at: tuple[Any, ...], **context: Any) -> str:
+        row = self._rows.get(at)
+        if row is None:
+            row = self._rows[at] = self.template.render(**context)
+            if len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+        else:
+            self._rows.move_to_end(at)
+        return row
+
+
+class TimelineRows(KeptRows):
+    """The rows of statements' timelines (timeline_row.html.j2)."""
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env, "timeline_row.html.j2")
+
+    def html(
+        self,
+        language: str,
+        watch_id: str,
+        key: str,
+        versions: Sequence[Mapping[str, Any]],
+        last: int,
+    ) -> Markup:
+        diff = f"/watch/{watch_id}/diff?key={quote(key, safe='')}"
+        _ = translator(language)
+        rows = []
+        for v in versions:
+            # The two newest are selected for the comparison: they change with `last`.
+            selected = last if v["seq"] >= last - 1 else None
+            at = (language, watch_id, key, selected, *v.values())
+            rows.append(self.render(at, _=_, v=v, watch_id=watch_id, key=key, diff=diff, last=last))
+        return Markup("\n".join(rows))
+
+
+def _watch_entry(
+    watch_id: str,
+    watch: WatchConfig | None,
+    table: dict[str, tuple[Any, ...]],
+    ui_ids: set[str],
+    now: datetime,
+) -> dict[str, Any]:
+    """A row of the table of every watch: `watch` as configured (None: only the archive
+    has it), its row of `Store.watch_table`."""
+    _id, stored_url, last_check, failing, reason, last_change, next_run = table.get(
+        watch_id, (watch_id, "", None, None, None, None, None)
+    )
+    name = watch.display_name if watch else watch_id
+    url = watch.url if watch else stored_url
+    status, since = _status(last_check, failing, last_change, now)
+    next_check = next_run if watch else None
+    if watch and not next_check and last_check:
+        next_check = _format(_parse(last_check) + timedelta(seconds=watch.interval))
+    return {
+        "id": watch_id,
+        "name": name,
+        "url": url,
+        "configured": watch is not None,
+        "from_ui": watch_id in ui_ids,
+        "status": status if watch else "not configured",
+        "since": since,
+        "reason": reason,
+        "last_check": last_check,
+        "last_change": last_change,
+        "next_check": next_check,
+        "search": f"{watch_id} {name} {url}".lower(),
+    }
+
+
 _STATE_SHOWN = ("last_check_at", "last_change_at", "failing_since", "failure_reason")
 _HEADER_FACTS = (
     "requested_at",
@@ -606,12 +705,22 @@ _HEADER_FACTS = (
 
 def watch_status(state: Mapping[str, Any]) -> tuple[str, str | None]:
     """ok, changed (within CHANGED_FOR), failing (since when) or not checked yet."""
-    if not state.get("last_check_at"):
+    return _status(
+        state.get("last_check_at"),
+        state.get("failing_since"),
+        state.get("last_change_at"),
+        datetime.now(UTC),
+    )
+
+
+def _status(
+    last_check: str | None, failing: str | None, last_change: str | None, now: datetime
+) -> tuple[str, str | None]:
+    if not last_check:
         return "not checked yet", None
-    if state.get("failing_since"):
-        return "failing", state["failing_since"]
-    last_change = state.get("last_change_at")
-    if last_change and datetime.now(UTC) - _parse(last_change) < CHANGED_FOR:
+    if failing:
+        return "failing", failing
+    if last_change and now - _parse(last_change) < CHANGED_FOR:
         return "changed", last_change
     return "ok", None
 

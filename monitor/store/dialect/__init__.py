@@ -126,7 +126,9 @@ class Dialect(ABC):
     @abstractmethod
     def search(self, query: Query, where: str) -> tuple[TextClause, Row]:
         """The search statement for a user's parsed words (monitor/searchquery.py) and its
-        parameters; `where` is extra SQL over `v` (version) and `d` (document)."""
+        parameters; `where` is extra SQL over `v` (version) and `d` (document). Without
+        `where`, it ranks the newest :ranked + 1 matches only (fulltext.RANKED) and returns
+        the best :limit of them."""
 
 
 def dialect_of(conn: Connection | Engine) -> Dialect:

@@ -29,7 +29,15 @@ _SEARCH = (
     "AS snippet FROM version_text AS t, to_tsquery('simple', :q) AS q, "
     "version AS v, document AS d "
     "WHERE t.search @@ q AND v.id = t.version_id AND d.id = v.document_id {where} "
+    "AND t.version_id >= {oldest} "
     "ORDER BY ts_rank(t.search, q) DESC, v.id DESC LIMIT :limit"
+)
+# The oldest version ranked (fulltext.RANKED), 0 when there are fewer matches: ts_rank reads
+# each match's tsvector, and a word in every statement matches every version.
+_OLDEST_RANKED = (
+    "COALESCE((SELECT t.version_id FROM version_text AS t "
+    "WHERE t.search @@ to_tsquery('simple', :q) "
+    "ORDER BY t.version_id DESC OFFSET :ranked LIMIT 1), 0)"
 )
 
 
@@ -93,7 +101,11 @@ class PostgreSQL(Dialect):
         return _INSERT_TEXT
 
     def search(self, query: Query, where: str) -> tuple[TextClause, Row]:
-        return text(_SEARCH.format(where=where)), {"q": searchquery.to_tsquery(query)}
+        # Within one watch, every match is ranked: the archive's newest matches may all be
+        # elsewhere, and the watch's own are found through the join, match by match.
+        oldest = "0" if where else _OLDEST_RANKED
+        sql = _SEARCH.format(where=where, oldest=oldest)
+        return text(sql), {"q": searchquery.to_tsquery(query)}
 
 
 DIALECT = PostgreSQL()

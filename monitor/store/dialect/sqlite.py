@@ -23,7 +23,15 @@ _SEARCH = (
     f"snippet(version_text, -1, '{MARK_START}', '{MARK_END}', '…', 24) AS snippet "
     "FROM version_text JOIN version AS v ON v.id = version_text.rowid "
     "JOIN document AS d ON d.id = v.document_id "
-    "WHERE version_text MATCH :q {where} ORDER BY bm25(version_text, 4.0, 1.0) LIMIT :limit"
+    "WHERE version_text MATCH :q {where} AND version_text.rowid >= {oldest} "
+    "ORDER BY bm25(version_text, 4.0, 1.0) LIMIT :limit"
+)
+# The oldest version ranked (fulltext.RANKED): FTS5 reads its matches newest first and stops
+# there, and the rowid range is a constraint FTS5 itself applies; 0 when there are fewer.
+# The snippets, computed before the sort, are then made for RANKED rows at most.
+_OLDEST_RANKED = (
+    "COALESCE((SELECT version_text.rowid FROM version_text WHERE version_text MATCH :q "
+    "ORDER BY version_text.rowid DESC LIMIT 1 OFFSET :ranked), 0)"
 )
 
 
@@ -114,7 +122,11 @@ class SQLite(Dialect):
         return _INSERT_TEXT
 
     def search(self, query: Query, where: str) -> tuple[TextClause, Row]:
-        return text(_SEARCH.format(where=where)), {"q": searchquery.to_fts5(query)}
+        # Within one watch, every match is ranked: the archive's newest matches may all be
+        # elsewhere, and the watch's own are found through the join, match by match.
+        oldest = "0" if where else _OLDEST_RANKED
+        sql = _SEARCH.format(where=where, oldest=oldest)
+        return text(sql), {"q": searchquery.to_fts5(query)}
 
 
 DIALECT = SQLite()
