@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -167,6 +168,51 @@ def apprise_endpoint() -> Iterator[tuple[str, list[dict[str, object]]]]:
         yield base.replace("http://", "json://") + "/notify", received
 
 
+CONSOLE = '\n[channels.console]\ntype = "log"\n'
+
+
+def local_config(
+    directory: Path, watches: str, *, fetch: str = "", alerts: str = "", sections: str = ""
+) -> Path:
+    """`directory`/monitor.toml for checking pages a test serves on 127.0.0.1: the store in
+    `directory`, loopback allowed, no wait between requests and no retry (a failure shows on
+    the check that met it), no confirmation delay before an alert. `fetch` and `alerts` add
+    lines to their sections, `sections` whole sections ([channels.*], [server], …) before
+    the `watches`."""
+    path = directory / "monitor.toml"
+    path.write_text(
+        f"""
+[store]
+path = "{directory / "store"}"
+
+[fetch]
+allow_private = true
+per_host_delay = "0s"
+retries = 0
+{fetch}
+
+[alerts]
+confirm_delay = "0s"
+{alerts}
+{sections}
+{watches}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def generic_watch(watch_id: str, url: str, extra: str = "") -> str:
+    """A [[watch]] of `url` read with the generic profile; `extra` adds its lines."""
+    return f"""
+[[watch]]
+id = "{watch_id}"
+url = "{url}"
+profile = "generic"
+{extra}
+"""
+
+
 def write_config(
     directory: Path,
     replica: ReplicaSite | None,
@@ -225,6 +271,17 @@ channels = {json.dumps(channels)}
     path = directory / "monitor.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll `condition` every 0.1 s until it holds or `timeout` seconds pass; whether it
+    held (tests assert on it, so a failure names what never came true)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
 
 
 def monitor_cli(

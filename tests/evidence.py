@@ -12,7 +12,7 @@ from pathlib import Path
 
 from monitor.extract import Statement
 from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
-from tests.conftest import monitor_cli, serve_pages
+from tests.conftest import CONSOLE, generic_watch, local_config, monitor_cli, serve_pages
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
@@ -72,40 +72,15 @@ def site_config(
     """A config watching the site's statements with the generic profile; `extra` goes into
     [archive] (the section is written only when given), `channels` after the console
     channel, `watch_extra` into each [[watch]]."""
-    text = f"""
-[store]
-path = "{directory / "store"}"
-
-[fetch]
-allow_private = true
-per_host_delay = "0s"
-retries = 0
-timeout = "10s"
-full_fetch_every = 1
-
-[alerts]
-confirm_delay = "0s"
-
-[channels.console]
-type = "log"
-{channels}
-"""
-    if extra:
-        text += f"\n[archive]\n{extra}\n"
-    for name in names:
-        text += f"""
-[[watch]]
-id = "statement-{name}"
-url = "{site.page_url(name)}"
-profile = "generic"
-language = "en"
-robots = false
-channels = {watch_channels}
-{watch_extra}
-"""
-    path = directory / "monitor.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    watch_lines = f'language = "en"\nrobots = false\nchannels = {watch_channels}\n{watch_extra}'
+    return local_config(
+        directory,
+        "".join(
+            generic_watch(f"statement-{name}", site.page_url(name), watch_lines) for name in names
+        ),
+        fetch='timeout = "10s"\nfull_fetch_every = 1',
+        sections=CONSOLE + channels + (f"\n[archive]\n{extra}\n" if extra else ""),
+    )
 
 
 def check_once(config: Path) -> str:

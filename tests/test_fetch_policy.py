@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import monitor_cli, upgraded_copy
+from tests.conftest import generic_watch, local_config, monitor_cli, upgraded_copy
 
 PAGE = """<html lang="en"><head><title>Statement</title></head><body><article>
 <h1>Comment of the MFA spokesperson</h1><p>{text}</p>
@@ -87,27 +87,9 @@ def site() -> Iterator[Site]:
 
 
 def config_for(tmp_path: Path, url: str, extra: str = "", full_every: int = 3) -> Path:
-    path = tmp_path / "monitor.toml"
-    path.write_text(
-        f"""
-[store]
-path = "{tmp_path / "store"}"
-[fetch]
-allow_private = true
-per_host_delay = "0s"
-retries = 0
-full_fetch_every = {full_every}
-[alerts]
-confirm_delay = "0s"
-[[watch]]
-id = "page"
-url = "{url}"
-profile = "generic"
-{extra}
-""",
-        encoding="utf-8",
+    return local_config(
+        tmp_path, generic_watch("page", url, extra), fetch=f"full_fetch_every = {full_every}"
     )
-    return path
 
 
 def checks(tmp_path: Path) -> list[tuple[str, int]]:
