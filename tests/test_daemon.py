@@ -7,24 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from monitor.replica import STATEMENTS, ReplicaSite
-from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, write_config
+from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, wait_for, write_config
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 @pytest.mark.process

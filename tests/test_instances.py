@@ -29,8 +29,7 @@ from monitor.scheduler import Daemon
 from monitor.sites import profile_names
 from monitor.store import Store
 from monitor.watchdog import WatchdogTimes
-from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, write_config
-from tests.test_daemon import wait_for
+from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, wait_for, write_config
 from tests.test_discover import add_statement, rows
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
