@@ -110,10 +110,11 @@ def archive_one_exchange(
     headers: list[tuple[str, str]],
     redirects: list[tuple[int, str]] | None = None,
     body: bytes = b'{"items": []}',
+    url: str = "https://gov.example/api",
+    http_version: str = "HTTP/1.1",
 ) -> None:
-    """Watch `w` with one GET of https://gov.example/api and the statement read from it, as
-    `monitor check` stores them: for tests of what exports make of the exchange's headers."""
-    url = "https://gov.example/api"
+    """Watch `w` with one GET of `url` and the statement read from it, as `monitor check`
+    stores them: for tests of what exports make of the exchange's headers."""
     text = Statement("p", url, "t", ("Заявление.",)).to_json()
     store.sync_watch("w", url, "generic")
     store.commit_check(
@@ -125,7 +126,7 @@ def archive_one_exchange(
             url=url,
             final_url=url,
             status=200,
-            http_version="HTTP/1.1",
+            http_version=http_version,
             request_headers=request_headers,
             request_body=None,
             headers=headers,
