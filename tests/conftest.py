@@ -84,6 +84,21 @@ class Receiver:
         with self.lock:
             return [p for p in self.posts if kind is None or p["kind"] == kind]
 
+    def channel(self) -> str:
+        """The config's [channels.hook], posting here."""
+        return hook_channel(self.url)
+
+
+def hook_channel(url: str) -> str:
+    """The config's [channels.hook]: a webhook posting to `url`, signed with the secret
+    tests put in TEST_WEBHOOK_SECRET."""
+    return f"""
+[channels.hook]
+type = "webhook"
+url = "{url}"
+secret_env = "TEST_WEBHOOK_SECRET"
+"""
+
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
@@ -114,6 +129,30 @@ def receiver() -> Iterator[Receiver]:
         yield state
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's request handler: logs nothing, and `send` answers in one call."""
+
+    def send(
+        self,
+        status: int,
+        body: bytes = b"",
+        media: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        """Answer `status` with `body` (of type `media`; no Content-Type without one)."""
+        self.send_response(status)
+        if media is not None:
+            self.send_header("Content-Type", media)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """A real threaded HTTP server on 127.0.0.1 for as long as the generator runs: yields
     its base URL ("http://127.0.0.1:PORT")."""
@@ -129,22 +168,13 @@ def serve_pages(body_of: Callable[[str], bytes | None]) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 answering GET `path` with the HTML `body_of(path)`
     gives (404 for None); yields its base URL."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             body = body_of(self.path)
             if body is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+                self.send(404)
+            else:
+                self.send(200, body, "text/html; charset=utf-8")
 
     yield from serve_on_loopback(Handler)
 
@@ -250,12 +280,8 @@ listen = "{listen}"
 type = "log"
 """
     if receiver:
-        text += f"""
-[channels.hook]
-type = "webhook"
-url = "{receiver.url}"
-secret_env = "TEST_WEBHOOK_SECRET"
-"""
+        # Any receiver with a URL: test_alerts_outbox brings one that fails on purpose.
+        text += hook_channel(receiver.url)
     base = replica.url if replica else "http://127.0.0.1:9"
     for lang in languages:
         text += f"""
@@ -271,6 +297,23 @@ channels = {json.dumps(channels)}
     path = directory / "monitor.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def start_daemon(
+    config: Path, *run_args: str, options: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    """`monitor [options] --config CONFIG run [run_args]` in a process of its own, as an
+    operator starts it, with the webhook secret in its environment and its output in
+    pipes (unbuffered: what it logged before a kill is there)."""
+    env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", *options, "--config", str(config), "run", *run_args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
@@ -416,25 +459,15 @@ class FeedServer:
 def feeds() -> Iterator[FeedServer]:
     state = FeedServer()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             with state.lock:
                 state.hits.append((self.path, self.headers.get("Accept", "")))
                 route = state.routes.get(self.path)
             if route is None:  # robots.txt included: none means everything is allowed
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            content_type, body = route
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+                self.send(404)
+            else:
+                self.send(200, route[1], route[0])
 
     for state.url in serve_on_loopback(Handler):
         yield state

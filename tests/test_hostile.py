@@ -20,7 +20,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,11 +32,10 @@ import pytest
 
 from monitor.isolate import WorkerPool, WorkFailed
 from tests.conftest import (
-    REPO,
-    WEBHOOK_SECRET,
     Receiver,
     monitor_cli,
     serve_on_loopback,
+    start_daemon,
     wait_for,
 )
 
@@ -165,12 +163,7 @@ listen = "{listen}"
 type = "log"
 """
     if receiver:
-        text += f"""
-[channels.hook]
-type = "webhook"
-url = "{receiver.url}"
-secret_env = "TEST_WEBHOOK_SECRET"
-"""
+        text += receiver.channel()
     for watch in watches:
         channels = ["hook"] if receiver else ["console"]
         text += "\n[[watch]]\n" + "".join(
@@ -237,18 +230,6 @@ class Health:
         else:
             assert took[int(len(took) * 0.95)] < 0.1, took[-20:]
             assert took[-1] < 1.0, took[-20:]
-
-
-def start_daemon(config: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 @contextlib.contextmanager
