@@ -196,12 +196,7 @@ class Site:
         return times.user + times.system
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc, grace=10)
         self._log.close()
 
 
@@ -424,12 +419,7 @@ class Bench:
                 figures["note"] = f"no figure: {served} of {self.n} requests (exit {proc.poll()})"
             figures["peak_rss_mib"] = _peak_rss_mib(proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, grace=30)
         self.results["daemon"] = figures
         print(f"  {figures}")
 
@@ -491,12 +481,7 @@ class Bench:
                 figures["steady_rss_mib"] = round(ps.memory_info().rss / 2**20, 1)
                 figures["peak_rss_mib"] = _peak_rss_mib(proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, grace=60)
         logged = log.read_text(errors="replace").splitlines()
         figures["log_lines"] = len(logged)
         figures["log_lines_naming_a_watch"] = sum(bool(re.search(r"\bs\d+\b", x)) for x in logged)
@@ -643,6 +628,16 @@ class Bench:
 
 
 # --- measurements in this process ------------------------------------------------------------
+
+
+def stop(proc: subprocess.Popen[Any], grace: float) -> None:
+    """SIGTERM, and SIGKILL if the process has not ended `grace` seconds later."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def median_ms(fn: Any, reps: int) -> float:

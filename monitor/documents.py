@@ -17,6 +17,7 @@ import re
 import unicodedata
 import zipfile
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from monitor.statement import Document
@@ -322,15 +323,23 @@ def _docx(body: bytes, _ocr: tuple[str, ...]) -> _Read:
             if any(cells):
                 pages[-1].append(" · ".join(cells))
     props = document.core_properties
-    metadata = {
-        "author": props.author or "",
-        "last modified by": props.last_modified_by or "",
-        "creation date": props.created.isoformat() if props.created else "",
-        "modification date": props.modified.isoformat() if props.modified else "",
-        "title": props.title or "",
-        "revision": str(props.revision or ""),
-    }
+    metadata = _core_properties(props.author, props.last_modified_by, props.created, props.modified)
+    metadata["title"] = props.title or ""
+    metadata["revision"] = str(props.revision or "")
     return [p for p in pages if p] or [[]], metadata, [], set()
+
+
+def _core_properties(
+    author: str | None, modified_by: str | None, created: datetime | None, modified: datetime | None
+) -> dict[str, str]:
+    """The metadata DOCX and XLSX share: both keep it in the same OOXML part
+    (docProps/core.xml), which python-docx and openpyxl name each their own way."""
+    return {
+        "author": author or "",
+        "last modified by": modified_by or "",
+        "creation date": created.isoformat() if created else "",
+        "modification date": modified.isoformat() if modified else "",
+    }
 
 
 def _xlsx(body: bytes, _ocr: tuple[str, ...]) -> _Read:
@@ -350,12 +359,7 @@ def _xlsx(body: bytes, _ocr: tuple[str, ...]) -> _Read:
                 rows.append(" · ".join(cells))
         pages.append(rows)
     props = book.properties
-    metadata = {
-        "author": props.creator or "",
-        "last modified by": props.lastModifiedBy or "",
-        "creation date": props.created.isoformat() if props.created else "",
-        "modification date": props.modified.isoformat() if props.modified else "",
-    }
+    metadata = _core_properties(props.creator, props.lastModifiedBy, props.created, props.modified)
     book.close()
     return pages, metadata, [], set()
 

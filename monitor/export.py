@@ -92,7 +92,6 @@ from monitor.store import Store, StoreError
 from monitor.store.chain import ChainReport, walk
 from monitor.store.provenance import response_tls
 from monitor.store.records import VersionWithDocumentRow, iso
-from monitor.store.timestamps import batches, stamps_of
 from monitor.store.wayback import captured, copies_of
 from monitor.timestamps import BATCH_RECORD, TimestampReport, batch_record, check_export
 
@@ -157,7 +156,7 @@ def version_facts(
         "watch_chain": row["watch_chain"],
         # The trusted timestamp covering it: {"batch": id, "head": chain}, the batch itself
         # being a record of the export (monitor/timestamps.py); None while it waits.
-        "timestamp": stamps_of(store, [row["id"]]).get(row["id"]),
+        "timestamp": store.timestamps.stamps_of([row["id"]]).get(row["id"]),
         # Copies made elsewhere (save_to, monitor/wayback.py): [{target, url, captured_at}].
         "independent_copies": captured(copies_of(store, [row["id"]]).get(row["id"], [])),
         "screenshot": _screenshot_of(store, row),
@@ -235,7 +234,7 @@ def write_jsonl(
             count.versions += 1
             if line["timestamp"]:
                 batch_ids.add(line["timestamp"]["batch"])
-        for batch in batches(store, batch_ids):
+        for batch in store.timestamps.batches(batch_ids):
             out.write(json.dumps(batch_record(batch)) + "\n")
             count.records += 1
         heads = chain_record(store, watch_id, since)
@@ -305,7 +304,7 @@ def write_warc(
                 _write_screenshot(store, writer, shot, count, include_secrets)
             except StoreError as err:
                 count.skipped.append(f"screenshot {shot['id']} of {shot['watch_id']}: {err}")
-        for batch in batches(store, batch_ids):
+        for batch in store.timestamps.batches(batch_ids):
             stamp = writer.create_warc_record(
                 f"urn:monitor:{BATCH_RECORD}:{batch['id']}",
                 "metadata",

@@ -53,7 +53,7 @@ class Stamper:
         the first failure (logged once per outage), leaving the rest waiting."""
         result = StampResult()
         while True:
-            rows = stored.pending_versions(self.store)
+            rows = self.store.timestamps.pending_versions()
             if not rows:
                 break
             try:
@@ -91,8 +91,8 @@ class Stamper:
             raise tsp.TokenError(f"HTTP {answer.status_code}")
         token = tsp.token_from_reply(answer.content)
         info = tsp.check_token(token, digest, self._trusted(), nonce)
-        batch = stored.record_batch(
-            self.store, encoded, self.url, token, info.gen_time, info.serial, heads, created
+        batch = self.store.timestamps.record_batch(
+            encoded, self.url, token, info.gen_time, info.serial, heads, created
         )
         logger.info(
             "timestamped %d versions (batch %d, %s, genTime %s)",
@@ -115,8 +115,8 @@ def verify_timestamps(
     """Check every batch's token and every covered version's way to its batch's head
     (`monitor verify --timestamps`); also returns how many versions are still waiting."""
     report = tsp.TimestampReport()
-    covered = list(stored.coverage(store))
+    covered = list(store.timestamps.coverage())
     names = {row["document_id"]: (row["watch"], row["key"]) for row in covered}
-    chains = {names[doc]: rows for doc, rows in stored.chains_of(store, names).items()}
-    tsp.check_coverage(stored.batches(store), covered, chains, trusted, report)
-    return report, stored.waiting_count(store)
+    chains = {names[doc]: rows for doc, rows in store.timestamps.chains_of(names).items()}
+    tsp.check_coverage(store.timestamps.batches(), covered, chains, trusted, report)
+    return report, store.timestamps.waiting_count()

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,6 +84,21 @@ class Receiver:
         with self.lock:
             return [p for p in self.posts if kind is None or p["kind"] == kind]
 
+    def channel(self) -> str:
+        """The config's [channels.hook], posting here."""
+        return hook_channel(self.url)
+
+
+def hook_channel(url: str) -> str:
+    """The config's [channels.hook]: a webhook posting to `url`, signed with the secret
+    tests put in TEST_WEBHOOK_SECRET."""
+    return f"""
+[channels.hook]
+type = "webhook"
+url = "{url}"
+secret_env = "TEST_WEBHOOK_SECRET"
+"""
+
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
@@ -113,6 +129,30 @@ def receiver() -> Iterator[Receiver]:
         yield state
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's request handler: logs nothing, and `send` answers in one call."""
+
+    def send(
+        self,
+        status: int,
+        body: bytes = b"",
+        media: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        """Answer `status` with `body` (of type `media`; no Content-Type without one)."""
+        self.send_response(status)
+        if media is not None:
+            self.send_header("Content-Type", media)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """A real threaded HTTP server on 127.0.0.1 for as long as the generator runs: yields
     its base URL ("http://127.0.0.1:PORT")."""
@@ -128,22 +168,13 @@ def serve_pages(body_of: Callable[[str], bytes | None]) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 answering GET `path` with the HTML `body_of(path)`
     gives (404 for None); yields its base URL."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             body = body_of(self.path)
             if body is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+                self.send(404)
+            else:
+                self.send(200, body, "text/html; charset=utf-8")
 
     yield from serve_on_loopback(Handler)
 
@@ -165,6 +196,51 @@ def apprise_endpoint() -> Iterator[tuple[str, list[dict[str, object]]]]:
 
     for base in serve_on_loopback(Handler):
         yield base.replace("http://", "json://") + "/notify", received
+
+
+CONSOLE = '\n[channels.console]\ntype = "log"\n'
+
+
+def local_config(
+    directory: Path, watches: str, *, fetch: str = "", alerts: str = "", sections: str = ""
+) -> Path:
+    """`directory`/monitor.toml for checking pages a test serves on 127.0.0.1: the store in
+    `directory`, loopback allowed, no wait between requests and no retry (a failure shows on
+    the check that met it), no confirmation delay before an alert. `fetch` and `alerts` add
+    lines to their sections, `sections` whole sections ([channels.*], [server], …) before
+    the `watches`."""
+    path = directory / "monitor.toml"
+    path.write_text(
+        f"""
+[store]
+path = "{directory / "store"}"
+
+[fetch]
+allow_private = true
+per_host_delay = "0s"
+retries = 0
+{fetch}
+
+[alerts]
+confirm_delay = "0s"
+{alerts}
+{sections}
+{watches}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def generic_watch(watch_id: str, url: str, extra: str = "") -> str:
+    """A [[watch]] of `url` read with the generic profile; `extra` adds its lines."""
+    return f"""
+[[watch]]
+id = "{watch_id}"
+url = "{url}"
+profile = "generic"
+{extra}
+"""
 
 
 def write_config(
@@ -204,12 +280,8 @@ listen = "{listen}"
 type = "log"
 """
     if receiver:
-        text += f"""
-[channels.hook]
-type = "webhook"
-url = "{receiver.url}"
-secret_env = "TEST_WEBHOOK_SECRET"
-"""
+        # Any receiver with a URL: test_alerts_outbox brings one that fails on purpose.
+        text += hook_channel(receiver.url)
     base = replica.url if replica else "http://127.0.0.1:9"
     for lang in languages:
         text += f"""
@@ -225,6 +297,34 @@ channels = {json.dumps(channels)}
     path = directory / "monitor.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def start_daemon(
+    config: Path, *run_args: str, options: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    """`monitor [options] --config CONFIG run [run_args]` in a process of its own, as an
+    operator starts it, with the webhook secret in its environment and its output in
+    pipes (unbuffered: what it logged before a kill is there)."""
+    env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", *options, "--config", str(config), "run", *run_args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll `condition` every 0.1 s until it holds or `timeout` seconds pass; whether it
+    held (tests assert on it, so a failure names what never came true)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
 
 
 def monitor_cli(
@@ -359,25 +459,15 @@ class FeedServer:
 def feeds() -> Iterator[FeedServer]:
     state = FeedServer()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             with state.lock:
                 state.hits.append((self.path, self.headers.get("Accept", "")))
                 route = state.routes.get(self.path)
             if route is None:  # robots.txt included: none means everything is allowed
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            content_type, body = route
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+                self.send(404)
+            else:
+                self.send(200, route[1], route[0])
 
     for state.url in serve_on_loopback(Handler):
         yield state

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from monitor.extract import Statement
 from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
-from tests.conftest import monitor_cli, serve_pages
+from tests.conftest import CONSOLE, generic_watch, local_config, monitor_cli, serve_pages
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
@@ -72,40 +72,15 @@ def site_config(
     """A config watching the site's statements with the generic profile; `extra` goes into
     [archive] (the section is written only when given), `channels` after the console
     channel, `watch_extra` into each [[watch]]."""
-    text = f"""
-[store]
-path = "{directory / "store"}"
-
-[fetch]
-allow_private = true
-per_host_delay = "0s"
-retries = 0
-timeout = "10s"
-full_fetch_every = 1
-
-[alerts]
-confirm_delay = "0s"
-
-[channels.console]
-type = "log"
-{channels}
-"""
-    if extra:
-        text += f"\n[archive]\n{extra}\n"
-    for name in names:
-        text += f"""
-[[watch]]
-id = "statement-{name}"
-url = "{site.page_url(name)}"
-profile = "generic"
-language = "en"
-robots = false
-channels = {watch_channels}
-{watch_extra}
-"""
-    path = directory / "monitor.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    watch_lines = f'language = "en"\nrobots = false\nchannels = {watch_channels}\n{watch_extra}'
+    return local_config(
+        directory,
+        "".join(
+            generic_watch(f"statement-{name}", site.page_url(name), watch_lines) for name in names
+        ),
+        fetch='timeout = "10s"\nfull_fetch_every = 1',
+        sections=CONSOLE + channels + (f"\n[archive]\n{extra}\n" if extra else ""),
+    )
 
 
 def check_once(config: Path) -> str:
@@ -135,10 +110,11 @@ def archive_one_exchange(
     headers: list[tuple[str, str]],
     redirects: list[tuple[int, str]] | None = None,
     body: bytes = b'{"items": []}',
+    url: str = "https://gov.example/api",
+    http_version: str = "HTTP/1.1",
 ) -> None:
-    """Watch `w` with one GET of https://gov.example/api and the statement read from it, as
-    `monitor check` stores them: for tests of what exports make of the exchange's headers."""
-    url = "https://gov.example/api"
+    """Watch `w` with one GET of `url` and the statement read from it, as `monitor check`
+    stores them: for tests of what exports make of the exchange's headers."""
     text = Statement("p", url, "t", ("Заявление.",)).to_json()
     store.sync_watch("w", url, "generic")
     store.commit_check(
@@ -150,7 +126,7 @@ def archive_one_exchange(
             url=url,
             final_url=url,
             status=200,
-            http_version="HTTP/1.1",
+            http_version=http_version,
             request_headers=request_headers,
             request_body=None,
             headers=headers,

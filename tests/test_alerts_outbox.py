@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from monitor.replica import STATEMENTS, ReplicaSite
-from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, write_config
-from tests.test_daemon import wait_for
+from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, wait_for, write_config
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 OLD = "stands ready to provide further assistance if necessary"

@@ -35,17 +35,8 @@ def every_channel(
         'channels = ["console", "hook"]', 'channels = ["console", "hook", "mail", "apprise"]'
     )
     text = text.replace("[server]\n", '[server]\npublic_url = "http://ui.test"\n')
+    text += mail.channel(["desk@example.org"])
     text += f"""
-[channels.mail]
-type = "email"
-host = "{mail.host}"
-port = {mail.port}
-starttls = false
-username = "monitor"
-password_env = "TEST_SMTP_PASSWORD"
-from = "monitor@example.org"
-to = ["desk@example.org"]
-
 [channels.apprise]
 type = "apprise"
 url_env = "TEST_APPRISE_URL"

@@ -26,7 +26,7 @@ from monitor.fetch import Fetcher
 from monitor.sites import profile_names
 from monitor.statement import Document, Statement
 from monitor.store import Store
-from tests.conftest import serve_on_loopback
+from tests.conftest import CONSOLE, local_config, serve_on_loopback
 
 SENTENCE = "The ministry will hold the consultations in Astana on Monday."
 EDITED = "The ministry will hold the consultations in Geneva on Friday."
@@ -169,30 +169,13 @@ def site() -> Iterator[Site]:
 
 
 def config_for(tmp_path: Path, site: Site, watches: str) -> Path:
-    path = tmp_path / "monitor.toml"
-    path.write_text(
-        f"""
-[store]
-path = "{tmp_path / "store"}"
-
-[fetch]
-allow_private = true
-per_host_delay = "0s"
-retries = 0
-timeout = "10s"
-max_bytes = 5_000_000
-
-[alerts]
-confirm_delay = "0s"
-failing_after = "0s"
-
-[channels.console]
-type = "log"
-{watches}
-""",
-        encoding="utf-8",
+    return local_config(
+        tmp_path,
+        watches,
+        fetch='timeout = "10s"\nmax_bytes = 5_000_000',
+        alerts='failing_after = "0s"',
+        sections=CONSOLE,
     )
-    return path
 
 
 def statement_watch(site: Site, extra: str = "") -> str:

@@ -19,7 +19,14 @@ from monitor.browser import BrowserEngine
 from monitor.config import FetchConfig
 from monitor.fetch import FetchRequest, FetchResult
 from monitor.replica import STATEMENTS, ReplicaSite
-from tests.conftest import Receiver, monitor_cli, serve_on_loopback, write_config
+from tests.conftest import (
+    Receiver,
+    generic_watch,
+    local_config,
+    monitor_cli,
+    serve_on_loopback,
+    write_config,
+)
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 
@@ -60,24 +67,8 @@ def test_without_a_browser_the_refusal_is_explained(tmp_path: Path) -> None:
 
 def test_a_javascript_only_page_is_rendered_by_the_browser_fetcher(tmp_path: Path) -> None:
     with ReplicaSite() as site:
-        config = tmp_path / "monitor.toml"
-        config.write_text(
-            f"""
-[store]
-path = "{tmp_path / "store"}"
-[fetch]
-allow_private = true
-per_host_delay = "0s"
-[alerts]
-confirm_delay = "0s"
-[[watch]]
-id = "spa"
-url = "{site.url}/memleket/entities/mfa/press/news/details/{NEWEST["id"]}?lang=en"
-profile = "generic"
-fetcher = "browser"
-""",
-            encoding="utf-8",
-        )
+        url = f"{site.url}/memleket/entities/mfa/press/news/details/{NEWEST['id']}?lang=en"
+        config = local_config(tmp_path, generic_watch("spa", url, 'fetcher = "browser"'))
         # A plain HTTP client sees only the empty shell of the single-page app.
         plain = config.read_text().replace('fetcher = "browser"', "")
         (tmp_path / "plain.toml").write_text(plain.replace('id = "spa"', 'id = "plain"'))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,23 @@ class MailServer:
         # handled=False: the server answers 535 itself (True means "already answered").
         return AuthResult(success=ok, handled=False)
 
+    def channel(self, to: list[str], extra: str = "") -> str:
+        """The config's [channels.mail]: email to `to` through this server, logged in as
+        "monitor" with the password tests put in TEST_SMTP_PASSWORD, in plain text (it
+        listens on loopback only); `extra` adds lines."""
+        return f"""
+[channels.mail]
+type = "email"
+host = "{self.host}"
+port = {self.port}
+starttls = false
+username = "monitor"
+password_env = "TEST_SMTP_PASSWORD"
+from = "monitor@example.org"
+to = {json.dumps(to)}
+{extra}
+"""
+
 
 @pytest.fixture
 def smtp_server() -> Iterator[MailServer]:
@@ -70,18 +88,7 @@ def email_config(
 ) -> Path:
     config = write_config(tmp_path, replica)
     text = config.read_text().replace('channels = ["console"]', 'channels = ["console", "mail"]')
-    text += f"""
-[channels.mail]
-type = "email"
-host = "{server.host}"
-port = {server.port}
-starttls = false
-username = "monitor"
-password_env = "TEST_SMTP_PASSWORD"
-from = "monitor@example.org"
-to = ["desk@example.org", "archive@example.org"]
-{extra}
-"""
+    text += server.channel(["desk@example.org", "archive@example.org"], extra)
     config.write_text(text)
     return config
 

@@ -7,24 +7,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from monitor.replica import STATEMENTS, ReplicaSite
-from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, write_config
+from tests.conftest import (
+    REPO,
+    Receiver,
+    monitor_cli,
+    start_daemon,
+    wait_for,
+    write_config,
+)
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 @pytest.mark.process
@@ -39,15 +36,7 @@ def test_daemon_alerts_within_the_interval_and_stops_cleanly_on_sigterm(
         interval="2s",
         confirm_delay="0.5s",
     )
-    env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET}
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = start_daemon(config)
     try:
         store = tmp_path / "store" / "index.sqlite"
         assert wait_for(lambda: store.exists() and _count(store, "document") == 24, 30)
@@ -124,13 +113,7 @@ def test_daemon_serves_health_and_metrics_and_reloads_on_sighup(
 
     port = free_port()
     config = write_config(tmp_path, replica, interval="1s", listen=f"127.0.0.1:{port}")
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--log-format", "json", "--config", str(config), "run"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = start_daemon(config, options=("--log-format", "json"))
     base = f"http://127.0.0.1:{port}"
 
     def get(path: str) -> httpx.Response | None:

@@ -20,7 +20,7 @@ from monitor.config import load_config
 from monitor.export import ORIGINAL_PREFIX, warc_digest, write_warc
 from monitor.replica import ReplicaSite
 from monitor.sites import profile_names
-from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store
+from monitor.store import Store
 from tests.conftest import monitor_cli, write_config
 from tests.evidence import archive_one_exchange
 from tests.postgres import Backend
@@ -274,32 +274,19 @@ def test_headers_are_written_back_as_received_and_transfer_headers_renamed(
 ) -> None:
     body = "Заявление МИД: café\n".encode()
     with Store(tmp_path / "store") as store:
-        store.sync_watch("w", "https://gov.example/", "generic")
-        store.commit_check(
-            CheckRecord("w", "2026-11-25T10:00:00.000Z", 5, "changed", 200),
-            store.state("w"),
-            response=ResponseRecord(
-                requested_at="2026-11-25T09:59:59.500Z",
-                method="GET",
-                url="https://gov.example/page",
-                final_url="https://gov.example/page",
-                status=200,
-                http_version="HTTP/2",
-                request_headers={"Accept-Language": "ru"},
-                request_body=None,
-                # As the HTTP client gives them: bytes decoded as latin-1.
-                headers=[
-                    ("content-type", "text/plain; charset=utf-8"),
-                    ("content-encoding", "gzip"),
-                    ("content-length", "17"),
-                    ("x-note", "café".encode().decode("latin-1")),
-                ],
-                redirects=[],
-                body=body,
-            ),
-            versions=[
-                NewVersion("p", "https://gov.example/page", "t", None, "ru", "baseline", b"{}")
+        archive_one_exchange(
+            store,
+            url="https://gov.example/page",
+            http_version="HTTP/2",
+            request_headers={"Accept-Language": "ru"},
+            # As the HTTP client gives them: bytes decoded as latin-1.
+            headers=[
+                ("content-type", "text/plain; charset=utf-8"),
+                ("content-encoding", "gzip"),
+                ("content-length", "17"),
+                ("x-note", "café".encode().decode("latin-1")),
             ],
+            body=body,
         )
         path = tmp_path / "plain.warc"
         count = write_warc(store, path)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import monitor_cli, upgraded_copy
+from tests.conftest import (
+    QuietHandler,
+    generic_watch,
+    local_config,
+    monitor_cli,
+    serve_on_loopback,
+    upgraded_copy,
+)
 
 PAGE = """<html lang="en"><head><title>Statement</title></head><body><article>
 <h1>Comment of the MFA spokesperson</h1><p>{text}</p>
@@ -32,11 +37,11 @@ class Site:
 def site() -> Iterator[Site]:
     state = Site()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             state.seen.append((self.path, self.headers.get("If-None-Match")))
             if self.path == "/robots.txt":
-                self._send(200 if state.robots else 404, state.robots.encode(), "text/plain")
+                self.send(200 if state.robots else 404, state.robots.encode(), "text/plain")
             elif self.path in ("/statement", "/private/statement"):
                 if self.headers.get("If-None-Match") == state.etag:
                     self.send_response(304)
@@ -44,7 +49,7 @@ def site() -> Iterator[Site]:
                     self.end_headers()
                     return
                 body = PAGE.format(text=state.text, banner=state.banner).encode()
-                self._send(200, body, "text/html; charset=utf-8", {"ETag": state.etag})
+                self.send(200, body, "text/html; charset=utf-8", {"ETag": state.etag})
             elif self.path == "/moved":
                 self.send_response(302)
                 self.send_header("Location", "/")
@@ -58,56 +63,20 @@ def site() -> Iterator[Site]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
             elif self.path == "/":
-                self._send(
+                self.send(
                     200, PAGE.format(text="Welcome to the portal.", banner="").encode(), "text/html"
                 )
             else:
-                self._send(404, b"", "text/plain")
+                self.send(404, b"", "text/plain")
 
-        def _send(
-            self, status: int, body: bytes, media: str, extra: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", media)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (extra or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
+    for state.url in serve_on_loopback(Handler):
+        yield state
 
 
 def config_for(tmp_path: Path, url: str, extra: str = "", full_every: int = 3) -> Path:
-    path = tmp_path / "monitor.toml"
-    path.write_text(
-        f"""
-[store]
-path = "{tmp_path / "store"}"
-[fetch]
-allow_private = true
-per_host_delay = "0s"
-retries = 0
-full_fetch_every = {full_every}
-[alerts]
-confirm_delay = "0s"
-[[watch]]
-id = "page"
-url = "{url}"
-profile = "generic"
-{extra}
-""",
-        encoding="utf-8",
+    return local_config(
+        tmp_path, generic_watch("page", url, extra), fetch=f"full_fetch_every = {full_every}"
     )
-    return path
 
 
 def checks(tmp_path: Path) -> list[tuple[str, int]]:

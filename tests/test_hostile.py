@@ -20,7 +20,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +31,13 @@ from typing import Any
 import pytest
 
 from monitor.isolate import WorkerPool, WorkFailed
-from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, serve_on_loopback
+from tests.conftest import (
+    Receiver,
+    monitor_cli,
+    serve_on_loopback,
+    start_daemon,
+    wait_for,
+)
 
 # 100,000 nested <div>s around one sentence: 1.1 MB.
 DEEP = (
@@ -158,12 +163,7 @@ listen = "{listen}"
 type = "log"
 """
     if receiver:
-        text += f"""
-[channels.hook]
-type = "webhook"
-url = "{receiver.url}"
-secret_env = "TEST_WEBHOOK_SECRET"
-"""
+        text += receiver.channel()
     for watch in watches:
         channels = ["hook"] if receiver else ["console"]
         text += "\n[[watch]]\n" + "".join(
@@ -232,16 +232,24 @@ class Health:
             assert took[-1] < 1.0, took[-20:]
 
 
-def start_daemon(config: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+@contextlib.contextmanager
+def calm_daemon(
+    config: Path, port: int, site: Site
+) -> Iterator[tuple[subprocess.Popen[str], Health]]:
+    """`monitor run` on `config`, once its /healthz on `port` answers and the calm watches
+    are on their second look (the first starts the workers): the figures a test takes
+    from then on are of a daemon at work. Killed on the way out if the test did not stop
+    it."""
+    daemon = start_daemon(config)
+    try:
+        with Health(port) as health:
+            assert wait_for(health.up, 30), "the daemon never answered /healthz"
+            assert wait_for(lambda: len(site.times("/calm/2")) >= 2, 30)
+            yield daemon, health
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
 
 
 def stop_daemon(daemon: subprocess.Popen[str], within: float) -> tuple[float, str]:
@@ -255,15 +263,6 @@ def stop_daemon(daemon: subprocess.Popen[str], within: float) -> tuple[float, st
         _, stderr = daemon.communicate()
         pytest.fail(f"the daemon ignored SIGTERM for {within:.0f} s:\n{stderr[-3000:]}")
     return time.monotonic() - started, stderr
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def rows(store: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
@@ -359,22 +358,13 @@ def test_nested_pages_and_malformed_answers_are_problems_of_their_watches_alone(
         receiver=receiver,
         worker_timeout="5s",
     )
-    daemon = start_daemon(config)
-    try:
-        with Health(port) as health:
-            assert wait_for(health.up, 30), "the daemon never answered /healthz"
-            # From the calm watches' second look on (the first starts the workers).
-            assert wait_for(lambda: len(site.times("/calm/2")) >= 2, 30)
-            since = time.monotonic()
-            # Three deep pages over the limit in a row, both API watches failing.
-            assert wait_for(lambda: requests["deep"] >= 4, 40)
-            assert wait_for(lambda: len(receiver.alerts("failing")) >= 3, 20)
-            until = time.monotonic()
-            took, stderr = stop_daemon(daemon, within=25)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
+    with calm_daemon(config, port, site) as (daemon, health):
+        since = time.monotonic()
+        # Three deep pages over the limit in a row, both API watches failing.
+        assert wait_for(lambda: requests["deep"] >= 4, 40)
+        assert wait_for(lambda: len(receiver.alerts("failing")) >= 3, 20)
+        until = time.monotonic()
+        took, stderr = stop_daemon(daemon, within=25)
     assert daemon.returncode == 0, stderr
     # SIGTERM while a worker was reading the deep page: the daemon waits for that one
     # check (within its 3 s limit), not for the page.
@@ -414,20 +404,12 @@ def test_an_18_mb_page_is_read_while_the_daemon_goes_on(tmp_path: Path, site: Si
     port = free_port()
     store = tmp_path / "store"
     config = config_file(tmp_path, store, watches, listen=f"127.0.0.1:{port}")
-    daemon = start_daemon(config)
-    try:
-        with Health(port) as health:
-            assert wait_for(health.up, 30), "the daemon never answered /healthz"
-            assert wait_for(lambda: len(site.times("/calm/2")) >= 2, 30)
-            since = time.monotonic()
-            # Reading the page takes a worker 5 s on a quiet machine, 30 s on a busy one.
-            assert wait_for(lambda: bool(site.times("/big")) and checks(store, "big"), 150)
-            until = time.monotonic()
-            _, stderr = stop_daemon(daemon, within=25)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
+    with calm_daemon(config, port, site) as (daemon, health):
+        since = time.monotonic()
+        # Reading the page takes a worker 5 s on a quiet machine, 30 s on a busy one.
+        assert wait_for(lambda: bool(site.times("/big")) and checks(store, "big"), 150)
+        until = time.monotonic()
+        _, stderr = stop_daemon(daemon, within=25)
     assert daemon.returncode == 0, stderr
     assert checks(store, "big")[0] == ("changed", None), stderr[-3000:]
     [(title, size)] = rows(
@@ -507,36 +489,28 @@ def test_a_full_disk_fails_healthz_and_tells_the_operator_once(
         config = config_file(
             tmp_path, store, watches, listen=f"127.0.0.1:{port}", receiver=receiver
         )
-        daemon = start_daemon(config)
-        try:
-            with Health(port) as health:
-                assert wait_for(health.up, 30), "the daemon never answered /healthz"
-                assert wait_for(lambda: len(site.times("/calm/2")) >= 2, 30)
-                assert health.answers[-1][1] == 200
-                since = time.monotonic()
-                disk.fill()
-                assert wait_for(lambda: health.answers[-1][1] == 503, 30)
-                report = health.answers[-1][3]
-                assert report["ok"] is False and report["store_writable"] is False
-                # "No space left on device" (blob files), "database or disk is full" (SQLite),
-                # "Permission denied" / "readonly database" (the read-only directory).
-                assert re.search(r"space|full|ermission|readonly", report["store_error"])
-                # Told once, straight through the operator channel (the outbox is full too).
-                assert wait_for(lambda: bool(receiver.alerts("watchdog")), 20)
-                # More failing checks: no second alert.
-                fetched = len(site.times("/moving"))
-                assert wait_for(lambda: len(site.times("/moving")) >= fetched + 2, 30)
-                [told] = receiver.alerts("watchdog")
-                assert "the store cannot be written" in told["summary"]
-                disk.free()
-                assert wait_for(lambda: health.answers[-1][1] == 200, 30)
-                until = time.monotonic()
-                time.sleep(1)
-                _, stderr = stop_daemon(daemon, within=25)
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
-                daemon.wait()
+        with calm_daemon(config, port, site) as (daemon, health):
+            assert health.answers[-1][1] == 200
+            since = time.monotonic()
+            disk.fill()
+            assert wait_for(lambda: health.answers[-1][1] == 503, 30)
+            report = health.answers[-1][3]
+            assert report["ok"] is False and report["store_writable"] is False
+            # "No space left on device" (blob files), "database or disk is full" (SQLite),
+            # "Permission denied" / "readonly database" (the read-only directory).
+            assert re.search(r"space|full|ermission|readonly", report["store_error"])
+            # Told once, straight through the operator channel (the outbox is full too).
+            assert wait_for(lambda: bool(receiver.alerts("watchdog")), 20)
+            # More failing checks: no second alert.
+            fetched = len(site.times("/moving"))
+            assert wait_for(lambda: len(site.times("/moving")) >= fetched + 2, 30)
+            [told] = receiver.alerts("watchdog")
+            assert "the store cannot be written" in told["summary"]
+            disk.free()
+            assert wait_for(lambda: health.answers[-1][1] == 200, 30)
+            until = time.monotonic()
+            time.sleep(1)
+            _, stderr = stop_daemon(daemon, within=25)
         assert daemon.returncode == 0, stderr
         assert "the store cannot be written" in stderr  # the log says it too
         assert "the store can be written again" in stderr

@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -32,7 +31,7 @@ from monitor.sites import profile_names
 from monitor.store import CheckRecord, NewVersion, Store
 from monitor.web.auth import LoginBudget, Throttled
 from monitor.web.guard import forwarded_client, host_name
-from tests.conftest import Receiver, monitor_cli, serve_on_loopback, write_config
+from tests.conftest import QuietHandler, Receiver, monitor_cli, serve_on_loopback, write_config
 from tests.evidence import archive_one_exchange
 from tests.test_hostile import Health
 from tests.webui import PASSWORD, add_user, csrf, login, serving
@@ -335,33 +334,19 @@ def locked() -> Iterator[LockedSite]:
     state = LockedSite()
     expected = "Basic " + base64.b64encode(f"{USER}:{SECRET}".encode()).decode()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             if self.path == "/robots.txt":
-                self._send(404, b"", "text/plain")
+                self.send(404, b"", "text/plain")
             elif self.headers.get("Authorization") != expected:
                 with state.lock:
                     state.refused += 1
-                self._send(401, b"who are you?", "text/plain", {"WWW-Authenticate": "Basic"})
+                self.send(401, b"who are you?", "text/plain", {"WWW-Authenticate": "Basic"})
             else:
                 with state.lock:
                     state.authorized += 1
                 body = PAGE.format(text=state.text).encode()
-                self._send(200, body, "text/html; charset=utf-8")
-
-        def _send(
-            self, status: int, body: bytes, media: str, extra: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", media)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (extra or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+                self.send(200, body, "text/html; charset=utf-8")
 
     for base in serve_on_loopback(Handler):
         state.url = base

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -29,26 +27,13 @@ from monitor.scheduler import Daemon
 from monitor.sites import profile_names
 from monitor.store import Store
 from monitor.watchdog import WatchdogTimes
-from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, write_config
-from tests.test_daemon import wait_for
+from tests.conftest import Receiver, start_daemon, wait_for, write_config
 from tests.test_discover import add_statement, rows
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 PAGES = 8
 INTERVAL = 3.0
 LEASE = 3.0
-
-
-def start_daemon(config: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(config), "run", "--no-web", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def stop(daemon: subprocess.Popen[str]) -> str:
@@ -98,7 +83,7 @@ def test_daemon_schedules_statements_it_discovers_and_alerts_publication(
         interval="2s",
         watch_extra='discover = true\noptions = { size = 3 }\ndiscover_schedule = ["2s"]',
     )
-    daemon = start_daemon(config)
+    daemon = start_daemon(config, "--no-web")
     try:
         # The three listed statements become watches and get checked by the daemon.
         assert wait_for(lambda: watches_with_versions(tmp_path) == 3, 60)
@@ -208,8 +193,8 @@ def test_two_daemons_share_the_checks_and_one_takes_over_when_the_other_is_kille
     tmp_path: Path, postgres_url: str, pages: Pages
 ) -> None:
     config = shared_config(tmp_path, postgres_url, pages.url)
-    first = start_daemon(config)
-    second = start_daemon(config)
+    first = start_daemon(config, "--no-web")
+    second = start_daemon(config, "--no-web")
     watches = [f"page-{n}" for n in range(PAGES)]
 
     def both_share_and_each_watch_was_checked_thrice() -> bool:
@@ -262,14 +247,14 @@ def test_a_restarted_daemon_takes_over_at_once_the_check_its_killed_predecessor_
     # The lease is two minutes: waiting for it to lapse would fail this test.
     config = shared_config(tmp_path, postgres_url, pages.url, lease=120)
     pages.held.add("/page/0")
-    killed = start_daemon(config)
+    killed = start_daemon(config, "--no-web")
     try:
         assert pages.asked.wait(30), "the first daemon never fetched page 0"
     finally:
         killed.kill()  # mid-check of page-0, its lease held
         killed.communicate()
     pages.release.set()
-    restarted = start_daemon(config)
+    restarted = start_daemon(config, "--no-web")
     try:
         assert wait_for(lambda: "page-0" in checks(postgres_url), 20)
     finally:
@@ -362,7 +347,7 @@ def test_sigterm_lets_a_running_check_finish_within_the_grace(tmp_path: Path) ->
         + f'\n[[watch]]\nid = "slow"\nurl = "http://127.0.0.1:{server.server_address[1]}/slow"\n'
         'interval = "1s"\n'
     )
-    daemon = start_daemon(config)
+    daemon = start_daemon(config, "--no-web")
     try:
         assert asked.wait(30)
         daemon.send_signal(signal.SIGTERM)

@@ -28,7 +28,7 @@ from monitor.fetch import Fetcher
 from monitor.learned import MIN_CHANGES, TEMPLATE_MIN, LearnedFurniture, normal
 from monitor.sites import get_profile, profile_names
 from monitor.store import CheckRecord, NewVersion, Store
-from tests.conftest import REPO, monitor_cli, serve_pages
+from tests.conftest import CONSOLE, REPO, generic_watch, local_config, monitor_cli, serve_pages
 from tests.postgres import Backend
 from tests.webui import add_user, csrf, login, serving
 
@@ -105,36 +105,19 @@ def site() -> Iterator[Site]:
 
 
 def _config(tmp_path: Path, site: Site, paths: list[str]) -> Path:
-    text = f"""
-[store]
-path = "{tmp_path / "store"}"
-
-[fetch]
-allow_private = true
-per_host_delay = "0s"
-retries = 0
-timeout = "10s"
-full_fetch_every = 1
-
-[alerts]
-confirm_delay = "0s"
-flipflop_window = "0s"
-
-[channels.console]
-type = "log"
-"""
-    for path in paths:
-        text += f"""
-[[watch]]
-id = "{path.strip("/")}"
-url = "{site.url}{path}"
-profile = "generic"
-language = "en"
-channels = ["console"]
-"""
-    config = tmp_path / "monitor.toml"
-    config.write_text(text, encoding="utf-8")
-    return config
+    watches = "".join(
+        generic_watch(
+            path.strip("/"), f"{site.url}{path}", 'language = "en"\nchannels = ["console"]'
+        )
+        for path in paths
+    )
+    return local_config(
+        tmp_path,
+        watches,
+        fetch='timeout = "10s"\nfull_fetch_every = 1',
+        alerts='flipflop_window = "0s"',
+        sections=CONSOLE,
+    )
 
 
 class Daemon:

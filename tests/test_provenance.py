@@ -31,7 +31,7 @@ from warcio.archiveiterator import ArchiveIterator
 from monitor.config import FetchConfig
 from monitor.fetch import Fetcher, FetchRequest, FetchResult
 from monitor.tls import NO_TLS, browser_info
-from tests.conftest import monitor_cli
+from tests.conftest import CONSOLE, generic_watch, local_config, monitor_cli
 from tests.evidence import FIRST, SECOND, PageSite
 from tests.webui import serving
 
@@ -184,42 +184,18 @@ def test_plain_http_records_no_tls(site: TlsSite, engine: str) -> None:
 
 
 def _config(directory: Path, site: TlsSite, engine: str, watches: dict[str, str]) -> Path:
-    path = directory / "monitor.toml"
-    text = f"""
-[store]
-path = "{directory / "store"}"
-
-[fetch]
-allow_private = true
-per_host_delay = "0s"
-retries = 0
-timeout = "10s"
+    return local_config(
+        directory,
+        "".join(
+            generic_watch(name, url, 'language = "en"\nrobots = false\nchannels = ["console"]')
+            for name, url in watches.items()
+        ),
+        fetch=f'''timeout = "10s"
 full_fetch_every = 1
 transport = "{engine}"
-ca_bundle = "{site.ca_file}"
-
-[alerts]
-confirm_delay = "0s"
-
-[server]
-public = true
-listen = "127.0.0.1:0"
-
-[channels.console]
-type = "log"
-"""
-    for name, url in watches.items():
-        text += f"""
-[[watch]]
-id = "{name}"
-url = "{url}"
-profile = "generic"
-language = "en"
-robots = false
-channels = ["console"]
-"""
-    path.write_text(text, encoding="utf-8")
-    return path
+ca_bundle = "{site.ca_file}"''',
+        sections='[server]\npublic = true\nlisten = "127.0.0.1:0"\n' + CONSOLE,
+    )
 
 
 def _check(config: Path) -> None:

@@ -25,7 +25,7 @@ from warcio.archiveiterator import ArchiveIterator
 from monitor.store import Store
 from monitor.visualdiff import outlined, visual_diff
 from monitor.web.visual import IMAGE_POLICY
-from tests.conftest import monitor_cli, serve_on_loopback
+from tests.conftest import generic_watch, local_config, monitor_cli, serve_on_loopback
 from tests.webui import add_user, login, serving
 
 pytestmark = pytest.mark.browser
@@ -103,30 +103,12 @@ def site() -> Iterator[MapSite]:
 
 
 def write_config(tmp_path: Path, site: MapSite, extra: str = "", fetch: str = "") -> Path:
-    config = tmp_path / "monitor.toml"
-    config.write_text(
-        f"""
-[store]
-path = "{tmp_path / "store"}"
-[fetch]
-allow_private = true
-per_host_delay = "0s"
-timeout = "3s"
-{fetch}
-[alerts]
-confirm_delay = "0s"
-[server]
-public_url = "http://ui.test"
-[[watch]]
-id = "map"
-url = "{site.url}"
-profile = "generic"
-screenshot = true
-{extra}
-""",
-        encoding="utf-8",
+    return local_config(
+        tmp_path,
+        generic_watch("map", site.url, f"screenshot = true\n{extra}"),
+        fetch=f'timeout = "3s"\n{fetch}',
+        sections='[server]\npublic_url = "http://ui.test"',
     )
-    return config
 
 
 def check(config: Path) -> str:

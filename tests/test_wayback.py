@@ -249,13 +249,9 @@ def test_a_new_version_gets_its_capture_url_shown_in_ui_export_and_alerts(
 ) -> None:
     monkeypatch.setenv("TEST_WEBHOOK_SECRET", WEBHOOK_SECRET)
     site.set("1", FIRST)
-    hook = f"""
-[channels.hook]
-type = "webhook"
-url = "{receiver.url}"
-secret_env = "TEST_WEBHOOK_SECRET"
-"""
-    config = write_config(tmp_path, site, standin, channels=hook, watch_channels='["hook"]')
+    config = write_config(
+        tmp_path, site, standin, channels=receiver.channel(), watch_channels='["hook"]'
+    )
     check_once(config)  # the baseline: its alert-free first look, queued and submitted
     [row] = copies(config)
     assert row["state"] == "submitted" and row["job_id"], row  # the check's own round

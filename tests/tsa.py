@@ -12,10 +12,9 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from tests.conftest import serve_on_loopback
+from tests.conftest import QuietHandler, serve_on_loopback
 
 TSA_SECTION = """
 [ tsa ]
@@ -101,26 +100,16 @@ def serve_tsa(directory: Path) -> Iterator[LocalTSA]:
     make_authority(directory / "trusted", "Trusted", ("rsa:2048",))
     make_authority(directory / "rogue", "Rogue", ("ec", "-pkeyopt", "ec_paramgen_curve:P-256"))
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             query = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.requests += 1
             if state.mode == "down" or self.headers.get("Content-Type") != (
                 "application/timestamp-query"
             ):
-                self.send_response(503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body = state.reply(query)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/timestamp-reply")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+                self.send(503)
+            else:
+                self.send(200, state.reply(query), "application/timestamp-reply")
 
     for base in serve_on_loopback(Handler):
         state.url = f"{base}/tsa"

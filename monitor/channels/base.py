@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -82,6 +83,35 @@ class ChannelSettings(Strict):
 
     def rate(self) -> tuple[int, float] | None:
         return parse_rate(self.rate_limit) if self.rate_limit else None
+
+
+class UrlSettings(ChannelSettings):
+    """The settings of a channel that sends to one URL: written in the file, or the name
+    of an environment variable holding it (URLs often carry tokens, which stay out of
+    files)."""
+
+    url: str | None = None
+    url_env: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_target(self) -> UrlSettings:
+        if not (self.url or self.url_env):
+            raise ValueError(f"a {self.type} channel needs 'url' (or 'url_env')")
+        return self
+
+    def resolved_url(self) -> str | None:
+        """The URL, taken from the environment when `url_env` is used."""
+        if self.url_env:
+            return os.environ.get(self.url_env)
+        return self.url
+
+    def target(self, channel: str) -> str:
+        """The URL to send to; a ChannelError (retried from the outbox) while the
+        environment variable it is read from is not set."""
+        url = self.resolved_url()
+        if not url:
+            raise ChannelError(f"channel {channel}: ${self.url_env} is not set")
+        return url
 
 
 class Channel:

@@ -13,14 +13,13 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import ssl
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import model_validator
 
-from monitor.channels.base import Channel, ChannelError, ChannelSettings
+from monitor.channels.base import Channel, ChannelError, UrlSettings
 from monitor.settings import read_secret
 
 _TLS: ssl.SSLContext | None = None
@@ -48,26 +47,11 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookSettings(ChannelSettings):
+class WebhookSettings(UrlSettings):
     type: Literal["webhook"]
-    url: str | None = None
-    # The URL from the environment instead (tokens stay out of files).
-    url_env: str | None = None
     # The HMAC key of X-Monitor-Signature, from the environment or a file.
     secret_env: str | None = None
     secret_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _needs_target(self) -> WebhookSettings:
-        if not (self.url or self.url_env):
-            raise ValueError("a webhook channel needs 'url' (or 'url_env')")
-        return self
-
-    def resolved_url(self) -> str | None:
-        """The URL, taken from the environment when `url_env` is used."""
-        if self.url_env:
-            return os.environ.get(self.url_env)
-        return self.url
 
     @model_validator(mode="after")
     def _no_template(self) -> WebhookSettings:
@@ -87,9 +71,7 @@ class WebhookChannel(Channel):
     formats = ()  # the JSON schema, no message
 
     async def send(self, payload: dict[str, Any], *, delivery_id: str | None = None) -> None:
-        url = self.config.resolved_url()
-        if not url:
-            raise ChannelError(f"channel {self.name}: ${self.config.url_env} is not set")
+        url = self.config.target(self.name)
         body = json.dumps(payload, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "monitor-webhook/0.1"}
         secret = self.config.secret()

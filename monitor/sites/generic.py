@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import monitor.sites.article as article
@@ -264,15 +265,10 @@ def page_meta(soup: BeautifulSoup) -> PageMeta:
 
 def _shown_soup_heading(h1: Tag) -> bool:
     """`_shown_heading` for a BeautifulSoup tag."""
-    in_banner = False
-    for element in (h1, *h1.parents):
-        if element.name in _NOT_PAGE_HEADING or _is_hidden(element):
-            return False
-        if element.name in ("article", "main"):
-            in_banner = False
-            break
-        in_banner |= element.name == "header" or element.get("role") == "banner"
-    return not in_banner
+    return _shown_as_page_heading(
+        (element.name, element.get("role"), partial(_is_hidden, element))
+        for element in (h1, *h1.parents)
+    )
 
 
 def main_content(soup: BeautifulSoup) -> list[Tag]:
@@ -467,14 +463,23 @@ _MIN_HEADING_WORDS = 3
 def _shown_heading(h1: HtmlElement) -> bool:
     """Whether an <h1> is shown as the page's: not hidden, not in a link, menu or footer,
     and not in the site's banner (a <header> outside the <article> or <main>)."""
+    return _shown_as_page_heading(
+        (element.tag, element.get("role"), partial(furniture.is_hidden, element))
+        for element in (h1, *h1.iterancestors())
+    )
+
+
+def _shown_as_page_heading(ancestry: Iterable[tuple[object, object, Callable[[], bool]]]) -> bool:
+    """`_shown_heading`'s rule over an <h1> and its ancestors, innermost first, each as (tag
+    name, role attribute, whether it is hidden): one rule for the lxml tree and the
+    BeautifulSoup one. Whether hidden is asked only of elements the rule reaches."""
     in_banner = False
-    for element in (h1, *h1.iterancestors()):
-        if element.tag in _NOT_PAGE_HEADING or furniture.is_hidden(element):
+    for name, role, hidden in ancestry:
+        if name in _NOT_PAGE_HEADING or hidden():
             return False
-        if element.tag in ("article", "main"):
-            in_banner = False
-            break
-        in_banner |= element.tag == "header" or element.get("role") == "banner"
+        if name in ("article", "main"):
+            return True
+        in_banner |= name == "header" or role == "banner"
     return not in_banner
 
 

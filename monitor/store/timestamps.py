@@ -219,49 +219,13 @@ class Timestamps:
             )
 
 
-# The functions callers used before the store had repositories: `store.timestamps.<name>`.
+# `monitor/web/ui.py` still reads a version's stamp through this function of the days
+# before the store had repositories; every other caller asks `store.timestamps`.
 
 
 class _Archive(Protocol):
     timestamps: Timestamps
 
 
-def pending_versions(store: _Archive, limit: int = BATCH_LIMIT) -> list[PendingStampRow]:
-    return store.timestamps.pending_versions(limit)
-
-
-def record_batch(
-    store: _Archive,
-    manifest: bytes,
-    tsa_url: str,
-    token: bytes,
-    gen_time: str,
-    serial: str,
-    heads: dict[int, str],
-    created: str,
-) -> int:
-    return store.timestamps.record_batch(manifest, tsa_url, token, gen_time, serial, heads, created)
-
-
 def version_stamp(store: _Archive, version_id: int) -> VersionStampRow | None:
     return store.timestamps.version_stamp(version_id)
-
-
-def stamps_of(store: _Archive, version_ids: Collection[int]) -> dict[int, StampRef]:
-    return store.timestamps.stamps_of(version_ids)
-
-
-def batches(store: _Archive, ids: Collection[int] | None = None) -> Iterator[BatchRow]:
-    return store.timestamps.batches(ids)
-
-
-def coverage(store: _Archive) -> Iterator[CoverageRow]:
-    return store.timestamps.coverage()
-
-
-def chains_of(store: _Archive, document_ids: Collection[int]) -> dict[int, list[ChainLink]]:
-    return store.timestamps.chains_of(document_ids)
-
-
-def waiting_count(store: _Archive) -> int:
-    return store.timestamps.waiting_count()
