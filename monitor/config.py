@@ -699,12 +699,10 @@ def _check_references(
     channels_exist(config.alerts.operator_channels, ("alerts", "operator_channels"))
     seen: set[str] = set()
     profiles = set(known_profiles) if known_profiles is not None else None
-    models: dict[str, type[BaseModel]] = {}
-    options_valid: set[Any] = set()
     # Asked once: a runtime-checkable protocol's isinstance walks its attributes, 2.7 s of
     # a start with 100,000 watches when it was asked per watch.
     catalog = known_profiles if isinstance(known_profiles, ProfileOptions) else None
-    last_valid: tuple[Any, Any] = (None, None)  # a profile's model and options found valid
+    options = _OptionsCheck(catalog) if catalog is not None else None
     for index, watch in enumerate(config.watch):
         if watch.id in seen:
             refuse(("watch", index, "id"), "duplicate watch id")
@@ -716,35 +714,55 @@ def _check_references(
             refuse(
                 ("watch", index, "profile"), f"unknown profile {watch.profile!r} (known: {known})"
             )
-        if catalog is not None:
-            # Watches of one profile with the same options are checked once (a file of
-            # 100,000 watches has a handful of kinds); a named profile's model is found once.
-            model = models.get(watch.profile) if watch.profile else None
-            if model is None:
-                model = catalog.options_model(watch.profile, watch.url)
-                if watch.profile:
-                    models[watch.profile] = model
-            if model is last_valid[0] and watch.options is last_valid[1]:
-                continue  # the options of the watch before (alike tables share them)
-            alike: tuple[Any, ...] | None = (model, tuple(watch.options.items()))
-            try:
-                if alike in options_valid:
-                    continue
-            except TypeError:  # an unhashable option value: checked on its own
-                alike = None
-            try:
-                model.model_validate(watch.options)
-                if alike is not None:
-                    options_valid.add(alike)
-                last_valid = (model, watch.options)
-            except ValidationError as err:
-                first = err.errors()[0]
-                loc = ("watch", index, "options", *first["loc"])
-                message = first["msg"]
-                if first["type"] == "extra_forbidden":
-                    taken = ", ".join(sorted(_setting_names(model))) or "none"
-                    message = f"not an option of this watch's profile (it takes: {taken})"
-                refuse(loc, message)
+        if options is not None:
+            problem = options.problem(watch)
+            if problem is not None:
+                refuse(("watch", index, "options", *problem[0]), problem[1])
+
+
+class _OptionsCheck:
+    """Whether a watch's options are those its profile takes. Watches of one profile with
+    the same options are checked once (a file of 100,000 watches has a handful of kinds);
+    a named profile's model is found once."""
+
+    def __init__(self, catalog: ProfileOptions) -> None:
+        self.catalog = catalog
+        self.models: dict[str, type[BaseModel]] = {}
+        self.valid: set[Any] = set()
+        self.last_valid: tuple[Any, Any] = (None, None)  # a model and options found valid
+
+    def _model(self, watch: WatchConfig) -> type[BaseModel]:
+        model = self.models.get(watch.profile) if watch.profile else None
+        if model is None:
+            model = self.catalog.options_model(watch.profile, watch.url)
+            if watch.profile:
+                self.models[watch.profile] = model
+        return model
+
+    def problem(self, watch: WatchConfig) -> tuple[tuple[Any, ...], str] | None:
+        """None, or where in the options (a location) and what is wrong."""
+        model = self._model(watch)
+        if model is self.last_valid[0] and watch.options is self.last_valid[1]:
+            return None  # the options of the watch before (alike tables share them)
+        alike: tuple[Any, ...] | None = (model, tuple(watch.options.items()))
+        try:
+            if alike in self.valid:
+                return None
+        except TypeError:  # an unhashable option value: checked on its own
+            alike = None
+        try:
+            model.model_validate(watch.options)
+        except ValidationError as err:
+            first = err.errors()[0]
+            message = first["msg"]
+            if first["type"] == "extra_forbidden":
+                taken = ", ".join(sorted(_setting_names(model))) or "none"
+                message = f"not an option of this watch's profile (it takes: {taken})"
+            return tuple(first["loc"]), message
+        if alike is not None:
+            self.valid.add(alike)
+        self.last_valid = (model, watch.options)
+        return None
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

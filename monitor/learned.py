@@ -164,15 +164,7 @@ def learn_from_history(
     slots: dict[tuple[str | None, str | None], _Evidence] = {}
     shapes: dict[str, _Evidence] = {}
     for index, (a, b, ta, tb) in enumerate(pairs):
-        ids: tuple[Any, Any] = (a.version_id, b.version_id)
-        if a.text_sha256 and b.text_sha256:
-            ids = (a.text_sha256, b.text_sha256)
-        changes = seen.get(ids) if seen is not None else None
-        if changes is None:
-            changes = _changes(ta, tb)
-            if seen is not None:
-                seen[ids] = changes
-        for kind, where, run, shown in changes:
+        for kind, where, run, shown in _pair_changes(a, b, ta, tb, seen):
             evidence = (shapes if kind == "shape" else slots).setdefault(where, _Evidence())
             evidence.changed.add(index)
             evidence.significant |= b.verdict == "significant"
@@ -194,6 +186,26 @@ def learn_from_history(
         if item is not None:
             items.append(item)
     return items
+
+
+def _pair_changes(
+    a: VersionText,
+    b: VersionText,
+    ta: Text,
+    tb: Text,
+    seen: dict[tuple[Any, Any], list[Change]] | None,
+) -> list[Change]:
+    """`_changes` of a pair, from `seen` when that pair was compared before (by the texts'
+    hashes, else the version ids: a pair held by several versions is compared once)."""
+    ids: tuple[Any, Any] = (a.version_id, b.version_id)
+    if a.text_sha256 and b.text_sha256:
+        ids = (a.text_sha256, b.text_sha256)
+    changes = seen.get(ids) if seen is not None else None
+    if changes is None:
+        changes = _changes(ta, tb)
+        if seen is not None:
+            seen[ids] = changes
+    return changes
 
 
 def _pair_count(rows: Sequence[Mapping[str, Any]]) -> int:

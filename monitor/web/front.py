@@ -181,25 +181,7 @@ class FrontPages(Pages):
         ministries = group(self.store.overview.statements(), listings, now, directory.ministries)
         chosen = {name: params.get(name, "") for name in ("ministry", "status", "q", "sort")}
         sort = chosen["sort"] if chosen["sort"] in SORTS else SORTS[0]
-        needle = chosen["q"].strip().lower()
-        shown: list[Ministry] = []
-        for ministry in ministries:
-            if chosen["ministry"] and ministry.key != chosen["ministry"]:
-                continue
-            if not ministry.rows:  # a listing with no statement yet (most of 10,000)
-                if not (chosen["status"] or needle):
-                    shown.append(ministry)
-                continue
-            rows = [
-                row
-                for row in ministry.rows
-                if (not chosen["status"] or row.status.word == chosen["status"])
-                and (not needle or needle in row.search_text())
-            ]
-            filtered = Ministry(ministry.key, ministry.name, ministry.listings, rows)
-            filtered.rows = sort_rows(rows, sort, visit.language)
-            if rows or not (chosen["status"] or needle):
-                shown.append(filtered)
+        shown = filter_ministries(ministries, chosen, sort, visit.language)
         try:
             number = int(params.get("page", "1"))
         except ValueError:
@@ -226,6 +208,34 @@ class FrontPages(Pages):
             chosen=chosen | {"sort": sort},
             page_url=lambda n: "/watches?" + urlencode([*kept, ("page", n)]),
         )
+
+
+def filter_ministries(
+    ministries: list[Ministry], chosen: dict[str, str], sort: str, language: str
+) -> list[Ministry]:
+    """The ministries the filters keep, each with its rows filtered and sorted; a listing
+    with no statement yet (most of 10,000) only while no status or text is asked for."""
+    needle = chosen["q"].strip().lower()
+    narrowed = bool(chosen["status"] or needle)
+    shown: list[Ministry] = []
+    for ministry in ministries:
+        if chosen["ministry"] and ministry.key != chosen["ministry"]:
+            continue
+        if not ministry.rows:
+            if not narrowed:
+                shown.append(ministry)
+            continue
+        rows = [
+            row
+            for row in ministry.rows
+            if (not chosen["status"] or row.status.word == chosen["status"])
+            and (not needle or needle in row.search_text())
+        ]
+        filtered = Ministry(ministry.key, ministry.name, ministry.listings, rows)
+        filtered.rows = sort_rows(rows, sort, language)
+        if rows or not narrowed:
+            shown.append(filtered)
+    return shown
 
 
 def with_health(result: GroupPage, store: Any) -> GroupPage:
