@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import heapq
 import itertools
 import logging
 import shlex
 import signal
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import TYPE_CHECKING
@@ -50,6 +49,7 @@ from monitor.cadence import (
     tick_of,
 )
 from monitor.check import Checker, CheckOutcome, admitted_per_host, tell_robots_ignored
+from monitor.collector import collector_paused
 from monitor.config import ConfigError, MonitorConfig, WatchConfig
 from monitor.fetch import split_url
 from monitor.leases import Leases, instance_name
@@ -275,14 +275,21 @@ class Daemon:
                 watches, start = self.config.watch, 0
             if start >= len(watches):
                 return
-            part = watches[start : start + REGISTER_SLICE]
+            self._register_new(watches[start : start + REGISTER_SLICE])
             start += REGISTER_SLICE
-            fresh = [watch for watch in part if not checker.registered(watch.id)]
-            if fresh:
-                try:
-                    checker.register(fresh, tell=False)
-                except Exception:  # each of these registers itself before its check
-                    logger.exception("registering %d watches failed", len(fresh))
+
+    def _register_new(self, watches: list[WatchConfig]) -> None:
+        """Register those of `watches` not registered yet, in one transaction. A failure is
+        logged: each check registers its watch again before it runs, or fails alone."""
+        checker = self._checker
+        if checker is None:
+            return
+        fresh = [watch for watch in watches if not checker.registered(watch.id)]
+        if fresh:
+            try:
+                checker.register(fresh, tell=False)
+            except Exception:
+                logger.exception("registering %d watches failed", len(fresh))
 
     def _web_server(self) -> ThreadedServer:
         """The web UI on a thread of its own, with its own connection to the archive (see
@@ -398,7 +405,7 @@ class Daemon:
         One query for every watch's rhythm (one each cost seconds at 10,000 watches), in
         timestamps, and without the garbage collector, whose passes over the 300,000
         objects made here (none of them garbage) cost 40 % of this at 100,000 watches."""
-        with _collector_paused():
+        with collector_paused():
             stored = self.store.rhythms()
             never = ("", None, None)
             firsts: list[tuple[WatchConfig, float]] = []
@@ -445,14 +452,7 @@ class Daemon:
         # This tick's own time, not the clock's: the loop may wake a hair before the whole
         # second, and the watches due on it would otherwise wait for the next tick.
         due = self._timetable.due(tick_of(time.time()))
-        checker = self._checker
-        if checker is not None:  # those not registered yet: together, before their checks
-            fresh = [watch for watch in due if not checker.registered(watch.id)]
-            if fresh:
-                try:
-                    checker.register(fresh, tell=False)
-                except Exception:  # each check registers its watch again, or fails alone
-                    logger.exception("registering %d watches failed", len(fresh))
+        self._register_new(due)  # those not registered yet: together, before their checks
         for watch in due:
             if watch.id in self._in_flight:
                 # Its previous check still runs (a slow site): this slot is skipped.
@@ -623,22 +623,6 @@ class Daemon:
             len(changes.changed),
             changes.changed,
         )
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for a bulk of allocations that are no garbage, which
-    it then leaves alone (`gc.freeze`, as `cli._config` does for the config): otherwise its
-    next passes walk them all, and again as they age (0.1 s of CPU for a timetable of
-    100,000 watches, each time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 def _address(host: str, port: int) -> str:
