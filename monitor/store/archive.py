@@ -6,19 +6,20 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
 import zstandard
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, func, literal_column, or_, select
 
 from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blob_file
 from monitor.store.chain import link, watch_link
-from monitor.store.database import Database, Deferred, DriverStatement, inserted_id
+from monitor.store.database import Database, Deferred, DriverStatement
 from monitor.store.dialect import insert_ignore
 from monitor.store.outbox import AlertPayload, insert_alert
 from monitor.store.provenance import response_columns
@@ -123,6 +124,8 @@ class Archive:
         return data
 
     def _stage(self, data: bytes, media_type: str | None) -> StagedBlob:
+        if isinstance(self.blobs, FileBlobs):  # files: nothing to read (a transaction saved)
+            return self.blobs.stage(None, data, media_type)
         with self.db.read() as conn:
             return self.blobs.stage(conn, data, media_type)
 
@@ -192,19 +195,19 @@ class Archive:
             for v in versions
         ]
         version_ids: list[int] = []
-        with self.db.write() as conn:
+        with self.db.write() as conn, self._driver(conn) as rows_of:
             if settled is not None:
-                _settle(conn, check.watch_id, settled, check.at)
+                _settle(conn, rows_of, self._rows.settle_version, check.watch_id, settled, check.at)
             response_id = None
             if response is not None and body is not None:
                 response_id = self._insert_response(
-                    conn, check.watch_id, response, body, request_body
+                    conn, rows_of, check.watch_id, response, body, request_body
                 )
             for new, text in zip(versions, texts, strict=True):
                 if text is not None:
-                    self._register(conn, text)
-                version_id = _insert_version(
-                    conn, check, new, response_id, text, body.sha256 if body else None
+                    self._register_on(conn, rows_of, text)
+                version_id = self._insert_version(
+                    rows_of, check, new, response_id, text, body.sha256 if body else None
                 )
                 version_ids.append(version_id)
                 for payload, channels in new.alerts:
@@ -212,44 +215,134 @@ class Archive:
             for payload, channels in alerts:
                 insert_alert(conn, check.watch_id, None, payload, channels, check.at)
             for statement, values in rows:
-                conn.execute(statement.core, values)
+                rows_of(statement, values)
         return version_ids
+
+    @contextmanager
+    def _driver(self, conn: Connection) -> Iterator[_RowsOf]:
+        """Statements run on the driver's own connection inside `conn`'s transaction (the
+        same connection): the dozen statements of a new version cost several times what
+        SQLite takes for them when SQLAlchemy builds and runs each (its result objects,
+        events and parameter processing), a millisecond and more per new page."""
+        raw: Any = conn.connection.driver_connection
+
+        def rows_of(statement: DriverStatement, values: dict[str, Any]) -> Any:
+            return raw.execute(statement.sql, statement.parameters({**statement.fixed, **values}))
+
+        try:
+            yield rows_of
+        except BaseException:
+            if self.db.dialect.broken(raw):  # a lost server: reconnect on next use
+                conn.invalidate()
+            raise
+
+    @cached_property
+    def _rows(self) -> _Rows:
+        return _prepared_rows(self.db)
+
+    def _register_on(self, conn: Connection, rows_of: _RowsOf, staged: StagedBlob) -> None:
+        """`_register` on the driver."""
+        rows_of(
+            self._rows.register_blob,
+            {
+                "sha256": staged.sha256,
+                "size": staged.size,
+                "stored_size": staged.stored_size,
+                "media_type": staged.media_type,
+            },
+        )
+        self.blobs.attach(conn, staged)
 
     def _insert_response(
         self,
         conn: Connection,
+        rows_of: _RowsOf,
         watch_id: str,
         record: ResponseRecord,
         body: StagedBlob,
         request_body: StagedBlob | None,
     ) -> int:
-        self._register(conn, body)
+        self._register_on(conn, rows_of, body)
         if request_body is not None:
-            self._register(conn, request_body)
+            self._register_on(conn, rows_of, request_body)
         server_date = next((v for k, v in record.headers if k.lower() == "date"), None)
-        # Values as parameters of one statement built once, not a statement built with
-        # them (its construction and cache key cost more than SQLite's insert).
-        result = conn.execute(
-            _statements().insert_response,
-            {
-                "watch_id": watch_id,
-                "requested_at": record.requested_at,
-                "method": record.method,
-                "url": record.url,
-                "final_url": record.final_url,
-                "status": record.status,
-                "http_version": record.http_version,
-                "request_headers": json.dumps(record.request_headers, ensure_ascii=False),
-                "request_body": request_body.sha256 if request_body else None,
-                "headers": json.dumps(record.headers, ensure_ascii=False),
-                "redirects": json.dumps(record.redirects),
-                "server_date": server_date,
-                "body_sha256": body.sha256,
-                "body_size": body.size,
-                **response_columns(conn, record.tls, record.requested_at),
-            },
-        )
-        return inserted_id(result)
+        values = {
+            "watch_id": watch_id,
+            "requested_at": record.requested_at,
+            "method": record.method,
+            "url": record.url,
+            "final_url": record.final_url,
+            "status": record.status,
+            "http_version": record.http_version,
+            "request_headers": json.dumps(record.request_headers, ensure_ascii=False),
+            "request_body": request_body.sha256 if request_body else None,
+            "headers": json.dumps(record.headers, ensure_ascii=False),
+            "redirects": json.dumps(record.redirects),
+            "server_date": server_date,
+            "body_sha256": body.sha256,
+            "body_size": body.size,
+            **response_columns(conn, record.tls, record.requested_at),
+        }
+        return int(rows_of(self._rows.insert_response, values).fetchone()[0])
+
+    def _insert_version(
+        self,
+        rows_of: _RowsOf,
+        check: CheckRecord,
+        new: NewVersion,
+        response_id: int | None,
+        text: StagedBlob | None,
+        body_sha256: str | None,
+    ) -> int:
+        """A version, numbered after its statement's last, linked into its statement's chain
+        and its watch's (store/chain.py); its document is made or updated to match."""
+        prepared = self._rows
+        fields = _document_fields(check, new)
+        found = rows_of(
+            prepared.find_document, {"watch_id": check.watch_id, "key": new.key}
+        ).fetchone()
+        if found is not None:
+            document_id, prev = int(found[0]), found[1]
+        else:
+            values: dict[str, Any] = {
+                "watch_id": check.watch_id,
+                "key": new.key,
+                "first_seen": check.at,
+            }
+            document_id = int(rows_of(prepared.insert_document, values | fields).fetchone()[0])
+            prev = None
+        seq = int(rows_of(prepared.next_seq, {"doc": document_id}).fetchone()[0])
+        facts = {
+            "watch": check.watch_id,
+            "key": new.key,
+            "seq": seq,
+            "observed_at": check.at,
+            "kind": new.kind,
+            "text_sha256": text.sha256 if text else None,
+            "body_sha256": body_sha256,
+            "score": new.score,
+            "summary": new.summary,
+        }
+        chain = link(prev, facts)
+        found = rows_of(prepared.watch_chain, {"watch_id": check.watch_id}).fetchone()
+        watch_chain = watch_link(found[0] if found is not None else None, chain)
+        rows_of(prepared.update_document, {"doc": document_id, "chain_head": chain} | fields)
+        rows_of(prepared.update_watch, {"watch_id": check.watch_id, "chain_head": watch_chain})
+        row: dict[str, Any] = {
+            "document_id": document_id,
+            "seq": seq,
+            "observed_at": check.at,
+            "kind": new.kind,
+            "response_id": response_id,
+            "text_sha256": facts["text_sha256"],
+            "score": new.score,
+            "summary": new.summary,
+            "confirmation": new.confirmation,
+            "prev_chain": prev,
+            "chain": chain,
+            "watch_chain": watch_chain,
+        }
+        return int(rows_of(prepared.insert_version, row).fetchone()[0])
 
     # --- retention -----------------------------------------------------------------------
 
@@ -493,94 +586,81 @@ def version_with_document() -> Any:
     ).join(document, document.c.id == version.c.document_id)
 
 
-def _insert_version(
-    conn: Connection,
-    check: CheckRecord,
-    new: NewVersion,
-    response_id: int | None,
-    text: StagedBlob | None,
-    body_sha256: str | None,
-) -> int:
-    """A version, numbered after its statement's last, linked into its statement's chain
-    and its watch's (store/chain.py); its document is made or updated to match."""
-    document_id, prev = _document_for(conn, check, new)
-    statements = _statements()
-    seq = conn.execute(statements.next_seq, {"doc": document_id}).scalar_one()
-    facts = {
-        "watch": check.watch_id,
-        "key": new.key,
-        "seq": seq,
-        "observed_at": check.at,
-        "kind": new.kind,
-        "text_sha256": text.sha256 if text else None,
-        "body_sha256": body_sha256,
-        "score": new.score,
-        "summary": new.summary,
-    }
-    chain = link(prev, facts)
-    watch_prev = conn.execute(
-        statements.watch_chain, {"watch_id": check.watch_id}
-    ).scalar_one_or_none()
-    watch_chain = watch_link(watch_prev, chain)
-    conn.execute(
-        statements.update_document,
-        {"doc": document_id, "chain_head": chain, **_document_fields(check, new)},
-    )
-    conn.execute(statements.update_watch, {"watch_id": check.watch_id, "chain_head": watch_chain})
-    result = conn.execute(
-        statements.insert_version,
-        {
-            "document_id": document_id,
-            "seq": seq,
-            "observed_at": check.at,
-            "kind": new.kind,
-            "response_id": response_id,
-            "text_sha256": facts["text_sha256"],
-            "score": new.score,
-            "summary": new.summary,
-            "confirmation": new.confirmation,
-            "prev_chain": prev,
-            "chain": chain,
-            "watch_chain": watch_chain,
-        },
-    )
-    return inserted_id(result)
+# Runs a prepared statement with its values on the driver's connection; the driver's cursor.
+_RowsOf = Callable[[DriverStatement, dict[str, Any]], Any]
+
+_DOCUMENT_FIELDS = ["url", "title", "published", "language", "removed_at"]
+_RESPONSE_COLUMNS = [
+    *("watch_id", "requested_at", "method", "url", "final_url", "status", "http_version"),
+    *("request_headers", "request_body", "headers", "redirects", "server_date"),
+    *("body_sha256", "body_size", "tls", "tls_chain"),
+]
+_VERSION_COLUMNS = [
+    *("document_id", "seq", "observed_at", "kind", "response_id", "text_sha256", "score"),
+    *("summary", "confirmation", "prev_chain", "chain", "watch_chain"),
+]
 
 
 @dataclass(frozen=True)
-class _Statements:
-    """The statements of a new version, built once: building them anew for every version
-    (SQLAlchemy's constructs and their cache keys) cost more than SQLite's work on them."""
+class _Rows:
+    """The statements of a new version, compiled once for the archive's database and run on
+    the driver (see `Archive._driver`); inserts return the new row's id."""
 
-    find_document: Any
-    next_seq: Any
-    watch_chain: Any
-    update_document: Any
-    update_watch: Any
-    insert_version: Any
-    insert_document: Any
-    insert_response: Any
-    settle_version: Any
+    find_document: DriverStatement
+    insert_document: DriverStatement
+    next_seq: DriverStatement
+    watch_chain: DriverStatement
+    update_document: DriverStatement
+    update_watch: DriverStatement
+    insert_version: DriverStatement
+    insert_response: DriverStatement
+    register_blob: DriverStatement
+    settle_version: DriverStatement
 
 
-@cache
-def _statements() -> _Statements:
-    return _Statements(
-        find_document=select(document.c.id, document.c.chain_head).where(
-            document.c.watch_id == bindparam("watch_id"), document.c.key == bindparam("key")
+def _prepared_rows(db: Database) -> _Rows:
+    return _Rows(
+        find_document=db.prepare(
+            select(document.c.id, document.c.chain_head).where(
+                document.c.watch_id == bindparam("watch_id"), document.c.key == bindparam("key")
+            ),
+            [],
         ),
-        next_seq=select(func.coalesce(func.max(version.c.seq), 0) + 1).where(
-            version.c.document_id == bindparam("doc")
+        insert_document=db.prepare(
+            document.insert().returning(document.c.id),
+            ["watch_id", "key", "first_seen", *_DOCUMENT_FIELDS],
         ),
-        watch_chain=select(watch.c.chain_head).where(watch.c.id == bindparam("watch_id")),
-        update_document=document.update().where(document.c.id == bindparam("doc")),
-        update_watch=watch.update().where(watch.c.id == bindparam("watch_id")),
-        insert_version=version.insert(),
-        insert_document=document.insert(),
-        insert_response=response.insert(),
-        settle_version=version.update()
-        .where(version.c.id == bindparam("version_id"), version.c.confirmation == "pending")
-        .values(confirmation=bindparam("verdict")),
+        next_seq=db.prepare(
+            select(func.coalesce(func.max(version.c.seq), 0) + 1).where(
+                version.c.document_id == bindparam("doc")
+            ),
+            [],
+        ),
+        watch_chain=db.prepare(
+            select(watch.c.chain_head).where(watch.c.id == bindparam("watch_id")), []
+        ),
+        update_document=db.prepare(
+            document.update().where(document.c.id == bindparam("doc")),
+            ["chain_head", *_DOCUMENT_FIELDS],
+        ),
+        update_watch=db.prepare(
+            watch.update().where(watch.c.id == bindparam("watch_id")), ["chain_head"]
+        ),
+        insert_version=db.prepare(version.insert().returning(version.c.id), _VERSION_COLUMNS),
+        insert_response=db.prepare(response.insert().returning(response.c.id), _RESPONSE_COLUMNS),
+        register_blob=db.prepare(
+            db.dialect.insert(blob).on_conflict_do_nothing(),
+            ["sha256", "size", "stored_size", "media_type"],
+        ),
+        settle_version=db.prepare(
+            version.update()
+            .where(
+                version.c.id == bindparam("version_id"),
+                version.c.confirmation == literal_column("'pending'"),
+            )
+            .values(confirmation=bindparam("verdict")),
+            [],
+        ),
     )
 
 
@@ -594,32 +674,18 @@ def _document_fields(check: CheckRecord, new: NewVersion) -> dict[str, Any]:
     }
 
 
-def _document_for(conn: Connection, check: CheckRecord, new: NewVersion) -> tuple[int, str | None]:
-    """The id of the version's document (made if new) and its chain head."""
-    found = conn.execute(
-        _statements().find_document, {"watch_id": check.watch_id, "key": new.key}
-    ).first()
-    if found is not None:
-        return int(found[0]), found[1]
-    result = conn.execute(
-        _statements().insert_document,
-        {
-            "watch_id": check.watch_id,
-            "key": new.key,
-            "first_seen": check.at,
-            **_document_fields(check, new),
-        },
-    )
-    return inserted_id(result), None
-
-
-def _settle(conn: Connection, watch_id: str, settled: Settlement, at: str) -> None:
+def _settle(
+    conn: Connection,
+    rows_of: _RowsOf,
+    settle_version: DriverStatement,
+    watch_id: str,
+    settled: Settlement,
+    at: str,
+) -> None:
     """Record verdicts on pending versions and the alerts they release. Only a version
     still pending is settled: two looks racing to confirm it alert once."""
     for version_id, verdict in settled.verdicts.items():
-        changed = conn.execute(
-            _statements().settle_version, {"version_id": version_id, "verdict": verdict}
-        ).rowcount
+        changed = rows_of(settle_version, {"version_id": version_id, "verdict": verdict}).rowcount
         if not changed:
             continue
         for payload, channels in settled.alerts.get(version_id, []):
