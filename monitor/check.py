@@ -108,6 +108,10 @@ class _Look:
     started: float
     texts: dict[str, Statement] = field(default_factory=dict)
     histories: dict[int, list[decide.PastVersion]] = field(default_factory=dict)
+    # The blobs its new versions would store, compressed by the worker that read the page
+    # (by SHA-256), and the page's own SHA-256.
+    compressed: dict[str, bytes] = field(default_factory=dict)
+    body_sha256: str = ""
 
 
 class Checker:
@@ -306,7 +310,7 @@ class Checker:
         state.next_run_at = iso(moment + timedelta(seconds=watch.interval))
         full_fetch_every = self.config.fetch.full_fetch_every
         conditional = decide.conditional(state.pending, state.since_full, full_fetch_every)
-        result, extraction = await self._fetch(reading, watch, state, conditional)
+        result, extraction, read = await self._fetch(reading, watch, state, conditional)
         extraction = await self._attachments(watch, extraction)
 
         if extraction is not None and extraction.problem and not extraction.gone:
@@ -323,6 +327,8 @@ class Checker:
             reason = f"the statement's page was never readable ({extraction.problem})"
             return self._problem(watch, at, _ms_since(started), result, reason, state)
         look = _Look(watch, reading, state, result, extraction, heads, moment, at, started)
+        if read is not None:
+            look.body_sha256, look.compressed = read
         return await self._statements(look)
 
     async def _statements(self, look: _Look) -> CheckOutcome:
@@ -335,7 +341,7 @@ class Checker:
         if refused is not None:
             return refused
         if look.extraction is not None and not look.extraction.from_archive:
-            _remember(state, result, look.reading.rules)
+            _remember(state, result, look.reading.rules, look.body_sha256)
         alerts = _succeeded(watch, state, at)
         settled = await self._settle(look, changes)
         versions, recheck = await self._new_versions(look, changes)
@@ -417,14 +423,17 @@ class Checker:
                 if change.new is not None:
                     self._recent_texts.put(change.new.sha256, change.new)
                     look.texts[change.new.sha256] = change.new
-            await self._precompress(versions, look.result)
+            await self._prepare_blobs(look, changes)
         return versions, recheck
 
-    async def _precompress(self, versions: list[NewVersion], result: FetchResult) -> None:
-        """The blobs of the commit to come are compressed, and their files written durably,
-        in a thread, not in the event loop (see `Blobs.prewrite`)."""
-        blobs = [v.text for v in versions if v.text]
-        await asyncio.to_thread(self.store.blobs.prewrite, [*blobs, result.body])
+    async def _prepare_blobs(self, look: _Look, changes: list[decide.Change]) -> None:
+        """The blobs of the commit to come made ready off the event loop: compressed (by
+        the worker that read the page, else in a thread) and their files written durably,
+        with those of the other checks of the moment (see `Blobs.prepare`)."""
+        blobs = {change.new.sha256: change.new.to_json() for change in changes if change.new}
+        body_sha256 = look.body_sha256 or _body_sha(look.result)
+        blobs[body_sha256] = look.result.body
+        await self.store.blobs.prepare(blobs, look.compressed)
 
     def _listing(
         self,
@@ -489,10 +498,11 @@ class Checker:
         watch: WatchConfig,
         state: WatchState,
         conditional: bool,
-    ) -> tuple[FetchResult, Extraction | None]:
+    ) -> tuple[FetchResult, Extraction | None, tuple[str, dict[str, bytes]] | None]:
         """Try the profile's requests in order; the first usable extraction wins.
 
-        Returns no extraction for a 304: nothing to parse, hash or store.
+        Returns no extraction for a 304: nothing to parse, hash or store. With an
+        extraction, the answer's SHA-256 and the blobs the worker compressed (`_read`).
         """
         reasons = []
         result = extraction = None
@@ -502,7 +512,7 @@ class Checker:
             request = self._prepare(plain, watch, state, conditional)
             result = await engine.fetch(request)
             if result.not_modified:
-                return result, None
+                return result, None, None
             if profile.needs_fresh_headers(result) and await self.captured.refresh(profile, target):
                 result = await engine.fetch(self._prepare(plain, watch, state, conditional))
             body_sha = _body_sha(result)
@@ -512,15 +522,15 @@ class Checker:
                 # with them): nothing to parse, exactly as for a 304. Parsing it again
                 # cost 15-30 ms of CPU every `full_fetch_every` checks, most of what a
                 # daemon spent.
-                return result, None
-            extraction = await self._read(watch, reading, result, body_sha)
+                return result, None, None
+            extraction, compressed = await self._read(watch, reading, result, body_sha)
             if not extraction.problem or extraction.gone:
-                return result, extraction
+                return result, extraction, (body_sha, compressed)
             reasons.append(f"{request.method} {request.url}: {extraction.problem}")
         assert result is not None and extraction is not None
         if len(reasons) > 1:
             extraction.problem = "; ".join(reasons)
-        return result, extraction
+        return result, extraction, None
 
     def _prepare(
         self, plain: FetchRequest, watch: WatchConfig, state: WatchState, conditional: bool
@@ -541,27 +551,30 @@ class Checker:
 
     async def _read(
         self, watch: WatchConfig, reading: _Reading, result: FetchResult, body_sha: str
-    ) -> Extraction:
-        """The profile's reading of an answer, in a worker (see isolate.py). An answer that
-        cannot be read there (over the time or memory limit, or the profile raised) is a
-        problem with the reason, like any unusable answer."""
+    ) -> tuple[Extraction, dict[str, bytes]]:
+        """The profile's reading of an answer, in a worker (see isolate.py), and the blobs
+        its versions would store, compressed there. An answer that cannot be read there
+        (over the time or memory limit, or the profile raised) is a problem with the
+        reason, like any unusable answer."""
         where = (watch.id, f"{result.request.method} {result.request.url}")
         seen = f"{body_sha} {reading.rules}"
         known = self._unreadable.get(where)
         if known is not None and known[0] == seen:
-            return Extraction(problem=known[1])
+            return Extraction(problem=known[1]), {}
+        # A listing stores no versions, and attachments change the statements read here.
+        archives = not watch.discover and not watch.attachments
         try:
-            extraction: Extraction = await self.work.run(
-                read_answer, reading.profile, result, reading.target
+            extraction, compressed = await self.work.run(
+                read_answer, reading.profile, result, reading.target, body_sha if archives else None
             )
         except WorkFailed as err:
             reason = f"the answer could not be read: {err}"
             if err.details:
                 logger.warning("%s: %s\n%s", watch.id, reason, err.details.rstrip())
             self._unreadable[where] = (seen, reason)
-            return Extraction(problem=reason)
+            return Extraction(problem=reason), {}
         self._unreadable.pop(where, None)
-        return extraction
+        return extraction, compressed
 
     async def _changes(self, look: _Look) -> list[decide.Change]:
         """What changed since the heads (see `decide.changes`). After a change of the
@@ -995,7 +1008,7 @@ def _known(state: WatchState, url: str) -> dict[str, str | None]:
     return known if isinstance(known, dict) else {}
 
 
-def _remember(state: WatchState, result: FetchResult, rules: str) -> None:
+def _remember(state: WatchState, result: FetchResult, rules: str, body_sha256: str = "") -> None:
     # Only the answer just recorded is remembered: what another of the profile's requests
     # (e.g. GraphQL before a fallback to REST) said earlier no longer describes the archive.
     validators = result.validators
@@ -1003,7 +1016,7 @@ def _remember(state: WatchState, result: FetchResult, rules: str) -> None:
     state.validators[result.request.url] = {
         "etag": validators.etag,
         "last_modified": validators.last_modified,
-        "body": _body_sha(result),
+        "body": body_sha256 or _body_sha(result),
         "rules": rules,
     }
 

@@ -13,6 +13,8 @@ and listed in the `blob` table in the same transaction as the rows that refer to
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import hashlib
 import os
 import tempfile
@@ -20,14 +22,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import zstandard
 from sqlalchemy import Connection, select
 
+from monitor.compression import compress
 from monitor.store.dialect import insert_ignore
 from monitor.store.schema import blob, blob_data
-
-_LEVEL = 3
 
 
 @dataclass(frozen=True)
@@ -48,28 +50,29 @@ class Blobs(ABC):
     mode = ""
 
     def __init__(self) -> None:
-        # Level 3 (zstd's default): a 30 KB statement page compresses 4.2x in 0.2 ms of CPU,
-        # where level 9 gave 4.3x for 0.8 ms, on every new version (bench/changed_bench.py).
-        self._compressor = zstandard.ZstdCompressor(level=_LEVEL)
         self._decompressor = zstandard.ZstdDecompressor()
         # Compressed ahead of their commit, off the event loop (see `precompress`).
         self._ready: dict[str, bytes] = {}
 
     def compress(self, data: bytes) -> bytes:
-        return self._compressor.compress(data)
+        return compress(data)  # at the archive's level (monitor/compression.py)
 
     def precompress(self, datas: list[bytes]) -> None:
         """Compress big blobs now, in a thread of the caller's (zstd lets go of the GIL),
         for the `stage` that follows: an 18 MB page and its statement took the event loop
         0.3 s and more to compress at level 9 (now 3)."""
-        compressor = zstandard.ZstdCompressor(level=_LEVEL)  # one per thread
         for data in datas:
-            self._ready[hashlib.sha256(data).hexdigest()] = compressor.compress(data)
+            self._ready[hashlib.sha256(data).hexdigest()] = compress(data)
 
-    def prewrite(self, datas: list[bytes]) -> None:
-        """Make blobs of a commit to come ready now, in a thread of the caller's: here,
-        compressed (see `precompress`); files are also written durably (`FileBlobs`)."""
-        self.precompress(datas)
+    async def prepare(self, blobs: dict[str, bytes], compressed: dict[str, bytes]) -> None:
+        """Make the blobs of a commit to come ready (by SHA-256: their bytes), off the
+        event loop: `compressed` holds those compressed elsewhere already (by the worker
+        that read the page, see isolate.py), the others are compressed in a thread (see
+        `precompress`); files are also written durably (`FileBlobs`)."""
+        missing = [data for sha256, data in blobs.items() if sha256 not in compressed]
+        self._ready.update((sha256, compressed[sha256]) for sha256 in blobs if sha256 in compressed)
+        if missing:
+            await asyncio.to_thread(self.precompress, missing)
 
     def _compressed(self, sha256: str, data: bytes) -> bytes:
         ready = self._ready.pop(sha256, None)
@@ -106,29 +109,33 @@ class FileBlobs(Blobs):
         super().__init__()
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self._writer = _GroupWriter(root)
+        # Stored sizes of the blobs `prepare` wrote (or found), for their `stage`.
+        self._written: dict[str, int] = {}
 
     def path(self, sha256: str) -> Path:
         return blob_file(self.root, sha256)
 
-    def prewrite(self, datas: list[bytes]) -> None:
-        """Write the blob files of a commit to come, durably, in the caller's thread (off
-        the event loop): their four fsyncs per new version kept every other check waiting,
-        so a first sweep took seconds of wall time per second of CPU. The commit then finds
-        them written; one that never comes leaves orphan files, as a crash between the two
-        always could (`monitor verify --repair` removes them)."""
-        compressor = zstandard.ZstdCompressor(level=_LEVEL)  # one per thread
-        for data in datas:
-            path = self.path(hashlib.sha256(data).hexdigest())
-            if not path.exists():
-                _write_durably(path, compressor.compress(data))
+    async def prepare(self, blobs: dict[str, bytes], compressed: dict[str, bytes]) -> None:
+        """Write the blob files of a commit to come durably, off the event loop, together
+        with those of the other checks of the moment (see `_GroupWriter`): their fsyncs,
+        four per new page, one by one, kept every other check waiting, so a first sweep
+        took seconds of wall time per second of CPU. The commit then finds them written;
+        one that never comes leaves orphan files, as a crash between the two always could
+        (`monitor verify --repair` removes them)."""
+        files = {sha256: (data, compressed.get(sha256)) for sha256, data in blobs.items()}
+        self._written.update(await self._writer.write(files))
 
-    def stage(self, conn: Connection, data: bytes, media_type: str | None) -> StagedBlob:
+    def stage(self, conn: Connection | None, data: bytes, media_type: str | None) -> StagedBlob:
         sha256 = hashlib.sha256(data).hexdigest()
-        path = self.path(sha256)
-        if not path.exists():
-            _write_durably(path, self._compressed(sha256, data))
+        stored_size = self._written.pop(sha256, None)
+        if stored_size is None:
+            path = self.path(sha256)
+            if not path.exists():
+                _write_durably(path, self._compressed(sha256, data))
+            stored_size = path.stat().st_size
         self._ready.pop(sha256, None)
-        return StagedBlob(sha256, len(data), path.stat().st_size, media_type)
+        return StagedBlob(sha256, len(data), stored_size, media_type)
 
     def load(self, conn: Connection, sha256: str) -> bytes | None:
         try:
@@ -182,6 +189,127 @@ class DatabaseBlobs(Blobs):
 
     def remove(self, conn: Connection, name: str) -> None:
         conn.execute(blob_data.delete().where(blob_data.c.sha256 == name))
+
+
+# What a group write is given: by SHA-256, the bytes and, when known, their compressed form.
+_Files = dict[str, tuple[bytes, bytes | None]]
+
+
+class _GroupWriter:
+    """Blob files written durably in groups: the files of every check that asks while a
+    group is being written make the next group, written in a thread. A group is made
+    durable with two `syncfs` calls (before its files are renamed into place, and after),
+    where file by file it took two `fsync`s each (the file, its directory), and each of
+    those a commit of the filesystem's journal: 3 ms each on an idle disk, 8-10 ms on a
+    busy one, against 1 ms a file in groups of 40 (measured on ext4). A group of one or
+    two files (a daemon's quiet hour) is written file by file: `syncfs` flushes whatever
+    else the filesystem holds dirty."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._waiting: list[tuple[_Files, asyncio.Future[dict[str, int]]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writing: asyncio.Task[None] | None = None
+
+    async def write(self, files: _Files) -> dict[str, int]:
+        """Write these files (those not there already) durably; their stored sizes."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests, `monitor check` per run)
+            self._loop, self._waiting, self._writing = loop, [], None
+        done: asyncio.Future[dict[str, int]] = loop.create_future()
+        self._waiting.append((files, done))
+        if self._writing is None:
+            self._writing = loop.create_task(self._write_groups())
+        return await done
+
+    async def _write_groups(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                files: _Files = {}
+                for asked, _done in group:
+                    files.update(asked)
+                try:
+                    sizes = await asyncio.to_thread(write_group, self.root, files)
+                except BaseException as err:
+                    for _asked, done in group:
+                        if not done.done():
+                            done.set_exception(err)
+                    if not isinstance(err, Exception):
+                        raise
+                else:
+                    for asked, done in group:
+                        if not done.done():
+                            done.set_result({sha256: sizes[sha256] for sha256 in asked})
+        finally:
+            self._writing = None
+
+
+def write_group(root: Path, files: _Files) -> dict[str, int]:
+    """Write blob files durably (see `_GroupWriter`), compressing those given without
+    their compressed form; the stored size of each, of those already there too."""
+    sizes: dict[str, int] = {}
+    fresh: list[tuple[Path, bytes]] = []
+    for sha256, (data, compressed) in files.items():
+        path = blob_file(root, sha256)
+        try:
+            sizes[sha256] = path.stat().st_size
+            continue
+        except FileNotFoundError:
+            pass
+        if compressed is None:
+            compressed = compress(data)
+        fresh.append((path, compressed))
+        sizes[sha256] = len(compressed)
+    if len(fresh) < _GROUP or _syncfs is None:
+        for path, compressed in fresh:
+            _write_durably(path, compressed)
+        return sizes
+    # The descriptor the flushes go through, opened before the files are written: syncfs
+    # reports a write-back error of the filesystem seen since it was opened.
+    fd = os.open(root, os.O_RDONLY)
+    temporary: list[tuple[str, Path]] = []
+    try:
+        for path, compressed in fresh:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            temporary.append((tmp, path))
+            with os.fdopen(handle, "wb") as out:
+                out.write(compressed)
+        _sync_filesystem(fd)  # the bytes, before any file has its name
+        while temporary:
+            tmp, path = temporary[-1]
+            os.replace(tmp, path)
+            temporary.pop()
+        _sync_filesystem(fd)  # the names, before any row naming them commits
+    finally:
+        os.close(fd)
+        for tmp, _path in temporary:
+            Path(tmp).unlink(missing_ok=True)
+    return sizes
+
+
+# Fewer new files than this are made durable one by one (see `_GroupWriter`).
+_GROUP = 3
+
+
+def _libc_syncfs() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):  # not Linux: files are made durable one by one
+        return None
+    syncfs.argtypes = [ctypes.c_int]
+    return syncfs
+
+
+_syncfs = _libc_syncfs()
+
+
+def _sync_filesystem(fd: int) -> None:
+    if _syncfs(fd) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"syncfs: {os.strerror(err)}")
 
 
 def blob_file(root: Path, sha256: str) -> Path:
