@@ -128,23 +128,35 @@ def outcomes(stdout: str) -> dict[str, int]:
     return dict(Counter(re.findall(r"^\S+: (changed|unchanged|problem) ", stdout, re.M)))
 
 
-def whole_processes(site: Site, n: int, work: Path, skip_urlwatch: bool) -> dict[str, Any]:
+def whole_processes(
+    site: Site, n: int, work: Path, skip_urlwatch: bool, compare: str | None = None
+) -> dict[str, Any]:
+    """The first sweep at 1 and 2 workers, then the changed cycle at 1 and 2 workers, of
+    this checkout's monitor (and, with `compare`, of the monitor in that directory, run
+    beside it: before and after in the same run), and urlwatch's first and changed runs."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     keep = {site.proc.pid}
     env = {k: v for k, v in os.environ.items() if k not in ("MONITOR_CONFIG",)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    # The monitor this bench measures (see the top), wherever the processes run.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [MONITOR_SRC, env.get("PYTHONPATH")]))
     urls = [site.url(i) for i in range(n)]
     results: dict[str, Any] = {}
+    # The monitors measured: this one (see the top) and the one compared with it.
+    sources = {"monitor": MONITOR_SRC}
+    if compare:
+        sources["compared"] = compare
 
-    def monitor(name: str, store: Path, workers: int) -> dict[str, Any]:
+    def monitor(name: str, source: str, store: Path, workers: int) -> dict[str, Any]:
         config = work / f"{name}.toml"
         config.write_text(config_text(store, urls, workers), encoding="utf-8")
         cmd = [sys.executable, "-m", "monitor", "--config", str(config), "check", "--once"]
+        # The monitor this bench measures, wherever the processes run.
+        run_env = {
+            **env,
+            "PYTHONPATH": os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")])),
+        }
         print(f"  {name} ...", end="", flush=True)
-        run = run_tree(cmd, env, keep, work)
+        run = run_tree(cmd, run_env, keep, work)
         run["outcomes"] = outcomes(run.pop("stdout"))
         if sum(run["outcomes"].values()) != n:
             raise SystemExit(f"{name}: not every page was checked:\n{run['stderr'][-3000:]}")
@@ -153,11 +165,19 @@ def whole_processes(site: Site, n: int, work: Path, skip_urlwatch: bool) -> dict
         results[name] = run
         return run
 
+    def urlwatch_run(name: str) -> None:
+        print(f"  {name} ...", end="", flush=True)
+        results[name] = run_tree(cmd, uw_env, keep, work)
+        for key in ("stdout", "stderr"):
+            results[name].pop(key)
+        print(f" {results[name]['wall']:.2f} s wall, {results[name]['cpu']:.2f} s CPU", flush=True)
+
     print("whole processes:")
     for workers in (1, 2):
-        monitor(
-            f"monitor first, {workers} worker{'s' * (workers > 1)}", work / f"s{workers}", workers
-        )
+        for label, source in sources.items():
+            monitor(
+                f"{label} first, {_workers(workers)}", source, work / f"{label}{workers}", workers
+            )
     urlwatch = None if skip_urlwatch else ensure_urlwatch()[0]
     home = work / "urlwatch"
     if urlwatch is not None:
@@ -170,20 +190,40 @@ def whole_processes(site: Site, n: int, work: Path, skip_urlwatch: bool) -> dict
         cmd = [str(urlwatch), "--urls", str(home / "urls.yaml")]
         cmd += ["--config", str(home / "urlwatch.yaml"), "--hooks", str(home / "hooks.py")]
         cmd += ["--cache", str(home / "cache.db")]
-        print("  urlwatch first ...", end="", flush=True)
-        results["urlwatch first"] = run_tree(cmd, uw_env, keep, work)
-        for key in ("stdout", "stderr"):
-            results["urlwatch first"].pop(key)
-        print(f" {results['urlwatch first']['wall']:.2f} s", flush=True)
+        urlwatch_run("urlwatch first")
     site.call("POST", f"/__change?fraction={CHANGE_FRACTION}&edits={EDITS_PER_CHANGE}")
-    monitor("monitor changed, 2 workers", work / "s2", 2)
+    for workers in (1, 2):
+        for label, source in sources.items():
+            name = f"{label} changed, {_workers(workers)}"
+            monitor(name, source, work / f"{label}{workers}", workers)
     if urlwatch is not None:
-        print("  urlwatch changed ...", end="", flush=True)
-        results["urlwatch changed"] = run_tree(cmd, uw_env, keep, work)
-        for key in ("stdout", "stderr"):
-            results["urlwatch changed"].pop(key)
-        print(f" {results['urlwatch changed']['wall']:.2f} s", flush=True)
+        urlwatch_run("urlwatch changed")
+    _summary(results, sources)
     return results
+
+
+def _workers(n: int) -> str:
+    return f"{n} worker{'s' * (n > 1)}"
+
+
+def _summary(results: dict[str, Any], sources: dict[str, str]) -> None:
+    """Each monitor run beside urlwatch's from this run: urlwatch's wall (CPU) time over
+    monitor's, so above 1 is faster than urlwatch; and what the second worker gave."""
+    print("  speed against urlwatch, same run (urlwatch's time / monitor's; > 1: faster):")
+    for phase in ("first", "changed"):
+        peer = results.get(f"urlwatch {phase}")
+        for label in sources:
+            one, two = results[f"{label} {phase}, 1 worker"], results[f"{label} {phase}, 2 workers"]
+            line = f"    {label:<9} {phase:<8}"
+            for workers, run in ((1, one), (2, two)):
+                line += f"  {workers}w {run['wall']:5.2f} s wall {run['cpu']:5.2f} s CPU"
+                if peer is not None:
+                    wall, cpu = peer["wall"] / run["wall"], peer["cpu"] / run["cpu"]
+                    line += f" ({wall:4.2f}x wall, {cpu:4.2f}x CPU)"
+            line += f"  2 workers / 1: {one['wall'] / two['wall']:4.2f}x wall"
+            print(line)
+        if peer is not None:
+            print(f"    urlwatch  {phase:<8}  {peer['wall']:5.2f} s wall {peer['cpu']:5.2f} s CPU")
 
 
 # --- in process ----------------------------------------------------------------------------------
@@ -320,6 +360,11 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=5000)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--monitor-src", help="import monitor from this directory")
+    parser.add_argument(
+        "--compare-src",
+        help="also run the whole processes with the monitor in this directory (an exported "
+        "older revision), beside this one in the same run",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="monitor-changed-bench-"))
     results: dict[str, Any] = {"pages": args.pages}
@@ -332,7 +377,9 @@ def main() -> None:
             site.close()
             site = Site(args.pages, work)
         if not args.skip_processes:
-            results["processes"] = whole_processes(site, args.pages, work, args.skip_urlwatch)
+            results["processes"] = whole_processes(
+                site, args.pages, work, args.skip_urlwatch, args.compare_src
+            )
     finally:
         site.close()
         if not args.keep:
