@@ -12,8 +12,9 @@ from typing import cast
 from sqlalchemy import and_, func, select
 
 from monitor.store.database import Database, DriverStatement
+from monitor.store.fulltext import SEARCH_META
 from monitor.store.records import StatementRow, WatchStatusRow
-from monitor.store.schema import discovered, document, version, watch, watch_state
+from monitor.store.schema import discovered, document, get_meta, version, watch, watch_state
 
 
 class Overview:
@@ -82,6 +83,15 @@ class Overview:
         if self._watch_states is None:
             self._watch_states = self.db.prepare(query, [])
         return cast("list[WatchStatusRow]", self.db.prepared_rows(self._watch_states, {}))
+
+    def search_mark(self) -> tuple[int, int]:
+        """What a search's hits depend on: the newest version indexed for search (see
+        fulltext.py) and the newest version (a document's title or removal changes only
+        with a version of it). A search made when both were the same found the same."""
+        with self.db.read(flush=False) as conn:
+            upto = int(get_meta(conn, SEARCH_META) or 0)
+            newest = conn.execute(select(func.max(version.c.id))).scalar()
+        return upto, int(newest or 0)
 
     def languages(self) -> list[str]:
         """The languages of the statements archived, in alphabetical order."""

@@ -59,7 +59,16 @@ from monitor.store.wayback import copies_of
 from monitor.web.diffview import DiffView, PairCache, failed_view, view_in_worker, view_of
 from monitor.web.i18n import LANGUAGES, translator
 from monitor.web.memento import memento_headers
-from monitor.web.pages import Missing, Pages, Visit, WatchIndex, local_path, page, version_url
+from monitor.web.pages import (
+    Missing,
+    Pages,
+    Searches,
+    Visit,
+    WatchIndex,
+    local_path,
+    page,
+    version_url,
+)
 from monitor.web.suggest import FragmentCache, ignore_suggestions
 from monitor.web.visual import version_shots, watch_shots
 
@@ -82,12 +91,17 @@ ARCHIVE_POLICY = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-
 _RENDERABLE = ("text/html", "text/plain", "application/json", "application/xml", "text/xml")
 
 
+# Hits a search of the UI shows (store.search's default).
+SEARCH_HITS = 200
+
+
 class ReadingPages(Pages):
     def __init__(self, *args: Any, work: Work | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.fragments = FragmentCache()
         self.diffs: PairCache[DiffView] = PairCache()
         self.watch_index = WatchIndex()
+        self.searches = Searches()
         self.timeline_rows = TimelineRows(self.env)
         self.watch_rows = KeptRows(self.env, "watch_row.html.j2")
         # Where diffs of what sites sent are computed: a worker pool with time and memory
@@ -537,7 +551,7 @@ class ReadingPages(Pages):
             # only when versions wait (opening a store for each search cost most of it).
             if self.store.index_behind():
                 await run_in_threadpool(_catch_up_index, self.config.store)
-            groups = _group_hits(self.store.search(query, watch_id))
+            groups = _group_hits(self.searches.find(self.store, query, watch_id, SEARCH_HITS))
             # Each statement found with its newest annotation, and the notes people wrote
             # that the query finds (a note is how a journalist finds a change again).
             newest = newest_annotations(self.store, [g["document_id"] for g in groups])
