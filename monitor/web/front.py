@@ -99,8 +99,7 @@ class FrontPages(Pages):
         changes = [self._entry(row, directory.by_id, previous) for row in rows]
         _ = translator(visit.language)
         html = [
-            self.rows.render(_row_key(visit.language, change), _=_, c=change)
-            for change in changes
+            self.rows.render(_row_key(visit.language, change), _=_, c=change) for change in changes
         ]
         kept = [(k, v) for k, v in params.multi_items() if k in _FILTERS and v]
         following_url = "/?" + urlencode([*kept, ("cursor", str(following))])
