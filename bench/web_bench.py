@@ -586,8 +586,7 @@ def under_clients(
         connections = [await asyncio.open_connection(host, port) for _ in range(clients)]
         # Warm, on every connection (each serving process may have its own): templates,
         # what a snapshot's first request builds, the OS's page cache.
-        for connection in connections:
-            await get(*connection)
+        await asyncio.gather(*(get(*connection) for connection in connections))
         server_cpu = cpu_seconds(server_pid)
         left = requests
         size = 0
@@ -597,7 +596,15 @@ def under_clients(
             while left > 0:
                 left -= 1
                 started = time.perf_counter()
-                body = await get(reader, writer)
+                try:
+                    body = await get(reader, writer)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    # Closed by the server while it waited for the other warm-ups (an idle
+                    # keep-alive connection is closed after 5 s): once more, on a new one.
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+                    started = time.perf_counter()
+                    body = await get(reader, writer)
                 times.append((time.perf_counter() - started) * 1000)
                 size = len(body)
 
