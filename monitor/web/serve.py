@@ -148,6 +148,7 @@ def _child(
     atexit._clear()  # the parent's: they are the parent's to run
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _end_with_parent()
     try:
         store = Store.from_config(config.store)
         runtime.store = store
@@ -165,3 +166,15 @@ def _child(
             atexit._run_exitfuncs()  # this process's own: its diff and hashing workers
         finally:
             os._exit(code)
+
+
+def _end_with_parent() -> None:  # pragma: no cover - runs in a forked process
+    """A SIGTERM when the parent ends, even killed (Linux): a server left behind would hold
+    the port, and the parent's restart could not bind it."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent ended before that
+            os.kill(os.getpid(), signal.SIGTERM)
