@@ -7,7 +7,7 @@ so the cost grows with the number of statements, not with the number of versions
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import and_, func, select
 
@@ -83,6 +83,32 @@ class Overview:
         if self._watch_states is None:
             self._watch_states = self.db.prepare(query, [])
         return cast("list[WatchStatusRow]", self.db.prepared_rows(self._watch_states, {}))
+
+    def watch_ids(self) -> list[str]:
+        """The id of every watch the archive knows."""
+        return [row[0] for row in self.db.driver_rows(f"SELECT id FROM {watch.name}", ())]
+
+    def watch_table_of(self, ids: list[str]) -> list[tuple[Any, ...]]:
+        """`Store.watch_table`'s rows of these watches only (a page of the table of every
+        watch shows 200 of 10,000)."""
+        if not ids:
+            return []
+        state = watch_state.c
+        query = (
+            select(
+                watch.c.id,
+                watch.c.url,
+                state.last_check_at,
+                state.failing_since,
+                state.failure_reason,
+                state.last_change_at,
+                state.next_run_at,
+            )
+            .outerjoin(watch_state, state.watch_id == watch.c.id)
+            .where(watch.c.id.in_(ids))
+        )
+        with self.db.read() as conn:
+            return [tuple(row) for row in conn.execute(query)]
 
     def search_mark(self) -> tuple[int, int]:
         """What a search's hits depend on: the newest version indexed for search (see

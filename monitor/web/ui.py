@@ -8,7 +8,7 @@ import json
 import re
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,9 +114,13 @@ class ReadingPages(Pages):
     async def watches(self, request: Request, visit: Visit) -> Response:
         query = request.query_params.get("q", "").strip().lower()
         wanted = request.query_params.get("status", "")
-        table = {row[0]: row for row in self.store.watch_table()}
         configured = self.watch_index.by_id(self.config)
-        ids = list(configured) + sorted(table.keys() - configured.keys())
+        if query or wanted:  # every watch's row is looked at
+            table = {row[0]: row for row in self.store.watch_table()}
+            known: Collection[str] = table.keys()
+        else:  # only the page's rows are read, below
+            table, known = {}, set(self.store.overview.watch_ids())
+        ids = list(configured) + sorted(set(known) - configured.keys())
         ui_ids, _found = self.store.watch_sources()
         now = datetime.now(UTC)
 
@@ -143,7 +147,9 @@ class ReadingPages(Pages):
             total = len(ids)
             pages = max(1, -(-total // WATCHES_PAGE))
             number = min(pages, number)
-            shown = [entry(i) for i in ids[(number - 1) * WATCHES_PAGE : number * WATCHES_PAGE]]
+            chosen = ids[(number - 1) * WATCHES_PAGE : number * WATCHES_PAGE]
+            table = {row[0]: row for row in self.store.overview.watch_table_of(chosen)}
+            shown = [entry(i) for i in chosen]
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
         _ = translator(visit.language)
         rendered = [
