@@ -5,11 +5,14 @@ on its next start or SIGHUP (one serving the UI itself reloads on its own). The 
 force are one snapshot (wiring.py), made again after a save here and when it is older than
 `FRESH_FOR`, since a daemon elsewhere keeps discovering statements.
 
-With `--workers N` (`[server] workers`; by default one per core, at most `MAX_WORKERS`)
-the port is bound once and N serving processes are forked, each with its own connection
-to the archive, answering on it in turn (the kernel hands each connection to one of them):
-a page's handlers run on one thread, so one process answers one request at a time, and 20
-readers at once wait for one another. What the processes share is in shared.py.
+With `--workers N` (`[server] workers`; by default one) the port is bound once and N
+serving processes are forked, each with its own connection to the archive, answering on it
+in turn (the kernel hands each connection to one of them): a page's handlers run on one
+thread, so one process answers one request at a time, and 20 readers at once wait for one
+another. What the processes share is in shared.py. One by default: each process starts
+its own worker for password hashes (a forkserver that imports the parsers, a second of
+CPU), and on a small, busy machine two such starts kept the UI from answering within the
+test bed's 30 s.
 """
 
 from __future__ import annotations
@@ -34,20 +37,14 @@ logger = logging.getLogger("monitor.web")
 
 # Seconds a snapshot of the watches serves before it is made again.
 FRESH_FOR = 5.0
-# Serving processes by default: one per core the process may use, up to this many.
-MAX_WORKERS = 4
-
-
-def default_workers() -> int:
-    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
 
 
 def serve(config: MonitorConfig, store: Store, listen: str, workers: int | None = None) -> None:
     """Serve the UI on `listen` until stopped; `workers`: serving processes (None: the
-    config's `[server] workers`, else `default_workers()`)."""
+    config's `[server] workers`, else one)."""
     runtime = build(config, store)
     host, port = ServerConfig(listen=listen).host_port
-    count = workers or config.server.workers or default_workers()
+    count = workers or config.server.workers or 1
     processes = f", {count} processes" if count > 1 else ""
     print(
         f"monitor: web UI on http://{host}:{port}/ (data: {store.location}{processes})",
