@@ -21,16 +21,22 @@ class Overview:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._watch_states: DriverStatement | None = None
+        self._statements: DriverStatement | None = None
 
     def statements(self) -> list[StatementRow]:
         """One row per statement (document): id, watch_id, key, url, language, title,
         first_seen, removed_at; its newest version (last_seq, last_kind, last_at); its watch's
         failing_since, failure_reason and last_check_at; the listing it belongs to
         (`listing`: the discovering listing, else its own watch) and translation_group."""
+        # Each document's newest seq looked up in the (document_id, seq) index: a GROUP BY
+        # over the version table read all 100,000 entries of it (13-16 ms against 2).
+        older = version.alias("older")
         newest = (
-            select(version.c.document_id, func.max(version.c.seq).label("last_seq"))
-            .group_by(version.c.document_id)
-            .subquery()
+            select(older.c.seq)
+            .where(older.c.document_id == document.c.id)
+            .order_by(older.c.seq.desc())
+            .limit(1)
+            .scalar_subquery()
         )
         query = (
             select(
@@ -42,7 +48,7 @@ class Overview:
                 document.c.title,
                 document.c.first_seen,
                 document.c.removed_at,
-                newest.c.last_seq,
+                version.c.seq.label("last_seq"),
                 version.c.kind.label("last_kind"),
                 version.c.observed_at.label("last_at"),
                 watch_state.c.failing_since,
@@ -51,16 +57,15 @@ class Overview:
                 func.coalesce(discovered.c.parent_id, document.c.watch_id).label("listing"),
                 discovered.c.translation_group,
             )
-            .join(newest, newest.c.document_id == document.c.id)
-            .join(
-                version,
-                and_(version.c.document_id == document.c.id, version.c.seq == newest.c.last_seq),
-            )
+            .select_from(document)
+            .join(version, and_(version.c.document_id == document.c.id, version.c.seq == newest))
             .outerjoin(watch_state, watch_state.c.watch_id == document.c.watch_id)
             .outerjoin(discovered, discovered.c.watch_id == document.c.watch_id)
             .order_by(document.c.id)
         )
-        return cast("list[StatementRow]", self.db.rows(query))
+        if self._statements is None:  # on the driver: 1,000 rows through SQLAlchemy were a
+            self._statements = self.db.prepare(query, [])  # fifth of every grouped page
+        return cast("list[StatementRow]", self.db.prepared_rows(self._statements, {}))
 
     def watch_states(self) -> list[WatchStatusRow]:
         """Every watch the archive knows: id, url, last_check_at, failing_since,
