@@ -199,6 +199,9 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(handler=cmd_alerts_test)
     p = command("serve", cmd_serve, "serve the review web UI on the archive (no checks)")
     p.add_argument("--listen", metavar="HOST:PORT", help="override [server] listen")
+    p.add_argument(
+        "--workers", type=int, metavar="N", help="serving processes (override [server] workers)"
+    )
     p = command("user", cmd_user_list, "web UI users: list them, or add one")
     actions = p.add_subparsers(dest="action", metavar="{add,list}")
     q = actions.add_parser(
@@ -837,7 +840,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
-        serve(config, store, args.listen or config.server.listen)
+        serve(config, store, args.listen or config.server.listen, args.workers)
     return EXIT_OK
 
 

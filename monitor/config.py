@@ -213,6 +213,8 @@ class ServerConfig(Strict):
     trusted_proxies: list[str] = Field(default_factory=list)
     # Requests a minute to /api/v1 per token (and per address presenting none); over it: 429.
     api_rate: int = Field(default=600, ge=1)
+    # Processes `monitor serve` answers with (default: one; see monitor/web/serve.py).
+    workers: int | None = Field(default=None, gt=0)
 
     @field_validator("trusted_proxies")
     @classmethod

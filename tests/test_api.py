@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -276,3 +277,43 @@ def test_every_endpoint_keeps_to_its_openapi_document(case: schemathesis.Case, a
         headers={"Authorization": f"Bearer {api.tokens['editor']}"},
         excluded_checks=[positive_data_acceptance] if writes else [],
     )
+
+
+def test_serving_processes_share_the_rate_limit_and_see_a_save_at_once(
+    api: Api, tmp_path: Path
+) -> None:
+    """`monitor serve --workers 3`: each request on a connection of its own (the kernel
+    hands them to the three processes in turn), yet one budget per token, and a watch saved
+    through one process is known to the others at once."""
+    config = tmp_path / "monitor.toml"
+    config.write_text(api.config.read_text().replace("[server]\n", "[server]\napi_rate = 6\n"))
+    viewer, editor = _token(config, "shared-bot", "viewer"), _token(config, "edit-bot", "editor")
+    readers = [_token(config, f"read-bot-{n}", "viewer") for n in range(3)]
+    with serving(config, "serve", "--workers", "3") as url:
+        port = int(url.rsplit(":", 1)[1])
+
+        def get(path: str, token: str) -> httpx.Response:
+            headers = {"Authorization": f"Bearer {token}"}
+            return httpx.get(url + "/api/v1" + path, headers=headers, timeout=30)
+
+        started = time.monotonic()
+        codes = [get("/alerts", viewer).status_code for _ in range(15)]
+        # A budget per process would have let 18 through; the one budget lets 6, and one
+        # more for each 10 s the requests took (6 a minute).
+        refilled = (time.monotonic() - started) / 10
+        assert codes[:6] == [200] * 6 and set(codes) <= {200, 429}
+        assert codes.count(200) <= 6 + refilled + 1
+        added = httpx.post(
+            url + "/api/v1/watches",
+            json={"url": "https://mfa.example.org/statements", "name": "Other MFA"},
+            headers={"Authorization": f"Bearer {editor}"},
+            timeout=30,
+        )
+        assert added.status_code == 201, added.text
+        watch_id = added.json()["id"]
+        # Nine looks, three per reader (each token has 6 requests a minute here).
+        seen = {get(f"/watches/{watch_id}", reader).status_code for reader in readers * 3}
+        assert seen == {200}
+    with socket.socket() as probe:  # every serving process ended with the command
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))

@@ -19,7 +19,7 @@ __all__ = ["MARK_END", "MARK_START", "FullText"]
 
 # Versions indexed per transaction: the write lock is held for one batch, not the archive.
 _INDEX_BATCH = 200
-_SEARCH_META = "search_upto"
+SEARCH_META = "search_upto"
 # A search of the whole archive ranks (bm25, ts_rank) the newest this many matching
 # versions, not every match: ranking costs per match, and a word in every statement
 # matched all 100,000 versions of the web bench's archive (4-6 s a search under 20
@@ -53,14 +53,14 @@ class FullText:
         """Whether versions wait to be indexed: two lookups, where catching up reads
         blobs (a reader's search only goes elsewhere to catch up when it must)."""
         with self.db.read() as conn:
-            upto = int(get_meta(conn, _SEARCH_META) or 0)
+            upto = int(get_meta(conn, SEARCH_META) or 0)
             newest = conn.execute(select(func.max(version.c.id))).scalar()
         return newest is not None and newest > upto
 
     def _index_batch(self) -> int:
         """Index the next batch of versions; how many versions it looked at."""
         with self.db.read() as conn:
-            upto = int(get_meta(conn, _SEARCH_META) or 0)
+            upto = int(get_meta(conn, SEARCH_META) or 0)
             pending = conn.execute(
                 select(version.c.id, version.c.text_sha256)
                 .where(version.c.id > upto)
@@ -76,7 +76,7 @@ class FullText:
         ]
         with self.db.write() as conn:
             # Another process may have indexed the same batch meanwhile.
-            current = int(get_meta(conn, _SEARCH_META) or 0)
+            current = int(get_meta(conn, SEARCH_META) or 0)
             fresh = [
                 {
                     "id": i,
@@ -90,7 +90,7 @@ class FullText:
             ]
             if fresh:
                 conn.execute(self.db.dialect.index_text(), fresh)
-            set_meta(conn, _SEARCH_META, str(max(current, pending[-1].id)))
+            set_meta(conn, SEARCH_META, str(max(current, pending[-1].id)))
         return len(pending)
 
     def search(self, query: str, watch_id: str | None = None, limit: int = 200) -> list[SearchHit]:

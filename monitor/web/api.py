@@ -54,7 +54,7 @@ from monitor.store.records import (
 from monitor.watchlists import new_watch_id
 from monitor.web.auth import RANK
 from monitor.web.diffview import PairCache
-from monitor.web.pages import WatchIndex
+from monitor.web.pages import Searches, WatchIndex
 
 PREFIX = "/api/v1"
 # Requests per token (or per address presenting no valid token) per minute, by default.
@@ -659,6 +659,9 @@ class WatchEntries:
         self._make = make
         # id -> (watch, source, health, valid until (epoch seconds), JSON text)
         self._texts: dict[str, tuple[WatchConfig, str, Any, float, bytes]] = {}
+        # Every watch's: (snapshot, sources, health, valid until, texts, places by id,
+        # the texts joined).
+        self._every: tuple[Any, ...] | None = None
 
     def texts(
         self,
@@ -685,6 +688,43 @@ class WatchEntries:
             else:
                 texts.append(self._text(watch, source, state))
         return texts
+
+    def every(
+        self,
+        config: MonitorConfig,
+        health: dict[str, Any],
+        sources: tuple[set[str], set[str]],
+        now: float,
+    ) -> bytes:
+        """The entries of every watch of `config`, joined by commas: the list of the last
+        request with the entries of the watches whose state changed since made again (a
+        daemon's checks change a few between two requests; 10,000 entries looked up one
+        by one cost 25 ms), the whole made again when the snapshot or the sources changed,
+        or a status word ran out."""
+        kept = self._every
+        if kept is None or kept[0] is not config or kept[1] != sources or now >= kept[3]:
+            watches = list(config.watch)
+            texts = self.texts(watches, health, sources, now)
+            until = min((self._texts[w.id][3] for w in watches), default=float("inf"))
+            places = {watch.id: n for n, watch in enumerate(watches)}
+            kept = (config, sources, dict(health), until, texts, places, b",".join(texts))
+        elif kept[2] != health:
+            before, texts, places = kept[2], list(kept[4]), kept[5]
+            changed = [i for i, state in health.items() if before.get(i) != state]
+            changed += [i for i in before.keys() - health.keys()]
+            ui, found = sources
+            watches = config.watch
+            for watch_id in changed:
+                place = places.get(watch_id)
+                if place is None:  # in the archive, not in the configuration
+                    continue
+                watch = watches[place]
+                source = "ui" if watch.id in ui else "discovered" if watch.id in found else "file"
+                texts[place] = self._text(watch, source, health.get(watch.id))
+            until = min([kept[3], *(self._texts[i][3] for i in changed if i in places)])
+            kept = (config, sources, dict(health), until, texts, places, b",".join(texts))
+        self._every = kept
+        return kept[6]
 
     def _text(self, watch: WatchConfig, source: str, health: Any) -> bytes:
         state = dict(zip(_HEALTH, health, strict=True)) if health else {}
@@ -724,12 +764,13 @@ class ApiPages:
         self.store = store
         self._config = config
         self.on_change = on_change
-        self.rate = rate or RateLimit(config().server.api_rate)
+        self.rate = RateLimit(config().server.api_rate) if rate is None else rate
         self._used: dict[str, float] = {}
         # Diffs between two versions, computed once (see diffview.PairCache).
         self.diffs: PairCache[dict[str, Any]] = PairCache()
         self.watch_index = WatchIndex()
         self.entries = WatchEntries(self._watch_entry)
+        self.searches = Searches()
 
     @property
     def config(self) -> MonitorConfig:
@@ -857,12 +898,14 @@ class ApiPages:
             more = len(chosen) > limit
             chosen = chosen[:limit]
             page = {"next": chosen[-1].id if more and chosen else None}
-        entries = self.entries.texts(
-            chosen, self.store.watch_health(), self._sources(), time.time()
-        )
+        health, sources, now = self.store.watch_health(), self._sources(), time.time()
+        if limit or after:
+            joined = b",".join(self.entries.texts(chosen, health, sources, now))
+        else:
+            joined = self.entries.every(self.config, health, sources, now)
         self.entries.keep(len(self.config.watch))
         tail = "".join(f",{_json(k)}:{_json(v)}" for k, v in page.items()).encode()
-        body = b'{"watches":[' + b",".join(entries) + b"]" + tail + b"}"
+        body = b'{"watches":[' + joined + b"]" + tail + b"}"
         return Response(body, media_type="application/json")
 
     def _find(self, watch_id: str) -> WatchConfig:
@@ -1180,7 +1223,8 @@ class ApiPages:
     async def search(self, request: Request, caller: Caller) -> Response:
         query = request.query_params.get("q", "")
         limit = _number(request, "limit") or 50
-        hits = self.store.search(query, request.query_params.get("watch") or None, limit)
+        watch_id = request.query_params.get("watch") or None
+        hits = self.searches.find(self.store, query, watch_id, limit)
         return JSONResponse(
             {
                 "query": query,

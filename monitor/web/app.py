@@ -25,8 +25,8 @@ from monitor.isolate import WorkerPool
 from monitor.metrics import REGISTRY
 from monitor.store import Store
 from monitor.web.admin import EditingPages
-from monitor.web.api import ApiPages
-from monitor.web.auth import Auth
+from monitor.web.api import ApiPages, RateLimit
+from monitor.web.auth import Auth, LoginBudget
 from monitor.web.front import FrontPages
 from monitor.web.guard import RequestGuard
 from monitor.web.memento import MementoPages
@@ -51,10 +51,15 @@ def create_app(
     config: MonitorConfig | Callable[[], MonitorConfig] | None = None,
     on_change: Callable[[], Awaitable[None]] = _nothing,
     listen: str | None = None,
+    *,
+    rate: RateLimit | None = None,
+    budget: LoginBudget | None = None,
 ) -> Starlette:
     """`config` is the running configuration, or a function giving the current one (the
     daemon's changes on SIGHUP); `on_change` runs after a watch was saved in the UI;
-    `listen` is the address served when it is not [server] listen (`serve --listen`)."""
+    `listen` is the address served when it is not [server] listen (`serve --listen`);
+    `rate` and `budget` the API's rate limit and the failed logins' budget when they are
+    shared with other serving processes (web/shared.py)."""
 
     async def healthz(request: Request) -> Response:
         report = health()
@@ -67,7 +72,7 @@ def create_app(
     handlers: dict[Any, Any] = {}
     if store is not None and config is not None:
         current = config if callable(config) else (lambda: config)
-        reading, editing = _pages(store, current, on_change)
+        reading, editing = _pages(store, current, on_change, budget)
         front = FrontPages(store, current, reading.auth, reading.env)
         routes += ui_routes(reading, editing, front)
         routes += visual_routes(
@@ -82,7 +87,7 @@ def create_app(
         )
         memento = MementoPages(store, current, reading.auth, reading.env)
         routes += memento_routes(memento)
-        routes += ApiPages(store, current, on_change).routes()
+        routes += ApiPages(store, current, on_change, rate).routes()
         handlers[404] = reading.not_found
     app = Starlette(routes=routes, exception_handlers=handlers)
     if config is None:
@@ -92,9 +97,12 @@ def create_app(
 
 
 def _pages(
-    store: Store, config: Callable[[], MonitorConfig], on_change: Callable[[], Awaitable[None]]
+    store: Store,
+    config: Callable[[], MonitorConfig],
+    on_change: Callable[[], Awaitable[None]],
+    budget: LoginBudget | None = None,
 ) -> tuple[ReadingPages, EditingPages]:
-    auth, env = Auth(store), make_env()
+    auth, env = Auth(store, budget), make_env()
     fetch = config().fetch
     # The UI's own worker (started at its first diff): a reader's diff never waits for the
     # daemon's checks, nor holds up one. The same time and memory limits as a check's.

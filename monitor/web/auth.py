@@ -170,7 +170,7 @@ class Auth:
         self.store = store
         key = store.secret("web", lambda: secrets.token_urlsafe(48))
         self._csrf_key = hashlib.sha256(("csrf:" + key).encode()).digest()
-        self.budget = budget or LoginBudget()
+        self.budget = LoginBudget() if budget is None else budget
         self._hashing = WorkerPool(_HASHING, _HASH_TIMEOUT)
         # Workers ignore SIGTERM: killed before multiprocessing joins its children at exit
         # (which would wait for them for ever).

@@ -8,7 +8,7 @@ import json
 import re
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,16 @@ from monitor.store.wayback import copies_of
 from monitor.web.diffview import DiffView, PairCache, failed_view, view_in_worker, view_of
 from monitor.web.i18n import LANGUAGES, translator
 from monitor.web.memento import memento_headers
-from monitor.web.pages import Missing, Pages, Visit, WatchIndex, local_path, page, version_url
+from monitor.web.pages import (
+    Missing,
+    Pages,
+    Searches,
+    Visit,
+    WatchIndex,
+    local_path,
+    page,
+    version_url,
+)
 from monitor.web.suggest import FragmentCache, ignore_suggestions
 from monitor.web.visual import version_shots, watch_shots
 
@@ -82,12 +91,17 @@ ARCHIVE_POLICY = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-
 _RENDERABLE = ("text/html", "text/plain", "application/json", "application/xml", "text/xml")
 
 
+# Hits a search of the UI shows (store.search's default).
+SEARCH_HITS = 200
+
+
 class ReadingPages(Pages):
     def __init__(self, *args: Any, work: Work | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.fragments = FragmentCache()
         self.diffs: PairCache[DiffView] = PairCache()
         self.watch_index = WatchIndex()
+        self.searches = Searches()
         self.timeline_rows = TimelineRows(self.env)
         self.watch_rows = KeptRows(self.env, "watch_row.html.j2")
         # Where diffs of what sites sent are computed: a worker pool with time and memory
@@ -100,9 +114,13 @@ class ReadingPages(Pages):
     async def watches(self, request: Request, visit: Visit) -> Response:
         query = request.query_params.get("q", "").strip().lower()
         wanted = request.query_params.get("status", "")
-        table = {row[0]: row for row in self.store.watch_table()}
         configured = self.watch_index.by_id(self.config)
-        ids = list(configured) + sorted(table.keys() - configured.keys())
+        if query or wanted:  # every watch's row is looked at
+            table = {row[0]: row for row in self.store.watch_table()}
+            known: Collection[str] = table.keys()
+        else:  # only the page's rows are read, below
+            table, known = {}, set(self.store.overview.watch_ids())
+        ids = list(configured) + sorted(set(known) - configured.keys())
         ui_ids, _found = self.store.watch_sources()
         now = datetime.now(UTC)
 
@@ -129,7 +147,9 @@ class ReadingPages(Pages):
             total = len(ids)
             pages = max(1, -(-total // WATCHES_PAGE))
             number = min(pages, number)
-            shown = [entry(i) for i in ids[(number - 1) * WATCHES_PAGE : number * WATCHES_PAGE]]
+            chosen = ids[(number - 1) * WATCHES_PAGE : number * WATCHES_PAGE]
+            table = {row[0]: row for row in self.store.overview.watch_table_of(chosen)}
+            shown = [entry(i) for i in chosen]
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
         _ = translator(visit.language)
         rendered = [
@@ -537,7 +557,7 @@ class ReadingPages(Pages):
             # only when versions wait (opening a store for each search cost most of it).
             if self.store.index_behind():
                 await run_in_threadpool(_catch_up_index, self.config.store)
-            groups = _group_hits(self.store.search(query, watch_id))
+            groups = _group_hits(self.searches.find(self.store, query, watch_id, SEARCH_HITS))
             # Each statement found with its newest annotation, and the notes people wrote
             # that the query finds (a note is how a journalist finds a change again).
             newest = newest_annotations(self.store, [g["document_id"] for g in groups])
