@@ -71,7 +71,10 @@ def _trafilatura_options() -> Any:
 
     return Extractor(
         config=DEFAULT_CONFIG,
-        output_format="python",
+        # Not "python": that also serialises the body as text (`Document.text`), which
+        # nothing here reads (the lines come from `document.body`); the extraction itself
+        # is the same for every text format (formatting stays off).
+        output_format="txt",
         fast=True,
         comments=False,
         tables=True,
