@@ -40,12 +40,6 @@ _SENTENCE_END = re.compile(r"[.!?…](\s+)(?=[\"«“(\d\w])")
 _ABBREVIATION_END = re.compile(
     r"(?:^|[\s(«\"])(?:\w{1,2}\.)+$|\b(?:gen|prof|dept|approx|ст|стр|тел)\.$", re.I
 )
-# Where in a paragraph a sentence could end in an abbreviation: `_ABBREVIATION_END` at any
-# place followed by white space (a sentence's end is a split's space). Without a match, no
-# part of the paragraph ends in one, and its parts are its sentences.
-_ABBREVIATION_ANYWHERE = re.compile(
-    r"(?:^|[\s(«\"])(?:\w{1,2}\.)+(?=\s)|\b(?:gen|prof|dept|approx|ст|стр|тел)\.(?=\s)", re.I
-)
 _MASK = "⟨…⟩"
 DIFF_TIMEOUT = 2.0
 # Seconds one ignore rule that RE2 cannot run may spend on one comparison.
@@ -264,12 +258,8 @@ def split_sentences(paragraph: str) -> list[str]:
 # the comparison before, and a confirming look compares the same two texts again.
 @lru_cache(maxsize=4096)
 def _split_sentences(paragraph: str) -> tuple[str, ...]:
-    parts = _sentence_parts(paragraph)
-    if len(parts) == 1 or not _ABBREVIATION_ANYWHERE.search(paragraph):
-        # No sentence of it can end in an abbreviation: nothing to join (most paragraphs).
-        return tuple(part for part in parts if part.strip())
     sentences: list[str] = []
-    for part in parts:
+    for part in _sentence_parts(paragraph):
         if not part.strip():
             continue
         if sentences and _ends_in_abbreviation(sentences[-1]):
