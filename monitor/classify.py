@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -129,15 +129,22 @@ _INVISIBLE_BLOCKS = re.compile(
 _TAG = re.compile(r"<[^>]+>")
 
 
-@dataclass
-class _Page:
-    """What classification needs from a body, read once."""
+# A page is known not to be thin once this much of it (up to a tag's end) shows that much
+# text: a statement page shows it within its first few kilobytes.
+_THIN_PREFIX = 8192
+# The only characters `str.lower()` turns into ASCII letters besides ASCII's own: with
+# neither in a page, an ASCII marker is in its lower-cased text exactly when it is in its
+# bytes lower-cased as ASCII (bytes.lower, many times faster than str.lower).
+_LOWER_TO_ASCII = ("\u0130", "\u212a")
 
-    head: str  # the first bytes, lower-cased, for markers
-    title: str
-    text_length: int  # visible characters, roughly as a browser shows them
-    is_html: bool
-    closed: bool  # the document reaches </html> or </body>
+
+class _Page:
+    """What classification needs from a body, read once; the costly parts only when asked."""
+
+    def __init__(self, raw: str, tail: bytes, is_html: bool) -> None:
+        self._raw = raw
+        self._tail = tail
+        self.is_html = is_html
 
     @classmethod
     def read(cls, result: FetchResult) -> _Page:
@@ -145,23 +152,78 @@ class _Page:
         media = (result.header("content-type") or "").lower()
         start = raw.lstrip("\ufeff \t\r\n")[:1]
         is_html = "html" in media or ("json" not in media and start == "<")
-        title_match = _TITLE.search(raw)
-        title = html.unescape(_TAG.sub(" ", title_match.group(1))) if title_match else ""
-        text = html.unescape(_TAG.sub(" ", _INVISIBLE_BLOCKS.sub(" ", raw)))
-        tail = result.body[-200_000:].lower()
-        # Only a whole document can be seen to end early; a fragment has no closing tag.
-        document = raw.lstrip("\ufeff \t\r\n")[:15].lower().startswith(("<!doctype html", "<html"))
-        return cls(
-            head=raw[:60_000].lower(),
-            title=" ".join(title.split()),
-            text_length=len("".join(text.split())),
-            is_html=is_html,
-            closed=not document or b"</html" in tail or b"</body" in tail,
-        )
+        return cls(raw, result.body[-200_000:], is_html)
 
-    @property
+    @cached_property
+    def title(self) -> str:
+        title_match = _TITLE.search(self._raw)
+        title = html.unescape(_TAG.sub(" ", title_match.group(1))) if title_match else ""
+        return " ".join(title.split())
+
+    @cached_property
+    def head(self) -> str:
+        """The first characters, lower-cased, for markers."""
+        return self._raw[:60_000].lower()
+
+    @cached_property
+    def _ascii_head(self) -> bytes | None:
+        """`head` as bytes lower-cased as ASCII; None when that could differ from `head` for
+        an ASCII marker (see `_LOWER_TO_ASCII`)."""
+        if any(c in self._raw for c in _LOWER_TO_ASCII):
+            return None
+        return self._raw[:60_000].encode("utf-8").lower()
+
+    def has_ascii_marker(self, marker: str) -> bool:
+        """Whether a lower-case ASCII marker is in `head`, without lower-casing the head as
+        str (a third of classifying a page of Cyrillic text)."""
+        ascii_head = self._ascii_head
+        if ascii_head is None:
+            return marker in self.head
+        return marker.encode() in ascii_head
+
+    @cached_property
+    def closed(self) -> bool:
+        """The document reaches </html> or </body> (only a whole document can be seen to end
+        early; a fragment has no closing tag)."""
+        document = self._raw.lstrip("\ufeff \t\r\n")[:15].lower()
+        if not document.startswith(("<!doctype html", "<html")):
+            return True
+        tail = self._tail.lower()
+        return b"</html" in tail or b"</body" in tail
+
+    @cached_property
     def thin(self) -> bool:
-        return self.text_length < THIN_TEXT
+        """Little visible text (roughly as a browser shows it): a stand-in page."""
+        # The page without its invisible blocks, read only as far as it must be: the start
+        # of it, up to a tag's end, is the start of the whole text, and once that shows
+        # enough text the page is not thin (a statement page shows it in a few kilobytes).
+        gaps, last, length = [], 0, 0
+        for block in _INVISIBLE_BLOCKS.finditer(self._raw):
+            gaps.append(self._raw[last : block.start()])
+            last = block.end()
+            length += len(gaps[-1]) + 1
+            if length >= _THIN_PREFIX:
+                visible = " ".join(gaps) + " "
+                cut = visible.rfind(">") + 1
+                if _shows_enough(visible[:cut]):
+                    return False
+                break
+        else:
+            gaps.append(self._raw[last:])
+            visible = " ".join(gaps)
+            cut = visible.find(">", _THIN_PREFIX) + 1
+            if 0 < cut < len(visible) and _shows_enough(visible[:cut]):
+                return False
+            return not _shows_enough(visible)
+        return not _shows_enough(_INVISIBLE_BLOCKS.sub(" ", self._raw))
+
+
+def _shows_enough(markup: str) -> bool:
+    """Whether markup (invisible blocks out) shows `THIN_TEXT` characters of text or more,
+    white space not counted: `len("".join(text.split())) >= THIN_TEXT`, with no more words
+    split off than that takes."""
+    words = html.unescape(_TAG.sub(" ", markup)).split(None, THIN_TEXT)
+    return len(words) > THIN_TEXT or sum(map(len, words)) >= THIN_TEXT
 
 
 def classify_unusable(result: FetchResult) -> str | None:
@@ -221,7 +283,7 @@ def _challenge(result: FetchResult, page: _Page) -> str | None:
     if (result.header("cf-mitigated") or "").lower() == "challenge":
         return "Cloudflare challenge page"
     for who, marker in _STRONG_CHALLENGES:
-        if marker in page.head:
+        if page.has_ascii_marker(marker):
             return f"{who} (bot challenge page)"
     if not page.thin:
         return None

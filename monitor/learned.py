@@ -34,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
+from functools import lru_cache
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,15 @@ def normal(text: str) -> str:
 def shape(text: str) -> str:
     """A normal paragraph with its numbers masked ("views: 4 116" -> "views: #")."""
     return _NUMBER.sub("#", text)
+
+
+# A paragraph's normal form and shape, for masking a comparison's two sides: an edit's old
+# and new statements share most paragraphs, and the old one was the new one of the edit
+# before (the worker that masks keeps these between comparisons).
+@lru_cache(maxsize=8192)
+def normal_shape(paragraph: str) -> tuple[str, str]:
+    normalised = normal(paragraph)
+    return normalised, shape(normalised)
 
 
 def _fingerprint(kind: str, key: Any) -> str:
@@ -352,8 +362,9 @@ class Mask:
     def apply(self, statement: Statement) -> Statement:
         """The statement without its furniture: slots and templates left out (with the
         links whose words were theirs), numbers of shapes masked."""
-        normals = [normal(p) for p in statement.paragraphs]
-        forms = [shape(n) for n in normals]
+        pairs = [normal_shape(p) for p in statement.paragraphs]
+        normals = [normalised for normalised, _ in pairs]
+        forms = [form for _, form in pairs]
         drop = self._dropped(normals, forms)
         if not drop and not any(form in self.shapes for form in forms):
             return statement

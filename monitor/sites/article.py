@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -71,7 +72,10 @@ def _trafilatura_options() -> Any:
 
     return Extractor(
         config=DEFAULT_CONFIG,
-        output_format="python",
+        # Not "python": that also serialises the body as text (`Document.text`), which
+        # nothing here reads (the lines come from `document.body`); the extraction itself
+        # is the same for every text format (formatting stays off).
+        output_format="txt",
         fast=True,
         comments=False,
         tables=True,
@@ -107,13 +111,39 @@ def parse(html: str) -> HtmlElement | None:
     from lxml import etree
     from lxml import html as lxml_html
 
-    parser = lxml_html.HTMLParser(
-        encoding="utf-8", remove_comments=True, remove_pis=True, collect_ids=False
-    )
     try:
-        return lxml_html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
+        return lxml_html.document_fromstring(html.encode("utf-8", "replace"), parser=_parser())
     except (etree.ParserError, ValueError):
         return None
+
+
+_PARSERS = threading.local()
+
+
+def _parser() -> Any:
+    """This thread's parser (lxml's parsers are not to be shared between threads), made
+    once. Its elements are lxml.html's `HtmlElement` (comments, processing instructions and
+    entities their own html classes) chosen in C: lxml.html's own parser asks a Python
+    method for every element a walk of the tree touches, to give forms and their fields
+    classes of their own that nothing here uses (a twentieth of reading a page)."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        from lxml import etree
+        from lxml import html as lxml_html
+
+        parser = lxml_html.HTMLParser(
+            encoding="utf-8", remove_comments=True, remove_pis=True, collect_ids=False
+        )
+        parser.set_element_class_lookup(
+            etree.ElementDefaultClassLookup(
+                element=lxml_html.HtmlElement,
+                comment=lxml_html.HtmlComment,
+                pi=lxml_html.HtmlProcessingInstruction,
+                entity=lxml_html.HtmlEntity,
+            )
+        )
+        _PARSERS.parser = parser
+    return parser
 
 
 def read_article(tree: HtmlElement, url: str) -> Reading | None:

@@ -437,7 +437,8 @@ def parse_date(text: str) -> str | None:
 def tree_meta(tree: HtmlElement) -> PageMeta:
     """`page_meta` for an lxml tree: title, first heading, publication date, language."""
     headings = [tree_text(h1) for h1 in tree.iter("h1") if _shown_heading(h1)]
-    og_title = tree.xpath("//meta[@property='og:title']/@content")
+    marks = _marks(tree)
+    og_title = marks.get(("property", "og:title"))
     title_tag = next(tree.iter("title"), None)
     heading, title = visible_title(
         headings,
@@ -448,9 +449,44 @@ def tree_meta(tree: HtmlElement) -> PageMeta:
     return PageMeta(
         title=title,
         heading=heading,
-        published=_tree_published(tree),
+        published=_tree_published(marks),
         language=str(lang).split("-")[0].lower() if lang else None,
     )
+
+
+# The <meta> attributes a page's metadata is read from, as (attribute, value) naming the
+# content: the publication date's in the order they are believed.
+_PUBLISHED_META = (
+    ("property", "article:published_time"),
+    ("itemprop", "datePublished"),
+    ("name", "dc.date.issued"),
+    ("name", "date"),
+)
+_META_NAMES = frozenset((("property", "og:title"), *_PUBLISHED_META))
+
+
+def _marks(tree: HtmlElement) -> dict[Any, list[Any]]:
+    """In one walk of the page's <meta>, <script> and <time> elements, in document order:
+    the content of the <meta>s named in `_META_NAMES` by (attribute, value), the JSON-LD
+    scripts by "ld+json" and the <time>s' datetime by "time" (what an XPath for each found
+    in a walk of its own)."""
+    marks: dict[Any, list[Any]] = {}
+    for element in tree.iter("meta", "script", "time"):
+        tag = element.tag
+        if tag == "meta":
+            content = element.get("content")
+            if content is None:
+                continue
+            for attribute in ("property", "itemprop", "name"):
+                named = (attribute, element.get(attribute))
+                if named in _META_NAMES:
+                    marks.setdefault(named, []).append(content)
+        elif tag == "script":
+            if element.get("type") == "application/ld+json":
+                marks.setdefault("ld+json", []).append(element)
+        elif element.get("datetime") is not None:
+            marks.setdefault("time", []).append(element.get("datetime"))
+    return marks
 
 
 # Where an <h1> is the site's (its logo, a menu), not the page's.
@@ -541,21 +577,17 @@ def tree_dateline(tree: HtmlElement, region: HtmlElement | None) -> str:
     return ""
 
 
-def _tree_published(tree: HtmlElement) -> str | None:
-    for xpath in (
-        "//meta[@property='article:published_time']/@content",
-        "//meta[@itemprop='datePublished']/@content",
-        "//meta[@name='dc.date.issued']/@content",
-        "//meta[@name='date']/@content",
-    ):
-        found = [str(v).strip() for v in tree.xpath(xpath) if str(v).strip()]
+def _tree_published(marks: dict[Any, list[Any]]) -> str | None:
+    """The machine-readable publication date among a page's `_marks`."""
+    for named in _PUBLISHED_META:
+        found = [str(v).strip() for v in marks.get(named, ()) if str(v).strip()]
         if found:
             return found[0]
-    for script in tree.xpath("//script[@type='application/ld+json']"):
+    for script in marks.get("ld+json", ()):
         date = _ld_date(script.text or "")
         if date:
             return date
-    times = [str(v).strip() for v in tree.xpath("//time/@datetime") if str(v).strip()]
+    times = [str(v).strip() for v in marks.get("time", ()) if str(v).strip()]
     return times[0] if times else None
 
 
