@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -33,11 +34,32 @@ REPO = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "test-secret-不要"
 
 
+# Stories whose claims hang on timing (schedules kept, /healthz within 100 ms, kills at
+# moments of a phase, a login flood's budget, a screenshot's time limit). Under
+# `pytest -n 2 --dist loadgroup` (.ci/run) they all go to one worker, one at a time as in a
+# serial run, while the other worker runs the rest.
+_TIMING = {
+    "test_alerts_outbox.py",
+    "test_crash.py",
+    "test_daemon.py",
+    "test_first_sight.py",
+    "test_hostile.py",
+    "test_hostile_web.py",
+    "test_instances.py",
+    "test_scheduler.py",
+    "test_screenshots.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`slow` follows from what a test is about (see pyproject's markers): a test that runs
     on PostgreSQL is marked `postgres`, and `process`, `browser` and `postgres` tests are
-    `slow`, so `pytest -m "not slow"` is the fast in-process subset."""
+    `slow`, so `pytest -m "not slow"` is the fast in-process subset. The timing stories
+    are one `xdist_group`."""
     for item in items:
+        if item.path.name in _TIMING:
+            item.add_marker(pytest.mark.xdist_group("timing"))
         callspec = getattr(item, "callspec", None)
         on_postgres = "postgres_url" in getattr(item, "fixturenames", ()) or (
             callspec is not None and "postgresql" in callspec.params.values()
@@ -48,6 +70,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.process)
         if any(item.get_closest_marker(name) for name in ("process", "browser", "postgres")):
             item.add_marker(pytest.mark.slow)
+
+
+# MONITOR_TEST_TIMES=FILE: each test's wall and CPU seconds (this process plus the
+# subprocesses it reaped), one tab-separated line per test, to see where the suite's time
+# goes: CPU is work, wall minus CPU is waiting (sleeps, polls, timeouts, start-ups).
+_TIMES = os.environ.get("MONITOR_TEST_TIMES")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    if not _TIMES:
+        yield
+        return
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spent_children = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    spent = time.process_time() - cpu + spent_children
+    with open(_TIMES, "a", encoding="utf-8") as out:
+        out.write(f"{time.perf_counter() - wall:.3f}\t{spent:.3f}\t{item.nodeid}\n")
 
 
 # Fixtures that serve the web UI from a `monitor serve` process, for the tests that use them.
