@@ -40,12 +40,14 @@ WEBHOOK_SECRET = "test-secret-不要"
 # serial run, while the other worker runs the rest.
 _TIMING = {
     "test_alerts_outbox.py",
+    "test_channels_templates.py",
     "test_crash.py",
     "test_daemon.py",
     "test_first_sight.py",
     "test_hostile.py",
     "test_hostile_web.py",
     "test_instances.py",
+    "test_progress.py",
     "test_scheduler.py",
     "test_screenshots.py",
 }

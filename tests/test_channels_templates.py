@@ -258,7 +258,9 @@ def test_a_template_bomb_sends_the_alert_with_the_default_template_off_the_event
 
     text, took, longest_gap = asyncio.run(go())
     assert RENDER_SECONDS <= took < RENDER_SECONDS + 2
-    assert longest_gap < 0.1
+    # A blocked loop would show one gap of the whole 2 s; a loaded machine's scheduler
+    # alone can delay a 5 ms sleep by a few hundred milliseconds.
+    assert longest_gap < 0.5
     assert text.startswith("EDITED — monitor alerts test (sample alert)")
     [record] = [r for r in caplog.records if "failed, sending with the default" in r.message]
     assert "TemplateLimit: rendering took over 2s" in record.message
