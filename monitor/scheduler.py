@@ -26,12 +26,13 @@ import contextlib
 import heapq
 import itertools
 import logging
+import random
 import shlex
 import signal
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
 from monitor import metrics
@@ -41,7 +42,6 @@ from monitor.cadence import (
     TICK,
     due_timestamp,
     first_run,
-    first_run_at,
     jitter_for,
     next_due,
     on_tick,
@@ -81,23 +81,18 @@ REGISTER_SLICE = 1000
 SHUTDOWN_GRACE = 20.0
 
 
-class _Entry:
-    """A watch's place in the timetable. Moving or removing the watch leaves its old entry
-    in the heap until it surfaces (cheaper than finding it); only the entry the timetable
-    still maps the watch to is current."""
-
-    __slots__ = ("watch",)
-
-    def __init__(self, watch: WatchConfig) -> None:
-        self.watch = watch
+# A watch's place in the timetable: (due timestamp, order, watch). Moving or removing the
+# watch leaves its old entry in the heap until it surfaces (cheaper than finding it); only
+# the entry the timetable still maps the watch's id to is current.
+_Entry = tuple[float, int, WatchConfig]
 
 
 class Timetable:
-    """When each watch is next due: a heap of (due timestamp, order, entry). Watches due at
+    """When each watch is next due: a heap of (due timestamp, order, watch). Watches due at
     one instant come out in the order they were put in."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, _Entry]] = []
+        self._heap: list[_Entry] = []
         self._entries: dict[str, _Entry] = {}
         self._order = itertools.count()
 
@@ -112,34 +107,32 @@ class Timetable:
         """A scheduled watch is next due at `at` instead; unknown ids are ignored."""
         entry = self._entries.get(watch_id)
         if entry is not None:
-            self.put(entry.watch, at)
+            self.put(entry[2], at)
 
     def remove(self, watch_id: str) -> None:
         self._entries.pop(watch_id, None)
 
     def load(self, firsts: Iterable[tuple[WatchConfig, float]]) -> None:
         """The timetable of these (watch, timestamp) pairs, each on its tick, in place of
-        what it held: one heapify rather than a push per watch (a daemon's start)."""
-        entries: dict[str, _Entry] = {}
-        heap = []
+        what it held: one heapify rather than a push per watch, and no object of its own
+        per watch but its entry (a daemon's start with 100,000)."""
         order = self._order
-        for watch, at in firsts:
-            entry = entries[watch.id] = _Entry(watch)
-            heap.append((tick_of(at), next(order), entry))
+        heap = [(round(at / TICK) * TICK, next(order), watch) for watch, at in firsts]
+        self._entries = dict(zip(map(_id_of, map(_watch_of, heap)), heap, strict=True))
         heapq.heapify(heap)
-        self._heap, self._entries = heap, entries
+        self._heap = heap
 
     def due(self, now: float) -> list[WatchConfig]:
         """The watches due at or before the timestamp `now`, each rescheduled by its own
         interval (see `next_due`)."""
         heap, found = self._heap, []
         while heap and heap[0][0] <= now:
-            at, _, entry = heapq.heappop(heap)
-            watch = entry.watch
+            entry = heapq.heappop(heap)
+            at, _, watch = entry
             if self._entries.get(watch.id) is not entry:
                 continue
             found.append(watch)
-            self._push(watch, next_due(at, watch.interval, jitter_for(watch), now), entry)
+            self._push(watch, next_due(at, watch.interval, jitter_for(watch), now))
         return found
 
     def span(self) -> tuple[float | None, float | None]:
@@ -147,13 +140,15 @@ class Timetable:
         heap = self._heap
         if len(heap) == len(self._entries):  # no entry left behind by a move: all current
             return (heap[0][0], max(map(itemgetter(0), heap))) if heap else (None, None)
-        current = [at for at, _, entry in heap if self._entries.get(entry.watch.id) is entry]
+        current = [entry[0] for entry in heap if self._entries.get(entry[2].id) is entry]
         return (min(current), max(current)) if current else (None, None)
 
-    def _push(self, watch: WatchConfig, at: float, entry: _Entry | None = None) -> None:
-        if entry is None:
-            entry = self._entries[watch.id] = _Entry(watch)
-        heapq.heappush(self._heap, (at, next(self._order), entry))
+    def _push(self, watch: WatchConfig, at: float) -> None:
+        entry = self._entries[watch.id] = (at, next(self._order), watch)
+        heapq.heappush(self._heap, entry)
+
+
+_id_of, _watch_of = attrgetter("id"), itemgetter(2)
 
 
 class Daemon:
@@ -407,22 +402,23 @@ class Daemon:
         objects made here (none of them garbage) cost 40 % of this at 100,000 watches."""
         with collector_paused():
             stored = self.store.rhythms()
+            watches = self.config.watch
             never = ("", None, None)
-            firsts: list[tuple[WatchConfig, float]] = []
-            overdue: list[WatchConfig] = []  # or new
-            for watch in self.config.watch:
+            dues: list[float] = []  # when each watch is due; 0: overdue or new
+            for watch in watches:
                 _, last, next_run = stored.get(watch.id, never)
                 due = due_timestamp(watch.interval, last, next_run)
-                if due is not None and due > now:
-                    firsts.append((watch, due))
-                else:
-                    overdue.append(watch)
+                dues.append(due if due is not None and due > now else 0.0)
             del stored  # 100,000 rows: not kept past this (the daemon's peak memory)
-            spread = startup_spread(len(overdue))
-            firsts += [(w, first_run_at(w.interval, None, now, spread)) for w in overdue]
-            del overdue
+            # The overdue and new ones soon, at random over the spread (`first_run_at`).
+            spread = startup_spread(dues.count(0.0))
+            rand = random.random
+            dues = [
+                due or now + rand() * min(watch.interval, spread)
+                for watch, due in zip(watches, dues, strict=True)
+            ]
             timetable = Timetable()
-            timetable.load(firsts)
+            timetable.load(zip(watches, dues, strict=True))
         return timetable
 
     def _restart_scheduler(self) -> None:
