@@ -16,7 +16,8 @@ job store's list kept sorted, an executor submission, events, a task wrapper) co
 CPU than our own work on an unchanged check, and adding 10,000 jobs (each callable
 inspected) took seconds of start-up. APScheduler keeps the two jobs it does well, the tick
 and delivery (`_start_jobs`: one run at a time, a late run coalesced); it is imported
-there, so `monitor check` never loads it.
+there, so `monitor check` never loads it, and a daemon's start only once its first checks
+have started (a tick after the start; importing it costs a tenth of a second of CPU).
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ class Daemon:
         self._state_wanted: list[tuple[str, asyncio.Future[WatchState]]] = []
         # APScheduler, running the tick and delivery (see `_start_jobs`).
         self._scheduler: AsyncIOScheduler | None = None
+        # From the timetable's start to the scheduler's stop (its jobs start a little later).
+        self._scheduling = False
         self._timetable = Timetable()
         # Watches whose check was started and has not ended (queued for admission or
         # running), by watch id: one due again meanwhile is not started twice.
@@ -205,7 +208,7 @@ class Daemon:
         async with self.runtime.checking(instance, start_workers=True, register=False) as checker:
             self._checker = checker
             self._deliverer = self.runtime.deliverer()
-            self._start_scheduler()
+            self._start_scheduler(jobs=False)  # started once the first checks are (below)
             background = self._background()
             logger.info(
                 "watching %d pages; %s; data in %s%s",
@@ -254,11 +257,16 @@ class Daemon:
         return tasks
 
     async def _register_all(self) -> None:
-        """Register every watch not registered yet, a slice per turn of the event loop, after
-        the first checks have started: registering 100,000 watches before them (their
-        readings, their rows in the store) put seconds between a start and its first
-        request. A watch due meanwhile is registered before its check (`_start_due`)."""
+        """Once the first checks have started: APScheduler's jobs (the tick and delivery,
+        see `_start_jobs`), then every watch not registered yet, a slice per turn of the
+        event loop. Before them, registering 100,000 watches (their readings, their rows in
+        the store) put seconds between a start and its first request, and importing
+        APScheduler a tenth of a second (it looks for plugins in every installed package).
+        A watch due meanwhile is registered before its check (`_start_due`)."""
         await asyncio.sleep(TICK)  # the first checks' requests go out first
+        if self._scheduler is None and not self.stopping.is_set():
+            self._start_jobs()
+            self._start_due()  # those due since the start, before the tick's first run
         watches: list[WatchConfig] = []
         start = 0
         while True:
@@ -345,13 +353,17 @@ class Daemon:
 
     # --- scheduling ------------------------------------------------------------------------
 
-    def _start_scheduler(self) -> None:
+    def _start_scheduler(self, jobs: bool = True) -> None:
+        """The timetable from the stored rhythm, the watches due now started, and (unless
+        not `jobs`) the tick and delivery."""
         now = time.time()
         self._timetable = self._first_runs(now)
+        self._scheduling = True
         # The watches due already start now, not at the first tick (up to a second away).
         self._start_due()
         metrics.WATCHES.set(len(self.config.watch))
-        self._start_jobs()
+        if jobs:
+            self._start_jobs()
 
     def _start_jobs(self) -> None:
         """The tick on whole seconds (see cadence.TICK), delivery at once and then every
@@ -391,6 +403,7 @@ class Daemon:
             self._scheduler.pause()
 
     def _stop_scheduler(self) -> None:
+        self._scheduling = False
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -565,7 +578,7 @@ class Daemon:
 
     def _adopt_discovered(self) -> None:
         """Schedule statement watches found since (by this daemon or another)."""
-        if self._scheduler is None:
+        if not self._scheduling:
             return
         fresh = self.runtime.adopt()
         if not fresh:
