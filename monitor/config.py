@@ -545,6 +545,7 @@ def parse_config(
 
 # A `[[watch]]` header alone on its line: where a file of many watches is cut in pieces.
 _WATCH_HEADER = "\n[[watch]]\n"
+_FIRST_HEADER = _WATCH_HEADER[1:]
 # The start of a `[[watch]]` table read without the TOML parser: an id and a plain URL, as
 # `_id_and_url_valid` finds them valid, each a basic string without escapes, on the
 # table's first two lines; what follows is the table's rest.
@@ -573,10 +574,11 @@ def _read_toml(source: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     where pieces could meet: a multi-line string (which may hold such a line), or a key set
     in two pieces (a table split around the watches, or a conflict). The parser reads those
     files whole, and any file a piece of which it refuses, to tell the error and its line."""
-    if '"""' in source or "'''" in source or source.count(_WATCH_HEADER) < 2:
+    pieces = source.split(_WATCH_HEADER)
+    if len(pieces) < 3 or '"""' in source or "'''" in source:
         return tomli.loads(source), {}
     try:
-        return _read_pieces(source)
+        return _read_pieces(pieces)
     except (tomli.TOMLDecodeError, _Whole):
         return tomli.loads(source), {}
 
@@ -585,8 +587,14 @@ class _Whole(Exception):
     """A file to be read whole (see `_read_toml`)."""
 
 
-def _read_pieces(source: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    head, *pieces = ("\n" + source).split(_WATCH_HEADER)
+def _read_pieces(pieces: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The file cut at `_WATCH_HEADER`, read piece by piece (see `_read_toml`)."""
+    head = pieces[0]
+    if head.startswith(_FIRST_HEADER):  # the file starts with a table
+        pieces[0] = head[len(_FIRST_HEADER) :]
+        head = ""
+    else:
+        del pieces[0]
     raw = tomli.loads(head)
     if "watch" in raw:  # a [[watch]] header not alone on its line, or a `watch` key
         raise _Whole
