@@ -16,7 +16,8 @@ job store's list kept sorted, an executor submission, events, a task wrapper) co
 CPU than our own work on an unchanged check, and adding 10,000 jobs (each callable
 inspected) took seconds of start-up. APScheduler keeps the two jobs it does well, the tick
 and delivery (`_start_jobs`: one run at a time, a late run coalesced); it is imported
-there, so `monitor check` never loads it.
+there, so `monitor check` never loads it, and a daemon's start only once its first checks
+have started (a tick after the start; importing it costs a tenth of a second of CPU).
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import contextlib
 import heapq
 import itertools
 import logging
+import random
 import shlex
 import signal
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
 from monitor import metrics
@@ -41,7 +43,6 @@ from monitor.cadence import (
     TICK,
     due_timestamp,
     first_run,
-    first_run_at,
     jitter_for,
     next_due,
     on_tick,
@@ -81,23 +82,18 @@ REGISTER_SLICE = 1000
 SHUTDOWN_GRACE = 20.0
 
 
-class _Entry:
-    """A watch's place in the timetable. Moving or removing the watch leaves its old entry
-    in the heap until it surfaces (cheaper than finding it); only the entry the timetable
-    still maps the watch to is current."""
-
-    __slots__ = ("watch",)
-
-    def __init__(self, watch: WatchConfig) -> None:
-        self.watch = watch
+# A watch's place in the timetable: (due timestamp, order, watch). Moving or removing the
+# watch leaves its old entry in the heap until it surfaces (cheaper than finding it); only
+# the entry the timetable still maps the watch's id to is current.
+_Entry = tuple[float, int, WatchConfig]
 
 
 class Timetable:
-    """When each watch is next due: a heap of (due timestamp, order, entry). Watches due at
+    """When each watch is next due: a heap of (due timestamp, order, watch). Watches due at
     one instant come out in the order they were put in."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, _Entry]] = []
+        self._heap: list[_Entry] = []
         self._entries: dict[str, _Entry] = {}
         self._order = itertools.count()
 
@@ -112,34 +108,32 @@ class Timetable:
         """A scheduled watch is next due at `at` instead; unknown ids are ignored."""
         entry = self._entries.get(watch_id)
         if entry is not None:
-            self.put(entry.watch, at)
+            self.put(entry[2], at)
 
     def remove(self, watch_id: str) -> None:
         self._entries.pop(watch_id, None)
 
     def load(self, firsts: Iterable[tuple[WatchConfig, float]]) -> None:
         """The timetable of these (watch, timestamp) pairs, each on its tick, in place of
-        what it held: one heapify rather than a push per watch (a daemon's start)."""
-        entries: dict[str, _Entry] = {}
-        heap = []
+        what it held: one heapify rather than a push per watch, and no object of its own
+        per watch but its entry (a daemon's start with 100,000)."""
         order = self._order
-        for watch, at in firsts:
-            entry = entries[watch.id] = _Entry(watch)
-            heap.append((tick_of(at), next(order), entry))
+        heap = [(round(at / TICK) * TICK, next(order), watch) for watch, at in firsts]
+        self._entries = dict(zip(map(_id_of, map(_watch_of, heap)), heap, strict=True))
         heapq.heapify(heap)
-        self._heap, self._entries = heap, entries
+        self._heap = heap
 
     def due(self, now: float) -> list[WatchConfig]:
         """The watches due at or before the timestamp `now`, each rescheduled by its own
         interval (see `next_due`)."""
         heap, found = self._heap, []
         while heap and heap[0][0] <= now:
-            at, _, entry = heapq.heappop(heap)
-            watch = entry.watch
+            entry = heapq.heappop(heap)
+            at, _, watch = entry
             if self._entries.get(watch.id) is not entry:
                 continue
             found.append(watch)
-            self._push(watch, next_due(at, watch.interval, jitter_for(watch), now), entry)
+            self._push(watch, next_due(at, watch.interval, jitter_for(watch), now))
         return found
 
     def span(self) -> tuple[float | None, float | None]:
@@ -147,13 +141,15 @@ class Timetable:
         heap = self._heap
         if len(heap) == len(self._entries):  # no entry left behind by a move: all current
             return (heap[0][0], max(map(itemgetter(0), heap))) if heap else (None, None)
-        current = [at for at, _, entry in heap if self._entries.get(entry.watch.id) is entry]
+        current = [entry[0] for entry in heap if self._entries.get(entry[2].id) is entry]
         return (min(current), max(current)) if current else (None, None)
 
-    def _push(self, watch: WatchConfig, at: float, entry: _Entry | None = None) -> None:
-        if entry is None:
-            entry = self._entries[watch.id] = _Entry(watch)
-        heapq.heappush(self._heap, (at, next(self._order), entry))
+    def _push(self, watch: WatchConfig, at: float) -> None:
+        entry = self._entries[watch.id] = (at, next(self._order), watch)
+        heapq.heappush(self._heap, entry)
+
+
+_id_of, _watch_of = attrgetter("id"), itemgetter(2)
 
 
 class Daemon:
@@ -180,6 +176,8 @@ class Daemon:
         self._state_wanted: list[tuple[str, asyncio.Future[WatchState]]] = []
         # APScheduler, running the tick and delivery (see `_start_jobs`).
         self._scheduler: AsyncIOScheduler | None = None
+        # From the timetable's start to the scheduler's stop (its jobs start a little later).
+        self._scheduling = False
         self._timetable = Timetable()
         # Watches whose check was started and has not ended (queued for admission or
         # running), by watch id: one due again meanwhile is not started twice.
@@ -210,7 +208,7 @@ class Daemon:
         async with self.runtime.checking(instance, start_workers=True, register=False) as checker:
             self._checker = checker
             self._deliverer = self.runtime.deliverer()
-            self._start_scheduler()
+            self._start_scheduler(jobs=False)  # started once the first checks are (below)
             background = self._background()
             logger.info(
                 "watching %d pages; %s; data in %s%s",
@@ -259,11 +257,16 @@ class Daemon:
         return tasks
 
     async def _register_all(self) -> None:
-        """Register every watch not registered yet, a slice per turn of the event loop, after
-        the first checks have started: registering 100,000 watches before them (their
-        readings, their rows in the store) put seconds between a start and its first
-        request. A watch due meanwhile is registered before its check (`_start_due`)."""
+        """Once the first checks have started: APScheduler's jobs (the tick and delivery,
+        see `_start_jobs`), then every watch not registered yet, a slice per turn of the
+        event loop. Before them, registering 100,000 watches (their readings, their rows in
+        the store) put seconds between a start and its first request, and importing
+        APScheduler a tenth of a second (it looks for plugins in every installed package).
+        A watch due meanwhile is registered before its check (`_start_due`)."""
         await asyncio.sleep(TICK)  # the first checks' requests go out first
+        if self._scheduler is None and not self.stopping.is_set():
+            self._start_jobs()
+            self._start_due()  # those due since the start, before the tick's first run
         watches: list[WatchConfig] = []
         start = 0
         while True:
@@ -350,13 +353,17 @@ class Daemon:
 
     # --- scheduling ------------------------------------------------------------------------
 
-    def _start_scheduler(self) -> None:
+    def _start_scheduler(self, jobs: bool = True) -> None:
+        """The timetable from the stored rhythm, the watches due now started, and (unless
+        not `jobs`) the tick and delivery."""
         now = time.time()
         self._timetable = self._first_runs(now)
+        self._scheduling = True
         # The watches due already start now, not at the first tick (up to a second away).
         self._start_due()
         metrics.WATCHES.set(len(self.config.watch))
-        self._start_jobs()
+        if jobs:
+            self._start_jobs()
 
     def _start_jobs(self) -> None:
         """The tick on whole seconds (see cadence.TICK), delivery at once and then every
@@ -396,6 +403,7 @@ class Daemon:
             self._scheduler.pause()
 
     def _stop_scheduler(self) -> None:
+        self._scheduling = False
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -407,22 +415,23 @@ class Daemon:
         objects made here (none of them garbage) cost 40 % of this at 100,000 watches."""
         with collector_paused():
             stored = self.store.rhythms()
+            watches = self.config.watch
             never = ("", None, None)
-            firsts: list[tuple[WatchConfig, float]] = []
-            overdue: list[WatchConfig] = []  # or new
-            for watch in self.config.watch:
+            dues: list[float] = []  # when each watch is due; 0: overdue or new
+            for watch in watches:
                 _, last, next_run = stored.get(watch.id, never)
                 due = due_timestamp(watch.interval, last, next_run)
-                if due is not None and due > now:
-                    firsts.append((watch, due))
-                else:
-                    overdue.append(watch)
+                dues.append(due if due is not None and due > now else 0.0)
             del stored  # 100,000 rows: not kept past this (the daemon's peak memory)
-            spread = startup_spread(len(overdue))
-            firsts += [(w, first_run_at(w.interval, None, now, spread)) for w in overdue]
-            del overdue
+            # The overdue and new ones soon, at random over the spread (`first_run_at`).
+            spread = startup_spread(dues.count(0.0))
+            rand = random.random
+            dues = [
+                due or now + rand() * min(watch.interval, spread)
+                for watch, due in zip(watches, dues, strict=True)
+            ]
             timetable = Timetable()
-            timetable.load(firsts)
+            timetable.load(zip(watches, dues, strict=True))
         return timetable
 
     def _restart_scheduler(self) -> None:
@@ -569,7 +578,7 @@ class Daemon:
 
     def _adopt_discovered(self) -> None:
         """Schedule statement watches found since (by this daemon or another)."""
-        if self._scheduler is None:
+        if not self._scheduling:
             return
         fresh = self.runtime.adopt()
         if not fresh:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tomli
 
-from monitor.config import ConfigError, load_config, parse_duration
+from monitor.config import ConfigError, _read_toml, load_config, parse_config, parse_duration
 from monitor.sites import profile_catalog, profile_names
 from tests.conftest import REPO, monitor_cli
 
@@ -158,3 +159,91 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+# --- a file of many watches, read in pieces ------------------------------------------------
+
+
+def _table(i: int, rest: str = 'interval = "1h"\n', url: str = "", id_line: str = "") -> str:
+    id_line = id_line or f'id = "w{i}"'
+    return f'[[watch]]\n{id_line}\nurl = "{url or f"https://x.kz/{i}"}"\n{rest}'
+
+
+def _tables(n: int, odd: int = -1, **kwargs: str) -> str:
+    """n alike tables, table `odd` made with `kwargs`."""
+    return "".join(_table(i, **(kwargs if i == odd else {})) for i in range(n))
+
+
+def _each(rest: str) -> str:
+    """Five tables with this rest."""
+    return "".join(_table(i, rest) for i in range(5))
+
+
+_THIRD = '[[watch]]\nid = "w2"'
+
+
+_PIECES = {
+    "alike": VALID_HEAD + _tables(5),
+    "no head": _tables(5),
+    "blank lines between": "\n".join(_table(i) for i in range(5)),
+    "no final newline": _tables(5).rstrip("\n"),
+    "channel table after the watches": _tables(5) + '[channels.console]\ntype = "log"\n',
+    "channel tables around the watches": VALID_HEAD + _tables(5) + '[channels.x]\ntype = "log"\n',
+    "options as a table": _tables(5, 2, rest='profile = "feed"\n[watch.options]\nsize = 3\n'),
+    "options inline": _each('profile = "feed"\noptions = { size = 3 }\n'),
+    "a dotted key": _each('options.size = 3\nprofile = "feed"\n'),
+    "a header with a comment": _tables(5).replace(_THIRD, _THIRD.replace("]]", "]] # x")),
+    "a header spaced": _tables(5).replace(_THIRD, _THIRD.replace("[[watch]]", "[[ watch ]]")),
+    "url before id": "".join(f'[[watch]]\nurl = "https://x.kz/"\nid = "w{i}"\n' for i in range(3)),
+    "comments": "".join(_table(i, f'# watch {i}\ninterval = "1h"\n') for i in range(5)),
+    "a multi-line string holding a header": _tables(5, 1, rest='name = """\n[[watch]]\n"""\n'),
+    "CRLF": _tables(5).replace("\n", "\r\n"),
+    "ports": "".join(_table(i, url=f"https://x.kz:{65533 + i}/") for i in range(5)),
+    "an IPv6 host": _tables(5, 3, url="https://[::1]:80/"),
+    "an escape in a URL": _tables(5, 3, url="https://x.kz/\\u0041"),
+    "a URL not ASCII": "".join(_table(i, url=f"https://x.kz/статья/{i}") for i in range(5)),
+    "a multi-line array": _each('ignore = [\n"a",\n]\n'),
+    "an array of tables in a watch": _tables(5, 4, rest="[[watch.x]]\na = 1\n"),
+    # What the parser refuses, the file read whole says where.
+    "a key set twice": _tables(5, 2, rest='interval = "1h"\ninterval = "2h"\n'),
+    "an id set again": _tables(5, 2, rest='id = "z"\n'),
+    "a table set twice": VALID_HEAD + _tables(5) + "[fetch]\nretries = 1\n",
+    "watch as a key first": "watch = []\n" + _tables(5),
+    "watch as a table after": _tables(5) + '[watch]\nid = "a"\n',
+    "a string not closed": _tables(5, 2, rest='interval = "1h\n'),
+    "a control character": _tables(5, 2, url="https://x.kz/a\x01b"),
+}
+
+
+@pytest.mark.parametrize("name", list(_PIECES))
+def test_a_file_of_many_watches_reads_as_the_parser_reads_it(name: str) -> None:
+    source = _PIECES[name]
+    try:
+        expected: dict | str = tomli.loads(source)
+    except tomli.TOMLDecodeError as err:
+        expected = str(err)
+    try:
+        raw, rests = _read_toml(source)
+    except tomli.TOMLDecodeError as err:
+        assert str(err) == expected
+        return
+    # A plain table comes as (id, url, rest): its rest's keys are in `rests`.
+    raw["watch"] = [
+        {"id": t[0], "url": t[1], **rests[t[2]]} if isinstance(t, tuple) else t
+        for t in raw["watch"]
+    ]
+    assert raw == expected
+    if name == "alike":
+        assert len(rests) == 1
+
+
+def test_alike_tables_with_one_bad_value_fail_at_its_line() -> None:
+    source = VALID_HEAD + _tables(6, 4, rest='interval = "1 hour"\n')
+    with pytest.raises(ConfigError) as refused:
+        parse_config(source, "many.toml")
+    assert str(refused.value).startswith("many.toml:26: watch[4].interval: invalid duration")
+    # The first of two errors is told: an unknown channel before a duplicate id.
+    source = VALID_HEAD + _tables(3) + _table(3, 'channels = ["pager"]\n') + _table(0)
+    with pytest.raises(ConfigError) as refused:
+        parse_config(source, "many.toml")
+    assert "watch[3].channels: unknown channel 'pager'" in str(refused.value)
