@@ -339,6 +339,9 @@ class Daemon:
 
     async def _stop(self) -> None:
         logger.info("stopping: waiting up to %.0fs for running checks", self.shutdown_grace)
+        # Set here too when the stop came from `until`: a check still queued for its host's
+        # admission must see it and not start on a fetcher about to close.
+        self.stopping.set()
         # No new tick or delivery; one running ends on its own, checks get their grace.
         self._pause_scheduler()
         running = self.watchdog.running
@@ -348,6 +351,11 @@ class Daemon:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1)
+        queued = [task for task in self._in_flight.values() if not task.done()]
+        for task in queued:
+            task.cancel()  # nothing started: each runs when due after the next start
+        if queued:
+            await asyncio.wait(queued, timeout=1)
         self._stop_scheduler()
         await self._deliver()
 
