@@ -361,6 +361,20 @@ def start_daemon(
     )
 
 
+def quiet_monitor(config: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`monitor --config CONFIG args` in a process of its own whose output nobody reads
+    (a story that kills it, or reads only the store), the environment's config unset."""
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(config), *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     """Poll `condition` every 0.1 s until it holds or `timeout` seconds pass; whether it
     held (tests assert on it, so a failure names what never came true)."""

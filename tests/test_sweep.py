@@ -5,12 +5,10 @@ and a `monitor check` killed mid-sweep leaves no row without its blob."""
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -20,7 +18,7 @@ import zstandard
 from monitor.replica import ReplicaSite
 from monitor.store import Store
 from monitor.store.blobs import blob_file, write_group
-from tests.conftest import REPO, monitor_cli, wait_for, write_config
+from tests.conftest import monitor_cli, quiet_monitor, wait_for, write_config
 
 LANGUAGES = ("en", "ru", "kk")
 
@@ -118,18 +116,10 @@ def test_a_check_killed_mid_sweep_leaves_every_row_with_its_blob(
     committed names blobs that are whole (`monitor verify`), and the next run archives the
     rest."""
     config = write_config(tmp_path, replica, languages=LANGUAGES)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MONITOR_CONFIG", None)
     chance = random.Random(28)
     for _run in range(3):
         replica.clear_requests()
-        process: subprocess.Popen[bytes] = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "check", "--once"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process = quiet_monitor(config, "check", "--once")
         try:
             # Killed a random moment after its first request: while pages are read,
             # compressed, written and committed.

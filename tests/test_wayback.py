@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +31,13 @@ from monitor.config import ConfigError, MonitorConfig, load_config, parse_config
 from monitor.metrics import REGISTRY
 from monitor.store import Store
 from monitor.wayback import ACCESS_ENV, SECRET_ENV, Submitter
-from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, serve_on_loopback
+from tests.conftest import (
+    WEBHOOK_SECRET,
+    Receiver,
+    monitor_cli,
+    quiet_monitor,
+    serve_on_loopback,
+)
 from tests.evidence import FIRST, SECOND, PageSite, check_once, page_site, site_config
 from tests.webui import add_user, csrf, login, serving
 
@@ -469,14 +472,7 @@ def test_a_hanging_archive_never_holds_up_the_daemon(
     text = config.read_text().replace('wayback_timeout = "5s"', 'wayback_timeout = "200s"')
     config.write_text(text.replace('language = "en"', 'language = "en"\ninterval = "1s"'))
     database = tmp_path / "store" / "index.sqlite"
-    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(config), "run", "--no-web"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    daemon = quiet_monitor(config, "run", "--no-web")
     try:
         # The submitter waits on its one request; the checks go on every second.
         deadline = time.monotonic() + 120
