@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import pty
 import re
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,16 +118,18 @@ def test_on_a_terminal_the_export_shows_a_bar_and_no_plain_lines(tmp_path: Path)
         cwd=REPO,
         env=env,
     )
-    os.close(child)
+    # The test keeps its own end of the terminal open until the process has ended and all
+    # it wrote is read: a reader that stops at the terminal's hang-up (EIO) could miss the
+    # last line on a loaded machine.
     seen = b""
-    while True:
-        try:
-            chunk = os.read(parent, 65536)
-        except OSError:  # the terminal closed: the process ended
-            break
-        if not chunk:
-            break
-        seen += chunk
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([parent], [], [], 0.2)
+        if ready:
+            seen += os.read(parent, 65536)
+        elif process.poll() is not None:
+            break  # ended, and nothing more to read
+    os.close(child)
     os.close(parent)
     assert process.wait(60) == 0
     shown = seen.decode("utf-8", "replace")
