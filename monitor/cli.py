@@ -601,6 +601,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             count = _export(args, store, since, secrets)
         if count is None:
             return EXIT_PROBLEM
+    # Said once the bar has gone: printed under a live bar, rich would wrap a long path.
+    wrote = _wrote(args, count)
+    if wrote:
+        print(wrote)
     if count.skipped:
         # Everything else is written; what a damaged blob kept out is named, and the exit
         # status tells scripts the export is incomplete.
@@ -615,6 +619,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _wrote(args: argparse.Namespace, count: ExportCount) -> str | None:
+    """What an export to a file says it wrote (nothing when it wrote to standard output)."""
+    if args.warc or args.wacz:
+        where = args.warc or args.wacz
+        return f"wrote {count.versions} versions ({count.records} records) to {where}"
+    if args.output:
+        return f"wrote {count.versions} versions to {args.output}"
+    return None
+
+
 def _export(
     args: argparse.Namespace, store: Store, since: str | None, secrets: bool
 ) -> ExportCount | None:
@@ -623,7 +637,6 @@ def _export(
 
     if args.warc:
         count = write_warc(store, args.warc, args.watch, since, secrets)
-        print(f"wrote {count.versions} versions ({count.records} records) to {args.warc}")
     elif args.wacz:
         from monitor.wacz import WACZError, write_wacz
 
@@ -632,10 +645,8 @@ def _export(
         except WACZError as err:
             print(f"monitor: {err}", file=sys.stderr)
             return None
-        print(f"wrote {count.versions} versions ({count.records} records) to {args.wacz}")
     elif args.output:
         count = write_jsonl(store, args.output, args.watch, since, secrets)
-        print(f"wrote {count.versions} versions to {args.output}")
     else:
         count = write_jsonl(store, sys.stdout, args.watch, since, secrets)
     return count
