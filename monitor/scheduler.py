@@ -118,7 +118,7 @@ class Timetable:
         what it held: one heapify rather than a push per watch, and no object of its own
         per watch but its entry (a daemon's start with 100,000)."""
         order = self._order
-        heap = [(round(at / TICK) * TICK, next(order), watch) for watch, at in firsts]
+        heap = [(tick_of(at), next(order), watch) for watch, at in firsts]
         self._entries = dict(zip(map(_id_of, map(_watch_of, heap)), heap, strict=True))
         heapq.heapify(heap)
         self._heap = heap
