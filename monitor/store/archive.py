@@ -224,17 +224,12 @@ class Archive:
         same connection): the dozen statements of a new version cost several times what
         SQLite takes for them when SQLAlchemy builds and runs each (its result objects,
         events and parameter processing), a millisecond and more per new page."""
-        raw: Any = conn.connection.driver_connection
+        with self.db.driver_of(conn) as raw:
 
-        def rows_of(statement: DriverStatement, values: dict[str, Any]) -> Any:
-            return raw.execute(statement.sql, statement.parameters({**statement.fixed, **values}))
+            def rows_of(statement: DriverStatement, values: dict[str, Any]) -> Any:
+                return raw.execute(statement.sql, statement.bound(values))
 
-        try:
             yield rows_of
-        except BaseException:
-            if self.db.dialect.broken(raw):  # a lost server: reconnect on next use
-                conn.invalidate()
-            raise
 
     @cached_property
     def _rows(self) -> _Rows:

@@ -53,6 +53,10 @@ class DriverStatement:
         self.names = [column.key for column in getattr(core, "selected_columns", ())]
         self.fixed = dict(compiled.params) if self.names else {}
 
+    def bound(self, values: dict[str, Any]) -> Any:
+        """The parameters for `values`, with those the statement fixes itself."""
+        return self.parameters({**self.fixed, **values})
+
     def parameters(self, values: dict[str, Any]) -> Any:
         if self._pick is not None:
             return self._pick(values)
@@ -222,16 +226,23 @@ class Database:
 
     # --- the driver's own connection -----------------------------------------------------
 
-    def driver_rows(self, sql: str, parameters: Any, flush: bool = True) -> list[Any]:
-        """Rows of one query on the driver's connection, in a transaction of its own."""
-        connection = self.connection(flush)
+    @contextmanager
+    def driver_of(self, connection: Connection) -> Iterator[Any]:
+        """The driver's own connection under SQLAlchemy's `connection`; when what runs on
+        it fails because the server is gone, `connection` is invalidated (a reconnect on
+        its next use)."""
         raw = connection.connection.driver_connection
         try:
-            return self.dialect.driver_rows(raw, sql, parameters)
+            yield raw
         except BaseException:
-            if self.dialect.broken(raw):  # a lost server: reconnect on next use
+            if self.dialect.broken(raw):
                 connection.invalidate()
             raise
+
+    def driver_rows(self, sql: str, parameters: Any, flush: bool = True) -> list[Any]:
+        """Rows of one query on the driver's connection, in a transaction of its own."""
+        with self.driver_of(self.connection(flush)) as raw:
+            return self.dialect.driver_rows(raw, sql, parameters)
 
     def prepared_rows(
         self, statement: DriverStatement, values: dict[str, Any], flush: bool = True
@@ -240,8 +251,7 @@ class Database:
         on the driver's connection: the reads every changed page makes (its heads, its
         newest versions, its learned furniture) cost more to build and run through
         SQLAlchemy, each time, than SQLite takes to answer them."""
-        parameters = statement.parameters({**statement.fixed, **values})
-        rows = self.driver_rows(statement.sql, parameters, flush)
+        rows = self.driver_rows(statement.sql, statement.bound(values), flush)
         return [dict(zip(statement.names, row, strict=True)) for row in rows]
 
     def write_now(self, rows: list[Deferred]) -> None:
@@ -254,20 +264,14 @@ class Database:
     def _write_on_driver(self, rows: list[Deferred]) -> None:
         """One transaction on the driver's connection, which SQLAlchemy holds idle between
         its own transactions (every read and write here is one)."""
-        connection = self.connection(flush=False)
-        raw = connection.connection.driver_connection
         # One executemany per statement (a batch is a check_run insert and a watch_state
         # update per check): the order within each is kept, and the two never touch the
         # same table.
         batches: dict[DriverStatement, list[Any]] = {}
         for statement, values in rows:
             batches.setdefault(statement, []).append(statement.parameters(values))
-        try:
+        with self.driver_of(self.connection(flush=False)) as raw:
             self.dialect.driver_write(raw, [(s.sql, params) for s, params in batches.items()])
-        except BaseException:
-            if self.dialect.broken(raw):
-                connection.invalidate()
-            raise
 
     # --- the process's hold on the archive -----------------------------------------------
 
