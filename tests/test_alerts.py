@@ -24,6 +24,7 @@ OLD = "stands ready to provide further assistance if necessary"
 NEW = "will consider further assistance upon a formal request"
 
 
+@pytest.mark.slow
 def test_failed_webhook_delivery_is_retried_until_it_arrives_once(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
@@ -50,6 +51,7 @@ def test_failed_webhook_delivery_is_retried_until_it_arrives_once(
     assert db.execute("SELECT status FROM delivery WHERE channel='hook'").fetchone() == ("sent",)
 
 
+@pytest.mark.slow
 def test_apprise_channel_delivers_through_the_library(
     tmp_path: Path,
     replica: ReplicaSite,

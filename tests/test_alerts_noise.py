@@ -127,6 +127,7 @@ def test_alerts_in_quiet_hours_are_held_then_delivered(
     assert pipeline.statuses() == ["sent"] and receiver.bad_signatures == 0
 
 
+@pytest.mark.slow
 def test_edits_within_the_digest_window_arrive_as_one_message(
     make_pipeline: Callable[..., Pipeline], receiver: Receiver
 ) -> None:
@@ -162,6 +163,7 @@ def test_a_muted_watch_records_alerts_but_sends_none(
     assert pipeline.outbox(failed=True) == []  # muted is not a failure
 
 
+@pytest.mark.slow
 def test_a_rate_limited_channel_queues_the_excess_in_order(
     make_pipeline: Callable[..., Pipeline], receiver: Receiver
 ) -> None:

@@ -56,6 +56,7 @@ def dead_letter(tmp_path: Path, replica: ReplicaSite, receiver: Receiver) -> tup
     return config, delivery_id
 
 
+@pytest.mark.slow
 def test_dead_letters_are_listed_and_can_be_resent(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
@@ -85,6 +86,7 @@ def test_dead_letters_are_listed_and_can_be_resent(
     assert len(receiver.alerts()) == 1
 
 
+@pytest.mark.slow
 def test_a_dead_letter_can_be_queued_again_for_the_worker(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:

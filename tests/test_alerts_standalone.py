@@ -52,6 +52,7 @@ def check(config: Path) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_new_and_removed_statements_stand_alone_in_every_channel(
     tmp_path: Path,
     replica: ReplicaSite,

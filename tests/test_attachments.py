@@ -246,6 +246,7 @@ def serve_statement(site: Site, sentence: str = SENTENCE, author: str = "Press s
     )
 
 
+@pytest.mark.slow
 def test_a_sentence_replaced_on_page_two_of_the_pdf_alerts_once_naming_it(
     tmp_path: Path, site: Site
 ) -> None:
@@ -344,6 +345,7 @@ channels = ["console"]
     assert [v["kind"] for v in versions] == ["baseline", "edited"]
 
 
+@pytest.mark.slow
 def test_a_scanned_page_is_read_by_ocr_and_its_edit_alerts(tmp_path: Path, site: Site) -> None:
     lines = ["The talks concern the border treaty.", "The ministry will meet on Monday."]
     site.put("/scan.pdf", "application/pdf", make_scan(lines))
@@ -430,6 +432,7 @@ def encrypted_pdf() -> bytes:
     return bytes(pdf.output())
 
 
+@pytest.mark.slow
 def test_bad_files_are_problems_never_edits(tmp_path: Path, site: Site) -> None:
     good = make_pdf([PAGE_ONE, page_two(SENTENCE)])
     bad = {

@@ -204,6 +204,7 @@ BOMBS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("source", "reason"), BOMBS)
 def test_a_template_over_its_limits_is_a_problem_in_seconds_not_a_frozen_daemon(
     source: str, reason: str
@@ -227,6 +228,7 @@ def test_an_ordinary_template_keeps_working_within_the_limits() -> None:
     assert "0/1/2 1024" in text
 
 
+@pytest.mark.slow
 def test_a_template_bomb_sends_the_alert_with_the_default_template_off_the_event_loop(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -7,6 +7,8 @@ import html
 import random
 from datetime import UTC, datetime
 
+import pytest
+
 from monitor.classify import _INVISIBLE_BLOCKS, _TAG, THIN_TEXT, _Page
 from monitor.fetch import FetchRequest, FetchResult
 
@@ -30,6 +32,7 @@ def _page(body: bytes) -> _Page:
     return _Page.read(result)
 
 
+@pytest.mark.slow
 def test_thin_is_the_whole_pages_verdict() -> None:
     rng = random.Random(28)
     pieces = [

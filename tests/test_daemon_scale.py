@@ -93,6 +93,7 @@ def said(caplog: pytest.LogCaptureFixture) -> list[str]:
 # --- what it says ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_daemon_start_says_where_its_ui_is_how_many_watches_and_which_user_to_add(
     tmp_path: Path, site: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +158,7 @@ def test_a_start_of_many_watches_logs_no_line_per_watch(
     assert len(lines) < 10, lines
 
 
+@pytest.mark.slow
 def test_a_daemon_registers_its_watches_after_its_first_checks_have_started(
     tmp_path: Path, site: str
 ) -> None:
@@ -223,6 +225,7 @@ def test_a_bad_id_or_url_among_alike_tables_is_refused_at_its_line(bad: str, mes
 # --- the UI on its own thread -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_ui_request_held_open_does_not_hold_up_a_check(tmp_path: Path, site: str) -> None:
     """A page that keeps its event loop busy (a heavy render does, synchronously) while a
     check comes due: the check runs and is stored meanwhile. On the checks' own loop, as

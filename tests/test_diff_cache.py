@@ -55,6 +55,7 @@ def archive(tmp_path: Path) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_a_kept_diff_gives_way_to_the_watch_s_new_ignore_rules(tmp_path: Path) -> None:
     config = archive(tmp_path)
     assert add_user(config, "ed", "editor").returncode == 0

@@ -49,6 +49,7 @@ def add_statement(replica: ReplicaSite, title: str) -> int:
     return replica.add(texts)
 
 
+@pytest.mark.slow
 def test_listing_statements_become_watches_and_a_new_one_is_published(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
@@ -94,6 +95,7 @@ def test_listing_statements_become_watches_and_a_new_one_is_published(
     assert warc.read_bytes().count(b"WARC-Type: resource") == 4
 
 
+@pytest.mark.slow
 def test_a_statement_pushed_off_the_listing_is_still_watched_and_its_edit_alerted(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
@@ -116,6 +118,7 @@ def test_a_statement_pushed_off_the_listing_is_still_watched_and_its_edit_alerte
     assert edited["removed"] == [old] and edited["added"] == [new]
 
 
+@pytest.mark.slow
 def test_an_edit_seen_on_the_listing_wakes_the_statement_watch_for_one_alert(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
@@ -130,6 +133,7 @@ def test_an_edit_seen_on_the_listing_wakes_the_statement_watch_for_one_alert(
     assert edited["kind"] == "edited" and edited["watch"] == f"mfa-en.en-{NEWEST['id']}"
 
 
+@pytest.mark.slow
 def test_a_statement_deleted_inside_the_listing_window_is_removed_by_its_watch(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
@@ -228,6 +232,7 @@ def atom_feed(base: str, entries: list[tuple[int, str]]) -> bytes:
     ).encode()
 
 
+@pytest.mark.slow
 def test_a_feed_discovers_statement_pages_read_by_their_own_profile(
     tmp_path: Path, feeds: FeedServer, receiver: Receiver
 ) -> None:
@@ -269,6 +274,7 @@ def test_a_feed_discovers_statement_pages_read_by_their_own_profile(
     assert "Home · Press" not in show.stdout
 
 
+@pytest.mark.slow
 def test_a_site_outage_is_one_failing_alert_for_the_listing_and_its_statements(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:

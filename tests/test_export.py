@@ -71,6 +71,7 @@ def warcio(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_warc_passes_warcio_and_gives_back_every_stored_byte(archive: Path, tmp_path: Path) -> None:
     config = archive
     path, plain = tmp_path / "export.warc.gz", tmp_path / "export.warc"
@@ -305,6 +306,7 @@ def test_headers_are_written_back_as_received_and_transfer_headers_renamed(
     assert payloads == [body]  # a reader does not try to gunzip it
 
 
+@pytest.mark.slow
 def test_response_headers_handing_out_secrets_are_redacted_in_every_export(
     tmp_path: Path,
 ) -> None:

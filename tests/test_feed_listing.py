@@ -214,6 +214,7 @@ def test_new_entry_is_published_and_the_one_pushed_off_a_full_feed_is_not_remove
     assert len(receiver.alerts()) == 1
 
 
+@pytest.mark.slow
 def test_edited_entry_text_is_an_edit_with_the_sentence(
     tmp_path: Path, feeds: FeedServer, rss: FeedDoc, receiver: Receiver
 ) -> None:
@@ -234,6 +235,7 @@ def test_edited_entry_text_is_an_edit_with_the_sentence(
     assert change["before"] == old and change["after"] == new
 
 
+@pytest.mark.slow
 def test_entry_withdrawn_from_within_the_window_of_a_full_feed_is_removed(
     tmp_path: Path, feeds: FeedServer, rss: FeedDoc, receiver: Receiver
 ) -> None:
@@ -259,6 +261,7 @@ def test_entry_withdrawn_from_within_the_window_of_a_full_feed_is_removed(
     assert documents(tmp_path)[mid_key(2061845 - 7 * 7)]["removed_at"] is not None
 
 
+@pytest.mark.slow
 def test_atom_feed_short_is_complete_and_an_edit_in_content_is_found(
     tmp_path: Path, feeds: FeedServer, atom: FeedDoc, receiver: Receiver
 ) -> None:
@@ -357,6 +360,7 @@ BAD_ANSWERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", list(BAD_ANSWERS))
 def test_a_response_that_is_not_the_feed_is_a_problem_never_a_removal(
     tmp_path: Path, feeds: FeedServer, rss: FeedDoc, receiver: Receiver, answer: str

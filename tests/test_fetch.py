@@ -136,6 +136,7 @@ class ClosesIdleConnections(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+@pytest.mark.slow
 def test_connections_the_server_closed_while_idle_are_replaced_cleanly() -> None:
     """Rounds of requests with pauses between them, so the server closes every pooled
     connection while it idles, and new connections take the numbers of closed ones. The
@@ -192,6 +193,7 @@ def fetch(url: str, **settings: object) -> FetchResult:
     return asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_slow_drip_hits_the_total_deadline(server: str) -> None:
     started = time.monotonic()
     result = fetch(f"{server}/drip", timeout=1.5)
@@ -219,6 +221,7 @@ def test_a_fetch_cancelled_by_its_caller_is_cancelled_not_timed_out(server: str)
     assert time.monotonic() - started < 4
 
 
+@pytest.mark.slow
 def test_time_queued_behind_the_limits_is_not_the_server_s_timeout(server: str) -> None:
     # One request at a time, three of 0.7 s each: the last waits 1.4 s for its turn, more
     # than the 1 s deadline, yet its server answers within it.
@@ -356,6 +359,7 @@ def test_a_refused_address_leaves_the_engine_working_for_allowed_hosts(
     assert never not in Misbehaving.hits
 
 
+@pytest.mark.slow
 def test_the_three_engines_give_the_same_result(server: str) -> None:
     results = [fetch(f"{server}/hop", transport=engine) for engine in ENGINES]
     for result in results:

@@ -542,6 +542,7 @@ def test_a_full_disk_fails_healthz_and_tells_the_operator_once(
         disk.close()
 
 
+@pytest.mark.slow
 def test_monitor_check_reports_every_watch_and_aborts_none(tmp_path: Path, site: Site) -> None:
     site.routes["/deep"] = ("text/html; charset=utf-8", DEEP)
     watches = calm_watches(site)
@@ -576,6 +577,7 @@ def test_monitor_check_reports_every_watch_and_aborts_none(tmp_path: Path, site:
     assert re.findall(r"ERROR monitor\.check: (\S+): check crashed", result.stderr) == ["misread"]
 
 
+@pytest.mark.slow
 def test_a_worker_over_its_limits_is_replaced_and_the_pool_goes_on() -> None:
     async def scenario() -> None:
         pool = WorkerPool(1, timeout=2, memory=300_000_000)

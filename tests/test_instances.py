@@ -271,6 +271,7 @@ def pidof(daemon: subprocess.Popen[str]) -> str:
     return f"{socket.gethostname()}:{daemon.pid}@"
 
 
+@pytest.mark.slow
 def test_watchdog_cancels_a_hung_check_and_tells_the_operator_once(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:

@@ -254,6 +254,7 @@ def test_a_change_marked_significant_keeps_its_block_news(
     assert _furniture(config, "story") == []
 
 
+@pytest.mark.slow
 def test_a_notice_on_every_page_of_a_host_is_learned_as_its_template(
     tmp_path: Path, site: Site, make_daemon: type[Daemon]
 ) -> None:

@@ -133,6 +133,7 @@ def test_new_statement_is_published_once(
     assert alert["title"] == "Comment of the MFA spokesperson (en)"
 
 
+@pytest.mark.slow
 def test_removed_statement_is_reported_and_pushed_off_statements_are_not(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
@@ -163,6 +164,7 @@ def test_removed_statement_is_reported_and_pushed_off_statements_are_not(
     assert len(receiver.alerts("restored")) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["down", "error", "captcha", "maintenance"])
 def test_site_failure_is_a_problem_alerted_once_never_a_removal(
     tmp_path: Path,
@@ -192,6 +194,7 @@ def test_site_failure_is_a_problem_alerted_once_never_a_removal(
     assert {row["kind"]: row["n"] for row in versions} == {"baseline": 8}
 
 
+@pytest.mark.slow
 def test_failing_alert_waits_for_failing_after(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:
@@ -261,6 +264,7 @@ def test_history_show_and_verify_read_the_archive(tmp_path: Path, replica: Repli
     assert "DAMAGE" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_flip_flop_is_archived_but_alerted_once(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver
 ) -> None:

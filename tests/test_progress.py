@@ -58,6 +58,7 @@ def tenths(text: str, what: str, total: int, unit: str) -> list[int]:
     return [int(m.group(2)) for m in re.finditer(pattern, text, re.M)]
 
 
+@pytest.mark.slow
 def test_a_piped_export_and_verify_say_each_tenth_in_plain_lines(tmp_path: Path) -> None:
     config = archive(tmp_path, 150)
     out = tmp_path / "all.jsonl"
@@ -83,6 +84,7 @@ def site() -> Iterator[str]:
     yield from serve_pages(lambda path: PAGE)
 
 
+@pytest.mark.slow
 def test_a_first_check_of_many_watches_says_how_far_it_is(tmp_path: Path, site: str) -> None:
     watches = 120
     config = tmp_path / "monitor.toml"

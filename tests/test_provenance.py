@@ -291,6 +291,7 @@ def test_a_plain_http_response_is_stored_as_no_tls(archive: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_exports_and_the_web_ui_show_it(tmp_path: Path, archive: Path, site: TlsSite) -> None:
     """WARC (valid; a metadata record per response, bound to it), JSON lines, and the
     snapshot's Response tab."""

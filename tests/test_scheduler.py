@@ -217,6 +217,7 @@ def _run_daemon_until(
     return asyncio.run(scenario())
 
 
+@pytest.mark.slow
 def test_a_crowd_due_on_a_slow_host_never_holds_up_another_host(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -258,6 +259,7 @@ def test_a_crowd_due_on_a_slow_host_never_holds_up_another_host(
     assert not crashed, crashed[:3]
 
 
+@pytest.mark.slow
 def test_monitor_check_never_holds_one_host_behind_another_and_keeps_the_order(
     tmp_path: Path,
 ) -> None:
@@ -293,6 +295,7 @@ def test_monitor_check_never_holds_one_host_behind_another_and_keeps_the_order(
     assert slow.most_at_once <= 2
 
 
+@pytest.mark.slow
 def test_each_check_in_one_tick_uses_its_own_watchs_stored_validators(tmp_path: Path) -> None:
     """The daemon reads the states of the checks due together in one query; each check
     must still send its own watch's ETag."""

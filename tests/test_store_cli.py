@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from monitor.replica import STATEMENTS, ReplicaSite
 from tests.conftest import monitor_cli, write_config
 from tests.postgres import Backend
@@ -76,6 +78,7 @@ def test_an_unreachable_database_is_reported_without_its_password(tmp_path: Path
     assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_restoration_is_archived_after_the_api_fell_back_in_between(
     tmp_path: Path, replica: ReplicaSite
 ) -> None:

@@ -13,6 +13,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+import pytest
 import zstandard
 
 from monitor.replica import ReplicaSite
@@ -109,6 +110,7 @@ def _started(replica: ReplicaSite, process: subprocess.Popen[bytes]) -> bool:
     return bool(replica.requests) or process.poll() is not None
 
 
+@pytest.mark.slow
 def test_a_check_killed_mid_sweep_leaves_every_row_with_its_blob(
     tmp_path: Path, replica: ReplicaSite
 ) -> None:

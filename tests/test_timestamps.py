@@ -75,6 +75,7 @@ def openssl_verify(token: bytes, digest: str, ca_file: Path, tmp_path: Path) -> 
     return result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_versions_are_timestamped_in_batches_and_a_forgery_is_rejected(
     tmp_path: Path, site: PageSite, tsa: LocalTSA
 ) -> None:
@@ -197,6 +198,7 @@ def _gunzip(data: bytes) -> bytes:
     return out
 
 
+@pytest.mark.slow
 def test_the_daemons_stamper_retries_until_the_tsa_answers(
     tmp_path: Path, site: PageSite, tsa: LocalTSA
 ) -> None:

@@ -49,6 +49,7 @@ def check(config: Path, *args: str) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keyed_by", ["listing", "discovery"])
 def test_an_edit_in_one_language_says_the_others_are_unchanged(
     tmp_path: Path, replica: ReplicaSite, receiver: Receiver, keyed_by: str

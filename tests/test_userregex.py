@@ -97,6 +97,7 @@ def test_a_fallback_rule_over_its_time_raises_instead_of_hanging() -> None:
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.slow
 def test_masking_and_the_ui_diff_view_survive_hostile_rules() -> None:
     """The daemon's masking step (compare) and the UI's diff view, with the catastrophic
     rule (RE2: instant) and a catastrophic rule RE2 cannot run (given up on after the

@@ -242,6 +242,7 @@ def settled(rows: list[dict[str, Any]]) -> bool:
     return bool(rows) and all(row["state"] in ("captured", "failed") for row in rows)
 
 
+@pytest.mark.slow
 def test_a_new_version_gets_its_capture_url_shown_in_ui_export_and_alerts(
     tmp_path: Path,
     site: PageSite,
@@ -327,6 +328,7 @@ def test_a_new_version_gets_its_capture_url_shown_in_ui_export_and_alerts(
             assert json.loads(stored).get("save_to", []) == expected  # defaults left out
 
 
+@pytest.mark.slow
 def test_failures_are_retried_from_the_queue_across_restarts(
     tmp_path: Path, site: PageSite, standin: StandIn, keys: None
 ) -> None:
@@ -357,6 +359,7 @@ def test_failures_are_retried_from_the_queue_across_restarts(
     assert SECRET.encode() not in database and ACCESS.encode() not in database
 
 
+@pytest.mark.slow
 def test_given_up_after_the_attempts_with_the_reason(
     tmp_path: Path, site: PageSite, standin: StandIn, keys: None
 ) -> None:
@@ -373,6 +376,7 @@ def test_given_up_after_the_attempts_with_the_reason(
     assert SECRET not in row["last_error"]
 
 
+@pytest.mark.slow
 def test_a_stale_capture_is_refused(
     tmp_path: Path, site: PageSite, standin: StandIn, keys: None, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -393,6 +397,7 @@ def test_a_stale_capture_is_refused(
     assert SECRET not in caplog.text
 
 
+@pytest.mark.slow
 def test_stale_answers_end_in_failure_after_the_retries(
     tmp_path: Path, site: PageSite, standin: StandIn, keys: None
 ) -> None:
@@ -406,6 +411,7 @@ def test_stale_answers_end_in_failure_after_the_retries(
     assert len(standin.submissions()) == 2
 
 
+@pytest.mark.slow
 def test_a_version_superseded_before_submission_is_not_submitted(
     tmp_path: Path, site: PageSite, standin: StandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -443,6 +449,7 @@ def test_a_url_with_credentials_is_never_submitted(
     assert standin.submissions() == []
 
 
+@pytest.mark.slow
 def test_a_hanging_archive_never_holds_up_a_check_run(
     tmp_path: Path, site: PageSite, standin: StandIn, keys: None
 ) -> None:
@@ -463,6 +470,7 @@ def test_a_hanging_archive_never_holds_up_a_check_run(
     assert len(standin.submissions()) <= 1  # none if the round ran out of time before it
 
 
+@pytest.mark.slow
 def test_a_hanging_archive_never_holds_up_the_daemon(
     tmp_path: Path, site: PageSite, standin: StandIn, keys: None
 ) -> None:

@@ -163,6 +163,7 @@ def option_value(html: str, select: str, shown: str) -> str:
     return value
 
 
+@pytest.mark.slow
 def test_the_front_page_is_the_latest_changes_newest_first(newsroom: Newsroom) -> None:
     viewer = login(newsroom.url, "vi")
     page = viewer.get("/")
@@ -221,6 +222,7 @@ def test_filters_by_ministry_language_kind_and_period(newsroom: Newsroom) -> Non
     assert viewer.get("/", params={"cursor": "garbage"}).status_code == 400
 
 
+@pytest.mark.slow
 def test_since_my_last_visit_marks_and_filters_what_is_new(newsroom: Newsroom) -> None:
     visitor = login(newsroom.url, "visitor")
     first = visitor.get("/").text
@@ -383,6 +385,7 @@ def walk(client: httpx.Client, path: str) -> list[list[dict[str, str]]]:
     return pages
 
 
+@pytest.mark.slow
 def test_pages_of_fifty_end_at_a_cursor(paged: tuple[str, Path]) -> None:
     url, store = paged
     viewer = login(url, "vi")

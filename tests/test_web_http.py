@@ -337,6 +337,7 @@ def test_public_mode_reads_without_login_and_still_guards_writes(
         assert anonymous.get("/watches/new").headers["location"].startswith("/login")
 
 
+@pytest.mark.slow
 def test_the_table_of_every_watch_comes_in_pages(tmp_path: Path) -> None:
     """10,000 watches were one table of 3 MB: it comes in pages, a filter over all of them."""
     ids = [f"w{n:04d}" for n in range(WATCHES_PAGE + 5)]

@@ -67,6 +67,7 @@ def check_verdict(case: dict[str, Any], verdict: dict[str, Any]) -> None:
         assert any(fragment in text for text in named), f"{context}: {fragment!r} not named"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_verdict_matches_the_label(case: dict[str, Any], verdicts: dict[str, Any]) -> None:
     check_verdict(case, verdicts[case["id"]])
