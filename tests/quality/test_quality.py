@@ -73,6 +73,7 @@ def test_verdict_matches_the_label(case: dict[str, Any], verdicts: dict[str, Any
     check_verdict(case, verdicts[case["id"]])
 
 
+@pytest.mark.slow  # the whole corpus, as test_verdict_matches_the_label
 def test_the_cli_gives_the_same_verdicts(tmp_path: Path, verdicts: dict[str, Any]) -> None:
     # One case of every group and kind through the real `monitor compare` command.
     chosen = {(c["group"], c["kind"]): c for c in CASES}
