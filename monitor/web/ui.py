@@ -25,7 +25,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from monitor.atom import feed_bytes
 from monitor.charset import decode_body
 from monitor.clock import iso, parse_iso
-from monitor.config import StoreConfig, WatchConfig
+from monitor.config import MonitorConfig, StoreConfig, WatchConfig
 from monitor.extract import Statement
 from monitor.isolate import InlineWork, Work, WorkerPool, WorkFailed
 from monitor.languages import (
@@ -74,6 +74,8 @@ from monitor.web.visual import version_shots, watch_shots
 
 # A watch whose last change is this recent shows as "changed".
 CHANGED_FOR = timedelta(hours=24)
+# Pages of the table of every watch kept (filters, page number, language).
+WATCH_PAGES_KEPT = 256
 # Versions per page of a statement's timeline.
 TIMELINE_PAGE = 500
 # Watches per page of the table of every watch (/watches/all).
@@ -104,6 +106,8 @@ class ReadingPages(Pages):
         self.searches = Searches()
         self.timeline_rows = TimelineRows(self.env)
         self.watch_rows = KeptRows(self.env, "watch_row.html.j2")
+        # Pages of the table of every watch (see `watches`).
+        self._watch_pages: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
@@ -114,7 +118,47 @@ class ReadingPages(Pages):
     async def watches(self, request: Request, visit: Visit) -> Response:
         query = request.query_params.get("q", "").strip().lower()
         wanted = request.query_params.get("status", "")
-        configured = self.watch_index.by_id(self.config)
+        try:
+            number = max(1, int(request.query_params.get("page") or 1))
+        except ValueError:
+            number = 1
+        # The page as made last, while the archive's data mark, the snapshot of the
+        # watches and every "changed" on it hold: reading 10,000 ids and the page's states
+        # cost most of each request.
+        config, mark, now = self.config, self.store.overview.data_mark(), datetime.now(UTC)
+        asked = (query, wanted, number, visit.language)
+        kept = self._watch_pages.get(asked)
+        if kept is None or kept[0] != mark or kept[1] is not config or now >= kept[2]:
+            kept = (mark, config, *self._watch_table(config, query, wanted, number, visit, now))
+            if len(self._watch_pages) >= WATCH_PAGES_KEPT:
+                self._watch_pages.clear()
+            self._watch_pages[asked] = kept
+        _mark, _config, _until, rendered, number, pages, total = kept
+        kept_params = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
+        return self.render(
+            visit,
+            "watches.html.j2",
+            rendered=rendered,
+            q=query,
+            status=wanted,
+            page=number,
+            pages=pages,
+            total=total,
+            page_url=lambda n: "/watches/all?" + urlencode([*kept_params, ("page", n)]),
+        )
+
+    def _watch_table(
+        self,
+        config: MonitorConfig,
+        query: str,
+        wanted: str,
+        number: int,
+        visit: Visit,
+        now: datetime,
+    ) -> tuple[datetime, list[Markup], int, int, int]:
+        """A page of the table of every watch: until when it holds (its first "changed"
+        to end), its rows rendered, its number, how many pages and watches."""
+        configured = self.watch_index.by_id(config)
         if query or wanted:  # every watch's row is looked at
             table = {row[0]: row for row in self.store.watch_table()}
             known: Collection[str] = table.keys()
@@ -122,17 +166,14 @@ class ReadingPages(Pages):
             table, known = {}, set(self.store.overview.watch_ids())
         ids = list(configured) + sorted(set(known) - configured.keys())
         ui_ids, _found = self.store.watch_sources()
-        now = datetime.now(UTC)
+        made: list[dict[str, Any]] = []
 
         def entry(watch_id: str) -> dict[str, Any]:
-            return _watch_entry(watch_id, configured.get(watch_id), table, ui_ids, now)
+            made.append(_watch_entry(watch_id, configured.get(watch_id), table, ui_ids, now))
+            return made[-1]
 
         # Pages of WATCHES_PAGE rows: 10,000 watches were one table of 3 MB, 600 ms to make;
         # without a filter, only the page's rows are made at all.
-        try:
-            number = max(1, int(request.query_params.get("page") or 1))
-        except ValueError:
-            number = 1
         if query or wanted:
             rows = [
                 e
@@ -150,22 +191,15 @@ class ReadingPages(Pages):
             chosen = ids[(number - 1) * WATCHES_PAGE : number * WATCHES_PAGE]
             table = {row[0]: row for row in self.store.overview.watch_table_of(chosen)}
             shown = [entry(i) for i in chosen]
-        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
+        until = min(
+            (_parse(e["since"]) + CHANGED_FOR for e in made if e["status"] == "changed"),
+            default=datetime.max.replace(tzinfo=UTC),
+        )
         _ = translator(visit.language)
         rendered = [
             Markup(self.watch_rows.render((visit.language, *w.values()), _=_, w=w)) for w in shown
         ]
-        return self.render(
-            visit,
-            "watches.html.j2",
-            rendered=rendered,
-            q=query,
-            status=wanted,
-            page=number,
-            pages=pages,
-            total=total,
-            page_url=lambda n: "/watches/all?" + urlencode([*kept, ("page", n)]),
-        )
+        return until, rendered, number, pages, total
 
     @page()
     async def watch(self, request: Request, visit: Visit) -> Response:
