@@ -1,7 +1,8 @@
-"""The pages the UI keeps between requests (/watches, /watches/all, the API's list of every
-watch) are exact: a version or a check committed by another process shows on the very next
-request, on a real SQLite file and on the PostgreSQL the tests start. They are kept by the
-archive's data mark (`store.overview.data_mark`), which these tests check as well."""
+"""The pages the UI keeps between requests (the front page, /watches, /watches/all, the
+API's list of every watch) are exact: a version or a check committed by another process
+shows on the very next request, on a real SQLite file and on the PostgreSQL the tests
+start. They are kept by the archive's data mark (`store.overview.data_mark`), which these
+tests check as well."""
 
 from __future__ import annotations
 
@@ -104,11 +105,13 @@ def see_every_write(client: Client, writer: Store) -> None:
     it shows the write."""
     for _ in range(2):
         assert "Water aid" in client.get("/watches").text
+        assert "No changes match." in client.get("/").text  # a baseline is no change
         assert watch_list(client)["w1"]["status"] == "not checked yet"
         assert "not checked yet" in table_status(client, "w1")
 
     edit(writer, "2026-11-02T10:00:00.000Z", "Water aid, revised")
     assert "Water aid, revised" in client.get("/watches").text
+    assert "Water aid, revised" in client.get("/").text
     assert watch_list(client)["w0"]["last_change_at"] == "2026-11-02T10:00:00.000Z"
 
     fail(writer, "w1", "2026-11-02T11:00:00.000Z")
@@ -122,6 +125,7 @@ def see_every_write(client: Client, writer: Store) -> None:
 
     edit(writer, "2026-11-02T13:00:00.000Z", "Water aid, withdrawn", "removed", 2)
     assert "Water aid, withdrawn" in client.get("/watches").text
+    assert "Water aid, withdrawn" in client.get("/").text
 
 
 def test_monitor_serve_shows_what_another_process_wrote_on_the_next_request(

@@ -75,6 +75,8 @@ class FrontPages(Pages):
         # The front page's rows, rendered once per change and language (50 a page).
         self.rows = KeptRows(self.env, "change_row.html.j2")
         self._front_options, self._group_options = MinistryOptions(), MinistryOptions()
+        # The front page's main parts: (data mark, directory, UTF-8 HTML) by what was asked.
+        self._front_pages: dict[tuple[Any, ...], tuple[Any, Directory, bytes]] = {}
 
     # --- the front page: latest changes ----------------------------------------------------
 
@@ -91,34 +93,53 @@ class FrontPages(Pages):
         now = datetime.now(UTC)
         previous = self._visit(visit, now)
         directory = self._directory()
-        ministries = directory.ministries
         chosen = chosen_filters(params)
+        # The main part as made last for these filters, language and last visit, while the
+        # archive's data mark and the directory hold; not for a period that ends now (its
+        # start moves with the clock).
+        mark = self.store.overview.data_mark()  # after the visit's own write, if any
+        asked = (request.url.query, visit.language, previous, visit.user is not None)
+        kept = self._front_pages.get(asked)
+        if kept is not None and kept[0] == mark and kept[1] is directory:
+            return self.render_main(visit, "front.html.j2", kept[2])
         since = period_start(chosen["period"], previous, now)
-        wanted = change_filter(params, chosen, ministries, since, cursor)
+        wanted = change_filter(params, chosen, directory.ministries, since, cursor)
         rows, following = self.store.changes(wanted, FRONT_PAGE)
         changes = [self._entry(row, directory.by_id, previous) for row in rows]
         _ = translator(visit.language)
         html = [
             self.rows.render(_row_key(visit.language, change), _=_, c=change) for change in changes
         ]
-        kept = [(k, v) for k, v in params.multi_items() if k in _FILTERS and v]
-        following_url = "/?" + urlencode([*kept, ("cursor", str(following))])
-        return self.render(
-            visit,
-            "front.html.j2",
-            changes=changes,
-            rows=[Markup(row) for row in html],
-            marker=visit_marker(changes),
-            previous=previous,
-            ministry_options=self._front_options.html(directory.ministry_list, chosen["ministry"]),
-            languages=directory.languages(self.store),
-            kinds=KINDS,
-            periods=list(PERIODS),
-            chosen=chosen,
-            cursor=cursor,
-            first_url="/?" + urlencode(kept),
-            next_url=following_url if following else None,
+        shown = [(k, v) for k, v in params.multi_items() if k in _FILTERS and v]
+        following_url = "/?" + urlencode([*shown, ("cursor", str(following))])
+        main = (
+            self.env.get_template("front_main.html.j2")
+            .render(
+                _=_,
+                lang=visit.language,
+                user=visit.user is not None,
+                changes=changes,
+                rows=[Markup(row) for row in html],
+                marker=visit_marker(changes),
+                previous=previous,
+                ministry_options=self._front_options.html(
+                    directory.ministry_list, chosen["ministry"]
+                ),
+                languages=directory.languages(self.store),
+                kinds=KINDS,
+                periods=list(PERIODS),
+                chosen=chosen,
+                cursor=cursor,
+                first_url="/?" + urlencode(shown),
+                next_url=following_url if following else None,
+            )
+            .encode()
         )
+        if chosen["period"] in ("", "visit"):
+            if len(self._front_pages) >= GROUPED_PAGES:
+                self._front_pages.clear()
+            self._front_pages[asked] = (mark, directory, main)
+        return self.render_main(visit, "front.html.j2", main)
 
     def _visit(self, visit: Visit, now: datetime) -> str | None:
         """Record this view; when the reader's previous visit ended (None: never, or no one
@@ -221,7 +242,7 @@ class FrontPages(Pages):
             )
 
         main = grouped.main(chosen, sort, visit.language, number, mark, self.store, render)
-        return self.render(visit, "watch_groups.html.j2", main=Markup(main))
+        return self.render_main(visit, "watch_groups.html.j2", main)
 
     def _grouped(self, directory: Directory) -> tuple[Grouped, Any]:
         """The statements grouped under the directory's ministries, and the archive's data
@@ -258,8 +279,8 @@ class Grouped:
         self._pages: dict[tuple[Any, ...], GroupPage] = {}
         # The data mark the statements were last found unchanged at (FrontPages._grouped).
         self.mark: Any = None
-        # Each page's main part as rendered: (data mark, its listings' health, HTML).
-        self._html: dict[tuple[Any, ...], tuple[Any, Any, str]] = {}
+        # Each page's main part as rendered: (data mark, its listings' health, UTF-8 HTML).
+        self._html: dict[tuple[Any, ...], tuple[Any, Any, bytes]] = {}
 
     def page(self, chosen: dict[str, str], sort: str, language: str, number: int) -> GroupPage:
         asked = (*chosen.values(), sort, language, number)
@@ -280,7 +301,7 @@ class Grouped:
         mark: Any,
         store: Any,
         render: Callable[[GroupPage], str],
-    ) -> str:
+    ) -> bytes:
         """The page's main part as `render` makes it of the page with its listings' health
         now: kept by page and language, as long as the archive's data mark is the one it
         was made (or last found the same) at; past that, its listings' health is read and
@@ -297,7 +318,7 @@ class Grouped:
         if kept is not None and kept[1] == health:
             html = kept[2]
         else:
-            html = render(with_health(result, store, states))
+            html = render(with_health(result, store, states)).encode()
         if len(self._html) >= GROUPED_PAGES:
             self._html.clear()
         self._html[asked] = (mark, health, html)
