@@ -772,6 +772,8 @@ class ApiPages:
         self.on_change = on_change
         self.rate = RateLimit(config().server.api_rate) if rate is None else rate
         self._used: dict[str, float] = {}
+        # Tokens by hash, as read at a data mark (see `_token`).
+        self._tokens: dict[str, tuple[Any, Any]] = {}
         # Diffs between two versions, computed once (see diffview.PairCache).
         self.diffs: PairCache[dict[str, Any]] = PairCache()
         self.watch_index = WatchIndex()
@@ -842,7 +844,7 @@ class ApiPages:
     def _caller(self, request: Request) -> Caller:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        row = self.store.token(token_hash(token.strip())) if scheme.lower() == "bearer" else None
+        row = self._token(token_hash(token.strip())) if scheme.lower() == "bearer" else None
         client = request.client.host if request.client else "?"
         wait = self.rate.take(f"token:{row['name']}" if row else f"address:{client}")
         if wait:
@@ -860,6 +862,19 @@ class ApiPages:
             self._used[row["name"]] = now
             self.store.token_used(row["name"], now_iso())
         return Caller(row["name"], row["role"])
+
+    def _token(self, sha256: str) -> Any:
+        """The token in force with this hash (None: none), as last read while the archive's
+        data mark holds (a revoked or added token is a commit)."""
+        mark = self.store.overview.data_mark()
+        kept = self._tokens.get(sha256)
+        if kept is not None and kept[0] == mark:
+            return kept[1]
+        row = self.store.token(sha256)
+        if len(self._tokens) >= 1024:
+            self._tokens.clear()
+        self._tokens[sha256] = (mark, row)
+        return row
 
     # --- watches -------------------------------------------------------------------------
 
