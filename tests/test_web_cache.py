@@ -93,6 +93,13 @@ def watch_list(client: Client) -> dict[str, dict[str, object]]:
     return {entry["id"]: entry for entry in json.loads(answer.content)["watches"]}
 
 
+def versions(client: Client) -> list[int]:
+    """The numbers of the versions the API lists of w0's statement."""
+    answer = client.get("/api/v1/watches/w0/versions?key=en%2F1")
+    assert answer.status_code == 200, answer.text
+    return [entry["seq"] for entry in answer.json()["versions"]]
+
+
 def table_status(client: Client, watch_id: str) -> str:
     """The status word of a watch in the table of every watch."""
     html = client.get("/watches/all").text
@@ -108,10 +115,18 @@ def see_every_write(client: Client, writer: Store) -> None:
         assert "No changes match." in client.get("/").text  # a baseline is no change
         assert watch_list(client)["w1"]["status"] == "not checked yet"
         assert "not checked yet" in table_status(client, "w1")
+        assert versions(client) == [1]
+        assert client.get("/api/v1/changes").json()["changes"] == []
 
     edit(writer, "2026-11-02T10:00:00.000Z", "Water aid, revised")
     assert "Water aid, revised" in client.get("/watches").text
     assert "Water aid, revised" in client.get("/").text
+    assert versions(client) == [1, 2]
+    assert [c["title"] for c in client.get("/api/v1/changes").json()["changes"]] == [
+        "Water aid, revised"
+    ]
+    statements = client.get("/api/v1/watches/w0/statements").json()["statements"]
+    assert statements[0]["versions"] == 2
     assert watch_list(client)["w0"]["last_change_at"] == "2026-11-02T10:00:00.000Z"
 
     fail(writer, "w1", "2026-11-02T11:00:00.000Z")

@@ -639,6 +639,23 @@ def _answer(status: int, media: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 # --- the handlers ---------------------------------------------------------------------------
 
+# GET handlers whose answer is made of the archive, the watches in force and the request's
+# path and query alone (no clock, no caller): kept between requests (ApiPages._kept).
+KEPT_ANSWERS = frozenset(
+    (
+        "list_statements",
+        "list_versions",
+        "read_version",
+        "version_text",
+        "version_statement",
+        "diff",
+        "changes",
+        "annotations",
+    )
+)
+# Answers kept at most (path and query).
+ANSWERS_KEPT = 256
+
 # What /api/v1/watches shows of a watch's state (`Store.watch_health`), in its order.
 _HEALTH = ("last_check_at", "failing_since", "failure_reason", "last_change_at")
 
@@ -772,6 +789,8 @@ class ApiPages:
         self.on_change = on_change
         self.rate = RateLimit(config().server.api_rate) if rate is None else rate
         self._used: dict[str, float] = {}
+        # Answers of KEPT_ANSWERS: (data mark, snapshot, status, body, headers) by request.
+        self._answers: dict[tuple[str, str, str], tuple[Any, Any, int, bytes, list[Any]]] = {}
         # Tokens by hash, as read at a data mark (see `_token`).
         self._tokens: dict[str, tuple[Any, Any]] = {}
         # Diffs between two versions, computed once (see diffview.PairCache).
@@ -833,7 +852,10 @@ class ApiPages:
                 _check_parameters(chosen, request)
                 if chosen.body is not None:
                     request.state.body = _checked_body(chosen.body, await request.body())
-                answer = await getattr(self, chosen.handler)(request, caller)
+                if chosen.method == "GET" and chosen.handler in KEPT_ANSWERS:
+                    answer = await self._kept(chosen.handler, request, caller)
+                else:
+                    answer = await getattr(self, chosen.handler)(request, caller)
             except ApiError as err:
                 answer = JSONResponse({"error": str(err)}, err.status, headers=err.headers)
             answer.headers.setdefault("Cache-Control", "no-store")
@@ -862,6 +884,32 @@ class ApiPages:
             self._used[row["name"]] = now
             self.store.token_used(row["name"], now_iso())
         return Caller(row["name"], row["role"])
+
+    async def _kept(self, handler: str, request: Request, caller: Caller) -> Response:
+        """The answer of a GET whose body is made of the archive and the watches alone
+        (KEPT_ANSWERS), as made last for this path and query while the archive's data
+        mark and the snapshot of the watches hold: the caller's token and rate are checked
+        for each request all the same. Errors are made each time."""
+        config = self.config
+        mark = self.store.overview.data_mark()  # first: a commit after it shows next time
+        asked = (handler, request.url.path, request.url.query)
+        kept = self._answers.get(asked)
+        if kept is not None and kept[0] == mark and kept[1] is config:
+            answer = Response(kept[3], kept[2])
+            answer.raw_headers = list(kept[4])
+            return answer
+        answer = await getattr(self, handler)(request, caller)
+        if answer.status_code == 200 and isinstance(answer.body, bytes):
+            if len(self._answers) >= ANSWERS_KEPT:
+                self._answers.clear()
+            self._answers[asked] = (
+                mark,
+                config,
+                answer.status_code,
+                answer.body,
+                list(answer.raw_headers),
+            )
+        return answer
 
     def _token(self, sha256: str) -> Any:
         """The token in force with this hash (None: none), as last read while the archive's
