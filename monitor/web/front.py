@@ -257,7 +257,11 @@ class FrontPages(Pages):
         current = made is not None and made.directory is directory and at - made.at <= GROUPED_FOR
         if made is not None and current and made.mark == mark:
             return made, mark
-        statements = overview.statements()
+        # What the grouping shows of them: a check changes its watch's last_check_at, which
+        # no status word reads (a daemon checks some statement every moment).
+        statements = [
+            {k: v for k, v in row.items() if k != "last_check_at"} for row in overview.statements()
+        ]
         if made is None or not current or made.statements != statements:
             now = datetime.now(UTC)
             ministries = group(statements, directory.by_id.values(), now, directory.ministries)
