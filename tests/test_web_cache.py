@@ -116,12 +116,15 @@ def see_every_write(client: Client, writer: Store) -> None:
         assert watch_list(client)["w1"]["status"] == "not checked yet"
         assert "not checked yet" in table_status(client, "w1")
         assert versions(client) == [1]
+        assert "0 results" in client.get("/search?q=revised").text
         assert client.get("/api/v1/changes").json()["changes"] == []
 
     edit(writer, "2026-11-02T10:00:00.000Z", "Water aid, revised")
     assert "Water aid, revised" in client.get("/watches").text
     assert "Water aid, revised" in client.get("/").text
     assert versions(client) == [1, 2]
+    for _ in range(2):  # the first catches the index up
+        assert "1 results" in client.get("/search?q=revised").text
     assert [c["title"] for c in client.get("/api/v1/changes").json()["changes"]] == [
         "Water aid, revised"
     ]

@@ -108,6 +108,8 @@ class ReadingPages(Pages):
         self.watch_rows = KeptRows(self.env, "watch_row.html.j2")
         # Pages of the table of every watch (see `watches`).
         self._watch_pages: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        # The search page's main parts: (data mark, UTF-8 HTML) by query, watch, language.
+        self._search_pages: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
@@ -583,14 +585,24 @@ class ReadingPages(Pages):
     async def search(self, request: Request, visit: Visit) -> Response:
         query = request.query_params.get("q", "").strip()
         watch_id = request.query_params.get("watch") or None
+        # The results as rendered last for this query, while the archive's data mark holds
+        # (a new version, annotation or note is a commit): ranking, the annotations and
+        # notes, and rendering 50 hits were each about a third of a request.
+        mark = self.store.overview.data_mark()  # first: a commit after it shows next time
+        asked = (query, watch_id, visit.language)
+        kept = self._search_pages.get(asked)
+        if kept is not None and kept[0] == mark:
+            return self.render_main(visit, "search.html.j2", kept[1])
         groups: list[dict[str, Any]] = []
         notes: list[NotedRow] = []
+        caught_up = False
         if query:
             # Catching up the index reads every new blob: in a thread, on a connection
             # of its own, so the daemon's loop (and its checks) never waits for it; and
             # only when versions wait (opening a store for each search cost most of it).
             if self.store.index_behind():
                 await run_in_threadpool(_catch_up_index, self.config.store)
+                caught_up = True
             groups = _group_hits(self.searches.find(self.store, query, watch_id, SEARCH_HITS))
             # Each statement found with its newest annotation, and the notes people wrote
             # that the query finds (a note is how a journalist finds a change again).
@@ -598,14 +610,23 @@ class ReadingPages(Pages):
             for group in groups:
                 group["annotation"] = newest.get(group["document_id"])
             notes = _matching_notes(query, noted(self.store), watch_id)
-        return self.render(
-            visit,
-            "search.html.j2",
-            q=query,
-            watch_id=watch_id or "",
-            groups=groups,
-            notes=notes,
+        main = (
+            self.env.get_template("search_main.html.j2")
+            .render(
+                _=translator(visit.language),
+                lang=visit.language,
+                q=query,
+                watch_id=watch_id or "",
+                groups=groups,
+                notes=notes,
+            )
+            .encode()
         )
+        if not caught_up:  # else the mark moved meanwhile: kept from the next request on
+            if len(self._search_pages) >= WATCH_PAGES_KEPT:
+                self._search_pages.clear()
+            self._search_pages[asked] = (mark, main)
+        return self.render_main(visit, "search.html.j2", main)
 
     # --- feeds and exports ---------------------------------------------------------------
 
