@@ -23,6 +23,7 @@ from tests.postgres import Backend
 from tests.webui import serving
 
 WATCHES = ("w0", "w1", "w2")
+STATEMENT = "/watch/w0/statement?key=en%2F1"
 
 
 class Client(Protocol):
@@ -117,12 +118,16 @@ def see_every_write(client: Client, writer: Store) -> None:
         assert "not checked yet" in table_status(client, "w1")
         assert versions(client) == [1]
         assert "0 results" in client.get("/search?q=revised").text
+        assert "<title>Water aid — monitor" in client.get(STATEMENT).text
         assert client.get("/api/v1/changes").json()["changes"] == []
 
     edit(writer, "2026-11-02T10:00:00.000Z", "Water aid, revised")
     assert "Water aid, revised" in client.get("/watches").text
     assert "Water aid, revised" in client.get("/").text
     assert versions(client) == [1, 2]
+    page = client.get(STATEMENT).text
+    assert "<title>Water aid, revised — monitor" in page
+    assert "/watch/w0/versions/2?" in page  # its timeline
     for _ in range(2):  # the first catches the index up
         assert "1 results" in client.get("/search?q=revised").text
     assert [c["title"] for c in client.get("/api/v1/changes").json()["changes"]] == [
