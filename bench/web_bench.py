@@ -294,6 +294,13 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, help="--scale: monitor serve --workers N (default: its own)"
     )
+    parser.add_argument(
+        "--checks-per-s",
+        type=int,
+        default=0,
+        help="--scale: a daemon's unchanged checks written meanwhile, in batches as it writes "
+        "them (10,000 watches every 5 minutes: 33)",
+    )
     args = parser.parse_args()
     if args.scale:
         return scale_main(args)
@@ -668,9 +675,20 @@ def scale_main(args: argparse.Namespace) -> int:
              *(["--workers", str(args.workers)] if args.workers else [])],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        writer = None
+        if args.checks_per_s:
+            import multiprocessing
+
+            writer = multiprocessing.get_context("spawn").Process(
+                target=write_checks, args=(root, args.watches, args.checks_per_s), daemon=True
+            )
+            writer.start()
         try:
             figures = run_scale(f"http://127.0.0.1:{port}", args, token, per_watch, server.pid)
         finally:
+            if writer is not None:
+                writer.terminate()
+                writer.join(10)
             server.terminate()
             server.wait(timeout=20)
     finally:
@@ -683,6 +701,8 @@ def scale_main(args: argparse.Namespace) -> int:
         f"{args.clients} clients at once, {args.requests} requests per page, "
         f"serving processes: {args.workers or 'monitor serve default'}"
     )
+    if args.checks_per_s:
+        print(f"meanwhile: {args.checks_per_s} unchanged checks a second written, as a daemon does")
     print(f"load average at the end: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
     print(f"{'page':<{width}}  req/s     p50     p99  server CPU  client CPU    size")
     for name, f in figures.items():
@@ -697,6 +717,30 @@ def scale_main(args: argparse.Namespace) -> int:
     results.mkdir(exist_ok=True)
     (results / "web-scale.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     return 0 if not slow else 1
+
+
+def write_checks(root: Path, watches: int, per_second: int) -> None:
+    """What a daemon writes while nothing changes (its own process and connection): an
+    unchanged check of a random watch `per_second` times a second, batched as the daemon
+    batches them (one commit every BATCH_WINDOW); until terminated."""
+    import asyncio
+    import random
+    from dataclasses import replace
+
+    from monitor.store.database import BATCH_WINDOW
+
+    async def run() -> None:
+        with Store(root / "store") as store:
+            each = max(1, round(per_second * BATCH_WINDOW))
+            while True:
+                at = iso(datetime.now(UTC))
+                for _ in range(each):
+                    watch_id = f"w{random.randrange(watches)}"
+                    state = replace(store.state(watch_id), last_check_at=at)
+                    store.commit_check(CheckRecord(watch_id, at, 5, "unchanged", 200), state)
+                await asyncio.sleep(BATCH_WINDOW)
+
+    asyncio.run(run())
 
 
 def wait_healthy(url: str, seconds: float) -> None:

@@ -639,6 +639,23 @@ def _answer(status: int, media: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 # --- the handlers ---------------------------------------------------------------------------
 
+# GET handlers whose answer is made of the archive, the watches in force and the request's
+# path and query alone (no clock, no caller): kept between requests (ApiPages._kept).
+KEPT_ANSWERS = frozenset(
+    (
+        "list_statements",
+        "list_versions",
+        "read_version",
+        "version_text",
+        "version_statement",
+        "diff",
+        "changes",
+        "annotations",
+    )
+)
+# Answers kept at most (path and query).
+ANSWERS_KEPT = 256
+
 # What /api/v1/watches shows of a watch's state (`Store.watch_health`), in its order.
 _HEALTH = ("last_check_at", "failing_since", "failure_reason", "last_change_at")
 
@@ -726,6 +743,12 @@ class WatchEntries:
         self._every = kept
         return kept[6]
 
+    @property
+    def until(self) -> float:
+        """Until when the list `every` made last holds (epoch seconds): its first "changed"
+        to end."""
+        return self._every[3] if self._every is not None else 0.0
+
     def _text(self, watch: WatchConfig, source: str, health: Any) -> bytes:
         state = dict(zip(_HEALTH, health, strict=True)) if health else {}
         entry = self._make(watch, state, source)
@@ -766,10 +789,16 @@ class ApiPages:
         self.on_change = on_change
         self.rate = RateLimit(config().server.api_rate) if rate is None else rate
         self._used: dict[str, float] = {}
+        # Answers of KEPT_ANSWERS: (data mark, snapshot, status, body, headers) by request.
+        self._answers: dict[tuple[str, str, str], tuple[Any, Any, int, bytes, list[Any]]] = {}
+        # Tokens by hash, as read at a data mark (see `_token`).
+        self._tokens: dict[str, tuple[Any, Any]] = {}
         # Diffs between two versions, computed once (see diffview.PairCache).
         self.diffs: PairCache[dict[str, Any]] = PairCache()
         self.watch_index = WatchIndex()
         self.entries = WatchEntries(self._watch_entry)
+        # The list of every watch: (data mark, snapshot, valid until, body).
+        self._every: tuple[Any, MonitorConfig, float, bytes] | None = None
         self.searches = Searches()
 
     @property
@@ -823,7 +852,10 @@ class ApiPages:
                 _check_parameters(chosen, request)
                 if chosen.body is not None:
                     request.state.body = _checked_body(chosen.body, await request.body())
-                answer = await getattr(self, chosen.handler)(request, caller)
+                if chosen.method == "GET" and chosen.handler in KEPT_ANSWERS:
+                    answer = await self._kept(chosen.handler, request, caller)
+                else:
+                    answer = await getattr(self, chosen.handler)(request, caller)
             except ApiError as err:
                 answer = JSONResponse({"error": str(err)}, err.status, headers=err.headers)
             answer.headers.setdefault("Cache-Control", "no-store")
@@ -834,7 +866,7 @@ class ApiPages:
     def _caller(self, request: Request) -> Caller:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        row = self.store.token(token_hash(token.strip())) if scheme.lower() == "bearer" else None
+        row = self._token(token_hash(token.strip())) if scheme.lower() == "bearer" else None
         client = request.client.host if request.client else "?"
         wait = self.rate.take(f"token:{row['name']}" if row else f"address:{client}")
         if wait:
@@ -852,6 +884,45 @@ class ApiPages:
             self._used[row["name"]] = now
             self.store.token_used(row["name"], now_iso())
         return Caller(row["name"], row["role"])
+
+    async def _kept(self, handler: str, request: Request, caller: Caller) -> Response:
+        """The answer of a GET whose body is made of the archive and the watches alone
+        (KEPT_ANSWERS), as made last for this path and query while the archive's data
+        mark and the snapshot of the watches hold: the caller's token and rate are checked
+        for each request all the same. Errors are made each time."""
+        config = self.config
+        mark = self.store.overview.data_mark()  # first: a commit after it shows next time
+        asked = (handler, request.url.path, request.url.query)
+        kept = self._answers.get(asked)
+        if kept is not None and kept[0] == mark and kept[1] is config:
+            answer = Response(kept[3], kept[2])
+            answer.raw_headers = list(kept[4])
+            return answer
+        answer = await getattr(self, handler)(request, caller)
+        if answer.status_code == 200 and isinstance(answer.body, bytes):
+            if len(self._answers) >= ANSWERS_KEPT:
+                self._answers.clear()
+            self._answers[asked] = (
+                mark,
+                config,
+                answer.status_code,
+                answer.body,
+                list(answer.raw_headers),
+            )
+        return answer
+
+    def _token(self, sha256: str) -> Any:
+        """The token in force with this hash (None: none), as last read while the archive's
+        data mark holds (a revoked or added token is a commit)."""
+        mark = self.store.overview.data_mark()
+        kept = self._tokens.get(sha256)
+        if kept is not None and kept[0] == mark:
+            return kept[1]
+        row = self.store.token(sha256)
+        if len(self._tokens) >= 1024:
+            self._tokens.clear()
+        self._tokens[sha256] = (mark, row)
+        return row
 
     # --- watches -------------------------------------------------------------------------
 
@@ -898,15 +969,31 @@ class ApiPages:
             more = len(chosen) > limit
             chosen = chosen[:limit]
             page = {"next": chosen[-1].id if more and chosen else None}
+        if not (limit or after):
+            return Response(self._every_watch(), media_type="application/json")
         health, sources, now = self.store.watch_health(), self._sources(), time.time()
-        if limit or after:
-            joined = b",".join(self.entries.texts(chosen, health, sources, now))
-        else:
-            joined = self.entries.every(self.config, health, sources, now)
+        joined = b",".join(self.entries.texts(chosen, health, sources, now))
         self.entries.keep(len(self.config.watch))
         tail = "".join(f",{_json(k)}:{_json(v)}" for k, v in page.items()).encode()
         body = b'{"watches":[' + joined + b"]" + tail + b"}"
         return Response(body, media_type="application/json")
+
+    def _every_watch(self) -> bytes:
+        """The body of the list of every watch: the last one as long as the archive's data
+        mark, the snapshot of the watches and every status word in it hold (reading 10,000
+        states and their sources took most of what the request cost), else made of the
+        entries kept (WatchEntries.every)."""
+        config, now = self.config, time.time()
+        mark = self.store.overview.data_mark()  # first: a commit after it shows next time
+        kept = self._every
+        if kept is not None and kept[0] == mark and kept[1] is config and now < kept[2]:
+            return kept[3]
+        health, sources = self.store.watch_health(), self._sources()
+        joined = self.entries.every(config, health, sources, now)
+        self.entries.keep(len(config.watch))
+        body = b'{"watches":[' + joined + b"]}"
+        self._every = (mark, config, self.entries.until, body)
+        return body
 
     def _find(self, watch_id: str) -> WatchConfig:
         watch = self.watch_index.get(self.config, watch_id)

@@ -47,6 +47,7 @@ from monitor import passwords
 from monitor.isolate import WorkerPool
 from monitor.passwords import hash_password
 from monitor.store import Store, iso
+from monitor.store.records import now_iso
 
 __all__ = ["hash_password"]  # (for `monitor user add`)
 
@@ -74,6 +75,10 @@ THROTTLE_PAUSE = 1.0
 
 def fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+# Sessions kept between requests (see Auth.session).
+_SESSIONS_KEPT = 1024
 
 
 def _session_id(token: str) -> str:
@@ -171,6 +176,8 @@ class Auth:
         key = store.secret("web", lambda: secrets.token_urlsafe(48))
         self._csrf_key = hashlib.sha256(("csrf:" + key).encode()).digest()
         self.budget = LoginBudget() if budget is None else budget
+        # Sessions found valid: (data mark, expires at, the session) by id (see `session`).
+        self._sessions: dict[str, tuple[Any, str, Session]] = {}
         self._hashing = WorkerPool(_HASHING, _HASH_TIMEOUT)
         # Workers ignore SIGTERM: killed before multiprocessing joins its children at exit
         # (which would wait for them for ever).
@@ -220,13 +227,24 @@ class Auth:
         if not cookie or len(cookie) > 200:
             return None
         session_id = _session_id(cookie)
+        # Every page asks (two queries): the answer is kept while the archive's data mark
+        # holds (a logout, a revoked user or a changed password is a commit) and the
+        # session has not lapsed.
+        mark, now = self.store.overview.data_mark(), now_iso()
+        kept = self._sessions.get(session_id)
+        if kept is not None and kept[0] == mark and now <= kept[1]:
+            return kept[2]
         found = self.store.session(session_id)
         if found is None:
             return None
         row = self.store.user(found["username"])
         if row is None or fingerprint(row["password_hash"]) != found["fingerprint"]:
             return None
-        return Session(session_id, User(row["username"], row["role"]))
+        session = Session(session_id, User(row["username"], row["role"]))
+        if len(self._sessions) >= _SESSIONS_KEPT:
+            self._sessions.clear()
+        self._sessions[session_id] = (mark, found["expires_at"], session)
+        return session
 
     def user(self, cookie: str | None) -> User | None:
         session = self.session(cookie)

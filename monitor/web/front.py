@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,6 +75,8 @@ class FrontPages(Pages):
         # The front page's rows, rendered once per change and language (50 a page).
         self.rows = KeptRows(self.env, "change_row.html.j2")
         self._front_options, self._group_options = MinistryOptions(), MinistryOptions()
+        # The front page's main parts: (data mark, directory, UTF-8 HTML) by what was asked.
+        self._front_pages: dict[tuple[Any, ...], tuple[Any, Directory, bytes]] = {}
 
     # --- the front page: latest changes ----------------------------------------------------
 
@@ -91,34 +93,53 @@ class FrontPages(Pages):
         now = datetime.now(UTC)
         previous = self._visit(visit, now)
         directory = self._directory()
-        ministries = directory.ministries
         chosen = chosen_filters(params)
+        # The main part as made last for these filters, language and last visit, while the
+        # archive's data mark and the directory hold; not for a period that ends now (its
+        # start moves with the clock).
+        mark = self.store.overview.data_mark()  # after the visit's own write, if any
+        asked = (request.url.query, visit.language, previous, visit.user is not None)
+        kept = self._front_pages.get(asked)
+        if kept is not None and kept[0] == mark and kept[1] is directory:
+            return self.render_main(visit, "front.html.j2", kept[2])
         since = period_start(chosen["period"], previous, now)
-        wanted = change_filter(params, chosen, ministries, since, cursor)
+        wanted = change_filter(params, chosen, directory.ministries, since, cursor)
         rows, following = self.store.changes(wanted, FRONT_PAGE)
         changes = [self._entry(row, directory.by_id, previous) for row in rows]
         _ = translator(visit.language)
         html = [
             self.rows.render(_row_key(visit.language, change), _=_, c=change) for change in changes
         ]
-        kept = [(k, v) for k, v in params.multi_items() if k in _FILTERS and v]
-        following_url = "/?" + urlencode([*kept, ("cursor", str(following))])
-        return self.render(
-            visit,
-            "front.html.j2",
-            changes=changes,
-            rows=[Markup(row) for row in html],
-            marker=visit_marker(changes),
-            previous=previous,
-            ministry_options=self._front_options.html(directory.ministry_list, chosen["ministry"]),
-            languages=directory.languages(self.store),
-            kinds=KINDS,
-            periods=list(PERIODS),
-            chosen=chosen,
-            cursor=cursor,
-            first_url="/?" + urlencode(kept),
-            next_url=following_url if following else None,
+        shown = [(k, v) for k, v in params.multi_items() if k in _FILTERS and v]
+        following_url = "/?" + urlencode([*shown, ("cursor", str(following))])
+        main = (
+            self.env.get_template("front_main.html.j2")
+            .render(
+                _=_,
+                lang=visit.language,
+                user=visit.user is not None,
+                changes=changes,
+                rows=[Markup(row) for row in html],
+                marker=visit_marker(changes),
+                previous=previous,
+                ministry_options=self._front_options.html(
+                    directory.ministry_list, chosen["ministry"]
+                ),
+                languages=directory.languages(self.store),
+                kinds=KINDS,
+                periods=list(PERIODS),
+                chosen=chosen,
+                cursor=cursor,
+                first_url="/?" + urlencode(shown),
+                next_url=following_url if following else None,
+            )
+            .encode()
         )
+        if chosen["period"] in ("", "visit"):
+            if len(self._front_pages) >= GROUPED_PAGES:
+                self._front_pages.clear()
+            self._front_pages[asked] = (mark, directory, main)
+        return self.render_main(visit, "front.html.j2", main)
 
     def _visit(self, visit: Visit, now: datetime) -> str | None:
         """Record this view; when the reader's previous visit ended (None: never, or no one
@@ -187,56 +208,66 @@ class FrontPages(Pages):
     @page()
     async def grouped(self, request: Request, visit: Visit) -> Response:
         params = request.query_params
-        now = datetime.now(UTC)
         # The listings and their ministries of this snapshot of the watches (made once);
-        # the health of the listings shown is read below, as it is now.
+        # the health of the listings shown as it is now (see Grouped.main).
         directory = self._directory()
-        grouped = self._grouped(directory, self.store.overview.statements(), now)
-        ministries = grouped.ministries
+        grouped, mark = self._grouped(directory)
         chosen = {name: params.get(name, "") for name in ("ministry", "status", "q", "sort")}
         sort = chosen["sort"] if chosen["sort"] in SORTS else SORTS[0]
         try:
             number = int(params.get("page", "1"))
         except ValueError:
             number = 1
-        result = grouped.page(chosen, sort, visit.language, number)
-        every = grouped.by_key
-        result = with_health(result, self.store)
         kept = [(k, v) for k, v in params.multi_items() if k != "page" and v]
-        return self.render(
-            visit,
-            "watch_groups.html.j2",
-            result=result,
-            # The counts of the ministries on this page, over all their statements.
-            totals={m.key: every[m.key].counts for m, _rows in result.sections},
-            ministry_options=self._group_options.html(
-                # The snapshot's own list when no orphan was added: not compared again.
-                directory.ministry_list
-                if len(ministries) == len(directory.ministry_list)
-                else ministries,
-                chosen["ministry"],
-            ),
-            status_words=STATUS_WORDS,
-            sorts=SORTS,
-            chosen=chosen | {"sort": sort},
-            page_url=lambda n: "/watches?" + urlencode([*kept, ("page", n)]),
-        )
 
-    def _grouped(self, directory: Directory, statements: list[Any], now: datetime) -> Grouped:
-        """The statements grouped under the directory's ministries, made again only when
-        the directory or the statements' rows (their newest versions, their watches'
-        failures) changed, or when it is GROUPED_FOR old ("edited today" ends 24 hours
-        after the edit): with 10,000 watches, grouping them took 70 ms of every page."""
+        def render(result: GroupPage) -> str:
+            ministries = grouped.ministries
+            return self.env.get_template("watch_groups_main.html.j2").render(
+                _=translator(visit.language),
+                lang=visit.language,
+                result=result,
+                # The counts of the ministries on this page, over all their statements.
+                totals={m.key: grouped.by_key[m.key].counts for m, _rows in result.sections},
+                ministry_options=self._group_options.html(
+                    # The snapshot's own list when no orphan was added: not compared again.
+                    directory.ministry_list
+                    if len(ministries) == len(directory.ministry_list)
+                    else ministries,
+                    chosen["ministry"],
+                ),
+                status_words=STATUS_WORDS,
+                sorts=SORTS,
+                chosen=chosen | {"sort": sort},
+                page_url=lambda n: "/watches?" + urlencode([*kept, ("page", n)]),
+            )
+
+        main = grouped.main(chosen, sort, visit.language, number, mark, self.store, render)
+        return self.render_main(visit, "watch_groups.html.j2", main)
+
+    def _grouped(self, directory: Directory) -> tuple[Grouped, Any]:
+        """The statements grouped under the directory's ministries, and the archive's data
+        mark they are known to hold for. Made again only when the directory or the
+        statements' rows (their newest versions, their watches' failures) changed, or when
+        it is GROUPED_FOR old ("edited today" ends 24 hours after the edit): with 10,000
+        watches, grouping them took 70 ms of every page. The rows (10 ms of SQL) are read
+        only when the archive's data mark moved since they were."""
         made, at = self._made_groups, time.monotonic()
-        if (
-            made is None
-            or made.directory is not directory
-            or made.statements != statements
-            or at - made.at > GROUPED_FOR
-        ):
+        overview = self.store.overview
+        mark = overview.data_mark()  # first: a commit after it only makes the next differ
+        current = made is not None and made.directory is directory and at - made.at <= GROUPED_FOR
+        if made is not None and current and made.mark == mark:
+            return made, mark
+        # What the grouping shows of them: a check changes its watch's last_check_at, which
+        # no status word reads (a daemon checks some statement every moment).
+        statements = [
+            {k: v for k, v in row.items() if k != "last_check_at"} for row in overview.statements()
+        ]
+        if made is None or not current or made.statements != statements:
+            now = datetime.now(UTC)
             ministries = group(statements, directory.by_id.values(), now, directory.ministries)
             made = self._made_groups = Grouped(directory, statements, ministries, at)
-        return made
+        made.mark = mark
+        return made, mark
 
 
 class Grouped:
@@ -250,6 +281,10 @@ class Grouped:
         self.ministries = ministries
         self.by_key = {m.key: m for m in ministries}
         self._pages: dict[tuple[Any, ...], GroupPage] = {}
+        # The data mark the statements were last found unchanged at (FrontPages._grouped).
+        self.mark: Any = None
+        # Each page's main part as rendered: (data mark, its listings' health, UTF-8 HTML).
+        self._html: dict[tuple[Any, ...], tuple[Any, Any, bytes]] = {}
 
     def page(self, chosen: dict[str, str], sort: str, language: str, number: int) -> GroupPage:
         asked = (*chosen.values(), sort, language, number)
@@ -260,6 +295,38 @@ class Grouped:
             shown = filter_ministries(self.ministries, chosen, sort, language)
             found = self._pages[asked] = paginate(shown, number)
         return found
+
+    def main(
+        self,
+        chosen: dict[str, str],
+        sort: str,
+        language: str,
+        number: int,
+        mark: Any,
+        store: Any,
+        render: Callable[[GroupPage], str],
+    ) -> bytes:
+        """The page's main part as `render` makes it of the page with its listings' health
+        now: kept by page and language, as long as the archive's data mark is the one it
+        was made (or last found the same) at; past that, its listings' health is read and
+        compared (a check changes some watch's state every moment, seldom a listing's
+        status). Rendering it took half of each request (a 500 KB page)."""
+        asked = (*chosen.values(), sort, language, number)
+        kept = self._html.get(asked)
+        if kept is not None and kept[0] == mark:
+            return kept[2]
+        result = self.page(chosen, sort, language, number)
+        ids = [listing.id for ministry, _rows in result.sections for listing in ministry.listings]
+        states = store.states(ids) if ids else {}
+        health = {i: _health(state) for i, state in states.items()}
+        if kept is not None and kept[1] == health:
+            html = kept[2]
+        else:
+            html = render(with_health(result, store, states)).encode()
+        if len(self._html) >= GROUPED_PAGES:
+            self._html.clear()
+        self._html[asked] = (mark, health, html)
+        return html
 
 
 def filter_ministries(
@@ -290,29 +357,31 @@ def filter_ministries(
     return shown
 
 
-def with_health(result: GroupPage, store: Any) -> GroupPage:
-    """The page's sections with their listings' status as the archive has it now."""
-    ids = [listing.id for ministry, _rows in result.sections for listing in ministry.listings]
-    states = store.states(ids) if ids else {}
+def with_health(result: GroupPage, store: Any, states: dict[str, Any] | None = None) -> GroupPage:
+    """The page's sections with their listings' status as the archive has it now (`states`:
+    their states as just read, by id)."""
+    if states is None:
+        ids = [listing.id for ministry, _rows in result.sections for listing in ministry.listings]
+        states = store.states(ids) if ids else {}
 
     def now(listing: Listing) -> Listing:
         state = states.get(listing.id)
-        health = (
-            {
-                "last_check_at": state.last_check_at,
-                "failing_since": state.failing_since,
-                "failure_reason": state.failure_reason,
-            }
-            if state is not None
-            else {}
-        )
-        return replace(listing, status=listing_status(health))
+        return replace(listing, status=listing_status(_health(state) if state else {}))
 
     sections = [
         (Ministry(m.key, m.name, [now(listing) for listing in m.listings], m.rows), rows)
         for m, rows in result.sections
     ]
     return replace(result, sections=sections)
+
+
+def _health(state: Any) -> dict[str, Any]:
+    """What a listing's status is made of, of its state."""
+    return {
+        "last_check_at": state.last_check_at,
+        "failing_since": state.failing_since,
+        "failure_reason": state.failure_reason,
+    }
 
 
 class MinistryOptions:

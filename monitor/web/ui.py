@@ -25,7 +25,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from monitor.atom import feed_bytes
 from monitor.charset import decode_body
 from monitor.clock import iso, parse_iso
-from monitor.config import StoreConfig, WatchConfig
+from monitor.config import MonitorConfig, StoreConfig, WatchConfig
 from monitor.extract import Statement
 from monitor.isolate import InlineWork, Work, WorkerPool, WorkFailed
 from monitor.languages import (
@@ -74,6 +74,8 @@ from monitor.web.visual import version_shots, watch_shots
 
 # A watch whose last change is this recent shows as "changed".
 CHANGED_FOR = timedelta(hours=24)
+# Pages of the table of every watch kept (filters, page number, language).
+WATCH_PAGES_KEPT = 256
 # Versions per page of a statement's timeline.
 TIMELINE_PAGE = 500
 # Watches per page of the table of every watch (/watches/all).
@@ -104,6 +106,13 @@ class ReadingPages(Pages):
         self.searches = Searches()
         self.timeline_rows = TimelineRows(self.env)
         self.watch_rows = KeptRows(self.env, "watch_row.html.j2")
+        # Pages of the table of every watch (see `watches`).
+        self._watch_pages: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        # Statements' pages: (data mark, snapshot, title, UTF-8 main part) by path, query
+        # and language.
+        self._statement_pages: dict[tuple[Any, ...], tuple[Any, Any, str, bytes]] = {}
+        # The search page's main parts: (data mark, UTF-8 HTML) by query, watch, language.
+        self._search_pages: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
@@ -114,7 +123,47 @@ class ReadingPages(Pages):
     async def watches(self, request: Request, visit: Visit) -> Response:
         query = request.query_params.get("q", "").strip().lower()
         wanted = request.query_params.get("status", "")
-        configured = self.watch_index.by_id(self.config)
+        try:
+            number = max(1, int(request.query_params.get("page") or 1))
+        except ValueError:
+            number = 1
+        # The page as made last, while the archive's data mark, the snapshot of the
+        # watches and every "changed" on it hold: reading 10,000 ids and the page's states
+        # cost most of each request.
+        config, mark, now = self.config, self.store.overview.data_mark(), datetime.now(UTC)
+        asked = (query, wanted, number, visit.language)
+        kept = self._watch_pages.get(asked)
+        if kept is None or kept[0] != mark or kept[1] is not config or now >= kept[2]:
+            kept = (mark, config, *self._watch_table(config, query, wanted, number, visit, now))
+            if len(self._watch_pages) >= WATCH_PAGES_KEPT:
+                self._watch_pages.clear()
+            self._watch_pages[asked] = kept
+        _mark, _config, _until, rendered, number, pages, total = kept
+        kept_params = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
+        return self.render(
+            visit,
+            "watches.html.j2",
+            rendered=rendered,
+            q=query,
+            status=wanted,
+            page=number,
+            pages=pages,
+            total=total,
+            page_url=lambda n: "/watches/all?" + urlencode([*kept_params, ("page", n)]),
+        )
+
+    def _watch_table(
+        self,
+        config: MonitorConfig,
+        query: str,
+        wanted: str,
+        number: int,
+        visit: Visit,
+        now: datetime,
+    ) -> tuple[datetime, list[Markup], int, int, int]:
+        """A page of the table of every watch: until when it holds (its first "changed"
+        to end), its rows rendered, its number, how many pages and watches."""
+        configured = self.watch_index.by_id(config)
         if query or wanted:  # every watch's row is looked at
             table = {row[0]: row for row in self.store.watch_table()}
             known: Collection[str] = table.keys()
@@ -122,17 +171,14 @@ class ReadingPages(Pages):
             table, known = {}, set(self.store.overview.watch_ids())
         ids = list(configured) + sorted(set(known) - configured.keys())
         ui_ids, _found = self.store.watch_sources()
-        now = datetime.now(UTC)
+        made: list[dict[str, Any]] = []
 
         def entry(watch_id: str) -> dict[str, Any]:
-            return _watch_entry(watch_id, configured.get(watch_id), table, ui_ids, now)
+            made.append(_watch_entry(watch_id, configured.get(watch_id), table, ui_ids, now))
+            return made[-1]
 
         # Pages of WATCHES_PAGE rows: 10,000 watches were one table of 3 MB, 600 ms to make;
         # without a filter, only the page's rows are made at all.
-        try:
-            number = max(1, int(request.query_params.get("page") or 1))
-        except ValueError:
-            number = 1
         if query or wanted:
             rows = [
                 e
@@ -150,22 +196,15 @@ class ReadingPages(Pages):
             chosen = ids[(number - 1) * WATCHES_PAGE : number * WATCHES_PAGE]
             table = {row[0]: row for row in self.store.overview.watch_table_of(chosen)}
             shown = [entry(i) for i in chosen]
-        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v]
+        until = min(
+            (_parse(e["since"]) + CHANGED_FOR for e in made if e["status"] == "changed"),
+            default=datetime.max.replace(tzinfo=UTC),
+        )
         _ = translator(visit.language)
         rendered = [
             Markup(self.watch_rows.render((visit.language, *w.values()), _=_, w=w)) for w in shown
         ]
-        return self.render(
-            visit,
-            "watches.html.j2",
-            rendered=rendered,
-            q=query,
-            status=wanted,
-            page=number,
-            pages=pages,
-            total=total,
-            page_url=lambda n: "/watches/all?" + urlencode([*kept, ("page", n)]),
-        )
+        return until, rendered, number, pages, total
 
     @page()
     async def watch(self, request: Request, visit: Visit) -> Response:
@@ -224,6 +263,15 @@ class ReadingPages(Pages):
 
     @page()
     async def statement(self, request: Request, visit: Visit) -> Response:
+        # The page as made last for this path, query and language while the archive's data
+        # mark and the snapshot of the watches hold: nothing on it reads the clock or the
+        # reader (its ten reads and rendering were 10 ms).
+        config = self.config
+        mark = self.store.overview.data_mark()  # first: a commit after it shows next time
+        asked = (request.url.path, request.url.query, visit.language)
+        kept = self._statement_pages.get(asked)
+        if kept is not None and kept[0] == mark and kept[1] is config:
+            return self.render_main(visit, "statement.html.j2", kept[3], title=kept[2])
         watch, _configured = self.find_watch(request.path_params["watch"])
         document = self._document(watch.id, request.query_params.get("key"))
         last = self.store.last_seq(document["id"])
@@ -236,19 +284,29 @@ class ReadingPages(Pages):
             number = pages
         first = (number - 1) * TIMELINE_PAGE + 1
         versions = self.store.timeline(document["id"], first, first + TIMELINE_PAGE - 1)
-        return self.render(
-            visit,
-            "statement.html.j2",
-            watch=watch,
-            document=document,
-            rows=self.timeline_rows.html(visit.language, watch.id, document["key"], versions, last),
-            last=last,
-            page=number,
-            pages=pages,
-            per_page=TIMELINE_PAGE,
-            annotations=self.store.annotations(document["id"]),
-            languages=self._languages(document, visit),
+        main = (
+            self.env.get_template("statement_main.html.j2")
+            .render(
+                _=translator(visit.language),
+                lang=visit.language,
+                watch=watch,
+                document=document,
+                rows=self.timeline_rows.html(
+                    visit.language, watch.id, document["key"], versions, last
+                ),
+                last=last,
+                page=number,
+                pages=pages,
+                per_page=TIMELINE_PAGE,
+                annotations=self.store.annotations(document["id"]),
+                languages=self._languages(document, visit),
+            )
+            .encode()
         )
+        if len(self._statement_pages) >= WATCH_PAGES_KEPT:
+            self._statement_pages.clear()
+        self._statement_pages[asked] = (mark, config, document["title"], main)
+        return self.render_main(visit, "statement.html.j2", main, title=document["title"])
 
     def _languages(self, document: DocumentRow, visit: Visit) -> dict[str, Any]:
         """The statement's language versions side by side, each with where it stands and
@@ -549,14 +607,24 @@ class ReadingPages(Pages):
     async def search(self, request: Request, visit: Visit) -> Response:
         query = request.query_params.get("q", "").strip()
         watch_id = request.query_params.get("watch") or None
+        # The results as rendered last for this query, while the archive's data mark holds
+        # (a new version, annotation or note is a commit): ranking, the annotations and
+        # notes, and rendering 50 hits were each about a third of a request.
+        mark = self.store.overview.data_mark()  # first: a commit after it shows next time
+        asked = (query, watch_id, visit.language)
+        kept = self._search_pages.get(asked)
+        if kept is not None and kept[0] == mark:
+            return self.render_main(visit, "search.html.j2", kept[1])
         groups: list[dict[str, Any]] = []
         notes: list[NotedRow] = []
+        caught_up = False
         if query:
             # Catching up the index reads every new blob: in a thread, on a connection
             # of its own, so the daemon's loop (and its checks) never waits for it; and
             # only when versions wait (opening a store for each search cost most of it).
             if self.store.index_behind():
                 await run_in_threadpool(_catch_up_index, self.config.store)
+                caught_up = True
             groups = _group_hits(self.searches.find(self.store, query, watch_id, SEARCH_HITS))
             # Each statement found with its newest annotation, and the notes people wrote
             # that the query finds (a note is how a journalist finds a change again).
@@ -564,14 +632,23 @@ class ReadingPages(Pages):
             for group in groups:
                 group["annotation"] = newest.get(group["document_id"])
             notes = _matching_notes(query, noted(self.store), watch_id)
-        return self.render(
-            visit,
-            "search.html.j2",
-            q=query,
-            watch_id=watch_id or "",
-            groups=groups,
-            notes=notes,
+        main = (
+            self.env.get_template("search_main.html.j2")
+            .render(
+                _=translator(visit.language),
+                lang=visit.language,
+                q=query,
+                watch_id=watch_id or "",
+                groups=groups,
+                notes=notes,
+            )
+            .encode()
         )
+        if not caught_up:  # else the mark moved meanwhile: kept from the next request on
+            if len(self._search_pages) >= WATCH_PAGES_KEPT:
+                self._search_pages.clear()
+            self._search_pages[asked] = (mark, main)
+        return self.render_main(visit, "search.html.j2", main)
 
     # --- feeds and exports ---------------------------------------------------------------
 
