@@ -370,7 +370,7 @@ class Daemon:
     def _start_scheduler(self, jobs: bool = True, timetable: Timetable | None = None) -> None:
         """The timetable from the stored rhythm (unless given, made by `_first_runs`), the
         watches due now started, and (unless not `jobs`) the tick and delivery."""
-        self._timetable = timetable or self._first_runs(time.time())
+        self._timetable = self._first_runs(time.time()) if timetable is None else timetable
         self._scheduling = True
         # The watches due already start now, not at the first tick (up to a second away).
         self._start_due()
