@@ -319,9 +319,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from monitor.isolate import start_forkserver
     from monitor.wiring import build
 
     config = _config(args)
+    if config.store.url is None and not _has_files(config.store.path):
+        # A new archive: no answer can be a 304 or the same bytes again, every page is
+        # read. The workers' forkserver loads the parsers (a second of CPU) on the other
+        # core while this process imports and creates the store, not at the first page.
+        # (A run over an archive that exists may read nothing: its workers wait for work.)
+        start_forkserver()
     with _store(config) as store:
         store.hold_writer_lock("check")
         runtime = build(config, store)
@@ -343,6 +350,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"monitor: {failure}", file=sys.stderr)
         return EXIT_PROBLEM
     return EXIT_PROBLEM if any(o.outcome == "problem" for o in outcomes) else EXIT_OK
+
+
+def _has_files(directory: Path) -> bool:
+    try:
+        return any(directory.iterdir())
+    except OSError:  # none yet (or unreadable: the store says so when it opens)
+        return False
 
 
 def _documents(store: Store, watch_id: str, key: str | None = None) -> list[dict]:
