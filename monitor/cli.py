@@ -18,14 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from monitor import progress
 from monitor.collector import collector_paused
-from monitor.config import ConfigError, MonitorConfig, config_path, load_config
 from monitor.sites import profile_catalog, profile_names
-from monitor.store import FIRST_SEEN, Store, StoreError
-from monitor.store.records import FurnitureRow, VersionWithDocumentRow
-from monitor.watches import load_watches
+from monitor.store.records import FIRST_SEEN, FurnitureRow, StoreError, VersionWithDocumentRow
 
+# The configuration's models (pydantic, the channels' settings) and the store (SQLAlchemy)
+# are imported by `_config`, `_store` and `_in_force`, which every command but `--help`
+# calls first: imported here, they were most of the CPU of `monitor --help` (0.6 of 0.9 s).
 if TYPE_CHECKING:
+    from monitor.config import MonitorConfig
     from monitor.export import ExportCount
+    from monitor.store import Store
+    from monitor.watches import Watches
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -52,6 +55,8 @@ class _JsonFormatter(logging.Formatter):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    from monitor.config import ConfigError  # after the arguments: see the imports above
+
     handler = logging.StreamHandler(sys.stderr)
     if getattr(args, "log_format", "text") == "json":
         handler.setFormatter(_JsonFormatter())
@@ -267,12 +272,24 @@ def _config(args: argparse.Namespace) -> MonitorConfig:
     10,000 watches the collector's passes over their models cost a third of the start-up
     of `monitor check` (the config's load 0.09 s, opening the store 0.06 s and reading
     the watches' states 0.12 s of CPU, against 0.09, 0.01 and 0.06 s without them)."""
+    from monitor.config import config_path, load_config  # see the imports at the top
+
     with collector_paused():
         return load_config(config_path(args.config), known_profiles=profile_catalog())
 
 
 def _store(config: MonitorConfig) -> Store:
+    from monitor.store import Store  # see the imports at the top
+
     return Store.from_config(config.store)
+
+
+def _in_force(config: MonitorConfig, store: Store, discovered: bool = True) -> Watches:
+    """The watches in force: the file's, the store's and (unless not `discovered`) the
+    statement watches discovering listings found (see watches.py)."""
+    from monitor.watches import load_watches  # see the imports at the top
+
+    return load_watches(config, store, discovered=discovered)
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -280,11 +297,14 @@ def _store(config: MonitorConfig) -> Store:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor.isolate import start_forkserver
-    from monitor.scheduler import Daemon
 
-    # The workers' forkserver imports the parsers on the other core while the config of
-    # (maybe) 100,000 watches is read: the daemon's first checks need not wait for it.
+    # The workers' forkserver imports the parsers on the other core while this process
+    # imports the daemon's modules (the store's SQLAlchemy, the config's models: half a
+    # second of CPU) and reads a config of (maybe) 100,000 watches: the daemon's first
+    # checks, which wait for the workers, then need not wait for it.
     start_forkserver()
+    from monitor.scheduler import Daemon  # after the forkserver's start, on purpose
+
     config = _config(args)
     if args.listen:
         server = config.server.model_copy(update={"listen": args.listen})
@@ -299,9 +319,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from monitor.isolate import start_forkserver
     from monitor.wiring import build
 
     config = _config(args)
+    if config.store.url is None and not _has_files(config.store.path):
+        # A new archive: no answer can be a 304 or the same bytes again, every page is
+        # read. The workers' forkserver loads the parsers (a second of CPU) on the other
+        # core while this process imports and creates the store, not at the first page.
+        # (A run over an archive that exists may read nothing: its workers wait for work.)
+        start_forkserver()
     with _store(config) as store:
         store.hold_writer_lock("check")
         runtime = build(config, store)
@@ -323,6 +350,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"monitor: {failure}", file=sys.stderr)
         return EXIT_PROBLEM
     return EXIT_PROBLEM if any(o.outcome == "problem" for o in outcomes) else EXIT_OK
+
+
+def _has_files(directory: Path) -> bool:
+    try:
+        return any(directory.iterdir())
+    except OSError:  # none yet (or unreadable: the store says so when it opens)
+        return False
 
 
 def _documents(store: Store, watch_id: str, key: str | None = None) -> list[dict]:
@@ -360,7 +394,7 @@ def _numbered(store: Store, document: dict[str, Any], number: int) -> VersionWit
 def cmd_history(args: argparse.Namespace) -> int:
     config = _config(args)
     with _store(config) as store:
-        load_watches(config, store).config.get_watch(args.watch)
+        _in_force(config, store).config.get_watch(args.watch)
         rows = []
         for document in _documents(store, args.watch, args.key):
             versions = [dict(v) for v in store.versions(document["id"])]
@@ -415,7 +449,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
-        watch = load_watches(config, store).config.get_watch(args.watch)
+        watch = _in_force(config, store).config.get_watch(args.watch)
         b_number = args.b if args.b is not None else args.a
         if b_number is None and args.key is None:
             latest = store.latest_change(args.watch)
@@ -731,7 +765,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
-        config = load_watches(config, store).config
+        config = _in_force(config, store).config
         if args.watch:
             config.get_watch(args.watch)
         data = feed_bytes(store, config, args.watch, limit=args.limit)
@@ -790,7 +824,7 @@ def _furniture_watches(store: Store, config: MonitorConfig, named: list[str]) ->
     if not named:
         return known
     watch_id = named[0]
-    in_force = load_watches(config, store).config.watch
+    in_force = _in_force(config, store).config.watch
     url = next((w.url for w in in_force if w.id == watch_id), known.get(watch_id))
     if url is None:
         raise UsageError(f"no watch {watch_id!r} (see `monitor history`)")
@@ -925,7 +959,7 @@ def cmd_watches_import(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
-        in_force = load_watches(config, store, discovered=False).config  # not discovered
+        in_force = _in_force(config, store, discovered=False).config  # not discovered
         try:
             found = read_watch_list(
                 args.file,
@@ -966,7 +1000,7 @@ def cmd_watches_export(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _store(config) as store:
-        in_force = load_watches(config, store, discovered=False).config  # not discovered
+        in_force = _in_force(config, store, discovered=False).config  # not discovered
         watches = [watch_settings(w) for w in in_force.watch]
     text = write_watch_list(watches, getattr(args, "format", "toml"))
     if getattr(args, "output", None):

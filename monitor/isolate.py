@@ -111,13 +111,14 @@ class WorkerPool:
         """Start every worker now (blocking: call it in a thread) rather than when the
         first page needs one: the daemon does, so that its first checks do not wait for
         the forkserver to load the parsers (a second or more on a busy machine).
-        `warm_up()` then runs once in each (its failure is the next work's problem);
-        no other work may be given to the pool before this returns."""
+        `warm_up()` then runs once in each (its failure is the next work's problem).
+        Work may be given to the pool meanwhile (the daemon's checks do not wait for this:
+        a 304 or the same bytes again needs no worker): it waits for its worker to have
+        started and warmed up, or, given to a worker this has not reached yet, starts it
+        itself (the warm-up then follows that work)."""
         for worker in self._workers:
             with contextlib.suppress(WorkFailed):
-                worker.start()
-                if warm_up is not None:
-                    worker.call(warm_up, ())
+                worker.start(warm_up)
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` in a worker (both picklable: module-level functions and plain
@@ -170,10 +171,17 @@ class _Worker:
         self._timeout = timeout
         self._process: Any = None
         self._conn: Connection | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the process and its pipe
+        self._calling = threading.Lock()  # a call, from sending the work to its reply
         self._closing = False
 
     def call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        # One call at a time on the pipe: the pool's start (its warm-up) may run beside
+        # the first work given to this worker (see `WorkerPool.start`).
+        with self._calling:
+            return self._call(function, args)
+
+    def _call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
         payload = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
         conn = self._running()
         try:
@@ -197,8 +205,11 @@ class _Worker:
             raise WorkFailed(f"over the memory limit of {limit} MB", over_limit=True)
         raise WorkFailed(value, details)
 
-    def start(self) -> None:
-        self._running()
+    def start(self, warm_up: Callable[[], object] | None = None) -> None:
+        with self._calling:
+            self._running()
+            if warm_up is not None:
+                self._call(warm_up, ())
 
     def _running(self) -> Connection:
         """The worker's pipe, forking a worker first when there is none (or it died)."""

@@ -208,7 +208,13 @@ class Daemon:
         async with self.runtime.checking(instance, start_workers=True, register=False) as checker:
             self._checker = checker
             self._deliverer = self.runtime.deliverer()
-            self._start_scheduler(jobs=False)  # started once the first checks are (below)
+            # The timetable is made while the page-reading workers start (see wiring.py);
+            # the first checks wait for them, so that a page fetched is read at once: a
+            # daemon killed a moment after its first request has archived what it fetched.
+            timetable = self._first_runs(time.time())
+            await self.runtime.workers_started()
+            # The jobs start once the first checks have (`_register_all`).
+            self._start_scheduler(jobs=False, timetable=timetable)
             background = self._background()
             logger.info(
                 "watching %d pages; %s; data in %s%s",
@@ -361,11 +367,10 @@ class Daemon:
 
     # --- scheduling ------------------------------------------------------------------------
 
-    def _start_scheduler(self, jobs: bool = True) -> None:
-        """The timetable from the stored rhythm, the watches due now started, and (unless
-        not `jobs`) the tick and delivery."""
-        now = time.time()
-        self._timetable = self._first_runs(now)
+    def _start_scheduler(self, jobs: bool = True, timetable: Timetable | None = None) -> None:
+        """The timetable from the stored rhythm (unless given, made by `_first_runs`), the
+        watches due now started, and (unless not `jobs`) the tick and delivery."""
+        self._timetable = self._first_runs(time.time()) if timetable is None else timetable
         self._scheduling = True
         # The watches due already start now, not at the first tick (up to a second away).
         self._start_due()

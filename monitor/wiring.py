@@ -29,6 +29,7 @@ from monitor.watches import Watches, load_watches
 if TYPE_CHECKING:
     from monitor.alerts import Deliverer
     from monitor.check import Checker, CheckOutcome
+    from monitor.isolate import WorkerPool
     from monitor.stamper import Stamper
     from monitor.wayback import Submitter
 
@@ -51,6 +52,7 @@ class Runtime:
         self._mark = store.watch_sources_mark()
         self.watches: Watches = load_watches(config, store)
         self._built_at = self._made_at = time.monotonic()
+        self._workers_started: asyncio.Future[None] | None = None
 
     @property
     def config(self) -> MonitorConfig:
@@ -115,8 +117,11 @@ class Runtime:
         fetch = self.config.fetch
         work = WorkerPool(fetch.worker_count, fetch.worker_timeout, fetch.worker_memory)
         # The workers start while the rest starts up (their own processes, forked from a
-        # forkserver the daemon started before it read its config: see cli.cmd_run).
-        started = asyncio.ensure_future(asyncio.to_thread(work.start)) if start_workers else None
+        # forkserver the daemon started before it imported the store or read its config:
+        # see cli.cmd_run). The checker is made at once: the daemon makes its timetable
+        # meanwhile, then waits for them (`workers_started`) before its first checks.
+        started = asyncio.ensure_future(_started(work)) if start_workers else None
+        self._workers_started = started
         try:
             async with Fetcher(fetch) as fetcher, BrowserEngine(fetch) as browser:
                 checker = Checker(
@@ -128,16 +133,18 @@ class Runtime:
                     work=work,
                     register=register,
                 )
-                if started is not None:
-                    try:
-                        await asyncio.wait_for(asyncio.shield(started), WORKERS_START)
-                    except Exception as err:  # checks start anyway; a worker starts when needed
-                        logger.error(
-                            "page-reading workers not started: %s: %s", type(err).__name__, err
-                        )
                 yield checker
         finally:
+            self._workers_started = None
+            if started is not None:
+                started.cancel()
             work.close()
+
+    async def workers_started(self) -> None:
+        """Once the page-reading workers `checking(start_workers=True)` starts are up, or
+        `WORKERS_START` has passed (a worker not up then is started by its first work)."""
+        if self._workers_started is not None:
+            await asyncio.shield(self._workers_started)
 
     def deliverer(self) -> Deliverer:
         from monitor.alerts import Deliverer
@@ -211,6 +218,15 @@ class Runtime:
 
         await submit_once(self.store, self.config)
         return outcomes
+
+
+async def _started(work: WorkerPool) -> None:
+    """Start the pool's workers in a thread; say so when they do not start in time (the
+    checks go on: a worker that did not start is started by the work given to it)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(asyncio.to_thread(work.start)), WORKERS_START)
+    except Exception as err:
+        logger.error("page-reading workers not started: %s: %s", type(err).__name__, err)
 
 
 def build(config: MonitorConfig, store: Store) -> Runtime:

@@ -16,22 +16,63 @@ accounts.py, review.py, fulltext.py, furniture.py, timestamps.py — over one `D
 differs between SQLite and PostgreSQL is a method of their `Dialect` (dialect/).
 """
 
-from monitor.store.core import Store
-from monitor.store.records import (
-    FIRST_SEEN,
-    CheckRecord,
-    Delivery,
-    DocumentHead,
-    NewVersion,
-    ResponseRecord,
-    Settlement,
-    StoreError,
-    VerifyReport,
-    WatchState,
-    iso,
-    now_iso,
-)
-from monitor.store.schedule import Claim, Discovery
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monitor.store.core import Store
+    from monitor.store.records import (
+        FIRST_SEEN,
+        CheckRecord,
+        Delivery,
+        DocumentHead,
+        NewVersion,
+        ResponseRecord,
+        Settlement,
+        StoreError,
+        VerifyReport,
+        WatchState,
+        iso,
+        now_iso,
+    )
+    from monitor.store.schedule import Claim, Discovery
+
+# Where each name is, imported on first use (PEP 562): the store is built on SQLAlchemy,
+# a third of a second of CPU to import, and a module that only needs a record or
+# StoreError (records.py imports nothing of the store) must not pay for it: `monitor
+# --help` and `monitor check` before its configuration is read.
+_HOME = {
+    "Store": "core",
+    "Claim": "schedule",
+    "Discovery": "schedule",
+    **dict.fromkeys(
+        (
+            "FIRST_SEEN",
+            "CheckRecord",
+            "Delivery",
+            "DocumentHead",
+            "NewVersion",
+            "ResponseRecord",
+            "Settlement",
+            "StoreError",
+            "VerifyReport",
+            "WatchState",
+            "iso",
+            "now_iso",
+        ),
+        "records",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FIRST_SEEN",
