@@ -38,3 +38,20 @@ def test_class_and_id_words_match_as_the_case_insensitive_patterns_do() -> None:
         assert furniture._names_widget(marks) == bool(furniture.WIDGET_WORDS.search(marks))
         assert furniture._names_furniture(marks) == bool(furniture.FURNITURE_WORDS.search(marks))
         assert furniture._value_names_widget(marks) == bool(furniture.WIDGET_WORDS.search(marks))
+
+
+def test_normalising_splits_on_exactly_the_spaces_it_names() -> None:
+    """normalize_text joins str.split's words: `_SPACES` (what it collapsed before) holds
+    the same characters, so no text reads differently."""
+    import unicodedata
+
+    from monitor.extract import _INVISIBLE_RE, _SPACES, normalize_text
+
+    spaces = [chr(p) for p in range(sys.maxunicode + 1) if chr(p).isspace()]
+    assert [chr(p) for p in range(sys.maxunicode + 1) if _SPACES.fullmatch(chr(p))] == spaces
+    rng = random.Random(16)
+    pool = [*spaces, *"ab é\u0301\u200b\u00ad\ufeffд"]
+    for _ in range(5000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 10)))
+        visible = _INVISIBLE_RE.sub("", unicodedata.normalize("NFC", text))
+        assert normalize_text(text) == _SPACES.sub(" ", visible).strip()  # the former way
