@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -562,21 +562,13 @@ _PROSE_TEXT = 150
 def tree_dateline(tree: HtmlElement, region: HtmlElement | None) -> str:
     """The first date-only line after the page heading (or from the content's start), as
     `dateline` finds it in a bs4 tree: within the next 40 pieces of text."""
-    from lxml import etree
-
     start = next(tree.iter("h1"), None)
     start = start if start is not None else region
-    if start is None:
+    if start is None or not isinstance(start.tag, str) or start.tag in _NOT_TEXT:
         return ""
     seen = 0
-    started = False
-    for event, element in etree.iterwalk(tree, events=("start", "end")):
+    for event, element in _events_after(start):
         if not isinstance(element.tag, str) or element.tag in _NOT_TEXT:
-            continue
-        if element is start:
-            started = started or event == "end"
-            continue
-        if not started:
             continue
         text = element.text if event == "start" else element.tail
         text = normalize_text(text or "")
@@ -591,6 +583,23 @@ def tree_dateline(tree: HtmlElement, region: HtmlElement | None) -> str:
         if seen >= _DATELINE_LOOKAHEAD:
             break
     return ""
+
+
+def _events_after(element: HtmlElement) -> Iterator[tuple[str, HtmlElement]]:
+    """The (event, element) pairs `etree.iterwalk` of the whole tree gives after `element`'s
+    end, in order: its following siblings' walks, its parent's end, the parent's following
+    siblings', and so on up to the root (non-element siblings left out), without walking
+    the page up to it (the site's header and menus, hundreds of elements)."""
+    from lxml import etree
+
+    node: HtmlElement | None = element
+    while node is not None:
+        for sibling in node.itersiblings():
+            if isinstance(sibling.tag, str):
+                yield from etree.iterwalk(sibling, events=("start", "end"))
+        node = node.getparent()
+        if node is not None:
+            yield "end", node
 
 
 def _tree_published(marks: dict[Any, list[Any]]) -> str | None:
