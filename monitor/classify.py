@@ -188,6 +188,10 @@ class _Page:
         document = self._raw.lstrip("\ufeff \t\r\n")[:15].lower()
         if not document.startswith(("<!doctype html", "<html")):
             return True
+        # Written in lower case, as almost every page writes them, they are found without
+        # lower-casing the tail (a copy of up to 200 KB).
+        if b"</html" in self._tail or b"</body" in self._tail:
+            return True
         tail = self._tail.lower()
         return b"</html" in tail or b"</body" in tail
 

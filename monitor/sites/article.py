@@ -53,11 +53,15 @@ _NOT_TEXT = frozenset(("script", "style", "noscript", "template"))
 
 @cache
 def _long_text_xpath() -> Any:
-    """Text nodes of 24+ characters outside scripts and styles (compiled once, on first use)."""
+    """Text nodes of 24+ characters outside scripts and styles (compiled once, on first use).
+
+    The document's descendants in one walk: `//text()` (a child step from every node, each
+    step's nodes merged into the set) found the same nodes in the same order in half again
+    the time, 0.4 ms of a real page's reading."""
     from lxml import etree
 
     return etree.XPath(
-        "//text()[string-length(.) >= $n][not(parent::script or parent::style"
+        "/descendant::text()[string-length(.) >= $n][not(parent::script or parent::style"
         " or parent::noscript or parent::template)]",
         smart_strings=True,
     )
@@ -155,7 +159,10 @@ def read_article(tree: HtmlElement, url: str) -> Reading | None:
     import trafilatura
 
     # Its warnings are about the page's markup ("missing link attribute"), not for our log.
-    logging.getLogger("trafilatura").setLevel(logging.ERROR)
+    # Set only when it is not yet: setting a level clears every logger's cache each time.
+    logger = logging.getLogger("trafilatura")
+    if logger.level != logging.ERROR:
+        logger.setLevel(logging.ERROR)
     furniture.drop_widgets(tree)
     document = trafilatura.bare_extraction(tree, options=_trafilatura_options())
     # A dict only when asked for one (as_dict); None when it found nothing.
@@ -203,6 +210,9 @@ def _lines(body: HtmlElement) -> list[tuple[str, float, bool]]:
     linked = [0]
 
     def flush(cell: bool = False) -> None:
+        if not buffer:  # between two lines: no text, so no line (as normalising "" gave)
+            linked[0] = 0
+            return
         text = normalize_text("".join(buffer))
         if text:
             share = min(1.0, linked[0] / len(text))
@@ -256,34 +266,45 @@ def content_region(tree: HtmlElement, paragraphs: list[str]) -> Region | None:
             starts.setdefault(text[:_MATCH_CHARS], len(text))
     if not starts:
         return None
-    weights: dict[HtmlElement, int] = {}
-    depth: dict[HtmlElement, int] = {}
     found_at: list[tuple[str, int, HtmlElement]] = []
+    # The length of the paragraphs each element starts itself (then, level by level, holds).
+    pending: dict[HtmlElement, int] = {}
     total = 0
     # Text nodes in document order (lxml's XPath, in C); a tail belongs to the parent's text.
     nodes = _long_text_xpath()(tree, n=_MATCH_CHARS)
     for index, node in enumerate(nodes):
-        owner = node.getparent()
-        if node.is_tail:
-            owner = owner.getparent()
-        if owner is None:
-            continue
         # The start is enough: normalising whole text nodes cost more than trafilatura.
         key = normalize_text(node[: 3 * _MATCH_CHARS])[:_MATCH_CHARS]
         found = starts.get(key)
         if not found:
             continue
+        owner = node.getparent()
+        if node.is_tail:
+            owner = owner.getparent()
+        if owner is None:
+            continue
         total += found
         found_at.append((key, index, owner))
-        for level, ancestor in enumerate(reversed([owner, *owner.iterancestors()])):
-            weights[ancestor] = weights.get(ancestor, 0) + found
-            depth[ancestor] = level
+        pending[owner] = pending.get(owner, 0) + found
     if not total:
         return None
+    # What every ancestor of a found node holds, handed up one level at a time (the
+    # paragraphs of one wrapper reach it once, not once each all the way to the root).
+    weights: dict[HtmlElement, int] = {}
+    while pending:
+        above: dict[HtmlElement, int] = {}
+        for element, weight in pending.items():
+            weights[element] = weights.get(element, 0) + weight
+            parent = element.getparent()
+            if parent is not None:
+                above[parent] = above.get(parent, 0) + weight
+        pending = above
     held = [e for e, w in weights.items() if w >= total * _REGION_SHARE]
     if not held:
         return None
-    region = max(held, key=lambda e: depth[e])
+    # Those holding most of the text are one line of ancestors (two apart could not both
+    # hold 80 %): the region is the deepest, the one with the most ancestors.
+    region = max(held, key=lambda e: sum(1 for _ in e.iterancestors()))
     places: dict[str, set[int]] = {}
     first_inside = None
     for key, index, owner in found_at:
@@ -297,30 +318,37 @@ def content_region(tree: HtmlElement, paragraphs: list[str]) -> Region | None:
 
 def region_links(region: HtmlElement, base_url: str) -> tuple[list[Link], list[Link]]:
     """(links, attachments) of the content region, furniture and teaser lists left out."""
-    # Furniture is found once per element (`prose_heavy` reads all its paragraphs).
-    in_furniture: set[HtmlElement] = set()
-    for element in region.iterdescendants():
-        if (
-            isinstance(element.tag, str)
-            and element not in in_furniture
-            and furniture.is_furniture(element)
-            and not furniture.prose_heavy(element)
-        ):
-            in_furniture.update(element.iter("a"))
+    # Whether an element is furniture or inside furniture, below the region: found once per
+    # element, and only for the links and the elements around them (`prose_heavy` reads all
+    # of an element's paragraphs).
+    in_furniture: dict[HtmlElement, bool] = {region: False}
+
+    def furnished(anchor: HtmlElement) -> bool:
+        path: list[HtmlElement] = []
+        element: HtmlElement | None = anchor
+        while element is not None and element not in in_furniture:
+            path.append(element)
+            element = element.getparent()
+        held = in_furniture.get(element, False) if element is not None else False
+        for element in reversed(path):
+            held = held or (furniture.is_furniture(element) and not furniture.prose_heavy(element))
+            in_furniture[element] = held
+        return held
+
     links: list[Link] = []
     for anchor in region.iter("a"):
         href = (anchor.get("href") or "").strip()
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
             continue
-        if anchor in in_furniture or (not is_attachment(href) and furniture.in_teaser_list(anchor)):
+        if furnished(anchor) or (not is_attachment(href) and furniture.in_teaser_list(anchor)):
             continue
         text = normalize_text(anchor.text_content())
         links.append(Link(normalize_url(href, base_url), text))
-    links = unique_links(links)
-    return (
-        [link for link in links if not is_attachment(link.href)],
-        [link for link in links if is_attachment(link.href)],
-    )
+    pages: list[Link] = []
+    documents: list[Link] = []
+    for link in unique_links(links):  # each URL parsed once to tell a document from a page
+        (documents if is_attachment(link.href) else pages).append(link)
+    return pages, documents
 
 
 # A caption by its class name: "caption", "wp-caption-text", "image-caption", "media-caption".

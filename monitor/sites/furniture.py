@@ -19,8 +19,8 @@ word lists here; the element helpers below are for lxml.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import TYPE_CHECKING
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from monitor.extract import normalize_text
 
@@ -133,15 +133,27 @@ def _marks(element: HtmlElement) -> str:
     return f"{element.get('class') or ''} {element.get('id') or ''}".strip()
 
 
+# The word lists' patterns without re.I, for ASCII names lower-cased first: the same matches
+# (for ASCII text re.I folds only A-Z, as str.lower does), in half the time.
+_WIDGET_WORDS_LOWER = re.compile(WIDGET_WORDS.pattern)
+_FURNITURE_WORDS_LOWER = re.compile(FURNITURE_WORDS.pattern)
+
+
+def _has_words(marks: str, lower: re.Pattern[str], any_case: re.Pattern[str]) -> bool:
+    if marks.isascii():
+        return bool(lower.search(marks.lower()))
+    return bool(any_case.search(marks))
+
+
 # Pages repeat their class names many times over: each is matched once.
 @lru_cache(maxsize=8192)
 def _names_widget(marks: str) -> bool:
-    return bool(WIDGET_WORDS.search(marks))
+    return _has_words(marks, _WIDGET_WORDS_LOWER, WIDGET_WORDS)
 
 
 @lru_cache(maxsize=8192)
 def _names_furniture(marks: str) -> bool:
-    return bool(FURNITURE_WORDS.search(marks))
+    return _has_words(marks, _FURNITURE_WORDS_LOWER, FURNITURE_WORDS)
 
 
 def is_furniture(element: HtmlElement) -> bool:
@@ -169,13 +181,45 @@ def prose_heavy(element: HtmlElement) -> bool:
     return len(lengths) >= 2 and total >= 300 and linked / total < 0.2
 
 
+@cache
+def _class_and_id_xpath() -> Any:
+    """Every class and id attribute's value, in document order, each knowing its element."""
+    from lxml import etree
+
+    return etree.XPath("//@class | //@id", smart_strings=True)
+
+
+# Whether a class or id value names a widget, by value (as `_names_widget`). A dict, not an
+# lru_cache: the values are lxml's strings that hold their element (and so the page); what
+# is kept here is a plain copy.
+_WIDGET_VALUES: dict[str, bool] = {}
+
+
+def _value_names_widget(value: str) -> bool:
+    known = _WIDGET_VALUES.get(value)
+    if known is None:
+        if len(_WIDGET_VALUES) >= 8192:
+            _WIDGET_VALUES.clear()
+        known = _WIDGET_VALUES[str(value)] = _has_words(value, _WIDGET_WORDS_LOWER, WIDGET_WORDS)
+    return known
+
+
 def drop_widgets(tree: HtmlElement) -> None:
     """Remove the self-changing widgets (counters, carousels, share and cookie blocks,
     related lists, …) by their class or id words, wherever they are."""
-    doomed = []
-    for element in tree.xpath("//*[@class or @id]"):
-        if element.tag not in ("html", "body", "main", "article") and _names_widget(
-            _marks(element)
+    # No widget word spans the space `_marks` joins class and id with, so an element's marks
+    # name a widget exactly when its class or its id does: the values are matched, and only
+    # the elements of those that match are looked at (an element for each of hundreds of
+    # classed elements cost a tenth of reading a page). Document order, as before.
+    doomed: list[HtmlElement] = []
+    for value in _class_and_id_xpath()(tree):
+        if not _value_names_widget(value):
+            continue
+        element = value.getparent()
+        if (
+            element is not None
+            and element.tag not in ("html", "body", "main", "article")
+            and (not doomed or doomed[-1] is not element)
         ):
             doomed.append(element)
     removed: set[HtmlElement] = set()

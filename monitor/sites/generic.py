@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -358,7 +358,7 @@ def _keep_lines(
         if heading and not text[heading.end() :].strip():
             in_teasers = True
             continue
-        if _is_teaser_line(text, share) or furniture.is_noise_line(text, in_table=cell):
+        if _teaser_line(text, share, heading) or furniture.is_noise_line(text, in_table=cell):
             continue
         if len(text) <= _DATELINE_MAX:
             bare = _DATELINE_SEPARATORS.sub(" ", furniture.strip_counters(text)).strip()
@@ -375,15 +375,31 @@ def _keep_lines(
 
 def _is_teaser_line(text: str, link_share: float) -> bool:
     """ "Read also: <a headline>" — a teaser heading with its teaser on one line."""
-    heading = furniture.TEASER_HEADING.match(text)
+    return _teaser_line(text, link_share, furniture.TEASER_HEADING.match(text))
+
+
+def _teaser_line(text: str, link_share: float, heading: re.Match[str] | None) -> bool:
+    """`_is_teaser_line` given the line's `TEASER_HEADING` match (or None)."""
     if not heading or len(text) > 300:
         return False
     return link_share > 0.5 or ":" in heading.group(0)
 
 
+# A character `str.isdigit` holds for: a decimal digit (`\d`) or one of the other digits
+# (superscripts, subscripts, circled and Ethiopic digits, …; Unicode 14, checked against
+# `str.isdigit` by tests/test_extract_digits.py). One search in C, where a generator asked
+# each character of each line in turn.
+_DIGIT = re.compile(
+    "[\\d\u00b2\u00b3\u00b9\u1369-\u1371\u19da\u2070\u2074-\u2079\u2080-\u2089"
+    "\u2460-\u2468\u2474-\u247c\u2488-\u2490\u24ea\u24f5-\u24fd\u24ff\u2776-\u277e"
+    "\u2780-\u2788\u278a-\u2792\U00010a40-\U00010a43\U00010e60-\U00010e68"
+    "\U00011052-\U0001105a\U0001f100-\U0001f10a]"
+)
+
+
 def is_date_line(text: str) -> bool:
     """Whether a line is only a date and/or time (a dateline, a clock, a date widget)."""
-    if not any(c.isdigit() for c in text) or not _DATE_SHAPE.match(text):
+    if not _DIGIT.search(text) or not _DATE_SHAPE.match(text):
         return False
     words = [w.lower() for w in _WORD.findall(text)]
     has_date = bool(_NUMERIC_DATE.search(text) or _ISO_DATE.search(text)) or any(
@@ -546,21 +562,13 @@ _PROSE_TEXT = 150
 def tree_dateline(tree: HtmlElement, region: HtmlElement | None) -> str:
     """The first date-only line after the page heading (or from the content's start), as
     `dateline` finds it in a bs4 tree: within the next 40 pieces of text."""
-    from lxml import etree
-
     start = next(tree.iter("h1"), None)
     start = start if start is not None else region
-    if start is None:
+    if start is None or not isinstance(start.tag, str) or start.tag in _NOT_TEXT:
         return ""
     seen = 0
-    started = False
-    for event, element in etree.iterwalk(tree, events=("start", "end")):
+    for event, element in _events_after(start):
         if not isinstance(element.tag, str) or element.tag in _NOT_TEXT:
-            continue
-        if element is start:
-            started = started or event == "end"
-            continue
-        if not started:
             continue
         text = element.text if event == "start" else element.tail
         text = normalize_text(text or "")
@@ -575,6 +583,23 @@ def tree_dateline(tree: HtmlElement, region: HtmlElement | None) -> str:
         if seen >= _DATELINE_LOOKAHEAD:
             break
     return ""
+
+
+def _events_after(element: HtmlElement) -> Iterator[tuple[str, HtmlElement]]:
+    """The (event, element) pairs `etree.iterwalk` of the whole tree gives after `element`'s
+    end, in order: its following siblings' walks, its parent's end, the parent's following
+    siblings', and so on up to the root (non-element siblings left out), without walking
+    the page up to it (the site's header and menus, hundreds of elements)."""
+    from lxml import etree
+
+    node: HtmlElement | None = element
+    while node is not None:
+        for sibling in node.itersiblings():
+            if isinstance(sibling.tag, str):
+                yield from etree.iterwalk(sibling, events=("start", "end"))
+        node = node.getparent()
+        if node is not None:
+            yield "end", node
 
 
 def _tree_published(marks: dict[Any, list[Any]]) -> str | None:

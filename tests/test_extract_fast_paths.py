@@ -1,0 +1,57 @@
+"""Faster forms of the reading's tests give the answers of the plain forms they replace."""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+
+import monitor.sites.furniture as furniture
+from monitor.sites.generic import _DIGIT, is_date_line
+
+
+def test_the_digit_search_holds_for_exactly_the_characters_isdigit_holds_for() -> None:
+    # Every code point: a Python whose Unicode data adds a digit fails here, not silently.
+    differ = [
+        hex(point)
+        for point in range(sys.maxunicode + 1)
+        if bool(_DIGIT.search(chr(point))) != chr(point).isdigit()
+    ]
+    assert differ == []
+
+
+def test_a_date_line_needs_a_digit_of_any_kind() -> None:
+    assert is_date_line("20.11.2026")
+    assert is_date_line("Published: 20 November 2026, 14:35")
+    assert not is_date_line("Published: November")
+    assert not is_date_line("The minister spoke at the session on climate")
+
+
+def test_class_and_id_words_match_as_the_case_insensitive_patterns_do() -> None:
+    """ASCII names are lower-cased and matched without re.I: the same verdict as re.I."""
+    words = re.findall(r"[a-z]+", furniture.FURNITURE_WORDS.pattern)
+    pieces = [*words, "-", "_", " ", "x", "\t", "\u0130", "\u212a", "\u017f", "é"]
+    rng = random.Random(28)
+    for _ in range(3000):
+        marks = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 4)))
+        marks = "".join(c.upper() if rng.random() < 0.3 else c for c in marks)
+        assert furniture._names_widget(marks) == bool(furniture.WIDGET_WORDS.search(marks))
+        assert furniture._names_furniture(marks) == bool(furniture.FURNITURE_WORDS.search(marks))
+        assert furniture._value_names_widget(marks) == bool(furniture.WIDGET_WORDS.search(marks))
+
+
+def test_normalising_splits_on_exactly_the_spaces_it_names() -> None:
+    """normalize_text joins str.split's words: `_SPACES` (what it collapsed before) holds
+    the same characters, so no text reads differently."""
+    import unicodedata
+
+    from monitor.extract import _INVISIBLE_RE, _SPACES, normalize_text
+
+    spaces = [chr(p) for p in range(sys.maxunicode + 1) if chr(p).isspace()]
+    assert [chr(p) for p in range(sys.maxunicode + 1) if _SPACES.fullmatch(chr(p))] == spaces
+    rng = random.Random(16)
+    pool = [*spaces, *"ab é\u0301\u200b\u00ad\ufeffд"]
+    for _ in range(5000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 10)))
+        visible = _INVISIBLE_RE.sub("", unicodedata.normalize("NFC", text))
+        assert normalize_text(text) == _SPACES.sub(" ", visible).strip()  # the former way
