@@ -13,10 +13,13 @@ import difflib
 import logging
 import re
 import time
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from itertools import accumulate, chain
+from typing import Any, Literal, NamedTuple
 
 from diff_match_patch import diff_match_patch
 
@@ -103,16 +106,16 @@ def word_diff(
 ) -> tuple[list[tuple[int, str]], bool]:
     """Word-level diff as (op, text) pairs, and whether dmp ran out of time."""
     tokens: dict[str, str] = {}
-    vocabulary: list[str] = []
+    words: dict[str, str] = {}  # a token's character -> the token
 
     def encode(text: str) -> str:
-        chars = []
-        for token in _TOKEN.findall(text):
+        found = _TOKEN.findall(text)
+        for token in found:
             if token not in tokens:
-                tokens[token] = _token_char(len(vocabulary))
-                vocabulary.append(token)
-            chars.append(tokens[token])
-        return "".join(chars)
+                char = _token_char(len(tokens))
+                tokens[token] = char
+                words[char] = token
+        return "".join(map(tokens.__getitem__, found))
 
     engine = diff_match_patch()
     engine.Diff_Timeout = timeout
@@ -121,7 +124,7 @@ def word_diff(
     diffs = engine.diff_main(encoded_old, encoded_new, False)
     timed_out = timeout > 0 and time.monotonic() - started >= timeout
     engine.diff_cleanupSemantic(diffs)
-    decoded = [(op, "".join(vocabulary[_token_index(c)] for c in text)) for op, text in diffs]
+    decoded = [(op, "".join(map(words.__getitem__, text))) for op, text in diffs]
     return decoded, timed_out
 
 
@@ -129,11 +132,6 @@ def _token_char(index: int) -> str:
     # Start above control characters and step over the surrogate block, which str can't hold.
     code = 0x100 + index
     return chr(code + 0x800 if code >= 0xD800 else code)
-
-
-def _token_index(char: str) -> int:
-    code = ord(char)
-    return (code - 0x800 if code >= 0xE000 else code) - 0x100
 
 
 def compare(
@@ -153,7 +151,10 @@ def compare(
     if old is None or new is None:
         return _whole(old, new)
     problems: list[str] = []
-    new_paragraphs = _as_before(old.paragraphs, new.paragraphs)
+    # Without ignore rules the paragraphs compared are the statement's own, and each one's
+    # analysis (`_paragraph`) serves the spacing, the sentences and the score alike.
+    squash = _paragraph_squash if not rules else _squash
+    new_paragraphs = _as_before(old.paragraphs, new.paragraphs, squash)
     texts = [old.title, new.title, *old.paragraphs, *new_paragraphs, *old.figures, *new.figures]
     texts = _mask_all(texts, rules, ignore_budget, problems)
     title_old, title_new = texts[0], texts[1]
@@ -175,7 +176,7 @@ def compare(
     if old.documents or new.documents:
         changes += _document_changes(old.documents, new.documents, rules, ignore_budget, notes)
     result = DiffResult(changes=changes, timed_out=timed_out, problems=problems, notes=notes)
-    result.score = _score(result, old)
+    result.score = _score(result, old, _paragraph_words if not rules else _words)
     result.summary = summarize(result)
     if not changes and notes:
         result.summary = "no change; " + "; ".join(notes)
@@ -241,24 +242,76 @@ def _mask_all(
     return texts
 
 
-def _as_before(old: Sequence[str], new: Sequence[str]) -> list[str]:
+def _as_before(old: Sequence[str], new: Sequence[str], squash: Callable[[str], str]) -> list[str]:
     """`new`, with each paragraph that differs from an old one only in spacing taken as
     written before, so that a space after an initial ("С.В.Лавров" -> "С.В. Лавров")
     cannot move sentence boundaries."""
-    same = {_squash(paragraph): paragraph for paragraph in old}
-    return [same.get(_squash(paragraph), paragraph) for paragraph in new]
+    same = {squash(paragraph): paragraph for paragraph in old}
+    return [same.get(squash(paragraph), paragraph) for paragraph in new]
 
 
 def split_sentences(paragraph: str) -> list[str]:
     """Sentences, without splitting after abbreviations and initials ("г.", "Mr.", "N.")."""
-    return list(_split_sentences(paragraph))
+    return list(_paragraph(paragraph).sentences)
+
+
+class _Paragraph(NamedTuple):
+    """What a comparison needs of one paragraph, worked out once."""
+
+    sentences: tuple[str, ...]
+    squashed: tuple[str, ...]  # each sentence without its spaces (see `_body_changes`)
+    words: int  # len(paragraph.split()): a paragraph's words are its sentences'
 
 
 # The paragraphs of the last few statements compared: an edit's old text was the new text of
-# the comparison before, and a confirming look compares the same two texts again.
+# the comparison before, a confirming look compares the same two texts again, and most
+# paragraphs of an edit's two sides are the same.
 @lru_cache(maxsize=4096)
+def _paragraph(paragraph: str) -> _Paragraph:
+    sentences = _split_sentences(paragraph)
+    parts = list(map(str.split, sentences))
+    return _Paragraph(sentences, tuple(map("".join, parts)), sum(map(len, parts)))
+
+
+def _paragraph_squash(paragraph: str) -> str:
+    """`_squash(paragraph)`: the paragraph's sentences are its text cut at spaces."""
+    return "".join(_paragraph(paragraph).squashed)
+
+
+def _paragraph_words(paragraph: str) -> int:
+    return _paragraph(paragraph).words
+
+
+def _words(paragraph: str) -> int:
+    return len(paragraph.split())
+
+
+# A paragraph cut at its sentence ends' spaces, as `_sentence_parts` cuts it, by `re.split`
+# (in C): the text before each mark, the mark, ... the text after the last.
+_SENTENCE_CUT = re.compile(r"([.!?…])\s+(?=[\"«“(\d\w])")
+# A sentence end after a word of one or two letters, or after one of the abbreviations
+# `_ABBREVIATION_END` knows: only there can `_ends_in_abbreviation` be true (a superset of
+# it). A paragraph without one is cut at each end, with no sentence to join. (The period
+# first and the lookbehinds after it: the engine skips to each period, 40 times faster
+# than trying the word at every position.)
+_MAYBE_ABBREVIATION = re.compile(
+    r"\.(?:(?<=(?<!\w)\w\.)|(?<=(?<!\w)\w\w\.)"
+    r"|(?<=\bgen\.)|(?<=\bprof\.)|(?<=\bdept\.)|(?<=\bapprox\.)"
+    r"|(?<=\bст\.)|(?<=\bстр\.)|(?<=\bтел\.))\s+(?=[\"«“(\d\w])",
+    re.I,
+)
+
+
 def _split_sentences(paragraph: str) -> tuple[str, ...]:
-    sentences: list[str] = []
+    if _MAYBE_ABBREVIATION.search(paragraph) is None:
+        pieces = _SENTENCE_CUT.split(paragraph)
+        if len(pieces) == 1:
+            return (paragraph,) if paragraph.strip() else ()
+        # Each sentence holds its mark (the last starts with a word): none is blank.
+        sentences = list(map(str.__add__, pieces[0:-1:2], pieces[1::2]))
+        sentences.append(pieces[-1])
+        return tuple(sentences)
+    sentences = []
     for part in _sentence_parts(paragraph):
         if not part.strip():
             continue
@@ -307,28 +360,21 @@ def _ends_in_abbreviation(sentence: str) -> bool:
 
 def _body_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[Change], bool]:
     """The changes between two lists of (masked) paragraphs, sentence by sentence."""
-    old_units = _sentences(old)
-    new_units = _sentences(new)
+    old_side, new_side = _Side(old), _Side(new)
     # Sentences are matched with spaces squashed out: a space that comes or goes around an
     # inline tag ("Astana , 20" vs "Astana, 20", "Kazakh stan" vs "Kazakhstan") is markup
     # churn, not an edit a reader could see.
-    matcher = difflib.SequenceMatcher(
-        a=[_squash(text) for _, text in old_units],
-        b=[_squash(text) for _, text in new_units],
-        autojunk=False,
-    )
     changes: list[Change] = []
     timed_out = False
-    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+    for op, a1, a2, b1, b2 in _opcodes(old_side.squashed, new_side.squashed):
         if op == "equal":
             continue
-        olds, news = old_units[a1:a2], new_units[b1:b2]
         # Pair sentences one to one where both sides changed; the rest are whole removals/additions.
-        for index in range(max(len(olds), len(news))):
-            before = olds[index] if index < len(olds) else None
-            after = news[index] if index < len(news) else None
+        for index in range(max(a2 - a1, b2 - b1)):
+            before = old_side.unit(a1 + index) if a1 + index < a2 else None
+            after = new_side.unit(b1 + index) if b1 + index < b2 else None
             if before and after:
-                after = (_in_context(after, new_units, b1 + index), after[1])
+                after = (_in_context(after, new_side.sentences, b1 + index), after[1])
                 change, slow = _sentence_change(before, after)
                 timed_out |= slow
                 changes.append(change)
@@ -339,17 +385,83 @@ def _body_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[Change],
     return _moves(changes), timed_out
 
 
+def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """`difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()`, with the common
+    head and tail left out of the matcher's search where that cannot change its answer:
+    when each of their sentences stands once in `a` and once in `b`. Such a sentence
+    matches only itself, so the matcher takes the whole head (then the whole tail) as one
+    block in whichever range it searches that holds it, as it would any other equal run,
+    and every other block it finds, in ranges cut the same way, is one it finds between
+    them (a longest block first, the earliest of equals: the head is earlier than any)."""
+    n, m = len(a), len(b)
+    shorter = min(n, m)
+    head = 0
+    while head < shorter and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < shorter - head and a[n - 1 - tail] == b[m - 1 - tail]:
+        tail += 1
+    if head or tail:
+        once_a, once_b = Counter(a), Counter(b)
+        ends = chain(a[:head], a[n - tail :])
+        if not all(once_a[text] == 1 and once_b[text] == 1 for text in ends):
+            head = tail = 0
+    matcher = difflib.SequenceMatcher(a=a[head : n - tail], b=b[head : m - tail], autojunk=False)
+    blocks = [(head + i, head + j, size) for i, j, size in matcher.get_matching_blocks()[:-1]]
+    if head:
+        blocks.insert(0, (0, 0, head))
+    if tail:
+        blocks.append((n - tail, m - tail, tail))
+    # What `SequenceMatcher.get_opcodes` makes of the blocks.
+    opcodes = []
+    i = j = 0
+    for ai, bj, size in [*blocks, (n, m, 0)]:
+        tag = ""
+        if i < ai and j < bj:
+            tag = "replace"
+        elif i < ai:
+            tag = "delete"
+        elif j < bj:
+            tag = "insert"
+        if tag:
+            opcodes.append((tag, i, ai, j, bj))
+        i, j = ai + size, bj + size
+        if size:
+            opcodes.append(("equal", ai, i, bj, j))
+    return opcodes
+
+
+class _Side:
+    """One side's sentences in order, each with where it stands (worked out when asked:
+    only changed sentences are named)."""
+
+    def __init__(self, paragraphs: Sequence[str]) -> None:
+        analysed = [_paragraph(paragraph) for paragraph in paragraphs]
+        self.sentences = list(chain.from_iterable(p.sentences for p in analysed))
+        self.squashed = list(chain.from_iterable(p.squashed for p in analysed))
+        self.counts = [len(p.sentences) for p in analysed]
+        self.starts = list(accumulate(self.counts, initial=0))[:-1]
+
+    def unit(self, index: int) -> tuple[str, str]:
+        """The sentence at `index` as (where, sentence): "paragraph 2, sentence 3"."""
+        paragraph = bisect_right(self.starts, index) - 1
+        where = f"paragraph {paragraph + 1}"
+        if self.counts[paragraph] > 1:
+            where += f", sentence {index - self.starts[paragraph] + 1}"
+        return where, self.sentences[index]
+
+
 # An edited unit of fewer words than this (a table cell, a figure in a list) is named with
 # the text just before it: "paragraph 15, after “Evacuations from crisis areas · 1,204”".
 _CONTEXT_WORDS = 4
 
 
-def _in_context(unit: tuple[str, str], units: list[tuple[str, str]], index: int) -> str:
+def _in_context(unit: tuple[str, str], sentences: list[str], index: int) -> str:
     where, text = unit
     if len(text.split()) >= _CONTEXT_WORDS:
         return where
     before: list[str] = []
-    for _, earlier in reversed(units[max(0, index - 3) : index]):
+    for earlier in reversed(sentences[max(0, index - 3) : index]):
         before.insert(0, earlier)
         if len(" ".join(before).split()) >= _CONTEXT_WORDS:
             break
@@ -376,18 +488,6 @@ def _moves(changes: list[Change]) -> list[Change]:
             result.append(change)
     # A moved sentence's addition may come before its removal; drop it in a second pass.
     return [c for c in result if not (c.after and not c.before and c.after in paired)]
-
-
-def _sentences(paragraphs: Sequence[str]) -> list[tuple[str, str]]:
-    units = []
-    for p_index, paragraph in enumerate(paragraphs, start=1):
-        sentences = split_sentences(paragraph)
-        for s_index, sentence in enumerate(sentences, start=1):
-            where = f"paragraph {p_index}"
-            if len(sentences) > 1:
-                where += f", sentence {s_index}"
-            units.append((where, sentence))
-    return units
 
 
 def _sentence_change(before: tuple[str, str], after: tuple[str, str]) -> tuple[Change, bool]:
@@ -588,11 +688,12 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
-def _score(result: DiffResult, old: Statement) -> float:
-    """0-1: how much of the statement moved, weighted so that any real edit counts."""
+def _score(result: DiffResult, old: Statement, words: Callable[[str], int] = _words) -> float:
+    """0-1: how much of the statement moved, weighted so that any real edit counts.
+    `words(paragraph)` is len(paragraph.split()) (or the same, worked out before)."""
     if not result.changes:
         return 0.0
-    words_total = max(1, sum(len(p.split()) for p in old.paragraphs))
+    words_total = max(1, sum(map(words, old.paragraphs)))
     words_changed = sum(
         len(" ".join(c.removed).split()) + len(" ".join(c.added).split())
         for c in result.changes
