@@ -110,11 +110,11 @@ def word_diff(
 
     def encode(text: str) -> str:
         found = _TOKEN.findall(text)
-        for token in found:
-            if token not in tokens:
-                char = _token_char(len(tokens))
-                tokens[token] = char
-                words[char] = token
+        # New tokens numbered in the order they first stand, as one by one.
+        fresh = [token for token in dict.fromkeys(found) if token not in tokens]
+        chars = _token_chars(len(tokens), len(fresh))
+        tokens.update(zip(fresh, chars, strict=True))
+        words.update(zip(chars, fresh, strict=True))
         return "".join(map(tokens.__getitem__, found))
 
     engine = diff_match_patch()
@@ -126,6 +126,21 @@ def word_diff(
     engine.diff_cleanupSemantic(diffs)
     decoded = [(op, "".join(map(words.__getitem__, text))) for op, text in diffs]
     return decoded, timed_out
+
+
+# The characters of the first tokens of a diff (most diffs have no more), made once.
+_TOKEN_CHARS: list[str] = []
+_TOKEN_TABLE = 1 << 14
+
+
+def _token_chars(start: int, count: int) -> list[str]:
+    """`_token_char` of start, start + 1, ... (count of them)."""
+    end = start + count
+    if end > _TOKEN_TABLE:
+        return [_token_char(index) for index in range(start, end)]
+    if end > len(_TOKEN_CHARS):
+        _TOKEN_CHARS.extend(map(_token_char, range(len(_TOKEN_CHARS), _TOKEN_TABLE)))
+    return _TOKEN_CHARS[start:end]
 
 
 def _token_char(index: int) -> str:
@@ -311,7 +326,13 @@ def _split_sentences(paragraph: str) -> tuple[str, ...]:
         sentences = list(map(str.__add__, pieces[0:-1:2], pieces[1::2]))
         sentences.append(pieces[-1])
         return tuple(sentences)
-    sentences = []
+    return _split_joining(paragraph)
+
+
+def _split_joining(paragraph: str) -> tuple[str, ...]:
+    """`_split_sentences` of any paragraph: cut at each end, and a cut after an
+    abbreviation joined again."""
+    sentences: list[str] = []
     for part in _sentence_parts(paragraph):
         if not part.strip():
             continue
