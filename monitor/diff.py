@@ -14,7 +14,6 @@ import logging
 import re
 import time
 from bisect import bisect_right
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -387,7 +386,8 @@ def _body_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[Change],
     # churn, not an edit a reader could see.
     changes: list[Change] = []
     timed_out = False
-    for op, a1, a2, b1, b2 in _opcodes(old_side.squashed, new_side.squashed):
+    matcher = difflib.SequenceMatcher(a=old_side.squashed, b=new_side.squashed, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
         if op == "equal":
             continue
         # Pair sentences one to one where both sides changed; the rest are whole removals/additions.
@@ -404,52 +404,6 @@ def _body_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[Change],
             elif after:
                 changes.append(Change("body", after[0], "", after[1], (), (after[1],)))
     return _moves(changes), timed_out
-
-
-def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
-    """`difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()`, with the common
-    head and tail left out of the matcher's search where that cannot change its answer:
-    when each of their sentences stands once in `a` and once in `b`. Such a sentence
-    matches only itself, so the matcher takes the whole head (then the whole tail) as one
-    block in whichever range it searches that holds it, as it would any other equal run,
-    and every other block it finds, in ranges cut the same way, is one it finds between
-    them (a longest block first, the earliest of equals: the head is earlier than any)."""
-    n, m = len(a), len(b)
-    shorter = min(n, m)
-    head = 0
-    while head < shorter and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < shorter - head and a[n - 1 - tail] == b[m - 1 - tail]:
-        tail += 1
-    if head or tail:
-        once_a, once_b = Counter(a), Counter(b)
-        ends = chain(a[:head], a[n - tail :])
-        if not all(once_a[text] == 1 and once_b[text] == 1 for text in ends):
-            head = tail = 0
-    matcher = difflib.SequenceMatcher(a=a[head : n - tail], b=b[head : m - tail], autojunk=False)
-    blocks = [(head + i, head + j, size) for i, j, size in matcher.get_matching_blocks()[:-1]]
-    if head:
-        blocks.insert(0, (0, 0, head))
-    if tail:
-        blocks.append((n - tail, m - tail, tail))
-    # What `SequenceMatcher.get_opcodes` makes of the blocks.
-    opcodes = []
-    i = j = 0
-    for ai, bj, size in [*blocks, (n, m, 0)]:
-        tag = ""
-        if i < ai and j < bj:
-            tag = "replace"
-        elif i < ai:
-            tag = "delete"
-        elif j < bj:
-            tag = "insert"
-        if tag:
-            opcodes.append((tag, i, ai, j, bj))
-        i, j = ai + size, bj + size
-        if size:
-            opcodes.append(("equal", ai, i, bj, j))
-    return opcodes
 
 
 class _Side:

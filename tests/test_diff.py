@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import random
 
 from monitor import diff
@@ -128,22 +127,3 @@ def test_a_paragraph_is_cut_into_sentences_as_the_long_way_cuts_it() -> None:
         analysed = diff._paragraph(text)
         assert analysed.words == len(text.split())
         assert list(analysed.squashed) == ["".join(s.split()) for s in analysed.sentences]
-
-
-def test_sentences_are_matched_as_difflib_matches_them() -> None:
-    rng = random.Random(28)
-    for _ in range(20000):
-        pool = [f"x{rng.randint(0, rng.randint(1, 6))}" for _ in range(8)]
-        a = [rng.choice(pool) if rng.random() < 0.6 else f"u{n}" for n in range(rng.randint(0, 9))]
-        b = list(a)
-        for _ in range(rng.randint(0, 3)):
-            at = rng.randrange(len(b) + 1)
-            b[at:at] = [rng.choice(pool)] if rng.random() < 0.5 or not b else []
-            if b and rng.random() < 0.3:
-                del b[rng.randrange(len(b))]
-        if rng.random() < 0.5:  # a shared head and tail, once or more in either
-            head = [rng.choice([f"h{n}", *pool]) for n in range(rng.randint(0, 3))]
-            tail = [rng.choice([f"t{n}", *pool]) for n in range(rng.randint(0, 3))]
-            a, b = head + a + tail, head + b + tail
-        want = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
-        assert diff._opcodes(a, b) == want, (a, b)
