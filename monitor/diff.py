@@ -282,9 +282,33 @@ class _Paragraph(NamedTuple):
 # paragraphs of an edit's two sides are the same.
 @lru_cache(maxsize=4096)
 def _paragraph(paragraph: str) -> _Paragraph:
+    if _plain(paragraph):
+        # Words are parted by single spaces: the sentences' too (see `_plain`).
+        sentences = _split_sentences(paragraph, plain=True)
+        squashed = tuple([sentence.replace(" ", "") for sentence in sentences])
+        return _Paragraph(sentences, squashed, paragraph.count(" ") + 1)
     sentences = _split_sentences(paragraph)
     parts = list(map(str.split, sentences))
     return _Paragraph(sentences, tuple(map("".join, parts)), sum(map(len, parts)))
+
+
+# What str.split() and re's \s take for a space, but for the space itself.
+_OTHER_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_ASCII_OTHER_SPACES = _OTHER_SPACES[:9]
+
+
+def _plain(paragraph: str) -> bool:
+    """Whether the paragraph's words are parted by single spaces, none at either end, and
+    no other space (as the extraction writes them): then its words are its spaces plus
+    one, and a sentence's text without spaces is the sentence less its spaces. A few
+    searches in C, rather than splitting every word out."""
+    if not paragraph or paragraph[0] == " " or paragraph[-1] == " " or "  " in paragraph:
+        return False
+    others = _ASCII_OTHER_SPACES if paragraph.isascii() else _OTHER_SPACES
+    return not any(space in paragraph for space in others)
 
 
 def _paragraph_squash(paragraph: str) -> str:
@@ -316,16 +340,34 @@ _MAYBE_ABBREVIATION = re.compile(
 )
 
 
-def _split_sentences(paragraph: str) -> tuple[str, ...]:
-    if _MAYBE_ABBREVIATION.search(paragraph) is None:
-        pieces = _SENTENCE_CUT.split(paragraph)
-        if len(pieces) == 1:
-            return (paragraph,) if paragraph.strip() else ()
-        # Each sentence holds its mark (the last starts with a word): none is blank.
-        sentences = list(map(str.__add__, pieces[0:-1:2], pieces[1::2]))
-        sentences.append(pieces[-1])
+def _split_sentences(paragraph: str, plain: bool = False) -> tuple[str, ...]:
+    """`_split_joining(paragraph)`, in C where no sentence can end in an abbreviation; a
+    `plain` paragraph (see `_plain`) ending its sentences in periods only is cut by
+    str.split at each ". " (a space is the only space it has)."""
+    if _MAYBE_ABBREVIATION.search(paragraph) is not None:
+        return _split_joining(paragraph)
+    if plain and "!" not in paragraph and "?" not in paragraph and "…" not in paragraph:
+        pieces = paragraph.split(". ")
+        sentences = [pieces[0]]
+        for piece in pieces[1:]:
+            # A sentence starts with what `_SENTENCE_CUT` looks ahead for ([\d\w] is
+            # isalnum() or "_"); else the period and space stay inside the sentence.
+            if piece and (piece[0].isalnum() or piece[0] in _SENTENCE_STARTS):
+                sentences[-1] += "."
+                sentences.append(piece)
+            else:
+                sentences[-1] += ". " + piece
         return tuple(sentences)
-    return _split_joining(paragraph)
+    pieces = _SENTENCE_CUT.split(paragraph)
+    if len(pieces) == 1:
+        return (paragraph,) if paragraph.strip() else ()
+    # Each sentence holds its mark (the last starts with a word): none is blank.
+    sentences = list(map(str.__add__, pieces[0:-1:2], pieces[1::2]))
+    sentences.append(pieces[-1])
+    return tuple(sentences)
+
+
+_SENTENCE_STARTS = '_"«“('
 
 
 def _split_joining(paragraph: str) -> tuple[str, ...]:
