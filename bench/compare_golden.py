@@ -13,7 +13,7 @@ when extraction does:
 * the quality corpus (tests/quality): each case's old and new pages read by the profile of
   its URL and by the generic one, statement by statement as `monitor compare` pairs them,
   both ways round;
-* the tests' own pairs: the diff, learned-furniture, compare, sites and pipeline tests run
+* the tests' own pairs: the diff, learned-furniture, compare, sites and quality tests run
   (not slow ones) with `diff.compare` and `learned.compare_masked` wrapped to note every
   call's arguments;
 * bench/fakesite.py's statements (the changed bench's pages, read by the generic profile)
