@@ -13,10 +13,12 @@ import difflib
 import logging
 import re
 import time
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from itertools import accumulate, chain
+from typing import Any, Literal, NamedTuple
 
 from diff_match_patch import diff_match_patch
 
@@ -103,16 +105,16 @@ def word_diff(
 ) -> tuple[list[tuple[int, str]], bool]:
     """Word-level diff as (op, text) pairs, and whether dmp ran out of time."""
     tokens: dict[str, str] = {}
-    vocabulary: list[str] = []
+    words: dict[str, str] = {}  # a token's character -> the token
 
     def encode(text: str) -> str:
-        chars = []
-        for token in _TOKEN.findall(text):
-            if token not in tokens:
-                tokens[token] = _token_char(len(vocabulary))
-                vocabulary.append(token)
-            chars.append(tokens[token])
-        return "".join(chars)
+        found = _TOKEN.findall(text)
+        # New tokens numbered in the order they first stand, as one by one.
+        fresh = [token for token in dict.fromkeys(found) if token not in tokens]
+        chars = _token_chars(len(tokens), len(fresh))
+        tokens.update(zip(fresh, chars, strict=True))
+        words.update(zip(chars, fresh, strict=True))
+        return "".join(map(tokens.__getitem__, found))
 
     engine = diff_match_patch()
     engine.Diff_Timeout = timeout
@@ -121,19 +123,29 @@ def word_diff(
     diffs = engine.diff_main(encoded_old, encoded_new, False)
     timed_out = timeout > 0 and time.monotonic() - started >= timeout
     engine.diff_cleanupSemantic(diffs)
-    decoded = [(op, "".join(vocabulary[_token_index(c)] for c in text)) for op, text in diffs]
+    decoded = [(op, "".join(map(words.__getitem__, text))) for op, text in diffs]
     return decoded, timed_out
+
+
+# The characters of the first tokens of a diff (most diffs have no more), made once.
+_TOKEN_CHARS: list[str] = []
+_TOKEN_TABLE = 1 << 14
+
+
+def _token_chars(start: int, count: int) -> list[str]:
+    """`_token_char` of start, start + 1, ... (count of them)."""
+    end = start + count
+    if end > _TOKEN_TABLE:
+        return [_token_char(index) for index in range(start, end)]
+    if end > len(_TOKEN_CHARS):
+        _TOKEN_CHARS.extend(map(_token_char, range(len(_TOKEN_CHARS), _TOKEN_TABLE)))
+    return _TOKEN_CHARS[start:end]
 
 
 def _token_char(index: int) -> str:
     # Start above control characters and step over the surrogate block, which str can't hold.
     code = 0x100 + index
     return chr(code + 0x800 if code >= 0xD800 else code)
-
-
-def _token_index(char: str) -> int:
-    code = ord(char)
-    return (code - 0x800 if code >= 0xE000 else code) - 0x100
 
 
 def compare(
@@ -153,7 +165,10 @@ def compare(
     if old is None or new is None:
         return _whole(old, new)
     problems: list[str] = []
-    new_paragraphs = _as_before(old.paragraphs, new.paragraphs)
+    # Without ignore rules the paragraphs compared are the statement's own, and each one's
+    # analysis (`_paragraph`) serves the spacing, the sentences and the score alike.
+    squash = _paragraph_squash if not rules else _squash
+    new_paragraphs = _as_before(old.paragraphs, new.paragraphs, squash)
     texts = [old.title, new.title, *old.paragraphs, *new_paragraphs, *old.figures, *new.figures]
     texts = _mask_all(texts, rules, ignore_budget, problems)
     title_old, title_new = texts[0], texts[1]
@@ -175,7 +190,7 @@ def compare(
     if old.documents or new.documents:
         changes += _document_changes(old.documents, new.documents, rules, ignore_budget, notes)
     result = DiffResult(changes=changes, timed_out=timed_out, problems=problems, notes=notes)
-    result.score = _score(result, old)
+    result.score = _score(result, old, _paragraph_words if not rules else _words)
     result.summary = summarize(result)
     if not changes and notes:
         result.summary = "no change; " + "; ".join(notes)
@@ -241,23 +256,123 @@ def _mask_all(
     return texts
 
 
-def _as_before(old: Sequence[str], new: Sequence[str]) -> list[str]:
+def _as_before(old: Sequence[str], new: Sequence[str], squash: Callable[[str], str]) -> list[str]:
     """`new`, with each paragraph that differs from an old one only in spacing taken as
     written before, so that a space after an initial ("С.В.Лавров" -> "С.В. Лавров")
     cannot move sentence boundaries."""
-    same = {_squash(paragraph): paragraph for paragraph in old}
-    return [same.get(_squash(paragraph), paragraph) for paragraph in new]
+    same = {squash(paragraph): paragraph for paragraph in old}
+    return [same.get(squash(paragraph), paragraph) for paragraph in new]
 
 
 def split_sentences(paragraph: str) -> list[str]:
     """Sentences, without splitting after abbreviations and initials ("г.", "Mr.", "N.")."""
-    return list(_split_sentences(paragraph))
+    return list(_paragraph(paragraph).sentences)
+
+
+class _Paragraph(NamedTuple):
+    """What a comparison needs of one paragraph, worked out once."""
+
+    sentences: tuple[str, ...]
+    squashed: tuple[str, ...]  # each sentence without its spaces (see `_body_changes`)
+    words: int  # len(paragraph.split()): a paragraph's words are its sentences'
 
 
 # The paragraphs of the last few statements compared: an edit's old text was the new text of
-# the comparison before, and a confirming look compares the same two texts again.
+# the comparison before, a confirming look compares the same two texts again, and most
+# paragraphs of an edit's two sides are the same.
 @lru_cache(maxsize=4096)
-def _split_sentences(paragraph: str) -> tuple[str, ...]:
+def _paragraph(paragraph: str) -> _Paragraph:
+    if _plain(paragraph):
+        # Words are parted by single spaces: the sentences' too (see `_plain`).
+        sentences = _split_sentences(paragraph, plain=True)
+        squashed = tuple([sentence.replace(" ", "") for sentence in sentences])
+        return _Paragraph(sentences, squashed, paragraph.count(" ") + 1)
+    sentences = _split_sentences(paragraph)
+    parts = list(map(str.split, sentences))
+    return _Paragraph(sentences, tuple(map("".join, parts)), sum(map(len, parts)))
+
+
+# What str.split() and re's \s take for a space, but for the space itself.
+_OTHER_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_ASCII_OTHER_SPACES = _OTHER_SPACES[:9]
+
+
+def _plain(paragraph: str) -> bool:
+    """Whether the paragraph's words are parted by single spaces, none at either end, and
+    no other space (as the extraction writes them): then its words are its spaces plus
+    one, and a sentence's text without spaces is the sentence less its spaces. A few
+    searches in C, rather than splitting every word out."""
+    if not paragraph or paragraph[0] == " " or paragraph[-1] == " " or "  " in paragraph:
+        return False
+    others = _ASCII_OTHER_SPACES if paragraph.isascii() else _OTHER_SPACES
+    return not any(space in paragraph for space in others)
+
+
+def _paragraph_squash(paragraph: str) -> str:
+    """`_squash(paragraph)`: the paragraph's sentences are its text cut at spaces."""
+    return "".join(_paragraph(paragraph).squashed)
+
+
+def _paragraph_words(paragraph: str) -> int:
+    return _paragraph(paragraph).words
+
+
+def _words(paragraph: str) -> int:
+    return len(paragraph.split())
+
+
+# A paragraph cut at its sentence ends' spaces, as `_sentence_parts` cuts it, by `re.split`
+# (in C): the text before each mark, the mark, ... the text after the last.
+_SENTENCE_CUT = re.compile(r"([.!?…])\s+(?=[\"«“(\d\w])")
+# A sentence end after a word of one or two letters, or after one of the abbreviations
+# `_ABBREVIATION_END` knows: only there can `_ends_in_abbreviation` be true (a superset of
+# it). A paragraph without one is cut at each end, with no sentence to join. (The period
+# first and the lookbehinds after it: the engine skips to each period, 40 times faster
+# than trying the word at every position.)
+_MAYBE_ABBREVIATION = re.compile(
+    r"\.(?:(?<=(?<!\w)\w\.)|(?<=(?<!\w)\w\w\.)"
+    r"|(?<=\bgen\.)|(?<=\bprof\.)|(?<=\bdept\.)|(?<=\bapprox\.)"
+    r"|(?<=\bст\.)|(?<=\bстр\.)|(?<=\bтел\.))\s+(?=[\"«“(\d\w])",
+    re.I,
+)
+
+
+def _split_sentences(paragraph: str, plain: bool = False) -> tuple[str, ...]:
+    """`_split_joining(paragraph)`, in C where no sentence can end in an abbreviation; a
+    `plain` paragraph (see `_plain`) ending its sentences in periods only is cut by
+    str.split at each ". " (a space is the only space it has)."""
+    if _MAYBE_ABBREVIATION.search(paragraph) is not None:
+        return _split_joining(paragraph)
+    if plain and "!" not in paragraph and "?" not in paragraph and "…" not in paragraph:
+        pieces = paragraph.split(". ")
+        sentences = [pieces[0]]
+        for piece in pieces[1:]:
+            # A sentence starts with what `_SENTENCE_CUT` looks ahead for ([\d\w] is
+            # isalnum() or "_"); else the period and space stay inside the sentence.
+            if piece and (piece[0].isalnum() or piece[0] in _SENTENCE_STARTS):
+                sentences[-1] += "."
+                sentences.append(piece)
+            else:
+                sentences[-1] += ". " + piece
+        return tuple(sentences)
+    pieces = _SENTENCE_CUT.split(paragraph)
+    if len(pieces) == 1:
+        return (paragraph,) if paragraph.strip() else ()
+    # Each sentence holds its mark (the last starts with a word): none is blank.
+    sentences = list(map(str.__add__, pieces[0:-1:2], pieces[1::2]))
+    sentences.append(pieces[-1])
+    return tuple(sentences)
+
+
+_SENTENCE_STARTS = '_"«“('
+
+
+def _split_joining(paragraph: str) -> tuple[str, ...]:
+    """`_split_sentences` of any paragraph: cut at each end, and a cut after an
+    abbreviation joined again."""
     sentences: list[str] = []
     for part in _sentence_parts(paragraph):
         if not part.strip():
@@ -307,28 +422,22 @@ def _ends_in_abbreviation(sentence: str) -> bool:
 
 def _body_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[Change], bool]:
     """The changes between two lists of (masked) paragraphs, sentence by sentence."""
-    old_units = _sentences(old)
-    new_units = _sentences(new)
+    old_side, new_side = _Side(old), _Side(new)
     # Sentences are matched with spaces squashed out: a space that comes or goes around an
     # inline tag ("Astana , 20" vs "Astana, 20", "Kazakh stan" vs "Kazakhstan") is markup
     # churn, not an edit a reader could see.
-    matcher = difflib.SequenceMatcher(
-        a=[_squash(text) for _, text in old_units],
-        b=[_squash(text) for _, text in new_units],
-        autojunk=False,
-    )
     changes: list[Change] = []
     timed_out = False
+    matcher = difflib.SequenceMatcher(a=old_side.squashed, b=new_side.squashed, autojunk=False)
     for op, a1, a2, b1, b2 in matcher.get_opcodes():
         if op == "equal":
             continue
-        olds, news = old_units[a1:a2], new_units[b1:b2]
         # Pair sentences one to one where both sides changed; the rest are whole removals/additions.
-        for index in range(max(len(olds), len(news))):
-            before = olds[index] if index < len(olds) else None
-            after = news[index] if index < len(news) else None
+        for index in range(max(a2 - a1, b2 - b1)):
+            before = old_side.unit(a1 + index) if a1 + index < a2 else None
+            after = new_side.unit(b1 + index) if b1 + index < b2 else None
             if before and after:
-                after = (_in_context(after, new_units, b1 + index), after[1])
+                after = (_in_context(after, new_side.sentences, b1 + index), after[1])
                 change, slow = _sentence_change(before, after)
                 timed_out |= slow
                 changes.append(change)
@@ -339,17 +448,37 @@ def _body_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[Change],
     return _moves(changes), timed_out
 
 
+class _Side:
+    """One side's sentences in order, each with where it stands (worked out when asked:
+    only changed sentences are named)."""
+
+    def __init__(self, paragraphs: Sequence[str]) -> None:
+        analysed = [_paragraph(paragraph) for paragraph in paragraphs]
+        self.sentences = list(chain.from_iterable(p.sentences for p in analysed))
+        self.squashed = list(chain.from_iterable(p.squashed for p in analysed))
+        self.counts = [len(p.sentences) for p in analysed]
+        self.starts = list(accumulate(self.counts, initial=0))[:-1]
+
+    def unit(self, index: int) -> tuple[str, str]:
+        """The sentence at `index` as (where, sentence): "paragraph 2, sentence 3"."""
+        paragraph = bisect_right(self.starts, index) - 1
+        where = f"paragraph {paragraph + 1}"
+        if self.counts[paragraph] > 1:
+            where += f", sentence {index - self.starts[paragraph] + 1}"
+        return where, self.sentences[index]
+
+
 # An edited unit of fewer words than this (a table cell, a figure in a list) is named with
 # the text just before it: "paragraph 15, after “Evacuations from crisis areas · 1,204”".
 _CONTEXT_WORDS = 4
 
 
-def _in_context(unit: tuple[str, str], units: list[tuple[str, str]], index: int) -> str:
+def _in_context(unit: tuple[str, str], sentences: list[str], index: int) -> str:
     where, text = unit
     if len(text.split()) >= _CONTEXT_WORDS:
         return where
     before: list[str] = []
-    for _, earlier in reversed(units[max(0, index - 3) : index]):
+    for earlier in reversed(sentences[max(0, index - 3) : index]):
         before.insert(0, earlier)
         if len(" ".join(before).split()) >= _CONTEXT_WORDS:
             break
@@ -376,18 +505,6 @@ def _moves(changes: list[Change]) -> list[Change]:
             result.append(change)
     # A moved sentence's addition may come before its removal; drop it in a second pass.
     return [c for c in result if not (c.after and not c.before and c.after in paired)]
-
-
-def _sentences(paragraphs: Sequence[str]) -> list[tuple[str, str]]:
-    units = []
-    for p_index, paragraph in enumerate(paragraphs, start=1):
-        sentences = split_sentences(paragraph)
-        for s_index, sentence in enumerate(sentences, start=1):
-            where = f"paragraph {p_index}"
-            if len(sentences) > 1:
-                where += f", sentence {s_index}"
-            units.append((where, sentence))
-    return units
 
 
 def _sentence_change(before: tuple[str, str], after: tuple[str, str]) -> tuple[Change, bool]:
@@ -588,11 +705,12 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
-def _score(result: DiffResult, old: Statement) -> float:
-    """0-1: how much of the statement moved, weighted so that any real edit counts."""
+def _score(result: DiffResult, old: Statement, words: Callable[[str], int] = _words) -> float:
+    """0-1: how much of the statement moved, weighted so that any real edit counts.
+    `words(paragraph)` is len(paragraph.split()) (or the same, worked out before)."""
     if not result.changes:
         return 0.0
-    words_total = max(1, sum(len(p.split()) for p in old.paragraphs))
+    words_total = max(1, sum(map(words, old.paragraphs)))
     words_changed = sum(
         len(" ".join(c.removed).split()) + len(" ".join(c.added).split())
         for c in result.changes

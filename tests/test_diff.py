@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import sys
+
+from monitor import diff
 from monitor.diff import compare, split_sentences, word_diff
 from monitor.extract import Link, Statement
 from monitor.replica import STATEMENTS, ReplicaSite
@@ -108,3 +112,28 @@ def test_every_replica_statement_diffs_against_itself_as_unchanged() -> None:
         for lang, text in item["texts"].items():
             diffs, _ = word_diff(text["body"], text["body"] + " ә")
             assert "".join(t for op, t in diffs if op != 1) == text["body"], lang
+
+
+# The comparison's shortcuts give what the long way gives (bench/compare_golden.py shows
+# the same on every pair at hand): seeded random texts, rich in what the shortcuts skip.
+_PIECES = [*'aZ bcé.. !?…«“"()_12٣,-Ⅻ', " стр.", " тел.", " Gen.", " prof.", " approx."]
+_PIECES += ["\n", "\t", "\u00a0", "\u2009", "  ", ". ", ". A", ". a", ". (", ". «", ". _x", ". -"]
+_PIECES += [". .", " N. ", " г. ", " Mr. ", " U.S. ", " abcdefg."]
+
+
+def test_a_paragraph_is_cut_into_sentences_as_the_long_way_cuts_it() -> None:
+    rng = random.Random(16)
+    for n in range(40000):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 30)))
+        if n % 2:
+            text = " ".join(text.split())  # spaced as the extraction spaces text
+        analysed = diff._paragraph(text)
+        assert analysed.sentences == diff._split_joining(text), text
+        assert analysed.words == len(text.split())
+        assert list(analysed.squashed) == ["".join(s.split()) for s in analysed.sentences]
+
+
+def test_the_spaces_a_plain_paragraph_lacks_are_all_but_the_space() -> None:
+    spaces = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+    assert spaces.replace(" ", "") == diff._OTHER_SPACES
+    assert "".join(c for c in diff._OTHER_SPACES if c.isascii()) == diff._ASCII_OTHER_SPACES
