@@ -34,22 +34,24 @@ REPO = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "test-secret-不要"
 
 
-# Stories whose claims hang on timing (schedules kept, /healthz within 100 ms, kills at
-# moments of a phase, a login flood's budget, a screenshot's time limit). Under
-# `pytest -n 2 --dist loadgroup` (.ci/run) they all go to one worker, one at a time as in a
-# serial run, while the other worker runs the rest.
+# Stories whose claims hang on timing, in two groups: kills at moments of a phase and
+# schedules kept across restarts; limits (/healthz within 100 ms, a login flood's budget, a
+# screenshot's or a template's time limit, a hostile page's). Under `pytest -n 3 --dist
+# loadgroup` (.ci/run) each group goes to one worker and runs one story at a time, as in a
+# serial run, while the third worker runs the rest. Most of these stories wait (for a
+# daemon's schedule, a kill's moment), so three workers keep two cores busy.
 _TIMING = {
-    "test_alerts_outbox.py",
-    "test_channels_templates.py",
-    "test_crash.py",
-    "test_daemon.py",
-    "test_first_sight.py",
-    "test_hostile.py",
-    "test_hostile_web.py",
-    "test_instances.py",
-    "test_progress.py",
-    "test_scheduler.py",
-    "test_screenshots.py",
+    "test_alerts_outbox.py": "kills",
+    "test_crash.py": "kills",
+    "test_daemon.py": "kills",
+    "test_first_sight.py": "kills",
+    "test_instances.py": "kills",
+    "test_channels_templates.py": "limits",
+    "test_hostile.py": "limits",
+    "test_hostile_web.py": "limits",
+    "test_progress.py": "limits",
+    "test_scheduler.py": "limits",
+    "test_screenshots.py": "limits",
 }
 
 
@@ -58,10 +60,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`slow` follows from what a test is about (see pyproject's markers): a test that runs
     on PostgreSQL is marked `postgres`, and `process`, `browser` and `postgres` tests are
     `slow`, so `pytest -m "not slow"` is the fast in-process subset. The timing stories
-    are one `xdist_group`."""
+    are two `xdist_group`s."""
     for item in items:
-        if item.path.name in _TIMING:
-            item.add_marker(pytest.mark.xdist_group("timing"))
+        group = _TIMING.get(item.path.name)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
         callspec = getattr(item, "callspec", None)
         on_postgres = "postgres_url" in getattr(item, "fixturenames", ()) or (
             callspec is not None and "postgresql" in callspec.params.values()
