@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from monitor.replica import STATEMENTS, ReplicaSite
-from tests.conftest import REPO, WEBHOOK_SECRET, Receiver, monitor_cli, wait_for, write_config
+from tests.conftest import POLL, REPO, WEBHOOK_SECRET, Receiver, monitor_cli, wait_for, write_config
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 OLD = "stands ready to provide further assistance if necessary"
@@ -128,7 +128,7 @@ class Hook:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(POLL,), daemon=True).start()
 
     def stop(self) -> None:
         if self._server is not None:

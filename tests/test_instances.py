@@ -27,7 +27,7 @@ from monitor.scheduler import Daemon
 from monitor.sites import profile_names
 from monitor.store import Store
 from monitor.watchdog import WatchdogTimes
-from tests.conftest import Receiver, start_daemon, wait_for, write_config
+from tests.conftest import POLL, Receiver, start_daemon, wait_for, write_config
 from tests.test_discover import add_statement, rows
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
@@ -134,7 +134,7 @@ class Pages:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(POLL,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
@@ -341,7 +341,7 @@ def test_sigterm_lets_a_running_check_finish_within_the_grace(tmp_path: Path) ->
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(POLL,), daemon=True).start()
     config = write_config(tmp_path, None, languages=())
     config.write_text(
         config.read_text()

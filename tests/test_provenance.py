@@ -31,7 +31,7 @@ from warcio.archiveiterator import ArchiveIterator
 from monitor.config import FetchConfig
 from monitor.fetch import Fetcher, FetchRequest, FetchResult
 from monitor.tls import NO_TLS, browser_info
-from tests.conftest import CONSOLE, generic_watch, local_config, monitor_cli
+from tests.conftest import CONSOLE, POLL, generic_watch, local_config, monitor_cli
 from tests.evidence import FIRST, SECOND, PageSite
 from tests.webui import serving
 
@@ -103,7 +103,7 @@ class _Server(ThreadingHTTPServer):
 
 
 def _serve(server: _Server) -> str:
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(POLL,), daemon=True).start()
     scheme = "https" if server.tls else "http"
     return f"{scheme}://127.0.0.1:{server.server_address[1]}"
 

@@ -20,6 +20,7 @@ from monitor.scheduler import Daemon, Timetable
 from monitor.sites import profile_names
 from monitor.store import CheckRecord, Store, WatchState
 from monitor.store.records import iso
+from tests.conftest import POLL
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -173,7 +174,7 @@ class _Site:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(POLL,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import monitor_cli, write_config
+from tests.conftest import POLL, monitor_cli, write_config
 from tests.webui import (
     NEWEST,
     NEWEST_KEY,
@@ -151,7 +151,7 @@ def hostile_site(tmp_path: Path) -> Iterator[str]:
     server = ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(SimpleHTTPRequestHandler, directory=site)
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(POLL,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/statement.html"
     server.shutdown()
     server.server_close()
