@@ -249,6 +249,7 @@ def test_alike_tables_with_one_bad_value_fail_at_its_line() -> None:
     assert "watch[3].channels: unknown channel 'pager'" in str(refused.value)
 
 
+@pytest.mark.process
 def test_help_and_a_store_record_import_neither_the_config_models_nor_sqlalchemy() -> None:
     """`monitor --help` imports neither the configuration's models nor the store's
     SQLAlchemy (0.6 of its 0.9 s of CPU when it did), and a module that takes a store

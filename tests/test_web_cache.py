@@ -151,6 +151,7 @@ def see_every_write(client: Client, writer: Store) -> None:
     assert "Water aid, withdrawn" in client.get("/").text
 
 
+@pytest.mark.process
 def test_monitor_serve_shows_what_another_process_wrote_on_the_next_request(
     archive: tuple[Store, Path],
 ) -> None:
