@@ -266,10 +266,30 @@ def content_region(tree: HtmlElement, paragraphs: list[str]) -> Region | None:
             starts.setdefault(text[:_MATCH_CHARS], len(text))
     if not starts:
         return None
-    found_at: list[tuple[str, int, HtmlElement]] = []
-    # The length of the paragraphs each element starts itself (then, level by level, holds).
+    found_at, pending = _paragraph_starts(tree, starts)
+    total = sum(pending.values())
+    if not total:
+        return None
+    weights = _weights_up(pending)
+    held = [e for e, w in weights.items() if w >= total * _REGION_SHARE]
+    if not held:
+        return None
+    # Those holding most of the text are one line of ancestors (two apart could not both
+    # hold 80 %): the region is the deepest, the one with the most ancestors.
+    region = max(held, key=lambda e: sum(1 for _ in e.iterancestors()))
+    return Region(region, _places(found_at, region))
+
+
+_Found = list[tuple[str, int, "HtmlElement"]]  # (start, node index, owner)
+
+
+def _paragraph_starts(
+    tree: HtmlElement, starts: dict[str, int]
+) -> tuple[_Found, dict[HtmlElement, int]]:
+    """The text nodes that start a kept paragraph ((start, node's index, owner) in document
+    order), and the length of the paragraphs each owner starts itself."""
+    found_at: _Found = []
     pending: dict[HtmlElement, int] = {}
-    total = 0
     # Text nodes in document order (lxml's XPath, in C); a tail belongs to the parent's text.
     nodes = _long_text_xpath()(tree, n=_MATCH_CHARS)
     for index, node in enumerate(nodes):
@@ -283,13 +303,14 @@ def content_region(tree: HtmlElement, paragraphs: list[str]) -> Region | None:
             owner = owner.getparent()
         if owner is None:
             continue
-        total += found
         found_at.append((key, index, owner))
         pending[owner] = pending.get(owner, 0) + found
-    if not total:
-        return None
-    # What every ancestor of a found node holds, handed up one level at a time (the
-    # paragraphs of one wrapper reach it once, not once each all the way to the root).
+    return found_at, pending
+
+
+def _weights_up(pending: dict[HtmlElement, int]) -> dict[HtmlElement, int]:
+    """What every ancestor of a found node holds, handed up one level at a time (the
+    paragraphs of one wrapper reach it once, not once each all the way to the root)."""
     weights: dict[HtmlElement, int] = {}
     while pending:
         above: dict[HtmlElement, int] = {}
@@ -299,12 +320,11 @@ def content_region(tree: HtmlElement, paragraphs: list[str]) -> Region | None:
             if parent is not None:
                 above[parent] = above.get(parent, 0) + weight
         pending = above
-    held = [e for e, w in weights.items() if w >= total * _REGION_SHARE]
-    if not held:
-        return None
-    # Those holding most of the text are one line of ancestors (two apart could not both
-    # hold 80 %): the region is the deepest, the one with the most ancestors.
-    region = max(held, key=lambda e: sum(1 for _ in e.iterancestors()))
+    return weights
+
+
+def _places(found_at: _Found, region: HtmlElement) -> dict[str, set[int]]:
+    """Where each matched start stands against the region: -1 before, 0 inside, 1 after."""
     places: dict[str, set[int]] = {}
     first_inside = None
     for key, index, owner in found_at:
@@ -313,7 +333,7 @@ def content_region(tree: HtmlElement, paragraphs: list[str]) -> Region | None:
             first_inside = index
         place = 0 if inside else -1 if first_inside is None else 1
         places.setdefault(key, set()).add(place)
-    return Region(region, places)
+    return places
 
 
 def region_links(region: HtmlElement, base_url: str) -> tuple[list[Link], list[Link]]:
