@@ -192,6 +192,11 @@ class Pages:
             response.delete_cookie(NOTICE_COOKIE, path="/")  # shown: once is enough
         return self.finish(visit, response)
 
+    def main_part(self, visit: Visit, template: str, **context: Any) -> bytes:
+        """A page's main part in the reader's language, as UTF-8 to keep for `render_main`."""
+        page = self.env.get_template(template)
+        return page.render(_=translator(visit.language), lang=visit.language, **context).encode()
+
     def render_main(self, visit: Visit, template: str, main: bytes, **context: Any) -> Response:
         """A page whose main part (`main`: UTF-8, made once for many readers) is given as
         it is: the template's `main` marks its place, and the rest (the reader's name, CSRF

@@ -284,24 +284,18 @@ class ReadingPages(Pages):
             number = pages
         first = (number - 1) * TIMELINE_PAGE + 1
         versions = self.store.timeline(document["id"], first, first + TIMELINE_PAGE - 1)
-        main = (
-            self.env.get_template("statement_main.html.j2")
-            .render(
-                _=translator(visit.language),
-                lang=visit.language,
-                watch=watch,
-                document=document,
-                rows=self.timeline_rows.html(
-                    visit.language, watch.id, document["key"], versions, last
-                ),
-                last=last,
-                page=number,
-                pages=pages,
-                per_page=TIMELINE_PAGE,
-                annotations=self.store.annotations(document["id"]),
-                languages=self._languages(document, visit),
-            )
-            .encode()
+        main = self.main_part(
+            visit,
+            "statement_main.html.j2",
+            watch=watch,
+            document=document,
+            rows=self.timeline_rows.html(visit.language, watch.id, document["key"], versions, last),
+            last=last,
+            page=number,
+            pages=pages,
+            per_page=TIMELINE_PAGE,
+            annotations=self.store.annotations(document["id"]),
+            languages=self._languages(document, visit),
         )
         if len(self._statement_pages) >= WATCH_PAGES_KEPT:
             self._statement_pages.clear()
@@ -632,17 +626,13 @@ class ReadingPages(Pages):
             for group in groups:
                 group["annotation"] = newest.get(group["document_id"])
             notes = _matching_notes(query, noted(self.store), watch_id)
-        main = (
-            self.env.get_template("search_main.html.j2")
-            .render(
-                _=translator(visit.language),
-                lang=visit.language,
-                q=query,
-                watch_id=watch_id or "",
-                groups=groups,
-                notes=notes,
-            )
-            .encode()
+        main = self.main_part(
+            visit,
+            "search_main.html.j2",
+            q=query,
+            watch_id=watch_id or "",
+            groups=groups,
+            notes=notes,
         )
         if not caught_up:  # else the mark moved meanwhile: kept from the next request on
             if len(self._search_pages) >= WATCH_PAGES_KEPT:
