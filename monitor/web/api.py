@@ -54,6 +54,7 @@ from monitor.store.records import (
 from monitor.watchlists import new_watch_id
 from monitor.web.auth import RANK
 from monitor.web.diffview import PairCache
+from monitor.web.kept import KeptByMark
 from monitor.web.pages import Searches, WatchIndex
 
 PREFIX = "/api/v1"
@@ -789,10 +790,10 @@ class ApiPages:
         self.on_change = on_change
         self.rate = RateLimit(config().server.api_rate) if rate is None else rate
         self._used: dict[str, float] = {}
-        # Answers of KEPT_ANSWERS: (data mark, snapshot, status, body, headers) by request.
-        self._answers: dict[tuple[str, str, str], tuple[Any, Any, int, bytes, list[Any]]] = {}
-        # Tokens by hash, as read at a data mark (see `_token`).
-        self._tokens: dict[str, tuple[Any, Any]] = {}
+        # Answers of KEPT_ANSWERS: (status, body, headers) by request.
+        self._answers: KeptByMark[tuple[int, bytes, list[Any]]] = KeptByMark(ANSWERS_KEPT)
+        # Tokens by hash, as read at a data mark (see `_token`): (row or None,).
+        self._tokens: KeptByMark[tuple[Any]] = KeptByMark(1024)
         # Diffs between two versions, computed once (see diffview.PairCache).
         self.diffs: PairCache[dict[str, Any]] = PairCache()
         self.watch_index = WatchIndex()
@@ -893,35 +894,26 @@ class ApiPages:
         config = self.config
         mark = self.store.overview.data_mark()  # first: a commit after it shows next time
         asked = (handler, request.url.path, request.url.query)
-        kept = self._answers.get(asked)
-        if kept is not None and kept[0] == mark and kept[1] is config:
-            answer = Response(kept[3], kept[2])
-            answer.raw_headers = list(kept[4])
+        kept = self._answers.get(asked, mark, config)
+        if kept is not None:
+            answer = Response(kept[1], kept[0])
+            answer.raw_headers = list(kept[2])
             return answer
         answer = await getattr(self, handler)(request, caller)
         if answer.status_code == 200 and isinstance(answer.body, bytes):
-            if len(self._answers) >= ANSWERS_KEPT:
-                self._answers.clear()
-            self._answers[asked] = (
-                mark,
-                config,
-                answer.status_code,
-                answer.body,
-                list(answer.raw_headers),
-            )
+            kept = (answer.status_code, answer.body, list(answer.raw_headers))
+            self._answers.put(asked, mark, kept, config)
         return answer
 
     def _token(self, sha256: str) -> Any:
         """The token in force with this hash (None: none), as last read while the archive's
         data mark holds (a revoked or added token is a commit)."""
         mark = self.store.overview.data_mark()
-        kept = self._tokens.get(sha256)
-        if kept is not None and kept[0] == mark:
-            return kept[1]
+        kept = self._tokens.get(sha256, mark)
+        if kept is not None:
+            return kept[0]
         row = self.store.token(sha256)
-        if len(self._tokens) >= 1024:
-            self._tokens.clear()
-        self._tokens[sha256] = (mark, row)
+        self._tokens.put(sha256, mark, (row,))
         return row
 
     # --- watches -------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from monitor.isolate import WorkerPool
 from monitor.passwords import hash_password
 from monitor.store import Store, iso
 from monitor.store.records import now_iso
+from monitor.web.kept import KeptByMark
 
 __all__ = ["hash_password"]  # (for `monitor user add`)
 
@@ -176,8 +177,8 @@ class Auth:
         key = store.secret("web", lambda: secrets.token_urlsafe(48))
         self._csrf_key = hashlib.sha256(("csrf:" + key).encode()).digest()
         self.budget = LoginBudget() if budget is None else budget
-        # Sessions found valid: (data mark, expires at, the session) by id (see `session`).
-        self._sessions: dict[str, tuple[Any, str, Session]] = {}
+        # Sessions found valid: (expires at, the session) by id (see `session`).
+        self._sessions: KeptByMark[tuple[str, Session]] = KeptByMark(_SESSIONS_KEPT)
         self._hashing = WorkerPool(_HASHING, _HASH_TIMEOUT)
         # Workers ignore SIGTERM: killed before multiprocessing joins its children at exit
         # (which would wait for them for ever).
@@ -231,9 +232,9 @@ class Auth:
         # holds (a logout, a revoked user or a changed password is a commit) and the
         # session has not lapsed.
         mark, now = self.store.overview.data_mark(), now_iso()
-        kept = self._sessions.get(session_id)
-        if kept is not None and kept[0] == mark and now <= kept[1]:
-            return kept[2]
+        kept = self._sessions.get(session_id, mark)
+        if kept is not None and now <= kept[0]:
+            return kept[1]
         found = self.store.session(session_id)
         if found is None:
             return None
@@ -241,9 +242,7 @@ class Auth:
         if row is None or fingerprint(row["password_hash"]) != found["fingerprint"]:
             return None
         session = Session(session_id, User(row["username"], row["role"]))
-        if len(self._sessions) >= _SESSIONS_KEPT:
-            self._sessions.clear()
-        self._sessions[session_id] = (mark, found["expires_at"], session)
+        self._sessions.put(session_id, mark, (found["expires_at"], session))
         return session
 
     def user(self, cookie: str | None) -> User | None:

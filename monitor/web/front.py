@@ -44,6 +44,7 @@ from monitor.web.grouping import (
     sort_rows,
 )
 from monitor.web.i18n import translator
+from monitor.web.kept import KeptByMark
 from monitor.web.pages import Pages, Visit, page
 from monitor.web.ui import KeptRows
 
@@ -76,7 +77,7 @@ class FrontPages(Pages):
         self.rows = KeptRows(self.env, "change_row.html.j2")
         self._front_options, self._group_options = MinistryOptions(), MinistryOptions()
         # The front page's main parts: (data mark, directory, UTF-8 HTML) by what was asked.
-        self._front_pages: dict[tuple[Any, ...], tuple[Any, Directory, bytes]] = {}
+        self._front_pages: KeptByMark[bytes] = KeptByMark(GROUPED_PAGES)
 
     # --- the front page: latest changes ----------------------------------------------------
 
@@ -99,9 +100,9 @@ class FrontPages(Pages):
         # start moves with the clock).
         mark = self.store.overview.data_mark()  # after the visit's own write, if any
         asked = (request.url.query, visit.language, previous, visit.user is not None)
-        kept = self._front_pages.get(asked)
-        if kept is not None and kept[0] == mark and kept[1] is directory:
-            return self.render_main(visit, "front.html.j2", kept[2])
+        kept = self._front_pages.get(asked, mark, directory)
+        if kept is not None:
+            return self.render_main(visit, "front.html.j2", kept)
         since = period_start(chosen["period"], previous, now)
         wanted = change_filter(params, chosen, directory.ministries, since, cursor)
         rows, following = self.store.changes(wanted, FRONT_PAGE)
@@ -136,9 +137,7 @@ class FrontPages(Pages):
             .encode()
         )
         if chosen["period"] in ("", "visit"):
-            if len(self._front_pages) >= GROUPED_PAGES:
-                self._front_pages.clear()
-            self._front_pages[asked] = (mark, directory, main)
+            self._front_pages.put(asked, mark, main, directory)
         return self.render_main(visit, "front.html.j2", main)
 
     def _visit(self, visit: Visit, now: datetime) -> str | None:

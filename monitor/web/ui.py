@@ -58,6 +58,7 @@ from monitor.store.translations import language_versions
 from monitor.store.wayback import copies_of
 from monitor.web.diffview import DiffView, PairCache, failed_view, view_in_worker, view_of
 from monitor.web.i18n import LANGUAGES, translator
+from monitor.web.kept import KeptByMark
 from monitor.web.memento import memento_headers
 from monitor.web.pages import (
     Missing,
@@ -110,9 +111,9 @@ class ReadingPages(Pages):
         self._watch_pages: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         # Statements' pages: (data mark, snapshot, title, UTF-8 main part) by path, query
         # and language.
-        self._statement_pages: dict[tuple[Any, ...], tuple[Any, Any, str, bytes]] = {}
+        self._statement_pages: KeptByMark[tuple[str, bytes]] = KeptByMark(WATCH_PAGES_KEPT)
         # The search page's main parts: (data mark, UTF-8 HTML) by query, watch, language.
-        self._search_pages: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
+        self._search_pages: KeptByMark[bytes] = KeptByMark(WATCH_PAGES_KEPT)
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
@@ -269,9 +270,9 @@ class ReadingPages(Pages):
         config = self.config
         mark = self.store.overview.data_mark()  # first: a commit after it shows next time
         asked = (request.url.path, request.url.query, visit.language)
-        kept = self._statement_pages.get(asked)
-        if kept is not None and kept[0] == mark and kept[1] is config:
-            return self.render_main(visit, "statement.html.j2", kept[3], title=kept[2])
+        kept = self._statement_pages.get(asked, mark, config)
+        if kept is not None:
+            return self.render_main(visit, "statement.html.j2", kept[1], title=kept[0])
         watch, _configured = self.find_watch(request.path_params["watch"])
         document = self._document(watch.id, request.query_params.get("key"))
         last = self.store.last_seq(document["id"])
@@ -297,9 +298,7 @@ class ReadingPages(Pages):
             annotations=self.store.annotations(document["id"]),
             languages=self._languages(document, visit),
         )
-        if len(self._statement_pages) >= WATCH_PAGES_KEPT:
-            self._statement_pages.clear()
-        self._statement_pages[asked] = (mark, config, document["title"], main)
+        self._statement_pages.put(asked, mark, (document["title"], main), config)
         return self.render_main(visit, "statement.html.j2", main, title=document["title"])
 
     def _languages(self, document: DocumentRow, visit: Visit) -> dict[str, Any]:
@@ -606,9 +605,9 @@ class ReadingPages(Pages):
         # notes, and rendering 50 hits were each about a third of a request.
         mark = self.store.overview.data_mark()  # first: a commit after it shows next time
         asked = (query, watch_id, visit.language)
-        kept = self._search_pages.get(asked)
-        if kept is not None and kept[0] == mark:
-            return self.render_main(visit, "search.html.j2", kept[1])
+        kept = self._search_pages.get(asked, mark)
+        if kept is not None:
+            return self.render_main(visit, "search.html.j2", kept)
         groups: list[dict[str, Any]] = []
         notes: list[NotedRow] = []
         caught_up = False
@@ -635,9 +634,7 @@ class ReadingPages(Pages):
             notes=notes,
         )
         if not caught_up:  # else the mark moved meanwhile: kept from the next request on
-            if len(self._search_pages) >= WATCH_PAGES_KEPT:
-                self._search_pages.clear()
-            self._search_pages[asked] = (mark, main)
+            self._search_pages.put(asked, mark, main)
         return self.render_main(visit, "search.html.j2", main)
 
     # --- feeds and exports ---------------------------------------------------------------
