@@ -561,11 +561,17 @@ class Checker:
         known = self._unreadable.get(where)
         if known is not None and known[0] == seen:
             return Extraction(problem=known[1]), {}
-        # A listing stores no versions, and attachments change the statements read here.
-        archives = not watch.discover and not watch.attachments
+        # A listing stores no versions; the worker leaves out the statements whose
+        # attachments are read in after it (they change: see `read_answer`).
+        archives = not watch.discover
         try:
             extraction, compressed = await self.work.run(
-                read_answer, reading.profile, result, reading.target, body_sha if archives else None
+                read_answer,
+                reading.profile,
+                result,
+                reading.target,
+                body_sha if archives else None,
+                watch.attachments,
             )
         except WorkFailed as err:
             reason = f"the answer could not be read: {err}"

@@ -317,7 +317,11 @@ def _serve(conn: Connection, memory: int, timeout: float) -> None:
 
 
 def read_answer(
-    profile: Any, result: Any, target: Any, body_sha256: str | None = None
+    profile: Any,
+    result: Any,
+    target: Any,
+    body_sha256: str | None = None,
+    documents_read: bool = False,
 ) -> tuple[Any, dict[str, bytes]]:
     """A profile's extraction of one answer (`Profile.extract`), and the blobs its versions
     would store, compressed (by the SHA-256 of their bytes). The statements' canonical
@@ -328,11 +332,17 @@ def read_answer(
     statements' JSON and the answer's body are also compressed here, on the worker's core
     rather than the daemon's: a page's new versions store them (most of a first sweep). An
     answer whose statements did not change wastes that compression (0.2 ms a 30 KB page
-    at the archive's level, against the several ms of its extraction)."""
+    at the archive's level, against the several ms of its extraction).
+
+    `documents_read`: the daemon reads the statements' attachments in (monitor/
+    attachments.py), which gives a statement that links to files other bytes; such a
+    statement is not compressed here (the body and the others still are: a statement with
+    no attachment links stays as read, and its blob is compressed here rather than on the
+    daemon's core)."""
     extraction = profile.extract(result, target)
     compressed: dict[str, bytes] = {}
     for statement in extraction.statements:
-        if body_sha256 is not None:
+        if body_sha256 is not None and not (documents_read and statement.attachments):
             compressed[statement.sha256] = compress(statement.to_json())
         else:
             statement.sha256  # noqa: B018 (cached on the statement, pickled with it)
