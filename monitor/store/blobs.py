@@ -53,6 +53,24 @@ class Blobs(ABC):
         self._decompressor = zstandard.ZstdDecompressor()
         # Compressed ahead of their commit, off the event loop (see `precompress`).
         self._ready: dict[str, bytes] = {}
+        # The bytes `prepare` was given, by identity, with their SHA-256 (the caller's
+        # name for them): their `stage` need not hash them again (a new page's body and
+        # statement, 50 KB, on the daemon's core). Held here, so no other object takes
+        # their id meanwhile; checked with `is`.
+        self._named: dict[int, tuple[bytes, str]] = {}
+
+    def _name(self, blobs: dict[str, bytes]) -> None:
+        if len(self._named) > _NAMED_MAX:  # commits that never came (a failed check)
+            self._named.clear()
+        for sha256, data in blobs.items():
+            self._named[id(data)] = (data, sha256)
+
+    def sha256(self, data: bytes) -> str:
+        """The bytes' SHA-256: as `prepare` was told it, else worked out."""
+        named = self._named.pop(id(data), None)
+        if named is not None and named[0] is data:
+            return named[1]
+        return hashlib.sha256(data).hexdigest()
 
     def compress(self, data: bytes) -> bytes:
         return compress(data)  # at the archive's level (monitor/compression.py)
@@ -69,6 +87,7 @@ class Blobs(ABC):
         event loop: `compressed` holds those compressed elsewhere already (by the worker
         that read the page, see isolate.py), the others are compressed in a thread (see
         `precompress`); files are also written durably (`FileBlobs`)."""
+        self._name(blobs)
         missing = [data for sha256, data in blobs.items() if sha256 not in compressed]
         self._ready.update((sha256, compressed[sha256]) for sha256 in blobs if sha256 in compressed)
         if missing:
@@ -124,10 +143,11 @@ class FileBlobs(Blobs):
         one that never comes leaves orphan files, as a crash between the two always could
         (`monitor verify --repair` removes them)."""
         files = {sha256: (data, compressed.get(sha256)) for sha256, data in blobs.items()}
+        self._name(blobs)
         self._written.update(await self._writer.write(files))
 
     def stage(self, conn: Connection | None, data: bytes, media_type: str | None) -> StagedBlob:
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256 = self.sha256(data)
         stored_size = self._written.pop(sha256, None)
         if stored_size is None:
             path = self.path(sha256)
@@ -137,7 +157,7 @@ class FileBlobs(Blobs):
         self._ready.pop(sha256, None)
         return StagedBlob(sha256, len(data), stored_size, media_type)
 
-    def load(self, conn: Connection, sha256: str) -> bytes | None:
+    def load(self, conn: Connection | None, sha256: str) -> bytes | None:
         try:
             return self.path(sha256).read_bytes()
         except FileNotFoundError:
@@ -159,7 +179,7 @@ class DatabaseBlobs(Blobs):
     mode = "db"
 
     def stage(self, conn: Connection, data: bytes, media_type: str | None) -> StagedBlob:
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256 = self.sha256(data)
         # Identical bytes (an unchanged request body, a restored text) are not compressed
         # again just to be ignored.
         stored = conn.execute(
@@ -190,6 +210,9 @@ class DatabaseBlobs(Blobs):
     def remove(self, conn: Connection, name: str) -> None:
         conn.execute(blob_data.delete().where(blob_data.c.sha256 == name))
 
+
+# Named bytes kept at most (see `Blobs.sha256`): more than the checks of a moment hold.
+_NAMED_MAX = 1024
 
 # What a group write is given: by SHA-256, the bytes and, when known, their compressed form.
 _Files = dict[str, tuple[bytes, bytes | None]]
