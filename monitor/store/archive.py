@@ -111,8 +111,11 @@ class Archive:
 
     def read_blob(self, sha256: str) -> bytes:
         """The blob's bytes, checked against its name: damage is an error, never data."""
-        with self.db.read() as conn:
-            compressed = self.blobs.load(conn, sha256)
+        if isinstance(self.blobs, FileBlobs):  # a file: no transaction to open (as `_stage`)
+            compressed = self.blobs.load(None, sha256)
+        else:
+            with self.db.read() as conn:
+                compressed = self.blobs.load(conn, sha256)
         if compressed is None:
             raise StoreError(f"blob {sha256} is missing (run `monitor verify`)")
         try:
