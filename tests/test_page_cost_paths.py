@@ -1,0 +1,73 @@
+"""The cheaper paths of a new page's storing (issue 28): the worker compresses the blobs of
+watches that read attachments too, the store takes the hashes it was told for the very
+bytes it was given, and reads blob files without a transaction. Each gives what the longer
+way gave."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.compression import compress
+from monitor.fetch import FetchRequest, FetchResult
+from monitor.isolate import read_answer
+from monitor.statement import Extraction, Link, Statement, Target
+from monitor.store import Store
+
+URL = "https://example.org/statement/1"
+
+
+class _Fixed:
+    """A profile whose reading is these statements (a page with and one without files)."""
+
+    def __init__(self, statements: list[Statement]) -> None:
+        self.statements = statements
+
+    def extract(self, result: FetchResult, target: Target) -> Extraction:
+        return Extraction(statements=list(self.statements))
+
+
+def _statements() -> list[Statement]:
+    plain = Statement(key="a", url=URL, title="A", paragraphs=("One.", "Two."))
+    pdf = Link(href="https://example.org/files/decree.pdf", text="Decree")
+    with_files = Statement(key="b", url=URL, title="B", paragraphs=("Three.",), attachments=(pdf,))
+    return [plain, with_files]
+
+
+def _result(body: bytes) -> FetchResult:
+    return FetchResult(FetchRequest(URL), URL, datetime.now(UTC), 200, body=body)
+
+
+def test_the_worker_compresses_all_but_the_statements_whose_files_are_read_in() -> None:
+    body = b"<html><body><p>One.</p></body></html>"
+    body_sha = hashlib.sha256(body).hexdigest()
+    plain, with_files = _statements()
+    profile = _Fixed([plain, with_files])
+
+    _extraction, compressed = read_answer(profile, _result(body), Target(URL), body_sha, True)
+    assert compressed == {
+        plain.sha256: compress(plain.to_json()),
+        body_sha: compress(body),
+    }
+    # Without attachments read in, every statement's blob is compressed there.
+    _extraction, compressed = read_answer(profile, _result(body), Target(URL), body_sha, False)
+    assert set(compressed) == {plain.sha256, with_files.sha256, body_sha}
+    # A listing (no hash given) archives nothing: nothing is compressed.
+    assert read_answer(profile, _result(body), Target(URL), None, True)[1] == {}
+
+
+def test_a_prepared_blob_is_stored_under_its_hash_and_read_back(tmp_path: Path) -> None:
+    with Store(str(tmp_path / "store")) as store:
+        data = b"statement text " * 100
+        sha256 = hashlib.sha256(data).hexdigest()
+        asyncio.run(store.blobs.prepare({sha256: data}, {}))
+        assert store.put_blob(data) == sha256  # named by prepare: the same bytes object
+        equal = bytes(bytearray(data))  # equal bytes, another object: hashed
+        assert equal is not data
+        assert store.put_blob(equal) == sha256
+        assert store.read_blob(sha256) == data
+        other = b"another text"
+        assert store.put_blob(other) == hashlib.sha256(other).hexdigest()
+        assert store.read_blob(hashlib.sha256(other).hexdigest()) == other
