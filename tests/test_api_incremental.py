@@ -21,7 +21,7 @@ import pytest
 from monitor.clock import iso
 from monitor.config import MonitorConfig, parse_config
 from monitor.extract import Statement
-from monitor.store import CheckRecord, NewVersion, Store
+from monitor.store import CheckRecord, Discovery, NewVersion, Store
 from monitor.store.overview import HEALTH_COLUMNS, WatchHealth
 from tests.postgres import Backend
 from tests.test_web_cache import InProcess
@@ -86,9 +86,24 @@ class Writer:
         prefix of the rows, none to all)."""
         self.store.archive.prune_checks(now=self.at + timedelta(days=1, minutes=rng.randrange(60)))
 
+    def discover(self, rng: random.Random) -> None:
+        """A listing (w0) found a statement: a watch of its own, new to the archive or one
+        with statements already (they move under the listing)."""
+        self.found = getattr(self, "found", 0) + 1
+        found_id = rng.choice((f"w0-{self.found}", rng.choice(WATCHES[1:])))
+        url = f"https://gov.example/w0/{self.found}"
+        language = rng.choice(("en", "ru", None))
+        item = Discovery(
+            found_id, "w0", f"en/{found_id}", url, f"Found {self.found}", language,
+            None, None, rng.choice((None, "g1")), True, "sha",
+        )  # fmt: skip
+        self.store.add_discovered([item], self.tick())
+
     def any(self, rng: random.Random) -> None:
         if rng.random() < 0.05:
             self.prune(rng)
+        if rng.random() < 0.05:
+            self.discover(rng)
         kind = rng.choice((self.unchanged, self.unchanged, self.fail, self.recover, self.change))
         kind(rng.choice(WATCHES))
 
@@ -244,3 +259,29 @@ def test_watch_health_reads_only_what_was_checked_since(backend: Backend) -> Non
         assert (sorted(changed) if sqlite else changed) == (["w1", "w2"] if sqlite else None)
         states, changed = health.read()
         assert changed == ([] if sqlite else None)
+
+
+@pytest.mark.slow  # a new application made for each of 25 steps: 30-45 s
+def test_the_kept_pages_are_those_made_afresh(
+    bed: tuple[Store, Writer, Any], backend: Backend
+) -> None:
+    """After any writes, /watches (grouped), /watches/all and /api/v1/watches as the served
+    application keeps them are those a new one makes of the archive."""
+    from monitor.web import create_app
+
+    _store, writer, client = bed
+    rng = random.Random(4)
+    pages = ("/watches", "/watches/all", "/watches/all?page=2", "/api/v1/watches")
+    with backend.store() as reader:
+        for step in range(25):
+            for _ in range(rng.choice((1, 1, 3))):
+                writer.any(rng)
+            if step % 3 == 0:
+                writer.change(rng.choice(WATCHES))  # a statement of a watch that may fail
+            if step % 5 == 4:
+                writer.discover(rng)
+            afresh = InProcess(create_app(lambda: {"ok": True}, reader, client.config[0]))
+            for path in pages:
+                kept, made = client.get(path), afresh.get(path)
+                assert kept.status_code == made.status_code == 200, path
+                assert kept.content == made.content, (step, path)

@@ -151,6 +151,37 @@ class Overview:
             rows = self.db.dialect.driver_rows(raw, f"SELECT {self._snapshot}()::text", ())
             return id(raw), rows[0][0]
 
+    def statements_mark(self) -> tuple[Any, ...] | None:
+        """SQLite: what `statements` reads but its watches' failures, as it changes: the
+        newest version's id, the number of documents and of discovered rows (one
+        statement). A document is written only with a version of it, a version or a
+        discovered row is never deleted and a discovered row's fields read here never
+        change; SQLite gives a new version the largest id plus one, one writer at a time.
+        So with the same mark, and the same failures of every watch, `statements` reads
+        the same. None on PostgreSQL, whose ids are not given in the order transactions
+        commit."""
+        if self.db.dialect.name != "sqlite":
+            return None
+        sql = (
+            f"SELECT (SELECT max(id) FROM {version.name}), (SELECT count(*) FROM "
+            f"{document.name}), (SELECT count(*) FROM {discovered.name})"
+        )
+        return tuple(self.db.driver_rows(sql, ())[0])
+
+    def directory_mark(self) -> tuple[Any, ...]:
+        """The numbers of watches and of discovered rows. Neither kind of row is deleted,
+        and a watch's listing (its discovered row's parent) never changes: the same
+        numbers, the same listings (`listings` of the front pages)."""
+        sql = (
+            f"SELECT (SELECT count(*) FROM {watch.name}), (SELECT count(*) FROM {discovered.name})"
+        )
+        return tuple(self.db.driver_rows(sql, ())[0])
+
+    def watches_mark(self) -> int:
+        """The number of watches the archive knows: the same number, the same watches
+        (`watch_ids`; a row of the watch table is never deleted)."""
+        return int(self.db.driver_rows(f"SELECT count(*) FROM {watch.name}", ())[0][0])
+
     def search_mark(self) -> tuple[int, int]:
         """What a search's hits depend on: the newest version indexed for search (see
         fulltext.py) and the newest version (a document's title or removal changes only
