@@ -679,10 +679,18 @@ def scale_main(args: argparse.Namespace) -> int:
         if args.checks_per_s:
             import multiprocessing
 
-            writer = multiprocessing.get_context("spawn").Process(
-                target=write_checks, args=(root, args.watches, args.checks_per_s), daemon=True
+            context = multiprocessing.get_context("spawn")
+            writing = context.Event()
+            writer = context.Process(
+                target=write_checks,
+                args=(root, args.watches, args.checks_per_s, writing),
+                daemon=True,
             )
             writer.start()
+            # Its first batch committed before the first page is timed: started by spawn
+            # on a loaded machine, it used to begin a few pages in.
+            if not writing.wait(120):
+                raise RuntimeError("the writer of checks did not start")
         try:
             figures = run_scale(f"http://127.0.0.1:{port}", args, token, per_watch, server.pid)
         finally:
@@ -719,10 +727,11 @@ def scale_main(args: argparse.Namespace) -> int:
     return 0 if not slow else 1
 
 
-def write_checks(root: Path, watches: int, per_second: int) -> None:
+def write_checks(root: Path, watches: int, per_second: int, writing: Any = None) -> None:
     """What a daemon writes while nothing changes (its own process and connection): an
     unchanged check of a random watch `per_second` times a second, batched as the daemon
-    batches them (one commit every BATCH_WINDOW); until terminated."""
+    batches them (one commit every BATCH_WINDOW); until terminated. `writing` (an Event)
+    is set once the first batch is committed."""
     import asyncio
     import random
     from dataclasses import replace
@@ -739,6 +748,9 @@ def write_checks(root: Path, watches: int, per_second: int) -> None:
                     state = replace(store.state(watch_id), last_check_at=at)
                     store.commit_check(CheckRecord(watch_id, at, 5, "unchanged", 200), state)
                 await asyncio.sleep(BATCH_WINDOW)
+                if writing is not None and not writing.is_set():
+                    store.flush()
+                    writing.set()
 
     asyncio.run(run())
 

@@ -14,7 +14,18 @@ from sqlalchemy import and_, func, select
 from monitor.store.database import Database, DriverStatement
 from monitor.store.fulltext import SEARCH_META
 from monitor.store.records import StatementRow, WatchStatusRow
-from monitor.store.schema import discovered, document, get_meta, version, watch, watch_state
+from monitor.store.schema import (
+    check_run,
+    discovered,
+    document,
+    get_meta,
+    version,
+    watch,
+    watch_state,
+)
+
+# What the API's list of watches shows of a watch's state, in this order (`watch_health`).
+HEALTH_COLUMNS = ("last_check_at", "failing_since", "failure_reason", "last_change_at")
 
 
 class Overview:
@@ -140,6 +151,37 @@ class Overview:
             rows = self.db.dialect.driver_rows(raw, f"SELECT {self._snapshot}()::text", ())
             return id(raw), rows[0][0]
 
+    def statements_mark(self) -> tuple[Any, ...] | None:
+        """SQLite: what `statements` reads but its watches' failures, as it changes: the
+        newest version's id, the number of documents and of discovered rows (one
+        statement). A document is written only with a version of it, a version or a
+        discovered row is never deleted and a discovered row's fields read here never
+        change; SQLite gives a new version the largest id plus one, one writer at a time.
+        So with the same mark, and the same failures of every watch, `statements` reads
+        the same. None on PostgreSQL, whose ids are not given in the order transactions
+        commit."""
+        if self.db.dialect.name != "sqlite":
+            return None
+        sql = (
+            f"SELECT (SELECT max(id) FROM {version.name}), (SELECT count(*) FROM "
+            f"{document.name}), (SELECT count(*) FROM {discovered.name})"
+        )
+        return tuple(self.db.driver_rows(sql, ())[0])
+
+    def directory_mark(self) -> tuple[Any, ...]:
+        """The numbers of watches and of discovered rows. Neither kind of row is deleted,
+        and a watch's listing (its discovered row's parent) never changes: the same
+        numbers, the same listings (`listings` of the front pages)."""
+        sql = (
+            f"SELECT (SELECT count(*) FROM {watch.name}), (SELECT count(*) FROM {discovered.name})"
+        )
+        return tuple(self.db.driver_rows(sql, ())[0])
+
+    def watches_mark(self) -> int:
+        """The number of watches the archive knows: the same number, the same watches
+        (`watch_ids`; a row of the watch table is never deleted)."""
+        return int(self.db.driver_rows(f"SELECT count(*) FROM {watch.name}", ())[0][0])
+
     def search_mark(self) -> tuple[int, int]:
         """What a search's hits depend on: the newest version indexed for search (see
         fulltext.py) and the newest version (a document's title or removal changes only
@@ -158,3 +200,71 @@ class Overview:
             .order_by(document.c.language)
         )
         return [row["language"] for row in self.db.rows(query)]
+
+
+class WatchHealth:
+    """Every watch's (last_check_at, failing_since, failure_reason, last_change_at) by id,
+    as `Store.watch_health` reads it, kept between reads: on SQLite a read after the first
+    reads only the states of the watches checked since (a daemon's checks change a few
+    between two requests; reading all 10,000 cost 17 ms, these a millisecond).
+
+    Why that is exact (SQLite): a watch's health is written only with a check, and every
+    check inserts its check_run row in the same transaction (`Archive.commit_check`).
+    SQLite has one writer at a time and gives a new row the table's largest id plus one,
+    so the check_run rows committed since a read are exactly those past the largest id it
+    saw, unless that row was deleted (the pruning of old checks deletes a prefix of ids:
+    when every row goes, ids start again): the row is looked up again, and when it is gone
+    or another, every state is read (as they are while there is no check_run row: rows
+    may have come and gone since). A watch registered since (its first, empty state
+    row) changes the number of rows, so every state is read too; no state row is ever
+    deleted. Each read is one statement, so one snapshot of the archive.
+
+    PostgreSQL gives ids from a sequence, not in the order transactions commit: every
+    state is read each time, as `watch_health` does."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.health: dict[str, tuple[Any, ...]] = {}
+        # (largest check_run id, its watch_id, its at, state rows) at the last read; None:
+        # every state is to be read.
+        self._seen: tuple[Any, ...] | None = None
+        states = f"SELECT 1, watch_id, {', '.join(HEALTH_COLUMNS)}, NULL FROM {watch_state.name}"
+        runs = check_run.name
+        # The newest check_run row and the number of state rows, then the row that was
+        # the newest at the last read (:seen, -1: none) as it is now.
+        head = (
+            f"SELECT 0, t.id, t.watch_id, t.at, "
+            f"(SELECT count(*) FROM {watch_state.name}), o.watch_id, o.at "
+            f"FROM (SELECT 1) LEFT JOIN {runs} AS t ON t.id = (SELECT max(id) FROM {runs}) "
+            f"LEFT JOIN {runs} AS o ON o.id = :seen"
+        )
+        self._states = states
+        self._every = f"{head} UNION ALL {states}"
+        self._since = (
+            f"{head} UNION ALL {states} "
+            f"WHERE watch_id IN (SELECT watch_id FROM {runs} WHERE id > :seen)"
+        )
+
+    def read(self) -> tuple[dict[str, tuple[Any, ...]], list[str] | None]:
+        """Every watch's health now, and the ids of the watches whose health may have
+        changed since the last read (None: any may have, as at the first read). The dict
+        is this object's own, updated in place: read it, do not change it."""
+        if self.db.dialect.name != "sqlite":
+            rows = self.db.driver_rows(self._states, ())
+            self.health = {row[1]: tuple(row[2:6]) for row in rows}
+            return self.health, None
+        seen = self._seen
+        if seen is not None and seen[0] is not None:  # else no row to find again
+            rows = self.db.driver_rows(self._since, {"seen": seen[0]})
+            (_, top, top_watch, top_at, count, was_watch, was_at), *states = rows
+            if (was_watch, was_at) == (seen[1], seen[2]) and count == seen[3]:
+                self._seen = (top, top_watch, top_at, count)
+                changed = [row[1] for row in states]
+                for row in states:
+                    self.health[row[1]] = tuple(row[2:6])
+                return self.health, changed
+        rows = self.db.driver_rows(self._every, {"seen": -1})
+        (_, top, top_watch, top_at, count, _was, _at), *states = rows
+        self._seen = (top, top_watch, top_at, count)
+        self.health = {row[1]: tuple(row[2:6]) for row in states}
+        return self.health, None

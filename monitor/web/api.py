@@ -41,6 +41,7 @@ from monitor.overrides import WatchError, validate_watch, watch_settings
 from monitor.sites import profile_names
 from monitor.store import Store
 from monitor.store.changes import KINDS, ChangeFilter, Cursor
+from monitor.store.overview import WatchHealth
 from monitor.store.provenance import response_tls
 from monitor.store.records import (
     AnnotationRow,
@@ -690,9 +691,8 @@ class WatchEntries:
     ) -> list[bytes]:
         """The entries of these watches (their health and sources by id), as JSON."""
         texts, kept_texts = [], self._texts
-        ui, found = sources
         for watch in watches:
-            source = "ui" if watch.id in ui else "discovered" if watch.id in found else "file"
+            source = self._source_of(watch.id, sources)
             state = health.get(watch.id)
             kept = kept_texts.get(watch.id)
             if (
@@ -711,14 +711,16 @@ class WatchEntries:
         self,
         config: MonitorConfig,
         health: dict[str, Any],
+        changed: list[str] | None,
         sources: tuple[set[str], set[str]],
         now: float,
     ) -> bytes:
         """The entries of every watch of `config`, joined by commas: the list of the last
-        request with the entries of the watches whose state changed since made again (a
-        daemon's checks change a few between two requests; 10,000 entries looked up one
-        by one cost 25 ms), the whole made again when the snapshot or the sources changed,
-        or a status word ran out."""
+        request with the entries of the watches whose health changed since made again
+        (`changed`, as `WatchHealth.read` tells them; None: any may have, and each is
+        compared: a daemon's checks change a few between two requests, and 10,000 entries
+        looked up one by one cost 25 ms), the whole made again when the snapshot or the
+        sources changed, or a status word ran out. `health` is kept only as a copy."""
         kept = self._every
         if kept is None or kept[0] is not config or kept[1] != sources or now >= kept[3]:
             watches = list(config.watch)
@@ -726,21 +728,26 @@ class WatchEntries:
             until = min((self._texts[w.id][3] for w in watches), default=float("inf"))
             places = {watch.id: n for n, watch in enumerate(watches)}
             kept = (config, sources, dict(health), until, texts, places, b",".join(texts))
-        elif kept[2] != health:
-            before, texts, places = kept[2], list(kept[4]), kept[5]
-            changed = [i for i, state in health.items() if before.get(i) != state]
-            changed += [i for i in before.keys() - health.keys()]
-            ui, found = sources
-            watches = config.watch
-            for watch_id in changed:
-                place = places.get(watch_id)
-                if place is None:  # in the archive, not in the configuration
-                    continue
-                watch = watches[place]
-                source = "ui" if watch.id in ui else "discovered" if watch.id in found else "file"
-                texts[place] = self._text(watch, source, health.get(watch.id))
-            until = min([kept[3], *(self._texts[i][3] for i in changed if i in places)])
-            kept = (config, sources, dict(health), until, texts, places, b",".join(texts))
+        else:
+            before = kept[2]
+            if changed is None:
+                changed = [i for i, state in health.items() if before.get(i) != state]
+                changed += [i for i in before.keys() - health.keys()]
+            else:
+                changed = [i for i in changed if before.get(i) != health.get(i)]
+            if changed:
+                texts, places = list(kept[4]), kept[5]
+                watches = config.watch
+                for watch_id in changed:
+                    before[watch_id] = health.get(watch_id)
+                    place = places.get(watch_id)
+                    if place is None:  # in the archive, not in the configuration
+                        continue
+                    watch = watches[place]
+                    source = self._source_of(watch.id, sources)
+                    texts[place] = self._text(watch, source, health.get(watch.id))
+                until = min([kept[3], *(self._texts[i][3] for i in changed if i in places)])
+                kept = (config, sources, before, until, texts, places, b",".join(texts))
         self._every = kept
         return kept[6]
 
@@ -749,6 +756,11 @@ class WatchEntries:
         """Until when the list `every` made last holds (epoch seconds): its first "changed"
         to end."""
         return self._every[3] if self._every is not None else 0.0
+
+    @staticmethod
+    def _source_of(watch_id: str, sources: tuple[set[str], set[str]]) -> str:
+        ui, found = sources
+        return "ui" if watch_id in ui else "discovered" if watch_id in found else "file"
 
     def _text(self, watch: WatchConfig, source: str, health: Any) -> bytes:
         state = dict(zip(_HEALTH, health, strict=True)) if health else {}
@@ -798,6 +810,11 @@ class ApiPages:
         self.diffs: PairCache[dict[str, Any]] = PairCache()
         self.watch_index = WatchIndex()
         self.entries = WatchEntries(self._watch_entry)
+        # Every watch's health, read again only where a check wrote since (WatchHealth),
+        # and the ids of those whose health changed since the list of every watch was made
+        # last (None: any may have).
+        self.health = WatchHealth(store.db)
+        self._changed: set[str] | None = None
         # The list of every watch: (data mark, snapshot, valid until, body).
         self._every: tuple[Any, MonitorConfig, float, bytes] | None = None
         self.searches = Searches()
@@ -963,7 +980,7 @@ class ApiPages:
             page = {"next": chosen[-1].id if more and chosen else None}
         if not (limit or after):
             return Response(self._every_watch(), media_type="application/json")
-        health, sources, now = self.store.watch_health(), self._sources(), time.time()
+        health, sources, now = self._health(), self._sources(), time.time()
         joined = b",".join(self.entries.texts(chosen, health, sources, now))
         self.entries.keep(len(self.config.watch))
         tail = "".join(f",{_json(k)}:{_json(v)}" for k, v in page.items()).encode()
@@ -980,12 +997,25 @@ class ApiPages:
         kept = self._every
         if kept is not None and kept[0] == mark and kept[1] is config and now < kept[2]:
             return kept[3]
-        health, sources = self.store.watch_health(), self._sources()
-        joined = self.entries.every(config, health, sources, now)
+        health, sources = self._health(), self._sources()
+        changed, self._changed = self._changed, set()
+        joined = self.entries.every(
+            config, health, None if changed is None else list(changed), sources, now
+        )
         self.entries.keep(len(config.watch))
         body = b'{"watches":[' + joined + b"]}"
         self._every = (mark, config, self.entries.until, body)
         return body
+
+    def _health(self) -> dict[str, Any]:
+        """Every watch's health now (`WatchHealth`), noting which changed for the list of
+        every watch."""
+        health, changed = self.health.read()
+        if changed is None:
+            self._changed = None
+        elif self._changed is not None:
+            self._changed.update(changed)
+        return health
 
     def _find(self, watch_id: str) -> WatchConfig:
         watch = self.watch_index.get(self.config, watch_id)

@@ -29,6 +29,7 @@ from monitor.config import MonitorConfig
 from monitor.redact import redact_text
 from monitor.store import StoreError
 from monitor.store.changes import KINDS, ChangeFilter, Cursor
+from monitor.store.overview import WatchHealth
 from monitor.store.records import ChangeEvent
 from monitor.web.api import change_entry
 from monitor.web.grouping import (
@@ -73,6 +74,9 @@ class FrontPages(Pages):
         super().__init__(*args, **kw)
         self._made: Directory | None = None
         self._made_groups: Grouped | None = None
+        # Every watch's health, and its failure as the grouping last read it (SQLite).
+        self.health = WatchHealth(self.store.db)
+        self._failures: dict[str, tuple[Any, ...]] = {}
         # The front page's rows, rendered once per change and language (50 a page).
         self.rows = KeptRows(self.env, "change_row.html.j2")
         self._front_options, self._group_options = MinistryOptions(), MinistryOptions()
@@ -170,8 +174,18 @@ class FrontPages(Pages):
         watches): with 10,000 watches, making them took 300 ms of every front page."""
         config, now = self.config, time.monotonic()
         made = self._made
-        if made is None or made.config is not config or now - made.at > DIRECTORY_FOR:
+        # Which watches are listings changes only with these numbers (see
+        # `Overview.directory_mark`), so a statement a listing just discovered, which is a
+        # listing no more, shows at once.
+        known = self.store.overview.directory_mark()  # first: a change after it shows next
+        if (
+            made is None
+            or made.config is not config
+            or now - made.at > DIRECTORY_FOR
+            or made.known != known
+        ):
             made = self._made = Directory(config, self.listings(), now)
+            made.known = known
         return made
 
     def listings(self) -> list[Listing]:
@@ -256,6 +270,20 @@ class FrontPages(Pages):
         current = made is not None and made.directory is directory and at - made.at <= GROUPED_FOR
         if made is not None and current and made.mark == mark:
             return made, mark
+        # Before the rows, what says whether they may have changed since they were read
+        # (a commit in between only makes them read again): on SQLite, the statements'
+        # mark and the failures of the watches checked since.
+        facts = overview.statements_mark()
+        failed = facts is not None and self._failures_changed()
+        if (
+            made is not None
+            and current
+            and facts is not None
+            and made.facts == facts
+            and not failed
+        ):
+            made.mark = mark
+            return made, mark
         # What the grouping shows of them: a check changes its watch's last_check_at, which
         # no status word reads (a daemon checks some statement every moment).
         statements = [
@@ -265,8 +293,23 @@ class FrontPages(Pages):
             now = datetime.now(UTC)
             ministries = group(statements, directory.by_id.values(), now, directory.ministries)
             made = self._made_groups = Grouped(directory, statements, ministries, at)
-        made.mark = mark
+        made.mark, made.facts = mark, facts
         return made, mark
+
+    def _failures_changed(self) -> bool:
+        """Whether a watch's failure (failing_since, failure_reason) changed since this was
+        last asked (`WatchHealth`: the states of the watches checked since; True when
+        every state was read)."""
+        health, changed = self.health.read()
+        if changed is None:
+            self._failures = {i: state[1:3] for i, state in health.items()}
+            return True
+        moved = False
+        for watch_id in changed:
+            failure = health[watch_id][1:3]
+            if self._failures.get(watch_id) != failure:
+                self._failures[watch_id], moved = failure, True
+        return moved
 
 
 class Grouped:
@@ -280,8 +323,10 @@ class Grouped:
         self.ministries = ministries
         self.by_key = {m.key: m for m in ministries}
         self._pages: dict[tuple[Any, ...], GroupPage] = {}
-        # The data mark the statements were last found unchanged at (FrontPages._grouped).
+        # The data mark the statements were last found unchanged at, and their facts
+        # then (`Overview.statements_mark`; FrontPages._grouped).
         self.mark: Any = None
+        self.facts: Any = None
         # Each page's main part as rendered: (data mark, its listings' health, UTF-8 HTML).
         self._html: dict[tuple[Any, ...], tuple[Any, Any, bytes]] = {}
 
@@ -422,6 +467,8 @@ class Directory:
 
     def __init__(self, config: MonitorConfig, listings: list[Listing], at: float) -> None:
         self.config, self.at = config, at
+        # The archive's `directory_mark` when it was made.
+        self.known: Any = None
         self.by_id = {listing.id: listing for listing in listings}
         self.ministries = ministries_of(listings)
         self.ministry_list = list(self.ministries.values())
