@@ -271,7 +271,11 @@ def _config(args: argparse.Namespace) -> MonitorConfig:
     and everything imported so far alone (`gc.freeze`): none of it is garbage, and with
     10,000 watches the collector's passes over their models cost a third of the start-up
     of `monitor check` (the config's load 0.09 s, opening the store 0.06 s and reading
-    the watches' states 0.12 s of CPU, against 0.09, 0.01 and 0.06 s without them)."""
+    the watches' states 0.12 s of CPU, against 0.09, 0.01 and 0.06 s without them).
+    `cmd_check` and `cmd_run` hold it off from their first import to here, and
+    `python -m monitor` while it imports this module: the collector's passes over the
+    modules those imports build (SQLAlchemy, pydantic, asyncio) were 4 % of a `check
+    --once` start-up's instructions (callgrind), and none of it is garbage either."""
     from monitor.config import config_path, load_config  # see the imports at the top
 
     with collector_paused():
@@ -296,16 +300,18 @@ def _in_force(config: MonitorConfig, store: Store, discovered: bool = True) -> W
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from monitor.isolate import start_forkserver
+    # Its imports, like the config, make no garbage: the collector is held off (`_config`).
+    with collector_paused():
+        from monitor.isolate import start_forkserver
 
-    # The workers' forkserver imports the parsers on the other core while this process
-    # imports the daemon's modules (the store's SQLAlchemy, the config's models: half a
-    # second of CPU) and reads a config of (maybe) 100,000 watches: the daemon's first
-    # checks, which wait for the workers, then need not wait for it.
-    start_forkserver()
-    from monitor.scheduler import Daemon  # after the forkserver's start, on purpose
+        # The workers' forkserver imports the parsers on the other core while this process
+        # imports the daemon's modules (the store's SQLAlchemy, the config's models: half a
+        # second of CPU) and reads a config of (maybe) 100,000 watches: the daemon's first
+        # checks, which wait for the workers, then need not wait for it.
+        start_forkserver()
+        from monitor.scheduler import Daemon  # after the forkserver's start, on purpose
 
-    config = _config(args)
+        config = _config(args)
     if args.listen:
         server = config.server.model_copy(update={"listen": args.listen})
         config = config.model_copy(update={"server": server})
@@ -319,10 +325,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from monitor.isolate import start_forkserver
-    from monitor.wiring import build
+    with collector_paused():  # its imports, like the config, make no garbage (`_config`)
+        from monitor.isolate import start_forkserver
+        from monitor.wiring import build
 
-    config = _config(args)
+        config = _config(args)
     if config.store.url is None and not _has_files(config.store.path):
         # A new archive: no answer can be a 304 or the same bytes again, every page is
         # read. The workers' forkserver loads the parsers (a second of CPU) on the other

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from monitor.collector import collector_paused
 from monitor.config import MonitorConfig, WatchConfig
 from monitor.discover import StatementWatch
 from monitor.reload import WatchChanges, reread
@@ -109,10 +110,13 @@ class Runtime:
         `start_workers`: start the page-reading workers now rather than when first needed
         (the daemon: its first checks then read their pages at once); `register`: register
         every watch now (the daemon registers them itself, see `Checker.register`)."""
-        from monitor.browser import BrowserEngine
-        from monitor.check import Checker
-        from monitor.fetch import Fetcher
-        from monitor.isolate import WorkerPool
+        # Importing the checking parts and registering every watch make no garbage: the
+        # collector is held off meanwhile, then leaves it all alone (see cli._config).
+        with collector_paused():
+            from monitor.browser import BrowserEngine
+            from monitor.check import Checker
+            from monitor.fetch import Fetcher
+            from monitor.isolate import WorkerPool
 
         fetch = self.config.fetch
         work = WorkerPool(fetch.worker_count, fetch.worker_timeout, fetch.worker_memory)
@@ -124,15 +128,16 @@ class Runtime:
         self._workers_started = started
         try:
             async with Fetcher(fetch) as fetcher, BrowserEngine(fetch) as browser:
-                checker = Checker(
-                    self.config,
-                    self.store,
-                    fetcher,
-                    browser,
-                    instance=instance,
-                    work=work,
-                    register=register,
-                )
+                with collector_paused():
+                    checker = Checker(
+                        self.config,
+                        self.store,
+                        fetcher,
+                        browser,
+                        instance=instance,
+                        work=work,
+                        register=register,
+                    )
                 yield checker
         finally:
             self._workers_started = None
