@@ -26,12 +26,19 @@ from typing import Any
 
 import pytest
 
+from monitor.passwords import CHEAP_ENV as CHEAP_HASHES
 from monitor.replica import ReplicaSite
 from monitor.transports.memory import MemoryTransport
 from tests.postgres import backend, postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "test-secret-不要"
+
+# Password hashes at argon2's cheapest parameters, here and in every `monitor` this session
+# starts (monitor/passwords.py): a user, a login or a guess costs microseconds, not ~0.3 s of
+# a core in a hashing process at a low priority, which a busy machine starves for seconds.
+# The story that is about the cost of a hash (a login flood) serves without it.
+os.environ[CHEAP_HASHES] = "1"
 
 
 # Stories whose claims hang on timing, in two groups: kills at moments of a phase and
@@ -395,17 +402,23 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 def monitor_cli(
-    config: Path | None, *args: str, timeout: float = 120, code: Path = REPO
+    config: Path | None,
+    *args: str,
+    timeout: float = 120,
+    code: Path = REPO,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the `monitor` command line as a user would (its `main` with these arguments, its
     exit code, standard output and error), in this process: the start-up of a new
-    interpreter (0.8 s) buys nothing when a test is not about processes. With `code` (the
-    folder of another version of the `monitor` package, for an upgrade) it runs there, in a
-    subprocess, as `monitor_process` does."""
+    interpreter (0.8 s) buys nothing when a test is not about processes. `stdin`: what is
+    piped to its standard input (as `input=` of subprocess.run; $MONITOR_PASSWORD unset).
+    With `code` (the folder of another version of the `monitor` package, for an upgrade) it
+    runs there, in a subprocess, as `monitor_process` does."""
     if code != REPO:
+        assert stdin is None, "stdin is for the in-process run"
         return monitor_process(config, *args, timeout=timeout, code=code)
     argv = [*(["--config", str(config)] if config is not None else []), *args]
-    return _run_in_process(argv)
+    return _run_in_process(argv, stdin)
 
 
 def monitor_process(
@@ -437,22 +450,27 @@ def _outside_any_loop(main: Callable[[list[str]], int], argv: list[str]) -> int:
         return thread.submit(main, argv).result()
 
 
-def _run_in_process(argv: list[str]) -> subprocess.CompletedProcess[str]:
+def _run_in_process(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """`monitor.cli.main(argv)` as `python -m monitor` would run it: the same environment
     and working folder as `monitor_process`, its own standard output and error (with the
-    binary `.buffer` under them, as `show --raw` writes there), and logging set up afresh by
-    `main` (pytest's own log handlers stand aside for the call, else `logging.basicConfig`
-    would keep them and the log lines would miss standard error)."""
+    binary `.buffer` under them, as `show --raw` writes there), standard input piped from
+    `stdin` when given, and logging set up afresh by `main` (pytest's own log handlers stand
+    aside for the call, else `logging.basicConfig` would keep them and the log lines would
+    miss standard error)."""
     from monitor.cli import main
 
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="")
     stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="")
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    saved_env = {name: os.environ.get(name) for name in ("TEST_WEBHOOK_SECRET", "MONITOR_CONFIG")}
-    saved_cwd = os.getcwd()
+    names = ("TEST_WEBHOOK_SECRET", "MONITOR_CONFIG", "MONITOR_PASSWORD")
+    saved_env = {name: os.environ.get(name) for name in names}
+    saved_cwd, saved_stdin = os.getcwd(), sys.stdin
     os.environ["TEST_WEBHOOK_SECRET"] = WEBHOOK_SECRET
     os.environ.pop("MONITOR_CONFIG", None)
+    if stdin is not None:
+        os.environ.pop("MONITOR_PASSWORD", None)
+        sys.stdin = io.StringIO(stdin)  # not a terminal, as a pipe is not
     root.handlers = []
     os.chdir(REPO)
     try:
@@ -469,6 +487,7 @@ def _run_in_process(argv: list[str]) -> subprocess.CompletedProcess[str]:
             sys.stderr.flush()
     finally:
         os.chdir(saved_cwd)
+        sys.stdin = saved_stdin
         for handler in root.handlers:
             handler.close()
         root.handlers, root.level = saved_handlers, saved_level
