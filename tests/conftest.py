@@ -62,14 +62,24 @@ _TIMING = {
 }
 
 
+# The stories on the web UI's shared archive (tests/webui.py, `archive`: four checks, three
+# users, a `monitor serve`, ~10 s of CPU) are a third group: one worker builds it once,
+# where each worker that met one of them built its own.
+_ARCHIVE_GROUP = "archive"
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`slow` follows from what a test is about (see pyproject's markers): a test that runs
     on PostgreSQL is marked `postgres`, and `process`, `browser` and `postgres` tests are
     `slow`, so `pytest -m "not slow"` is the fast in-process subset. The timing stories
-    are two `xdist_group`s."""
+    are two `xdist_group`s, the shared archive's a third. Modules with the most process and
+    browser stories come first (in the order they were collected otherwise), so that the
+    run ends on short tests rather than on a worker busy with a 30-second one."""
     for item in items:
         group = _TIMING.get(item.path.name)
+        if group is None and _uses_fixture(item, _ARCHIVE_FIXTURE):
+            group = _ARCHIVE_GROUP
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
         callspec = getattr(item, "callspec", None)
@@ -82,6 +92,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.process)
         if any(item.get_closest_marker(name) for name in ("process", "browser", "postgres")):
             item.add_marker(pytest.mark.slow)
+    heavy: dict[Path, int] = {}
+    for item in items:
+        started = any(item.get_closest_marker(name) for name in ("process", "browser"))
+        heavy[item.path] = heavy.get(item.path, 0) + int(started)
+    items.sort(key=lambda item: -heavy[item.path])  # stable: modules stay together
 
 
 # MONITOR_TEST_TIMES=FILE: each test's wall and CPU seconds (this process plus the
@@ -106,15 +121,21 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
 
 
 # Fixtures that serve the web UI from a `monitor serve` process, for the tests that use them.
-_SERVED_UI_FIXTURES = {"tests.webui.archive_fixture", "tests.test_hostile_web.ui"}
+_ARCHIVE_FIXTURE = "tests.webui.archive_fixture"
+_SERVED_UI_FIXTURES = {_ARCHIVE_FIXTURE, "tests.test_hostile_web.ui"}
 
 
 def _uses_a_served_ui(item: pytest.Item) -> bool:
+    return any(_uses_fixture(item, name) for name in _SERVED_UI_FIXTURES)
+
+
+def _uses_fixture(item: pytest.Item, qualified_name: str) -> bool:
+    """Whether `item` uses the fixture function `module.name` (directly or through another)."""
     info = getattr(item, "_fixtureinfo", None)
     for definitions in info.name2fixturedefs.values() if info is not None else ():
         function = definitions[-1].func
         name = f"{getattr(function, '__module__', '')}.{getattr(function, '__name__', '')}"
-        if name in _SERVED_UI_FIXTURES:
+        if name == qualified_name:
             return True
     return False
 
