@@ -46,7 +46,7 @@ def test_timemap_timegate_and_memento_headers(
     tmp_path: Path, site: PageSite, tsa: LocalTSA
 ) -> None:
     archive = f'tsa_url = "{tsa.url}"\ntsa_ca_file = "{tsa.ca_file}"'
-    config = archive_three_versions(tmp_path, site, archive, gap=2.1)
+    config = archive_three_versions(tmp_path, site, archive, gap=4.1)
     config.write_text(config.read_text() + '\n[server]\npublic = true\nlisten = "127.0.0.1:0"\n')
     with sqlite3.connect(tmp_path / "store" / "index.sqlite") as db:
         captures = db.execute(
@@ -88,11 +88,9 @@ def test_timemap_timegate_and_memento_headers(
         # TimeGate: a moment between versions 1 and 2, nearer 2, gives 1 (what the page
         # said then); before all, the first; after all, or no Accept-Datetime, the last.
         first, second = parse(captures[0][1]), parse(captures[1][1])
-        # The first whole second (Accept-Datetime's precision) past the midpoint: versions
-        # are 2.1 s apart or more, so it comes before version 2, and nearer 2 than 1.
-        between = datetime.fromtimestamp(
-            math.floor((first.timestamp() + second.timestamp()) / 2) + 1, UTC
-        )
+        # A whole second (Accept-Datetime's precision) before version 2's: versions are
+        # 4.1 s apart or more, so it is nearer 2 wherever in its second 2 fell.
+        between = datetime.fromtimestamp(math.floor(second.timestamp()) - 1, UTC)
         assert first < between < second and second - between < between - first
         for moment, expected in (
             (between, 0),
