@@ -43,10 +43,10 @@ os.environ[CHEAP_HASHES] = "1"
 
 # Stories whose claims hang on timing, in two groups: kills at moments of a phase and
 # schedules kept across restarts; limits (/healthz within 100 ms, a login flood's budget, a
-# screenshot's or a template's time limit, a hostile page's). Under `pytest -n 3 --dist
+# screenshot's or a template's time limit, a hostile page's). Under `pytest -n 4 --dist
 # loadgroup` (.ci/run) each group goes to one worker and runs one story at a time, as in a
-# serial run, while the third worker runs the rest. Most of these stories wait (for a
-# daemon's schedule, a kill's moment), so three workers keep two cores busy.
+# serial run, while the other workers run the rest. Most of these stories wait (for a
+# daemon's schedule, a kill's moment), so four workers keep two cores busy.
 _TIMING = {
     "test_alerts_outbox.py": "kills",
     "test_crash.py": "kills",
