@@ -73,13 +73,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`slow` follows from what a test is about (see pyproject's markers): a test that runs
     on PostgreSQL is marked `postgres`, and `process`, `browser` and `postgres` tests are
     `slow`, so `pytest -m "not slow"` is the fast in-process subset. The timing stories
-    are two `xdist_group`s, the shared archive's a third. Modules with the most process and
-    browser stories come first (in the order they were collected otherwise), so that the
-    run ends on short tests rather than on a worker busy with a 30-second one."""
+    are two `xdist_group`s, the shared archive's a third, and a module whose tests share a
+    module-scoped fixture is one more. Modules with the most process and browser stories
+    come first (in the order they were collected otherwise), so that the run ends on short
+    tests rather than on a worker busy with a 30-second one."""
     for item in items:
         group = _TIMING.get(item.path.name)
         if group is None and _uses_fixture(item, _ARCHIVE_FIXTURE):
             group = _ARCHIVE_GROUP
+        if group is None and _uses_a_module_fixture(item):
+            group = item.path.name  # its fixture made once, not on each worker
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
         callspec = getattr(item, "callspec", None)
@@ -96,7 +99,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         started = any(item.get_closest_marker(name) for name in ("process", "browser"))
         heavy[item.path] = heavy.get(item.path, 0) + int(started)
-    items.sort(key=lambda item: -heavy[item.path])  # stable: modules stay together
+    # The serial groups first, longest first (pytest-xdist hands out work in this order, with
+    # --no-loadscope-reorder, pyproject.toml), then the heaviest modules; sort is stable.
+    first = {"limits": 0, "kills": 1, _ARCHIVE_GROUP: 2}
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        marker = item.get_closest_marker("xdist_group")
+        return first.get(marker.args[0] if marker else "", len(first)), -heavy[item.path]
+
+    items.sort(key=order)
 
 
 # MONITOR_TEST_TIMES=FILE: each test's wall and CPU seconds (this process plus the
@@ -127,6 +138,14 @@ _SERVED_UI_FIXTURES = {_ARCHIVE_FIXTURE, "tests.test_hostile_web.ui"}
 
 def _uses_a_served_ui(item: pytest.Item) -> bool:
     return any(_uses_fixture(item, name) for name in _SERVED_UI_FIXTURES)
+
+
+def _uses_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether `item` uses a fixture made once per module (each worker that runs one of the
+    module's tests makes it; a module run on one worker makes it once)."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info is not None else ()
+    return any(found[-1].scope == "module" for found in definitions)
 
 
 def _uses_fixture(item: pytest.Item, qualified_name: str) -> bool:
