@@ -18,11 +18,20 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.profiles import CHEAPEST
 
 # Niceness of the hashing process: the checks and the event loop come first.
 _NICENESS = 10
 
-_hasher = PasswordHasher()
+# For the test suite only (tests/conftest.py sets it): argon2id at its cheapest parameters,
+# microseconds instead of ~0.3 s of a core per hash, for the suite's hundreds of users,
+# logins and guesses whose stories are not about the cost of a hash. Never set it for a
+# real UI: such hashes are no protection against a stolen database.
+CHEAP_ENV = "MONITOR_TEST_CHEAP_HASHES"
+
+_hasher = (
+    PasswordHasher.from_parameters(CHEAPEST) if os.environ.get(CHEAP_ENV) else PasswordHasher()
+)
 
 
 def hash_password(password: str) -> str:

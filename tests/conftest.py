@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from monitor.passwords import CHEAP_ENV as CHEAP_HASHES
 from monitor.replica import ReplicaSite
 from monitor.transports.memory import MemoryTransport
 from tests.postgres import backend, postgres_server, postgres_url  # noqa: F401 (fixtures)
@@ -33,13 +34,19 @@ from tests.postgres import backend, postgres_server, postgres_url  # noqa: F401 
 REPO = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "test-secret-不要"
 
+# Password hashes at argon2's cheapest parameters, here and in every `monitor` this session
+# starts (monitor/passwords.py): a user, a login or a guess costs microseconds, not ~0.3 s of
+# a core in a hashing process at a low priority, which a busy machine starves for seconds.
+# The story that is about the cost of a hash (a login flood) serves without it.
+os.environ[CHEAP_HASHES] = "1"
+
 
 # Stories whose claims hang on timing, in two groups: kills at moments of a phase and
 # schedules kept across restarts; limits (/healthz within 100 ms, a login flood's budget, a
-# screenshot's or a template's time limit, a hostile page's). Under `pytest -n 3 --dist
+# screenshot's or a template's time limit, a hostile page's). Under `pytest -n 4 --dist
 # loadgroup` (.ci/run) each group goes to one worker and runs one story at a time, as in a
-# serial run, while the third worker runs the rest. Most of these stories wait (for a
-# daemon's schedule, a kill's moment), so three workers keep two cores busy.
+# serial run, while the other workers run the rest. Most of these stories wait (for a
+# daemon's schedule, a kill's moment), so four workers keep two cores busy.
 _TIMING = {
     "test_alerts_outbox.py": "kills",
     "test_crash.py": "kills",
@@ -55,14 +62,27 @@ _TIMING = {
 }
 
 
+# The stories on the web UI's shared archive (tests/webui.py, `archive`: four checks, three
+# users, a `monitor serve`, ~10 s of CPU) are a third group: one worker builds it once,
+# where each worker that met one of them built its own.
+_ARCHIVE_GROUP = "archive"
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`slow` follows from what a test is about (see pyproject's markers): a test that runs
     on PostgreSQL is marked `postgres`, and `process`, `browser` and `postgres` tests are
     `slow`, so `pytest -m "not slow"` is the fast in-process subset. The timing stories
-    are two `xdist_group`s."""
+    are two `xdist_group`s, the shared archive's a third, and a module whose tests share a
+    module-scoped fixture is one more. Modules with the most process and browser stories
+    come first (in the order they were collected otherwise), so that the run ends on short
+    tests rather than on a worker busy with a 30-second one."""
     for item in items:
         group = _TIMING.get(item.path.name)
+        if group is None and _uses_fixture(item, _ARCHIVE_FIXTURE):
+            group = _ARCHIVE_GROUP
+        if group is None and _uses_a_module_fixture(item):
+            group = item.path.name  # its fixture made once, not on each worker
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
         callspec = getattr(item, "callspec", None)
@@ -75,6 +95,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.process)
         if any(item.get_closest_marker(name) for name in ("process", "browser", "postgres")):
             item.add_marker(pytest.mark.slow)
+    heavy: dict[Path, int] = {}
+    for item in items:
+        started = any(item.get_closest_marker(name) for name in ("process", "browser"))
+        heavy[item.path] = heavy.get(item.path, 0) + int(started)
+    # The serial groups first, longest first (pytest-xdist hands out work in this order, with
+    # --no-loadscope-reorder, pyproject.toml), then the heaviest modules; sort is stable.
+    first = {"limits": 0, "kills": 1, _ARCHIVE_GROUP: 2}
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        marker = item.get_closest_marker("xdist_group")
+        return first.get(marker.args[0] if marker else "", len(first)), -heavy[item.path]
+
+    items.sort(key=order)
 
 
 # MONITOR_TEST_TIMES=FILE: each test's wall and CPU seconds (this process plus the
@@ -99,15 +132,29 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
 
 
 # Fixtures that serve the web UI from a `monitor serve` process, for the tests that use them.
-_SERVED_UI_FIXTURES = {"tests.webui.archive_fixture", "tests.test_hostile_web.ui"}
+_ARCHIVE_FIXTURE = "tests.webui.archive_fixture"
+_SERVED_UI_FIXTURES = {_ARCHIVE_FIXTURE, "tests.test_hostile_web.ui"}
 
 
 def _uses_a_served_ui(item: pytest.Item) -> bool:
+    return any(_uses_fixture(item, name) for name in _SERVED_UI_FIXTURES)
+
+
+def _uses_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether `item` uses a fixture made once per module (each worker that runs one of the
+    module's tests makes it; a module run on one worker makes it once)."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info is not None else ()
+    return any(found[-1].scope == "module" for found in definitions)
+
+
+def _uses_fixture(item: pytest.Item, qualified_name: str) -> bool:
+    """Whether `item` uses the fixture function `module.name` (directly or through another)."""
     info = getattr(item, "_fixtureinfo", None)
     for definitions in info.name2fixturedefs.values() if info is not None else ():
         function = definitions[-1].func
         name = f"{getattr(function, '__module__', '')}.{getattr(function, '__name__', '')}"
-        if name in _SERVED_UI_FIXTURES:
+        if name == qualified_name:
             return True
     return False
 
@@ -395,17 +442,23 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 def monitor_cli(
-    config: Path | None, *args: str, timeout: float = 120, code: Path = REPO
+    config: Path | None,
+    *args: str,
+    timeout: float = 120,
+    code: Path = REPO,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the `monitor` command line as a user would (its `main` with these arguments, its
     exit code, standard output and error), in this process: the start-up of a new
-    interpreter (0.8 s) buys nothing when a test is not about processes. With `code` (the
-    folder of another version of the `monitor` package, for an upgrade) it runs there, in a
-    subprocess, as `monitor_process` does."""
+    interpreter (0.8 s) buys nothing when a test is not about processes. `stdin`: what is
+    piped to its standard input (as `input=` of subprocess.run; $MONITOR_PASSWORD unset).
+    With `code` (the folder of another version of the `monitor` package, for an upgrade) it
+    runs there, in a subprocess, as `monitor_process` does."""
     if code != REPO:
+        assert stdin is None, "stdin is for the in-process run"
         return monitor_process(config, *args, timeout=timeout, code=code)
     argv = [*(["--config", str(config)] if config is not None else []), *args]
-    return _run_in_process(argv)
+    return _run_in_process(argv, stdin)
 
 
 def monitor_process(
@@ -437,22 +490,27 @@ def _outside_any_loop(main: Callable[[list[str]], int], argv: list[str]) -> int:
         return thread.submit(main, argv).result()
 
 
-def _run_in_process(argv: list[str]) -> subprocess.CompletedProcess[str]:
+def _run_in_process(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """`monitor.cli.main(argv)` as `python -m monitor` would run it: the same environment
     and working folder as `monitor_process`, its own standard output and error (with the
-    binary `.buffer` under them, as `show --raw` writes there), and logging set up afresh by
-    `main` (pytest's own log handlers stand aside for the call, else `logging.basicConfig`
-    would keep them and the log lines would miss standard error)."""
+    binary `.buffer` under them, as `show --raw` writes there), standard input piped from
+    `stdin` when given, and logging set up afresh by `main` (pytest's own log handlers stand
+    aside for the call, else `logging.basicConfig` would keep them and the log lines would
+    miss standard error)."""
     from monitor.cli import main
 
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="")
     stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="")
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    saved_env = {name: os.environ.get(name) for name in ("TEST_WEBHOOK_SECRET", "MONITOR_CONFIG")}
-    saved_cwd = os.getcwd()
+    names = ("TEST_WEBHOOK_SECRET", "MONITOR_CONFIG", "MONITOR_PASSWORD")
+    saved_env = {name: os.environ.get(name) for name in names}
+    saved_cwd, saved_stdin = os.getcwd(), sys.stdin
     os.environ["TEST_WEBHOOK_SECRET"] = WEBHOOK_SECRET
     os.environ.pop("MONITOR_CONFIG", None)
+    if stdin is not None:
+        os.environ.pop("MONITOR_PASSWORD", None)
+        sys.stdin = io.StringIO(stdin)  # not a terminal, as a pipe is not
     root.handlers = []
     os.chdir(REPO)
     try:
@@ -469,6 +527,7 @@ def _run_in_process(argv: list[str]) -> subprocess.CompletedProcess[str]:
             sys.stderr.flush()
     finally:
         os.chdir(saved_cwd)
+        sys.stdin = saved_stdin
         for handler in root.handlers:
             handler.close()
         root.handlers, root.level = saved_handlers, saved_level

@@ -96,10 +96,11 @@ def archive_three_versions(
     seconds apart, so that each version has its own 14-digit capture time."""
     site.set("1", FIRST)
     config = site_config(directory, site, ("1",), extra)
-    for text in (FIRST, SECOND, THIRD):
+    for number, text in enumerate((FIRST, SECOND, THIRD)):
+        if number:
+            time.sleep(gap)  # after the previous check ended (none after the last)
         site.set("1", text)
         check_once(config)
-        time.sleep(gap)
     return config
 
 

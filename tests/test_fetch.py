@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 
 from monitor.config import FetchConfig
 from monitor.fetch import Fetcher, FetchRequest, FetchResult
-from tests.conftest import serve_on_loopback
+from tests.conftest import serve_on_loopback, wait_for
 
 RUSSIAN = "Министерство иностранных дел Республики Казахстан выражает глубокую озабоченность."
 
@@ -120,10 +121,24 @@ class Misbehaving(BaseHTTPRequestHandler):
 
 class ClosesIdleConnections(BaseHTTPRequestHandler):
     """Keeps a connection alive between requests, but closes it after 0.2 s of silence, as
-    many servers do with a short keep-alive timeout."""
+    many servers do with a short keep-alive timeout; `open` counts its connections."""
 
     protocol_version = "HTTP/1.1"
     timeout = 0.2
+    open: ClassVar[int] = 0
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def setup(self) -> None:
+        with ClosesIdleConnections.lock:
+            ClosesIdleConnections.open += 1
+        super().setup()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with ClosesIdleConnections.lock:
+                ClosesIdleConnections.open -= 1
 
     def log_message(self, *args: object) -> None:
         pass
@@ -144,6 +159,13 @@ def test_connections_the_server_closed_while_idle_are_replaced_cleanly() -> None
     with the same number then broke every request in flight (found by bench/run.py)."""
     config = FetchConfig(allow_private=True, per_host_delay=0, retries=0, per_host_concurrency=5)
 
+    async def all_closed() -> None:
+        """Until the server has closed every connection (each idled past its timeout)."""
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(
+            None, wait_for, lambda: ClosesIdleConnections.open == 0, 10
+        )
+
     async def go(base: str) -> list[FetchResult]:
         results: list[FetchResult] = []
         async with Fetcher(config) as fetcher:
@@ -152,10 +174,10 @@ def test_connections_the_server_closed_while_idle_are_replaced_cleanly() -> None
                 # opened for one request are found dead by another.
                 pages = [FetchRequest(f"{base}/{round_}/{page}") for page in range(10)]
                 results += await asyncio.gather(*(fetcher.fetch(page) for page in pages))
-                await asyncio.sleep(0.5)
+                await all_closed()
                 for page in range(5):
                     results.append(await fetcher.fetch(FetchRequest(f"{base}/{round_}/{page}")))
-                await asyncio.sleep(0.5)
+                await all_closed()
         return results
 
     open_files = len(os.listdir("/proc/self/fd"))

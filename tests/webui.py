@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from monitor.replica import STATEMENTS, ReplicaSite
-from tests.conftest import REPO, monitor_cli, write_config
+from tests.conftest import CHEAP_HASHES, REPO, monitor_cli, write_config
 
 PASSWORD = "correct horse battery"
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
@@ -41,26 +41,20 @@ def free_port() -> int:
 def add_user(
     config: Path, name: str, role: str, password: str = PASSWORD, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    """`monitor user add`, the password on standard input as an operator would pipe it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MONITOR_CONFIG", "MONITOR_PASSWORD")}
-    return subprocess.run(
-        [*_MONITOR, "--config", str(config), "user", "add", name, "--role", role, *extra],
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=REPO,
-    )
+    """`monitor user add`, the password on standard input as an operator would pipe it (in
+    this process: the stories that make users are not about processes)."""
+    return monitor_cli(config, "user", "add", name, "--role", role, *extra, stdin=password + "\n")
 
 
 @contextmanager
-def serving(config: Path, *command: str) -> Iterator[str]:
+def serving(config: Path, *command: str, real_hashes: bool = False) -> Iterator[str]:
     """Run `monitor serve` (or another command serving the UI, e.g. `run`) on a free port;
     yields its base URL once /healthz answers. Its output is printed at the end (pytest
-    shows it when the test failed)."""
+    shows it when the test failed). `real_hashes`: its password hashes at argon2's own
+    parameters, not the test session's cheapest (tests/conftest.py)."""
     port = free_port()
     args = [*(command or ("serve",)), "--listen", f"127.0.0.1:{port}"]
+    unset = {"MONITOR_CONFIG", *((CHEAP_HASHES,) if real_hashes else ())}
     # A file, not a pipe: nobody reads the output while it runs, and a full pipe blocks.
     with tempfile.TemporaryFile(mode="w+") as log:
         process = subprocess.Popen(
@@ -68,7 +62,7 @@ def serving(config: Path, *command: str) -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
-            env={k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"},
+            env={k: v for k, v in os.environ.items() if k not in unset},
         )
         try:
             _wait_until_healthy(f"http://127.0.0.1:{port}", process)
