@@ -41,20 +41,18 @@ WEBHOOK_SECRET = "test-secret-不要"
 os.environ[CHEAP_HASHES] = "1"
 
 
-# Stories whose claims hang on timing, in three groups: kills at moments of a phase (a
-# write, an alert's delivery, a signal); restarts (a killed daemon's fetches, leases and
-# schedules taken over by the next); limits (/healthz within 100 ms, a login flood's budget,
-# a screenshot's or a template's time limit, a hostile page's). Under `pytest -n 5 --dist
-# loadgroup` (.ci/run) each group goes to one worker and runs one story at a time, while the
-# other workers run the rest. Most of these stories wait (for a daemon's schedule, a kill's
-# moment), so five workers keep two cores busy; the kill stories were one group of 280 s,
-# the whole run's critical path.
+# Stories whose claims hang on timing, in two groups: kills at moments of a phase and
+# schedules kept across restarts; limits (/healthz within 100 ms, a login flood's budget, a
+# screenshot's or a template's time limit, a hostile page's). Under `pytest -n 4 --dist
+# loadgroup` (.ci/run) each group goes to one worker and runs one story at a time, as in a
+# serial run, while the other workers run the rest. Most of these stories wait (for a
+# daemon's schedule, a kill's moment), so four workers keep two cores busy.
 _TIMING = {
     "test_alerts_outbox.py": "kills",
     "test_crash.py": "kills",
     "test_daemon.py": "kills",
-    "test_first_sight.py": "restarts",
-    "test_instances.py": "restarts",
+    "test_first_sight.py": "kills",
+    "test_instances.py": "kills",
     "test_channels_templates.py": "limits",
     "test_hostile.py": "limits",
     "test_hostile_web.py": "limits",
@@ -103,7 +101,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         heavy[item.path] = heavy.get(item.path, 0) + int(started)
     # The serial groups first, longest first (pytest-xdist hands out work in this order, with
     # --no-loadscope-reorder, pyproject.toml), then the heaviest modules; sort is stable.
-    first = {"limits": 0, "kills": 1, "restarts": 2, _ARCHIVE_GROUP: 3}
+    first = {"limits": 0, "kills": 1, _ARCHIVE_GROUP: 2}
 
     def order(item: pytest.Item) -> tuple[int, int]:
         marker = item.get_closest_marker("xdist_group")
