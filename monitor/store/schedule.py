@@ -229,7 +229,10 @@ class Schedule:
         return {row[0]: row for row in self.db.driver_rows(self._select_rhythms, ())}
 
     def state_write(self, state: WatchState) -> Deferred:
-        """The update of a watch's state, for the batch of a check (archive.py)."""
+        """The update of a watch's state, for the batch of a check (archive.py). Its health
+        columns are written only here, with the check's check_run row in the same
+        transaction: `overview.WatchHealth` reads again only the watches with a check_run
+        row past the last it saw, so a write of them without one would go unseen."""
         return self._update_state, _state_values(state)
 
     # --- claims --------------------------------------------------------------------------
