@@ -71,3 +71,21 @@ def test_a_prepared_blob_is_stored_under_its_hash_and_read_back(tmp_path: Path) 
         other = b"another text"
         assert store.put_blob(other) == hashlib.sha256(other).hexdigest()
         assert store.read_blob(hashlib.sha256(other).hexdigest()) == other
+
+
+def test_bytes_named_for_commits_that_never_came_are_bounded(tmp_path: Path) -> None:
+    # A big page whose commit fails again and again (a full disk): each retry names new
+    # bytes objects of the same page; what they hold stays a few pages, not one per retry.
+    page = b"<p>a long statement</p>" * 200_000  # 4.6 MB
+    sha256, packed = hashlib.sha256(page).hexdigest(), compress(page)
+    with Store(str(tmp_path / "store")) as store:
+        for _retry in range(30):
+            again = bytes(bytearray(page))  # read anew: another object, the same bytes
+            asyncio.run(store.blobs.prepare({sha256: again}, {sha256: packed}))
+        held = sum(len(data) for data, _name in store.blobs._named.values())
+        assert held <= 80 * 1024 * 1024, f"{held / 2**20:.0f} MiB held for 30 failed commits"
+        # A commit that does come still finds its name, and stores the bytes as they are.
+        last = bytes(bytearray(page))
+        asyncio.run(store.blobs.prepare({sha256: last}, {}))
+        assert store.put_blob(last) == sha256
+        assert store.read_blob(sha256) == page

@@ -58,29 +58,37 @@ class Blobs(ABC):
         # statement, 50 KB, on the daemon's core). Held here, so no other object takes
         # their id meanwhile; checked with `is`.
         self._named: dict[int, tuple[bytes, str]] = {}
+        self._named_bytes = 0
 
     def _name(self, blobs: dict[str, bytes]) -> None:
-        if len(self._named) > _NAMED_MAX:  # commits that never came (a failed check)
+        # Commits that never came (a failed check, a full disk) leave their bytes here,
+        # new objects at each retry of the same page: bounded by number and by bytes, so
+        # a big page failing again and again holds no more than a few copies.
+        if len(self._named) > _NAMED_MAX or self._named_bytes > _NAMED_BYTES:
             self._named.clear()
+            self._named_bytes = 0
         for sha256, data in blobs.items():
             self._named[id(data)] = (data, sha256)
+            self._named_bytes += len(data)
 
     def sha256(self, data: bytes) -> str:
         """The bytes' SHA-256: as `prepare` was told it, else worked out."""
         named = self._named.pop(id(data), None)
-        if named is not None and named[0] is data:
-            return named[1]
+        if named is not None:
+            self._named_bytes -= len(named[0])
+            if named[0] is data:
+                return named[1]
         return hashlib.sha256(data).hexdigest()
 
     def compress(self, data: bytes) -> bytes:
         return compress(data)  # at the archive's level (monitor/compression.py)
 
-    def precompress(self, datas: list[bytes]) -> None:
-        """Compress big blobs now, in a thread of the caller's (zstd lets go of the GIL),
-        for the `stage` that follows: an 18 MB page and its statement took the event loop
-        0.3 s and more to compress at level 9 (now 3)."""
-        for data in datas:
-            self._ready[hashlib.sha256(data).hexdigest()] = compress(data)
+    def precompress(self, blobs: dict[str, bytes]) -> None:
+        """Compress blobs (by SHA-256: their bytes) now, in a thread of the caller's (zstd
+        lets go of the GIL), for the `stage` that follows: an 18 MB page and its statement
+        took the event loop 0.3 s and more to compress at level 9 (now 3)."""
+        for sha256, data in blobs.items():
+            self._ready[sha256] = compress(data)
 
     async def prepare(self, blobs: dict[str, bytes], compressed: dict[str, bytes]) -> None:
         """Make the blobs of a commit to come ready (by SHA-256: their bytes), off the
@@ -88,7 +96,7 @@ class Blobs(ABC):
         that read the page, see isolate.py), the others are compressed in a thread (see
         `precompress`); files are also written durably (`FileBlobs`)."""
         self._name(blobs)
-        missing = [data for sha256, data in blobs.items() if sha256 not in compressed]
+        missing = {sha256: data for sha256, data in blobs.items() if sha256 not in compressed}
         self._ready.update((sha256, compressed[sha256]) for sha256 in blobs if sha256 in compressed)
         if missing:
             await asyncio.to_thread(self.precompress, missing)
@@ -213,6 +221,8 @@ class DatabaseBlobs(Blobs):
 
 # Named bytes kept at most (see `Blobs.sha256`): more than the checks of a moment hold.
 _NAMED_MAX = 1024
+# ... and the bytes they hold at the most before they are let go (a few big pages).
+_NAMED_BYTES = 64 * 1024 * 1024
 
 # What a group write is given: by SHA-256, the bytes and, when known, their compressed form.
 _Files = dict[str, tuple[bytes, bytes | None]]
