@@ -143,20 +143,25 @@ def _uses_a_served_ui(item: pytest.Item) -> bool:
 def _uses_a_module_fixture(item: pytest.Item) -> bool:
     """Whether `item` uses a fixture made once per module (each worker that runs one of the
     module's tests makes it; a module run on one worker makes it once)."""
-    info = getattr(item, "_fixtureinfo", None)
-    definitions = info.name2fixturedefs.values() if info is not None else ()
-    return any(found[-1].scope == "module" for found in definitions)
+    return any(fixture.scope == "module" for fixture in _fixtures(item))
 
 
 def _uses_fixture(item: pytest.Item, qualified_name: str) -> bool:
     """Whether `item` uses the fixture function `module.name` (directly or through another)."""
-    info = getattr(item, "_fixtureinfo", None)
-    for definitions in info.name2fixturedefs.values() if info is not None else ():
-        function = definitions[-1].func
+    for fixture in _fixtures(item):
+        function = fixture.func
         name = f"{getattr(function, '__module__', '')}.{getattr(function, '__name__', '')}"
         if name == qualified_name:
             return True
     return False
+
+
+def _fixtures(item: pytest.Item) -> list[Any]:
+    """The definitions of the fixtures `item` uses (directly or through another), each the
+    one that applies to it (the last: a closer definition overrides a farther one)."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info is not None else ()
+    return [found[-1] for found in definitions]
 
 
 @pytest.fixture
