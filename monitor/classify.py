@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from monitor.fetch import FetchResult
+from monitor.fetched import FetchResult
 
 if TYPE_CHECKING:
     from monitor.statement import Statement

@@ -11,7 +11,7 @@ from typing import Any
 
 from monitor.diff import DiffResult, compare
 from monitor.extract import Extraction, Profile, Target, suspicious_shrink
-from monitor.fetch import FetchRequest, FetchResult
+from monitor.fetched import FetchRequest, FetchResult
 from monitor.sites import get_profile
 
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 # Response classification lives in its own module; both names are part of this one's API.
 from monitor.classify import classify_unusable, suspicious_shrink  # noqa: F401
 from monitor.clock import parse_iso
-from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
+from monitor.fetched import FetchRequest, FetchResult, HeaderCapture
 
 # The values profiles are given and give back live in a leaf module (no monitor imports),
 # named here too for the many modules that import them from this one.

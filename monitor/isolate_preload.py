@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from monitor.diff import compare
 from monitor.extract import Target
-from monitor.fetch import FetchRequest, FetchResult
+from monitor.fetched import FetchRequest, FetchResult
 from monitor.sites import get_profile
 
 _URL = "http://example.invalid/statement"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from monitor.documents import is_document_url, name_of, read_or_problem
 from monitor.extract import Extraction, Profile, Statement, Target
-from monitor.fetch import FetchResult
+from monitor.fetched import FetchResult
 
 
 class DocumentProfile(Profile):

@@ -50,7 +50,7 @@ from monitor.extract import (
     split_attachments,
     unique_links,
 )
-from monitor.fetch import FetchRequest, FetchResult
+from monitor.fetched import FetchRequest, FetchResult
 
 ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8"
 # How many entries a full feed holds, unless the watch says otherwise (`options.size`):

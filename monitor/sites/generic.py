@@ -48,7 +48,7 @@ from monitor.extract import (
     split_attachments,
     unique_links,
 )
-from monitor.fetch import FetchResult
+from monitor.fetched import FetchResult
 from monitor.sites.article import tree_text
 
 if TYPE_CHECKING:  # bs4 and lxml are imported where a page is parsed (see monitor.extract)

@@ -39,7 +39,7 @@ from monitor.extract import (
     split_attachments,
     unique_links,
 )
-from monitor.fetch import FetchRequest, FetchResult, HeaderCapture
+from monitor.fetched import FetchRequest, FetchResult, HeaderCapture
 from monitor.sites.generic import is_date_line, parse_date
 
 if TYPE_CHECKING:  # bs4 is imported where a page is parsed (see monitor.extract)

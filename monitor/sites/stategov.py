@@ -36,7 +36,7 @@ from monitor.extract import (
     normalize_url,
     unique_links,
 )
-from monitor.fetch import FetchResult
+from monitor.fetched import FetchResult
 from monitor.sites.generic import clean_content, page_meta, parse_date, read_html
 
 if TYPE_CHECKING:  # bs4 is imported where a page is parsed (see monitor.extract)

@@ -42,7 +42,7 @@ class Request:
 
 
 class Response(Protocol):
-    """Where a transport writes the answer (monitor.fetch.FetchResult is one)."""
+    """Where a transport writes the answer (monitor.fetched.FetchResult is one)."""
 
     status: int | None
     http_version: str | None
