@@ -143,6 +143,13 @@ class Screenshotter:
 
     def _failed(self, watch: WatchConfig, at: str, reason: str) -> None:
         try:
+            last = self.store.screenshots.last_row(watch.id)
+            if (
+                last is not None
+                and last["sha256"] is None
+                and _kind(last["problem"]) == _kind(reason)
+            ):
+                return  # the same problem again (a timeout worded by another layer, say)
             news = self.store.screenshots.record_problem(watch.id, at, watch.url, reason)
         except Exception as err:  # e.g. the database is locked or gone: say so, go on
             logger.error("%s: screenshot problem not recorded: %s (%s)", watch.id, err, reason)
@@ -188,8 +195,17 @@ def _percent(share: float) -> str:
     return f"{100 * share:.1f}%" if share >= 0.001 else f"{100 * share:.2f}%"
 
 
+def _kind(reason: str | None) -> str:
+    """What kind of problem a `_reason` names, without its detail: "screenshot timed out"
+    (whether the browser's own timeout or ours fired first, which a busy machine decides),
+    "screenshots could not be compared", "screenshot failed: <error type>"."""
+    head, _, rest = (reason or "").partition(": ")
+    return f"{head}: {rest.partition(':')[0]}" if head == "screenshot failed" else head
+
+
 def _reason(err: BaseException) -> str:
-    if isinstance(err, TimeoutError | asyncio.TimeoutError):
+    # Playwright's own timeout (a page that never settles) is its TimeoutError, not Python's.
+    if isinstance(err, TimeoutError | asyncio.TimeoutError) or type(err).__name__ == "TimeoutError":
         detail = str(err).splitlines()[0] if str(err) else "the page did not settle in time"
         return f"screenshot timed out: {detail[:200]}"
     if isinstance(err, WorkFailed):
