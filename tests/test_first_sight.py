@@ -135,6 +135,16 @@ def test_two_daemons_and_a_check_on_one_sqlite_archive_write_each_edit_once(
         check = monitor_cli(config, "check", "--once")
         assert check.returncode != 0 and f"pid {first.pid}" in check.stderr, check.stderr
         db = sqlite3.connect(tmp_path / "store" / "index.sqlite")
+        # The first edit waits for the statement's first sight. "Watching" is logged before
+        # the first check, which may start a second later; on a quiet machine the two
+        # refusals above take less (0.6 s of CPU, the check in this process 10 ms), and an
+        # edit made before that first fetch is in the baseline: never an alert.
+        versions = (
+            "SELECT v.kind, COUNT(*) FROM version v JOIN document d ON d.id = v.document_id "
+            "WHERE d.key = ? GROUP BY v.kind"
+        )
+        key = (f"en/{STATEMENT['id']}",)
+        _wait_for(lambda: db.execute(versions, key).fetchall(), 60, "first sight")
         edited = "SELECT COUNT(*) FROM alert WHERE kind = 'edited'"
         for n in range(1, EDITS + 1):
             replica.edit(STATEMENT["id"], "en", title=f"{TITLE} (edit {n})")
@@ -143,12 +153,7 @@ def test_two_daemons_and_a_check_on_one_sqlite_archive_write_each_edit_once(
         checked = "SELECT COUNT(*) FROM check_run WHERE watch_id = 'mfa-en'"
         done = db.execute(checked).fetchone()[0]
         _wait_for(lambda: db.execute(checked).fetchone()[0] >= done + 2, 30, "two more checks")
-        versions = db.execute(
-            "SELECT v.kind, COUNT(*) FROM version v JOIN document d ON d.id = v.document_id "
-            "WHERE d.key = ? GROUP BY v.kind",
-            (f"en/{STATEMENT['id']}",),
-        ).fetchall()
-        assert dict(versions) == {"baseline": 1, "edited": EDITS}
+        assert dict(db.execute(versions, key).fetchall()) == {"baseline": 1, "edited": EDITS}
         assert db.execute(edited).fetchone()[0] == EDITS
         db.close()
     finally:
