@@ -1,7 +1,7 @@
 """New and changed pages: what they cost monitor, beside urlwatch and the floor of the work.
 
     python bench/changed_bench.py [--pages 300] [--profile] [--skip-processes]
-                                  [--skip-urlwatch] [--history 5000]
+                                  [--skip-urlwatch] [--history 5000] [--edits 10]
 
 Against `bench/fakesite.py` (statements of ~30 KB) on 127.0.0.1, in its own process:
 
@@ -16,7 +16,12 @@ Against `bench/fakesite.py` (statements of ~30 KB) on 127.0.0.1, in its own proc
    (`confirm_delay` > 0: a second look re-fetches, then the alert is released) — printed
    beside the floor of its own work timed in the same process: lxml parsing the new page
    plus a diff-match-patch diff of its old and new text. And the CPU of a statement's edit
-   at its 2nd and at its 5,000th version (the cost must not grow with the history).
+   at its 2nd and at its 5,000th version (the cost must not grow with the history). The
+   filler versions of the 5,000th share one text; with `--edits N`, the in-process changed
+   cycle is also run N - 1 times more over the same archive, every page edited each time
+   (distinct texts, each cycle a new checker as `check --once` is), with the CPU per
+   changed page at each version: what a statement's own history costs its next edit
+   (learning reads up to its newest 30 versions).
 
 Figures are CPU time (`time.process_time`, rusage): six helpers share this machine's two
 cores, and wall time drifts. `--profile` cProfiles the in-process changed cycle and prints
@@ -281,7 +286,7 @@ async def _cycle(config: Any, store: Any, watches: list[Any]) -> list[Any]:
         return await checker.check_all(watches)
 
 
-def in_process(site: Site, n: int, work: Path, profile: bool) -> dict[str, Any]:
+def in_process(site: Site, n: int, work: Path, profile: bool, edits: int = 1) -> dict[str, Any]:
     from monitor.config import parse_config
     from monitor.store import Store
 
@@ -312,12 +317,25 @@ def in_process(site: Site, n: int, work: Path, profile: bool) -> dict[str, Any]:
         assert kinds == {"changed": n}, kinds
         alerts = sum(o.alerts for o in done)
         assert alerts == n, f"every edit alerts once it held, {alerts} alerts"
+        by_version = {2: changed}
+        for seq in range(3, edits + 2):
+            site.call("POST", f"/__change?fraction=1&edits={EDITS_PER_CHANGE}")
+            started = time.process_time()
+            done = asyncio.run(_cycle(config, store, config.watch))
+            by_version[seq] = (time.process_time() - started) * 1000 / n
+            assert Counter(o.outcome for o in done) == {"changed": n}
     floor = floor_ms(olds, news)
     results.update(first_ms=first, changed_ms=changed, floor_ms=floor)
     print(f"  first sight, CPU per new page            {first:7.2f} ms")
     print(f"  changed, confirmation included           {changed:7.2f} ms per page")
     print(f"  floor: lxml parse + dmp diff of its text {floor:7.2f} ms per page")
     print(f"  changed / floor                          {changed / floor:7.2f} x")
+    if edits > 1:
+        results["changed_by_version_ms"] = by_version
+        print(
+            "  changed, by the version the edit makes   "
+            + "  ".join(f"v{seq} {ms:.2f}" for seq, ms in by_version.items())
+        )
     if profiler:
         if os.environ.get("CHANGED_BENCH_PROFILE"):  # the raw profile, for pstats' callers
             profiler.dump_stats(os.environ["CHANGED_BENCH_PROFILE"])
@@ -381,6 +399,12 @@ def main() -> None:
     parser.add_argument("--skip-urlwatch", action="store_true")
     parser.add_argument("--skip-in-process", action="store_true")
     parser.add_argument("--history", type=int, default=5000)
+    parser.add_argument(
+        "--edits",
+        type=int,
+        default=1,
+        help="edit every page this many times in process (its versions 2 to N + 1)",
+    )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--monitor-src", help="import monitor from this directory")
     parser.add_argument(
@@ -394,7 +418,7 @@ def main() -> None:
     site = Site(args.pages, work)
     try:
         if not args.skip_in_process:
-            results["in_process"] = in_process(site, args.pages, work, args.profile)
+            results["in_process"] = in_process(site, args.pages, work, args.profile, args.edits)
             if args.history:
                 results["history"] = history_cost(site, work, args.history)
             site.close()

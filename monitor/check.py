@@ -502,7 +502,8 @@ class Checker:
         """Try the profile's requests in order; the first usable extraction wins.
 
         Returns no extraction for a 304: nothing to parse, hash or store. With an
-        extraction, the answer's SHA-256 and the blobs the worker compressed (`_read`).
+        extraction, the answer's SHA-256 and the blobs the worker compressed (`_read`);
+        for the same bytes as the last answer read, its SHA-256 and no blobs.
         """
         reasons = []
         result = extraction = None
@@ -521,8 +522,9 @@ class Checker:
                 # rules (a server without validators, or the periodic full fetch of one
                 # with them): nothing to parse, exactly as for a 304. Parsing it again
                 # cost 15-30 ms of CPU every `full_fetch_every` checks, most of what a
-                # daemon spent.
-                return result, None, None
+                # daemon spent. Its hash goes along (a confirming look's alert names the
+                # page it fetched by it).
+                return result, None, (body_sha, {})
             extraction, compressed = await self._read(watch, reading, result, body_sha)
             if not extraction.problem or extraction.gone:
                 return result, extraction, (body_sha, compressed)
@@ -809,7 +811,7 @@ class Checker:
                 zone=self.config.alerts.timezone,
                 # The page this look fetched: the statement's newest archived one, when a
                 # confirming look found the same bytes (read here, not from the archive).
-                held={_body_sha(look.result): look.result.body},
+                held={look.body_sha256 or _body_sha(look.result): look.result.body},
             )
         )
         return payload, watch.channels

@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -88,13 +88,24 @@ def shape(text: str) -> str:
     return _NUMBER.sub("#", text)
 
 
-# A paragraph's normal form and shape, for masking a comparison's two sides: an edit's old
-# and new statements share most paragraphs, and the old one was the new one of the edit
-# before (the worker that masks keeps these between comparisons).
+# A paragraph's normal form, and a normal form's shape, for masking a comparison's two
+# sides and for learning: an edit's old and new statements share most paragraphs, and the
+# old one was the new one of the edit before (the worker that masks keeps these between
+# comparisons). Apart: learning a watch needs the shapes of a few changed paragraphs only,
+# and the number pattern costs twice what the normal form does.
 @lru_cache(maxsize=8192)
+def _normal(paragraph: str) -> str:
+    return normal(paragraph)
+
+
+@lru_cache(maxsize=8192)
+def _shape(normalised: str) -> str:
+    return shape(normalised)
+
+
 def normal_shape(paragraph: str) -> tuple[str, str]:
-    normalised = normal(paragraph)
-    return normalised, shape(normalised)
+    normalised = _normal(paragraph)
+    return normalised, _shape(normalised)
 
 
 def _fingerprint(kind: str, key: Any) -> str:
@@ -115,21 +126,35 @@ def _clip(text: str, width: int = 200) -> str:
 
 class Text:
     """A version's paragraphs as learning reads them, worked out once (and cached by the
-    learner between learnings): normal forms, their shapes, the number of words."""
+    learner between learnings): normal forms, the number of words, and the shapes when
+    first asked for (a host's templates read them all; a watch's learning, those of its
+    changed paragraphs and of the shapes that changed often enough to judge)."""
 
-    __slots__ = ("forms", "normals", "paragraphs", "shapes", "words")
+    __slots__ = ("_forms", "_shapes", "normals", "paragraphs", "words")
 
     def __init__(self, paragraphs: Sequence[str]) -> None:
         self.paragraphs = tuple(paragraphs)
-        # Through `normal_shape`'s cache: a host learns again from the new versions of
+        # Through `_normal`'s cache: a host learns again from the new versions of
         # statements whose paragraphs it mostly read before (half of a learning's CPU).
-        pairs = [normal_shape(p) for p in self.paragraphs]
-        self.normals = [normalised for normalised, _ in pairs]
-        self.forms = [form for _, form in pairs]  # each paragraph's, in order
-        self.shapes = set(self.forms)
+        self.normals = [_normal(p) for p in self.paragraphs]
+        self._forms: list[str] | None = None
+        self._shapes: set[str] | None = None
         # `_words`: a normal form is its words joined by single spaces (case folding makes
         # no white space), so its words are its spaces and one.
         self.words = sum(n.count(" ") + 1 for n in self.normals if n)
+
+    @property
+    def forms(self) -> list[str]:
+        """Each paragraph's shape, in order."""
+        if self._forms is None:
+            self._forms = [_shape(n) for n in self.normals]
+        return self._forms
+
+    @property
+    def shapes(self) -> set[str]:
+        if self._shapes is None:
+            self._shapes = set(self.forms)
+        return self._shapes
 
 
 @dataclass(frozen=True)
@@ -144,6 +169,22 @@ class VersionText:
     # The text's hash: the changes between two texts are the same whichever versions hold
     # them (a statement back and forth, two watches of one page), learnt once.
     text_sha256: str | None = None
+    # Instead of `text`: how to read it, when learning first needs it. After an edit, the
+    # changes of the older pairs are known (see `learn_from_history`): reading every text
+    # of the window from the archive again (once the learner's cache had let it go) was
+    # most of a watch's learning.
+    read: Callable[[], Text] | None = None
+
+    @property
+    def has_text(self) -> bool:
+        return self.text is not None or self.read is not None
+
+    def loaded(self) -> Text:
+        """The text (read now, if only its reader was given)."""
+        if self.text is not None:
+            return self.text
+        assert self.read is not None, "a removal has no text"
+        return self.read()
 
 
 @dataclass
@@ -168,35 +209,40 @@ def learn_from_history(
     the changes of pairs already compared (by their texts' hashes, else version ids):
     after an edit, learning again compares only the newest pair."""
     pairs = [
-        (a, b, a.text, b.text)
+        (a, b)
         for a, b in pairwise(versions)
-        if a.text is not None
-        and b.text is not None
+        if a.has_text
+        and b.has_text
         # A version of kind "baseline" after the first was read again under changed
         # extraction rules: the rules' doing, not the page's.
         and b.kind != "baseline"
     ]
     slots: dict[tuple[str | None, str | None], _Evidence] = {}
     shapes: dict[str, _Evidence] = {}
-    for index, (a, b, ta, tb) in enumerate(pairs):
-        for kind, where, run, shown in _pair_changes(a, b, ta, tb, seen):
+    for index, (a, b) in enumerate(pairs):
+        for kind, where, run, shown in _pair_changes(a, b, seen):
             evidence = (shapes if kind == "shape" else slots).setdefault(where, _Evidence())
             evidence.changed.add(index)
             evidence.significant |= b.verdict == "significant"
             evidence.run = max(evidence.run, run)
             evidence.example = shown
     items = []
+    # How often each one stood is counted only for those `_judge` may take whatever it
+    # comes to (a watch's learning then reads few shapes, see `Text`).
+    slots = {where: evidence for where, evidence in slots.items() if _judgeable(evidence)}
+    shapes = {form: evidence for form, evidence in shapes.items() if _judgeable(evidence)}
     for (before, after), evidence in slots.items():
         stood = sum(
             1
-            for _a, _b, ta, tb in pairs
-            if _between(ta.normals, before, after) or _between(tb.normals, before, after)
+            for a, b in pairs
+            if _between(a.loaded().normals, before, after)
+            or _between(b.loaded().normals, before, after)
         )
         item = _judge("slot", {"before": before, "after": after}, evidence, stood, key)
         if item is not None:
             items.append(replace(item, pattern={**item.pattern, "run": evidence.run}))
     for form, evidence in shapes.items():
-        stood = sum(1 for _a, _b, ta, _tb in pairs if form in ta.shapes)
+        stood = sum(1 for a, _b in pairs if form in a.loaded().shapes)
         item = _judge("shape", {"shape": form}, evidence, stood, key)
         if item is not None:
             items.append(item)
@@ -204,11 +250,7 @@ def learn_from_history(
 
 
 def _pair_changes(
-    a: VersionText,
-    b: VersionText,
-    ta: Text,
-    tb: Text,
-    seen: dict[tuple[Any, Any], list[Change]] | None,
+    a: VersionText, b: VersionText, seen: dict[tuple[Any, Any], list[Change]] | None
 ) -> list[Change]:
     """`_changes` of a pair, from `seen` when that pair was compared before (by the texts'
     hashes, else the version ids: a pair held by several versions is compared once)."""
@@ -217,7 +259,7 @@ def _pair_changes(
         ids = (a.text_sha256, b.text_sha256)
     changes = seen.get(ids) if seen is not None else None
     if changes is None:
-        changes = _changes(ta, tb)
+        changes = _changes(a.loaded(), b.loaded())
         if seen is not None:
             seen[ids] = changes
     return changes
@@ -243,8 +285,10 @@ def _changes(ta: Text, tb: Text) -> list[Change]:
         if op == "equal":
             continue
         olds, news = na[i1:i2], nb[j1:j2]
-        forms = [shape(o) for o in olds]
-        if len(olds) == len(news) and forms == [shape(n) for n in news]:
+        # The shapes of the changed paragraphs only (through `_shape`'s cache): the number
+        # pattern over every changed paragraph, uncached, was a third of a learning.
+        forms = [_shape(o) for o in olds]
+        if len(olds) == len(news) and forms == [_shape(n) for n in news]:
             for offset, (old, new) in enumerate(zip(olds, news, strict=True)):
                 if old != new:
                     changes.append(("shape", forms[offset], 1, tb.paragraphs[j1 + offset]))
@@ -260,11 +304,17 @@ def _changes(ta: Text, tb: Text) -> list[Change]:
     return changes
 
 
+def _judgeable(evidence: _Evidence) -> bool:
+    """Whether `_judge` may learn an item from this evidence, depending on how often the
+    item stood (else it never does)."""
+    return not evidence.significant and len(evidence.changed) >= MIN_CHANGES
+
+
 def _judge(
     kind: str, pattern: dict[str, Any], evidence: _Evidence, stood: int, key: str
 ) -> LearnedItem | None:
     hits = len(evidence.changed)
-    if evidence.significant or hits < MIN_CHANGES or hits < SHARE * max(stood, hits):
+    if not _judgeable(evidence) or hits < SHARE * max(stood, hits):
         return None
     what = "changed" if kind == "slot" else "changed its numbers"
     reason = (
@@ -482,8 +532,9 @@ class LearnedFurniture:
                     row["seq"],
                     row["kind"],
                     row["verdict"],
-                    self._text(row["text_sha256"]) if row["text_sha256"] else None,
+                    None,
                     row["text_sha256"],
+                    partial(self._text, row["text_sha256"]) if row["text_sha256"] else None,
                 )
                 for row in rows
             ]

@@ -21,7 +21,7 @@ from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blo
 from monitor.store.chain import link, watch_link
 from monitor.store.database import Database, Deferred, DriverStatement
 from monitor.store.dialect import insert_ignore
-from monitor.store.outbox import AlertPayload, insert_alert
+from monitor.store.outbox import AlertPayload, AlertStatements, alert_statements, insert_alert_on
 from monitor.store.provenance import response_columns
 from monitor.store.records import (
     CheckRecord,
@@ -200,7 +200,7 @@ class Archive:
         version_ids: list[int] = []
         with self.db.write() as conn, self._driver(conn) as rows_of:
             if settled is not None:
-                _settle(conn, rows_of, self._rows.settle_version, check.watch_id, settled, check.at)
+                _settle(rows_of, self._rows, check.watch_id, settled, check.at)
             response_id = None
             if response is not None and body is not None:
                 response_id = self._insert_response(
@@ -214,9 +214,19 @@ class Archive:
                 )
                 version_ids.append(version_id)
                 for payload, channels in new.alerts:
-                    insert_alert(conn, check.watch_id, version_id, payload, channels, check.at)
+                    insert_alert_on(
+                        rows_of,
+                        self._rows.alerts,
+                        check.watch_id,
+                        version_id,
+                        payload,
+                        channels,
+                        check.at,
+                    )
             for payload, channels in alerts:
-                insert_alert(conn, check.watch_id, None, payload, channels, check.at)
+                insert_alert_on(
+                    rows_of, self._rows.alerts, check.watch_id, None, payload, channels, check.at
+                )
             for statement, values in rows:
                 rows_of(statement, values)
         return version_ids
@@ -614,6 +624,7 @@ class _Rows:
     insert_response: DriverStatement
     register_blob: DriverStatement
     settle_version: DriverStatement
+    alerts: AlertStatements
 
 
 def _prepared_rows(db: Database) -> _Rows:
@@ -659,6 +670,7 @@ def _prepared_rows(db: Database) -> _Rows:
             .values(confirmation=bindparam("verdict")),
             [],
         ),
+        alerts=alert_statements(db),
     )
 
 
@@ -672,22 +684,15 @@ def _document_fields(check: CheckRecord, new: NewVersion) -> dict[str, Any]:
     }
 
 
-def _settle(
-    conn: Connection,
-    rows_of: _RowsOf,
-    settle_version: DriverStatement,
-    watch_id: str,
-    settled: Settlement,
-    at: str,
-) -> None:
+def _settle(rows_of: _RowsOf, rows: _Rows, watch_id: str, settled: Settlement, at: str) -> None:
     """Record verdicts on pending versions and the alerts they release. Only a version
     still pending is settled: two looks racing to confirm it alert once."""
     for version_id, verdict in settled.verdicts.items():
-        changed = rows_of(settle_version, {"version_id": version_id, "verdict": verdict}).rowcount
-        if not changed:
+        values = {"version_id": version_id, "verdict": verdict}
+        if not rows_of(rows.settle_version, values).rowcount:
             continue
         for payload, channels in settled.alerts.get(version_id, []):
-            insert_alert(conn, watch_id, version_id, payload, channels, at)
+            insert_alert_on(rows_of, rows.alerts, watch_id, version_id, payload, channels, at)
 
 
 def _expired_upto(conn: Connection, cutoff: str) -> int | None:

@@ -4,11 +4,13 @@ retried with backoff until sent or dead (monitor/alerts.py sends them)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, func, select
 
-from monitor.store.database import Database, inserted_id
+from monitor.store.database import Database, DriverStatement, inserted_id
 from monitor.store.records import AlertRow, Delivery, DeliveryWithAlertRow, now_iso
 from monitor.store.schema import alert, delivery
 
@@ -26,21 +28,64 @@ def insert_alert(
 ) -> None:
     """An alert and one delivery per channel, in the caller's transaction (a check's)."""
     # Values as parameters of statements built once (see archive.py's `_statements`).
-    result = conn.execute(
-        _INSERT_ALERT,
-        {
-            "watch_id": watch_id,
-            "version_id": version_id,
-            "kind": payload["kind"],
-            "created_at": at,
-            "payload": json.dumps(payload, ensure_ascii=False),
-        },
-    )
+    result = conn.execute(_INSERT_ALERT, _alert_values(watch_id, version_id, payload, at))
     alert_id = inserted_id(result)
     for channel in channels:
-        conn.execute(
-            _INSERT_DELIVERY, {"alert_id": alert_id, "channel": channel, "next_attempt_at": at}
-        )
+        conn.execute(_INSERT_DELIVERY, _delivery_values(alert_id, channel, at))
+
+
+@dataclass(frozen=True)
+class AlertStatements:
+    """`insert_alert`'s statements, for the driver's connection (see `insert_alert_on`)."""
+
+    alert: DriverStatement
+    delivery: DriverStatement
+
+
+def alert_statements(db: Database) -> AlertStatements:
+    return AlertStatements(
+        db.prepare(alert.insert().returning(alert.c.id), list(_ALERT_COLUMNS)),
+        db.prepare(delivery.insert(), list(_DELIVERY_COLUMNS)),
+    )
+
+
+def insert_alert_on(
+    run: Callable[[DriverStatement, dict[str, Any]], Any],
+    statements: AlertStatements,
+    watch_id: str,
+    version_id: int | None,
+    payload: dict[str, Any],
+    channels: list[str],
+    at: str,
+) -> None:
+    """`insert_alert` on the driver's connection, inside the transaction of a check that
+    runs its other statements there (`Archive._driver`; `run` executes one and returns the
+    driver's cursor): through SQLAlchemy, the alert of a changed page and its delivery cost
+    more than SQLite takes for them."""
+    cursor = run(statements.alert, _alert_values(watch_id, version_id, payload, at))
+    alert_id = int(cursor.fetchone()[0])
+    for channel in channels:
+        run(statements.delivery, _delivery_values(alert_id, channel, at))
+
+
+_ALERT_COLUMNS = ("watch_id", "version_id", "kind", "created_at", "payload")
+_DELIVERY_COLUMNS = ("alert_id", "channel", "next_attempt_at")
+
+
+def _alert_values(
+    watch_id: str, version_id: int | None, payload: dict[str, Any], at: str
+) -> dict[str, Any]:
+    return {
+        "watch_id": watch_id,
+        "version_id": version_id,
+        "kind": payload["kind"],
+        "created_at": at,
+        "payload": json.dumps(payload, ensure_ascii=False),
+    }
+
+
+def _delivery_values(alert_id: int, channel: str, at: str) -> dict[str, Any]:
+    return {"alert_id": alert_id, "channel": channel, "next_attempt_at": at}
 
 
 _INSERT_ALERT = alert.insert()
