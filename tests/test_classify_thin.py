@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import random
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -12,10 +13,15 @@ import pytest
 from monitor.classify import _INVISIBLE_BLOCKS, _TAG, THIN_TEXT, _Page
 from monitor.fetch import FetchRequest, FetchResult
 
+# The invisible blocks as plainly written: a block runs to the first end tag of its name.
+_PLAIN_BLOCKS = re.compile(
+    r"<(script|style|noscript|template|svg)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S
+)
+
 
 def _whole_page_thin(body: bytes) -> bool:
     raw = body.decode("utf-8", errors="ignore")
-    text = html.unescape(_TAG.sub(" ", _INVISIBLE_BLOCKS.sub(" ", raw)))
+    text = html.unescape(_TAG.sub(" ", _PLAIN_BLOCKS.sub(" ", raw)))
     return len("".join(text.split())) < THIN_TEXT
 
 
@@ -47,10 +53,36 @@ def test_thin_is_the_whole_pages_verdict() -> None:
         "\u00a0\u2003{}\u3000",
         "<a href='#'>{}</a><",
     ]
-    for _ in range(400):
+    # Menus: much markup, few words, so that the text begins tens of kilobytes in and the
+    # start of the page is looked at again, doubled, before its verdict.
+    menus = [
+        "<li class='menu-item'><a href='/section/{}'><span class='icon'></span>{}</a></li>",
+        "<script>var config = {{'items': ['{}', '{}'], 'flag': true}};</script>",
+        "<div class='nav'><!-- {} --><i class='fa fa-{}'></i></div>",
+    ]
+    for page in range(400):
         parts = []
-        for _ in range(rng.randint(1, 120)):
+        menu = page % 3 == 0
+        for _ in range(rng.randint(1, 900 if menu else 120)):
+            if menu and rng.random() < 0.97:
+                word = "w" * rng.randint(0, 3)
+                parts.append(rng.choice(menus).format(word, word))
+                continue
             words = " ".join("w" * rng.randint(1, 9) for _ in range(rng.randint(0, 30)))
             parts.append(rng.choice(pieces).format(words))
         body = ("<!DOCTYPE html><html><body>" + "".join(parts) + "</body></html>").encode()
         assert _page(body).thin == _whole_page_thin(body), body[:200]
+
+
+def test_invisible_blocks_are_the_plainly_written_ones() -> None:
+    rng = random.Random(18)
+    pieces = (
+        *("<script>", "</script>", "</SCRIPT >", "<script", "</scrip", "<scripts>", "</script"),
+        *("<style x>", "</style\n>", "<svg", "</svg>", "<noscript>", "</noscript >"),
+        *("<template>", "</template>", "<!--", "-->", "<!---->", "<!-->", "--", "-", "<"),
+        *(">", "a", " ", "/", "\u017f", "\u0131", "\u212a", "</\u017fcript>", "<SCR\u0130PT>"),
+    )
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        found = [m.span() for m in _INVISIBLE_BLOCKS.finditer(text)]
+        assert found == [m.span() for m in _PLAIN_BLOCKS.finditer(text)], text
