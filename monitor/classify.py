@@ -205,30 +205,43 @@ class _Page:
     @cached_property
     def thin(self) -> bool:
         """Little visible text (roughly as a browser shows it): a stand-in page."""
-        # The page without its invisible blocks, read only as far as it must be: the start
-        # of it, up to a tag's end, is the start of the whole text, and once that shows
+        # The page without its invisible blocks, read only as far as it must be: a start of
+        # it that ends at a tag's end is the start of the whole text, and once that shows
         # enough text the page is not thin (a statement page shows it in a few kilobytes).
-        # The start is looked at again each time it has doubled, so a page whose first
-        # kilobytes are menus and scripts is scanned once, up to where its text begins (a
-        # full scan after the first look cost as much as the rest of classifying it).
+        # The start looked at is the first `_THIN_PREFIX` characters, then twice as many
+        # each time, as far as the blocks found so far show: the page is scanned once, up to
+        # where its text begins, and a long run without blocks is not read whole (a full
+        # scan after one look cost as much as the rest of classifying a page).
         raw = self._raw
-        gaps, last, length, look_at = [], 0, 0, _THIN_PREFIX
+        gaps: list[str] = []
+        last, length, look_at = 0, 0, _THIN_PREFIX
         for block in _INVISIBLE_BLOCKS.finditer(raw):
             gaps.append(raw[last : block.start()])
             last = block.end()
             length += len(gaps[-1]) + 1
-            if length >= look_at:
-                visible = " ".join(gaps) + " "
-                cut = visible.rfind(">") + 1
-                if _shows_enough(visible[:cut]):
+            # Looked at again when this gap takes it past `look_at` with a tag's end: a
+            # start looked at before had none after `look_at`, or it is shorter.
+            if length > look_at and ">" in gaps[-1]:
+                look_at = _looked_at(" ".join(gaps) + " ", look_at)
+                if look_at < 0:
                     return False
-                look_at = 2 * length
         gaps.append(raw[last:])
         visible = " ".join(gaps)
+        return _looked_at(visible, look_at) >= 0 and not _shows_enough(visible)
+
+
+def _looked_at(visible: str, look_at: int) -> int:
+    """-1 when a start of `visible` (the page's visible markup so far) that ends at a tag's
+    end shows enough text, looking at the first `look_at` characters and twice as many each
+    time; else where to look next."""
+    while look_at < len(visible):
         cut = visible.find(">", look_at) + 1
-        if 0 < cut < len(visible) and _shows_enough(visible[:cut]):
-            return False
-        return not _shows_enough(visible)
+        if not cut:
+            break
+        if _shows_enough(visible[:cut]):
+            return -1
+        look_at = 2 * cut
+    return look_at
 
 
 def _shows_enough(markup: str) -> bool:
