@@ -55,3 +55,23 @@ def test_normalising_splits_on_exactly_the_spaces_it_names() -> None:
         text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 10)))
         visible = _INVISIBLE_RE.sub("", unicodedata.normalize("NFC", text))
         assert normalize_text(text) == _SPACES.sub(" ", visible).strip()  # the former way
+
+
+def test_a_normal_ascii_text_is_given_back_as_the_split_and_joined_words_are() -> None:
+    from lxml import etree
+
+    from monitor.extract import normalize_text
+
+    # The ASCII characters str.split splits on, and others around them.
+    pool = [*" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", *"ab.-", "\x00", "\x7f", "  "]
+    rng = random.Random(18)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 9)))
+        normal = normalize_text(text)
+        assert normal == " ".join(text.split()), repr(text)
+        assert type(normal) is str
+    # lxml's text results are str subclasses that hold their element: a plain str back.
+    (smart,) = etree.fromstring("<p>two words</p>").xpath("//text()")
+    assert type(smart) is not str
+    assert normalize_text(smart) == "two words"
+    assert type(normalize_text(smart)) is str
