@@ -27,13 +27,8 @@ import tomllib
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-MONITOR_SRC = str(REPO)
-if "--monitor-src" in sys.argv:
-    MONITOR_SRC = sys.argv[sys.argv.index("--monitor-src") + 1]
 sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, MONITOR_SRC)
+from monitor_source import REPO  # noqa: E402  (the monitor measured, first on sys.path)
 
 BENCHMARK = REPO.parent / "shared" / "benchmarks" / "article-extraction"
 QUALITY = REPO / "tests" / "quality"
