@@ -135,8 +135,8 @@ _INVISIBLE_BLOCKS = re.compile(
 _TAG = re.compile(r"<[^>]+>")
 
 
-# A page is known not to be thin once this much of it (up to a tag's end) shows that much
-# text: a statement page shows it within its first few kilobytes.
+# A page's visible markup is read for its text this much at a time (up to a tag's end): a
+# statement page shows enough of it within its first few kilobytes.
 _THIN_PREFIX = 8192
 # The only characters `str.lower()` turns into ASCII letters besides ASCII's own: with
 # neither in a page, an ASCII marker is in its lower-cased text exactly when it is in its
@@ -205,51 +205,62 @@ class _Page:
     @cached_property
     def thin(self) -> bool:
         """Little visible text (roughly as a browser shows it): a stand-in page."""
-        # The page without its invisible blocks, read only as far as it must be: a start of
-        # it that ends at a tag's end is the start of the whole text, and once that shows
-        # enough text the page is not thin (a statement page shows it in a few kilobytes).
-        # The start looked at is the first `_THIN_PREFIX` characters, then twice as many
-        # each time, as far as the blocks found so far show: the page is scanned once, up to
-        # where its text begins, and a long run without blocks is not read whole (a full
-        # scan after one look cost as much as the rest of classifying a page).
+        # The page without its invisible blocks, read only as far as it must be: its text is
+        # counted a piece at a time, each piece ending at a tag's end, and once the count
+        # reaches `THIN_TEXT` the page is not thin (a statement page shows that much in its
+        # first kilobytes). A piece that ends at a tag's end reads as it would in the whole
+        # page (no tag or entity runs on past a ">"), so the count is the whole page's.
         raw = self._raw
-        gaps: list[str] = []
-        last, length, look_at = 0, 0, _THIN_PREFIX
+        text = _TextCount()
+        gaps: list[str] = []  # the visible markup since the text last counted
+        last = waiting = 0
         for block in _INVISIBLE_BLOCKS.finditer(raw):
             gaps.append(raw[last : block.start()])
             last = block.end()
-            length += len(gaps[-1]) + 1
-            # Looked at again when this gap takes it past `look_at` with a tag's end: a
-            # start looked at before had none after `look_at`, or it is shorter.
-            if length > look_at and ">" in gaps[-1]:
-                look_at = _looked_at(" ".join(gaps) + " ", look_at)
-                if look_at < 0:
+            waiting += len(gaps[-1]) + 1
+            # Counted on once enough has come and a tag's end with it (what waits holds
+            # none: the gap that completes it brings one).
+            if waiting >= _THIN_PREFIX and ">" in gaps[-1]:
+                gaps.append("")  # a block reads as a space
+                if text.read(" ".join(gaps)):
                     return False
+                gaps.clear()
+                waiting = len(text.rest)
         gaps.append(raw[last:])
-        visible = " ".join(gaps)
-        return _looked_at(visible, look_at) >= 0 and not _shows_enough(visible)
+        return not text.read(" ".join(gaps), end=True)
 
 
-def _looked_at(visible: str, look_at: int) -> int:
-    """-1 when a start of `visible` (the page's visible markup so far) that ends at a tag's
-    end shows enough text, looking at the first `look_at` characters and twice as many each
-    time; else where to look next."""
-    while look_at < len(visible):
-        cut = visible.find(">", look_at) + 1
-        if not cut:
-            break
-        if _shows_enough(visible[:cut]):
-            return -1
-        look_at = 2 * cut
-    return look_at
+class _TextCount:
+    """The characters of text (white space not counted) of visible markup read piece by
+    piece: counted up to its last tag end, `_THIN_PREFIX` characters or so at a time."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.rest = ""  # the markup after the last tag end counted
+
+    def read(self, markup: str, end: bool = False) -> bool:
+        """Count what `markup` completes; whether the count has reached `THIN_TEXT`. `end`:
+        the last piece, counted whole."""
+        rest = self.rest + markup
+        start = 0
+        while True:
+            cut = rest.find(">", start + _THIN_PREFIX) + 1 or rest.rfind(">") + 1
+            if cut <= start and end:
+                cut = len(rest)
+            if cut <= start:
+                break
+            self.count += _text_length(rest[start:cut])
+            start = cut
+            if self.count >= THIN_TEXT:
+                return True
+        self.rest = rest[start:]
+        return False
 
 
-def _shows_enough(markup: str) -> bool:
-    """Whether markup (invisible blocks out) shows `THIN_TEXT` characters of text or more,
-    white space not counted: `len("".join(text.split())) >= THIN_TEXT`, with no more words
-    split off than that takes."""
-    words = html.unescape(_TAG.sub(" ", markup)).split(None, THIN_TEXT)
-    return len(words) > THIN_TEXT or sum(map(len, words)) >= THIN_TEXT
+def _text_length(markup: str) -> int:
+    """How many characters of text markup shows, white space not counted (exact below
+    `THIN_TEXT`: no more words are split off than that takes)."""
+    return sum(map(len, html.unescape(_TAG.sub(" ", markup)).split(None, THIN_TEXT)))
 
 
 def classify_unusable(result: FetchResult) -> str | None:

@@ -19,10 +19,13 @@ _PLAIN_BLOCKS = re.compile(
 )
 
 
-def _whole_page_thin(body: bytes) -> bool:
+def _visible_text(body: bytes) -> str:
     raw = body.decode("utf-8", errors="ignore")
-    text = html.unescape(_TAG.sub(" ", _PLAIN_BLOCKS.sub(" ", raw)))
-    return len("".join(text.split())) < THIN_TEXT
+    return html.unescape(_TAG.sub(" ", _PLAIN_BLOCKS.sub(" ", raw)))
+
+
+def _whole_page_thin(body: bytes) -> bool:
+    return len("".join(_visible_text(body).split())) < THIN_TEXT
 
 
 def _page(body: bytes) -> _Page:
@@ -72,6 +75,34 @@ def test_thin_is_the_whole_pages_verdict() -> None:
             parts.append(rng.choice(pieces).format(words))
         body = ("<!DOCTYPE html><html><body>" + "".join(parts) + "</body></html>").encode()
         assert _page(body).thin == _whole_page_thin(body), body[:200]
+
+
+@pytest.mark.slow
+def test_a_page_near_the_threshold_has_every_character_of_its_text_counted() -> None:
+    """Pages of about `THIN_TEXT` characters of text, spread over kilobytes of empty markup
+    and invisible blocks that split tags and entities, and text after the last tag's end:
+    a character miscounted anywhere turns some verdicts."""
+    rng = random.Random(1200)
+    pieces = [
+        *("&am", "p;", "&#16", "0;", "&g", "t", "<b", " class='x'>", "</b>", "<", ">", "&"),
+        *("w", "ww", "www", " ", "\n", "<script>s</script>", "<!-- c -->", "<i>", "</i>"),
+    ]
+    empty = "<div class='menu'><a href='/section'><span class='icon'></span></a></div>"
+    verdicts = set()
+    for _ in range(600):
+        parts = []
+        for _ in range(rng.randint(50, 400)):
+            if rng.random() < 0.05:
+                parts.append(empty * rng.randint(1, 60))
+            parts.append(rng.choice(pieces))
+        page = "<!DOCTYPE html><html><body>" + "".join(parts)
+        # Text after the last tag's end, up to a few characters either side of the line.
+        shown = len("".join(_visible_text(page.encode()).split()))
+        page += "w" * max(0, THIN_TEXT - shown + rng.randint(-3, 3))
+        body = page.encode()
+        assert _page(body).thin == _whole_page_thin(body), body[-300:]
+        verdicts.add(_page(body).thin)
+    assert verdicts == {True, False}
 
 
 def test_invisible_blocks_are_the_plainly_written_ones() -> None:
