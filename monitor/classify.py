@@ -138,6 +138,8 @@ _TAG = re.compile(r"<[^>]+>")
 # A page's visible markup is read for its text this much at a time (up to a tag's end): a
 # statement page shows enough of it within its first few kilobytes.
 _THIN_PREFIX = 8192
+# The characters of a page searched for markers.
+_HEAD = 60_000
 # The only characters `str.lower()` turns into ASCII letters besides ASCII's own: with
 # neither in a page, an ASCII marker is in its lower-cased text exactly when it is in its
 # bytes lower-cased as ASCII (bytes.lower, many times faster than str.lower).
@@ -147,18 +149,24 @@ _LOWER_TO_ASCII = ("\u0130", "\u212a")
 class _Page:
     """What classification needs from a body, read once; the costly parts only when asked."""
 
-    def __init__(self, raw: str, tail: bytes, is_html: bool) -> None:
+    def __init__(self, raw: str, tail: bytes, is_html: bool, utf8: bytes | None = None) -> None:
         self._raw = raw
         self._tail = tail
         self.is_html = is_html
+        # `raw` encoded as UTF-8, when that is the body's start as it came (valid UTF-8).
+        self._utf8 = utf8
 
     @classmethod
     def read(cls, result: FetchResult) -> _Page:
-        raw = result.body[:_SCAN_BYTES].decode("utf-8", errors="ignore")
+        scanned = result.body[:_SCAN_BYTES]
+        try:  # valid UTF-8 decodes as it does ignoring errors, and its text encodes back
+            raw, utf8 = scanned.decode("utf-8"), scanned
+        except UnicodeDecodeError:
+            raw, utf8 = scanned.decode("utf-8", errors="ignore"), None
         media = (result.header("content-type") or "").lower()
         start = raw.lstrip("\ufeff \t\r\n")[:1]
         is_html = "html" in media or ("json" not in media and start == "<")
-        return cls(raw, result.body[-200_000:], is_html)
+        return cls(raw, result.body[-200_000:], is_html, utf8)
 
     @cached_property
     def title(self) -> str:
@@ -169,7 +177,7 @@ class _Page:
     @cached_property
     def head(self) -> str:
         """The first characters, lower-cased, for markers."""
-        return self._raw[:60_000].lower()
+        return self._raw[:_HEAD].lower()
 
     @cached_property
     def _ascii_head(self) -> bytes | None:
@@ -177,7 +185,9 @@ class _Page:
         an ASCII marker (see `_LOWER_TO_ASCII`)."""
         if any(c in self._raw for c in _LOWER_TO_ASCII):
             return None
-        return self._raw[:60_000].encode("utf-8").lower()
+        if self._utf8 is not None and len(self._raw) <= _HEAD:
+            return self._utf8.lower()  # the head is all of it: its bytes, not encoded again
+        return self._raw[:_HEAD].encode("utf-8").lower()
 
     def has_ascii_marker(self, marker: str) -> bool:
         """Whether a lower-case ASCII marker is in `head`, without lower-casing the head as
