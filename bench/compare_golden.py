@@ -43,13 +43,8 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-MONITOR_SRC = str(REPO)
-if "--monitor-src" in sys.argv:
-    MONITOR_SRC = sys.argv[sys.argv.index("--monitor-src") + 1]
 sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, MONITOR_SRC)
+import monitor_source  # noqa: E402,F401  (the monitor measured, first on sys.path)
 
 INPUTS = BENCH / "results" / "compare-inputs.pickle"
 # The tests whose pairs are recorded (their not-slow tests).

@@ -123,15 +123,23 @@ _LOGIN_TITLE = re.compile(
 _LOGIN_PATH = re.compile(r"/(login|signin|sign-in|auth|sso|account/login|user/login)\b", re.I)
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+# A block runs to the first end tag of its name. Written as runs of anything but "<", each
+# "<" tried as that end tag once (possessive: nothing to give back), rather than `.*?`,
+# which tries the end tag at every character of a script: the same blocks, found in a
+# quarter of the time (a real page's inline scripts were most of classifying it).
 _INVISIBLE_BLOCKS = re.compile(
-    r"<(script|style|noscript|template|svg)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S
+    r"<(script|style|noscript|template|svg)\b[^<]*+(?:<(?!/\1\s*>)[^<]*+)*+</\1\s*>"
+    r"|<!--.*?-->",
+    re.I | re.S,
 )
 _TAG = re.compile(r"<[^>]+>")
 
 
-# A page is known not to be thin once this much of it (up to a tag's end) shows that much
-# text: a statement page shows it within its first few kilobytes.
+# A page's visible markup is read for its text this much at a time (up to a tag's end): a
+# statement page shows enough of it within its first few kilobytes.
 _THIN_PREFIX = 8192
+# The characters of a page searched for markers.
+_HEAD = 60_000
 # The only characters `str.lower()` turns into ASCII letters besides ASCII's own: with
 # neither in a page, an ASCII marker is in its lower-cased text exactly when it is in its
 # bytes lower-cased as ASCII (bytes.lower, many times faster than str.lower).
@@ -141,18 +149,24 @@ _LOWER_TO_ASCII = ("\u0130", "\u212a")
 class _Page:
     """What classification needs from a body, read once; the costly parts only when asked."""
 
-    def __init__(self, raw: str, tail: bytes, is_html: bool) -> None:
+    def __init__(self, raw: str, tail: bytes, is_html: bool, utf8: bytes | None = None) -> None:
         self._raw = raw
         self._tail = tail
         self.is_html = is_html
+        # `raw` encoded as UTF-8, when that is the body's start as it came (valid UTF-8).
+        self._utf8 = utf8
 
     @classmethod
     def read(cls, result: FetchResult) -> _Page:
-        raw = result.body[:_SCAN_BYTES].decode("utf-8", errors="ignore")
+        scanned = result.body[:_SCAN_BYTES]
+        try:  # valid UTF-8 decodes as it does ignoring errors, and its text encodes back
+            raw, utf8 = scanned.decode("utf-8"), scanned
+        except UnicodeDecodeError:
+            raw, utf8 = scanned.decode("utf-8", errors="ignore"), None
         media = (result.header("content-type") or "").lower()
         start = raw.lstrip("\ufeff \t\r\n")[:1]
         is_html = "html" in media or ("json" not in media and start == "<")
-        return cls(raw, result.body[-200_000:], is_html)
+        return cls(raw, result.body[-200_000:], is_html, utf8)
 
     @cached_property
     def title(self) -> str:
@@ -163,7 +177,7 @@ class _Page:
     @cached_property
     def head(self) -> str:
         """The first characters, lower-cased, for markers."""
-        return self._raw[:60_000].lower()
+        return self._raw[:_HEAD].lower()
 
     @cached_property
     def _ascii_head(self) -> bytes | None:
@@ -171,7 +185,9 @@ class _Page:
         an ASCII marker (see `_LOWER_TO_ASCII`)."""
         if any(c in self._raw for c in _LOWER_TO_ASCII):
             return None
-        return self._raw[:60_000].encode("utf-8").lower()
+        if self._utf8 is not None and len(self._raw) <= _HEAD:
+            return self._utf8.lower()  # the head is all of it: its bytes, not encoded again
+        return self._raw[:_HEAD].encode("utf-8").lower()
 
     def has_ascii_marker(self, marker: str) -> bool:
         """Whether a lower-case ASCII marker is in `head`, without lower-casing the head as
@@ -189,8 +205,9 @@ class _Page:
         if not document.startswith(("<!doctype html", "<html")):
             return True
         # Written in lower case, as almost every page writes them, they are found without
-        # lower-casing the tail (a copy of up to 200 KB).
-        if b"</html" in self._tail or b"</body" in self._tail:
+        # lower-casing the tail (a copy of up to 200 KB), searched for from the end, where
+        # they stand (`in` reads the whole tail up to them).
+        if self._tail.rfind(b"</html") >= 0 or self._tail.rfind(b"</body") >= 0:
             return True
         tail = self._tail.lower()
         return b"</html" in tail or b"</body" in tail
@@ -198,36 +215,62 @@ class _Page:
     @cached_property
     def thin(self) -> bool:
         """Little visible text (roughly as a browser shows it): a stand-in page."""
-        # The page without its invisible blocks, read only as far as it must be: the start
-        # of it, up to a tag's end, is the start of the whole text, and once that shows
-        # enough text the page is not thin (a statement page shows it in a few kilobytes).
-        gaps, last, length = [], 0, 0
-        for block in _INVISIBLE_BLOCKS.finditer(self._raw):
-            gaps.append(self._raw[last : block.start()])
+        # The page without its invisible blocks, read only as far as it must be: its text is
+        # counted a piece at a time, each piece ending at a tag's end, and once the count
+        # reaches `THIN_TEXT` the page is not thin (a statement page shows that much in its
+        # first kilobytes). A piece that ends at a tag's end reads as it would in the whole
+        # page (no tag or entity runs on past a ">"), so the count is the whole page's.
+        raw = self._raw
+        text = _TextCount()
+        gaps: list[str] = []  # the visible markup since the text last counted
+        last = waiting = 0
+        for block in _INVISIBLE_BLOCKS.finditer(raw):
+            gaps.append(raw[last : block.start()])
             last = block.end()
-            length += len(gaps[-1]) + 1
-            if length >= _THIN_PREFIX:
-                visible = " ".join(gaps) + " "
-                cut = visible.rfind(">") + 1
-                if _shows_enough(visible[:cut]):
+            waiting += len(gaps[-1]) + 1
+            # Counted on once enough has come and a tag's end with it (what waits holds
+            # none: the gap that completes it brings one).
+            if waiting >= _THIN_PREFIX and ">" in gaps[-1]:
+                gaps.append("")  # a block reads as a space
+                if text.read(" ".join(gaps)):
                     return False
+                gaps.clear()
+                waiting = len(text.rest)
+        gaps.append(raw[last:])
+        return not text.read(" ".join(gaps), end=True)
+
+
+class _TextCount:
+    """The characters of text (white space not counted) of visible markup read piece by
+    piece: counted up to its last tag end, `_THIN_PREFIX` characters or so at a time."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.rest = ""  # the markup after the last tag end counted
+
+    def read(self, markup: str, end: bool = False) -> bool:
+        """Count what `markup` completes; whether the count has reached `THIN_TEXT`. `end`:
+        the last piece, counted whole."""
+        rest = self.rest + markup
+        start = 0
+        while True:
+            cut = rest.find(">", start + _THIN_PREFIX) + 1 or rest.rfind(">") + 1
+            if cut <= start and end:
+                cut = len(rest)
+            if cut <= start:
                 break
-        else:
-            gaps.append(self._raw[last:])
-            visible = " ".join(gaps)
-            cut = visible.find(">", _THIN_PREFIX) + 1
-            if 0 < cut < len(visible) and _shows_enough(visible[:cut]):
-                return False
-            return not _shows_enough(visible)
-        return not _shows_enough(_INVISIBLE_BLOCKS.sub(" ", self._raw))
+            self.count += _text_length(rest[start:cut])
+            start = cut
+            if self.count >= THIN_TEXT:
+                return True
+        self.rest = rest[start:]
+        return False
 
 
-def _shows_enough(markup: str) -> bool:
-    """Whether markup (invisible blocks out) shows `THIN_TEXT` characters of text or more,
-    white space not counted: `len("".join(text.split())) >= THIN_TEXT`, with no more words
-    split off than that takes."""
-    words = html.unescape(_TAG.sub(" ", markup)).split(None, THIN_TEXT)
-    return len(words) > THIN_TEXT or sum(map(len, words)) >= THIN_TEXT
+def _text_length(markup: str) -> int:
+    """How many characters of text markup shows, white space not counted (exact below
+    `THIN_TEXT`: no more words are split off than that takes)."""
+    return sum(map(len, html.unescape(_TAG.sub(" ", markup)).split(None, THIN_TEXT)))
 
 
 def classify_unusable(result: FetchResult) -> str | None:

@@ -196,7 +196,12 @@ def normalize_text(text: str) -> str:
     """NFC, no invisible characters or soft hyphens, single spaces."""
     if text.isascii():
         # Nothing to compose and no invisible character: only the spaces (most text nodes
-        # of most pages, and a page's reading normalises hundreds of them).
+        # of most pages, and a page's reading normalises hundreds of them). A printable
+        # text has no white space but " ", so one with neither "  " nor a space at its ends
+        # is its own normal form: given back as it is (a plain str), not split into its
+        # words and joined again (a paragraph of trafilatura's, already trimmed, is).
+        if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+            return text if type(text) is str else str(text)
         return " ".join(text.split())
     # A regex deletes them in C; str.translate with a dict looks every character up in Python
     # (most of the cost of reading a long page). Then split/join as above: `_SPACES` holds

@@ -55,3 +55,47 @@ def test_normalising_splits_on_exactly_the_spaces_it_names() -> None:
         text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 10)))
         visible = _INVISIBLE_RE.sub("", unicodedata.normalize("NFC", text))
         assert normalize_text(text) == _SPACES.sub(" ", visible).strip()  # the former way
+
+
+def test_a_normal_ascii_text_is_given_back_as_the_split_and_joined_words_are() -> None:
+    from lxml import etree
+
+    from monitor.extract import normalize_text
+
+    # The ASCII characters str.split splits on, and others around them.
+    pool = [*" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", *"ab.-", "\x00", "\x7f", "  "]
+    rng = random.Random(18)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 9)))
+        normal = normalize_text(text)
+        assert normal == " ".join(text.split()), repr(text)
+        assert type(normal) is str
+    # lxml's text results are str subclasses that hold their element: a plain str back.
+    (smart,) = etree.fromstring("<p>two words</p>").xpath("//text()")
+    assert type(smart) is not str
+    assert normalize_text(smart) == "two words"
+    assert type(normalize_text(smart)) is str
+
+
+def test_the_marker_head_is_the_lower_cased_bytes_of_the_pages_first_characters() -> None:
+    """Classification's ASCII markers are searched for in the UTF-8 of the page's first
+    characters, lower-cased as ASCII: for a valid UTF-8 page short enough, its own bytes."""
+    from datetime import UTC, datetime
+
+    from monitor.classify import _Page
+    from monitor.fetch import FetchRequest, FetchResult
+
+    pool = [b"a", b"B", b"<p>", b" ", "д".encode(), "\u0130".encode(), "\u212a".encode()]
+    pool += [b"\xff", b"\xc3", b"\xe2\x84", b"\xed\xa0\x80", "é".encode()]
+    rng = random.Random(60)
+    for case in range(3000):
+        body = b"".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+        if case % 10 == 0:  # about as long as the head, valid or not
+            body = b"x" * rng.randint(59_995, 60_005) + body[: rng.randint(0, 8)]
+        url = "https://example.org/a"
+        result = FetchResult(FetchRequest(url), url, datetime.now(UTC), 200, body=body)
+        text = body[:300_000].decode("utf-8", errors="ignore")
+        expected = None
+        if "\u0130" not in text and "\u212a" not in text:
+            expected = text[:60_000].encode("utf-8").lower()
+        assert _Page.read(result)._ascii_head == expected, body[-60:]
