@@ -145,8 +145,11 @@ class Fetcher:
                 return None
             if response_delay is not None:
                 return response_delay
-            location = result.header("location")
-            if result.status in (301, 302, 303, 307, 308) and location:
+            # The status first: the header is looked for only in a redirect (every answer
+            # passes here, and a 304's fields were scanned for a Location it never has).
+            if result.status in (301, 302, 303, 307, 308) and (
+                location := result.header("location")
+            ):
                 try:
                     url = urljoin(url, location)
                 except ValueError as err:

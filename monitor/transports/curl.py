@@ -107,13 +107,14 @@ class _Exchange:
     def headers(self) -> list[tuple[str, str]]:
         """The header fields of the last response (after any 100 Continue, or a proxy's
         answer to CONNECT)."""
+        # Per line as libcurl gives them; strip() takes the line's CR LF with the blanks.
         fields: list[tuple[str, str]] = []
         for raw in self.header_lines:
-            line = raw.decode("latin-1").rstrip("\r\n")
-            if line.startswith("HTTP/"):
+            if raw.startswith(b"HTTP/"):
                 fields = []
-            elif ":" in line:
-                name, _, value = line.partition(":")
+                continue
+            name, colon, value = raw.decode("latin-1").partition(":")
+            if colon:
                 fields.append((name.strip(), value.strip()))
         return fields
 
