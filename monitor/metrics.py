@@ -2,38 +2,36 @@
 
 Problem reasons are free text; they are folded into a few stable categories so that the
 `reason` label stays low-cardinality.
+
+The metrics are made (and prometheus_client imported) when something first asks for one of
+them: the web application's `/metrics`, the daemon's start (it sets `WATCHES`), a check that
+makes a version (`CHANGES`). Until then a process that exports nothing — `monitor check`
+over unchanged pages — keeps what `observe_check` and `set_copies_waiting` are told in a
+few plain counters (prometheus_client's import was 2 % of that command's start-up, and
+its locked counters 2 % of an unchanged check's instructions), and the metrics, once made,
+start from them: what they show is the same either way.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter as Tally
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-REGISTRY = CollectorRegistry()
-
-CHECKS = Counter(
-    "monitor_checks", "Checks by outcome", ["outcome"], registry=REGISTRY
-)  # exposed as monitor_checks_total
-FAILURES = Counter(
-    "monitor_check_failures", "Failed checks by reason", ["reason"], registry=REGISTRY
-)
-CHANGES = Counter("monitor_changes", "New versions by kind", ["kind"], registry=REGISTRY)
-DELIVERIES = Counter(
-    "monitor_alert_deliveries", "Alert delivery attempts by result", ["result"], registry=REGISTRY
-)
-OUTBOX = Gauge("monitor_outbox_depth", "Alert deliveries waiting to be sent", registry=REGISTRY)
-LATENCY = Histogram(
-    "monitor_check_seconds",
-    "Duration of a check (fetch to commit)",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-    registry=REGISTRY,
-)
-WATCHES = Gauge("monitor_watches", "Watches scheduled", registry=REGISTRY)
-STALLS = Counter(
-    "monitor_watchdog_events", "Watchdog findings by kind", ["kind"], registry=REGISTRY
-)
+    REGISTRY: CollectorRegistry
+    CHECKS: Counter  # exposed as monitor_checks_total
+    FAILURES: Counter
+    CHANGES: Counter
+    DELIVERIES: Counter
+    OUTBOX: Gauge
+    LATENCY: Histogram
+    WATCHES: Gauge
+    STALLS: Counter
+    COPIES_WAITING: Gauge
 
 _REASONS = (
     ("robots", re.compile(r"robots\.txt")),
@@ -50,6 +48,85 @@ _REASONS = (
     ("empty", re.compile(r"empty")),
 )
 
+# What was observed before the metrics were made: checks by outcome, failures by reason
+# category, each check's seconds (the histogram's buckets and sum come from them), and the
+# copies waiting. Past this many checks' seconds the metrics are made, so a long run that
+# exports nothing holds no more than this.
+_checks: Tally[str] = Tally()
+_failures: Tally[str] = Tally()
+_seconds: list[float] = []
+_copies_waiting: list[float] = []
+_copies_wanted = False
+_KEPT = 20_000
+
+_made: dict[str, Any] = {}
+
+
+def _make() -> dict[str, Any]:
+    """The metrics, made once, with what was observed before."""
+    if _made:
+        return _made
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+    registry = CollectorRegistry()
+    made: dict[str, Any] = {
+        "REGISTRY": registry,
+        "CHECKS": Counter("monitor_checks", "Checks by outcome", ["outcome"], registry=registry),
+        "FAILURES": Counter(
+            "monitor_check_failures", "Failed checks by reason", ["reason"], registry=registry
+        ),
+        "CHANGES": Counter("monitor_changes", "New versions by kind", ["kind"], registry=registry),
+        "DELIVERIES": Counter(
+            "monitor_alert_deliveries",
+            "Alert delivery attempts by result",
+            ["result"],
+            registry=registry,
+        ),
+        "OUTBOX": Gauge(
+            "monitor_outbox_depth", "Alert deliveries waiting to be sent", registry=registry
+        ),
+        "LATENCY": Histogram(
+            "monitor_check_seconds",
+            "Duration of a check (fetch to commit)",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=registry,
+        ),
+        "WATCHES": Gauge("monitor_watches", "Watches scheduled", registry=registry),
+        "STALLS": Counter(
+            "monitor_watchdog_events", "Watchdog findings by kind", ["kind"], registry=registry
+        ),
+    }
+    if _copies_wanted:
+        made["COPIES_WAITING"] = _copies_gauge(registry)
+    for outcome, count in _checks.items():
+        made["CHECKS"].labels(outcome).inc(count)
+    for category, count in _failures.items():
+        made["FAILURES"].labels(category).inc(count)
+    for seconds in _seconds:
+        made["LATENCY"].observe(seconds)
+    if _copies_waiting:
+        made["COPIES_WAITING"].set(_copies_waiting[-1])
+    _checks.clear()
+    _failures.clear()
+    _seconds.clear()
+    _copies_waiting.clear()
+    # A label's child, looked up once: `labels()` checks and hashes its arguments on every
+    # call, and every check counts itself.
+    made["checks_with"] = lru_cache(maxsize=None)(made["CHECKS"].labels)
+    _made.update(made)
+    globals().update((name, value) for name, value in made.items() if name.isupper())
+    return _made
+
+
+def __getattr__(name: str) -> Any:
+    """`REGISTRY`, `CHECKS`, … (PEP 562): made on first use."""
+    if not name.isupper():
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    made = _make()
+    if name not in made:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return made[name]
+
 
 def reason_category(reason: str) -> str:
     for name, pattern in _REASONS:
@@ -58,13 +135,45 @@ def reason_category(reason: str) -> str:
     return "other"
 
 
-# A label's child, looked up once: `labels()` checks and hashes its arguments on every call,
-# and every check counts itself.
-_checks_with = lru_cache(maxsize=None)(CHECKS.labels)
-
-
 def observe_check(outcome: str, seconds: float, reason: str | None = None) -> None:
-    _checks_with(outcome).inc()
-    LATENCY.observe(seconds)
+    if not _made:
+        if len(_seconds) < _KEPT:
+            _checks[outcome] += 1
+            _seconds.append(seconds)
+            if reason:
+                _failures[reason_category(reason)] += 1
+            return
+        _make()
+    _made["checks_with"](outcome).inc()
+    _made["LATENCY"].observe(seconds)
     if reason:
-        FAILURES.labels(reason_category(reason)).inc()
+        _made["FAILURES"].labels(reason_category(reason)).inc()
+
+
+def want_copies_waiting() -> None:
+    """The gauge of versions waiting for their Save Page Now capture is shown from now on
+    (wayback.py, when imported: a process that never submits shows none)."""
+    global _copies_wanted
+    if not _copies_wanted:
+        _copies_wanted = True
+        if _made:
+            _made["COPIES_WAITING"] = _copies_gauge(_made["REGISTRY"])
+            globals()["COPIES_WAITING"] = _made["COPIES_WAITING"]
+
+
+def set_copies_waiting(count: int) -> None:
+    """Versions waiting for their Save Page Now capture (wayback.py)."""
+    if _made:
+        _made["COPIES_WAITING"].set(count)
+    else:
+        _copies_waiting[:] = [count]
+
+
+def _copies_gauge(registry: Any) -> Any:
+    from prometheus_client import Gauge
+
+    return Gauge(
+        "monitor_independent_copies_waiting",
+        "Versions waiting for their Save Page Now capture (queued or submitted)",
+        registry=registry,
+    )

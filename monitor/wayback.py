@@ -34,11 +34,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Gauge
-
+from monitor import metrics
 from monitor.clock import parse_iso
 from monitor.config import ArchiveConfig, MonitorConfig
-from monitor.metrics import REGISTRY
 from monitor.redact import has_userinfo
 from monitor.rounds import in_rounds
 from monitor.store import Store, iso
@@ -77,11 +75,8 @@ _PERMANENT = frozenset(
 )
 _BUSY = "limit of active sessions"
 
-WAITING = Gauge(
-    "monitor_independent_copies_waiting",
-    "Versions waiting for their Save Page Now capture (queued or submitted)",
-    registry=REGISTRY,
-)
+# The gauge of versions waiting (metrics.py makes it when metrics are first asked for).
+metrics.want_copies_waiting()
 
 
 @dataclass(frozen=True)
@@ -177,7 +172,7 @@ class Submitter:
         try:
             await self._work_due(result)
         finally:
-            WAITING.set(queue.waiting(self.store))
+            metrics.set_copies_waiting(queue.waiting(self.store))
         return result
 
     async def _work_due(self, result: RoundResult) -> None:
