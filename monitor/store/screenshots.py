@@ -83,11 +83,19 @@ class Screenshots:
                 version_screenshot.insert().values(version_id=version_id, screenshot_id=shot_id)
             )
 
-    def record_problem(self, watch_id: str, at: str, url: str, problem: str) -> bool:
+    def record_problem(
+        self,
+        watch_id: str,
+        at: str,
+        url: str,
+        problem: str,
+        same: Callable[[str, str], bool] = lambda told, now: told == now,
+    ) -> bool:
         """A screenshot that failed, recorded unless the watch's last screenshot row is
-        already this very problem; returns whether it was recorded (news)."""
+        already the `same` problem (the one told, this one; by default, this very one);
+        returns whether it was recorded (news)."""
         last = self.last_row(watch_id)
-        if last is not None and last["sha256"] is None and last["problem"] == problem:
+        if last is not None and last["sha256"] is None and same(last["problem"] or "", problem):
             return False
         with self.db.writing("screenshots"), self.db.write() as conn:
             conn.execute(
