@@ -26,8 +26,9 @@ def insert_alert(
     channels: list[str],
     at: str,
 ) -> None:
-    """An alert and one delivery per channel, in the caller's transaction (a check's)."""
-    # Values as parameters of statements built once (see archive.py's `_statements`).
+    """An alert and one delivery per channel, in the caller's transaction (the watchdog's,
+    a screenshot's; a check's alerts go on the driver: `insert_alert_on`)."""
+    # Values as parameters of statements built once, not built anew for each alert.
     result = conn.execute(_INSERT_ALERT, _alert_values(watch_id, version_id, payload, at))
     alert_id = inserted_id(result)
     for channel in channels:
