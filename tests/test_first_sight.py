@@ -54,9 +54,9 @@ def _write_lock(directory: Path) -> sqlite3.Connection:
     return db
 
 
-def _page_requested(site: ReplicaSite) -> bool:
-    """Whether the daemon asked for more than robots.txt."""
-    return any(not path.startswith("/robots.txt") for _, path in site.requests)
+def _blob_files(directory: Path) -> int:
+    """How many blob files the archive has (written durably before the commit naming them)."""
+    return sum(1 for path in (directory / "store" / "blobs").rglob("*") if len(path.name) == 64)
 
 
 def _wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -116,13 +116,14 @@ def test_every_revision_a_killed_daemon_fetched_is_archived(
                     lock = _write_lock(tmp_path)
                     if _count(tmp_path, looks) == before:
                         held.append(revision)
+                    blobs = _blob_files(tmp_path)
                 # The kill falls at a random moment of the confirmation window, counted from
                 # the daemon's first request (on a loaded machine the first check may start
                 # seconds after "watching", and a kill before any request proves nothing):
                 # in its first look, or after it was recorded.
                 _wait_for(lambda: watcher.at is not None, 30, "first request")  # noqa: B023
-                if lock is not None:
-                    _wait_for(lambda: _page_requested(replica), 30, "request of the page")
+                if lock is not None and revision in held:
+                    _wait_for(lambda: _blob_files(tmp_path) > blobs, 30, "blob of the look")  # noqa: B023
                 time.sleep(rng.uniform(0.0, 2.0))
                 if attempt:
                     # The look its predecessor was killed in, made again: over once its
