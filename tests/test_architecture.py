@@ -158,8 +158,10 @@ def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function() -> None:
 
 def test_data_flows_one_way_the_core_and_the_leaves_import_no_stage() -> None:
     graph = _graph()
-    # The pure decision core and the leaf types: no I/O, no stage, no store.
-    for leaf in ("monitor.decide", "monitor.statement", "monitor.clock"):
+    # The pure decision core and the leaf types (README's Architecture names them): no I/O,
+    # no stage, no store.
+    leaves = ("monitor.fetched", "monitor.statement", "monitor.store.records", "monitor.clock")
+    for leaf in ("monitor.decide", *leaves):
         stages = {m for m in _reaches(graph, leaf) - _TYPED_VALUES if _within(m, _STAGES)}
         assert stages == set(), f"{leaf} reaches {sorted(stages)}"
     # The store is written by the checks and read by the UI; it knows neither.
