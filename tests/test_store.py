@@ -194,9 +194,9 @@ def test_a_check_writes_its_alerts_and_their_deliveries_as_any_alert_is_written(
     store: Store,
 ) -> None:
     """A check's alerts go on the driver's connection with its versions (an edit's, the one a
-    settled version releases, one of no version): on both databases, the very rows an alert
-    written through SQLAlchemy has (`record_alert`, the watchdog's), and a version two looks
-    settle releases its alert once."""
+    settled version releases, one of no version): on both databases, the rows of an alert no
+    check caused (`record_alert`, the watchdog's), and a version two looks settle releases
+    its alert once."""
     commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
     pending = new_version("edited", "B")
     pending.confirmation = "pending"
@@ -241,7 +241,7 @@ def test_a_check_writes_its_alerts_and_their_deliveries_as_any_alert_is_written(
         row(pending_id, released),
         row(None, recovered),
         row(None, recovered),  # the second look's: it was a check of its own
-        row(None, recovered),  # the same alert through SQLAlchemy: the same rows
+        row(None, recovered),  # the same alert, the watchdog's: the same rows
     ]
 
 
