@@ -159,30 +159,27 @@ class Text:
 
 @dataclass(frozen=True)
 class VersionText:
-    """A version as learning reads it: its text (None: a removal) and people's verdict."""
+    """A version as learning reads it: how to read its text (None: a removal), its text's
+    hash and people's verdict."""
 
     version_id: int
     seq: int
     kind: str
     verdict: str | None
-    text: Text | None
     # The text's hash: the changes between two texts are the same whichever versions hold
     # them (a statement back and forth, two watches of one page), learnt once.
-    text_sha256: str | None = None
-    # Instead of `text`: how to read it, when learning first needs it. After an edit, the
-    # changes of the older pairs are known (see `learn_from_history`): reading every text
-    # of the window from the archive again (once the learner's cache had let it go) was
-    # most of a watch's learning.
-    read: Callable[[], Text] | None = None
+    text_sha256: str | None
+    # Read when learning first needs it: after an edit, the changes of the older pairs are
+    # known (see `learn_from_history`), and reading every text of the window from the
+    # archive again (once the learner's cache had let it go) was most of a watch's learning.
+    read: Callable[[], Text] | None
 
     @property
     def has_text(self) -> bool:
-        return self.text is not None or self.read is not None
+        return self.read is not None
 
     def loaded(self) -> Text:
-        """The text (read now, if only its reader was given)."""
-        if self.text is not None:
-            return self.text
+        """The text, read now (the learner's cache keeps it between reads)."""
         assert self.read is not None, "a removal has no text"
         return self.read()
 
@@ -532,7 +529,6 @@ class LearnedFurniture:
                     row["seq"],
                     row["kind"],
                     row["verdict"],
-                    None,
                     row["text_sha256"],
                     partial(self._text, row["text_sha256"]) if row["text_sha256"] else None,
                 )

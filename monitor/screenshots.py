@@ -13,7 +13,8 @@ that creeps in by small steps still alerts once it adds up.
 
 A screenshot that cannot be taken (a page that never settles, a browser that crashes or is
 missing) is a problem of the watch's screenshots, recorded and logged once per run of the
-same failure (`store.screenshots.record_problem`); the check and its text versions stand.
+same kind of failure (`_kind`, `store.screenshots.record_problem`); the check and its text
+versions stand.
 """
 
 from __future__ import annotations
@@ -143,14 +144,11 @@ class Screenshotter:
 
     def _failed(self, watch: WatchConfig, at: str, reason: str) -> None:
         try:
-            last = self.store.screenshots.last_row(watch.id)
-            if (
-                last is not None
-                and last["sha256"] is None
-                and _kind(last["problem"]) == _kind(reason)
-            ):
-                return  # the same problem again (a timeout worded by another layer, say)
-            news = self.store.screenshots.record_problem(watch.id, at, watch.url, reason)
+            # The same kind of problem again is no news: a timeout worded by another layer,
+            # say (see `_kind`).
+            news = self.store.screenshots.record_problem(
+                watch.id, at, watch.url, reason, lambda told, now: _kind(told) == _kind(now)
+            )
         except Exception as err:  # e.g. the database is locked or gone: say so, go on
             logger.error("%s: screenshot problem not recorded: %s (%s)", watch.id, err, reason)
             return
@@ -195,11 +193,11 @@ def _percent(share: float) -> str:
     return f"{100 * share:.1f}%" if share >= 0.001 else f"{100 * share:.2f}%"
 
 
-def _kind(reason: str | None) -> str:
+def _kind(reason: str) -> str:
     """What kind of problem a `_reason` names, without its detail: "screenshot timed out"
     (whether the browser's own timeout or ours fired first, which a busy machine decides),
     "screenshots could not be compared", "screenshot failed: <error type>"."""
-    head, _, rest = (reason or "").partition(": ")
+    head, _, rest = reason.partition(": ")
     return f"{head}: {rest.partition(':')[0]}" if head == "screenshot failed" else head
 
 

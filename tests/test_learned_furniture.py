@@ -354,6 +354,10 @@ def test_learning_and_forgetting_on_sqlite_and_postgresql(backend: Backend) -> N
         commit("b", "baseline", statement(0, 1))
         rows = store.newest_texts("gov.example", 20)
         assert [row["watch_id"] for row in rows] == ["b", "a"]
+        heads = [store.heads(name)["page"].text_sha256 for name in ("b", "a")]
+        assert [row["text_sha256"] for row in rows] == heads
+        assert [row["watch_id"] for row in store.newest_texts("gov.example", 1)] == ["b"]
+        assert store.newest_texts("example", 20) == []
         assert learning.learn_host("gov.example") == []  # two statements are no template
 
 

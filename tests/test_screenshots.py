@@ -316,11 +316,13 @@ def test_the_outlined_image_frames_the_changed_region() -> None:
     assert framed.getpixel((150, 120)) == (250, 200, 0)
 
 
-def test_a_problem_worded_by_another_layer_is_the_same_problem() -> None:
+def test_a_problem_worded_by_another_layer_is_the_same_problem(tmp_path: Path) -> None:
     # A busy machine decides whether Chromium's timeout or ours fires first: one problem.
     from playwright.async_api import TimeoutError as BrowserTimeout
 
-    from monitor.screenshots import _kind, _reason
+    from monitor.config import WatchConfig
+    from monitor.isolate import InlineWork
+    from monitor.screenshots import Screenshotter, _kind, _reason
 
     ours = _reason(TimeoutError())
     chromium = _reason(BrowserTimeout("Timeout 3000ms exceeded.\n=== logs ==="))
@@ -328,3 +330,13 @@ def test_a_problem_worded_by_another_layer_is_the_same_problem() -> None:
     assert _kind(ours) == _kind(chromium) == "screenshot timed out"
     crashed, refused = _reason(RuntimeError("Target closed")), _reason(OSError("no such file"))
     assert _kind(crashed) == "screenshot failed: RuntimeError" != _kind(refused)
+    # Told once per run of one kind, in the archive as in the log.
+    with Store(tmp_path / "store") as store:
+        store.sync_watch("w", "https://gov.example/news", "generic")
+        shots = Screenshotter(store, None, InlineWork())
+        watch = WatchConfig(id="w", url="https://gov.example/news")
+        problems = [ours, chromium, crashed, _reason(RuntimeError("Browser closed")), ours]
+        for minute, reason in enumerate(problems):
+            shots._failed(watch, f"2026-11-25T10:0{minute}:00.000Z", reason)
+        told = [row["problem"] for row in reversed(store.screenshots.of_watch("w"))]
+    assert told == [ours, crashed, ours]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from monitor.store import CheckRecord, NewVersion, ResponseRecord, Store, StoreError
+from monitor.store import CheckRecord, NewVersion, ResponseRecord, Settlement, Store, StoreError
 from monitor.store.records import iso
 from monitor.store.schema import LATEST
 from tests.postgres import Backend
@@ -190,21 +190,89 @@ def _check_bytes(store: Store, backend: Backend) -> int:
     return int(size)
 
 
-def test_a_failing_commit_leaves_nothing_behind(store: Store, backend: Backend) -> None:
+def test_a_check_writes_its_alerts_and_their_deliveries_as_any_alert_is_written(
+    store: Store,
+) -> None:
+    """A check's alerts go on the driver's connection with its versions (an edit's, the one a
+    settled version releases, one of no version): on both databases, the rows of an alert no
+    check caused (`record_alert`, the watchdog's), and a version two looks settle releases
+    its alert once."""
+    commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
+    pending = new_version("edited", "B")
+    pending.confirmation = "pending"
+    pending.alerts = [({"kind": "edited", "title": "Заявление «B»"}, ["log", "webhook"])]
+    [pending_id] = commit(store, "2026-11-25T10:01:00.000Z", pending)
+    released = ({"kind": "edited", "title": "B, held", "n": 2}, ["webhook"])
+    recovered = ({"kind": "recovered", "title": "w is back — «ok»"}, ["log", "email"])
+    for minute in (2, 3):  # the second look races the first: it settles and releases nothing
+        store.commit_check(
+            CheckRecord("w", f"2026-11-25T10:0{minute}:00.000Z", 5, "unchanged", 200),
+            store.state("w"),
+            alerts=[recovered],
+            settled=Settlement({pending_id: "held"}, {pending_id: [released]}),
+        )
+    store.record_alert("w", *recovered)
+    versions = store.versions(store.heads("w")["en/1"].id)
+    assert [v["confirmation"] for v in versions if v["id"] == pending_id] == ["held"]
+
+    def alerts() -> list[tuple[object, ...]]:
+        rows = store.alerts("w")
+        deliveries = store.alert_deliveries([row["id"] for row in rows])
+        return [
+            (
+                row["watch_id"], row["version_id"], row["kind"], row["payload"],
+                [
+                    (d["channel"], d["status"], d["attempts"], d["last_error"], d["sent_at"],
+                     d["next_attempt_at"] == row["created_at"])
+                    for d in deliveries if d["alert_id"] == row["id"]
+                ],
+            )
+            for row in rows
+        ]  # fmt: skip
+
+    def row(version_id: int | None, alert: tuple[dict[str, object], list[str]]) -> object:
+        payload, channels = alert
+        written = json.dumps(payload, ensure_ascii=False)
+        deliveries = [(channel, "pending", 0, None, None, True) for channel in channels]
+        return ("w", version_id, payload["kind"], written, deliveries)
+
+    assert alerts() == [
+        row(pending_id, pending.alerts[0]),
+        row(pending_id, released),
+        row(None, recovered),
+        row(None, recovered),  # the second look's: it was a check of its own
+        row(None, recovered),  # the same alert, the watchdog's: the same rows
+    ]
+
+
+@pytest.mark.parametrize(
+    ("alert", "error"),
+    [
+        (({"no kind": "a malformed alert"}, ["console"]), "KeyError"),
+        # Refused by the database itself, after the alert's row: one delivery per channel.
+        (({"kind": "edited"}, ["console", "console"]), "IntegrityError"),
+    ],
+    ids=["malformed", "refused"],
+)
+def test_a_failing_commit_leaves_nothing_behind(
+    store: Store, backend: Backend, alert: tuple[dict[str, str], list[str]], error: str
+) -> None:
     commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
     state = store.state("w")
     broken = new_version("edited", "B")
-    broken.alerts.append(({"no kind": "a malformed alert"}, ["console"]))  # fails mid-write
-    with pytest.raises(KeyError):
+    broken.alerts.append(alert)  # fails mid-write
+    with pytest.raises(Exception) as raised:
         store.commit_check(
             CheckRecord("w", "2026-11-25T10:01:00.000Z", 9, "changed", 200),
             state,
             response=response(b"new body"),
             versions=[broken],
         )
+    assert error in [cls.__name__ for cls in type(raised.value).__mro__], raised.value
     assert [v["kind"] for v in store.versions(store.heads("w")["en/1"].id)] == ["baseline"]
     assert backend.query("SELECT COUNT(*) FROM check_run") == [(1,)]
     assert backend.query("SELECT COUNT(*) FROM response") == [(1,)]
+    assert backend.query("SELECT COUNT(*) FROM alert") == [(0,)]
     # At most the blob files written before the transaction remain: orphans, not damage.
     report = store.verify()
     assert report.damage == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, bindparam, func, literal_column, or_, select
 
 from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blob_file
 from monitor.store.chain import link, watch_link
-from monitor.store.database import Database, Deferred, DriverStatement
+from monitor.store.database import Database, Deferred, DriverStatement, RunStatement
 from monitor.store.dialect import insert_ignore
 from monitor.store.outbox import AlertPayload, AlertStatements, alert_statements, insert_alert_on
 from monitor.store.provenance import response_columns
@@ -237,11 +237,7 @@ class Archive:
         same connection): the dozen statements of a new version cost several times what
         SQLite takes for them when SQLAlchemy builds and runs each (its result objects,
         events and parameter processing), a millisecond and more per new page."""
-        with self.db.driver_of(conn) as raw:
-
-            def rows_of(statement: DriverStatement, values: dict[str, Any]) -> Any:
-                return raw.execute(statement.sql, statement.bound(values))
-
+        with self.db.statements_on(conn) as rows_of:
             yield rows_of
 
     @cached_property
@@ -595,7 +591,7 @@ def version_with_document() -> Any:
 
 
 # Runs a prepared statement with its values on the driver's connection; the driver's cursor.
-_RowsOf = Callable[[DriverStatement, dict[str, Any]], Any]
+_RowsOf = RunStatement
 
 _DOCUMENT_FIELDS = ["url", "title", "published", "language", "removed_at"]
 _RESPONSE_COLUMNS = [

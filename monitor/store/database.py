@@ -65,6 +65,8 @@ class DriverStatement:
 
 # A statement and the values of one of its rows, waiting in the batch.
 Deferred = tuple[DriverStatement, dict[str, Any]]
+# A prepared statement run with the values of one row (`Database.statements_on`).
+RunStatement = Callable[[DriverStatement, dict[str, Any]], Any]
 
 
 class Database:
@@ -238,6 +240,18 @@ class Database:
             if self.dialect.broken(raw):
                 connection.invalidate()
             raise
+
+    @contextmanager
+    def statements_on(self, connection: Connection) -> Iterator[RunStatement]:
+        """Prepared statements (`prepare`) run on the driver's own connection inside
+        `connection`'s transaction, the same connection; each run returns the driver's
+        cursor."""
+        with self.driver_of(connection) as raw:
+
+            def run(statement: DriverStatement, values: dict[str, Any]) -> Any:
+                return raw.execute(statement.sql, statement.bound(values))
+
+            yield run
 
     def driver_rows(self, sql: str, parameters: Any, flush: bool = True) -> list[Any]:
         """Rows of one query on the driver's connection, in a transaction of its own."""

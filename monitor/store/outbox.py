@@ -4,13 +4,13 @@ retried with backoff until sent or dead (monitor/alerts.py sends them)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, cast
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 
-from monitor.store.database import Database, DriverStatement, inserted_id
+from monitor.store.database import Database, DriverStatement, RunStatement
 from monitor.store.records import AlertRow, Delivery, DeliveryWithAlertRow, now_iso
 from monitor.store.schema import alert, delivery
 
@@ -18,25 +18,9 @@ from monitor.store.schema import alert, delivery
 AlertPayload = tuple[dict[str, Any], list[str]]
 
 
-def insert_alert(
-    conn: Connection,
-    watch_id: str,
-    version_id: int | None,
-    payload: dict[str, Any],
-    channels: list[str],
-    at: str,
-) -> None:
-    """An alert and one delivery per channel, in the caller's transaction (a check's)."""
-    # Values as parameters of statements built once (see archive.py's `_statements`).
-    result = conn.execute(_INSERT_ALERT, _alert_values(watch_id, version_id, payload, at))
-    alert_id = inserted_id(result)
-    for channel in channels:
-        conn.execute(_INSERT_DELIVERY, _delivery_values(alert_id, channel, at))
-
-
 @dataclass(frozen=True)
 class AlertStatements:
-    """`insert_alert`'s statements, for the driver's connection (see `insert_alert_on`)."""
+    """The statements of an alert and its deliveries, prepared (see `insert_alert_on`)."""
 
     alert: DriverStatement
     delivery: DriverStatement
@@ -50,7 +34,7 @@ def alert_statements(db: Database) -> AlertStatements:
 
 
 def insert_alert_on(
-    run: Callable[[DriverStatement, dict[str, Any]], Any],
+    run: RunStatement,
     statements: AlertStatements,
     watch_id: str,
     version_id: int | None,
@@ -58,10 +42,10 @@ def insert_alert_on(
     channels: list[str],
     at: str,
 ) -> None:
-    """`insert_alert` on the driver's connection, inside the transaction of a check that
-    runs its other statements there (`Archive._driver`; `run` executes one and returns the
-    driver's cursor): through SQLAlchemy, the alert of a changed page and its delivery cost
-    more than SQLite takes for them."""
+    """An alert and one delivery per channel, in the caller's transaction (a check's, the
+    watchdog's, a screenshot's), on the driver's connection (`run`: see
+    `Database.statements_on`): through SQLAlchemy, the alert of a changed page and its
+    delivery cost more than SQLite takes for them."""
     cursor = run(statements.alert, _alert_values(watch_id, version_id, payload, at))
     alert_id = int(cursor.fetchone()[0])
     for channel in channels:
@@ -88,18 +72,18 @@ def _delivery_values(alert_id: int, channel: str, at: str) -> dict[str, Any]:
     return {"alert_id": alert_id, "channel": channel, "next_attempt_at": at}
 
 
-_INSERT_ALERT = alert.insert()
-_INSERT_DELIVERY = delivery.insert()
-
-
 class Outbox:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def record_alert(self, watch_id: str, payload: dict[str, Any], channels: list[str]) -> None:
         """An alert that no check caused (the watchdog's), into the outbox."""
-        with self.db.writing("alerts"), self.db.write() as conn:
-            insert_alert(conn, watch_id, None, payload, channels, now_iso())
+        with self.db.writing("alerts"), self.db.write() as conn, self.db.statements_on(conn) as run:
+            insert_alert_on(run, self._statements, watch_id, None, payload, channels, now_iso())
+
+    @cached_property
+    def _statements(self) -> AlertStatements:
+        return alert_statements(self.db)
 
     def alerts(self, watch_id: str | None = None) -> list[AlertRow]:
         query = select(alert).order_by(alert.c.id)

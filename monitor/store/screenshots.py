@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, cast
 
 from sqlalchemy import select
 
 from monitor.store.archive import Archive
 from monitor.store.database import Database, inserted_id
-from monitor.store.outbox import AlertPayload, insert_alert
+from monitor.store.outbox import AlertPayload, AlertStatements, alert_statements, insert_alert_on
 from monitor.store.records import ScreenshotRow, VersionScreenshotRow
 from monitor.store.schema import screenshot, version, version_screenshot
 
@@ -36,6 +37,10 @@ class Screenshots:
     def __init__(self, db: Database, archive: Archive) -> None:
         self.db = db
         self.archive = archive
+
+    @cached_property
+    def _alerts(self) -> AlertStatements:
+        return alert_statements(self.db)
 
     def record(
         self,
@@ -66,7 +71,10 @@ class Screenshots:
             self._link(conn, shot_id, version_ids)
             if alert is not None:
                 payload, channels = alert(shot_id)
-                insert_alert(conn, shot.watch_id, None, payload, channels, shot.taken_at)
+                with self.db.statements_on(conn) as run:
+                    insert_alert_on(
+                        run, self._alerts, shot.watch_id, None, payload, channels, shot.taken_at
+                    )
         return shot_id
 
     def link(self, shot_id: int, version_ids: list[int]) -> None:
@@ -83,11 +91,19 @@ class Screenshots:
                 version_screenshot.insert().values(version_id=version_id, screenshot_id=shot_id)
             )
 
-    def record_problem(self, watch_id: str, at: str, url: str, problem: str) -> bool:
+    def record_problem(
+        self,
+        watch_id: str,
+        at: str,
+        url: str,
+        problem: str,
+        same: Callable[[str, str], bool] = lambda told, now: told == now,
+    ) -> bool:
         """A screenshot that failed, recorded unless the watch's last screenshot row is
-        already this very problem; returns whether it was recorded (news)."""
+        already the `same` problem (the one told, this one; by default, this very one);
+        returns whether it was recorded (news)."""
         last = self.last_row(watch_id)
-        if last is not None and last["sha256"] is None and last["problem"] == problem:
+        if last is not None and last["sha256"] is None and same(last["problem"] or "", problem):
             return False
         with self.db.writing("screenshots"), self.db.write() as conn:
             conn.execute(
