@@ -201,9 +201,18 @@ def _kind(reason: str) -> str:
     return f"{head}: {rest.partition(':')[0]}" if head == "screenshot failed" else head
 
 
+def _browser_timeout(err: BaseException) -> bool:
+    """Playwright's own timeout (a page that never settles): its TimeoutError, not Python's.
+    Screenshots are taken only where Playwright is installed (the `browser` extra)."""
+    try:
+        from playwright.async_api import TimeoutError as BrowserTimeout
+    except ImportError:
+        return False
+    return isinstance(err, BrowserTimeout)
+
+
 def _reason(err: BaseException) -> str:
-    # Playwright's own timeout (a page that never settles) is its TimeoutError, not Python's.
-    if isinstance(err, TimeoutError | asyncio.TimeoutError) or type(err).__name__ == "TimeoutError":
+    if isinstance(err, TimeoutError) or _browser_timeout(err):
         detail = str(err).splitlines()[0] if str(err) else "the page did not settle in time"
         return f"screenshot timed out: {detail[:200]}"
     if isinstance(err, WorkFailed):
