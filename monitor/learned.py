@@ -214,7 +214,21 @@ def learn_from_history(
         # extraction rules: the rules' doing, not the page's.
         and b.kind != "baseline"
     ]
-    slots: dict[tuple[str | None, str | None], _Evidence] = {}
+    slots, shapes = _evidence(pairs, seen)
+    return _slot_items(key, pairs, slots) + _shape_items(key, pairs, shapes)
+
+
+_Pairs = Sequence[tuple[VersionText, VersionText]]
+_Slot = tuple[str | None, str | None]
+
+
+def _evidence(
+    pairs: _Pairs, seen: dict[tuple[Any, Any], list[Change]] | None
+) -> tuple[dict[_Slot, _Evidence], dict[str, _Evidence]]:
+    """What changed across the pairs, slot by slot and shape by shape: only what `_judge`
+    may take whatever its count comes to (a watch's learning then reads few shapes, see
+    `Text`)."""
+    slots: dict[_Slot, _Evidence] = {}
     shapes: dict[str, _Evidence] = {}
     for index, (a, b) in enumerate(pairs):
         for kind, where, run, shown in _pair_changes(a, b, seen):
@@ -223,11 +237,14 @@ def learn_from_history(
             evidence.significant |= b.verdict == "significant"
             evidence.run = max(evidence.run, run)
             evidence.example = shown
+    return (
+        {where: evidence for where, evidence in slots.items() if _judgeable(evidence)},
+        {form: evidence for form, evidence in shapes.items() if _judgeable(evidence)},
+    )
+
+
+def _slot_items(key: str, pairs: _Pairs, slots: dict[_Slot, _Evidence]) -> list[LearnedItem]:
     items = []
-    # How often each one stood is counted only for those `_judge` may take whatever it
-    # comes to (a watch's learning then reads few shapes, see `Text`).
-    slots = {where: evidence for where, evidence in slots.items() if _judgeable(evidence)}
-    shapes = {form: evidence for form, evidence in shapes.items() if _judgeable(evidence)}
     for (before, after), evidence in slots.items():
         stood = sum(
             1
@@ -238,6 +255,11 @@ def learn_from_history(
         item = _judge("slot", {"before": before, "after": after}, evidence, stood, key)
         if item is not None:
             items.append(replace(item, pattern={**item.pattern, "run": evidence.run}))
+    return items
+
+
+def _shape_items(key: str, pairs: _Pairs, shapes: dict[str, _Evidence]) -> list[LearnedItem]:
+    items = []
     for form, evidence in shapes.items():
         stood = sum(1 for a, _b in pairs if form in a.loaded().shapes)
         item = _judge("shape", {"shape": form}, evidence, stood, key)
