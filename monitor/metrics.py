@@ -15,6 +15,7 @@ start from them: what they show is the same either way.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter as Tally
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -60,12 +61,20 @@ _copies_wanted = False
 _KEPT = 20_000
 
 _made: dict[str, Any] = {}
+_making = threading.Lock()
 
 
 def _make() -> dict[str, Any]:
-    """The metrics, made once, with what was observed before."""
+    """The metrics, made once, with what was observed before. Under a lock: the daemon's web
+    thread and its event loop may both ask first, and a second registry would leave one of
+    them counting into metrics nobody exports."""
     if _made:
         return _made
+    with _making:
+        return _made or _make_now()
+
+
+def _make_now() -> dict[str, Any]:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
     registry = CollectorRegistry()
