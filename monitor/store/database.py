@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
@@ -111,12 +111,15 @@ class Database:
         """A statement for the driver's connection (`defer`)."""
         return DriverStatement(core, self.engine.dialect, columns)
 
-    def prepared(self, name: str, make: Callable[[], Any]) -> DriverStatement:
-        """The query `make` builds (a select with bind parameters), prepared once for this
-        database under `name`: for readers that are functions, not objects holding it."""
+    def prepared(
+        self, name: str, make: Callable[[], Any], columns: Sequence[str] = ()
+    ) -> DriverStatement:
+        """The statement `make` builds (a select with bind parameters, or an insert of
+        `columns`), prepared once for this database under `name`: for callers that are
+        functions, or several repositories, not one object holding it."""
         statement = self._prepared.get(name)
         if statement is None:
-            statement = self._prepared[name] = self.prepare(make(), [])
+            statement = self._prepared[name] = self.prepare(make(), list(columns))
         return statement
 
     # --- transactions --------------------------------------------------------------------

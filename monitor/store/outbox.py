@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, cast
 
 from sqlalchemy import func, select
@@ -27,9 +26,10 @@ class AlertStatements:
 
 
 def alert_statements(db: Database) -> AlertStatements:
+    """Prepared once per database, for the check's, the watchdog's and a screenshot's."""
     return AlertStatements(
-        db.prepare(alert.insert().returning(alert.c.id), list(_ALERT_COLUMNS)),
-        db.prepare(delivery.insert(), list(_DELIVERY_COLUMNS)),
+        db.prepared("outbox: alert", lambda: alert.insert().returning(alert.c.id), _ALERT_COLUMNS),
+        db.prepared("outbox: delivery", delivery.insert, _DELIVERY_COLUMNS),
     )
 
 
@@ -79,11 +79,8 @@ class Outbox:
     def record_alert(self, watch_id: str, payload: dict[str, Any], channels: list[str]) -> None:
         """An alert that no check caused (the watchdog's), into the outbox."""
         with self.db.writing("alerts"), self.db.write() as conn, self.db.statements_on(conn) as run:
-            insert_alert_on(run, self._statements, watch_id, None, payload, channels, now_iso())
-
-    @cached_property
-    def _statements(self) -> AlertStatements:
-        return alert_statements(self.db)
+            alerts = alert_statements(self.db)
+            insert_alert_on(run, alerts, watch_id, None, payload, channels, now_iso())
 
     def alerts(self, watch_id: str | None = None) -> list[AlertRow]:
         query = select(alert).order_by(alert.c.id)

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, cast
 
 from sqlalchemy import select
 
 from monitor.store.archive import Archive
 from monitor.store.database import Database, inserted_id
-from monitor.store.outbox import AlertPayload, AlertStatements, alert_statements, insert_alert_on
+from monitor.store.outbox import AlertPayload, alert_statements, insert_alert_on
 from monitor.store.records import ScreenshotRow, VersionScreenshotRow
 from monitor.store.schema import screenshot, version, version_screenshot
 
@@ -37,10 +36,6 @@ class Screenshots:
     def __init__(self, db: Database, archive: Archive) -> None:
         self.db = db
         self.archive = archive
-
-    @cached_property
-    def _alerts(self) -> AlertStatements:
-        return alert_statements(self.db)
 
     def record(
         self,
@@ -72,8 +67,9 @@ class Screenshots:
             if alert is not None:
                 payload, channels = alert(shot_id)
                 with self.db.statements_on(conn) as run:
+                    alerts = alert_statements(self.db)
                     insert_alert_on(
-                        run, self._alerts, shot.watch_id, None, payload, channels, shot.taken_at
+                        run, alerts, shot.watch_id, None, payload, channels, shot.taken_at
                     )
         return shot_id
 
