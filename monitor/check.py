@@ -9,6 +9,7 @@ without I/O) what that means, and writes the outcome in one commit.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import time
@@ -36,6 +37,7 @@ from monitor.extract import (
 )
 from monitor.fetch import Fetcher, FetchRequest, FetchResult, Validators, split_url
 from monitor.hostpool import admitted_per_host, per_host
+from monitor.inflight import InFlight, Look
 from monitor.isolate import InlineWork, Work, WorkFailed, read_answer, statement_hashes
 from monitor.learned import LearnedFurniture, Mask, compare_masked
 from monitor.screenshots import Screenshotter
@@ -157,6 +159,7 @@ class Checker:
         self.furniture = LearnedFurniture(store)
         self.attachments = AttachmentReader(store, fetcher, self.work)
         self.screenshots = Screenshotter(store, browser, self.work)
+        self.inflight = InFlight(store.root)
         if register:
             self.register(config.watch)
 
@@ -306,11 +309,44 @@ class Checker:
         reading = self._reading(watch)
         if state is None:
             state = self.store.state(watch.id)
+        replayed = None
+        for claimed, slot in self.inflight.claimed(watch.id, self._watch_ids):
+            replayed = await self._replay(watch, reading, state, claimed, slot) or replayed
+        if replayed is not None and replayed.recheck_in is not None and state.next_run_at:
+            # The replayed look left versions awaiting their confirming look: that look is
+            # due `confirm_delay` after the replayed one, not now.
+            wait = (parse_iso(state.next_run_at) - moment).total_seconds()
+            if wait > 0:
+                return dataclasses.replace(replayed, recheck_in=wait)
         state.last_check_at = at
         state.next_run_at = iso(moment + timedelta(seconds=watch.interval))
         full_fetch_every = self.config.fetch.full_fetch_every
         conditional = decide.conditional(state.pending, state.since_full, full_fetch_every)
-        result, extraction, read = await self._fetch(reading, watch, state, conditional)
+        slots: list[Any] = []  # what this look fetched to read, kept until its commit
+        try:
+            result, extraction, read = await self._fetch(
+                reading, watch, state, conditional, at, slots
+            )
+            return await self._fetched(
+                watch, reading, state, result, extraction, read, moment, started
+            )
+        finally:
+            for slot in slots:
+                self.inflight.end(slot)
+
+    async def _fetched(
+        self,
+        watch: WatchConfig,
+        reading: _Reading,
+        state: WatchState,
+        result: FetchResult,
+        extraction: Extraction | None,
+        read: tuple[str, dict[str, bytes]] | None,
+        moment: datetime,
+        started: float,
+    ) -> CheckOutcome:
+        """What a look makes of what it fetched: recorded, and committed."""
+        at = iso(moment)
         extraction = await self._attachments(watch, extraction)
 
         if extraction is not None and extraction.problem and not extraction.gone:
@@ -330,6 +366,41 @@ class Checker:
         if read is not None:
             look.body_sha256, look.compressed = read
         return await self._statements(look)
+
+    async def _replay(
+        self, watch: WatchConfig, reading: _Reading, state: WatchState, claimed: Look, slot: Any
+    ) -> CheckOutcome | None:
+        """A look a process fetched and was killed before committing (see inflight.py),
+        made now under its own moment: what it fetched is archived as what the page said
+        then. A look older than the watch's last recorded check was superseded (it was
+        committed before the kill, or another daemon has checked the watch since): None."""
+        try:
+            if state.last_check_at is not None and claimed.at <= state.last_check_at:
+                return None
+            logger.info(
+                "%s: replaying the look of %s, fetched by a process killed before its commit",
+                watch.id,
+                claimed.at,
+            )
+            state.last_check_at = claimed.at
+            result = claimed.result
+            body_sha = _body_sha(result)
+            extraction, compressed = await self._read(watch, reading, result, body_sha)
+            return await self._fetched(
+                watch,
+                reading,
+                state,
+                result,
+                extraction,
+                (body_sha, compressed),
+                parse_iso(claimed.at),
+                time.monotonic(),
+            )
+        finally:
+            self.inflight.end(slot)
+
+    def _watch_ids(self) -> set[str]:
+        return {watch.id for watch in self.config.watch}
 
     async def _statements(self, look: _Look) -> CheckOutcome:
         """What a watch's statements did since the last look, archived and alerted."""
@@ -498,6 +569,8 @@ class Checker:
         watch: WatchConfig,
         state: WatchState,
         conditional: bool,
+        at: str,
+        slots: list[Any],
     ) -> tuple[FetchResult, Extraction | None, tuple[str, dict[str, bytes]] | None]:
         """Try the profile's requests in order; the first usable extraction wins.
 
@@ -525,6 +598,9 @@ class Checker:
                 # daemon spent. Its hash goes along (a confirming look's alert names the
                 # page it fetched by it).
                 return result, None, (body_sha, {})
+            # New bytes: kept on disk until the look's commit, should the process be killed
+            # before it (see inflight.py).
+            slots.append(self.inflight.begin(watch.id, at, result))
             extraction, compressed = await self._read(watch, reading, result, body_sha)
             if not extraction.problem or extraction.gone:
                 return result, extraction, (body_sha, compressed)

@@ -138,7 +138,10 @@ class Runtime:
                         work=work,
                         register=register,
                     )
-                yield checker
+                try:
+                    yield checker
+                finally:
+                    checker.inflight.close()
         finally:
             self._workers_started = None
             if started is not None:

@@ -212,3 +212,68 @@ def test_two_daemons_and_a_check_on_one_sqlite_archive_write_each_edit_once(
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
+
+
+def _looks_in_flight(directory: Path) -> int:
+    """How many slots of looks in flight hold a look (see monitor/inflight.py)."""
+    slots = (directory / "store" / "inflight").glob("*/[0-9]*")
+    return sum(1 for slot in slots if slot.read_bytes()[:4] == b"MLK1")
+
+
+@pytest.mark.process
+def test_a_revision_fetched_by_a_check_killed_before_its_commit_is_archived_after_the_page_moved_on(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    # The gap the first story leaves: a look killed between its fetch and its commit, and
+    # the page edited again before the next process looks. That process fetches only the
+    # newer revision; what the killed one saw must come from what it kept on disk.
+    config = write_config(tmp_path, replica)
+    first = monitor_cli(config, "check", "--once")
+    assert first.returncode == 0, first.stderr
+    replica.edit(STATEMENT["id"], "en", title=f"{TITLE} (rev. 2)")
+    replica.clear_requests()
+    killed = _daemon_check(config, tmp_path / "killed.log")
+    # The write lock is taken at its first request, once its start has written what it
+    # writes: the look then fetches and reads (in a worker that starts first), and waits.
+    _wait_for(lambda: bool(replica.requests), 60, "first request")
+    lock = _write_lock(tmp_path)
+    try:
+        _wait_for(lambda: _looks_in_flight(tmp_path) > 0, 60, "look in flight")
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=10)
+        lock.rollback()
+        lock.close()
+    replica.edit(STATEMENT["id"], "en", title=f"{TITLE} (rev. 3)")
+    after = monitor_cli(config, "check", "--once")
+    assert after.returncode == 0, after.stderr
+    assert "replaying the look" in after.stderr, after.stderr
+    shown = monitor_cli(config, "export", "--format", "jsonl", "--watch", "mfa-en").stdout
+    assert {"2", "3"} <= set(re.findall(r"\(rev\. (\d+)\)", shown)), shown[:2000]
+    # Each look once: the replayed one is not replayed again, and nothing is left behind.
+    again = monitor_cli(config, "check", "--once")
+    assert again.returncode == 0 and "replaying" not in again.stderr, again.stderr
+    assert list((tmp_path / "store" / "inflight").iterdir()) == []
+    with sqlite3.connect(tmp_path / "store" / "index.sqlite") as db:
+        kinds = db.execute(
+            "SELECT v.kind FROM version v JOIN document d ON d.id = v.document_id "
+            "WHERE d.key = ? ORDER BY v.seq",
+            (f"en/{STATEMENT['id']}",),
+        ).fetchall()
+    assert len(kinds) == 3, kinds
+    verified = monitor_cli(config, "verify")
+    assert verified.returncode == 0 and "0 damaged" in verified.stdout, verified.stdout
+
+
+def _daemon_check(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`monitor check --once` in a process of its own (to be killed)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("MONITOR_CONFIG", None)
+    with open(log, "wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), "check", "--once"],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
