@@ -159,12 +159,12 @@ class InFlight:
         now = time.monotonic()
         if now >= self._next_claim:
             self._next_claim = now + CLAIM_EVERY
-            self._claim(known() if known is not None else None)
+            self._claim(known)
         if not self._claimed:
             return []
         return self._claimed.pop(watch_id, [])
 
-    def _claim(self, known: set[str] | None) -> None:
+    def _claim(self, known: Callable[[], set[str]] | None) -> None:
         try:
             names = os.listdir(self.base)
         except FileNotFoundError:
@@ -172,14 +172,24 @@ class InFlight:
         except OSError as err:
             self._cannot(err)
             return
+        ids: set[str] | None = None  # the configured watches, made at the first need
+
+        def configured(watch_id: str) -> bool:
+            nonlocal ids
+            if known is None:
+                return True
+            if ids is None:
+                ids = known()
+            return watch_id in ids
+
         for name in names:
             directory = self.base / name
             if directory == self._own or directory in self._dead:
                 continue
             with contextlib.suppress(OSError):
-                self._claim_one(directory, known)
+                self._claim_one(directory, configured)
 
-    def _claim_one(self, directory: Path, known: set[str] | None) -> None:
+    def _claim_one(self, directory: Path, configured: Callable[[str], bool]) -> None:
         try:
             lock = os.open(directory / _LOCK, os.O_RDWR)
         except FileNotFoundError:  # made and killed before its lock, or being removed
@@ -199,7 +209,7 @@ class InFlight:
             if look is None:
                 os.close(fd)
                 continue
-            if known is not None and look.watch_id not in known:
+            if not configured(look.watch_id):
                 logger.warning(
                     "%s: a look fetched at %s by a process killed before its commit is "
                     "dropped: the watch is no longer configured",
