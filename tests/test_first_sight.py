@@ -25,12 +25,14 @@ REVISIONS = 6  # daemons started and killed by the first story
 EDITS = 6  # edits the two daemons and the check race for in the second
 
 
-def _daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def _daemon(config: Path, log: Path, *command: str) -> subprocess.Popen[bytes]:
+    """`monitor run --no-web` (or another command) in a process of its own, to be killed."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("MONITOR_CONFIG", None)
+    command = command or ("run", "--no-web")
     with open(log, "wb") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "run", "--no-web"],
+            [sys.executable, "-m", "monitor", "--config", str(config), *command],
             cwd=REPO,
             env=env,
             stdout=output,
@@ -45,6 +47,16 @@ def _count(directory: Path, query: str) -> int:
         return 0
     with sqlite3.connect(path) as db:
         return int(db.execute(query).fetchone()[0])
+
+
+def _versions(directory: Path) -> list[tuple[str, str | None]]:
+    """The statement's versions in order: their kind and confirmation."""
+    with sqlite3.connect(directory / "store" / "index.sqlite") as db:
+        return db.execute(
+            "SELECT v.kind, v.confirmation FROM version v JOIN document d "
+            "ON d.id = v.document_id WHERE d.key = ? ORDER BY v.seq",
+            (f"en/{STATEMENT['id']}",),
+        ).fetchall()
 
 
 def _write_lock(directory: Path) -> sqlite3.Connection:
@@ -150,12 +162,7 @@ def test_every_revision_a_killed_daemon_fetched_is_archived(
             # it had fetched, read or written must not keep the next daemon, on the same
             # page, from archiving it.
             interrupted.append(revision)
-    with sqlite3.connect(tmp_path / "store" / "index.sqlite") as db:
-        rows = db.execute(
-            "SELECT v.kind, v.confirmation FROM version v JOIN document d "
-            "ON d.id = v.document_id WHERE d.key = ? ORDER BY v.seq",
-            (f"en/{STATEMENT['id']}",),
-        ).fetchall()
+    rows = _versions(tmp_path)
     history = monitor_cli(config, "history", "mfa-en", "--key", f"en/{STATEMENT['id']}")
     assert history.returncode == 0, history.stderr
     shown = monitor_cli(config, "export", "--format", "jsonl", "--watch", "mfa-en").stdout
@@ -232,7 +239,7 @@ def test_a_revision_fetched_by_a_check_killed_before_its_commit_is_archived_afte
     assert first.returncode == 0, first.stderr
     replica.edit(STATEMENT["id"], "en", title=f"{TITLE} (rev. 2)")
     replica.clear_requests()
-    killed = _daemon_check(config, tmp_path / "killed.log")
+    killed = _daemon(config, tmp_path / "killed.log", "check", "--once")
     # The write lock is taken at its first request, once its start has written what it
     # writes: the look then fetches and reads (in a worker that starts first), and waits.
     _wait_for(lambda: bool(replica.requests), 60, "first request")
@@ -254,26 +261,7 @@ def test_a_revision_fetched_by_a_check_killed_before_its_commit_is_archived_afte
     again = monitor_cli(config, "check", "--once")
     assert again.returncode == 0 and "replaying" not in again.stderr, again.stderr
     assert list((tmp_path / "store" / "inflight").iterdir()) == []
-    with sqlite3.connect(tmp_path / "store" / "index.sqlite") as db:
-        kinds = db.execute(
-            "SELECT v.kind FROM version v JOIN document d ON d.id = v.document_id "
-            "WHERE d.key = ? ORDER BY v.seq",
-            (f"en/{STATEMENT['id']}",),
-        ).fetchall()
-    assert len(kinds) == 3, kinds
+    rows = _versions(tmp_path)
+    assert [kind for kind, _ in rows] == ["baseline", "edited", "edited"], rows
     verified = monitor_cli(config, "verify")
     assert verified.returncode == 0 and "0 damaged" in verified.stdout, verified.stdout
-
-
-def _daemon_check(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    """`monitor check --once` in a process of its own (to be killed)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MONITOR_CONFIG", None)
-    with open(log, "wb") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "check", "--once"],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
