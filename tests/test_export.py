@@ -241,7 +241,7 @@ def test_a_damaged_blob_is_left_out_and_named(tmp_path: Path, replica: ReplicaSi
     [text] = db.execute("SELECT text_sha256 FROM version ORDER BY id LIMIT 1").fetchone()
     [body] = db.execute("SELECT body_sha256 FROM response ORDER BY id LIMIT 1").fetchone()
     for sha in (text, body):
-        blob = tmp_path / "store" / "blobs" / sha[:2] / sha[2:4] / sha
+        blob = tmp_path / "store" / "blobs" / sha[:2] / sha
         blob.write_bytes(blob.read_bytes()[:-2] + b"\x00\x00")
     out = tmp_path / "out.warc.gz"
     result = monitor_cli(config, "export", "--warc", str(out))

@@ -57,7 +57,7 @@ def test_history_show_diff_and_verify_read_either_backend(
         f"JOIN document d ON d.id = v.document_id WHERE v.seq = 1 AND d.key = '{key}'"
     )
     if backend.url is None:
-        path = backend.path / "blobs" / sha[:2] / sha[2:4] / sha
+        path = backend.path / "blobs" / sha[:2] / sha
         path.write_bytes(path.read_bytes()[:-4] + b"\x00\x00\x00\x00")
     else:
         backend.tamper(f"UPDATE blob_data SET data = '\\x00' || data WHERE sha256 = '{sha}'")

@@ -35,7 +35,7 @@ def _read(path: Path) -> bytes:
 
 
 def _temporary_files(store: Path) -> list[Path]:
-    return list((store / "blobs").glob("*/*/.tmp-*"))
+    return list((store / "blobs").glob("*/.tmp-*"))
 
 
 def test_a_sweep_through_the_workers_stores_what_the_archive_itself_would(
@@ -102,8 +102,56 @@ def test_a_group_write_skips_files_already_there_and_leaves_no_temporary_file(
         stored = blob_file(root, sha).read_bytes()
         assert stored == compressor.compress(data)
         assert sizes[sha] == len(stored)
-    assert list(root.glob("*/*/.tmp-*")) == []
+    assert list(root.glob("*/.tmp-*")) == []
     assert write_group(root, files) == sizes  # again: nothing new to write
+
+
+def test_blobs_of_the_older_two_level_layout_are_found_verified_exported_and_swept(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    """Blob files written before the 19th session sit at `blobs/ab/cd/<sha256>`, new ones
+    at `blobs/ab/<sha256>`: an archive holding the older layout (a real sweep's files moved
+    there) is read, verified and exported as before; its orphans and temporary files are
+    found and removed; a blob it already holds is not written again."""
+    config = write_config(tmp_path, replica)
+    assert monitor_cli(config, "check", "--once").returncode == 0
+    root = tmp_path / "store" / "blobs"
+    rows = _blob_rows(tmp_path / "store")
+    for sha256 in rows:
+        older = root / sha256[:2] / sha256[2:4] / sha256
+        older.parent.mkdir(exist_ok=True)
+        blob_file(root, sha256).rename(older)
+    assert [path for path in root.glob("*/*") if path.is_file()] == []
+    orphan = b"bytes no row names"
+    orphan_sha = hashlib.sha256(orphan).hexdigest()
+    orphan_file = root / orphan_sha[:2] / orphan_sha[2:4] / orphan_sha
+    orphan_file.parent.mkdir(parents=True, exist_ok=True)
+    orphan_file.write_bytes(zstandard.ZstdCompressor().compress(orphan))
+    temporary = root / orphan_sha[:2] / orphan_sha[2:4] / ".tmp-left-by-a-crash"
+    temporary.write_bytes(b"half")
+
+    with Store(str(tmp_path / "store")) as store:
+        for sha256 in rows:
+            assert hashlib.sha256(store.read_blob(sha256)).hexdigest() == sha256
+        report = store.verify()
+        assert report.damage == [] and report.blobs == len(rows)
+        assert sorted(report.orphans) == sorted(
+            str(path.relative_to(root.parent)) for path in (orphan_file, temporary)
+        )
+        assert store.verify(repair=True).repaired == 2
+        assert not orphan_file.exists() and not temporary.exists()
+    warc = tmp_path / "older.warc.gz"
+    exported = monitor_cli(config, "export", "--warc", str(warc))
+    assert exported.returncode == 0, exported.stderr
+    shown = monitor_cli(config, "verify")
+    assert shown.returncode == 0 and "0 damaged, 0 orphans" in shown.stdout, shown.stdout
+
+    # A blob the older layout holds is found there, not written again in the newer one.
+    sha256 = next(iter(rows))
+    data = _read(root / sha256[:2] / sha256[2:4] / sha256)
+    sizes = write_group(root, {sha256: (data, None)})
+    assert sizes == {sha256: rows[sha256][1]}
+    assert not blob_file(root, sha256).exists()
 
 
 def _started(replica: ReplicaSite, process: subprocess.Popen[bytes]) -> bool:

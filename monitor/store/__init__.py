@@ -3,7 +3,7 @@
 An index database — SQLite (`<path>/index.sqlite`, the default) or PostgreSQL
 (`[store] url`) — with plain, documented tables (`schema.py`), and content-addressed,
 zstd-compressed blobs named by the SHA-256 of their uncompressed bytes (`blobs.py`):
-files under `<path>/blobs/ab/cd/<sha256>` or rows of `blob_data`.
+files under `<path>/blobs/ab/<sha256>` (or the older `ab/cd/<sha256>`) or rows of `blob_data`.
 
 Why this shape: a version is never rewritten, only added; identical bytes are stored once;
 blob files are durable before the one transaction per check that names them commits, so a

@@ -3,10 +3,12 @@
 Either way a blob is zstd-compressed, named by the SHA-256 of its *uncompressed* bytes,
 and listed in the `blob` table in the same transaction as the rows that refer to it.
 
-* `FileBlobs` (`blobs/ab/cd/<sha256>`; SQLite's default, or a directory shared by several
+* `FileBlobs` (`blobs/ab/<sha256>`; SQLite's default, or a directory shared by several
   daemons on PostgreSQL): the file is written to a temporary name, fsynced, renamed and its
   directory fsynced *before* the transaction that names it commits, so a `kill -9` leaves
-  at worst an orphan file, never a row pointing at a missing or half-written one.
+  at worst an orphan file, never a row pointing at a missing or half-written one. Blobs
+  written before the 19th session sit one level deeper, `blobs/ab/cd/<sha256>`: they are
+  found there, verified, exported and removed as ever, and never moved.
 * `DatabaseBlobs` (`blob_data`; PostgreSQL's default): the bytes commit with the rows,
   so there is nothing to orphan.
 """
@@ -141,7 +143,9 @@ class FileBlobs(Blobs):
         self._written: dict[str, int] = {}
 
     def path(self, sha256: str) -> Path:
-        return blob_file(self.root, sha256)
+        """The blob's file: where it is, in either layout; where it would be written when
+        it is in neither."""
+        return stored_blob_file(self.root, sha256) or blob_file(self.root, sha256)
 
     async def prepare(self, blobs: dict[str, bytes], compressed: dict[str, bytes]) -> None:
         """Write the blob files of a commit to come durably, off the event loop, together
@@ -158,26 +162,31 @@ class FileBlobs(Blobs):
         sha256 = self.sha256(data)
         stored_size = self._written.pop(sha256, None)
         if stored_size is None:
-            path = self.path(sha256)
-            if not path.exists():
+            path = stored_blob_file(self.root, sha256)
+            if path is None:
+                path = blob_file(self.root, sha256)
                 _write_durably(path, self._compressed(sha256, data))
             stored_size = path.stat().st_size
         self._ready.pop(sha256, None)
         return StagedBlob(sha256, len(data), stored_size, media_type)
 
     def load(self, conn: Connection | None, sha256: str) -> bytes | None:
-        try:
-            return self.path(sha256).read_bytes()
-        except FileNotFoundError:
-            return None
+        for path in (blob_file(self.root, sha256), _two_level_file(self.root, sha256)):
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                pass
+        return None
 
     def names(self, conn: Connection) -> Iterator[tuple[str, str]]:
-        for path in sorted(self.root.glob("*/*/*")):
+        # Files of both layouts: `ab/<sha256>` and the older `ab/cd/<sha256>` (the
+        # directories `cd` beside the files of `ab` are not names).
+        for path in sorted(_files(self.root)):
             yield path.name, str(path.relative_to(self.root.parent))
 
     def remove(self, conn: Connection, name: str) -> None:
         if name.startswith(".tmp-"):
-            for path in self.root.glob(f"*/*/{name}"):
+            for path in [*self.root.glob(f"*/{name}"), *self.root.glob(f"*/*/{name}")]:
                 path.unlink()
         else:
             self.path(name).unlink()
@@ -285,11 +294,10 @@ def write_group(root: Path, files: _Files) -> dict[str, int]:
     fresh: list[tuple[Path, bytes]] = []
     for sha256, (data, compressed) in files.items():
         path = blob_file(root, sha256)
-        try:
-            sizes[sha256] = path.stat().st_size
+        size = _stored_size(path, _two_level_file(root, sha256))
+        if size is not None:
+            sizes[sha256] = size
             continue
-        except FileNotFoundError:
-            pass
         if compressed is None:
             compressed = compress(data)
         fresh.append((path, compressed))
@@ -304,8 +312,7 @@ def write_group(root: Path, files: _Files) -> dict[str, int]:
     temporary: list[tuple[str, Path]] = []
     try:
         for path, compressed in fresh:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            handle, tmp = _temporary(path.parent)
             temporary.append((tmp, path))
             with os.fdopen(handle, "wb") as out:
                 out.write(compressed)
@@ -346,13 +353,67 @@ def _sync_filesystem(fd: int) -> None:
 
 
 def blob_file(root: Path, sha256: str) -> Path:
-    # Two levels of 256 directories: a million blobs make ~15 files per directory.
+    """Where a blob's file is written: one level of 256 directories, so a million blobs
+    make ~4,000 files per directory (ext4 and every current filesystem index their
+    directories). Until the 19th session a second level (`ab/cd/`) made ~15 per directory,
+    and nearly every new blob of a sweep a new directory of its own: 6,515 `mkdir`s for
+    6,000 blobs, the filesystem's inode allocation ~8 % of the daemon's CPU. Files of that
+    layout are still found (`stored_blob_file`)."""
+    return root / sha256[:2] / sha256
+
+
+def _two_level_file(root: Path, sha256: str) -> Path:
+    """Where a blob written before the 19th session is (see `blob_file`)."""
     return root / sha256[:2] / sha256[2:4] / sha256
 
 
+def stored_blob_file(root: Path, sha256: str) -> Path | None:
+    """The blob's file in whichever layout holds it; None when neither does."""
+    for path in (blob_file(root, sha256), _two_level_file(root, sha256)):
+        if path.is_file():
+            return path
+    return None
+
+
+def _files(root: Path) -> Iterator[Path]:
+    """Every file of both layouts (see `blob_file`), temporary ones included."""
+    for top in _entries(root):
+        if not top.is_dir(follow_symlinks=False):
+            continue
+        for entry in _entries(Path(top.path)):
+            if entry.is_dir(follow_symlinks=False):
+                yield from (Path(e.path) for e in _entries(Path(entry.path)))
+            else:
+                yield Path(entry.path)
+
+
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(directory) as entries:
+        return list(entries)
+
+
+def _stored_size(*paths: Path) -> int | None:
+    """The size of the first of these files that exists; None when none does."""
+    for path in paths:
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            pass
+    return None
+
+
+def _temporary(directory: Path) -> tuple[int, str]:
+    """A new temporary file in `directory` (made when missing: once per directory, where
+    a `mkdir` before every file was a system call each), open for writing."""
+    try:
+        return tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    except FileNotFoundError:
+        directory.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=directory, prefix=".tmp-")
+
+
 def _write_durably(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    fd, tmp = _temporary(path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

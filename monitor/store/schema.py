@@ -120,7 +120,7 @@ blob = Table(
     Column("stored_size", BigInteger, nullable=False, comment="zstd-compressed bytes"),
     Column("media_type", Text),
     comment="Every stored blob: raw response bodies, request bodies, statement JSON. The bytes "
-    "are in blobs/ab/cd/<sha256> (zstd) or in blob_data.",
+    "are in blobs/ab/<sha256> (older: blobs/ab/cd/<sha256>; zstd) or in blob_data.",
 )
 
 blob_data = Table(
