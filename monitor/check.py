@@ -419,7 +419,7 @@ class Checker:
         outcome = "changed" if versions else "unchanged"
         # Attachments that could not be used this time (the statement kept their text).
         detail = "; ".join(look.extraction.attachment_problems) if look.extraction else ""
-        version_ids = self.store.commit_check(
+        version_ids = await self.store.commit_check_together(
             CheckRecord(
                 watch.id, at, ms, outcome, result.status, detail[:500] or None, self.instance
             ),

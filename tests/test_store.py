@@ -10,11 +10,20 @@ import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from monitor.store import CheckRecord, NewVersion, ResponseRecord, Settlement, Store, StoreError
+from monitor.store import (
+    CheckRecord,
+    NewVersion,
+    ResponseRecord,
+    Settlement,
+    Store,
+    StoreError,
+    database,
+)
 from monitor.store.records import iso
 from monitor.store.schema import LATEST
 from tests.postgres import Backend
@@ -177,6 +186,53 @@ def test_unchanged_checks_in_a_daemon_are_written_in_batches_never_hidden_from_r
         CheckRecord("w", iso(datetime.now(UTC)), 5, "unchanged", 304), store.state("w")
     )
     assert backend.query("SELECT COUNT(*) FROM check_run") == [(7,)]
+
+
+def test_the_checks_of_a_moment_commit_together_and_a_failing_one_alone(
+    store: Store, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New versions of checks that come together share one transaction, each check's rows
+    in a savepoint: nothing is visible (or returned) before that transaction commits; a
+    check whose rows fail is rolled back alone and raises; a check cancelled while it
+    waits is left out."""
+    monkeypatch.setattr(database, "GROUP_WINDOW", 3600.0)  # written when 4 wait, no sooner
+    monkeypatch.setattr(database, "_GROUP_MAX", 4)
+    for watch in "abcd":
+        store.sync_watch(watch, f"https://gov.example/{watch}", "govkz")
+
+    def check(watch: str, kind: str) -> Any:
+        at = f"2026-11-25T10:00:0{'abcd'.index(watch)}.000Z"
+        return store.commit_check_together(
+            CheckRecord(watch, at, 12, "changed", 200),
+            store.state(watch),
+            response=response(BODY + watch.encode(), at),
+            versions=[new_version(kind, f"Title {watch}")],
+        )
+
+    async def moment() -> list[Any]:
+        first = asyncio.ensure_future(check("a", "baseline"))
+        gone = asyncio.ensure_future(check("d", "baseline"))
+        broken = asyncio.ensure_future(check("b", "sideways"))  # not a kind: CHECK fails
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not first.done() and not broken.done()
+        assert backend.query("SELECT COUNT(*) FROM version") == [(0,)]
+        gone.cancel()
+        last = asyncio.ensure_future(check("c", "baseline"))
+        return await asyncio.gather(first, broken, last, return_exceptions=True)
+
+    [ids_a, error, ids_c] = asyncio.run(moment())
+    assert isinstance(ids_a, list) and isinstance(ids_c, list)
+    assert isinstance(error, Exception) and "version_kind" in str(error)
+    stored = backend.query(
+        "SELECT d.watch_id, v.id FROM version v JOIN document d ON d.id = v.document_id "
+        "ORDER BY d.watch_id"
+    )
+    assert stored == [("a", ids_a[0]), ("c", ids_c[0])]
+    checks = backend.query("SELECT watch_id FROM check_run ORDER BY watch_id")
+    assert checks == [("a",), ("c",)]
+    assert backend.query("SELECT COUNT(*) FROM response") == [(2,)]
+    assert store.verify().damage == []
 
 
 def _check_bytes(store: Store, backend: Backend) -> int:

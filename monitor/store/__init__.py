@@ -6,7 +6,8 @@ zstd-compressed blobs named by the SHA-256 of their uncompressed bytes (`blobs.p
 files under `<path>/blobs/ab/<sha256>` (or the older `ab/cd/<sha256>`) or rows of `blob_data`.
 
 Why this shape: a version is never rewritten, only added; identical bytes are stored once;
-blob files are durable before the one transaction per check that names them commits, so a
+blob files are durable before the transaction that names them commits (one per check, or one
+shared by the checks of a moment, each atomic in a savepoint: `Database.together`), so a
 `kill -9` at any moment leaves at worst an orphan file, never a row pointing at a missing
 or half-written blob. An unchanged check adds one `check_run` row and no blob.
 

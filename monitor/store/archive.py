@@ -172,10 +172,44 @@ class Archive:
         else:
             self.db.defer(rows, keys=[state.watch_id])
             version_ids = []
+        self._prune_now_and_then()
+        return version_ids
+
+    async def commit_check_together(
+        self,
+        check: CheckRecord,
+        state: WatchState,
+        response: ResponseRecord | None = None,
+        versions: list[NewVersion] | None = None,
+        alerts: list[AlertPayload] | None = None,
+        settled: Settlement | None = None,
+    ) -> list[int]:
+        """`commit_check`, for a check in an event loop: its new versions, alerts and
+        verdicts are written in one transaction with those of the other checks of the
+        moment (see `Database.together`), each check's atomically; it returns once they
+        are committed. An unchanged check is written as `commit_check` writes it."""
+        if not (versions or alerts or settled):
+            return self.commit_check(check, state, response, versions, alerts, settled)
+        rows = [
+            (self._insert_check, {name: getattr(check, name) for name in _CHECK_COLUMNS}),
+            self.schedule.state_write(state),
+        ]
+        with self.db.writing("versions"):
+            staged = self._stage_changes(response, versions or [])
+
+            def write(conn: Connection) -> list[int]:
+                return self._write_changes(
+                    conn, staged, check, response, versions or [], alerts or [], rows, settled
+                )
+
+            version_ids = await self.db.together(write)
+        self._prune_now_and_then()
+        return version_ids
+
+    def _prune_now_and_then(self) -> None:
         if self.keep_checks and time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + _PRUNE_EVERY
             self.prune_checks()
-        return version_ids
 
     def _commit_changes(
         self,
@@ -186,8 +220,17 @@ class Archive:
         rows: list[Deferred],
         settled: Settlement | None = None,
     ) -> list[int]:
-        # Blob bytes first (files: durably on disk); the rows naming them come after, in
-        # one transaction with everything else.
+        staged = self._stage_changes(response, versions)
+        with self.db.write() as conn:
+            return self._write_changes(
+                conn, staged, check, response, versions, alerts, rows, settled
+            )
+
+    def _stage_changes(
+        self, response: ResponseRecord | None, versions: list[NewVersion]
+    ) -> _Staged:
+        """Blob bytes first (files: durably on disk); the rows naming them come after, in
+        one transaction with everything else."""
         body = request_body = None
         if response is not None and versions:
             body = self._stage(response.body, response.media_type)
@@ -197,8 +240,23 @@ class Archive:
             self._stage(v.text, "application/json") if v.text is not None else None
             for v in versions
         ]
+        return _Staged(body, request_body, texts)
+
+    def _write_changes(
+        self,
+        conn: Connection,
+        staged: _Staged,
+        check: CheckRecord,
+        response: ResponseRecord | None,
+        versions: list[NewVersion],
+        alerts: list[AlertPayload],
+        rows: list[Deferred],
+        settled: Settlement | None,
+    ) -> list[int]:
+        """A check's rows, inside the transaction `conn` is in."""
+        body, request_body, texts = staged.body, staged.request_body, staged.texts
         version_ids: list[int] = []
-        with self.db.write() as conn, self._driver(conn) as rows_of:
+        with self._driver(conn) as rows_of:
             if settled is not None:
                 _settle(rows_of, self._rows, check.watch_id, settled, check.at)
             response_id = None
@@ -592,6 +650,16 @@ def version_with_document() -> Any:
 
 # Runs a prepared statement with its values on the driver's connection; the driver's cursor.
 _RowsOf = RunStatement
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """A check's blobs, made ready before its transaction (see `Archive._stage_changes`)."""
+
+    body: StagedBlob | None
+    request_body: StagedBlob | None
+    texts: list[StagedBlob | None]
+
 
 _DOCUMENT_FIELDS = ["url", "title", "published", "language", "removed_at"]
 _RESPONSE_COLUMNS = [

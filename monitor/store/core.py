@@ -175,6 +175,7 @@ class Store:
     put_blob = _Forward("archive", Archive.put_blob)
     read_blob = _Forward("archive", Archive.read_blob)
     commit_check = _Forward("archive", Archive.commit_check)
+    commit_check_together = _Forward("archive", Archive.commit_check_together)
     prune_checks = _Forward("archive", Archive.prune_checks)
     heads = _Forward("archive", Archive.heads)
     has_versions = _Forward("archive", Archive.has_versions)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, CursorResult
 from sqlalchemy.exc import OperationalError
@@ -32,6 +32,16 @@ logger = logging.getLogger("monitor.store")
 # loses at most the last batch: "checked, nothing changed" rows, never a version.
 BATCH_WINDOW = 0.05
 _BATCH_MAX = 1000
+# The commits of checks with something to archive (new versions, their alerts, verdicts)
+# that come within this many seconds share one transaction, each check's writes in a
+# savepoint of its own (see `Database.together`): a first sweep committed each new page
+# alone, and its BEGIN and COMMIT (the write lock, ~17 pages of the WAL written whole)
+# cost about as much as the rows themselves. A check still returns only once its
+# transaction has committed: nothing is acknowledged before it is stored.
+GROUP_WINDOW = 0.05
+_GROUP_MAX = 64
+
+T = TypeVar("T")
 
 
 class DriverStatement:
@@ -95,6 +105,10 @@ class Database:
         # its own next success: checks' rows may still fit on a disk too full for a page.
         self._write_failures: dict[str, tuple[str, str]] = {}
         self._prepared: dict[str, DriverStatement] = {}
+        # The writes waiting for their shared transaction (`together`), and its timer.
+        self._group: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._group_timer: asyncio.TimerHandle | None = None
+        self._group_loop: asyncio.AbstractEventLoop | None = None
         try:
             self._conn = self.engine.connect()
             with self.write() as conn:
@@ -229,6 +243,54 @@ class Database:
         except Exception:
             logger.exception("could not record a batch of unchanged checks")
 
+    # --- writes of the moment in one transaction -----------------------------------------
+
+    async def together(self, write: Callable[[Connection], T]) -> T:
+        """`write(conn)` inside a transaction shared with the other writes given within
+        `GROUP_WINDOW` (or once `_GROUP_MAX` wait), in a savepoint of its own: one that
+        raises is rolled back alone and raises here, the others commit. Returns what
+        `write` returned, once the transaction has committed. A caller cancelled before
+        the transaction began is left out of it."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._group_loop:  # a new event loop (tests, `monitor check` per run)
+            self._group_loop, self._group, self._group_timer = loop, [], None
+        done: asyncio.Future[T] = loop.create_future()
+        self._group.append((write, done))
+        if len(self._group) >= _GROUP_MAX:
+            self.write_group()
+        elif self._group_timer is None:
+            self._group_timer = loop.call_later(GROUP_WINDOW, self.write_group)
+        return await done
+
+    def write_group(self) -> None:
+        """Write the waiting `together` writes now, in one transaction."""
+        if self._group_timer is not None:
+            self._group_timer.cancel()
+            self._group_timer = None
+        group = [(write, done) for write, done in self._group if not done.done()]
+        self._group = []
+        if not group:
+            return
+        outcomes: list[tuple[Any, Exception | None]] = []
+        try:
+            with self.write() as conn, self.driver_of(conn) as raw:
+                for write, _done in group:
+                    outcomes.append(_in_savepoint(raw, write, conn))
+        except BaseException as err:
+            for _write, done in group:
+                if not done.done():
+                    done.set_exception(err)
+            if not isinstance(err, Exception):
+                raise
+            return
+        for (_write, done), (value, error) in zip(group, outcomes, strict=True):
+            if done.done():
+                continue
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(value)
+
     # --- the driver's own connection -----------------------------------------------------
 
     @contextmanager
@@ -303,6 +365,8 @@ class Database:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+        if self._group and self._group_loop is not None and not self._group_loop.is_closed():
+            self.write_group()  # writes whose checks still wait (their loop runs on)
         if self._conn is not None:
             try:
                 # Logged, not raised: a store that cannot take the last checks' rows (a full
@@ -320,6 +384,26 @@ def inserted_id(result: CursorResult[Any]) -> int:
     if key is None:
         raise StoreError("the database did not say which id it gave a new row")
     return int(key[0])
+
+
+def _in_savepoint(
+    raw: Any, write: Callable[[Connection], T], conn: Connection
+) -> tuple[Any, Exception | None]:
+    """`write(conn)` in a savepoint on the driver's connection `raw`: (its value, None), or
+    (None, what it raised) with its writes rolled back. When even that fails (the database
+    ended the whole transaction: a full disk), the write's own error ends the group."""
+    raw.execute("SAVEPOINT together")
+    try:
+        value = write(conn)
+    except Exception as err:
+        try:
+            raw.execute("ROLLBACK TO SAVEPOINT together")
+            raw.execute("RELEASE SAVEPOINT together")
+        except Exception:
+            raise err from None
+        return None, err
+    raw.execute("RELEASE SAVEPOINT together")
+    return value, None
 
 
 def _blob_mode(conn: Connection, configured: str | None, default: str, where: str) -> str:
