@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 import zstandard
 from sqlalchemy import Connection, bindparam, func, literal_column, or_, select
@@ -160,10 +160,7 @@ class Archive:
 
         An unchanged check is one check_run insert and one watch_state update, written with
         the other unchanged checks of the moment (see database.BATCH_WINDOW)."""
-        rows = [
-            (self._insert_check, {name: getattr(check, name) for name in _CHECK_COLUMNS}),
-            self.schedule.state_write(state),
-        ]
+        rows = self._check_rows(check, state)
         if versions or alerts or settled:
             with self.db.writing("versions"):
                 version_ids = self._commit_changes(
@@ -176,35 +173,35 @@ class Archive:
         return version_ids
 
     async def commit_check_together(
-        self,
-        check: CheckRecord,
-        state: WatchState,
-        response: ResponseRecord | None = None,
-        versions: list[NewVersion] | None = None,
-        alerts: list[AlertPayload] | None = None,
-        settled: Settlement | None = None,
+        self, check: CheckRecord, state: WatchState, **changes: Unpack[CheckChanges]
     ) -> list[int]:
         """`commit_check`, for a check in an event loop: its new versions, alerts and
         verdicts are written in one transaction with those of the other checks of the
         moment (see `Database.together`), each check's atomically; it returns once they
         are committed. An unchanged check is written as `commit_check` writes it."""
+        response, settled = changes.get("response"), changes.get("settled")
+        versions, alerts = changes.get("versions") or [], changes.get("alerts") or []
         if not (versions or alerts or settled):
-            return self.commit_check(check, state, response, versions, alerts, settled)
-        rows = [
-            (self._insert_check, {name: getattr(check, name) for name in _CHECK_COLUMNS}),
-            self.schedule.state_write(state),
-        ]
+            return self.commit_check(check, state, **changes)
+        rows = self._check_rows(check, state)
         with self.db.writing("versions"):
-            staged = self._stage_changes(response, versions or [])
+            staged = self._stage_changes(response, versions)
 
             def write(conn: Connection) -> list[int]:
                 return self._write_changes(
-                    conn, staged, check, response, versions or [], alerts or [], rows, settled
+                    conn, staged, check, response, versions, alerts, rows, settled
                 )
 
             version_ids = await self.db.together(write)
         self._prune_now_and_then()
         return version_ids
+
+    def _check_rows(self, check: CheckRecord, state: WatchState) -> list[Deferred]:
+        """The check_run row and the watch's state, written by every check."""
+        return [
+            (self._insert_check, {name: getattr(check, name) for name in _CHECK_COLUMNS}),
+            self.schedule.state_write(state),
+        ]
 
     def _prune_now_and_then(self) -> None:
         if self.keep_checks and time.monotonic() >= self._next_prune:
@@ -657,6 +654,15 @@ def version_with_document() -> Any:
 
 # Runs a prepared statement with its values on the driver's connection; the driver's cursor.
 _RowsOf = RunStatement
+
+
+class CheckChanges(TypedDict, total=False):
+    """What a check has to archive beside its check_run row (`Archive.commit_check`)."""
+
+    response: ResponseRecord | None
+    versions: list[NewVersion] | None
+    alerts: list[AlertPayload] | None
+    settled: Settlement | None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import zstandard
 from sqlalchemy import Connection, select
 
 from monitor.compression import compress
+from monitor.store.database import fail_waiting
 from monitor.store.dialect import insert_ignore
 from monitor.store.schema import blob, blob_data
 
@@ -274,11 +275,7 @@ class _GroupWriter:
                 try:
                     sizes = await asyncio.to_thread(write_group, self.root, files)
                 except BaseException as err:
-                    for _asked, done in group:
-                        if not done.done():
-                            done.set_exception(err)
-                    if not isinstance(err, Exception):
-                        raise
+                    fail_waiting([done for _asked, done in group], err)
                 else:
                     for asked, done in group:
                         if not done.done():

@@ -277,11 +277,7 @@ class Database:
                 for write, _done in group:
                     outcomes.append(_in_savepoint(raw, write, conn))
         except BaseException as err:
-            for _write, done in group:
-                if not done.done():
-                    done.set_exception(err)
-            if not isinstance(err, Exception):
-                raise
+            fail_waiting([done for _write, done in group], err)
             return
         for (_write, done), (value, error) in zip(group, outcomes, strict=True):
             if done.done():
@@ -384,6 +380,16 @@ def inserted_id(result: CursorResult[Any]) -> int:
     if key is None:
         raise StoreError("the database did not say which id it gave a new row")
     return int(key[0])
+
+
+def fail_waiting(waiting: Iterable[asyncio.Future[Any]], err: BaseException) -> None:
+    """A shared write failed: each of its callers still waiting gets its error. What is
+    not an `Exception` (cancellation, an interrupt) goes on up from here too."""
+    for done in waiting:
+        if not done.done():
+            done.set_exception(err)
+    if not isinstance(err, Exception):
+        raise err
 
 
 def _in_savepoint(
