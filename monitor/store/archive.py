@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,35 +36,24 @@ from monitor.store.records import (
     StoreError,
     VersionRow,
     VersionWithDocumentRow,
-    WatchState,
     iso,
 )
-from monitor.store.schedule import Schedule
 from monitor.store.schema import blob, check_run, document, response, version, watch
 
-# Retention runs at most this often (seconds), after a commit, so a daemon prunes a few
-# rows at a time instead of a cron job deleting millions at once.
-_PRUNE_EVERY = 3600.0
 _PRUNE_BATCH = 10_000
 # Rows per query when streaming versions out (export), so memory stays flat.
 _PAGE = 500
-_CHECK_COLUMNS = ["watch_id", "at", "ms", "outcome", "status", "detail", "instance"]
 
 
 class Archive:
     """Every version ever seen, byte for byte. `keep_checks`: seconds check rows are kept
     (None: for ever); versions are never deleted."""
 
-    def __init__(
-        self, db: Database, schedule: Schedule, root: Path, keep_checks: float | None = None
-    ) -> None:
+    def __init__(self, db: Database, root: Path, keep_checks: float | None = None) -> None:
         self.db = db
-        self.schedule = schedule
         self.root = root
         self.keep_checks = keep_checks
         self.blobs: Blobs = DatabaseBlobs() if db.blob_mode == "db" else FileBlobs(root / "blobs")
-        self._insert_check = db.prepare(check_run.insert(), _CHECK_COLUMNS)
-        self._next_prune = 0.0
 
     # The reads of a changed page's check, prepared on first use (an unchanged cycle makes
     # none of them, and `monitor` commands that never check need none).
@@ -146,38 +134,7 @@ class Archive:
 
     # --- the one write per check ---------------------------------------------------------
 
-    def commit_check(
-        self,
-        check: CheckRecord,
-        state: WatchState,
-        response: ResponseRecord | None = None,
-        versions: list[NewVersion] | None = None,
-        alerts: list[AlertPayload] | None = None,
-        settled: Settlement | None = None,
-    ) -> list[int]:
-        """Record a check, its new versions and their alerts, and the verdict it reached on
-        versions that were pending, atomically. Returns version ids.
-
-        An unchanged check is one check_run insert and one watch_state update, written with
-        the other unchanged checks of the moment (see database.BATCH_WINDOW)."""
-        rows = [
-            (self._insert_check, {name: getattr(check, name) for name in _CHECK_COLUMNS}),
-            self.schedule.state_write(state),
-        ]
-        if versions or alerts or settled:
-            with self.db.writing("versions"):
-                version_ids = self._commit_changes(
-                    check, response, versions or [], alerts or [], rows, settled
-                )
-        else:
-            self.db.defer(rows, keys=[state.watch_id])
-            version_ids = []
-        if self.keep_checks and time.monotonic() >= self._next_prune:
-            self._next_prune = time.monotonic() + _PRUNE_EVERY
-            self.prune_checks()
-        return version_ids
-
-    def _commit_changes(
+    def commit_changes(
         self,
         check: CheckRecord,
         response: ResponseRecord | None,
@@ -186,6 +143,9 @@ class Archive:
         rows: list[Deferred],
         settled: Settlement | None = None,
     ) -> list[int]:
+        """A check that found something (`Checks.commit_check`): its `rows` (its check_run
+        row and state), its response, new versions and their alerts, and its verdict on
+        pending versions, in one transaction. Returns the new versions' ids."""
         # Blob bytes first (files: durably on disk); the rows naming them come after, in
         # one transaction with everything else.
         body = request_body = None
