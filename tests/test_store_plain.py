@@ -87,6 +87,17 @@ def test_the_schema_version_the_driver_opens_at_is_the_latest() -> None:
     assert all(name in watch_state.c for name in STATE_COLUMNS)
 
 
+def test_the_data_directory_is_laid_out_at_the_first_open(tmp_path: Path) -> None:
+    # As when every repository was made with the store: the blob files' directory too.
+    for _ in range(2):  # created, then opened on the driver
+        Store(tmp_path / "store").close()
+        assert sorted(p.name for p in (tmp_path / "store").iterdir())[:2] == [
+            "blobs",
+            "index.sqlite",
+        ]
+        (tmp_path / "store" / "blobs").rmdir()
+
+
 def _filled(root: Path) -> Store:
     """A SQLite store where each plain read has rows to find and rows to leave out."""
     store = Store(root)

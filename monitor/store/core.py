@@ -115,6 +115,10 @@ class Store:
     ) -> None:
         self.root = Path(path)
         self.db = Database(self.root, url, blobs)
+        if self.db.blob_mode == "path":
+            # The data directory as it always was from the first open (blobs.FileBlobs
+            # makes it too), though the archive is made only when first used.
+            (self.root / "blobs").mkdir(parents=True, exist_ok=True)
         # What every check writes and every run reads, in SQL text on the driver (no
         # SQLAlchemy: see database.py); the other repositories are made on first use.
         self.watch_states = WatchStates(self.db)
