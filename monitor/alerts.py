@@ -33,7 +33,6 @@ from monitor.noise import RateLimiter, hold_reason, iso, parse_time
 from monitor.permalinks import absolute, statement_path, version_path
 from monitor.redact import redact_deep, redact_url
 from monitor.store import Delivery, Store
-from monitor.store.translations import language_versions_of
 from monitor.wayback import add_copies
 
 logger = logging.getLogger("monitor.alerts")
@@ -166,6 +165,9 @@ def language_fields(
     UI) and how they stand against this change (`divergence`: "edited in Russian; English
     and Kazakh unchanged since 3 Dec"); empty for a statement in one language. `held`:
     response bodies the caller holds, by SHA-256 (not read again from the archive)."""
+    # Here: an alert reads the archive through SQLAlchemy, a run that makes none need not.
+    from monitor.store.translations import language_versions_of
+
     versions = language_versions_of(store, watch_id, key, language, url, held)
     others = [v for v in versions if (v.watch_id, v.key) != (watch_id, key)]
     translations: list[dict[str, Any]] = [

@@ -28,7 +28,7 @@ from monitor.isolate import Work, WorkFailed
 from monitor.links import normalize_url
 from monitor.statement import Document, Extraction, Link, Statement
 from monitor.store import Store, iso
-from monitor.store.attachments import AttachmentRecord
+from monitor.store.records import AttachmentRecord
 
 logger = logging.getLogger("monitor.attachments")
 
@@ -64,7 +64,7 @@ class AttachmentReader:
 
     def watched(self, watch_id: str) -> bool:
         if self._watches is None:
-            self._watches = self.store.attachments.watch_ids()
+            self._watches = self.store.watch_states.attachment_watches()
         return watch_id in self._watches
 
     async def attach(self, watch: WatchConfig, extraction: Extraction) -> Extraction:

@@ -30,8 +30,7 @@ from monitor.browser import BrowserEngine
 from monitor.config import WatchConfig
 from monitor.isolate import Work, WorkFailed
 from monitor.store import NewVersion, Store
-from monitor.store.records import ScreenshotRow
-from monitor.store.screenshots import NewScreenshot
+from monitor.store.records import NewScreenshot, ScreenshotRow
 
 logger = logging.getLogger("monitor.screenshots")
 

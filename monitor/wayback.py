@@ -40,7 +40,6 @@ from monitor.config import ArchiveConfig, MonitorConfig
 from monitor.redact import has_userinfo
 from monitor.rounds import in_rounds
 from monitor.store import Store, iso
-from monitor.store import wayback as queue
 from monitor.store.records import DueCopyRow
 
 if TYPE_CHECKING:  # imported where a round runs: `monitor check` starts without it
@@ -164,7 +163,7 @@ class Submitter:
         if not watches:
             return 0
         since = iso(self.clock() - timedelta(seconds=self.archive.wayback_max_age))
-        return queue.queue_new(self.store, watches, TARGET, since)
+        return self.store.copies.queue_new(watches, TARGET, since)
 
     async def round(self) -> RoundResult:
         """Queue what is new, then work on every due row (up to a limit)."""
@@ -172,11 +171,11 @@ class Submitter:
         try:
             await self._work_due(result)
         finally:
-            metrics.set_copies_waiting(queue.waiting(self.store))
+            metrics.set_copies_waiting(self.store.due.copies_waiting())
         return result
 
     async def _work_due(self, result: RoundResult) -> None:
-        rows = queue.due(self.store, iso(self.clock()), _ROUND_LIMIT)
+        rows = self.store.due.copies(iso(self.clock()), _ROUND_LIMIT)
         if not rows:
             return
         keys = keys_from(self.archive)
@@ -196,7 +195,7 @@ class Submitter:
             for row in rows:
                 # Claimed for as long as a request may take, with room to spare.
                 until = self.clock() + timedelta(seconds=2 * self.archive.wayback_timeout + 60)
-                if not queue.claim(self.store, row, iso(until)):
+                if not self.store.copies.claim(row, iso(until)):
                     continue
                 try:
                     await self._work(client, keys, row, result)
@@ -214,7 +213,7 @@ class Submitter:
             self._retry(row, f"no keys: set {ACCESS_ENV} and {SECRET_ENV}", result, count=False)
             return
         if row["state"] == "queued":
-            later = queue.next_version_seen(self.store, row["document_id"], row["seq"])
+            later = self.store.copies.next_version_seen(row["document_id"], row["seq"])
             if later is not None:
                 self._fail(
                     row,
@@ -271,8 +270,7 @@ class Submitter:
                 self._retry(row, detail, result)
             return
         now = self.clock()
-        queue.update(
-            self.store,
+        self.store.copies.update(
             row["id"],
             state="submitted",
             job_id=str(job_id),
@@ -341,7 +339,7 @@ class Submitter:
                 logger.info("Save Page Now: %s; submitting again", reason)
                 self._retry(row, reason, result, stale=row["stale"] + 1, count=False)
             return
-        later = queue.next_version_seen(self.store, row["document_id"], row["seq"])
+        later = self.store.copies.next_version_seen(row["document_id"], row["seq"])
         if later is not None and captured >= _parse_iso(later).replace(microsecond=0):
             self._fail(
                 row,
@@ -350,8 +348,7 @@ class Submitter:
                 result,
             )
             return
-        queue.update(
-            self.store,
+        self.store.copies.update(
             row["id"],
             state="captured",
             capture_url=capture_url,
@@ -389,8 +386,7 @@ class Submitter:
             self._fail(row, f"{error} (after {attempts} attempts)", result, attempts=attempts)
             return
         wait = delay if delay is not None else self._backoff(max(1, attempts))
-        queue.update(
-            self.store,
+        self.store.copies.update(
             row["id"],
             state="queued",
             job_id=None,
@@ -411,8 +407,7 @@ class Submitter:
 
     def _ask_later(self, row: DueCopyRow, error: str | None, delay: float | None = None) -> None:
         wait = delay or (self.archive.wayback_interval if error is None else self._backoff(1))
-        queue.update(
-            self.store,
+        self.store.copies.update(
             row["id"],
             next_attempt_at=iso(self.clock() + timedelta(seconds=wait)),
             last_error=error,
@@ -426,8 +421,7 @@ class Submitter:
         stale: int | None = None,
         attempts: int | None = None,
     ) -> None:
-        queue.update(
-            self.store,
+        self.store.copies.update(
             row["id"],
             state="failed",
             job_id=None,
@@ -482,7 +476,7 @@ def add_copies(store: Store, payloads: list[dict[str, Any]]) -> None:
         if not key or not isinstance(seq, int) or payload.get("independent_copies"):
             continue
         try:
-            copies = queue.captured_for(store, str(payload.get("watch")), str(key), seq)
+            copies = store.copies.captured_for(str(payload.get("watch")), str(key), seq)
         except Exception:  # the alert goes without them
             logger.exception("independent copies of an alert not read")
             continue

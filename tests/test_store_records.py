@@ -16,11 +16,10 @@ import pytest
 
 from monitor.store import Discovery, Store, iso
 from monitor.store import records as r
-from monitor.store.attachments import AttachmentRecord
 from monitor.store.changes import ChangeFilter
 from monitor.store.furniture import LearnedItem
 from monitor.store.notes import newest_annotations, noted, version_annotations
-from monitor.store.screenshots import NewScreenshot
+from monitor.store.records import AttachmentRecord, NewScreenshot
 from tests.postgres import Backend
 from tests.test_store import commit, new_version
 
@@ -261,7 +260,7 @@ def test_every_read_of_screenshots_attachments_stamps_and_copies_returns_its_dec
     check_all(covered, r.CoverageRow)
     check_all(stamps.chains_of([covered[0]["document_id"]])[covered[0]["document_id"]], r.ChainLink)
     copies = store.copies
-    due = copies.due("2099-01-01T00:00:00.000Z")
+    due = store.due.copies("2099-01-01T00:00:00.000Z")
     check_all(due, r.DueCopyRow)
     check_all(copies.copies_of([due[0]["version_id"]])[due[0]["version_id"]], r.CopyRow)
     copies.update(due[0]["id"], state="captured", capture_url="https://web.archive.org/web/1/x")

@@ -11,10 +11,12 @@ shared by the checks of a moment, each atomic in a savepoint: `Database.together
 `kill -9` at any moment leaves at worst an orphan file, never a row pointing at a missing
 or half-written blob. An unchanged check adds one `check_run` row and no blob.
 
-The code: `Store` (core.py) composes repositories — archive.py, schedule.py, outbox.py,
-accounts.py, review.py, fulltext.py, furniture.py, timestamps.py — over one `Database`
-(database.py: the connection, its transactions, the batch of unchanged checks). Whatever
-differs between SQLite and PostgreSQL is a method of their `Dialect` (dialect/).
+The code: `Store` (core.py) composes repositories — states.py, checks.py, due.py (what
+every run does, in SQL text on the driver's connection), archive.py, schedule.py,
+outbox.py, accounts.py, review.py, fulltext.py, furniture.py, timestamps.py (SQLAlchemy
+Core, made on first use) — over one `Database` (database.py: the connection, its
+transactions, the batch of unchanged checks). Whatever differs between SQLite and
+PostgreSQL is a method of their `Dialect` (dialect/).
 """
 
 import importlib
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
         FIRST_SEEN,
         CheckRecord,
         Delivery,
+        Discovery,
         DocumentHead,
         NewVersion,
         ResponseRecord,
@@ -36,21 +39,22 @@ if TYPE_CHECKING:
         iso,
         now_iso,
     )
-    from monitor.store.schedule import Claim, Discovery
+    from monitor.store.schedule import Claim
 
-# Where each name is, imported on first use (PEP 562): the store is built on SQLAlchemy,
-# a third of a second of CPU to import, and a module that only needs a record or
-# StoreError (records.py imports nothing of the store) must not pay for it: `monitor
-# --help` and `monitor check` before its configuration is read.
+# Where each name is, imported on first use (PEP 562): most of the store is built on
+# SQLAlchemy, a third of a second of CPU to import, and a module that only needs a record
+# or StoreError (records.py imports nothing of the store) must not pay for it: `monitor
+# --help` and `monitor check` before its configuration is read. (The `Store` itself
+# imports SQLAlchemy only when something needs it: see core.py and database.py.)
 _HOME = {
     "Store": "core",
     "Claim": "schedule",
-    "Discovery": "schedule",
     **dict.fromkeys(
         (
             "FIRST_SEEN",
             "CheckRecord",
             "Delivery",
+            "Discovery",
             "DocumentHead",
             "NewVersion",
             "ResponseRecord",

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypedDict, Unpack, cast
+from typing import Any, cast
 
 import zstandard
 from sqlalchemy import Connection, bindparam, func, literal_column, or_, select
@@ -37,35 +36,24 @@ from monitor.store.records import (
     StoreError,
     VersionRow,
     VersionWithDocumentRow,
-    WatchState,
     iso,
 )
-from monitor.store.schedule import Schedule
 from monitor.store.schema import blob, check_run, document, response, version, watch
 
-# Retention runs at most this often (seconds), after a commit, so a daemon prunes a few
-# rows at a time instead of a cron job deleting millions at once.
-_PRUNE_EVERY = 3600.0
 _PRUNE_BATCH = 10_000
 # Rows per query when streaming versions out (export), so memory stays flat.
 _PAGE = 500
-_CHECK_COLUMNS = ["watch_id", "at", "ms", "outcome", "status", "detail", "instance"]
 
 
 class Archive:
     """Every version ever seen, byte for byte. `keep_checks`: seconds check rows are kept
     (None: for ever); versions are never deleted."""
 
-    def __init__(
-        self, db: Database, schedule: Schedule, root: Path, keep_checks: float | None = None
-    ) -> None:
+    def __init__(self, db: Database, root: Path, keep_checks: float | None = None) -> None:
         self.db = db
-        self.schedule = schedule
         self.root = root
         self.keep_checks = keep_checks
         self.blobs: Blobs = DatabaseBlobs() if db.blob_mode == "db" else FileBlobs(root / "blobs")
-        self._insert_check = db.prepare(check_run.insert(), _CHECK_COLUMNS)
-        self._next_prune = 0.0
 
     # The reads of a changed page's check, prepared on first use (an unchanged cycle makes
     # none of them, and `monitor` commands that never check need none).
@@ -146,69 +134,7 @@ class Archive:
 
     # --- the one write per check ---------------------------------------------------------
 
-    def commit_check(
-        self,
-        check: CheckRecord,
-        state: WatchState,
-        response: ResponseRecord | None = None,
-        versions: list[NewVersion] | None = None,
-        alerts: list[AlertPayload] | None = None,
-        settled: Settlement | None = None,
-    ) -> list[int]:
-        """Record a check, its new versions and their alerts, and the verdict it reached on
-        versions that were pending, atomically. Returns version ids.
-
-        An unchanged check is one check_run insert and one watch_state update, written with
-        the other unchanged checks of the moment (see database.BATCH_WINDOW)."""
-        rows = self._check_rows(check, state)
-        if versions or alerts or settled:
-            with self.db.writing("versions"):
-                version_ids = self._commit_changes(
-                    check, response, versions or [], alerts or [], rows, settled
-                )
-        else:
-            self.db.defer(rows, keys=[state.watch_id])
-            version_ids = []
-        self._prune_now_and_then()
-        return version_ids
-
-    async def commit_check_together(
-        self, check: CheckRecord, state: WatchState, **changes: Unpack[CheckChanges]
-    ) -> list[int]:
-        """`commit_check`, for a check in an event loop: its new versions, alerts and
-        verdicts are written in one transaction with those of the other checks of the
-        moment (see `Database.together`), each check's atomically; it returns once they
-        are committed. An unchanged check is written as `commit_check` writes it."""
-        response, settled = changes.get("response"), changes.get("settled")
-        versions, alerts = changes.get("versions") or [], changes.get("alerts") or []
-        if not (versions or alerts or settled):
-            return self.commit_check(check, state, **changes)
-        rows = self._check_rows(check, state)
-        with self.db.writing("versions"):
-            staged = self._stage_changes(response, versions)
-
-            def write(conn: Connection) -> list[int]:
-                return self._write_changes(
-                    conn, staged, check, response, versions, alerts, rows, settled
-                )
-
-            version_ids = await self.db.together(write)
-        self._prune_now_and_then()
-        return version_ids
-
-    def _check_rows(self, check: CheckRecord, state: WatchState) -> list[Deferred]:
-        """The check_run row and the watch's state, written by every check."""
-        return [
-            (self._insert_check, {name: getattr(check, name) for name in _CHECK_COLUMNS}),
-            self.schedule.state_write(state),
-        ]
-
-    def _prune_now_and_then(self) -> None:
-        if self.keep_checks and time.monotonic() >= self._next_prune:
-            self._next_prune = time.monotonic() + _PRUNE_EVERY
-            self.prune_checks()
-
-    def _commit_changes(
+    def commit_changes(
         self,
         check: CheckRecord,
         response: ResponseRecord | None,
@@ -217,11 +143,34 @@ class Archive:
         rows: list[Deferred],
         settled: Settlement | None = None,
     ) -> list[int]:
+        """A check that found something (`CheckWrites.commit_check`): its `rows` (its
+        check_run row and state), its response, new versions and their alerts, and its
+        verdict on pending versions, in one transaction. Returns the new versions' ids."""
         staged = self._stage_changes(response, versions)
         with self.db.write() as conn:
             return self._write_changes(
                 conn, staged, check, response, versions, alerts, rows, settled
             )
+
+    async def commit_changes_together(
+        self,
+        check: CheckRecord,
+        response: ResponseRecord | None,
+        versions: list[NewVersion],
+        alerts: list[AlertPayload],
+        rows: list[Deferred],
+        settled: Settlement | None = None,
+    ) -> list[int]:
+        """`commit_changes`, in one transaction with the other checks' of the moment (see
+        `Database.together`), each check's atomically; it returns once they are committed."""
+        staged = self._stage_changes(response, versions)
+
+        def write(conn: Connection) -> list[int]:
+            return self._write_changes(
+                conn, staged, check, response, versions, alerts, rows, settled
+            )
+
+        return await self.db.together(write)
 
     def _stage_changes(
         self, response: ResponseRecord | None, versions: list[NewVersion]
@@ -654,15 +603,6 @@ def version_with_document() -> Any:
 
 # Runs a prepared statement with its values on the driver's connection; the driver's cursor.
 _RowsOf = RunStatement
-
-
-class CheckChanges(TypedDict, total=False):
-    """What a check has to archive beside its check_run row (`Archive.commit_check`)."""
-
-    response: ResponseRecord | None
-    versions: list[NewVersion] | None
-    alerts: list[AlertPayload] | None
-    settled: Settlement | None
 
 
 @dataclass(frozen=True)

@@ -10,30 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from typing import cast
 
 from sqlalchemy import select
 
 from monitor.store.archive import Archive
 from monitor.store.database import Database, inserted_id
-from monitor.store.records import AttachmentRow
+from monitor.store.records import AttachmentRecord, AttachmentRow
 from monitor.store.schema import attachment
-
-
-@dataclass
-class AttachmentRecord:
-    watch_id: str
-    url: str
-    fetched_at: str
-    final_url: str
-    status: int | None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes | None = None  # None: nothing to keep (a problem before any bytes)
-    body_size: int = 0
-    media_type: str | None = None
-    document: bytes | None = None  # the Document JSON read from `body`
-    problem: str | None = None
 
 
 class AttachmentFiles:
@@ -95,11 +79,6 @@ class AttachmentFiles:
             .limit(1)
         )
         return cast("AttachmentRow | None", self.db.row(query, flush=False))
-
-    def watch_ids(self) -> set[str]:
-        """The watches that have fetched an attachment at least once."""
-        rows = self.db.rows(select(attachment.c.watch_id).distinct(), flush=False)
-        return {row["watch_id"] for row in rows}
 
     def history(self, watch_id: str, url: str | None = None) -> list[AttachmentRow]:
         """Every answer recorded for the watch's attachments (one URL's), oldest first."""

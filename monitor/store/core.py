@@ -1,7 +1,10 @@
 """The `Store`: the archive's repositories over one database, and the names callers knew.
 
-    store.archive     blobs, the one write per check, versions and responses, retention
-    store.schedule    watches and their state, claims and leases, discovered watches
+    store.watch_states the watches the archive knows, their state and sources (states.py)
+    store.check_writes the one write per check: its check_run row, its state (checks.py)
+    store.due         the deliveries and Save Page Now rows due now (due.py)
+    store.archive     blobs, a check's new versions and responses, retention
+    store.schedule    claims and leases, discovered watches
     store.outbox      alerts and their deliveries
     store.accounts    users, web sessions, API tokens, shared secrets
     store.review      annotations, timelines, watches edited in the UI
@@ -15,6 +18,9 @@
     store.screenshots full-page screenshots and visual changes (screenshots.py)
     store.db          the connection, its transactions and the batch of unchanged checks
 
+The first three run in SQL text on the driver's connection and are made with the store;
+the others are built on SQLAlchemy Core and made, their modules imported, on first use.
+
 New code names the repository (`store.archive.heads(…)`); the methods below keep the names
 every caller used before the repositories (`store.heads(…)`), one line each.
 """
@@ -23,28 +29,47 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from sqlalchemy import Connection
-
-from monitor.store.accounts import Accounts
-from monitor.store.archive import Archive
-from monitor.store.attachments import AttachmentFiles
-from monitor.store.blobs import Blobs
-from monitor.store.changes import ChangesFeed
+from monitor.store.checks import CheckWrites
 from monitor.store.database import Database
-from monitor.store.fulltext import FullText
-from monitor.store.furniture import Furniture
-from monitor.store.outbox import Outbox
-from monitor.store.overview import Overview
+from monitor.store.due import Due
 from monitor.store.records import VerifyReport
-from monitor.store.review import Review
-from monitor.store.schedule import Schedule
-from monitor.store.screenshots import Screenshots
-from monitor.store.timestamps import Timestamps
-from monitor.store.verify import Heads, chain_heads, verify
-from monitor.store.wayback import IndependentCopies
+from monitor.store.states import WatchStates
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from monitor.store.accounts import Accounts
+    from monitor.store.archive import Archive
+    from monitor.store.attachments import AttachmentFiles
+    from monitor.store.blobs import Blobs
+    from monitor.store.changes import ChangesFeed
+    from monitor.store.fulltext import FullText
+    from monitor.store.furniture import Furniture
+    from monitor.store.outbox import Outbox
+    from monitor.store.overview import Overview
+    from monitor.store.review import Review
+    from monitor.store.schedule import Schedule
+    from monitor.store.screenshots import Screenshots
+    from monitor.store.timestamps import Timestamps
+    from monitor.store.verify import Heads
+    from monitor.store.wayback import IndependentCopies
+else:
+
+    class _Methods:
+        """At run time a forward (`_Forward`) needs only the name of its method: the
+        repositories built on SQLAlchemy are imported when first used (`Store`), not to
+        name their methods here."""
+
+        def __getattr__(self, name: str) -> Any:
+            return SimpleNamespace(__name__=name)
+
+    Accounts = Archive = ChangesFeed = FullText = Furniture = Outbox = Review = _Methods()
+    Schedule = _Methods()
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -90,19 +115,98 @@ class Store:
     ) -> None:
         self.root = Path(path)
         self.db = Database(self.root, url, blobs)
-        self.schedule = Schedule(self.db)
-        self.archive = Archive(self.db, self.schedule, self.root, keep_checks)
-        self.outbox = Outbox(self.db)
-        self.accounts = Accounts(self.db)
-        self.review = Review(self.db)
-        self.fulltext = FullText(self.db, self.archive.read_blob)
-        self.furniture = Furniture(self.db)
-        self.timestamps = Timestamps(self.db)
-        self.feed = ChangesFeed(self.db)
-        self.overview = Overview(self.db)
-        self.copies = IndependentCopies(self.db)
-        self.attachments = AttachmentFiles(self.db, self.archive)
-        self.screenshots = Screenshots(self.db, self.archive)
+        if self.db.blob_mode == "path":
+            # The data directory as it always was from the first open (blobs.FileBlobs
+            # makes it too), though the archive is made only when first used.
+            (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+        # What every check writes and every run reads, in SQL text on the driver (no
+        # SQLAlchemy: see database.py); the other repositories are made on first use.
+        self.watch_states = WatchStates(self.db)
+        self.check_writes = CheckWrites(
+            self.db, self.watch_states, lambda: self.archive, keep_checks
+        )
+        self.due = Due(self.db)
+
+    # The repositories over SQLAlchemy Core, each made (and its module imported) when first
+    # used: an unchanged `check --once` uses none of them.
+
+    @cached_property
+    def schedule(self) -> Schedule:
+        from monitor.store.schedule import Schedule
+
+        return Schedule(self.db)
+
+    @cached_property
+    def archive(self) -> Archive:
+        from monitor.store.archive import Archive
+
+        return Archive(self.db, self.root, self.check_writes.keep_checks)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        from monitor.store.outbox import Outbox
+
+        return Outbox(self.db)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        from monitor.store.accounts import Accounts
+
+        return Accounts(self.db)
+
+    @cached_property
+    def review(self) -> Review:
+        from monitor.store.review import Review
+
+        return Review(self.db)
+
+    @cached_property
+    def fulltext(self) -> FullText:
+        from monitor.store.fulltext import FullText
+
+        return FullText(self.db, self.archive.read_blob)
+
+    @cached_property
+    def furniture(self) -> Furniture:
+        from monitor.store.furniture import Furniture
+
+        return Furniture(self.db)
+
+    @cached_property
+    def timestamps(self) -> Timestamps:
+        from monitor.store.timestamps import Timestamps
+
+        return Timestamps(self.db)
+
+    @cached_property
+    def feed(self) -> ChangesFeed:
+        from monitor.store.changes import ChangesFeed
+
+        return ChangesFeed(self.db)
+
+    @cached_property
+    def overview(self) -> Overview:
+        from monitor.store.overview import Overview
+
+        return Overview(self.db)
+
+    @cached_property
+    def copies(self) -> IndependentCopies:
+        from monitor.store.wayback import IndependentCopies
+
+        return IndependentCopies(self.db)
+
+    @cached_property
+    def attachments(self) -> AttachmentFiles:
+        from monitor.store.attachments import AttachmentFiles
+
+        return AttachmentFiles(self.db, self.archive)
+
+    @cached_property
+    def screenshots(self) -> Screenshots:
+        from monitor.store.screenshots import Screenshots
+
+        return Screenshots(self.db, self.archive)
 
     @classmethod
     def from_config(cls, config: Any) -> Store:
@@ -127,7 +231,7 @@ class Store:
 
     @property
     def keep_checks(self) -> float | None:
-        return self.archive.keep_checks
+        return self.check_writes.keep_checks
 
     @property
     def blobs(self) -> Blobs:
@@ -163,10 +267,14 @@ class Store:
 
     def verify(self, repair: bool = False) -> VerifyReport:
         """Re-hash every blob and check every reference (store/verify.py)."""
+        from monitor.store.verify import verify
+
         return verify(self.db, self.archive.blobs, repair)
 
     def chain_heads(self, watch_ids: Collection[str] | None = None) -> Heads:
         """The chain heads (store/chain.py) of statements and of watches, for exports."""
+        from monitor.store.verify import chain_heads
+
         return chain_heads(self.db, watch_ids)
 
     # --- the names of before: archive ----------------------------------------------------
@@ -174,8 +282,8 @@ class Store:
     blob_path = _Forward("archive", Archive.blob_path)
     put_blob = _Forward("archive", Archive.put_blob)
     read_blob = _Forward("archive", Archive.read_blob)
-    commit_check = _Forward("archive", Archive.commit_check)
-    commit_check_together = _Forward("archive", Archive.commit_check_together)
+    commit_check = _Forward("check_writes", CheckWrites.commit_check)
+    commit_check_together = _Forward("check_writes", CheckWrites.commit_check_together)
     prune_checks = _Forward("archive", Archive.prune_checks)
     heads = _Forward("archive", Archive.heads)
     has_versions = _Forward("archive", Archive.has_versions)
@@ -197,17 +305,17 @@ class Store:
 
     # --- schedule ------------------------------------------------------------------------
 
-    sync_watch = _Forward("schedule", Schedule.sync_watch)
-    sync_watches = _Forward("schedule", Schedule.sync_watches)
+    sync_watch = _Forward("watch_states", WatchStates.sync_watch)
+    sync_watches = _Forward("watch_states", WatchStates.sync_watches)
     watch_rows = _Forward("schedule", Schedule.watch_rows)
     watch_row = _Forward("schedule", Schedule.watch_row)
-    watch_health = _Forward("schedule", Schedule.watch_health)
-    watch_sources = _Forward("schedule", Schedule.watch_sources)
-    watch_table = _Forward("schedule", Schedule.watch_table)
-    watch_sources_mark = _Forward("schedule", Schedule.watch_sources_mark)
-    state = _Forward("schedule", Schedule.state)
-    states = _Forward("schedule", Schedule.states)
-    rhythms = _Forward("schedule", Schedule.rhythms)
+    watch_health = _Forward("watch_states", WatchStates.watch_health)
+    watch_sources = _Forward("watch_states", WatchStates.watch_sources)
+    watch_table = _Forward("watch_states", WatchStates.watch_table)
+    watch_sources_mark = _Forward("watch_states", WatchStates.watch_sources_mark)
+    state = _Forward("watch_states", WatchStates.state)
+    states = _Forward("watch_states", WatchStates.states)
+    rhythms = _Forward("watch_states", WatchStates.rhythms)
     claim_check = _Forward("schedule", Schedule.claim_check)
     renew_leases = _Forward("schedule", Schedule.renew_leases)
     release_lease = _Forward("schedule", Schedule.release_lease)
@@ -225,7 +333,7 @@ class Store:
 
     record_alert = _Forward("outbox", Outbox.record_alert)
     alerts = _Forward("outbox", Outbox.alerts)
-    due_deliveries = _Forward("outbox", Outbox.due_deliveries)
+    due_deliveries = _Forward("due", Due.deliveries)
     claim_deliveries = _Forward("outbox", Outbox.claim_deliveries)
     mark_sent = _Forward("outbox", Outbox.mark_sent)
     mark_failed = _Forward("outbox", Outbox.mark_failed)
@@ -256,7 +364,7 @@ class Store:
     annotate = _Forward("review", Review.annotate)
     annotations = _Forward("review", Review.annotations)
     verdicts = _Forward("review", Review.verdicts)
-    ui_watches = _Forward("review", Review.ui_watches)
+    ui_watches = _Forward("watch_states", WatchStates.ui_watches)
     is_ui_watch = _Forward("review", Review.is_ui_watch)
     put_ui_watch = _Forward("review", Review.put_ui_watch)
     delete_ui_watch = _Forward("review", Review.delete_ui_watch)

@@ -8,17 +8,20 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, TypeVar
-
-from sqlalchemy import Connection, CursorResult
-from sqlalchemy.exc import OperationalError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.store.dialect import dialect_for
 from monitor.store.records import StoreError, now_iso
-from monitor.store.schema import get_meta, migrate, set_meta
 from monitor.store.writer import WriterLock
+
+# SQLAlchemy (and the schema's tables, made with it) is imported when first needed: an
+# unchanged `check --once` of a SQLite archive at the latest schema needs none of it (the
+# statements it runs are `Plain`), and its import was a third of that command's start-up.
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, CursorResult, Engine
 
 Row = dict[str, Any]
 
@@ -43,6 +46,12 @@ _GROUP_MAX = 64
 
 T = TypeVar("T")
 
+# The schema version this code writes (schema.LATEST, which tests/test_store_plain.py
+# checks it is): an archive at it opens on the driver, with nothing to migrate.
+SCHEMA_VERSION = 15
+_HAS_META = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+_READ_META = "SELECT key, value FROM meta WHERE key IN ('schema_version', 'blobs')"
+
 
 class DriverStatement:
     """A Core statement, and its SQL compiled once for the database's dialect so that the
@@ -63,6 +72,18 @@ class DriverStatement:
         self.names = [column.key for column in getattr(core, "selected_columns", ())]
         self.fixed = dict(compiled.params) if self.names else {}
 
+    @classmethod
+    def of_text(cls, sql: str, order: Sequence[str]) -> DriverStatement:
+        """A statement given as SQL text with `?` parameters named by `order` (`Plain`)."""
+        statement = cls.__new__(cls)
+        statement.core = None
+        statement.sql = sql
+        statement._order = tuple(order)
+        statement._pick = itemgetter(*order) if len(order) > 1 else None
+        statement.names = []
+        statement.fixed = {}
+        return statement
+
     def bound(self, values: dict[str, Any]) -> Any:
         """The parameters for `values`, with those the statement fixes itself."""
         return self.parameters({**self.fixed, **values})
@@ -71,6 +92,23 @@ class DriverStatement:
         if self._pick is not None:
             return self._pick(values)
         return tuple(values[name] for name in self._order) if self._order else values
+
+
+@dataclass(frozen=True)
+class Plain:
+    """A statement every run makes (the unchanged check's writes, the reads of its start and
+    end), written out in SQLite's SQL so that SQLite runs it on the driver without
+    SQLAlchemy, and built in Core by `core` for the other databases, where it runs as it
+    always did. tests/test_store_plain.py compiles `core` for SQLite and checks it gives
+    this text with these parameters, and that both read the same rows.
+
+    `sqlite`: the text, its parameters `?` in the order `params` names them (the values are
+    given by name); literals of the Core statement are written in the text."""
+
+    name: str
+    sqlite: str
+    params: tuple[str, ...]
+    core: Callable[[], Any]
 
 
 # A statement and the values of one of its rows, waiting in the batch.
@@ -87,13 +125,17 @@ class Database:
     def __init__(self, root: Path, url: str | None = None, blobs: str | None = None) -> None:
         self.root = root
         self.dialect = dialect_for(url)
-        self.engine = self.dialect.engine(root, url)
-        self.location = self.dialect.location(root, self.engine)
+        self._url = url
         self.file = self.dialect.database_file(root)
         # A PostgreSQL archive may be shared by several daemons (they claim each check).
         self.shared = self.dialect.shared
         self._writer: WriterLock | None = None
+        # The driver's connection, when the dialect opens one itself (SQLite): the engine,
+        # made when something first needs SQLAlchemy, is made over it (`engine`).
+        self._driver: Any = None
+        self._engine: Engine | None = None
         self._conn: Connection | None = None
+        self._closed = False
         # The batch of unchanged checks not yet written, and the timer that will write it.
         self._batch: list[Deferred] = []
         # What the batch writes (e.g. watches' states): reading anything else needs no flush.
@@ -110,16 +152,74 @@ class Database:
         self._group_timer: asyncio.TimerHandle | None = None
         self._group_loop: asyncio.AbstractEventLoop | None = None
         try:
-            self._conn = self.engine.connect()
-            with self.write() as conn:
-                migrate(conn, self.location)
-                self.blob_mode = _blob_mode(conn, blobs, self.dialect.default_blobs, self.location)
-        except OperationalError as err:  # unreachable server, unwritable directory, …
-            self.close()
-            raise StoreError(f"cannot open the store at {self.location}: {err.orig}") from None
+            self._driver = self._connect_driver()
+            if self._driver is None:  # PostgreSQL: the engine's connections
+                self.location = self.dialect.location(root, self.engine)
+            else:
+                self.location = self.dialect.location(root, None)
+            mode = self._current_blob_mode(blobs) if self._driver is not None else None
+            if mode is None:  # a new archive, an older schema, a change of [store] blobs
+                self.blob_mode = self._migrate(blobs)
+            else:
+                self.blob_mode = mode
         except BaseException:
             self.close()
             raise
+
+    def _connect_driver(self) -> Any:
+        try:
+            return self.dialect.connect_driver(self.root)
+        except Exception as err:
+            if _operational(err):  # an unwritable directory, a locked file, …
+                location = self.dialect.location(self.root, None)
+                raise StoreError(f"cannot open the store at {location}: {err}") from None
+            raise
+
+    def _migrate(self, blobs: str | None) -> str:
+        """Open through SQLAlchemy: the schema brought to the latest, the place of blobs
+        recorded (or checked) in the same write transaction."""
+        from sqlalchemy.exc import OperationalError
+
+        from monitor.store.schema import migrate
+
+        try:
+            with self.write() as conn:
+                migrate(conn, self.location)
+                return _blob_mode(conn, blobs, self.dialect.default_blobs, self.location)
+        except OperationalError as err:  # unreachable server, unwritable directory, …
+            raise StoreError(f"cannot open the store at {self.location}: {err.orig}") from None
+
+    def _current_blob_mode(self, configured: str | None) -> str | None:
+        """Where blobs are, read on the driver's connection, when the archive is at the
+        latest schema and `configured` agrees with it (nothing to migrate or record, the
+        whole of what `_migrate` would do): None otherwise. In a write transaction as
+        `_migrate`'s, so that an archive another process is migrating is waited for, and
+        one that cannot be written is refused at once, as before."""
+        raw = self._driver
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                has_meta = raw.execute(_HAS_META).fetchone() is not None
+                meta = dict(raw.execute(_READ_META).fetchall()) if has_meta else {}
+            finally:
+                raw.execute("ROLLBACK")  # nothing written
+        except Exception as err:
+            if _operational(err):
+                raise StoreError(f"cannot open the store at {self.location}: {err}") from None
+            raise
+        recorded = meta.get("blobs")
+        if meta.get("schema_version") != str(SCHEMA_VERSION) or recorded not in ("db", "path"):
+            return None
+        if configured and configured != recorded:
+            return None  # refused by `_blob_mode`, in its words
+        return recorded
+
+    @property
+    def engine(self) -> Engine:
+        """SQLAlchemy's engine, made on first use (over the driver's connection, if any)."""
+        if self._engine is None:
+            self._engine = self.dialect.engine(self.root, self._url, self._driver)
+        return self._engine
 
     def prepare(self, core: Any, columns: list[str]) -> DriverStatement:
         """A statement for the driver's connection (`defer`)."""
@@ -135,6 +235,33 @@ class Database:
         if statement is None:
             statement = self._prepared[name] = self.prepare(make(), list(columns))
         return statement
+
+    def plain(self, statement: Plain) -> DriverStatement:
+        """A `Plain` statement for the driver's connection (`defer`), prepared once: its
+        SQLite text as it is, or its Core statement compiled."""
+        prepared = self._prepared.get(statement.name)
+        if prepared is None:
+            if self.dialect.name == "sqlite":
+                prepared = DriverStatement.of_text(statement.sqlite, statement.params)
+            else:
+                prepared = self.prepare(statement.core(), list(statement.params))
+            self._prepared[statement.name] = prepared
+        return prepared
+
+    def plain_rows(
+        self, statement: Plain, values: dict[str, Any] | None = None, flush: bool = True
+    ) -> list[Row]:
+        """The rows of a `Plain` query, as dicts: on SQLite its text on the driver (one
+        statement, its own transaction), elsewhere its Core statement as `rows` runs one."""
+        values = values or {}
+        if self.dialect.name != "sqlite":
+            with self.read(flush) as conn:
+                return [dict(row) for row in conn.execute(statement.core(), values).mappings()]
+        parameters = tuple(values[name] for name in statement.params)
+        with self._driver_connection(flush) as raw:
+            cursor = raw.execute(statement.sqlite, parameters)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     # --- transactions --------------------------------------------------------------------
 
@@ -169,10 +296,12 @@ class Database:
     def connection(self, flush: bool = True) -> Connection:
         """The connection; with `flush`, after writing the batch, so that whatever comes
         next sees the unchanged checks so far (a reader that cannot see them passes False)."""
-        if self._conn is None:
+        if self._closed:
             raise StoreError(f"the store at {self.location} is closed")
         if flush and self._batch:
             self.flush_logged()
+        if self._conn is None:  # held from first use to `close`
+            self._conn = self.engine.connect()
         return self._conn
 
     # --- failures to write ---------------------------------------------------------------
@@ -303,6 +432,20 @@ class Database:
             raise
 
     @contextmanager
+    def _driver_connection(self, flush: bool = True) -> Iterator[Any]:
+        """The driver's connection for statements of their own: the one the dialect opened
+        (SQLite: no SQLAlchemy needed), else the one under SQLAlchemy's (`driver_of`)."""
+        if self._driver is None:
+            with self.driver_of(self.connection(flush)) as raw:
+                yield raw
+            return
+        if self._closed:
+            raise StoreError(f"the store at {self.location} is closed")
+        if flush and self._batch:
+            self.flush_logged()
+        yield self._driver
+
+    @contextmanager
     def statements_on(self, connection: Connection) -> Iterator[RunStatement]:
         """Prepared statements (`prepare`) run on the driver's own connection inside
         `connection`'s transaction, the same connection; each run returns the driver's
@@ -316,7 +459,7 @@ class Database:
 
     def driver_rows(self, sql: str, parameters: Any, flush: bool = True) -> list[Any]:
         """Rows of one query on the driver's connection, in a transaction of its own."""
-        with self.driver_of(self.connection(flush)) as raw:
+        with self._driver_connection(flush) as raw:
             return self.dialect.driver_rows(raw, sql, parameters)
 
     def prepared_rows(
@@ -345,7 +488,7 @@ class Database:
         batches: dict[DriverStatement, list[Any]] = {}
         for statement, values in rows:
             batches.setdefault(statement, []).append(statement.parameters(values))
-        with self.driver_of(self.connection(flush=False)) as raw:
+        with self._driver_connection(flush=False) as raw:
             self.dialect.driver_write(raw, [(s.sql, params) for s, params in batches.items()])
 
     # --- the process's hold on the archive -----------------------------------------------
@@ -363,15 +506,21 @@ class Database:
             self._writer = None
         if self._group and self._group_loop is not None and not self._group_loop.is_closed():
             self.write_group()  # writes whose checks still wait (their loop runs on)
-        if self._conn is not None:
+        if not self._closed:
             try:
                 # Logged, not raised: a store that cannot take the last checks' rows (a full
                 # disk) must still close, and the process end as it would have.
                 self.flush_logged()
             finally:
-                self._conn.close()
-                self._conn = None
-        self.engine.dispose()
+                self._closed = True
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                if self._engine is not None:
+                    self._engine.dispose()
+                if self._driver is not None:  # (the engine's pool may never have held it)
+                    self._driver.close()
+                    self._driver = None
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
@@ -415,6 +564,8 @@ def _in_savepoint(
 def _blob_mode(conn: Connection, configured: str | None, default: str, where: str) -> str:
     """Blobs stay where the store was created with them; a config that says otherwise is
     refused, because every existing blob would look missing."""
+    from monitor.store.schema import get_meta, set_meta
+
     recorded = get_meta(conn, "blobs")
     if recorded is None:
         recorded = configured or default
@@ -426,14 +577,17 @@ def _blob_mode(conn: Connection, configured: str | None, default: str, where: st
     return recorded
 
 
+def _operational(err: BaseException) -> bool:
+    """DB-API's `OperationalError` (sqlite3's, psycopg's, SQLAlchemy's wrapper of them)."""
+    return any(cls.__name__ == "OperationalError" for cls in type(err).__mro__)
+
+
 def _cannot_write(err: BaseException) -> bool:
     """Whether a failed write says the store cannot be written (rather than a bug): an
     operating system error (ENOSPC, EROFS, EIO on blob files) or the database's own
     (`OperationalError`, DB-API's name for "disk full", "read-only database", "I/O error",
     a lost connection, as sqlite3, psycopg and SQLAlchemy all call it)."""
-    return isinstance(err, OSError) or any(
-        cls.__name__ == "OperationalError" for cls in type(err).__mro__
-    )
+    return isinstance(err, OSError) or _operational(err)
 
 
 def _error_text(err: BaseException) -> str:

@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import func, select
 
 from monitor.store.database import Database, DriverStatement, RunStatement
-from monitor.store.records import AlertRow, Delivery, DeliveryWithAlertRow, now_iso
+from monitor.store.records import AlertRow, DeliveryWithAlertRow, now_iso
 from monitor.store.schema import alert, delivery
 
 # An alert's payload and the channels to deliver it to.
@@ -87,25 +87,6 @@ class Outbox:
         if watch_id:
             query = query.where(alert.c.watch_id == watch_id)
         return cast("list[AlertRow]", self.db.rows(query))
-
-    def due_deliveries(self, now: str, limit: int = 100) -> list[Delivery]:
-        query = (
-            select(
-                delivery.c.id,
-                delivery.c.alert_id,
-                delivery.c.channel,
-                delivery.c.attempts,
-                alert.c.payload,
-            )
-            .join(alert, alert.c.id == delivery.c.alert_id)
-            .where(delivery.c.status == "pending", delivery.c.next_attempt_at <= now)
-            .order_by(delivery.c.id)
-            .limit(limit)
-        )
-        return [
-            Delivery(r["id"], r["alert_id"], r["channel"], r["attempts"], json.loads(r["payload"]))
-            for r in self.db.rows(query)
-        ]
 
     def claim_deliveries(self, ids: list[int], now: str, until: str) -> set[int]:
         """Of these due deliveries, the ones this process may send: each becomes not due

@@ -209,7 +209,7 @@ class WatchHealth:
     between two requests; reading all 10,000 cost 17 ms, these a millisecond).
 
     Why that is exact (SQLite): a watch's health is written only with a check, and every
-    check inserts its check_run row in the same transaction (`Archive.commit_check`).
+    check inserts its check_run row in the same transaction (`CheckWrites.commit_check`).
     SQLite has one writer at a time and gives a new row the table's largest id plus one,
     so the check_run rows committed since a read are exactly those past the largest id it
     saw, unless that row was deleted (the pruning of old checks deletes a prefix of ids:

@@ -122,6 +122,55 @@ class CheckRecord:
 
 
 @dataclass(frozen=True)
+class Discovery:
+    """A statement a listing found, to become its own watch."""
+
+    watch_id: str
+    parent_id: str
+    key: str
+    url: str
+    title: str
+    language: str | None
+    profile: str | None
+    published: str | None
+    translation_group: str | None
+    announce: bool
+    listed_sha256: str
+
+
+@dataclass
+class AttachmentRecord:
+    """An answer for a statement's attachment, to record (store/attachments.py)."""
+
+    watch_id: str
+    url: str
+    fetched_at: str
+    final_url: str
+    status: int | None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None  # None: nothing to keep (a problem before any bytes)
+    body_size: int = 0
+    media_type: str | None = None
+    document: bytes | None = None  # the Document JSON read from `body`
+    problem: str | None = None
+
+
+@dataclass
+class NewScreenshot:
+    """A full-page screenshot to record (store/screenshots.py)."""
+
+    watch_id: str
+    taken_at: str
+    url: str
+    png: bytes
+    width: int
+    height: int
+    previous_id: int | None = None
+    changed: float | None = None
+    regions: list[list[int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Delivery:
     id: int
     alert_id: int

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from monitor.store.accounts import ROLES
 from monitor.store.database import Database, inserted_id
 from monitor.store.dialect import MARK_END, MARK_START, upsert
-from monitor.store.records import AnnotationRow, TimelineRow, UiWatchRow, VerdictRow, now_iso
+from monitor.store.records import AnnotationRow, TimelineRow, VerdictRow, now_iso
 from monitor.store.schema import annotation, blob, document, response, ui_watch, version
 
 __all__ = ["MARK_END", "MARK_START", "ROLES", "VERDICTS", "Review"]
@@ -116,14 +116,9 @@ class Review:
 
     # --- watches edited in the UI --------------------------------------------------------
 
-    def ui_watches(self) -> list[UiWatchRow]:
-        rows = self.db.rows(select(ui_watch).order_by(ui_watch.c.id))
-        for row in rows:
-            row["config"] = json.loads(row["config"])
-        return cast("list[UiWatchRow]", rows)
-
     def is_ui_watch(self, watch_id: str) -> bool:
-        """Whether this watch was saved in the UI (one row, where `ui_watches` reads all)."""
+        """Whether this watch was saved in the UI (one row, where `ui_watches` reads all:
+        states.py)."""
         query = select(ui_watch.c.id).where(ui_watch.c.id == watch_id)
         return self.db.row(query, flush=False) is not None
 

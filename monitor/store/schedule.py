@@ -1,5 +1,5 @@
-"""The schedule: the watches the archive knows and their state, when checks are due,
-which daemon runs them, and the watches a listing discovered.
+"""The schedule: when checks are due, which daemon runs them, and the watches a listing
+discovered (the watches' states, which every check reads and writes, are states.py's).
 
 Several daemons may share one PostgreSQL archive. Each schedules every watch itself; when
 a job fires it *claims* the check: one conditional UPDATE that succeeds only if the watch
@@ -12,36 +12,26 @@ for one known row, and it works unchanged on SQLite.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import bindparam, func, or_, select
 
 from monitor.clock import parse_iso
-from monitor.store.database import Database, Deferred, DriverStatement
+from monitor.store.database import Database
 from monitor.store.dialect import insert_ignore
 from monitor.store.records import (
     DiscoveredRow,
+    Discovery,
     TranslationRow,
-    WatchState,
     WatchStateRow,
     iso,
-    now_iso,
 )
-from monitor.store.schema import discovered, ui_watch, watch, watch_state
+from monitor.store.schema import discovered, watch, watch_state
 
-# watch_state's columns a WatchState holds, in the order of its fields: a row is read into
-# one positionally (10,000 of them at a daemon's start). Leases belong to the claims
-# below; a check's commit leaves them alone.
-_STATE_COLUMNS = [f.name for f in fields(WatchState) if f.name != "watch_id"]
-assert all(name in watch_state.c for name in _STATE_COLUMNS), "WatchState and schema differ"
-_VALIDATORS = _STATE_COLUMNS.index("validators")
-# Up to this many watches registered at once read only their own rows first (a watch
-# registered late, a slice of a daemon's start); more read every watch's.
-_FEW = 1000
+__all__ = ["Claim", "Discovery", "Schedule"]
 
 
 @dataclass(frozen=True)
@@ -53,100 +43,14 @@ class Claim:
     holder: str | None = None
 
 
-@dataclass(frozen=True)
-class Discovery:
-    """A statement a listing found, to become its own watch."""
-
-    watch_id: str
-    parent_id: str
-    key: str
-    url: str
-    title: str
-    language: str | None
-    profile: str | None
-    published: str | None
-    translation_group: str | None
-    announce: bool
-    listed_sha256: str
-
-
 class Schedule:
+    """`store.schedule`: claims and leases, and the watches listings discovered (the
+    watches' states are `store.watch_states`, states.py)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._update_state = db.prepare(
-            watch_state.update().where(watch_state.c.watch_id == bindparam("state_of")),
-            _STATE_COLUMNS,
-        )
-        # Several watches' states in one query with one parameter (a JSON array on SQLite,
-        # an array on PostgreSQL): one SQL text, however many watches are asked for.
-        columns = ", ".join(["watch_id", *_STATE_COLUMNS])
-        self._select_all_states = f"SELECT {columns} FROM {watch_state.name}"
-        self._select_states = f"{self._select_all_states} WHERE {db.dialect.any_of('watch_id')}"
-        self._select_known = f"SELECT id, url, profile FROM {watch.name}"
-        self._select_known_of = f"{self._select_known} WHERE {db.dialect.any_of('id')}"
-        self._register: tuple[DriverStatement, DriverStatement] | None = None
-        seconds = db.dialect.seconds
-        self._select_health = (
-            "SELECT watch_id, last_check_at, failing_since, failure_reason, last_change_at "
-            f"FROM {watch_state.name}"
-        )
-        self._select_table = (
-            "SELECT w.id, w.url, s.last_check_at, s.failing_since, s.failure_reason, "
-            f"s.last_change_at, s.next_run_at FROM {watch.name} AS w "
-            f"LEFT JOIN {watch_state.name} AS s ON s.watch_id = w.id ORDER BY w.id"
-        )
-        self._select_rhythms = (
-            f"SELECT watch_id, {seconds('last_check_at')}, {seconds('next_run_at')} "
-            f"FROM {watch_state.name}"
-        )
 
-    # --- watches and their state ---------------------------------------------------------
-
-    def sync_watch(self, watch_id: str, url: str, profile: str) -> None:
-        self.sync_watches([(watch_id, url, profile)])
-
-    def sync_watches(self, watches: list[tuple[str, str, str]]) -> None:
-        """Register (id, url, profile) of watches, in one transaction. Rows already up to
-        date are not written: a daemon starting with 10,000 watches would otherwise spend
-        seconds rewriting what it already has. On the driver's connection: through
-        SQLAlchemy, reading 100,000 rows and writing them cost 1.7 s of a daemon's start."""
-        if not watches:
-            return
-        if len(watches) <= _FEW:  # one watch registered late, a slice: only theirs read
-            ids = self.db.dialect.many([w[0] for w in watches])
-            rows = self.db.driver_rows(self._select_known_of, (ids,))
-        else:
-            rows = self.db.driver_rows(self._select_known, ())
-        known = {watch_id: (url, profile) for watch_id, url, profile in rows}
-        del rows
-        stale = [w for w in watches if known.get(w[0]) != (w[1], w[2])]
-        if not stale:
-            return
-        register, first_state = self._registration()
-        first_seen = now_iso()
-        # One statement per table, run over all rows (executemany), not two per watch;
-        # the watches first (watch_state's rows name them).
-        writes: list[Deferred] = [
-            (register, {"id": i, "url": url, "profile": profile, "first_seen": first_seen})
-            for i, url, profile in stale
-        ]
-        writes += [(first_state, {"watch_id": w[0]}) for w in stale]
-        self.db.write_now(writes)
-
-    def _registration(self) -> tuple[DriverStatement, DriverStatement]:
-        """A watch's upsert and its state's first row, prepared on first use."""
-        if self._register is None:
-            insert = self.db.dialect.insert(watch)
-            update = insert.on_conflict_do_update(
-                index_elements=["id"],
-                set_={"url": insert.excluded.url, "profile": insert.excluded.profile},
-            )
-            state = self.db.dialect.insert(watch_state).on_conflict_do_nothing()
-            self._register = (
-                self.db.prepare(update, ["id", "url", "profile", "first_seen"]),
-                self.db.prepare(state, ["watch_id"]),
-            )
-        return self._register
+    # --- every watch's row, through SQLAlchemy --------------------------------------------
 
     def watch_rows(self) -> list[WatchStateRow]:
         """Every watch the archive knows, with its state (configured or not any more)."""
@@ -159,25 +63,6 @@ class Schedule:
             ),
         )
 
-    def watch_health(self) -> dict[str, tuple[Any, ...]]:
-        """Every watch's (last_check_at, failing_since, failure_reason, last_change_at), by
-        id, on the driver: what the API's list of 10,000 watches shows of their state
-        (`watch_rows` builds a dict of every column of each through SQLAlchemy, 40 ms)."""
-        rows = self.db.driver_rows(self._select_health, ())
-        return {row[0]: tuple(row[1:]) for row in rows}
-
-    def watch_table(self) -> list[tuple[Any, ...]]:
-        """Every watch the archive knows, by id: (id, url, last_check_at, failing_since,
-        failure_reason, last_change_at, next_run_at), on the driver (the UI's table of
-        every watch; `watch_rows` reads every column of 10,000 through SQLAlchemy)."""
-        return self.db.driver_rows(self._select_table, ())
-
-    def watch_sources(self) -> tuple[set[str], set[str]]:
-        """The ids of the watches saved in the UI, and of those a listing discovered."""
-        saved = self.db.driver_rows(f"SELECT id FROM {ui_watch.name}", (), flush=False)
-        found = self.db.driver_rows(f"SELECT watch_id FROM {discovered.name}", (), flush=False)
-        return {row[0] for row in saved}, {row[0] for row in found}
-
     def watch_row(self, watch_id: str) -> WatchStateRow | None:
         """`watch_rows()`'s row of one watch (a page about one watch of 10,000 read them all)."""
         return cast(
@@ -188,52 +73,6 @@ class Schedule:
                 .where(watch.c.id == watch_id)
             ),
         )
-
-    def watch_sources_mark(self) -> tuple[Any, ...]:
-        """What changes when the store's watches do (one saved or deleted in the UI, a
-        statement discovered or listed again): a snapshot of the watches in force made
-        when this was the same is still the one to use (`monitor serve`, wiring.py)."""
-        saved = select(func.count(), func.max(ui_watch.c.updated_at)).select_from(ui_watch)
-        found = select(
-            func.count(),
-            func.max(discovered.c.discovered_at),
-            func.max(discovered.c.last_listed_at),
-        ).select_from(discovered)
-        with self.db.read(flush=False) as conn:
-            return (*conn.execute(saved).one(), *conn.execute(found).one())
-
-    def state(self, watch_id: str) -> WatchState:
-        """The watch's state, read on the driver's connection: one check reads it once."""
-        return self.states([watch_id]).get(watch_id) or WatchState(watch_id)
-
-    def states(self, watch_ids: Collection[str] | None = None) -> dict[str, WatchState]:
-        """The states of these watches (default: every watch), in one query: for a run
-        or a moment that checks many watches at once. A watch never checked may be
-        missing."""
-        if watch_ids is None:
-            # On the driver: SQLAlchemy's rows cost more than building the states from them.
-            rows = self.db.driver_rows(self._select_all_states, ())
-        else:
-            wanted = list(watch_ids)
-            # The batch is written first only when it holds one of these states: a daemon
-            # reads states every second, and writing the batch each time cost it a commit.
-            flush = self.db.batch_holds(wanted)
-            ids = self.db.dialect.many(wanted)
-            rows = self.db.driver_rows(self._select_states, (ids,), flush=flush)
-        return {row[0]: _watch_state(row[0], row[1:]) for row in rows}
-
-    def rhythms(self) -> dict[str, tuple[str, float | None, float | None]]:
-        """Every watch's (id, last_check_at, next_run_at), the two as timestamps, by id: all
-        a daemon's start needs of their states (100,000 whole states cost it a second and
-        40 MiB at once), worked out by the database (parsing 200,000 texts cost 0.3 s)."""
-        return {row[0]: row for row in self.db.driver_rows(self._select_rhythms, ())}
-
-    def state_write(self, state: WatchState) -> Deferred:
-        """The update of a watch's state, for the batch of a check (archive.py). Its health
-        columns are written only here, with the check's check_run row in the same
-        transaction: `overview.WatchHealth` reads again only the watches with a check_run
-        row past the last it saw, so a write of them without one would go unseen."""
-        return self._update_state, _state_values(state)
 
     # --- claims --------------------------------------------------------------------------
 
@@ -410,33 +249,6 @@ def _translations_query() -> Any:
         .where(discovered.c.translation_group == group, discovered.c.watch_id != watch_id)
         .order_by(discovered.c.language, discovered.c.watch_id)
     )
-
-
-def _watch_state(watch_id: str, values: Any) -> WatchState:
-    """A WatchState from watch_state's columns, in _STATE_COLUMNS order."""
-    columns = list(values)
-    columns[_VALIDATORS] = json.loads(columns[_VALIDATORS])
-    state = WatchState(watch_id, *columns)
-    state.failure_alerted = bool(state.failure_alerted)
-    state.pending = bool(state.pending)
-    return state
-
-
-def _state_values(state: WatchState) -> dict[str, Any]:
-    return {
-        "state_of": state.watch_id,
-        "last_check_at": state.last_check_at,
-        "last_ok_at": state.last_ok_at,
-        "last_change_at": state.last_change_at,
-        "failing_since": state.failing_since,
-        "failure_reason": state.failure_reason,
-        "failure_alerted": int(state.failure_alerted),
-        "consecutive_failures": state.consecutive_failures,
-        "validators": json.dumps(state.validators),
-        "since_full": state.since_full,
-        "next_run_at": state.next_run_at,
-        "pending": int(state.pending),
-    }
 
 
 def iso_after(moment: datetime, seconds: float) -> str:

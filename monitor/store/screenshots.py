@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import select
@@ -15,21 +14,8 @@ from sqlalchemy import select
 from monitor.store.archive import Archive
 from monitor.store.database import Database, inserted_id
 from monitor.store.outbox import AlertPayload, alert_statements, insert_alert_on
-from monitor.store.records import ScreenshotRow, VersionScreenshotRow
+from monitor.store.records import NewScreenshot, ScreenshotRow, VersionScreenshotRow
 from monitor.store.schema import screenshot, version, version_screenshot
-
-
-@dataclass
-class NewScreenshot:
-    watch_id: str
-    taken_at: str
-    url: str
-    png: bytes
-    width: int
-    height: int
-    previous_id: int | None = None
-    changed: float | None = None
-    regions: list[list[int]] = field(default_factory=list)
 
 
 class Screenshots:

@@ -224,7 +224,8 @@ class Timestamps:
 
 
 class _Archive(Protocol):
-    timestamps: Timestamps
+    @property
+    def timestamps(self) -> Timestamps: ...
 
 
 def version_stamp(store: _Archive, version_id: int) -> VersionStampRow | None:

@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, select
 
 from monitor.store.database import Database, Row
 from monitor.store.dialect import insert_ignore
-from monitor.store.records import Capture, CopyRow, DueCopyRow, now_iso
+from monitor.store.records import Capture, CopyRow, now_iso
 from monitor.store.schema import document, independent_copy, version
 
 # Versions are looked for above the newest queued id less this margin (as in
@@ -95,30 +95,6 @@ class IndependentCopies:
                 conn.execute(insert_ignore(conn, independent_copy), rows)
         return len(rows)
 
-    def due(self, now: str, limit: int = 100) -> list[DueCopyRow]:
-        """Rows to submit or ask about now, oldest first, with their version's facts."""
-        query = (
-            select(
-                independent_copy,
-                version.c.document_id,
-                version.c.seq,
-                version.c.kind,
-                version.c.observed_at,
-                document.c.watch_id,
-                document.c.key,
-            )
-            .join(version, version.c.id == independent_copy.c.version_id)
-            .join(document, document.c.id == version.c.document_id)
-            .where(
-                independent_copy.c.state.in_(("queued", "submitted")),
-                independent_copy.c.next_attempt_at <= now,
-            )
-            .order_by(independent_copy.c.next_attempt_at, independent_copy.c.id)
-            .limit(limit)
-        )
-        with self.db.read() as conn:
-            return [cast("DueCopyRow", dict(row)) for row in conn.execute(query).mappings()]
-
     def claim(self, row: CopyRow, until: str) -> bool:
         """Whether this process may work on a due row: it becomes not due until `until`, so no
         other process takes it meanwhile (and one whose worker died is due again then)."""
@@ -183,47 +159,14 @@ class IndependentCopies:
         with self.db.read() as conn:
             return captured([cast("CopyRow", dict(row)) for row in conn.execute(query).mappings()])
 
-    def waiting(self) -> int:
-        """The queue's length: rows still to submit or to ask about."""
-        query = select(func.count()).where(independent_copy.c.state.in_(("queued", "submitted")))
-        with self.db.read() as conn:
-            return int(conn.execute(query).scalar_one())
 
-
-# The functions callers used before the store had repositories: `store.copies.<name>`.
+# A function callers used before the store had repositories: `store.copies.copies_of`.
 
 
 class _Archive(Protocol):
-    copies: IndependentCopies
-
-
-def queue_new(store: _Archive, watch_ids: Collection[str], target: str, since: str) -> int:
-    return store.copies.queue_new(watch_ids, target, since)
-
-
-def due(store: _Archive, now: str, limit: int = 100) -> list[DueCopyRow]:
-    return store.copies.due(now, limit)
-
-
-def claim(store: _Archive, row: CopyRow, until: str) -> bool:
-    return store.copies.claim(row, until)
-
-
-def update(store: _Archive, copy_id: int, **values: Any) -> None:
-    return store.copies.update(copy_id, **values)
-
-
-def next_version_seen(store: _Archive, document_id: int, seq: int) -> str | None:
-    return store.copies.next_version_seen(document_id, seq)
+    @property
+    def copies(self) -> IndependentCopies: ...
 
 
 def copies_of(store: _Archive, version_ids: Collection[int]) -> dict[int, list[CopyRow]]:
     return store.copies.copies_of(version_ids)
-
-
-def captured_for(store: _Archive, watch_id: str, key: str, seq: int) -> list[Capture]:
-    return store.copies.captured_for(watch_id, key, seq)
-
-
-def waiting(store: _Archive) -> int:
-    return store.copies.waiting()

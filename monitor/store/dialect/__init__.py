@@ -17,12 +17,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Table, TextClause
-from sqlalchemy.engine import make_url
-
 from monitor.store.records import StoreError
 
+# SQLAlchemy is imported where it is used: a `check --once` over an archive that exists
+# opens SQLite on the driver and never imports it (see database.py).
 if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine, Table, TextClause
+
     from monitor.searchquery import Query
     from monitor.store.writer import WriterLock
 
@@ -52,15 +53,24 @@ class Dialect(ABC):
     # --- engine and transactions ---------------------------------------------------------
 
     @abstractmethod
-    def engine(self, root: Path, url: str | None) -> Engine:
-        """The engine of the archive in `root` (the data directory) or at `url`."""
+    def engine(self, root: Path, url: str | None, driver: Any = None) -> Engine:
+        """The engine of the archive in `root` (the data directory) or at `url`; over
+        `driver`, the connection `connect_driver` opened, when there is one."""
+
+    def connect_driver(self, root: Path) -> Any:
+        """The driver's own connection to the archive in `root`, opened without SQLAlchemy
+        and set up as the engine's would be; None where the database has none (its
+        connections are the engine's)."""
+        return None
 
     def database_file(self, root: Path) -> Path | None:
         """The file the database lives in, when it is one."""
         return None
 
-    def location(self, root: Path, engine: Engine) -> str:
-        """The database for messages and logs, never with its password."""
+    def location(self, root: Path, engine: Engine | None) -> str:
+        """The database for messages and logs, never with its password (`engine`: None when
+        the archive was opened on its driver's connection)."""
+        assert engine is not None, "a database with no driver's connection of its own"
         return engine.url.render_as_string(hide_password=True)
 
     def begin_write(self, conn: Connection) -> None:
@@ -139,6 +149,8 @@ def dialect_for(url: str | None) -> Dialect:
     """The dialect of a `[store] url` (None: SQLite in the data directory)."""
     if not url:
         return dialect_named("sqlite")
+    from sqlalchemy.engine import make_url
+
     try:
         name = make_url(url).get_backend_name()
     except Exception as err:

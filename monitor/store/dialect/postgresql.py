@@ -46,7 +46,7 @@ class PostgreSQL(Dialect):
     shared = True
     default_blobs = "db"
 
-    def engine(self, root: Path, url: str | None) -> Engine:
+    def engine(self, root: Path, url: str | None, driver: Any = None) -> Engine:
         parsed = make_url(url or "")
         if parsed.get_backend_name() != "postgresql":
             raise StoreError(f"[store] url must be a postgresql:// URL, not {parsed.drivername}://")

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Connection, Engine, Table, TextClause, create_engine, event, text
-from sqlalchemy.dialects import sqlite
+from typing import TYPE_CHECKING, Any
 
 from monitor import searchquery
-from monitor.searchquery import Query
 from monitor.store.dialect import MARK_END, MARK_START, SEARCH_COLUMNS, Dialect, Row
 from monitor.store.writer import WriterLock
+
+# SQLAlchemy is imported where it is used (see connect_driver).
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine, Table, TextClause
+
+    from monitor.searchquery import Query
 
 # Seconds a writer waits for another process's write lock (the daemon and a CLI command).
 _LOCK_TIMEOUT = 30
 
-_INSERT_TEXT = text("INSERT INTO version_text (rowid, title, body) VALUES (:id, :title, :body)")
+_INSERT_TEXT = "INSERT INTO version_text (rowid, title, body) VALUES (:id, :title, :body)"
 _SEARCH = (
     f"SELECT {SEARCH_COLUMNS}, "
     f"snippet(version_text, -1, '{MARK_START}', '{MARK_END}', '…', 24) AS snippet "
@@ -40,21 +43,37 @@ class SQLite(Dialect):
     shared = False
     default_blobs = "path"
 
-    def engine(self, root: Path, url: str | None) -> Engine:
+    def connect_driver(self, root: Path) -> sqlite3.Connection:
+        # The connection SQLAlchemy's pysqlite dialect would open (check_same_thread off,
+        # as it sets for a file: its pool may hand it to another thread), opened here so
+        # that a `check --once` of an archive that exists, which needs none of SQLAlchemy,
+        # does not import it (a third of its start-up's instructions): the engine, when
+        # something needs it, is made over this same connection (`engine`).
         root.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            f"sqlite:///{self.database_file(root)}", connect_args={"timeout": _LOCK_TIMEOUT}
+        connection = sqlite3.connect(
+            self.database_file(root), timeout=_LOCK_TIMEOUT, check_same_thread=False
         )
-
-        @event.listens_for(engine, "connect")
-        def _connect(dbapi_connection: Any, _record: Any) -> None:
+        try:
             # The driver must not open transactions on its own: _begin decides how.
-            dbapi_connection.isolation_level = None
+            connection.isolation_level = None
             # WAL: readers (history, web UI) never block the daemon's writes.
             # synchronous=NORMAL keeps every committed transaction across a process kill;
             # only a power cut may drop the last few commits, never corrupt the file.
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-                dbapi_connection.execute(f"PRAGMA {pragma}")
+                connection.execute(f"PRAGMA {pragma}")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def engine(self, root: Path, url: str | None, driver: Any = None) -> Engine:
+        from sqlalchemy import create_engine, event
+
+        # One connection, the driver's (`connect_driver`), set up there: the engine's pool
+        # holds it for the store's life (database.py), as it held the one it opened itself.
+        if driver is None:
+            driver = self.connect_driver(root)
+        engine = create_engine(f"sqlite:///{self.database_file(root)}", creator=lambda: driver)
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
@@ -67,7 +86,7 @@ class SQLite(Dialect):
     def database_file(self, root: Path) -> Path:
         return root / "index.sqlite"
 
-    def location(self, root: Path, engine: Engine) -> str:
+    def location(self, root: Path, engine: Engine | None) -> str:
         return str(self.database_file(root))
 
     def begin_write(self, conn: Connection) -> None:
@@ -77,6 +96,8 @@ class SQLite(Dialect):
         return WriterLock(root, purpose)
 
     def insert(self, table: Table) -> Any:
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table)
 
     def any_of(self, column: str) -> str:
@@ -119,9 +140,13 @@ class SQLite(Dialect):
         )
 
     def index_text(self) -> TextClause:
-        return _INSERT_TEXT
+        from sqlalchemy import text
+
+        return text(_INSERT_TEXT)
 
     def search(self, query: Query, where: str) -> tuple[TextClause, Row]:
+        from sqlalchemy import text
+
         # Within one watch, every match is ranked: the archive's newest matches may all be
         # elsewhere, and the watch's own are found through the join, match by match.
         oldest = "0" if where else _OLDEST_RANKED
