@@ -14,7 +14,7 @@ import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
-from monitor.sites import xpaths
+from monitor.sites import article, xpaths
 
 QUALITY = Path(__file__).parent / "quality"
 
@@ -56,11 +56,20 @@ def test_what_the_grammar_does_not_hold_stays_an_xpath(path: str) -> None:
         xpaths.compile_path(path)
 
 
+# Beside trafilatura's own: the grammar's cases its expressions do not happen to meet.
+_MORE = (
+    ".//*[contains(translate(@class, 'aeA', 'xy'), 'x')][1]",
+    ".//*[starts-with(translate(@id|@role, 'ee', 'XY'), 'X') and not(.//h1)]",
+    "(.//section[@role])[1]|(.//div[@id])[1]|(.//p)[1]",
+    article._CAPTIONS_XPATH,  # our own, for a statement's figures
+)
+
+
 def _words() -> list[str]:
     """Pieces of attribute values: the literals and regex words of the expressions, so
     that generated values meet every test on both sides of it."""
     words: set[str] = set()
-    for expression in _originals():
+    for expression in [*_originals(), *map(etree.XPath, _MORE)]:
         for literal in re.findall(r"'([^']*)'", expression.path):
             words.update(re.findall(r"[A-Za-z][\w-]*", literal))
             words.add(literal)
@@ -68,7 +77,7 @@ def _words() -> list[str]:
 
 
 _TAGS = ("div", "section", "aside", "article", "main", "p", "span", "list", "item", "ol", "ul")
-_TAGS += ("details", "h1", "header", "a", "table")
+_TAGS += ("details", "h1", "header", "a", "table", "figcaption", "img")
 _NAMES = ("id", "class", "style", "role", "itemprop", "aria-hidden", "data-component")
 _NAMES += ("data-lp-replacement-content",)
 
@@ -94,14 +103,6 @@ def _tree(rng: random.Random, words: list[str]) -> Any:
 
     body = "".join(element(0) for _ in range(rng.randint(1, 4)))
     return lxml_html.document_fromstring(f"<html><body>{body}</body></html>")
-
-
-# Beside trafilatura's own: the grammar's cases its expressions do not happen to meet.
-_MORE = (
-    ".//*[contains(translate(@class, 'aeA', 'xy'), 'x')][1]",
-    ".//*[starts-with(translate(@id|@role, 'ee', 'XY'), 'X') and not(.//h1)]",
-    "(.//section[@role])[1]|(.//div[@id])[1]|(.//p)[1]",
-)
 
 
 def test_generated_trees_give_the_same_elements_in_the_same_order() -> None:
