@@ -3,11 +3,8 @@ selects: the same elements in the same order, on generated trees and on real pag
 
 from __future__ import annotations
 
-import gzip
 import random
 import re
-import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +12,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from monitor.sites import article, xpaths
-
-QUALITY = Path(__file__).parent / "quality"
+from tests.quality.corpus import load_cases, read_page
 
 
 def _originals() -> list[Any]:
@@ -122,16 +118,7 @@ def test_generated_trees_give_the_same_elements_in_the_same_order() -> None:
 
 
 def _quality_pages() -> list[bytes]:
-    found = []
-    for name in ("cases.toml", "synthetic.toml", "real.toml"):
-        path = QUALITY / name
-        if not path.exists():
-            continue
-        for case in tomllib.loads(path.read_text("utf-8"))["case"]:
-            for side in ("old", "new"):
-                data = (QUALITY / "pages" / case[side]).read_bytes()
-                found.append(gzip.decompress(data) if case[side].endswith(".gz") else data)
-    return found
+    return [read_page(case[side]) for case in load_cases() for side in ("old", "new")]
 
 
 @pytest.mark.slow

@@ -150,18 +150,18 @@ class _Parser:
             return tuple(names)
 
     def or_(self) -> Test:
-        tests = [self.and_()]
-        while self.peek() == ("name", "or"):
-            self.take("or")
-            tests.append(self.and_())
-        return tests[0] if len(tests) == 1 else _any(tests)
+        return self.joined("or", self.and_, _any)
 
     def and_(self) -> Test:
-        tests = [self.unary()]
-        while self.peek() == ("name", "and"):
-            self.take("and")
-            tests.append(self.unary())
-        return tests[0] if len(tests) == 1 else _all(tests)
+        return self.joined("and", self.unary, _all)
+
+    def joined(self, word: str, operand: Callable[[], Test], join: Callable[..., Test]) -> Test:
+        """Operands joined by `word` ("or", "and"), as `join` combines them."""
+        tests = [operand()]
+        while self.peek() == ("name", word):
+            self.take(word)
+            tests.append(operand())
+        return tests[0] if len(tests) == 1 else join(tests)
 
     def unary(self) -> Test:
         kind, token = self.peek()
