@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
-from monitor.sites import article, xpaths
+from monitor.sites import xpaths
 from tests.quality.corpus import load_cases, read_page
 
 
@@ -57,7 +57,6 @@ _MORE = (
     ".//*[contains(translate(@class, 'aeA', 'xy'), 'x')][1]",
     ".//*[starts-with(translate(@id|@role, 'ee', 'XY'), 'X') and not(.//h1)]",
     "(.//section[@role])[1]|(.//div[@id])[1]|(.//p)[1]",
-    article._CAPTIONS_XPATH,  # our own, for a statement's figures
 )
 
 

@@ -378,15 +378,6 @@ def region_links(region: HtmlElement, base_url: str) -> tuple[list[Link], list[L
 # A caption by its class name: "caption", "wp-caption-text", "image-caption", "media-caption".
 _CAPTION_CLASS = re.compile(r"(?:^|[\s_-])caption(?:$|[\s_-])", re.I)
 _CAPTIONS_XPATH = ".//figcaption | .//img | .//*[contains(@class, 'aption')]"
-
-
-@cache
-def _captions() -> Any:
-    """`_CAPTIONS_XPATH`'s selection made in Python (see monitor/sites/xpaths.py): the same
-    elements in the same order, without libxml2's predicate on every element of the region."""
-    return xpaths.compile_path(_CAPTIONS_XPATH)
-
-
 # A caption longer than this is a content wrapper with an unlucky class name.
 _MAX_CAPTION = 500
 # An alt text of one word ("photo", "logo") or a file name says nothing about the picture.
@@ -413,7 +404,7 @@ def region_figures(region: HtmlElement, paragraphs: list[str]) -> list[str]:
     and captions in furniture inside the region (teaser lists, share blocks) are not the
     statement's.
     """
-    found = _captions()(region)
+    found = region.xpath(_CAPTIONS_XPATH)
     if not found:
         return []
     inner = _innermost_captions(found, region)
