@@ -33,6 +33,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import monitor.sites.furniture as furniture
+import monitor.sites.xpaths as xpaths
 from monitor.extract import is_attachment, normalize_text, normalize_url, unique_links
 from monitor.statement import Link
 
@@ -74,6 +75,9 @@ def _trafilatura_options() -> Any:
     values again each time, a tenth of an extraction."""
     from trafilatura.settings import DEFAULT_CONFIG, Extractor
 
+    # Its XPath prunes made in Python (the same elements, a tenth of the cost; see
+    # monitor/sites/xpaths.py): set once, before the first reading, for the process.
+    xpaths.install()
     return Extractor(
         config=DEFAULT_CONFIG,
         # Not "python": that also serialises the body as text (`Document.text`), which
