@@ -41,6 +41,12 @@ def test_install_replaces_them_in_place_and_once() -> None:
     assert xpaths.install() == 0
     for name in xpaths.LISTS:
         assert all(isinstance(e, xpaths.Selection) for e in getattr(shipped, name))
+    # The bench's peer runs trafilatura as it ships, then ours is back.
+    with xpaths.stock():
+        for name in xpaths.LISTS:
+            assert not any(isinstance(e, xpaths.Selection) for e in getattr(shipped, name))
+    for name in xpaths.LISTS:
+        assert all(isinstance(e, xpaths.Selection) for e in getattr(shipped, name))
 
 
 @pytest.mark.parametrize(
