@@ -22,7 +22,15 @@ from sqlalchemy import and_, bindparam, func, or_, select
 from monitor.clock import parse_iso
 from monitor.store.database import Database, DriverStatement
 from monitor.store.records import FurnitureRow, HostTextRow, RecentVersionRow, iso, now_iso
-from monitor.store.schema import annotation, document, furniture, version, watch
+from monitor.store.schema import (
+    annotation,
+    document,
+    furniture,
+    learning_pair,
+    learning_text,
+    version,
+    watch,
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,74 @@ class Furniture:
         }
         rows = self.db.prepared_rows(self._newest_texts, values)
         return [cast("HostTextRow", row) for row in rows if host_of(row["url"]) == host]
+
+    # --- what learning kept (see monitor/learned.py) ----------------------------------------
+
+    def learned_pairs(self, old_sha256s: Iterable[str], rules: int) -> list[tuple[str, str, str]]:
+        """(old_sha256, new_sha256, changes) of the pairs kept under these `rules` whose
+        older text is one of these (whatever followed it: the caller picks its pairs).
+        Read without writing the batch first: what it holds is found again if missed."""
+        sql = (
+            "SELECT old_sha256, new_sha256, changes FROM learning_pair"
+            f" WHERE {self.db.dialect.any_of('old_sha256')} AND rules = {int(rules)}"
+        )
+        values = (self.db.dialect.many(sorted(set(old_sha256s))),)
+        return [(a, b, c) for a, b, c in self.db.driver_rows(sql, values, flush=False)]
+
+    def learned_texts(self, sha256s: Iterable[str], rules: int) -> list[tuple[str, bytes, bytes]]:
+        """(text_sha256, normals, shapes) of these texts' digests kept under `rules` (read
+        as `learned_pairs` is)."""
+        sql = (
+            "SELECT text_sha256, normals, shapes FROM learning_text"
+            f" WHERE {self.db.dialect.any_of('text_sha256')} AND rules = {int(rules)}"
+        )
+        values = (self.db.dialect.many(sorted(set(sha256s))),)
+        rows = self.db.driver_rows(sql, values, flush=False)
+        return [(sha, bytes(normals), bytes(shapes)) for sha, normals, shapes in rows]
+
+    def keep_learned(
+        self,
+        pairs: Iterable[tuple[str, str, str]],
+        texts: Iterable[tuple[str, bytes, bytes]],
+        rules: int,
+    ) -> None:
+        """Keep what learning found in these pairs (old, new, changes) and texts (sha256,
+        normals, shapes), replacing what other rules made. Written with the batch of
+        unchanged checks (see database.BATCH_WINDOW): a process stopped before leaves
+        them to be found again, from the texts."""
+        rows = [
+            (self._keep_pair, {"old_sha256": a, "new_sha256": b, "rules": rules, "changes": c})
+            for a, b, c in pairs
+        ]
+        rows += [
+            (self._keep_text, {"text_sha256": t, "rules": rules, "normals": n, "shapes": s})
+            for t, n, s in texts
+        ]
+        if rows:
+            self.db.defer(rows)
+
+    @cached_property
+    def _keep_pair(self) -> DriverStatement:
+        insert = self.db.dialect.insert(learning_pair)
+        return self.db.prepare(
+            insert.on_conflict_do_update(
+                index_elements=["old_sha256", "new_sha256"],
+                set_={name: insert.excluded[name] for name in ("rules", "changes")},
+            ),
+            ["old_sha256", "new_sha256", "rules", "changes"],
+        )
+
+    @cached_property
+    def _keep_text(self) -> DriverStatement:
+        insert = self.db.dialect.insert(learning_text)
+        excluded = insert.excluded
+        return self.db.prepare(
+            insert.on_conflict_do_update(
+                index_elements=["text_sha256"],
+                set_={name: excluded[name] for name in ("rules", "normals", "shapes")},
+            ),
+            ["text_sha256", "rules", "normals", "shapes"],
+        )
 
     # --- the furniture table ---------------------------------------------------------------
 
