@@ -198,6 +198,14 @@ def _replay(store: Store, seed: int, versions: int = WINDOW + 18) -> dict[str, i
         assert fresh == expected, f"version {number}: a new learner from what was kept"
         assert daemon.learn_watch("a") == expected, f"version {number}: the kept learner"
         assert LearnedFurniture(store).learn_watch("a") == expected, f"version {number}: again"
+        # What masks the next comparison: the items learnt, refreshed, and no others.
+        stored = [
+            LearnedItem(r["kind"], r["fingerprint"], r["pattern"], r["example"], r["reason"])
+            for r in store.furniture_items([("watch", "a")])
+        ]
+        by_fingerprint = {item.fingerprint: item for item in expected}
+        assert {item.fingerprint: item for item in stored} == by_fingerprint, f"version {number}"
+        assert len(stored) == len(expected), f"version {number}: the furniture table"
         for item in expected:
             learnt[item.kind] += 1
         learnt["versions with items"] += bool(expected)

@@ -49,6 +49,15 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc.lower()
 
 
+@dataclass(frozen=True)
+class _LearnedStatements:
+    known: DriverStatement
+    refresh: DriverStatement
+    drop: DriverStatement
+    seen: DriverStatement
+    insert: DriverStatement
+
+
 class Furniture:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -223,57 +232,72 @@ class Furniture:
             # Nothing to add, refresh or drop (a young statement's edit, most of them): no
             # write transaction, whose commit cost more than the learning.
             return 0, 0
-        with self.db.write() as conn:
-            known = conn.execute(
-                select(
-                    furniture.c.id,
-                    furniture.c.kind,
-                    furniture.c.fingerprint,
-                    furniture.c.pattern,
-                    furniture.c.example,
-                    furniture.c.reason,
-                    furniture.c.forgotten_at,
-                    furniture.c.seen_at,
-                ).where(furniture.c.scope == scope, furniture.c.scope_id == scope_id)
-            ).all()
-            kept = {(row.kind, row.fingerprint) for row in known}
+        statements = self._learned
+        with self.db.write() as conn, self.db.statements_on(conn) as run:
+            known = run(statements.known, {"scope": scope, "scope_id": scope_id}).fetchall()
+            kept = {(kind, fingerprint) for _id, kind, fingerprint, *_rest in known}
             seen = []
-            for row in known:
-                item = found.get(row.fingerprint)
-                if row.forgotten_at is not None:
+            for item_id, kind, fingerprint, pattern, example, reason, forgotten, seen_at in known:
+                item = found.get(fingerprint)
+                if forgotten is not None:
                     continue
-                if item is not None and item.kind == row.kind:
-                    seen.append(row.id)
+                if item is not None and item.kind == kind:
+                    seen.append(item_id)
                     values = (_json(item.pattern), item.example, item.reason)
-                    if values != (row.pattern, row.example, row.reason):
-                        conn.execute(
-                            furniture.update()
-                            .where(furniture.c.id == row.id)
-                            .values(pattern=values[0], example=values[1], reason=values[2])
-                        )
-                elif row.seen_at <= cutoff:
-                    conn.execute(furniture.delete().where(furniture.c.id == row.id))
+                    if values != (pattern, example, reason):
+                        refreshed = dict(zip(("pattern", "example", "reason"), values, strict=True))
+                        run(statements.refresh, {"item": item_id, **refreshed})
+                elif seen_at <= cutoff:
+                    run(statements.drop, {"item": item_id})
                     dropped += 1
-            if seen:
-                conn.execute(furniture.update().where(furniture.c.id.in_(seen)).values(seen_at=now))
+            for item_id in seen:
+                run(statements.seen, {"item": item_id, "seen_at": now})
             for item in items:
                 if (item.kind, item.fingerprint) in kept:
                     continue
-                conn.execute(
-                    furniture.insert().values(
-                        scope=scope,
-                        scope_id=scope_id,
-                        kind=item.kind,
-                        fingerprint=item.fingerprint,
-                        pattern=_json(item.pattern),
-                        example=item.example,
-                        reason=item.reason,
-                        learned_at=now,
-                        seen_at=now,
-                    )
-                )
+                row = {
+                    "scope": scope,
+                    "scope_id": scope_id,
+                    "kind": item.kind,
+                    "fingerprint": item.fingerprint,
+                    "pattern": _json(item.pattern),
+                    "example": item.example,
+                    "reason": item.reason,
+                    "learned_at": now,
+                    "seen_at": now,
+                }
+                run(statements.insert, row)
                 added += 1
         return added, dropped
+
+    @cached_property
+    def _learned(self) -> _LearnedStatements:
+        """`store_learned`'s statements, on the driver inside its transaction: through
+        SQLAlchemy, built and compiled at every learning of a watch with items (each edit
+        of a statement whose furniture was learned), they cost more than SQLite took."""
+        by_id = furniture.c.id == bindparam("item")
+        known = select(
+            furniture.c.id,
+            furniture.c.kind,
+            furniture.c.fingerprint,
+            furniture.c.pattern,
+            furniture.c.example,
+            furniture.c.reason,
+            furniture.c.forgotten_at,
+            furniture.c.seen_at,
+        ).where(
+            furniture.c.scope == bindparam("scope"), furniture.c.scope_id == bindparam("scope_id")
+        )
+        insert = ["scope", "scope_id", "kind", "fingerprint", "pattern", "example", "reason"]
+        return _LearnedStatements(
+            known=self.db.prepare(known, []),
+            refresh=self.db.prepare(
+                furniture.update().where(by_id), ["pattern", "example", "reason"]
+            ),
+            drop=self.db.prepare(furniture.delete().where(by_id), []),
+            seen=self.db.prepare(furniture.update().where(by_id), ["seen_at"]),
+            insert=self.db.prepare(furniture.insert(), [*insert, "learned_at", "seen_at"]),
+        )
 
     def _droppable(self, scope: str, scope_id: str, cutoff: str) -> bool:
         """Whether the scope holds a learned item (not forgotten) unseen since `cutoff`."""
