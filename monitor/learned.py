@@ -185,18 +185,32 @@ class Digest:
     archive keeps it, so that a statement's next edit need not read every text of its
     window again (see `LearnedFurniture.learn_watch`)."""
 
-    __slots__ = ("normals", "shapes")
+    __slots__ = ("_first", "_last", "normals", "shapes")
 
     def __init__(self, normals: Sequence[int], shapes: Iterable[int]) -> None:
         self.normals = list(normals)
         self.shapes = frozenset(shapes)
+        self._first: dict[int, int] | None = None
+        self._last: dict[int, int] = {}
 
     @classmethod
     def of(cls, text: Text) -> Digest:
         return cls([_hash(n) for n in text.normals], {_hash(f) for f in text.shapes if "#" in f})
 
     def between(self, before: int | None, after: int | None) -> bool:
-        return _between(self.normals, before, after)
+        """`_between` of its normal forms, from where each stands first and last."""
+        if self._first is None:
+            self._first = {}
+            for index, hashed in enumerate(self.normals):
+                self._first.setdefault(hashed, index)
+                self._last[hashed] = index
+        start = 0
+        if before is not None:
+            first = self._first.get(before)
+            if first is None:
+                return False
+            start = first + 1
+        return after is None or self._last.get(after, -1) >= start
 
     def has_shape(self, form: int) -> bool:
         return form in self.shapes
@@ -347,12 +361,10 @@ def _slot_items(
     key: str, pairs: _Pairs, slots: dict[_Slot, _Evidence], words: _Words
 ) -> list[LearnedItem]:
     items = []
+    # Each text's, once: counting asks them for every slot.
+    standing = [(a.standing(), b.standing()) for a, b in pairs] if slots else []
     for (before, after), evidence in slots.items():
-        stood = sum(
-            1
-            for a, b in pairs
-            if a.standing().between(before, after) or b.standing().between(before, after)
-        )
+        stood = sum(1 for a, b in standing if a.between(before, after) or b.between(before, after))
         if _accepted(evidence, stood):
             (before, after), example = words("slot", (before, after), evidence, pairs)
             pattern = {"before": before, "after": after, "run": evidence.run}
@@ -364,8 +376,9 @@ def _shape_items(
     key: str, pairs: _Pairs, shapes: dict[Any, _Evidence], words: _Words
 ) -> list[LearnedItem]:
     items = []
+    standing = [a.standing() for a, _b in pairs] if shapes else []
     for form, evidence in shapes.items():
-        stood = sum(1 for a, _b in pairs if a.standing().has_shape(form))
+        stood = sum(1 for a in standing if a.has_shape(form))
         if _accepted(evidence, stood):
             form, example = words("shape", form, evidence, pairs)
             items.append(_judge("shape", {"shape": form}, evidence, stood, key, example))
