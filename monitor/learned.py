@@ -29,14 +29,15 @@ import hashlib
 import json
 import logging
 import re
+import struct
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from functools import lru_cache, partial
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.diff import DiffResult, compare
 from monitor.extract import Statement
@@ -73,8 +74,14 @@ HOST_COST_FACTOR = 20.0
 HOST_RELEARN_EVERY = 600.0
 # Parsed statements kept for learning again (each ~10 KB).
 _CACHE = 256
+# The rules that made the evidence the archive keeps (what changed from one text to the
+# next, a text's digest: see `LearnedFurniture.learn_watch`): kept evidence of other rules
+# is not read but found again. Bump it with any change to what `_changes`, `normal`,
+# `shape`, `MAX_SHARE_OF_TEXT` or `Digest` make (tests/test_learned_evidence.py).
+RULES = 1
 
 _START, _END = None, None
+_T = TypeVar("_T", str, int)
 _NUMBER = re.compile(r"\d+(?:[\s.,:/-]\d+)*")
 
 
@@ -106,6 +113,12 @@ def _shape(normalised: str) -> str:
 def normal_shape(paragraph: str) -> tuple[str, str]:
     normalised = _normal(paragraph)
     return normalised, _shape(normalised)
+
+
+@lru_cache(maxsize=8192)
+def _hash(text: str) -> int:
+    """A normal form or a shape as `Digest` keeps it: 64 bits of its BLAKE2b."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
 def _fingerprint(kind: str, key: Any) -> str:
@@ -156,6 +169,67 @@ class Text:
             self._shapes = set(self.forms)
         return self._shapes
 
+    def between(self, before: str | None, after: str | None) -> bool:
+        """Whether a slot's two neighbours stand in this text, in order."""
+        return _between(self.normals, before, after)
+
+    def has_shape(self, form: str) -> bool:
+        return form in self.shapes
+
+
+class Digest:
+    """What counting where an item stood reads of a text (`between`, `has_shape`, as
+    `Text` answers them, of `_hash`ed normal forms and shapes): its paragraphs' normal
+    forms in order, and its shapes that hold a "#". A shape item's always does: its
+    paragraph's numbers changed, so its shape holds the "#" that stands for them. The
+    archive keeps it, so that a statement's next edit need not read every text of its
+    window again (see `LearnedFurniture.learn_watch`)."""
+
+    __slots__ = ("_first", "_last", "normals", "shapes")
+
+    def __init__(self, normals: Sequence[int], shapes: Iterable[int]) -> None:
+        self.normals = list(normals)
+        self.shapes = frozenset(shapes)
+        self._first: dict[int, int] | None = None
+        self._last: dict[int, int] = {}
+
+    @classmethod
+    def of(cls, text: Text) -> Digest:
+        return cls([_hash(n) for n in text.normals], {_hash(f) for f in text.shapes if "#" in f})
+
+    def between(self, before: int | None, after: int | None) -> bool:
+        """`_between` of its normal forms, from where each stands first and last."""
+        if self._first is None:
+            self._first = {}
+            for index, hashed in enumerate(self.normals):
+                self._first.setdefault(hashed, index)
+                self._last[hashed] = index
+        start = 0
+        if before is not None:
+            first = self._first.get(before)
+            if first is None:
+                return False
+            start = first + 1
+        return after is None or self._last.get(after, -1) >= start
+
+    def has_shape(self, form: int) -> bool:
+        return form in self.shapes
+
+    def to_bytes(self) -> tuple[bytes, bytes]:
+        """(normals, shapes) as the archive keeps them: little-endian, shapes sorted."""
+        shapes = sorted(self.shapes)
+        return (
+            struct.pack(f"<{len(self.normals)}Q", *self.normals),
+            struct.pack(f"<{len(shapes)}Q", *shapes),
+        )
+
+    @classmethod
+    def from_bytes(cls, normals: bytes, shapes: bytes) -> Digest:
+        return cls(
+            struct.unpack(f"<{len(normals) // 8}Q", normals),
+            struct.unpack(f"<{len(shapes) // 8}Q", shapes),
+        )
+
 
 @dataclass(frozen=True)
 class VersionText:
@@ -173,6 +247,20 @@ class VersionText:
     # known (see `learn_from_history`), and reading every text of the window from the
     # archive again (once the learner's cache had let it go) was most of a watch's learning.
     read: Callable[[], Text] | None
+    # Its digest, for counting where items stood when their evidence is hashed (`_Kept`).
+    digest: Callable[[], Digest] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        row: Mapping[str, Any],
+        read: Callable[[], Text] | None,
+        digest: Callable[[], Digest] | None = None,
+    ) -> VersionText:
+        """A version as `Store.recent_versions` gives it."""
+        return cls(
+            row["id"], row["seq"], row["kind"], row["verdict"], row["text_sha256"], read, digest
+        )
 
     @property
     def has_text(self) -> bool:
@@ -183,18 +271,30 @@ class VersionText:
         assert self.read is not None, "a removal has no text"
         return self.read()
 
+    def standing(self) -> Any:
+        """What counting where an item stood reads of it (`between`, `has_shape`): its
+        digest, else its text."""
+        return self.digest() if self.digest is not None else self.loaded()
+
 
 @dataclass
 class _Evidence:
     changed: set[int] = field(default_factory=set)  # pair indexes
     significant: bool = False
     run: int = 0
-    example: str = ""
+    # The last change's example (its words, or, hashed, where to read them: see `_Kept`).
+    example: Any = ""
 
 
 # What changed between two versions, as learning counts it: ("shape", form, 1, shown) or
-# ("slot", (before, after), run, shown).
-Change = tuple[str, Any, int, str]
+# ("slot", (before, after), run, shown). As the archive keeps it (`_kept_changes`), its
+# slot's neighbours and its shape are `_hash`ed, and it shows `_Span`: what it replaced.
+Change = tuple[str, Any, int, Any]
+# A change's place: the paragraphs it replaced in the older text (i1 to i2) and the newer
+# (j1 to j2), as `SequenceMatcher` gives them; a shape's is one paragraph of each.
+_Span = tuple[int, int, int, int]
+# From an item's evidence to its (neighbours or shape) and example in words.
+_Words = Callable[[str, Any, "_Evidence", "_Pairs"], tuple[Any, str]]
 
 
 def learn_from_history(
@@ -204,8 +304,19 @@ def learn_from_history(
 ) -> list[LearnedItem]:
     """Slots and shapes of one statement, from its versions (oldest first). `seen` keeps
     the changes of pairs already compared (by their texts' hashes, else version ids):
-    after an edit, learning again compares only the newest pair."""
-    pairs = [
+    after an edit, learning again compares only the newest pair. `LearnedFurniture`
+    learns the same from what the archive kept (`_Kept`)."""
+    pairs = _pairs(versions)
+    return _learn(key, pairs, [_pair_changes(a, b, seen) for a, b in pairs], _as_shown)
+
+
+_Pairs = Sequence[tuple[VersionText, VersionText]]
+_Slot = tuple[Any, Any]
+
+
+def _pairs(versions: Sequence[VersionText]) -> list[tuple[VersionText, VersionText]]:
+    """The consecutive pairs of versions that learning compares (see `_pair_keys`)."""
+    return [
         (a, b)
         for a, b in pairwise(versions)
         if a.has_text
@@ -214,58 +325,69 @@ def learn_from_history(
         # extraction rules: the rules' doing, not the page's.
         and b.kind != "baseline"
     ]
-    slots, shapes = _evidence(pairs, seen)
-    return _slot_items(key, pairs, slots) + _shape_items(key, pairs, shapes)
 
 
-_Pairs = Sequence[tuple[VersionText, VersionText]]
-_Slot = tuple[str | None, str | None]
+def _learn(
+    key: str, pairs: _Pairs, changes: Sequence[Sequence[Change]], words: _Words
+) -> list[LearnedItem]:
+    """The items the pairs' changes make (`changes[i]` are those of `pairs[i]`), whose
+    neighbours, shapes and examples `words` gives (the changes' own, or read again)."""
+    slots, shapes = _evidence(pairs, changes)
+    return _slot_items(key, pairs, slots, words) + _shape_items(key, pairs, shapes, words)
 
 
 def _evidence(
-    pairs: _Pairs, seen: dict[tuple[Any, Any], list[Change]] | None
-) -> tuple[dict[_Slot, _Evidence], dict[str, _Evidence]]:
+    pairs: _Pairs, changes: Sequence[Sequence[Change]]
+) -> tuple[dict[_Slot, _Evidence], dict[Any, _Evidence]]:
     """What changed across the pairs, slot by slot and shape by shape: only what `_judge`
     may take whatever its count comes to (a watch's learning then reads few shapes, see
     `Text`)."""
     slots: dict[_Slot, _Evidence] = {}
-    shapes: dict[str, _Evidence] = {}
-    for index, (a, b) in enumerate(pairs):
-        for kind, where, run, shown in _pair_changes(a, b, seen):
+    shapes: dict[Any, _Evidence] = {}
+    for index, ((_a, b), found) in enumerate(zip(pairs, changes, strict=True)):
+        for kind, where, run, shown in found:
             evidence = (shapes if kind == "shape" else slots).setdefault(where, _Evidence())
             evidence.changed.add(index)
             evidence.significant |= b.verdict == "significant"
             evidence.run = max(evidence.run, run)
-            evidence.example = shown
+            evidence.example = (index, shown)
     return (
         {where: evidence for where, evidence in slots.items() if _judgeable(evidence)},
         {form: evidence for form, evidence in shapes.items() if _judgeable(evidence)},
     )
 
 
-def _slot_items(key: str, pairs: _Pairs, slots: dict[_Slot, _Evidence]) -> list[LearnedItem]:
+def _slot_items(
+    key: str, pairs: _Pairs, slots: dict[_Slot, _Evidence], words: _Words
+) -> list[LearnedItem]:
     items = []
+    # Each text's, once: counting asks them for every slot.
+    standing = [(a.standing(), b.standing()) for a, b in pairs] if slots else []
     for (before, after), evidence in slots.items():
-        stood = sum(
-            1
-            for a, b in pairs
-            if _between(a.loaded().normals, before, after)
-            or _between(b.loaded().normals, before, after)
-        )
-        item = _judge("slot", {"before": before, "after": after}, evidence, stood, key)
-        if item is not None:
-            items.append(replace(item, pattern={**item.pattern, "run": evidence.run}))
+        stood = sum(1 for a, b in standing if a.between(before, after) or b.between(before, after))
+        if _accepted(evidence, stood):
+            (before, after), example = words("slot", (before, after), evidence, pairs)
+            pattern = {"before": before, "after": after, "run": evidence.run}
+            items.append(_judge("slot", pattern, evidence, stood, key, example))
     return items
 
 
-def _shape_items(key: str, pairs: _Pairs, shapes: dict[str, _Evidence]) -> list[LearnedItem]:
+def _shape_items(
+    key: str, pairs: _Pairs, shapes: dict[Any, _Evidence], words: _Words
+) -> list[LearnedItem]:
     items = []
+    standing = [a.standing() for a, _b in pairs] if shapes else []
     for form, evidence in shapes.items():
-        stood = sum(1 for a, _b in pairs if form in a.loaded().shapes)
-        item = _judge("shape", {"shape": form}, evidence, stood, key)
-        if item is not None:
-            items.append(item)
+        stood = sum(1 for a in standing if a.has_shape(form))
+        if _accepted(evidence, stood):
+            form, example = words("shape", form, evidence, pairs)
+            items.append(_judge("shape", {"shape": form}, evidence, stood, key, example))
     return items
+
+
+def _as_shown(_kind: str, where: Any, evidence: _Evidence, _held: _Pairs) -> tuple[Any, str]:
+    """An item's words as its changes (`_changes`) hold them."""
+    return where, evidence.example[1]
 
 
 def _pair_changes(
@@ -284,21 +406,34 @@ def _pair_changes(
     return changes
 
 
-def _pair_count(rows: Sequence[Mapping[str, Any]]) -> int:
-    """How many consecutive pairs of these versions (oldest first) `learn_from_history`
-    compares: both with text, the later not a baseline."""
-    return sum(
-        1
+def _pair_keys(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The texts' hashes of the consecutive pairs of these versions (oldest first) that
+    `learn_from_history` compares: both with text, the later not a baseline."""
+    return [
+        (a["text_sha256"], b["text_sha256"])
         for a, b in pairwise(rows)
         if a["text_sha256"] and b["text_sha256"] and b["kind"] != "baseline"
-    )
+    ]
 
 
 def _changes(ta: Text, tb: Text) -> list[Change]:
     """The slots and shapes that changed from one version's text to the next."""
+    return [
+        (kind, where, run, _shown(kind, span, ta, tb))
+        for kind, where, run, span in _changed(ta, tb)
+    ]
+
+
+def _kept_changes(ta: Text, tb: Text) -> list[Change]:
+    """`_changes` as the archive keeps them: neighbours and shapes hashed, where each
+    change stands instead of its words (read again for the few items judged)."""
+    return [(kind, _hashed(kind, where), run, span) for kind, where, run, span in _changed(ta, tb)]
+
+
+def _changed(ta: Text, tb: Text) -> Iterator[tuple[str, Any, int, _Span]]:
+    """The slots and shapes that changed from one text to the next, each with its span."""
     na, nb = ta.normals, tb.normals
     size = min(ta.words, tb.words)
-    changes: list[Change] = []
     matcher = SequenceMatcher(a=na, b=nb, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
@@ -310,7 +445,8 @@ def _changes(ta: Text, tb: Text) -> list[Change]:
         if len(olds) == len(news) and forms == [_shape(n) for n in news]:
             for offset, (old, new) in enumerate(zip(olds, news, strict=True)):
                 if old != new:
-                    changes.append(("shape", forms[offset], 1, tb.paragraphs[j1 + offset]))
+                    i, j = i1 + offset, j1 + offset
+                    yield "shape", forms[offset], 1, (i, i + 1, j, j + 1)
             continue
         before = na[i1 - 1] if i1 > 0 else _START
         after = na[i2] if i2 < len(na) else _END
@@ -318,9 +454,34 @@ def _changes(ta: Text, tb: Text) -> list[Change]:
             continue  # the whole statement: never furniture
         if max(_words(olds), _words(news)) > MAX_SHARE_OF_TEXT * size:
             continue
-        shown = " / ".join(tb.paragraphs[j1:j2]) or " / ".join(ta.paragraphs[i1:i2])
-        changes.append(("slot", (before, after), max(len(olds), len(news)), shown))
-    return changes
+        yield "slot", (before, after), max(len(olds), len(news)), (i1, i2, j1, j2)
+
+
+def _shown(kind: str, span: _Span, ta: Text, tb: Text) -> str:
+    """What a change shows: its paragraph of the newer text, or its slot's paragraphs of
+    the newer text (of the older when it removed them)."""
+    i1, i2, j1, j2 = span
+    if kind == "shape":
+        return tb.paragraphs[j1]
+    return " / ".join(tb.paragraphs[j1:j2]) or " / ".join(ta.paragraphs[i1:i2])
+
+
+def _hashed(kind: str, where: Any) -> Any:
+    if kind == "shape":
+        return _hash(where)
+    return tuple(None if w is None else _hash(w) for w in where)
+
+
+def _encode_changes(changes: Sequence[Change]) -> str:
+    """`_kept_changes` as the archive keeps them (JSON)."""
+    return json.dumps(changes, separators=(",", ":"))
+
+
+def _decode_changes(kept: str) -> list[Change]:
+    return [
+        (kind, tuple(where) if kind == "slot" else where, run, tuple(span))
+        for kind, where, run, span in json.loads(kept)
+    ]
 
 
 def _judgeable(evidence: _Evidence) -> bool:
@@ -329,23 +490,31 @@ def _judgeable(evidence: _Evidence) -> bool:
     return not evidence.significant and len(evidence.changed) >= MIN_CHANGES
 
 
-def _judge(
-    kind: str, pattern: dict[str, Any], evidence: _Evidence, stood: int, key: str
-) -> LearnedItem | None:
+def _accepted(evidence: _Evidence, stood: int) -> bool:
+    """Whether the item is learned, having stood in `stood` of the pairs."""
     hits = len(evidence.changed)
-    if not _judgeable(evidence) or hits < SHARE * max(stood, hits):
-        return None
+    return _judgeable(evidence) and hits >= SHARE * max(stood, hits)
+
+
+def _judge(
+    kind: str, pattern: dict[str, Any], evidence: _Evidence, stood: int, key: str, example: str
+) -> LearnedItem:
+    """The item `_accepted` learns."""
+    hits = len(evidence.changed)
     what = "changed" if kind == "slot" else "changed its numbers"
     reason = (
         f"{what} in {hits} of {max(stood, hits)} consecutive versions of {key} "
         f"(newest {WINDOW}); none marked significant"
     )
+    # A slot's fingerprint is of its neighbours: its run may grow, the item stays.
+    key_pattern = {k: v for k, v in pattern.items() if k != "run"}
     learned_item = _store().LearnedItem
-    return learned_item(kind, _fingerprint(kind, pattern), pattern, _clip(evidence.example), reason)
+    return learned_item(kind, _fingerprint(kind, key_pattern), pattern, _clip(example), reason)
 
 
-def _between(normals: Sequence[str], before: str | None, after: str | None) -> bool:
-    """Whether both neighbours of a slot stand in this text, in order."""
+def _between(normals: Sequence[_T], before: _T | None, after: _T | None) -> bool:
+    """Whether both neighbours of a slot stand in this text, in order (normal forms, or
+    their hashes in a `Digest`)."""
     start = 0
     if before is not None:
         if before not in normals:
@@ -492,7 +661,10 @@ class LearnedFurniture:
         self.store = store
         self._statements: OrderedDict[str, Statement] = OrderedDict()
         self._texts: OrderedDict[str, Text] = OrderedDict()
-        self._pairs: OrderedDict[tuple[Any, Any], list[Change]] = OrderedDict()
+        # What learning found in pairs of texts (`_kept_changes`) and in texts (`Digest`),
+        # by their hashes, as the archive keeps them.
+        self._changes: OrderedDict[tuple[str, str], list[Change]] = OrderedDict()
+        self._digests: OrderedDict[str, Digest] = OrderedDict()
         self._host_learned: dict[str, float] = {}
         self._host_cost: dict[str, float] = {}
         self._host_stored: dict[str, int] = {}
@@ -537,29 +709,31 @@ class LearnedFurniture:
             self._statements.popitem(last=False)
 
     def learn_watch(self, watch_id: str) -> list[LearnedItem]:
+        """Learn a watch's slots and shapes again from its statements' newest versions: the
+        items `learn_from_history` finds in their texts, from what the archive kept of
+        them (`_Kept`). An edit then compares its own pair of texts only, and counts where
+        items stood from digests: reading and comparing every text of the window again,
+        as each `check --once` did (a new process each time), grew with the history."""
         started = time.thread_time()
         items: dict[str, LearnedItem] = {}
-        for rows in self.store.recent_versions(watch_id, WINDOW).values():
-            if _pair_count(rows) < MIN_CHANGES:
-                # Too few consecutive pairs of texts to learn anything from: no item can
-                # have changed in MIN_CHANGES of them (see `_judge`). Reading the texts
-                # and comparing them cost most of a young statement's edit.
-                continue
-            history = [
-                VersionText(
-                    row["id"],
-                    row["seq"],
-                    row["kind"],
-                    row["verdict"],
-                    row["text_sha256"],
-                    partial(self._text, row["text_sha256"]) if row["text_sha256"] else None,
-                )
-                for row in rows
-            ]
-            for item in learn_from_history(rows[-1]["key"], history, self._pairs):
+        histories = [
+            rows
+            for rows in self.store.recent_versions(watch_id, WINDOW).values()
+            # Too few consecutive pairs of texts to learn anything from: no item can have
+            # changed in MIN_CHANGES of them (see `_judgeable`). Reading the texts and
+            # comparing them cost most of a young statement's edit.
+            if len(_pair_keys(rows)) >= MIN_CHANGES
+        ]
+        kept = _Kept(self, histories)
+        for rows in histories:
+            pairs = _pairs([kept.version(row) for row in rows])
+            changes = [kept.changes(a, b) for a, b in pairs]
+            for item in _learn(rows[-1]["key"], pairs, changes, kept.words):
                 items.setdefault(item.fingerprint, item)
-        while len(self._pairs) > 4 * _CACHE:
-            self._pairs.popitem(last=False)
+        kept.keep()
+        for cache in (self._changes, self._digests):
+            while len(cache) > 4 * _CACHE:
+                cache.popitem(last=False)
         added, dropped = self.store.store_learned("watch", watch_id, list(items.values()))
         self._account(started, "watch", watch_id, len(items), added, dropped)
         return list(items.values())
@@ -617,6 +791,81 @@ class LearnedFurniture:
                 spent * 1000,
             )
         return spent
+
+
+class _Kept:
+    """What the archive kept of one learning's pairs and texts (`Store.learned_pairs`,
+    `learned_texts`), read once for all the pairs the learner does not hold, and for all
+    the texts once a digest is first asked for. What it did not keep (a new pair, a store
+    from before schema 16, a process stopped before its batch was written) is found from
+    the texts and kept with the batch of unchanged checks (`Store.keep_learned`)."""
+
+    def __init__(self, learner: LearnedFurniture, histories: Sequence[Sequence[Any]]) -> None:
+        self.learner = learner
+        self.texts = {row["text_sha256"] for rows in histories for row in rows}
+        self.texts.discard(None)
+        held = learner._changes
+        wanted = {key for rows in histories for key in _pair_keys(rows) if key not in held}
+        if wanted:
+            for old, new, changes in learner.store.learned_pairs({o for o, _ in wanted}, RULES):
+                if (old, new) in wanted:
+                    held[old, new] = _decode_changes(changes)
+                    wanted.discard((old, new))
+        self.unkept = wanted  # compared now (`changes`), then kept
+        self.read = False
+        self.found: list[str] = []
+
+    def version(self, row: Mapping[str, Any]) -> VersionText:
+        """A version of the window, its text read and its digest found when needed."""
+        sha = row["text_sha256"]
+        if not sha:
+            return VersionText.of(row, None)
+        return VersionText.of(row, partial(self.learner._text, sha), partial(self.digest, sha))
+
+    def changes(self, a: VersionText, b: VersionText) -> list[Change]:
+        """`_kept_changes` of a pair: held, kept, or compared now."""
+        key = (a.text_sha256 or "", b.text_sha256 or "")
+        changes = self.learner._changes.get(key)
+        if changes is None:
+            changes = self.learner._changes[key] = _kept_changes(a.loaded(), b.loaded())
+        return changes
+
+    def digest(self, sha256: str) -> Digest:
+        """A text's `Digest`: held, kept, or made now."""
+        digests = self.learner._digests
+        digest = digests.get(sha256)
+        if digest is None and not self.read:
+            self.read = True
+            unread = [sha for sha in self.texts if sha not in digests]
+            for sha, normals, shapes in self.learner.store.learned_texts(unread, RULES):
+                digests[sha] = Digest.from_bytes(normals, shapes)
+            digest = digests.get(sha256)
+        if digest is None:
+            digest = digests[sha256] = Digest.of(self.learner._text(sha256))
+            self.found.append(sha256)
+        return digest
+
+    def words(self, kind: str, _where: Any, evidence: _Evidence, pairs: _Pairs) -> tuple[Any, str]:
+        """An item's neighbours or shape, and example, read from the texts of the last
+        pair that changed it (`_Words`; the newest pair's are those the check holds)."""
+        index, (i1, i2, j1, j2) = evidence.example
+        a, b = pairs[index]
+        ta, tb = a.loaded(), b.loaded()
+        example = _shown(kind, (i1, i2, j1, j2), ta, tb)
+        if kind == "shape":
+            return _shape(ta.normals[i1]), example
+        before = ta.normals[i1 - 1] if i1 > 0 else _START
+        after = ta.normals[i2] if i2 < len(ta.normals) else _END
+        return (before, after), example
+
+    def keep(self) -> None:
+        """Keep what this learning found that the archive did not hold."""
+        changes = self.learner._changes
+        pairs = [
+            (a, b, _encode_changes(changes[a, b])) for a, b in self.unkept if (a, b) in changes
+        ]
+        texts = [(sha, *self.learner._digests[sha].to_bytes()) for sha in self.found]
+        self.learner.store.keep_learned(pairs, texts, RULES)
 
 
 def _store() -> Any:

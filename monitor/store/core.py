@@ -377,6 +377,9 @@ class Store:
     furniture_items = _Forward("furniture", Furniture.furniture_items)
     all_furniture = _Forward("furniture", Furniture.all_furniture)
     store_learned = _Forward("furniture", Furniture.store_learned)
+    learned_pairs = _Forward("furniture", Furniture.learned_pairs)
+    learned_texts = _Forward("furniture", Furniture.learned_texts)
+    keep_learned = _Forward("furniture", Furniture.keep_learned)
     forget_furniture = _Forward("furniture", Furniture.forget_furniture)
 
     # --- the changes feed ----------------------------------------------------------------

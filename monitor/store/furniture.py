@@ -22,7 +22,15 @@ from sqlalchemy import and_, bindparam, func, or_, select
 from monitor.clock import parse_iso
 from monitor.store.database import Database, DriverStatement
 from monitor.store.records import FurnitureRow, HostTextRow, RecentVersionRow, iso, now_iso
-from monitor.store.schema import annotation, document, furniture, version, watch
+from monitor.store.schema import (
+    annotation,
+    document,
+    furniture,
+    learning_pair,
+    learning_text,
+    version,
+    watch,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,15 @@ class LearnedItem:
 def host_of(url: str) -> str:
     """The host a watch's URL names (with its port, if any): the scope of templates."""
     return urlsplit(url).netloc.lower()
+
+
+@dataclass(frozen=True)
+class _LearnedStatements:
+    known: DriverStatement
+    refresh: DriverStatement
+    drop: DriverStatement
+    seen: DriverStatement
+    insert: DriverStatement
 
 
 class Furniture:
@@ -98,6 +115,74 @@ class Furniture:
         rows = self.db.prepared_rows(self._newest_texts, values)
         return [cast("HostTextRow", row) for row in rows if host_of(row["url"]) == host]
 
+    # --- what learning kept (see monitor/learned.py) ----------------------------------------
+
+    def learned_pairs(self, old_sha256s: Iterable[str], rules: int) -> list[tuple[str, str, str]]:
+        """(old_sha256, new_sha256, changes) of the pairs kept under these `rules` whose
+        older text is one of these (whatever followed it: the caller picks its pairs).
+        Read without writing the batch first: what it holds is found again if missed."""
+        sql = (
+            "SELECT old_sha256, new_sha256, changes FROM learning_pair"
+            f" WHERE {self.db.dialect.any_of('old_sha256')} AND rules = {int(rules)}"
+        )
+        values = (self.db.dialect.many(sorted(set(old_sha256s))),)
+        return [(a, b, c) for a, b, c in self.db.driver_rows(sql, values, flush=False)]
+
+    def learned_texts(self, sha256s: Iterable[str], rules: int) -> list[tuple[str, bytes, bytes]]:
+        """(text_sha256, normals, shapes) of these texts' digests kept under `rules` (read
+        as `learned_pairs` is)."""
+        sql = (
+            "SELECT text_sha256, normals, shapes FROM learning_text"
+            f" WHERE {self.db.dialect.any_of('text_sha256')} AND rules = {int(rules)}"
+        )
+        values = (self.db.dialect.many(sorted(set(sha256s))),)
+        rows = self.db.driver_rows(sql, values, flush=False)
+        return [(sha, bytes(normals), bytes(shapes)) for sha, normals, shapes in rows]
+
+    def keep_learned(
+        self,
+        pairs: Iterable[tuple[str, str, str]],
+        texts: Iterable[tuple[str, bytes, bytes]],
+        rules: int,
+    ) -> None:
+        """Keep what learning found in these pairs (old, new, changes) and texts (sha256,
+        normals, shapes), replacing what other rules made. Written with the batch of
+        unchanged checks (see database.BATCH_WINDOW): a process stopped before leaves
+        them to be found again, from the texts."""
+        rows = [
+            (self._keep_pair, {"old_sha256": a, "new_sha256": b, "rules": rules, "changes": c})
+            for a, b, c in pairs
+        ]
+        rows += [
+            (self._keep_text, {"text_sha256": t, "rules": rules, "normals": n, "shapes": s})
+            for t, n, s in texts
+        ]
+        if rows:
+            self.db.defer(rows)
+
+    @cached_property
+    def _keep_pair(self) -> DriverStatement:
+        insert = self.db.dialect.insert(learning_pair)
+        return self.db.prepare(
+            insert.on_conflict_do_update(
+                index_elements=["old_sha256", "new_sha256"],
+                set_={name: insert.excluded[name] for name in ("rules", "changes")},
+            ),
+            ["old_sha256", "new_sha256", "rules", "changes"],
+        )
+
+    @cached_property
+    def _keep_text(self) -> DriverStatement:
+        insert = self.db.dialect.insert(learning_text)
+        excluded = insert.excluded
+        return self.db.prepare(
+            insert.on_conflict_do_update(
+                index_elements=["text_sha256"],
+                set_={name: excluded[name] for name in ("rules", "normals", "shapes")},
+            ),
+            ["text_sha256", "rules", "normals", "shapes"],
+        )
+
     # --- the furniture table ---------------------------------------------------------------
 
     def furniture_items(
@@ -147,57 +232,72 @@ class Furniture:
             # Nothing to add, refresh or drop (a young statement's edit, most of them): no
             # write transaction, whose commit cost more than the learning.
             return 0, 0
-        with self.db.write() as conn:
-            known = conn.execute(
-                select(
-                    furniture.c.id,
-                    furniture.c.kind,
-                    furniture.c.fingerprint,
-                    furniture.c.pattern,
-                    furniture.c.example,
-                    furniture.c.reason,
-                    furniture.c.forgotten_at,
-                    furniture.c.seen_at,
-                ).where(furniture.c.scope == scope, furniture.c.scope_id == scope_id)
-            ).all()
-            kept = {(row.kind, row.fingerprint) for row in known}
+        statements = self._learned
+        with self.db.write() as conn, self.db.statements_on(conn) as run:
+            known = run(statements.known, {"scope": scope, "scope_id": scope_id}).fetchall()
+            kept = {(kind, fingerprint) for _id, kind, fingerprint, *_rest in known}
             seen = []
-            for row in known:
-                item = found.get(row.fingerprint)
-                if row.forgotten_at is not None:
+            for item_id, kind, fingerprint, pattern, example, reason, forgotten, seen_at in known:
+                item = found.get(fingerprint)
+                if forgotten is not None:
                     continue
-                if item is not None and item.kind == row.kind:
-                    seen.append(row.id)
+                if item is not None and item.kind == kind:
+                    seen.append(item_id)
                     values = (_json(item.pattern), item.example, item.reason)
-                    if values != (row.pattern, row.example, row.reason):
-                        conn.execute(
-                            furniture.update()
-                            .where(furniture.c.id == row.id)
-                            .values(pattern=values[0], example=values[1], reason=values[2])
-                        )
-                elif row.seen_at <= cutoff:
-                    conn.execute(furniture.delete().where(furniture.c.id == row.id))
+                    if values != (pattern, example, reason):
+                        refreshed = dict(zip(("pattern", "example", "reason"), values, strict=True))
+                        run(statements.refresh, {"item": item_id, **refreshed})
+                elif seen_at <= cutoff:
+                    run(statements.drop, {"item": item_id})
                     dropped += 1
-            if seen:
-                conn.execute(furniture.update().where(furniture.c.id.in_(seen)).values(seen_at=now))
+            for item_id in seen:
+                run(statements.seen, {"item": item_id, "seen_at": now})
             for item in items:
                 if (item.kind, item.fingerprint) in kept:
                     continue
-                conn.execute(
-                    furniture.insert().values(
-                        scope=scope,
-                        scope_id=scope_id,
-                        kind=item.kind,
-                        fingerprint=item.fingerprint,
-                        pattern=_json(item.pattern),
-                        example=item.example,
-                        reason=item.reason,
-                        learned_at=now,
-                        seen_at=now,
-                    )
-                )
+                row = {
+                    "scope": scope,
+                    "scope_id": scope_id,
+                    "kind": item.kind,
+                    "fingerprint": item.fingerprint,
+                    "pattern": _json(item.pattern),
+                    "example": item.example,
+                    "reason": item.reason,
+                    "learned_at": now,
+                    "seen_at": now,
+                }
+                run(statements.insert, row)
                 added += 1
         return added, dropped
+
+    @cached_property
+    def _learned(self) -> _LearnedStatements:
+        """`store_learned`'s statements, on the driver inside its transaction: through
+        SQLAlchemy, built and compiled at every learning of a watch with items (each edit
+        of a statement whose furniture was learned), they cost more than SQLite took."""
+        by_id = furniture.c.id == bindparam("item")
+        known = select(
+            furniture.c.id,
+            furniture.c.kind,
+            furniture.c.fingerprint,
+            furniture.c.pattern,
+            furniture.c.example,
+            furniture.c.reason,
+            furniture.c.forgotten_at,
+            furniture.c.seen_at,
+        ).where(
+            furniture.c.scope == bindparam("scope"), furniture.c.scope_id == bindparam("scope_id")
+        )
+        insert = ["scope", "scope_id", "kind", "fingerprint", "pattern", "example", "reason"]
+        return _LearnedStatements(
+            known=self.db.prepare(known, []),
+            refresh=self.db.prepare(
+                furniture.update().where(by_id), ["pattern", "example", "reason"]
+            ),
+            drop=self.db.prepare(furniture.delete().where(by_id), []),
+            seen=self.db.prepare(furniture.update().where(by_id), ["seen_at"]),
+            insert=self.db.prepare(furniture.insert(), [*insert, "learned_at", "seen_at"]),
+        )
 
     def _droppable(self, scope: str, scope_id: str, cutoff: str) -> bool:
         """Whether the scope holds a learned item (not forgotten) unseen since `cutoff`."""

@@ -19,6 +19,7 @@ text, ids are integers: the same rows mean the same thing on both databases.
            └─ discovered                   statements a listing found, each its own watch
     document/version ── annotation         people's verdicts: significant or noise, notes
     furniture                              blocks learned to be furniture, per watch or host
+    learning_pair, learning_text           what learning found in two texts, and in one
     version ── version_text                full-text search index (FTS5 / tsvector)
     app_user                               who may log in to the web UI, and their role
     web_session                            their sessions (store/accounts.py)
@@ -510,6 +511,35 @@ furniture = Table(
 )
 
 
+# What learning furniture found, kept so that a statement's next edit compares only its own
+# pair of texts, not its whole window again (monitor/learned.py). Both are keyed by texts'
+# hashes (blob.sha256, not as foreign keys: written with the batch of unchanged checks, they
+# must never fail it) and are made again from the texts when missing: a store from before
+# version 16, or a process stopped before the batch was written.
+
+
+def _learnt(name: str, comment: str, *columns: Column[Any]) -> Table:
+    rules = Column("rules", Integer, nullable=False, comment="learned.RULES that made it")
+    return Table(name, metadata, *columns, rules, comment=comment, sqlite_with_rowid=False)
+
+
+learning_pair = _learnt(
+    "learning_pair",
+    "What changed from one text to the next as learning counts it (monitor/learned.py): "
+    "the slots and shapes, their neighbours and shapes hashed as in learning_text.",
+    Column("old_sha256", Text, primary_key=True, comment="the older text (a blob's SHA-256)"),
+    Column("new_sha256", Text, primary_key=True, comment="the text that followed it"),
+    Column("changes", Text, nullable=False, comment="JSON: [kind, where, run, span] each"),
+)
+learning_text = _learnt(
+    "learning_text",
+    "What counting where a learned item stood needs of a text: 64-bit hashes (BLAKE2b, "
+    "little-endian) of its paragraphs' normal forms, in order, and of its shapes.",
+    Column("text_sha256", Text, primary_key=True, comment="the text (a blob's SHA-256)"),
+    Column("normals", LargeBinary, nullable=False),
+    Column("shapes", LargeBinary, nullable=False, comment="those that hold a '#', sorted"),
+)
+
 attachment = Table(
     "attachment",
     metadata,
@@ -686,6 +716,12 @@ def _add_version_text_index(conn: Connection) -> None:
     version_text_seen.create(conn, checkfirst=True)
 
 
+def _add_learning_evidence(conn: Connection) -> None:
+    # New in version 16 (caveat as above); empty: learning fills them as it goes.
+    for table in (learning_pair, learning_text):
+        table.create(conn, checkfirst=True)
+
+
 def _add_independent_copies(conn: Connection) -> None:
     # New in version 10 (caveat as above; 9 is TLS provenance).
     independent_copy.create(conn, checkfirst=True)
@@ -720,6 +756,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(13, "screenshots: screenshot, version_screenshot", _add_screenshots),
     Migration(14, "front page: user_visit (since my last visit)", _add_user_visit),
     Migration(15, "fast edits: version_text_seen", _add_version_text_index),
+    Migration(16, "learning kept: learning_pair, learning_text", _add_learning_evidence),
 )
 LATEST = MIGRATIONS[-1].version
 

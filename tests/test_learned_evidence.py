@@ -1,0 +1,275 @@
+"""What learning keeps in the archive (tables learning_pair and learning_text): a watch's
+learning from it must find, at every version of a statement's history, the very items
+that learning from the texts alone finds (`learn_from_history` over every text of the
+window, read and compared again) — kinds, fingerprints, patterns, examples, reasons, in
+the same order — whether the learner is new each time (`check --once`) or kept (the
+daemon), and whether the archive kept everything, nothing (a store from before schema 16,
+a process stopped before its batch was written) or evidence of other rules.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from monitor import learned
+from monitor.extract import Statement
+from monitor.learned import (
+    MIN_CHANGES,
+    RULES,
+    WINDOW,
+    LearnedFurniture,
+    Text,
+    VersionText,
+    learn_from_history,
+)
+from monitor.store import CheckRecord, NewVersion, Store
+from monitor.store.furniture import LearnedItem
+from monitor.store.schema import learning_pair, learning_text
+from tests.postgres import Backend
+
+WORDS = (
+    "ministry", "statement", "foreign", "affairs", "council", "minister", "talks", "delegation",
+    "agreement", "cooperation", "trade", "energy", "security", "region", "summit", "visit",
+    "partners", "bilateral", "relations", "development", "investment", "transport", "transit",
+    "corridor", "water", "climate", "border", "consular", "citizens", "embassy", "program",
+    "session", "meeting", "issues", "parties", "joint", "commission", "treaty",
+)  # fmt: skip
+
+
+def _sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
+
+
+@dataclass
+class Page:
+    """A statement that moves as real ones do: a banner at its start, a teaser after it,
+    a "related" line after a paragraph that stands twice, before the last (slots), a view
+    counter and a date line (shapes), words edited here and there, paragraphs added and
+    taken away."""
+
+    rng: random.Random
+    body: list[str]
+    teasers: list[str]
+    teaser: int = 0
+    banner: int = 0
+    related: int = 0
+    views: int = 4116
+    minute: int = 0
+
+    @classmethod
+    def make(cls, seed: int) -> Page:
+        rng = random.Random(seed)
+        body = [_sentence(rng, rng.randint(20, 40)) for _ in range(10)]
+        return cls(rng, body, [_sentence(rng, rng.randint(8, 14)) for _ in range(6)])
+
+    def move(self) -> None:
+        rng = self.rng
+        if rng.random() < 0.7:
+            self.teaser = rng.randrange(len(self.teasers))
+        if rng.random() < 0.3:
+            self.banner = rng.randrange(3)
+        if rng.random() < 0.5:
+            self.related = rng.randrange(len(self.teasers))
+        self.views += rng.choice([1, 7, 120, 3000])
+        if rng.random() < 0.6:
+            self.minute += 1
+        for _ in range(rng.choice([0, 1, 1, 2])):
+            at = rng.randrange(len(self.body))
+            words = self.body[at].split()
+            words[rng.randrange(len(words))] = rng.choice(WORDS)
+            self.body[at] = " ".join(words)
+        if rng.random() < 0.1:
+            self.body.insert(rng.randrange(len(self.body)), _sentence(rng, 12))
+        elif rng.random() < 0.1 and len(self.body) > 8:
+            del self.body[rng.randrange(len(self.body))]
+
+    def statement(self) -> Statement:
+        share = "Share this page: print, e-mail."
+        paragraphs = (
+            ("Breaking: the minister's visit", "Live: the summit", "Alert: consular hours")[
+                self.banner
+            ],
+            self.teasers[self.teaser],
+            self.body[0],
+            share,
+            *self.body[1:5],
+            f"Views: {self.views // 1000} {self.views % 1000:03d}",
+            *self.body[5:8],
+            f"Updated 12.03.2024 10:{self.minute % 60:02d}",
+            share,
+            *self.body[8:],
+            share,
+            f"Related: {self.teasers[self.related]}",
+            "© Ministry of Foreign Affairs.",
+        )
+        return Statement("page", "https://gov.example/a", "A story", paragraphs, language="en")
+
+
+def _history(seed: int, versions: int) -> Iterator[tuple[int, str, Statement | None]]:
+    """(number, kind, statement) of a statement's versions, oldest first: mostly edits,
+    with a baseline read again under new rules, a removal and its return, and a return to
+    a text seen before (a pair compared twice)."""
+    page = Page.make(seed)
+    seen: list[Statement] = []
+    for number in range(versions):
+        if number == 0:
+            yield number, "baseline", page.statement()
+            continue
+        page.move()
+        statement = page.statement()
+        kind = "edited"
+        if number == 12:
+            kind = "baseline"
+        elif number == 20:
+            yield number, "removed", None
+            continue
+        elif number == 21:
+            kind = "restored"
+        elif number in (27, 39):
+            statement = seen[-2]
+        seen.append(statement)
+        yield number, kind, statement
+
+
+def _reference(store: Store, watch_id: str) -> list[LearnedItem]:
+    """What learning from the texts alone finds: every text of each statement's window
+    read from the archive, every pair compared (no evidence kept, no learner held)."""
+    items: dict[str, LearnedItem] = {}
+    for rows in store.recent_versions(watch_id, WINDOW).values():
+        history = [
+            VersionText.of(row, _reader(store, row["text_sha256"]) if row["text_sha256"] else None)
+            for row in rows
+        ]
+        for item in learn_from_history(rows[-1]["key"], history):
+            items.setdefault(item.fingerprint, item)
+    return list(items.values())
+
+
+def _reader(store: Store, sha256: str) -> Callable[[], Text]:
+    return lambda: Text(Statement.from_json(store.read_blob(sha256)).paragraphs)
+
+
+def _kept(store: Store) -> tuple[int, int]:
+    with store.db.read() as conn:
+        return (
+            conn.execute(select(func.count()).select_from(learning_pair)).scalar_one(),
+            conn.execute(select(func.count()).select_from(learning_text)).scalar_one(),
+        )
+
+
+def _replay(store: Store, seed: int, versions: int = WINDOW + 18) -> dict[str, int]:
+    """Every version of a history committed, then learnt three ways and compared; at some
+    versions the archive's evidence is first taken away, or made stale."""
+    store.sync_watch("a", "https://gov.example/a", "generic")
+    daemon = LearnedFurniture(store)
+    learnt = {"slot": 0, "shape": 0, "versions with items": 0}
+    for number, kind, statement in _history(seed, versions):
+        text = statement.to_json() if statement is not None else None
+        version = NewVersion("page", "https://gov.example/a", "A story", None, "en", kind, text)
+        at = f"2026-11-25T{number // 60:02d}:{number % 60:02d}:00.000Z"
+        store.commit_check(
+            CheckRecord("a", at, 5, "changed", 200), store.state("a"), versions=[version]
+        )
+        [document] = store.documents("a")
+        if number in (16, 40):  # people's verdicts: the first one replaced by "noise"
+            newest = store.versions(document["id"])[-1]
+            store.annotate(document["id"], newest["id"], "ed", "significant")
+        if number == 22:
+            version_16 = store.versions(document["id"])[16]
+            store.annotate(document["id"], version_16["id"], "ed", "noise")
+        if number == 24:  # nothing kept: a store from before schema 16, or a kill
+            with store.db.write() as conn:
+                conn.execute(learning_pair.delete())
+                conn.execute(learning_text.delete())
+        if number == 33:  # kept by other rules: not read, made again
+            with store.db.write() as conn:
+                conn.execute(learning_pair.update().values(rules=RULES + 1))
+                conn.execute(learning_text.update().values(rules=RULES + 1))
+        expected = _reference(store, "a")
+        fresh = LearnedFurniture(store).learn_watch("a")
+        assert fresh == expected, f"version {number}: a new learner from what was kept"
+        assert daemon.learn_watch("a") == expected, f"version {number}: the kept learner"
+        assert LearnedFurniture(store).learn_watch("a") == expected, f"version {number}: again"
+        # What masks the next comparison: the items learnt, refreshed, and no others.
+        stored = [
+            LearnedItem(r["kind"], r["fingerprint"], r["pattern"], r["example"], r["reason"])
+            for r in store.furniture_items([("watch", "a")])
+        ]
+        by_fingerprint = {item.fingerprint: item for item in expected}
+        assert {item.fingerprint: item for item in stored} == by_fingerprint, f"version {number}"
+        assert len(stored) == len(expected), f"version {number}: the furniture table"
+        for item in expected:
+            learnt[item.kind] += 1
+        learnt["versions with items"] += bool(expected)
+    return learnt
+
+
+def test_learning_from_kept_evidence_finds_what_the_texts_alone_find(tmp_path: Path) -> None:
+    totals = {"slot": 0, "shape": 0, "versions with items": 0}
+    for seed in range(3):
+        with Store(tmp_path / f"s{seed}") as store:
+            learnt = _replay(store, seed)
+            pairs, texts = _kept(store)
+        for name, count in learnt.items():
+            totals[name] += count
+        # Every pair compared and every text counted is kept, once.
+        assert pairs >= WINDOW - MIN_CHANGES and texts >= WINDOW, (pairs, texts)
+    # The histories teach items of both kinds, not at every version: the comparison above
+    # compared something.
+    assert totals["slot"] >= 20 and totals["shape"] >= 20, totals
+    assert 20 <= totals["versions with items"] < 3 * (WINDOW + 18), totals
+
+
+def test_learning_from_kept_evidence_on_sqlite_and_postgresql(backend: Backend) -> None:
+    with backend.store() as store:
+        learnt = _replay(store, 7, versions=WINDOW + 4)
+    assert learnt["slot"] and learnt["shape"], learnt
+
+
+def test_the_kept_evidence_s_rules_are_versioned() -> None:
+    """Evidence kept under RULES is read back as it is. What makes it, changed (not only
+    its comments or docstrings), must bump RULES, and then this test's fingerprint."""
+    made_by = (
+        learned.normal,
+        learned.shape,
+        learned._words,
+        learned.Text.__init__,
+        learned.Text.forms.fget,
+        learned._changed,
+        learned._kept_changes,
+        learned._hashed,
+        learned._hash,
+        learned._encode_changes,
+        learned._decode_changes,
+        learned.Digest.of,
+        learned.Digest.to_bytes,
+        learned.Digest.from_bytes,
+    )
+    parts = [_code(inspect.getsource(thing)) for thing in made_by]
+    parts += [learned._NUMBER.pattern, repr(learned.MAX_SHARE_OF_TEXT)]
+    fingerprint = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    assert (RULES, fingerprint) == (1, "bc0d9253a254612c")
+
+
+def _code(source: str) -> str:
+    """The code of a definition, without its docstrings and comments."""
+    tree = ast.parse(inspect.cleandoc("\n" + source) if source[:1].isspace() else source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return ast.dump(tree)
