@@ -309,15 +309,10 @@ class Checker:
         reading = self._reading(watch)
         if state is None:
             state = self.store.state(watch.id)
-        replayed = None
-        for claimed, slot in self.inflight.claimed(watch.id, self._watch_ids):
-            replayed = await self._replay(watch, reading, state, claimed, slot) or replayed
-        if replayed is not None and replayed.recheck_in is not None and state.next_run_at:
-            # The replayed look left versions awaiting their confirming look: that look is
-            # due `confirm_delay` after the replayed one, not now.
-            wait = (parse_iso(state.next_run_at) - moment).total_seconds()
-            if wait > 0:
-                return dataclasses.replace(replayed, recheck_in=wait)
+        if self.inflight.may_hold(watch.id):
+            replayed = await self._replayed(watch, reading, state, moment)
+            if replayed is not None:
+                return replayed
         state.last_check_at = at
         state.next_run_at = iso(moment + timedelta(seconds=watch.interval))
         full_fetch_every = self.config.fetch.full_fetch_every
@@ -328,7 +323,7 @@ class Checker:
                 reading, watch, state, conditional, at, slots
             )
             return await self._fetched(
-                watch, reading, state, result, extraction, read, moment, started
+                watch, reading, state, result, extraction, read, moment, at, started
             )
         finally:
             for slot in slots:
@@ -343,10 +338,10 @@ class Checker:
         extraction: Extraction | None,
         read: tuple[str, dict[str, bytes]] | None,
         moment: datetime,
+        at: str,  # `moment` as the archive writes it (made once: it costs a microsecond)
         started: float,
     ) -> CheckOutcome:
         """What a look makes of what it fetched: recorded, and committed."""
-        at = iso(moment)
         extraction = await self._attachments(watch, extraction)
 
         if extraction is not None and extraction.problem and not extraction.gone:
@@ -366,6 +361,22 @@ class Checker:
         if read is not None:
             look.body_sha256, look.compressed = read
         return await self._statements(look)
+
+    async def _replayed(
+        self, watch: WatchConfig, reading: _Reading, state: WatchState, moment: datetime
+    ) -> CheckOutcome | None:
+        """The looks killed processes left for this watch, replayed (`_replay`). When they
+        left versions awaiting their confirming look, that look is due `confirm_delay`
+        after the replayed one, not now: their outcome, to check again then. None: go on
+        with this check's own look."""
+        replayed = None
+        for claimed, slot in self.inflight.claimed(watch.id, self._watch_ids):
+            replayed = await self._replay(watch, reading, state, claimed, slot) or replayed
+        if replayed is not None and replayed.recheck_in is not None and state.next_run_at:
+            wait = (parse_iso(state.next_run_at) - moment).total_seconds()
+            if wait > 0:
+                return dataclasses.replace(replayed, recheck_in=wait)
+        return None
 
     async def _replay(
         self, watch: WatchConfig, reading: _Reading, state: WatchState, claimed: Look, slot: Any
@@ -394,6 +405,7 @@ class Checker:
                 extraction,
                 (body_sha, compressed),
                 parse_iso(claimed.at),
+                claimed.at,
                 time.monotonic(),
             )
         finally:

@@ -150,6 +150,11 @@ class InFlight:
 
     # --- dead processes' looks -----------------------------------------------------------
 
+    def may_hold(self, watch_id: str) -> bool:
+        """Whether `claimed` may have looks for this watch: it holds some, or it is time to
+        look for dead processes' slots. Asked by every check, so cheap."""
+        return watch_id in self._claimed or time.monotonic() >= self._next_claim
+
     def claimed(
         self, watch_id: str, known: Callable[[], set[str]] | None = None
     ) -> list[tuple[Look, _Slot]]:
