@@ -12,8 +12,9 @@ process ended) replays each look, under its own moment, before it next checks th
 
 Writes are plain `pwrite`s into the page cache, no `fsync`: they survive the process's
 death, which is what this is for, not the machine's (the version's own files and rows are
-made durable at its commit, as before). Two system calls per look that reads a page; none
-for a 304 or the same bytes again, the checks a daemon mostly makes.
+made durable at its commit, as before). Three system calls per look that reads a page (two
+to keep it, one to clear it); none for a 304 or the same bytes again, the checks a daemon
+mostly makes.
 """
 
 from __future__ import annotations
@@ -93,8 +94,11 @@ class InFlight:
             header = json.dumps(
                 _header(watch_id, at, result), separators=(",", ":"), default=str
             ).encode()
-            os.pwrite(slot.fd, _FRAME.pack(_MAGIC, len(header), len(result.body)) + header, 0)
-            os.pwrite(slot.fd, result.body, _FRAME.size + len(header))
+            # The header and body first, the frame that says they are there last: a slot
+            # is reused without being emptied, so a look killed between the two leaves the
+            # slot cleared (see `end`), never the new frame over an older look's bytes.
+            os.pwritev(slot.fd, [header, result.body], _FRAME.size)
+            os.pwrite(slot.fd, _FRAME.pack(_MAGIC, len(header), len(result.body)), 0)
         except OSError as err:
             self._cannot(err)
             self.end(slot)

@@ -100,3 +100,72 @@ def test_a_torn_or_foreign_slot_is_no_look(tmp_path: Path) -> None:
     whole = slot.read_bytes()
     slot.write_bytes(whole[: len(whole) - 10])  # killed in the middle of its write
     assert InFlight(tmp_path).claimed("w1") == []
+
+
+# A process killed at each of the writes of a look into a slot an earlier, longer look
+# left: the killer is the signal itself, sent by the process to itself just before the
+# n-th `pwrite` (or `pwritev`) of `begin` (what a `kill -9` then leaves in the page cache).
+_KILLED_IN_BEGIN = textwrap.dedent(
+    """
+    import os, signal, sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from monitor.fetched import FetchRequest, FetchResult
+    from monitor.inflight import InFlight
+
+    def result(body):
+        return FetchResult(
+            request=FetchRequest("https://example.org/a", "GET", {}, None, True),
+            url="https://example.org/a",
+            requested_at=datetime(2026, 12, 8, 1, 2, 3, tzinfo=UTC),
+            status=200,
+            http_version="HTTP/1.1",
+            headers=[("Content-Type", "text/html")],
+            body=body,
+        )
+
+    flight = InFlight(Path(sys.argv[1]))
+    flight.end(flight.begin("w1", "2026-12-08T01:02:03.000Z", result(b"old page " * 5000)))
+    killed_at, writes = int(sys.argv[2]), 0
+
+    def killing(write):
+        def killing_write(*args):
+            global writes
+            writes += 1
+            if writes == killed_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return write(*args)
+
+        return killing_write
+
+    os.pwrite, os.pwritev = killing(os.pwrite), killing(os.pwritev)
+    flight.begin("w1", "2026-12-08T01:05:00.000Z", result(b"new page " * 10))
+    print(writes, flush=True)
+    """
+)
+
+
+def test_a_look_killed_while_written_into_a_used_slot_comes_back_whole_or_not_at_all(
+    tmp_path: Path,
+) -> None:
+    killed_at = 1
+    while True:
+        root = tmp_path / str(killed_at)
+        process = subprocess.run(
+            [sys.executable, "-c", _KILLED_IN_BEGIN, str(root), str(killed_at)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        looks = InFlight(root).claimed("w1")
+        if process.returncode == 0:  # every write made: the look is whole
+            assert int(process.stdout) == killed_at - 1
+            [(look, _slot)] = looks
+            assert look.at == "2026-12-08T01:05:00.000Z" and look.result.body == b"new page " * 10
+            break
+        assert process.returncode == -9, process.stderr
+        # Killed before its last write: no look, never one with another look's bytes.
+        assert [(look.at, look.result.body) for look, _slot in looks] == [], killed_at
+        killed_at += 1
+    assert killed_at > 2  # the look is written in more than one step: each was killed
