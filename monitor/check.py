@@ -583,6 +583,10 @@ class Checker:
         profile, target = reading.profile, reading.target
         engine = self.browser if watch.fetcher == "browser" and self.browser else self.fetcher
         for plain in profile.requests(target):
+            # An earlier request's answer could not be used: the look goes on with this
+            # one, and only the answer it ends with is kept in flight (a replay reads one).
+            while slots:
+                self.inflight.end(slots.pop())
             request = self._prepare(plain, watch, state, conditional)
             result = await engine.fetch(request)
             if result.not_modified:

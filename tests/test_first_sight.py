@@ -265,3 +265,45 @@ def test_a_revision_fetched_by_a_check_killed_before_its_commit_is_archived_afte
     assert [kind for kind, _ in rows] == ["baseline", "edited", "edited"], rows
     verified = monitor_cli(config, "verify")
     assert verified.returncode == 0 and "0 damaged" in verified.stdout, verified.stdout
+
+
+def _kept(directory: Path, text: bytes) -> bool:
+    """Whether a slot of looks in flight holds a look whose answer says `text`."""
+    slots = (directory / "store" / "inflight").glob("*/[0-9]*")
+    return any(slot.read_bytes()[:4] == b"MLK1" and text in slot.read_bytes() for slot in slots)
+
+
+@pytest.mark.process
+def test_a_killed_look_that_fell_back_to_another_request_is_replayed_as_the_answer_it_used(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    # gov.kz's listing is asked by GraphQL, then by REST when GraphQL gives nothing usable.
+    # A look killed before its commit fetched both; the answer it used is REST's, and the
+    # replay must read that one, not record GraphQL's refusal and drop the revision.
+    replica.set_mode("graphql_off")
+    config = write_config(tmp_path, replica)
+    first = monitor_cli(config, "check", "--once")
+    assert first.returncode == 0, first.stderr
+    replica.edit(STATEMENT["id"], "en", title=f"{TITLE} (rev. 2)")
+    replica.clear_requests()
+    killed = _daemon(config, tmp_path / "killed.log", "check", "--once")
+    # The write lock once its start has written (as in the story above): GraphQL asked,
+    # REST to ask, both to read, and the commit waits.
+    _wait_for(lambda: bool(replica.requests), 60, "first request")
+    lock = _write_lock(tmp_path)
+    try:
+        _wait_for(lambda: _kept(tmp_path, b"(rev. 2)"), 60, "REST's answer in flight")
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=10)
+        lock.rollback()
+        lock.close()
+    replica.edit(STATEMENT["id"], "en", title=f"{TITLE} (rev. 3)")
+    after = monitor_cli(config, "check", "--once")
+    assert after.returncode == 0, after.stderr
+    assert "replaying the look" in after.stderr, after.stderr
+    shown = monitor_cli(config, "export", "--format", "jsonl", "--watch", "mfa-en").stdout
+    assert {"2", "3"} <= set(re.findall(r"\(rev\. (\d+)\)", shown)), shown[:2000]
+    assert [kind for kind, _ in _versions(tmp_path)] == ["baseline", "edited", "edited"]
+    assert _count(tmp_path, "SELECT COUNT(*) FROM check_run WHERE outcome = 'problem'") == 0
+    assert list((tmp_path / "store" / "inflight").iterdir()) == []
