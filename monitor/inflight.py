@@ -204,12 +204,27 @@ class InFlight:
         except BlockingIOError:  # its process is alive
             os.close(lock)
             return
+        try:
+            paths = sorted(directory.iterdir())
+        except OSError:  # its lock let go: claimed again at the next pass
+            os.close(lock)
+            raise
         slots = []
-        for path in sorted(directory.iterdir()):
+        for path in paths:
             if path.name == _LOCK:
                 continue
-            fd = os.open(path, os.O_RDWR)
-            look = _read_look(fd, path)
+            # Each slot on its own: one that cannot be read (an I/O error, no descriptor
+            # left) is no look, and the others are claimed and kept with the directory.
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except OSError as err:
+                self._cannot(err)
+                continue
+            try:
+                look = _read_look(fd, path)
+            except OSError as err:
+                self._cannot(err)
+                look = None
             if look is None:
                 os.close(fd)
                 continue

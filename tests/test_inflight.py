@@ -169,3 +169,23 @@ def test_a_look_killed_while_written_into_a_used_slot_comes_back_whole_or_not_at
         assert [(look.at, look.result.body) for look, _slot in looks] == [], killed_at
         killed_at += 1
     assert killed_at > 2  # the look is written in more than one step: each was killed
+
+
+def test_a_slot_that_cannot_be_read_leaves_the_dead_process_s_other_looks_kept(
+    tmp_path: Path,
+) -> None:
+    # Two looks of a dead process, and between them an entry that cannot be opened as a
+    # slot (what an I/O error or a full table of descriptors makes of one): the looks are
+    # claimed all the same, and the directory stays until the last of them is replayed.
+    process = _process(tmp_path, "exit")
+    process.communicate(timeout=60)
+    [directory] = (tmp_path / "inflight").iterdir()
+    (directory / "1").unlink()  # w2's slot, cleared
+    (directory / "1").mkdir()
+    (directory / "0").rename(directory / "2")  # w1's look, sorted after the bad entry
+    flight = InFlight(tmp_path)
+    [(look, slot)] = flight.claimed("w1")
+    assert look.watch_id == "w1"
+    assert InFlight(tmp_path).claimed("w1") == []  # held: claimed by one process
+    flight.end(slot)
+    assert list((tmp_path / "inflight").iterdir()) == []
