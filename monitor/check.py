@@ -114,6 +114,8 @@ class _Look:
     # (by SHA-256), and the page's own SHA-256.
     compressed: dict[str, bytes] = field(default_factory=dict)
     body_sha256: str = ""
+    # A look a killed process made, replayed (see inflight.py): the page is not as it was.
+    replayed: bool = False
 
 
 class Checker:
@@ -344,6 +346,7 @@ class Checker:
         read: tuple[str, dict[str, bytes]] | None,
         moment: datetime,
         started: float,
+        replayed: bool = False,
     ) -> CheckOutcome:
         """What a look makes of what it fetched: recorded, and committed."""
         at = iso(moment)
@@ -363,6 +366,7 @@ class Checker:
             reason = f"the statement's page was never readable ({extraction.problem})"
             return self._problem(watch, at, _ms_since(started), result, reason, state)
         look = _Look(watch, reading, state, result, extraction, heads, moment, at, started)
+        look.replayed = replayed
         if read is not None:
             look.body_sha256, look.compressed = read
         return await self._statements(look)
@@ -395,6 +399,7 @@ class Checker:
                 (body_sha, compressed),
                 parse_iso(claimed.at),
                 time.monotonic(),
+                replayed=True,
             )
         finally:
             self.inflight.end(slot)
@@ -433,7 +438,9 @@ class Checker:
         self._learn(watch, versions, look.texts)
         released = sum(len(payloads) for payloads in settled.alerts.values())
         n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
-        if watch.screenshot:  # after the commit: the text archive never waits on a browser
+        # After the commit: the text archive never waits on a browser. A replayed look has
+        # none: a screenshot now would show the page as it is, not as the look found it.
+        if watch.screenshot and not look.replayed:
             n_alerts += await self.screenshots.after_check(
                 watch, at, versions, version_ids, self.config.server.public_url
             )
