@@ -30,7 +30,7 @@ import shutil
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,9 @@ _FRAME = struct.Struct("<4sIQ")
 _CLEAR = b"\0" * len(_MAGIC)
 # How often a process looks for the slots of dead ones (it always looks at its first check).
 CLAIM_EVERY = 60.0
+# A slot that held more than this is emptied when its look ends, not only cleared: a
+# daemon's slots live as long as it does, and each would keep the biggest page it held.
+KEEP_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Look:
 class _Slot:
     path: Path
     fd: int
+    # The most its file has held: a slot is reused, and a big look's bytes would stay.
+    size: int = field(default=0, compare=False)
 
 
 class InFlight:
@@ -99,6 +104,7 @@ class InFlight:
             # slot cleared (see `end`), never the new frame over an older look's bytes.
             os.pwritev(slot.fd, [header, result.body], _FRAME.size)
             os.pwrite(slot.fd, _FRAME.pack(_MAGIC, len(header), len(result.body)), 0)
+            slot.size = max(slot.size, _FRAME.size + len(header) + len(result.body))
         except OSError as err:
             self._cannot(err)
             self.end(slot)
@@ -110,7 +116,11 @@ class InFlight:
         if slot is None:
             return
         try:
-            os.pwrite(slot.fd, _CLEAR, 0)
+            if slot.size > KEEP_BYTES:
+                os.ftruncate(slot.fd, 0)
+                slot.size = 0
+            else:
+                os.pwrite(slot.fd, _CLEAR, 0)
         except OSError as err:  # the slot keeps its look: replayed later, then superseded
             self._cannot(err)
             return

@@ -189,3 +189,33 @@ def test_a_slot_that_cannot_be_read_leaves_the_dead_process_s_other_looks_kept(
     assert InFlight(tmp_path).claimed("w1") == []  # held: claimed by one process
     flight.end(slot)
     assert list((tmp_path / "inflight").iterdir()) == []
+
+
+def test_a_slot_that_held_a_big_look_keeps_none_of_it_once_ended(tmp_path: Path) -> None:
+    # A daemon's slots live as long as it does: each must not keep the biggest page it
+    # ever held on disk, and it takes the next look as before.
+    from datetime import UTC, datetime
+
+    from monitor.fetched import FetchRequest, FetchResult
+
+    big = 4 << 20  # a big page (the default cap is 20 MB)
+
+    def result(body: bytes) -> FetchResult:
+        return FetchResult(
+            request=FetchRequest("https://example.org/a"),
+            url="https://example.org/a",
+            requested_at=datetime(2026, 12, 8, 1, 2, 3, tzinfo=UTC),
+            status=200,
+            http_version="HTTP/1.1",
+            headers=[],
+            body=body,
+        )
+
+    flight = InFlight(tmp_path)
+    slot = flight.begin("w1", "2026-12-08T01:02:03.000Z", result(b"x" * big))
+    assert slot is not None and slot.path.stat().st_size > big
+    flight.end(slot)
+    assert slot.path.stat().st_size < big // 2
+    assert flight.begin("w1", "2026-12-08T01:03:00.000Z", result(b"small")) is slot
+    kept = slot.path.read_bytes()
+    assert kept[:4] == b"MLK1" and kept.endswith(b"small") and len(kept) < 1000
