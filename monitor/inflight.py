@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 DIRECTORY = "inflight"
 _LOCK = "lock"
+# A process's directory while it is made (see `_new_slot`); one left so by a kill at that
+# moment is removed after a while (it never holds a look).
+_MAKING = "."
+_MAKING_LEFT = 3600.0
 # A slot's record: magic, header length, body length; then the header (JSON), then the body.
 _MAGIC = b"MLK1"
 _FRAME = struct.Struct("<4sIQ")
@@ -142,11 +146,21 @@ class InFlight:
 
     def _new_slot(self) -> _Slot:
         if self._own is None:
-            own = self.base / f"{os.getpid()}-{secrets.token_hex(4)}"
-            own.mkdir(parents=True)
-            self._lock_fd = os.open(own / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._own = own
+            # Made under a hidden name and renamed once locked: another process looking
+            # for dead processes' slots meanwhile must not find it without its lock held
+            # (it would take it for a dead one's and remove it).
+            name = f"{os.getpid()}-{secrets.token_hex(4)}"
+            making = self.base / f"{_MAKING}{name}"
+            making.mkdir(parents=True)
+            lock = os.open(making / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.rename(making, self.base / name)
+            except BaseException:
+                os.close(lock)
+                shutil.rmtree(making, ignore_errors=True)
+                raise
+            self._own, self._lock_fd = self.base / name, lock
         path = self._own / str(self._slots)
         slot = _Slot(path, os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._slots += 1
@@ -198,6 +212,11 @@ class InFlight:
 
         for name in names:
             directory = self.base / name
+            if name.startswith(_MAKING):
+                with contextlib.suppress(OSError):
+                    if time.time() - directory.stat().st_mtime > _MAKING_LEFT:
+                        shutil.rmtree(directory, ignore_errors=True)
+                continue
             if directory == self._own or directory in self._dead:
                 continue
             with contextlib.suppress(OSError):
@@ -206,7 +225,7 @@ class InFlight:
     def _claim_one(self, directory: Path, configured: Callable[[str], bool]) -> None:
         try:
             lock = os.open(directory / _LOCK, os.O_RDWR)
-        except FileNotFoundError:  # made and killed before its lock, or being removed
+        except FileNotFoundError:  # being removed (or made by a monitor before 19)
             shutil.rmtree(directory, ignore_errors=True)
             return
         try:

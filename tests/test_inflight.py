@@ -3,10 +3,14 @@ is found again by the next process only once the first is dead, as it was fetche
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from monitor.inflight import InFlight
 from tests.conftest import REPO
@@ -219,3 +223,45 @@ def test_a_slot_that_held_a_big_look_keeps_none_of_it_once_ended(tmp_path: Path)
     assert flight.begin("w1", "2026-12-08T01:03:00.000Z", result(b"small")) is slot
     kept = slot.path.read_bytes()
     assert kept[:4] == b"MLK1" and kept.endswith(b"small") and len(kept) < 1000
+
+
+@pytest.mark.parametrize("when", ["before its lock is made", "before its lock is taken"])
+def test_a_directory_being_made_is_not_taken_for_a_dead_process_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    # Two processes on one data directory (daemons sharing a PostgreSQL archive): one makes
+    # its directory at its first look while the other looks for dead processes' slots,
+    # at the worst moment. The maker keeps its directory, and its look is in it.
+    from datetime import UTC, datetime
+
+    from monitor.fetched import FetchRequest, FetchResult
+
+    maker, claimer = InFlight(tmp_path), InFlight(tmp_path)
+    real_open = os.open
+
+    def open_meanwhile_claimed(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        making_lock = Path(path).name == "lock" and flags & os.O_CREAT
+        if making_lock and when == "before its lock is made":
+            claimer.claimed("w1")
+        fd = real_open(path, flags, *args, **kwargs)
+        if making_lock and when == "before its lock is taken":
+            claimer.claimed("w1")
+        return fd
+
+    monkeypatch.setattr(os, "open", open_meanwhile_claimed)
+    slot = maker.begin(
+        "w1",
+        "2026-12-08T01:02:03.000Z",
+        FetchResult(
+            request=FetchRequest("https://example.org/a"),
+            url="https://example.org/a",
+            requested_at=datetime(2026, 12, 8, 1, 2, 3, tzinfo=UTC),
+            status=200,
+            http_version="HTTP/1.1",
+            headers=[],
+            body=b"the page",
+        ),
+    )
+    monkeypatch.undo()
+    assert slot is not None and slot.path.read_bytes()[:4] == b"MLK1"
+    assert InFlight(tmp_path).claimed("w1") == []  # its maker is alive
