@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from monitor.fetched import FetchRequest, FetchResult
 from monitor.inflight import InFlight
 from tests.conftest import REPO
 
@@ -195,32 +197,29 @@ def test_a_slot_that_cannot_be_read_leaves_the_dead_process_s_other_looks_kept(
     assert list((tmp_path / "inflight").iterdir()) == []
 
 
+def _answer(body: bytes) -> FetchResult:
+    """A plain answer of a GET, with this body."""
+    return FetchResult(
+        request=FetchRequest("https://example.org/a"),
+        url="https://example.org/a",
+        requested_at=datetime(2026, 12, 8, 1, 2, 3, tzinfo=UTC),
+        status=200,
+        http_version="HTTP/1.1",
+        headers=[],
+        body=body,
+    )
+
+
 def test_a_slot_that_held_a_big_look_keeps_none_of_it_once_ended(tmp_path: Path) -> None:
     # A daemon's slots live as long as it does: each must not keep the biggest page it
     # ever held on disk, and it takes the next look as before.
-    from datetime import UTC, datetime
-
-    from monitor.fetched import FetchRequest, FetchResult
-
     big = 4 << 20  # a big page (the default cap is 20 MB)
-
-    def result(body: bytes) -> FetchResult:
-        return FetchResult(
-            request=FetchRequest("https://example.org/a"),
-            url="https://example.org/a",
-            requested_at=datetime(2026, 12, 8, 1, 2, 3, tzinfo=UTC),
-            status=200,
-            http_version="HTTP/1.1",
-            headers=[],
-            body=body,
-        )
-
     flight = InFlight(tmp_path)
-    slot = flight.begin("w1", "2026-12-08T01:02:03.000Z", result(b"x" * big))
+    slot = flight.begin("w1", "2026-12-08T01:02:03.000Z", _answer(b"x" * big))
     assert slot is not None and slot.path.stat().st_size > big
     flight.end(slot)
     assert slot.path.stat().st_size < big // 2
-    assert flight.begin("w1", "2026-12-08T01:03:00.000Z", result(b"small")) is slot
+    assert flight.begin("w1", "2026-12-08T01:03:00.000Z", _answer(b"small")) is slot
     kept = slot.path.read_bytes()
     assert kept[:4] == b"MLK1" and kept.endswith(b"small") and len(kept) < 1000
 
@@ -232,10 +231,6 @@ def test_a_directory_being_made_is_not_taken_for_a_dead_process_s(
     # Two processes on one data directory (daemons sharing a PostgreSQL archive): one makes
     # its directory at its first look while the other looks for dead processes' slots,
     # at the worst moment. The maker keeps its directory, and its look is in it.
-    from datetime import UTC, datetime
-
-    from monitor.fetched import FetchRequest, FetchResult
-
     maker, claimer = InFlight(tmp_path), InFlight(tmp_path)
     real_open = os.open
 
@@ -249,19 +244,7 @@ def test_a_directory_being_made_is_not_taken_for_a_dead_process_s(
         return fd
 
     monkeypatch.setattr(os, "open", open_meanwhile_claimed)
-    slot = maker.begin(
-        "w1",
-        "2026-12-08T01:02:03.000Z",
-        FetchResult(
-            request=FetchRequest("https://example.org/a"),
-            url="https://example.org/a",
-            requested_at=datetime(2026, 12, 8, 1, 2, 3, tzinfo=UTC),
-            status=200,
-            http_version="HTTP/1.1",
-            headers=[],
-            body=b"the page",
-        ),
-    )
+    slot = maker.begin("w1", "2026-12-08T01:02:03.000Z", _answer(b"the page"))
     monkeypatch.undo()
     assert slot is not None and slot.path.read_bytes()[:4] == b"MLK1"
     assert InFlight(tmp_path).claimed("w1") == []  # its maker is alive
