@@ -114,6 +114,8 @@ class _Look:
     # (by SHA-256), and the page's own SHA-256.
     compressed: dict[str, bytes] = field(default_factory=dict)
     body_sha256: str = ""
+    # A look a killed process made, replayed (see inflight.py): the page is not as it was.
+    replayed: bool = False
 
 
 class Checker:
@@ -340,6 +342,7 @@ class Checker:
         moment: datetime,
         at: str,  # `moment` as the archive writes it (made once: it costs a microsecond)
         started: float,
+        replayed: bool = False,
     ) -> CheckOutcome:
         """What a look makes of what it fetched: recorded, and committed."""
         extraction = await self._attachments(watch, extraction)
@@ -358,6 +361,7 @@ class Checker:
             reason = f"the statement's page was never readable ({extraction.problem})"
             return self._problem(watch, at, _ms_since(started), result, reason, state)
         look = _Look(watch, reading, state, result, extraction, heads, moment, at, started)
+        look.replayed = replayed
         if read is not None:
             look.body_sha256, look.compressed = read
         return await self._statements(look)
@@ -407,6 +411,7 @@ class Checker:
                 parse_iso(claimed.at),
                 claimed.at,
                 time.monotonic(),
+                replayed=True,
             )
         finally:
             self.inflight.end(slot)
@@ -445,7 +450,9 @@ class Checker:
         self._learn(watch, versions, look.texts)
         released = sum(len(payloads) for payloads in settled.alerts.values())
         n_alerts = len(alerts) + released + sum(len(v.alerts) for v in versions)
-        if watch.screenshot:  # after the commit: the text archive never waits on a browser
+        # After the commit: the text archive never waits on a browser. A replayed look has
+        # none: a screenshot now would show the page as it is, not as the look found it.
+        if watch.screenshot and not look.replayed:
             n_alerts += await self.screenshots.after_check(
                 watch, at, versions, version_ids, self.config.server.public_url
             )
@@ -595,6 +602,10 @@ class Checker:
         profile, target = reading.profile, reading.target
         engine = self.browser if watch.fetcher == "browser" and self.browser else self.fetcher
         for plain in profile.requests(target):
+            # An earlier request's answer could not be used: the look goes on with this
+            # one, and only the answer it ends with is kept in flight (a replay reads one).
+            while slots:
+                self.inflight.end(slots.pop())
             request = self._prepare(plain, watch, state, conditional)
             result = await engine.fetch(request)
             if result.not_modified:

@@ -12,8 +12,9 @@ process ended) replays each look, under its own moment, before it next checks th
 
 Writes are plain `pwrite`s into the page cache, no `fsync`: they survive the process's
 death, which is what this is for, not the machine's (the version's own files and rows are
-made durable at its commit, as before). Two system calls per look that reads a page; none
-for a 304 or the same bytes again, the checks a daemon mostly makes.
+made durable at its commit, as before). Three system calls per look that reads a page (two
+to keep it, one to clear it); none for a 304 or the same bytes again, the checks a daemon
+mostly makes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import shutil
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,19 @@ logger = logging.getLogger(__name__)
 
 DIRECTORY = "inflight"
 _LOCK = "lock"
+# A process's directory while it is made (see `_new_slot`); one left so by a kill at that
+# moment is removed after a while (it never holds a look).
+_MAKING = "."
+_MAKING_LEFT = 3600.0
 # A slot's record: magic, header length, body length; then the header (JSON), then the body.
 _MAGIC = b"MLK1"
 _FRAME = struct.Struct("<4sIQ")
 _CLEAR = b"\0" * len(_MAGIC)
 # How often a process looks for the slots of dead ones (it always looks at its first check).
 CLAIM_EVERY = 60.0
+# A slot that held more than this is emptied when its look ends, not only cleared: a
+# daemon's slots live as long as it does, and each would keep the biggest page it held.
+KEEP_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class Look:
 class _Slot:
     path: Path
     fd: int
+    # The most its file has held: a slot is reused, and a big look's bytes would stay.
+    size: int = field(default=0, compare=False)
 
 
 class InFlight:
@@ -93,8 +103,12 @@ class InFlight:
             header = json.dumps(
                 _header(watch_id, at, result), separators=(",", ":"), default=str
             ).encode()
-            os.pwrite(slot.fd, _FRAME.pack(_MAGIC, len(header), len(result.body)) + header, 0)
-            os.pwrite(slot.fd, result.body, _FRAME.size + len(header))
+            # The header and body first, the frame that says they are there last: a slot
+            # is reused without being emptied, so a look killed between the two leaves the
+            # slot cleared (see `end`), never the new frame over an older look's bytes.
+            os.pwritev(slot.fd, [header, result.body], _FRAME.size)
+            os.pwrite(slot.fd, _FRAME.pack(_MAGIC, len(header), len(result.body)), 0)
+            slot.size = max(slot.size, _FRAME.size + len(header) + len(result.body))
         except OSError as err:
             self._cannot(err)
             self.end(slot)
@@ -106,7 +120,11 @@ class InFlight:
         if slot is None:
             return
         try:
-            os.pwrite(slot.fd, _CLEAR, 0)
+            if slot.size > KEEP_BYTES:
+                os.ftruncate(slot.fd, 0)
+                slot.size = 0
+            else:
+                os.pwrite(slot.fd, _CLEAR, 0)
         except OSError as err:  # the slot keeps its look: replayed later, then superseded
             self._cannot(err)
             return
@@ -128,11 +146,21 @@ class InFlight:
 
     def _new_slot(self) -> _Slot:
         if self._own is None:
-            own = self.base / f"{os.getpid()}-{secrets.token_hex(4)}"
-            own.mkdir(parents=True)
-            self._lock_fd = os.open(own / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._own = own
+            # Made under a hidden name and renamed once locked: another process looking
+            # for dead processes' slots meanwhile must not find it without its lock held
+            # (it would take it for a dead one's and remove it).
+            name = f"{os.getpid()}-{secrets.token_hex(4)}"
+            making = self.base / f"{_MAKING}{name}"
+            making.mkdir(parents=True)
+            lock = os.open(making / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.rename(making, self.base / name)
+            except BaseException:
+                os.close(lock)
+                shutil.rmtree(making, ignore_errors=True)
+                raise
+            self._own, self._lock_fd = self.base / name, lock
         path = self._own / str(self._slots)
         slot = _Slot(path, os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._slots += 1
@@ -189,6 +217,11 @@ class InFlight:
 
         for name in names:
             directory = self.base / name
+            if name.startswith(_MAKING):
+                with contextlib.suppress(OSError):
+                    if time.time() - directory.stat().st_mtime > _MAKING_LEFT:
+                        shutil.rmtree(directory, ignore_errors=True)
+                continue
             if directory == self._own or directory in self._dead:
                 continue
             with contextlib.suppress(OSError):
@@ -197,7 +230,7 @@ class InFlight:
     def _claim_one(self, directory: Path, configured: Callable[[str], bool]) -> None:
         try:
             lock = os.open(directory / _LOCK, os.O_RDWR)
-        except FileNotFoundError:  # made and killed before its lock, or being removed
+        except FileNotFoundError:  # being removed (or made by a monitor before 19)
             shutil.rmtree(directory, ignore_errors=True)
             return
         try:
@@ -205,12 +238,27 @@ class InFlight:
         except BlockingIOError:  # its process is alive
             os.close(lock)
             return
+        try:
+            paths = sorted(directory.iterdir())
+        except OSError:  # its lock let go: claimed again at the next pass
+            os.close(lock)
+            raise
         slots = []
-        for path in sorted(directory.iterdir()):
+        for path in paths:
             if path.name == _LOCK:
                 continue
-            fd = os.open(path, os.O_RDWR)
-            look = _read_look(fd, path)
+            # Each slot on its own: one that cannot be read (an I/O error, no descriptor
+            # left) is no look, and the others are claimed and kept with the directory.
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except OSError as err:
+                self._cannot(err)
+                continue
+            try:
+                look = _read_look(fd, path)
+            except OSError as err:
+                self._cannot(err)
+                look = None
             if look is None:
                 os.close(fd)
                 continue

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -227,25 +228,23 @@ def _looks_in_flight(directory: Path) -> int:
     return sum(1 for slot in slots if slot.read_bytes()[:4] == b"MLK1")
 
 
-@pytest.mark.process
-def test_a_revision_fetched_by_a_check_killed_before_its_commit_is_archived_after_the_page_moved_on(
-    tmp_path: Path, replica: ReplicaSite
+def _killed_in_flight_then_moved_on(
+    directory: Path, config: Path, replica: ReplicaSite, kept: Callable[[], bool], what: str
 ) -> None:
-    # The gap the first story leaves: a look killed between its fetch and its commit, and
-    # the page edited again before the next process looks. That process fetches only the
-    # newer revision; what the killed one saw must come from what it kept on disk.
-    config = write_config(tmp_path, replica)
+    """A first `check --once`; revision 2, fetched by a `check --once` killed once `kept`
+    (its look in flight, its commit held by another program's write lock); revision 3;
+    and the `check --once` that replays the killed look."""
     first = monitor_cli(config, "check", "--once")
     assert first.returncode == 0, first.stderr
     replica.edit(STATEMENT["id"], "en", title=f"{TITLE} (rev. 2)")
     replica.clear_requests()
-    killed = _daemon(config, tmp_path / "killed.log", "check", "--once")
+    killed = _daemon(config, directory / "killed.log", "check", "--once")
     # The write lock is taken at its first request, once its start has written what it
     # writes: the look then fetches and reads (in a worker that starts first), and waits.
     _wait_for(lambda: bool(replica.requests), 60, "first request")
-    lock = _write_lock(tmp_path)
+    lock = _write_lock(directory)
     try:
-        _wait_for(lambda: _looks_in_flight(tmp_path) > 0, 60, "look in flight")
+        _wait_for(kept, 60, what)
     finally:
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=10)
@@ -255,6 +254,19 @@ def test_a_revision_fetched_by_a_check_killed_before_its_commit_is_archived_afte
     after = monitor_cli(config, "check", "--once")
     assert after.returncode == 0, after.stderr
     assert "replaying the look" in after.stderr, after.stderr
+
+
+@pytest.mark.process
+def test_a_revision_fetched_by_a_check_killed_before_its_commit_is_archived_after_the_page_moved_on(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    # The gap the first story leaves: a look killed between its fetch and its commit, and
+    # the page edited again before the next process looks. That process fetches only the
+    # newer revision; what the killed one saw must come from what it kept on disk.
+    config = write_config(tmp_path, replica)
+    _killed_in_flight_then_moved_on(
+        tmp_path, config, replica, lambda: _looks_in_flight(tmp_path) > 0, "look in flight"
+    )
     shown = monitor_cli(config, "export", "--format", "jsonl", "--watch", "mfa-en").stdout
     assert {"2", "3"} <= set(re.findall(r"\(rev\. (\d+)\)", shown)), shown[:2000]
     # Each look once: the replayed one is not replayed again, and nothing is left behind.
@@ -265,3 +277,28 @@ def test_a_revision_fetched_by_a_check_killed_before_its_commit_is_archived_afte
     assert [kind for kind, _ in rows] == ["baseline", "edited", "edited"], rows
     verified = monitor_cli(config, "verify")
     assert verified.returncode == 0 and "0 damaged" in verified.stdout, verified.stdout
+
+
+def _kept(directory: Path, text: bytes) -> bool:
+    """Whether a slot of looks in flight holds a look whose answer says `text`."""
+    slots = (directory / "store" / "inflight").glob("*/[0-9]*")
+    return any(slot.read_bytes()[:4] == b"MLK1" and text in slot.read_bytes() for slot in slots)
+
+
+@pytest.mark.process
+def test_a_killed_look_that_fell_back_to_another_request_is_replayed_as_the_answer_it_used(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    # gov.kz's listing is asked by GraphQL, then by REST when GraphQL gives nothing usable.
+    # A look killed before its commit fetched both; the answer it used is REST's, and the
+    # replay must read that one, not record GraphQL's refusal and drop the revision.
+    replica.set_mode("graphql_off")
+    config = write_config(tmp_path, replica)
+    _killed_in_flight_then_moved_on(
+        tmp_path, config, replica, lambda: _kept(tmp_path, b"(rev. 2)"), "REST's answer kept"
+    )
+    shown = monitor_cli(config, "export", "--format", "jsonl", "--watch", "mfa-en").stdout
+    assert {"2", "3"} <= set(re.findall(r"\(rev\. (\d+)\)", shown)), shown[:2000]
+    assert [kind for kind, _ in _versions(tmp_path)] == ["baseline", "edited", "edited"]
+    assert _count(tmp_path, "SELECT COUNT(*) FROM check_run WHERE outcome = 'problem'") == 0
+    assert list((tmp_path / "store" / "inflight").iterdir()) == []

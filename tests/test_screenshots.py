@@ -11,6 +11,8 @@ import hashlib
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from warcio.archiveiterator import ArchiveIterator
 from monitor.store import Store
 from monitor.visualdiff import outlined, visual_diff
 from monitor.web.visual import IMAGE_POLICY
-from tests.conftest import generic_watch, local_config, monitor_cli, serve_on_loopback
+from tests.conftest import REPO, generic_watch, local_config, monitor_cli, serve_on_loopback
 from tests.webui import add_user, login, serving
 
 pytestmark = pytest.mark.browser
@@ -340,3 +342,73 @@ def test_a_problem_worded_by_another_layer_is_the_same_problem(tmp_path: Path) -
             shots._failed(watch, f"2026-11-25T10:0{minute}:00.000Z", reason)
         told = [row["problem"] for row in reversed(store.screenshots.of_watch("w"))]
     assert told == [ours, crashed, ours]
+
+
+# A look a process fetched and was killed before committing (monitor/inflight.py), left as
+# that process leaves it: its page's bytes in a slot of a directory whose lock is free.
+_LEFT_IN_FLIGHT = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from monitor.fetched import FetchRequest, FetchResult
+from monitor.inflight import InFlight
+from monitor.store.records import iso
+
+url, body = sys.argv[2], sys.argv[3].encode()
+now = datetime.now(UTC)
+InFlight(Path(sys.argv[1])).begin(
+    "map",
+    iso(now),
+    FetchResult(
+        request=FetchRequest(url),
+        url=url,
+        requested_at=now,
+        status=200,
+        http_version="HTTP/1.1",
+        headers=[("Content-Type", "text/html; charset=utf-8")],
+        body=body,
+    ),
+)
+"""
+
+
+def test_a_replayed_look_gets_no_screenshot_of_the_page_as_it_is_later(
+    tmp_path: Path, site: MapSite
+) -> None:
+    """A replayed look archives what its process fetched then; the browser never saw the
+    page then, and a screenshot taken at the replay shows the page as it is now: the
+    replayed version has none, the look that follows has the one of its own moment."""
+    config = write_config(tmp_path, site)
+    check(config)
+    fetched = MapSite(url=site.url, text=TEXT + " The crossing at Dostyk is closed.")
+    left = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _LEFT_IN_FLIGHT,
+            str(tmp_path / "store"),
+            site.url,
+            fetched.page().decode(),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert left.returncode == 0, left.stderr
+    site.text = TEXT + " The crossings at Dostyk and Khorgos are closed."
+    site.png = picture(patch=(0, 0, 120, 90))
+    assert "replaying the look" in check(config)
+    shots = rows(
+        tmp_path,
+        "SELECT v.seq, v.kind, vs.screenshot_id FROM version v "
+        "LEFT JOIN version_screenshot vs ON vs.version_id = v.id ORDER BY v.seq",
+    )
+    assert [(row["seq"], row["kind"]) for row in shots] == [
+        (1, "baseline"),
+        (2, "edited"),
+        (3, "edited"),
+    ]
+    baseline, replayed, latest = (row["screenshot_id"] for row in shots)
+    assert baseline is not None and latest is not None and latest != baseline
+    assert replayed is None

@@ -26,6 +26,7 @@ from monitor.store import (
 )
 from monitor.store.records import iso
 from monitor.store.schema import LATEST
+from monitor.store.writer import WriterLock
 from tests.postgres import Backend
 
 BODY = b'{"data":{"news":[{"id":1,"title":"Statement"}]}}' * 20
@@ -587,3 +588,31 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
         StoreError, match=r"cannot open the store at postgresql\+psycopg://m:\*\*\*@"
     ):
         Store(tmp_path, url="postgresql://m:secret@127.0.0.1:9/archive")
+
+
+def test_the_writer_lock_is_held_until_the_last_checks_are_written(tmp_path: Path) -> None:
+    """`close` writes the batch of unchanged checks and the waiting group, then lets the
+    archive's writer lock go: another `monitor check` must not start on an archive whose
+    last checks are not yet in it."""
+    store = Store(tmp_path)
+    store.sync_watch("w", "https://gov.example/w", "govkz")
+    store.hold_writer_lock("check")
+    held_at_write: list[bool] = []
+
+    def traced(sql: str) -> None:
+        if sql.startswith("INSERT INTO check_run"):
+            try:
+                WriterLock(tmp_path, "another check").release()
+            except StoreError:
+                held_at_write.append(True)
+            else:
+                held_at_write.append(False)
+
+    async def last_check() -> None:
+        commit(store, "2026-11-25T10:00:00.000Z")  # in the batch, written within 50 ms
+        store.db._driver.set_trace_callback(traced)
+        store.close()
+
+    asyncio.run(last_check())
+    assert held_at_write == [True]
+    WriterLock(tmp_path, "another check").release()  # and let go after

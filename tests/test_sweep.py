@@ -133,6 +133,7 @@ def test_blobs_of_the_older_two_level_layout_are_found_verified_exported_and_swe
     with Store(str(tmp_path / "store")) as store:
         for sha256 in rows:
             assert hashlib.sha256(store.read_blob(sha256)).hexdigest() == sha256
+            assert store.blob_path(sha256) == root / sha256[:2] / sha256[2:4] / sha256
         report = store.verify()
         assert report.damage == [] and report.blobs == len(rows)
         assert sorted(report.orphans) == sorted(

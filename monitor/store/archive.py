@@ -16,7 +16,14 @@ from typing import Any, cast
 import zstandard
 from sqlalchemy import Connection, bindparam, func, literal_column, or_, select
 
-from monitor.store.blobs import Blobs, DatabaseBlobs, FileBlobs, StagedBlob, blob_file
+from monitor.store.blobs import (
+    Blobs,
+    DatabaseBlobs,
+    FileBlobs,
+    StagedBlob,
+    blob_file,
+    stored_blob_file,
+)
 from monitor.store.chain import link, watch_link
 from monitor.store.database import Database, Deferred, DriverStatement, RunStatement
 from monitor.store.dialect import insert_ignore
@@ -87,8 +94,10 @@ class Archive:
     # --- blobs ---------------------------------------------------------------------------
 
     def blob_path(self, sha256: str) -> Path:
-        """Where a blob's file is (or would be) when blobs are files."""
-        return blob_file(self.root / "blobs", sha256)
+        """Where a blob's file is, in either layout (see `blob_file`), or would be written
+        when it is in neither, when blobs are files."""
+        root = self.root / "blobs"
+        return stored_blob_file(root, sha256) or blob_file(root, sha256)
 
     def put_blob(self, data: bytes, media_type: str | None = None) -> str:
         """Store bytes under their SHA-256 (a no-op when already stored)."""

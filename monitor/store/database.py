@@ -501,26 +501,33 @@ class Database:
             self._writer = self.dialect.writer_lock(self.root, purpose)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-        if self._group and self._group_loop is not None and not self._group_loop.is_closed():
-            self.write_group()  # writes whose checks still wait (their loop runs on)
-        if not self._closed:
-            try:
-                # Logged, not raised: a store that cannot take the last checks' rows (a full
-                # disk) must still close, and the process end as it would have.
-                self.flush_logged()
-            finally:
-                self._closed = True
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-                if self._engine is not None:
-                    self._engine.dispose()
-                if self._driver is not None:  # (the engine's pool may never have held it)
-                    self._driver.close()
-                    self._driver = None
+        # The writer lock goes last: another process must not start checking the archive
+        # before this one's last checks are in it.
+        try:
+            if self._group and self._group_loop is not None and not self._group_loop.is_closed():
+                self.write_group()  # writes whose checks still wait (their loop runs on)
+            if not self._closed:
+                self._close_connections()
+        finally:
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
+
+    def _close_connections(self) -> None:
+        try:
+            # Logged, not raised: a store that cannot take the last checks' rows (a full
+            # disk) must still close, and the process end as it would have.
+            self.flush_logged()
+        finally:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if self._engine is not None:
+                self._engine.dispose()
+            if self._driver is not None:  # (the engine's pool may never have held it)
+                self._driver.close()
+                self._driver = None
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
