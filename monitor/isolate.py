@@ -27,12 +27,12 @@ import logging
 import multiprocessing
 import os
 import pickle
+import queue
 import resource
 import signal
 import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any, Protocol, TypeVar
 
@@ -94,7 +94,12 @@ class InlineWork:
 
 class WorkerPool:
     """`size` worker processes, each given `timeout` seconds of wall clock and `memory`
-    bytes of address space (0: no memory limit) per piece of work."""
+    bytes of address space (0: no memory limit) per piece of work.
+
+    Each worker has a thread of its own that takes the next piece of work from one queue
+    the moment the last is done. A worker used to be handed back through the event loop
+    (its result awaited, then the next waiting check resumed to give it work): while the
+    loop was busy with other checks the worker stood idle, about half of a first sweep."""
 
     def __init__(self, size: int, timeout: float, memory: int = 0) -> None:
         if size < 1:
@@ -103,8 +108,8 @@ class WorkerPool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
         self._workers = [_Worker(context, memory, timeout) for _ in range(size)]
-        self._idle: asyncio.Queue[_Worker] | None = None
-        self._threads = ThreadPoolExecutor(size, thread_name_prefix="monitor-work")
+        self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._closed = False
 
     def start(self, warm_up: Callable[[], object] | None = None) -> None:
@@ -125,41 +130,105 @@ class WorkerPool:
         data). Raises `WorkFailed` when it raises or goes over a limit."""
         if self._closed:
             raise WorkFailed("monitor is stopping")
-        if self._idle is None:
-            self._idle = asyncio.Queue()
-            for worker in self._workers:
-                self._idle.put_nowait(worker)
-        idle = self._idle
-        worker = await idle.get()
-        future = asyncio.get_running_loop().run_in_executor(
-            self._threads, worker.call, function, args
-        )
+        if not self._threads:
+            self._threads = [
+                threading.Thread(
+                    target=self._serve, args=(worker,), name="monitor-work", daemon=True
+                )
+                for worker in self._workers
+            ]
+            for thread in self._threads:
+                thread.start()
+        loop = asyncio.get_running_loop()
+        work = _Work(function, args, loop, loop.create_future())
+        self._work.put(work)
         try:
-            result: T = await asyncio.shield(future)
+            result: T = await asyncio.shield(work.done)
         except asyncio.CancelledError:
-            # Nobody waits for this work any more (shutdown, a hung check): kill it, and
-            # give the worker back once its thread has seen it end.
-            worker.stop()
-            future.add_done_callback(lambda done: _returned(done, idle, worker))
+            # Nobody waits for this work any more (shutdown, a hung check): not started,
+            # it is skipped; started, its worker is killed (the thread takes the next
+            # work once it has seen it end).
+            work.abandon()
             raise
-        except BaseException:
-            idle.put_nowait(worker)
-            raise
-        idle.put_nowait(worker)
         return result
+
+    def _serve(self, worker: _Worker) -> None:
+        """A worker's thread: work after work from the queue, until `close`."""
+        while True:
+            work = self._work.get()
+            if work is None or self._closed:
+                if work is not None:
+                    work.settle(None, WorkFailed("monitor is stopping"))
+                return
+            if not work.take(worker):
+                continue
+            try:
+                value, error = worker.call(work.function, work.args), None
+            except BaseException as err:
+                value, error = None, err
+            work.settle(value, error)
 
     def close(self) -> None:
         """Kill the workers (work in progress fails) and let their threads end."""
         self._closed = True
         for worker in self._workers:
             worker.stop(closing=True)
-        self._threads.shutdown(wait=True, cancel_futures=True)
+        for _ in self._threads:
+            self._work.put(None)
+        for thread in self._threads:
+            thread.join()
+        while True:  # what no thread took: its callers learn that monitor is stopping
+            try:
+                work = self._work.get_nowait()
+            except queue.Empty:
+                break
+            if work is not None:
+                work.settle(None, WorkFailed("monitor is stopping"))
 
 
-def _returned(done: asyncio.Future[Any], idle: asyncio.Queue[_Worker], worker: _Worker) -> None:
-    if not done.cancelled():
-        done.exception()  # retrieved: nobody else will, and asyncio would warn
-    idle.put_nowait(worker)
+class _Work:
+    """A piece of work in the pool's queue, and the future its caller awaits."""
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        loop: asyncio.AbstractEventLoop,
+        done: asyncio.Future[Any],
+    ) -> None:
+        self.function, self.args, self.loop, self.done = function, args, loop, done
+        self._lock = threading.Lock()
+        self._worker: _Worker | None = None
+        self._abandoned = False
+
+    def take(self, worker: _Worker) -> bool:
+        """A worker's thread takes it: False when its caller has gone already."""
+        with self._lock:
+            if self._abandoned:
+                return False
+            self._worker = worker
+            return True
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            worker = self._worker
+        if worker is not None:
+            worker.stop()
+
+    def settle(self, value: Any, error: BaseException | None) -> None:
+        """Hand the outcome to the caller's event loop (from the worker's thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            self.loop.call_soon_threadsafe(_settle, self.done, value, error)
+
+
+def _settle(done: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if done.done():  # cancelled meanwhile
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(value)
 
 
 class _Worker:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import operator
 import os
@@ -50,5 +51,43 @@ def test_a_pool_closed_while_it_starts_stops_its_work() -> None:
             assert "monitor is stopping" in str(err)
         else:
             raise AssertionError("a closed pool ran work")
+
+    asyncio.run(scenario())
+
+
+def test_work_a_caller_gave_up_is_skipped_or_stopped_and_the_pool_goes_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each worker's thread takes the next work from the queue itself: work whose caller
+    was cancelled before a worker took it never runs; work cancelled while it runs has its
+    worker killed; the work after both gets its answer. Work still queued at `close` fails
+    with "monitor is stopping" rather than leaving its caller waiting."""
+    marker = tmp_path / "ran"
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            before = await pool.run(os.getpid)
+            running = asyncio.ensure_future(pool.run(time.sleep, 30))
+            await asyncio.sleep(0.5)  # the worker is busy with the long sleep
+            queued = asyncio.ensure_future(pool.run(marker.write_text, "x"))
+            await asyncio.sleep(0.1)
+            queued.cancel()
+            running.cancel()  # kills the worker: the sleep does not hold the pool 30 s
+            for gone in (queued, running):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await gone
+            assert await pool.run(os.getpid) != before  # a new worker, the old one killed
+            assert await pool.run(operator.add, 2, 3) == 5
+            assert not marker.exists()
+            waiting = [asyncio.ensure_future(pool.run(time.sleep, 30)) for _ in range(2)]
+            await asyncio.sleep(0.5)
+        finally:
+            pool.close()
+        for future in waiting:
+            try:
+                await future
+            except Exception as err:
+                assert "stopping" in str(err) or "killed" in str(err) or "ended" in str(err), err
+            else:
+                raise AssertionError("work ran on after close")
 
     asyncio.run(scenario())
