@@ -166,6 +166,7 @@ class WorkerPool:
                 value, error = worker.call(work.function, work.args), None
             except BaseException as err:
                 value, error = None, err
+            work.ended()
             work.settle(value, error)
 
     def close(self) -> None:
@@ -209,12 +210,19 @@ class _Work:
             self._worker = worker
             return True
 
+    def ended(self) -> None:
+        """Its worker is done with it (and may take other work at once)."""
+        with self._lock:
+            self._worker = None
+
     def abandon(self) -> None:
+        """Its caller has gone: not taken yet, it is skipped; running, its worker is
+        killed. Under the lock: a worker done with it meanwhile may run the next work,
+        which must not be killed in its place."""
         with self._lock:
             self._abandoned = True
-            worker = self._worker
-        if worker is not None:
-            worker.stop()
+            if self._worker is not None:
+                self._worker.stop()
 
     def settle(self, value: Any, error: BaseException | None) -> None:
         """Hand the outcome to the caller's event loop (from the worker's thread)."""

@@ -8,6 +8,7 @@ import functools
 import operator
 import os
 import time
+from pathlib import Path
 
 from monitor.isolate import WorkerPool
 
@@ -89,5 +90,41 @@ def test_work_a_caller_gave_up_is_skipped_or_stopped_and_the_pool_goes_on(tmp_pa
                 assert "stopping" in str(err) or "killed" in str(err) or "ended" in str(err), err
             else:
                 raise AssertionError("work ran on after close")
+
+    asyncio.run(scenario())
+
+
+def _wait_for(started: Path, go: Path) -> str:
+    """In a worker: say it runs, then wait for the test's word."""
+    started.write_text("x")
+    while not go.exists():
+        time.sleep(0.01)
+    return "done"
+
+
+def test_a_caller_gone_after_its_work_ended_does_not_kill_the_next_work(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The worker's thread hands a result to the caller's event loop and takes the next
+    work at once: a caller cancelled after its work ended, before its loop saw the
+    result, must not have the worker killed under the next caller's work."""
+    started, go = tmp_path / "started", tmp_path / "go"
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            await pool.run(os.getpid)  # the worker is up
+            first = asyncio.ensure_future(pool.run(operator.add, 1, 1))
+            second = asyncio.ensure_future(pool.run(_wait_for, started, go))
+            await asyncio.sleep(0)  # both are queued
+            # The event loop is busy (blocked here) while the worker ends the first work,
+            # hands its result over and starts on the second.
+            while not started.exists():
+                time.sleep(0.01)
+            first.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await first
+            go.write_text("x")
+            assert await second == "done"
+        finally:
+            pool.close()
 
     asyncio.run(scenario())
