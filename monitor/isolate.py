@@ -160,14 +160,17 @@ class WorkerPool:
                 if work is not None:
                     work.settle(None, WorkFailed("monitor is stopping"))
                 return
-            if not work.take(worker):
-                continue
-            try:
-                value, error = worker.call(work.function, work.args), None
-            except BaseException as err:
-                value, error = None, err
-            work.ended()
-            work.settle(value, error)
+            if work.take(worker):  # else its caller has gone already: skipped
+                try:
+                    value, error = worker.call(work.function, work.args), None
+                except BaseException as err:
+                    value, error = None, err
+                work.ended()
+                work.settle(value, error)
+                del value, error
+            # Waiting for the next work, the thread keeps nothing of this one: its page
+            # and its reading (18 MB and more) would stay in memory until then.
+            del work
 
     def close(self) -> None:
         """Kill the workers (work in progress fails) and let their threads end."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import operator
 import os
 import time
+import weakref
 from pathlib import Path
 
 from monitor.isolate import WorkerPool
@@ -124,6 +126,29 @@ def test_a_caller_gone_after_its_work_ended_does_not_kill_the_next_work(tmp_path
                 await first
             go.write_text("x")
             assert await second == "done"
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+class _Page:
+    """Stands for a page given to a worker (a weak reference tells whether it is kept)."""
+
+
+def test_an_idle_worker_keeps_no_page_it_read() -> None:
+    """A worker's thread waiting for its next work keeps nothing of the last: a page
+    of 18 MB, its reading, would otherwise stay in memory until the next work."""
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            page = _Page()
+            kept = weakref.ref(page)
+            assert await pool.run(type, page) is _Page
+            del page
+            gc.collect()
+            assert kept() is None
         finally:
             pool.close()
 
