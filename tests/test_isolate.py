@@ -153,3 +153,30 @@ def test_an_idle_worker_keeps_no_page_it_read() -> None:
             pool.close()
 
     asyncio.run(scenario())
+
+
+def test_work_cancelled_while_its_worker_warms_up_never_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Work a worker's thread took while its worker was still busy (the pool's start
+    warming it up), cancelled before it reached the worker: the worker is killed, and the
+    work must not then run on the fresh worker forked in its place."""
+    started, go, marker = tmp_path / "started", tmp_path / "go", tmp_path / "ran"
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            warm_up = functools.partial(_wait_for, started, go)
+            starting = asyncio.ensure_future(asyncio.to_thread(pool.start, warm_up))
+            while not started.exists():  # the worker is busy warming up
+                await asyncio.sleep(0.01)
+            queued = asyncio.ensure_future(pool.run(marker.write_text, "x"))
+            await asyncio.sleep(0.5)  # its thread took it, and waits for the warm-up
+            queued.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await queued
+            await starting  # the warm-up's worker was killed: the start ends
+            assert await pool.run(operator.add, 2, 3) == 5
+            assert not marker.exists()
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
