@@ -160,13 +160,17 @@ class WorkerPool:
                 if work is not None:
                     work.settle(None, WorkFailed("monitor is stopping"))
                 return
-            if not work.take(worker):
-                continue
-            try:
-                value, error = worker.call(work.function, work.args), None
-            except BaseException as err:
-                value, error = None, err
-            work.settle(value, error)
+            if work.take(worker):  # else its caller has gone already: skipped
+                try:
+                    value, error = worker.call(work.function, work.args, work.gone), None
+                except BaseException as err:
+                    value, error = None, err
+                work.ended()
+                work.settle(value, error)
+                del value, error
+            # Waiting for the next work, the thread keeps nothing of this one: its page
+            # and its reading (18 MB and more) would stay in memory until then.
+            del work
 
     def close(self) -> None:
         """Kill the workers (work in progress fails) and let their threads end."""
@@ -209,12 +213,23 @@ class _Work:
             self._worker = worker
             return True
 
+    def gone(self) -> bool:
+        """Whether its caller has gone (see `_Worker.call`)."""
+        return self._abandoned
+
+    def ended(self) -> None:
+        """Its worker is done with it (and may take other work at once)."""
+        with self._lock:
+            self._worker = None
+
     def abandon(self) -> None:
+        """Its caller has gone: not taken yet, it is skipped; running, its worker is
+        killed. Under the lock: a worker done with it meanwhile may run the next work,
+        which must not be killed in its place."""
         with self._lock:
             self._abandoned = True
-            worker = self._worker
-        if worker is not None:
-            worker.stop()
+            if self._worker is not None:
+                self._worker.stop()
 
     def settle(self, value: Any, error: BaseException | None) -> None:
         """Hand the outcome to the caller's event loop (from the worker's thread)."""
@@ -231,6 +246,13 @@ def _settle(done: asyncio.Future[Any], value: Any, error: BaseException | None) 
         done.set_result(value)
 
 
+_Gone = Callable[[], bool]  # whether the caller of a piece of work has gone
+
+
+def _never() -> bool:
+    return False
+
+
 class _Worker:
     """One worker process and the pipe to it; `call` runs in the pool's thread."""
 
@@ -244,15 +266,21 @@ class _Worker:
         self._calling = threading.Lock()  # a call, from sending the work to its reply
         self._closing = False
 
-    def call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def call(self, function: Callable[..., T], args: tuple[Any, ...], gone: _Gone = _never) -> T:
         # One call at a time on the pipe: the pool's start (its warm-up) may run beside
         # the first work given to this worker (see `WorkerPool.start`).
         with self._calling:
-            return self._call(function, args)
+            return self._call(function, args, gone)
 
-    def _call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _call(self, function: Callable[..., T], args: tuple[Any, ...], gone: _Gone = _never) -> T:
         payload = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
         conn = self._running()
+        if gone():
+            # Its caller went while it waited for this worker (a warm-up, or the moment
+            # between its thread taking it and this call): `_Work.abandon` killed the
+            # worker before `_running` forked this one, which must not run it. A caller
+            # going from now on kills the worker this call talks to.
+            raise WorkFailed("nobody waits for it any more")
         try:
             conn.send_bytes(payload)
             del payload

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import operator
 import os
 import time
+import weakref
+from pathlib import Path
 
 from monitor.isolate import WorkerPool
 
@@ -89,5 +92,91 @@ def test_work_a_caller_gave_up_is_skipped_or_stopped_and_the_pool_goes_on(tmp_pa
                 assert "stopping" in str(err) or "killed" in str(err) or "ended" in str(err), err
             else:
                 raise AssertionError("work ran on after close")
+
+    asyncio.run(scenario())
+
+
+def _wait_for(started: Path, go: Path) -> str:
+    """In a worker: say it runs, then wait for the test's word."""
+    started.write_text("x")
+    while not go.exists():
+        time.sleep(0.01)
+    return "done"
+
+
+def test_a_caller_gone_after_its_work_ended_does_not_kill_the_next_work(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The worker's thread hands a result to the caller's event loop and takes the next
+    work at once: a caller cancelled after its work ended, before its loop saw the
+    result, must not have the worker killed under the next caller's work."""
+    started, go = tmp_path / "started", tmp_path / "go"
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            await pool.run(os.getpid)  # the worker is up
+            first = asyncio.ensure_future(pool.run(operator.add, 1, 1))
+            second = asyncio.ensure_future(pool.run(_wait_for, started, go))
+            await asyncio.sleep(0)  # both are queued
+            # The event loop is busy (blocked here) while the worker ends the first work,
+            # hands its result over and starts on the second.
+            while not started.exists():
+                time.sleep(0.01)
+            first.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await first
+            go.write_text("x")
+            assert await second == "done"
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+class _Page:
+    """Stands for a page given to a worker (a weak reference tells whether it is kept)."""
+
+
+def test_an_idle_worker_keeps_no_page_it_read() -> None:
+    """A worker's thread waiting for its next work keeps nothing of the last: a page
+    of 18 MB, its reading, would otherwise stay in memory until the next work."""
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            page = _Page()
+            kept = weakref.ref(page)
+            assert await pool.run(type, page) is _Page
+            del page
+            gc.collect()
+            assert kept() is None
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_work_cancelled_while_its_worker_warms_up_never_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Work a worker's thread took while its worker was still busy (the pool's start
+    warming it up), cancelled before it reached the worker: the worker is killed, and the
+    work must not then run on the fresh worker forked in its place."""
+    started, go, marker = tmp_path / "started", tmp_path / "go", tmp_path / "ran"
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            warm_up = functools.partial(_wait_for, started, go)
+            starting = asyncio.ensure_future(asyncio.to_thread(pool.start, warm_up))
+            while not started.exists():  # the worker is busy warming up
+                await asyncio.sleep(0.01)
+            queued = asyncio.ensure_future(pool.run(marker.write_text, "x"))
+            await asyncio.sleep(0.5)  # its thread took it, and waits for the warm-up
+            queued.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await queued
+            await starting  # the warm-up's worker was killed: the start ends
+            assert await pool.run(operator.add, 2, 3) == 5
+            assert not marker.exists()
+        finally:
+            pool.close()
 
     asyncio.run(scenario())
