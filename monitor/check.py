@@ -360,8 +360,9 @@ class Checker:
             # Nothing was ever seen here: a wrong URL or an API that moved, not a removal.
             reason = f"the statement's page was never readable ({extraction.problem})"
             return self._problem(watch, at, _ms_since(started), result, reason, state)
-        look = _Look(watch, reading, state, result, extraction, heads, moment, at, started)
-        look.replayed = replayed
+        look = _Look(
+            watch, reading, state, result, extraction, heads, moment, at, started, replayed=replayed
+        )
         if read is not None:
             look.body_sha256, look.compressed = read
         return await self._statements(look)

@@ -88,6 +88,7 @@ class InFlight:
         self._claimed: dict[str, list[tuple[Look, _Slot]]] = {}
         self._dead: dict[Path, tuple[int, list[_Slot]]] = {}
         self._next_claim = 0.0
+        self._told = False  # a warning that looks cannot be kept, given once
 
     # --- this process's looks ------------------------------------------------------------
 
@@ -167,7 +168,7 @@ class InFlight:
         return slot
 
     def _cannot(self, err: OSError) -> None:
-        if not getattr(self, "_told", False):
+        if not self._told:
             self._told = True
             logger.warning(
                 "looks in flight cannot be kept in %s (%s): a look killed before its commit "
