@@ -111,6 +111,11 @@ class WorkerPool:
         self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._closed = False
+        # `run` and `close` may be called from different threads (a web request's pool
+        # closed by the server's shutdown): the threads' start, a queued work and the
+        # close are one at a time, so no work is queued after `close` drained the queue
+        # (its caller would wait for ever) and no second set of threads starts.
+        self._state = threading.Lock()
 
     def start(self, warm_up: Callable[[], object] | None = None) -> None:
         """Start every worker now (blocking: call it in a thread) rather than when the
@@ -128,20 +133,21 @@ class WorkerPool:
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` in a worker (both picklable: module-level functions and plain
         data). Raises `WorkFailed` when it raises or goes over a limit."""
-        if self._closed:
-            raise WorkFailed("monitor is stopping")
-        if not self._threads:
-            self._threads = [
-                threading.Thread(
-                    target=self._serve, args=(worker,), name="monitor-work", daemon=True
-                )
-                for worker in self._workers
-            ]
-            for thread in self._threads:
-                thread.start()
         loop = asyncio.get_running_loop()
         work = _Work(function, args, loop, loop.create_future())
-        self._work.put(work)
+        with self._state:
+            if self._closed:
+                raise WorkFailed("monitor is stopping")
+            if not self._threads:
+                self._threads = [
+                    threading.Thread(
+                        target=self._serve, args=(worker,), name="monitor-work", daemon=True
+                    )
+                    for worker in self._workers
+                ]
+                for thread in self._threads:
+                    thread.start()
+            self._work.put(work)
         try:
             result: T = await asyncio.shield(work.done)
         except asyncio.CancelledError:
@@ -174,12 +180,14 @@ class WorkerPool:
 
     def close(self) -> None:
         """Kill the workers (work in progress fails) and let their threads end."""
-        self._closed = True
+        with self._state:
+            self._closed = True
+            threads = list(self._threads)
         for worker in self._workers:
             worker.stop(closing=True)
-        for _ in self._threads:
+        for _ in threads:
             self._work.put(None)
-        for thread in self._threads:
+        for thread in threads:
             thread.join()
         while True:  # what no thread took: its callers learn that monitor is stopping
             try:

@@ -180,3 +180,52 @@ def test_work_cancelled_while_its_worker_warms_up_never_runs(tmp_path) -> None: 
             pool.close()
 
     asyncio.run(scenario())
+
+
+class _QueueClosedMeanwhile:
+    """The pool's work queue, where a piece of work is put only after the pool's `close`
+    (called from another thread as it is being put) has run to its end, or after a second
+    if `close` cannot go on meanwhile: the interleaving in which a work put after `close`
+    drained the queue would wait for ever."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._pool = pool
+        self.closed = threading.Event()
+
+    def put(self, item: object) -> None:
+        import threading
+
+        if item is not None:
+            closing = threading.Thread(target=lambda: (self._pool.close(), self.closed.set()))
+            closing.start()
+            self.closed.wait(1.0)
+        self._queue.put(item)
+
+    def get(self) -> object:
+        return self._queue.get()
+
+    def get_nowait(self) -> object:
+        return self._queue.get_nowait()
+
+
+def test_work_given_as_the_pool_closes_in_another_thread_is_answered() -> None:
+    """`run` and `close` in two threads: the work is either run or told that monitor is
+    stopping; it never waits for ever in a queue no thread reads any more."""
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        meanwhile = _QueueClosedMeanwhile(pool)
+        pool._work = meanwhile  # type: ignore[assignment]
+        try:  # run before the close, or told that monitor is stopping: either is an answer
+            assert await asyncio.wait_for(pool.run(operator.add, 1, 1), timeout=10) == 2
+        except TimeoutError:
+            raise AssertionError("work given as the pool closed was never answered") from None
+        except Exception as err:
+            assert "monitor is stopping" in str(err)
+        assert await asyncio.to_thread(meanwhile.closed.wait, 10)
+
+    asyncio.run(scenario())
