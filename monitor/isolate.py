@@ -21,7 +21,6 @@ the event loop never waits for a pipe, pickling included.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -34,9 +33,14 @@ import threading
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from monitor.compression import compress
+
+# asyncio is the daemon's side only (`WorkerPool.run`), imported there: a worker never
+# needs it, and the forkserver importing it was 17 ms of CPU before the first worker forks.
+if TYPE_CHECKING:
+    import asyncio
 
 logger = logging.getLogger("monitor.isolate")
 
@@ -133,6 +137,8 @@ class WorkerPool:
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` in a worker (both picklable: module-level functions and plain
         data). Raises `WorkFailed` when it raises or goes over a limit."""
+        import asyncio  # the caller's: imported already (see the imports at the top)
+
         loop = asyncio.get_running_loop()
         work = _Work(function, args, loop, loop.create_future())
         with self._state:

@@ -10,6 +10,7 @@ import operator
 import os
 import time
 import weakref
+from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.isolate import WorkerPool
@@ -229,3 +230,51 @@ def test_work_given_as_the_pool_closes_in_another_thread_is_answered() -> None:
         assert await asyncio.to_thread(meanwhile.closed.wait, 10)
 
     asyncio.run(scenario())
+
+
+def test_a_worker_starts_with_the_reading_of_a_page_loaded_and_no_more() -> None:
+    """Workers are forked from a forkserver that has imported and warmed up the reading of
+    a statement's page (isolate_preload.py), so that none spends its first page on it; and
+    that warm-up is all the forkserver does before the first worker can fork: not asyncio
+    (the daemon's side of the pool), nor what only some pages or watches need (bs4 for a
+    page with no article, the `regex` module for `ignore` rules). What a worker has loaded
+    is looked at by `eval` in the worker, where a function of this module would import
+    the module (and asyncio with it) first."""
+    loaded = "sorted(__import__('sys').modules)"
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            modules = set(await pool.run(eval, loaded))
+        finally:
+            pool.close()
+        preloaded = {"monitor.sites", "monitor.learned", "trafilatura", "lxml.html", "zstandard"}
+        not_preloaded = {"asyncio", "bs4", "soupsieve", "regex"}
+        missing, needless = sorted(preloaded - modules), sorted(not_preloaded & modules)
+        assert (missing, needless) == ([], [])
+
+    asyncio.run(scenario())
+
+
+def test_the_warm_up_page_is_read_as_an_article() -> None:
+    """The warm-up reads its page as statements are read (trafilatura's article), not as
+    a page with no article (bs4's block scoring), or it warms the wrong reading."""
+    from monitor.extract import Target
+    from monitor.fetched import FetchRequest, FetchResult
+    from monitor.isolate_preload import _PAGE, _URL
+    from monitor.sites import get_profile
+    from monitor.sites.generic import _SHORT_TEXT
+
+    answer = FetchResult(
+        request=FetchRequest(_URL),
+        url=_URL,
+        requested_at=datetime.now(UTC),
+        status=200,
+        headers=[("Content-Type", "text/html; charset=utf-8")],
+        body=_PAGE,
+    )
+    extraction = get_profile("generic", _URL).extract(answer, Target(_URL))
+    assert extraction.problem is None
+    [statement] = extraction.statements
+    assert statement.title == "Warm-up statement"
+    assert sum(map(len, statement.paragraphs)) >= _SHORT_TEXT
