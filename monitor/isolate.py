@@ -105,10 +105,22 @@ class WorkerPool:
     (its result awaited, then the next waiting check resumed to give it work): while the
     loop was busy with other checks the worker stood idle, about half of a first sweep."""
 
-    def __init__(self, size: int, timeout: float, memory: int = 0) -> None:
+    def __init__(
+        self,
+        size: int,
+        timeout: float,
+        memory: int = 0,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.size, self.timeout, self.memory = size, timeout, memory
+        # Run once, in the caller's thread, when the first work is given (`run`): what the
+        # caller will need once that work is back, done while its worker starts (a
+        # `check --once` starts the forkserver then: a quarter of a second and more, in
+        # which this process has nothing else to do but fetch). Its failure is left to the
+        # caller's own use of what it makes.
+        self._meanwhile = meanwhile
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
         self._workers = [_Worker(context, memory, timeout) for _ in range(size)]
@@ -154,6 +166,12 @@ class WorkerPool:
                 for thread in self._threads:
                     thread.start()
             self._work.put(work)
+            meanwhile, self._meanwhile = self._meanwhile, None
+        if meanwhile is not None:  # outside the lock: a close need not wait for it
+            try:
+                meanwhile()
+            except Exception:
+                logger.debug("preparing while the workers start failed", exc_info=True)
         try:
             result: T = await asyncio.shield(work.done)
         except asyncio.CancelledError:

@@ -8,6 +8,7 @@ import functools
 import gc
 import operator
 import os
+import threading
 import time
 import weakref
 from datetime import UTC, datetime
@@ -278,3 +279,27 @@ def test_the_warm_up_page_is_read_as_an_article() -> None:
     [statement] = extraction.statements
     assert statement.title == "Warm-up statement"
     assert sum(map(len, statement.paragraphs)) >= _SHORT_TEXT
+
+
+def test_what_the_caller_prepares_meanwhile_is_made_once_at_the_first_work() -> None:
+    """`meanwhile` (the check's archive, see wiring.Runtime.checking) is made when the
+    first work is given, in the caller's thread while the worker starts, and only then;
+    its failure is not the work's."""
+    made: list[int] = []
+
+    def meanwhile() -> None:
+        made.append(threading.get_ident())
+        raise RuntimeError("the caller's own use of it will say so")
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30, meanwhile=meanwhile)
+        try:
+            assert made == []
+            assert await pool.run(operator.add, 2, 3) == 5
+            assert made == [threading.get_ident()]
+            assert await pool.run(operator.add, 3, 4) == 7
+            assert made == [threading.get_ident()]
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
