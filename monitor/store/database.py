@@ -499,10 +499,9 @@ class Database:
         """Rows written at once, in one transaction on the driver's connection (after the
         batch of unchanged checks): many rows of a few prepared statements, each run over
         its rows in the order given."""
-        self.connection()  # writes the batch first
-        self._write_on_driver(rows)
+        self._write_on_driver(rows, flush=True)  # the batch first
 
-    def _write_on_driver(self, rows: list[Deferred]) -> None:
+    def _write_on_driver(self, rows: list[Deferred], flush: bool = False) -> None:
         """One transaction on the driver's connection, which SQLAlchemy holds idle between
         its own transactions (every read and write here is one)."""
         # One executemany per statement (a batch is a check_run insert and a watch_state
@@ -511,7 +510,7 @@ class Database:
         batches: dict[DriverStatement, list[Any]] = {}
         for statement, values in rows:
             batches.setdefault(statement, []).append(statement.parameters(values))
-        with self._driver_connection(flush=False) as raw:
+        with self._driver_connection(flush) as raw:
             self.dialect.driver_write(raw, [(s.sql, params) for s, params in batches.items()])
 
     # --- the process's hold on the archive -----------------------------------------------
