@@ -1,10 +1,12 @@
-"""`python -m monitor` starts the page-reading workers' forkserver before it imports the
-command line when the command will read pages at once (`run`, and `check` on a new SQLite
-archive), and never for an unchanged `check` of an archive that exists (its CPU would be
-more than the check's own): monitor/__main__.py, `workers_wanted_at_once`."""
+"""`python -m monitor` (monitor/__main__.py): it starts the page-reading workers' forkserver
+before it imports the command line when the command will read pages at once (`run`, and
+`check` on a new SQLite archive), and never for an unchanged `check` of an archive that
+exists (its CPU would be more than the check's own): `workers_wanted_at_once`. And it ends
+as Python's exit does, without the teardown of every module: `exit_now`."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -133,3 +135,53 @@ def test_a_first_check_starts_its_workers_first_and_an_unchanged_one_none(
             "forkserver started, the command line imported: []",
         ],
     ]
+
+
+_ENDING = """
+import atexit, sys, threading, time
+from pathlib import Path
+
+from monitor.__main__ import exit_now
+
+out = Path(sys.argv[1])
+
+def late_writer():
+    time.sleep(0.3)
+    out.write_text("the thread's write")
+
+threading.Thread(target=late_writer).start()
+atexit.register(lambda: print("atexit ran, the thread had written:", out.exists()))
+sys.stdout.write("buffered, not yet flushed ")
+exit_now(3)
+"""
+
+
+def test_the_end_is_pythons_own_exit_but_the_teardown(tmp_path: Path) -> None:
+    """Other threads are waited for, atexit's functions run, the streams flushed, the exit
+    code kept; a stream that cannot be flushed is reported as Python's exit does."""
+    out = tmp_path / "written"
+    run = subprocess.run(
+        [sys.executable, "-c", _ENDING, str(out)], cwd=REPO, capture_output=True, text=True
+    )
+    assert (run.returncode, run.stdout) == (
+        3,
+        "buffered, not yet flushed atexit ran, the thread had written: True\n",
+    )
+    assert out.read_text() == "the thread's write"
+    # `monitor history … | head`: the reader gone, the flush fails; Python's exit says so
+    # (on standard error) and ends with 120, whatever the code was, with or without this.
+    # (Output buffered, as it is by default: unbuffered, the write itself would fail.)
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    for ending in (_ENDING, _ENDING.replace("exit_now(3)", "raise SystemExit(3)")):
+        with subprocess.Popen(
+            [sys.executable, "-c", ending, str(tmp_path / "again")],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=buffered,
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            process.stdout.close()
+            error = process.stderr.read().decode()
+        assert process.returncode == 120, error
+        assert "BrokenPipeError" in error
