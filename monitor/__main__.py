@@ -1,5 +1,6 @@
-"""`python -m monitor`: the command line (cli.py), and before it, when the command will read
-pages at once, the start of the page-reading workers' forkserver (`workers_wanted_at_once`)."""
+"""`python -m monitor` and the `monitor` command: the command line (cli.py), and before it,
+when the command will read pages at once, the start of the page-reading workers' forkserver
+(`workers_wanted_at_once`); after it, the end of the process (`exit_now`)."""
 
 from __future__ import annotations
 
@@ -140,7 +141,8 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-if __name__ == "__main__":
+def run() -> NoReturn:
+    """`python -m monitor`, and the `monitor` command (pyproject.toml's script)."""
     # Importing the command line (asyncio, the site profiles, pydantic: a third of a second
     # of CPU) makes no garbage, but the cyclic collector's passes over what it builds are a
     # tenth of that; held off, and what was built left to it no more (collector.py). The
@@ -154,3 +156,7 @@ if __name__ == "__main__":
         from monitor.cli import main
 
     exit_now(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,10 @@ def noted():
 forkserver.ensure_running = noted
 atexit.register(lambda: print("forkserver started, the command line imported:", starts[:1]))
 sys.argv = ["monitor", *sys.argv[1:]]
+if sys.argv[1] == "--script":  # as the `monitor` command runs (pyproject.toml)
+    del sys.argv[1]
+    from monitor.__main__ import run
+    run()
 runpy.run_module("monitor", run_name="__main__", alter_sys=True)
 """
 
@@ -115,9 +120,10 @@ def test_a_first_check_starts_its_workers_first_and_an_unchanged_one_none(
 ) -> None:
     config = local_config(tmp_path, generic_watch("a", f"{site}/a"))
     seen = []
-    for _ in ("new archive", "unchanged"):
+    # `python -m monitor`, then the `monitor` command.
+    for how in ([], ["--script"]):
         run = subprocess.run(
-            [sys.executable, "-c", _PROBE, "--config", str(config), "check", "--once"],
+            [sys.executable, "-c", _PROBE, *how, "--config", str(config), "check", "--once"],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -135,6 +141,11 @@ def test_a_first_check_starts_its_workers_first_and_an_unchanged_one_none(
             "forkserver started, the command line imported: []",
         ],
     ]
+
+
+def test_the_monitor_command_is_the_same_start_and_end() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["scripts"] == {"monitor": "monitor.__main__:run"}
 
 
 _ENDING = """
