@@ -46,8 +46,15 @@ logger = logging.getLogger("monitor.isolate")
 
 T = TypeVar("T")
 
-# Imported once by the forkserver, so a worker forked from it starts in milliseconds.
-_PRELOAD = ["monitor.isolate", "monitor.isolate_preload", "monitor.learned", "charset_normalizer"]
+# Imported once by the forkserver, so a worker forked from it starts in milliseconds; the
+# last, so that the forkserver ends without tearing them down (see isolate_server.py).
+_PRELOAD = [
+    "monitor.isolate",
+    "monitor.isolate_preload",
+    "monitor.learned",
+    "charset_normalizer",
+    "monitor.isolate_server",
+]
 # A worker whose daemon vanished (kill -9) must not compute on forever: it ends itself this
 # long after the work's own limit (SIGALRM's default action ends the process even while it
 # is deep inside C code, which a Python-level handler would not interrupt).

@@ -8,6 +8,8 @@ import functools
 import gc
 import operator
 import os
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.isolate import WorkerPool
+from tests.conftest import REPO
 
 
 def test_work_given_while_the_pool_starts_gets_its_own_answer() -> None:
@@ -303,3 +306,38 @@ def test_what_the_caller_prepares_meanwhile_is_made_once_at_the_first_work() -> 
             pool.close()
 
     asyncio.run(scenario())
+
+
+def test_the_forkserver_ends_without_tearing_its_modules_down() -> None:
+    """What isolate_server.py's import does to the process that imports it (the forkserver,
+    last of its preload): at its end, what atexit ran before the import was registered
+    (multiprocessing's, Python's teardown) does not run; what was registered after does;
+    its output is flushed and it ends with 0. A child it forks and that ends by Python's
+    exit ends as usual."""
+    code = (
+        "import atexit, os, sys\n"
+        "atexit.register(print, 'registered before: not run')\n"
+        "import monitor.isolate_server\n"
+        "atexit.register(print, 'registered after: run')\n"
+        "if len(sys.argv) > 1:\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        atexit.register(print, 'the child ends as usual')\n"
+        "        sys.exit(5)\n"
+        "    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+        "sys.stdout.write('buffered ')\n"
+        "sys.exit(3)\n"
+    )
+    alone = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert (alone.returncode, alone.stdout) == (0, "buffered registered after: run\n")
+    forked = subprocess.run(
+        [sys.executable, "-c", code, "fork"], cwd=REPO, capture_output=True, text=True
+    )
+    assert forked.returncode == 0
+    assert forked.stdout.splitlines() == [
+        "the child ends as usual",
+        "registered after: run",
+        "registered before: not run",
+        "5",
+        "buffered registered after: run",
+    ]
