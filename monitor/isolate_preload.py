@@ -37,7 +37,8 @@ _PAGE = (
 )
 
 
-def _warm_up() -> None:
+def reading() -> tuple[FetchResult, Target]:
+    """The warm-up page as a check's fetch brings it, and its watch's target."""
     answer = FetchResult(
         request=FetchRequest(_URL),
         url=_URL,
@@ -46,7 +47,11 @@ def _warm_up() -> None:
         headers=[("Content-Type", "text/html; charset=utf-8")],
         body=_PAGE,
     )
-    extraction = get_profile("generic", _URL).extract(answer, Target(_URL))
+    return answer, Target(_URL)
+
+
+def _warm_up() -> None:
+    extraction = get_profile("generic", _URL).extract(*reading())
     statements = extraction.statements
     if statements:
         compare(statements[0], statements[0], [])

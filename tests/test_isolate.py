@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import weakref
-from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.isolate import WorkerPool
@@ -263,21 +262,11 @@ def test_a_worker_starts_with_the_reading_of_a_page_loaded_and_no_more() -> None
 def test_the_warm_up_page_is_read_as_an_article() -> None:
     """The warm-up reads its page as statements are read (trafilatura's article), not as
     a page with no article (bs4's block scoring), or it warms the wrong reading."""
-    from monitor.extract import Target
-    from monitor.fetched import FetchRequest, FetchResult
-    from monitor.isolate_preload import _PAGE, _URL
+    from monitor.isolate_preload import _URL, reading
     from monitor.sites import get_profile
     from monitor.sites.generic import _SHORT_TEXT
 
-    answer = FetchResult(
-        request=FetchRequest(_URL),
-        url=_URL,
-        requested_at=datetime.now(UTC),
-        status=200,
-        headers=[("Content-Type", "text/html; charset=utf-8")],
-        body=_PAGE,
-    )
-    extraction = get_profile("generic", _URL).extract(answer, Target(_URL))
+    extraction = get_profile("generic", _URL).extract(*reading())
     assert extraction.problem is None
     [statement] = extraction.statements
     assert statement.title == "Warm-up statement"
