@@ -155,7 +155,13 @@ def run() -> NoReturn:
             start_forkserver()
         from monitor.cli import main
 
-    exit_now(main())
+    try:
+        code = main()
+    except SystemExit as stop:  # argparse's --help, and its usage errors
+        if stop.code is not None and not isinstance(stop.code, int):
+            raise
+        code = stop.code or 0
+    exit_now(code)
 
 
 if __name__ == "__main__":

@@ -196,3 +196,15 @@ def test_the_end_is_pythons_own_exit_but_the_teardown(tmp_path: Path) -> None:
             error = process.stderr.read().decode()
         assert process.returncode == 120, error
         assert "BrokenPipeError" in error
+
+
+def test_help_and_usage_errors_end_as_they_did() -> None:
+    for args, code, stream, text in (
+        (["--help"], 0, "stdout", "usage: monitor"),
+        (["check", "--no-such-option"], 2, "stderr", "unrecognized arguments"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "monitor", *args], cwd=REPO, capture_output=True, text=True
+        )
+        assert run.returncode == code
+        assert text in getattr(run, stream)
