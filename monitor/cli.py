@@ -307,7 +307,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         # The workers' forkserver imports the parsers on the other core while this process
         # imports the daemon's modules (the store's SQLAlchemy, the config's models: half a
         # second of CPU) and reads a config of (maybe) 100,000 watches: the daemon's first
-        # checks, which wait for the workers, then need not wait for it.
+        # checks, which wait for the workers, then need not wait for it. (`python -m
+        # monitor run` has started it before importing this module: see __main__.py.)
         start_forkserver()
         from monitor.scheduler import Daemon  # after the forkserver's start, on purpose
 
@@ -332,9 +333,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         config = _config(args)
     if config.store.url is None and not _has_files(config.store.path):
         # A new archive: no answer can be a 304 or the same bytes again, every page is
-        # read. The workers' forkserver loads the parsers (a second of CPU) on the other
-        # core while this process imports and creates the store, not at the first page.
+        # read. The workers' forkserver loads the parsers (0.2 s of CPU) on the other core
+        # while this process imports and creates the store, not at the first page.
         # (A run over an archive that exists may read nothing: its workers wait for work.)
+        # `python -m monitor` has started it already, before importing this module, when
+        # it could tell from the config file as written (__main__.workers_wanted_at_once).
         start_forkserver()
     with _store(config) as store:
         store.hold_writer_lock("check")

@@ -21,7 +21,6 @@ the event loop never waits for a pipe, pickling included.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -34,16 +33,28 @@ import threading
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from monitor.compression import compress
+
+# asyncio is the daemon's side only (`WorkerPool.run`), imported there: a worker never
+# needs it, and the forkserver importing it was 17 ms of CPU before the first worker forks.
+if TYPE_CHECKING:
+    import asyncio
 
 logger = logging.getLogger("monitor.isolate")
 
 T = TypeVar("T")
 
-# Imported once by the forkserver, so a worker forked from it starts in milliseconds.
-_PRELOAD = ["monitor.isolate", "monitor.isolate_preload", "monitor.learned", "charset_normalizer"]
+# Imported once by the forkserver, so a worker forked from it starts in milliseconds; the
+# last, so that the forkserver ends without tearing them down (see isolate_server.py).
+_PRELOAD = [
+    "monitor.isolate",
+    "monitor.isolate_preload",
+    "monitor.learned",
+    "charset_normalizer",
+    "monitor.isolate_server",
+]
 # A worker whose daemon vanished (kill -9) must not compute on forever: it ends itself this
 # long after the work's own limit (SIGALRM's default action ends the process even while it
 # is deep inside C code, which a Python-level handler would not interrupt).
@@ -101,10 +112,22 @@ class WorkerPool:
     (its result awaited, then the next waiting check resumed to give it work): while the
     loop was busy with other checks the worker stood idle, about half of a first sweep."""
 
-    def __init__(self, size: int, timeout: float, memory: int = 0) -> None:
+    def __init__(
+        self,
+        size: int,
+        timeout: float,
+        memory: int = 0,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.size, self.timeout, self.memory = size, timeout, memory
+        # Run once, in the caller's thread, when the first work is given (`run`): what the
+        # caller will need once that work is back, done while its worker starts (a
+        # `check --once` starts the forkserver then: a quarter of a second and more, in
+        # which this process has nothing else to do but fetch). Its failure is left to the
+        # caller's own use of what it makes.
+        self._meanwhile = meanwhile
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
         self._workers = [_Worker(context, memory, timeout) for _ in range(size)]
@@ -133,6 +156,8 @@ class WorkerPool:
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` in a worker (both picklable: module-level functions and plain
         data). Raises `WorkFailed` when it raises or goes over a limit."""
+        import asyncio  # the caller's: imported already (see the imports at the top)
+
         loop = asyncio.get_running_loop()
         work = _Work(function, args, loop, loop.create_future())
         with self._state:
@@ -148,6 +173,12 @@ class WorkerPool:
                 for thread in self._threads:
                     thread.start()
             self._work.put(work)
+            meanwhile, self._meanwhile = self._meanwhile, None
+        if meanwhile is not None:  # outside the lock: a close need not wait for it
+            try:
+                meanwhile()
+            except Exception:
+                logger.debug("preparing while the workers start failed", exc_info=True)
         try:
             result: T = await asyncio.shield(work.done)
         except asyncio.CancelledError:

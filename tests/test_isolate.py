@@ -8,11 +8,15 @@ import functools
 import gc
 import operator
 import os
+import subprocess
+import sys
+import threading
 import time
 import weakref
 from pathlib import Path
 
 from monitor.isolate import WorkerPool
+from tests.conftest import REPO
 
 
 def test_work_given_while_the_pool_starts_gets_its_own_answer() -> None:
@@ -229,3 +233,100 @@ def test_work_given_as_the_pool_closes_in_another_thread_is_answered() -> None:
         assert await asyncio.to_thread(meanwhile.closed.wait, 10)
 
     asyncio.run(scenario())
+
+
+def test_a_worker_starts_with_the_reading_of_a_page_loaded_and_no_more() -> None:
+    """Workers are forked from a forkserver that has imported and warmed up the reading of
+    a statement's page (isolate_preload.py), so that none spends its first page on it; and
+    that warm-up is all the forkserver does before the first worker can fork: not asyncio
+    (the daemon's side of the pool), nor what only some pages or watches need (bs4 for a
+    page with no article, the `regex` module for `ignore` rules). What a worker has loaded
+    is looked at by `eval` in the worker, where a function of this module would import
+    the module (and asyncio with it) first."""
+    loaded = "sorted(__import__('sys').modules)"
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            modules = set(await pool.run(eval, loaded))
+        finally:
+            pool.close()
+        preloaded = {"monitor.sites", "monitor.learned", "trafilatura", "lxml.html", "zstandard"}
+        not_preloaded = {"asyncio", "bs4", "soupsieve", "regex"}
+        missing, needless = sorted(preloaded - modules), sorted(not_preloaded & modules)
+        assert (missing, needless) == ([], [])
+
+    asyncio.run(scenario())
+
+
+def test_the_warm_up_page_is_read_as_an_article() -> None:
+    """The warm-up reads its page as statements are read (trafilatura's article), not as
+    a page with no article (bs4's block scoring), or it warms the wrong reading."""
+    from monitor.isolate_preload import _URL, reading
+    from monitor.sites import get_profile
+    from monitor.sites.generic import _SHORT_TEXT
+
+    extraction = get_profile("generic", _URL).extract(*reading())
+    assert extraction.problem is None
+    [statement] = extraction.statements
+    assert statement.title == "Warm-up statement"
+    assert sum(map(len, statement.paragraphs)) >= _SHORT_TEXT
+
+
+def test_what_the_caller_prepares_meanwhile_is_made_once_at_the_first_work() -> None:
+    """`meanwhile` (the check's archive, see wiring.Runtime.checking) is made when the
+    first work is given, in the caller's thread while the worker starts, and only then;
+    its failure is not the work's."""
+    made: list[int] = []
+
+    def meanwhile() -> None:
+        made.append(threading.get_ident())
+        raise RuntimeError("the caller's own use of it will say so")
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30, meanwhile=meanwhile)
+        try:
+            assert made == []
+            assert await pool.run(operator.add, 2, 3) == 5
+            assert made == [threading.get_ident()]
+            assert await pool.run(operator.add, 3, 4) == 7
+            assert made == [threading.get_ident()]
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_forkserver_ends_without_tearing_its_modules_down() -> None:
+    """What isolate_server.py's import does to the process that imports it (the forkserver,
+    last of its preload): at its end, what atexit ran before the import was registered
+    (multiprocessing's, Python's teardown) does not run; what was registered after does;
+    its output is flushed and it ends with 0. A child it forks and that ends by Python's
+    exit ends as usual."""
+    code = (
+        "import atexit, os, sys\n"
+        "atexit.register(print, 'registered before: not run')\n"
+        "import monitor.isolate_server\n"
+        "atexit.register(print, 'registered after: run')\n"
+        "if len(sys.argv) > 1:\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        atexit.register(print, 'the child ends as usual')\n"
+        "        sys.exit(5)\n"
+        "    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+        "sys.stdout.write('buffered ')\n"
+        "sys.exit(3)\n"
+    )
+    alone = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert (alone.returncode, alone.stdout) == (0, "buffered registered after: run\n")
+    forked = subprocess.run(
+        [sys.executable, "-c", code, "fork"], cwd=REPO, capture_output=True, text=True
+    )
+    assert forked.returncode == 0
+    assert forked.stdout.splitlines() == [
+        "the child ends as usual",
+        "registered after: run",
+        "registered before: not run",
+        "5",
+        "buffered registered after: run",
+    ]

@@ -81,6 +81,47 @@ def test_each_plain_statement_is_what_its_core_twin_compiles_to(plain: Plain) ->
     assert list(plain.params) == params
 
 
+def test_a_watchs_registration_is_what_its_core_twin_compiles_to() -> None:
+    """A watch new to a SQLite archive is registered by SQL text (states.py), the statements
+    SQLAlchemy makes for the other databases from the same Core."""
+    from monitor.store.dialect.sqlite import SQLite
+    from monitor.store.states import (
+        FIRST_STATE_SQLITE,
+        REGISTER_ORDER,
+        REGISTER_SQLITE,
+        registration_core,
+    )
+
+    update, state = registration_core(SQLite())
+    for core, columns, text in (
+        (update, list(REGISTER_ORDER), REGISTER_SQLITE),
+        (state, ["watch_id"], FIRST_STATE_SQLITE),
+    ):
+        compiled = core.compile(dialect=sqlite.dialect(), column_keys=columns)
+        assert (str(compiled), compiled.positiontup) == (text, columns)
+
+
+def test_watches_are_registered_in_a_new_archive_without_sqlalchemy(tmp_path: Path) -> None:
+    """A first sweep registers its watches before its first fetch: the archive made, the
+    watches written again with one changed (the upsert), read back, all on the driver."""
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom monitor.store import Store\n"
+        f"store = Store(Path({str(tmp_path)!r}))\n"
+        "store.sync_watches([('a', 'https://a.example/', 'generic'),"
+        " ('b', 'https://b.example/', 'feed')])\n"
+        "store.sync_watches([('a', 'https://a.example/2', 'generic')] * 1001)\n"
+        "print(sorted(store.states(['a', 'b'])), 'sqlalchemy' in sys.modules)\n"
+        "store.close()\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert run.stdout.splitlines() == ["['a', 'b'] False"], run.stderr
+    with Store(tmp_path) as store:
+        rows = {row["id"]: (row["url"], row["profile"]) for row in store.watch_rows()}
+    assert rows == {"a": ("https://a.example/2", "generic"), "b": ("https://b.example/", "feed")}
+
+
 def test_the_schema_version_the_driver_opens_at_is_the_latest() -> None:
     assert SCHEMA_VERSION == LATEST
     # A state is read and written by position (states.py): its fields are watch_state's.

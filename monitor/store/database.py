@@ -51,6 +51,9 @@ T = TypeVar("T")
 SCHEMA_VERSION = 16
 _HAS_META = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
 _READ_META = "SELECT key, value FROM meta WHERE key IN ('schema_version', 'blobs')"
+# A database with no table, index or view yet: a new archive (`Database._create_on_driver`).
+_ANYTHING = "SELECT 1 FROM sqlite_master LIMIT 1"
+_WRITE_META = "INSERT INTO meta (key, value) VALUES (?, ?)"
 
 
 class DriverStatement:
@@ -194,15 +197,21 @@ class Database:
         latest schema and `configured` agrees with it (nothing to migrate or record, the
         whole of what `_migrate` would do): None otherwise. In a write transaction as
         `_migrate`'s, so that an archive another process is migrating is waited for, and
-        one that cannot be written is refused at once, as before."""
+        one that cannot be written is refused at once, as before. A new archive (a database
+        with nothing in it) is made here, in that transaction (`_create_on_driver`)."""
         raw = self._driver
         try:
             raw.execute("BEGIN IMMEDIATE")
             try:
                 has_meta = raw.execute(_HAS_META).fetchone() is not None
                 meta = dict(raw.execute(_READ_META).fetchall()) if has_meta else {}
+                if not has_meta and raw.execute(_ANYTHING).fetchone() is None:
+                    created = self._create_on_driver(configured)
+                    if created is not None:
+                        return created
             finally:
-                raw.execute("ROLLBACK")  # nothing written
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")  # nothing written
         except Exception as err:
             if _operational(err):
                 raise StoreError(f"cannot open the store at {self.location}: {err}") from None
@@ -213,6 +222,20 @@ class Database:
         if configured and configured != recorded:
             return None  # refused by `_blob_mode`, in its words
         return recorded
+
+    def _create_on_driver(self, configured: str | None) -> str | None:
+        """A new archive (an empty database) made on the driver's connection in the write
+        transaction `_current_blob_mode` holds, committed: the latest schema, its version
+        and the place of blobs, as `_migrate` writes them, without SQLAlchemy (which a first
+        sweep's commits import later, once pages are read). None where the dialect has no
+        script for it (then `_migrate` makes it)."""
+        raw = self._driver
+        blobs = configured or self.dialect.default_blobs
+        if blobs not in ("db", "path") or not self.dialect.create_on_driver(raw):
+            return None
+        raw.executemany(_WRITE_META, [("schema_version", str(SCHEMA_VERSION)), ("blobs", blobs)])
+        raw.execute("COMMIT")
+        return blobs
 
     @property
     def engine(self) -> Engine:
@@ -476,10 +499,9 @@ class Database:
         """Rows written at once, in one transaction on the driver's connection (after the
         batch of unchanged checks): many rows of a few prepared statements, each run over
         its rows in the order given."""
-        self.connection()  # writes the batch first
-        self._write_on_driver(rows)
+        self._write_on_driver(rows, flush=True)  # the batch first
 
-    def _write_on_driver(self, rows: list[Deferred]) -> None:
+    def _write_on_driver(self, rows: list[Deferred], flush: bool = False) -> None:
         """One transaction on the driver's connection, which SQLAlchemy holds idle between
         its own transactions (every read and write here is one)."""
         # One executemany per statement (a batch is a check_run insert and a watch_state
@@ -488,7 +510,7 @@ class Database:
         batches: dict[DriverStatement, list[Any]] = {}
         for statement, values in rows:
             batches.setdefault(statement, []).append(statement.parameters(values))
-        with self._driver_connection(flush=False) as raw:
+        with self._driver_connection(flush) as raw:
             self.dialect.driver_write(raw, [(s.sql, params) for s, params in batches.items()])
 
     # --- the process's hold on the archive -----------------------------------------------

@@ -63,6 +63,12 @@ class Dialect(ABC):
         connections are the engine's)."""
         return None
 
+    def create_on_driver(self, raw: Any) -> bool:
+        """Create the latest schema's tables in an empty database on the driver's connection
+        (`connect_driver`), inside the caller's write transaction, as `schema.migrate` would
+        make them; False where the database has no such script (SQLAlchemy makes them)."""
+        return False
+
     def database_file(self, root: Path) -> Path | None:
         """The file the database lives in, when it is one."""
         return None
