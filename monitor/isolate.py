@@ -184,8 +184,11 @@ class WorkerPool:
         except asyncio.CancelledError:
             # Nobody waits for this work any more (shutdown, a hung check): not started,
             # it is skipped; started, its worker is killed (the thread takes the next
-            # work once it has seen it end).
+            # work once it has seen it end). Its future is cancelled too: the outcome the
+            # thread hands it later would be an exception nobody retrieves, which asyncio
+            # logs as an error when the future is collected.
             work.abandon()
+            work.done.cancel()
             raise
         return result
 

@@ -330,3 +330,28 @@ def test_the_forkserver_ends_without_tearing_its_modules_down() -> None:
         "5",
         "buffered registered after: run",
     ]
+
+
+def test_work_whose_caller_gave_up_leaves_no_unretrieved_error(caplog) -> None:  # type: ignore[no-untyped-def]
+    """A check cancelled while its page is read (shutdown, a hung check): its worker is
+    killed and the work ends in an error that nobody waits for. It is not logged as
+    "Future exception was never retrieved", an error in the daemon's log for each."""
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            running = asyncio.ensure_future(pool.run(time.sleep, 5))
+            await asyncio.sleep(0.5)
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            assert await pool.run(operator.add, 1, 1) == 2  # the killed work has ended
+            del running
+            gc.collect()
+        finally:
+            pool.close()
+
+    with caplog.at_level("ERROR", logger="asyncio"):
+        asyncio.run(scenario())
+        gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
