@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.sources import parse_python
 
 PACKAGE = REPO / "monitor"
 
@@ -46,7 +47,7 @@ def _imported(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     module; a name from a package's `__init__` counts as the package)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _imports(parse_python(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         else:
@@ -220,3 +221,37 @@ _AFTER_STORE = (
     "monitor.cli",
     "monitor.wiring",
 )
+
+
+class _FormatsATracebackWhenCollected:
+    """Garbage only the cyclic collector frees, whose finalizer formats a traceback (as
+    asyncio's "Future exception was never retrieved" does)."""
+
+    def __init__(self) -> None:
+        self.itself = self
+
+    def __del__(self) -> None:
+        import traceback
+
+        try:
+            _ = 1 / 0
+        except ZeroDivisionError as err:
+            traceback.format_exception(err)
+
+
+def test_the_sources_are_read_whatever_a_collection_meanwhile_does() -> None:
+    """A test before this one may leave such garbage behind; collected during a parse of a
+    module, it made the parse fail on Python 3.11 (see tests/sources.py)."""
+    import gc
+
+    source = (REPO / "monitor" / "alerts.py").read_text(encoding="utf-8")
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)  # a collection at nearly every allocation: during the parse
+    try:
+        for _ in range(20):
+            for _ in range(50):
+                _FormatsATracebackWhenCollected()
+            assert parse_python(source).body
+    finally:
+        gc.set_threshold(*threshold)
+        gc.collect()

@@ -34,6 +34,7 @@ from monitor.store import CheckRecord, NewVersion, Store
 from monitor.store.furniture import LearnedItem
 from monitor.store.schema import learning_pair, learning_text
 from tests.postgres import Backend
+from tests.sources import parse_python
 
 WORDS = (
     "ministry", "statement", "foreign", "affairs", "council", "minister", "talks", "delegation",
@@ -261,7 +262,7 @@ def test_the_kept_evidence_s_rules_are_versioned() -> None:
 
 def _code(source: str) -> str:
     """The code of a definition, without its docstrings and comments."""
-    tree = ast.parse(inspect.cleandoc("\n" + source) if source[:1].isspace() else source)
+    tree = parse_python(inspect.cleandoc("\n" + source) if source[:1].isspace() else source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (
