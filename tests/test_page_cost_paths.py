@@ -13,7 +13,7 @@ from pathlib import Path
 from monitor.compression import compress
 from monitor.fetch import FetchRequest, FetchResult
 from monitor.isolate import read_answer
-from monitor.statement import Extraction, Link, Statement, Target
+from monitor.statement import Document, Extraction, Link, Statement, Target
 from monitor.store import Store
 
 URL = "https://example.org/statement/1"
@@ -89,3 +89,42 @@ def test_bytes_named_for_commits_that_never_came_are_bounded(tmp_path: Path) -> 
         asyncio.run(store.blobs.prepare({sha256: last}, {}))
         assert store.put_blob(last) == sha256
         assert store.read_blob(sha256) == page
+
+
+def test_a_statements_canonical_json_keeps_its_bytes() -> None:
+    # Its JSON, built field by field in the worker (not through dataclasses.asdict), names
+    # every archived version: these hashes are those the archive has always given.
+    full = Statement(
+        key="page",
+        url="https://example.org/s/1",
+        title="Заявление «МИД»",
+        paragraphs=("Астана, 20 ноября.", 'Второй абзац "в кавычках"\t\\ и ✓.'),
+        published="2026-11-20T14:35",
+        language="ru",
+        links=(Link("https://example.org/a?b=1&c=2", "Ссылка"),),
+        attachments=(Link("https://example.org/f.pdf", "Decree"),),
+        figures=("A photo's caption",),
+        documents=(
+            Document(
+                "https://example.org/f.pdf",
+                "Decree",
+                "PDF",
+                "ab" * 32,
+                1234,
+                pages=(("p1 line",), ("p2",)),
+                metadata=(("author", "X"),),
+                ocr_pages=(2,),
+                ocr_unsure=("wrd",),
+            ),
+            Document("https://example.org/g.docx", "G", "DOCX", "cd" * 32, 9, pages=(("x",),)),
+        ),
+    )
+    bare = Statement(key="k", url="u", title="", paragraphs=())
+    assert full.sha256 == "5547f9b1a0edd3ce8287a06ccd1f898ff132d6ec0523bb193d013ba4c1dc4a2e"
+    assert bare.sha256 == "e266b0d2718512e28e16b8973c32e63107d0117d71fb7a0d7544588a5ea1cd1d"
+    assert bare.to_json() == (
+        b'{"key":"k","language":null,"links":[],"paragraphs":[],"published":null,'
+        b'"title":"","url":"u"}'
+    )
+    assert Statement.from_json(full.to_json()) == full
+
