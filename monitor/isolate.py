@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import pickle
 import queue
 import resource
+import select
 import signal
 import threading
 import traceback
@@ -270,6 +272,12 @@ class _Worker:
         self._timeout = timeout
         self._process: Any = None
         self._conn: Connection | None = None
+        # Polls made once per worker process, kept with it: `is_alive()` and `conn.poll()`
+        # make a selector for every call (two per page, some 10 % of the daemon's cost of
+        # handing a page over). `_ended`: the worker's sentinel (readable once it ended);
+        # `_replied`: its pipe (readable once it answered, or closed).
+        self._ended: Any = None
+        self._replied: Any = None
         self._lock = threading.Lock()  # the process and its pipe
         self._calling = threading.Lock()  # a call, from sending the work to its reply
         self._closing = False
@@ -292,7 +300,7 @@ class _Worker:
         try:
             conn.send_bytes(payload)
             del payload
-            if not conn.poll(self._timeout):
+            if not self._replied.poll(math.ceil(self._timeout * 1000)):
                 self.stop()
                 raise WorkFailed(f"over the time limit of {self._timeout:g} s", over_limit=True)
             reply = conn.recv_bytes()
@@ -321,7 +329,9 @@ class _Worker:
         with self._lock:
             if self._closing:
                 raise WorkFailed("monitor is stopping")
-            if self._process is not None and self._process.is_alive():
+            # Its sentinel unreadable, the worker is alive (what `is_alive()` asks, without
+            # a selector made to ask it); readable, `is_alive()` says what became of it.
+            if self._process is not None and (not self._ended.poll(0) or self._process.is_alive()):
                 assert self._conn is not None
                 return self._conn
             self._reap()
@@ -335,6 +345,9 @@ class _Worker:
             process.start()
             theirs.close()
             self._process, self._conn = process, ours
+            self._ended, self._replied = select.poll(), select.poll()
+            self._ended.register(process.sentinel, select.POLLIN)
+            self._replied.register(ours.fileno(), select.POLLIN)
             return ours
 
     def stop(self, closing: bool = False) -> int | None:
@@ -345,7 +358,7 @@ class _Worker:
 
     def _reap(self) -> int | None:
         process, conn = self._process, self._conn
-        self._process = self._conn = None
+        self._process = self._conn = self._ended = self._replied = None
         code = None
         if process is not None:
             if process.is_alive():
