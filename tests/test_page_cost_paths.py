@@ -128,3 +128,27 @@ def test_a_statements_canonical_json_keeps_its_bytes() -> None:
     )
     assert Statement.from_json(full.to_json()) == full
 
+
+def test_blob_files_are_written_whole_and_owner_only_in_groups_and_alone(tmp_path: Path) -> None:
+    # A group of new files (syncfs) and a file alone (fsync), each into a directory of the
+    # fan-out that does not exist yet: every file holds exactly its compressed bytes, is its
+    # owner's alone (as `tempfile.mkstemp` made them), and no temporary file stays behind.
+    from monitor.store.blobs import blob_file, write_group
+
+    root = tmp_path / "blobs"
+    root.mkdir()
+    blobs = {f"page {n}".encode() * 500: None for n in range(5)}
+    named = {hashlib.sha256(data).hexdigest(): data for data in blobs}
+    group = dict(list(named.items())[:4])
+    alone = dict(list(named.items())[4:])
+    for files in (group, alone):
+        sizes = write_group(root, {sha: (data, None) for sha, data in files.items()})
+        for sha256, data in files.items():
+            path = blob_file(root, sha256)
+            assert path.read_bytes() == compress(data)
+            assert sizes[sha256] == path.stat().st_size
+            assert path.stat().st_mode & 0o777 == 0o600
+    assert not [p for p in root.rglob(".tmp-*")]
+    # Written again: found where they are, not written twice.
+    again = write_group(root, {sha: (data, None) for sha, data in named.items()})
+    assert again == {sha: blob_file(root, sha).stat().st_size for sha in named}
