@@ -20,7 +20,7 @@ import ctypes
 import hashlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,12 +196,22 @@ class DatabaseBlobs(Blobs):
     mode = "db"
 
     def stage(self, conn: Connection, data: bytes, media_type: str | None) -> StagedBlob:
+        def stored_size(sha256: str) -> int | None:
+            return conn.execute(  # type: ignore[no-any-return]
+                select(blob.c.stored_size).where(blob.c.sha256 == sha256)
+            ).scalar_one_or_none()
+
+        return self.stage_known(data, media_type, stored_size)
+
+    def stage_known(
+        self, data: bytes, media_type: str | None, stored_size: Callable[[str], int | None]
+    ) -> StagedBlob:
+        """`stage`, asking `stored_size` (of a SHA-256) whether the database holds the
+        blob already (the archive asks on the driver's connection)."""
         sha256 = self.sha256(data)
         # Identical bytes (an unchanged request body, a restored text) are not compressed
         # again just to be ignored.
-        stored = conn.execute(
-            select(blob.c.stored_size).where(blob.c.sha256 == sha256)
-        ).scalar_one_or_none()
+        stored = stored_size(sha256)
         if stored is not None:
             self._ready.pop(sha256, None)
             return StagedBlob(sha256, len(data), stored, media_type)
