@@ -290,7 +290,7 @@ class _Worker:
 
     def _call(self, function: Callable[..., T], args: tuple[Any, ...], gone: _Gone = _never) -> T:
         payload = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
-        conn = self._running()
+        conn, replied = self._running()
         if gone():
             # Its caller went while it waited for this worker (a warm-up, or the moment
             # between its thread taking it and this call): `_Work.abandon` killed the
@@ -300,7 +300,8 @@ class _Worker:
         try:
             conn.send_bytes(payload)
             del payload
-            if not self._replied.poll(math.ceil(self._timeout * 1000)):
+            # A pipe closed meanwhile (see `_running`) fails at once in `recv_bytes`.
+            if not (conn.closed or replied.poll(math.ceil(self._timeout * 1000))):
                 self.stop()
                 raise WorkFailed(f"over the time limit of {self._timeout:g} s", over_limit=True)
             reply = conn.recv_bytes()
@@ -324,8 +325,10 @@ class _Worker:
             if warm_up is not None:
                 self._call(warm_up, ())
 
-    def _running(self) -> Connection:
-        """The worker's pipe, forking a worker first when there is none (or it died)."""
+    def _running(self) -> tuple[Connection, Any]:
+        """The worker's pipe and the poll of its answers, forking a worker first when there
+        is none (or it died). Both are the caller's to keep: `stop` (a caller gone, `close`)
+        may forget them meanwhile, and the closed pipe then ends the call as it did."""
         with self._lock:
             if self._closing:
                 raise WorkFailed("monitor is stopping")
@@ -333,7 +336,7 @@ class _Worker:
             # a selector made to ask it); readable, `is_alive()` says what became of it.
             if self._process is not None and (not self._ended.poll(0) or self._process.is_alive()):
                 assert self._conn is not None
-                return self._conn
+                return self._conn, self._replied
             self._reap()
             ours, theirs = self._context.Pipe(duplex=True)
             process = self._context.Process(
@@ -348,7 +351,7 @@ class _Worker:
             self._ended, self._replied = select.poll(), select.poll()
             self._ended.register(process.sentinel, select.POLLIN)
             self._replied.register(ours.fileno(), select.POLLIN)
-            return ours
+            return ours, self._replied
 
     def stop(self, closing: bool = False) -> int | None:
         """Kill the worker (if any) and forget it; its exit code (negative: the signal)."""
