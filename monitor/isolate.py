@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import pickle
 import queue
 import resource
+import select
 import signal
 import threading
 import traceback
@@ -304,6 +306,12 @@ class _Worker:
         self._timeout = timeout
         self._process: Any = None
         self._conn: Connection | None = None
+        # Polls made once per worker process, kept with it: `is_alive()` and `conn.poll()`
+        # make a selector for every call (two per page, some 10 % of the daemon's cost of
+        # handing a page over). `_ended`: the worker's sentinel (readable once it ended);
+        # `_replied`: its pipe (readable once it answered, or closed).
+        self._ended: Any = None
+        self._replied: Any = None
         self._lock = threading.Lock()  # the process and its pipe
         self._calling = threading.Lock()  # a call, from sending the work to its reply
         self._closing = False
@@ -316,7 +324,7 @@ class _Worker:
 
     def _call(self, function: Callable[..., T], args: tuple[Any, ...], gone: _Gone = _never) -> T:
         payload = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
-        conn = self._running()
+        conn, replied = self._running()
         if gone():
             # Its caller went while it waited for this worker (a warm-up, or the moment
             # between its thread taking it and this call): `_Work.abandon` killed the
@@ -326,7 +334,8 @@ class _Worker:
         try:
             conn.send_bytes(payload)
             del payload
-            if not conn.poll(self._timeout):
+            # A pipe closed meanwhile (see `_running`) fails at once in `recv_bytes`.
+            if not (conn.closed or replied.poll(math.ceil(self._timeout * 1000))):
                 self.stop()
                 raise WorkFailed(f"over the time limit of {self._timeout:g} s", over_limit=True)
             reply = conn.recv_bytes()
@@ -350,14 +359,18 @@ class _Worker:
             if warm_up is not None:
                 self._call(warm_up, ())
 
-    def _running(self) -> Connection:
-        """The worker's pipe, forking a worker first when there is none (or it died)."""
+    def _running(self) -> tuple[Connection, Any]:
+        """The worker's pipe and the poll of its answers, forking a worker first when there
+        is none (or it died). Both are the caller's to keep: `stop` (a caller gone, `close`)
+        may forget them meanwhile, and the closed pipe then ends the call as it did."""
         with self._lock:
             if self._closing:
                 raise WorkFailed("monitor is stopping")
-            if self._process is not None and self._process.is_alive():
+            # Its sentinel unreadable, the worker is alive (what `is_alive()` asks, without
+            # a selector made to ask it); readable, `is_alive()` says what became of it.
+            if self._process is not None and (not self._ended.poll(0) or self._process.is_alive()):
                 assert self._conn is not None
-                return self._conn
+                return self._conn, self._replied
             self._reap()
             ours, theirs = self._context.Pipe(duplex=True)
             process = self._context.Process(
@@ -369,7 +382,10 @@ class _Worker:
             process.start()
             theirs.close()
             self._process, self._conn = process, ours
-            return ours
+            self._ended, self._replied = select.poll(), select.poll()
+            self._ended.register(process.sentinel, select.POLLIN)
+            self._replied.register(ours.fileno(), select.POLLIN)
+            return ours, self._replied
 
     def stop(self, closing: bool = False) -> int | None:
         """Kill the worker (if any) and forget it; its exit code (negative: the signal)."""
@@ -379,7 +395,7 @@ class _Worker:
 
     def _reap(self) -> int | None:
         process, conn = self._process, self._conn
-        self._process = self._conn = None
+        self._process = self._conn = self._ended = self._replied = None
         code = None
         if process is not None:
             if process.is_alive():

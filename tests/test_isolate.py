@@ -8,12 +8,15 @@ import functools
 import gc
 import operator
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 import weakref
 from pathlib import Path
+
+import psutil
 
 from monitor.isolate import WorkerPool
 from tests.conftest import REPO
@@ -231,6 +234,28 @@ def test_work_given_as_the_pool_closes_in_another_thread_is_answered() -> None:
         except Exception as err:
             assert "monitor is stopping" in str(err)
         assert await asyncio.to_thread(meanwhile.closed.wait, 10)
+
+
+def test_a_worker_that_died_while_idle_is_replaced_before_the_next_work() -> None:
+    """A worker killed between two pieces of work (the kernel's out-of-memory killer, an
+    operator) is seen to have ended when the next work comes: a new one is forked for it,
+    and the work does not fail for the death of a worker that was not running it."""
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            first = await pool.run(os.getpid)
+            os.kill(first, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while psutil.pid_exists(first) and psutil.Process(first).status() != "zombie":
+                assert time.monotonic() < deadline, "the worker did not die"
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # its sentinel tells of its end
+            second = await pool.run(os.getpid)
+            assert second != first
+            assert await pool.run(operator.add, 2, 3) == 5
+        finally:
+            pool.close()
 
     asyncio.run(scenario())
 

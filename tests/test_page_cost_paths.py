@@ -13,7 +13,7 @@ from pathlib import Path
 from monitor.compression import compress
 from monitor.fetch import FetchRequest, FetchResult
 from monitor.isolate import read_answer
-from monitor.statement import Extraction, Link, Statement, Target
+from monitor.statement import Document, Extraction, Link, Statement, Target
 from monitor.store import Store
 
 URL = "https://example.org/statement/1"
@@ -89,3 +89,66 @@ def test_bytes_named_for_commits_that_never_came_are_bounded(tmp_path: Path) -> 
         asyncio.run(store.blobs.prepare({sha256: last}, {}))
         assert store.put_blob(last) == sha256
         assert store.read_blob(sha256) == page
+
+
+def test_a_statements_canonical_json_keeps_its_bytes() -> None:
+    # Its JSON, built field by field in the worker (not through dataclasses.asdict), names
+    # every archived version: these hashes are those the archive has always given.
+    full = Statement(
+        key="page",
+        url="https://example.org/s/1",
+        title="Заявление «МИД»",
+        paragraphs=("Астана, 20 ноября.", 'Второй абзац "в кавычках"\t\\ и ✓.'),
+        published="2026-11-20T14:35",
+        language="ru",
+        links=(Link("https://example.org/a?b=1&c=2", "Ссылка"),),
+        attachments=(Link("https://example.org/f.pdf", "Decree"),),
+        figures=("A photo's caption",),
+        documents=(
+            Document(
+                "https://example.org/f.pdf",
+                "Decree",
+                "PDF",
+                "ab" * 32,
+                1234,
+                pages=(("p1 line",), ("p2",)),
+                metadata=(("author", "X"),),
+                ocr_pages=(2,),
+                ocr_unsure=("wrd",),
+            ),
+            Document("https://example.org/g.docx", "G", "DOCX", "cd" * 32, 9, pages=(("x",),)),
+        ),
+    )
+    bare = Statement(key="k", url="u", title="", paragraphs=())
+    assert full.sha256 == "5547f9b1a0edd3ce8287a06ccd1f898ff132d6ec0523bb193d013ba4c1dc4a2e"
+    assert bare.sha256 == "e266b0d2718512e28e16b8973c32e63107d0117d71fb7a0d7544588a5ea1cd1d"
+    assert bare.to_json() == (
+        b'{"key":"k","language":null,"links":[],"paragraphs":[],"published":null,'
+        b'"title":"","url":"u"}'
+    )
+    assert Statement.from_json(full.to_json()) == full
+
+
+def test_blob_files_are_written_whole_and_owner_only_in_groups_and_alone(tmp_path: Path) -> None:
+    # A group of new files (syncfs) and a file alone (fsync), each into a directory of the
+    # fan-out that does not exist yet: every file holds exactly its compressed bytes, is its
+    # owner's alone (as `tempfile.mkstemp` made them), and no temporary file stays behind.
+    from monitor.store.blobs import blob_file, write_group
+
+    root = tmp_path / "blobs"
+    root.mkdir()
+    blobs = {f"page {n}".encode() * 500: None for n in range(5)}
+    named = {hashlib.sha256(data).hexdigest(): data for data in blobs}
+    group = dict(list(named.items())[:4])
+    alone = dict(list(named.items())[4:])
+    for files in (group, alone):
+        sizes = write_group(root, {sha: (data, None) for sha, data in files.items()})
+        for sha256, data in files.items():
+            path = blob_file(root, sha256)
+            assert path.read_bytes() == compress(data)
+            assert sizes[sha256] == path.stat().st_size
+            assert path.stat().st_mode & 0o777 == 0o600
+    assert not [p for p in root.rglob(".tmp-*")]
+    # Written again: found where they are, not written twice.
+    again = write_group(root, {sha: (data, None) for sha, data in named.items()})
+    assert again == {sha: blob_file(root, sha).stat().st_size for sha in named}

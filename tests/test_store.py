@@ -465,6 +465,30 @@ def test_blobs_stay_where_the_store_was_created_with_them(backend: Backend) -> N
     backend.store().close()  # unconfigured: follows the store
 
 
+def test_blobs_kept_in_the_database_are_stored_once_with_their_rows(backend: Backend) -> None:
+    # Staged and written on the driver's connection: each blob's row and bytes together,
+    # the stored size that of the bytes, a text seen again (another watch's) not twice.
+    from sqlalchemy import select
+
+    from monitor.store.schema import blob, blob_data
+
+    with backend.store(blobs="db") as store:
+        for watch in ("w", "v"):
+            store.sync_watch(watch, f"https://gov.example/{watch}", "govkz")
+        commit(store, "2026-11-25T16:56:29.000Z", new_version("baseline", "Statement"))
+        commit(store, "2026-11-25T16:57:29.000Z", new_version("baseline", "Statement"), watch="v")
+        head = store.heads("w")["en/1"]
+        assert store.heads("v")["en/1"].text_sha256 == head.text_sha256
+        assert json.loads(store.read_blob(head.text_sha256))["title"] == "Statement"
+        with store.db.read() as conn:
+            sizes = dict(conn.execute(select(blob.c.sha256, blob.c.stored_size)).all())
+            held = dict(conn.execute(select(blob_data.c.sha256, blob_data.c.data)).all())
+        assert head.text_sha256 in sizes
+        assert {sha: len(data) for sha, data in held.items()} == sizes
+        report = store.verify()
+        assert (report.damage, report.orphans, report.blobs) == ([], [], len(sizes))
+
+
 def test_a_version_1_sqlite_store_is_migrated_and_keeps_its_history(tmp_path: Path) -> None:
     # A store written by monitor 0.1 (plain sqlite3, blobs as files): rows from a dump, blob
     # files re-created from their known contents (content-addressed: same names).

@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-Test = Callable[[Any], bool]
 Text = Callable[[Any], str]
 
 
@@ -69,6 +68,7 @@ class _Parser:
     def __init__(self, path: str) -> None:
         self.tokens = _tokens(path)
         self.at = 0
+        self.names: dict[str, Any] = {}  # what its expressions refer to (`name`)
 
     def peek(self, offset: int = 0) -> tuple[str, str]:
         index = self.at + offset
@@ -115,7 +115,7 @@ class _Parser:
             # `*[self::a or self::b]…`: the walk yields only those names (in C).
             names = self.self_tests()
             tags = names if names else (_element_class(),)
-        tests: list[Test] = []
+        tests: list[str] = []
         first_child = False
         while self.peek()[1] == "[":
             if first_child:
@@ -127,7 +127,7 @@ class _Parser:
             else:
                 tests.append(self.or_())
             self.take("]")
-        return _descendants(tags, tests, first_child)
+        return _descendants(tags, tests, first_child, self.names)
 
     def self_tests(self) -> tuple[str, ...]:
         """The names of a first predicate made only of `self::name` tests joined by "or"
@@ -150,21 +150,33 @@ class _Parser:
             self.at += offset + 1
             return tuple(names)
 
-    def or_(self) -> Test:
-        return self.joined("or", self.and_, _any)
+    # A test or a string is made as a Python expression over the element `e`, and a step's
+    # tests as one function (`_descendants`): no call per test and element, where a lambda
+    # per test, joined by any() and all() over generators, cost five times the selection's
+    # walk. Literals are written with repr(); what else an expression uses (a compiled
+    # pattern, a translation table) it finds by a name in `self.names`.
+    def name(self, value: Any) -> str:
+        """A name for `value` in the namespace of the expressions."""
+        name = f"_{len(self.names)}"
+        self.names[name] = value
+        return name
 
-    def and_(self) -> Test:
-        return self.joined("and", self.unary, _all)
+    def or_(self) -> str:
+        return self.joined("or", self.and_)
 
-    def joined(self, word: str, operand: Callable[[], Test], join: Callable[..., Test]) -> Test:
-        """Operands joined by `word` ("or", "and"), as `join` combines them."""
+    def and_(self) -> str:
+        return self.joined("and", self.unary)
+
+    def joined(self, word: str, operand: Callable[[], str]) -> str:
+        """Operands joined by `word` ("or", "and"), evaluated from the left until one
+        decides, as any() and all() did."""
         tests = [operand()]
         while self.peek() == ("name", word):
             self.take(word)
             tests.append(operand())
-        return tests[0] if len(tests) == 1 else join(tests)
+        return tests[0] if len(tests) == 1 else "(" + f" {word} ".join(tests) + ")"
 
-    def unary(self) -> Test:
+    def unary(self) -> str:
         kind, token = self.peek()
         if token == "(":
             self.take("(")
@@ -174,41 +186,39 @@ class _Parser:
         if token == ".//":
             self.take(".//")
             descendant = self.take(kind="name")
-            return lambda element: next(element.iterdescendants(descendant), None) is not None
+            return f"(next(e.iterdescendants({descendant!r}), None) is not None)"
         if token == "@":
             names = self.attributes()
             if self.peek()[1] != "=":
                 if len(names) != 1:
                     raise Unsupported("a union of attributes as a test")
-                attribute = names[0]
-                return lambda element: element.get(attribute) is not None
+                return f"(e.get({names[0]!r}) is not None)"
             self.take("=")
             value = self.literal()
             if len(names) != 1:
                 raise Unsupported("a union of attributes compared")
-            attribute = names[0]
-            return lambda element: element.get(attribute) == value
+            return f"(e.get({names[0]!r}) == {value!r})"
         if kind != "name":
             raise Unsupported(f"unexpected {token!r}")
         if token == "self" and self.peek(1)[1] == "::":
             self.take("self")
             self.take("::")
             tag = self.take(kind="name")
-            return lambda element: element.tag == tag
+            return f"(e.tag == {tag!r})"
         self.take(kind="name")
         self.take("(")
         if token == "not":
             inner = self.or_()
             self.take(")")
-            return lambda element: not inner(element)
+            return f"(not {inner})"
         if token in ("contains", "starts-with"):
             text = self.string()
             self.take(",")
             part = self.literal()
             self.take(")")
             if token == "contains":
-                return lambda element: part in text(element)
-            return lambda element: text(element).startswith(part)
+                return f"({part!r} in {text})"
+            return f"{text}.startswith({part!r})"
         if token == "re:test":
             text = self.string()
             self.take(",")
@@ -220,7 +230,7 @@ class _Parser:
             self.take(")")
             # As lxml's EXSLT re:test: Python's re, IGNORECASE when the flags hold "i".
             search = re.compile(pattern, re.IGNORECASE if "i" in flags else 0).search
-            return lambda element: search(text(element)) is not None
+            return f"({self.name(search)}({text}) is not None)"
         raise Unsupported(f"the function {token}")
 
     def attributes(self) -> list[str]:
@@ -232,7 +242,7 @@ class _Parser:
                 return names
             self.take("|")
 
-    def string(self) -> Text:
+    def string(self) -> str:
         """A string argument: the string-value of a node-set of attributes (the first in
         document order, "" when empty), or a translate() of one."""
         if self.peek() == ("name", "translate"):
@@ -249,14 +259,13 @@ class _Parser:
                 table.setdefault(
                     ord(character), ord(target[index]) if index < len(target) else None
                 )
-            return lambda element: text(element).translate(table)
+            return f"{text}.translate({self.name(table)})"
         if self.peek()[1] != "@":
             raise Unsupported(f"a string from {self.peek()[1]!r}")
         names = self.attributes()
         if len(names) == 1:
-            attribute = names[0]
-            return lambda element: element.get(attribute) or ""
-        return _first_attribute(tuple(names))
+            return f"(e.get({names[0]!r}) or '')"
+        return f"{self.name(_first_attribute(tuple(names)))}(e)"
 
 
 def _first_attribute(names: tuple[str, ...]) -> Text:
@@ -275,14 +284,6 @@ def _first_attribute(names: tuple[str, ...]) -> Text:
     return text
 
 
-def _any(tests: list[Test]) -> Test:
-    return lambda element: any(test(element) for test in tests)
-
-
-def _all(tests: list[Test]) -> Test:
-    return lambda element: all(test(element) for test in tests)
-
-
 def _element_class() -> Any:
     from lxml import etree
 
@@ -290,24 +291,33 @@ def _element_class() -> Any:
 
 
 def _descendants(
-    tags: tuple[Any, ...], tests: list[Test], first_child: bool
+    tags: tuple[Any, ...], tests: list[str], first_child: bool, names: dict[str, Any]
 ) -> Callable[[Any], list[Any]]:
     """`.//name[tests…]` in document order (`[1]` after the tests: of each parent's
-    children, only the first that passes)."""
-
-    def select(node: Any) -> list[Any]:
-        found = []
-        parents: set[Any] = set()
-        for element in node.iterdescendants(*tags):
-            if all(test(element) for test in tests):
-                if first_child:
-                    parent = element.getparent()
-                    if parent in parents:
-                        continue
-                    parents.add(parent)
-                found.append(element)
-        return found
-
+    children, only the first that passes): one function, its condition the tests'
+    expressions over the element `e`, `names` what they refer to (see `_Parser.name`)."""
+    condition = " and ".join(tests) or "True"
+    if first_child:
+        body = (
+            "    parents = set()\n"
+            "    for e in node.iterdescendants(*_tags):\n"
+            f"        if {condition}:\n"
+            "            parent = e.getparent()\n"
+            "            if parent in parents:\n"
+            "                continue\n"
+            "            parents.add(parent)\n"
+            "            found.append(e)\n"
+        )
+    else:
+        body = (
+            "    for e in node.iterdescendants(*_tags):\n"
+            f"        if {condition}:\n"
+            "            found.append(e)\n"
+        )
+    source = f"def select(node):\n    found = []\n{body}    return found\n"
+    namespace: dict[str, Any] = {**names, "_tags": tags}
+    exec(compile(source, "<monitor.sites.xpaths>", "exec"), namespace)
+    select: Callable[[Any], list[Any]] = namespace["select"]
     return select
 
 

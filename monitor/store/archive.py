@@ -45,7 +45,7 @@ from monitor.store.records import (
     VersionWithDocumentRow,
     iso,
 )
-from monitor.store.schema import blob, check_run, document, response, version, watch
+from monitor.store.schema import blob, blob_data, check_run, document, response, version, watch
 
 _PRUNE_BATCH = 10_000
 # Rows per query when streaming versions out (export), so memory stays flat.
@@ -126,8 +126,18 @@ class Archive:
     def _stage(self, data: bytes, media_type: str | None) -> StagedBlob:
         if isinstance(self.blobs, FileBlobs):  # files: nothing to read (a transaction saved)
             return self.blobs.stage(None, data, media_type)
+        if isinstance(self.blobs, DatabaseBlobs):
+            # Whether the database holds it already, asked on the driver (blob rows are
+            # never in the batch of unchanged checks: it need not be written first), where
+            # a transaction of SQLAlchemy's and its select cost more than the rest of the
+            # blob's way into the archive, two blobs of every new page.
+            return self.blobs.stage_known(data, media_type, self._stored_size)
         with self.db.read() as conn:
             return self.blobs.stage(conn, data, media_type)
+
+    def _stored_size(self, sha256: str) -> int | None:
+        rows = self.db.prepared_rows(self._rows.stored_size, {"sha256": sha256}, flush=False)
+        return int(rows[0]["stored_size"]) if rows else None
 
     def _register(self, conn: Connection, staged: StagedBlob) -> None:
         conn.execute(
@@ -268,7 +278,11 @@ class Archive:
                 "media_type": staged.media_type,
             },
         )
-        self.blobs.attach(conn, staged)
+        if isinstance(self.blobs, DatabaseBlobs) and staged.data is not None:
+            # The bytes with their row, on the driver too (`DatabaseBlobs.attach`).
+            rows_of(self._rows.register_blob_data, {"sha256": staged.sha256, "data": staged.data})
+        else:
+            self.blobs.attach(conn, staged)
 
     def _insert_response(
         self,
@@ -649,6 +663,8 @@ class _Rows:
     insert_version: DriverStatement
     insert_response: DriverStatement
     register_blob: DriverStatement
+    register_blob_data: DriverStatement
+    stored_size: DriverStatement
     settle_version: DriverStatement
     alerts: AlertStatements
 
@@ -686,6 +702,12 @@ def _prepared_rows(db: Database) -> _Rows:
         register_blob=db.prepare(
             db.dialect.insert(blob).on_conflict_do_nothing(),
             ["sha256", "size", "stored_size", "media_type"],
+        ),
+        register_blob_data=db.prepare(
+            db.dialect.insert(blob_data).on_conflict_do_nothing(), ["sha256", "data"]
+        ),
+        stored_size=db.prepare(
+            select(blob.c.stored_size).where(blob.c.sha256 == bindparam("sha256")), []
         ),
         settle_version=db.prepare(
             version.update()

@@ -19,9 +19,8 @@ import asyncio
 import ctypes
 import hashlib
 import os
-import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,12 +196,22 @@ class DatabaseBlobs(Blobs):
     mode = "db"
 
     def stage(self, conn: Connection, data: bytes, media_type: str | None) -> StagedBlob:
+        def stored_size(sha256: str) -> int | None:
+            return conn.execute(  # type: ignore[no-any-return]
+                select(blob.c.stored_size).where(blob.c.sha256 == sha256)
+            ).scalar_one_or_none()
+
+        return self.stage_known(data, media_type, stored_size)
+
+    def stage_known(
+        self, data: bytes, media_type: str | None, stored_size: Callable[[str], int | None]
+    ) -> StagedBlob:
+        """`stage`, asking `stored_size` (of a SHA-256) whether the database holds the
+        blob already (the archive asks on the driver's connection)."""
         sha256 = self.sha256(data)
         # Identical bytes (an unchanged request body, a restored text) are not compressed
         # again just to be ignored.
-        stored = conn.execute(
-            select(blob.c.stored_size).where(blob.c.sha256 == sha256)
-        ).scalar_one_or_none()
+        stored = stored_size(sha256)
         if stored is not None:
             self._ready.pop(sha256, None)
             return StagedBlob(sha256, len(data), stored, media_type)
@@ -288,31 +297,37 @@ def write_group(root: Path, files: _Files) -> dict[str, int]:
     """Write blob files durably (see `_GroupWriter`), compressing those given without
     their compressed form; the stored size of each, of those already there too."""
     sizes: dict[str, int] = {}
-    fresh: list[tuple[Path, bytes]] = []
+    # Names as strings (`blob_file`'s and `_two_level_file`'s paths): pathlib's joins were
+    # a third of this thread's Python, two files of every new page.
+    top = os.fspath(root)
+    fresh: list[tuple[str, str, bytes]] = []  # (directory, file, compressed bytes)
     for sha256, (data, compressed) in files.items():
-        path = blob_file(root, sha256)
-        size = _stored_size(path, _two_level_file(root, sha256))
+        directory = f"{top}/{sha256[:2]}"
+        path = f"{directory}/{sha256}"
+        size = _stored_size(path, f"{directory}/{sha256[2:4]}/{sha256}")
         if size is not None:
             sizes[sha256] = size
             continue
         if compressed is None:
             compressed = compress(data)
-        fresh.append((path, compressed))
+        fresh.append((directory, path, compressed))
         sizes[sha256] = len(compressed)
     if len(fresh) < _GROUP or _syncfs is None:
-        for path, compressed in fresh:
+        for _directory, path, compressed in fresh:
             _write_durably(path, compressed)
         return sizes
     # The descriptor the flushes go through, opened before the files are written: syncfs
     # reports a write-back error of the filesystem seen since it was opened.
-    fd = os.open(root, os.O_RDONLY)
-    temporary: list[tuple[str, Path]] = []
+    fd = os.open(top, os.O_RDONLY)
+    temporary: list[tuple[str, str]] = []
     try:
-        for path, compressed in fresh:
-            handle, tmp = _temporary(path.parent)
+        for directory, path, compressed in fresh:
+            handle, tmp = _temporary(directory)
             temporary.append((tmp, path))
-            with os.fdopen(handle, "wb") as out:
-                out.write(compressed)
+            try:
+                _write_all(handle, compressed)
+            finally:
+                os.close(handle)
         _sync_filesystem(fd)  # the bytes, before any file has its name
         while temporary:
             tmp, path = temporary[-1]
@@ -389,39 +404,62 @@ def _entries(directory: Path) -> list[os.DirEntry[str]]:
         return list(entries)
 
 
-def _stored_size(*paths: Path) -> int | None:
+def _stored_size(*paths: str | Path) -> int | None:
     """The size of the first of these files that exists; None when none does."""
     for path in paths:
         try:
-            return path.stat().st_size
+            return os.stat(path).st_size
         except FileNotFoundError:
             pass
     return None
 
 
-def _temporary(directory: Path) -> tuple[int, str]:
-    """A new temporary file in `directory` (made when missing: once per directory, where
-    a `mkdir` before every file was a system call each), open for writing."""
-    try:
-        return tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    except FileNotFoundError:
-        directory.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(dir=directory, prefix=".tmp-")
+# A temporary file as `tempfile.mkstemp` makes it (created anew, never through a link,
+# readable and writable by its owner alone), opened for writing.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _write_durably(path: Path, data: bytes) -> None:
-    fd, tmp = _temporary(path.parent)
+def _temporary(directory: str | Path) -> tuple[int, str]:
+    """A new temporary file `.tmp-<random>` in `directory` (made when missing: once per
+    directory, where a `mkdir` before every file was a system call each), open for
+    writing. Made here rather than by `tempfile.mkstemp`, whose name making and argument
+    checks cost as much Python as the rest of a blob's writing."""
+    made = False
+    for _attempt in range(100):
+        name = os.path.join(directory, f".tmp-{os.urandom(6).hex()}")
+        try:
+            return os.open(name, _CREATE, 0o600), name
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            if made:
+                raise
+            os.makedirs(directory, exist_ok=True)
+            made = True
+    raise FileExistsError(f"no free temporary name in {directory}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _write_durably(path: str | Path, data: bytes) -> None:
+    directory = os.path.dirname(path)
+    fd, tmp = _temporary(directory)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     # The rename itself must survive a crash before the row naming the file commits.
-    fd = os.open(path.parent, os.O_RDONLY)
+    fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
