@@ -162,6 +162,11 @@ def run() -> NoReturn:
         if stop.code is not None and not isinstance(stop.code, int):
             raise
         code = stop.code or 0
+    if getattr(sys.modules.get("__main__"), "run", None) is not run:
+        # Run by another program's __main__ (`python -m cProfile -o FILE -m monitor`,
+        # `python -m trace`, bench/run.py --profile): it has work left once this returns
+        # (the profile to write), which os._exit would cut short. Python's exit, as before.
+        raise SystemExit(code)
     exit_now(code)
 
 

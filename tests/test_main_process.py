@@ -7,6 +7,7 @@ as Python's exit does, without the teardown of every module: `exit_now`."""
 from __future__ import annotations
 
 import os
+import pstats
 import subprocess
 import sys
 import tomllib
@@ -208,3 +209,24 @@ def test_help_and_usage_errors_end_as_they_did() -> None:
         )
         assert run.returncode == code
         assert text in getattr(run, stream)
+
+
+@pytest.mark.process
+def test_a_check_run_under_a_profiler_leaves_its_profile(tmp_path: Path, site: str) -> None:
+    """`python -m cProfile -o FILE -m monitor …` (bench/run.py --profile): the profiler is
+    the program (its `__main__`), runs the command and writes the profile once it has
+    returned; the command ends there as Python's exit does, not by os._exit before that."""
+    config = local_config(tmp_path, generic_watch("a", f"{site}/a"))
+    profile = tmp_path / "check.prof"
+    profiled = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "monitor"]
+    run = subprocess.run(
+        [*profiled, "--config", str(config), "check", "--once"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "a: changed (1 new versions, 0 alerts)\n"
+    functions = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
+    assert any(name == "cmd_check" for _file, _line, name in functions)
