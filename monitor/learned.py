@@ -983,18 +983,6 @@ def _where(key: str) -> tuple[str, Any]:
     return kind, where[0] if kind == "shape" else tuple(where)
 
 
-def _names(pair: tuple[VersionText, VersionText]) -> dict[int, str]:
-    """The normal forms and shapes (with a "#") of a pair's texts, by their `_hash`: what a
-    window's hashed slots and shapes say in words, where they still stand."""
-    names = {}
-    for text in (pair[0].loaded(), pair[1].loaded()):
-        for normalised, form in zip(text.normals, text.forms, strict=True):
-            names[_hash(normalised)] = normalised
-            if "#" in form:
-                names[_hash(form)] = form
-    return names
-
-
 def _stands(kind: str, where: Any, a: Any, b: Any) -> bool:
     """Whether an item stood in a pair (its texts' digests), as `_slot_items` and
     `_shape_items` count it."""
@@ -1010,14 +998,14 @@ class _Window:
     running counts that `_evidence` and `_slot_items` / `_shape_items` make over the whole
     window. Judged, it gives the items `learn_from_history` finds, in the same order.
 
-    Each slot or shape holds [hits, span, stood, shown]: the pairs it changed in, oldest
+    Each slot or shape holds [hits, span, stood, words]: the pairs it changed in, oldest
     first, as [newer version's id, its run there, its place among the pair's changes]; the
     span of its last change; the pairs it stood in, oldest first (counted from when it may
-    be learned, see `_judgeable`, else None); and, once learned, [its example, the pair it
-    was read at]. Its neighbours or shape in words are those of the hashes it is named by,
-    found in the newest pair's texts (the check holds them), else read at its example. All
-    of it plain JSON, kept as it is read: a window is read at each edit of a statement
-    (`check --once`), and making objects of it cost more than the rest of its learning.
+    be learned, see `_judgeable`, else None); and, once learned, [its neighbours or shape
+    in words, its example, the pair that was read at]: read again from an older text at
+    each edit, they were half a learning. All of it plain JSON, kept as it is read: a
+    window is read at each edit of a statement (`check --once`), and making objects of it
+    cost more than the rest of its learning.
 
     It depends on its pairs' texts and verdicts only, so one kept by a process that then
     stopped goes on to the window of later edits, and one that cannot (its pairs are not
@@ -1103,28 +1091,22 @@ class _Window:
                     if _stands(kind, where, a, b)
                 ]
         items = []
-        names: dict[int, str] = {}
         for kind, where, value in judged:
-            hits, span, stood, shown = value
+            hits, span, stood, words = value
             last = hits[-1][0]
             evidence = _Evidence({hit[0] for hit in hits}, False, max(hit[1] for hit in hits))
             evidence.example = (index[last], tuple(span))
             if not _accepted(evidence, len(stood)):
                 continue
-            if not names:
-                names = _names(pairs[-1])
-            hashes = (where,) if kind == "shape" else where
-            # Not found ("") where the newest texts no longer hold it: read at its example.
-            said = tuple(None if h is None else names.get(h, "") for h in hashes)
-            if shown is None or shown[1] != last or "" in said:
-                words, example = kept.words(kind, where, evidence, pairs)
-                said = (words,) if kind == "shape" else words
-                shown = value[3] = [_clip(example), last]
-            shown = shown[0]
+            if words is None or words[2] != last:
+                # Read at its last change: mostly the newest pair, whose texts the check holds.
+                said, shown = kept.words(kind, where, evidence, pairs)
+                words = value[3] = [said, _clip(shown), last]
+            said, shown = words[0], words[1]
             if kind == "slot":
                 pattern = {"before": said[0], "after": said[1], "run": evidence.run}
             else:
-                pattern = {"shape": said[0]}
+                pattern = {"shape": said}
             order = (kind == "shape", index[hits[0][0]], hits[0][2])
             items.append((order, _judge(kind, pattern, evidence, len(stood), key, shown)))
         items.sort(key=lambda item: item[0])
