@@ -520,9 +520,11 @@ furniture = Table(
 # stopped before the batch was written (a window then goes on from the one before).
 
 
-def _learnt(name: str, comment: str, *columns: Column[Any]) -> Table:
+def _learnt(name: str, comment: str, *columns: Column[Any], small: bool = True) -> Table:
+    # Small rows keyed by a text's hash: WITHOUT ROWID on SQLite. A window (a few KB) is
+    # kept in a table of its own rowid, its statement's id.
     rules = Column("rules", Integer, nullable=False, comment="learned.RULES that made it")
-    return Table(name, metadata, *columns, rules, comment=comment, sqlite_with_rowid=False)
+    return Table(name, metadata, *columns, rules, comment=comment, sqlite_with_rowid=not small)
 
 
 learning_pair = _learnt(
@@ -547,8 +549,9 @@ learning_window = _learnt(
     "What learning found in a statement's newest versions, carried from one edit to the next "
     "(monitor/learned.py `_Window`): its pairs, and for each slot or shape that changed in "
     "them, where it changed and, once it may be learned, where it stood.",
-    Column("document_id", BigInteger, primary_key=True, comment="the statement (document.id)"),
-    Column("state", Text, nullable=False, comment="JSON: [format, pairs, candidates]"),
+    Column("document_id", Id, primary_key=True, autoincrement=False, comment="the statement's id"),
+    Column("state", Text, nullable=False, comment="JSON: [WINDOW_FORMAT, pairs, found]"),
+    small=False,
 )
 
 attachment = Table(
