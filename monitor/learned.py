@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from functools import lru_cache, partial
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from monitor.diff import DiffResult, compare
 from monitor.extract import Statement
@@ -79,6 +79,10 @@ _CACHE = 256
 # is not read but found again. Bump it with any change to what `_changes`, `normal`,
 # `shape`, `MAX_SHARE_OF_TEXT` or `Digest` make (tests/test_learned_evidence.py).
 RULES = 1
+# The form of a statement's window as the archive keeps it (`_Window`): a window of another
+# form is not read but made again. Bump it with any change to what `_Window` holds or how it
+# is written (tests/test_learned_evidence.py).
+WINDOW_FORMAT = 1
 
 _START, _END = None, None
 _T = TypeVar("_T", str, int)
@@ -665,6 +669,8 @@ class LearnedFurniture:
         # by their hashes, as the archive keeps them.
         self._changes: OrderedDict[tuple[str, str], list[Change]] = OrderedDict()
         self._digests: OrderedDict[str, Digest] = OrderedDict()
+        # What learning found in each statement's window (`_Window`), by document id.
+        self._windows: OrderedDict[int, _Window] = OrderedDict()
         self._host_learned: dict[str, float] = {}
         self._host_cost: dict[str, float] = {}
         self._host_stored: dict[str, int] = {}
@@ -710,10 +716,13 @@ class LearnedFurniture:
 
     def learn_watch(self, watch_id: str) -> list[LearnedItem]:
         """Learn a watch's slots and shapes again from its statements' newest versions: the
-        items `learn_from_history` finds in their texts, from what the archive kept of
-        them (`_Kept`). An edit then compares its own pair of texts only, and counts where
-        items stood from digests: reading and comparing every text of the window again,
-        as each `check --once` did (a new process each time), grew with the history."""
+        items `learn_from_history` finds in their texts, from what the last learning found
+        in each statement's window (`_Window`, held or kept in the archive). An edit then
+        compares its own pair of texts only and judges from the window's running counts:
+        reading and comparing every text of the window again, as each `check --once` did (a
+        new process each time), grew with the history, and so did going over the window's
+        kept evidence at each edit. A window that cannot go on to this one (none kept, a
+        verdict changed) is made again from what the archive kept of its pairs (`_Kept`)."""
         started = time.thread_time()
         items: dict[str, LearnedItem] = {}
         histories = [
@@ -725,11 +734,30 @@ class LearnedFurniture:
             if len(_pair_keys(rows)) >= MIN_CHANGES
         ]
         kept = _Kept(self, histories)
+        windows = self._held_windows([rows[-1]["document_id"] for rows in histories])
+        plans = []
         for rows in histories:
-            pairs = _pairs([kept.version(row) for row in rows])
-            changes = [kept.changes(a, b) for a, b in pairs]
-            for item in _learn(rows[-1]["key"], pairs, changes, kept.words):
+            pairs = _RowPairs(rows, kept)
+            ids = pairs.ids()
+            window = windows.get(rows[-1]["document_id"])
+            held = window.advance(ids) if window is not None else None
+            if window is None or held is None:
+                window, held = _Window(), 0
+            plans.append((rows, pairs, ids, window, held))
+        entering = [
+            [pairs[i] for i in range(held, len(pairs))] for _r, pairs, _i, _w, held in plans
+        ]
+        kept.fetch([pair for pairs in entering for pair in pairs])
+        for (rows, pairs, ids, window, held), new in zip(plans, entering, strict=True):
+            for (a, b), pair in zip(new, ids[held:], strict=True):
+                window.add(pair, kept.changes(a, b), partial(kept.pair_standing, a, b))
+            for item in window.judge(rows[-1]["key"], pairs, kept):
                 items.setdefault(item.fingerprint, item)
+            document = rows[-1]["document_id"]
+            kept.windows.append((document, window.encode()))
+            self._windows[document] = window
+        while len(self._windows) > _CACHE:
+            self._windows.popitem(last=False)
         kept.keep()
         for cache in (self._changes, self._digests):
             while len(cache) > 4 * _CACHE:
@@ -737,6 +765,18 @@ class LearnedFurniture:
         added, dropped = self.store.store_learned("watch", watch_id, list(items.values()))
         self._account(started, "watch", watch_id, len(items), added, dropped)
         return list(items.values())
+
+    def _held_windows(self, documents: Sequence[int]) -> dict[int, _Window]:
+        """The windows of these statements as the last learning left them: held (taken
+        out, so that a learning that fails leaves none half gone on), else kept."""
+        windows = {d: self._windows.pop(d) for d in documents if d in self._windows}
+        unheld = [d for d in documents if d not in windows]
+        if unheld:
+            for document, state in self.store.learned_windows(unheld, RULES):
+                window = _Window.decode(state)
+                if window is not None:
+                    windows[document] = window
+        return windows
 
     def learn_host(self, host: str) -> list[LearnedItem]:
         started = time.thread_time()
@@ -763,6 +803,10 @@ class LearnedFurniture:
             self.learn_host(host)
         except Exception:  # learning must never cost a check
             logger.exception("%s: could not learn template furniture", host)
+
+    def _holds(self, sha256: str) -> bool:
+        """Whether the learner holds this text (a check gave it, or it was read)."""
+        return sha256 in self._texts or sha256 in self._statements
 
     def _statement(self, sha256: str) -> Statement:
         return _cached(
@@ -804,16 +848,25 @@ class _Kept:
         self.learner = learner
         self.texts = {row["text_sha256"] for rows in histories for row in rows}
         self.texts.discard(None)
-        held = learner._changes
-        wanted = {key for rows in histories for key in _pair_keys(rows) if key not in held}
-        if wanted:
-            for old, new, changes in learner.store.learned_pairs({o for o, _ in wanted}, RULES):
+        self.unkept: set[tuple[str, str]] = set()  # compared now (`changes`), then kept
+        self.read = False
+        self.found: list[str] = []
+        self.windows: list[tuple[int, str]] = []
+
+    def fetch(self, pairs: Iterable[tuple[VersionText, VersionText]]) -> None:
+        """Read what the archive kept of these pairs that the learner does not hold, in one
+        query. An edit's own pair alone is compared at once: it is new, and asking cost
+        more than nothing (a kept one compares the same)."""
+        held = self.learner._changes
+        wanted = {(a.text_sha256 or "", b.text_sha256 or "") for a, b in pairs}
+        wanted -= held.keys()
+        if len(wanted) > 1:
+            olds = {old for old, _new in wanted}
+            for old, new, changes in self.learner.store.learned_pairs(olds, RULES):
                 if (old, new) in wanted:
                     held[old, new] = _decode_changes(changes)
                     wanted.discard((old, new))
-        self.unkept = wanted  # compared now (`changes`), then kept
-        self.read = False
-        self.found: list[str] = []
+        self.unkept = wanted
 
     def version(self, row: Mapping[str, Any]) -> VersionText:
         """A version of the window, its text read and its digest found when needed."""
@@ -831,10 +884,11 @@ class _Kept:
         return changes
 
     def digest(self, sha256: str) -> Digest:
-        """A text's `Digest`: held, kept, or made now."""
+        """A text's `Digest`: held, kept, or made now (at once from a text the learner
+        holds: an edit's own two)."""
         digests = self.learner._digests
         digest = digests.get(sha256)
-        if digest is None and not self.read:
+        if digest is None and not self.read and not self.learner._holds(sha256):
             self.read = True
             unread = [sha for sha in self.texts if sha not in digests]
             for sha, normals, shapes in self.learner.store.learned_texts(unread, RULES):
@@ -844,6 +898,14 @@ class _Kept:
             digest = digests[sha256] = Digest.of(self.learner._text(sha256))
             self.found.append(sha256)
         return digest
+
+    def pair_standing(self, a: VersionText, b: VersionText) -> tuple[Digest, Digest]:
+        """The digests of a pair's two texts."""
+        return self.digest(a.text_sha256 or ""), self.digest(b.text_sha256 or "")
+
+    def standing(self, pairs: _Pairs) -> list[tuple[Digest, Digest]]:
+        """The digests of every pair's two texts."""
+        return [self.pair_standing(a, b) for a, b in pairs]
 
     def words(self, kind: str, _where: Any, evidence: _Evidence, pairs: _Pairs) -> tuple[Any, str]:
         """An item's neighbours or shape, and example, read from the texts of the last
@@ -865,7 +927,205 @@ class _Kept:
             (a, b, _encode_changes(changes[a, b])) for a, b in self.unkept if (a, b) in changes
         ]
         texts = [(sha, *self.learner._digests[sha].to_bytes()) for sha in self.found]
-        self.learner.store.keep_learned(pairs, texts, RULES)
+        self.learner.store.keep_learned(pairs, texts, RULES, self.windows)
+
+
+# A pair of a window as `_Window` knows it: its two versions' ids (a version's text never
+# changes), and whether people marked the newer one significant.
+_PairId = list[Any]
+
+
+class _RowPairs(Sequence[tuple[VersionText, VersionText]]):
+    """The pairs `_pairs` makes of a window's versions (`Store.recent_versions` rows), each
+    made a `VersionText` only when asked for: an edit reads its own pair's, and making all
+    of them cost as much as the rest of its learning."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], kept: _Kept) -> None:
+        self.rows = [
+            (a, b)
+            for a, b in pairwise(rows)
+            if a["text_sha256"] and b["text_sha256"] and b["kind"] != "baseline"
+        ]
+        self.kept = kept
+
+    def ids(self) -> list[_PairId]:
+        """Each pair as `_Window` knows it: its versions' ids, and whether people marked
+        the newer one significant."""
+        return [[a["id"], b["id"], b["verdict"] == "significant"] for a, b in self.rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[VersionText, VersionText]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[VersionText, VersionText]]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        a, b = self.rows[index]
+        return self.kept.version(a), self.kept.version(b)
+
+
+def _key(kind: str, where: Any) -> str:
+    """A change's slot or shape (`_kept_changes`) as a window names it."""
+    if kind == "shape":
+        return f"shape:{where}"
+    return ":".join(["slot", *("" if w is None else str(w) for w in where)])
+
+
+def _where(key: str) -> tuple[str, Any]:
+    """(kind, where) of a window's name for it (`_key`)."""
+    kind, *hashes = key.split(":")
+    where = [int(h) if h else None for h in hashes]
+    return kind, where[0] if kind == "shape" else tuple(where)
+
+
+def _stands(kind: str, where: Any, a: Any, b: Any) -> bool:
+    """Whether an item stood in a pair (its texts' digests), as `_slot_items` and
+    `_shape_items` count it."""
+    if kind == "shape":
+        return bool(a.has_shape(where))
+    return bool(a.between(*where) or b.between(*where))
+
+
+class _Window:
+    """What learning found in one statement's window, carried from one edit to the next so
+    that an edit costs its own pair, not the window's 29: the window's pairs, oldest first,
+    and each slot and shape that changed in them (`_kept_changes`, by `_key`) with the
+    running counts that `_evidence` and `_slot_items` / `_shape_items` make over the whole
+    window. Judged, it gives the items `learn_from_history` finds, in the same order.
+
+    Each slot or shape holds [hits, span, stood, words]: the pairs it changed in, oldest
+    first, as [newer version's id, its run there, its place among the pair's changes]; the
+    span of its last change; the pairs it stood in, oldest first (counted from when it may
+    be learned, see `_judgeable`, else None); and, once learned, [its neighbours or shape
+    in words, its example, the pair that was read at]: read again from an older text at
+    each edit, they were half a learning. All of it plain JSON, kept as it is read: a
+    window is read at each edit of a statement (`check --once`), and making objects of it
+    cost more than the rest of its learning.
+
+    It depends on its pairs' texts and verdicts only, so one kept by a process that then
+    stopped goes on to the window of later edits, and one that cannot (its pairs are not
+    the start of the window's now: a verdict changed, or none of its pairs is left) is made
+    again from the pairs' kept changes."""
+
+    def __init__(self, pairs: list[_PairId] | None = None, found: dict[str, Any] | None = None):
+        self.pairs: list[_PairId] = pairs or []
+        self.found: dict[str, Any] = found or {}
+
+    def advance(self, pairs: Sequence[_PairId]) -> int | None:
+        """Let go of the pairs that left the window; how many of the window's pairs now
+        (`pairs`, oldest first) it holds (the rest to `add`), or None: it cannot go on."""
+        if not self.pairs or not pairs or pairs[0] not in self.pairs:
+            return None
+        start = self.pairs.index(pairs[0])
+        held = self.pairs[start:]
+        if list(pairs[: len(held)]) != held:
+            return None
+        gone = {pair[1] for pair in self.pairs[:start]}
+        self.pairs = held
+        if gone:
+            for key, (hits, _span, stood, _words) in list(self.found.items()):
+                while hits and hits[0][0] in gone:
+                    del hits[0]
+                while stood and stood[0] in gone:
+                    del stood[0]
+                if not hits:
+                    del self.found[key]
+        return len(held)
+
+    def add(
+        self,
+        pair: _PairId,
+        changes: Sequence[Change],
+        standing: Callable[[], tuple[Digest, Digest]],
+    ) -> None:
+        """The window's next pair: its changes (`_kept_changes`), and where the items being
+        counted stood in it (its texts' digests, from `standing`)."""
+        counted = [(key, value[2]) for key, value in self.found.items() if value[2] is not None]
+        self.pairs.append(pair)
+        newer = pair[1]
+        found = self.found
+        for place, (kind, where, run, span) in enumerate(changes):
+            key = _key(kind, where)
+            value = found.get(key)
+            if value is None:
+                found[key] = [[[newer, run, place]], span, None, None]
+                continue
+            hits = value[0]
+            if hits[-1][0] != newer:
+                hits.append([newer, run, place])
+            elif run > hits[-1][1]:
+                hits[-1][1] = run
+            value[1] = span
+        if counted:
+            a, b = standing()
+            for key, stood in counted:
+                if _stands(*_where(key), a, b):
+                    stood.append(newer)
+
+    def judge(self, key: str, pairs: _Pairs, kept: _Kept) -> list[LearnedItem]:
+        """The items of the window (whose pairs are `pairs`), as `_learn` judges them."""
+        assert len(pairs) == len(self.pairs), "a window judged with other pairs"
+        index = {pair[1]: i for i, pair in enumerate(self.pairs)}
+        significant = {pair[1] for pair in self.pairs if pair[2]}
+        judged = []
+        for name, value in self.found.items():
+            hits = value[0]
+            if len(hits) < MIN_CHANGES or (
+                significant and any(hit[0] in significant for hit in hits)
+            ):
+                value[2] = None  # `_judgeable` never takes it: not counted
+            else:
+                judged.append((*_where(name), value))
+        uncounted = [(k, w, value) for k, w, value in judged if value[2] is None]
+        if uncounted:
+            standing = kept.standing(pairs)
+            for kind, where, value in uncounted:
+                value[2] = [
+                    pair[1]
+                    for pair, (a, b) in zip(self.pairs, standing, strict=True)
+                    if _stands(kind, where, a, b)
+                ]
+        items = []
+        for kind, where, value in judged:
+            hits, span, stood, words = value
+            last = hits[-1][0]
+            evidence = _Evidence({hit[0] for hit in hits}, False, max(hit[1] for hit in hits))
+            evidence.example = (index[last], tuple(span))
+            if not _accepted(evidence, len(stood)):
+                continue
+            if words is None or words[2] != last:
+                # Read at its last change: mostly the newest pair, whose texts the check holds.
+                said, shown = kept.words(kind, where, evidence, pairs)
+                words = value[3] = [said, _clip(shown), last]
+            said, shown = words[0], words[1]
+            if kind == "slot":
+                pattern = {"before": said[0], "after": said[1], "run": evidence.run}
+            else:
+                pattern = {"shape": said}
+            order = (kind == "shape", index[hits[0][0]], hits[0][2])
+            items.append((order, _judge(kind, pattern, evidence, len(stood), key, shown)))
+        items.sort(key=lambda item: item[0])
+        return [item for _order, item in items]
+
+    def encode(self) -> str:
+        """As the archive keeps it (JSON): [WINDOW_FORMAT, pairs, found]."""
+        return json.dumps([WINDOW_FORMAT, self.pairs, self.found], separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, state: str) -> _Window | None:
+        """A kept window; None when it is of another form (made again)."""
+        try:
+            form, pairs, found = json.loads(state)
+        except ValueError:
+            return None
+        if form != WINDOW_FORMAT or not isinstance(pairs, list) or not isinstance(found, dict):
+            return None
+        return cls(pairs, found)
 
 
 def _store() -> Any:

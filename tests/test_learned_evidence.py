@@ -1,10 +1,12 @@
-"""What learning keeps in the archive (tables learning_pair and learning_text): a watch's
-learning from it must find, at every version of a statement's history, the very items
-that learning from the texts alone finds (`learn_from_history` over every text of the
-window, read and compared again) — kinds, fingerprints, patterns, examples, reasons, in
-the same order — whether the learner is new each time (`check --once`) or kept (the
-daemon), and whether the archive kept everything, nothing (a store from before schema 16,
-a process stopped before its batch was written) or evidence of other rules.
+"""What learning keeps in the archive (tables learning_pair, learning_text and
+learning_window): a watch's learning from it must find, at every version of a statement's
+history, the very items that learning from the texts alone finds (`learn_from_history`
+over every text of the window, read and compared again) — kinds, fingerprints, patterns,
+examples, reasons, in the same order — whether the learner is new each time (`check
+--once`) or kept (the daemon), and whether the archive kept everything, nothing (a store
+from before schema 16, a process stopped before its batch was written), a window of some
+edits before (a process stopped before its batch, some edits in a row) or evidence of
+other rules or forms.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -25,6 +29,7 @@ from monitor.learned import (
     MIN_CHANGES,
     RULES,
     WINDOW,
+    WINDOW_FORMAT,
     LearnedFurniture,
     Text,
     VersionText,
@@ -32,7 +37,7 @@ from monitor.learned import (
 )
 from monitor.store import CheckRecord, NewVersion, Store
 from monitor.store.furniture import LearnedItem
-from monitor.store.schema import learning_pair, learning_text
+from monitor.store.schema import learning_pair, learning_text, learning_window
 from tests.postgres import Backend
 from tests.sources import parse_python
 
@@ -140,6 +145,40 @@ def _history(seed: int, versions: int) -> Iterator[tuple[int, str, Statement | N
         yield number, kind, statement
 
 
+def _churn(seed: int, versions: int) -> Iterator[tuple[int, str, Statement | None]]:
+    """(number, kind, statement) of a statement whose two slots have the same neighbours
+    (one changes by one paragraph or two: the same slot twice in an edit, of two runs),
+    with two counters, and a tail edited, grown and cut at random: items first change in
+    the same edit, in either order, and the window slides over them."""
+    rng = random.Random(seed)
+    pool = [_sentence(rng, rng.randint(4, 9)) for _ in range(30)]
+    teasers = [_sentence(rng, 3) for _ in range(4)]
+    first, second, views, minute = rng.choice(teasers), [rng.choice(teasers)], 4116, 0
+    tail = rng.sample(pool, 6)
+    for number in range(versions):
+        if number:
+            views += rng.choice([0, 1, 7, 120])
+            minute += rng.choice([0, 1, 1])
+            if rng.random() < 0.8:
+                first = rng.choice(teasers)
+            if rng.random() < 0.8:
+                second = rng.sample(teasers, rng.choice([1, 1, 2]))
+            if rng.random() < 0.3:
+                at = rng.randrange(len(tail))
+                move = rng.random()
+                if move < 0.6:
+                    tail[at] = rng.choice(pool)
+                elif move < 0.8 and len(tail) < 9:
+                    tail.insert(at, rng.choice(pool))
+                elif len(tail) > 3:
+                    del tail[at]
+        head = [pool[0], first, pool[1], pool[0], *second, pool[1]]
+        counters = (f"Views: {views // 1000} {views % 1000:03d}", f"Updated 10:{minute % 60:02d}")
+        body = (*head, *counters, *tail)
+        kind = "baseline" if number in (0, 12) else "edited"
+        yield number, kind, Statement("page", "https://gov.example/a", "A story", body)
+
+
 def _reference(store: Store, watch_id: str) -> list[LearnedItem]:
     """What learning from the texts alone finds: every text of each statement's window
     read from the archive, every pair compared (no evidence kept, no learner held)."""
@@ -166,20 +205,28 @@ def _kept(store: Store) -> tuple[int, int]:
         )
 
 
-def _replay(store: Store, seed: int, versions: int = WINDOW + 18) -> dict[str, int]:
+def _commit(store: Store, number: int, kind: str, statement: Statement | None) -> Any:
+    """A check of watch "a" that stores this version; its statement's document."""
+    text = statement.to_json() if statement is not None else None
+    version = NewVersion("page", "https://gov.example/a", "A story", None, "en", kind, text)
+    at = f"2026-11-25T{number // 60:02d}:{number % 60:02d}:00.000Z"
+    store.commit_check(
+        CheckRecord("a", at, 5, "changed", 200), store.state("a"), versions=[version]
+    )
+    [document] = store.documents("a")
+    return document
+
+
+def _replay(
+    store: Store, seed: int, versions: int = WINDOW + 18, history: Callable[..., Any] = _history
+) -> dict[str, int]:
     """Every version of a history committed, then learnt three ways and compared; at some
     versions the archive's evidence is first taken away, or made stale."""
     store.sync_watch("a", "https://gov.example/a", "generic")
     daemon = LearnedFurniture(store)
     learnt = {"slot": 0, "shape": 0, "versions with items": 0}
-    for number, kind, statement in _history(seed, versions):
-        text = statement.to_json() if statement is not None else None
-        version = NewVersion("page", "https://gov.example/a", "A story", None, "en", kind, text)
-        at = f"2026-11-25T{number // 60:02d}:{number % 60:02d}:00.000Z"
-        store.commit_check(
-            CheckRecord("a", at, 5, "changed", 200), store.state("a"), versions=[version]
-        )
-        [document] = store.documents("a")
+    for number, kind, statement in history(seed, versions):
+        document = _commit(store, number, kind, statement)
         if number in (16, 40):  # people's verdicts: the first one replaced by "noise"
             newest = store.versions(document["id"])[-1]
             store.annotate(document["id"], newest["id"], "ed", "significant")
@@ -190,10 +237,27 @@ def _replay(store: Store, seed: int, versions: int = WINDOW + 18) -> dict[str, i
             with store.db.write() as conn:
                 conn.execute(learning_pair.delete())
                 conn.execute(learning_text.delete())
+                conn.execute(learning_window.delete())
         if number == 33:  # kept by other rules: not read, made again
             with store.db.write() as conn:
                 conn.execute(learning_pair.update().values(rules=RULES + 1))
                 conn.execute(learning_text.update().values(rules=RULES + 1))
+                conn.execute(learning_window.update().values(rules=RULES + 1))
+        if number in (9, 29):  # the window as it stands, to put back two edits later
+            with store.db.read() as conn:
+                windows = [dict(row) for row in conn.execute(select(learning_window)).mappings()]
+        if number in (11, 31):  # the learnings of two edits lost (killed before the batch)
+            with store.db.write() as conn:
+                conn.execute(learning_window.delete())
+                conn.execute(learning_window.insert(), windows)
+        if number == 36:  # a window of another form: not read, made again
+            with store.db.write() as conn:
+                for row in conn.execute(select(learning_window)).mappings().all():
+                    form, *rest = json.loads(row["state"])
+                    assert form == WINDOW_FORMAT
+                    state = json.dumps([WINDOW_FORMAT + 1, *rest])
+                    same = learning_window.c.document_id == row["document_id"]
+                    conn.execute(learning_window.update().where(same).values(state=state))
         expected = _reference(store, "a")
         fresh = LearnedFurniture(store).learn_watch("a")
         assert fresh == expected, f"version {number}: a new learner from what was kept"
@@ -229,6 +293,34 @@ def test_learning_from_kept_evidence_finds_what_the_texts_alone_find(tmp_path: P
     assert 20 <= totals["versions with items"] < 3 * (WINDOW + 18), totals
 
 
+def test_learning_from_a_kept_window_finds_what_the_texts_alone_find(tmp_path: Path) -> None:
+    """Statements of few paragraphs, many alike, moving at random: the window's running
+    counts (`learned._Window`), slid and made again, judge as the texts alone do."""
+    totals = {"slot": 0, "shape": 0, "versions with items": 0}
+    for seed in range(4):
+        with Store(tmp_path / f"s{seed}") as store:
+            learnt = _replay(store, seed, WINDOW + 14, _churn)
+        for name, count in learnt.items():
+            totals[name] += count
+    assert totals["slot"] >= 20 and totals["shape"] >= 20, totals
+
+
+def test_an_edit_goes_on_from_the_window_the_last_learning_kept(tmp_path: Path) -> None:
+    """A new learner at each edit (`check --once`) goes on from the window the learning
+    before kept: it compares its own pair only, and keeps that one, where it went over
+    every pair of the window again (reading what was kept of each, or comparing it)."""
+    with Store(tmp_path / "s") as store:
+        store.sync_watch("a", "https://gov.example/a", "generic")
+        for number, kind, statement in _history(5, WINDOW + 5):
+            _commit(store, number, kind, statement)
+            if number == WINDOW + 4:  # what was kept of the pairs, gone
+                with store.db.write() as conn:
+                    conn.execute(learning_pair.delete())
+            items = LearnedFurniture(store).learn_watch("a")
+        assert items and items == _reference(store, "a")
+        assert _kept(store)[0] == 1, "the edit's own pair, and no other, compared and kept"
+
+
 def test_learning_from_kept_evidence_on_sqlite_and_postgresql(backend: Backend) -> None:
     with backend.store() as store:
         learnt = _replay(store, 7, versions=WINDOW + 4)
@@ -258,6 +350,21 @@ def test_the_kept_evidence_s_rules_are_versioned() -> None:
     parts += [learned._NUMBER.pattern, repr(learned.MAX_SHARE_OF_TEXT)]
     fingerprint = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
     assert (RULES, fingerprint) == (1, "bc0d9253a254612c")
+
+
+def test_the_kept_window_s_form_is_versioned() -> None:
+    """A window kept under WINDOW_FORMAT is read back as it is (`learned._Window`). What
+    writes or reads it, changed, must bump WINDOW_FORMAT, and then this fingerprint."""
+    made_by = (
+        learned._RowPairs.ids,
+        learned._key,
+        learned._where,
+        learned._Window.encode,
+        learned._Window.decode,
+    )
+    parts = [_code(inspect.getsource(thing)) for thing in made_by]
+    fingerprint = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    assert (WINDOW_FORMAT, fingerprint) == (1, "4b605bec44695d5d")
 
 
 def _code(source: str) -> str:

@@ -379,6 +379,7 @@ class Store:
     store_learned = _Forward("furniture", Furniture.store_learned)
     learned_pairs = _Forward("furniture", Furniture.learned_pairs)
     learned_texts = _Forward("furniture", Furniture.learned_texts)
+    learned_windows = _Forward("furniture", Furniture.learned_windows)
     keep_learned = _Forward("furniture", Furniture.keep_learned)
     forget_furniture = _Forward("furniture", Furniture.forget_furniture)
 

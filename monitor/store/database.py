@@ -48,7 +48,7 @@ T = TypeVar("T")
 
 # The schema version this code writes (schema.LATEST, which tests/test_store_plain.py
 # checks it is): an archive at it opens on the driver, with nothing to migrate.
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 _HAS_META = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
 _READ_META = "SELECT key, value FROM meta WHERE key IN ('schema_version', 'blobs')"
 # A database with no table, index or view yet: a new archive (`Database._create_on_driver`).

@@ -28,6 +28,7 @@ from monitor.store.schema import (
     furniture,
     learning_pair,
     learning_text,
+    learning_window,
     version,
     watch,
 )
@@ -139,16 +140,29 @@ class Furniture:
         rows = self.db.driver_rows(sql, values, flush=False)
         return [(sha, bytes(normals), bytes(shapes)) for sha, normals, shapes in rows]
 
+    def learned_windows(self, document_ids: Iterable[int], rules: int) -> list[tuple[int, str]]:
+        """(document_id, state) of these statements' windows kept under `rules` (read as
+        `learned_pairs` is: one written since may still wait in the batch, and learning
+        then goes on from the one before)."""
+        sql = (
+            "SELECT document_id, state FROM learning_window"
+            f" WHERE {self.db.dialect.any_of('document_id')} AND rules = {int(rules)}"
+        )
+        values = (self.db.dialect.many(sorted(set(document_ids))),)
+        return [(int(d), s) for d, s in self.db.driver_rows(sql, values, flush=False)]
+
     def keep_learned(
         self,
         pairs: Iterable[tuple[str, str, str]],
         texts: Iterable[tuple[str, bytes, bytes]],
         rules: int,
+        windows: Iterable[tuple[int, str]] = (),
     ) -> None:
-        """Keep what learning found in these pairs (old, new, changes) and texts (sha256,
-        normals, shapes), replacing what other rules made. Written with the batch of
-        unchanged checks (see database.BATCH_WINDOW): a process stopped before leaves
-        them to be found again, from the texts."""
+        """Keep what learning found in these pairs (old, new, changes), texts (sha256,
+        normals, shapes) and statements' windows (document_id, state), replacing what
+        other rules made. Written with the batch of unchanged checks (see database.
+        BATCH_WINDOW): a process stopped before leaves them to be found again, from the
+        texts (a window, from the one kept before)."""
         rows = [
             (self._keep_pair, {"old_sha256": a, "new_sha256": b, "rules": rules, "changes": c})
             for a, b, c in pairs
@@ -156,6 +170,9 @@ class Furniture:
         rows += [
             (self._keep_text, {"text_sha256": t, "rules": rules, "normals": n, "shapes": s})
             for t, n, s in texts
+        ]
+        rows += [
+            (self._keep_window, {"document_id": d, "rules": rules, "state": s}) for d, s in windows
         ]
         if rows:
             self.db.defer(rows)
@@ -181,6 +198,17 @@ class Furniture:
                 set_={name: excluded[name] for name in ("rules", "normals", "shapes")},
             ),
             ["text_sha256", "rules", "normals", "shapes"],
+        )
+
+    @cached_property
+    def _keep_window(self) -> DriverStatement:
+        insert = self.db.dialect.insert(learning_window)
+        return self.db.prepare(
+            insert.on_conflict_do_update(
+                index_elements=["document_id"],
+                set_={name: insert.excluded[name] for name in ("rules", "state")},
+            ),
+            ["document_id", "rules", "state"],
         )
 
     # --- the furniture table ---------------------------------------------------------------

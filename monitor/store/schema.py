@@ -20,6 +20,7 @@ text, ids are integers: the same rows mean the same thing on both databases.
     document/version ── annotation         people's verdicts: significant or noise, notes
     furniture                              blocks learned to be furniture, per watch or host
     learning_pair, learning_text           what learning found in two texts, and in one
+    learning_window                        what it found in a statement's window, to go on from
     version ── version_text                full-text search index (FTS5 / tsvector)
     app_user                               who may log in to the web UI, and their role
     web_session                            their sessions (store/accounts.py)
@@ -512,15 +513,18 @@ furniture = Table(
 
 
 # What learning furniture found, kept so that a statement's next edit compares only its own
-# pair of texts, not its whole window again (monitor/learned.py). Both are keyed by texts'
-# hashes (blob.sha256, not as foreign keys: written with the batch of unchanged checks, they
-# must never fail it) and are made again from the texts when missing: a store from before
-# version 16, or a process stopped before the batch was written.
+# pair of texts, not its whole window again (monitor/learned.py). Pairs and texts are keyed
+# by texts' hashes (blob.sha256), a window by its statement's id, none as foreign keys:
+# written with the batch of unchanged checks, they must never fail it. Each is made again
+# from the texts when missing: a store from before version 16 (17 for windows), or a process
+# stopped before the batch was written (a window then goes on from the one before).
 
 
-def _learnt(name: str, comment: str, *columns: Column[Any]) -> Table:
+def _learnt(name: str, comment: str, *columns: Column[Any], small: bool = True) -> Table:
+    # Small rows keyed by a text's hash: WITHOUT ROWID on SQLite. A window (a few KB) is
+    # kept in a table of its own rowid, its statement's id.
     rules = Column("rules", Integer, nullable=False, comment="learned.RULES that made it")
-    return Table(name, metadata, *columns, rules, comment=comment, sqlite_with_rowid=False)
+    return Table(name, metadata, *columns, rules, comment=comment, sqlite_with_rowid=not small)
 
 
 learning_pair = _learnt(
@@ -538,6 +542,16 @@ learning_text = _learnt(
     Column("text_sha256", Text, primary_key=True, comment="the text (a blob's SHA-256)"),
     Column("normals", LargeBinary, nullable=False),
     Column("shapes", LargeBinary, nullable=False, comment="those that hold a '#', sorted"),
+)
+
+learning_window = _learnt(
+    "learning_window",
+    "What learning found in a statement's newest versions, carried from one edit to the next "
+    "(monitor/learned.py `_Window`): its pairs, and for each slot or shape that changed in "
+    "them, where it changed and, once it may be learned, where it stood.",
+    Column("document_id", Id, primary_key=True, autoincrement=False, comment="the statement's id"),
+    Column("state", Text, nullable=False, comment="JSON: [WINDOW_FORMAT, pairs, found]"),
+    small=False,
 )
 
 attachment = Table(
@@ -722,6 +736,11 @@ def _add_learning_evidence(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_learning_window(conn: Connection) -> None:
+    # New in version 17 (caveat as above); empty: learning fills it as it goes.
+    learning_window.create(conn, checkfirst=True)
+
+
 def _add_independent_copies(conn: Connection) -> None:
     # New in version 10 (caveat as above; 9 is TLS provenance).
     independent_copy.create(conn, checkfirst=True)
@@ -757,6 +776,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(14, "front page: user_visit (since my last visit)", _add_user_visit),
     Migration(15, "fast edits: version_text_seen", _add_version_text_index),
     Migration(16, "learning kept: learning_pair, learning_text", _add_learning_evidence),
+    Migration(17, "learning carried from edit to edit: learning_window", _add_learning_window),
 )
 LATEST = MIGRATIONS[-1].version
 
