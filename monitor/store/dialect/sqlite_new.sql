@@ -131,6 +131,13 @@ CREATE TABLE learning_text (
 
 ;
 
+CREATE TABLE learning_window (
+	document_id INTEGER NOT NULL, 
+	state TEXT NOT NULL, 
+	rules INTEGER NOT NULL, 
+	PRIMARY KEY (document_id)
+);
+
 CREATE TABLE watch_state (
 	watch_id TEXT NOT NULL, 
 	last_check_at TEXT, 
