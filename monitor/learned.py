@@ -740,7 +740,7 @@ class LearnedFurniture:
             pairs = _RowPairs(rows, kept)
             ids = pairs.ids()
             window = windows.get(rows[-1]["document_id"])
-            held = window.advance(ids) if window is not None else None
+            held = _advanced(window, ids) if window is not None else None
             if window is None or held is None:
                 window, held = _Window(), 0
             plans.append((rows, pairs, ids, window, held))
@@ -749,11 +749,21 @@ class LearnedFurniture:
         ]
         kept.fetch([pair for pairs in entering for pair in pairs])
         for (rows, pairs, ids, window, held), new in zip(plans, entering, strict=True):
-            for (a, b), pair in zip(new, ids[held:], strict=True):
-                window.add(pair, kept.changes(a, b), partial(kept.pair_standing, a, b))
-            for item in window.judge(rows[-1]["key"], pairs, kept):
-                items.setdefault(item.fingerprint, item)
             document = rows[-1]["document_id"]
+            try:
+                judged = _go_on(window, new, ids[held:], rows[-1]["key"], pairs, kept)
+            except Exception:
+                if not held:
+                    raise
+                # A kept window spoilt (a faulty write, a hand, a disk): made again from the
+                # pairs, as one of another form is. Else its watch learnt nothing at any
+                # edit while the row stayed.
+                logger.warning("statement %s: its kept learning window made again", document)
+                window = _Window()
+                kept.fetch(list(pairs))
+                judged = _go_on(window, list(pairs), ids, rows[-1]["key"], pairs, kept)
+            for item in judged:
+                items.setdefault(item.fingerprint, item)
             kept.windows.append((document, window.encode()))
             self._windows[document] = window
         while len(self._windows) > _CACHE:
@@ -773,7 +783,10 @@ class LearnedFurniture:
         unheld = [d for d in documents if d not in windows]
         if unheld:
             for document, state in self.store.learned_windows(unheld, RULES):
-                window = _Window.decode(state)
+                try:
+                    window = _Window.decode(state)
+                except TypeError:  # not a list (spoilt): made again
+                    window = None
                 if window is not None:
                     windows[document] = window
         return windows
@@ -866,7 +879,7 @@ class _Kept:
                 if (old, new) in wanted:
                     held[old, new] = _decode_changes(changes)
                     wanted.discard((old, new))
-        self.unkept = wanted
+        self.unkept |= wanted
 
     def version(self, row: Mapping[str, Any]) -> VersionText:
         """A version of the window, its text read and its digest found when needed."""
@@ -928,6 +941,29 @@ class _Kept:
         ]
         texts = [(sha, *self.learner._digests[sha].to_bytes()) for sha in self.found]
         self.learner.store.keep_learned(pairs, texts, RULES, self.windows)
+
+
+def _advanced(window: _Window, pairs: Sequence[_PairId]) -> int | None:
+    """`window.advance(pairs)`, or None (made again) when the window, kept, is spoilt: a
+    list that `_Window.decode` took but not as a window writes it."""
+    try:
+        return window.advance(pairs)
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+
+
+def _go_on(
+    window: _Window,
+    new: Sequence[tuple[VersionText, VersionText]],
+    ids: Sequence[_PairId],
+    key: str,
+    pairs: _Pairs,
+    kept: _Kept,
+) -> list[LearnedItem]:
+    """The window gone on by its new pairs (`ids` theirs), judged."""
+    for (a, b), pair in zip(new, ids, strict=True):
+        window.add(pair, kept.changes(a, b), partial(kept.pair_standing, a, b))
+    return window.judge(key, pairs, kept)
 
 
 # A pair of a window as `_Window` knows it: its two versions' ids (a version's text never

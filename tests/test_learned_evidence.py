@@ -381,3 +381,40 @@ def _code(source: str) -> str:
         ):
             node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
     return ast.dump(tree)
+
+
+def _spoilt(state: str, how: int) -> str:
+    """A kept window spoilt as a disk, a hand or a faulty writer might leave it: not a
+    list, or a list whose slots and shapes are not what a window writes."""
+    form, pairs, found = json.loads(state)
+    if how == 0:
+        return "5"
+    if how == 1:
+        return "null"
+    if how == 2:
+        return json.dumps([form, pairs, {key: 5 for key in found}])
+    return json.dumps([form, pairs, {f"slot:x{key}": value for key, value in found.items()}])
+
+
+def test_a_spoilt_window_is_made_again(tmp_path: Path) -> None:
+    """A kept window that cannot be read as one (`learned._Window`) is made again from
+    the pairs, as one of another form is: it never stops the watch's learning, which
+    failed at every edit of the watch while the row stayed (no furniture learnt)."""
+    with Store(tmp_path / "s") as store:
+        store.sync_watch("a", "https://gov.example/a", "generic")
+        spoilt = 0
+        for number, kind, statement in _history(3, WINDOW + 8):
+            _commit(store, number, kind, statement)
+            if number >= WINDOW:  # the window kept by the edit before, spoilt
+                with store.db.write() as conn:
+                    for row in conn.execute(select(learning_window)).mappings().all():
+                        state = _spoilt(row["state"], number % 4)
+                        same = learning_window.c.document_id == row["document_id"]
+                        conn.execute(learning_window.update().where(same).values(state=state))
+                        spoilt += 1
+            items = LearnedFurniture(store).learn_watch("a")
+            assert items == _reference(store, "a"), f"version {number}"
+        assert spoilt >= 8 and items
+        with store.db.read() as conn:  # and kept again, as a window
+            for row in conn.execute(select(learning_window)).mappings():
+                assert json.loads(row["state"])[0] == WINDOW_FORMAT
