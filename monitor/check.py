@@ -277,6 +277,8 @@ class Checker:
         watch with the reason, recorded as any problem is (a row, metrics, "failing since",
         the one failing alert), so nothing fails silently and no other watch is held up."""
         started = time.monotonic()
+        db = self.store.db
+        db.check_began()  # see Database.together
         try:
             return await self._check(watch, state, started)
         except WorkFailed as err:  # reading or diffing went over a limit (see isolate.py)
@@ -287,6 +289,8 @@ class Checker:
                 self._crashes[watch.id] = reason
                 logger.exception("%s: check crashed", watch.id)
             return self._failed(watch, started, reason)
+        finally:
+            db.check_ended()
 
     def _failed(self, watch: WatchConfig, started: float, reason: str) -> CheckOutcome:
         """A check that raised: a problem, recorded on the state as stored (the copy the

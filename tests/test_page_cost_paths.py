@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from monitor.compression import compress
 from monitor.fetch import FetchRequest, FetchResult
@@ -152,3 +155,42 @@ def test_blob_files_are_written_whole_and_owner_only_in_groups_and_alone(tmp_pat
     # Written again: found where they are, not written twice.
     again = write_group(root, {sha: (data, None) for sha, data in named.items()})
     assert again == {sha: blob_file(root, sha).stat().st_size for sha in named}
+
+
+def test_the_last_checks_of_a_run_commit_without_waiting_for_the_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New versions of checks of a moment share a transaction (Database.together), which
+    waits for more for up to GROUP_WINDOW; once every check under way waits for it, none
+    can join: it is written at once. Here the window is an hour: the run ends all the
+    same, with both pages archived."""
+    from monitor.config import parse_config
+    from monitor.store import database
+    from monitor.wiring import build
+    from tests.conftest import serve_pages
+
+    monkeypatch.setattr(database, "GROUP_WINDOW", 3600.0)
+    article = (
+        "<html><body><main><article><h1>Statement {n}</h1>"
+        + "<p>The Ministry of Foreign Affairs states that talks on the matter went on. </p>" * 8
+        + "</article></main></body></html>"
+    )
+    site = serve_pages(lambda path: article.format(n=path.strip("/")).encode())
+    base = next(site)
+    try:
+        config = parse_config(
+            f'[store]\npath = "{tmp_path / "store"}"\n[fetch]\nallow_private = true\n'
+            '[alerts]\nconfirm_delay = "0s"\n'
+            + "".join(f'[[watch]]\nid = "p{n}"\nurl = "{base}/{n}"\n' for n in (1, 2))
+        )
+        with Store.from_config(config.store) as store:
+            runtime = build(config, store)
+            outcomes = asyncio.run(asyncio.wait_for(runtime.check_once(config.watch), 60))
+            assert [(o.watch_id, o.outcome) for o in outcomes] == [
+                ("p1", "changed"),
+                ("p2", "changed"),
+            ]
+        with sqlite3.connect(tmp_path / "store" / "index.sqlite") as archive:
+            assert archive.execute("SELECT COUNT(*) FROM version").fetchone() == (2,)
+    finally:
+        next(site, None)

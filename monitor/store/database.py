@@ -154,6 +154,10 @@ class Database:
         self._group: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
         self._group_timer: asyncio.TimerHandle | None = None
         self._group_loop: asyncio.AbstractEventLoop | None = None
+        # Checks under way (`check_began`): when every one of them waits for the group, no
+        # other write can join it, and it is written at once rather than at the window's
+        # end (the last checks of a `check --once` waited GROUP_WINDOW for nothing).
+        self._under_way = 0
         try:
             self._driver = self._connect_driver()
             if self._driver is None:  # PostgreSQL: the engine's connections
@@ -408,11 +412,27 @@ class Database:
             self._group_loop, self._group, self._group_timer = loop, [], None
         done: asyncio.Future[T] = loop.create_future()
         self._group.append((write, done))
-        if len(self._group) >= _GROUP_MAX:
+        if len(self._group) >= _GROUP_MAX or self._all_wait():
             self.write_group()
         elif self._group_timer is None:
             self._group_timer = loop.call_later(GROUP_WINDOW, self.write_group)
         return await done
+
+    def check_began(self) -> None:
+        """A check is under way, which may yet give `together` a write (`check_ended`
+        when it is over): while none is, the writes waiting for their group need not wait
+        for more. Two calls rather than a context manager: it is around every check."""
+        self._under_way += 1
+
+    def check_ended(self) -> None:
+        self._under_way -= 1
+        if self._group and self._all_wait():
+            self.write_group()
+
+    def _all_wait(self) -> bool:
+        """Whether every check under way waits for the group (none can join it). False
+        when no check says it is under way (`check_began`): the window decides."""
+        return 0 < self._under_way <= sum(1 for _write, done in self._group if not done.done())
 
     def write_group(self) -> None:
         """Write the waiting `together` writes now, in one transaction."""
