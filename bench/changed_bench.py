@@ -2,6 +2,7 @@
 
     python bench/changed_bench.py [--pages 300] [--profile] [--skip-processes]
                                   [--skip-urlwatch] [--history 5000] [--edits 10]
+                                  [--blobs path|db]
 
 Against `bench/fakesite.py` (statements of ~30 KB) on 127.0.0.1, in its own process:
 
@@ -88,9 +89,14 @@ runpy.run_module("monitor", run_name="__main__", alter_sys=True)
 """
 
 
+# Where the archives' blob bytes go (`--blobs`): None is the default (files for SQLite).
+BLOBS: str | None = None
+
+
 def config_text(store: Path, urls: list[str], workers: int, confirm: str = "0s") -> str:
+    blobs = f'blobs = "{BLOBS}"\n' if BLOBS else ""
     lines = [
-        f'[store]\npath = "{store}"\n',
+        f'[store]\npath = "{store}"\n{blobs}',
         local_fetch_table(timeout=30) + f"workers = {workers}\n",
         f'[alerts]\nconfirm_delay = "{confirm}"\n',
     ]
@@ -405,6 +411,13 @@ def main() -> None:
         default=1,
         help="edit every page this many times in process (its versions 2 to N + 1)",
     )
+    parser.add_argument(
+        "--blobs",
+        choices=("path", "db"),
+        help="[store] blobs of every archive the bench makes (default: the store's own, files "
+        "for SQLite): on a filesystem where creating a file is dear, db keeps the bytes in the "
+        "database",
+    )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--monitor-src", help="import monitor from this directory")
     parser.add_argument(
@@ -413,6 +426,8 @@ def main() -> None:
         "older revision), beside this one in the same run",
     )
     args = parser.parse_args()
+    global BLOBS
+    BLOBS = args.blobs
     work = Path(tempfile.mkdtemp(prefix="monitor-changed-bench-"))
     results: dict[str, Any] = {"pages": args.pages}
     site = Site(args.pages, work)
