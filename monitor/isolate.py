@@ -182,15 +182,15 @@ class WorkerPool:
             except Exception:
                 logger.debug("preparing while the workers start failed", exc_info=True)
         try:
-            result: T = await asyncio.shield(work.done)
+            # Awaited as it is, not shielded: a cancelled caller cancels the future too,
+            # so that the outcome the thread hands it later (`_settle`) is dropped, not an
+            # exception nobody retrieves (which asyncio logs as an error when collected).
+            result: T = await work.done
         except asyncio.CancelledError:
             # Nobody waits for this work any more (shutdown, a hung check): not started,
             # it is skipped; started, its worker is killed (the thread takes the next
-            # work once it has seen it end). Its future is cancelled too: the outcome the
-            # thread hands it later would be an exception nobody retrieves, which asyncio
-            # logs as an error when the future is collected.
+            # work once it has seen it end).
             work.abandon()
-            work.done.cancel()
             raise
         return result
 
