@@ -3,14 +3,17 @@
 Either way a blob is zstd-compressed, named by the SHA-256 of its *uncompressed* bytes,
 and listed in the `blob` table in the same transaction as the rows that refer to it.
 
-* `FileBlobs` (`blobs/ab/<sha256>`; SQLite's default, or a directory shared by several
-  daemons on PostgreSQL): the file is written to a temporary name, fsynced, renamed and its
-  directory fsynced *before* the transaction that names it commits, so a `kill -9` leaves
-  at worst an orphan file, never a row pointing at a missing or half-written one. Blobs
+* `FileBlobs` (`blobs/ab/<sha256>`; `[store] blobs = "path"`, and SQLite archives made
+  before the 21st session, or a directory shared by several daemons on PostgreSQL): the
+  file is written to a temporary name, fsynced, renamed and its directory fsynced
+  *before* the transaction that names it commits, so a `kill -9` leaves at worst an
+  orphan file, never a row pointing at a missing or half-written one. Blobs
   written before the 19th session sit one level deeper, `blobs/ab/cd/<sha256>`: they are
   found there, verified, exported and removed as ever, and never moved.
-* `DatabaseBlobs` (`blob_data`; PostgreSQL's default): the bytes commit with the rows,
-  so there is nothing to orphan.
+* `DatabaseBlobs` (`blob_data`; a new archive's default, SQLite's since the 21st
+  session): the bytes commit with the rows, so there is nothing to orphan, and a new page
+  creates no file (on SQLite a blob of a few KB is read and written faster in the
+  database than as a file of its own: sqlite.org's "Internal Versus External BLOBs").
 """
 
 from __future__ import annotations
