@@ -212,13 +212,19 @@ class DatabaseBlobs(Blobs):
         """`stage`, asking `stored_size` (of a SHA-256) whether the database holds the
         blob already (the archive asks on the driver's connection)."""
         sha256 = self.sha256(data)
+        ready = self._ready.pop(sha256, None)
+        if ready is not None:
+            # Compressed already (by the worker that read the page, or `prepare`): the
+            # database need not be asked first, as both rows are written "or ignore" (a
+            # blob it holds keeps its row and bytes). A select fewer for each blob of a new
+            # page, two a page.
+            return StagedBlob(sha256, len(data), len(ready), media_type, ready)
         # Identical bytes (an unchanged request body, a restored text) are not compressed
         # again just to be ignored.
         stored = stored_size(sha256)
         if stored is not None:
-            self._ready.pop(sha256, None)
             return StagedBlob(sha256, len(data), stored, media_type)
-        compressed = self._compressed(sha256, data)
+        compressed = self.compress(data)
         return StagedBlob(sha256, len(data), len(compressed), media_type, compressed)
 
     def attach(self, conn: Connection, staged: StagedBlob) -> None:
