@@ -89,7 +89,8 @@ runpy.run_module("monitor", run_name="__main__", alter_sys=True)
 """
 
 
-# Where the archives' blob bytes go (`--blobs`): None is the default (files for SQLite).
+# Where the archives' blob bytes go (`--blobs`): None is the store's default (the database
+# for a new archive since the 21st session; files before, which --monitor-src may run).
 BLOBS: str | None = None
 
 
@@ -414,9 +415,9 @@ def main() -> None:
     parser.add_argument(
         "--blobs",
         choices=("path", "db"),
-        help="[store] blobs of every archive the bench makes (default: the store's own, files "
-        "for SQLite): on a filesystem where creating a file is dear, db keeps the bytes in the "
-        "database",
+        help="[store] blobs of every archive the bench makes (default: the store's own, the "
+        "database for a new archive; files before the 21st session): path keeps the bytes in "
+        "files, db in the database",
     )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--monitor-src", help="import monitor from this directory")

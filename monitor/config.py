@@ -121,8 +121,10 @@ class StoreConfig(Strict):
     # PostgreSQL instead of SQLite, for several daemons sharing one archive. Keep the
     # password out of the file: PGPASSWORD or ~/.pgpass are read by the driver.
     url: str | None = Field(default=None, pattern=r"^postgresql(\+psycopg)?://")
-    # Blob bytes in files under `path` or in the database; default: files on SQLite,
-    # the database on PostgreSQL ("path" there must be a directory every daemon shares).
+    # Blob bytes in files under `path` or in the database. Default: the database for a
+    # new archive (SQLite or PostgreSQL; "path" on PostgreSQL must be a directory every
+    # daemon shares); an archive that exists keeps the place it was made with (`meta`),
+    # so one made with files before the 21st session keeps its files.
     blobs: Literal["db", "path"] | None = None
     # check_run rows older than this are deleted ("90d"); versions never are. Default: keep.
     keep_checks: Duration | None = None

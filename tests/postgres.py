@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from monitor.store import Store
+from monitor.store.blobs import stored_blob_file
 
 # Debian's packages put the binaries here rather than on PATH.
 _DEBIAN_BIN = "/usr/lib/postgresql/*/bin"
@@ -144,19 +145,55 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 @dataclass
 class Backend:
     """One way to run the store: SQLite files, or PostgreSQL (with a data directory all the
-    same, for blob files when `blobs = "path"`)."""
+    same, for blob files when `blobs = "path"`); `blobs` as `[store] blobs` says (None: the
+    store's default, the database)."""
 
     name: str
     path: Path
     url: str | None = None
+    blobs: str | None = None
+
+    @property
+    def files(self) -> bool:
+        """Whether blob bytes are files under the data directory."""
+        return self.blobs == "path"
 
     def store(self, **options: Any) -> Store:
+        if self.blobs:
+            options.setdefault("blobs", self.blobs)
         return Store(self.path, url=self.url, **options)
 
     def toml(self, **options: str) -> str:
         """Lines for the [store] section of a config file."""
         settings = {"url": self.url, **options} if self.url else options
+        if self.blobs:
+            settings.setdefault("blobs", self.blobs)
         return "\n".join(f'{key} = "{value}"' for key, value in settings.items())
+
+    def spoil_blob(self, sha256: str, compressed: bytes | None) -> None:
+        """Replace a stored blob's compressed bytes behind the store's back (None: delete
+        them), in its file or its `blob_data` row."""
+        if self.files:
+            path = stored_blob_file(self.path / "blobs", sha256)
+            assert path is not None, sha256
+            if compressed is None:
+                path.unlink()
+            else:
+                path.write_bytes(compressed)
+        elif compressed is None:
+            self.tamper(f"DELETE FROM blob_data WHERE sha256 = '{sha256}'")
+        else:
+            literal = f"X'{compressed.hex()}'" if self.url is None else f"'\\x{compressed.hex()}'"
+            self.tamper(f"UPDATE blob_data SET data = {literal} WHERE sha256 = '{sha256}'")
+
+    def stored_blob(self, sha256: str) -> bytes:
+        """A blob's compressed bytes as stored, in its file or its `blob_data` row."""
+        if self.files:
+            path = stored_blob_file(self.path / "blobs", sha256)
+            assert path is not None, sha256
+            return path.read_bytes()
+        [(data,)] = self.query(f"SELECT data FROM blob_data WHERE sha256 = '{sha256}'")
+        return bytes(data)
 
     def tamper(self, *statements: str) -> None:
         """Run SQL around the store's back, as a careless person or a broken tool could:
@@ -184,8 +221,21 @@ class Backend:
             return connection.execute(statement).fetchall()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+def backend_named(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The backend `request.param` names: "sqlite" (blobs in the database, a new archive's
+    default), "sqlite-files" (`blobs = "path"`) or "postgresql"."""
     if request.param == "sqlite":
         return Backend("sqlite", tmp_path / "store")
+    if request.param == "sqlite-files":
+        return Backend("sqlite-files", tmp_path / "store", blobs="path")
     return Backend("postgresql", tmp_path / "store", request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return backend_named(request, tmp_path)
+
+
+# The backends of the tests about where blob bytes are: SQLite with them in the database
+# and in files, and PostgreSQL (a module's own `backend` fixture over these).
+EVERY_LAYOUT = ["sqlite", "sqlite-files", "postgresql"]

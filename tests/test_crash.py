@@ -23,18 +23,20 @@ import pytest
 
 from monitor.replica import STATEMENTS, ReplicaSite
 from tests.conftest import REPO, monitor_cli, write_config
-from tests.postgres import Backend
+from tests.postgres import EVERY_LAYOUT, Backend, backend_named
 
 LANGUAGES = ("en", "ru", "kk")
 LOGGED = re.compile(r" monitor\.check: (mfa-\w+) (published|edited|removed|restored) (\S+): ")
 VERSIONS = """SELECT v.id, d.watch_id, d.key, v.seq, v.kind, v.text_sha256, v.response_id
               FROM version v JOIN document d ON d.id = v.document_id"""
-# Kills per backend: SQLite is where atomicity is our own doing (files, fsync, rename).
-# Two turns of the phases on SQLite (four kills after this daemon's first stored version,
-# four in its first checks, two while it starts), one on PostgreSQL; each kill starts a
-# daemon (two seconds or more of a busy machine), and the moment within a phase is drawn
-# afresh every run, so the runs of the suite together cover the phases' whole span.
-KILLS = {"sqlite": 10, "postgresql": 5}
+# Kills per backend: SQLite with blob files is where atomicity is our own doing (files,
+# fsync, rename). Two turns of the phases there (four kills after this daemon's first
+# stored version, four in its first checks, two while it starts), one on SQLite with blobs
+# in the database (a new archive's default: the bytes commit with the rows) and on
+# PostgreSQL; each kill starts a daemon (two seconds or more of a busy machine), and the
+# moment within a phase is drawn afresh every run, so the runs of the suite together cover
+# the phases' whole span.
+KILLS = {"sqlite-files": 10, "sqlite": 5, "postgresql": 5}
 # When each run is killed, in turn; the moment within the phase is random. A fixed turn,
 # not a random draw, so every run of this test has kills after stored versions (a third
 # of the runs at least): with a draw, too few runs sometimes got that far.
@@ -88,6 +90,12 @@ class Reader(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(0.05):
             self.poll()
+
+
+@pytest.fixture(params=EVERY_LAYOUT)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """SQLite with blob files and with blobs in the database, and PostgreSQL."""
+    return backend_named(request, tmp_path)
 
 
 @pytest.mark.process

@@ -230,10 +230,14 @@ def test_export_usage_errors(archive: Path) -> None:
         assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
-def test_a_damaged_blob_is_left_out_and_named(tmp_path: Path, replica: ReplicaSite) -> None:
+@pytest.mark.parametrize("blobs", ["db", "path"])
+def test_a_damaged_blob_is_left_out_and_named(
+    tmp_path: Path, replica: ReplicaSite, blobs: str
+) -> None:
     """Everything else is exported; the damage is named, never passed off as data, and
-    the exit status says the export is incomplete."""
-    config = write_config(tmp_path, replica)
+    the exit status says the export is incomplete (blob bytes in the database or files)."""
+    archive = Backend("sqlite", tmp_path / "store", blobs=blobs)
+    config = write_config(tmp_path, replica, store=archive.toml())
     check(config)
     full = tmp_path / "full.warc.gz"
     assert monitor_cli(config, "export", "--warc", str(full)).returncode == 0
@@ -241,8 +245,7 @@ def test_a_damaged_blob_is_left_out_and_named(tmp_path: Path, replica: ReplicaSi
     [text] = db.execute("SELECT text_sha256 FROM version ORDER BY id LIMIT 1").fetchone()
     [body] = db.execute("SELECT body_sha256 FROM response ORDER BY id LIMIT 1").fetchone()
     for sha in (text, body):
-        blob = tmp_path / "store" / "blobs" / sha[:2] / sha
-        blob.write_bytes(blob.read_bytes()[:-2] + b"\x00\x00")
+        archive.spoil_blob(sha, archive.stored_blob(sha)[:-2] + b"\x00\x00")
     out = tmp_path / "out.warc.gz"
     result = monitor_cli(config, "export", "--warc", str(out))
     assert result.returncode == 1

@@ -99,8 +99,9 @@ def test_conditional_get_uses_the_servers_etag_and_a_304_costs_no_blob(
         ("unchanged", 304),
         ("unchanged", 200),
     ]
-    blobs = [path for path in (tmp_path / "store" / "blobs").glob("*/*") if path.is_file()]
-    assert len(blobs) == 2  # the raw page and its extracted text, once
+    with sqlite3.connect(tmp_path / "store" / "index.sqlite") as connection:
+        [(blobs,)] = connection.execute("SELECT COUNT(*) FROM blob").fetchall()
+    assert blobs == 2  # the raw page and its extracted text, once
 
 
 def test_a_lying_etag_is_caught_by_the_periodic_full_fetch(tmp_path: Path, site: Site) -> None:

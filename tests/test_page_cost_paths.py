@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from monitor.compression import compress
 from monitor.fetch import FetchRequest, FetchResult
@@ -194,3 +195,35 @@ def test_the_last_checks_of_a_run_commit_without_waiting_for_the_group(
             assert archive.execute("SELECT COUNT(*) FROM version").fetchone() == (2,)
     finally:
         next(site, None)
+
+
+def test_blobs_compressed_ahead_go_into_the_database_unasked_and_never_twice(
+    tmp_path: Path,
+) -> None:
+    # Blobs in the database (a new archive's default): bytes compressed ahead (by the worker,
+    # or `prepare`) are written "or ignore" without a select first; one the database holds
+    # already keeps its row and its bytes.
+    data, other = b"statement text " * 100, b"another statement " * 80
+    sha256, other_sha = hashlib.sha256(data).hexdigest(), hashlib.sha256(other).hexdigest()
+    with Store(str(tmp_path / "store")) as store:
+        assert store.db.blob_mode == "db"
+        assert store.put_blob(data) == sha256
+        statements: list[str] = []
+        store.db._driver.set_trace_callback(statements.append)
+        level = zstandard.ZstdCompressor(level=19).compress
+        asyncio.run(store.blobs.prepare({sha256: data}, {sha256: level(data)}))
+        asyncio.run(store.blobs.prepare({other_sha: other}, {other_sha: level(other)}))
+        assert store.put_blob(data) == sha256
+        assert store.put_blob(other) == other_sha
+        store.db._driver.set_trace_callback(None)
+        asked = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert asked == [], asked
+        assert store.read_blob(sha256) == data and store.read_blob(other_sha) == other
+        with sqlite3.connect(tmp_path / "store" / "index.sqlite") as db:
+            rows = dict(db.execute("SELECT b.sha256, b.stored_size FROM blob b"))
+            held = dict(db.execute("SELECT sha256, length(data) FROM blob_data"))
+        assert rows == held  # each row's size is that of the bytes held
+        assert rows[sha256] == len(compress(data))  # the first bytes, kept
+        assert rows[other_sha] == len(level(other))  # the bytes compressed ahead
+        report = store.verify()
+        assert (report.damage, report.orphans, report.blobs) == ([], [], 2)

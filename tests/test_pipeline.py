@@ -9,6 +9,7 @@ import pytest
 
 from monitor.replica import STATEMENTS, ReplicaSite
 from tests.conftest import Receiver, monitor_cli, write_config
+from tests.postgres import Backend
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 MIDDLE = sorted(STATEMENTS, key=lambda s: s["created_date"])[3]
@@ -22,8 +23,9 @@ def db(tmp_path: Path) -> sqlite3.Connection:
     return connection
 
 
-def blob_files(tmp_path: Path) -> set[Path]:
-    return {path for path in (tmp_path / "store" / "blobs").glob("*/*") if path.is_file()}
+def stored_blobs(tmp_path: Path) -> set[str]:
+    """The blobs the archive lists (their bytes in the database or in files)."""
+    return {row[0] for row in db(tmp_path).execute("SELECT sha256 FROM blob")}
 
 
 def check_ok(config: Path, *args: str) -> str:
@@ -52,12 +54,12 @@ def test_unchanged_check_adds_a_row_and_no_blob_despite_the_view_counter(
 ) -> None:
     config = write_config(tmp_path, replica, receiver)
     check_ok(config)
-    blobs_before = blob_files(tmp_path)
+    blobs_before = stored_blobs(tmp_path)
     views_before = replica.state()["statements"][0]["views"]
     output = check_ok(config)
     assert replica.state()["statements"][0]["views"] > views_before  # the page did "move"
     assert "mfa-en: unchanged (0 new versions, 0 alerts)" in output
-    assert blob_files(tmp_path) == blobs_before
+    assert stored_blobs(tmp_path) == blobs_before
     outcomes = [r["outcome"] for r in db(tmp_path).execute("SELECT outcome FROM check_run")]
     assert outcomes == ["changed", "unchanged"]
     assert receiver.posts == []
@@ -257,8 +259,9 @@ def test_history_show_and_verify_read_the_archive(tmp_path: Path, replica: Repli
     assert SENTENCE_OLD in raw.stdout  # the API's JSON as received, before the edit
     assert monitor_cli(config, "verify").returncode == 0
     # Tamper with one stored blob: verify must notice and fail.
-    victim = sorted(blob_files(tmp_path))[0]
-    victim.write_bytes(victim.read_bytes()[:-3] + b"xyz")
+    archive = Backend("sqlite", tmp_path / "store")
+    victim = sorted(stored_blobs(tmp_path))[0]
+    archive.spoil_blob(victim, archive.stored_blob(victim)[:-3] + b"xyz")
     result = monitor_cli(config, "verify")
     assert result.returncode == 1
     assert "DAMAGE" in result.stdout

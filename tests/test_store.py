@@ -27,7 +27,7 @@ from monitor.store import (
 from monitor.store.records import iso
 from monitor.store.schema import LATEST
 from monitor.store.writer import WriterLock
-from tests.postgres import Backend
+from tests.postgres import EVERY_LAYOUT, Backend, backend_named
 
 BODY = b'{"data":{"news":[{"id":1,"title":"Statement"}]}}' * 20
 QUERY = b'{"query":"{ news(projects: \\"mfa\\") { id title } }"}'
@@ -82,6 +82,13 @@ def commit(store: Store, at: str, *versions: NewVersion, watch: str = "w") -> li
         response=response(BODY + at.encode(), at) if versions else None,
         versions=list(versions),
     )
+
+
+@pytest.fixture(params=EVERY_LAYOUT)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """This module's backends: SQLite with blob bytes in the database (a new archive's
+    default) and in files, and PostgreSQL."""
+    return backend_named(request, tmp_path)
 
 
 @pytest.fixture
@@ -333,7 +340,7 @@ def test_a_failing_commit_leaves_nothing_behind(
     # At most the blob files written before the transaction remain: orphans, not damage.
     report = store.verify()
     assert report.damage == []
-    assert len(report.orphans) == (2 if backend.url is None else 0)  # body, text: not the query
+    assert len(report.orphans) == (2 if backend.files else 0)  # body, text: not the query
     assert store.verify(repair=True).repaired == len(report.orphans)
     assert store.verify().orphans == []
     commit(store, "2026-11-25T10:02:00.000Z", new_version("edited", "B"))
@@ -351,30 +358,18 @@ def test_verify_reports_damage_precisely_and_repair_only_removes_orphans(
     assert (clean.damage, clean.orphans, clean.versions, clean.blobs) == ([], [], 4, 9)
     a, b, c, d = (hashlib.sha256(text(t)).hexdigest() for t in "ABCD")
     altered = store.read_blob(a).replace(b"One", b"Uno")
-    if backend.url is None:
-        # Altered bytes; a file gone; a stray file no row names.
-        store.blob_path(a).write_bytes(store.blobs.compress(altered))
-        store.blob_path(c).unlink()
-        stray = store.put_blob(b"stray")
-        backend.tamper(f"DELETE FROM blob WHERE sha256 = '{stray}'")
-    else:
-        backend.tamper(
-            f"UPDATE blob_data SET data = '\\x{store.blobs.compress(altered).hex()}' "
-            f"WHERE sha256 = '{a}'",
-            f"DELETE FROM blob_data WHERE sha256 = '{c}'",
-        )
-        stray = store.put_blob(b"stray")
-        backend.tamper(f"DELETE FROM blob WHERE sha256 = '{stray}'")
+    # Altered bytes; a blob's bytes gone; stray bytes no row names.
+    backend.spoil_blob(a, store.blobs.compress(altered))
+    backend.spoil_blob(c, None)
+    stray = store.put_blob(b"stray")
+    backend.tamper(f"DELETE FROM blob WHERE sha256 = '{stray}'")
     # A version deleted from a statement's history; a text whose blob row is gone.
+    backend.spoil_blob(d, None)
     backend.tamper(
         "DELETE FROM version WHERE seq = 1 AND document_id = "
         "(SELECT id FROM document WHERE key = 'en/1')",
         f"DELETE FROM blob WHERE sha256 = '{d}'",
     )
-    if backend.url is not None:
-        backend.tamper(f"DELETE FROM blob_data WHERE sha256 = '{d}'")
-    else:
-        store.blob_path(d).unlink()
     report = store.verify()
     damage = "\n".join(report.damage)
     assert f"blob {a}: content does not match its SHA-256" in damage
@@ -437,7 +432,7 @@ def test_retention_works_in_batches_on_a_large_table(backend: Backend) -> None:
 
 def test_a_new_store_is_created_at_the_latest_schema(store: Store, backend: Backend) -> None:
     assert backend.query("SELECT value FROM meta WHERE key = 'schema_version'") == [(str(LATEST),)]
-    expected = "db" if backend.url else "path"
+    expected = "path" if backend.files else "db"  # the database, unless told files
     assert backend.query("SELECT value FROM meta WHERE key = 'blobs'") == [(expected,)]
 
 
@@ -458,11 +453,58 @@ def test_a_database_without_a_dialect_module_is_refused_by_name(tmp_path: Path) 
 
 
 def test_blobs_stay_where_the_store_was_created_with_them(backend: Backend) -> None:
-    other = "path" if backend.url else "db"
+    other = "db" if backend.files else "path"
     backend.store().close()
     with pytest.raises(StoreError, match="keeps blobs in"):
         backend.store(blobs=other)
-    backend.store().close()  # unconfigured: follows the store
+    Store(backend.path, url=backend.url).close()  # unconfigured: follows the store
+
+
+def test_a_new_sqlite_archive_keeps_its_blobs_in_the_database(tmp_path: Path) -> None:
+    # Unconfigured: no file per blob (two file creations, fsyncs and renames a new page).
+    root = tmp_path / "store"
+    with Store(root) as store:
+        store.sync_watch("w", "https://gov.example/news", "govkz")
+        commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
+        head = store.heads("w")["en/1"]
+        assert store.read_blob(head.text_sha256) == text("A")
+        assert store.verify().damage == []
+    assert not (root / "blobs").exists()
+    with sqlite3.connect(root / "index.sqlite") as connection:
+        meta = dict(connection.execute("SELECT key, value FROM meta"))
+        held = connection.execute("SELECT COUNT(*) FROM blob_data").fetchone()
+        listed = connection.execute("SELECT COUNT(*) FROM blob").fetchone()
+    assert meta["blobs"] == "db"
+    assert held == listed == (3,)  # the body, the query, the text
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "unrecorded"])
+def test_an_archive_made_with_blob_files_keeps_them_when_unconfigured(
+    tmp_path: Path, recorded: bool
+) -> None:
+    # Every SQLite archive before the 21st session: its blobs stay files, read and written,
+    # whether its `meta` says so or (older still) says nothing of where they are.
+    root = tmp_path / "store"
+    with Store(root, blobs="path") as store:
+        store.sync_watch("w", "https://gov.example/news", "govkz")
+        commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
+    if not recorded:
+        with sqlite3.connect(root / "index.sqlite") as connection:
+            connection.execute("DELETE FROM meta WHERE key = 'blobs'")
+    for minute, title in ((1, "B"), (2, "C")):  # through migrate (unrecorded), the driver
+        with Store(root) as store:
+            assert store.db.blob_mode == "path"
+            commit(store, f"2026-11-25T10:0{minute}:00.000Z", new_version("edited", title))
+            for version in store.versions(store.heads("w")["en/1"].id):
+                assert store.blob_path(version["text_sha256"]).is_file()
+            assert store.read_blob(hashlib.sha256(text(title)).hexdigest()) == text(title)
+            report = store.verify()
+            assert (report.damage, report.orphans) == ([], [])
+    with sqlite3.connect(root / "index.sqlite") as connection:
+        assert connection.execute("SELECT value FROM meta WHERE key = 'blobs'").fetchall() == [
+            ("path",)
+        ]
+        assert connection.execute("SELECT COUNT(*) FROM blob_data").fetchone() == (0,)
 
 
 def test_blobs_kept_in_the_database_are_stored_once_with_their_rows(backend: Backend) -> None:

@@ -8,11 +8,18 @@ import pytest
 
 from monitor.replica import STATEMENTS, ReplicaSite
 from tests.conftest import monitor_cli, write_config
-from tests.postgres import Backend
+from tests.postgres import EVERY_LAYOUT, Backend, backend_named
 
 NEWEST = max(STATEMENTS, key=lambda s: s["created_date"])
 OLD = "stands ready to provide further assistance if necessary"
 NEW = "will consider further assistance upon a formal request"
+
+
+@pytest.fixture(params=EVERY_LAYOUT)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """SQLite with blob bytes in the database (a new archive's default) and in files, and
+    PostgreSQL."""
+    return backend_named(request, tmp_path)
 
 
 def check(config: Path) -> None:
@@ -56,11 +63,7 @@ def test_history_show_diff_and_verify_read_either_backend(
         "SELECT r.body_sha256 FROM response r JOIN version v ON v.response_id = r.id "
         f"JOIN document d ON d.id = v.document_id WHERE v.seq = 1 AND d.key = '{key}'"
     )
-    if backend.url is None:
-        path = backend.path / "blobs" / sha[:2] / sha
-        path.write_bytes(path.read_bytes()[:-4] + b"\x00\x00\x00\x00")
-    else:
-        backend.tamper(f"UPDATE blob_data SET data = '\\x00' || data WHERE sha256 = '{sha}'")
+    backend.spoil_blob(sha, backend.stored_blob(sha)[:-4] + b"\x00\x00\x00\x00")
     damaged = monitor_cli(config, "verify", "--repair")
     assert damaged.returncode == 1
     assert f"DAMAGE: blob {sha}" in damaged.stdout and "0 removed" in damaged.stdout

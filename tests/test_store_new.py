@@ -58,7 +58,7 @@ def fresh(root: Path, blobs: str | None = None) -> Path:
     """A new archive as the store opens one now."""
     database = Database(root, blobs=blobs)
     try:
-        assert database.blob_mode == (blobs or "path")
+        assert database.blob_mode == (blobs or "db")  # a new archive: the database
     finally:
         database.close()
     return SQLite().database_file(root)
@@ -116,7 +116,7 @@ def test_a_new_archive_is_the_one_the_migrations_make(tmp_path: Path, blobs: str
     made = described(fresh(tmp_path / "fresh", blobs))
     expected = described(migrated(tmp_path / "migrated", blobs))
     assert made == expected
-    assert made["meta"] == [("schema_version", str(SCHEMA_VERSION)), ("blobs", blobs or "path")]
+    assert made["meta"] == [("schema_version", str(SCHEMA_VERSION)), ("blobs", blobs or "db")]
     assert made["journal_mode"] == [("wal",)]
 
 

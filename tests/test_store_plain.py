@@ -129,14 +129,18 @@ def test_the_schema_version_the_driver_opens_at_is_the_latest() -> None:
 
 
 def test_the_data_directory_is_laid_out_at_the_first_open(tmp_path: Path) -> None:
-    # As when every repository was made with the store: the blob files' directory too.
+    # As when every repository was made with the store: the blob files' directory too,
+    # when blobs are files; a new archive's default keeps them in the database, no files.
     for _ in range(2):  # created, then opened on the driver
-        Store(tmp_path / "store").close()
+        Store(tmp_path / "store", blobs="path").close()
         assert sorted(p.name for p in (tmp_path / "store").iterdir())[:2] == [
             "blobs",
             "index.sqlite",
         ]
         (tmp_path / "store" / "blobs").rmdir()
+    for _ in range(2):
+        Store(tmp_path / "default").close()
+        assert "blobs" not in {p.name for p in (tmp_path / "default").iterdir()}
 
 
 def _filled(root: Path) -> Store:

@@ -20,6 +20,7 @@ from monitor.replica import ReplicaSite
 from monitor.store import Store
 from monitor.store.blobs import blob_file, write_group
 from tests.conftest import monitor_cli, quiet_monitor, wait_for, write_config
+from tests.postgres import Backend
 
 LANGUAGES = ("en", "ru", "kk")
 
@@ -38,14 +39,16 @@ def _temporary_files(store: Path) -> list[Path]:
     return list((store / "blobs").glob("*/.tmp-*"))
 
 
+@pytest.mark.parametrize("blobs", ["db", "path"])
 def test_a_sweep_through_the_workers_stores_what_the_archive_itself_would(
-    tmp_path: Path, replica: ReplicaSite
+    tmp_path: Path, replica: ReplicaSite, blobs: str
 ) -> None:
     """Every blob of a first sweep (`monitor check`: pages read and compressed in worker
-    processes, files written in groups) is the file, and the row, that the archive's own
-    one-blob-at-a-time path makes of the same bytes; versions name their statements by the
-    hash of those bytes."""
-    config = write_config(tmp_path, replica, languages=LANGUAGES)
+    processes; files written in groups, or bytes in the database) is the stored bytes, and
+    the row, that the archive's own one-blob-at-a-time path makes of the same bytes;
+    versions name their statements by the hash of those bytes."""
+    swept_archive = Backend("sqlite", tmp_path / "store", blobs=blobs)
+    config = write_config(tmp_path, replica, languages=LANGUAGES, store=swept_archive.toml())
     result = monitor_cli(config, "check", "--once")
     assert result.returncode == 0, result.stderr + result.stdout
     for lang in LANGUAGES:
@@ -54,17 +57,21 @@ def test_a_sweep_through_the_workers_stores_what_the_archive_itself_would(
     rows = _blob_rows(swept)
     assert _temporary_files(swept) == []
 
-    alone = tmp_path / "alone"
-    with Store(str(alone)) as store:
+    assert (swept / "blobs").is_dir() == (blobs == "path")  # no files in the database's case
+
+    alone_archive = Backend("sqlite", tmp_path / "alone", blobs=blobs)
+    alone = alone_archive.path
+    decompressor = zstandard.ZstdDecompressor()
+    with alone_archive.store() as store:
         for sha256, (_size, _stored, media_type) in rows.items():
-            data = _read(blob_file(swept / "blobs", sha256))
+            data = decompressor.decompress(swept_archive.stored_blob(sha256))
             assert hashlib.sha256(data).hexdigest() == sha256
             assert store.put_blob(data, media_type) == sha256
     assert _blob_rows(alone) == rows
     for sha256 in rows:
-        swept_file = blob_file(swept / "blobs", sha256).read_bytes()
-        assert swept_file == blob_file(alone / "blobs", sha256).read_bytes()
-        assert len(swept_file) == rows[sha256][1]
+        swept_bytes = swept_archive.stored_blob(sha256)
+        assert swept_bytes == alone_archive.stored_blob(sha256)
+        assert len(swept_bytes) == rows[sha256][1]
 
     with sqlite3.connect(swept / "index.sqlite") as db:
         texts = {sha for (sha,) in db.execute("SELECT text_sha256 FROM version")}
@@ -113,7 +120,7 @@ def test_blobs_of_the_older_two_level_layout_are_found_verified_exported_and_swe
     at `blobs/ab/<sha256>`: an archive holding the older layout (a real sweep's files moved
     there) is read, verified and exported as before; its orphans and temporary files are
     found and removed; a blob it already holds is not written again."""
-    config = write_config(tmp_path, replica)
+    config = write_config(tmp_path, replica, store='blobs = "path"')
     assert monitor_cli(config, "check", "--once").returncode == 0
     root = tmp_path / "store" / "blobs"
     rows = _blob_rows(tmp_path / "store")
@@ -160,13 +167,14 @@ def _started(replica: ReplicaSite, process: subprocess.Popen[bytes]) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("blobs", ["db", "path"])
 def test_a_check_killed_mid_sweep_leaves_every_row_with_its_blob(
-    tmp_path: Path, replica: ReplicaSite
+    tmp_path: Path, replica: ReplicaSite, blobs: str
 ) -> None:
     """`kill -9` of `monitor check` while its first sweep reads and archives: whatever
     committed names blobs that are whole (`monitor verify`), and the next run archives the
-    rest."""
-    config = write_config(tmp_path, replica, languages=LANGUAGES)
+    rest (blob bytes in the database or in files)."""
+    config = write_config(tmp_path, replica, languages=LANGUAGES, store=f'blobs = "{blobs}"')
     chance = random.Random(28)
     for _run in range(3):
         replica.clear_requests()

@@ -3,14 +3,17 @@
 Either way a blob is zstd-compressed, named by the SHA-256 of its *uncompressed* bytes,
 and listed in the `blob` table in the same transaction as the rows that refer to it.
 
-* `FileBlobs` (`blobs/ab/<sha256>`; SQLite's default, or a directory shared by several
-  daemons on PostgreSQL): the file is written to a temporary name, fsynced, renamed and its
-  directory fsynced *before* the transaction that names it commits, so a `kill -9` leaves
-  at worst an orphan file, never a row pointing at a missing or half-written one. Blobs
+* `FileBlobs` (`blobs/ab/<sha256>`; `[store] blobs = "path"`, and SQLite archives made
+  before the 21st session, or a directory shared by several daemons on PostgreSQL): the
+  file is written to a temporary name, fsynced, renamed and its directory fsynced
+  *before* the transaction that names it commits, so a `kill -9` leaves at worst an
+  orphan file, never a row pointing at a missing or half-written one. Blobs
   written before the 19th session sit one level deeper, `blobs/ab/cd/<sha256>`: they are
   found there, verified, exported and removed as ever, and never moved.
-* `DatabaseBlobs` (`blob_data`; PostgreSQL's default): the bytes commit with the rows,
-  so there is nothing to orphan.
+* `DatabaseBlobs` (`blob_data`; a new archive's default, SQLite's since the 21st
+  session): the bytes commit with the rows, so there is nothing to orphan, and a new page
+  creates no file (on SQLite a blob of a few KB is read and written faster in the
+  database than as a file of its own: sqlite.org's "Internal Versus External BLOBs").
 """
 
 from __future__ import annotations
@@ -209,13 +212,19 @@ class DatabaseBlobs(Blobs):
         """`stage`, asking `stored_size` (of a SHA-256) whether the database holds the
         blob already (the archive asks on the driver's connection)."""
         sha256 = self.sha256(data)
+        ready = self._ready.pop(sha256, None)
+        if ready is not None:
+            # Compressed already (by the worker that read the page, or `prepare`): the
+            # database need not be asked first, as both rows are written "or ignore" (a
+            # blob it holds keeps its row and bytes). A select fewer for each blob of a new
+            # page, two a page.
+            return StagedBlob(sha256, len(data), len(ready), media_type, ready)
         # Identical bytes (an unchanged request body, a restored text) are not compressed
         # again just to be ignored.
         stored = stored_size(sha256)
         if stored is not None:
-            self._ready.pop(sha256, None)
             return StagedBlob(sha256, len(data), stored, media_type)
-        compressed = self._compressed(sha256, data)
+        compressed = self.compress(data)
         return StagedBlob(sha256, len(data), len(compressed), media_type, compressed)
 
     def attach(self, conn: Connection, staged: StagedBlob) -> None:

@@ -101,9 +101,11 @@ class _Forward(Generic[P, R]):
 
 
 class Store:
-    """The archive. `path` is the data directory (SQLite index and blob files); with `url`
-    the index is a PostgreSQL database and blobs go to the database (`blobs="db"`, the
-    default there) or to `path` (`blobs="path"`, a directory every daemon shares)."""
+    """The archive. `path` is the data directory (the SQLite index, and blob files when
+    `blobs="path"`); a new SQLite archive keeps blobs in the database (`blobs="db"`), one
+    made with files keeps files (`meta` records which). With `url` the index is a
+    PostgreSQL database and blobs go to the database (`blobs="db"`, the default there) or
+    to `path` (`blobs="path"`, a directory every daemon shares)."""
 
     def __init__(
         self,

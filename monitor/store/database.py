@@ -185,14 +185,21 @@ class Database:
     def _migrate(self, blobs: str | None) -> str:
         """Open through SQLAlchemy: the schema brought to the latest, the place of blobs
         recorded (or checked) in the same write transaction."""
+        from sqlalchemy import inspect
         from sqlalchemy.exc import OperationalError
 
         from monitor.store.schema import migrate
 
         try:
             with self.write() as conn:
+                # An archive that exists and recorded no place of blobs has them where the
+                # monitor of its day put them, not where a new one would.
+                if inspect(conn).has_table("meta"):
+                    default = self.dialect.unrecorded_blobs
+                else:
+                    default = self.dialect.default_blobs
                 migrate(conn, self.location)
-                return _blob_mode(conn, blobs, self.dialect.default_blobs, self.location)
+                return _blob_mode(conn, blobs, default, self.location)
         except OperationalError as err:  # unreachable server, unwritable directory, …
             raise StoreError(f"cannot open the store at {self.location}: {err.orig}") from None
 
@@ -612,7 +619,8 @@ def _in_savepoint(
 
 def _blob_mode(conn: Connection, configured: str | None, default: str, where: str) -> str:
     """Blobs stay where the store was created with them; a config that says otherwise is
-    refused, because every existing blob would look missing."""
+    refused, because every existing blob would look missing. `default`: the place of an
+    archive that recorded none (a new one's, or an older one's, see `unrecorded_blobs`)."""
     from monitor.store.schema import get_meta, set_meta
 
     recorded = get_meta(conn, "blobs")

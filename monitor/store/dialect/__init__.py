@@ -48,7 +48,10 @@ class Dialect(ABC):
     shared = False
     #: Where blob bytes go in a new archive: files under the data directory ("path") or
     #: the `blob_data` table ("db").
-    default_blobs = "path"
+    default_blobs = "db"
+    #: Where they are in an archive that exists but recorded no place (made before `meta`
+    #: said): where the monitor of its day put them.
+    unrecorded_blobs = "db"
 
     # --- engine and transactions ---------------------------------------------------------
 
