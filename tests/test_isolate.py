@@ -380,3 +380,30 @@ def test_work_whose_caller_gave_up_leaves_no_unretrieved_error(caplog) -> None: 
         asyncio.run(scenario())
         gc.collect()
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_the_pool_starts_no_resource_tracker() -> None:
+    """The forkserver and its workers run with no resource tracker process beside them
+    (multiprocessing's, a Python process of its own at every start): the workers make no
+    semaphore or shared memory for it to clean up. Work still runs and is answered. In a
+    process of its own: a tracker another test started would be left running."""
+    code = (
+        "import asyncio, operator, psutil\n"
+        "from monitor.isolate import WorkerPool\n"
+        "async def main():\n"
+        "    pool = WorkerPool(2, timeout=30)\n"
+        "    try:\n"
+        "        print(await pool.run(operator.add, 2, 3))\n"
+        "        for child in psutil.Process().children(recursive=True):\n"
+        "            print(' '.join(child.cmdline()))\n"
+        "    finally:\n"
+        "        pool.close()\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    answer, *children = run.stdout.splitlines()
+    assert answer == "5"
+    assert any("multiprocessing.forkserver" in child for child in children), children
+    assert not [child for child in children if "resource_tracker" in child]
