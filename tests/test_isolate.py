@@ -407,3 +407,34 @@ def test_the_pool_starts_no_resource_tracker() -> None:
     assert answer == "5"
     assert any("multiprocessing.forkserver" in child for child in children), children
     assert not [child for child in children if "resource_tracker" in child]
+
+
+def test_a_worker_starts_with_the_preload_frozen_and_its_collector_on() -> None:
+    """The forkserver imports and warms up the reading with the cyclic collector held off,
+    and leaves what it loaded to the collector no more (frozen) before it forks a worker:
+    the worker's collector is on, with that much frozen; a process that imports the
+    preload for itself (these tests) has its collector as it was."""
+    looked_at = "(__import__('gc').isenabled(), __import__('gc').get_freeze_count())"
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            enabled, frozen = await pool.run(eval, looked_at)
+        finally:
+            pool.close()
+        assert enabled
+        assert frozen > 10_000  # the modules of the reading: trafilatura, lxml, monitor's
+
+    asyncio.run(scenario())
+    code = (
+        "import gc, sys\n"
+        "import monitor.isolate_preload\n"
+        "print(gc.isenabled(), gc.get_freeze_count())\n"
+        "gc.disable()\n"
+        "del sys.modules['monitor.isolate_preload']\n"
+        "import monitor.isolate_preload\n"
+        "print(gc.isenabled())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "0", "False"]
