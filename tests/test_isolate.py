@@ -401,9 +401,7 @@ def test_the_pool_starts_no_resource_tracker() -> None:
         "if __name__ == '__main__':\n"
         "    asyncio.run(main())\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    answer, *children = run.stdout.splitlines()
+    answer, *children = _python(code).splitlines()
     assert answer == "5"
     assert any("multiprocessing.forkserver" in child for child in children), children
     assert not [child for child in children if "resource_tracker" in child]
@@ -435,6 +433,11 @@ def test_a_worker_starts_with_the_preload_frozen_and_its_collector_on() -> None:
         "import monitor.isolate_preload\n"
         "print(gc.isenabled())\n"
     )
+    assert _python(code).split() == ["True", "0", "False"]
+
+
+def _python(code: str) -> str:
+    """What `code` run by Python in a process of its own prints (it must end well)."""
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["True", "0", "False"]
+    return run.stdout
