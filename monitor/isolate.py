@@ -92,10 +92,13 @@ def _without_resource_tracker() -> None:
     A tracker running already (a library's, before the first pool) is left as it is."""
     from multiprocessing import resource_tracker
 
-    tracker = getattr(resource_tracker, "_resource_tracker", None)
-    if tracker is None or getattr(tracker, "_fd", 0) is not None:
+    # multiprocessing's own names (3.11): where another Python names them otherwise, the
+    # tracker starts as it did.
+    tracker: Any = getattr(resource_tracker, "_resource_tracker", None)
+    lock = getattr(tracker, "_lock", None)
+    if lock is None or getattr(tracker, "_fd", 0) is not None:
         return
-    with tracker._lock:
+    with lock:
         if tracker._fd is None:
             tracker._fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
 
