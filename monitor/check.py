@@ -1039,7 +1039,7 @@ def _diff_key(watch: WatchConfig, mask: Mask, old_sha256: str, new_sha256: str) 
 
 def _log_versions(watch: WatchConfig, versions: list[NewVersion]) -> None:
     for version in versions:
-        metrics.CHANGES.labels(version.kind).inc()
+        metrics.count_change(version.kind)
         if version.kind != "baseline":
             logger.info("%s %s %s: %s", watch.id, version.kind, version.key, version.summary)
 

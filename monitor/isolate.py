@@ -69,8 +69,38 @@ def start_forkserver() -> None:
     forked from it later start at once. Idempotent; workers start it anyway when needed."""
     from multiprocessing import forkserver
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(_PRELOAD)
+    _forkserver_context()
     forkserver.ensure_running()
+
+
+def _forkserver_context() -> Any:
+    """multiprocessing's forkserver context, set to preload the reading, with no resource
+    tracker behind it (see `_without_resource_tracker`)."""
+    _without_resource_tracker()
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
+def _without_resource_tracker() -> None:
+    """Start no resource tracker: multiprocessing's forkserver starts one (a Python process
+    of its own, 187 M instructions by callgrind: a seventh of the forkserver's start-up, on
+    a `check --once`'s way to its first page) to unlink the named semaphores and shared
+    memory its processes leave behind when they die. Ours make none: the workers talk over
+    pipes. Its pipe is /dev/null instead, which `ensure_running` takes for a tracker alive
+    (its probe is written), and which a worker would tell of any such resource to no end.
+    A tracker running already (a library's, before the first pool) is left as it is."""
+    from multiprocessing import resource_tracker
+
+    # multiprocessing's own names (3.11): where another Python names them otherwise, the
+    # tracker starts as it did.
+    tracker: Any = getattr(resource_tracker, "_resource_tracker", None)
+    lock = getattr(tracker, "_lock", None)
+    if lock is None or getattr(tracker, "_fd", 0) is not None:
+        return
+    with lock:
+        if tracker._fd is None:
+            tracker._fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
 
 
 class WorkFailed(Exception):
@@ -130,8 +160,7 @@ class WorkerPool:
         # which this process has nothing else to do but fetch). Its failure is left to the
         # caller's own use of what it makes.
         self._meanwhile = meanwhile
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
+        context = _forkserver_context()
         self._workers = [_Worker(context, memory, timeout) for _ in range(size)]
         self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []

@@ -8,11 +8,16 @@ Nothing of the forkserver's needs it: it writes nothing, and its workers, forked
 end by `os._exit` (multiprocessing's) and never run this.
 
 Never import it anywhere else: a process that does ends as soon as its `atexit` functions
-registered after this one have run (those registered before it do not run)."""
+registered after this one have run (those registered before it do not run).
+
+Last of the preload, it also leaves what the preload loaded to the cyclic collector no more
+(`gc.freeze`, see isolate_preload.py): the forkserver makes no garbage, and a worker forked
+from it would otherwise walk all of it at each of its full collections."""
 
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import sys
 
@@ -30,3 +35,4 @@ def _end_now(pid: int) -> None:
 
 
 atexit.register(_end_now, os.getpid())
+gc.freeze()

@@ -380,3 +380,64 @@ def test_work_whose_caller_gave_up_leaves_no_unretrieved_error(caplog) -> None: 
         asyncio.run(scenario())
         gc.collect()
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_the_pool_starts_no_resource_tracker() -> None:
+    """The forkserver and its workers run with no resource tracker process beside them
+    (multiprocessing's, a Python process of its own at every start): the workers make no
+    semaphore or shared memory for it to clean up. Work still runs and is answered. In a
+    process of its own: a tracker another test started would be left running."""
+    code = (
+        "import asyncio, operator, psutil\n"
+        "from monitor.isolate import WorkerPool\n"
+        "async def main():\n"
+        "    pool = WorkerPool(2, timeout=30)\n"
+        "    try:\n"
+        "        print(await pool.run(operator.add, 2, 3))\n"
+        "        for child in psutil.Process().children(recursive=True):\n"
+        "            print(' '.join(child.cmdline()))\n"
+        "    finally:\n"
+        "        pool.close()\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n"
+    )
+    answer, *children = _python(code).splitlines()
+    assert answer == "5"
+    assert any("multiprocessing.forkserver" in child for child in children), children
+    assert not [child for child in children if "resource_tracker" in child]
+
+
+def test_a_worker_starts_with_the_preload_frozen_and_its_collector_on() -> None:
+    """The forkserver imports and warms up the reading with the cyclic collector held off,
+    and leaves what it loaded to the collector no more (frozen) before it forks a worker:
+    the worker's collector is on, with that much frozen; a process that imports the
+    preload for itself (these tests) has its collector as it was."""
+    looked_at = "(__import__('gc').isenabled(), __import__('gc').get_freeze_count())"
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout=30)
+        try:
+            enabled, frozen = await pool.run(eval, looked_at)
+        finally:
+            pool.close()
+        assert enabled
+        assert frozen > 10_000  # the modules of the reading: trafilatura, lxml, monitor's
+
+    asyncio.run(scenario())
+    code = (
+        "import gc, sys\n"
+        "import monitor.isolate_preload\n"
+        "print(gc.isenabled(), gc.get_freeze_count())\n"
+        "gc.disable()\n"
+        "del sys.modules['monitor.isolate_preload']\n"
+        "import monitor.isolate_preload\n"
+        "print(gc.isenabled())\n"
+    )
+    assert _python(code).split() == ["True", "0", "False"]
+
+
+def _python(code: str) -> str:
+    """What `code` run by Python in a process of its own prints (it must end well)."""
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout

@@ -11,7 +11,7 @@ import sys
 from tests.conftest import REPO
 
 # In a fresh process (the module's state is per process): some checks (two failures among
-# them), the copies waiting, a version; the metrics made at MADE_AT ("first": before any of
+# them), the copies waiting, three versions; the metrics made at MADE_AT ("first": before any of
 # it, "last": after all of it), then the exposition, without the `_created` lines (the
 # moment each metric was made).
 _OBSERVE = """
@@ -24,16 +24,17 @@ def made():
 made_at = sys.argv[1]
 if made_at == "first":
     made()
-print("prometheus_client imported before the end:", "prometheus_client" in sys.modules)
 metrics.want_copies_waiting()
 for n, outcome in enumerate(["unchanged"] * 5 + ["changed", "problem", "problem"]):
     reason = {6: "timeout after 30s", 7: "HTTP 503"}.get(n)
     metrics.observe_check(outcome, 0.004 * n * n, reason)
 metrics.set_copies_waiting(3)
 metrics.set_copies_waiting(2)
+for kind in ("baseline", "edited", "baseline"):
+    metrics.count_change(kind)
+print("prometheus_client imported before the end:", "prometheus_client" in sys.modules)
 from prometheus_client import generate_latest
 
-metrics.CHANGES.labels("edited").inc()
 print(generate_latest(made()).decode())
 """
 
@@ -68,6 +69,7 @@ def test_metrics_made_late_show_what_was_observed_before() -> None:
         "monitor_check_seconds_count 8.0",
         "monitor_independent_copies_waiting 2.0",
         'monitor_changes_total{kind="edited"} 1.0',
+        'monitor_changes_total{kind="baseline"} 2.0',
     ):
         assert sample in first
 

@@ -1,8 +1,8 @@
 """Start-up of `monitor check` and `monitor run`: the cyclic garbage collector is held off
 while the commands import their modules and read their configuration (none of it is
 garbage), and is back, with all that left to it no more (frozen), before any check runs;
-and what an unchanged `check` never imports: prometheus_client (see metrics.py), and
-SQLAlchemy, on a SQLite archive that exists (see store/database.py)."""
+and what a `check` never imports: prometheus_client (see metrics.py), and, when every page
+is unchanged, SQLAlchemy, on a SQLite archive that exists (see store/database.py)."""
 
 from __future__ import annotations
 
@@ -68,13 +68,14 @@ def test_check_runs_with_the_collector_on_and_the_start_up_frozen(
         assert run.returncode == 0, run.stderr
         lines = run.stdout.splitlines()
         assert sorted(line.split(":")[1].split()[0] for line in lines[:-1]) == [outcome] * 2
-        # Metrics are made when asked for (metrics.py): by a check that makes a version (it
-        # counts the change), never by unchanged ones, which export nothing. SQLAlchemy is
-        # imported to create the archive and to write versions, never to check an archive
-        # that exists and find every page unchanged (its statements run on the driver).
+        # Metrics are made when asked for (metrics.py), which a `check` never does: it
+        # exports nothing, and counts its checks and changes in plain tallies. SQLAlchemy
+        # is imported to create the archive and to write versions, never to check an
+        # archive that exists and find every page unchanged (its statements run on the
+        # driver).
         made = outcome == "changed"
         assert lines[-1] == (
-            f"at the checks [(True, True)] at the end True metrics made: {made} sqlalchemy: {made}"
+            f"at the checks [(True, True)] at the end True metrics made: False sqlalchemy: {made}"
         )
 
 
