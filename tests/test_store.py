@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
@@ -476,6 +477,48 @@ def test_a_new_sqlite_archive_keeps_its_blobs_in_the_database(tmp_path: Path) ->
         listed = connection.execute("SELECT COUNT(*) FROM blob").fetchone()
     assert meta["blobs"] == "db"
     assert held == listed == (3,)  # the body, the query, the text
+
+
+def test_blob_bytes_the_database_cannot_give_back_are_damage_named_by_verify(
+    tmp_path: Path,
+) -> None:
+    # Blobs in the database (a new archive's default): a disk that damaged a page of a
+    # blob's bytes (SQLite: "database disk image is malformed" when it is read), or a tool
+    # that wrote text where bytes belong. `verify` names each such blob and goes on to the
+    # others, as it does a damaged file; reading one is the store's error, "damaged" (which
+    # export leaves out and names), not the driver's.
+    root = tmp_path / "store"
+    big = random.Random(21).randbytes(300_000)  # incompressible: pages of its own
+    statement = b'{"title":"sound"}' * 40
+    with Store(root) as store:
+        broken = store.put_blob(big)
+        typed = store.put_blob(b'{"title":"typed"}' * 40)
+        sound = store.put_blob(statement)
+    database = sqlite3.connect(root / "index.sqlite")
+    try:
+        [(stored,)] = database.execute("SELECT data FROM blob_data WHERE sha256 = ?", (broken,))
+        [(page_size,)] = database.execute("PRAGMA page_size")
+        with database:
+            database.execute("UPDATE blob_data SET data = 'text' WHERE sha256 = ?", (typed,))
+        database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        database.close()
+    image = bytearray((root / "index.sqlite").read_bytes())
+    middle = image.find(stored[150_000:150_064])
+    assert middle > 0
+    page = middle - middle % page_size  # an overflow page: the next one's number first
+    image[page : page + 4] = (0xFFFFFF00).to_bytes(4, "big")
+    (root / "index.sqlite").write_bytes(image)
+    with Store(root) as store:
+        report = store.verify()
+        damage = "\n".join(report.damage)
+        assert f"blob {broken}: unreadable (" in damage, damage
+        assert f"blob {typed}: unreadable (" in damage, damage
+        assert report.blobs == 3 and sound not in damage
+        for sha256 in (broken, typed):
+            with pytest.raises(StoreError, match=f"blob {sha256} is damaged"):
+                store.read_blob(sha256)
+        assert store.read_blob(sound) == statement
 
 
 @pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "unrecorded"])

@@ -14,7 +14,7 @@ import zstandard
 from sqlalchemy import Connection, and_, func, select
 
 from monitor import progress
-from monitor.store.blobs import Blobs
+from monitor.store.blobs import Blobs, UnreadableBlob
 from monitor.store.chain import ChainReport, walk
 from monitor.store.database import Database, Row
 from monitor.store.records import VerifyReport
@@ -37,9 +37,13 @@ def verify(db: Database, blobs: Blobs, repair: bool = False) -> VerifyReport:
     for sha256 in sorted(sizes):
         progress.tick()
         report.blobs += 1
-        with db.read() as conn:
-            compressed = blobs.load(conn, sha256)
-        problem = _blob_problem(blobs, sha256, sizes[sha256], compressed)
+        try:
+            with db.read() as conn:
+                compressed = blobs.load(conn, sha256)
+        except UnreadableBlob as err:
+            problem: str | None = f"unreadable ({err})"
+        else:
+            problem = _blob_problem(blobs, sha256, sizes[sha256], compressed)
         if problem:
             report.damage.append(f"blob {sha256}: {problem}")
     with db.write() as conn:
