@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import random
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from monitor import progress
 from monitor.store import (
     CheckRecord,
     NewVersion,
@@ -387,6 +390,46 @@ def test_verify_reports_damage_precisely_and_repair_only_removes_orphans(
     assert store.read_blob(b) == text("B")
     with pytest.raises(StoreError, match="damaged"):
         store.read_blob(a)
+
+
+class _CommitsAtFirstLine(io.StringIO):
+    """verify's progress lines, the first of which has a daemon commit a new version."""
+
+    def __init__(self, commit: Callable[[], object]) -> None:
+        super().__init__()
+        self.commit: Callable[[], object] | None = commit
+
+    def write(self, line: str) -> int:
+        if self.commit is not None:
+            self.commit, commit = None, self.commit
+            commit()
+        return super().write(line)
+
+
+def test_verify_repair_leaves_the_blobs_of_a_version_committed_while_it_ran(
+    backend: Backend,
+) -> None:
+    # `monitor verify --repair` takes no writer lock: a daemon may commit new versions while
+    # it re-hashes the blobs listed at its start (minutes, on a large archive). Their blobs
+    # are not orphans, and removing them lost a version's text and the page it was read from.
+    with backend.store() as store, backend.store() as daemon:
+        store.sync_watch("w", "https://gov.example/news", "govkz")
+        commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
+        for n in range(progress.PLAIN_FROM):  # enough blobs for progress lines
+            store.put_blob(f"blob {n}".encode())
+        late = "2026-11-25T10:01:00.000Z"
+        stream = _CommitsAtFirstLine(lambda: commit(daemon, late, new_version("edited", "B")))
+        with progress.shown("verify", "blobs", stream=stream):
+            report = store.verify(repair=True)
+        assert stream.commit is None and "verify:" in stream.getvalue()  # it committed
+        assert (report.damage, report.orphans, report.repaired) == ([], [], 0)
+        after = store.verify()
+        assert (after.damage, after.orphans) == ([], [])
+        head = store.heads("w")["en/1"]
+        assert head.seq == 2 and store.read_blob(head.text_sha256) == text("B")
+        [newest] = store.versions(head.id)[-1:]
+        body = store.response(newest["response_id"])
+        assert body is not None and store.read_blob(body["body_sha256"]) == BODY + late.encode()
 
 
 def test_retention_deletes_old_check_rows_and_never_versions(backend: Backend) -> None:

@@ -47,8 +47,12 @@ def verify(db: Database, blobs: Blobs, repair: bool = False) -> VerifyReport:
         if problem:
             report.damage.append(f"blob {sha256}: {problem}")
     with db.write() as conn:
+        # The blobs named now, in the transaction that removes orphans, not those read at
+        # the start: `verify` takes no writer lock, and the blobs of versions a daemon
+        # committed meanwhile are no orphans (removing them lost those versions' texts).
+        named = set(conn.execute(select(blob.c.sha256)).scalars())
         for name, label in list(blobs.names(conn)):
-            if name in sizes and not name.startswith(".tmp-"):
+            if name in named and not name.startswith(".tmp-"):
                 continue
             report.orphans.append(label)
             if repair:
