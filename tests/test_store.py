@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
+import random
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from monitor import progress
 from monitor.store import (
     CheckRecord,
     NewVersion,
@@ -388,6 +392,46 @@ def test_verify_reports_damage_precisely_and_repair_only_removes_orphans(
         store.read_blob(a)
 
 
+class _CommitsAtFirstLine(io.StringIO):
+    """verify's progress lines, the first of which has a daemon commit a new version."""
+
+    def __init__(self, commit: Callable[[], object]) -> None:
+        super().__init__()
+        self.commit: Callable[[], object] | None = commit
+
+    def write(self, line: str) -> int:
+        if self.commit is not None:
+            self.commit, commit = None, self.commit
+            commit()
+        return super().write(line)
+
+
+def test_verify_repair_leaves_the_blobs_of_a_version_committed_while_it_ran(
+    backend: Backend,
+) -> None:
+    # `monitor verify --repair` takes no writer lock: a daemon may commit new versions while
+    # it re-hashes the blobs listed at its start (minutes, on a large archive). Their blobs
+    # are not orphans, and removing them lost a version's text and the page it was read from.
+    with backend.store() as store, backend.store() as daemon:
+        store.sync_watch("w", "https://gov.example/news", "govkz")
+        commit(store, "2026-11-25T10:00:00.000Z", new_version("baseline", "A"))
+        for n in range(progress.PLAIN_FROM):  # enough blobs for progress lines
+            store.put_blob(f"blob {n}".encode())
+        late = "2026-11-25T10:01:00.000Z"
+        stream = _CommitsAtFirstLine(lambda: commit(daemon, late, new_version("edited", "B")))
+        with progress.shown("verify", "blobs", stream=stream):
+            report = store.verify(repair=True)
+        assert stream.commit is None and "verify:" in stream.getvalue()  # it committed
+        assert (report.damage, report.orphans, report.repaired) == ([], [], 0)
+        after = store.verify()
+        assert (after.damage, after.orphans) == ([], [])
+        head = store.heads("w")["en/1"]
+        assert head.seq == 2 and store.read_blob(head.text_sha256) == text("B")
+        [newest] = store.versions(head.id)[-1:]
+        body = store.response(newest["response_id"])
+        assert body is not None and store.read_blob(body["body_sha256"]) == BODY + late.encode()
+
+
 def test_retention_deletes_old_check_rows_and_never_versions(backend: Backend) -> None:
     now = datetime.now(UTC)
     days_ago = [iso(now - timedelta(days=d)) for d in (40, 35, 31, 29, 1)]
@@ -476,6 +520,48 @@ def test_a_new_sqlite_archive_keeps_its_blobs_in_the_database(tmp_path: Path) ->
         listed = connection.execute("SELECT COUNT(*) FROM blob").fetchone()
     assert meta["blobs"] == "db"
     assert held == listed == (3,)  # the body, the query, the text
+
+
+def test_blob_bytes_the_database_cannot_give_back_are_damage_named_by_verify(
+    tmp_path: Path,
+) -> None:
+    # Blobs in the database (a new archive's default): a disk that damaged a page of a
+    # blob's bytes (SQLite: "database disk image is malformed" when it is read), or a tool
+    # that wrote text where bytes belong. `verify` names each such blob and goes on to the
+    # others, as it does a damaged file; reading one is the store's error, "damaged" (which
+    # export leaves out and names), not the driver's.
+    root = tmp_path / "store"
+    big = random.Random(21).randbytes(300_000)  # incompressible: pages of its own
+    statement = b'{"title":"sound"}' * 40
+    with Store(root) as store:
+        broken = store.put_blob(big)
+        typed = store.put_blob(b'{"title":"typed"}' * 40)
+        sound = store.put_blob(statement)
+    database = sqlite3.connect(root / "index.sqlite")
+    try:
+        [(stored,)] = database.execute("SELECT data FROM blob_data WHERE sha256 = ?", (broken,))
+        [(page_size,)] = database.execute("PRAGMA page_size")
+        with database:
+            database.execute("UPDATE blob_data SET data = 'text' WHERE sha256 = ?", (typed,))
+        database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        database.close()
+    image = bytearray((root / "index.sqlite").read_bytes())
+    middle = image.find(stored[150_000:150_064])
+    assert middle > 0
+    page = middle - middle % page_size  # an overflow page: the next one's number first
+    image[page : page + 4] = (0xFFFFFF00).to_bytes(4, "big")
+    (root / "index.sqlite").write_bytes(image)
+    with Store(root) as store:
+        report = store.verify()
+        damage = "\n".join(report.damage)
+        assert f"blob {broken}: unreadable (" in damage, damage
+        assert f"blob {typed}: unreadable (" in damage, damage
+        assert report.blobs == 3 and sound not in damage
+        for sha256 in (broken, typed):
+            with pytest.raises(StoreError, match=f"blob {sha256} is damaged"):
+                store.read_blob(sha256)
+        assert store.read_blob(sound) == statement
 
 
 @pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "unrecorded"])

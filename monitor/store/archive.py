@@ -21,6 +21,7 @@ from monitor.store.blobs import (
     DatabaseBlobs,
     FileBlobs,
     StagedBlob,
+    UnreadableBlob,
     blob_file,
     stored_blob_file,
 )
@@ -111,8 +112,13 @@ class Archive:
         if isinstance(self.blobs, FileBlobs):  # a file: no transaction to open (as `_stage`)
             compressed = self.blobs.load(None, sha256)
         else:
-            with self.db.read() as conn:
-                compressed = self.blobs.load(conn, sha256)
+            try:
+                with self.db.read() as conn:
+                    compressed = self.blobs.load(conn, sha256)
+            except UnreadableBlob as err:
+                raise StoreError(
+                    f"blob {sha256} is damaged: {err} (run `monitor verify`)"
+                ) from None
         if compressed is None:
             raise StoreError(f"blob {sha256} is missing (run `monitor verify`)")
         try:

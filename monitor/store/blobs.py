@@ -30,10 +30,11 @@ from typing import Any
 
 import zstandard
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import DBAPIError
 
 from monitor.compression import compress
 from monitor.store.database import fail_waiting
-from monitor.store.dialect import insert_ignore
+from monitor.store.dialect import dialect_of, insert_ignore
 from monitor.store.schema import blob, blob_data
 
 
@@ -47,6 +48,11 @@ class StagedBlob:
     stored_size: int
     media_type: str | None
     data: bytes | None = None
+
+
+class UnreadableBlob(Exception):
+    """The store holds a blob's bytes but cannot give them back: a damaged page of the
+    database, or a value that is not bytes (`DatabaseBlobs.load`)."""
 
 
 class Blobs(ABC):
@@ -123,7 +129,8 @@ class Blobs(ABC):
 
     @abstractmethod
     def load(self, conn: Connection, sha256: str) -> bytes | None:
-        """The compressed bytes, or None when missing."""
+        """The compressed bytes, or None when missing (`UnreadableBlob` when held but
+        unreadable)."""
 
     @abstractmethod
     def names(self, conn: Connection) -> Iterator[tuple[str, str]]:
@@ -234,10 +241,21 @@ class DatabaseBlobs(Blobs):
             )
 
     def load(self, conn: Connection, sha256: str) -> bytes | None:
-        data = conn.execute(
-            select(blob_data.c.data).where(blob_data.c.sha256 == sha256)
-        ).scalar_one_or_none()
-        return bytes(data) if data is not None else None
+        try:
+            data = conn.execute(
+                select(blob_data.c.data).where(blob_data.c.sha256 == sha256)
+            ).scalar_one_or_none()
+        except DBAPIError as err:
+            # A damaged page of the database is this blob's damage, as a damaged file is
+            # (verify names it and goes on; export leaves it out), not the end of the run.
+            if not dialect_of(conn).damaged(err):
+                raise
+            raise UnreadableBlob(" ".join(str(err.orig).split())) from None
+        if data is None:
+            return None
+        if not isinstance(data, bytes | bytearray | memoryview):  # SQLite: any type goes
+            raise UnreadableBlob(f"{type(data).__name__} where bytes belong")
+        return bytes(data)
 
     def names(self, conn: Connection) -> Iterator[tuple[str, str]]:
         for sha256 in conn.execute(select(blob_data.c.sha256).order_by(blob_data.c.sha256)):

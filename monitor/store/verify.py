@@ -14,7 +14,7 @@ import zstandard
 from sqlalchemy import Connection, and_, func, select
 
 from monitor import progress
-from monitor.store.blobs import Blobs
+from monitor.store.blobs import Blobs, UnreadableBlob
 from monitor.store.chain import ChainReport, walk
 from monitor.store.database import Database, Row
 from monitor.store.records import VerifyReport
@@ -37,14 +37,22 @@ def verify(db: Database, blobs: Blobs, repair: bool = False) -> VerifyReport:
     for sha256 in sorted(sizes):
         progress.tick()
         report.blobs += 1
-        with db.read() as conn:
-            compressed = blobs.load(conn, sha256)
-        problem = _blob_problem(blobs, sha256, sizes[sha256], compressed)
+        try:
+            with db.read() as conn:
+                compressed = blobs.load(conn, sha256)
+        except UnreadableBlob as err:
+            problem: str | None = f"unreadable ({err})"
+        else:
+            problem = _blob_problem(blobs, sha256, sizes[sha256], compressed)
         if problem:
             report.damage.append(f"blob {sha256}: {problem}")
     with db.write() as conn:
+        # The blobs named now, in the transaction that removes orphans, not those read at
+        # the start: `verify` takes no writer lock, and the blobs of versions a daemon
+        # committed meanwhile are no orphans (removing them lost those versions' texts).
+        named = set(conn.execute(select(blob.c.sha256)).scalars())
         for name, label in list(blobs.names(conn)):
-            if name in sizes and not name.startswith(".tmp-"):
+            if name in named and not name.startswith(".tmp-"):
                 continue
             report.orphans.append(label)
             if repair:

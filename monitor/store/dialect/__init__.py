@@ -134,6 +134,11 @@ class Dialect(ABC):
         """The database's own check of its files, in lines of damage (none: healthy)."""
         return []
 
+    def damaged(self, err: BaseException) -> bool:
+        """Whether an error of reading stored rows says the database's files are damaged
+        there (their bytes cannot be given back), rather than that it cannot be read now."""
+        return False
+
     @abstractmethod
     def create_search_index(self, conn: Connection) -> None:
         """`version_text`: the title and text of every version with text, searchable."""

@@ -161,6 +161,13 @@ class SQLite(Dialect):
             raise
         raw.execute("COMMIT")
 
+    def damaged(self, err: BaseException) -> bool:
+        # SQLITE_CORRUPT ("database disk image is malformed": a page of the rows read,
+        # such as one of a blob's bytes, is damaged) and SQLITE_NOTADB; raised as DB-API's
+        # DatabaseError, of which a locked database or an I/O error are other kinds.
+        code = getattr(getattr(err, "orig", err), "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
     def integrity_problems(self, conn: Connection) -> list[str]:
         return [
             f"database: {line}"
