@@ -170,7 +170,11 @@ def _parser() -> argparse.ArgumentParser:
         "monitor sent (default: redacted)",
     )
     p = command("verify", cmd_verify, "re-hash every stored blob and check references")
-    p.add_argument("--repair", action="store_true", help="remove orphaned blob files only")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="remove orphaned blobs only (bytes, in files or the database, that no blob row names)",
+    )
     p.add_argument(
         "--export",
         type=Path,
