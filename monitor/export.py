@@ -58,9 +58,10 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import itertools
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -91,7 +92,14 @@ from monitor.redact import (
 from monitor.store import Store, StoreError
 from monitor.store.chain import ChainReport, walk
 from monitor.store.provenance import response_tls
-from monitor.store.records import VersionWithDocumentRow, iso
+from monitor.store.records import (
+    CopyRow,
+    ResponseRow,
+    StampRef,
+    VersionScreenshotRow,
+    VersionWithDocumentRow,
+    iso,
+)
 from monitor.store.wayback import captured, copies_of
 from monitor.timestamps import BATCH_RECORD, TimestampReport, batch_record, check_export
 
@@ -127,11 +135,62 @@ def parse_since(value: str) -> str:
     return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
+@dataclass
+class Known:
+    """What `version_facts` reads beside a version, for a page of versions at once (an
+    export asked for each version's trusted timestamp, copies, screenshot and response in
+    queries of their own: four per version, most of a watch's export)."""
+
+    stamps: dict[int, StampRef]
+    copies: dict[int, list[CopyRow]]
+    shots: dict[int, VersionScreenshotRow]
+    responses: dict[int, ResponseRow]
+    chains: dict[str, Any] = field(default_factory=dict)  # TLS chains read, by digest
+
+    @classmethod
+    def of(cls, store: Store, rows: Collection[VersionWithDocumentRow]) -> Known:
+        ids = [row["id"] for row in rows]
+        return cls(
+            store.timestamps.stamps_of(ids),
+            copies_of(store, ids),
+            store.screenshots.of_versions(ids),
+            store.responses({row["response_id"] for row in rows if row["response_id"]}),
+        )
+
+
+# Versions whose facts are read together (see Known): iter_versions' own page.
+KNOWN_PAGE = 500
+
+
+def with_known(
+    store: Store, rows: Iterable[VersionWithDocumentRow]
+) -> Iterator[tuple[VersionWithDocumentRow, Known]]:
+    """Each version with what is known beside it, read `KNOWN_PAGE` versions at a time."""
+    page: list[VersionWithDocumentRow] = []
+    for row in itertools.chain(rows, [None]):
+        if row is not None:
+            page.append(row)
+            if len(page) < KNOWN_PAGE:
+                continue
+        if page:
+            known = Known.of(store, page)
+            for one in page:
+                yield one, known
+            page = []
+
+
 def version_facts(
-    store: Store, row: VersionWithDocumentRow, include_secrets: bool = False
+    store: Store,
+    row: VersionWithDocumentRow,
+    include_secrets: bool = False,
+    known: Known | None = None,
 ) -> dict[str, Any]:
     """What the archive knows about one version, JSON-ready (metadata records, JSON lines);
-    URL credentials and authenticating request headers redacted unless `include_secrets`."""
+    URL credentials and authenticating request headers redacted unless `include_secrets`.
+    `known`: what was read beside it for its page of versions (else read for it alone)."""
+    if known is None:
+        known = Known.of(store, [row])
+    shot = known.shots.get(row["id"])
     facts = {
         # The statement's version number, the one users see everywhere (`seq` too, as
         # before); `version_id` is the database's own row id.
@@ -156,18 +215,18 @@ def version_facts(
         "watch_chain": row["watch_chain"],
         # The trusted timestamp covering it: {"batch": id, "head": chain}, the batch itself
         # being a record of the export (monitor/timestamps.py); None while it waits.
-        "timestamp": store.timestamps.stamps_of([row["id"]]).get(row["id"]),
+        "timestamp": known.stamps.get(row["id"]),
         # Copies made elsewhere (save_to, monitor/wayback.py): [{target, url, captured_at}].
-        "independent_copies": captured(copies_of(store, [row["id"]]).get(row["id"], [])),
-        "screenshot": _screenshot_of(store, row),
+        "independent_copies": captured(known.copies.get(row["id"], [])),
+        "screenshot": None if shot is None else _screenshot_facts(shot),
         "response": None,
     }
-    found = store.response(row["response_id"]) if row["response_id"] else None
+    found = known.responses.get(row["response_id"]) if row["response_id"] else None
     if found is not None:
         record: dict[str, Any] = {**found}  # reshaped for the export
         del record["watch_id"]
         record["request_body_sha256"] = record.pop("request_body")
-        record["tls"] = response_tls(store, record)
+        record["tls"] = response_tls(store, record, known.chains)
         del record["tls_chain"]
         facts["response"] = record
         facts["body_sha256"] = record["body_sha256"]
@@ -216,9 +275,9 @@ def write_jsonl(
     watches = store.family(watch_id) if watch_id else None
     batch_ids: set[int] = set()
     with _output(target, binary=False) as out:
-        for row in store.iter_versions(watches, since):
+        for row, known in with_known(store, store.iter_versions(watches, since)):
             progress.tick()
-            line = version_facts(store, row, include_secrets)
+            line = version_facts(store, row, include_secrets, known)
             try:
                 raw = store.read_blob(row["text_sha256"]) if row["text_sha256"] else None
             except StoreError as err:
@@ -263,9 +322,10 @@ def write_warc(
         # Store's response id → its WARC-Record-ID (None: its blobs are damaged).
         response_ids: dict[int, str | None] = {}
         batch_ids: set[int] = set()
-        for row in store.iter_versions(store.family(watch_id) if watch_id else None, since):
+        versions = store.iter_versions(store.family(watch_id) if watch_id else None, since)
+        for row, known in with_known(store, versions):
             progress.tick()
-            facts = version_facts(store, row, include_secrets=True)
+            facts = version_facts(store, row, include_secrets=True, known=known)
             shown = facts if include_secrets else hide_secrets(facts)
             response = facts["response"]
             if response is not None and response["id"] not in response_ids:
@@ -531,10 +591,7 @@ def screenshot_uri(watch_id: str, shot_id: int) -> str:
     return "urn:monitor:" + quote(f"{SCREENSHOT_RECORD}:{watch_id}:{shot_id}", safe=":/")
 
 
-def _screenshot_of(store: Store, row: VersionWithDocumentRow) -> dict[str, Any] | None:
-    shot = store.screenshots.of_version(row["id"])
-    if shot is None:
-        return None
+def _screenshot_facts(shot: Mapping[str, Any]) -> dict[str, Any]:
     uri = screenshot_uri(shot["watch_id"], shot["id"])
     return {"id": shot["id"], "sha256": shot["sha256"], "record": uri}
 

@@ -365,3 +365,55 @@ def test_response_headers_handing_out_secrets_are_redacted_in_every_export(
     assert jsonl["request_headers"]["Referer"] == "https://***@gov.example/"
     assert b"Content-Location: https://***@gov.example/api\r\n" in exports["warc"][False]
     assert b"Referer: https://***@gov.example/\r\n" in exports["warc"][False]
+
+
+def test_each_version_facts_read_by_page_are_its_own(
+    tmp_path: Path, replica: ReplicaSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export reads what lies beside its versions (trusted timestamps, independent
+    copies, screenshots, responses) a page of versions at a time: each version's line
+    carries its own, as when it is read for that version alone, across pages."""
+    from monitor import export
+    from monitor.store.records import NewScreenshot
+
+    config = write_config(tmp_path, replica, languages=("en", "ru"))
+    check(config)
+    replica.replace_text(NEWEST["id"], "en", OLD, NEW)
+    check(config)
+    store_config = load_config(config).store
+    with Store.from_config(store_config) as store:
+        rows = list(store.iter_versions())
+        assert len(rows) > 6 and len({row["response_id"] for row in rows}) > 2
+        ids = [row["id"] for row in rows]
+        # Each beside some versions only, in different patterns, so that a fact read for
+        # the wrong version of its page shows.
+        store.timestamps.record_batch(
+            b"manifest", "https://tsa.example/", b"token", "2026-01-01T00:00:00Z", "1",
+            {vid: f"head-{vid}" for vid in ids[::2]}, "2026-01-01T00:00:01Z",
+        )  # fmt: skip
+        store.copies.queue_new(["w1", *{row["watch_id"] for row in rows}], "web.archive.org", "")
+        for copy in store.copies.copies_of(ids[1::3]).values():
+            store.copies.update(
+                copy[0]["id"],
+                state="captured",
+                capture_url=f"https://web.archive.org/{copy[0]['version_id']}",
+                captured_at="2026-01-02T00:00:00Z",
+            )
+        for vid in ids[2::3]:
+            shot = NewScreenshot(rows[0]["watch_id"], "2026-01-03T00:00:00Z", "https://x/",
+                                 f"png of {vid}".encode(), 10, 10)  # fmt: skip
+            store.screenshots.record(shot, [vid])
+        alone = {row["id"]: export.version_facts(store, row, include_secrets=True) for row in rows}
+        assert sum(f["timestamp"] is not None for f in alone.values()) == len(ids[::2])
+        assert sum(bool(f["independent_copies"]) for f in alone.values()) == len(ids[1::3])
+        assert sum(f["screenshot"] is not None for f in alone.values()) == len(ids[2::3])
+        monkeypatch.setattr(export, "KNOWN_PAGE", 2)
+        target = tmp_path / "export.jsonl"
+        export.write_jsonl(store, target, include_secrets=True)
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    versions = [line for line in lines if "type" not in line]
+    assert [line["version_id"] for line in versions] == ids
+    for line in versions:
+        for name in ("statement", "text", "attachments"):
+            del line[name]
+        assert line == json.loads(json.dumps(alone[line["version_id"]]))
