@@ -269,12 +269,16 @@ def write_jsonl(
     watch_id: str | None = None,
     since: str | None = None,
     include_secrets: bool = False,
+    *,
+    durable: bool = True,
 ) -> ExportCount:
-    """One line per version, then one with the chain heads (`"type": "chain-heads"`)."""
+    """One line per version, then one with the chain heads (`"type": "chain-heads"`).
+    `durable`: a file is on disk (fsync) once written; False for a download's temporary
+    copy (the web UI's), which nobody reads after a crash."""
     count = ExportCount()
     watches = store.family(watch_id) if watch_id else None
     batch_ids: set[int] = set()
-    with _output(target, binary=False) as out:
+    with _output(target, binary=False, durable=durable) as out:
         for row, known in with_known(store, store.iter_versions(watches, since)):
             progress.tick()
             line = version_facts(store, row, include_secrets, known)
@@ -308,10 +312,13 @@ def write_warc(
     watch_id: str | None = None,
     since: str | None = None,
     include_secrets: bool = False,
+    *,
+    durable: bool = True,
 ) -> ExportCount:
-    """Write the versions to `path` (gzipped per record when it ends in .gz)."""
+    """Write the versions to `path` (gzipped per record when it ends in .gz); `durable` as
+    for `write_jsonl`."""
     count = ExportCount()
-    with _output(path, binary=True) as out:
+    with _output(path, binary=True, durable=durable) as out:
         writer = _Sha256WARCWriter(out, gzip=path.suffix == ".gz", warc_version="1.1")
         info = {
             "software": f"monitor {_version()} (warcio)",
@@ -338,15 +345,18 @@ def write_warc(
                     response_ids[response["id"]] = None
                     count.skipped.append(f"response {response['id']} (request, response): {err}")
             response_id = response_ids[response["id"]] if response is not None else None
+            # The statement's bytes, read once for its record and for its files'.
+            text, described = None, response_id
             try:
-                described = (
-                    _write_text(store, writer, row, response_id, count, include_secrets)
-                    or response_id
-                )
+                text = store.read_blob(row["text_sha256"]) if row["text_sha256"] else None
             except StoreError as err:
                 count.skipped.append(f"{_version_name(row)} (statement): {err}")
-                described = response_id
-            _write_attachments(store, writer, row, count, include_secrets, response_ids)
+            if text is not None:
+                described = (
+                    _write_text(writer, row, text, response_id, count, include_secrets)
+                    or response_id
+                )
+                _write_attachments(store, writer, text, count, include_secrets, response_ids)
             record = writer.create_warc_record(
                 _version_uri(row),
                 "metadata",
@@ -489,19 +499,15 @@ def attachment_facts(store: Store, statement: dict[str, Any] | None) -> list[dic
 def _write_attachments(
     store: Store,
     writer: WARCWriter,
-    row: VersionWithDocumentRow,
+    text: bytes,
     count: ExportCount,
     include_secrets: bool,
     written: dict[int, str | None],
 ) -> None:
-    """The request and response records of each file the version's statement names, once
-    per file version (`written` is keyed by negative attachment ids beside responses)."""
-    if not row["text_sha256"]:
-        return
-    try:
-        statement = json.loads(store.read_blob(row["text_sha256"]))
-    except StoreError:
-        return  # named already by the statement's own record
+    """The request and response records of each file the version's statement (`text`, its
+    stored bytes) names, once per file version (`written` is keyed by negative attachment
+    ids beside responses)."""
+    statement = json.loads(text)
     shas = {document["sha256"] for document in statement.get("documents", ())}
     for sha, answer in sorted(store.attachments.by_bodies(shas).items()):
         key = -int(answer["id"])
@@ -557,16 +563,13 @@ def _write_tls(
 
 
 def _write_text(
-    store: Store,
     writer: WARCWriter,
     row: VersionWithDocumentRow,
+    text: bytes,
     response_id: str | None,
     count: ExportCount,
     include_secrets: bool,
 ) -> str | None:
-    if not row["text_sha256"]:
-        return None
-    text = store.read_blob(row["text_sha256"])
     digest = row["text_sha256"]
     if not include_secrets:
         shown = redact_text(text.decode()).encode()
@@ -758,8 +761,9 @@ def _write(writer: WARCWriter, record: Any, count: ExportCount) -> None:
 
 
 @contextmanager
-def _output(target: Path | IO[Any], binary: bool) -> Iterator[IO[Any]]:
-    """A file written whole or not at all (temporary name, fsync, rename), or a stream."""
+def _output(target: Path | IO[Any], binary: bool, durable: bool = True) -> Iterator[IO[Any]]:
+    """A file written whole or not at all (temporary name, fsync unless not `durable`,
+    rename), or a stream."""
     if not isinstance(target, Path):
         yield target
         return
@@ -768,7 +772,8 @@ def _output(target: Path | IO[Any], binary: bool) -> Iterator[IO[Any]]:
         with open(partial, "wb" if binary else "w", encoding=None if binary else "utf-8") as out:
             yield out
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -391,7 +391,7 @@ def test_each_version_facts_read_by_page_are_its_own(
             b"manifest", "https://tsa.example/", b"token", "2026-01-01T00:00:00Z", "1",
             {vid: f"head-{vid}" for vid in ids[::2]}, "2026-01-01T00:00:01Z",
         )  # fmt: skip
-        store.copies.queue_new(["w1", *{row["watch_id"] for row in rows}], "web.archive.org", "")
+        store.copies.queue_new({row["watch_id"] for row in rows}, "web.archive.org", "")
         for copy in store.copies.copies_of(ids[1::3]).values():
             store.copies.update(
                 copy[0]["id"],
@@ -417,3 +417,36 @@ def test_each_version_facts_read_by_page_are_its_own(
         for name in ("statement", "text", "attachments"):
             del line[name]
         assert line == json.loads(json.dumps(alone[line["version_id"]]))
+
+
+def test_the_ui_keeps_its_export_store_open_and_it_sees_later_versions(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    """The web UI's exports run on a store kept open from one export to the next: the
+    next export reads with the same store, and what was archived since is in it."""
+    from monitor.export import write_jsonl
+    from monitor.web.ui import ExportStores
+
+    config = write_config(tmp_path, replica)
+    check(config)
+    store_config = load_config(config).store
+    stores = ExportStores(keep=1)
+
+    def exported(name: str) -> list[dict[str, Any]]:
+        target = tmp_path / name
+        stores.run(store_config, write_jsonl, target, "mfa-en")
+        assert not (tmp_path / f"{name}.partial").exists()
+        return [json.loads(line) for line in target.read_text().splitlines()[:-1]]
+
+    try:
+        first = exported("first.jsonl")
+        [(_config, kept)] = stores._idle
+        replica.replace_text(NEWEST["id"], "en", OLD, NEW)
+        check(config)
+        second = exported("second.jsonl")
+        assert [(_config, store) for _config, store in stores._idle] == [(store_config, kept)]
+    finally:
+        stores.close()
+    assert stores._idle == []
+    assert [line["kind"] for line in second] == [line["kind"] for line in first] + ["edited"]
+    assert any(NEW in line["text"] for line in second[len(first) :])

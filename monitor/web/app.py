@@ -110,10 +110,9 @@ def _pages(
     # Workers ignore SIGTERM (the daemon stops them itself): killed before multiprocessing
     # joins its children at exit, which would otherwise wait for them for ever.
     atexit.register(work.close)
-    return (
-        ReadingPages(store, config, auth, env, work=work),
-        EditingPages(store, config, auth, env, on_change=on_change),
-    )
+    reading = ReadingPages(store, config, auth, env, work=work)
+    atexit.register(reading.export_stores.close)
+    return reading, EditingPages(store, config, auth, env, on_change=on_change)
 
 
 def ui_routes(reading: ReadingPages, editing: EditingPages, front: FrontPages) -> list[BaseRoute]:
