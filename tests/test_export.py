@@ -430,7 +430,7 @@ def test_the_ui_keeps_its_export_store_open_and_it_sees_later_versions(
     config = write_config(tmp_path, replica)
     check(config)
     store_config = load_config(config).store
-    stores = ExportStores(keep=1)
+    stores = ExportStores(size=1)
 
     def exported(name: str) -> list[dict[str, Any]]:
         target = tmp_path / name
@@ -450,3 +450,47 @@ def test_the_ui_keeps_its_export_store_open_and_it_sees_later_versions(
     assert stores._idle == []
     assert [line["kind"] for line in second] == [line["kind"] for line in first] + ["edited"]
     assert any(NEW in line["text"] for line in second[len(first) :])
+
+
+def test_the_ui_exports_one_at_a_time_per_kept_store(tmp_path: Path, replica: ReplicaSite) -> None:
+    """Exports asked at once take turns on the kept stores (`size`), rather than each
+    opening a store of its own: with one, they run one after another, on one store."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from monitor.export import write_jsonl
+    from monitor.web.ui import ExportStores
+
+    config = write_config(tmp_path, replica)
+    check(config)
+    store_config = load_config(config).store
+    stores = ExportStores(size=1)
+    running, most, used = 0, 0, set()
+    lock = threading.Lock()
+
+    def writer(store: Store, target: Path, watch_id: str, **options: Any) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            used.add(id(store))
+        time.sleep(0.2)  # long enough for the others to have asked meanwhile
+        try:
+            return write_jsonl(store, target, watch_id, **options)
+        finally:
+            with lock:
+                running -= 1
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            counts = list(
+                pool.map(
+                    lambda n: stores.run(store_config, writer, tmp_path / f"{n}.jsonl", "mfa-en"),
+                    range(4),
+                )
+            )
+    finally:
+        stores.close()
+    assert most == 1 and len(used) == 1
+    assert len({count.versions for count in counts}) == 1 and counts[0].versions > 0

@@ -934,13 +934,16 @@ def _catch_up_index(config: StoreConfig) -> None:
 
 class ExportStores:
     """The stores exports read with, each export in a thread and on a connection of its
-    own (it reads every blob of a watch), kept open from one export to the next (`keep` of
-    them): a store opened for each export made an engine whose statements were compiled
-    anew, a third of what a watch's export of 100 versions cost."""
+    own (it reads every blob of a watch), `size` of them at most, kept open from one export
+    to the next: a store opened for each export made an engine whose statements were
+    compiled anew, a third of what a watch's export of 100 versions cost. An export waits
+    for a store another has finished with (its thread holds the interpreter's lock while
+    it works: twenty at once end no sooner than twenty in turn, and each opened a store)."""
 
-    def __init__(self, keep: int = 2) -> None:
-        self.keep = keep
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
         self._idle: list[tuple[StoreConfig, Store]] = []
+        self._free = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
 
     def run(
@@ -948,22 +951,26 @@ class ExportStores:
     ) -> Any:
         """`writer` (export.write_jsonl or write_warc) of `watch_id` to `target`, a file
         the answer sends and then removes: not synced to disk."""
-        with self._lock:
-            at = next((i for i, (kept, _) in enumerate(self._idle) if kept == config), None)
-            store = self._idle.pop(at)[1] if at is not None else None
-        if store is None:
-            store = Store.from_config(config)
-        try:
-            count = writer(store, target, watch_id, durable=False)
-        except BaseException:
-            store.close()
-            raise
-        with self._lock:
-            if len(self._idle) < self.keep:
+        with self._free:
+            with self._lock:
+                at = next((i for i, (kept, _) in enumerate(self._idle) if kept == config), None)
+                store = self._idle.pop(at)[1] if at is not None else None
+                # One made for another [store] (a reload changed it) is not kept.
+                stale = [kept for _config, kept in self._idle] if at is None else []
+                if stale:
+                    self._idle = []
+            for old in stale:
+                old.close()
+            if store is None:
+                store = Store.from_config(config)
+            try:
+                count = writer(store, target, watch_id, durable=False)
+            except BaseException:
+                store.close()
+                raise
+            with self._lock:
                 self._idle.append((config, store))
-                return count
-        store.close()
-        return count
+            return count
 
     def close(self) -> None:
         with self._lock:
