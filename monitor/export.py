@@ -61,7 +61,8 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -70,7 +71,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from io import BytesIO
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import quote, urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
@@ -80,7 +81,7 @@ from warcio.warcwriter import WARCWriter
 
 from monitor import progress
 from monitor.clock import parse_iso
-from monitor.config import parse_duration
+from monitor.config import StoreConfig, parse_duration
 from monitor.extract import Statement
 from monitor.redact import (
     redact_deep,
@@ -778,3 +779,61 @@ def _output(target: Path | IO[Any], binary: bool, durable: bool = True) -> Itera
         partial.unlink(missing_ok=True)
         raise
     os.replace(partial, target)
+
+
+class ExportStores:
+    """The stores exports read with, each export in a thread and on a connection of its
+    own (it reads every blob of a watch), `size` of them at most, kept open from one export
+    to the next: a store opened for each export made an engine whose statements were
+    compiled anew, a third of what a watch's export of 100 versions cost. An export waits
+    for a store another has finished with (its thread holds the interpreter's lock while
+    it works: twenty at once end no sooner than twenty in turn, and each opened a store)."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._idle: list[tuple[StoreConfig, Store]] = []
+        self._free = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+
+    def run(
+        self, config: StoreConfig, writer: Callable[..., Any], target: Path, watch_id: str
+    ) -> Any:
+        """`writer` (write_jsonl or write_warc) of `watch_id` to `target`, a file
+        the answer sends and then removes: not synced to disk."""
+        with self._free:
+            with self._lock:
+                at = next((i for i, (kept, _) in enumerate(self._idle) if kept == config), None)
+                store = self._idle.pop(at)[1] if at is not None else None
+                # One made for another [store] (a reload changed it) is not kept.
+                stale = [kept for _config, kept in self._idle] if at is None else []
+                if stale:
+                    self._idle = []
+            for old in stale:
+                old.close()
+            if store is None:
+                store = Store.from_config(config)
+            try:
+                count = writer(store, target, watch_id, durable=False)
+            except BaseException:
+                store.close()
+                raise
+            with self._lock:
+                self._idle.append((config, store))
+            return count
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _config, store in idle:
+            store.close()
+
+
+# In a worker process of the web UI's exports: the stores they read with.
+_WORKER_STORES = ExportStores()
+
+
+def export_in_worker(config: StoreConfig, kind: str, target: str, watch_id: str) -> ExportCount:
+    """The web UI's export of a watch (`kind`: "jsonl" or "warc.gz") to `target`, in a
+    worker process (monitor/isolate.py), on a store kept there from one export to the next."""
+    writer = write_warc if kind == "warc.gz" else write_jsonl
+    return cast(ExportCount, _WORKER_STORES.run(config, writer, Path(target), watch_id))

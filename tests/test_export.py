@@ -424,8 +424,7 @@ def test_the_ui_keeps_its_export_store_open_and_it_sees_later_versions(
 ) -> None:
     """The web UI's exports run on a store kept open from one export to the next: the
     next export reads with the same store, and what was archived since is in it."""
-    from monitor.export import write_jsonl
-    from monitor.web.ui import ExportStores
+    from monitor.export import ExportStores, write_jsonl
 
     config = write_config(tmp_path, replica)
     check(config)
@@ -459,8 +458,7 @@ def test_the_ui_exports_one_at_a_time_per_kept_store(tmp_path: Path, replica: Re
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from monitor.export import write_jsonl
-    from monitor.web.ui import ExportStores
+    from monitor.export import ExportStores, write_jsonl
 
     config = write_config(tmp_path, replica)
     check(config)

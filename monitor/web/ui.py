@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 import tempfile
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from monitor.atom import feed_bytes
 from monitor.charset import decode_body
 from monitor.clock import iso, parse_iso
 from monitor.config import MonitorConfig, StoreConfig, WatchConfig
+from monitor.export import ExportStores, export_in_worker
 from monitor.extract import Statement
 from monitor.isolate import InlineWork, Work, WorkerPool, WorkFailed
 from monitor.languages import (
@@ -100,7 +100,9 @@ SEARCH_HITS = 200
 
 
 class ReadingPages(Pages):
-    def __init__(self, *args: Any, work: Work | None = None, **kw: Any) -> None:
+    def __init__(
+        self, *args: Any, work: Work | None = None, exports: Work | None = None, **kw: Any
+    ) -> None:
         super().__init__(*args, **kw)
         self.fragments = FragmentCache()
         self.diffs: PairCache[DiffView] = PairCache()
@@ -120,6 +122,9 @@ class ReadingPages(Pages):
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
+        # Where exports are written: a worker process (web/app.py), else a thread of this
+        # one on the stores kept here (tools and tests).
+        self.exports: Work = exports or InlineWork()
         self.export_stores = ExportStores()
 
     # --- watches ---------------------------------------------------------------------------
@@ -672,10 +677,17 @@ class ReadingPages(Pages):
         directory = Path(tempfile.mkdtemp(prefix="monitor-export-"))
         target = directory / f"{watch.id}.{kind}"
         writer: Callable[..., Any] = write_warc if kind == "warc.gz" else write_jsonl
-        # Exports read every blob of a watch: a thread and a connection of their own.
-        count = await run_in_threadpool(
-            self.export_stores.run, self.config.store, writer, target, watch.id
-        )
+        if isinstance(self.exports, WorkerPool):
+            # Exports read every blob of a watch: in a process of their own, on the other
+            # core, where a thread of this one held the interpreter's lock from the checks
+            # (under `monitor run`) and every other page for as long.
+            count = await self.exports.run(
+                export_in_worker, self.config.store, kind, str(target), watch.id
+            )
+        else:
+            count = await run_in_threadpool(
+                self.export_stores.run, self.config.store, writer, target, watch.id
+            )
         media = "application/warc" if kind == "warc.gz" else "application/x-ndjson"
         # Damaged blobs are left out (see monitor/export.py); the answer says how many.
         headers = {"X-Export-Skipped": str(len(count.skipped))} if count.skipped else None
@@ -930,53 +942,6 @@ def _has(words: list[str], term: Term) -> bool:
 def _catch_up_index(config: StoreConfig) -> None:
     with Store.from_config(config) as store:
         store.index_text()
-
-
-class ExportStores:
-    """The stores exports read with, each export in a thread and on a connection of its
-    own (it reads every blob of a watch), `size` of them at most, kept open from one export
-    to the next: a store opened for each export made an engine whose statements were
-    compiled anew, a third of what a watch's export of 100 versions cost. An export waits
-    for a store another has finished with (its thread holds the interpreter's lock while
-    it works: twenty at once end no sooner than twenty in turn, and each opened a store)."""
-
-    def __init__(self, size: int = 2) -> None:
-        self.size = size
-        self._idle: list[tuple[StoreConfig, Store]] = []
-        self._free = threading.BoundedSemaphore(size)
-        self._lock = threading.Lock()
-
-    def run(
-        self, config: StoreConfig, writer: Callable[..., Any], target: Path, watch_id: str
-    ) -> Any:
-        """`writer` (export.write_jsonl or write_warc) of `watch_id` to `target`, a file
-        the answer sends and then removes: not synced to disk."""
-        with self._free:
-            with self._lock:
-                at = next((i for i, (kept, _) in enumerate(self._idle) if kept == config), None)
-                store = self._idle.pop(at)[1] if at is not None else None
-                # One made for another [store] (a reload changed it) is not kept.
-                stale = [kept for _config, kept in self._idle] if at is None else []
-                if stale:
-                    self._idle = []
-            for old in stale:
-                old.close()
-            if store is None:
-                store = Store.from_config(config)
-            try:
-                count = writer(store, target, watch_id, durable=False)
-            except BaseException:
-                store.close()
-                raise
-            with self._lock:
-                self._idle.append((config, store))
-            return count
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for _config, store in idle:
-            store.close()
 
 
 def _remove(directory: Path) -> None:
