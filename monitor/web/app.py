@@ -119,7 +119,7 @@ def _pages(
     exports = WorkerPool(1, EXPORT_TIMEOUT)
     atexit.register(exports.close)
     reading = ReadingPages(store, config, auth, env, work=work, exports=exports)
-    atexit.register(reading.export_stores.close)
+    atexit.register(reading.close_exports)
     return reading, EditingPages(store, config, auth, env, on_change=on_change)
 
 

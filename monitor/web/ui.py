@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import nh3
@@ -26,7 +26,6 @@ from monitor.atom import feed_bytes
 from monitor.charset import decode_body
 from monitor.clock import iso, parse_iso
 from monitor.config import MonitorConfig, StoreConfig, WatchConfig
-from monitor.export import ExportStores, export_in_worker
 from monitor.extract import Statement
 from monitor.isolate import InlineWork, Work, WorkerPool, WorkFailed
 from monitor.languages import (
@@ -73,6 +72,9 @@ from monitor.web.pages import (
 )
 from monitor.web.suggest import FragmentCache, ignore_suggestions
 from monitor.web.visual import version_shots, watch_shots
+
+if TYPE_CHECKING:
+    from monitor.export import ExportStores
 
 # A watch whose last change is this recent shows as "changed".
 CHANGED_FOR = timedelta(hours=24)
@@ -125,7 +127,21 @@ class ReadingPages(Pages):
         # Where exports are written: a worker process (web/app.py), else a thread of this
         # one on the stores kept here (tools and tests).
         self.exports: Work = exports or InlineWork()
-        self.export_stores = ExportStores()
+        self._export_stores: ExportStores | None = None
+
+    @property
+    def export_stores(self) -> ExportStores:
+        """The stores exports read with in this process, when they have no worker (made
+        at the first: monitor.export and warcio are imported then, not at the start)."""
+        if self._export_stores is None:
+            from monitor.export import ExportStores
+
+            self._export_stores = ExportStores()
+        return self._export_stores
+
+    def close_exports(self) -> None:
+        if self._export_stores is not None:
+            self._export_stores.close()
 
     # --- watches ---------------------------------------------------------------------------
 
@@ -668,7 +684,7 @@ class ReadingPages(Pages):
 
     @page()
     async def export(self, request: Request, visit: Visit) -> Response:
-        from monitor.export import write_jsonl, write_warc
+        from monitor.export import export_in_worker, write_jsonl, write_warc
 
         watch, _configured = self.find_watch(request.path_params["watch"])
         kind = request.path_params["format"]
