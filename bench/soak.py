@@ -692,8 +692,9 @@ UI_PASSWORD = "soak reader password"
 
 
 class UiReaders:
-    """`clients` threads reading the web UI as fast as it answers: the watch list, a watch,
-    a search; each logged in through the form."""
+    """`clients` threads reading the web UI as fast as it answers: the front page, a
+    watch, a search, the table of every watch and a watch's WARC export; each logged in
+    through the form."""
 
     def __init__(self, url: str, clients: int, watches: int) -> None:
         self.url, self.clients, self.watches = url, clients, watches
@@ -729,7 +730,9 @@ class UiReaders:
         else:
             self.errors += 1
             return
-        pages = ["/", f"/watch/p{n % self.watches}", "/search?q=ministry"]
+        # The light and the heavy: a watch's export reads every blob it has, in a thread.
+        watch = f"/watch/p{n % self.watches}"
+        pages = ["/", watch, "/search?q=ministry", "/watches/all", f"{watch}/export.warc.gz"]
         for path in itertools.cycle(pages):
             if self._stop.is_set():
                 return

@@ -27,8 +27,10 @@ also go to bench/results/web.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -445,6 +447,8 @@ def run_requests(
 # --- the scale case (issue 28 part 4): every page under 20 clients ---------------------------
 
 SCALE_TOKEN_NAME = "bench"
+SCALE_ADMIN = "bench-admin"
+ADMIN_PAGES = ("ui users", "ui new watch", "ui edit watch")
 # Watches with a history (the rest are registered, never changed): 100,000 versions on
 # 1,000 statements build in minutes; on 10,000 in half an hour (one commit each).
 SCALE_WITH_HISTORY = 1_000
@@ -511,32 +515,73 @@ def scale_key(watch: int) -> str:
     return f"en/{watch}"
 
 
-def scale_pages(watches: int, last: int) -> dict[str, str]:
-    """Every kind of page of the UI and the API, on a watch with a history."""
-    n = min(watches, SCALE_WITH_HISTORY) // 2
+def scale_pages(watches: int, last: int, requests: int = 0) -> dict[str, str | list[str]]:
+    """Every kind of page of the UI and the API, on a watch with a history. A list of paths
+    is asked in turn, one path per request: "compare" pages are `requests` different pairs
+    of versions of the statements with a history (any two, as a reader picks them), so
+    that no answer is one the server has cached (diffs are kept by version pair)."""
+    holders = min(watches, SCALE_WITH_HISTORY)
+    n = holders // 2
     w, key = f"w{n}", scale_key(n)
+    pairs = random.Random(28)
+
+    def compare(ui: bool) -> list[str]:
+        paths = []
+        for _ in range(requests):
+            i = pairs.randrange(holders)
+            a, b = sorted(pairs.sample(range(1, last + 1), 2))
+            paths.append(
+                f"/watch/w{i}/diff?key={scale_key(i)}&a={a}&b={b}"
+                if ui
+                else f"/api/v1/watches/w{i}/diff?key={scale_key(i)}&from={a}&to={b}"
+            )
+        return paths
+
+    version = f"/watch/{w}/versions/{last}"
+    api_version = f"/api/v1/watches/{w}/versions/{last}"
     return {
         "ui /": "/",
         "ui /watches": "/watches",
         "ui /watches/all": "/watches/all",
+        "ui /watches/all page": "/watches/all?page=50",
+        "ui /watches/all filter": "/watches/all?q=w12",
         "ui watch": f"/watch/{w}",
         "ui timeline": f"/watch/{w}/statement?key={key}",
         "ui diff": f"/watch/{w}/diff?key={key}&b={last // 2}",
-        "ui version": f"/watch/{w}/versions/{last}?key={key}",
+        "ui diff side": f"/watch/{w}/diff?key={key}&b={last // 2}&view=side",
+        "ui compare": compare(ui=True),
+        "ui version": f"{version}?key={key}",
+        "ui statement.json": f"{version}/statement.json?key={key}",
         "ui search": "/search?q=revision",
+        "ui search watch": f"/search?q=revision&watch={w}",
+        "ui feed": "/feed.atom",
+        "ui watch feed": f"/watch/{w}/feed.atom",
+        "ui export jsonl": f"/watch/{w}/export.jsonl",
+        "ui export warc": f"/watch/{w}/export.warc.gz",
+        "ui users": "/users",
+        "ui new watch": "/watches/new",
+        "ui edit watch": f"/watch/{w}/edit",
         "api watches": "/api/v1/watches",
+        "api watches page": "/api/v1/watches?limit=100&after=w5000",
         "api watch": f"/api/v1/watches/{w}",
         "api statements": f"/api/v1/watches/{w}/statements",
         "api versions": f"/api/v1/watches/{w}/versions?key={key}",
+        "api version": f"{api_version}?key={key}",
+        "api version text": f"{api_version}/text?key={key}",
+        "api version statement": f"{api_version}/statement?key={key}",
         "api diff": f"/api/v1/watches/{w}/diff?key={key}&to={last // 2}",
+        "api compare": compare(ui=False),
         "api changes": "/api/v1/changes",
+        "api alerts": "/api/v1/alerts",
+        "api annotations": f"/api/v1/annotations?watch={w}&key={key}",
         "api search": "/api/v1/search?q=revision",
+        "api openapi": "/api/v1/openapi.json",
     }
 
 
 def under_clients(
     url: str,
-    path: str,
+    path: str | list[str],
     clients: int,
     requests: int,
     cookies: Any,
@@ -559,14 +604,14 @@ def under_clients(
     sent = {"Host": f"{host}:{port}", **headers}
     if cookies:
         sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
-    request = (
-        f"GET {path} HTTP/1.1\r\n"
-        + "".join(f"{name}: {value}\r\n" for name, value in sent.items())
-        + "\r\n"
-    ).encode()
+    head = "".join(f"{name}: {value}\r\n" for name, value in sent.items()) + "\r\n"
+    paths = [path] if isinstance(path, str) else path
+    requests_made = [f"GET {one} HTTP/1.1\r\n{head}".encode() for one in paths]
+    turn = itertools.count()
 
     async def get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
-        writer.write(request)
+        asked = next(turn) % len(requests_made)
+        writer.write(requests_made[asked])
         head = await reader.readuntil(b"\r\n\r\n")
         status_line, *lines = head.decode("latin-1").split("\r\n")
         status = int(status_line.split(" ", 2)[1])
@@ -584,7 +629,7 @@ def under_clients(
             await reader.readuntil(b"\r\n")
             body = b"".join(chunks)
         if status != 200:
-            raise RuntimeError(f"{path}: HTTP {status}: {body[:200]!r}")
+            raise RuntimeError(f"{paths[asked]}: HTTP {status}: {body[:200]!r}")
         return body
 
     async def run() -> tuple[list[float], float, int]:
@@ -664,6 +709,12 @@ def scale_main(args: argparse.Namespace) -> int:
                 [*monitor, "user", "add", "bench", "--role", "viewer"],
                 input=PASSWORD, text=True, check=True, capture_output=True, cwd=REPO,
             )  # fmt: skip
+        # The admin of the editors' and admins' pages (there already in a --reuse'd
+        # archive the bench made since: `user add` then fails, and that is fine).
+        subprocess.run(
+            [*monitor, "user", "add", SCALE_ADMIN, "--role", "admin"],
+            input=PASSWORD, text=True, check=False, capture_output=True, cwd=REPO,
+        )  # fmt: skip
         made = subprocess.run(
             [*monitor, "token", "add", f"{SCALE_TOKEN_NAME}-{time.time_ns()}", "--role", "viewer"],
             text=True, check=True, capture_output=True, cwd=REPO,
@@ -777,16 +828,24 @@ def run_scale(
     csrf = client.cookies["monitor_csrf"]
     client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf": csrf})
     figures = {}
-    for name, path in scale_pages(args.watches, per_watch).items():
+    # The pages of editors and admins (forms, the users' list) as the admin.
+    admin = httpx.Client(base_url=url, timeout=60)
+    admin.get("/login")
+    form = {"username": SCALE_ADMIN, "password": PASSWORD, "csrf": admin.cookies["monitor_csrf"]}
+    admin.post("/login", data=form)
+    requests = max(args.requests, args.clients)
+    # Each "compare" path is asked once: the warm-up's one per client and the requests.
+    for name, path in scale_pages(args.watches, per_watch, requests + args.clients).items():
         if args.only and args.only not in name:
             continue
         api = name.startswith("api")
+        cookies = admin.cookies if name in ADMIN_PAGES else client.cookies
         figures[name] = under_clients(
             url,
             path,
             args.clients,
-            max(args.requests, args.clients),
-            None if api else client.cookies,
+            requests,
+            None if api else cookies,
             {"Authorization": f"Bearer {token}"} if api else {},
             server_pid,
         )

@@ -58,9 +58,11 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import itertools
 import json
 import os
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,7 +71,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from io import BytesIO
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import quote, urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
@@ -79,7 +81,7 @@ from warcio.warcwriter import WARCWriter
 
 from monitor import progress
 from monitor.clock import parse_iso
-from monitor.config import parse_duration
+from monitor.config import StoreConfig, parse_duration
 from monitor.extract import Statement
 from monitor.redact import (
     redact_deep,
@@ -91,7 +93,14 @@ from monitor.redact import (
 from monitor.store import Store, StoreError
 from monitor.store.chain import ChainReport, walk
 from monitor.store.provenance import response_tls
-from monitor.store.records import VersionWithDocumentRow, iso
+from monitor.store.records import (
+    CopyRow,
+    ResponseRow,
+    StampRef,
+    VersionScreenshotRow,
+    VersionWithDocumentRow,
+    iso,
+)
 from monitor.store.wayback import captured, copies_of
 from monitor.timestamps import BATCH_RECORD, TimestampReport, batch_record, check_export
 
@@ -127,11 +136,62 @@ def parse_since(value: str) -> str:
     return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
+@dataclass
+class Known:
+    """What `version_facts` reads beside a version, for a page of versions at once (an
+    export asked for each version's trusted timestamp, copies, screenshot and response in
+    queries of their own: four per version, most of a watch's export)."""
+
+    stamps: dict[int, StampRef]
+    copies: dict[int, list[CopyRow]]
+    shots: dict[int, VersionScreenshotRow]
+    responses: dict[int, ResponseRow]
+    chains: dict[str, Any] = field(default_factory=dict)  # TLS chains read, by digest
+
+    @classmethod
+    def of(cls, store: Store, rows: Collection[VersionWithDocumentRow]) -> Known:
+        ids = [row["id"] for row in rows]
+        return cls(
+            store.timestamps.stamps_of(ids),
+            copies_of(store, ids),
+            store.screenshots.of_versions(ids),
+            store.responses({row["response_id"] for row in rows if row["response_id"]}),
+        )
+
+
+# Versions whose facts are read together (see Known): iter_versions' own page.
+KNOWN_PAGE = 500
+
+
+def with_known(
+    store: Store, rows: Iterable[VersionWithDocumentRow]
+) -> Iterator[tuple[VersionWithDocumentRow, Known]]:
+    """Each version with what is known beside it, read `KNOWN_PAGE` versions at a time."""
+    page: list[VersionWithDocumentRow] = []
+    for row in itertools.chain(rows, [None]):
+        if row is not None:
+            page.append(row)
+            if len(page) < KNOWN_PAGE:
+                continue
+        if page:
+            known = Known.of(store, page)
+            for one in page:
+                yield one, known
+            page = []
+
+
 def version_facts(
-    store: Store, row: VersionWithDocumentRow, include_secrets: bool = False
+    store: Store,
+    row: VersionWithDocumentRow,
+    include_secrets: bool = False,
+    known: Known | None = None,
 ) -> dict[str, Any]:
     """What the archive knows about one version, JSON-ready (metadata records, JSON lines);
-    URL credentials and authenticating request headers redacted unless `include_secrets`."""
+    URL credentials and authenticating request headers redacted unless `include_secrets`.
+    `known`: what was read beside it for its page of versions (else read for it alone)."""
+    if known is None:
+        known = Known.of(store, [row])
+    shot = known.shots.get(row["id"])
     facts = {
         # The statement's version number, the one users see everywhere (`seq` too, as
         # before); `version_id` is the database's own row id.
@@ -156,18 +216,18 @@ def version_facts(
         "watch_chain": row["watch_chain"],
         # The trusted timestamp covering it: {"batch": id, "head": chain}, the batch itself
         # being a record of the export (monitor/timestamps.py); None while it waits.
-        "timestamp": store.timestamps.stamps_of([row["id"]]).get(row["id"]),
+        "timestamp": known.stamps.get(row["id"]),
         # Copies made elsewhere (save_to, monitor/wayback.py): [{target, url, captured_at}].
-        "independent_copies": captured(copies_of(store, [row["id"]]).get(row["id"], [])),
-        "screenshot": _screenshot_of(store, row),
+        "independent_copies": captured(known.copies.get(row["id"], [])),
+        "screenshot": None if shot is None else _screenshot_facts(shot),
         "response": None,
     }
-    found = store.response(row["response_id"]) if row["response_id"] else None
+    found = known.responses.get(row["response_id"]) if row["response_id"] else None
     if found is not None:
         record: dict[str, Any] = {**found}  # reshaped for the export
         del record["watch_id"]
         record["request_body_sha256"] = record.pop("request_body")
-        record["tls"] = response_tls(store, record)
+        record["tls"] = response_tls(store, record, known.chains)
         del record["tls_chain"]
         facts["response"] = record
         facts["body_sha256"] = record["body_sha256"]
@@ -210,15 +270,19 @@ def write_jsonl(
     watch_id: str | None = None,
     since: str | None = None,
     include_secrets: bool = False,
+    *,
+    durable: bool = True,
 ) -> ExportCount:
-    """One line per version, then one with the chain heads (`"type": "chain-heads"`)."""
+    """One line per version, then one with the chain heads (`"type": "chain-heads"`).
+    `durable`: a file is on disk (fsync) once written; False for a download's temporary
+    copy (the web UI's), which nobody reads after a crash."""
     count = ExportCount()
     watches = store.family(watch_id) if watch_id else None
     batch_ids: set[int] = set()
-    with _output(target, binary=False) as out:
-        for row in store.iter_versions(watches, since):
+    with _output(target, binary=False, durable=durable) as out:
+        for row, known in with_known(store, store.iter_versions(watches, since)):
             progress.tick()
-            line = version_facts(store, row, include_secrets)
+            line = version_facts(store, row, include_secrets, known)
             try:
                 raw = store.read_blob(row["text_sha256"]) if row["text_sha256"] else None
             except StoreError as err:
@@ -249,10 +313,13 @@ def write_warc(
     watch_id: str | None = None,
     since: str | None = None,
     include_secrets: bool = False,
+    *,
+    durable: bool = True,
 ) -> ExportCount:
-    """Write the versions to `path` (gzipped per record when it ends in .gz)."""
+    """Write the versions to `path` (gzipped per record when it ends in .gz); `durable` as
+    for `write_jsonl`."""
     count = ExportCount()
-    with _output(path, binary=True) as out:
+    with _output(path, binary=True, durable=durable) as out:
         writer = _Sha256WARCWriter(out, gzip=path.suffix == ".gz", warc_version="1.1")
         info = {
             "software": f"monitor {_version()} (warcio)",
@@ -263,9 +330,10 @@ def write_warc(
         # Store's response id → its WARC-Record-ID (None: its blobs are damaged).
         response_ids: dict[int, str | None] = {}
         batch_ids: set[int] = set()
-        for row in store.iter_versions(store.family(watch_id) if watch_id else None, since):
+        versions = store.iter_versions(store.family(watch_id) if watch_id else None, since)
+        for row, known in with_known(store, versions):
             progress.tick()
-            facts = version_facts(store, row, include_secrets=True)
+            facts = version_facts(store, row, include_secrets=True, known=known)
             shown = facts if include_secrets else hide_secrets(facts)
             response = facts["response"]
             if response is not None and response["id"] not in response_ids:
@@ -278,15 +346,18 @@ def write_warc(
                     response_ids[response["id"]] = None
                     count.skipped.append(f"response {response['id']} (request, response): {err}")
             response_id = response_ids[response["id"]] if response is not None else None
+            # The statement's bytes, read once for its record and for its files'.
+            text, described = None, response_id
             try:
-                described = (
-                    _write_text(store, writer, row, response_id, count, include_secrets)
-                    or response_id
-                )
+                text = store.read_blob(row["text_sha256"]) if row["text_sha256"] else None
             except StoreError as err:
                 count.skipped.append(f"{_version_name(row)} (statement): {err}")
-                described = response_id
-            _write_attachments(store, writer, row, count, include_secrets, response_ids)
+            if text is not None:
+                described = (
+                    _write_text(writer, row, text, response_id, count, include_secrets)
+                    or response_id
+                )
+                _write_attachments(store, writer, text, count, include_secrets, response_ids)
             record = writer.create_warc_record(
                 _version_uri(row),
                 "metadata",
@@ -429,19 +500,15 @@ def attachment_facts(store: Store, statement: dict[str, Any] | None) -> list[dic
 def _write_attachments(
     store: Store,
     writer: WARCWriter,
-    row: VersionWithDocumentRow,
+    text: bytes,
     count: ExportCount,
     include_secrets: bool,
     written: dict[int, str | None],
 ) -> None:
-    """The request and response records of each file the version's statement names, once
-    per file version (`written` is keyed by negative attachment ids beside responses)."""
-    if not row["text_sha256"]:
-        return
-    try:
-        statement = json.loads(store.read_blob(row["text_sha256"]))
-    except StoreError:
-        return  # named already by the statement's own record
+    """The request and response records of each file the version's statement (`text`, its
+    stored bytes) names, once per file version (`written` is keyed by negative attachment
+    ids beside responses)."""
+    statement = json.loads(text)
     shas = {document["sha256"] for document in statement.get("documents", ())}
     for sha, answer in sorted(store.attachments.by_bodies(shas).items()):
         key = -int(answer["id"])
@@ -497,16 +564,13 @@ def _write_tls(
 
 
 def _write_text(
-    store: Store,
     writer: WARCWriter,
     row: VersionWithDocumentRow,
+    text: bytes,
     response_id: str | None,
     count: ExportCount,
     include_secrets: bool,
 ) -> str | None:
-    if not row["text_sha256"]:
-        return None
-    text = store.read_blob(row["text_sha256"])
     digest = row["text_sha256"]
     if not include_secrets:
         shown = redact_text(text.decode()).encode()
@@ -531,10 +595,7 @@ def screenshot_uri(watch_id: str, shot_id: int) -> str:
     return "urn:monitor:" + quote(f"{SCREENSHOT_RECORD}:{watch_id}:{shot_id}", safe=":/")
 
 
-def _screenshot_of(store: Store, row: VersionWithDocumentRow) -> dict[str, Any] | None:
-    shot = store.screenshots.of_version(row["id"])
-    if shot is None:
-        return None
+def _screenshot_facts(shot: Mapping[str, Any]) -> dict[str, Any]:
     uri = screenshot_uri(shot["watch_id"], shot["id"])
     return {"id": shot["id"], "sha256": shot["sha256"], "record": uri}
 
@@ -701,8 +762,9 @@ def _write(writer: WARCWriter, record: Any, count: ExportCount) -> None:
 
 
 @contextmanager
-def _output(target: Path | IO[Any], binary: bool) -> Iterator[IO[Any]]:
-    """A file written whole or not at all (temporary name, fsync, rename), or a stream."""
+def _output(target: Path | IO[Any], binary: bool, durable: bool = True) -> Iterator[IO[Any]]:
+    """A file written whole or not at all (temporary name, fsync unless not `durable`,
+    rename), or a stream."""
     if not isinstance(target, Path):
         yield target
         return
@@ -711,8 +773,67 @@ def _output(target: Path | IO[Any], binary: bool) -> Iterator[IO[Any]]:
         with open(partial, "wb" if binary else "w", encoding=None if binary else "utf-8") as out:
             yield out
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     os.replace(partial, target)
+
+
+class ExportStores:
+    """The stores exports read with, each export in a thread and on a connection of its
+    own (it reads every blob of a watch), `size` of them at most, kept open from one export
+    to the next: a store opened for each export made an engine whose statements were
+    compiled anew, a third of what a watch's export of 100 versions cost. An export waits
+    for a store another has finished with (its thread holds the interpreter's lock while
+    it works: twenty at once end no sooner than twenty in turn, and each opened a store)."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._idle: list[tuple[StoreConfig, Store]] = []
+        self._free = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+
+    def run(
+        self, config: StoreConfig, writer: Callable[..., Any], target: Path, watch_id: str
+    ) -> Any:
+        """`writer` (write_jsonl or write_warc) of `watch_id` to `target`, a file
+        the answer sends and then removes: not synced to disk."""
+        with self._free:
+            with self._lock:
+                at = next((i for i, (kept, _) in enumerate(self._idle) if kept == config), None)
+                store = self._idle.pop(at)[1] if at is not None else None
+                # One made for another [store] (a reload changed it) is not kept.
+                stale = [kept for _config, kept in self._idle] if at is None else []
+                if stale:
+                    self._idle = []
+            for old in stale:
+                old.close()
+            if store is None:
+                store = Store.from_config(config)
+            try:
+                count = writer(store, target, watch_id, durable=False)
+            except BaseException:
+                store.close()
+                raise
+            with self._lock:
+                self._idle.append((config, store))
+            return count
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _config, store in idle:
+            store.close()
+
+
+# In a worker process of the web UI's exports: the stores they read with.
+_WORKER_STORES = ExportStores()
+
+
+def export_in_worker(config: StoreConfig, kind: str, target: str, watch_id: str) -> ExportCount:
+    """The web UI's export of a watch (`kind`: "jsonl" or "warc.gz") to `target`, in a
+    worker process (monitor/isolate.py), on a store kept there from one export to the next."""
+    writer = write_warc if kind == "warc.gz" else write_jsonl
+    return cast(ExportCount, _WORKER_STORES.run(config, writer, Path(target), watch_id))

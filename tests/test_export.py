@@ -368,3 +368,130 @@ def test_response_headers_handing_out_secrets_are_redacted_in_every_export(
     assert jsonl["request_headers"]["Referer"] == "https://***@gov.example/"
     assert b"Content-Location: https://***@gov.example/api\r\n" in exports["warc"][False]
     assert b"Referer: https://***@gov.example/\r\n" in exports["warc"][False]
+
+
+def test_each_version_facts_read_by_page_are_its_own(
+    tmp_path: Path, replica: ReplicaSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export reads what lies beside its versions (trusted timestamps, independent
+    copies, screenshots, responses) a page of versions at a time: each version's line
+    carries its own, as when it is read for that version alone, across pages."""
+    from monitor import export
+    from monitor.store.records import NewScreenshot
+
+    config = write_config(tmp_path, replica, languages=("en", "ru"))
+    check(config)
+    replica.replace_text(NEWEST["id"], "en", OLD, NEW)
+    check(config)
+    store_config = load_config(config).store
+    with Store.from_config(store_config) as store:
+        rows = list(store.iter_versions())
+        assert len(rows) > 6 and len({row["response_id"] for row in rows}) > 2
+        ids = [row["id"] for row in rows]
+        # Each beside some versions only, in different patterns, so that a fact read for
+        # the wrong version of its page shows.
+        store.timestamps.record_batch(
+            b"manifest", "https://tsa.example/", b"token", "2026-01-01T00:00:00Z", "1",
+            {vid: f"head-{vid}" for vid in ids[::2]}, "2026-01-01T00:00:01Z",
+        )  # fmt: skip
+        store.copies.queue_new({row["watch_id"] for row in rows}, "web.archive.org", "")
+        for copy in store.copies.copies_of(ids[1::3]).values():
+            store.copies.update(
+                copy[0]["id"],
+                state="captured",
+                capture_url=f"https://web.archive.org/{copy[0]['version_id']}",
+                captured_at="2026-01-02T00:00:00Z",
+            )
+        for vid in ids[2::3]:
+            shot = NewScreenshot(rows[0]["watch_id"], "2026-01-03T00:00:00Z", "https://x/",
+                                 f"png of {vid}".encode(), 10, 10)  # fmt: skip
+            store.screenshots.record(shot, [vid])
+        alone = {row["id"]: export.version_facts(store, row, include_secrets=True) for row in rows}
+        assert sum(f["timestamp"] is not None for f in alone.values()) == len(ids[::2])
+        assert sum(bool(f["independent_copies"]) for f in alone.values()) == len(ids[1::3])
+        assert sum(f["screenshot"] is not None for f in alone.values()) == len(ids[2::3])
+        monkeypatch.setattr(export, "KNOWN_PAGE", 2)
+        target = tmp_path / "export.jsonl"
+        export.write_jsonl(store, target, include_secrets=True)
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    versions = [line for line in lines if "type" not in line]
+    assert [line["version_id"] for line in versions] == ids
+    for line in versions:
+        for name in ("statement", "text", "attachments"):
+            del line[name]
+        assert line == json.loads(json.dumps(alone[line["version_id"]]))
+
+
+def test_the_ui_keeps_its_export_store_open_and_it_sees_later_versions(
+    tmp_path: Path, replica: ReplicaSite
+) -> None:
+    """The web UI's exports run on a store kept open from one export to the next: the
+    next export reads with the same store, and what was archived since is in it."""
+    from monitor.export import ExportStores, write_jsonl
+
+    config = write_config(tmp_path, replica)
+    check(config)
+    store_config = load_config(config).store
+    stores = ExportStores(size=1)
+
+    def exported(name: str) -> list[dict[str, Any]]:
+        target = tmp_path / name
+        stores.run(store_config, write_jsonl, target, "mfa-en")
+        assert not (tmp_path / f"{name}.partial").exists()
+        return [json.loads(line) for line in target.read_text().splitlines()[:-1]]
+
+    try:
+        first = exported("first.jsonl")
+        [(_config, kept)] = stores._idle
+        replica.replace_text(NEWEST["id"], "en", OLD, NEW)
+        check(config)
+        second = exported("second.jsonl")
+        assert [(_config, store) for _config, store in stores._idle] == [(store_config, kept)]
+    finally:
+        stores.close()
+    assert stores._idle == []
+    assert [line["kind"] for line in second] == [line["kind"] for line in first] + ["edited"]
+    assert any(NEW in line["text"] for line in second[len(first) :])
+
+
+def test_the_ui_exports_one_at_a_time_per_kept_store(tmp_path: Path, replica: ReplicaSite) -> None:
+    """Exports asked at once take turns on the kept stores (`size`), rather than each
+    opening a store of its own: with one, they run one after another, on one store."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from monitor.export import ExportStores, write_jsonl
+
+    config = write_config(tmp_path, replica)
+    check(config)
+    store_config = load_config(config).store
+    stores = ExportStores(size=1)
+    running, most, used = 0, 0, set()
+    lock = threading.Lock()
+
+    def writer(store: Store, target: Path, watch_id: str, **options: Any) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            used.add(id(store))
+        time.sleep(0.2)  # long enough for the others to have asked meanwhile
+        try:
+            return write_jsonl(store, target, watch_id, **options)
+        finally:
+            with lock:
+                running -= 1
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            counts = list(
+                pool.map(
+                    lambda n: stores.run(store_config, writer, tmp_path / f"{n}.jsonl", "mfa-en"),
+                    range(4),
+                )
+            )
+    finally:
+        stores.close()
+    assert most == 1 and len(used) == 1
+    assert len({count.versions for count in counts}) == 1 and counts[0].versions > 0

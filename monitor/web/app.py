@@ -39,6 +39,9 @@ Health = Callable[[], dict[str, Any]]
 # A diff the UI shows is computed within this many seconds (or the fetch workers' limit,
 # when lower): a reader waits for the answer, and a page over it is shown as a problem.
 DIFF_TIMEOUT = 15.0
+# An export from the UI is written within this many seconds: a watch's whole history, or
+# the archive's (a WARC of 100 versions takes 20-30 ms of CPU).
+EXPORT_TIMEOUT = 3600.0
 
 
 async def _nothing() -> None:
@@ -110,10 +113,14 @@ def _pages(
     # Workers ignore SIGTERM (the daemon stops them itself): killed before multiprocessing
     # joins its children at exit, which would otherwise wait for them for ever.
     atexit.register(work.close)
-    return (
-        ReadingPages(store, config, auth, env, work=work),
-        EditingPages(store, config, auth, env, on_change=on_change),
-    )
+    # The UI's exporting worker (started at its first export): an export reads every blob
+    # of a watch, on the other core, while this process answers other pages (and, under
+    # `monitor run`, checks). No memory limit: it reads one blob at a time.
+    exports = WorkerPool(1, EXPORT_TIMEOUT)
+    atexit.register(exports.close)
+    reading = ReadingPages(store, config, auth, env, work=work, exports=exports)
+    atexit.register(reading.close_exports)
+    return reading, EditingPages(store, config, auth, env, on_change=on_change)
 
 
 def ui_routes(reading: ReadingPages, editing: EditingPages, front: FrontPages) -> list[BaseRoute]:

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import nh3
@@ -73,6 +73,9 @@ from monitor.web.pages import (
 from monitor.web.suggest import FragmentCache, ignore_suggestions
 from monitor.web.visual import version_shots, watch_shots
 
+if TYPE_CHECKING:
+    from monitor.export import ExportStores
+
 # A watch whose last change is this recent shows as "changed".
 CHANGED_FOR = timedelta(hours=24)
 # Pages of the table of every watch kept (filters, page number, language).
@@ -99,7 +102,9 @@ SEARCH_HITS = 200
 
 
 class ReadingPages(Pages):
-    def __init__(self, *args: Any, work: Work | None = None, **kw: Any) -> None:
+    def __init__(
+        self, *args: Any, work: Work | None = None, exports: Work | None = None, **kw: Any
+    ) -> None:
         super().__init__(*args, **kw)
         self.fragments = FragmentCache()
         self.diffs: PairCache[DiffView] = PairCache()
@@ -119,6 +124,24 @@ class ReadingPages(Pages):
         # Where diffs of what sites sent are computed: a worker pool with time and memory
         # limits (monitor/web/app.py); in this process only for tools and tests.
         self.work: Work = work or InlineWork()
+        # Where exports are written: a worker process (web/app.py), else a thread of this
+        # one on the stores kept here (tools and tests).
+        self.exports: Work = exports or InlineWork()
+        self._export_stores: ExportStores | None = None
+
+    @property
+    def export_stores(self) -> ExportStores:
+        """The stores exports read with in this process, when they have no worker (made
+        at the first: monitor.export and warcio are imported then, not at the start)."""
+        if self._export_stores is None:
+            from monitor.export import ExportStores
+
+            self._export_stores = ExportStores()
+        return self._export_stores
+
+    def close_exports(self) -> None:
+        if self._export_stores is not None:
+            self._export_stores.close()
 
     # --- watches ---------------------------------------------------------------------------
 
@@ -661,7 +684,7 @@ class ReadingPages(Pages):
 
     @page()
     async def export(self, request: Request, visit: Visit) -> Response:
-        from monitor.export import write_jsonl, write_warc
+        from monitor.export import export_in_worker, write_jsonl, write_warc
 
         watch, _configured = self.find_watch(request.path_params["watch"])
         kind = request.path_params["format"]
@@ -670,8 +693,17 @@ class ReadingPages(Pages):
         directory = Path(tempfile.mkdtemp(prefix="monitor-export-"))
         target = directory / f"{watch.id}.{kind}"
         writer: Callable[..., Any] = write_warc if kind == "warc.gz" else write_jsonl
-        # Exports read every blob of a watch: a thread and a connection of their own.
-        count = await run_in_threadpool(_export, self.config.store, writer, target, watch.id)
+        if isinstance(self.exports, WorkerPool):
+            # Exports read every blob of a watch: in a process of their own, on the other
+            # core, where a thread of this one held the interpreter's lock from the checks
+            # (under `monitor run`) and every other page for as long.
+            count = await self.exports.run(
+                export_in_worker, self.config.store, kind, str(target), watch.id
+            )
+        else:
+            count = await run_in_threadpool(
+                self.export_stores.run, self.config.store, writer, target, watch.id
+            )
         media = "application/warc" if kind == "warc.gz" else "application/x-ndjson"
         # Damaged blobs are left out (see monitor/export.py); the answer says how many.
         headers = {"X-Export-Skipped": str(len(count.skipped))} if count.skipped else None
@@ -926,11 +958,6 @@ def _has(words: list[str], term: Term) -> bool:
 def _catch_up_index(config: StoreConfig) -> None:
     with Store.from_config(config) as store:
         store.index_text()
-
-
-def _export(config: StoreConfig, writer: Callable[..., Any], target: Path, watch_id: str) -> Any:
-    with Store.from_config(config) as store:
-        return writer(store, target, watch_id)
 
 
 def _remove(directory: Path) -> None:
