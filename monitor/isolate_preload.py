@@ -25,16 +25,24 @@ import gc
 _COLLECTING = gc.isenabled()
 gc.disable()
 
-import contextlib  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
+# An import that fails gives the collector back as well: multiprocessing's forkserver passes
+# over a preloaded module whose import raises ImportError and forks its workers all the same,
+# which would otherwise never collect a cycle.
+try:
+    import contextlib
+    from datetime import UTC, datetime
 
-import charset_normalizer  # noqa: E402, F401 (see isolate._PRELOAD)
+    import charset_normalizer  # noqa: F401 (see isolate._PRELOAD)
 
-import monitor.learned  # noqa: E402, F401 (see isolate._PRELOAD)
-from monitor.diff import compare  # noqa: E402
-from monitor.extract import Target  # noqa: E402
-from monitor.fetched import FetchRequest, FetchResult  # noqa: E402
-from monitor.sites import get_profile  # noqa: E402
+    import monitor.learned  # noqa: F401 (see isolate._PRELOAD)
+    from monitor.diff import compare
+    from monitor.extract import Target
+    from monitor.fetched import FetchRequest, FetchResult
+    from monitor.sites import get_profile
+except BaseException:
+    if _COLLECTING:
+        gc.enable()
+    raise
 
 _URL = "http://example.invalid/statement"
 # An article long enough to be read as one (see `generic._SHORT_TEXT`), as statements are.

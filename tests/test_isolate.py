@@ -436,6 +436,24 @@ def test_a_worker_starts_with_the_preload_frozen_and_its_collector_on() -> None:
     assert _python(code).split() == ["True", "0", "False"]
 
 
+def test_a_preload_that_fails_to_import_leaves_the_collector_on() -> None:
+    """multiprocessing's forkserver goes on without a preloaded module whose import raises
+    ImportError (its `main` passes over it), and forks the workers from what it has: the
+    preload holds the collector off while it imports, and must give it back on that way
+    out too, or the forkserver and every worker forked from it would never collect a
+    cycle again (a worker reading page after page would grow until its memory limit).
+    Here the import of charset_normalizer, one of the preload's, fails."""
+    code = (
+        "import gc, sys\n"
+        "sys.modules['charset_normalizer'] = None\n"
+        "try:\n"
+        "    import monitor.isolate_preload\n"
+        "except ImportError:\n"
+        "    print('failed', gc.isenabled())\n"
+    )
+    assert _python(code).split() == ["failed", "True"]
+
+
 def _python(code: str) -> str:
     """What `code` run by Python in a process of its own prints (it must end well)."""
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
