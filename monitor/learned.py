@@ -1068,9 +1068,11 @@ class _Window:
         gone = {pair[1] for pair in self.pairs[:start]}
         self.pairs = held
         if gone:
+            # A packed one's first pair left when its string begins with that pair's id.
+            leaving = tuple(f"{newer}." for newer in gone)
             for key, value in list(self.found.items()):
                 if isinstance(value, str):
-                    if _first_hit(value) not in gone:
+                    if not value.startswith(leaving):
                         continue
                     value = self.found[key] = _unpack(value)
                 hits, _span, stood, _words = value
@@ -1126,8 +1128,10 @@ class _Window:
         judged = []
         for name, value in list(self.found.items()):
             if isinstance(value, str):
-                if _hit_count(value) < MIN_CHANGES:
-                    continue  # neither counted nor judged (as below)
+                # Fewer than MIN_CHANGES pairs (spaces between its hits): neither counted
+                # nor judged, as below.
+                if value.count(" ", 0, value.index("|")) < MIN_CHANGES - 1:
+                    continue
                 value = self.found[name] = _unpack(value)
             hits = value[0]
             if len(hits) < MIN_CHANGES or (
@@ -1210,16 +1214,6 @@ def _unpack(packed: str) -> list[Any]:
         None,
         None,
     ]
-
-
-def _hit_count(packed: str) -> int:
-    """How many pairs a `_pack`ed slot or shape changed in."""
-    return packed.count(" ", 0, packed.index("|")) + 1
-
-
-def _first_hit(packed: str) -> int:
-    """The newer version's id of the first pair a `_pack`ed slot or shape changed in."""
-    return int(packed[: packed.index(".")])
 
 
 def _store() -> Any:
