@@ -82,7 +82,7 @@ RULES = 1
 # The form of a statement's window as the archive keeps it (`_Window`): a window of another
 # form is not read but made again. Bump it with any change to what `_Window` holds or how it
 # is written (tests/test_learned_evidence.py).
-WINDOW_FORMAT = 1
+WINDOW_FORMAT = 2
 
 _START, _END = None, None
 _T = TypeVar("_T", str, int)
@@ -1041,7 +1041,11 @@ class _Window:
     in words, its example, the pair that was read at]: read again from an older text at
     each edit, they were half a learning. All of it plain JSON, kept as it is read: a
     window is read at each edit of a statement (`check --once`), and making objects of it
-    cost more than the rest of its learning.
+    cost more than the rest of its learning. A slot or shape that is neither counted nor
+    learned (most of them: changed once or twice, never judged) is kept as one string
+    (`_pack`), read only when an edit touches it or it may be judged: a window holds a
+    hundred of them, and making lists of each at every edit, then writing them out again,
+    grew with the window.
 
     It depends on its pairs' texts and verdicts only, so one kept by a process that then
     stopped goes on to the window of later edits, and one that cannot (its pairs are not
@@ -1064,7 +1068,14 @@ class _Window:
         gone = {pair[1] for pair in self.pairs[:start]}
         self.pairs = held
         if gone:
-            for key, (hits, _span, stood, _words) in list(self.found.items()):
+            # A packed one's first pair left when its string begins with that pair's id.
+            leaving = tuple(f"{newer}." for newer in gone)
+            for key, value in list(self.found.items()):
+                if isinstance(value, str):
+                    if not value.startswith(leaving):
+                        continue
+                    value = self.found[key] = _unpack(value)
+                hits, _span, stood, _words = value
                 while hits and hits[0][0] in gone:
                     del hits[0]
                 while stood and stood[0] in gone:
@@ -1081,7 +1092,11 @@ class _Window:
     ) -> None:
         """The window's next pair: its changes (`_kept_changes`), and where the items being
         counted stood in it (its texts' digests, from `standing`)."""
-        counted = [(key, value[2]) for key, value in self.found.items() if value[2] is not None]
+        counted = [
+            (key, value[2])
+            for key, value in self.found.items()
+            if not isinstance(value, str) and value[2] is not None
+        ]
         self.pairs.append(pair)
         newer = pair[1]
         found = self.found
@@ -1089,8 +1104,10 @@ class _Window:
             key = _key(kind, where)
             value = found.get(key)
             if value is None:
-                found[key] = [[[newer, run, place]], span, None, None]
+                found[key] = _pack([[[newer, run, place]], span, None, None])
                 continue
+            if isinstance(value, str):
+                value = found[key] = _unpack(value)
             hits = value[0]
             if hits[-1][0] != newer:
                 hits.append([newer, run, place])
@@ -1109,7 +1126,13 @@ class _Window:
         index = {pair[1]: i for i, pair in enumerate(self.pairs)}
         significant = {pair[1] for pair in self.pairs if pair[2]}
         judged = []
-        for name, value in self.found.items():
+        for name, value in list(self.found.items()):
+            if isinstance(value, str):
+                # Fewer than MIN_CHANGES pairs (spaces between its hits): neither counted
+                # nor judged, as below.
+                if value.count(" ", 0, value.index("|")) < MIN_CHANGES - 1:
+                    continue
+                value = self.found[name] = _unpack(value)
             hits = value[0]
             if len(hits) < MIN_CHANGES or (
                 significant and any(hit[0] in significant for hit in hits)
@@ -1149,8 +1172,15 @@ class _Window:
         return [item for _order, item in items]
 
     def encode(self) -> str:
-        """As the archive keeps it (JSON): [WINDOW_FORMAT, pairs, found]."""
-        return json.dumps([WINDOW_FORMAT, self.pairs, self.found], separators=(",", ":"))
+        """As the archive keeps it (JSON): [WINDOW_FORMAT, pairs, found], each slot or
+        shape neither counted nor learned `_pack`ed."""
+        found = {
+            key: _pack(value)
+            if not isinstance(value, str) and value[2] is None and value[3] is None
+            else value
+            for key, value in self.found.items()
+        }
+        return json.dumps([WINDOW_FORMAT, self.pairs, found], separators=(",", ":"))
 
     @classmethod
     def decode(cls, state: str) -> _Window | None:
@@ -1162,6 +1192,28 @@ class _Window:
         if form != WINDOW_FORMAT or not isinstance(pairs, list) or not isinstance(found, dict):
             return None
         return cls(pairs, found)
+
+
+def _pack(value: list[Any]) -> str:
+    """A window's slot or shape that is neither counted nor learned ([hits, span, None,
+    None]) as one string: "newer.run.place newer.run.place|i1.i2.j1.j2"."""
+    hits, span = value[0], value[1]
+    return (
+        " ".join(f"{newer}.{run}.{place}" for newer, run, place in hits)
+        + "|"
+        + ".".join(str(int(i)) for i in span)
+    )
+
+
+def _unpack(packed: str) -> list[Any]:
+    """A `_pack`ed slot or shape as the window works on it: [hits, span, None, None]."""
+    hits, span = packed.split("|")
+    return [
+        [[int(n) for n in hit.split(".")] for hit in hits.split(" ")],
+        [int(i) for i in span.split(".")],
+        None,
+        None,
+    ]
 
 
 def _store() -> Any:

@@ -361,6 +361,44 @@ def test_learning_and_forgetting_on_sqlite_and_postgresql(backend: Backend) -> N
         assert learning.learn_host("gov.example") == []  # two statements are no template
 
 
+def test_a_word_given_between_learning_s_read_and_its_write_stands(backend: Backend) -> None:
+    """`store_learned` reads a scope's items, then writes what changes: what another
+    process did in between stands. An item forgotten meanwhile is not refreshed, one seen
+    since is not dropped, and one learned meanwhile is not added twice."""
+    from sqlalchemy import update
+
+    from monitor.store.furniture import LearnedItem
+    from monitor.store.schema import furniture
+
+    def item(name: str, reason: str = "changed in 3 of 3") -> LearnedItem:
+        return LearnedItem("shape", name * 64, {"shape": f"{name}: #"}, f"{name}: 1", reason)
+
+    with backend.store() as store:
+        store.sync_watch("w", "https://gov.example/w", "generic")
+        assert store.store_learned("watch", "w", [item("a"), item("b"), item("d")]) == (3, 0)
+        rows = {row["fingerprint"][0]: row for row in store.furniture_items([("watch", "w")])}
+        write_now = store.db.write_now
+
+        def meanwhile(writes: list) -> None:  # type: ignore[type-arg]
+            store.forget_furniture([rows["a"]["id"]], "ed")
+            with store.db.write() as conn:
+                seen = update(furniture).where(furniture.c.id == rows["d"]["id"])
+                conn.execute(seen.values(seen_at="2999-01-01T00:00:00.000Z"))
+                new = dict(rows["b"], fingerprint="c" * 64, pattern='{"shape": "c: #"}')
+                del new["id"]
+                conn.execute(furniture.insert().values(new))
+            write_now(writes)
+
+        store.db.write_now = meanwhile  # type: ignore[method-assign]
+        now = [item("a", "changed in 4 of 4"), item("b"), item("c")]
+        assert store.store_learned("watch", "w", now) == (1, 1)
+        after = {row["fingerprint"][0]: row for row in store.furniture_items([("watch", "w")])}
+    assert sorted(after) == ["a", "b", "c", "d"]
+    assert after["a"]["forgotten_by"] == "ed" and after["a"]["reason"] == "changed in 3 of 3"
+    assert after["a"]["seen_at"] == rows["a"]["seen_at"]
+    assert after["b"]["seen_at"] >= rows["b"]["seen_at"]
+
+
 @pytest.mark.process
 def test_the_watch_page_lists_learned_furniture_and_an_editor_undoes_it(
     tmp_path: Path, site: Site, make_daemon: type[Daemon]

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import and_, bindparam, func, or_, select
 
 from monitor.clock import parse_iso
-from monitor.store.database import Database, DriverStatement
+from monitor.store.database import Database, Deferred, DriverStatement
 from monitor.store.records import FurnitureRow, HostTextRow, RecentVersionRow, iso, now_iso
 from monitor.store.schema import (
     annotation,
@@ -251,7 +251,15 @@ class Furniture:
     ) -> tuple[int, int]:
         """Make the scope's learned items these: new ones are added, known ones refreshed,
         forgotten ones left alone (never learned again). A learned item no longer found is
-        dropped once unseen for `keep_unseen` seconds. Returns (added, dropped)."""
+        dropped once unseen for `keep_unseen` seconds. Returns (added, dropped).
+
+        The scope's items are read, then what changes is written in one transaction on the
+        driver (`Database.write_now`): at each edit of a statement with learned furniture
+        (its items seen again, their counts refreshed), SQLAlchemy's write transaction
+        around the same statements cost more than they did. Each write holds on its own to
+        what the reading found, so that another process's word between the two stands: a
+        forgotten item is not refreshed, seen or dropped, one seen since is not dropped, and
+        one learned meanwhile is not added twice."""
         now = now_iso()
         found = {item.fingerprint: item for item in items}
         added = dropped = 0
@@ -261,49 +269,53 @@ class Furniture:
             # write transaction, whose commit cost more than the learning.
             return 0, 0
         statements = self._learned
-        with self.db.write() as conn, self.db.statements_on(conn) as run:
-            known = run(statements.known, {"scope": scope, "scope_id": scope_id}).fetchall()
-            kept = {(kind, fingerprint) for _id, kind, fingerprint, *_rest in known}
-            seen = []
-            for item_id, kind, fingerprint, pattern, example, reason, forgotten, seen_at in known:
-                item = found.get(fingerprint)
-                if forgotten is not None:
-                    continue
-                if item is not None and item.kind == kind:
-                    seen.append(item_id)
-                    values = (_json(item.pattern), item.example, item.reason)
-                    if values != (pattern, example, reason):
-                        refreshed = dict(zip(("pattern", "example", "reason"), values, strict=True))
-                        run(statements.refresh, {"item": item_id, **refreshed})
-                elif seen_at <= cutoff:
-                    run(statements.drop, {"item": item_id})
-                    dropped += 1
-            for item_id in seen:
-                run(statements.seen, {"item": item_id, "seen_at": now})
-            for item in items:
-                if (item.kind, item.fingerprint) in kept:
-                    continue
-                row = {
-                    "scope": scope,
-                    "scope_id": scope_id,
-                    "kind": item.kind,
-                    "fingerprint": item.fingerprint,
-                    "pattern": _json(item.pattern),
-                    "example": item.example,
-                    "reason": item.reason,
-                    "learned_at": now,
-                    "seen_at": now,
-                }
-                run(statements.insert, row)
-                added += 1
+        # The batch of unchanged checks never writes this table: it need not be written first.
+        values = {"scope": scope, "scope_id": scope_id}
+        known = self.db.prepared_rows(statements.known, values, flush=False)
+        kept = {(row["kind"], row["fingerprint"]) for row in known}
+        writes: list[Deferred] = []
+        seen = []
+        for row in known:
+            item = found.get(row["fingerprint"])
+            if row["forgotten_at"] is not None:
+                continue
+            if item is not None and item.kind == row["kind"]:
+                seen.append(row["id"])
+                now_said = (_json(item.pattern), item.example, item.reason)
+                if now_said != (row["pattern"], row["example"], row["reason"]):
+                    refreshed = dict(zip(("pattern", "example", "reason"), now_said, strict=True))
+                    writes.append((statements.refresh, {"item": row["id"], **refreshed}))
+            elif row["seen_at"] <= cutoff:
+                writes.append((statements.drop, {"item": row["id"], "cutoff": cutoff}))
+                dropped += 1
+        writes += [(statements.seen, {"item": item_id, "seen_at": now}) for item_id in seen]
+        for item in items:
+            if (item.kind, item.fingerprint) in kept:
+                continue
+            row = {
+                "scope": scope,
+                "scope_id": scope_id,
+                "kind": item.kind,
+                "fingerprint": item.fingerprint,
+                "pattern": _json(item.pattern),
+                "example": item.example,
+                "reason": item.reason,
+                "learned_at": now,
+                "seen_at": now,
+            }
+            writes.append((statements.insert, row))
+            added += 1
+        if writes:
+            self.db.write_now(writes)
         return added, dropped
 
     @cached_property
     def _learned(self) -> _LearnedStatements:
-        """`store_learned`'s statements, on the driver inside its transaction: through
-        SQLAlchemy, built and compiled at every learning of a watch with items (each edit
-        of a statement whose furniture was learned), they cost more than SQLite took."""
-        by_id = furniture.c.id == bindparam("item")
+        """`store_learned`'s statements, on the driver: through SQLAlchemy, built and
+        compiled at every learning of a watch with items (each edit of a statement whose
+        furniture was learned), they cost more than SQLite took. The writes leave alone an
+        item forgotten since it was read, and the drop one seen since."""
+        by_id = and_(furniture.c.id == bindparam("item"), furniture.c.forgotten_at.is_(None))
         known = select(
             furniture.c.id,
             furniture.c.kind,
@@ -317,14 +329,18 @@ class Furniture:
             furniture.c.scope == bindparam("scope"), furniture.c.scope_id == bindparam("scope_id")
         )
         insert = ["scope", "scope_id", "kind", "fingerprint", "pattern", "example", "reason"]
+        unseen = furniture.c.seen_at <= bindparam("cutoff")
+        new = self.db.dialect.insert(furniture).on_conflict_do_nothing(
+            index_elements=["scope", "scope_id", "kind", "fingerprint"]
+        )
         return _LearnedStatements(
             known=self.db.prepare(known, []),
             refresh=self.db.prepare(
                 furniture.update().where(by_id), ["pattern", "example", "reason"]
             ),
-            drop=self.db.prepare(furniture.delete().where(by_id), []),
+            drop=self.db.prepare(furniture.delete().where(by_id, unseen), []),
             seen=self.db.prepare(furniture.update().where(by_id), ["seen_at"]),
-            insert=self.db.prepare(furniture.insert(), [*insert, "learned_at", "seen_at"]),
+            insert=self.db.prepare(new, [*insert, "learned_at", "seen_at"]),
         )
 
     def _droppable(self, scope: str, scope_id: str, cutoff: str) -> bool:
