@@ -68,10 +68,12 @@ def _compiled(plain: Plain) -> tuple[str, list[str]]:
 
 
 def test_the_plain_statements_are_found() -> None:
-    # The writes of every check and the reads of every run's start and end.
+    # The writes of every check, the reads of every run's start and end, and a blob's
+    # bytes kept in the database (a changed page's old text).
     names = {plain.name for plain in PLAINS}
     assert {"checks: insert", "states: update", "due: deliveries", "due: copies"} <= names
-    assert len(names) == len(PLAINS) == 9
+    assert "blobs: data" in names
+    assert len(names) == len(PLAINS) == 10
 
 
 @pytest.mark.parametrize("plain", PLAINS, ids=lambda plain: plain.name)
@@ -179,10 +181,14 @@ def _filled(root: Path) -> Store:
 def test_each_plain_read_finds_what_its_core_twin_finds(tmp_path: Path) -> None:
     with _filled(tmp_path) as store:
         reads = [plain for plain in PLAINS if plain.core().is_select]
-        assert len(reads) == 7
+        assert len(reads) == 8
+        with store.db.read() as conn:
+            held = [row[0] for row in conn.exec_driver_sql("SELECT sha256 FROM blob_data")]
         for plain in reads:
             choices: list[dict[str, Any]] = [{}]
-            if plain.params:
+            if plain.params == ("sha256",):  # a blob not held, then one held
+                choices = [{"sha256": "0" * 64}, {"sha256": held[0]}]
+            elif plain.params:
                 choices = [
                     {"now": now, "limit": limit}
                     for now in ("2026-06-01T00:00:00.000Z", "2099-06-01T00:00:00.000Z")

@@ -109,16 +109,10 @@ class Archive:
 
     def read_blob(self, sha256: str) -> bytes:
         """The blob's bytes, checked against its name: damage is an error, never data."""
-        if isinstance(self.blobs, FileBlobs):  # a file: no transaction to open (as `_stage`)
-            compressed = self.blobs.load(None, sha256)
-        else:
-            try:
-                with self.db.read() as conn:
-                    compressed = self.blobs.load(conn, sha256)
-            except UnreadableBlob as err:
-                raise StoreError(
-                    f"blob {sha256} is damaged: {err} (run `monitor verify`)"
-                ) from None
+        try:
+            compressed = self.blobs.read(self.db, sha256)
+        except UnreadableBlob as err:
+            raise StoreError(f"blob {sha256} is damaged: {err} (run `monitor verify`)") from None
         if compressed is None:
             raise StoreError(f"blob {sha256} is missing (run `monitor verify`)")
         try:

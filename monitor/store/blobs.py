@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import DBAPIError
 
 from monitor.compression import compress
-from monitor.store.database import fail_waiting
+from monitor.store.database import Database, Plain, fail_waiting
 from monitor.store.dialect import dialect_of, insert_ignore
 from monitor.store.schema import blob, blob_data
 
@@ -133,6 +133,10 @@ class Blobs(ABC):
         unreadable)."""
 
     @abstractmethod
+    def read(self, db: Database, sha256: str) -> bytes | None:
+        """`load`, outside any transaction of the caller's."""
+
+    @abstractmethod
     def names(self, conn: Connection) -> Iterator[tuple[str, str]]:
         """(sha256 or temporary name, label) of everything stored, for orphan detection."""
 
@@ -180,6 +184,9 @@ class FileBlobs(Blobs):
         self._ready.pop(sha256, None)
         return StagedBlob(sha256, len(data), stored_size, media_type)
 
+    def read(self, db: Database, sha256: str) -> bytes | None:
+        return self.load(None, sha256)  # a file: no transaction to open
+
     def load(self, conn: Connection | None, sha256: str) -> bytes | None:
         for path in (blob_file(self.root, sha256), _two_level_file(self.root, sha256)):
             try:
@@ -200,6 +207,18 @@ class FileBlobs(Blobs):
                 path.unlink()
         else:
             self.path(name).unlink()
+
+
+def _select_blob_data() -> Any:
+    return select(blob_data.c.data).where(blob_data.c.sha256 == bindparam("sha256"))
+
+
+SELECT_BLOB_DATA = Plain(
+    "blobs: data",
+    "SELECT blob_data.data FROM blob_data WHERE blob_data.sha256 = ?",
+    ("sha256",),
+    _select_blob_data,
+)
 
 
 class DatabaseBlobs(Blobs):
@@ -251,6 +270,24 @@ class DatabaseBlobs(Blobs):
             if not dialect_of(conn).damaged(err):
                 raise
             raise UnreadableBlob(" ".join(str(err.orig).split())) from None
+        return self._held(data)
+
+    def read(self, db: Database, sha256: str) -> bytes | None:
+        """`load` in a transaction of its own on the driver's connection, with no statement
+        to build: a changed page's check reads its old text so (`Archive.read_blob`), where
+        a Core select, built and compiled at each read, cost it three times SQLite's
+        answer."""
+        select_data = db.plain(SELECT_BLOB_DATA)
+        try:
+            rows = db.driver_rows(select_data.sql, select_data.bound({"sha256": sha256}))
+        except Exception as err:  # the driver's own (sqlite3, psycopg), as `load`'s
+            if not db.dialect.damaged(err):
+                raise
+            raise UnreadableBlob(" ".join(str(err).split())) from None
+        return self._held(rows[0][0] if rows else None)
+
+    @staticmethod
+    def _held(data: Any) -> bytes | None:
         if data is None:
             return None
         if not isinstance(data, bytes | bytearray | memoryview):  # SQLite: any type goes
