@@ -3,16 +3,23 @@ JSON lines for scripts — from an archive the real pipeline filled from the rep
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
@@ -495,3 +502,63 @@ def test_the_ui_exports_one_at_a_time_per_kept_store(tmp_path: Path, replica: Re
         stores.close()
     assert most == 1 and len(used) == 1
     assert len({count.versions for count in counts}) == 1 and counts[0].versions > 0
+
+
+def _holder_of(path: Path) -> int:
+    """The process that has `path` open (Linux: /proc/PID/fd); waits for there to be one."""
+    while True:
+        for fd in Path("/proc").glob("[0-9]*/fd/*"):
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) == str(path):
+                    return int(fd.parts[2])
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_an_export_whose_worker_is_killed_leaves_no_file_behind(
+    tmp_path: Path, replica: ReplicaSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI writes an export in a worker process, to a temporary directory it sends and
+    then removes. A worker killed midway (over its time limit, by the kernel's
+    out-of-memory killer: SIGKILL) cleans up nothing itself: its half-written file and
+    directory go all the same, and the next export is whole."""
+    from monitor.store.blobs import stored_blob_file
+
+    config = write_config(tmp_path, replica, store='blobs = "path"')
+    config.write_text(config.read_text().replace("[server]\n", "[server]\npublic = true\n"))
+    check(config)
+    store_config = load_config(config).store
+    with Store.from_config(store_config) as store:
+        *_, last = store.iter_versions(store.family("mfa-en"))
+    blob = stored_blob_file(store_config.path / "blobs", last["text_sha256"])
+    assert blob is not None
+    # The server's temporary files (a short path: its workers' forkserver listens there).
+    with tempfile.TemporaryDirectory() as name:
+        temporary = Path(name)
+        monkeypatch.setenv("TMPDIR", name)
+        _kill_an_export(config, temporary, blob)
+
+
+def _kill_an_export(config: Path, temporary: Path, blob: Path) -> None:
+    from tests.webui import serving
+
+    saved = blob.read_bytes()
+    with serving(config) as url, httpx.Client(base_url=url, timeout=60) as client:
+        whole = client.get("/watch/mfa-en/export.jsonl")
+        assert whole.status_code == 200 and len(whole.text.splitlines()) > 3
+        # The last version's statement a pipe nobody writes: the worker's export waits
+        # there, its file half written, until it is killed.
+        blob.unlink()
+        os.mkfifo(blob)
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(client.get, "/watch/mfa-en/export.jsonl")
+            while not (partial := list(temporary.glob("monitor-export-*/*.partial"))):
+                time.sleep(0.01)
+            os.kill(_holder_of(partial[0]), signal.SIGKILL)
+            assert answer.result().status_code != 200
+        assert not list(temporary.glob("monitor-export-*"))
+        blob.unlink()
+        blob.write_bytes(saved)
+        again = client.get("/watch/mfa-en/export.jsonl")
+        assert again.status_code == 200 and again.content == whole.content
+    assert not list(temporary.glob("monitor-export-*"))
