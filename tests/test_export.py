@@ -15,9 +15,10 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -32,6 +33,8 @@ from tests.conftest import monitor_cli, write_config
 from tests.evidence import archive_one_exchange
 from tests.postgres import Backend
 from tests.test_store_cli import NEW, NEWEST, OLD, check
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -504,14 +507,23 @@ def test_the_ui_exports_one_at_a_time_per_kept_store(tmp_path: Path, replica: Re
     assert len({count.versions for count in counts}) == 1 and counts[0].versions > 0
 
 
-def _holder_of(path: Path) -> int:
-    """The process that has `path` open (Linux: /proc/PID/fd); waits for there to be one."""
-    while True:
-        for fd in Path("/proc").glob("[0-9]*/fd/*"):
-            with contextlib.suppress(OSError):
-                if os.readlink(fd) == str(path):
-                    return int(fd.parts[2])
+def _waited(find: Callable[[], T | None], what: str) -> T:
+    """What `find()` finds, asked until it does (a minute at most: a hang, not a figure)."""
+    deadline = time.monotonic() + 60
+    while (found := find()) is None:
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what}")
         time.sleep(0.01)
+    return found
+
+
+def _holder_of(path: Path) -> int | None:
+    """The process that has `path` open (Linux: /proc/PID/fd), if any."""
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == str(path):
+                return int(fd.parts[2])
+    return None
 
 
 @pytest.mark.slow
@@ -552,9 +564,10 @@ def _kill_an_export(config: Path, temporary: Path, blob: Path) -> None:
         os.mkfifo(blob)
         with ThreadPoolExecutor(1) as pool:
             answer = pool.submit(client.get, "/watch/mfa-en/export.jsonl")
-            while not (partial := list(temporary.glob("monitor-export-*/*.partial"))):
-                time.sleep(0.01)
-            os.kill(_holder_of(partial[0]), signal.SIGKILL)
+            partial = _waited(
+                lambda: next(temporary.glob("monitor-export-*/*.partial"), None), "export file"
+            )
+            os.kill(_waited(lambda: _holder_of(partial), "process writing it"), signal.SIGKILL)
             assert answer.result().status_code != 200
         assert not list(temporary.glob("monitor-export-*"))
         blob.unlink()
