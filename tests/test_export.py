@@ -31,7 +31,7 @@ from monitor.sites import profile_names
 from monitor.store import Store
 from tests.conftest import monitor_cli, write_config
 from tests.evidence import archive_one_exchange
-from tests.postgres import Backend
+from tests.postgres import Backend, PostgresServer
 from tests.test_store_cli import NEW, NEWEST, OLD, check
 
 T = TypeVar("T")
@@ -575,3 +575,35 @@ def _kill_an_export(config: Path, temporary: Path, blob: Path) -> None:
         again = client.get("/watch/mfa-en/export.jsonl")
         assert again.status_code == 200 and again.content == whole.content
     assert not list(temporary.glob("monitor-export-*"))
+
+
+@pytest.mark.slow
+def test_a_kept_export_store_whose_connection_has_gone_exports_all_the_same(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """The UI's exports keep their store open from one export to the next. Its connection
+    to a PostgreSQL archive may end meanwhile (the server restarted, an idle connection
+    cut): the next export is made all the same, as when each export opened a store."""
+    import psycopg
+
+    from monitor.config import StoreConfig
+    from monitor.export import ExportStores, write_jsonl
+
+    url = postgres_server.create_database()
+    store_config = StoreConfig(path=tmp_path / "store", url=url)
+    with Store.from_config(store_config) as store:
+        archive_one_exchange(store, request_headers={"Accept": "*/*"}, headers=[])
+    stores = ExportStores(size=1)
+    try:
+        first = stores.run(store_config, write_jsonl, tmp_path / "first.jsonl", "w")
+        with psycopg.connect(url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert ended == (1,)  # the kept store's
+        second = stores.run(store_config, write_jsonl, tmp_path / "second.jsonl", "w")
+    finally:
+        stores.close()
+    assert first.versions == second.versions == 1 and not second.skipped
+    assert (tmp_path / "second.jsonl").read_text() == (tmp_path / "first.jsonl").read_text()
