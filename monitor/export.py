@@ -810,13 +810,21 @@ class ExportStores:
                     self._idle = []
             for old in stale:
                 old.close()
-            if store is None:
-                store = Store.from_config(config)
-            try:
-                count = writer(store, target, watch_id, durable=False)
-            except BaseException:
-                store.close()
-                raise
+            while True:
+                kept = store is not None
+                if store is None:
+                    store = Store.from_config(config)
+                try:
+                    count = writer(store, target, watch_id, durable=False)
+                    break
+                except BaseException as err:
+                    store.close()
+                    # A kept store whose connection has gone (a PostgreSQL server that
+                    # restarted, an idle connection cut) is not the export's failure: it
+                    # is made again on a store opened for it, as every export once was.
+                    if not (kept and getattr(err, "connection_invalidated", False)):
+                        raise
+                    store = None
             with self._lock:
                 self._idle.append((config, store))
             return count

@@ -3,16 +3,24 @@ JSON lines for scripts — from an archive the real pipeline filled from the rep
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import time
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
@@ -23,8 +31,10 @@ from monitor.sites import profile_names
 from monitor.store import Store
 from tests.conftest import monitor_cli, write_config
 from tests.evidence import archive_one_exchange
-from tests.postgres import Backend
+from tests.postgres import Backend, PostgresServer
 from tests.test_store_cli import NEW, NEWEST, OLD, check
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -495,3 +505,105 @@ def test_the_ui_exports_one_at_a_time_per_kept_store(tmp_path: Path, replica: Re
         stores.close()
     assert most == 1 and len(used) == 1
     assert len({count.versions for count in counts}) == 1 and counts[0].versions > 0
+
+
+def _waited(find: Callable[[], T | None], what: str) -> T:
+    """What `find()` finds, asked until it does (a minute at most: a hang, not a figure)."""
+    deadline = time.monotonic() + 60
+    while (found := find()) is None:
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what}")
+        time.sleep(0.01)
+    return found
+
+
+def _holder_of(path: Path) -> int | None:
+    """The process that has `path` open (Linux: /proc/PID/fd), if any."""
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == str(path):
+                return int(fd.parts[2])
+    return None
+
+
+@pytest.mark.slow
+def test_an_export_whose_worker_is_killed_leaves_no_file_behind(
+    tmp_path: Path, replica: ReplicaSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI writes an export in a worker process, to a temporary directory it sends and
+    then removes. A worker killed midway (over its time limit, by the kernel's
+    out-of-memory killer: SIGKILL) cleans up nothing itself: its half-written file and
+    directory go all the same, and the next export is whole."""
+    from monitor.store.blobs import stored_blob_file
+
+    config = write_config(tmp_path, replica, store='blobs = "path"')
+    config.write_text(config.read_text().replace("[server]\n", "[server]\npublic = true\n"))
+    check(config)
+    store_config = load_config(config).store
+    with Store.from_config(store_config) as store:
+        *_, last = store.iter_versions(store.family("mfa-en"))
+    blob = stored_blob_file(store_config.path / "blobs", last["text_sha256"])
+    assert blob is not None
+    # The server's temporary files (a short path: its workers' forkserver listens there).
+    with tempfile.TemporaryDirectory() as name:
+        temporary = Path(name)
+        monkeypatch.setenv("TMPDIR", name)
+        _kill_an_export(config, temporary, blob)
+
+
+def _kill_an_export(config: Path, temporary: Path, blob: Path) -> None:
+    from tests.webui import serving
+
+    saved = blob.read_bytes()
+    with serving(config) as url, httpx.Client(base_url=url, timeout=60) as client:
+        whole = client.get("/watch/mfa-en/export.jsonl")
+        assert whole.status_code == 200 and len(whole.text.splitlines()) > 3
+        # The last version's statement a pipe nobody writes: the worker's export waits
+        # there, its file half written, until it is killed.
+        blob.unlink()
+        os.mkfifo(blob)
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(client.get, "/watch/mfa-en/export.jsonl")
+            partial = _waited(
+                lambda: next(temporary.glob("monitor-export-*/*.partial"), None), "export file"
+            )
+            os.kill(_waited(lambda: _holder_of(partial), "process writing it"), signal.SIGKILL)
+            assert answer.result().status_code != 200
+        assert not list(temporary.glob("monitor-export-*"))
+        blob.unlink()
+        blob.write_bytes(saved)
+        again = client.get("/watch/mfa-en/export.jsonl")
+        assert again.status_code == 200 and again.content == whole.content
+    assert not list(temporary.glob("monitor-export-*"))
+
+
+@pytest.mark.slow
+def test_a_kept_export_store_whose_connection_has_gone_exports_all_the_same(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """The UI's exports keep their store open from one export to the next. Its connection
+    to a PostgreSQL archive may end meanwhile (the server restarted, an idle connection
+    cut): the next export is made all the same, as when each export opened a store."""
+    import psycopg
+
+    from monitor.config import StoreConfig
+    from monitor.export import ExportStores, write_jsonl
+
+    url = postgres_server.create_database()
+    store_config = StoreConfig(path=tmp_path / "store", url=url)
+    with Store.from_config(store_config) as store:
+        archive_one_exchange(store, request_headers={"Accept": "*/*"}, headers=[])
+    stores = ExportStores(size=1)
+    try:
+        first = stores.run(store_config, write_jsonl, tmp_path / "first.jsonl", "w")
+        with psycopg.connect(url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert ended == (1,)  # the kept store's
+        second = stores.run(store_config, write_jsonl, tmp_path / "second.jsonl", "w")
+    finally:
+        stores.close()
+    assert first.versions == second.versions == 1 and not second.skipped
+    assert (tmp_path / "second.jsonl").read_text() == (tmp_path / "first.jsonl").read_text()

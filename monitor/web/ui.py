@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -693,17 +694,23 @@ class ReadingPages(Pages):
         directory = Path(tempfile.mkdtemp(prefix="monitor-export-"))
         target = directory / f"{watch.id}.{kind}"
         writer: Callable[..., Any] = write_warc if kind == "warc.gz" else write_jsonl
-        if isinstance(self.exports, WorkerPool):
-            # Exports read every blob of a watch: in a process of their own, on the other
-            # core, where a thread of this one held the interpreter's lock from the checks
-            # (under `monitor run`) and every other page for as long.
-            count = await self.exports.run(
-                export_in_worker, self.config.store, kind, str(target), watch.id
-            )
-        else:
-            count = await run_in_threadpool(
-                self.export_stores.run, self.config.store, writer, target, watch.id
-            )
+        try:
+            if isinstance(self.exports, WorkerPool):
+                # Exports read every blob of a watch: in a process of their own, on the
+                # other core, where a thread of this one held the interpreter's lock from
+                # the checks (under `monitor run`) and every other page for as long.
+                count = await self.exports.run(
+                    export_in_worker, self.config.store, kind, str(target), watch.id
+                )
+            else:
+                count = await run_in_threadpool(
+                    self.export_stores.run, self.config.store, writer, target, watch.id
+                )
+        except BaseException:
+            # A worker killed midway (over its time limit, by the kernel's out-of-memory
+            # killer, or as the daemon stops) removes nothing it wrote: a half-written file.
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
         media = "application/warc" if kind == "warc.gz" else "application/x-ndjson"
         # Damaged blobs are left out (see monitor/export.py); the answer says how many.
         headers = {"X-Export-Skipped": str(len(count.skipped))} if count.skipped else None
