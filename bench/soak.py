@@ -730,7 +730,8 @@ class UiReaders:
         else:
             self.errors += 1
             return
-        # The light and the heavy: a watch's export reads every blob it has, in a thread.
+        # The light and the heavy: a watch's export reads every blob it has (in the UI's
+        # export worker process).
         watch = f"/watch/p{n % self.watches}"
         pages = ["/", watch, "/search?q=ministry", "/watches/all", f"{watch}/export.warc.gz"]
         for path in itertools.cycle(pages):
