@@ -399,6 +399,59 @@ def test_a_word_given_between_learning_s_read_and_its_write_stands(backend: Back
     assert after["b"]["seen_at"] >= rows["b"]["seen_at"]
 
 
+def test_two_learners_of_one_scope_at_once_both_store_what_they_learned(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Two daemons on one PostgreSQL archive learning the same host at the same moment: each
+    refreshes an item the other does not (their counts differ), then marks every item
+    seen. Their transactions took the rows' locks in crossed orders, and PostgreSQL ended
+    one of them as a deadlock (the learning lost, its traceback logged); now learners of
+    one scope write one after the other, and both learnings stand."""
+    from monitor.store.furniture import LearnedItem
+
+    names = "abcdefgh"
+
+    def items(refreshed: int, round_: int) -> list[LearnedItem]:
+        return [
+            LearnedItem("template", c * 64, {"p": c}, c, f"{round_}" if i == refreshed else "0")
+            for i, c in enumerate(names)
+        ]
+
+    with Store(tmp_path / "first", url=postgres_url) as store:
+        store.store_learned("host", "gov.example", items(-1, 0))
+    start = threading.Barrier(2)
+    failed: list[BaseException] = []
+
+    def learner(name: str, refreshed: int) -> None:
+        with Store(tmp_path / name, url=postgres_url) as store:
+            for round_ in range(1, 101):
+                try:
+                    start.wait()
+                except threading.BrokenBarrierError:  # the other one failed
+                    return
+                try:
+                    store.store_learned("host", "gov.example", items(refreshed, round_))
+                except Exception as err:
+                    failed.append(err)
+                    start.abort()
+                    return
+
+    threads = [
+        threading.Thread(target=learner, args=(name, refreshed))
+        for name, refreshed in (("a", 1), ("b", 6))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == []
+    with Store(tmp_path / "last", url=postgres_url) as store:
+        rows = store.furniture_items([("host", "gov.example")])
+    # Each item as one of the last learnings found it (each wrote what its reading missed).
+    assert [row["fingerprint"][0] for row in rows] == list(names)
+    assert {row["reason"] for row in rows} <= {"0", "100"}, rows
+
+
 @pytest.mark.process
 def test_the_watch_page_lists_learned_furniture_and_an_editor_undoes_it(
     tmp_path: Path, site: Site, make_daemon: type[Daemon]

@@ -9,6 +9,7 @@ marked, and never learned again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,6 +58,19 @@ class _LearnedStatements:
     drop: DriverStatement
     seen: DriverStatement
     insert: DriverStatement
+    lock: DriverStatement
+
+
+# The first key of the advisory locks that `store_learned` takes on a shared archive, one
+# per scope (the migrations' lock is one 64-bit key: another space of keys).
+_LEARNING_LOCK = 0x6C726E64
+
+
+def _scope_lock(scope: str, scope_id: str) -> int:
+    """A scope's advisory lock (its second key, 32 bits): two scopes that share one wait
+    for each other's learning, no more."""
+    digest = hashlib.blake2b(f"{scope}\0{scope_id}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class Furniture:
@@ -306,6 +320,12 @@ class Furniture:
             writes.append((statements.insert, row))
             added += 1
         if writes:
+            if self.db.shared:
+                # Learners of one scope write one after the other: two daemons learning a
+                # host at once took its rows' locks in crossed orders (each refreshing an
+                # item the other did not, then marking all of them seen), and PostgreSQL
+                # ended one of them as a deadlock.
+                writes.insert(0, (statements.lock, {"key": _scope_lock(scope, scope_id)}))
             self.db.write_now(writes)
         return added, dropped
 
@@ -341,6 +361,10 @@ class Furniture:
             drop=self.db.prepare(furniture.delete().where(by_id, unseen), []),
             seen=self.db.prepare(furniture.update().where(by_id), ["seen_at"]),
             insert=self.db.prepare(new, [*insert, "learned_at", "seen_at"]),
+            # Held to the end of the transaction (a shared archive's only: PostgreSQL).
+            lock=DriverStatement.of_text(
+                f"SELECT pg_advisory_xact_lock({_LEARNING_LOCK}, %s)", ["key"]
+            ),
         )
 
     def _droppable(self, scope: str, scope_id: str, cutoff: str) -> bool:
