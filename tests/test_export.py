@@ -568,7 +568,11 @@ def _kill_an_export(config: Path, temporary: Path, blob: Path) -> None:
                 lambda: next(temporary.glob("monitor-export-*/*.partial"), None), "export file"
             )
             os.kill(_waited(lambda: _holder_of(partial), "process writing it"), signal.SIGKILL)
-            assert answer.result().status_code != 200
+            failed = answer.result()
+            # Said to the visitor as the export's failure, with why (not a reset connection).
+            assert failed.status_code == 503, failed.text
+            assert "The export could not be made" in failed.text
+            assert "the worker was killed" in failed.text
         assert not list(temporary.glob("monitor-export-*"))
         blob.unlink()
         blob.write_bytes(saved)

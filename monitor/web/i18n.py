@@ -291,6 +291,7 @@ RU: dict[str, str] = {
     "Newest changes": "Самые новые изменения",
     "Older changes": "Более ранние изменения",
     "Not a page of this list.": "Такой страницы в этом списке нет.",
+    "The export could not be made.": "Выгрузку сделать не удалось.",
     "published": "опубликовано",
     "edited": "отредактировано",
     "restored": "восстановлено",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 import tempfile
@@ -96,6 +97,8 @@ _INLINE_LIMIT = 2_000_000
 ARCHIVE_POLICY = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 # Media types an archived body is served with; anything else is served as bytes.
 _RENDERABLE = ("text/html", "text/plain", "application/json", "application/xml", "text/xml")
+
+logger = logging.getLogger(__name__)
 
 
 # Hits a search of the UI shows (store.search's default).
@@ -706,10 +709,16 @@ class ReadingPages(Pages):
                 count = await run_in_threadpool(
                     self.export_stores.run, self.config.store, writer, target, watch.id
                 )
-        except BaseException:
+        except WorkFailed as err:
             # A worker killed midway (over its time limit, by the kernel's out-of-memory
-            # killer, or as the daemon stops) removes nothing it wrote: a half-written file.
+            # killer) removes nothing it wrote: a half-written file. The visitor is told why,
+            # the log has one line, and the server goes on.
             shutil.rmtree(directory, ignore_errors=True)
+            logger.warning("export of %s failed: %s", watch.id, err.reason)
+            _ = translator(visit.language)
+            return self.error(visit, 503, _("The export could not be made."), err.reason)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)  # as above (the daemon stops)
             raise
         media = "application/warc" if kind == "warc.gz" else "application/x-ndjson"
         # Damaged blobs are left out (see monitor/export.py); the answer says how many.
