@@ -124,16 +124,14 @@ class Archive:
         return data
 
     def _stage(self, data: bytes, media_type: str | None) -> StagedBlob:
-        if isinstance(self.blobs, FileBlobs):  # files: nothing to read (a transaction saved)
-            return self.blobs.stage(None, data, media_type)
         if isinstance(self.blobs, DatabaseBlobs):
             # Whether the database holds it already, asked on the driver (blob rows are
             # never in the batch of unchanged checks: it need not be written first), where
             # a transaction of SQLAlchemy's and its select cost more than the rest of the
             # blob's way into the archive, two blobs of every new page.
             return self.blobs.stage_known(data, media_type, self._stored_size)
-        with self.db.read() as conn:
-            return self.blobs.stage(conn, data, media_type)
+        assert isinstance(self.blobs, FileBlobs)  # the only other place blobs live
+        return self.blobs.stage(None, data, media_type)  # files: nothing to read
 
     def _stored_size(self, sha256: str) -> int | None:
         rows = self.db.prepared_rows(self._rows.stored_size, {"sha256": sha256}, flush=False)

@@ -30,11 +30,10 @@ from typing import Any
 
 import zstandard
 from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.exc import DBAPIError
 
 from monitor.compression import compress
 from monitor.store.database import Database, Plain, fail_waiting
-from monitor.store.dialect import dialect_of, insert_ignore
+from monitor.store.dialect import insert_ignore
 from monitor.store.schema import blob, blob_data
 
 
@@ -128,13 +127,9 @@ class Blobs(ABC):
         return None
 
     @abstractmethod
-    def load(self, conn: Connection, sha256: str) -> bytes | None:
-        """The compressed bytes, or None when missing (`UnreadableBlob` when held but
-        unreadable)."""
-
-    @abstractmethod
     def read(self, db: Database, sha256: str) -> bytes | None:
-        """`load`, outside any transaction of the caller's."""
+        """The compressed bytes, or None when missing (`UnreadableBlob` when held but
+        unreadable), read outside any transaction of the caller's."""
 
     @abstractmethod
     def names(self, conn: Connection) -> Iterator[tuple[str, str]]:
@@ -185,9 +180,6 @@ class FileBlobs(Blobs):
         return StagedBlob(sha256, len(data), stored_size, media_type)
 
     def read(self, db: Database, sha256: str) -> bytes | None:
-        return self.load(None, sha256)  # a file: no transaction to open
-
-    def load(self, conn: Connection | None, sha256: str) -> bytes | None:
         for path in (blob_file(self.root, sha256), _two_level_file(self.root, sha256)):
             try:
                 return path.read_bytes()
@@ -259,35 +251,21 @@ class DatabaseBlobs(Blobs):
                 insert_ignore(conn, blob_data).values(sha256=staged.sha256, data=staged.data)
             )
 
-    def load(self, conn: Connection, sha256: str) -> bytes | None:
-        try:
-            data = conn.execute(
-                select(blob_data.c.data).where(blob_data.c.sha256 == sha256)
-            ).scalar_one_or_none()
-        except DBAPIError as err:
-            # A damaged page of the database is this blob's damage, as a damaged file is
-            # (verify names it and goes on; export leaves it out), not the end of the run.
-            if not dialect_of(conn).damaged(err):
-                raise
-            raise UnreadableBlob(" ".join(str(err.orig).split())) from None
-        return self._held(data)
-
     def read(self, db: Database, sha256: str) -> bytes | None:
-        """`load` in a transaction of its own on the driver's connection, with no statement
-        to build: a changed page's check reads its old text so (`Archive.read_blob`), where
-        a Core select, built and compiled at each read, cost it three times SQLite's
-        answer."""
+        # In a transaction of its own on the driver's connection, with no statement to
+        # build: a changed page's check reads its old text so (`Archive.read_blob`), and
+        # verify every blob, where a Core select, built and compiled at each read, cost
+        # three times SQLite's answer.
         select_data = db.plain(SELECT_BLOB_DATA)
         try:
             rows = db.driver_rows(select_data.sql, select_data.bound({"sha256": sha256}))
-        except Exception as err:  # the driver's own (sqlite3, psycopg), as `load`'s
+        except Exception as err:  # the driver's own (sqlite3, psycopg)
+            # A damaged page of the database is this blob's damage, as a damaged file is
+            # (verify names it and goes on; export leaves it out), not the end of the run.
             if not db.dialect.damaged(err):
                 raise
             raise UnreadableBlob(" ".join(str(err).split())) from None
-        return self._held(rows[0][0] if rows else None)
-
-    @staticmethod
-    def _held(data: Any) -> bytes | None:
+        data = rows[0][0] if rows else None
         if data is None:
             return None
         if not isinstance(data, bytes | bytearray | memoryview):  # SQLite: any type goes

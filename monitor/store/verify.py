@@ -38,8 +38,7 @@ def verify(db: Database, blobs: Blobs, repair: bool = False) -> VerifyReport:
         progress.tick()
         report.blobs += 1
         try:
-            with db.read() as conn:
-                compressed = blobs.load(conn, sha256)
+            compressed = blobs.read(db, sha256)
         except UnreadableBlob as err:
             problem: str | None = f"unreadable ({err})"
         else:
