@@ -840,8 +840,16 @@ class ExportStores:
 _WORKER_STORES = ExportStores()
 
 
-def export_in_worker(config: StoreConfig, kind: str, target: str, watch_id: str) -> ExportCount:
-    """The web UI's export of a watch (`kind`: "jsonl" or "warc.gz") to `target`, in a
-    worker process (monitor/isolate.py), on a store kept there from one export to the next."""
+def export_with(
+    stores: ExportStores, config: StoreConfig, kind: str, target: str, watch_id: str
+) -> ExportCount:
+    """The web UI's export of a watch (`kind`: "jsonl" or "warc.gz") to `target`, on one of
+    `stores`."""
     writer = write_warc if kind == "warc.gz" else write_jsonl
-    return cast(ExportCount, _WORKER_STORES.run(config, writer, Path(target), watch_id))
+    return cast(ExportCount, stores.run(config, writer, Path(target), watch_id))
+
+
+def export_in_worker(config: StoreConfig, kind: str, target: str, watch_id: str) -> ExportCount:
+    """`export_with` in a worker process (monitor/isolate.py), on a store kept there from
+    one export to the next."""
+    return export_with(_WORKER_STORES, config, kind, target, watch_id)

@@ -10,7 +10,7 @@ import re
 import shutil
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -688,7 +688,7 @@ class ReadingPages(Pages):
 
     @page()
     async def export(self, request: Request, visit: Visit) -> Response:
-        from monitor.export import export_in_worker, write_jsonl, write_warc
+        from monitor.export import export_in_worker, export_with
 
         watch, _configured = self.find_watch(request.path_params["watch"])
         kind = request.path_params["format"]
@@ -696,7 +696,6 @@ class ReadingPages(Pages):
             raise Missing(f"no export format {kind!r} (jsonl, warc.gz)")
         directory = Path(tempfile.mkdtemp(prefix="monitor-export-"))
         target = directory / f"{watch.id}.{kind}"
-        writer: Callable[..., Any] = write_warc if kind == "warc.gz" else write_jsonl
         try:
             if isinstance(self.exports, WorkerPool):
                 # Exports read every blob of a watch: in a process of their own, on the
@@ -707,7 +706,7 @@ class ReadingPages(Pages):
                 )
             else:
                 count = await run_in_threadpool(
-                    self.export_stores.run, self.config.store, writer, target, watch.id
+                    export_with, self.export_stores, self.config.store, kind, str(target), watch.id
                 )
         except WorkFailed as err:
             # A worker killed midway (over its time limit, by the kernel's out-of-memory
