@@ -58,7 +58,7 @@ class _LearnedStatements:
     drop: DriverStatement
     seen: DriverStatement
     insert: DriverStatement
-    lock: DriverStatement
+    lock: DriverStatement | None  # one learner of a scope at a time (a shared archive)
 
 
 # The first key of the advisory locks that `store_learned` takes on a shared archive, one
@@ -320,7 +320,7 @@ class Furniture:
             writes.append((statements.insert, row))
             added += 1
         if writes:
-            if self.db.shared:
+            if statements.lock is not None:
                 # Learners of one scope write one after the other: two daemons learning a
                 # host at once took its rows' locks in crossed orders (each refreshing an
                 # item the other did not, then marking all of them seen), and PostgreSQL
@@ -350,6 +350,7 @@ class Furniture:
         )
         insert = ["scope", "scope_id", "kind", "fingerprint", "pattern", "example", "reason"]
         unseen = furniture.c.seen_at <= bindparam("cutoff")
+        turn_lock = self.db.dialect.turn_lock(_LEARNING_LOCK)
         new = self.db.dialect.insert(furniture).on_conflict_do_nothing(
             index_elements=["scope", "scope_id", "kind", "fingerprint"]
         )
@@ -361,10 +362,7 @@ class Furniture:
             drop=self.db.prepare(furniture.delete().where(by_id, unseen), []),
             seen=self.db.prepare(furniture.update().where(by_id), ["seen_at"]),
             insert=self.db.prepare(new, [*insert, "learned_at", "seen_at"]),
-            # Held to the end of the transaction (a shared archive's only: PostgreSQL).
-            lock=DriverStatement.of_text(
-                f"SELECT pg_advisory_xact_lock({_LEARNING_LOCK}, %s)", ["key"]
-            ),
+            lock=None if turn_lock is None else DriverStatement.of_text(turn_lock, ["key"]),
         )
 
     def _droppable(self, scope: str, scope_id: str, cutoff: str) -> bool:

@@ -134,6 +134,12 @@ class Dialect(ABC):
         """The database's own check of its files, in lines of damage (none: healthy)."""
         return []
 
+    def turn_lock(self, space: int) -> str | None:
+        """A statement on the driver that holds the lock of (`space`, its one parameter, a
+        32-bit key) to the end of its transaction: writers of a shared archive that must
+        take turns; None where the database has one writer at a time anyway."""
+        return None
+
     def damaged(self, err: BaseException) -> bool:
         """Whether an error of reading stored rows says the database's files are damaged
         there (their bytes cannot be given back), rather than that it cannot be read now."""

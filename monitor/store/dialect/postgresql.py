@@ -58,6 +58,9 @@ class PostgreSQL(Dialect):
     def lock_migrations(self, conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
 
+    def turn_lock(self, space: int) -> str | None:
+        return f"SELECT pg_advisory_xact_lock({space}, %s)"
+
     def insert(self, table: Table) -> Any:
         return postgresql.insert(table)
 
